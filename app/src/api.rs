@@ -1,0 +1,216 @@
+//! Server functions: the console's only way to the server. Each one is thin: who is asking,
+//! what they asked, one call through the port. Mutations end in a redirect (no double
+//! submit) with a one-time message in the session.
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+use crate::model::*;
+use crate::port::Console;
+use crate::query::*;
+
+fn parts() -> Result<http::request::Parts, AppError> {
+    use_context::<http::request::Parts>()
+        .ok_or_else(|| AppError::Internal("no request in context".into()))
+}
+
+fn console() -> Result<Console, AppError> {
+    use_context::<Console>().ok_or_else(|| AppError::Internal("no console port".into()))
+}
+
+/// The port and the signed-in viewer, or `Unauthenticated`.
+fn signed_in() -> Result<(Console, Viewer), AppError> {
+    let viewer = parts()?
+        .extensions
+        .get::<Viewer>()
+        .cloned()
+        .ok_or(AppError::Unauthenticated)?;
+    Ok((console()?, viewer))
+}
+
+fn session() -> Result<tower_sessions::Session, AppError> {
+    parts()?
+        .extensions
+        .get::<tower_sessions::Session>()
+        .cloned()
+        .ok_or_else(|| AppError::Internal("no session layer".into()))
+}
+
+async fn flash_and_redirect(is_error: bool, message: String, to: &str) -> Result<(), AppError> {
+    session()?
+        .insert(SESSION_FLASH, Flash { is_error, message })
+        .await
+        .map_err(|e| AppError::Internal(format!("session: {e}")))?;
+    leptos_axum::redirect(to);
+    Ok(())
+}
+
+/// Reports the outcome of a form: success or a clear error, both shown on `to`.
+async fn finish<T>(
+    result: Result<T, AppError>,
+    ok: impl FnOnce(T) -> String,
+    to: &str,
+) -> Result<(), AppError> {
+    match result {
+        Ok(v) => flash_and_redirect(false, ok(v), to).await,
+        Err(AppError::Internal(r)) => Err(AppError::Internal(r)),
+        Err(e) => flash_and_redirect(true, e.to_string(), to).await,
+    }
+}
+
+#[server(prefix = "/fn", endpoint = "login")]
+pub async fn login(
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    let console = console()?;
+    let ip = parts()?
+        .extensions
+        .get::<ClientIp>()
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
+    match console.authenticate(username.trim(), &password, &ip).await {
+        Ok(viewer) => {
+            let session = session()?;
+            let err =
+                |e: tower_sessions::session::Error| AppError::Internal(format!("session: {e}"));
+            // A new id at sign-in defeats session fixation; a new CSRF token goes with it.
+            session.cycle_id().await.map_err(err)?;
+            session
+                .insert(SESSION_USER_ID, viewer.user_id)
+                .await
+                .map_err(err)?;
+            session.remove::<String>(SESSION_CSRF).await.map_err(err)?;
+            let to = crate::access::safe_next(next.as_deref())
+                .unwrap_or_else(|| crate::access::home_of(viewer.role).to_string());
+            leptos_axum::redirect(&to);
+            Ok(())
+        }
+        Err(e @ (AppError::Unauthenticated | AppError::TooManyRequests(_))) => {
+            let message = match e {
+                AppError::TooManyRequests(m) => m,
+                _ => "Wrong username or password.".to_string(),
+            };
+            flash_and_redirect(true, message, "/login").await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[server(prefix = "/fn", endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    session()?
+        .flush()
+        .await
+        .map_err(|e| AppError::Internal(format!("session: {e}")))?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+#[server(prefix = "/fn", endpoint = "home")]
+pub async fn home() -> Result<HomeDto, AppError> {
+    let (c, v) = signed_in()?;
+    c.home(&v).await
+}
+
+#[server(prefix = "/fn", endpoint = "filter_options")]
+pub async fn load_filter_options() -> Result<FilterOptions, AppError> {
+    let (c, v) = signed_in()?;
+    c.filter_options(&v).await
+}
+
+#[server(prefix = "/fn", endpoint = "list_enrollments")]
+pub async fn list_enrollments(query: EnrollmentQuery) -> Result<Page<EnrollmentRow>, AppError> {
+    let (c, v) = signed_in()?;
+    c.list_enrollments(&v, &query).await
+}
+
+#[server(prefix = "/fn", endpoint = "get_enrollment")]
+pub async fn get_enrollment(id: i64) -> Result<EnrollmentDetail, AppError> {
+    let (c, v) = signed_in()?;
+    c.get_enrollment(&v, id).await
+}
+
+#[server(prefix = "/fn", endpoint = "list_devices")]
+pub async fn list_devices(query: DeviceQuery) -> Result<Page<DeviceRow>, AppError> {
+    let (c, v) = signed_in()?;
+    c.list_devices(&v, &query).await
+}
+
+#[server(prefix = "/fn", endpoint = "get_device")]
+pub async fn get_device(id: i64) -> Result<DeviceDetail, AppError> {
+    let (c, v) = signed_in()?;
+    c.get_device(&v, id).await
+}
+
+#[server(prefix = "/fn", endpoint = "list_programs")]
+pub async fn list_programs() -> Result<Vec<ProgramSummary>, AppError> {
+    let (c, v) = signed_in()?;
+    c.list_programs(&v).await
+}
+
+#[server(prefix = "/fn", endpoint = "get_program")]
+pub async fn get_program(id: i64) -> Result<ProgramDetail, AppError> {
+    let (c, v) = signed_in()?;
+    c.get_program(&v, id).await
+}
+
+#[server(prefix = "/fn", endpoint = "network")]
+pub async fn network(query: NetworkQuery) -> Result<NetworkView, AppError> {
+    let (c, v) = signed_in()?;
+    c.network(&v, &query).await
+}
+
+#[server(prefix = "/fn", endpoint = "list_audit")]
+pub async fn list_audit(query: AuditQuery) -> Result<Page<AuditEntryDto>, AppError> {
+    let (c, v) = signed_in()?;
+    c.list_audit(&v, &query).await
+}
+
+#[server(prefix = "/fn", endpoint = "list_users")]
+pub async fn list_users() -> Result<Vec<UserDto>, AppError> {
+    let (c, v) = signed_in()?;
+    c.list_users(&v).await
+}
+
+const USERS_PAGE: &str = "/admin/users";
+
+#[server(prefix = "/fn", endpoint = "create_user")]
+pub async fn create_user(
+    username: String,
+    display_name: String,
+    role: String,
+    password: String,
+) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c
+        .create_user(&v, username.trim(), display_name.trim(), &role, &password)
+        .await;
+    finish(
+        result,
+        |u| format!("User {} created.", u.username),
+        USERS_PAGE,
+    )
+    .await
+}
+
+#[server(prefix = "/fn", endpoint = "set_user_disabled")]
+pub async fn set_user_disabled(user_id: i64, disabled: bool) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.set_user_disabled(&v, user_id, disabled).await;
+    let verb = if disabled { "disabled" } else { "enabled" };
+    finish(result, |_| format!("User {verb}."), USERS_PAGE).await
+}
+
+#[server(prefix = "/fn", endpoint = "reset_password")]
+pub async fn reset_password(user_id: i64, password: String) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.reset_password(&v, user_id, &password).await;
+    finish(
+        result,
+        |_| "Password reset; the user's sessions now need the new password.".to_string(),
+        USERS_PAGE,
+    )
+    .await
+}

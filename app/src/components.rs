@@ -1,0 +1,200 @@
+//! Pieces every page uses: the layout with role-aware navigation, the guard, the CSRF field,
+//! the one-time message, error panels and small formatters.
+
+use leptos::prelude::*;
+
+use crate::access::{may_open, SECTIONS};
+use crate::api::Logout;
+use crate::error::AppError;
+use crate::model::{CsrfToken, Flash, Viewer};
+
+fn request_extension<T: Clone + Send + Sync + 'static>() -> Option<T> {
+    use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<T>().cloned())
+}
+
+pub fn current_viewer() -> Option<Viewer> {
+    request_extension::<Viewer>()
+}
+
+pub fn current_path() -> String {
+    use_context::<http::request::Parts>()
+        .map(|p| p.uri.path().to_string())
+        .unwrap_or_default()
+}
+
+/// A real 302 for every client (leptos_axum's redirect only sets it for `Accept: text/html`).
+pub fn page_redirect(path: &str) {
+    if let (Some(opts), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(path),
+    ) {
+        opts.insert_header(http::header::LOCATION, value);
+        opts.set_status(http::StatusCode::FOUND);
+    }
+}
+
+pub fn set_status(code: u16) {
+    if let (Some(opts), Ok(status)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::StatusCode::from_u16(code),
+    ) {
+        opts.set_status(status);
+    }
+}
+
+/// The hidden anti-forgery field every form carries; the server refuses a post without it.
+#[component]
+pub fn CsrfField() -> impl IntoView {
+    let token = request_extension::<CsrfToken>()
+        .map(|t| t.0)
+        .unwrap_or_default();
+    view! { <input type="hidden" name="csrf" value=token/> }
+}
+
+#[component]
+pub fn FlashBanner() -> impl IntoView {
+    request_extension::<Flash>().map(|f| {
+        let class = if f.is_error {
+            "flash flash-error"
+        } else {
+            "flash flash-ok"
+        };
+        let role = if f.is_error { "alert" } else { "status" };
+        view! { <p class=class role=role>{f.message}</p> }
+    })
+}
+
+#[component]
+fn Nav(viewer: Viewer) -> impl IntoView {
+    let here = current_path();
+    let items = SECTIONS
+        .iter()
+        .filter(|s| s.in_nav && s.roles.contains(&viewer.role))
+        .map(|s| {
+            let href = if s.path == "/admin" {
+                "/admin/users"
+            } else {
+                s.path
+            };
+            let current = crate::access::section_of(&here).is_some_and(|c| c.path == s.path);
+            view! {
+                <li>
+                    <a href=href aria-current=current.then_some("page")>{s.label}</a>
+                </li>
+            }
+        })
+        .collect_view();
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/home">"GridFlex"</a>
+            <nav aria-label="Main">
+                <ul>{items}</ul>
+            </nav>
+            <div class="who">
+                <span class="user" data-role=viewer.role.as_str()>
+                    {viewer.display_name.clone()} " · " {viewer.role.label()}
+                </span>
+                <ActionForm action=logout attr:class="inline">
+                    <CsrfField/>
+                    <button type="submit" class="link">"Sign out"</button>
+                </ActionForm>
+            </div>
+        </header>
+    }
+}
+
+/// Renders `children` only for a signed-in viewer whose role may open this page: others are
+/// sent to sign in, or shown 403.
+#[component]
+pub fn Guard(children: ChildrenFn) -> impl IntoView {
+    let path = current_path();
+    match current_viewer() {
+        None => {
+            let next = crate::query::encode(&path);
+            page_redirect(&format!("/login?next={next}"));
+            view! { <p>"Please sign in."</p> }.into_any()
+        }
+        Some(viewer) if !may_open(&path, viewer.role) => {
+            set_status(403);
+            view! {
+                <Nav viewer=viewer.clone()/>
+                <main class="page">
+                    <ErrorPanel err=AppError::Forbidden("open this page".into())/>
+                </main>
+            }
+            .into_any()
+        }
+        Some(viewer) => view! {
+            <Nav viewer=viewer/>
+            <main class="page">
+                <FlashBanner/>
+                {children()}
+            </main>
+        }
+        .into_any(),
+    }
+}
+
+/// Shows an error and sets the matching HTTP status.
+#[component]
+pub fn ErrorPanel(err: AppError) -> impl IntoView {
+    set_status(err.status());
+    view! {
+        <section class="error-panel" role="alert" data-status=err.status()>
+            <h1>{err.title()}</h1>
+            <p>{err.to_string()}</p>
+        </section>
+    }
+}
+
+pub fn fmt_kw(kw: f64) -> String {
+    if kw >= 1000.0 {
+        format!("{:.2} MW", kw / 1000.0)
+    } else {
+        format!("{kw:.1} kW")
+    }
+}
+
+pub fn fmt_count(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+pub fn fmt_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn status_badge(status: &str) -> impl IntoView {
+    let class = format!("badge badge-{}", status.to_ascii_lowercase());
+    view! { <span class=class>{status.to_string()}</span> }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_get_thousands_separators() {
+        assert_eq!(fmt_count(1_000_000), "1,000,000");
+        assert_eq!(fmt_count(999), "999");
+        assert_eq!(fmt_count(-12_345), "-12,345");
+    }
+
+    #[test]
+    fn large_loads_are_shown_in_megawatts() {
+        assert_eq!(fmt_kw(2500.0), "2.50 MW");
+        assert_eq!(fmt_kw(3.25), "3.2 kW");
+    }
+}

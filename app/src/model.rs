@@ -1,0 +1,456 @@
+//! The values the console exchanges with the server: roles, the signed-in viewer, DTOs.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What a person may do. Stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    ProgramManager,
+    Operator,
+    Approver,
+    Auditor,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::ProgramManager,
+        Role::Operator,
+        Role::Approver,
+        Role::Auditor,
+        Role::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ProgramManager => "program_manager",
+            Role::Operator => "operator",
+            Role::Approver => "approver",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::ProgramManager => "Program manager",
+            Role::Operator => "Grid operator",
+            Role::Approver => "Approver",
+            Role::Auditor => "Auditor",
+            Role::Admin => "Administrator",
+        }
+    }
+
+    /// Phone, email and street address are shown only to roles that work with customers.
+    pub fn sees_personal_data(self) -> bool {
+        matches!(self, Role::ProgramManager | Role::Admin)
+    }
+}
+
+/// The signed-in person, put in the request by the server's session middleware.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub user_id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+/// The session's anti-forgery token, put in the request by the server's session middleware.
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
+/// The client address as the server saw it (used for sign-in throttling).
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+/// A one-time message shown on the next page after a form post.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    pub is_error: bool,
+    pub message: String,
+}
+
+pub const SESSION_USER_ID: &str = "user_id";
+pub const SESSION_CSRF: &str = "csrf";
+pub const SESSION_FLASH: &str = "flash";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EnrollmentStatus {
+    #[serde(rename = "PENDING")]
+    Pending,
+    #[serde(rename = "ACTIVE")]
+    Active,
+    #[serde(rename = "INACTIVE")]
+    Inactive,
+}
+
+impl EnrollmentStatus {
+    pub const ALL: [EnrollmentStatus; 3] = [
+        EnrollmentStatus::Pending,
+        EnrollmentStatus::Active,
+        EnrollmentStatus::Inactive,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnrollmentStatus::Pending => "PENDING",
+            EnrollmentStatus::Active => "ACTIVE",
+            EnrollmentStatus::Inactive => "INACTIVE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceType {
+    Thermostat,
+    EvCharger,
+    Battery,
+    WaterHeater,
+    PoolPump,
+    SmartInverter,
+}
+
+impl DeviceType {
+    pub const ALL: [DeviceType; 6] = [
+        DeviceType::Thermostat,
+        DeviceType::EvCharger,
+        DeviceType::Battery,
+        DeviceType::WaterHeater,
+        DeviceType::PoolPump,
+        DeviceType::SmartInverter,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceType::Thermostat => "thermostat",
+            DeviceType::EvCharger => "ev_charger",
+            DeviceType::Battery => "battery",
+            DeviceType::WaterHeater => "water_heater",
+            DeviceType::PoolPump => "pool_pump",
+            DeviceType::SmartInverter => "smart_inverter",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DeviceType::Thermostat => "Thermostat",
+            DeviceType::EvCharger => "EV charger",
+            DeviceType::Battery => "Battery",
+            DeviceType::WaterHeater => "Water heater",
+            DeviceType::PoolPump => "Pool pump",
+            DeviceType::SmartInverter => "Smart inverter",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    /// Rows matching the filters, all pages together.
+    pub total: i64,
+    /// Keyset cursor for the next page (`after=`), if there is one.
+    pub next_after: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct EnrollmentRow {
+    pub id: i64,
+    pub customer_name: String,
+    pub account_id: String,
+    pub program_id: i64,
+    pub program_code: String,
+    pub status: String,
+    pub source: String,
+    pub service_point_id: String,
+    pub substation_code: String,
+    pub feeder_code: String,
+    pub device_count: i64,
+    pub nominal_kw: f64,
+    pub start_date: NaiveDate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct CustomerDto {
+    pub id: i64,
+    pub person_id: String,
+    pub account_id: String,
+    pub name: String,
+    /// Masked (`•••`) for roles that may not see personal data.
+    pub phone: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct NodeRef {
+    pub id: i64,
+    pub kind: String,
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct LocationDto {
+    pub id: i64,
+    pub service_point_id: String,
+    pub premise_id: String,
+    /// Masked for roles that may not see personal data.
+    pub address: String,
+    pub time_zone: String,
+    /// Substation, feeder, transformer: the current network path.
+    pub path: Vec<NodeRef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct EnrolledDevice {
+    pub device_id: i64,
+    pub head_end: String,
+    pub nic_id: String,
+    pub device_type: String,
+    pub registered: bool,
+    pub nominal_kw: f64,
+    pub joined_at: DateTime<Utc>,
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct StatusChange {
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub changed_at: DateTime<Utc>,
+    pub actor: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct ReplacementDto {
+    pub enrollment_id: i64,
+    pub old_device_id: i64,
+    pub old_nic_id: String,
+    pub new_device_id: i64,
+    pub new_nic_id: String,
+    pub replaced_at: DateTime<Utc>,
+    pub actor: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct AuditEntryDto {
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct EnrollmentDetail {
+    pub id: i64,
+    pub status: String,
+    pub source: String,
+    pub ownership: String,
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+    pub program: ProgramRef,
+    pub customer: CustomerDto,
+    pub location: LocationDto,
+    pub devices: Vec<EnrolledDevice>,
+    pub history: Vec<StatusChange>,
+    pub replacements: Vec<ReplacementDto>,
+    pub audit: Vec<AuditEntryDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct ProgramRef {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct DeviceRow {
+    pub id: i64,
+    pub head_end: String,
+    pub nic_id: String,
+    pub device_type: String,
+    pub specification: String,
+    pub status: String,
+    pub registered: bool,
+    pub nominal_kw: f64,
+    pub control_score: f64,
+    pub service_point_id: String,
+    pub feeder_code: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct DeviceEnrollment {
+    pub enrollment_id: i64,
+    pub program_code: String,
+    pub program_name: String,
+    pub status: String,
+    pub joined_at: DateTime<Utc>,
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct UnavailabilityDto {
+    pub id: i64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub reason: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct DeviceDetail {
+    pub id: i64,
+    pub head_end: String,
+    pub nic_id: String,
+    pub device_type: String,
+    pub specification: String,
+    pub serial_number: String,
+    pub badge: String,
+    pub status: String,
+    pub registered: bool,
+    pub nominal_kw: f64,
+    pub control_score: f64,
+    pub aggregator: Option<String>,
+    pub location: LocationDto,
+    pub enrollments: Vec<DeviceEnrollment>,
+    pub unavailability: Vec<UnavailabilityDto>,
+    pub replacements: Vec<ReplacementDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct ProgramSummary {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub category: String,
+    pub device_type: String,
+    pub status: String,
+    pub season_start: NaiveDate,
+    pub season_end: NaiveDate,
+    pub pending: i64,
+    pub active: i64,
+    pub inactive: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct ProgramRuleDto {
+    pub id: i64,
+    pub effective_from: NaiveDate,
+    /// True for the rule in force today (the latest effective one).
+    pub current: bool,
+    pub cycle: String,
+    pub week_start: i32,
+    pub max_events_per_cycle: i32,
+    pub max_minutes_per_cycle: i32,
+    pub min_gap_minutes: i32,
+    pub min_event_minutes: i32,
+    pub max_event_minutes: i32,
+    pub max_overrides: i32,
+    pub window_start_minute: i32,
+    pub window_end_minute: i32,
+    pub activation_cost: f64,
+    pub burn_rate_factor: f64,
+    pub score_factor: f64,
+    pub overridable: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct ProgramDetail {
+    pub summary: ProgramSummary,
+    pub settlement_method: String,
+    pub settlement_timing: String,
+    pub baseline_method: String,
+    pub credit_rate: f64,
+    pub opt_out_allowed: bool,
+    pub opt_out_cutoff_minutes: i32,
+    pub unavailability_allowed: bool,
+    pub rules: Vec<ProgramRuleDto>,
+    pub aggregators: Vec<String>,
+}
+
+/// One node of the network with what hangs below it, rolled up.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct NodeRollup {
+    pub node: NodeRef,
+    pub service_points: i64,
+    /// Devices in an active enrollment.
+    pub enrolled_devices: i64,
+    pub enrolled_kw: f64,
+    #[schema(no_recursion)]
+    pub children: Vec<NodeRollup>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct NetworkView {
+    pub substations: Vec<NodeRollup>,
+    /// The feeder asked for with `?feeder=`, with its transformers as children.
+    pub feeder: Option<NodeRollup>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FeederOption {
+    pub id: i64,
+    pub code: String,
+    pub substation_id: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FilterOptions {
+    pub programs: Vec<ProgramRef>,
+    pub substations: Vec<NodeRef>,
+    pub feeders: Vec<FeederOption>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatusCount {
+    pub program_code: String,
+    pub status: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HomeDto {
+    pub customers: i64,
+    pub devices: i64,
+    pub enrollments: i64,
+    pub enrolled_kw: f64,
+    pub by_program: Vec<StatusCount>,
+    pub recent_audit: Vec<AuditEntryDto>,
+    pub users: i64,
+    pub backend: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserDto {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub locked: bool,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,46 @@
+//! The audit trail, newest first, with filters in the URL.
+
+use leptos::prelude::*;
+
+use super::enrollment::audit_rows;
+use super::{pairs, query_with, show};
+use crate::api::list_audit;
+use crate::components::*;
+use crate::model::*;
+use crate::query::AuditQuery;
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    view! { <Guard><AuditList/></Guard> }
+}
+
+#[component]
+fn AuditList() -> impl IntoView {
+    let query = query_with(|p| AuditQuery::parse(pairs(&p)));
+    let data = Resource::new(query, |q| async move {
+        let q = q?;
+        let page = list_audit(q.clone()).await?;
+        Ok::<_, crate::AppError>((q, page))
+    });
+    view! {
+        <h1>"Audit trail"</h1>
+        {show(data, |(q, page): (AuditQuery, Page<AuditEntryDto>)| {
+            let next = page.next_after.map(|b| view! {
+                <a href=format!("/audit{}", q.next_page(b)) rel="next">"Older »"</a>
+            });
+            view! {
+                <form method="get" action="/audit" class="filters">
+                    <label>"Actor" <input name="actor" value=q.actor.clone().unwrap_or_default()/></label>
+                    <label>"Entity type" <input name="entity_type" value=q.entity_type.clone().unwrap_or_default()/></label>
+                    <label>"Entity id" <input name="entity_id" value=q.entity_id.clone().unwrap_or_default()/></label>
+                    <label>"Action" <input name="action" value=q.action.clone().unwrap_or_default()/></label>
+                    <button type="submit">"Apply"</button>
+                    <a href="/audit" class="button secondary">"Clear"</a>
+                </form>
+                <p class="count">{fmt_count(page.total)} " entries"</p>
+                {audit_rows(&page.rows)}
+                <nav class="pager">{next}</nav>
+            }
+        })}
+    }
+}

@@ -1,0 +1,268 @@
+//! Enrollment list (filters, sort, keyset pages, CSV) and enrollment detail.
+
+use leptos::prelude::*;
+
+use super::{pairs, query_with, route_id, show};
+use crate::api::{get_enrollment, list_enrollments, load_filter_options};
+use crate::components::*;
+use crate::model::*;
+use crate::query::{EnrollmentQuery, EnrollmentSort};
+
+#[component]
+pub fn EnrollmentListPage() -> impl IntoView {
+    view! { <Guard><EnrollmentList/></Guard> }
+}
+
+type ListData = (EnrollmentQuery, FilterOptions, Page<EnrollmentRow>);
+
+#[component]
+fn EnrollmentList() -> impl IntoView {
+    let query = query_with(|p| EnrollmentQuery::parse(pairs(&p)));
+    let data = Resource::new(query, |q| async move {
+        let q = q?;
+        let options = load_filter_options().await?;
+        let page = list_enrollments(q.clone()).await?;
+        Ok::<ListData, crate::AppError>((q, options, page))
+    });
+    view! {
+        <h1>"Enrollments"</h1>
+        {show(data, |(q, options, page): ListData| view! {
+            <EnrollmentFilters q=q.clone() options=options/>
+            <EnrollmentTable q=q page=page/>
+        })}
+    }
+}
+
+fn selected(a: Option<i64>, b: i64) -> bool {
+    a == Some(b)
+}
+
+#[component]
+fn EnrollmentFilters(q: EnrollmentQuery, options: FilterOptions) -> impl IntoView {
+    let programs = options.programs.iter().map(|p| {
+        view! { <option value=p.id selected=selected(q.program, p.id)>{format!("{} — {}", p.code, p.name)}</option> }
+    }).collect_view();
+    let substations = options.substations.iter().map(|s| {
+        view! { <option value=s.id selected=selected(q.substation, s.id)>{s.code.clone()}</option> }
+    }).collect_view();
+    let feeders = options
+        .feeders
+        .iter()
+        .map(|f| {
+            view! { <option value=f.id selected=selected(q.feeder, f.id)>{f.code.clone()}</option> }
+        })
+        .collect_view();
+    let statuses = EnrollmentStatus::ALL
+        .iter()
+        .map(|s| {
+            view! { <option value=s.as_str() selected=q.status == Some(*s)>{s.as_str()}</option> }
+        })
+        .collect_view();
+    let types = DeviceType::ALL.iter().map(|t| {
+        view! { <option value=t.as_str() selected=q.device_type == Some(*t)>{t.label()}</option> }
+    }).collect_view();
+    let sorts = EnrollmentSort::ALL
+        .iter()
+        .map(|s| {
+            view! { <option value=s.as_str() selected=q.sort == *s>{s.label()}</option> }
+        })
+        .collect_view();
+    view! {
+        <form method="get" action="/enrollments" class="filters" id="enrollment-filters">
+            <label>"Program" <select name="program"><option value="">"All"</option>{programs}</select></label>
+            <label>"Status" <select name="status"><option value="">"All"</option>{statuses}</select></label>
+            <label>"Substation" <select name="substation"><option value="">"All"</option>{substations}</select></label>
+            <label>"Feeder" <select name="feeder"><option value="">"All"</option>{feeders}</select></label>
+            <label>"Device type" <select name="device_type"><option value="">"All"</option>{types}</select></label>
+            <label>"Search"
+                <input type="search" name="q" value=q.q.clone().unwrap_or_default()
+                    placeholder="Name, account, service point or NIC id"/>
+            </label>
+            <label>"Sort" <select name="sort">{sorts}</select></label>
+            <button type="submit">"Apply"</button>
+            <a href="/enrollments" class="button secondary">"Clear"</a>
+        </form>
+    }
+}
+
+#[component]
+fn EnrollmentTable(q: EnrollmentQuery, page: Page<EnrollmentRow>) -> impl IntoView {
+    let csv = format!("/enrollments.csv{}", q.to_query(false));
+    let first = (q.after.is_some()).then(|| {
+        view! { <a href=format!("/enrollments{}", q.to_query(false)) rel="first">"« First page"</a> }
+    });
+    let next = page.next_after.map(|a| {
+        view! { <a href=format!("/enrollments{}", q.next_page(a)) rel="next">"Next page »"</a> }
+    });
+    let empty = page
+        .rows
+        .is_empty()
+        .then(|| view! { <p class="empty">"No enrollment matches these filters."</p> });
+    let rows = page
+        .rows
+        .into_iter()
+        .map(|r| {
+            view! {
+                <tr>
+                    <td><a href=format!("/enrollments/{}", r.id)>{r.id}</a></td>
+                    <td>{r.customer_name}</td>
+                    <td>{r.account_id}</td>
+                    <td><a href=format!("/programs/{}", r.program_id)>{r.program_code}</a></td>
+                    <td>{status_badge(&r.status)}</td>
+                    <td>{r.source}</td>
+                    <td>{r.service_point_id}</td>
+                    <td>{format!("{} / {}", r.substation_code, r.feeder_code)}</td>
+                    <td class="num">{r.device_count}</td>
+                    <td class="num">{fmt_kw(r.nominal_kw)}</td>
+                    <td>{r.start_date.to_string()}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="table-head">
+            <p class="count" id="result-count">{fmt_count(page.total)} " enrollments"</p>
+            <a href=csv class="button secondary" download>"Export CSV"</a>
+        </div>
+        <table class="data" id="enrollments">
+            <thead><tr>
+                <th>"ID"</th><th>"Customer"</th><th>"Account"</th><th>"Program"</th><th>"Status"</th>
+                <th>"Source"</th><th>"Service point"</th><th>"Substation / feeder"</th>
+                <th class="num">"Devices"</th><th class="num">"Nominal"</th><th>"Start"</th>
+            </tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+        {empty}
+        <nav class="pager" aria-label="Pages">{first}{next}</nav>
+    }
+}
+
+#[component]
+pub fn EnrollmentDetailPage() -> impl IntoView {
+    view! { <Guard><EnrollmentDetailView/></Guard> }
+}
+
+#[component]
+fn EnrollmentDetailView() -> impl IntoView {
+    let id = route_id("enrollment");
+    let data = Resource::new(id, |id| async move { get_enrollment(id?).await });
+    show(data, |e: EnrollmentDetail| {
+        let devices = e.devices.iter().map(|d| view! {
+            <tr class=if d.left_at.is_some() { "former" } else { "" }>
+                <td><a href=format!("/devices/{}", d.device_id)>{format!("{} {}", d.head_end, d.nic_id)}</a></td>
+                <td>{d.device_type.clone()}</td>
+                <td>{if d.registered { "registered" } else { "not registered" }}</td>
+                <td class="num">{fmt_kw(d.nominal_kw)}</td>
+                <td>{fmt_time(&d.joined_at)}</td>
+                <td>{d.left_at.as_ref().map(fmt_time).unwrap_or_else(|| "—".into())}</td>
+            </tr>
+        }).collect_view();
+        let history = e.history.iter().map(|h| view! {
+            <li>{fmt_time(&h.changed_at)} " · " {h.from_status.clone().unwrap_or_else(|| "new".into())}
+                " → " {status_badge(&h.to_status)} " by " {h.actor.clone()} " — " {h.reason.clone()}</li>
+        }).collect_view();
+        let replacements = e.replacements.iter().map(|r| view! {
+            <li>{fmt_time(&r.replaced_at)} " · " {r.old_nic_id.clone()} " replaced by " {r.new_nic_id.clone()}
+                " (" {r.reason.clone()} ", " {r.actor.clone()} ")"</li>
+        }).collect_view();
+        let audit = audit_rows(&e.audit);
+        view! {
+            <h1>"Enrollment " {e.id} " " {status_badge(&e.status)}</h1>
+            <div class="grid2">
+                <section class="card">
+                    <h2>"Subscription"</h2>
+                    <dl>
+                        <dt>"Program"</dt><dd><a href=format!("/programs/{}", e.program.id)>{format!("{} — {}", e.program.code, e.program.name)}</a></dd>
+                        <dt>"Source"</dt><dd>{e.source.clone()}</dd>
+                        <dt>"Ownership"</dt><dd>{e.ownership.clone()}</dd>
+                        <dt>"Start"</dt><dd>{e.start_date.to_string()}</dd>
+                        <dt>"End"</dt><dd>{e.end_date.map(|d| d.to_string()).unwrap_or_else(|| "—".into())}</dd>
+                    </dl>
+                </section>
+                <section class="card" id="customer">
+                    <h2>"Customer"</h2>
+                    <dl>
+                        <dt>"Name"</dt><dd>{e.customer.name.clone()}</dd>
+                        <dt>"Person / account"</dt><dd>{format!("{} / {}", e.customer.person_id, e.customer.account_id)}</dd>
+                        <dt>"Phone"</dt><dd class="pii">{e.customer.phone.clone()}</dd>
+                        <dt>"Email"</dt><dd class="pii">{e.customer.email.clone()}</dd>
+                    </dl>
+                </section>
+                <LocationCard location=e.location.clone()/>
+            </div>
+            <section>
+                <h2>"Devices"</h2>
+                <table class="data" id="enrollment-devices"><thead><tr>
+                    <th>"Device"</th><th>"Type"</th><th>"Head-end"</th><th class="num">"Nominal"</th><th>"Joined"</th><th>"Left"</th>
+                </tr></thead><tbody>{devices}</tbody></table>
+                <ul class="history">{replacements}</ul>
+            </section>
+            <section>
+                <h2>"Status history"</h2>
+                <ul class="history" id="status-history">{history}</ul>
+            </section>
+            <section>
+                <h2>"Audit entries"</h2>
+                {audit}
+            </section>
+        }
+    })
+}
+
+#[component]
+pub fn LocationCard(location: LocationDto) -> impl IntoView {
+    let path = location
+        .path
+        .iter()
+        .map(|n| {
+            let href = match n.kind.as_str() {
+                "feeder" => Some(format!("/network?feeder={}", n.id)),
+                "substation" => Some("/network".to_string()),
+                _ => None,
+            };
+            let label = format!("{} {}", n.kind, n.code);
+            match href {
+                Some(h) => view! { <li><a href=h>{label}</a></li> }.into_any(),
+                None => view! { <li>{label}</li> }.into_any(),
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card" id="location">
+            <h2>"Location"</h2>
+            <dl>
+                <dt>"Service point"</dt><dd>{location.service_point_id.clone()}</dd>
+                <dt>"Premise"</dt><dd>{location.premise_id.clone()}</dd>
+                <dt>"Address"</dt><dd class="pii">{location.address.clone()}</dd>
+                <dt>"Time zone"</dt><dd>{location.time_zone.clone()}</dd>
+            </dl>
+            <ol class="network-path" aria-label="Network path">{path}</ol>
+        </section>
+    }
+}
+
+pub fn audit_rows(entries: &[AuditEntryDto]) -> impl IntoView {
+    if entries.is_empty() {
+        return view! { <p class="empty">"No audit entries."</p> }.into_any();
+    }
+    let rows = entries
+        .iter()
+        .map(|a| {
+            view! {
+                <tr>
+                    <td>{fmt_time(&a.occurred_at)}</td>
+                    <td>{a.actor.clone()}</td>
+                    <td>{a.action.clone()}</td>
+                    <td>{format!("{} {}", a.entity_type, a.entity_id)}</td>
+                    <td><code>{a.before.clone().unwrap_or_default()}</code></td>
+                    <td><code>{a.after.clone().unwrap_or_default()}</code></td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="data audit"><thead><tr>
+            <th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Entity"</th><th>"Before"</th><th>"After"</th>
+        </tr></thead><tbody>{rows}</tbody></table>
+    }.into_any()
+}

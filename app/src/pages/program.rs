@@ -1,0 +1,104 @@
+//! Program list and program detail with its effective-dated rules.
+
+use leptos::prelude::*;
+
+use super::{route_id, show};
+use crate::api::{get_program, list_programs};
+use crate::components::*;
+use crate::model::*;
+
+#[component]
+pub fn ProgramListPage() -> impl IntoView {
+    view! { <Guard><ProgramList/></Guard> }
+}
+
+#[component]
+fn ProgramList() -> impl IntoView {
+    let data = Resource::new(|| (), |_| list_programs());
+    view! {
+        <h1>"Programs"</h1>
+        {show(data, |programs: Vec<ProgramSummary>| {
+            let rows = programs.into_iter().map(|p| view! {
+                <tr>
+                    <td><a href=format!("/programs/{}", p.id)>{p.code.clone()}</a></td>
+                    <td>{p.name}</td>
+                    <td>{p.category}</td>
+                    <td>{p.device_type}</td>
+                    <td>{status_badge(&p.status)}</td>
+                    <td>{format!("{} – {}", p.season_start, p.season_end)}</td>
+                    <td class="num"><a href=format!("/enrollments?program={}&status=PENDING", p.id)>{fmt_count(p.pending)}</a></td>
+                    <td class="num"><a href=format!("/enrollments?program={}&status=ACTIVE", p.id)>{fmt_count(p.active)}</a></td>
+                    <td class="num">{fmt_count(p.inactive)}</td>
+                </tr>
+            }).collect_view();
+            view! {
+                <table class="data" id="programs"><thead><tr>
+                    <th>"Code"</th><th>"Name"</th><th>"Category"</th><th>"Devices"</th><th>"Status"</th><th>"Season"</th>
+                    <th class="num">"Pending"</th><th class="num">"Active"</th><th class="num">"Inactive"</th>
+                </tr></thead><tbody>{rows}</tbody></table>
+            }
+        })}
+    }
+}
+
+#[component]
+pub fn ProgramDetailPage() -> impl IntoView {
+    view! { <Guard><ProgramDetailView/></Guard> }
+}
+
+fn hhmm(minute: i32) -> String {
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+#[component]
+fn ProgramDetailView() -> impl IntoView {
+    let id = route_id("program");
+    let data = Resource::new(id, |id| async move { get_program(id?).await });
+    show(data, |p: ProgramDetail| {
+        let s = p.summary.clone();
+        let rules = p.rules.iter().map(|r| view! {
+            <tr class=if r.current { "current" } else { "" }>
+                <td>{r.effective_from.to_string()} {r.current.then_some(" (in force)")}</td>
+                <td>{format!("{}{}", r.cycle, if r.cycle == "weekly" { format!(", starts day {}", r.week_start) } else { String::new() })}</td>
+                <td class="num">{r.max_events_per_cycle}</td>
+                <td class="num">{format!("{} min", r.max_minutes_per_cycle)}</td>
+                <td class="num">{format!("{} min", r.min_gap_minutes)}</td>
+                <td>{format!("{}–{} min", r.min_event_minutes, r.max_event_minutes)}</td>
+                <td class="num">{r.max_overrides}</td>
+                <td>{format!("{}–{}", hhmm(r.window_start_minute), hhmm(r.window_end_minute))}</td>
+                <td>{format!("{:.2} / {:.2} / {:.2}", r.activation_cost, r.burn_rate_factor, r.score_factor)}</td>
+                <td>{if r.overridable { "yes" } else { "no" }}</td>
+            </tr>
+        }).collect_view();
+        let aggregators = if p.aggregators.is_empty() {
+            "none".to_string()
+        } else {
+            p.aggregators.join(", ")
+        };
+        view! {
+            <h1>{format!("{} — {}", s.code, s.name)} " " {status_badge(&s.status)}</h1>
+            <section class="card">
+                <dl>
+                    <dt>"Category"</dt><dd>{s.category.clone()}</dd>
+                    <dt>"Devices"</dt><dd>{s.device_type.clone()}</dd>
+                    <dt>"Season"</dt><dd>{format!("{} – {}", s.season_start, s.season_end)}</dd>
+                    <dt>"Settlement"</dt><dd>{format!("{} ({}), baseline {}, rate {:.3}", p.settlement_method, p.settlement_timing, p.baseline_method, p.credit_rate)}</dd>
+                    <dt>"Opt-out"</dt><dd>{if p.opt_out_allowed { format!("allowed until {} min before an event", p.opt_out_cutoff_minutes) } else { "not allowed".into() }}</dd>
+                    <dt>"Unavailability"</dt><dd>{if p.unavailability_allowed { "customers may declare it" } else { "not allowed" }}</dd>
+                    <dt>"Aggregators"</dt><dd>{aggregators}</dd>
+                    <dt>"Enrollments"</dt><dd>
+                        <a href=format!("/enrollments?program={}", s.id)>{format!("{} pending, {} active, {} inactive", fmt_count(s.pending), fmt_count(s.active), fmt_count(s.inactive))}</a>
+                    </dd>
+                </dl>
+            </section>
+            <section>
+                <h2>"Rules"</h2>
+                <table class="data" id="rules"><thead><tr>
+                    <th>"Effective from"</th><th>"Cycle"</th><th class="num">"Events / cycle"</th><th class="num">"Time / cycle"</th>
+                    <th class="num">"Min gap"</th><th>"Event length"</th><th class="num">"Overrides"</th><th>"Window"</th>
+                    <th>"Activation / burn / score"</th><th>"Overridable"</th>
+                </tr></thead><tbody>{rules}</tbody></table>
+            </section>
+        }
+    })
+}

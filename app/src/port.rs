@@ -1,0 +1,72 @@
+//! The port the console needs from the server: implemented by the server, provided to pages
+//! and server functions as context. Every method checks the viewer's role itself.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::AppError;
+use crate::model::*;
+use crate::query::*;
+
+#[async_trait]
+pub trait ConsolePort: Send + Sync + 'static {
+    /// Checks a username and password (throttled); returns who signed in.
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        client_ip: &str,
+    ) -> Result<Viewer, AppError>;
+
+    /// Re-reads a signed-in user (disabled users are signed out).
+    async fn viewer(&self, user_id: i64) -> Result<Option<Viewer>, AppError>;
+
+    async fn home(&self, viewer: &Viewer) -> Result<HomeDto, AppError>;
+    async fn filter_options(&self, viewer: &Viewer) -> Result<FilterOptions, AppError>;
+    async fn list_enrollments(
+        &self,
+        viewer: &Viewer,
+        query: &EnrollmentQuery,
+    ) -> Result<Page<EnrollmentRow>, AppError>;
+    async fn get_enrollment(&self, viewer: &Viewer, id: i64) -> Result<EnrollmentDetail, AppError>;
+    async fn list_devices(
+        &self,
+        viewer: &Viewer,
+        query: &DeviceQuery,
+    ) -> Result<Page<DeviceRow>, AppError>;
+    async fn get_device(&self, viewer: &Viewer, id: i64) -> Result<DeviceDetail, AppError>;
+    async fn list_programs(&self, viewer: &Viewer) -> Result<Vec<ProgramSummary>, AppError>;
+    async fn get_program(&self, viewer: &Viewer, id: i64) -> Result<ProgramDetail, AppError>;
+    async fn network(&self, viewer: &Viewer, query: &NetworkQuery)
+        -> Result<NetworkView, AppError>;
+    async fn list_audit(
+        &self,
+        viewer: &Viewer,
+        query: &AuditQuery,
+    ) -> Result<Page<AuditEntryDto>, AppError>;
+
+    async fn list_users(&self, viewer: &Viewer) -> Result<Vec<UserDto>, AppError>;
+    async fn create_user(
+        &self,
+        viewer: &Viewer,
+        username: &str,
+        display_name: &str,
+        role: &str,
+        password: &str,
+    ) -> Result<UserDto, AppError>;
+    async fn set_user_disabled(
+        &self,
+        viewer: &Viewer,
+        user_id: i64,
+        disabled: bool,
+    ) -> Result<(), AppError>;
+    async fn reset_password(
+        &self,
+        viewer: &Viewer,
+        user_id: i64,
+        password: &str,
+    ) -> Result<(), AppError>;
+}
+
+pub type Console = Arc<dyn ConsolePort>;

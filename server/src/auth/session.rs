@@ -1,0 +1,264 @@
+//! Sessions in the database, and the middleware that puts the signed-in viewer, the CSRF
+//! token and the one-time message into each request, and refuses forged form posts.
+
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
+use tower_sessions::Session;
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+use app::access::{may_open, section_of};
+use app::model::{ClientIp, CsrfToken, Flash, SESSION_CSRF, SESSION_FLASH, SESSION_USER_ID};
+
+use crate::db::Db;
+use crate::startup::AppState;
+
+/// Sessions live in the same database as everything else, so several server processes
+/// behind a load balancer share them.
+#[derive(Debug, Clone)]
+pub enum DbSessionStore {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl DbSessionStore {
+    pub async fn new(db: &Db, pg_schema: Option<&str>) -> anyhow::Result<Self> {
+        let store = match db {
+            Db::Sqlite(pool) => {
+                let s = SqliteStore::new(pool.clone())
+                    .with_table_name("sessions")
+                    .map_err(anyhow::Error::msg)?;
+                s.migrate().await?;
+                DbSessionStore::Sqlite(s)
+            }
+            Db::Postgres(pool) => {
+                let mut s = PostgresStore::new(pool.clone())
+                    .with_table_name("sessions")
+                    .map_err(anyhow::Error::msg)?;
+                if let Some(schema) = pg_schema {
+                    s = s.with_schema_name(schema).map_err(anyhow::Error::msg)?;
+                }
+                s.migrate().await?;
+                DbSessionStore::Postgres(s)
+            }
+        };
+        Ok(store)
+    }
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match self {
+            DbSessionStore::Sqlite(s) => s.create(record).await,
+            DbSessionStore::Postgres(s) => s.create(record).await,
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            DbSessionStore::Sqlite(s) => s.save(record).await,
+            DbSessionStore::Postgres(s) => s.save(record).await,
+        }
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            DbSessionStore::Sqlite(s) => s.load(id).await,
+            DbSessionStore::Postgres(s) => s.load(id).await,
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            DbSessionStore::Sqlite(s) => s.delete(id).await,
+            DbSessionStore::Postgres(s) => s.delete(id).await,
+        }
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for DbSessionStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        match self {
+            DbSessionStore::Sqlite(s) => s.delete_expired().await,
+            DbSessionStore::Postgres(s) => s.delete_expired().await,
+        }
+    }
+}
+
+/// Largest form body the CSRF check will read.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+fn new_csrf_token() -> String {
+    use rand::Rng;
+    hex::encode(rand::thread_rng().gen::<[u8; 32]>())
+}
+
+/// Compares without leaking where the first difference is.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn is_page_request(path: &str) -> bool {
+    !(path.starts_with("/style/")
+        || path.starts_with("/api/")
+        || path.starts_with("/fn/")
+        || path.starts_with("/integration/")
+        || matches!(path, "/health" | "/ready" | "/metrics" | "/favicon.ico")
+        || path.ends_with(".csv"))
+}
+
+fn forbidden(msg: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        msg.to_string(),
+    )
+        .into_response()
+}
+
+/// The console middleware. Runs inside the session layer.
+pub async fn console_context(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    // The REST API, probes and the stylesheet do not use the console session.
+    if path.starts_with("/api/")
+        || path.starts_with("/style/")
+        || matches!(path.as_str(), "/health" | "/ready" | "/metrics")
+    {
+        return next.run(req).await;
+    }
+    let Some(session) = req.extensions().get::<Session>().cloned() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "session layer missing").into_response();
+    };
+
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    req.extensions_mut().insert(ClientIp(ip));
+
+    let csrf = match session.get::<String>(SESSION_CSRF).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            let t = new_csrf_token();
+            if let Err(e) = session.insert(SESSION_CSRF, &t).await {
+                tracing::error!(error = %e, "cannot store the CSRF token");
+                return (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable")
+                    .into_response();
+            }
+            t
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the session");
+            return (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable").into_response();
+        }
+    };
+
+    // Every state-changing request to a server function must carry the session's token.
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+            Ok(b) => b,
+            Err(_) => {
+                return (StatusCode::PAYLOAD_TOO_LARGE, "the form is too large").into_response()
+            }
+        };
+        let header_token = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let form_token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+            .ok()
+            .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
+        let presented = header_token.or(form_token).unwrap_or_default();
+        if !constant_time_eq(presented.as_bytes(), csrf.as_bytes()) {
+            tracing::warn!(path = %parts.uri.path(), "form post refused: missing or wrong CSRF token");
+            return forbidden("This form has expired or was not sent by GridFlex (CSRF token missing or wrong). Reload the page and try again.");
+        }
+        req = Request::from_parts(parts, Body::from(bytes));
+    }
+    req.extensions_mut().insert(CsrfToken(csrf));
+
+    let viewer = match session.get::<i64>(SESSION_USER_ID).await {
+        Ok(Some(user_id)) => match state.console.viewer(user_id).await {
+            Ok(Some(v)) => Some(v),
+            Ok(None) => {
+                // Disabled or deleted since sign-in: end the session.
+                let _ = session.flush().await;
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot load the signed-in user");
+                return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+            }
+        },
+        _ => None,
+    };
+
+    if req.method() == Method::GET {
+        if let Some(section) = section_of(&path) {
+            match &viewer {
+                None if !is_page_request(&path) => {
+                    return (StatusCode::UNAUTHORIZED, "please sign in").into_response()
+                }
+                None => {
+                    let next_url = match req.uri().query() {
+                        Some(q) => format!("{path}?{q}"),
+                        None => path.clone(),
+                    };
+                    return Redirect::to(&format!("/login?next={}", app::query::encode(&next_url)))
+                        .into_response();
+                }
+                // Pages render their own 403 inside the layout; everything else is refused here.
+                Some(v) if !may_open(&path, v.role) && !is_page_request(&path) => {
+                    return forbidden(&format!("Your role may not open {}", section.label));
+                }
+                _ => {}
+            }
+        }
+        if is_page_request(&path) {
+            if let Ok(Some(flash)) = session.remove::<Flash>(SESSION_FLASH).await {
+                req.extensions_mut().insert(flash);
+            }
+        }
+    }
+    if let Some(v) = viewer {
+        req.extensions_mut().insert(v);
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_by_content_and_length() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+
+    #[test]
+    fn exports_and_probes_are_not_pages() {
+        assert!(is_page_request("/enrollments"));
+        assert!(!is_page_request("/enrollments.csv"));
+        assert!(!is_page_request("/fn/login"));
+        assert!(!is_page_request("/health"));
+    }
+}

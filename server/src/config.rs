@@ -1,0 +1,131 @@
+//! Settings from flags, the environment (`GRIDFLEX_*`) and `.env`. Secrets are never logged.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::demo::DemoSize;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gridflex",
+    version,
+    about = "GridFlex: demand-response programs, events and the integration between them"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Log format.
+    #[arg(long, env = "GRIDFLEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// sqlite://FILE (created on first start) or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        env = "GRIDFLEX_DATABASE_URL",
+        default_value = "sqlite://gridflex.db",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Largest number of pooled database connections.
+    #[arg(
+        long,
+        env = "GRIDFLEX_DB_MAX_CONNECTIONS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the console, the REST API and the background work.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load the demo utility into an empty database and exit.
+    Demo {
+        /// small (≈5,000 devices), large (1,000,000) or a device count.
+        #[arg(long, default_value = "small")]
+        size: DemoSize,
+        #[arg(long, default_value_t = crate::demo::DEFAULT_SEED)]
+        seed: u64,
+    },
+    /// API tokens for machine clients.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// program_manager, operator, approver, auditor, admin or integration.
+        #[arg(long)]
+        role: String,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by name.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; names the first broken row.
+    Verify,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "GRIDFLEX_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Load the demo utility if the database is empty, and create the demo users.
+    #[arg(long, env = "GRIDFLEX_DEMO")]
+    pub demo: bool,
+
+    /// small (≈5,000 devices), large (1,000,000) or a device count.
+    #[arg(long, env = "GRIDFLEX_DEMO_SIZE", default_value = "small")]
+    pub demo_size: DemoSize,
+
+    /// Seed of the demo generator (the same seed gives the same utility).
+    #[arg(long, env = "GRIDFLEX_DEMO_SEED", default_value_t = crate::demo::DEFAULT_SEED)]
+    pub demo_seed: u64,
+
+    /// Mark session cookies Secure (set when users reach GridFlex over HTTPS).
+    #[arg(long, env = "GRIDFLEX_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// Hours of inactivity after which a session ends.
+    #[arg(long, env = "GRIDFLEX_SESSION_HOURS", default_value_t = 8)]
+    pub session_hours: i64,
+}

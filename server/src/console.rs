@@ -1,0 +1,743 @@
+//! The service behind the console's port (and the REST API): role checks, masking of
+//! personal data, and the mapping from rows to the DTOs the pages show.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::Mutex;
+
+use app::model::*;
+use app::port::ConsolePort;
+use app::query::*;
+use app::AppError;
+
+use crate::auth::{self, IpThrottle};
+use crate::db::network::Figures;
+use crate::db::{self, Db};
+use crate::error::DomainError;
+
+use Role::*;
+
+/// How personal data looks to a role that may not see it.
+pub const MASK: &str = "••••••";
+
+const READ_ALL: &[Role] = &[ProgramManager, Operator, Approver, Auditor, Admin];
+const ENROLLMENT_READERS: &[Role] = &[ProgramManager, Auditor, Admin];
+const DEVICE_READERS: &[Role] = &[ProgramManager, Operator, Auditor, Admin];
+const AUDIT_READERS: &[Role] = &[Auditor, Admin];
+const ADMINS: &[Role] = &[Admin];
+
+/// How long network roll-ups are reused before they are recomputed.
+const ROLLUP_TTL: Duration = Duration::from_secs(30);
+
+pub fn require(viewer: &Viewer, roles: &[Role], what: &str) -> Result<(), DomainError> {
+    if roles.contains(&viewer.role) {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden(what.to_string()))
+    }
+}
+
+pub fn mask_for(viewer: &Viewer, value: String) -> String {
+    if viewer.role.sees_personal_data() {
+        value
+    } else {
+        MASK.to_string()
+    }
+}
+
+pub struct ConsoleService {
+    pub db: Db,
+    throttle: IpThrottle,
+    rollup: Mutex<Option<(Instant, HashMap<i64, Figures>)>>,
+}
+
+impl ConsoleService {
+    pub fn new(db: Db) -> Arc<Self> {
+        Arc::new(ConsoleService {
+            db,
+            throttle: IpThrottle::default(),
+            rollup: Mutex::new(None),
+        })
+    }
+
+    async fn feeder_figures(&self) -> Result<HashMap<i64, Figures>, DomainError> {
+        let mut cache = self.rollup.lock().await;
+        if let Some((at, figures)) = cache.as_ref() {
+            if at.elapsed() < ROLLUP_TTL {
+                return Ok(figures.clone());
+            }
+        }
+        let figures = db::network::feeder_figures(&self.db).await?;
+        *cache = Some((Instant::now(), figures.clone()));
+        Ok(figures)
+    }
+
+    async fn location_dto(
+        &self,
+        viewer: &Viewer,
+        location_id: i64,
+    ) -> Result<LocationDto, DomainError> {
+        let l = db::device::get_location(&self.db, location_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("location"))?;
+        let nodes =
+            db::network::nodes_by_ids(&self.db, &[l.substation_id, l.feeder_id, l.transformer_id])
+                .await?;
+        let path = [l.substation_id, l.feeder_id, l.transformer_id]
+            .iter()
+            .filter_map(|id| nodes.iter().find(|n| n.id == *id))
+            .map(node_ref)
+            .collect();
+        Ok(LocationDto {
+            id: l.id,
+            service_point_id: l.service_point_id,
+            premise_id: l.premise_id,
+            address: mask_for(
+                viewer,
+                format!("{}, {} {}", l.street, l.postal_code, l.city),
+            ),
+            time_zone: l.time_zone,
+            path,
+        })
+    }
+
+    pub async fn enrollments(
+        &self,
+        viewer: &Viewer,
+        q: &EnrollmentQuery,
+    ) -> Result<Page<EnrollmentRow>, DomainError> {
+        require(viewer, ENROLLMENT_READERS, "read enrollments")?;
+        let (rows, total, next_after) = db::enrollment::list_enrollments(&self.db, q).await?;
+        Ok(Page {
+            rows: rows
+                .into_iter()
+                .map(|r| EnrollmentRow {
+                    id: r.id,
+                    customer_name: r.customer_name,
+                    account_id: r.account_id,
+                    program_id: r.program_id,
+                    program_code: r.program_code,
+                    status: r.status,
+                    source: r.source,
+                    service_point_id: r.service_point_id,
+                    substation_code: r.substation_code,
+                    feeder_code: r.feeder_code,
+                    device_count: r.device_count,
+                    nominal_kw: r.nominal_kw,
+                    start_date: r.start_date,
+                })
+                .collect(),
+            total,
+            next_after,
+        })
+    }
+
+    pub async fn enrollment(
+        &self,
+        viewer: &Viewer,
+        id: i64,
+    ) -> Result<EnrollmentDetail, DomainError> {
+        require(viewer, ENROLLMENT_READERS, "read enrollments")?;
+        let e = db::enrollment::get_enrollment(&self.db, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("enrollment {id}")))?;
+        let customer = db::device::get_customer(&self.db, e.customer_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("customer"))?;
+        let program = db::program::get_program(&self.db, e.program_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("program"))?;
+        let location = self.location_dto(viewer, e.location_id).await?;
+        let devices = db::enrollment::enrolled_devices(&self.db, id).await?;
+        let history = db::enrollment::status_history(&self.db, id).await?;
+        let replacements = db::enrollment::replacements_of_enrollment(&self.db, id).await?;
+        let audit = db::audit::for_entity(&self.db, "enrollment", &id.to_string(), 50).await?;
+        Ok(EnrollmentDetail {
+            id: e.id,
+            status: e.status,
+            source: e.source,
+            ownership: e.ownership,
+            start_date: e.start_date,
+            end_date: e.end_date,
+            program: ProgramRef {
+                id: program.id,
+                code: program.code,
+                name: program.name,
+            },
+            customer: CustomerDto {
+                id: customer.id,
+                person_id: customer.person_id,
+                account_id: customer.account_id,
+                name: customer.name,
+                phone: mask_for(viewer, customer.phone),
+                email: mask_for(viewer, customer.email),
+            },
+            location,
+            devices: devices
+                .into_iter()
+                .map(|d| EnrolledDevice {
+                    device_id: d.device_id,
+                    head_end: d.head_end,
+                    nic_id: d.nic_id,
+                    device_type: d.device_type,
+                    registered: d.registered,
+                    nominal_kw: d.nominal_kw,
+                    joined_at: d.joined_at,
+                    left_at: d.left_at,
+                })
+                .collect(),
+            history: history
+                .into_iter()
+                .map(|h| StatusChange {
+                    from_status: h.from_status,
+                    to_status: h.to_status,
+                    changed_at: h.changed_at,
+                    actor: h.actor,
+                    reason: h.reason,
+                })
+                .collect(),
+            replacements: replacements.into_iter().map(replacement_dto).collect(),
+            audit: audit.into_iter().map(audit_dto).collect(),
+        })
+    }
+
+    pub async fn devices(
+        &self,
+        viewer: &Viewer,
+        q: &DeviceQuery,
+    ) -> Result<Page<DeviceRow>, DomainError> {
+        require(viewer, DEVICE_READERS, "read devices")?;
+        let (rows, total, next_after) = db::device::list_devices(&self.db, q).await?;
+        Ok(Page {
+            rows: rows
+                .into_iter()
+                .map(|d| DeviceRow {
+                    id: d.id,
+                    head_end: d.head_end,
+                    nic_id: d.nic_id,
+                    device_type: d.device_type,
+                    specification: d.specification,
+                    status: d.status,
+                    registered: d.registered,
+                    nominal_kw: d.nominal_kw,
+                    control_score: d.control_score,
+                    service_point_id: d.service_point_id,
+                    feeder_code: d.feeder_code,
+                })
+                .collect(),
+            total,
+            next_after,
+        })
+    }
+
+    pub async fn device(&self, viewer: &Viewer, id: i64) -> Result<DeviceDetail, DomainError> {
+        require(viewer, DEVICE_READERS, "read devices")?;
+        let d = db::device::get_device(&self.db, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("device {id}")))?;
+        let location = self.location_dto(viewer, d.location_id).await?;
+        let enrollments = db::device::device_enrollments(&self.db, id).await?;
+        let windows = db::device::unavailability(&self.db, id).await?;
+        let replacements = db::enrollment::replacements_of_device(&self.db, id).await?;
+        Ok(DeviceDetail {
+            id: d.id,
+            head_end: d.head_end,
+            nic_id: d.nic_id,
+            device_type: d.device_type,
+            specification: d.specification,
+            serial_number: d.serial_number,
+            badge: d.badge,
+            status: d.status,
+            registered: d.registered,
+            nominal_kw: d.nominal_kw,
+            control_score: d.control_score,
+            aggregator: d.aggregator,
+            location,
+            enrollments: enrollments
+                .into_iter()
+                .map(|e| DeviceEnrollment {
+                    enrollment_id: e.enrollment_id,
+                    program_code: e.program_code,
+                    program_name: e.program_name,
+                    status: e.status,
+                    joined_at: e.joined_at,
+                    left_at: e.left_at,
+                })
+                .collect(),
+            unavailability: windows
+                .into_iter()
+                .map(|u| UnavailabilityDto {
+                    id: u.id,
+                    starts_at: u.starts_at,
+                    ends_at: u.ends_at,
+                    reason: u.reason,
+                    status: u.status,
+                })
+                .collect(),
+            replacements: replacements.into_iter().map(replacement_dto).collect(),
+        })
+    }
+
+    pub async fn programs(&self, viewer: &Viewer) -> Result<Vec<ProgramSummary>, DomainError> {
+        require(viewer, READ_ALL, "read programs")?;
+        let programs = db::program::list_programs(&self.db).await?;
+        let counts = db::program::enrollment_counts(&self.db).await?;
+        Ok(programs
+            .into_iter()
+            .map(|p| program_summary(p, &counts))
+            .collect())
+    }
+
+    pub async fn program(&self, viewer: &Viewer, id: i64) -> Result<ProgramDetail, DomainError> {
+        require(viewer, READ_ALL, "read programs")?;
+        let p = db::program::get_program(&self.db, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("program {id}")))?;
+        let counts = db::program::enrollment_counts(&self.db).await?;
+        let rules = db::program::list_rules(&self.db, id).await?;
+        let today = Utc::now().date_naive();
+        let current = db::program::rule_in_force(&rules, today).map(|r| r.id);
+        let aggregators = db::program::program_aggregators(&self.db, id).await?;
+        Ok(ProgramDetail {
+            settlement_method: p.settlement_method.clone(),
+            settlement_timing: p.settlement_timing.clone(),
+            baseline_method: p.baseline_method.clone(),
+            credit_rate: p.credit_rate,
+            opt_out_allowed: p.opt_out_allowed,
+            opt_out_cutoff_minutes: p.opt_out_cutoff_minutes,
+            unavailability_allowed: p.unavailability_allowed,
+            rules: rules
+                .into_iter()
+                .map(|r| ProgramRuleDto {
+                    current: Some(r.id) == current,
+                    id: r.id,
+                    effective_from: r.effective_from,
+                    cycle: r.cycle,
+                    week_start: r.week_start,
+                    max_events_per_cycle: r.max_events_per_cycle,
+                    max_minutes_per_cycle: r.max_minutes_per_cycle,
+                    min_gap_minutes: r.min_gap_minutes,
+                    min_event_minutes: r.min_event_minutes,
+                    max_event_minutes: r.max_event_minutes,
+                    max_overrides: r.max_overrides,
+                    window_start_minute: r.window_start_minute,
+                    window_end_minute: r.window_end_minute,
+                    activation_cost: r.activation_cost,
+                    burn_rate_factor: r.burn_rate_factor,
+                    score_factor: r.score_factor,
+                    overridable: r.overridable,
+                })
+                .collect(),
+            aggregators,
+            summary: program_summary(p, &counts),
+        })
+    }
+
+    pub async fn network_view(
+        &self,
+        viewer: &Viewer,
+        q: &NetworkQuery,
+    ) -> Result<NetworkView, DomainError> {
+        require(viewer, READ_ALL, "read the network")?;
+        let nodes = db::network::upper_nodes(&self.db).await?;
+        let figures = self.feeder_figures().await?;
+        let mut substations: Vec<NodeRollup> = nodes
+            .iter()
+            .filter(|n| n.kind == "substation")
+            .map(|s| {
+                let children: Vec<NodeRollup> = nodes
+                    .iter()
+                    .filter(|f| f.kind == "feeder" && f.parent_id == Some(s.id))
+                    .map(|f| {
+                        rollup(
+                            node_ref_p(f),
+                            figures.get(&f.id).copied().unwrap_or_default(),
+                            Vec::new(),
+                        )
+                    })
+                    .collect();
+                let total = children.iter().fold(Figures::default(), |acc, c| Figures {
+                    service_points: acc.service_points + c.service_points,
+                    enrolled_devices: acc.enrolled_devices + c.enrolled_devices,
+                    enrolled_kw: acc.enrolled_kw + c.enrolled_kw,
+                });
+                rollup(node_ref_p(s), total, children)
+            })
+            .collect();
+        substations.sort_by(|a, b| a.node.code.cmp(&b.node.code));
+        let feeder = match q.feeder {
+            None => None,
+            Some(fid) => {
+                let f = db::network::get_node(&self.db, fid)
+                    .await?
+                    .filter(|n| n.kind == "feeder")
+                    .ok_or_else(|| DomainError::not_found(format!("feeder {fid}")))?;
+                let transformers = db::network::transformers_of(&self.db, fid).await?;
+                let tf = db::network::transformer_figures(&self.db, fid).await?;
+                let children = transformers
+                    .iter()
+                    .map(|t| {
+                        rollup(
+                            node_ref(t),
+                            tf.get(&t.id).copied().unwrap_or_default(),
+                            Vec::new(),
+                        )
+                    })
+                    .collect();
+                Some(rollup(
+                    node_ref(&f),
+                    figures.get(&fid).copied().unwrap_or_default(),
+                    children,
+                ))
+            }
+        };
+        Ok(NetworkView {
+            substations,
+            feeder,
+        })
+    }
+
+    pub async fn audit(
+        &self,
+        viewer: &Viewer,
+        q: &AuditQuery,
+    ) -> Result<Page<AuditEntryDto>, DomainError> {
+        require(viewer, AUDIT_READERS, "read the audit trail")?;
+        let filter = db::audit::AuditFilter {
+            actor: q.actor.clone(),
+            entity_type: q.entity_type.clone(),
+            entity_id: q.entity_id.clone(),
+            action: q.action.clone(),
+            before_id: q.before,
+            limit: q.limit as i64 + 1,
+        };
+        let (mut rows, total) = db::audit::list_audit(&self.db, &filter).await?;
+        let limit = q.limit as usize;
+        let next_after = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|r| r.id)
+        } else {
+            None
+        };
+        Ok(Page {
+            rows: rows.into_iter().map(audit_dto).collect(),
+            total,
+            next_after,
+        })
+    }
+
+    pub async fn options(&self, viewer: &Viewer) -> Result<FilterOptions, DomainError> {
+        require(viewer, READ_ALL, "read programs")?;
+        let programs = db::program::list_programs(&self.db).await?;
+        let nodes = db::network::upper_nodes(&self.db).await?;
+        Ok(FilterOptions {
+            programs: programs
+                .into_iter()
+                .map(|p| ProgramRef {
+                    id: p.id,
+                    code: p.code,
+                    name: p.name,
+                })
+                .collect(),
+            substations: nodes
+                .iter()
+                .filter(|n| n.kind == "substation")
+                .map(node_ref_p)
+                .collect(),
+            feeders: nodes
+                .iter()
+                .filter(|n| n.kind == "feeder")
+                .map(|f| FeederOption {
+                    id: f.id,
+                    code: f.code.clone(),
+                    substation_id: f.parent_id.unwrap_or_default(),
+                })
+                .collect(),
+        })
+    }
+
+    pub async fn home_data(&self, viewer: &Viewer) -> Result<HomeDto, DomainError> {
+        let (customers, devices, enrollments) = db::device::totals(&self.db).await?;
+        let enrolled_kw = self
+            .feeder_figures()
+            .await?
+            .values()
+            .map(|f| f.enrolled_kw)
+            .sum();
+        let by_program = if viewer.role == ProgramManager || viewer.role == Admin {
+            let programs = db::program::list_programs(&self.db).await?;
+            db::program::enrollment_counts(&self.db)
+                .await?
+                .into_iter()
+                .map(|(pid, status, count)| StatusCount {
+                    program_code: programs
+                        .iter()
+                        .find(|p| p.id == pid)
+                        .map(|p| p.code.clone())
+                        .unwrap_or_default(),
+                    status,
+                    count,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let recent_audit = if AUDIT_READERS.contains(&viewer.role) {
+            let f = db::audit::AuditFilter {
+                limit: 10,
+                ..Default::default()
+            };
+            db::audit::list_audit(&self.db, &f)
+                .await?
+                .0
+                .into_iter()
+                .map(audit_dto)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let users = if viewer.role == Admin {
+            db::user::count_users(&self.db).await?
+        } else {
+            0
+        };
+        Ok(HomeDto {
+            customers,
+            devices,
+            enrollments,
+            enrolled_kw,
+            by_program,
+            recent_audit,
+            users,
+            backend: self.db.backend_name().to_string(),
+        })
+    }
+}
+
+fn node_ref(n: &db::network::NodeRow) -> NodeRef {
+    NodeRef {
+        id: n.id,
+        kind: n.kind.clone(),
+        code: n.code.clone(),
+        name: n.name.clone(),
+    }
+}
+
+fn node_ref_p(n: &db::network::NodeWithParent) -> NodeRef {
+    NodeRef {
+        id: n.id,
+        kind: n.kind.clone(),
+        code: n.code.clone(),
+        name: n.name.clone(),
+    }
+}
+
+fn rollup(node: NodeRef, f: Figures, children: Vec<NodeRollup>) -> NodeRollup {
+    NodeRollup {
+        node,
+        service_points: f.service_points,
+        enrolled_devices: f.enrolled_devices,
+        enrolled_kw: (f.enrolled_kw * 10.0).round() / 10.0,
+        children,
+    }
+}
+
+fn replacement_dto(r: db::enrollment::ReplacementRow) -> ReplacementDto {
+    ReplacementDto {
+        enrollment_id: r.enrollment_id,
+        old_device_id: r.old_device_id,
+        old_nic_id: r.old_nic_id,
+        new_device_id: r.new_device_id,
+        new_nic_id: r.new_nic_id,
+        replaced_at: r.replaced_at,
+        actor: r.actor,
+        reason: r.reason,
+    }
+}
+
+pub fn audit_dto(a: db::audit::AuditRow) -> AuditEntryDto {
+    AuditEntryDto {
+        id: a.id,
+        occurred_at: a.occurred_at,
+        actor: a.actor,
+        action: a.action,
+        entity_type: a.entity_type,
+        entity_id: a.entity_id,
+        before: a.before_json,
+        after: a.after_json,
+    }
+}
+
+fn program_summary(p: db::program::ProgramRow, counts: &[(i64, String, i64)]) -> ProgramSummary {
+    let count = |status: &str| {
+        counts
+            .iter()
+            .find(|(pid, s, _)| *pid == p.id && s == status)
+            .map(|(_, _, n)| *n)
+            .unwrap_or(0)
+    };
+    ProgramSummary {
+        pending: count("PENDING"),
+        active: count("ACTIVE"),
+        inactive: count("INACTIVE"),
+        id: p.id,
+        code: p.code,
+        name: p.name,
+        category: p.category,
+        device_type: p.device_type,
+        status: p.status,
+        season_start: p.season_start,
+        season_end: p.season_end,
+    }
+}
+
+#[async_trait]
+impl ConsolePort for ConsoleService {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        client_ip: &str,
+    ) -> Result<Viewer, AppError> {
+        Ok(auth::authenticate(&self.db, &self.throttle, username, password, client_ip).await?)
+    }
+
+    async fn viewer(&self, user_id: i64) -> Result<Option<Viewer>, AppError> {
+        match db::user::get_user(&self.db, user_id).await? {
+            Some(row) if !row.disabled => Ok(Some(auth::viewer_of(&row)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn home(&self, viewer: &Viewer) -> Result<HomeDto, AppError> {
+        Ok(self.home_data(viewer).await?)
+    }
+
+    async fn filter_options(&self, viewer: &Viewer) -> Result<FilterOptions, AppError> {
+        Ok(self.options(viewer).await?)
+    }
+
+    async fn list_enrollments(
+        &self,
+        viewer: &Viewer,
+        query: &EnrollmentQuery,
+    ) -> Result<Page<EnrollmentRow>, AppError> {
+        Ok(self.enrollments(viewer, query).await?)
+    }
+
+    async fn get_enrollment(&self, viewer: &Viewer, id: i64) -> Result<EnrollmentDetail, AppError> {
+        Ok(self.enrollment(viewer, id).await?)
+    }
+
+    async fn list_devices(
+        &self,
+        viewer: &Viewer,
+        query: &DeviceQuery,
+    ) -> Result<Page<DeviceRow>, AppError> {
+        Ok(self.devices(viewer, query).await?)
+    }
+
+    async fn get_device(&self, viewer: &Viewer, id: i64) -> Result<DeviceDetail, AppError> {
+        Ok(self.device(viewer, id).await?)
+    }
+
+    async fn list_programs(&self, viewer: &Viewer) -> Result<Vec<ProgramSummary>, AppError> {
+        Ok(self.programs(viewer).await?)
+    }
+
+    async fn get_program(&self, viewer: &Viewer, id: i64) -> Result<ProgramDetail, AppError> {
+        Ok(self.program(viewer, id).await?)
+    }
+
+    async fn network(
+        &self,
+        viewer: &Viewer,
+        query: &NetworkQuery,
+    ) -> Result<NetworkView, AppError> {
+        Ok(self.network_view(viewer, query).await?)
+    }
+
+    async fn list_audit(
+        &self,
+        viewer: &Viewer,
+        query: &AuditQuery,
+    ) -> Result<Page<AuditEntryDto>, AppError> {
+        Ok(self.audit(viewer, query).await?)
+    }
+
+    async fn list_users(&self, viewer: &Viewer) -> Result<Vec<UserDto>, AppError> {
+        require(viewer, ADMINS, "manage users")?;
+        let now = Utc::now();
+        Ok(db::user::list_users(&self.db)
+            .await?
+            .into_iter()
+            .filter_map(|u| {
+                Some(UserDto {
+                    role: Role::parse(&u.role)?,
+                    locked: u.locked_until.is_some_and(|t| t > now),
+                    id: u.id,
+                    username: u.username,
+                    display_name: u.display_name,
+                    disabled: u.disabled,
+                    created_at: u.created_at,
+                })
+            })
+            .collect())
+    }
+
+    async fn create_user(
+        &self,
+        viewer: &Viewer,
+        username: &str,
+        display_name: &str,
+        role: &str,
+        password: &str,
+    ) -> Result<UserDto, AppError> {
+        require(viewer, ADMINS, "manage users")?;
+        let id = auth::create_user(
+            &self.db,
+            &viewer.username,
+            username,
+            display_name,
+            role,
+            password,
+        )
+        .await?;
+        let row = db::user::get_user(&self.db, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("user"))?;
+        Ok(UserDto {
+            id,
+            username: row.username,
+            display_name: row.display_name,
+            role: Role::parse(&row.role).unwrap_or(Auditor),
+            disabled: row.disabled,
+            locked: false,
+            created_at: row.created_at,
+        })
+    }
+
+    async fn set_user_disabled(
+        &self,
+        viewer: &Viewer,
+        user_id: i64,
+        disabled: bool,
+    ) -> Result<(), AppError> {
+        require(viewer, ADMINS, "manage users")?;
+        Ok(auth::set_user_disabled(&self.db, viewer, user_id, disabled).await?)
+    }
+
+    async fn reset_password(
+        &self,
+        viewer: &Viewer,
+        user_id: i64,
+        password: &str,
+    ) -> Result<(), AppError> {
+        require(viewer, ADMINS, "manage users")?;
+        Ok(auth::reset_password(&self.db, &viewer.username, user_id, password).await?)
+    }
+}

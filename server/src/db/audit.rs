@@ -1,0 +1,276 @@
+//! The append-only audit log with a hash chain: each row's hash covers its fields and the
+//! previous row's hash, so editing or deleting any row breaks every hash after it.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::db::{Db, Tx};
+use crate::error::DomainError;
+use crate::{with_db, with_tx};
+
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An audit record to append.
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    pub actor: String,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+impl NewAuditEntry {
+    pub fn new(actor: &str, action: &str, entity_type: &str, entity_id: impl ToString) -> Self {
+        NewAuditEntry {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            entity_type: entity_type.to_string(),
+            entity_id: entity_id.to_string(),
+            before: None,
+            after: None,
+        }
+    }
+
+    pub fn before(mut self, v: serde_json::Value) -> Self {
+        self.before = Some(v);
+        self
+    }
+
+    pub fn after(mut self, v: serde_json::Value) -> Self {
+        self.after = Some(v);
+        self
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub before_json: Option<String>,
+    pub after_json: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The chained hash of one row. Timestamps are hashed as RFC 3339 with microseconds so
+/// both backends (which store different precisions) hash the same text.
+#[allow(clippy::too_many_arguments)]
+pub fn chain_hash(
+    prev_hash: &str,
+    occurred_at: &DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    entity_type: &str,
+    entity_id: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        prev_hash,
+        &occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        actor,
+        action,
+        entity_type,
+        entity_id,
+        before.unwrap_or("\u{0}"),
+        after.unwrap_or("\u{0}"),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Truncates to whole microseconds, the precision both backends keep.
+pub fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// Appends one entry inside the caller's transaction, so the change and its audit record
+/// commit together.
+pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainError> {
+    // Writers are serialized on the chain head: SQLite by BEGIN IMMEDIATE, PostgreSQL by a
+    // transaction-scoped advisory lock.
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock(7340001)")
+            .execute(&mut **t)
+            .await?;
+    }
+    let prev: Option<String> = with_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1"
+    )
+    .fetch_optional(c)
+    .await?);
+    let prev = prev.unwrap_or_else(|| GENESIS_HASH.to_string());
+    let at = now_micros();
+    let before = entry.before.as_ref().map(|v| v.to_string());
+    let after = entry.after.as_ref().map(|v| v.to_string());
+    let hash = chain_hash(
+        &prev,
+        &at,
+        &entry.actor,
+        &entry.action,
+        &entry.entity_type,
+        &entry.entity_id,
+        before.as_deref(),
+        after.as_deref(),
+    );
+    let id: i64 = with_tx!(tx, |c| {
+        sqlx::query_scalar(
+        "INSERT INTO audit_log (occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
+    )
+    .bind(at)
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(&entry.entity_type)
+    .bind(&entry.entity_id)
+    .bind(&before)
+    .bind(&after)
+    .bind(&prev)
+    .bind(&hash)
+    .fetch_one(c)
+    .await?
+    });
+    Ok(id)
+}
+
+/// Filters for reading the log; newest first, keyset by id.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub action: Option<String>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+const AUDIT_COLUMNS: &str = "id, occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash";
+
+fn filter_sql(f: &AuditFilter, with_cursor: bool) -> (String, Vec<String>) {
+    let mut clauses = Vec::new();
+    let mut binds = Vec::new();
+    for (col, val) in [
+        ("actor", &f.actor),
+        ("entity_type", &f.entity_type),
+        ("entity_id", &f.entity_id),
+        ("action", &f.action),
+    ] {
+        if let Some(v) = val {
+            binds.push(v.clone());
+            clauses.push(format!("{col} = ${}", binds.len()));
+        }
+    }
+    if with_cursor {
+        if let Some(b) = f.before_id {
+            binds.push(b.to_string());
+            clauses.push(format!("id < CAST(${} AS BIGINT)", binds.len()));
+        }
+    }
+    let sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    (sql, binds)
+}
+
+pub async fn list_audit(db: &Db, f: &AuditFilter) -> Result<(Vec<AuditRow>, i64), DomainError> {
+    let (where_page, binds_page) = filter_sql(f, true);
+    let (where_all, binds_all) = filter_sql(f, false);
+    let page_sql = format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log{where_page} ORDER BY id DESC LIMIT {}",
+        f.limit.clamp(1, 1000)
+    );
+    let count_sql = format!("SELECT COUNT(*) FROM audit_log{where_all}");
+    with_db!(db, |pool| {
+        let mut q = sqlx::query_as::<_, AuditRow>(&page_sql);
+        for b in &binds_page {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(pool).await?;
+        let mut c = sqlx::query_scalar::<_, i64>(&count_sql);
+        for b in &binds_all {
+            c = c.bind(b);
+        }
+        let total = c.fetch_one(pool).await?;
+        Ok((rows, total))
+    })
+}
+
+pub async fn for_entity(
+    db: &Db,
+    entity_type: &str,
+    entity_id: &str,
+    limit: i64,
+) -> Result<Vec<AuditRow>, DomainError> {
+    let sql = format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE entity_type = $1 AND entity_id = $2 ORDER BY id DESC LIMIT $3"
+    );
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, AuditRow>(&sql)
+        .bind(entity_type)
+        .bind(entity_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?))
+}
+
+/// The outcome of walking the chain.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChainCheck {
+    Intact { rows: i64 },
+    Broken { id: i64, reason: String },
+}
+
+/// Walks the whole chain in id order, in pages, and names the first row that does not fit.
+pub async fn verify(db: &Db) -> Result<ChainCheck, DomainError> {
+    let mut prev = GENESIS_HASH.to_string();
+    let mut after = 0i64;
+    let mut rows = 0i64;
+    let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT 5000");
+    loop {
+        let page: Vec<AuditRow> = with_db!(db, |pool| sqlx::query_as::<_, AuditRow>(&sql)
+            .bind(after)
+            .fetch_all(pool)
+            .await?);
+        if page.is_empty() {
+            return Ok(ChainCheck::Intact { rows });
+        }
+        for r in page {
+            if r.prev_hash != prev {
+                return Ok(ChainCheck::Broken {
+                    id: r.id,
+                    reason: "its previous-hash does not match the row before it (a row was removed or altered)".into(),
+                });
+            }
+            let expect = chain_hash(
+                &r.prev_hash,
+                &r.occurred_at,
+                &r.actor,
+                &r.action,
+                &r.entity_type,
+                &r.entity_id,
+                r.before_json.as_deref(),
+                r.after_json.as_deref(),
+            );
+            if expect != r.hash {
+                return Ok(ChainCheck::Broken {
+                    id: r.id,
+                    reason: "its contents do not match its hash (the row was altered)".into(),
+                });
+            }
+            prev = r.hash;
+            after = r.id;
+            rows += 1;
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The database handle: one code path over SQLite and PostgreSQL, migrations, error mapping.
+
+pub mod audit;
+pub mod device;
+pub mod enrollment;
+pub mod network;
+pub mod program;
+pub mod settings;
+pub mod token;
+pub mod user;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, PgPool, SqlitePool};
+
+use crate::error::DomainError;
+
+/// The configured store. Queries are written once in portable SQL (`$1` placeholders) and
+/// run on whichever pool this holds through [`with_db!`] / [`with_tx!`].
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same expression against whichever pool is configured: `$c` is bound to the
+/// typed pool, so the body compiles once per backend with native types.
+#[macro_export]
+macro_rules! with_db {
+    ($db:expr, |$c:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($c) => $body,
+            $crate::db::Db::Postgres($c) => $body,
+        }
+    };
+}
+
+/// Like [`with_db!`] for an open transaction: `$c` is the transaction's connection.
+#[macro_export]
+macro_rules! with_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::db::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+/// A write transaction on either backend.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), DomainError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Tx::Postgres(_))
+    }
+}
+
+/// Options that matter when opening the store.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    pub url: String,
+    pub max_connections: u32,
+    /// PostgreSQL only: run everything inside this schema (tests use one schema each).
+    pub pg_schema: Option<String>,
+}
+
+impl DbOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        DbOptions {
+            url: url.into(),
+            max_connections: 8,
+            pg_schema: None,
+        }
+    }
+}
+
+impl Db {
+    /// Opens (and for SQLite creates) the database. Does not migrate.
+    pub async fn connect(options: &DbOptions) -> anyhow::Result<Db> {
+        let url = options.url.as_str();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let mut connect = PgConnectOptions::from_str(url)?;
+            connect = connect.log_slow_statements(log::LevelFilter::Off, Duration::from_secs(1));
+            if let Some(schema) = &options.pg_schema {
+                connect = connect.options([("search_path", schema.as_str())]);
+            }
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(1))
+                .pragma("cache_size", "-16000");
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else {
+            anyhow::bail!(
+                "unsupported database URL (expected sqlite:… or postgres://…): {}",
+                redact_url(url)
+            )
+        }
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
+            Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Whether every embedded migration has been applied (for `/ready`).
+    pub async fn migrations_applied(&self) -> Result<bool, DomainError> {
+        let expected = match self {
+            Db::Sqlite(_) => sqlx::migrate!("../migrations/sqlite").iter().count(),
+            Db::Postgres(_) => sqlx::migrate!("../migrations/postgres").iter().count(),
+        } as i64;
+        let applied: i64 = with_db!(self, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM _sqlx_migrations WHERE success"
+        )
+        .fetch_one(pool)
+        .await?);
+        Ok(applied >= expected)
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so two writers queue on
+    /// the busy timeout instead of failing when a read lock cannot be upgraded.
+    pub async fn begin(&self) -> Result<Tx, DomainError> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    pub async fn ping(&self) -> Result<(), DomainError> {
+        let _: i32 = with_db!(self, |pool| sqlx::query_scalar("SELECT 1")
+            .fetch_one(pool)
+            .await?);
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        with_db!(self, |pool| pool.close().await)
+    }
+}
+
+/// Hides the password part of a connection URL before it is shown anywhere.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `LIKE`-free prefix search: the half-open range [prefix, prefix⁺) uses a plain b-tree
+/// index on both backends.
+pub fn prefix_upper_bound(prefix: &str) -> String {
+    let mut s = prefix.to_string();
+    s.push('\u{10FFFF}');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_a_database_url_is_never_shown() {
+        assert_eq!(
+            redact_url("postgres://gf:s3cret@db:5432/gridflex"),
+            "postgres://gf:***@db:5432/gridflex"
+        );
+        assert_eq!(redact_url("sqlite:gridflex.db"), "sqlite:gridflex.db");
+    }
+}
+
+/// A bind value for queries whose shape is built at run time (filters).
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Int(i64),
+    Text(String),
+    Date(chrono::NaiveDate),
+    Float(f64),
+    Bool(bool),
+    Time(chrono::DateTime<chrono::Utc>),
+    OptInt(Option<i64>),
+    OptText(Option<String>),
+    OptDate(Option<chrono::NaiveDate>),
+    OptTime(Option<chrono::DateTime<chrono::Utc>>),
+}
+
+/// Binds every [`Arg`] in order to a query built with `sqlx::query*`.
+#[macro_export]
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                $crate::db::Arg::Int(v) => q.bind(*v),
+                $crate::db::Arg::Text(v) => q.bind(v.as_str()),
+                $crate::db::Arg::Date(v) => q.bind(*v),
+                $crate::db::Arg::Float(v) => q.bind(*v),
+                $crate::db::Arg::Bool(v) => q.bind(*v),
+                $crate::db::Arg::Time(v) => q.bind(*v),
+                $crate::db::Arg::OptInt(v) => q.bind(*v),
+                $crate::db::Arg::OptText(v) => q.bind(v.as_deref()),
+                $crate::db::Arg::OptDate(v) => q.bind(*v),
+                $crate::db::Arg::OptTime(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+
+/// Collects `WHERE` clauses and their binds, numbering placeholders as it goes.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    clauses: Vec<String>,
+    pub args: Vec<Arg>,
+}
+
+impl Filter {
+    /// Adds a clause; each `?` in it becomes the next `$n` placeholder, bound to the next arg.
+    pub fn add(&mut self, clause: &str, args: impl IntoIterator<Item = Arg>) {
+        let mut out = String::with_capacity(clause.len() + 8);
+        let mut args = args.into_iter();
+        for ch in clause.chars() {
+            if ch == '?' {
+                self.args
+                    .push(args.next().expect("one arg per placeholder"));
+                out.push_str(&format!("${}", self.args.len()));
+            } else {
+                out.push(ch);
+            }
+        }
+        self.clauses.push(out);
+    }
+
+    pub fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+/// Inserts rows in multi-row statements (the same SQL for every full batch, so it is
+/// prepared once). Used by bulk loaders; ids are supplied by the caller.
+const ROWS_PARAMS_PER_STATEMENT: usize = 2_000;
+
+pub async fn insert_rows(
+    tx: &mut Tx,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Arg>],
+) -> Result<(), DomainError> {
+    // Both backends cap bind parameters (SQLite 32766, PostgreSQL 65535); past a few
+    // hundred rows a statement gets slower to prepare than the round trips it saves.
+    let per_batch = (ROWS_PARAMS_PER_STATEMENT / columns.len()).max(1);
+    for chunk in rows.chunks(per_batch) {
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+        let mut n = 0;
+        for (i, row) in chunk.iter().enumerate() {
+            debug_assert_eq!(row.len(), columns.len());
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for j in 0..row.len() {
+                n += 1;
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+            sql.push(')');
+        }
+        with_tx!(tx, |c| bind_args!(
+            sqlx::query(&sql),
+            chunk.iter().flatten()
+        )
+        .execute(c)
+        .await?
+        .rows_affected());
+    }
+    Ok(())
+}

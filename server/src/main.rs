@@ -1,0 +1,159 @@
+//! The `gridflex` command: serve, migrate, demo, token, audit.
+
+use anyhow::Context;
+use clap::Parser;
+
+use gridflex::config::{AuditCommand, Cli, Command, LogFormat, ServeArgs, TokenCommand};
+use gridflex::db::audit::ChainCheck;
+use gridflex::db::{redact_url, Db, DbOptions};
+use gridflex::{auth, db, demo, startup};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    gridflex::init_tracing(cli.log_format == LogFormat::Json);
+    let mut options = DbOptions::new(&cli.db.database_url);
+    options.max_connections = cli.db.db_max_connections;
+    let db = Db::connect(&options).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            redact_url(&cli.db.database_url)
+        )
+    })?;
+    db.migrate().await.context("migrations failed")?;
+
+    match cli.command {
+        Command::Serve(args) => serve(db, args).await,
+        Command::Migrate => {
+            println!("Migrations applied ({}).", db.backend_name());
+            Ok(())
+        }
+        Command::Demo { size, seed } => {
+            let started = std::time::Instant::now();
+            let summary = demo::load_demo(&db, size, seed).await?;
+            demo::ensure_demo_users(&db).await?;
+            println!(
+                "Demo utility loaded in {:.1} s: {} customers, {} devices, {} enrollments.",
+                started.elapsed().as_secs_f64(),
+                summary.customers,
+                summary.devices,
+                summary.enrollments
+            );
+            Ok(())
+        }
+        Command::Token { command } => token(db, command).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => match db::audit::verify(&db).await? {
+            ChainCheck::Intact { rows } => {
+                println!("Audit chain intact: {rows} rows verified.");
+                Ok(())
+            }
+            ChainCheck::Broken { id, reason } => {
+                eprintln!("Audit chain BROKEN at row {id}: {reason}.");
+                std::process::exit(1);
+            }
+        },
+    }
+}
+
+async fn token(db: Db, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create { name, role } => {
+            let token = auth::create_token(&db, "cli", &name, &role).await?;
+            println!("{token}");
+            eprintln!("Token `{name}` ({role}) created. It is shown only this once; send it as `Authorization: Bearer <token>`.");
+        }
+        TokenCommand::List => {
+            for t in db::token::list_tokens(&db).await? {
+                println!(
+                    "{}\t{}\t{}\tcreated {}\tlast used {}",
+                    t.name,
+                    t.role,
+                    if t.revoked { "revoked" } else { "active" },
+                    t.created_at.format("%Y-%m-%d"),
+                    t.last_used_at
+                        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_else(|| "never".into())
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            let mut tx = db.begin().await?;
+            if !db::token::revoke_token(&mut tx, &name).await? {
+                anyhow::bail!("no active token named `{name}`");
+            }
+            db::audit::append(
+                &mut tx,
+                db::audit::NewAuditEntry::new("cli", "token.revoke", "api_token", &name),
+            )
+            .await?;
+            tx.commit().await?;
+            println!("Token `{name}` revoked.");
+        }
+    }
+    Ok(())
+}
+
+async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
+    let mut first_admin_password = None;
+    if args.demo {
+        if demo::is_empty(&db).await? {
+            let started = std::time::Instant::now();
+            let summary = demo::load_demo(&db, args.demo_size, args.demo_seed).await?;
+            tracing::info!(
+                customers = summary.customers,
+                devices = summary.devices,
+                enrollments = summary.enrollments,
+                seconds = started.elapsed().as_secs_f64(),
+                "demo utility loaded"
+            );
+        }
+        demo::ensure_demo_users(&db).await?;
+    } else if db::user::count_users(&db).await? == 0 {
+        let password = auth::generate_password();
+        auth::create_user(&db, "setup", "admin", "Administrator", "admin", &password).await?;
+        first_admin_password = Some(password);
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let settings = startup::WebSettings {
+        listen: addr,
+        secure_cookies: args.secure_cookies,
+        session_hours: args.session_hours,
+        pg_schema: None,
+    };
+    let (router, _state, store) = startup::build_app(db.clone(), &settings).await?;
+    let cleanup = tokio::spawn(
+        tower_sessions::ExpiredDeletion::continuously_delete_expired(
+            store,
+            tokio::time::Duration::from_secs(3600),
+        ),
+    );
+
+    println!("GridFlex is listening on http://{addr}");
+    if args.demo {
+        println!(
+            "Demo logins (password `{}`): {}",
+            demo::DEMO_PASSWORD,
+            demo::DEMO_USERS
+                .iter()
+                .map(|(u, _, r)| format!("{u} ({r})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if let Some(p) = first_admin_password {
+        println!("First start: created user `admin` with password `{p}` (shown only this once; change it under Users).");
+    }
+    tracing::info!(%addr, backend = db.backend_name(), "serving");
+    startup::serve(listener, router).await?;
+    cleanup.abort();
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! The program side: programs, enrollments and their lifecycle.
+
+pub mod enrollment;

@@ -1,0 +1,179 @@
+//! Builds the application state and the router, and serves until a shutdown signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{FromRef, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use app::port::Console;
+use app::{shell, App};
+
+use crate::auth::session::{console_context, DbSessionStore};
+use crate::console::ConsoleService;
+use crate::db::Db;
+use crate::web::ops::Metrics;
+use crate::web::{api, export, ops};
+
+/// Largest request body accepted anywhere (forms and API).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub service: Arc<ConsoleService>,
+    pub console: Console,
+    pub metrics: Arc<Metrics>,
+    pub started: Instant,
+    pub leptos_options: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    pub listen: SocketAddr,
+    pub secure_cookies: bool,
+    pub session_hours: i64,
+    /// PostgreSQL schema of the session table (tests isolate themselves by schema).
+    pub pg_schema: Option<String>,
+}
+
+const STYLESHEET: &str = include_str!("../../style/gridflex.css");
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        STYLESHEET,
+    )
+}
+
+async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
+    let console = state.console.clone();
+    handle_server_fns_with_context(move || provide_context(console.clone()), req).await
+}
+
+/// The state and the full router, ready to serve. Also used by the API tests.
+pub async fn build_app(
+    db: Db,
+    settings: &WebSettings,
+) -> anyhow::Result<(Router, AppState, DbSessionStore)> {
+    let service = ConsoleService::new(db.clone());
+    let console: Console = service.clone();
+    // site_root points at an empty folder: nothing is served from disk by Leptos.
+    let leptos_options = LeptosOptions::builder()
+        .output_name("gridflex")
+        .site_root("target/site")
+        .site_pkg_dir("pkg")
+        .site_addr(settings.listen)
+        .build();
+    let state = AppState {
+        db: db.clone(),
+        service,
+        console: console.clone(),
+        metrics: Arc::new(Metrics::default()),
+        started: Instant::now(),
+        leptos_options: leptos_options.clone(),
+    };
+
+    let store = DbSessionStore::new(&db, settings.pg_schema.as_deref()).await?;
+    let sessions = SessionManagerLayer::new(store.clone())
+        .with_name("gridflex_session")
+        .with_secure(settings.secure_cookies)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(
+            settings.session_hours.max(1),
+        )));
+
+    let routes = generate_route_list(App);
+    let page_context = {
+        let console = console.clone();
+        move || provide_context(console.clone())
+    };
+    let not_found = leptos_axum::render_app_async_with_context(page_context.clone(), {
+        let options = leptos_options.clone();
+        move || shell(options.clone())
+    });
+    let console_router = Router::new()
+        .leptos_routes_with_context(&state, routes, page_context, {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .route("/fn/{*fn_name}", post(server_fn_handler))
+        .route("/enrollments.csv", get(export::enrollments_csv))
+        .fallback(move |req: Request<Body>| not_found(req))
+        .layer(from_fn_with_state(state.clone(), console_context))
+        .layer(sessions);
+
+    let router = Router::new()
+        .merge(api::router())
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/style/gridflex.css", get(stylesheet))
+        .merge(console_router)
+        .layer(from_fn_with_state(state.clone(), ops::track))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'self'"),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state.clone());
+    Ok((router, state, store))
+}
+
+/// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> anyhow::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing requests in flight");
+}

@@ -1,0 +1,331 @@
+//! The REST API `/api/v1`: the console's reads for machine clients (Bearer tokens), errors
+//! as `application/problem+json`, and the OpenAPI document generated from the same types.
+
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+use app::model::*;
+use app::query::{DeviceQuery, EnrollmentQuery, NetworkQuery};
+use app::AppError;
+
+use crate::auth::client_for_token;
+use crate::error::DomainError;
+use crate::startup::AppState;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+pub struct ApiError(pub AppError);
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
+    }
+}
+
+pub fn problem(status: u16, title: &str, detail: String) -> Response {
+    let body = Problem {
+        kind: "about:blank".into(),
+        title: title.into(),
+        status,
+        detail,
+    };
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = (code, Json(body)).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/problem+json"),
+    );
+    if status == 401 {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+    }
+    res
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        problem(e.status(), e.title(), e.to_string())
+    }
+}
+
+/// The caller, from `Authorization: Bearer <token>`, acting with the token's role.
+pub struct ApiViewer(pub Viewer);
+
+impl FromRequestParts<AppState> for ApiViewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError(AppError::Unauthenticated))?;
+        let client = client_for_token(&state.db, token)
+            .await
+            .map_err(|e| match e {
+                DomainError::Unauthenticated => ApiError(AppError::Unauthenticated),
+                other => ApiError::from(other),
+            })?;
+        let role = client.role.ok_or_else(|| {
+            ApiError(AppError::Forbidden(
+                "use the console API (integration clients use /integration)".into(),
+            ))
+        })?;
+        Ok(ApiViewer(Viewer {
+            user_id: 0,
+            username: format!("token:{}", client.name),
+            display_name: client.name,
+            role,
+        }))
+    }
+}
+
+fn query_pairs(raw: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.as_deref().unwrap_or("")).map_err(|e| {
+        ApiError(AppError::BadRequest(format!(
+            "the query string could not be read: {e}"
+        )))
+    })
+}
+
+fn pairs(v: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+    v.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+fn path_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+        ApiError(AppError::BadRequest(format!(
+            "path parameter `id`: expected a positive whole number, got `{raw}`"
+        )))
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrollmentList {
+    pub items: Vec<EnrollmentRow>,
+    /// Enrollments matching the filters, all pages together.
+    pub total: i64,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_after: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceList {
+    pub items: Vec<DeviceRow>,
+    pub total: i64,
+    pub next_after: Option<i64>,
+}
+
+/// Query parameters of `GET /api/v1/enrollments` (the console's URL uses the same).
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct EnrollmentParams {
+    /// Program id.
+    program: Option<i64>,
+    /// PENDING, ACTIVE or INACTIVE.
+    status: Option<String>,
+    /// Substation node id.
+    substation: Option<i64>,
+    /// Feeder node id.
+    feeder: Option<i64>,
+    /// thermostat, ev_charger, battery, water_heater, pool_pump or smart_inverter.
+    device_type: Option<String>,
+    /// Customer name prefix, or an exact account, person, service point or NIC id.
+    q: Option<String>,
+    /// id (default), -id, customer or start.
+    sort: Option<String>,
+    /// Keyset cursor: `next_after` of the previous page.
+    after: Option<i64>,
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<u32>,
+}
+
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DeviceParams {
+    device_type: Option<String>,
+    /// active or inactive.
+    status: Option<String>,
+    /// yes or no.
+    registered: Option<String>,
+    feeder: Option<i64>,
+    /// NIC id (prefix) or serial number.
+    q: Option<String>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct NetworkParams {
+    /// A feeder id: its transformers are returned too.
+    feeder: Option<i64>,
+}
+
+/// List enrollments with filters and keyset paging.
+#[utoipa::path(get, path = "/api/v1/enrollments", params(EnrollmentParams), security(("bearer" = [])),
+    responses((status = 200, body = EnrollmentList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn list_enrollments(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<EnrollmentList>, ApiError> {
+    let p = query_pairs(raw)?;
+    let q = EnrollmentQuery::parse(pairs(&p))?;
+    let page = state.service.enrollments(&viewer, &q).await?;
+    Ok(Json(EnrollmentList {
+        items: page.rows,
+        total: page.total,
+        next_after: page.next_after,
+    }))
+}
+
+/// One enrollment with its customer, location, devices, history and audit entries.
+#[utoipa::path(get, path = "/api/v1/enrollments/{id}", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = EnrollmentDetail), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn get_enrollment(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    Path(id): Path<String>,
+) -> Result<Json<EnrollmentDetail>, ApiError> {
+    Ok(Json(
+        state.service.enrollment(&viewer, path_id(&id)?).await?,
+    ))
+}
+
+/// List devices with filters and keyset paging.
+#[utoipa::path(get, path = "/api/v1/devices", params(DeviceParams), security(("bearer" = [])),
+    responses((status = 200, body = DeviceList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn list_devices(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<DeviceList>, ApiError> {
+    let p = query_pairs(raw)?;
+    let q = DeviceQuery::parse(pairs(&p))?;
+    let page = state.service.devices(&viewer, &q).await?;
+    Ok(Json(DeviceList {
+        items: page.rows,
+        total: page.total,
+        next_after: page.next_after,
+    }))
+}
+
+/// One device with its location, enrollments, unavailability and replacements.
+#[utoipa::path(get, path = "/api/v1/devices/{id}", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = DeviceDetail), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn get_device(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceDetail>, ApiError> {
+    Ok(Json(state.service.device(&viewer, path_id(&id)?).await?))
+}
+
+/// All programs with enrollment counts per status.
+#[utoipa::path(get, path = "/api/v1/programs", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ProgramSummary>), (status = 401, body = Problem)))]
+async fn list_programs(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+) -> Result<Json<Vec<ProgramSummary>>, ApiError> {
+    Ok(Json(state.service.programs(&viewer).await?))
+}
+
+/// One program with its effective-dated rules.
+#[utoipa::path(get, path = "/api/v1/programs/{id}", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ProgramDetail), (status = 404, body = Problem), (status = 401, body = Problem)))]
+async fn get_program(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    Path(id): Path<String>,
+) -> Result<Json<ProgramDetail>, ApiError> {
+    Ok(Json(state.service.program(&viewer, path_id(&id)?).await?))
+}
+
+/// The network hierarchy with enrolled devices and kW rolled up per node.
+#[utoipa::path(get, path = "/api/v1/network", params(NetworkParams), security(("bearer" = [])),
+    responses((status = 200, body = NetworkView), (status = 400, body = Problem), (status = 404, body = Problem), (status = 401, body = Problem)))]
+async fn network(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<NetworkView>, ApiError> {
+    let p = query_pairs(raw)?;
+    let q = NetworkQuery::parse(pairs(&p))?;
+    Ok(Json(state.service.network_view(&viewer, &q).await?))
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "GridFlex API", description = "Programs, enrollments, devices and the network model of a demand-response operation. Create a token with `gridflex token create --name N --role R`."),
+    paths(list_enrollments, get_enrollment, list_devices, get_device, list_programs, get_program, network),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+async fn openapi_json() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+async fn not_found() -> Response {
+    problem(404, "Not found", "no such API resource".into())
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi_json))
+        .route("/api/v1/enrollments", get(list_enrollments))
+        .route("/api/v1/enrollments/{id}", get(get_enrollment))
+        .route("/api/v1/devices", get(list_devices))
+        .route("/api/v1/devices/{id}", get(get_device))
+        .route("/api/v1/programs", get(list_programs))
+        .route("/api/v1/programs/{id}", get(get_program))
+        .route("/api/v1/network", get(network))
+        .route("/api/v1/{*rest}", get(not_found).post(not_found))
+}

@@ -1,0 +1,5 @@
+//! axum routes that are not console pages: the REST API, exports and operational probes.
+
+pub mod api;
+pub mod export;
+pub mod ops;

@@ -1,0 +1,171 @@
+//! Liveness, readiness and Prometheus metrics.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::startup::AppState;
+
+const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Default)]
+struct Series {
+    count: u64,
+    sum: f64,
+    buckets: [u64; BUCKETS.len()],
+}
+
+/// Request counts and latency histograms, by method, route and status.
+#[derive(Default)]
+pub struct Metrics {
+    series: Mutex<BTreeMap<(String, String, u16), Series>>,
+}
+
+impl Metrics {
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let mut map = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let s = map
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default();
+        s.count += 1;
+        s.sum += seconds;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                s.buckets[i] += 1;
+            }
+        }
+    }
+
+    pub fn render(&self, extra: &str) -> String {
+        let map = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        out.push_str("# HELP gridflex_http_requests_total HTTP requests answered.\n# TYPE gridflex_http_requests_total counter\n");
+        for ((m, r, s), v) in map.iter() {
+            out.push_str(&format!(
+                "gridflex_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{s}\"}} {}\n",
+                v.count
+            ));
+        }
+        out.push_str("# HELP gridflex_http_request_duration_seconds Time to answer.\n# TYPE gridflex_http_request_duration_seconds histogram\n");
+        for ((m, r, s), v) in map.iter() {
+            let labels = format!("method=\"{m}\",route=\"{r}\",status=\"{s}\"");
+            for (i, b) in BUCKETS.iter().enumerate() {
+                out.push_str(&format!(
+                    "gridflex_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}\n",
+                    v.buckets[i]
+                ));
+            }
+            out.push_str(&format!(
+                "gridflex_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\n",
+                v.count
+            ));
+            out.push_str(&format!(
+                "gridflex_http_request_duration_seconds_sum{{{labels}}} {}\n",
+                v.sum
+            ));
+            out.push_str(&format!(
+                "gridflex_http_request_duration_seconds_count{{{labels}}} {}\n",
+                v.count
+            ));
+        }
+        out.push_str(extra);
+        out
+    }
+}
+
+/// A low-cardinality name for the route: the matched pattern, or the path with numbers
+/// replaced by `:id`.
+fn route_label(req: &Request) -> String {
+    if let Some(m) = req.extensions().get::<MatchedPath>() {
+        if !m.as_str().contains('*') {
+            return m.as_str().to_string();
+        }
+    }
+    let path = req.uri().path();
+    if path.starts_with("/style/") {
+        return "/style/*".into();
+    }
+    path.split('/')
+        .take(5)
+        .map(|seg| {
+            if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) {
+                ":id"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = route_label(&req);
+    let res = next.run(req).await;
+    state.metrics.observe(
+        &method,
+        &route,
+        res.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    res
+}
+
+pub async fn health() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let db_ok = state.db.ping().await.is_ok();
+    let migrated = db_ok && state.db.migrations_applied().await.unwrap_or(false);
+    let status = if db_ok && migrated {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(
+            json!({"database": db_ok, "migrations": migrated, "backend": state.db.backend_name()}),
+        ),
+    )
+        .into_response()
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let (size, idle) = crate::with_db!(&state.db, |pool| (pool.size(), pool.num_idle()));
+    let extra = format!(
+        "# HELP gridflex_db_pool_connections Open database connections.\n# TYPE gridflex_db_pool_connections gauge\ngridflex_db_pool_connections {size}\n# HELP gridflex_db_pool_idle Idle database connections.\n# TYPE gridflex_db_pool_idle gauge\ngridflex_db_pool_idle {idle}\n# HELP gridflex_uptime_seconds Seconds since start.\n# TYPE gridflex_uptime_seconds gauge\ngridflex_uptime_seconds {}\n",
+        state.started.elapsed().as_secs()
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(&extra),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_lands_in_its_buckets() {
+        let m = Metrics::default();
+        m.observe("GET", "/home", 200, 0.02);
+        let text = m.render("");
+        assert!(text.contains(
+            "gridflex_http_requests_total{method=\"GET\",route=\"/home\",status=\"200\"} 1"
+        ));
+        assert!(text.contains("le=\"0.01\"} 0"));
+        assert!(text.contains("le=\"0.025\"} 1"));
+    }
+}
