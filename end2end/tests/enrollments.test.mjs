@@ -33,7 +33,7 @@ async function resultCount(page) {
   return parseCount(await el.innerText());
 }
 
-test('program manager filters by program and feeder, opens an enrollment, then a device', async () => {
+test('program manager filters by program and feeder, opens an enrollment, then a device', async (t) => {
   await withBrowser(server.baseURL, async ({ page }) => {
     await login(page, 'manager');
     await clickAndWait(page, page.locator('header.topbar nav a[href="/enrollments"]'));
@@ -96,6 +96,7 @@ test('program manager filters by program and feeder, opens an enrollment, then a
     if (rows.length < count) {
       assert.equal(await page.locator('nav.pager a[rel=next]').count(), 1, 'a next-page link when more rows match');
     }
+    t.diagnostic(`program ${programCode} (${programCount}) + feeder ${feederCode}: ${count} enrollments, ${rows.length} rows shown`);
     const csv = page.locator('a[href^="/enrollments.csv"]');
     assert.equal(await csv.count(), 1, 'CSV export link');
     const csvUrl = new URL(await csv.getAttribute('href'), server.baseURL);
