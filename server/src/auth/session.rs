@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use tower_sessions::Session;
@@ -220,8 +220,8 @@ pub async fn console_context(
                         Some(q) => format!("{path}?{q}"),
                         None => path.clone(),
                     };
-                    return Redirect::to(&format!("/login?next={}", app::query::encode(&next_url)))
-                        .into_response();
+                    let to = format!("/login?next={}", app::query::encode(&next_url));
+                    return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
                 }
                 // Pages render their own 403 inside the layout; everything else is refused here.
                 Some(v) if !may_open(&path, v.role) && !is_page_request(&path) => {

@@ -1,0 +1,222 @@
+//! Test harness: a fresh database per test (SQLite file in a temp dir, or a PostgreSQL
+//! schema when TEST_DATABASE_URL is set), and the real server on port 0.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use gridflex::db::{Db, DbOptions};
+use gridflex::demo::{self, DemoSize};
+use gridflex::startup::{build_app, serve, WebSettings};
+
+pub const DEMO_DEVICES: usize = 400;
+pub const PASSWORD: &str = "gridflex-demo";
+
+pub struct TestDb {
+    pub db: Db,
+    pub name: &'static str,
+    pg_schema: Option<String>,
+    admin_url: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let db = Db::connect(&DbOptions::new(url))
+            .await
+            .expect("sqlite opens");
+        db.migrate().await.expect("sqlite migrates");
+        TestDb {
+            db,
+            name: "sqlite",
+            pg_schema: None,
+            admin_url: None,
+            _dir: Some(dir),
+        }
+    }
+
+    pub async fn postgres(url: &str) -> TestDb {
+        use rand::Rng;
+        let schema = format!("gftest_{:016x}", rand::thread_rng().gen::<u64>());
+        let admin = sqlx::PgPool::connect(url)
+            .await
+            .expect("postgres reachable");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .expect("create schema");
+        admin.close().await;
+        let mut options = DbOptions::new(url);
+        options.pg_schema = Some(schema.clone());
+        options.max_connections = 4;
+        let db = Db::connect(&options).await.expect("postgres opens");
+        db.migrate().await.expect("postgres migrates");
+        TestDb {
+            db,
+            name: "postgres",
+            pg_schema: Some(schema),
+            admin_url: Some(url.to_string()),
+            _dir: None,
+        }
+    }
+
+    /// Drops the PostgreSQL schema (SQLite's temp dir goes with the value).
+    pub async fn cleanup(self) {
+        self.db.close().await;
+        if let (Some(schema), Some(url)) = (self.pg_schema, self.admin_url) {
+            if let Ok(admin) = sqlx::PgPool::connect(&url).await {
+                let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(&admin)
+                    .await;
+                admin.close().await;
+            }
+        }
+    }
+
+    pub fn pg_schema(&self) -> Option<String> {
+        self.pg_schema.clone()
+    }
+}
+
+/// SQLite always; PostgreSQL too when TEST_DATABASE_URL is set.
+pub async fn backends() -> Vec<TestDb> {
+    let mut out = vec![TestDb::sqlite().await];
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+        if !url.is_empty() {
+            out.push(TestDb::postgres(&url).await);
+        }
+    }
+    out
+}
+
+pub async fn with_demo(t: &TestDb) {
+    demo::load_demo(&t.db, DemoSize(DEMO_DEVICES), demo::DEFAULT_SEED)
+        .await
+        .expect("demo loads");
+    demo::ensure_demo_users(&t.db).await.expect("demo users");
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Starts the real router on 127.0.0.1:0 against `t`.
+pub async fn spawn_app(t: &TestDb) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let settings = WebSettings {
+        listen: addr,
+        secure_cookies: false,
+        session_hours: 8,
+        pg_schema: t.pg_schema(),
+    };
+    let (router, _state, _store) = build_app(t.db.clone(), &settings)
+        .await
+        .expect("app builds");
+    let server = tokio::spawn(async move {
+        let _ = serve(listener, router).await;
+    });
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A browser-like client: cookies kept, redirects not followed (tests look at them).
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// The CSRF token the page at `path` carries.
+    pub async fn csrf(&self, client: &reqwest::Client, path: &str) -> String {
+        let html = client
+            .get(self.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body");
+        let marker = "name=\"csrf\" value=\"";
+        let start = html
+            .find(marker)
+            .unwrap_or_else(|| panic!("no CSRF field on {path}"))
+            + marker.len();
+        html[start..start + 64].to_string()
+    }
+
+    /// Posts a console form the way a browser does (with the page's CSRF token).
+    pub async fn post_form(
+        &self,
+        client: &reqwest::Client,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let token = self.csrf(client, page).await;
+        let mut body: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
+        body.extend_from_slice(fields);
+        let encoded = serde_urlencoded::to_string(&body).expect("form");
+        client
+            .post(self.url(action))
+            .header("accept", "text/html")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("referer", self.url(page))
+            .body(encoded)
+            .send()
+            .await
+            .expect("post")
+    }
+
+    /// Signs in through the login form; returns the redirect target.
+    pub async fn login(&self, client: &reqwest::Client, username: &str, password: &str) -> String {
+        let res = self
+            .post_form(
+                client,
+                "/login",
+                "/fn/login",
+                &[("username", username), ("password", password), ("next", "")],
+            )
+            .await;
+        assert_eq!(res.status(), 302, "sign-in answers with a redirect");
+        res.headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub async fn page(&self, client: &reqwest::Client, path: &str) -> (u16, String) {
+        let res = client
+            .get(self.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("get");
+        let status = res.status().as_u16();
+        (status, res.text().await.expect("body"))
+    }
+}
