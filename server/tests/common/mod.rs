@@ -80,13 +80,16 @@ impl TestDb {
     }
 }
 
+/// The PostgreSQL server to test against, when TEST_DATABASE_URL names one.
+pub fn pg_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.trim().is_empty())
+}
+
 /// SQLite always; PostgreSQL too when TEST_DATABASE_URL is set.
 pub async fn backends() -> Vec<TestDb> {
     let mut out = vec![TestDb::sqlite().await];
-    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        if !url.is_empty() {
-            out.push(TestDb::postgres(&url).await);
-        }
+    if let Some(url) = pg_url() {
+        out.push(TestDb::postgres(&url).await);
     }
     out
 }
