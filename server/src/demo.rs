@@ -278,6 +278,13 @@ pub async fn load_demo(db: &Db, size: DemoSize, seed: u64) -> Result<DemoSummary
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut tx = db.begin().await?;
+    if let Tx::Sqlite(t) = &mut tx {
+        // Random-order index inserts (NIC ids, names) thrash a small page cache; give the
+        // loading connection a large one while it works.
+        sqlx::query("PRAGMA cache_size = -262144")
+            .execute(&mut **t)
+            .await?;
+    }
     let t0 = anchor();
     let mut summary = DemoSummary::default();
 
@@ -585,6 +592,11 @@ pub async fn load_demo(db: &Db, size: DemoSize, seed: u64) -> Result<DemoSummary
             ),
     )
     .await?;
+    if let Tx::Sqlite(t) = &mut tx {
+        sqlx::query("PRAGMA cache_size = -16000")
+            .execute(&mut **t)
+            .await?;
+    }
     tx.commit().await?;
     Ok(summary)
 }

@@ -6,7 +6,9 @@ use common::*;
 use serde_json::Value;
 
 async fn token(t: &TestDb, role: &str) -> String {
-    gridflex::auth::create_token(&t.db, "test", &format!("{role}-client"), role).await.expect("token")
+    gridflex::auth::create_token(&t.db, "test", &format!("{role}-client"), role)
+        .await
+        .expect("token")
 }
 
 #[tokio::test]
@@ -18,18 +20,37 @@ async fn the_api_needs_a_valid_bearer_token() {
         let res = c.get(app.url("/api/v1/programs")).send().await.unwrap();
         assert_eq!(res.status(), 401, "{}", t.name);
         assert_eq!(res.headers()["content-type"], "application/problem+json");
-        let res = c.get(app.url("/api/v1/programs")).bearer_auth("gfx_not_a_token").send().await.unwrap();
+        let res = c
+            .get(app.url("/api/v1/programs"))
+            .bearer_auth("gfx_not_a_token")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 401);
         let good = token(&t, "program_manager").await;
-        let res = c.get(app.url("/api/v1/programs")).bearer_auth(&good).send().await.unwrap();
+        let res = c
+            .get(app.url("/api/v1/programs"))
+            .bearer_auth(&good)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
         let programs: Vec<Value> = res.json().await.unwrap();
         assert_eq!(programs.len(), 4);
         // Revoked tokens stop working at once.
         let mut tx = t.db.begin().await.unwrap();
-        assert!(gridflex::db::token::revoke_token(&mut tx, "program_manager-client").await.unwrap());
+        assert!(
+            gridflex::db::token::revoke_token(&mut tx, "program_manager-client")
+                .await
+                .unwrap()
+        );
         tx.commit().await.unwrap();
-        let res = c.get(app.url("/api/v1/programs")).bearer_auth(&good).send().await.unwrap();
+        let res = c
+            .get(app.url("/api/v1/programs"))
+            .bearer_auth(&good)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 401);
         drop(app);
         t.cleanup().await;
@@ -54,26 +75,46 @@ async fn enrollments_filter_page_and_mask_by_role() {
             .unwrap();
         let items = body["items"].as_array().unwrap();
         assert_eq!(items.len(), 5, "{}", t.name);
-        assert!(items.iter().all(|e| e["program_code"] == "EV-MANAGED" && e["status"] == "ACTIVE"));
+        assert!(items
+            .iter()
+            .all(|e| e["program_code"] == "EV-MANAGED" && e["status"] == "ACTIVE"));
         let total = body["total"].as_i64().unwrap();
         // Walking every page visits each enrollment exactly once.
         let mut seen = std::collections::HashSet::new();
         let mut after: Option<i64> = None;
         loop {
             let url = match after {
-                Some(a) => format!("/api/v1/enrollments?program=2&status=ACTIVE&limit=37&after={a}"),
+                Some(a) => {
+                    format!("/api/v1/enrollments?program=2&status=ACTIVE&limit=37&after={a}")
+                }
                 None => "/api/v1/enrollments?program=2&status=ACTIVE&limit=37".into(),
             };
-            let page: Value = c.get(app.url(&url)).bearer_auth(&pm).send().await.unwrap().json().await.unwrap();
+            let page: Value = c
+                .get(app.url(&url))
+                .bearer_auth(&pm)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             for e in page["items"].as_array().unwrap() {
-                assert!(seen.insert(e["id"].as_i64().unwrap()), "no enrollment twice");
+                assert!(
+                    seen.insert(e["id"].as_i64().unwrap()),
+                    "no enrollment twice"
+                );
             }
             match page["next_after"].as_i64() {
                 Some(a) => after = Some(a),
                 None => break,
             }
         }
-        assert_eq!(seen.len() as i64, total, "{}: pages add up to the total", t.name);
+        assert_eq!(
+            seen.len() as i64,
+            total,
+            "{}: pages add up to the total",
+            t.name
+        );
 
         // Sorting by customer keeps keyset paging consistent too.
         let sorted: Value = c
@@ -85,18 +126,25 @@ async fn enrollments_filter_page_and_mask_by_role() {
             .json()
             .await
             .unwrap();
-        let names: Vec<String> = sorted["items"].as_array().unwrap().iter().map(|e| e["customer_name"].as_str().unwrap().to_lowercase()).collect();
+        let names: Vec<String> = sorted["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["customer_name"].as_str().unwrap().to_lowercase())
+            .collect();
         let mut ordered = names.clone();
         ordered.sort();
         assert_eq!(names, ordered);
 
         // Search by NIC id finds the device's enrollment.
-        let nic: String = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+        let nic: String = gridflex::with_db!(&t.db, |p| {
+            sqlx::query_scalar(
             "SELECT d.nic_id FROM devices d JOIN enrollment_devices ed ON ed.device_id = d.id ORDER BY d.id LIMIT 1"
         )
         .fetch_one(p)
         .await
-        .unwrap());
+        .unwrap()
+        });
         let found: Value = c
             .get(app.url(&format!("/api/v1/enrollments?q={}", nic.to_lowercase())))
             .bearer_auth(&pm)
@@ -109,22 +157,52 @@ async fn enrollments_filter_page_and_mask_by_role() {
         assert_eq!(found["total"], 1, "{}: NIC search", t.name);
 
         let first_id = items[0]["id"].as_i64().unwrap();
-        let detail: Value = c.get(app.url(&format!("/api/v1/enrollments/{first_id}"))).bearer_auth(&pm).send().await.unwrap().json().await.unwrap();
+        let detail: Value = c
+            .get(app.url(&format!("/api/v1/enrollments/{first_id}")))
+            .bearer_auth(&pm)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert!(detail["customer"]["email"].as_str().unwrap().contains('@'));
         let auditor = token(&t, "auditor").await;
-        let masked: Value = c.get(app.url(&format!("/api/v1/enrollments/{first_id}"))).bearer_auth(&auditor).send().await.unwrap().json().await.unwrap();
+        let masked: Value = c
+            .get(app.url(&format!("/api/v1/enrollments/{first_id}")))
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(masked["customer"]["email"], "••••••");
         assert_eq!(masked["customer"]["phone"], "••••••");
         assert_eq!(masked["location"]["address"], "••••••");
 
         // An operator token may read devices but not enrollments.
         let operator = token(&t, "operator").await;
-        let res = c.get(app.url("/api/v1/enrollments")).bearer_auth(&operator).send().await.unwrap();
+        let res = c
+            .get(app.url("/api/v1/enrollments"))
+            .bearer_auth(&operator)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 403);
-        let res = c.get(app.url("/api/v1/devices?device_type=battery&limit=3")).bearer_auth(&operator).send().await.unwrap();
+        let res = c
+            .get(app.url("/api/v1/devices?device_type=battery&limit=3"))
+            .bearer_auth(&operator)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
         let devices: Value = res.json().await.unwrap();
-        assert!(devices["items"].as_array().unwrap().iter().all(|d| d["device_type"] == "battery"));
+        assert!(devices["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["device_type"] == "battery"));
         drop(app);
         t.cleanup().await;
     }
@@ -143,7 +221,11 @@ async fn bad_requests_get_problem_documents_never_500() {
             ("/api/v1/enrollments?sort=random", 400, "`sort`"),
             ("/api/v1/enrollments?limit=-1", 400, "`limit`"),
             ("/api/v1/enrollments?bogus=1", 400, "`bogus`"),
-            ("/api/v1/enrollments?after=999999999&sort=customer", 400, "`after`"),
+            (
+                "/api/v1/enrollments?after=999999999&sort=customer",
+                400,
+                "`after`",
+            ),
             ("/api/v1/enrollments/0", 400, "`id`"),
             ("/api/v1/enrollments/abc", 400, "`id`"),
             ("/api/v1/enrollments/99999999", 404, "not found"),
@@ -155,13 +237,28 @@ async fn bad_requests_get_problem_documents_never_500() {
         ] {
             let res = c.get(app.url(path)).bearer_auth(&pm).send().await.unwrap();
             assert_eq!(res.status().as_u16(), status, "{} {path}", t.name);
-            assert_eq!(res.headers()["content-type"], "application/problem+json", "{path}");
+            assert_eq!(
+                res.headers()["content-type"],
+                "application/problem+json",
+                "{path}"
+            );
             let body: Value = res.json().await.unwrap();
             assert_eq!(body["status"], status);
-            assert!(body["detail"].as_str().unwrap().contains(needle), "{path}: {body}");
+            assert!(
+                body["detail"].as_str().unwrap().contains(needle),
+                "{path}: {body}"
+            );
         }
         let q = format!("/api/v1/enrollments?q={}", "x".repeat(300));
-        assert_eq!(c.get(app.url(&q)).bearer_auth(&pm).send().await.unwrap().status(), 400);
+        assert_eq!(
+            c.get(app.url(&q))
+                .bearer_auth(&pm)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            400
+        );
         drop(app);
         t.cleanup().await;
     }
@@ -174,21 +271,42 @@ async fn the_openapi_document_matches_the_routes_served() {
     let app = spawn_app(&t).await;
     let c = reqwest::Client::new();
     let pm = token(&t, "admin").await;
-    let doc: Value = c.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = c
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(paths.len(), 7);
     for (path, item) in paths {
         let concrete = path.replace("{id}", "1");
-        let res = c.get(app.url(&concrete)).bearer_auth(&pm).send().await.unwrap();
+        let res = c
+            .get(app.url(&concrete))
+            .bearer_auth(&pm)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200, "documented {path} is served");
         let body: Value = res.json().await.unwrap();
         // Every documented query parameter is accepted, and the schema's required fields are present.
         for p in item["get"]["parameters"].as_array().into_iter().flatten() {
             if p["in"] == "query" {
                 let name = p["name"].as_str().unwrap();
-                let res = c.get(app.url(&format!("{concrete}?{name}="))).bearer_auth(&pm).send().await.unwrap();
-                assert_eq!(res.status(), 200, "documented parameter {name} of {path} is accepted");
+                let res = c
+                    .get(app.url(&format!("{concrete}?{name}=")))
+                    .bearer_auth(&pm)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    res.status(),
+                    200,
+                    "documented parameter {name} of {path} is accepted"
+                );
             }
         }
         let schema = &item["get"]["responses"]["200"]["content"]["application/json"]["schema"];
@@ -196,7 +314,10 @@ async fn the_openapi_document_matches_the_routes_served() {
             let name = reference.rsplit('/').next().unwrap();
             let component = &doc["components"]["schemas"][name];
             for field in component["required"].as_array().into_iter().flatten() {
-                assert!(body.get(field.as_str().unwrap()).is_some(), "{path}: field {field} documented and present");
+                assert!(
+                    body.get(field.as_str().unwrap()).is_some(),
+                    "{path}: field {field} documented and present"
+                );
             }
         }
     }
@@ -209,13 +330,35 @@ async fn probes_report_health_readiness_and_metrics() {
     for t in backends().await {
         let app = spawn_app(&t).await;
         let c = reqwest::Client::new();
-        assert_eq!(c.get(app.url("/health")).send().await.unwrap().status(), 200);
-        let ready: Value = c.get(app.url("/ready")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(
+            c.get(app.url("/health")).send().await.unwrap().status(),
+            200
+        );
+        let ready: Value = c
+            .get(app.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(ready["database"], true, "{}", t.name);
         assert_eq!(ready["migrations"], true);
         c.get(app.url("/login")).send().await.unwrap();
-        let metrics = c.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        assert!(metrics.contains("gridflex_http_requests_total{method=\"GET\",route=\"/login\",status=\"200\"} 1"), "{metrics}");
+        let metrics = c
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains(
+                "gridflex_http_requests_total{method=\"GET\",route=\"/login\",status=\"200\"} 1"
+            ),
+            "{metrics}"
+        );
         assert!(metrics.contains("gridflex_db_pool_connections"));
         drop(app);
         t.cleanup().await;

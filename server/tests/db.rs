@@ -14,20 +14,24 @@ async fn both_migration_sets_give_the_same_tables_and_columns() {
     let Some(url) = pg_url() else {
         // Without PostgreSQL the SQLite side is still checked to be complete.
         let t = TestDb::sqlite().await;
-        let n: i64 = with_db!(&t.db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\' AND name <> 'sessions'").fetch_one(p).await.unwrap());
+        let n: i64 = with_db!(&t.db, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\' AND name <> 'sessions'").fetch_one(p).await.unwrap()
+        });
         assert_eq!(n, 18, "every table of the foundation schema");
         return;
     };
     let lite = TestDb::sqlite().await;
     let pg = TestDb::postgres(&url).await;
-    let lite_cols: Vec<(String, String)> = with_db!(&lite.db, |p| sqlx::query_as(
+    let lite_cols: Vec<(String, String)> = with_db!(&lite.db, |p| {
+        sqlx::query_as(
         "SELECT m.name, c.name FROM sqlite_master m JOIN pragma_table_info(m.name) c
          WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT IN ('_sqlx_migrations', 'sessions')
          ORDER BY m.name, c.name"
     )
     .fetch_all(p)
     .await
-    .unwrap());
+    .unwrap()
+    });
     let schema = pg.pg_schema().unwrap();
     let pg_cols: Vec<(String, String)> = with_db!(&pg.db, |p| sqlx::query_as(
         "SELECT table_name::text, column_name::text FROM information_schema.columns
@@ -49,24 +53,59 @@ async fn the_audit_chain_verifies_and_a_tampered_row_is_named() {
     for t in backends().await {
         for i in 0..5 {
             let mut tx = t.db.begin().await.unwrap();
-            audit::append(&mut tx, NewAuditEntry::new("tester", "thing.change", "thing", i).after(serde_json::json!({"n": i}))).await.unwrap();
+            audit::append(
+                &mut tx,
+                NewAuditEntry::new("tester", "thing.change", "thing", i)
+                    .after(serde_json::json!({"n": i})),
+            )
+            .await
+            .unwrap();
             tx.commit().await.unwrap();
         }
-        assert_eq!(audit::verify(&t.db).await.unwrap(), ChainCheck::Intact { rows: 5 }, "{}", t.name);
+        assert_eq!(
+            audit::verify(&t.db).await.unwrap(),
+            ChainCheck::Intact { rows: 5 },
+            "{}",
+            t.name
+        );
 
         // The log refuses edits...
-        let refused = with_db!(&t.db, |p| sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = 3").execute(p).await.is_err());
+        let refused = with_db!(&t.db, |p| sqlx::query(
+            "UPDATE audit_log SET actor = 'mallory' WHERE id = 3"
+        )
+        .execute(p)
+        .await
+        .is_err());
         assert!(refused, "{}: audit_log is append-only", t.name);
         // ...and one who gets past the trigger is caught by the chain.
-        let id3: i64 = with_db!(&t.db, |p| sqlx::query_scalar("SELECT id FROM audit_log ORDER BY id LIMIT 1 OFFSET 2").fetch_one(p).await.unwrap());
+        let id3: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT id FROM audit_log ORDER BY id LIMIT 1 OFFSET 2"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
         match &t.db {
             gridflex::db::Db::Sqlite(p) => {
-                sqlx::query("DROP TRIGGER audit_log_no_update").execute(p).await.unwrap();
-                sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = $1").bind(id3).execute(p).await.unwrap();
+                sqlx::query("DROP TRIGGER audit_log_no_update")
+                    .execute(p)
+                    .await
+                    .unwrap();
+                sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = $1")
+                    .bind(id3)
+                    .execute(p)
+                    .await
+                    .unwrap();
             }
             gridflex::db::Db::Postgres(p) => {
-                sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update").execute(p).await.unwrap();
-                sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = $1").bind(id3).execute(p).await.unwrap();
+                sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
+                    .execute(p)
+                    .await
+                    .unwrap();
+                sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = $1")
+                    .bind(id3)
+                    .execute(p)
+                    .await
+                    .unwrap();
             }
         }
         match audit::verify(&t.db).await.unwrap() {
@@ -81,25 +120,45 @@ async fn the_audit_chain_verifies_and_a_tampered_row_is_named() {
 async fn moving_a_transformer_keeps_history_and_moves_what_hangs_below() {
     for t in backends().await {
         with_demo(&t).await;
-        let (transformer, old_feeder): (i64, i64) = with_db!(&t.db, |p| sqlx::query_as(
+        let (transformer, old_feeder): (i64, i64) = with_db!(&t.db, |p| {
+            sqlx::query_as(
             "SELECT transformer_id, feeder_id FROM device_locations GROUP BY transformer_id, feeder_id ORDER BY COUNT(*) DESC LIMIT 1"
         )
         .fetch_one(p)
         .await
-        .unwrap());
-        let new_feeder: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        .unwrap()
+        });
+        let new_feeder: i64 = with_db!(&t.db, |p| {
+            sqlx::query_scalar(
             "SELECT id FROM network_nodes WHERE kind = 'feeder' AND id <> $1 ORDER BY id DESC LIMIT 1"
         )
         .bind(old_feeder)
         .fetch_one(p)
         .await
-        .unwrap());
+        .unwrap()
+        });
         let before_move = Utc::now() - Duration::seconds(1);
         let mut tx = t.db.begin().await.unwrap();
-        gridflex::db::network::transfer_node(&mut tx, transformer, new_feeder, Utc::now()).await.unwrap();
+        gridflex::db::network::transfer_node(&mut tx, transformer, new_feeder, Utc::now())
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(gridflex::db::network::parent_at(&t.db, transformer, Utc::now()).await.unwrap(), Some(new_feeder), "{}", t.name);
-        assert_eq!(gridflex::db::network::parent_at(&t.db, transformer, before_move).await.unwrap(), Some(old_feeder), "{}: history kept", t.name);
+        assert_eq!(
+            gridflex::db::network::parent_at(&t.db, transformer, Utc::now())
+                .await
+                .unwrap(),
+            Some(new_feeder),
+            "{}",
+            t.name
+        );
+        assert_eq!(
+            gridflex::db::network::parent_at(&t.db, transformer, before_move)
+                .await
+                .unwrap(),
+            Some(old_feeder),
+            "{}: history kept",
+            t.name
+        );
         let stale: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
             "SELECT COUNT(*) FROM enrollments e JOIN device_locations l ON l.id = e.location_id
              WHERE l.transformer_id = $1 AND (e.feeder_id <> $2 OR l.feeder_id <> $2)"
@@ -111,9 +170,18 @@ async fn moving_a_transformer_keeps_history_and_moves_what_hangs_below() {
         .unwrap());
         assert_eq!(stale, 0, "{}: enrollments follow the transformer", t.name);
         // A transformer cannot hang under a substation.
-        let substation: i64 = with_db!(&t.db, |p| sqlx::query_scalar("SELECT id FROM network_nodes WHERE kind = 'substation' LIMIT 1").fetch_one(p).await.unwrap());
+        let substation: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT id FROM network_nodes WHERE kind = 'substation' LIMIT 1"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
         let mut tx = t.db.begin().await.unwrap();
-        assert!(gridflex::db::network::transfer_node(&mut tx, transformer, substation, Utc::now()).await.is_err());
+        assert!(
+            gridflex::db::network::transfer_node(&mut tx, transformer, substation, Utc::now())
+                .await
+                .is_err()
+        );
         drop(tx);
         t.cleanup().await;
     }
@@ -123,26 +191,70 @@ async fn moving_a_transformer_keeps_history_and_moves_what_hangs_below() {
 async fn an_enrollment_status_change_writes_history_and_audit_together() {
     for t in backends().await {
         with_demo(&t).await;
-        let pending: i64 = with_db!(&t.db, |p| sqlx::query_scalar("SELECT id FROM enrollments WHERE status = 'PENDING' ORDER BY id LIMIT 1").fetch_one(p).await.unwrap());
-        let to = change_status(&t.db, pending, EnrollmentAction::Activate, "manager", "devices registered").await.unwrap();
+        let pending: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT id FROM enrollments WHERE status = 'PENDING' ORDER BY id LIMIT 1"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        let to = change_status(
+            &t.db,
+            pending,
+            EnrollmentAction::Activate,
+            "manager",
+            "devices registered",
+        )
+        .await
+        .unwrap();
         assert_eq!(to.as_str(), "ACTIVE");
-        let history: Vec<(Option<String>, String)> = with_db!(&t.db, |p| sqlx::query_as(
+        let history: Vec<(Option<String>, String)> = with_db!(&t.db, |p| {
+            sqlx::query_as(
             "SELECT from_status, to_status FROM enrollment_status_history WHERE enrollment_id = $1 ORDER BY id"
         )
         .bind(pending)
         .fetch_all(p)
         .await
-        .unwrap());
-        assert_eq!(history.last().unwrap(), &(Some("PENDING".to_string()), "ACTIVE".to_string()), "{}", t.name);
-        let audits = audit::for_entity(&t.db, "enrollment", &pending.to_string(), 10).await.unwrap();
+        .unwrap()
+        });
+        assert_eq!(
+            history.last().unwrap(),
+            &(Some("PENDING".to_string()), "ACTIVE".to_string()),
+            "{}",
+            t.name
+        );
+        let audits = audit::for_entity(&t.db, "enrollment", &pending.to_string(), 10)
+            .await
+            .unwrap();
         assert_eq!(audits.len(), 1);
         assert_eq!(audits[0].actor, "manager");
         // An illegal transition changes nothing.
-        let err = change_status(&t.db, pending, EnrollmentAction::Activate, "manager", "again").await.unwrap_err();
+        let err = change_status(
+            &t.db,
+            pending,
+            EnrollmentAction::Activate,
+            "manager",
+            "again",
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("cannot be activated"));
-        assert_eq!(audit::for_entity(&t.db, "enrollment", &pending.to_string(), 10).await.unwrap().len(), 1);
-        assert!(change_status(&t.db, pending, EnrollmentAction::Unenroll, "manager", " ").await.is_err(), "a reason is required");
-        assert!(matches!(audit::verify(&t.db).await.unwrap(), ChainCheck::Intact { .. }));
+        assert_eq!(
+            audit::for_entity(&t.db, "enrollment", &pending.to_string(), 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            change_status(&t.db, pending, EnrollmentAction::Unenroll, "manager", " ")
+                .await
+                .is_err(),
+            "a reason is required"
+        );
+        assert!(matches!(
+            audit::verify(&t.db).await.unwrap(),
+            ChainCheck::Intact { .. }
+        ));
         t.cleanup().await;
     }
 }
@@ -156,20 +268,33 @@ async fn the_demo_is_deterministic_and_loads_only_into_an_empty_database() {
     let fingerprint = |t: &TestDb| {
         let db = t.db.clone();
         async move {
-            with_db!(&db, |p| sqlx::query_as::<_, (i64, i64, String, String)>(
+            with_db!(&db, |p| {
+                sqlx::query_as::<_, (i64, i64, String, String)>(
                 "SELECT (SELECT COUNT(*) FROM enrollments), (SELECT COUNT(*) FROM customers),
                         (SELECT MAX(nic_id) FROM devices), (SELECT MIN(name) || MAX(email) FROM customers)"
             )
             .fetch_one(p)
             .await
-            .unwrap())
+            .unwrap()
+            })
         }
     };
     assert_eq!(fingerprint(&a).await, fingerprint(&b).await);
-    let devices: i64 = with_db!(&a.db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE id NOT IN (SELECT new_device_id FROM device_replacements)").fetch_one(p).await.unwrap());
+    let devices: i64 = with_db!(&a.db, |p| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE id NOT IN (SELECT new_device_id FROM device_replacements)").fetch_one(p).await.unwrap()
+    });
     assert_eq!(devices as usize, DEMO_DEVICES);
-    let statuses: Vec<String> = with_db!(&a.db, |p| sqlx::query_scalar("SELECT DISTINCT status FROM enrollments ORDER BY status").fetch_all(p).await.unwrap());
-    assert_eq!(statuses, ["ACTIVE", "INACTIVE", "PENDING"], "enrollments in every status");
+    let statuses: Vec<String> = with_db!(&a.db, |p| sqlx::query_scalar(
+        "SELECT DISTINCT status FROM enrollments ORDER BY status"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    assert_eq!(
+        statuses,
+        ["ACTIVE", "INACTIVE", "PENDING"],
+        "enrollments in every status"
+    );
     let again = gridflex::demo::load_demo(&a.db, gridflex::demo::DemoSize(100), 1).await;
     assert!(again.is_err(), "a second load is refused");
     a.cleanup().await;

@@ -61,9 +61,8 @@ pub async fn insert_user(
     password_hash: &str,
 ) -> Result<i64, DomainError> {
     let now = Utc::now();
-    let id =
-        with_tx!(tx, |c| {
-            sqlx::query_scalar(
+    let id = with_tx!(tx, |c| {
+        sqlx::query_scalar(
         "INSERT INTO users (username, display_name, role, password_hash, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING id"
     )
@@ -79,7 +78,7 @@ pub async fn insert_user(
             DomainError::Conflict(format!("the username {username} is taken")),
         other => other,
     })?
-        });
+    });
     Ok(id)
 }
 

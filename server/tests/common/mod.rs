@@ -82,7 +82,9 @@ impl TestDb {
 
 /// The PostgreSQL server to test against, when TEST_DATABASE_URL names one.
 pub fn pg_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.trim().is_empty())
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
 }
 
 /// SQLite always; PostgreSQL too when TEST_DATABASE_URL is set.
