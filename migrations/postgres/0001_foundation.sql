@@ -167,6 +167,7 @@ CREATE TABLE devices (
     UNIQUE (head_end, nic_id)
 );
 CREATE INDEX devices_nic ON devices (nic_id);
+CREATE INDEX devices_serial ON devices (serial_number);
 CREATE INDEX devices_location ON devices (location_id);
 CREATE INDEX devices_type ON devices (device_type, id);
 

@@ -290,7 +290,7 @@ impl Filter {
 
 /// Inserts rows in multi-row statements (the same SQL for every full batch, so it is
 /// prepared once). Used by bulk loaders; ids are supplied by the caller.
-const ROWS_PARAMS_PER_STATEMENT: usize = 2_000;
+const ROWS_PARAMS_PER_STATEMENT: usize = 30_000;
 
 pub async fn insert_rows(
     tx: &mut Tx,
@@ -298,9 +298,11 @@ pub async fn insert_rows(
     columns: &[&str],
     rows: &[Vec<Arg>],
 ) -> Result<(), DomainError> {
-    // Both backends cap bind parameters (SQLite 32766, PostgreSQL 65535); past a few
-    // hundred rows a statement gets slower to prepare than the round trips it saves.
+    // Both backends cap bind parameters (SQLite 32766, PostgreSQL 65535).
     let per_batch = (ROWS_PARAMS_PER_STATEMENT / columns.len()).max(1);
+    // SQLite looks up a numbered parameter's name by a linear scan, so `$n` binding is
+    // quadratic in the parameters of a statement; anonymous `?` parameters are not.
+    let anonymous = matches!(tx, Tx::Sqlite(_));
     for chunk in rows.chunks(per_batch) {
         let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
         let mut n = 0;
@@ -312,8 +314,12 @@ pub async fn insert_rows(
                 if j > 0 {
                     sql.push_str(", ");
                 }
-                sql.push('$');
-                sql.push_str(&n.to_string());
+                if anonymous {
+                    sql.push('?');
+                } else {
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
             }
             sql.push(')');
         }
