@@ -437,7 +437,8 @@ pub struct HomeDto {
     pub customers: i64,
     pub devices: i64,
     pub enrollments: i64,
-    pub enrolled_kw: f64,
+    /// None while the network roll-up is first being computed.
+    pub enrolled_kw: Option<f64>,
     pub by_program: Vec<StatusCount>,
     pub recent_audit: Vec<AuditEntryDto>,
     pub users: i64,

@@ -2,6 +2,7 @@
 //! personal data, and the mapping from rows to the DTOs the pages show.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,8 +31,9 @@ const DEVICE_READERS: &[Role] = &[ProgramManager, Operator, Auditor, Admin];
 const AUDIT_READERS: &[Role] = &[Auditor, Admin];
 const ADMINS: &[Role] = &[Admin];
 
-/// How long network roll-ups are reused before they are recomputed.
-const ROLLUP_TTL: Duration = Duration::from_secs(30);
+/// How long network roll-ups are served before a refresh is started (in the background:
+/// on the large demo the roll-up reads a million rows).
+const ROLLUP_TTL: Duration = Duration::from_secs(120);
 
 pub fn require(viewer: &Viewer, roles: &[Role], what: &str) -> Result<(), DomainError> {
     if roles.contains(&viewer.role) {
@@ -49,10 +51,14 @@ pub fn mask_for(viewer: &Viewer, value: String) -> String {
     }
 }
 
+/// Per-feeder figures and when they were computed.
+type RollupCache = Arc<Mutex<Option<(Instant, HashMap<i64, Figures>)>>>;
+
 pub struct ConsoleService {
     pub db: Db,
     throttle: IpThrottle,
-    rollup: Mutex<Option<(Instant, HashMap<i64, Figures>)>>,
+    rollup: RollupCache,
+    refreshing: Arc<AtomicBool>,
 }
 
 impl ConsoleService {
@@ -60,20 +66,77 @@ impl ConsoleService {
         Arc::new(ConsoleService {
             db,
             throttle: IpThrottle::default(),
-            rollup: Mutex::new(None),
+            rollup: Arc::new(Mutex::new(None)),
+            refreshing: Arc::new(AtomicBool::new(false)),
         })
     }
 
+    /// Recomputes the network roll-up now (at start-up, and when it goes stale).
+    pub async fn refresh_rollup(&self) -> Result<HashMap<i64, Figures>, DomainError> {
+        let figures = db::network::feeder_figures(&self.db).await?;
+        *self.rollup.lock().await = Some((Instant::now(), figures.clone()));
+        Ok(figures)
+    }
+
+    /// Starts a background refresh unless one is running.
+    pub fn refresh_in_background(&self) {
+        if self.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (db, rollup, refreshing) = (
+            self.db.clone(),
+            self.rollup.clone(),
+            self.refreshing.clone(),
+        );
+        tokio::spawn(async move {
+            match db::network::feeder_figures(&db).await {
+                Ok(figures) => *rollup.lock().await = Some((Instant::now(), figures)),
+                Err(e) => tracing::warn!(error = %e, "network roll-up refresh failed"),
+            }
+            refreshing.store(false, Ordering::Release);
+        });
+    }
+
+    /// The cached roll-up (a stale one is served while a fresh one is computed); computed
+    /// in the request only the very first time.
     async fn feeder_figures(&self) -> Result<HashMap<i64, Figures>, DomainError> {
-        let mut cache = self.rollup.lock().await;
-        if let Some((at, figures)) = cache.as_ref() {
-            if at.elapsed() < ROLLUP_TTL {
-                return Ok(figures.clone());
+        let cached = self
+            .rollup
+            .lock()
+            .await
+            .as_ref()
+            .map(|(at, f)| (at.elapsed(), f.clone()));
+        match cached {
+            Some((age, figures)) => {
+                if age >= ROLLUP_TTL {
+                    self.refresh_in_background();
+                }
+                Ok(figures)
+            }
+            None => self.refresh_rollup().await,
+        }
+    }
+
+    /// The cached roll-up only; `None` (and a refresh starts) while none is ready.
+    async fn cached_figures(&self) -> Option<HashMap<i64, Figures>> {
+        let cached = self
+            .rollup
+            .lock()
+            .await
+            .as_ref()
+            .map(|(at, f)| (at.elapsed(), f.clone()));
+        match cached {
+            Some((age, figures)) => {
+                if age >= ROLLUP_TTL {
+                    self.refresh_in_background();
+                }
+                Some(figures)
+            }
+            None => {
+                self.refresh_in_background();
+                None
             }
         }
-        let figures = db::network::feeder_figures(&self.db).await?;
-        *cache = Some((Instant::now(), figures.clone()));
-        Ok(figures)
     }
 
     async fn location_dto(
@@ -463,11 +526,9 @@ impl ConsoleService {
     pub async fn home_data(&self, viewer: &Viewer) -> Result<HomeDto, DomainError> {
         let (customers, devices, enrollments) = db::device::totals(&self.db).await?;
         let enrolled_kw = self
-            .feeder_figures()
-            .await?
-            .values()
-            .map(|f| f.enrolled_kw)
-            .sum();
+            .cached_figures()
+            .await
+            .map(|f| f.values().map(|f| f.enrolled_kw).sum());
         let by_program = if viewer.role == ProgramManager || viewer.role == Admin {
             let programs = db::program::list_programs(&self.db).await?;
             db::program::enrollment_counts(&self.db)

@@ -79,6 +79,8 @@ pub async fn build_app(
     settings: &WebSettings,
 ) -> anyhow::Result<(Router, AppState, DbSessionStore)> {
     let service = ConsoleService::new(db.clone());
+    // Warm the network roll-up so the first home page does not wait for it.
+    service.refresh_in_background();
     let console: Console = service.clone();
     // site_root points at an empty folder: nothing is served from disk by Leptos.
     let leptos_options = LeptosOptions::builder()

@@ -193,7 +193,7 @@ fn EnrollmentDetailView() -> impl IntoView {
             <section>
                 <h2>"Devices"</h2>
                 <table class="data" id="enrollment-devices"><thead><tr>
-                    <th>"Device"</th><th>"Type"</th><th>"Head-end"</th><th class="num">"Nominal"</th><th>"Joined"</th><th>"Left"</th>
+                    <th>"Device"</th><th>"Type"</th><th>"Registration"</th><th class="num">"Nominal"</th><th>"Joined"</th><th>"Left"</th>
                 </tr></thead><tbody>{devices}</tbody></table>
                 <ul class="history">{replacements}</ul>
             </section>

@@ -85,7 +85,7 @@ fn HomeContent() -> impl IntoView {
                 <div class="card stat"><span>"Customers"</span><strong>{fmt_count(h.customers)}</strong></div>
                 <div class="card stat"><span>"Devices"</span><strong>{fmt_count(h.devices)}</strong></div>
                 <div class="card stat"><span>"Enrollments"</span><strong>{fmt_count(h.enrollments)}</strong></div>
-                <div class="card stat"><span>"Enrolled load"</span><strong>{fmt_kw(h.enrolled_kw)}</strong></div>
+                <div class="card stat"><span>"Enrolled load"</span><strong>{h.enrolled_kw.map(fmt_kw).unwrap_or_else(|| "computing…".into())}</strong></div>
             </section>
             {role_section(role, &h)}
         })}

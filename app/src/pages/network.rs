@@ -28,6 +28,7 @@ fn NetworkView_() -> impl IntoView {
     let data = Resource::new(query, |q| async move { network(q?).await });
     view! {
         <h1>"Network"</h1>
+        <p class="lead">"Service points and the devices of active enrollments under each node; the enrolled figures are refreshed in the background every two minutes."</p>
         {show(data, |view: NetworkView| {
             let rows = view.substations.iter().map(|s| {
                 let feeders = s.children.iter().map(|f| view! {
