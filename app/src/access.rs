@@ -50,6 +50,12 @@ pub const SECTIONS: &[Section] = &[
         in_nav: true,
     },
     Section {
+        path: "/monitor",
+        label: "Integration",
+        roles: &[Auditor, Admin],
+        in_nav: true,
+    },
+    Section {
         path: "/admin",
         label: "Users",
         roles: &[Admin],

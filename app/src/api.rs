@@ -214,3 +214,48 @@ pub async fn reset_password(user_id: i64, password: String) -> Result<(), AppErr
     )
     .await
 }
+
+#[server(prefix = "/fn", endpoint = "change_enrollment_status")]
+pub async fn change_enrollment_status(
+    enrollment_id: i64,
+    change: String,
+    reason: String,
+) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let back = format!("/enrollments/{enrollment_id}");
+    let result = c
+        .change_enrollment_status(&v, enrollment_id, &change, &reason)
+        .await;
+    finish(
+        result,
+        |status| {
+            format!("Enrollment {enrollment_id} is now {status}; the grid side is being told.")
+        },
+        &back,
+    )
+    .await
+}
+
+#[server(prefix = "/fn", endpoint = "monitor")]
+pub async fn monitor(query: MessageQuery) -> Result<MonitorView, AppError> {
+    let (c, v) = signed_in()?;
+    c.monitor(&v, &query).await
+}
+
+#[server(prefix = "/fn", endpoint = "get_message")]
+pub async fn get_message(id: i64) -> Result<MessageDetail, AppError> {
+    let (c, v) = signed_in()?;
+    c.get_message(&v, id).await
+}
+
+#[server(prefix = "/fn", endpoint = "resubmit_message")]
+pub async fn resubmit_message(id: i64) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.resubmit_message(&v, id).await;
+    finish(
+        result,
+        |_| format!("Message {id} is queued again."),
+        &format!("/monitor/{id}"),
+    )
+    .await
+}

@@ -58,6 +58,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/programs/:id") view=ProgramDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/network") view=NetworkPage ssr=ssr.clone()/>
                 <Route path=path!("/audit") view=AuditPage ssr=ssr.clone()/>
+                <Route path=path!("/monitor") view=MonitorPage ssr=ssr.clone()/>
+                <Route path=path!("/monitor/:id") view=MessageDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/admin/users") view=UserAdminPage ssr=ssr/>
             </Routes>
         </Router>

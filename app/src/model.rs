@@ -455,3 +455,59 @@ pub struct UserDto {
     pub locked: bool,
     pub created_at: DateTime<Utc>,
 }
+
+/// A row of the integration monitor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MessageDto {
+    pub id: i64,
+    pub message_id: String,
+    pub direction: String,
+    pub flow: String,
+    pub correlation_id: Option<String>,
+    pub sender: String,
+    pub recipient: String,
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AttemptDto {
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub latency_ms: i64,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MessageDetail {
+    pub message: MessageDto,
+    /// Pretty-printed JSON; personal data masked for roles that may not see it.
+    pub payload: String,
+    pub result: Option<String>,
+    pub attempts: Vec<AttemptDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FlowCount {
+    pub flow: String,
+    pub direction: String,
+    pub status: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MonitorView {
+    pub counts: Vec<FlowCount>,
+    pub p50_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+    pub p99_ms: Option<i64>,
+    pub messages: Vec<MessageDto>,
+    pub next_before: Option<i64>,
+    pub flows: Vec<String>,
+}

@@ -46,6 +46,21 @@ pub trait ConsolePort: Send + Sync + 'static {
         query: &AuditQuery,
     ) -> Result<Page<AuditEntryDto>, AppError>;
 
+    /// Activates (`activate`) or unenrolls (`unenroll`) an enrollment; the change, its audit
+    /// record and the enrollment sync message to the grid side commit together.
+    async fn change_enrollment_status(
+        &self,
+        viewer: &Viewer,
+        enrollment_id: i64,
+        action: &str,
+        reason: &str,
+    ) -> Result<String, AppError>;
+
+    async fn monitor(&self, viewer: &Viewer, query: &MessageQuery)
+        -> Result<MonitorView, AppError>;
+    async fn get_message(&self, viewer: &Viewer, id: i64) -> Result<MessageDetail, AppError>;
+    async fn resubmit_message(&self, viewer: &Viewer, id: i64) -> Result<(), AppError>;
+
     async fn list_users(&self, viewer: &Viewer) -> Result<Vec<UserDto>, AppError>;
     async fn create_user(
         &self,

@@ -370,6 +370,91 @@ impl AuditQuery {
     }
 }
 
+pub const MESSAGE_STATUSES: [&str; 7] = [
+    "queued",
+    "delivering",
+    "delivered",
+    "business_error",
+    "technical_failure",
+    "parked",
+    "processed",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MessageQuery {
+    pub flow: Option<String>,
+    pub status: Option<String>,
+    pub direction: Option<String>,
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+impl MessageQuery {
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, AppError> {
+        let mut q = MessageQuery {
+            limit: DEFAULT_PAGE_SIZE,
+            ..Default::default()
+        };
+        for (key, value) in pairs {
+            if value.trim().is_empty() {
+                continue;
+            }
+            match key {
+                "flow" => {
+                    if value.len() > 40
+                        || !value.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    {
+                        return Err(bad(key, format!("unknown flow `{value}`")));
+                    }
+                    q.flow = Some(value.to_string());
+                }
+                "status" => {
+                    if !MESSAGE_STATUSES.contains(&value) {
+                        return Err(bad(
+                            key,
+                            format!(
+                                "expected one of {}, got `{value}`",
+                                MESSAGE_STATUSES.join(", ")
+                            ),
+                        ));
+                    }
+                    q.status = Some(value.to_string());
+                }
+                "direction" => match value {
+                    "outbound" | "inbound" => q.direction = Some(value.to_string()),
+                    _ => {
+                        return Err(bad(
+                            key,
+                            format!("expected outbound or inbound, got `{value}`"),
+                        ))
+                    }
+                },
+                "before" => q.before = Some(parse_id(key, value)?),
+                "limit" => q.limit = parse_limit(value)?,
+                _ => return Err(unknown(key)),
+            }
+        }
+        Ok(q)
+    }
+
+    pub fn next_page(&self, before: i64) -> String {
+        let mut out = Vec::new();
+        for (k, v) in [
+            ("flow", &self.flow),
+            ("status", &self.status),
+            ("direction", &self.direction),
+        ] {
+            if let Some(v) = v {
+                push(&mut out, k, v);
+            }
+        }
+        push(&mut out, "before", before);
+        join(out)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct NetworkQuery {
     pub feeder: Option<i64>,

@@ -125,6 +125,26 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDFLEX_SECURE_COOKIES")]
     pub secure_cookies: bool,
 
+    /// Base URL of a remote program side (messages to it go over HTTP); unset: in-process.
+    #[arg(long, env = "GRIDFLEX_PROGRAMS_URL")]
+    pub programs_url: Option<String>,
+
+    /// Bearer token for the remote program side.
+    #[arg(long, env = "GRIDFLEX_PROGRAMS_TOKEN", hide_env_values = true)]
+    pub programs_token: Option<String>,
+
+    /// Base URL of a remote grid side (messages to it go over HTTP); unset: in-process.
+    #[arg(long, env = "GRIDFLEX_GRID_URL")]
+    pub grid_url: Option<String>,
+
+    /// Bearer token for the remote grid side.
+    #[arg(long, env = "GRIDFLEX_GRID_TOKEN", hide_env_values = true)]
+    pub grid_token: Option<String>,
+
+    /// Seconds before a call to a remote side is given up (and retried later).
+    #[arg(long, env = "GRIDFLEX_PEER_TIMEOUT_SECS", default_value_t = 10)]
+    pub peer_timeout_secs: u64,
+
     /// Hours of inactivity after which a session ends.
     #[arg(long, env = "GRIDFLEX_SESSION_HOURS", default_value_t = 8)]
     pub session_hours: i64,

@@ -16,9 +16,13 @@ use app::query::*;
 use app::AppError;
 
 use crate::auth::{self, IpThrottle};
+use crate::db::audit::{append, NewAuditEntry};
 use crate::db::network::Figures;
 use crate::db::{self, Db};
 use crate::error::DomainError;
+use crate::integration::message;
+use crate::integration::wire::Flow;
+use crate::programs::enrollment::{change_status, EnrollmentAction};
 
 use Role::*;
 
@@ -579,6 +583,45 @@ impl ConsoleService {
     }
 }
 
+fn message_dto(m: message::MessageRow) -> MessageDto {
+    MessageDto {
+        id: m.id,
+        message_id: m.message_id,
+        direction: m.direction,
+        flow: m.flow,
+        correlation_id: m.correlation_id,
+        sender: m.sender,
+        recipient: m.recipient,
+        status: m.status,
+        attempts: m.attempts,
+        max_attempts: m.max_attempts,
+        next_attempt_at: m.next_attempt_at,
+        last_error: m.last_error,
+        created_at: m.created_at,
+        finished_at: m.finished_at,
+    }
+}
+
+/// Keys whose values are personal data in the wire formats.
+const PERSONAL_KEYS: [&str; 4] = ["phone", "email", "street", "address"];
+
+/// Replaces personal data anywhere in a message with the mask.
+pub fn mask_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if PERSONAL_KEYS.contains(&k.as_str()) && !val.is_null() {
+                    *val = serde_json::Value::String(MASK.to_string());
+                } else {
+                    mask_json(val);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_json),
+        _ => {}
+    }
+}
+
 fn node_ref(n: &db::network::NodeRow) -> NodeRef {
     NodeRef {
         id: n.id,
@@ -728,6 +771,121 @@ impl ConsolePort for ConsoleService {
         query: &AuditQuery,
     ) -> Result<Page<AuditEntryDto>, AppError> {
         Ok(self.audit(viewer, query).await?)
+    }
+
+    async fn change_enrollment_status(
+        &self,
+        viewer: &Viewer,
+        enrollment_id: i64,
+        action: &str,
+        reason: &str,
+    ) -> Result<String, AppError> {
+        require(viewer, &[ProgramManager, Admin], "change enrollments")?;
+        let action = match action {
+            "activate" => EnrollmentAction::Activate,
+            "unenroll" => EnrollmentAction::Unenroll,
+            other => {
+                return Err(AppError::BadRequest(format!(
+                    "unknown enrollment action `{other}`"
+                )))
+            }
+        };
+        let to = change_status(&self.db, enrollment_id, action, &viewer.username, reason).await?;
+        Ok(to.as_str().to_string())
+    }
+
+    async fn monitor(
+        &self,
+        viewer: &Viewer,
+        query: &MessageQuery,
+    ) -> Result<MonitorView, AppError> {
+        require(viewer, AUDIT_READERS, "read the integration monitor")?;
+        let filter = message::MessageFilter {
+            flow: query.flow.clone(),
+            status: query.status.clone(),
+            direction: query.direction.clone(),
+            before_id: query.before,
+            limit: query.limit as i64 + 1,
+        };
+        let mut rows = message::list_messages(&self.db, &filter).await?;
+        let limit = query.limit as usize;
+        let next_before = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|r| r.id)
+        } else {
+            None
+        };
+        let latencies = message::recent_latencies(&self.db, 10_000).await?;
+        Ok(MonitorView {
+            counts: message::counts(&self.db)
+                .await?
+                .into_iter()
+                .map(|(flow, direction, status, count)| FlowCount {
+                    flow,
+                    direction,
+                    status,
+                    count,
+                })
+                .collect(),
+            p50_ms: message::percentile(&latencies, 50.0),
+            p95_ms: message::percentile(&latencies, 95.0),
+            p99_ms: message::percentile(&latencies, 99.0),
+            messages: rows.into_iter().map(message_dto).collect(),
+            next_before,
+            flows: Flow::ALL.iter().map(|f| f.as_str().to_string()).collect(),
+        })
+    }
+
+    async fn get_message(&self, viewer: &Viewer, id: i64) -> Result<MessageDetail, AppError> {
+        require(viewer, AUDIT_READERS, "read the integration monitor")?;
+        let m = message::get_message(&self.db, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("message {id}")))?;
+        let attempts = message::attempts_of(&self.db, id).await?;
+        let show = |text: &str| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(text).unwrap_or(serde_json::Value::String(text.to_string()));
+            if !viewer.role.sees_personal_data() {
+                mask_json(&mut v);
+            }
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        };
+        Ok(MessageDetail {
+            payload: show(&m.payload),
+            result: m.result.as_deref().map(show),
+            attempts: attempts
+                .into_iter()
+                .map(|a| AttemptDto {
+                    attempt: a.attempt,
+                    started_at: a.started_at,
+                    latency_ms: a.latency_ms,
+                    outcome: a.outcome,
+                    error: a.error,
+                })
+                .collect(),
+            message: message_dto(m),
+        })
+    }
+
+    async fn resubmit_message(&self, viewer: &Viewer, id: i64) -> Result<(), AppError> {
+        require(viewer, ADMINS, "resubmit messages")?;
+        let mut tx = self.db.begin().await?;
+        let before = message::resubmit(&mut tx, id, Utc::now()).await?;
+        append(
+            &mut tx,
+            NewAuditEntry::new(
+                &viewer.username,
+                "message.resubmit",
+                "integration_message",
+                id,
+            )
+            .before(serde_json::json!({"status": before.status, "attempts": before.attempts}))
+            .after(serde_json::json!({"status": "queued"})),
+        )
+        .await
+        .map_err(AppError::from)?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn list_users(&self, viewer: &Viewer) -> Result<Vec<UserDto>, AppError> {

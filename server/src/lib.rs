@@ -1,11 +1,13 @@
 //! GridFlex server library: everything `main.rs` runs, reusable by tests and benchmarks.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod integration;
 pub mod programs;
 pub mod startup;
 pub mod web;

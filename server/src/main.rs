@@ -3,9 +3,12 @@
 use anyhow::Context;
 use clap::Parser;
 
+use gridflex::clock::SystemClock;
 use gridflex::config::{AuditCommand, Cli, Command, LogFormat, ServeArgs, TokenCommand};
 use gridflex::db::audit::ChainCheck;
 use gridflex::db::{redact_url, Db, DbOptions};
+use gridflex::integration::peer::{HttpPeer, Peers};
+use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
 use gridflex::{auth, db, demo, startup};
 
 #[tokio::main]
@@ -96,6 +99,29 @@ async fn token(db: Db, command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// In-process peers, or HTTP ones for each side whose URL is configured.
+fn peers_from(db: &Db, args: &ServeArgs) -> anyhow::Result<Peers> {
+    let mut peers = Peers::in_process(db);
+    let timeout = std::time::Duration::from_secs(args.peer_timeout_secs.max(1));
+    if let Some(url) = &args.programs_url {
+        let token = args
+            .programs_token
+            .as_deref()
+            .context("GRIDFLEX_PROGRAMS_TOKEN is required with GRIDFLEX_PROGRAMS_URL")?;
+        peers.programs = std::sync::Arc::new(HttpPeer::new(url, token, timeout)?);
+        tracing::info!(url = %url, "program side is remote");
+    }
+    if let Some(url) = &args.grid_url {
+        let token = args
+            .grid_token
+            .as_deref()
+            .context("GRIDFLEX_GRID_TOKEN is required with GRIDFLEX_GRID_URL")?;
+        peers.grid = std::sync::Arc::new(HttpPeer::new(url, token, timeout)?);
+        tracing::info!(url = %url, "grid side is remote");
+    }
+    Ok(peers)
+}
+
 async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     let mut first_admin_password = None;
     if args.demo {
@@ -135,6 +161,17 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         ),
     );
 
+    let peers = peers_from(&db, &args)?;
+    let worker = std::sync::Arc::new(DeliveryWorker::new(
+        db.clone(),
+        peers,
+        std::sync::Arc::new(SystemClock),
+        RetryPolicy::default(),
+        rand::random(),
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let delivery = tokio::spawn(worker.run(std::time::Duration::from_millis(500), stop_rx));
+
     println!("GridFlex is listening on http://{addr}");
     if args.demo {
         println!(
@@ -152,6 +189,8 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%addr, backend = db.backend_name(), "serving");
     startup::serve(listener, router).await?;
+    let _ = stop_tx.send(true);
+    let _ = delivery.await;
     cleanup.abort();
     db.close().await;
     tracing::info!("stopped");

@@ -26,7 +26,7 @@ use crate::auth::session::{console_context, DbSessionStore};
 use crate::console::ConsoleService;
 use crate::db::Db;
 use crate::web::ops::Metrics;
-use crate::web::{api, export, ops};
+use crate::web::{self, api, export, ops};
 
 /// Largest request body accepted anywhere (forms and API).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -128,6 +128,9 @@ pub async fn build_app(
         .layer(from_fn_with_state(state.clone(), console_context))
         .layer(sessions);
 
+    let integration_router = web::integration::router().layer(RequestBodyLimitLayer::new(
+        web::integration::MAX_MESSAGE_BYTES,
+    ));
     let router = Router::new()
         .merge(api::router())
         .route("/health", get(ops::health))
@@ -135,8 +138,9 @@ pub async fn build_app(
         .route("/metrics", get(ops::metrics))
         .route("/style/gridflex.css", get(stylesheet))
         .merge(console_router)
-        .layer(from_fn_with_state(state.clone(), ops::track))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .merge(integration_router)
+        .layer(from_fn_with_state(state.clone(), ops::track))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))

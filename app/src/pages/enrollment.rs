@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::{pairs, query_with, route_id, show};
-use crate::api::{get_enrollment, list_enrollments, load_filter_options};
+use crate::api::{get_enrollment, list_enrollments, load_filter_options, ChangeEnrollmentStatus};
 use crate::components::*;
 use crate::model::*;
 use crate::query::{EnrollmentQuery, EnrollmentSort};
@@ -166,8 +166,12 @@ fn EnrollmentDetailView() -> impl IntoView {
                 " (" {r.reason.clone()} ", " {r.actor.clone()} ")"</li>
         }).collect_view();
         let audit = audit_rows(&e.audit);
+        let may_act =
+            current_viewer().is_some_and(|v| matches!(v.role, Role::ProgramManager | Role::Admin));
+        let actions = may_act.then(|| enrollment_actions(e.id, &e.status));
         view! {
             <h1>"Enrollment " {e.id} " " {status_badge(&e.status)}</h1>
+            {actions}
             <div class="grid2">
                 <section class="card">
                     <h2>"Subscription"</h2>
@@ -265,4 +269,28 @@ pub fn audit_rows(entries: &[AuditEntryDto]) -> impl IntoView {
             <th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Entity"</th><th>"Before"</th><th>"After"</th>
         </tr></thead><tbody>{rows}</tbody></table>
     }.into_any()
+}
+
+/// Activate / unenroll forms for the roles that own enrollments.
+fn enrollment_actions(id: i64, status: &str) -> impl IntoView {
+    let choices: Vec<(&str, &str)> = match status {
+        "PENDING" => vec![("activate", "Activate"), ("unenroll", "Unenroll")],
+        "ACTIVE" => vec![("unenroll", "Unenroll")],
+        _ => Vec::new(),
+    };
+    (!choices.is_empty()).then(|| {
+        let action = ServerAction::<ChangeEnrollmentStatus>::new();
+        let buttons = choices
+            .into_iter()
+            .map(|(value, label)| view! { <button type="submit" name="change" value=value>{label}</button> })
+            .collect_view();
+        view! {
+            <ActionForm action=action attr:class="filters" attr:id="enrollment-actions">
+                <CsrfField/>
+                <input type="hidden" name="enrollment_id" value=id/>
+                <label>"Reason" <input name="reason" required maxlength="500" placeholder="Why (kept in the history)"/></label>
+                {buttons}
+            </ActionForm>
+        }
+    })
 }

@@ -70,6 +70,34 @@ impl Tx {
         Ok(())
     }
 
+    /// Starts a savepoint: a part of the transaction that can be undone alone.
+    pub async fn savepoint(&mut self, name: &str) -> Result<(), DomainError> {
+        let sql = format!("SAVEPOINT {name}");
+        with_tx!(self, |c| sqlx::query(&sql)
+            .execute(c)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    pub async fn rollback_to(&mut self, name: &str) -> Result<(), DomainError> {
+        let sql = format!("ROLLBACK TO SAVEPOINT {name}");
+        with_tx!(self, |c| sqlx::query(&sql)
+            .execute(c)
+            .await?
+            .rows_affected());
+        self.release(name).await
+    }
+
+    pub async fn release(&mut self, name: &str) -> Result<(), DomainError> {
+        let sql = format!("RELEASE SAVEPOINT {name}");
+        with_tx!(self, |c| sqlx::query(&sql)
+            .execute(c)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, Tx::Postgres(_))
     }

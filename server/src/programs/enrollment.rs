@@ -6,8 +6,10 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::db::audit::{append, NewAuditEntry};
-use crate::db::{enrollment as store, Db};
+use crate::db::{enrollment as store, Db, Tx};
 use crate::error::DomainError;
+use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::with_tx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnrollmentAction {
@@ -61,6 +63,16 @@ pub async fn change_status(
     let to = from.transition(action)?;
     let end_date = (to == EnrollmentStatus::Inactive).then(|| Utc::now().date_naive());
     let mut tx = db.begin().await?;
+    let sync_action = match (from, to) {
+        (EnrollmentStatus::Pending, EnrollmentStatus::Active) => Some("ENROLL"),
+        (EnrollmentStatus::Active, EnrollmentStatus::Inactive) => Some("UNENROLL"),
+        _ => None,
+    };
+    // Read before the change: on unenroll the devices leave the subscription.
+    let sync = match sync_action {
+        Some(action) => Some(sync_payload(&mut tx, id, action).await?),
+        None => None,
+    };
     store::set_status(
         &mut tx,
         id,
@@ -78,8 +90,62 @@ pub async fn change_status(
             .after(json!({"status": to.as_str(), "reason": reason})),
     )
     .await?;
+    // The grid side learns of it through the enrollment sync flow, committed with the change.
+    if let Some(payload) = sync {
+        let msg = NewMessage {
+            message_id: new_message_id(),
+            flow: "enrollment_sync".into(),
+            correlation_id: Some(format!("enrollment-{id}")),
+            sender: "programs".into(),
+            recipient: "grid".into(),
+            payload,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        };
+        enqueue(&mut tx, &msg, Utc::now()).await?;
+    }
     tx.commit().await?;
     Ok(to)
+}
+
+/// Tries before a message is parked.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 8;
+
+/// The enrollment sync message for `id`, from what the program side holds.
+async fn sync_payload(
+    tx: &mut Tx,
+    id: i64,
+    action: &str,
+) -> Result<serde_json::Value, DomainError> {
+    let (program_code, service_point, transformer_code): (String, String, String) =
+        with_tx!(tx, |c| sqlx::query_as(
+            "SELECT p.code, l.service_point_id, t.code FROM enrollments e
+         JOIN programs p ON p.id = e.program_id JOIN device_locations l ON l.id = e.location_id
+         JOIN network_nodes t ON t.id = l.transformer_id WHERE e.id = $1"
+        )
+        .bind(id)
+        .fetch_one(c)
+        .await?);
+    let devices: Vec<(String, String, String, f64)> = with_tx!(tx, |c| {
+        sqlx::query_as(
+        "SELECT d.head_end, d.nic_id, d.device_type, d.nominal_kw FROM enrollment_devices ed JOIN devices d ON d.id = ed.device_id
+         WHERE ed.enrollment_id = $1 AND ed.left_at IS NULL ORDER BY d.id"
+    )
+    .bind(id)
+    .fetch_all(c)
+    .await?
+    });
+    Ok(json!({
+        "transactionId": format!("sync-{id}-{}", Utc::now().timestamp_millis()),
+        "action": action,
+        "enrollmentId": id,
+        "programCode": program_code,
+        "servicePointId": service_point,
+        "transformerCode": transformer_code,
+        "deviceList": devices
+            .iter()
+            .map(|(h, n, t, kw)| json!({"headEndSystem": h, "nicId": n, "deviceType": t, "nominalKw": kw}))
+            .collect::<Vec<_>>(),
+    }))
 }
 
 #[cfg(test)]

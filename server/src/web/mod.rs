@@ -2,4 +2,5 @@
 
 pub mod api;
 pub mod export;
+pub mod integration;
 pub mod ops;

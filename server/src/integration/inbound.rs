@@ -1,0 +1,190 @@
+//! Receiving a message: the envelope is checked, a message id seen before gets the answer it
+//! got the first time (nothing changes), and otherwise the flow's handler runs in the same
+//! transaction that stores the message and its answer.
+
+use chrono::Utc;
+use serde_json::{json, Value};
+
+use crate::db::Db;
+use crate::error::DomainError;
+use crate::integration::message::{find_inbound, record_inbound};
+use crate::integration::{handlers, wire::Flow};
+
+/// Which half of GridFlex receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Programs,
+    Grid,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Programs => "programs",
+            Side::Grid => "grid",
+        }
+    }
+}
+
+/// The answer to a received message: an acknowledgement, or a problem document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundAnswer {
+    pub accepted: bool,
+    pub status: u16,
+    pub body: Value,
+    /// True when this message id had been received before.
+    pub duplicate: bool,
+}
+
+/// What a handler returns when the message itself is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub detail: String,
+    /// Per-record results, when the flow has records.
+    pub extra: Option<Value>,
+}
+
+impl Rejection {
+    pub fn new(detail: impl Into<String>) -> Self {
+        Rejection {
+            detail: detail.into(),
+            extra: None,
+        }
+    }
+}
+
+pub fn problem(status: u16, detail: &str) -> Value {
+    json!({"type": "about:blank", "title": if status == 422 { "Unprocessable message" } else { "Bad request" }, "status": status, "detail": detail})
+}
+
+/// The side a flow is addressed to.
+pub fn recipient_of(flow: Flow) -> Side {
+    match flow.direction() {
+        crate::integration::wire::Direction::GridToPrograms => Side::Programs,
+        crate::integration::wire::Direction::ProgramsToGrid => Side::Grid,
+    }
+}
+
+pub const MAX_MESSAGE_ID: usize = 100;
+
+pub async fn receive(
+    db: &Db,
+    side: Side,
+    sender: &str,
+    body: &[u8],
+) -> Result<InboundAnswer, DomainError> {
+    let envelope: Value = serde_json::from_slice(body)
+        .map_err(|e| DomainError::invalid(format!("the message is not valid JSON: {e}")))?;
+    let message_id = envelope["messageId"]
+        .as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= MAX_MESSAGE_ID)
+        .ok_or_else(|| {
+            DomainError::invalid(format!(
+                "`messageId` must be a string of 1 to {MAX_MESSAGE_ID} characters"
+            ))
+        })?
+        .to_string();
+    let flow_name = envelope["flow"].as_str().unwrap_or_default();
+    let flow = Flow::parse(flow_name)
+        .ok_or_else(|| DomainError::invalid(format!("`flow`: unknown flow `{flow_name}`")))?;
+    if recipient_of(flow) != side {
+        return Err(DomainError::invalid(format!(
+            "flow `{}` is addressed to the {} side, not the {} side",
+            flow.as_str(),
+            recipient_of(flow).as_str(),
+            side.as_str()
+        )));
+    }
+    let correlation = envelope["correlationId"].as_str().map(str::to_string);
+    let payload = envelope.get("payload").cloned().unwrap_or(Value::Null);
+    let payload_text = payload.to_string();
+
+    let now = Utc::now();
+    let mut tx = db.begin().await?;
+    if let Some(seen) = find_inbound(&mut tx, &message_id).await? {
+        return Ok(stored_answer(&seen.status, seen.result.as_deref()));
+    }
+    tx.savepoint("handler").await?;
+    let outcome = handlers::handle(&mut tx, flow, &payload, now).await;
+    let (status, body, accepted) = match outcome {
+        Ok(ack) => {
+            tx.release("handler").await?;
+            ("processed", ack, true)
+        }
+        Err(HandlerError::Rejected(r)) => {
+            tx.rollback_to("handler").await?;
+            let mut body = problem(422, &r.detail);
+            if let Some(extra) = r.extra {
+                body["results"] = extra;
+            }
+            ("business_error", body, false)
+        }
+        Err(HandlerError::Fault(e)) => return Err(e),
+    };
+    match record_inbound(
+        &mut tx,
+        &message_id,
+        flow.as_str(),
+        correlation.as_deref(),
+        sender,
+        side.as_str(),
+        &payload_text,
+        status,
+        &body,
+        now,
+    )
+    .await
+    {
+        Ok(_) => {}
+        // Another request stored the same message id first: answer as it was answered.
+        Err(DomainError::Conflict(_)) => {
+            drop(tx);
+            let mut tx = db.begin().await?;
+            if let Some(seen) = find_inbound(&mut tx, &message_id).await? {
+                return Ok(stored_answer(&seen.status, seen.result.as_deref()));
+            }
+            return Err(DomainError::Internal("duplicate message vanished".into()));
+        }
+        Err(e) => return Err(e),
+    }
+    tx.commit().await?;
+    tracing::info!(flow = flow.as_str(), message = %message_id, status, "message received");
+    Ok(InboundAnswer {
+        accepted,
+        status: if accepted { 200 } else { 422 },
+        body,
+        duplicate: false,
+    })
+}
+
+fn stored_answer(status: &str, result: Option<&str>) -> InboundAnswer {
+    let body = result
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(Value::Null);
+    let accepted = status == "processed";
+    InboundAnswer {
+        accepted,
+        status: if accepted { 200 } else { 422 },
+        body,
+        duplicate: true,
+    }
+}
+
+/// A handler's failure: the message's fault, or ours.
+#[derive(Debug)]
+pub enum HandlerError {
+    Rejected(Rejection),
+    Fault(DomainError),
+}
+
+impl From<DomainError> for HandlerError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid(m) | DomainError::NotFound(m) | DomainError::Conflict(m) => {
+                HandlerError::Rejected(Rejection::new(m))
+            }
+            other => HandlerError::Fault(other),
+        }
+    }
+}

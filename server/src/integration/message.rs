@@ -1,0 +1,392 @@
+//! Stored integration messages (outbox and inbox), their attempts, and the queries the
+//! delivery worker and the integration monitor run.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::db::{Arg, Db, Filter, Tx};
+use crate::error::DomainError;
+use crate::{bind_args, with_db, with_tx};
+
+pub const OUTBOUND: &str = "outbound";
+pub const INBOUND: &str = "inbound";
+
+/// A message to send, written in the same transaction as the change that causes it.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message_id: String,
+    pub flow: String,
+    pub correlation_id: Option<String>,
+    pub sender: String,
+    pub recipient: String,
+    pub payload: serde_json::Value,
+    pub max_attempts: i32,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct MessageRow {
+    pub id: i64,
+    pub message_id: String,
+    pub direction: String,
+    pub flow: String,
+    pub correlation_id: Option<String>,
+    pub sender: String,
+    pub recipient: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub result: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, message_id, direction, flow, correlation_id, sender, recipient, payload, status, attempts, max_attempts, next_attempt_at, last_error, result, created_at, finished_at";
+
+pub fn new_message_id() -> String {
+    use rand::Rng;
+    let b: [u8; 16] = rand::thread_rng().gen();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+pub async fn enqueue(tx: &mut Tx, m: &NewMessage, now: DateTime<Utc>) -> Result<i64, DomainError> {
+    let payload = m.payload.to_string();
+    Ok(with_tx!(tx, |c| {
+        sqlx::query_scalar(
+        "INSERT INTO integration_messages (message_id, direction, flow, correlation_id, sender, recipient, payload,
+            status, attempts, max_attempts, next_attempt_at, created_at, updated_at)
+         VALUES ($1, 'outbound', $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $8, $8) RETURNING id"
+    )
+    .bind(&m.message_id)
+    .bind(&m.flow)
+    .bind(&m.correlation_id)
+    .bind(&m.sender)
+    .bind(&m.recipient)
+    .bind(&payload)
+    .bind(m.max_attempts)
+    .bind(now)
+    .fetch_one(c)
+    .await?
+    }))
+}
+
+/// Claims up to `limit` due outbound messages for `lease`: queued ones and retries whose
+/// time has come, and deliveries whose lease ran out (a worker died mid-way). On PostgreSQL
+/// rows locked by another process are skipped, so any number of workers cooperate.
+pub async fn claim_due(
+    db: &Db,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<MessageRow>, DomainError> {
+    let pick = "SELECT id FROM integration_messages
+        WHERE direction = 'outbound'
+          AND ((status IN ('queued', 'technical_failure') AND next_attempt_at <= $1)
+               OR (status = 'delivering' AND claimed_until < $1))
+        ORDER BY next_attempt_at, id LIMIT $3";
+    let sql = match db {
+        Db::Postgres(_) => format!(
+            "UPDATE integration_messages SET status = 'delivering', claimed_until = $2, attempts = attempts + 1, updated_at = $1
+             WHERE id IN ({pick} FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
+        ),
+        Db::Sqlite(_) => format!(
+            "UPDATE integration_messages SET status = 'delivering', claimed_until = $2, attempts = attempts + 1, updated_at = $1
+             WHERE id IN ({pick}) RETURNING {COLUMNS}"
+        ),
+    };
+    let mut rows: Vec<MessageRow> = with_db!(db, |pool| sqlx::query_as::<_, MessageRow>(&sql)
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?);
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptOutcome {
+    Delivered {
+        ack: serde_json::Value,
+    },
+    Business {
+        error: String,
+        ack: Option<serde_json::Value>,
+    },
+    /// Retry at `retry_at`, or park when `retry_at` is `None`.
+    Technical {
+        error: String,
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// Records the attempt and moves the message on, in one transaction.
+pub async fn finish_attempt(
+    tx: &mut Tx,
+    msg: &MessageRow,
+    started: DateTime<Utc>,
+    now: DateTime<Utc>,
+    outcome: &AttemptOutcome,
+) -> Result<(), DomainError> {
+    let latency = (now - started).num_milliseconds().max(0);
+    let (status, error, result, next, finished) = match outcome {
+        AttemptOutcome::Delivered { ack } => {
+            ("delivered", None, Some(ack.to_string()), now, Some(now))
+        }
+        AttemptOutcome::Business { error, ack } => (
+            "business_error",
+            Some(error.clone()),
+            ack.as_ref().map(|a| a.to_string()),
+            now,
+            Some(now),
+        ),
+        AttemptOutcome::Technical {
+            error,
+            retry_at: Some(at),
+        } => ("technical_failure", Some(error.clone()), None, *at, None),
+        AttemptOutcome::Technical {
+            error,
+            retry_at: None,
+        } => ("parked", Some(error.clone()), None, now, Some(now)),
+    };
+    let attempt_outcome = match outcome {
+        AttemptOutcome::Delivered { .. } => "delivered",
+        AttemptOutcome::Business { .. } => "business_error",
+        AttemptOutcome::Technical { .. } => "technical_failure",
+    };
+    with_tx!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO integration_attempts (message_pk, attempt, started_at, latency_ms, outcome, error) VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(msg.id)
+    .bind(msg.attempts)
+    .bind(started)
+    .bind(latency)
+    .bind(attempt_outcome)
+    .bind(&error)
+    .execute(&mut *c)
+    .await?
+    .rows_affected()
+    });
+    with_tx!(tx, |c| {
+        sqlx::query(
+        "UPDATE integration_messages SET status = $1, last_error = $2, result = COALESCE($3, result), next_attempt_at = $4,
+            finished_at = $5, claimed_until = NULL, updated_at = $6 WHERE id = $7"
+    )
+    .bind(status)
+    .bind(&error)
+    .bind(&result)
+    .bind(next)
+    .bind(finished)
+    .bind(now)
+    .bind(msg.id)
+    .execute(c)
+    .await?
+    .rows_affected()
+    });
+    Ok(())
+}
+
+/// Puts a parked (or business-failed) message back in the queue for a fresh set of tries.
+pub async fn resubmit(tx: &mut Tx, id: i64, now: DateTime<Utc>) -> Result<MessageRow, DomainError> {
+    let sql = format!("SELECT {COLUMNS} FROM integration_messages WHERE id = $1");
+    let row: MessageRow = with_tx!(tx, |c| sqlx::query_as::<_, MessageRow>(&sql)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?)
+    .ok_or_else(|| DomainError::not_found(format!("message {id}")))?;
+    if row.direction != OUTBOUND || !matches!(row.status.as_str(), "parked" | "business_error") {
+        return Err(DomainError::Conflict(format!(
+            "only a parked or failed outbound message can be resubmitted; this one is {}",
+            row.status
+        )));
+    }
+    with_tx!(tx, |c| {
+        sqlx::query(
+        "UPDATE integration_messages SET status = 'queued', attempts = 0, next_attempt_at = $1, finished_at = NULL, updated_at = $1 WHERE id = $2"
+    )
+    .bind(now)
+    .bind(id)
+    .execute(c)
+    .await?
+    .rows_affected()
+    });
+    Ok(row)
+}
+
+pub async fn get_message(db: &Db, id: i64) -> Result<Option<MessageRow>, DomainError> {
+    let sql = format!("SELECT {COLUMNS} FROM integration_messages WHERE id = $1");
+    Ok(with_db!(db, |pool| sqlx::query_as::<_, MessageRow>(&sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?))
+}
+
+pub async fn find_inbound(
+    tx: &mut Tx,
+    message_id: &str,
+) -> Result<Option<MessageRow>, DomainError> {
+    let sql = format!("SELECT {COLUMNS} FROM integration_messages WHERE direction = 'inbound' AND message_id = $1");
+    Ok(with_tx!(tx, |c| sqlx::query_as::<_, MessageRow>(&sql)
+        .bind(message_id)
+        .fetch_optional(c)
+        .await?))
+}
+
+/// Stores a received message with the answer given, so a repeat gets the same answer.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_inbound(
+    tx: &mut Tx,
+    message_id: &str,
+    flow: &str,
+    correlation_id: Option<&str>,
+    sender: &str,
+    recipient: &str,
+    payload: &str,
+    status: &str,
+    result: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<i64, DomainError> {
+    Ok(with_tx!(tx, |c| {
+        sqlx::query_scalar(
+        "INSERT INTO integration_messages (message_id, direction, flow, correlation_id, sender, recipient, payload,
+            status, attempts, max_attempts, next_attempt_at, result, created_at, updated_at, finished_at)
+         VALUES ($1, 'inbound', $2, $3, $4, $5, $6, $7, 1, 1, $8, $9, $8, $8, $8) RETURNING id"
+    )
+    .bind(message_id)
+    .bind(flow)
+    .bind(correlation_id)
+    .bind(sender)
+    .bind(recipient)
+    .bind(payload)
+    .bind(status)
+    .bind(now)
+    .bind(result.to_string())
+    .fetch_one(c)
+    .await?
+    }))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct AttemptRow {
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub latency_ms: i64,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+pub async fn attempts_of(db: &Db, message_pk: i64) -> Result<Vec<AttemptRow>, DomainError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, AttemptRow>(
+        "SELECT attempt, started_at, latency_ms, outcome, error FROM integration_attempts WHERE message_pk = $1 ORDER BY id"
+    )
+    .bind(message_pk)
+    .fetch_all(pool)
+    .await?
+    }))
+}
+
+/// Filters of the integration monitor (all in the URL).
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub flow: Option<String>,
+    pub status: Option<String>,
+    pub direction: Option<String>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+pub async fn list_messages(db: &Db, f: &MessageFilter) -> Result<Vec<MessageRow>, DomainError> {
+    let mut filter = Filter::default();
+    if let Some(v) = &f.flow {
+        filter.add("flow = ?", [Arg::Text(v.clone())]);
+    }
+    if let Some(v) = &f.status {
+        filter.add("status = ?", [Arg::Text(v.clone())]);
+    }
+    if let Some(v) = &f.direction {
+        filter.add("direction = ?", [Arg::Text(v.clone())]);
+    }
+    if let Some(v) = f.before_id {
+        filter.add("id < ?", [Arg::Int(v)]);
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM integration_messages{} ORDER BY id DESC LIMIT {}",
+        filter.sql(),
+        f.limit.clamp(1, 500)
+    );
+    Ok(with_db!(db, |pool| bind_args!(
+        sqlx::query_as::<_, MessageRow>(&sql),
+        &filter.args
+    )
+    .fetch_all(pool)
+    .await?))
+}
+
+/// (flow, direction, status, count)
+pub async fn counts(db: &Db) -> Result<Vec<(String, String, String, i64)>, DomainError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as(
+        "SELECT flow, direction, status, COUNT(*) FROM integration_messages GROUP BY flow, direction, status ORDER BY flow, direction, status"
+    )
+    .fetch_all(pool)
+    .await?
+    }))
+}
+
+/// Latencies (ms) of the most recent successful deliveries, for percentiles.
+pub async fn recent_latencies(db: &Db, limit: i64) -> Result<Vec<i64>, DomainError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_scalar(
+        "SELECT latency_ms FROM integration_attempts WHERE outcome = 'delivered' ORDER BY id DESC LIMIT $1"
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?
+    }))
+}
+
+/// The p-th percentile (0..=100) of `values` (nearest rank).
+pub fn percentile(values: &[i64], p: f64) -> Option<i64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    v.get(rank.min(v.len()) - 1).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let v: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50));
+        assert_eq!(percentile(&v, 95.0), Some(95));
+        assert_eq!(percentile(&v, 100.0), Some(100));
+        assert_eq!(percentile(&[], 50.0), None);
+        assert_eq!(percentile(&[7], 99.0), Some(7));
+    }
+
+    #[test]
+    fn message_ids_are_uuid_shaped_and_distinct() {
+        let a = new_message_id();
+        assert_eq!(a.len(), 36);
+        assert_ne!(a, new_message_id());
+    }
+}

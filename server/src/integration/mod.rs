@@ -1,0 +1,11 @@
+//! The integration between the program side and the grid side: messages in an outbox and
+//! inbox, a delivery worker with retries, peers in this process or over HTTP, the flows'
+//! wire types and handlers.
+
+pub mod ack;
+pub mod handlers;
+pub mod inbound;
+pub mod message;
+pub mod peer;
+pub mod wire;
+pub mod worker;

@@ -1,0 +1,150 @@
+//! The peers a message can be delivered to: the other side in this process, or a remote
+//! system over HTTP. Both answer with the acknowledgement, or say whether a failure is the
+//! message's fault (business) or the wire's (technical, retried).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::db::Db;
+use crate::integration::inbound::{self, Side};
+use crate::integration::message::MessageRow;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryError {
+    /// The peer refused the message itself; retrying the same message will not help.
+    Business {
+        error: String,
+        ack: Option<serde_json::Value>,
+    },
+    /// The peer could not be reached or failed; try again later.
+    Technical(String),
+}
+
+#[async_trait]
+pub trait Peer: Send + Sync + 'static {
+    async fn deliver(&self, msg: &MessageRow) -> Result<serde_json::Value, DeliveryError>;
+}
+
+/// The JSON envelope a message travels in.
+pub fn envelope(msg: &MessageRow) -> serde_json::Value {
+    let payload: serde_json::Value =
+        serde_json::from_str(&msg.payload).unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "messageId": msg.message_id,
+        "flow": msg.flow,
+        "correlationId": msg.correlation_id,
+        "sentAt": msg.created_at,
+        "payload": payload,
+    })
+}
+
+/// The other side, running in this process against the same database.
+pub struct InProcessPeer {
+    pub db: Db,
+    pub side: Side,
+}
+
+#[async_trait]
+impl Peer for InProcessPeer {
+    async fn deliver(&self, msg: &MessageRow) -> Result<serde_json::Value, DeliveryError> {
+        let body = envelope(msg).to_string();
+        match inbound::receive(&self.db, self.side, &msg.sender, body.as_bytes()).await {
+            Ok(answer) if answer.accepted => Ok(answer.body),
+            Ok(answer) => Err(DeliveryError::Business {
+                error: answer.body["detail"]
+                    .as_str()
+                    .unwrap_or("refused")
+                    .to_string(),
+                ack: Some(answer.body),
+            }),
+            Err(e) if e.is_client_error() => Err(DeliveryError::Business {
+                error: e.to_string(),
+                ack: None,
+            }),
+            Err(e) => Err(DeliveryError::Technical(e.to_string())),
+        }
+    }
+}
+
+/// A remote system: `POST {base_url}/integration/{flow}` with a bearer token.
+pub struct HttpPeer {
+    client: reqwest::Client,
+    base_url: String,
+    token: String,
+}
+
+impl HttpPeer {
+    pub fn new(base_url: &str, token: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
+        Ok(HttpPeer {
+            client: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .build()?,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+        })
+    }
+}
+
+#[async_trait]
+impl Peer for HttpPeer {
+    async fn deliver(&self, msg: &MessageRow) -> Result<serde_json::Value, DeliveryError> {
+        let url = format!("{}/integration/{}", self.base_url, msg.flow);
+        let res = self
+            .client
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(&envelope(msg))
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Technical(format!("{url}: {e}")))?;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
+        if status.is_success() {
+            Ok(body)
+        } else if status.as_u16() == 422 || status.as_u16() == 400 || status.as_u16() == 409 {
+            Err(DeliveryError::Business {
+                error: body["detail"]
+                    .as_str()
+                    .unwrap_or("refused by the peer")
+                    .to_string(),
+                ack: Some(body),
+            })
+        } else {
+            // 401/403 (credentials), 404 (wrong URL), 429 and 5xx: fix the wire, then retry.
+            Err(DeliveryError::Technical(format!("{url} answered {status}")))
+        }
+    }
+}
+
+/// Where each recipient's messages go.
+#[derive(Clone)]
+pub struct Peers {
+    pub programs: Arc<dyn Peer>,
+    pub grid: Arc<dyn Peer>,
+}
+
+impl Peers {
+    pub fn in_process(db: &Db) -> Peers {
+        Peers {
+            programs: Arc::new(InProcessPeer {
+                db: db.clone(),
+                side: Side::Programs,
+            }),
+            grid: Arc::new(InProcessPeer {
+                db: db.clone(),
+                side: Side::Grid,
+            }),
+        }
+    }
+
+    pub fn for_recipient(&self, recipient: &str) -> Option<&Arc<dyn Peer>> {
+        match recipient {
+            "programs" => Some(&self.programs),
+            "grid" => Some(&self.grid),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The delivery worker: `tick()` claims due outbound messages, delivers each through its
+//! peer, and records the attempt — delivered, a business error, or a technical failure
+//! retried with exponential backoff and jitter until it is parked.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::error::DomainError;
+use crate::integration::ack;
+use crate::integration::message::{self, AttemptOutcome};
+use crate::integration::peer::{DeliveryError, Peers};
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub max_delay: Duration,
+    /// ± this fraction of the delay, at random, so retries of many messages spread out.
+    pub jitter: f64,
+    /// How long a claimed message stays claimed before another worker may take it.
+    pub lease: Duration,
+    pub batch: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base: Duration::seconds(2),
+            max_delay: Duration::minutes(10),
+            jitter: 0.2,
+            lease: Duration::seconds(60),
+            batch: 200,
+        }
+    }
+}
+
+/// The delay before attempt `attempt + 1`, given `attempt` failed (attempts count from 1).
+pub fn backoff(policy: &RetryPolicy, attempt: i32, unit_random: f64) -> Duration {
+    let exp = (attempt.max(1) - 1).min(20) as u32;
+    let raw = policy
+        .base
+        .num_milliseconds()
+        .saturating_mul(1i64 << exp.min(30));
+    let capped = raw.min(policy.max_delay.num_milliseconds()) as f64;
+    let jittered = capped * (1.0 + policy.jitter * (2.0 * unit_random - 1.0));
+    Duration::milliseconds(jittered.max(0.0) as i64)
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    pub claimed: usize,
+    pub delivered: usize,
+    pub business_errors: usize,
+    pub retries: usize,
+    pub parked: usize,
+}
+
+pub struct DeliveryWorker {
+    db: Db,
+    peers: Peers,
+    clock: Arc<dyn Clock>,
+    policy: RetryPolicy,
+    rng: Mutex<StdRng>,
+}
+
+impl DeliveryWorker {
+    pub fn new(
+        db: Db,
+        peers: Peers,
+        clock: Arc<dyn Clock>,
+        policy: RetryPolicy,
+        seed: u64,
+    ) -> Self {
+        DeliveryWorker {
+            db,
+            peers,
+            clock,
+            policy,
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        }
+    }
+
+    fn unit_random(&self) -> f64 {
+        self.rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .gen::<f64>()
+    }
+
+    /// One step: claims a batch of due messages and delivers them.
+    pub async fn tick(&self) -> Result<TickReport, DomainError> {
+        let now = self.clock.now();
+        let claimed =
+            message::claim_due(&self.db, now, now + self.policy.lease, self.policy.batch).await?;
+        let mut report = TickReport {
+            claimed: claimed.len(),
+            ..Default::default()
+        };
+        for msg in claimed {
+            let started = self.clock.now();
+            let result = match self.peers.for_recipient(&msg.recipient) {
+                Some(peer) => peer.deliver(&msg).await,
+                None => Err(DeliveryError::Business {
+                    error: format!("no peer is configured for `{}`", msg.recipient),
+                    ack: None,
+                }),
+            };
+            let finished: DateTime<Utc> = self.clock.now();
+            let outcome = match result {
+                Ok(ack) => AttemptOutcome::Delivered { ack },
+                Err(DeliveryError::Business { error, ack }) => {
+                    AttemptOutcome::Business { error, ack }
+                }
+                Err(DeliveryError::Technical(error)) => {
+                    let retry_at = (msg.attempts < msg.max_attempts).then(|| {
+                        finished + backoff(&self.policy, msg.attempts, self.unit_random())
+                    });
+                    AttemptOutcome::Technical { error, retry_at }
+                }
+            };
+            let mut tx = self.db.begin().await?;
+            message::finish_attempt(&mut tx, &msg, started, finished, &outcome).await?;
+            // The sender acts on the acknowledgement in the same transaction.
+            if let AttemptOutcome::Delivered { ack } = &outcome {
+                ack::apply(&mut tx, &msg, ack, finished).await?;
+            }
+            tx.commit().await?;
+            match outcome {
+                AttemptOutcome::Delivered { .. } => report.delivered += 1,
+                AttemptOutcome::Business { .. } => report.business_errors += 1,
+                AttemptOutcome::Technical {
+                    retry_at: Some(_), ..
+                } => report.retries += 1,
+                AttemptOutcome::Technical { retry_at: None, .. } => report.parked += 1,
+            }
+            tracing::debug!(message = %msg.message_id, flow = %msg.flow, attempt = msg.attempts, "delivery attempt");
+        }
+        Ok(report)
+    }
+
+    /// Runs `tick()` until `stop` fires, sleeping only when there was nothing to do.
+    pub async fn run(
+        self: Arc<Self>,
+        idle: StdDuration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let report = match self.tick().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "delivery tick failed");
+                    TickReport::default()
+                }
+            };
+            if report.claimed == 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(idle) => {},
+                    _ = stop.changed() => {},
+                }
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy {
+            jitter: 0.0,
+            ..Default::default()
+        };
+        assert_eq!(backoff(&p, 1, 0.5), Duration::seconds(2));
+        assert_eq!(backoff(&p, 2, 0.5), Duration::seconds(4));
+        assert_eq!(backoff(&p, 5, 0.5), Duration::seconds(32));
+        assert_eq!(backoff(&p, 40, 0.5), Duration::minutes(10));
+    }
+
+    #[test]
+    fn jitter_stays_within_its_band() {
+        let p = RetryPolicy::default();
+        let low = backoff(&p, 3, 0.0).num_milliseconds();
+        let high = backoff(&p, 3, 1.0).num_milliseconds();
+        assert_eq!(low, 6_400);
+        assert_eq!(high, 9_600);
+    }
+}

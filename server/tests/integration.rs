@@ -1,0 +1,575 @@
+//! The integration flows end to end, on every backend: enrollment requests (flow 1),
+//! enrollment sync and its acknowledgement (flow 2), idempotency, retries, parking,
+//! resubmission, and two processes talking over HTTP.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use common::*;
+use gridflex::clock::ManualClock;
+use gridflex::integration::peer::{HttpPeer, Peers};
+use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
+use gridflex::with_db;
+use serde_json::{json, Value};
+
+async fn integration_token(t: &TestDb, name: &str) -> String {
+    gridflex::auth::create_token(&t.db, "test", name, "integration")
+        .await
+        .expect("token")
+}
+
+async fn a_transformer(t: &TestDb) -> String {
+    with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT code FROM network_nodes WHERE kind = 'transformer' ORDER BY id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap())
+}
+
+fn record(id: &str, person: &str, program: &str, transformer: &str, nic: &str) -> Value {
+    json!({
+        "recordId": id,
+        "customerInfo": {"personId": person, "accountId": format!("ACC-{person}"), "name": "Lena Test", "phone": "+1 555 000 1111", "email": "lena@example.com"},
+        "programInfo": {"programCode": program},
+        "locationInfo": {"servicePointId": format!("SP-{person}"), "premiseId": format!("PR-{person}"),
+                          "address": {"street": "1 Test St", "city": "Riverside", "postalCode": "60100"},
+                          "timeZone": "America/Chicago", "transformerCode": transformer},
+        "enrollmentSource": "X1BY", "ownership": "owned", "startDate": "2026-06-01",
+        "assetInfo": {"assetList": [{"headEndSystem": "ECOBEE", "nicId": nic, "deviceType": "thermostat",
+                                      "specification": "ecobee3 lite", "nominalKw": 2.5}]}
+    })
+}
+
+fn envelope(message_id: &str, flow: &str, payload: Value) -> Value {
+    json!({"messageId": message_id, "flow": flow, "correlationId": null, "sentAt": Utc::now(), "payload": payload})
+}
+
+#[tokio::test]
+async fn an_enrollment_request_batch_creates_pending_enrollments_and_fails_bad_records_alone() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let token = integration_token(&t, "head-end").await;
+        let xf = a_transformer(&t).await;
+        let mut wrong_type = record("r3", "P-3", "SMT-BYOD", &xf, "ABC003");
+        wrong_type["assetInfo"]["assetList"][0]["nominalKw"] = json!("lots");
+        let batch = json!({"transactionId": "T-1", "records": [
+            record("r1", "P-1", "SMT-BYOD", &xf, "abc001"),
+            record("r2", "P-2", "NO-SUCH-PROGRAM", &xf, "ABC002"),
+            wrong_type,
+            record("r4", "P-1", "SMT-BYOD", &xf, "ABC001"),
+            record("r5", "P-5", "SMT-BYOD", "XF-NOWHERE", "ABC005"),
+        ]});
+        let c = reqwest::Client::new();
+        let send = |id: &str| {
+            c.post(app.url("/integration/enrollment_request"))
+                .bearer_auth(&token)
+                .json(&envelope(id, "enrollment_request", batch.clone()))
+                .send()
+        };
+        let res = send("m-1").await.unwrap();
+        assert_eq!(res.status(), 200, "{}", t.name);
+        let ack: Value = res.json().await.unwrap();
+        let statuses: Vec<&str> = ack["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                "CREATED",
+                "REJECTED",
+                "REJECTED",
+                "ALREADY_EXISTS",
+                "REJECTED"
+            ],
+            "{}: {ack}",
+            t.name
+        );
+        assert!(ack["results"][1]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("NO-SUCH-PROGRAM"));
+        assert!(ack["results"][2]["errors"][0]["field"]
+            .as_str()
+            .unwrap()
+            .contains("nominalKw"));
+        assert!(ack["results"][4]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("XF-NOWHERE"));
+        let created = ack["results"][0]["enrollmentId"].as_i64().unwrap();
+        assert_eq!(ack["results"][3]["enrollmentId"].as_i64().unwrap(), created);
+        let (status, nic): (String, String) = with_db!(&t.db, |p| {
+            sqlx::query_as(
+            "SELECT e.status, d.nic_id FROM enrollments e JOIN enrollment_devices ed ON ed.enrollment_id = e.id JOIN devices d ON d.id = ed.device_id WHERE e.id = $1"
+        )
+        .bind(created)
+        .fetch_one(p)
+        .await
+        .unwrap()
+        });
+        assert_eq!((status.as_str(), nic.as_str()), ("PENDING", "ABC001"));
+        let rejected_customer: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM customers WHERE person_id IN ('P-2', 'P-3', 'P-5')"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(
+            rejected_customer, 0,
+            "{}: a rejected record leaves nothing behind",
+            t.name
+        );
+
+        // The same message again changes nothing and gets the same answer.
+        let count = |db: gridflex::db::Db| async move {
+            with_db!(&db, |p| sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM enrollments"
+            )
+            .fetch_one(p)
+            .await
+            .unwrap())
+        };
+        let before = count(t.db.clone()).await;
+        let again = send("m-1").await.unwrap();
+        assert_eq!(again.headers()["x-gridflex-duplicate"], "true");
+        assert_eq!(again.json::<Value>().await.unwrap(), ack);
+        assert_eq!(count(t.db.clone()).await, before);
+        // A new message with the same record reports it as existing.
+        let third: Value = send("m-2").await.unwrap().json().await.unwrap();
+        assert_eq!(third["results"][0]["status"], "ALREADY_EXISTS");
+        assert_eq!(count(t.db.clone()).await, before);
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_integration_input_gets_clear_errors_never_500() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let token = integration_token(&t, "head-end").await;
+        let manager = gridflex::auth::create_token(&t.db, "test", "pm", "program_manager")
+            .await
+            .unwrap();
+        let c = reqwest::Client::new();
+        let post = |flow: &str, body: String, tok: &str| {
+            c.post(app.url(&format!("/integration/{flow}")))
+                .bearer_auth(tok.to_string())
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+        let cases: Vec<(&str, String, &str, u16, &str)> = vec![
+            (
+                "enrollment_request",
+                "{not json".into(),
+                &token,
+                400,
+                "not valid JSON",
+            ),
+            (
+                "enrollment_request",
+                json!({"flow": "enrollment_request", "payload": {}}).to_string(),
+                &token,
+                400,
+                "messageId",
+            ),
+            (
+                "enrollment_request",
+                envelope("x1", "enrollment_request", json!({"records": []})).to_string(),
+                &token,
+                422,
+                "transactionId",
+            ),
+            (
+                "enrollment_request",
+                envelope(
+                    "x2",
+                    "enrollment_request",
+                    json!({"transactionId": "T", "records": "no"}),
+                )
+                .to_string(),
+                &token,
+                422,
+                "records",
+            ),
+            (
+                "enrollment_request",
+                envelope("x3", "enrollment_sync", json!({})).to_string(),
+                &token,
+                400,
+                "flow",
+            ),
+            (
+                "device_score",
+                envelope("x4", "device_score", json!({"transactionId": "T"})).to_string(),
+                &token,
+                422,
+                "not handled",
+            ),
+            ("no_such_flow", "{}".into(), &token, 404, "no_such_flow"),
+            (
+                "enrollment_request",
+                envelope("x5", "enrollment_request", json!({})).to_string(),
+                "gfx_wrong",
+                401,
+                "token",
+            ),
+            (
+                "enrollment_request",
+                envelope("x6", "enrollment_request", json!({})).to_string(),
+                &manager,
+                403,
+                "may not",
+            ),
+        ];
+        for (flow, body, tok, status, needle) in cases {
+            let res = post(flow, body, tok).await.unwrap();
+            assert_eq!(res.status().as_u16(), status, "{} {flow} {needle}", t.name);
+            let text = res.text().await.unwrap();
+            assert!(text.contains(needle), "{flow}: {text}");
+        }
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+async fn pending_enrollment(t: &TestDb) -> (i64, Vec<(String, String)>) {
+    let id: i64 = with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT e.id FROM enrollments e WHERE e.status = 'PENDING' AND EXISTS (SELECT 1 FROM enrollment_devices ed WHERE ed.enrollment_id = e.id AND ed.left_at IS NULL) ORDER BY e.id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let devices: Vec<(String, String)> = with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT d.head_end, d.nic_id FROM enrollment_devices ed JOIN devices d ON d.id = ed.device_id WHERE ed.enrollment_id = $1 AND ed.left_at IS NULL"
+    )
+    .bind(id)
+    .fetch_all(p)
+    .await
+    .unwrap()
+    });
+    (id, devices)
+}
+
+async fn registered(t: &TestDb, head_end: &str, nic: &str) -> (bool, Option<String>) {
+    let program: bool = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT registered FROM devices WHERE head_end = $1 AND nic_id = $2"
+    )
+    .bind(head_end)
+    .bind(nic)
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let grid: Option<String> = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT status FROM grid_devices WHERE head_end = $1 AND nic_id = $2"
+    )
+    .bind(head_end)
+    .bind(nic)
+    .fetch_optional(p)
+    .await
+    .unwrap());
+    (program, grid)
+}
+
+#[tokio::test]
+async fn activating_an_enrollment_syncs_it_to_the_grid_and_the_ack_marks_its_devices_registered() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let (id, devices) = pending_enrollment(&t).await;
+        with_db!(&t.db, |p| {
+            sqlx::query("UPDATE devices SET registered = FALSE WHERE id IN (SELECT device_id FROM enrollment_devices WHERE enrollment_id = $1)")
+            .bind(id)
+            .execute(p)
+            .await
+            .unwrap()
+            .rows_affected()
+        });
+        let manager = app.browser();
+        app.login(&manager, "manager", PASSWORD).await;
+        let page = format!("/enrollments/{id}");
+        let id_s = id.to_string();
+        let res = app
+            .post_form(
+                &manager,
+                &page,
+                "/fn/change_enrollment_status",
+                &[
+                    ("enrollment_id", &id_s),
+                    ("change", "activate"),
+                    ("reason", "head-end confirmed"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 302, "{}", t.name);
+        let (_, html) = app.page(&manager, &page).await;
+        assert!(
+            html.contains("is now ACTIVE"),
+            "{}: confirmation shown",
+            t.name
+        );
+
+        let queued: i64 = with_db!(&t.db, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'enrollment_sync' AND status = 'queued'").fetch_one(p).await.unwrap()
+        });
+        assert_eq!(queued, 1, "{}: the sync is queued with the change", t.name);
+        let worker = DeliveryWorker::new(
+            t.db.clone(),
+            Peers::in_process(&t.db),
+            Arc::new(gridflex::clock::SystemClock),
+            RetryPolicy::default(),
+            1,
+        );
+        let report = worker.tick().await.unwrap();
+        assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
+        for (h, n) in &devices {
+            assert_eq!(
+                registered(&t, h, n).await,
+                (true, Some("registered".into())),
+                "{} {h} {n}",
+                t.name
+            );
+        }
+        // Delivered once: another tick has nothing to do.
+        assert_eq!(worker.tick().await.unwrap().claimed, 0);
+
+        // Unenrolling tells the grid too.
+        app.post_form(
+            &manager,
+            &page,
+            "/fn/change_enrollment_status",
+            &[
+                ("enrollment_id", &id_s),
+                ("change", "unenroll"),
+                ("reason", "customer moved"),
+            ],
+        )
+        .await;
+        assert_eq!(worker.tick().await.unwrap().delivered, 1);
+        let (h, n) = &devices[0];
+        assert_eq!(
+            registered(&t, h, n).await,
+            (false, Some("unregistered".into())),
+            "{}",
+            t.name
+        );
+
+        // The monitor shows both messages to the admin; the auditor may look but not resubmit.
+        let admin = app.browser();
+        app.login(&admin, "admin", PASSWORD).await;
+        let (status, html) = app.page(&admin, "/monitor?flow=enrollment_sync").await;
+        assert_eq!(status, 200);
+        assert!(html.contains("enrollment_sync"));
+        assert_eq!(
+            html.matches("badge-delivered").count(),
+            3,
+            "{}: two rows and one count",
+            t.name
+        );
+        let operator = app.browser();
+        app.login(&operator, "operator", PASSWORD).await;
+        assert_eq!(app.page(&operator, "/monitor").await.0, 403);
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let (id, devices) = pending_enrollment(&t).await;
+        gridflex::programs::enrollment::change_status(
+            &t.db,
+            id,
+            gridflex::programs::enrollment::EnrollmentAction::Activate,
+            "manager",
+            "ok",
+        )
+        .await
+        .unwrap();
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let mut down = Peers::in_process(&t.db);
+        down.grid = Arc::new(
+            HttpPeer::new(
+                "http://127.0.0.1:9",
+                "token",
+                std::time::Duration::from_millis(500),
+            )
+            .unwrap(),
+        );
+        let policy = RetryPolicy {
+            jitter: 0.0,
+            ..Default::default()
+        };
+        let worker = DeliveryWorker::new(t.db.clone(), down, clock.clone(), policy, 7);
+        let first = worker.tick().await.unwrap();
+        assert_eq!((first.claimed, first.retries), (1, 1), "{}", t.name);
+        // Not due yet: nothing is claimed before its backoff has passed.
+        assert_eq!(worker.tick().await.unwrap().claimed, 0);
+        let mut parked = 0;
+        for _ in 0..20 {
+            clock.advance(Duration::minutes(11));
+            let r = worker.tick().await.unwrap();
+            parked += r.parked;
+            if parked == 1 {
+                break;
+            }
+        }
+        assert_eq!(parked, 1, "{}: parked after the last try", t.name);
+        let (msg_id, attempts, status): (i64, i32, String) = with_db!(&t.db, |p| sqlx::query_as(
+            "SELECT id, attempts, status FROM integration_messages WHERE flow = 'enrollment_sync'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!((attempts, status.as_str()), (8, "parked"));
+        let tries: i64 = with_db!(&t.db, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM integration_attempts WHERE message_pk = $1 AND outcome = 'technical_failure'").bind(msg_id).fetch_one(p).await.unwrap()
+        });
+        assert_eq!(tries, 8);
+
+        let admin = app.browser();
+        app.login(&admin, "admin", PASSWORD).await;
+        let page = format!("/monitor/{msg_id}");
+        let (_, html) = app.page(&admin, &page).await;
+        assert!(
+            html.contains("Resubmit") && html.contains("127.0.0.1:9"),
+            "{}: the failure and the button are shown",
+            t.name
+        );
+        let res = app
+            .post_form(
+                &admin,
+                &page,
+                "/fn/resubmit_message",
+                &[("id", &msg_id.to_string())],
+            )
+            .await;
+        assert_eq!(res.status(), 302);
+        // The peer is back.
+        let healthy = DeliveryWorker::new(
+            t.db.clone(),
+            Peers::in_process(&t.db),
+            clock.clone(),
+            RetryPolicy::default(),
+            7,
+        );
+        assert_eq!(healthy.tick().await.unwrap().delivered, 1, "{}", t.name);
+        let (h, n) = &devices[0];
+        assert!(registered(&t, h, n).await.0);
+        let audit: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'message.resubmit'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(audit, 1);
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_auditor_sees_integration_payloads_with_personal_data_masked() {
+    let t = TestDb::sqlite().await;
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t, "head-end").await;
+    let xf = a_transformer(&t).await;
+    reqwest::Client::new()
+        .post(app.url("/integration/enrollment_request"))
+        .bearer_auth(&token)
+        .json(&envelope("pii-1", "enrollment_request", json!({"transactionId": "T-9", "records": [record("r1", "P-9", "SMT-BYOD", &xf, "ABC009")]})))
+        .send()
+        .await
+        .unwrap();
+    let id: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM integration_messages WHERE message_id = 'pii-1'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let auditor = app.browser();
+    app.login(&auditor, "auditor", PASSWORD).await;
+    let (status, html) = app.page(&auditor, &format!("/monitor/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("••••••")
+            && !html.contains("lena@example.com")
+            && !html.contains("1 Test St")
+    );
+    assert!(!html.contains("Resubmit"));
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    let (_, html) = app.page(&admin, &format!("/monitor/{id}")).await;
+    assert!(html.contains("lena@example.com"));
+    drop(app);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn two_gridflex_processes_exchange_the_enrollment_sync_over_http() {
+    // The program side and the grid side each with their own database, on loopback.
+    let programs = TestDb::sqlite().await;
+    let grid = TestDb::sqlite().await;
+    with_demo(&programs).await;
+    with_demo(&grid).await;
+    let grid_app = spawn_app(&grid).await;
+    let grid_token = integration_token(&grid, "program-side").await;
+    let (id, devices) = pending_enrollment(&programs).await;
+    gridflex::programs::enrollment::change_status(
+        &programs.db,
+        id,
+        gridflex::programs::enrollment::EnrollmentAction::Activate,
+        "manager",
+        "ok",
+    )
+    .await
+    .unwrap();
+    let mut peers = Peers::in_process(&programs.db);
+    peers.grid = Arc::new(
+        HttpPeer::new(
+            &grid_app.base,
+            &grid_token,
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap(),
+    );
+    let worker = DeliveryWorker::new(
+        programs.db.clone(),
+        peers,
+        Arc::new(gridflex::clock::SystemClock),
+        RetryPolicy::default(),
+        3,
+    );
+    let report = worker.tick().await.unwrap();
+    assert_eq!(report.delivered, 1, "{report:?}");
+    let (h, n) = &devices[0];
+    // The grid process registered the device; the program process recorded the ack.
+    assert_eq!(registered(&grid, h, n).await.1, Some("registered".into()));
+    assert!(registered(&programs, h, n).await.0);
+    let inbound: String = with_db!(&grid.db, |p| sqlx::query_scalar(
+        "SELECT sender FROM integration_messages WHERE direction = 'inbound'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(inbound, "program-side");
+    drop(grid_app);
+    programs.cleanup().await;
+    grid.cleanup().await;
+}
