@@ -99,6 +99,13 @@ async fn token(db: Db, command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints a line for the person who started the server; a closed stdout is not fatal.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+}
+
 /// In-process peers, or HTTP ones for each side whose URL is configured.
 fn peers_from(db: &Db, args: &ServeArgs) -> anyhow::Result<Peers> {
     let mut peers = Peers::in_process(db);
@@ -172,9 +179,9 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let delivery = tokio::spawn(worker.run(std::time::Duration::from_millis(500), stop_rx));
 
-    println!("GridFlex is listening on http://{addr}");
+    say(&format!("GridFlex is listening on http://{addr}"));
     if args.demo {
-        println!(
+        say(&format!(
             "Demo logins (password `{}`): {}",
             demo::DEMO_PASSWORD,
             demo::DEMO_USERS
@@ -182,10 +189,10 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
                 .map(|(u, _, r)| format!("{u} ({r})"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        ));
     }
     if let Some(p) = first_admin_password {
-        println!("First start: created user `admin` with password `{p}` (shown only this once; change it under Users).");
+        say(&format!("First start: created user `admin` with password `{p}` (shown only this once; change it under Users)."));
     }
     tracing::info!(%addr, backend = db.backend_name(), "serving");
     startup::serve(listener, router).await?;

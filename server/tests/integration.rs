@@ -430,12 +430,14 @@ async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits() {
             }
         }
         assert_eq!(parked, 1, "{}: parked after the last try", t.name);
-        let (msg_id, attempts, status): (i64, i32, String) = with_db!(&t.db, |p| sqlx::query_as(
+        let (msg_id, attempts, status): (i64, i32, String) = with_db!(&t.db, |p| {
+            sqlx::query_as(
             "SELECT id, attempts, status FROM integration_messages WHERE flow = 'enrollment_sync'"
         )
         .fetch_one(p)
         .await
-        .unwrap());
+        .unwrap()
+        });
         assert_eq!((attempts, status.as_str()), (8, "parked"));
         let tries: i64 = with_db!(&t.db, |p| {
             sqlx::query_scalar("SELECT COUNT(*) FROM integration_attempts WHERE message_pk = $1 AND outcome = 'technical_failure'").bind(msg_id).fetch_one(p).await.unwrap()

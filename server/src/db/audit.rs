@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::db::{Db, Tx};
+use crate::db::{insert_rows, Arg, Db, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};
 
@@ -141,6 +141,70 @@ pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainErro
     .await?
     });
     Ok(id)
+}
+
+/// Appends many entries at once (bulk imports): the chain is computed here and written in
+/// multi-row statements, in the caller's transaction.
+pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), DomainError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock(7340001)")
+            .execute(&mut **t)
+            .await?;
+    }
+    let prev: Option<String> = with_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1"
+    )
+    .fetch_optional(c)
+    .await?);
+    let mut prev = prev.unwrap_or_else(|| GENESIS_HASH.to_string());
+    let at = now_micros();
+    let mut rows = Vec::with_capacity(entries.len());
+    for e in entries {
+        let before = e.before.as_ref().map(|v| v.to_string());
+        let after = e.after.as_ref().map(|v| v.to_string());
+        let hash = chain_hash(
+            &prev,
+            &at,
+            &e.actor,
+            &e.action,
+            &e.entity_type,
+            &e.entity_id,
+            before.as_deref(),
+            after.as_deref(),
+        );
+        rows.push(vec![
+            Arg::Time(at),
+            Arg::Text(e.actor.clone()),
+            Arg::Text(e.action.clone()),
+            Arg::Text(e.entity_type.clone()),
+            Arg::Text(e.entity_id.clone()),
+            Arg::OptText(before),
+            Arg::OptText(after),
+            Arg::Text(prev.clone()),
+            Arg::Text(hash.clone()),
+        ]);
+        prev = hash;
+    }
+    insert_rows(
+        tx,
+        "audit_log",
+        &[
+            "occurred_at",
+            "actor",
+            "action",
+            "entity_type",
+            "entity_id",
+            "before_json",
+            "after_json",
+            "prev_hash",
+            "hash",
+        ],
+        &rows,
+    )
+    .await
 }
 
 /// Filters for reading the log; newest first, keyset by id.

@@ -320,6 +320,36 @@ impl Filter {
 /// prepared once). Used by bulk loaders; ids are supplied by the caller.
 const ROWS_PARAMS_PER_STATEMENT: usize = 30_000;
 
+/// Reserves `n` new ids of `table` for rows the caller inserts with explicit ids (bulk
+/// imports that must link rows before inserting them). SQLite has one writer at a time
+/// (`BEGIN IMMEDIATE`), so the next ids are free; PostgreSQL draws them from the sequence.
+pub async fn reserve_ids(tx: &mut Tx, table: &str, n: usize) -> Result<Vec<i64>, DomainError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    match tx {
+        Tx::Sqlite(t) => {
+            let sql = format!("SELECT COALESCE(MAX(id), 0) FROM {table}");
+            let max: i64 = sqlx::query_scalar(&sql).fetch_one(&mut **t).await?;
+            // AUTOINCREMENT never reuses an id, even one whose row was deleted.
+            let seq: Option<i64> =
+                sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = $1")
+                    .bind(table)
+                    .fetch_optional(&mut **t)
+                    .await?;
+            let start = max.max(seq.unwrap_or(0)) + 1;
+            Ok((start..start + n as i64).collect())
+        }
+        Tx::Postgres(t) => {
+            let sql = format!("SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)");
+            Ok(sqlx::query_scalar(&sql)
+                .bind(n as i64)
+                .fetch_all(&mut **t)
+                .await?)
+        }
+    }
+}
+
 pub async fn insert_rows(
     tx: &mut Tx,
     table: &str,

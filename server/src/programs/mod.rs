@@ -1,3 +1,4 @@
 //! The program side: programs, enrollments and their lifecycle.
 
 pub mod enrollment;
+pub mod enrollment_request;

@@ -2,7 +2,7 @@
 //! API clients whose token has the `integration` (or `admin`) role.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -98,5 +98,7 @@ async fn inbound(
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/integration/{flow}", post(inbound))
+    Router::new()
+        .route("/integration/{flow}", post(inbound))
+        .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
 }

@@ -1,0 +1,142 @@
+//! Integration benchmark: enrollment-request ingestion (batches of 1,000 records, each batch
+//! one committed transaction) and in-process delivery of queued messages, on SQLite and, when
+//! GRIDFLEX_BENCH_PG names a server, on PostgreSQL too.
+//!
+//! cargo bench -p server --bench integration
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use gridflex::clock::SystemClock;
+use gridflex::db::{Db, DbOptions};
+use gridflex::demo::{self, DemoSize};
+use gridflex::integration::inbound::{receive, Side};
+use gridflex::integration::message::{enqueue, new_message_id, NewMessage};
+use gridflex::integration::peer::Peers;
+use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
+use gridflex::with_db;
+use serde_json::json;
+
+const BATCHES: usize = 10;
+const BATCH: usize = 1_000;
+const MESSAGES: usize = 10_000;
+
+async fn run(name: &str, db: Db) -> anyhow::Result<()> {
+    demo::load_demo(&db, DemoSize(2_000), demo::DEFAULT_SEED).await?;
+    let transformers: Vec<String> = with_db!(&db, |p| sqlx::query_scalar(
+        "SELECT code FROM network_nodes WHERE kind = 'transformer' ORDER BY id"
+    )
+    .fetch_all(p)
+    .await)?;
+
+    // Ingestion.
+    let mut n = 0usize;
+    let started = Instant::now();
+    for b in 0..BATCHES {
+        let records: Vec<_> = (0..BATCH)
+            .map(|i| {
+                n += 1;
+                json!({
+                    "recordId": format!("r{n}"),
+                    "customerInfo": {"personId": format!("BP{n:08}"), "accountId": format!("BA{n:08}"), "name": format!("Bench Customer {n}")},
+                    "programInfo": {"programCode": "SMT-BYOD"},
+                    "locationInfo": {"servicePointId": format!("BSP{n:08}"), "premiseId": format!("BPR{n:08}"),
+                        "address": {"street": "1 Bench St", "city": "Riverside", "postalCode": "60100"},
+                        "timeZone": "America/Chicago", "transformerCode": transformers[(b * BATCH + i) % transformers.len()]},
+                    "enrollmentSource": "X1BY", "ownership": "owned", "startDate": "2026-06-01",
+                    "assetInfo": {"assetList": [{"headEndSystem": "ECOBEE", "nicId": format!("BE{n:010X}"), "deviceType": "thermostat",
+                        "specification": "ecobee3 lite", "nominalKw": 2.5}]}
+                })
+            })
+            .collect();
+        let body = json!({"messageId": format!("bench-{b}"), "flow": "enrollment_request", "sentAt": Utc::now(),
+                          "payload": {"transactionId": format!("B-{b}"), "records": records}})
+        .to_string();
+        let answer = receive(&db, Side::Programs, "bench", body.as_bytes()).await?;
+        assert!(answer.accepted);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{name:<10} enrollment-request ingestion: {} records in {:.2} s = {:>8.0} records/s",
+        BATCHES * BATCH,
+        secs,
+        (BATCHES * BATCH) as f64 / secs
+    );
+
+    // Delivery: enrollment syncs for the new enrollments, to the grid side in this process.
+    let ids: Vec<(i64, String)> = with_db!(&db, |p| {
+        sqlx::query_as(
+        "SELECT e.id, d.nic_id FROM enrollments e JOIN enrollment_devices ed ON ed.enrollment_id = e.id JOIN devices d ON d.id = ed.device_id
+         JOIN customers c ON c.id = e.customer_id WHERE c.person_id LIKE 'BP%' ORDER BY e.id LIMIT 10000"
+    )
+    .fetch_all(p)
+    .await
+    })?;
+    let mut tx = db.begin().await?;
+    for i in 0..MESSAGES {
+        let (id, nic) = &ids[i % ids.len()];
+        let msg = NewMessage {
+            message_id: new_message_id(),
+            flow: "enrollment_sync".into(),
+            correlation_id: None,
+            sender: "programs".into(),
+            recipient: "grid".into(),
+            payload: json!({"transactionId": format!("S{i}"), "action": "ENROLL", "enrollmentId": id, "programCode": "SMT-BYOD",
+                "servicePointId": "x", "transformerCode": transformers[i % transformers.len()],
+                "deviceList": [{"headEndSystem": "ECOBEE", "nicId": nic, "deviceType": "thermostat", "nominalKw": 2.5}]}),
+            max_attempts: 8,
+        };
+        enqueue(&mut tx, &msg, Utc::now()).await?;
+    }
+    tx.commit().await?;
+    let worker = DeliveryWorker::new(
+        db.clone(),
+        Peers::in_process(&db),
+        Arc::new(SystemClock),
+        RetryPolicy {
+            batch: 500,
+            ..Default::default()
+        },
+        1,
+    );
+    let started = Instant::now();
+    let mut delivered = 0;
+    loop {
+        let r = worker.tick().await?;
+        delivered += r.delivered;
+        if r.claimed == 0 {
+            break;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("{name:<10} in-process delivery:          {delivered} messages in {:.2} s = {:>8.0} messages/s", secs, delivered as f64 / secs);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let db = Db::connect(&DbOptions::new(&url)).await?;
+    db.migrate().await?;
+    run("sqlite", db).await?;
+    if let Ok(pg) = std::env::var("GRIDFLEX_BENCH_PG") {
+        let schema = format!("gfbench_{}", std::process::id());
+        let admin = sqlx::PgPool::connect(&pg).await?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await?;
+        let mut options = DbOptions::new(&pg);
+        options.pg_schema = Some(schema.clone());
+        let db = Db::connect(&options).await?;
+        db.migrate().await?;
+        let result = run("postgres", db.clone()).await;
+        db.close().await;
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await?;
+        result?;
+    }
+    Ok(())
+}
