@@ -59,8 +59,48 @@ CREATE TABLE grid_devices (
     nominal_kw DOUBLE PRECISION NOT NULL,
     transformer_id BIGINT NULL REFERENCES network_nodes (id),
     status TEXT NOT NULL CHECK (status IN ('registered', 'unregistered')),
+    control_score DOUBLE PRECISION NULL,
+    scored_on TEXT NULL,
     registered_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     UNIQUE (head_end, nic_id)
 );
 CREATE INDEX grid_devices_transformer ON grid_devices (transformer_id);
+
+-- The grid side's copies of what the program side tells it (flows 8, 9, 10, 12).
+
+CREATE TABLE grid_unavailability (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    window_id TEXT NOT NULL UNIQUE,
+    head_end TEXT NOT NULL,
+    nic_id TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    ends_at TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'cancelled')),
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX grid_unavailability_device ON grid_unavailability (head_end, nic_id, starts_at);
+
+CREATE TABLE grid_program_rules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    program_code TEXT NOT NULL,
+    effective_from TEXT NOT NULL,
+    rule_json TEXT NOT NULL,
+    linked BOOLEAN NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (program_code, effective_from)
+);
+
+CREATE TABLE grid_aggregators (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    external_ref TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_date TEXT NOT NULL,
+    end_date TEXT NULL,
+    contact_name TEXT NOT NULL,
+    contact_email TEXT NOT NULL,
+    program_codes TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);

@@ -213,6 +213,18 @@ async fn bad_integration_input_gets_clear_errors_never_500() {
                 envelope("x4", "device_score", json!({"transactionId": "T"})).to_string(),
                 &token,
                 422,
+                "scoredOn is required",
+            ),
+            (
+                "stage_status",
+                envelope(
+                    "x7",
+                    "stage_status",
+                    json!({"eventExternalIdentifier": "E"}),
+                )
+                .to_string(),
+                &token,
+                422,
                 "not handled",
             ),
             ("no_such_flow", "{}".into(), &token, 404, "no_such_flow"),
@@ -574,4 +586,132 @@ async fn two_gridflex_processes_exchange_the_enrollment_sync_over_http() {
     drop(grid_app);
     programs.cleanup().await;
     grid.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_grid_side_keeps_what_the_program_side_tells_it() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let token = integration_token(&t, "cpm").await;
+        let xf = a_transformer(&t).await;
+        let c = reqwest::Client::new();
+        let mut n = 0;
+        let mut send = |flow: &'static str, payload: Value| {
+            n += 1;
+            c.post(app.url(&format!("/integration/{flow}")))
+                .bearer_auth(&token)
+                .json(&envelope(&format!("g-{n}"), flow, payload))
+                .send()
+        };
+        let sync = json!({"transactionId": "S-1", "action": "ENROLL", "enrollmentId": 1, "programCode": "SMT-BYOD", "servicePointId": "SP000000001",
+            "transformerCode": xf, "deviceList": [{"headEndSystem": "NEST", "nicId": "AA11BB22CC33", "deviceType": "thermostat", "nominalKw": 2.0}]});
+        let ack: Value = send("enrollment_sync", sync)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            ack["deviceList"][0]["registrationStatus"], "REGISTERED",
+            "{}",
+            t.name
+        );
+
+        // Flow 3: connection status as the grid knows it.
+        let status: Value = send("device_status_check", json!({"transactionId": "C-1", "deviceList": [
+            {"headEndSystem": "NEST", "nicId": "AA11BB22CC33"}, {"headEndSystem": "NEST", "nicId": "FFFFFFFFFFFF"}]}))
+        .await.unwrap().json().await.unwrap();
+        assert_eq!(status["deviceList"][0]["status"], "ONLINE");
+        assert_eq!(status["deviceList"][1]["status"], "UNKNOWN");
+
+        // Flow 8: a window added, then cancelled; a bad one is refused naming the field.
+        let window = |action: &str| {
+            json!({"transactionId": "U-1", "action": action, "windowId": "W-1", "headEndSystem": "NEST", "nicId": "AA11BB22CC33",
+            "startTime": "2026-07-01T12:00:00Z", "endTime": "2026-07-01T18:00:00Z", "reason": "vacation"})
+        };
+        assert_eq!(
+            send("customer_unavailability", window("ADD"))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            send("customer_unavailability", window("CANCEL"))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let state: String = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT status FROM grid_unavailability WHERE window_id = 'W-1'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(state, "cancelled", "{}", t.name);
+        let mut backwards = window("ADD");
+        backwards["endTime"] = json!("2026-07-01T10:00:00Z");
+        let res = send("customer_unavailability", backwards).await.unwrap();
+        assert_eq!(res.status(), 422);
+        assert!(res.text().await.unwrap().contains("endTime"));
+        let mut missing = window("CANCEL");
+        missing["windowId"] = json!("W-404");
+        assert_eq!(
+            send("customer_unavailability", missing)
+                .await
+                .unwrap()
+                .status(),
+            422
+        );
+
+        // Flow 9: a rule linked; an impossible one refused.
+        let rule = json!({"effectiveFrom": "2026-05-01", "cycle": "monthly", "weekStart": 0, "maxEventsPerCycle": 4, "maxMinutesPerCycle": 480,
+            "minGapMinutes": 720, "minEventMinutes": 30, "maxEventMinutes": 240, "maxOverrides": 2, "windowStartMinute": 600,
+            "windowEndMinute": 1200, "activationCost": 1.0, "burnRateFactor": 1.2, "scoreFactor": 1.0, "overridable": false});
+        assert_eq!(send("program_rule_sync", json!({"transactionId": "R-1", "action": "LINK", "programCode": "SMT-BYOD", "rule": rule.clone()})).await.unwrap().status(), 200);
+        let mut bad = rule.clone();
+        bad["minEventMinutes"] = json!(300);
+        let res = send("program_rule_sync", json!({"transactionId": "R-2", "action": "CHANGE", "programCode": "SMT-BYOD", "rule": bad})).await.unwrap();
+        assert_eq!(res.status(), 422, "{}", t.name);
+        let rules: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND linked"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(rules, 1);
+
+        // Flow 10: created, then updated in place.
+        for name in ["VoltShift", "VoltShift Aggregation LLC"] {
+            let res = send("aggregator_sync", json!({"transactionId": "A-1", "externalReference": "AGG-VS", "name": name, "status": "active",
+                "startDate": "2024-01-01", "contactName": "Priya", "contactEmail": "ops@voltshift.example", "programCodes": ["SMT-BYOD"]})).await.unwrap();
+            assert_eq!(res.status(), 200);
+        }
+        let names: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT name FROM grid_aggregators"
+        )
+        .fetch_all(p)
+        .await
+        .unwrap());
+        assert_eq!(names, ["VoltShift Aggregation LLC"], "{}", t.name);
+
+        // Flow 12: scores land on known devices; unknown ones are reported back.
+        let ack: Value = send("device_score", json!({"transactionId": "D-1", "scoredOn": "2026-07-02", "scores": [
+            {"headEndSystem": "NEST", "nicId": "AA11BB22CC33", "programCode": "SMT-BYOD", "controlScore": 2.75},
+            {"headEndSystem": "NEST", "nicId": "000000000000", "programCode": "SMT-BYOD", "controlScore": 1.0}]}))
+        .await.unwrap().json().await.unwrap();
+        assert_eq!(ack["accepted"], 1);
+        assert_eq!(ack["unknownDevices"][0]["nicId"], "000000000000");
+        let score: f64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT control_score FROM grid_devices WHERE nic_id = 'AA11BB22CC33'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(score, 2.75);
+        drop(app);
+        t.cleanup().await;
+    }
 }
