@@ -484,12 +484,7 @@ impl ConsoleService {
         };
         let (mut rows, total) = db::audit::list_audit(&self.db, &filter).await?;
         let limit = q.limit as usize;
-        let next_after = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(|r| r.id)
-        } else {
-            None
-        };
+        let next_after = db::next_cursor(&mut rows, limit, |r| r.id);
         Ok(Page {
             rows: rows.into_iter().map(audit_dto).collect(),
             total,
@@ -809,12 +804,7 @@ impl ConsolePort for ConsoleService {
         };
         let mut rows = message::list_messages(&self.db, &filter).await?;
         let limit = query.limit as usize;
-        let next_before = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(|r| r.id)
-        } else {
-            None
-        };
+        let next_before = db::next_cursor(&mut rows, limit, |r| r.id);
         let latencies = message::recent_latencies(&self.db, 10_000).await?;
         Ok(MonitorView {
             counts: message::counts(&self.db)

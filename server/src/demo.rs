@@ -961,61 +961,18 @@ impl Chunk {
         insert_rows(
             tx,
             "customers",
-            &[
-                "id",
-                "person_id",
-                "account_id",
-                "name",
-                "name_key",
-                "phone",
-                "email",
-                "created_at",
-            ],
+            &crate::db::CUSTOMER_COLUMNS,
             &self.customers,
         )
         .await?;
         insert_rows(
             tx,
             "device_locations",
-            &[
-                "id",
-                "service_point_id",
-                "premise_id",
-                "street",
-                "city",
-                "postal_code",
-                "time_zone",
-                "transformer_id",
-                "feeder_id",
-                "substation_id",
-                "created_at",
-            ],
+            &crate::db::LOCATION_COLUMNS,
             &self.locations,
         )
         .await?;
-        insert_rows(
-            tx,
-            "devices",
-            &[
-                "id",
-                "head_end",
-                "nic_id",
-                "device_type",
-                "specification",
-                "serial_number",
-                "badge",
-                "status",
-                "registered",
-                "nominal_kw",
-                "control_score",
-                "location_id",
-                "aggregator_id",
-                "created_at",
-                "updated_at",
-            ],
-            &self.devices,
-        )
-        .await?;
+        insert_rows(tx, "devices", &crate::db::DEVICE_COLUMNS, &self.devices).await?;
         insert_rows(
             tx,
             "enrollments",

@@ -675,12 +675,15 @@ async fn the_grid_side_keeps_what_the_program_side_tells_it() {
         bad["minEventMinutes"] = json!(300);
         let res = send("program_rule_sync", json!({"transactionId": "R-2", "action": "CHANGE", "programCode": "SMT-BYOD", "rule": bad})).await.unwrap();
         assert_eq!(res.status(), 422, "{}", t.name);
-        let rules: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        let rules: i64 =
+            with_db!(&t.db, |p| {
+                sqlx::query_scalar(
             "SELECT COUNT(*) FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND linked"
         )
         .fetch_one(p)
         .await
-        .unwrap());
+        .unwrap()
+            });
         assert_eq!(rules, 1);
 
         // Flow 10: created, then updated in place.

@@ -164,12 +164,7 @@ pub async fn list_enrollments(
             .await?;
         (rows, total)
     });
-    let next = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
+    let next = crate::db::next_cursor(&mut rows, limit, |r| r.id);
     Ok((rows, total, next))
 }
 

@@ -147,7 +147,9 @@ impl Db {
                 .busy_timeout(Duration::from_secs(10))
                 .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(1))
                 .pragma("cache_size", "-16000");
+            // A local file needs no liveness ping before each use (a round trip per transaction).
             let pool = SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(options.max_connections)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(connect)
@@ -391,3 +393,56 @@ pub async fn insert_rows(
     }
     Ok(())
 }
+
+/// Keyset paging: the query fetched one row more than `limit`; if it came, drop it and
+/// return the id of the last row shown as the next page's cursor.
+pub fn next_cursor<T>(rows: &mut Vec<T>, limit: usize, id_of: impl Fn(&T) -> i64) -> Option<i64> {
+    if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(id_of)
+    } else {
+        None
+    }
+}
+
+/// Column lists shared by the bulk loaders (demo, enrollment requests).
+pub const CUSTOMER_COLUMNS: [&str; 8] = [
+    "id",
+    "person_id",
+    "account_id",
+    "name",
+    "name_key",
+    "phone",
+    "email",
+    "created_at",
+];
+pub const LOCATION_COLUMNS: [&str; 11] = [
+    "id",
+    "service_point_id",
+    "premise_id",
+    "street",
+    "city",
+    "postal_code",
+    "time_zone",
+    "transformer_id",
+    "feeder_id",
+    "substation_id",
+    "created_at",
+];
+pub const DEVICE_COLUMNS: [&str; 15] = [
+    "id",
+    "head_end",
+    "nic_id",
+    "device_type",
+    "specification",
+    "serial_number",
+    "badge",
+    "status",
+    "registered",
+    "nominal_kw",
+    "control_score",
+    "location_id",
+    "aggregator_id",
+    "created_at",
+    "updated_at",
+];

@@ -347,6 +347,7 @@ pub async fn ingest(
                         Arg::Float(a.nominal_kw),
                         Arg::Float(1.0),
                         Arg::Int(location_id),
+                        Arg::OptInt(None),
                         Arg::Time(now),
                         Arg::Time(now),
                     ]);
@@ -375,60 +376,18 @@ pub async fn ingest(
     insert_rows(
         tx,
         "customers",
-        &[
-            "id",
-            "person_id",
-            "account_id",
-            "name",
-            "name_key",
-            "phone",
-            "email",
-            "created_at",
-        ],
+        &crate::db::CUSTOMER_COLUMNS,
         &rows_customers,
     )
     .await?;
     insert_rows(
         tx,
         "device_locations",
-        &[
-            "id",
-            "service_point_id",
-            "premise_id",
-            "street",
-            "city",
-            "postal_code",
-            "time_zone",
-            "transformer_id",
-            "feeder_id",
-            "substation_id",
-            "created_at",
-        ],
+        &crate::db::LOCATION_COLUMNS,
         &rows_locations,
     )
     .await?;
-    insert_rows(
-        tx,
-        "devices",
-        &[
-            "id",
-            "head_end",
-            "nic_id",
-            "device_type",
-            "specification",
-            "serial_number",
-            "badge",
-            "status",
-            "registered",
-            "nominal_kw",
-            "control_score",
-            "location_id",
-            "created_at",
-            "updated_at",
-        ],
-        &rows_devices,
-    )
-    .await?;
+    insert_rows(tx, "devices", &crate::db::DEVICE_COLUMNS, &rows_devices).await?;
     let by_index: HashMap<usize, &CheckedEnrollmentRecord> =
         valid.iter().map(|(i, r)| (*i, r)).collect();
     let mut rows_enrollments = Vec::with_capacity(planned.len());
