@@ -675,15 +675,14 @@ async fn the_grid_side_keeps_what_the_program_side_tells_it() {
         bad["minEventMinutes"] = json!(300);
         let res = send("program_rule_sync", json!({"transactionId": "R-2", "action": "CHANGE", "programCode": "SMT-BYOD", "rule": bad})).await.unwrap();
         assert_eq!(res.status(), 422, "{}", t.name);
-        let rules: i64 =
-            with_db!(&t.db, |p| {
-                sqlx::query_scalar(
+        let rules: i64 = with_db!(&t.db, |p| {
+            sqlx::query_scalar(
             "SELECT COUNT(*) FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND linked"
         )
         .fetch_one(p)
         .await
         .unwrap()
-            });
+        });
         assert_eq!(rules, 1);
 
         // Flow 10: created, then updated in place.
@@ -715,6 +714,83 @@ async fn the_grid_side_keeps_what_the_program_side_tells_it() {
         .unwrap());
         assert_eq!(score, 2.75);
         drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn several_workers_share_the_queue_and_deliver_each_message_once() {
+    for t in backends().await {
+        with_demo(&t).await;
+        // 300 activations, each queueing an enrollment sync.
+        let ids: Vec<i64> = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT e.id FROM enrollments e WHERE e.status = 'PENDING' ORDER BY e.id LIMIT 300"
+        )
+        .fetch_all(p)
+        .await
+        .unwrap());
+        for id in &ids {
+            gridflex::programs::enrollment::change_status(
+                &t.db,
+                *id,
+                gridflex::programs::enrollment::EnrollmentAction::Activate,
+                "manager",
+                "batch",
+            )
+            .await
+            .unwrap();
+        }
+        // Four workers (as four server processes would) tick concurrently until the queue is empty.
+        let mut handles = Vec::new();
+        for seed in 0..4u64 {
+            let db = t.db.clone();
+            handles.push(tokio::spawn(async move {
+                let policy = RetryPolicy {
+                    batch: 25,
+                    ..Default::default()
+                };
+                let w = DeliveryWorker::new(
+                    db.clone(),
+                    Peers::in_process(&db),
+                    Arc::new(gridflex::clock::SystemClock),
+                    policy,
+                    seed,
+                );
+                let mut delivered = 0;
+                loop {
+                    let r = w.tick().await.unwrap();
+                    delivered += r.delivered;
+                    if r.claimed == 0 {
+                        break delivered;
+                    }
+                }
+            }));
+        }
+        let mut total = 0;
+        for h in handles {
+            total += h.await.unwrap();
+        }
+        assert_eq!(
+            total,
+            ids.len(),
+            "{}: every message delivered exactly once",
+            t.name
+        );
+        let (inbound, attempts): (i64, i64) = with_db!(&t.db, |p| {
+            sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND flow = 'enrollment_sync'),
+                    (SELECT COUNT(*) FROM integration_attempts)"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap()
+        });
+        assert_eq!(
+            (inbound, attempts),
+            (ids.len() as i64, ids.len() as i64),
+            "{}",
+            t.name
+        );
         t.cleanup().await;
     }
 }
