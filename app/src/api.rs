@@ -259,3 +259,41 @@ pub async fn resubmit_message(id: i64) -> Result<(), AppError> {
     )
     .await
 }
+
+#[server(prefix = "/fn", endpoint = "add_unavailability")]
+pub async fn add_unavailability(
+    device_id: i64,
+    starts_at: String,
+    ends_at: String,
+    reason: String,
+) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c
+        .add_unavailability(&v, device_id, &starts_at, &ends_at, &reason)
+        .await;
+    finish(
+        result,
+        |_| "Unavailability recorded; the grid side is being told.".to_string(),
+        &format!("/devices/{device_id}"),
+    )
+    .await
+}
+
+#[server(prefix = "/fn", endpoint = "cancel_unavailability")]
+pub async fn cancel_unavailability(window_id: i64, device_id: i64) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.cancel_unavailability(&v, window_id).await;
+    finish(
+        result,
+        |_| "Unavailability window cancelled.".to_string(),
+        &format!("/devices/{device_id}"),
+    )
+    .await
+}
+
+#[server(prefix = "/fn", endpoint = "run_scores")]
+pub async fn run_scores() -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.run_scores(&v).await;
+    finish(result, |summary| summary, "/programs").await
+}

@@ -56,6 +56,21 @@ pub trait ConsolePort: Send + Sync + 'static {
         reason: &str,
     ) -> Result<String, AppError>;
 
+    /// Records an unavailability window (times as `YYYY-MM-DDTHH:MM`, UTC) and tells the grid.
+    async fn add_unavailability(
+        &self,
+        viewer: &Viewer,
+        device_id: i64,
+        starts_at: &str,
+        ends_at: &str,
+        reason: &str,
+    ) -> Result<(), AppError>;
+    /// Cancels a window; returns its device.
+    async fn cancel_unavailability(&self, viewer: &Viewer, window_id: i64)
+        -> Result<i64, AppError>;
+    /// Runs the control-score calculation now; returns a summary.
+    async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError>;
+
     async fn monitor(&self, viewer: &Viewer, query: &MessageQuery)
         -> Result<MonitorView, AppError>;
     async fn get_message(&self, viewer: &Viewer, id: i64) -> Result<MessageDetail, AppError>;

@@ -145,6 +145,10 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDFLEX_PEER_TIMEOUT_SECS", default_value_t = 10)]
     pub peer_timeout_secs: u64,
 
+    /// Hour of the day (UTC) of the daily control-score run.
+    #[arg(long, env = "GRIDFLEX_SCORE_HOUR", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..24))]
+    pub score_hour: u32,
+
     /// Hours of inactivity after which a session ends.
     #[arg(long, env = "GRIDFLEX_SESSION_HOURS", default_value_t = 8)]
     pub session_hours: i64,

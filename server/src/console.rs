@@ -23,6 +23,7 @@ use crate::error::DomainError;
 use crate::integration::message;
 use crate::integration::wire::Flow;
 use crate::programs::enrollment::{change_status, EnrollmentAction};
+use crate::programs::{score, unavailability};
 
 use Role::*;
 
@@ -787,6 +788,53 @@ impl ConsolePort for ConsoleService {
         };
         let to = change_status(&self.db, enrollment_id, action, &viewer.username, reason).await?;
         Ok(to.as_str().to_string())
+    }
+
+    async fn add_unavailability(
+        &self,
+        viewer: &Viewer,
+        device_id: i64,
+        starts_at: &str,
+        ends_at: &str,
+        reason: &str,
+    ) -> Result<(), AppError> {
+        require(viewer, &[ProgramManager, Admin], "record unavailability")?;
+        let starts = unavailability::parse_instant("start", starts_at)?;
+        let ends = unavailability::parse_instant("end", ends_at)?;
+        unavailability::add_window(
+            &self.db,
+            &viewer.username,
+            device_id,
+            starts,
+            ends,
+            reason,
+            Utc::now(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn cancel_unavailability(
+        &self,
+        viewer: &Viewer,
+        window_id: i64,
+    ) -> Result<i64, AppError> {
+        require(viewer, &[ProgramManager, Admin], "cancel unavailability")?;
+        Ok(
+            unavailability::cancel_window(&self.db, &viewer.username, window_id, Utc::now())
+                .await?,
+        )
+    }
+
+    async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError> {
+        require(viewer, ADMINS, "run the score calculation")?;
+        let now = Utc::now();
+        let run =
+            score::run_scores(&self.db, &viewer.username, now.date_naive(), now, false).await?;
+        Ok(format!(
+            "Control scores computed for {} devices; {} message(s) queued for the grid side.",
+            run.devices, run.messages
+        ))
     }
 
     async fn monitor(

@@ -618,7 +618,7 @@ pub async fn load_demo(db: &Db, size: DemoSize, seed: u64) -> Result<DemoSummary
 }
 
 /// Tables the bulk loader fills.
-const BULK_TABLES: &str = "'customers', 'device_locations', 'devices', 'enrollments', 'enrollment_devices', 'enrollment_status_history'";
+const BULK_TABLES: &str = "'customers', 'device_locations', 'devices', 'enrollments', 'enrollment_devices', 'enrollment_status_history', 'grid_devices'";
 
 /// (name, CREATE statement) of the non-unique secondary indexes of the bulk-loaded tables.
 async fn secondary_indexes(tx: &mut Tx) -> Result<Vec<(String, String)>, DomainError> {
@@ -656,6 +656,7 @@ struct Chunk {
     history: Vec<Vec<Arg>>,
     replacements: Vec<Vec<Arg>>,
     windows: Vec<Vec<Arg>>,
+    grid: Vec<Vec<Arg>>,
 }
 
 impl PeopleGen {
@@ -896,7 +897,23 @@ impl PeopleGen {
                             .rev()
                             .find(|r| matches!(r[0], Arg::Int(d) if d == *did))
                         {
-                            row[8] = Arg::Bool(rng.gen_range(0..100) < 96);
+                            let registered = rng.gen_range(0..100) < 96;
+                            row[8] = Arg::Bool(registered);
+                            // The grid side's registry holds what flow 2 registered.
+                            if registered {
+                                c.grid.push(vec![
+                                    row[1].clone(),
+                                    row[2].clone(),
+                                    Arg::Int(eid),
+                                    Arg::Text(PROGRAMS[program].code.to_string()),
+                                    row[3].clone(),
+                                    row[9].clone(),
+                                    Arg::Int(tid),
+                                    Arg::Text("registered".into()),
+                                    Arg::Time(activated),
+                                    Arg::Time(activated),
+                                ]);
+                            }
                         }
                     }
                 }
@@ -1041,6 +1058,24 @@ impl Chunk {
                 "created_at",
             ],
             &self.windows,
+        )
+        .await?;
+        insert_rows(
+            tx,
+            "grid_devices",
+            &[
+                "head_end",
+                "nic_id",
+                "enrollment_id",
+                "program_code",
+                "device_type",
+                "nominal_kw",
+                "transformer_id",
+                "status",
+                "registered_at",
+                "updated_at",
+            ],
+            &self.grid,
         )
         .await?;
         Ok(())

@@ -99,6 +99,37 @@ async fn token(db: Db, command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs the control-score calculation once a day at `hour` (UTC); every server process has
+/// the schedule, the first to run it for the day wins.
+async fn daily_scores(db: Db, hour: u32, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let now = chrono::Utc::now();
+        let today = now
+            .date_naive()
+            .and_hms_opt(hour.min(23), 0, 0)
+            .map(|t| t.and_utc());
+        let next = match today {
+            Some(t) if t > now => t,
+            Some(t) => t + chrono::Duration::days(1),
+            None => now + chrono::Duration::days(1),
+        };
+        let wait = (next - now)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(60));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {},
+            _ = stop.changed() => return,
+        }
+        let now = chrono::Utc::now();
+        match gridflex::programs::score::run_scores(&db, "schedule", now.date_naive(), now, true)
+            .await
+        {
+            Ok(run) => tracing::info!(devices = run.devices, ran = run.ran, "scheduled score run"),
+            Err(e) => tracing::error!(error = %e, "scheduled score run failed"),
+        }
+    }
+}
+
 /// Prints a line for the person who started the server; a closed stdout is not fatal.
 fn say(line: &str) {
     use std::io::Write;
@@ -177,7 +208,8 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         rand::random(),
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let delivery = tokio::spawn(worker.run(std::time::Duration::from_millis(500), stop_rx));
+    let delivery = tokio::spawn(worker.run(std::time::Duration::from_millis(500), stop_rx.clone()));
+    let scores = tokio::spawn(daily_scores(db.clone(), args.score_hour, stop_rx));
 
     say(&format!("GridFlex is listening on http://{addr}"));
     if args.demo {
@@ -198,6 +230,7 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     startup::serve(listener, router).await?;
     let _ = stop_tx.send(true);
     let _ = delivery.await;
+    let _ = scores.await;
     cleanup.abort();
     db.close().await;
     tracing::info!("stopped");

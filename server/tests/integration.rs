@@ -794,3 +794,219 @@ async fn several_workers_share_the_queue_and_deliver_each_message_once() {
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_program_manager_records_unavailability_and_the_grid_learns_of_it() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let device: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT id FROM devices WHERE status = 'active' ORDER BY id LIMIT 1"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        let page = format!("/devices/{device}");
+        let d = device.to_string();
+        let manager = app.browser();
+        app.login(&manager, "manager", PASSWORD).await;
+        // A window that ends before it starts is refused with the reason; nothing is stored.
+        app.post_form(
+            &manager,
+            &page,
+            "/fn/add_unavailability",
+            &[
+                ("device_id", &d),
+                ("starts_at", "2030-07-01T18:00"),
+                ("ends_at", "2030-07-01T12:00"),
+                ("reason", "vacation"),
+            ],
+        )
+        .await;
+        let (_, html) = app.page(&manager, &page).await;
+        assert!(
+            html.contains("the window must end after it starts"),
+            "{}",
+            t.name
+        );
+        let res = app
+            .post_form(
+                &manager,
+                &page,
+                "/fn/add_unavailability",
+                &[
+                    ("device_id", &d),
+                    ("starts_at", "2030-07-01T12:00"),
+                    ("ends_at", "2030-07-01T18:00"),
+                    ("reason", "vacation"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 302);
+        let (_, html) = app.page(&manager, &page).await;
+        assert!(
+            html.contains("Unavailability recorded") && html.contains("2030-07-01 12:00 UTC"),
+            "{}",
+            t.name
+        );
+        let window: i64 = with_db!(&t.db, |p| {
+            sqlx::query_scalar("SELECT id FROM unavailability_windows WHERE device_id = $1 AND reason = 'vacation' AND starts_at > $2")
+            .bind(device)
+            .bind(Utc::now())
+            .fetch_one(p)
+            .await
+            .unwrap()
+        });
+        let worker = DeliveryWorker::new(
+            t.db.clone(),
+            Peers::in_process(&t.db),
+            Arc::new(gridflex::clock::SystemClock),
+            RetryPolicy::default(),
+            1,
+        );
+        assert_eq!(worker.tick().await.unwrap().delivered, 1, "{}", t.name);
+        let grid = |db: gridflex::db::Db, id: String| async move {
+            with_db!(&db, |p| sqlx::query_scalar::<_, String>(
+                "SELECT status FROM grid_unavailability WHERE window_id = $1"
+            )
+            .bind(id)
+            .fetch_one(p)
+            .await
+            .unwrap())
+        };
+        assert_eq!(grid(t.db.clone(), format!("UW-{window}")).await, "active");
+        app.post_form(
+            &manager,
+            &page,
+            "/fn/cancel_unavailability",
+            &[("window_id", &window.to_string()), ("device_id", &d)],
+        )
+        .await;
+        assert_eq!(worker.tick().await.unwrap().delivered, 1);
+        assert_eq!(
+            grid(t.db.clone(), format!("UW-{window}")).await,
+            "cancelled",
+            "{}",
+            t.name
+        );
+        let audit: Vec<String> = with_db!(&t.db, |p| {
+            sqlx::query_scalar("SELECT action FROM audit_log WHERE entity_type = 'device' AND entity_id = $1 ORDER BY id")
+            .bind(&d)
+            .fetch_all(p)
+            .await
+            .unwrap()
+        });
+        assert_eq!(audit, ["unavailability.add", "unavailability.cancel"]);
+        // The auditor may look, not record.
+        let auditor = app.browser();
+        app.login(&auditor, "auditor", PASSWORD).await;
+        let (_, html) = app.page(&auditor, &page).await;
+        assert!(!html.contains("add-unavailability"));
+        app.post_form(
+            &auditor,
+            &page,
+            "/fn/add_unavailability",
+            &[
+                ("device_id", &d),
+                ("starts_at", "2030-08-01T12:00"),
+                ("ends_at", "2030-08-01T18:00"),
+                ("reason", "sneaky"),
+            ],
+        )
+        .await;
+        let sneaky: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM unavailability_windows WHERE reason = 'sneaky'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(sneaky, 0, "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn an_admin_runs_the_score_calculation_and_the_grid_gets_the_scores() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let admin = app.browser();
+        app.login(&admin, "admin", PASSWORD).await;
+        let res = app
+            .post_form(&admin, "/programs", "/fn/run_scores", &[])
+            .await;
+        assert_eq!(res.status(), 302, "{}", t.name);
+        let (_, html) = app.page(&admin, "/programs").await;
+        assert!(html.contains("Control scores computed for"), "{}", t.name);
+        // A thermostat in an active SMT-BYOD enrollment: activation 1.0 × score factor 1.0 ÷ kW.
+        let (kw, score, nic): (f64, f64, String) = with_db!(&t.db, |p| {
+            sqlx::query_as(
+            "SELECT d.nominal_kw, d.control_score, d.nic_id FROM devices d JOIN enrollment_devices ed ON ed.device_id = d.id AND ed.left_at IS NULL
+             JOIN enrollments e ON e.id = ed.enrollment_id WHERE e.program_id = 1 AND e.status = 'ACTIVE' ORDER BY d.id LIMIT 1"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap()
+        });
+        assert!(
+            (score - (1.0 / kw * 1000.0).round() / 1000.0).abs() < 1e-9,
+            "{}: {score} for {kw} kW",
+            t.name
+        );
+        let queued: i64 = with_db!(&t.db, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'device_score' AND status = 'queued'").fetch_one(p).await.unwrap()
+        });
+        assert_eq!(queued, 4, "one message per active program");
+        let worker = DeliveryWorker::new(
+            t.db.clone(),
+            Peers::in_process(&t.db),
+            Arc::new(gridflex::clock::SystemClock),
+            RetryPolicy::default(),
+            1,
+        );
+        assert_eq!(worker.tick().await.unwrap().delivered, 4, "{}", t.name);
+        let grid_score: Option<f64> = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT control_score FROM grid_devices WHERE nic_id = $1"
+        )
+        .bind(&nic)
+        .fetch_optional(p)
+        .await
+        .unwrap())
+        .flatten();
+        if let Some(g) = grid_score {
+            assert!((g - score).abs() < 1e-9);
+        }
+        let with_scores: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM grid_devices WHERE control_score IS NOT NULL"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert!(
+            with_scores > 0,
+            "{}: the grid ranks by the new scores",
+            t.name
+        );
+        // The schedule's run for the same day does nothing more; a non-admin cannot run it.
+        let now = Utc::now();
+        let again =
+            gridflex::programs::score::run_scores(&t.db, "schedule", now.date_naive(), now, true)
+                .await
+                .unwrap();
+        assert!(!again.ran);
+        let manager = app.browser();
+        app.login(&manager, "manager", PASSWORD).await;
+        app.post_form(&manager, "/programs", "/fn/run_scores", &[])
+            .await;
+        let runs: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'scores.run'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(runs, 1, "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}

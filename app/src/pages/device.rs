@@ -4,7 +4,9 @@ use leptos::prelude::*;
 
 use super::enrollment::LocationCard;
 use super::{pairs, query_with, route_id, show};
-use crate::api::{get_device, list_devices, load_filter_options};
+use crate::api::{
+    get_device, list_devices, load_filter_options, AddUnavailability, CancelUnavailability,
+};
 use crate::components::*;
 use crate::model::*;
 use crate::query::DeviceQuery;
@@ -105,9 +107,39 @@ fn DeviceDetailView() -> impl IntoView {
                 <td>{e.left_at.as_ref().map(fmt_time).unwrap_or_else(|| "—".into())}</td>
             </tr>
         }).collect_view();
-        let windows = d.unavailability.iter().map(|u| view! {
-            <li>{fmt_time(&u.starts_at)} " – " {fmt_time(&u.ends_at)} " · " {u.reason.clone()} " (" {u.status.clone()} ")"</li>
+        let may_act =
+            current_viewer().is_some_and(|v| matches!(v.role, Role::ProgramManager | Role::Admin));
+        let device_id = d.id;
+        let windows = d.unavailability.clone().into_iter().map(|u| {
+            let window_id = u.id;
+            let cancel = (may_act && u.status == "active").then(move || {
+                let action = ServerAction::<CancelUnavailability>::new();
+                view! {
+                    <ActionForm action=action attr:class="inline">
+                        <CsrfField/>
+                        <input type="hidden" name="window_id" value=window_id/>
+                        <input type="hidden" name="device_id" value=device_id/>
+                        <button type="submit" class="secondary">"Cancel"</button>
+                    </ActionForm>
+                }
+            });
+            view! {
+                <li>{fmt_time(&u.starts_at)} " – " {fmt_time(&u.ends_at)} " · " {u.reason} " (" {u.status} ") " {cancel}</li>
+            }
         }).collect_view();
+        let add_window = may_act.then(|| {
+            let action = ServerAction::<AddUnavailability>::new();
+            view! {
+                <ActionForm action=action attr:class="filters" attr:id="add-unavailability">
+                    <CsrfField/>
+                    <input type="hidden" name="device_id" value=device_id/>
+                    <label>"From (UTC)" <input type="datetime-local" name="starts_at" required/></label>
+                    <label>"Until (UTC)" <input type="datetime-local" name="ends_at" required/></label>
+                    <label>"Reason" <input name="reason" required maxlength="200"/></label>
+                    <button type="submit">"Record unavailability"</button>
+                </ActionForm>
+            }
+        });
         let replacements = d.replacements.iter().map(|r| view! {
             <li>{fmt_time(&r.replaced_at)} " · " {r.old_nic_id.clone()} " → " {r.new_nic_id.clone()} " (" {r.reason.clone()} ")"</li>
         }).collect_view();
@@ -137,7 +169,8 @@ fn DeviceDetailView() -> impl IntoView {
             </section>
             <section>
                 <h2>"Unavailability"</h2>
-                <ul class="history">{windows}</ul>
+                <ul class="history" id="unavailability">{windows}</ul>
+                {add_window}
                 <h2>"Replacements"</h2>
                 <ul class="history">{replacements}</ul>
             </section>

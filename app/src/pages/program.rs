@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::{route_id, show};
-use crate::api::{get_program, list_programs};
+use crate::api::{get_program, list_programs, RunScores};
 use crate::components::*;
 use crate::model::*;
 
@@ -15,8 +15,18 @@ pub fn ProgramListPage() -> impl IntoView {
 #[component]
 fn ProgramList() -> impl IntoView {
     let data = Resource::new(|| (), |_| list_programs());
+    let run = current_viewer().is_some_and(|v| v.role == Role::Admin).then(|| {
+        let action = ServerAction::<RunScores>::new();
+        view! {
+            <ActionForm action=action attr:id="run-scores" attr:class="inline">
+                <CsrfField/>
+                <button type="submit" class="secondary">"Run the control-score calculation now"</button>
+            </ActionForm>
+        }
+    });
     view! {
         <h1>"Programs"</h1>
+        {run}
         {show(data, |programs: Vec<ProgramSummary>| {
             let rows = programs.into_iter().map(|p| view! {
                 <tr>

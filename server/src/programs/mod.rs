@@ -2,3 +2,5 @@
 
 pub mod enrollment;
 pub mod enrollment_request;
+pub mod score;
+pub mod unavailability;

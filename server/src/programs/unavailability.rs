@@ -1,0 +1,208 @@
+//! Unavailability windows recorded on a customer's behalf: a device must not be reserved
+//! inside one. Each change is audited and told to the grid side (flow 8) in one transaction.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::json;
+
+use crate::db::audit::{append, NewAuditEntry};
+use crate::db::Db;
+use crate::error::DomainError;
+use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
+use crate::with_tx;
+
+/// The longest window one request may declare.
+pub const MAX_WINDOW_DAYS: i64 = 31;
+
+/// Parses a `datetime-local` form value (`YYYY-MM-DDTHH:MM`, taken as UTC) or RFC 3339.
+pub fn parse_instant(field: &str, value: &str) -> Result<DateTime<Utc>, DomainError> {
+    let v = value.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
+        .map(|n| n.and_utc())
+        .map_err(|_| {
+            DomainError::invalid(format!(
+                "{field}: expected a date and time like 2026-07-01T14:00, got `{v}`"
+            ))
+        })
+}
+
+fn message(payload: serde_json::Value, device_id: i64) -> NewMessage {
+    NewMessage {
+        message_id: new_message_id(),
+        flow: "customer_unavailability".into(),
+        correlation_id: Some(format!("device-{device_id}")),
+        sender: "programs".into(),
+        recipient: "grid".into(),
+        payload,
+        max_attempts: DEFAULT_MAX_ATTEMPTS,
+    }
+}
+
+pub async fn add_window(
+    db: &Db,
+    actor: &str,
+    device_id: i64,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, DomainError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(DomainError::invalid("reason: give 1 to 200 characters"));
+    }
+    if ends_at <= starts_at {
+        return Err(DomainError::invalid(
+            "end: the window must end after it starts",
+        ));
+    }
+    if ends_at <= now {
+        return Err(DomainError::invalid("end: the window is already over"));
+    }
+    if ends_at - starts_at > chrono::Duration::days(MAX_WINDOW_DAYS) {
+        return Err(DomainError::invalid(format!(
+            "end: a window may last at most {MAX_WINDOW_DAYS} days"
+        )));
+    }
+    let device: Option<(String, String, String)> = crate::with_db!(db, |p| sqlx::query_as(
+        "SELECT head_end, nic_id, status FROM devices WHERE id = $1"
+    )
+    .bind(device_id)
+    .fetch_optional(p)
+    .await?);
+    let (head_end, nic_id, status) =
+        device.ok_or_else(|| DomainError::not_found(format!("device {device_id}")))?;
+    if status != "active" {
+        return Err(DomainError::invalid(
+            "the device is inactive; it takes part in no event anyway",
+        ));
+    }
+    // The device's programs must let customers declare unavailability.
+    let refused: i64 = crate::with_db!(db, |p| {
+        sqlx::query_scalar(
+        "SELECT COUNT(*) FROM enrollment_devices ed JOIN enrollments e ON e.id = ed.enrollment_id JOIN programs pr ON pr.id = e.program_id
+         WHERE ed.device_id = $1 AND ed.left_at IS NULL AND e.status IN ('PENDING', 'ACTIVE') AND NOT pr.unavailability_allowed"
+    )
+    .bind(device_id)
+    .fetch_one(p)
+    .await?
+    });
+    if refused > 0 {
+        return Err(DomainError::invalid(
+            "the device's program does not allow unavailability windows",
+        ));
+    }
+    let mut tx = db.begin().await?;
+    let id: i64 = with_tx!(&mut tx, |c| {
+        sqlx::query_scalar(
+        "INSERT INTO unavailability_windows (device_id, starts_at, ends_at, reason, status, created_at)
+         VALUES ($1, $2, $3, $4, 'active', $5) RETURNING id"
+    )
+    .bind(device_id)
+    .bind(starts_at)
+    .bind(ends_at)
+    .bind(reason)
+    .bind(now)
+    .fetch_one(c)
+    .await?
+    });
+    append(
+        &mut tx,
+        NewAuditEntry::new(actor, "unavailability.add", "device", device_id).after(
+            json!({"window": id, "startsAt": starts_at, "endsAt": ends_at, "reason": reason}),
+        ),
+    )
+    .await?;
+    let payload = json!({"transactionId": format!("UW-{id}-add"), "action": "ADD", "windowId": format!("UW-{id}"),
+        "headEndSystem": head_end, "nicId": nic_id, "startTime": starts_at, "endTime": ends_at, "reason": reason});
+    enqueue(&mut tx, &message(payload, device_id), now).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+#[derive(sqlx::FromRow)]
+struct WindowRow {
+    device_id: i64,
+    head_end: String,
+    nic_id: String,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    reason: String,
+    status: String,
+}
+
+pub async fn cancel_window(
+    db: &Db,
+    actor: &str,
+    window_id: i64,
+    now: DateTime<Utc>,
+) -> Result<i64, DomainError> {
+    let row: Option<WindowRow> = crate::with_db!(db, |p| sqlx::query_as(
+        "SELECT w.device_id, d.head_end, d.nic_id, w.starts_at, w.ends_at, w.reason, w.status
+         FROM unavailability_windows w JOIN devices d ON d.id = w.device_id WHERE w.id = $1"
+    )
+    .bind(window_id)
+    .fetch_optional(p)
+    .await?);
+    let WindowRow {
+        device_id,
+        head_end,
+        nic_id,
+        starts_at,
+        ends_at,
+        reason,
+        status,
+    } = row.ok_or_else(|| DomainError::not_found(format!("unavailability window {window_id}")))?;
+    if status != "active" {
+        return Err(DomainError::Conflict(
+            "the window is already cancelled".into(),
+        ));
+    }
+    let mut tx = db.begin().await?;
+    with_tx!(&mut tx, |c| {
+        sqlx::query("UPDATE unavailability_windows SET status = 'cancelled' WHERE id = $1 AND status = 'active'")
+        .bind(window_id)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    append(
+        &mut tx,
+        NewAuditEntry::new(actor, "unavailability.cancel", "device", device_id)
+            .before(json!({"window": window_id, "status": "active"}))
+            .after(json!({"window": window_id, "status": "cancelled"})),
+    )
+    .await?;
+    let payload = json!({"transactionId": format!("UW-{window_id}-cancel"), "action": "CANCEL", "windowId": format!("UW-{window_id}"),
+        "headEndSystem": head_end, "nicId": nic_id, "startTime": starts_at, "endTime": ends_at, "reason": reason});
+    enqueue(&mut tx, &message(payload, device_id), now).await?;
+    tx.commit().await?;
+    Ok(device_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_and_wire_times_both_parse() {
+        assert_eq!(
+            parse_instant("start", "2026-07-01T14:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-07-01T14:00:00+00:00"
+        );
+        assert_eq!(
+            parse_instant("start", "2026-07-01T14:00:00-05:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-07-01T19:00:00+00:00"
+        );
+        let err = parse_instant("start", "tomorrow").unwrap_err().to_string();
+        assert!(err.starts_with("start:"), "{err}");
+    }
+}
