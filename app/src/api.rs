@@ -297,3 +297,42 @@ pub async fn run_scores() -> Result<(), AppError> {
     let result = c.run_scores(&v).await;
     finish(result, |summary| summary, "/programs").await
 }
+
+#[server(prefix = "/fn", endpoint = "list_value_maps")]
+pub async fn list_value_maps() -> Result<Vec<ValueMapEntry>, AppError> {
+    let (c, v) = signed_in()?;
+    c.list_value_maps(&v).await
+}
+
+const VALUE_MAPS_PAGE: &str = "/admin/value-maps";
+
+#[server(prefix = "/fn", endpoint = "put_value_map")]
+pub async fn put_value_map(
+    map: String,
+    source_value: String,
+    target_value: String,
+) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c
+        .put_value_map(&v, &map, &source_value, &target_value)
+        .await;
+    finish(
+        result,
+        |_| {
+            format!(
+                "`{}` now maps to `{}` in {map}.",
+                source_value.trim(),
+                target_value.trim()
+            )
+        },
+        VALUE_MAPS_PAGE,
+    )
+    .await
+}
+
+#[server(prefix = "/fn", endpoint = "delete_value_map")]
+pub async fn delete_value_map(id: i64) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.delete_value_map(&v, id).await;
+    finish(result, |_| "Entry removed.".to_string(), VALUE_MAPS_PAGE).await
+}

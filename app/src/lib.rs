@@ -60,7 +60,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/audit") view=AuditPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor") view=MonitorPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor/:id") view=MessageDetailPage ssr=ssr.clone()/>
-                <Route path=path!("/admin/users") view=UserAdminPage ssr=ssr/>
+                <Route path=path!("/admin/users") view=UserAdminPage ssr=ssr.clone()/>
+                <Route path=path!("/admin/value-maps") view=ValueMapPage ssr=ssr/>
             </Routes>
         </Router>
     }

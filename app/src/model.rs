@@ -511,3 +511,12 @@ pub struct MonitorView {
     pub next_before: Option<i64>,
     pub flows: Vec<String>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ValueMapEntry {
+    pub id: i64,
+    pub map: String,
+    pub source_value: String,
+    pub target_value: String,
+    pub updated_at: DateTime<Utc>,
+}

@@ -76,6 +76,16 @@ pub trait ConsolePort: Send + Sync + 'static {
     async fn get_message(&self, viewer: &Viewer, id: i64) -> Result<MessageDetail, AppError>;
     async fn resubmit_message(&self, viewer: &Viewer, id: i64) -> Result<(), AppError>;
 
+    async fn list_value_maps(&self, viewer: &Viewer) -> Result<Vec<ValueMapEntry>, AppError>;
+    async fn put_value_map(
+        &self,
+        viewer: &Viewer,
+        map: &str,
+        source: &str,
+        target: &str,
+    ) -> Result<(), AppError>;
+    async fn delete_value_map(&self, viewer: &Viewer, id: i64) -> Result<(), AppError>;
+
     async fn list_users(&self, viewer: &Viewer) -> Result<Vec<UserDto>, AppError>;
     async fn create_user(
         &self,

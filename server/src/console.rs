@@ -926,6 +926,77 @@ impl ConsolePort for ConsoleService {
         Ok(())
     }
 
+    async fn list_value_maps(&self, viewer: &Viewer) -> Result<Vec<ValueMapEntry>, AppError> {
+        require(viewer, ADMINS, "edit value maps")?;
+        Ok(db::value_map::list_entries(&self.db)
+            .await?
+            .into_iter()
+            .map(|e| ValueMapEntry {
+                id: e.id,
+                map: e.map,
+                source_value: e.source_value,
+                target_value: e.target_value,
+                updated_at: e.updated_at,
+            })
+            .collect())
+    }
+
+    async fn put_value_map(
+        &self,
+        viewer: &Viewer,
+        map: &str,
+        source: &str,
+        target: &str,
+    ) -> Result<(), AppError> {
+        require(viewer, ADMINS, "edit value maps")?;
+        let (source, target) = (source.trim(), target.trim());
+        if !db::value_map::MAPS.contains(&map) {
+            return Err(AppError::BadRequest(format!("unknown value map `{map}`")));
+        }
+        for (field, v) in [("code", source), ("translation", target)] {
+            if v.is_empty() || v.chars().count() > 100 {
+                return Err(AppError::BadRequest(format!(
+                    "the {field} must have 1 to 100 characters"
+                )));
+            }
+        }
+        let mut tx = self.db.begin().await?;
+        let before = db::value_map::put_entry(&mut tx, map, source, target, Utc::now()).await?;
+        append(
+            &mut tx,
+            NewAuditEntry::new(
+                &viewer.username,
+                "value_map.put",
+                "value_map",
+                format!("{map}:{source}"),
+            )
+            .before(serde_json::json!({"target": before}))
+            .after(serde_json::json!({"target": target})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_value_map(&self, viewer: &Viewer, id: i64) -> Result<(), AppError> {
+        require(viewer, ADMINS, "edit value maps")?;
+        let mut tx = self.db.begin().await?;
+        let row = db::value_map::delete_entry(&mut tx, id).await?;
+        append(
+            &mut tx,
+            NewAuditEntry::new(
+                &viewer.username,
+                "value_map.delete",
+                "value_map",
+                format!("{}:{}", row.map, row.source_value),
+            )
+            .before(serde_json::json!({"target": row.target_value})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn list_users(&self, viewer: &Viewer) -> Result<Vec<UserDto>, AppError> {
         require(viewer, ADMINS, "manage users")?;
         let now = Utc::now();

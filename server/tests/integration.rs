@@ -1010,3 +1010,83 @@ async fn an_admin_runs_the_score_calculation_and_the_grid_gets_the_scores() {
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn value_maps_translate_codes_and_refuse_unknown_ones() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let admin = app.browser();
+        app.login(&admin, "admin", PASSWORD).await;
+        let res = app
+            .post_form(
+                &admin,
+                "/admin/value-maps",
+                "/fn/put_value_map",
+                &[
+                    ("map", "device_specification"),
+                    ("source_value", "ecobee3 lite"),
+                    ("target_value", "ECB-3L"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 302);
+        let (_, html) = app.page(&admin, "/admin/value-maps").await;
+        assert!(
+            html.contains("ECB-3L") && html.contains("now maps to"),
+            "{}",
+            t.name
+        );
+        app.post_form(
+            &admin,
+            "/admin/value-maps",
+            "/fn/put_value_map",
+            &[
+                ("map", "no_such_map"),
+                ("source_value", "a"),
+                ("target_value", "b"),
+            ],
+        )
+        .await;
+        let (_, html) = app.page(&admin, "/admin/value-maps").await;
+        assert!(html.contains("unknown value map `no_such_map`"));
+
+        let token = integration_token(&t, "head-end").await;
+        let xf = a_transformer(&t).await;
+        let mut unknown = record("r2", "VM-2", "SMT-BYOD", &xf, "VM0002");
+        unknown["assetInfo"]["assetList"][0]["specification"] = json!("Mystery Stat 9000");
+        let ack: Value = reqwest::Client::new()
+            .post(app.url("/integration/enrollment_request"))
+            .bearer_auth(&token)
+            .json(&envelope("vm-1", "enrollment_request", json!({"transactionId": "VM", "records": [record("r1", "VM-1", "SMT-BYOD", &xf, "VM0001"), unknown]})))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ack["results"][0]["status"], "CREATED", "{}: {ack}", t.name);
+        assert_eq!(ack["results"][1]["status"], "REJECTED");
+        let msg = ack["results"][1]["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("device_specification") && msg.contains("Mystery Stat 9000"),
+            "{msg}"
+        );
+        let spec: String = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT specification FROM devices WHERE nic_id = 'VM0001'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(spec, "ECB-3L", "{}: translated at the boundary", t.name);
+        let audits: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'value_map.put'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(audits, 1);
+        drop(app);
+        t.cleanup().await;
+    }
+}

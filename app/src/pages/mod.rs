@@ -16,7 +16,7 @@ pub use home::{HomePage, LoginPage, NotFoundPage, RootPage};
 pub use monitor::{MessageDetailPage, MonitorPage};
 pub use network::NetworkPage;
 pub use program::{ProgramDetailPage, ProgramListPage};
-pub use user::UserAdminPage;
+pub use user::{UserAdminPage, ValueMapPage};
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};

@@ -22,6 +22,7 @@ fn UserAdmin() -> impl IntoView {
         .map(|r| view! { <option value=r.as_str()>{r.label()}</option> })
         .collect_view();
     view! {
+        <AdminTabs/>
         <h1>"Users"</h1>
         {show(data, move |users: Vec<UserDto>| {
             let rows = users.into_iter().map(|u| {
@@ -72,6 +73,79 @@ fn UserAdmin() -> impl IntoView {
                 <label>"Role" <select name="role">{roles}</select></label>
                 <label>"Password (12 characters or more)" <input type="password" name="password" minlength="12" required autocomplete="new-password"/></label>
                 <button type="submit">"Create user"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// Links between the administration pages.
+#[component]
+pub fn AdminTabs() -> impl IntoView {
+    view! {
+        <nav class="pager" aria-label="Administration">
+            <a href="/admin/users">"Users"</a>
+            <a href="/admin/value-maps">"Value maps"</a>
+            <a href="/monitor">"Integration monitor"</a>
+        </nav>
+    }
+}
+
+#[component]
+pub fn ValueMapPage() -> impl IntoView {
+    view! { <Guard><ValueMaps/></Guard> }
+}
+
+#[component]
+fn ValueMaps() -> impl IntoView {
+    use crate::api::{list_value_maps, DeleteValueMap, PutValueMap};
+    let data = Resource::new(|| (), |_| list_value_maps());
+    let put = ServerAction::<PutValueMap>::new();
+    let maps = [
+        "event_type",
+        "device_specification",
+        "instance_routing",
+        "id_mapping",
+    ]
+    .into_iter()
+    .map(|m| view! { <option value=m>{m}</option> })
+    .collect_view();
+    view! {
+        <AdminTabs/>
+        <h1>"Value maps"</h1>
+        <p class="lead">"Codes translated where messages cross between the program side and the grid side. A map with entries refuses a code it does not list, naming the map and the code."</p>
+        {show(data, |entries: Vec<ValueMapEntry>| {
+            let rows = entries.into_iter().map(|e| {
+                let del = ServerAction::<DeleteValueMap>::new();
+                view! {
+                    <tr>
+                        <td>{e.map}</td>
+                        <td><code>{e.source_value}</code></td>
+                        <td><code>{e.target_value}</code></td>
+                        <td>{fmt_time(&e.updated_at)}</td>
+                        <td>
+                            <ActionForm action=del attr:class="inline">
+                                <CsrfField/>
+                                <input type="hidden" name="id" value=e.id/>
+                                <button type="submit" class="secondary">"Remove"</button>
+                            </ActionForm>
+                        </td>
+                    </tr>
+                }
+            }).collect_view();
+            view! {
+                <table class="data" id="value-maps"><thead><tr>
+                    <th>"Map"</th><th>"Code"</th><th>"Translates to"</th><th>"Changed"</th><th></th>
+                </tr></thead><tbody>{rows}</tbody></table>
+            }
+        })}
+        <section class="card">
+            <h2>"Add or change an entry"</h2>
+            <ActionForm action=put attr:class="form" attr:id="put-value-map">
+                <CsrfField/>
+                <label>"Map" <select name="map">{maps}</select></label>
+                <label>"Code" <input name="source_value" required maxlength="100"/></label>
+                <label>"Translates to" <input name="target_value" required maxlength="100"/></label>
+                <button type="submit">"Save"</button>
             </ActionForm>
         </section>
     }

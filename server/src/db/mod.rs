@@ -8,6 +8,7 @@ pub mod program;
 pub mod settings;
 pub mod token;
 pub mod user;
+pub mod value_map;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -178,6 +178,9 @@ pub async fn ingest(
         open.extend(rows.into_iter().map(|(d, p, e)| ((d, p), e)));
     }
 
+    // Device specifications translated through the admins' value map, when it has entries.
+    let spec_map = crate::db::value_map::load_map(tx, "device_specification").await?;
+
     // Decide record by record; new rows get ids reserved up front.
     let mut customer_ids = reserve_ids(tx, "customers", valid.len()).await?.into_iter();
     let mut location_ids = reserve_ids(tx, "device_locations", valid.len())
@@ -226,6 +229,23 @@ pub async fn ingest(
             ));
             continue;
         };
+        if !spec_map.is_empty() {
+            if let Some(a) = r
+                .assets
+                .iter()
+                .find(|a| !spec_map.contains_key(&a.specification))
+            {
+                results[*i] = Some(rejected(
+                    rid,
+                    "assetInfo.assetList.specification",
+                    format!(
+                        "value map `device_specification` has no entry for `{}`",
+                        a.specification
+                    ),
+                ));
+                continue;
+            }
+        }
         // Already enrolled in this program?
         let enrolled: Vec<Option<i64>> = r
             .assets
@@ -339,7 +359,12 @@ pub async fn ingest(
                         Arg::Text(a.head_end_system.clone()),
                         Arg::Text(a.nic_id.clone()),
                         Arg::Text(a.device_type.as_str().into()),
-                        Arg::Text(a.specification.clone()),
+                        Arg::Text(
+                            spec_map
+                                .get(&a.specification)
+                                .cloned()
+                                .unwrap_or_else(|| a.specification.clone()),
+                        ),
                         Arg::Text(a.serial_number.clone().unwrap_or_default()),
                         Arg::Text(a.badge.clone().unwrap_or_default()),
                         Arg::Text("active".into()),
