@@ -104,3 +104,44 @@ CREATE TABLE grid_aggregators (
     program_codes TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+
+-- The program side's view of events (flows 4, 5, 6): each stage is a "program event".
+CREATE TABLE program_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    external_id TEXT NOT NULL UNIQUE,
+    event_external_id TEXT NOT NULL,
+    program_code TEXT NOT NULL,
+    category TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('X1SD', 'X1IP', 'F1CO', 'F1CN')),
+    reason TEXT NULL,
+    starts_at TEXT NOT NULL,
+    ends_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX program_events_event ON program_events (event_external_id);
+
+CREATE TABLE program_event_devices (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    external_id TEXT NOT NULL,
+    head_end TEXT NOT NULL,
+    nic_id TEXT NOT NULL,
+    enrollment_id BIGINT NULL,
+    expected_kw DOUBLE PRECISION NOT NULL,
+    outcome TEXT NULL CHECK (outcome IS NULL OR outcome IN ('D1SP', 'D1ND', 'D1IO', 'D1ER', 'D1CN')),
+    participation_start TEXT NULL,
+    participation_end TEXT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (external_id, head_end, nic_id)
+);
+CREATE INDEX program_event_devices_device ON program_event_devices (head_end, nic_id);
+
+-- Opt-outs the grid side was told of (flow 7).
+CREATE TABLE grid_opt_outs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_external_id TEXT NOT NULL,
+    head_end TEXT NOT NULL,
+    nic_id TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    UNIQUE (event_external_id, head_end, nic_id)
+);

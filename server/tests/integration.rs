@@ -225,6 +225,18 @@ async fn bad_integration_input_gets_clear_errors_never_500() {
                 .to_string(),
                 &token,
                 422,
+                "externalIdentifier is required",
+            ),
+            (
+                "network_location_transfer",
+                envelope(
+                    "x8",
+                    "network_location_transfer",
+                    json!({"transactionId": "N"}),
+                )
+                .to_string(),
+                &token,
+                422,
                 "not handled",
             ),
             ("no_such_flow", "{}".into(), &token, 404, "no_such_flow"),
@@ -1086,6 +1098,113 @@ async fn value_maps_translate_codes_and_refuse_unknown_ones() {
         .await
         .unwrap());
         assert_eq!(audits, 1);
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_program_side_follows_stages_reservations_and_outcomes() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let token = integration_token(&t, "derms").await;
+        let c = reqwest::Client::new();
+        let mut n = 0;
+        let mut send = |flow: &'static str, payload: Value| {
+            n += 1;
+            c.post(app.url(&format!("/integration/{flow}")))
+                .bearer_auth(&token)
+                .json(&envelope(&format!("p-{n}"), flow, payload))
+                .send()
+        };
+        let window =
+            json!({"startTime": "2030-07-01T18:00:00Z", "endTime": "2030-07-01T20:00:00Z"});
+        let status = |action: &str| {
+            let mut v = json!({"eventExternalIdentifier": "EV-1", "externalIdentifier": "EV-1-S1", "programCode": "SMT-BYOD", "eventCategory": "X1EC", "action": action});
+            v["startTime"] = window["startTime"].clone();
+            v["endTime"] = window["endTime"].clone();
+            v
+        };
+        assert_eq!(
+            send("stage_status", status("X1SD")).await.unwrap().status(),
+            200,
+            "{}",
+            t.name
+        );
+        let mut reservation = json!({"eventExternalIdentifier": "EV-1", "externalIdentifier": "EV-1-S1", "programCode": "SMT-BYOD",
+            "deviceList": [{"headEndSystem": "NEST", "nicId": "AAA000000001", "enrollmentId": null, "expectedKw": 1.5},
+                           {"headEndSystem": "NEST", "nicId": "AAA000000002", "enrollmentId": null, "expectedKw": 2.0}]});
+        reservation["startTime"] = window["startTime"].clone();
+        reservation["endTime"] = window["endTime"].clone();
+        let ack: Value = send("device_reservation", reservation)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ack["reserved"], 2, "{}", t.name);
+        assert_eq!(
+            send("stage_status", status("X1IP")).await.unwrap().status(),
+            200
+        );
+        // Outcomes: one participated, one overrode; a device that was not reserved is refused.
+        let outcome = json!({"eventExternalIdentifier": "EV-1", "externalIdentifier": "EV-1-S1", "postOutcomeList": [
+            {"headEndSystem": "NEST", "nicId": "AAA000000001", "outcome": "D1SP", "participationStart": "2030-07-01T18:00:00Z", "participationEnd": "2030-07-01T20:00:00Z"},
+            {"headEndSystem": "NEST", "nicId": "AAA000000002", "outcome": "D1IO", "participationStart": "2030-07-01T18:00:00Z", "participationEnd": "2030-07-01T18:40:00Z"}]});
+        assert_eq!(send("device_outcome", outcome).await.unwrap().status(), 200);
+        let stray = json!({"eventExternalIdentifier": "EV-1", "externalIdentifier": "EV-1-S1", "postOutcomeList": [
+            {"headEndSystem": "NEST", "nicId": "FFF000000009", "outcome": "D1ND"}]});
+        let res = send("device_outcome", stray).await.unwrap();
+        assert_eq!(res.status(), 422);
+        assert!(res.text().await.unwrap().contains("not reserved"));
+        assert_eq!(
+            send("stage_status", status("F1CO")).await.unwrap().status(),
+            200
+        );
+        // A completed stage does not go back, and a cancel needs a reason.
+        let res = send("stage_status", status("X1IP")).await.unwrap();
+        assert_eq!(res.status(), 422, "{}", t.name);
+        let res = send("stage_status", status("F1CN")).await.unwrap();
+        assert_eq!(res.status(), 422);
+        let outcomes: Vec<(String, String)> = with_db!(&t.db, |p| {
+            sqlx::query_as("SELECT nic_id, outcome FROM program_event_devices WHERE external_id = 'EV-1-S1' ORDER BY nic_id").fetch_all(p).await.unwrap()
+        });
+        assert_eq!(
+            outcomes,
+            [
+                ("AAA000000001".to_string(), "D1SP".to_string()),
+                ("AAA000000002".to_string(), "D1IO".to_string())
+            ],
+            "{}",
+            t.name
+        );
+        let stage: String = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT status FROM program_events WHERE external_id = 'EV-1-S1'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(stage, "F1CO");
+
+        // Flow 7 on the grid side: an opt-out is recorded once.
+        for id in ["o-1", "o-2"] {
+            let res = c
+                .post(app.url("/integration/customer_opt_out"))
+                .bearer_auth(&token)
+                .json(&envelope(id, "customer_opt_out", json!({"transactionId": "OPT-1", "eventExternalIdentifier": "EV-2", "headEndSystem": "NEST", "nicId": "AAA000000001", "requestedAt": "2030-07-02T10:00:00Z"})))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+        }
+        let opt_outs: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM grid_opt_outs"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(opt_outs, 1, "{}", t.name);
         drop(app);
         t.cleanup().await;
     }
