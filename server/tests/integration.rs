@@ -237,7 +237,7 @@ async fn bad_integration_input_gets_clear_errors_never_500() {
                 .to_string(),
                 &token,
                 422,
-                "not handled",
+                "exportedAt",
             ),
             ("no_such_flow", "{}".into(), &token, 404, "no_such_flow"),
             (
@@ -1205,6 +1205,105 @@ async fn the_program_side_follows_stages_reservations_and_outcomes() {
         .await
         .unwrap());
         assert_eq!(opt_outs, 1, "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_network_transfer_adds_moves_and_keeps_history() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let token = integration_token(&t, "derms").await;
+        // The whole model as the grid exports it, with one transformer moved to another feeder
+        // and one new transformer that takes over a service point.
+        let nodes: Vec<(String, String, String, Option<String>)> = with_db!(&t.db, |p| {
+            sqlx::query_as(
+            "SELECT n.code, n.kind, n.name, pn.code FROM network_nodes n
+             LEFT JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL LEFT JOIN network_nodes pn ON pn.id = e.parent_id ORDER BY n.id"
+        )
+        .fetch_all(p)
+        .await
+        .unwrap()
+        });
+        let (sp, moved_xf, old_feeder): (String, String, String) = with_db!(&t.db, |p| {
+            sqlx::query_as(
+            "SELECT l.service_point_id, t.code, f.code FROM device_locations l JOIN network_nodes t ON t.id = l.transformer_id
+             JOIN network_nodes f ON f.id = l.feeder_id JOIN enrollments e ON e.location_id = l.id ORDER BY l.id LIMIT 1"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap()
+        });
+        let new_feeder = nodes
+            .iter()
+            .find(|n| n.1 == "feeder" && n.0 != old_feeder)
+            .unwrap()
+            .0
+            .clone();
+        let mut list: Vec<Value> = nodes
+            .iter()
+            .map(|(code, kind, name, parent)| {
+                let parent = if *code == moved_xf { Some(new_feeder.clone()) } else { parent.clone() };
+                json!({"code": code, "kind": kind, "name": name, "parentCode": parent, "validFrom": "2030-01-01"})
+            })
+            .collect();
+        list.push(json!({"code": "XF-NEW-0001", "kind": "transformer", "name": "New pad-mount", "parentCode": old_feeder, "validFrom": "2030-01-01"}));
+        let transfer = json!({"transactionId": "NX-1", "exportedAt": "2030-01-01T00:00:00Z", "nodes": list,
+            "servicePoints": [{"servicePointId": sp, "transformerCode": "XF-NEW-0001"}, {"servicePointId": "SP-NOT-HERE", "transformerCode": "XF-NEW-0001"}]});
+        let res = reqwest::Client::new()
+            .post(app.url("/integration/network_location_transfer"))
+            .bearer_auth(&token)
+            .json(&envelope("nx-1", "network_location_transfer", transfer))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let ack: Value = res.json().await.unwrap();
+        assert_eq!(status, 200, "{}: {ack}", t.name);
+        assert_eq!(
+            (
+                ack["nodesCreated"].as_i64(),
+                ack["nodesMoved"].as_i64(),
+                ack["servicePointsMoved"].as_i64(),
+                ack["unknownServicePoints"].as_i64()
+            ),
+            (Some(1), Some(1), Some(1), Some(1)),
+            "{}: {ack}",
+            t.name
+        );
+        let xf_id: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT id FROM network_nodes WHERE code = $1"
+        )
+        .bind(&moved_xf)
+        .fetch_one(p)
+        .await
+        .unwrap());
+        let history: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM network_edges WHERE child_id = $1 AND valid_to IS NOT NULL"
+        )
+        .bind(xf_id)
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert!(history >= 1, "{}: the old link is kept, ended", t.name);
+        let (xf, feeder): (String, String) = with_db!(&t.db, |p| {
+            sqlx::query_as(
+            "SELECT t.code, f.code FROM device_locations l JOIN network_nodes t ON t.id = l.transformer_id JOIN network_nodes f ON f.id = l.feeder_id
+             WHERE l.service_point_id = $1"
+        )
+        .bind(&sp)
+        .fetch_one(p)
+        .await
+        .unwrap()
+        });
+        assert_eq!(
+            (xf.as_str(), feeder.as_str()),
+            ("XF-NEW-0001", old_feeder.as_str()),
+            "{}",
+            t.name
+        );
         drop(app);
         t.cleanup().await;
     }

@@ -1,6 +1,6 @@
 //! What each side does with a received message. Program side: enrollment requests (flow 1).
-//! Grid side: enrollment sync (flow 2), registering devices under their transformers.
-//! Flows whose handlers are not written yet are refused with a clear business error.
+//! Grid side: enrollment sync (flow 2), registering devices under their transformers, and
+//! the other flows each side receives.
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -32,10 +32,7 @@ pub async fn handle(
         Flow::DeviceReservation => device_reservation(tx, payload, now).await,
         Flow::DeviceOutcome => device_outcome(tx, payload, now).await,
         Flow::CustomerOptOut => customer_opt_out(tx, payload, now).await,
-        other => Err(HandlerError::Rejected(Rejection::new(format!(
-            "flow `{}` is not handled by this version of GridFlex yet",
-            other.as_str()
-        )))),
+        Flow::NetworkLocationTransfer => network_location_transfer(tx, payload, now).await,
     }
 }
 
@@ -553,4 +550,146 @@ async fn customer_opt_out(
     .rows_affected()
     });
     Ok(json!({"transactionId": o.transaction_id, "status": "ACCEPTED"}))
+}
+
+/// Flow 11, program side: the grid's network model. New nodes are added; a node whose parent
+/// changed is moved effective from the transfer's date (history kept); service points follow
+/// their transformer. Service points the program side does not know are reported, not added.
+async fn network_location_transfer(
+    tx: &mut Tx,
+    payload: &Value,
+    now: DateTime<Utc>,
+) -> Result<Value, HandlerError> {
+    let t: wire::NetworkLocationTransfer = decode(payload)?;
+    let existing: Vec<(String, i64, String, Option<i64>)> = with_tx!(tx, |c| {
+        sqlx::query_as(
+        "SELECT n.code, n.id, n.kind, e.parent_id FROM network_nodes n LEFT JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL"
+    )
+    .fetch_all(c)
+    .await
+    .map_err(DomainError::from)?
+    });
+    let mut nodes: std::collections::HashMap<String, (i64, String, Option<i64>)> = existing
+        .into_iter()
+        .map(|(code, id, kind, parent)| (code, (id, kind, parent)))
+        .collect();
+    let (mut created, mut moved) = (0, 0);
+    // Parents before children: substations, then feeders, then transformers.
+    let mut ordered: Vec<&wire::NetworkNode> = t.nodes.iter().collect();
+    ordered.sort_by_key(|n| match n.kind.as_str() {
+        "substation" => 0,
+        "feeder" => 1,
+        _ => 2,
+    });
+    for n in ordered {
+        let from = n
+            .valid_from
+            .and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc())
+            .unwrap_or(now);
+        let parent = match &n.parent_code {
+            Some(code) => Some(nodes.get(code).map(|(id, _, _)| *id).ok_or_else(|| {
+                reject(format!("nodes: parent `{code}` of `{}` is unknown", n.code))
+            })?),
+            None => None,
+        };
+        match nodes.get(&n.code).cloned() {
+            Some((id, kind, current)) => {
+                if kind != n.kind.as_str() {
+                    return Err(reject(format!(
+                        "nodes: `{}` is a {kind} here, not a {}",
+                        n.code,
+                        n.kind.as_str()
+                    )));
+                }
+                if let (Some(p), true) = (parent, parent != current) {
+                    crate::db::network::transfer_node(tx, id, p, from).await?;
+                    nodes.insert(n.code.clone(), (id, kind, Some(p)));
+                    moved += 1;
+                }
+            }
+            None => {
+                let id: i64 = with_tx!(tx, |c| {
+                    sqlx::query_scalar(
+                    "INSERT INTO network_nodes (kind, code, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id"
+                )
+                .bind(n.kind.as_str())
+                .bind(&n.code)
+                .bind(&n.name)
+                .bind(now)
+                .fetch_one(c)
+                .await
+                .map_err(DomainError::from)?
+                });
+                if let Some(p) = parent {
+                    with_tx!(tx, |c| {
+                        sqlx::query("INSERT INTO network_edges (child_id, parent_id, valid_from) VALUES ($1, $2, $3)")
+                        .bind(id)
+                        .bind(p)
+                        .bind(from)
+                        .execute(c)
+                        .await
+                        .map_err(DomainError::from)?
+                        .rows_affected()
+                    });
+                }
+                nodes.insert(n.code.clone(), (id, n.kind.as_str().to_string(), parent));
+                created += 1;
+            }
+        }
+    }
+    let mut sp_moved = 0;
+    let mut unknown = 0;
+    for sp in &t.service_points {
+        let Some((transformer, _, Some(feeder))) = nodes.get(&sp.transformer_code).cloned() else {
+            return Err(reject(format!(
+                "servicePoints: transformer `{}` is unknown",
+                sp.transformer_code
+            )));
+        };
+        let substation = nodes
+            .values()
+            .find(|(id, _, _)| *id == feeder)
+            .and_then(|(_, _, p)| *p)
+            .unwrap_or_default();
+        let location: Option<(i64, i64)> = with_tx!(tx, |c| sqlx::query_as(
+            "SELECT id, transformer_id FROM device_locations WHERE service_point_id = $1"
+        )
+        .bind(&sp.service_point_id)
+        .fetch_optional(c)
+        .await
+        .map_err(DomainError::from)?);
+        match location {
+            None => unknown += 1,
+            Some((_, current)) if current == transformer => {}
+            Some((location_id, _)) => {
+                with_tx!(tx, |c| {
+                    sqlx::query("UPDATE device_locations SET transformer_id = $1, feeder_id = $2, substation_id = $3 WHERE id = $4")
+                    .bind(transformer)
+                    .bind(feeder)
+                    .bind(substation)
+                    .bind(location_id)
+                    .execute(c)
+                    .await
+                    .map_err(DomainError::from)?
+                    .rows_affected()
+                });
+                with_tx!(tx, |c| {
+                    sqlx::query("UPDATE enrollments SET feeder_id = $1, substation_id = $2 WHERE location_id = $3")
+                    .bind(feeder)
+                    .bind(substation)
+                    .bind(location_id)
+                    .execute(c)
+                    .await
+                    .map_err(DomainError::from)?
+                    .rows_affected()
+                });
+                sp_moved += 1;
+            }
+        }
+    }
+    Ok(
+        json!({"transactionId": t.transaction_id, "nodesCreated": created, "nodesMoved": moved,
+              "servicePointsMoved": sp_moved, "unknownServicePoints": unknown}),
+    )
 }
