@@ -336,3 +336,15 @@ pub async fn delete_value_map(id: i64) -> Result<(), AppError> {
     let result = c.delete_value_map(&v, id).await;
     finish(result, |_| "Entry removed.".to_string(), VALUE_MAPS_PAGE).await
 }
+
+#[server(prefix = "/fn", endpoint = "opt_out")]
+pub async fn opt_out(stage: String, device_id: i64) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.opt_out(&v, &stage, device_id).await;
+    finish(
+        result,
+        |_| "Opted out of the event; the grid side is being told.".to_string(),
+        &format!("/devices/{device_id}"),
+    )
+    .await
+}

@@ -339,6 +339,21 @@ pub struct DeviceDetail {
     pub enrollments: Vec<DeviceEnrollment>,
     pub unavailability: Vec<UnavailabilityDto>,
     pub replacements: Vec<ReplacementDto>,
+    /// Event stages the device is reserved for, newest first.
+    pub reservations: Vec<ReservationDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct ReservationDto {
+    pub stage: String,
+    pub event: String,
+    pub program_code: String,
+    pub status: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub expected_kw: f64,
+    pub outcome: Option<String>,
+    pub opted_out_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]

@@ -68,6 +68,8 @@ pub trait ConsolePort: Send + Sync + 'static {
     /// Cancels a window; returns its device.
     async fn cancel_unavailability(&self, viewer: &Viewer, window_id: i64)
         -> Result<i64, AppError>;
+    /// Opts a device out of one upcoming event stage (before the program's cut-off).
+    async fn opt_out(&self, viewer: &Viewer, stage: &str, device_id: i64) -> Result<(), AppError>;
     /// Runs the control-score calculation now; returns a summary.
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError>;
 

@@ -130,6 +130,7 @@ CREATE TABLE program_event_devices (
     outcome TEXT NULL CHECK (outcome IS NULL OR outcome IN ('D1SP', 'D1ND', 'D1IO', 'D1ER', 'D1CN')),
     participation_start TIMESTAMPTZ NULL,
     participation_end TIMESTAMPTZ NULL,
+    opted_out_at TIMESTAMPTZ NULL,
     updated_at TIMESTAMPTZ NOT NULL,
     UNIQUE (external_id, head_end, nic_id)
 );

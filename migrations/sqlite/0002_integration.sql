@@ -130,6 +130,7 @@ CREATE TABLE program_event_devices (
     outcome TEXT NULL CHECK (outcome IS NULL OR outcome IN ('D1SP', 'D1ND', 'D1IO', 'D1ER', 'D1CN')),
     participation_start TEXT NULL,
     participation_end TEXT NULL,
+    opted_out_at TEXT NULL,
     updated_at TEXT NOT NULL,
     UNIQUE (external_id, head_end, nic_id)
 );

@@ -23,7 +23,7 @@ use crate::error::DomainError;
 use crate::integration::message;
 use crate::integration::wire::Flow;
 use crate::programs::enrollment::{change_status, EnrollmentAction};
-use crate::programs::{score, unavailability};
+use crate::programs::{opt_out, score, unavailability};
 
 use Role::*;
 
@@ -311,6 +311,7 @@ impl ConsoleService {
         let enrollments = db::device::device_enrollments(&self.db, id).await?;
         let windows = db::device::unavailability(&self.db, id).await?;
         let replacements = db::enrollment::replacements_of_device(&self.db, id).await?;
+        let reservations = db::device::reservations(&self.db, &d.head_end, &d.nic_id).await?;
         Ok(DeviceDetail {
             id: d.id,
             head_end: d.head_end,
@@ -347,6 +348,20 @@ impl ConsoleService {
                 })
                 .collect(),
             replacements: replacements.into_iter().map(replacement_dto).collect(),
+            reservations: reservations
+                .into_iter()
+                .map(|r| ReservationDto {
+                    stage: r.stage,
+                    event: r.event,
+                    program_code: r.program_code,
+                    status: r.status,
+                    starts_at: r.starts_at,
+                    ends_at: r.ends_at,
+                    expected_kw: r.expected_kw,
+                    outcome: r.outcome,
+                    opted_out_at: r.opted_out_at,
+                })
+                .collect(),
         })
     }
 
@@ -824,6 +839,15 @@ impl ConsolePort for ConsoleService {
             unavailability::cancel_window(&self.db, &viewer.username, window_id, Utc::now())
                 .await?,
         )
+    }
+
+    async fn opt_out(&self, viewer: &Viewer, stage: &str, device_id: i64) -> Result<(), AppError> {
+        require(
+            viewer,
+            &[ProgramManager, Admin],
+            "opt customers out of events",
+        )?;
+        Ok(opt_out::opt_out(&self.db, &viewer.username, stage, device_id, Utc::now()).await?)
     }
 
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError> {

@@ -1308,3 +1308,93 @@ async fn a_network_transfer_adds_moves_and_keeps_history() {
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn an_opt_out_before_the_cutoff_reaches_the_grid_and_one_after_is_refused() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let token = integration_token(&t, "derms").await;
+        // An active thermostat (SMT-BYOD: opt-out allowed until 60 min before an event).
+        let (device, head_end, nic): (i64, String, String) = with_db!(&t.db, |p| {
+            sqlx::query_as(
+            "SELECT d.id, d.head_end, d.nic_id FROM devices d JOIN enrollment_devices ed ON ed.device_id = d.id AND ed.left_at IS NULL
+             JOIN enrollments e ON e.id = ed.enrollment_id WHERE e.program_id = 1 AND e.status = 'ACTIVE' ORDER BY d.id LIMIT 1"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap()
+        });
+        let c = reqwest::Client::new();
+        for (stage, starts) in [
+            ("LATER-S1", Utc::now() + Duration::hours(5)),
+            ("SOON-S1", Utc::now() + Duration::minutes(30)),
+        ] {
+            let reservation = json!({"eventExternalIdentifier": stage.replace("-S1", ""), "externalIdentifier": stage, "programCode": "SMT-BYOD",
+                "startTime": starts, "endTime": starts + Duration::hours(2),
+                "deviceList": [{"headEndSystem": head_end, "nicId": nic, "enrollmentId": null, "expectedKw": 1.5}]});
+            let res = c
+                .post(app.url("/integration/device_reservation"))
+                .bearer_auth(&token)
+                .json(&envelope(stage, "device_reservation", reservation))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{}", t.name);
+        }
+        let manager = app.browser();
+        app.login(&manager, "manager", PASSWORD).await;
+        let page = format!("/devices/{device}");
+        let (_, html) = app.page(&manager, &page).await;
+        assert!(
+            html.contains("LATER-S1") && html.contains("Opt out"),
+            "{}: reservations shown",
+            t.name
+        );
+        let d = device.to_string();
+        app.post_form(
+            &manager,
+            &page,
+            "/fn/opt_out",
+            &[("stage", "LATER-S1"), ("device_id", &d)],
+        )
+        .await;
+        let (_, html) = app.page(&manager, &page).await;
+        assert!(html.contains("Opted out of the event"), "{}", t.name);
+        app.post_form(
+            &manager,
+            &page,
+            "/fn/opt_out",
+            &[("stage", "SOON-S1"), ("device_id", &d)],
+        )
+        .await;
+        let (_, html) = app.page(&manager, &page).await;
+        assert!(
+            html.contains("opt-out cut-off for this event passed"),
+            "{}",
+            t.name
+        );
+        let worker = DeliveryWorker::new(
+            t.db.clone(),
+            Peers::in_process(&t.db),
+            Arc::new(gridflex::clock::SystemClock),
+            RetryPolicy::default(),
+            1,
+        );
+        assert_eq!(
+            worker.tick().await.unwrap().delivered,
+            1,
+            "{}: only the first opt-out is sent",
+            t.name
+        );
+        let events: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT event_external_id FROM grid_opt_outs"
+        )
+        .fetch_all(p)
+        .await
+        .unwrap());
+        assert_eq!(events, ["LATER"], "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}

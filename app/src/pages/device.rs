@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use super::enrollment::LocationCard;
 use super::{pairs, query_with, route_id, show};
 use crate::api::{
-    get_device, list_devices, load_filter_options, AddUnavailability, CancelUnavailability,
+    get_device, list_devices, load_filter_options, AddUnavailability, CancelUnavailability, OptOut,
 };
 use crate::components::*;
 use crate::model::*;
@@ -140,6 +140,41 @@ fn DeviceDetailView() -> impl IntoView {
                 </ActionForm>
             }
         });
+        let reservations = d
+            .reservations
+            .clone()
+            .into_iter()
+            .map(|r| {
+                let upcoming = r.status == "X1SD" && r.opted_out_at.is_none();
+                let stage = r.stage.clone();
+                let opt = (may_act && upcoming).then(move || {
+                    let action = ServerAction::<OptOut>::new();
+                    view! {
+                        <ActionForm action=action attr:class="inline">
+                            <CsrfField/>
+                            <input type="hidden" name="stage" value=stage/>
+                            <input type="hidden" name="device_id" value=device_id/>
+                            <button type="submit" class="secondary">"Opt out"</button>
+                        </ActionForm>
+                    }
+                });
+                let state = match (&r.opted_out_at, &r.outcome) {
+                    (Some(t), _) => format!("opted out {}", fmt_time(t)),
+                    (None, Some(o)) => o.clone(),
+                    (None, None) => r.status.clone(),
+                };
+                view! {
+                    <tr>
+                        <td>{r.event}" / "{r.stage}</td>
+                        <td>{r.program_code}</td>
+                        <td>{fmt_time(&r.starts_at)} " – " {fmt_time(&r.ends_at)}</td>
+                        <td class="num">{fmt_kw(r.expected_kw)}</td>
+                        <td>{state}</td>
+                        <td>{opt}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
         let replacements = d.replacements.iter().map(|r| view! {
             <li>{fmt_time(&r.replaced_at)} " · " {r.old_nic_id.clone()} " → " {r.new_nic_id.clone()} " (" {r.reason.clone()} ")"</li>
         }).collect_view();
@@ -168,6 +203,10 @@ fn DeviceDetailView() -> impl IntoView {
                 <tbody>{enrollments}</tbody></table>
             </section>
             <section>
+                <h2>"Event reservations"</h2>
+                <table class="data" id="reservations"><thead><tr>
+                    <th>"Event / stage"</th><th>"Program"</th><th>"When"</th><th class="num">"Expected"</th><th>"State"</th><th></th>
+                </tr></thead><tbody>{reservations}</tbody></table>
                 <h2>"Unavailability"</h2>
                 <ul class="history" id="unavailability">{windows}</ul>
                 {add_window}

@@ -231,3 +231,36 @@ pub async fn totals(db: &Db) -> Result<(i64, i64, i64), DomainError> {
         (customers, devices, enrollments)
     }))
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReservationRow {
+    pub stage: String,
+    pub event: String,
+    pub program_code: String,
+    pub status: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub expected_kw: f64,
+    pub outcome: Option<String>,
+    pub opted_out_at: Option<DateTime<Utc>>,
+}
+
+/// Event stages a device is reserved for (program side view), newest first.
+pub async fn reservations(
+    db: &Db,
+    head_end: &str,
+    nic_id: &str,
+) -> Result<Vec<ReservationRow>, DomainError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, ReservationRow>(
+        "SELECT r.external_id AS stage, pe.event_external_id AS event, pe.program_code, pe.status, pe.starts_at, pe.ends_at,
+                r.expected_kw, r.outcome, r.opted_out_at
+         FROM program_event_devices r JOIN program_events pe ON pe.external_id = r.external_id
+         WHERE r.head_end = $1 AND r.nic_id = $2 ORDER BY pe.starts_at DESC LIMIT 50"
+    )
+    .bind(head_end)
+    .bind(nic_id)
+    .fetch_all(pool)
+    .await?
+    }))
+}

@@ -2,5 +2,6 @@
 
 pub mod enrollment;
 pub mod enrollment_request;
+pub mod opt_out;
 pub mod score;
 pub mod unavailability;

@@ -1,0 +1,127 @@
+//! Customer opt-outs taken on a customer's behalf: a device's reservation for one upcoming
+//! event is cancelled, if the program allows it and its cut-off has not passed; the grid side
+//! is told (flow 7) in the same transaction.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use crate::db::audit::{append, NewAuditEntry};
+use crate::db::Db;
+use crate::error::DomainError;
+use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
+use crate::with_tx;
+
+#[derive(sqlx::FromRow)]
+struct ReservationRow {
+    event_external_id: String,
+    status: String,
+    starts_at: DateTime<Utc>,
+    head_end: String,
+    nic_id: String,
+    opted_out_at: Option<DateTime<Utc>>,
+    opt_out_allowed: Option<bool>,
+    opt_out_cutoff_minutes: Option<i32>,
+}
+
+/// When opting out of an event that starts at `starts_at` stops being possible.
+pub fn cutoff(starts_at: DateTime<Utc>, cutoff_minutes: i32) -> DateTime<Utc> {
+    starts_at - Duration::minutes(cutoff_minutes.max(0) as i64)
+}
+
+pub async fn opt_out(
+    db: &Db,
+    actor: &str,
+    stage: &str,
+    device_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let mut tx = db.begin().await?;
+    let row: Option<ReservationRow> = with_tx!(&mut tx, |c| {
+        sqlx::query_as(
+        "SELECT pe.event_external_id, pe.status, pe.starts_at, r.head_end, r.nic_id, r.opted_out_at,
+                p.opt_out_allowed, p.opt_out_cutoff_minutes
+         FROM program_event_devices r
+         JOIN program_events pe ON pe.external_id = r.external_id
+         JOIN devices d ON d.head_end = r.head_end AND d.nic_id = r.nic_id
+         LEFT JOIN programs p ON p.code = pe.program_code
+         WHERE r.external_id = $1 AND d.id = $2"
+    )
+    .bind(stage)
+    .bind(device_id)
+    .fetch_optional(c)
+    .await?
+    });
+    let r = row.ok_or_else(|| {
+        DomainError::not_found(format!(
+            "a reservation of device {device_id} for event stage {stage}"
+        ))
+    })?;
+    if r.opted_out_at.is_some() {
+        return Err(DomainError::Conflict(
+            "the customer has already opted out of this event".into(),
+        ));
+    }
+    if r.status != "X1SD" {
+        return Err(DomainError::invalid(
+            "the event is no longer upcoming; opting out is only possible before it starts",
+        ));
+    }
+    if r.opt_out_allowed != Some(true) {
+        return Err(DomainError::invalid(
+            "the program does not let customers opt out of events",
+        ));
+    }
+    let until = cutoff(r.starts_at, r.opt_out_cutoff_minutes.unwrap_or(0));
+    if now >= until {
+        return Err(DomainError::invalid(format!(
+            "the opt-out cut-off for this event passed at {}",
+            until.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
+    with_tx!(&mut tx, |c| {
+        sqlx::query(
+        "UPDATE program_event_devices SET opted_out_at = $1, updated_at = $1 WHERE external_id = $2 AND head_end = $3 AND nic_id = $4"
+    )
+    .bind(now)
+    .bind(stage)
+    .bind(&r.head_end)
+    .bind(&r.nic_id)
+    .execute(c)
+    .await?
+    .rows_affected()
+    });
+    append(
+        &mut tx,
+        NewAuditEntry::new(actor, "reservation.opt_out", "device", device_id)
+            .after(json!({"stage": stage, "event": r.event_external_id})),
+    )
+    .await?;
+    let msg = NewMessage {
+        message_id: new_message_id(),
+        flow: "customer_opt_out".into(),
+        correlation_id: Some(stage.to_string()),
+        sender: "programs".into(),
+        recipient: "grid".into(),
+        payload: json!({"transactionId": format!("OPT-{stage}-{device_id}"), "eventExternalIdentifier": r.event_external_id,
+            "headEndSystem": r.head_end, "nicId": r.nic_id, "requestedAt": now}),
+        max_attempts: DEFAULT_MAX_ATTEMPTS,
+    };
+    enqueue(&mut tx, &msg, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cutoff_is_counted_back_from_the_start() {
+        let start = DateTime::parse_from_rfc3339("2030-07-01T18:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(cutoff(start, 60).to_rfc3339(), "2030-07-01T17:00:00+00:00");
+        assert_eq!(cutoff(start, -5), start);
+    }
+}
