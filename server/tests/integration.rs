@@ -1398,3 +1398,59 @@ async fn an_opt_out_before_the_cutoff_reaches_the_grid_and_one_after_is_refused(
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn one_refused_message_in_a_delivery_batch_does_not_hold_back_the_others() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let scores = |score: f64| {
+            json!({"transactionId": "SC", "scoredOn": "2026-07-02", "scores": [
+            {"headEndSystem": "NEST", "nicId": "000000000000", "programCode": "SMT-BYOD", "controlScore": score}]})
+        };
+        let mut tx = t.db.begin().await.unwrap();
+        for s in [1.0, -5.0, 2.0] {
+            let msg = gridflex::integration::message::NewMessage {
+                message_id: gridflex::integration::message::new_message_id(),
+                flow: "device_score".into(),
+                correlation_id: None,
+                sender: "programs".into(),
+                recipient: "grid".into(),
+                payload: scores(s),
+                max_attempts: 8,
+            };
+            gridflex::integration::message::enqueue(&mut tx, &msg, Utc::now())
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let worker = DeliveryWorker::new(
+            t.db.clone(),
+            Peers::in_process(&t.db),
+            Arc::new(gridflex::clock::SystemClock),
+            RetryPolicy::default(),
+            1,
+        );
+        let r = worker.tick().await.unwrap();
+        assert_eq!(
+            (r.delivered, r.business_errors),
+            (2, 1),
+            "{}: {r:?}",
+            t.name
+        );
+        let error: String = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT last_error FROM integration_messages WHERE status = 'business_error'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert!(error.contains("controlScore"), "{}: {error}", t.name);
+        let inbound: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(inbound, 3, "{}: every message answered once", t.name);
+        t.cleanup().await;
+    }
+}

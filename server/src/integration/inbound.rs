@@ -5,8 +5,9 @@
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use crate::db::Db;
+use crate::db::{insert_rows, Arg, Db};
 use crate::error::DomainError;
+use crate::integration::message::MessageRow;
 use crate::integration::message::{find_inbound, record_inbound};
 use crate::integration::{handlers, wire::Flow};
 
@@ -187,4 +188,105 @@ impl From<DomainError> for HandlerError {
             other => HandlerError::Fault(other),
         }
     }
+}
+
+/// Receives several messages from one sender in one transaction — the in-process delivery
+/// path, where per-message transactions cost more than the work. If any message is refused
+/// or a repeat, or any handler fails, nothing of the batch is kept and each message is
+/// received on its own instead, so the answers are exactly those `receive` would give.
+pub async fn receive_batch(
+    db: &Db,
+    side: Side,
+    sender: &str,
+    msgs: &[MessageRow],
+) -> Vec<Result<InboundAnswer, DomainError>> {
+    match try_batch(db, side, sender, msgs).await {
+        Ok(Some(answers)) => answers.into_iter().map(Ok).collect(),
+        Ok(None) | Err(_) => {
+            let mut out = Vec::with_capacity(msgs.len());
+            for m in msgs {
+                let body = crate::integration::peer::envelope(m).to_string();
+                out.push(receive(db, side, sender, body.as_bytes()).await);
+            }
+            out
+        }
+    }
+}
+
+/// The all-accepted fast path; `None` when the batch needs the one-by-one path.
+async fn try_batch(
+    db: &Db,
+    side: Side,
+    sender: &str,
+    msgs: &[MessageRow],
+) -> Result<Option<Vec<InboundAnswer>>, DomainError> {
+    if msgs.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let now = Utc::now();
+    let mut tx = db.begin().await?;
+    let ids: Vec<String> = msgs.iter().map(|m| m.message_id.clone()).collect();
+    if crate::integration::message::any_inbound(&mut tx, &ids).await? {
+        return Ok(None);
+    }
+    let mut answers = Vec::with_capacity(msgs.len());
+    let mut rows = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        let Some(flow) = Flow::parse(&m.flow).filter(|f| recipient_of(*f) == side) else {
+            return Ok(None);
+        };
+        let payload: Value = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
+        let ack = match handlers::handle(&mut tx, flow, &payload, now).await {
+            Ok(ack) => ack,
+            Err(_) => return Ok(None),
+        };
+        rows.push(vec![
+            Arg::Text(m.message_id.clone()),
+            Arg::Text("inbound".into()),
+            Arg::Text(m.flow.clone()),
+            Arg::OptText(m.correlation_id.clone()),
+            Arg::Text(sender.to_string()),
+            Arg::Text(side.as_str().into()),
+            Arg::Text(m.payload.clone()),
+            Arg::Text("processed".into()),
+            Arg::Int(1),
+            Arg::Int(1),
+            Arg::Time(now),
+            Arg::OptText(Some(ack.to_string())),
+            Arg::Time(now),
+            Arg::Time(now),
+            Arg::OptTime(Some(now)),
+        ]);
+        answers.push(InboundAnswer {
+            accepted: true,
+            status: 200,
+            body: ack,
+            duplicate: false,
+        });
+    }
+    insert_rows(
+        &mut tx,
+        "integration_messages",
+        &[
+            "message_id",
+            "direction",
+            "flow",
+            "correlation_id",
+            "sender",
+            "recipient",
+            "payload",
+            "status",
+            "attempts",
+            "max_attempts",
+            "next_attempt_at",
+            "result",
+            "created_at",
+            "updated_at",
+            "finished_at",
+        ],
+        &rows,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(answers))
 }

@@ -131,16 +131,66 @@ pub enum AttemptOutcome {
     },
 }
 
-/// Records the attempt and moves the message on, in one transaction.
-pub async fn finish_attempt(
+/// Records many attempts: the attempts in one multi-row insert, each message moved on.
+pub async fn finish_attempts(
     tx: &mut Tx,
-    msg: &MessageRow,
-    started: DateTime<Utc>,
-    now: DateTime<Utc>,
-    outcome: &AttemptOutcome,
+    attempts: &[(MessageRow, DateTime<Utc>, DateTime<Utc>, AttemptOutcome)],
 ) -> Result<(), DomainError> {
-    let latency = (now - started).num_milliseconds().max(0);
-    let (status, error, result, next, finished) = match outcome {
+    let mut rows = Vec::with_capacity(attempts.len());
+    for (msg, started, finished, outcome) in attempts {
+        let (status, error, result, next, done) = settle(outcome, *finished);
+        rows.push(vec![
+            Arg::Int(msg.id),
+            Arg::Int(msg.attempts as i64),
+            Arg::Time(*started),
+            Arg::Int((*finished - *started).num_milliseconds().max(0)),
+            Arg::Text(attempt_outcome(outcome).into()),
+            Arg::OptText(error.clone()),
+        ]);
+        with_tx!(tx, |c| {
+            sqlx::query(
+            "UPDATE integration_messages SET status = $1, last_error = $2, result = COALESCE($3, result), next_attempt_at = $4,
+                finished_at = $5, claimed_until = NULL, updated_at = $6 WHERE id = $7"
+        )
+        .bind(status)
+        .bind(&error)
+        .bind(&result)
+        .bind(next)
+        .bind(done)
+        .bind(*finished)
+        .bind(msg.id)
+        .execute(c)
+        .await?
+        .rows_affected()
+        });
+    }
+    crate::db::insert_rows(
+        tx,
+        "integration_attempts",
+        &[
+            "message_pk",
+            "attempt",
+            "started_at",
+            "latency_ms",
+            "outcome",
+            "error",
+        ],
+        &rows,
+    )
+    .await
+}
+
+type Settled = (
+    &'static str,
+    Option<String>,
+    Option<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+/// (status, error, result, next attempt, finished) after an attempt.
+fn settle(outcome: &AttemptOutcome, now: DateTime<Utc>) -> Settled {
+    match outcome {
         AttemptOutcome::Delivered { ack } => {
             ("delivered", None, Some(ack.to_string()), now, Some(now))
         }
@@ -159,43 +209,15 @@ pub async fn finish_attempt(
             error,
             retry_at: None,
         } => ("parked", Some(error.clone()), None, now, Some(now)),
-    };
-    let attempt_outcome = match outcome {
+    }
+}
+
+fn attempt_outcome(outcome: &AttemptOutcome) -> &'static str {
+    match outcome {
         AttemptOutcome::Delivered { .. } => "delivered",
         AttemptOutcome::Business { .. } => "business_error",
         AttemptOutcome::Technical { .. } => "technical_failure",
-    };
-    with_tx!(tx, |c| {
-        sqlx::query(
-        "INSERT INTO integration_attempts (message_pk, attempt, started_at, latency_ms, outcome, error) VALUES ($1, $2, $3, $4, $5, $6)"
-    )
-    .bind(msg.id)
-    .bind(msg.attempts)
-    .bind(started)
-    .bind(latency)
-    .bind(attempt_outcome)
-    .bind(&error)
-    .execute(&mut *c)
-    .await?
-    .rows_affected()
-    });
-    with_tx!(tx, |c| {
-        sqlx::query(
-        "UPDATE integration_messages SET status = $1, last_error = $2, result = COALESCE($3, result), next_attempt_at = $4,
-            finished_at = $5, claimed_until = NULL, updated_at = $6 WHERE id = $7"
-    )
-    .bind(status)
-    .bind(&error)
-    .bind(&result)
-    .bind(next)
-    .bind(finished)
-    .bind(now)
-    .bind(msg.id)
-    .execute(c)
-    .await?
-    .rows_affected()
-    });
-    Ok(())
+    }
 }
 
 /// Puts a parked (or business-failed) message back in the queue for a fresh set of tries.
@@ -231,6 +253,28 @@ pub async fn get_message(db: &Db, id: i64) -> Result<Option<MessageRow>, DomainE
         .bind(id)
         .fetch_optional(pool)
         .await?))
+}
+
+/// Whether any of `ids` was received before.
+pub async fn any_inbound(tx: &mut Tx, ids: &[String]) -> Result<bool, DomainError> {
+    for chunk in ids.chunks(500) {
+        let placeholders = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND message_id IN ({placeholders})");
+        let n: i64 = with_tx!(tx, |c| {
+            let mut q = sqlx::query_scalar::<_, i64>(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.fetch_one(c).await?
+        });
+        if n > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 pub async fn find_inbound(

@@ -25,6 +25,37 @@ pub enum DeliveryError {
 #[async_trait]
 pub trait Peer: Send + Sync + 'static {
     async fn deliver(&self, msg: &MessageRow) -> Result<serde_json::Value, DeliveryError>;
+
+    /// Delivers several messages; answers line up with `msgs`. One by one unless the peer
+    /// can do better.
+    async fn deliver_all(
+        &self,
+        msgs: &[MessageRow],
+    ) -> Vec<Result<serde_json::Value, DeliveryError>> {
+        let mut out = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            out.push(self.deliver(m).await);
+        }
+        out
+    }
+}
+
+/// Maps what the receiving side answered to a delivery result.
+fn from_answer(
+    answer: Result<inbound::InboundAnswer, crate::error::DomainError>,
+) -> Result<serde_json::Value, DeliveryError> {
+    match answer {
+        Ok(a) if a.accepted => Ok(a.body),
+        Ok(a) => Err(DeliveryError::Business {
+            error: a.body["detail"].as_str().unwrap_or("refused").to_string(),
+            ack: Some(a.body),
+        }),
+        Err(e) if e.is_client_error() => Err(DeliveryError::Business {
+            error: e.to_string(),
+            ack: None,
+        }),
+        Err(e) => Err(DeliveryError::Technical(e.to_string())),
+    }
 }
 
 /// The JSON envelope a message travels in.
@@ -50,21 +81,27 @@ pub struct InProcessPeer {
 impl Peer for InProcessPeer {
     async fn deliver(&self, msg: &MessageRow) -> Result<serde_json::Value, DeliveryError> {
         let body = envelope(msg).to_string();
-        match inbound::receive(&self.db, self.side, &msg.sender, body.as_bytes()).await {
-            Ok(answer) if answer.accepted => Ok(answer.body),
-            Ok(answer) => Err(DeliveryError::Business {
-                error: answer.body["detail"]
-                    .as_str()
-                    .unwrap_or("refused")
-                    .to_string(),
-                ack: Some(answer.body),
-            }),
-            Err(e) if e.is_client_error() => Err(DeliveryError::Business {
-                error: e.to_string(),
-                ack: None,
-            }),
-            Err(e) => Err(DeliveryError::Technical(e.to_string())),
+        from_answer(inbound::receive(&self.db, self.side, &msg.sender, body.as_bytes()).await)
+    }
+
+    async fn deliver_all(
+        &self,
+        msgs: &[MessageRow],
+    ) -> Vec<Result<serde_json::Value, DeliveryError>> {
+        // One batch per sender; answers keep the order of `msgs`.
+        let sender = msgs.first().map(|m| m.sender.clone()).unwrap_or_default();
+        if msgs.iter().any(|m| m.sender != sender) {
+            let mut out = Vec::with_capacity(msgs.len());
+            for m in msgs {
+                out.push(self.deliver(m).await);
+            }
+            return out;
         }
+        inbound::receive_batch(&self.db, self.side, &sender, msgs)
+            .await
+            .into_iter()
+            .map(from_answer)
+            .collect()
     }
 }
 

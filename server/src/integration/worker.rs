@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::integration::ack;
-use crate::integration::message::{self, AttemptOutcome};
+use crate::integration::message::{self, AttemptOutcome, MessageRow};
 use crate::integration::peer::{DeliveryError, Peers};
 
 #[derive(Debug, Clone)]
@@ -92,7 +92,8 @@ impl DeliveryWorker {
             .gen::<f64>()
     }
 
-    /// One step: claims a batch of due messages and delivers them.
+    /// One step: claims a batch of due messages, delivers them (a peer may take them all at
+    /// once), and records every attempt in one transaction.
     pub async fn tick(&self) -> Result<TickReport, DomainError> {
         let now = self.clock.now();
         let claimed =
@@ -101,45 +102,66 @@ impl DeliveryWorker {
             claimed: claimed.len(),
             ..Default::default()
         };
-        for msg in claimed {
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        // Group by recipient, keeping the claim order within each group.
+        let mut groups: Vec<(String, Vec<MessageRow>)> = Vec::new();
+        for m in claimed {
+            match groups.iter_mut().find(|(r, _)| *r == m.recipient) {
+                Some((_, g)) => g.push(m),
+                None => groups.push((m.recipient.clone(), vec![m])),
+            }
+        }
+        let mut attempts = Vec::new();
+        for (recipient, msgs) in groups {
             let started = self.clock.now();
-            let result = match self.peers.for_recipient(&msg.recipient) {
-                Some(peer) => peer.deliver(&msg).await,
-                None => Err(DeliveryError::Business {
-                    error: format!("no peer is configured for `{}`", msg.recipient),
-                    ack: None,
-                }),
+            let results = match self.peers.for_recipient(&recipient) {
+                Some(peer) => peer.deliver_all(&msgs).await,
+                None => msgs
+                    .iter()
+                    .map(|_| {
+                        Err(DeliveryError::Business {
+                            error: format!("no peer is configured for `{recipient}`"),
+                            ack: None,
+                        })
+                    })
+                    .collect(),
             };
             let finished: DateTime<Utc> = self.clock.now();
-            let outcome = match result {
-                Ok(ack) => AttemptOutcome::Delivered { ack },
-                Err(DeliveryError::Business { error, ack }) => {
-                    AttemptOutcome::Business { error, ack }
+            for (msg, result) in msgs.into_iter().zip(results) {
+                let outcome = match result {
+                    Ok(ack) => AttemptOutcome::Delivered { ack },
+                    Err(DeliveryError::Business { error, ack }) => {
+                        AttemptOutcome::Business { error, ack }
+                    }
+                    Err(DeliveryError::Technical(error)) => {
+                        let retry_at = (msg.attempts < msg.max_attempts).then(|| {
+                            finished + backoff(&self.policy, msg.attempts, self.unit_random())
+                        });
+                        AttemptOutcome::Technical { error, retry_at }
+                    }
+                };
+                match &outcome {
+                    AttemptOutcome::Delivered { .. } => report.delivered += 1,
+                    AttemptOutcome::Business { .. } => report.business_errors += 1,
+                    AttemptOutcome::Technical {
+                        retry_at: Some(_), ..
+                    } => report.retries += 1,
+                    AttemptOutcome::Technical { retry_at: None, .. } => report.parked += 1,
                 }
-                Err(DeliveryError::Technical(error)) => {
-                    let retry_at = (msg.attempts < msg.max_attempts).then(|| {
-                        finished + backoff(&self.policy, msg.attempts, self.unit_random())
-                    });
-                    AttemptOutcome::Technical { error, retry_at }
-                }
-            };
-            let mut tx = self.db.begin().await?;
-            message::finish_attempt(&mut tx, &msg, started, finished, &outcome).await?;
-            // The sender acts on the acknowledgement in the same transaction.
-            if let AttemptOutcome::Delivered { ack } = &outcome {
-                ack::apply(&mut tx, &msg, ack, finished).await?;
+                attempts.push((msg, started, finished, outcome));
             }
-            tx.commit().await?;
-            match outcome {
-                AttemptOutcome::Delivered { .. } => report.delivered += 1,
-                AttemptOutcome::Business { .. } => report.business_errors += 1,
-                AttemptOutcome::Technical {
-                    retry_at: Some(_), ..
-                } => report.retries += 1,
-                AttemptOutcome::Technical { retry_at: None, .. } => report.parked += 1,
-            }
-            tracing::debug!(message = %msg.message_id, flow = %msg.flow, attempt = msg.attempts, "delivery attempt");
         }
+        // The sender acts on each acknowledgement in the transaction that marks it delivered.
+        let mut tx = self.db.begin().await?;
+        message::finish_attempts(&mut tx, &attempts).await?;
+        for (msg, _, finished, outcome) in &attempts {
+            if let AttemptOutcome::Delivered { ack } = outcome {
+                ack::apply(&mut tx, msg, ack, *finished).await?;
+            }
+        }
+        tx.commit().await?;
         Ok(report)
     }
 
