@@ -1438,7 +1438,7 @@ async fn one_refused_message_in_a_delivery_batch_does_not_hold_back_the_others()
             t.name
         );
         let error: String = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT last_error FROM integration_messages WHERE status = 'business_error'"
+            "SELECT last_error FROM integration_messages WHERE direction = 'outbound' AND status = 'business_error'"
         )
         .fetch_one(p)
         .await
