@@ -1437,12 +1437,14 @@ async fn one_refused_message_in_a_delivery_batch_does_not_hold_back_the_others()
             "{}: {r:?}",
             t.name
         );
-        let error: String = with_db!(&t.db, |p| sqlx::query_scalar(
+        let error: String = with_db!(&t.db, |p| {
+            sqlx::query_scalar(
             "SELECT last_error FROM integration_messages WHERE direction = 'outbound' AND status = 'business_error'"
         )
         .fetch_one(p)
         .await
-        .unwrap());
+        .unwrap()
+        });
         assert!(error.contains("controlScore"), "{}: {error}", t.name);
         let inbound: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
             "SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound'"
