@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 async fn token(t: &TestDb, role: &str) -> String {
     gridflex::auth::create_token(&t.db, "test", &format!("{role}-client"), role)
@@ -281,9 +281,25 @@ async fn the_openapi_document_matches_the_routes_served() {
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 7);
+    assert_eq!(paths.len(), 12);
     for (path, item) in paths {
         let concrete = path.replace("{id}", "1");
+        if item.get("post").is_some() {
+            // Served (not 404/405) and answering an empty body with a problem, never a 500.
+            let res = c
+                .post(app.url(&concrete))
+                .bearer_auth(&pm)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            assert!(
+                ![404, 405, 500].contains(&status),
+                "documented POST {path} is served: {status}"
+            );
+            continue;
+        }
         let res = c
             .get(app.url(&concrete))
             .bearer_auth(&pm)
@@ -360,6 +376,122 @@ async fn probes_report_health_readiness_and_metrics() {
             "{metrics}"
         );
         assert!(metrics.contains("gridflex_db_pool_connections"));
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn actions_through_the_api_follow_the_same_rules_as_the_console() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let c = reqwest::Client::new();
+        let pm = token(&t, "program_manager").await;
+        let operator = token(&t, "operator").await;
+        let pending: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT id FROM enrollments WHERE status = 'PENDING' ORDER BY id LIMIT 1"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        let url = app.url(&format!("/api/v1/enrollments/{pending}/activate"));
+        let res = c
+            .post(&url)
+            .bearer_auth(&operator)
+            .json(&json!({"reason": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{}", t.name);
+        let res = c
+            .post(&url)
+            .bearer_auth(&pm)
+            .header("content-type", "application/json")
+            .body("{oops")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let res = c
+            .post(&url)
+            .bearer_auth(&pm)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "a missing field is named");
+        assert!(res.text().await.unwrap().contains("reason"));
+        let res = c
+            .post(&url)
+            .bearer_auth(&pm)
+            .json(&json!({"reason": "head-end confirmed"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", t.name);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["status"], "ACTIVE");
+        let again = c
+            .post(&url)
+            .bearer_auth(&pm)
+            .json(&json!({"reason": "again"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            again.status(),
+            409,
+            "{}: an illegal transition is a conflict",
+            t.name
+        );
+        let queued: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM integration_messages WHERE flow = 'enrollment_sync'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(queued, 1);
+
+        let device: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT id FROM devices WHERE status = 'active' ORDER BY id LIMIT 1"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        let res = c
+            .post(app.url(&format!("/api/v1/devices/{device}/unavailability")))
+            .bearer_auth(&pm)
+            .json(&json!({"startsAt": "2030-07-01T12:00:00Z", "endsAt": "yesterday", "reason": "vacation"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        assert!(res.text().await.unwrap().contains("end:"));
+        let res = c
+            .post(app.url(&format!("/api/v1/devices/{device}/unavailability")))
+            .bearer_auth(&pm)
+            .json(&json!({"startsAt": "2030-07-01T12:00:00Z", "endsAt": "2030-07-01T16:00:00Z", "reason": "vacation"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", t.name);
+        let res = c
+            .post(app.url("/api/v1/scores/run"))
+            .bearer_auth(&pm)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "only an admin runs the scores");
+        let admin = token(&t, "admin").await;
+        let res = c
+            .post(app.url("/api/v1/scores/run"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
         drop(app);
         t.cleanup().await;
     }

@@ -5,7 +5,7 @@ use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -289,6 +289,145 @@ async fn network(
     Ok(Json(state.service.network_view(&viewer, &q).await?))
 }
 
+/// A JSON body, or a problem document that says what is wrong with it.
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(e) => Err(problem(e.status().as_u16(), "Bad request", e.body_text())),
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+pub struct ReasonBody {
+    /// Why (kept in the status history), 1 to 500 characters.
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusAnswer {
+    pub id: i64,
+    pub status: String,
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnavailabilityBody {
+    /// RFC 3339, or `YYYY-MM-DDTHH:MM` taken as UTC.
+    pub starts_at: String,
+    pub ends_at: String,
+    pub reason: String,
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+pub struct OptOutBody {
+    /// The event stage (`externalIdentifier`) to opt out of.
+    pub stage: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Done {
+    pub message: String,
+}
+
+async fn enrollment_action(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    action: &str,
+    reason: &str,
+) -> Result<Json<StatusAnswer>, ApiError> {
+    use app::port::ConsolePort;
+    let id = path_id(id)?;
+    let status = state
+        .service
+        .change_enrollment_status(viewer, id, action, reason)
+        .await?;
+    Ok(Json(StatusAnswer { id, status }))
+}
+
+/// Activate a PENDING enrollment (program manager, admin); the grid side is told (flow 2).
+#[utoipa::path(post, path = "/api/v1/enrollments/{id}/activate", params(("id" = i64, Path)), request_body = ReasonBody, security(("bearer" = [])),
+    responses((status = 200, body = StatusAnswer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn activate_enrollment(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ReasonBody>,
+) -> Result<Json<StatusAnswer>, ApiError> {
+    enrollment_action(&state, &viewer, &id, "activate", &body.reason).await
+}
+
+/// Unenroll a PENDING or ACTIVE enrollment (program manager, admin); the grid side is told.
+#[utoipa::path(post, path = "/api/v1/enrollments/{id}/unenroll", params(("id" = i64, Path)), request_body = ReasonBody, security(("bearer" = [])),
+    responses((status = 200, body = StatusAnswer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn unenroll_enrollment(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ReasonBody>,
+) -> Result<Json<StatusAnswer>, ApiError> {
+    enrollment_action(&state, &viewer, &id, "unenroll", &body.reason).await
+}
+
+/// Record an unavailability window for a device (program manager, admin); flow 8.
+#[utoipa::path(post, path = "/api/v1/devices/{id}/unavailability", params(("id" = i64, Path)), request_body = UnavailabilityBody, security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn add_unavailability(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UnavailabilityBody>,
+) -> Result<Json<Done>, ApiError> {
+    use app::port::ConsolePort;
+    let id = path_id(&id)?;
+    state
+        .service
+        .add_unavailability(&viewer, id, &body.starts_at, &body.ends_at, &body.reason)
+        .await?;
+    Ok(Json(Done {
+        message: "unavailability recorded".into(),
+    }))
+}
+
+/// Opt a device out of one upcoming event stage, before the program's cut-off; flow 7.
+#[utoipa::path(post, path = "/api/v1/devices/{id}/opt-out", params(("id" = i64, Path)), request_body = OptOutBody, security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn opt_out(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<OptOutBody>,
+) -> Result<Json<Done>, ApiError> {
+    use app::port::ConsolePort;
+    let id = path_id(&id)?;
+    state.service.opt_out(&viewer, &body.stage, id).await?;
+    Ok(Json(Done {
+        message: "opted out".into(),
+    }))
+}
+
+/// Run the control-score calculation now (admin); flow 12.
+#[utoipa::path(post, path = "/api/v1/scores/run", security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 403, body = Problem)))]
+async fn run_scores(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+) -> Result<Json<Done>, ApiError> {
+    use app::port::ConsolePort;
+    let message = state.service.run_scores(&viewer).await?;
+    Ok(Json(Done { message }))
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -304,7 +443,8 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "GridFlex API", description = "Programs, enrollments, devices and the network model of a demand-response operation. Create a token with `gridflex token create --name N --role R`."),
-    paths(list_enrollments, get_enrollment, list_devices, get_device, list_programs, get_program, network),
+    paths(list_enrollments, get_enrollment, list_devices, get_device, list_programs, get_program, network,
+          activate_enrollment, unenroll_enrollment, add_unavailability, opt_out, run_scores),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -327,5 +467,19 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/programs", get(list_programs))
         .route("/api/v1/programs/{id}", get(get_program))
         .route("/api/v1/network", get(network))
+        .route(
+            "/api/v1/enrollments/{id}/activate",
+            post(activate_enrollment),
+        )
+        .route(
+            "/api/v1/enrollments/{id}/unenroll",
+            post(unenroll_enrollment),
+        )
+        .route(
+            "/api/v1/devices/{id}/unavailability",
+            post(add_unavailability),
+        )
+        .route("/api/v1/devices/{id}/opt-out", post(opt_out))
+        .route("/api/v1/scores/run", post(run_scores))
         .route("/api/v1/{*rest}", get(not_found).post(not_found))
 }
