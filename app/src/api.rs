@@ -348,3 +348,10 @@ pub async fn opt_out(stage: String, device_id: i64) -> Result<(), AppError> {
     )
     .await
 }
+
+#[server(prefix = "/fn", endpoint = "save_rule")]
+pub async fn save_rule(program_id: i64, rule: RuleInput) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.save_rule(&v, program_id, &rule).await;
+    finish(result, |m| m, &format!("/programs/{program_id}")).await
+}

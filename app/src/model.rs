@@ -535,3 +535,24 @@ pub struct ValueMapEntry {
     pub target_value: String,
     pub updated_at: DateTime<Utc>,
 }
+
+/// A program rule as typed in the console (parsed and checked by the server).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RuleInput {
+    pub effective_from: String,
+    pub cycle: String,
+    pub week_start: String,
+    pub max_events_per_cycle: String,
+    pub max_minutes_per_cycle: String,
+    pub min_gap_minutes: String,
+    pub min_event_minutes: String,
+    pub max_event_minutes: String,
+    pub max_overrides: String,
+    pub window_start: String,
+    pub window_end: String,
+    pub activation_cost: String,
+    pub burn_rate_factor: String,
+    pub score_factor: String,
+    #[serde(default)]
+    pub overridable: Option<String>,
+}

@@ -70,6 +70,13 @@ pub trait ConsolePort: Send + Sync + 'static {
         -> Result<i64, AppError>;
     /// Opts a device out of one upcoming event stage (before the program's cut-off).
     async fn opt_out(&self, viewer: &Viewer, stage: &str, device_id: i64) -> Result<(), AppError>;
+    /// Adds (or changes, for a date not yet in force) a program rule; synced to the grid.
+    async fn save_rule(
+        &self,
+        viewer: &Viewer,
+        program_id: i64,
+        rule: &RuleInput,
+    ) -> Result<String, AppError>;
     /// Runs the control-score calculation now; returns a summary.
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError>;
 

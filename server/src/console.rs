@@ -23,7 +23,7 @@ use crate::error::DomainError;
 use crate::integration::message;
 use crate::integration::wire::Flow;
 use crate::programs::enrollment::{change_status, EnrollmentAction};
-use crate::programs::{opt_out, score, unavailability};
+use crate::programs::{opt_out, rule, score, unavailability};
 
 use Role::*;
 
@@ -848,6 +848,41 @@ impl ConsolePort for ConsoleService {
             "opt customers out of events",
         )?;
         Ok(opt_out::opt_out(&self.db, &viewer.username, stage, device_id, Utc::now()).await?)
+    }
+
+    async fn save_rule(
+        &self,
+        viewer: &Viewer,
+        program_id: i64,
+        rule: &RuleInput,
+    ) -> Result<String, AppError> {
+        require(viewer, &[ProgramManager, Admin], "edit program rules")?;
+        let form = rule::RuleForm {
+            effective_from: rule.effective_from.clone(),
+            cycle: rule.cycle.clone(),
+            week_start: rule.week_start.clone(),
+            max_events_per_cycle: rule.max_events_per_cycle.clone(),
+            max_minutes_per_cycle: rule.max_minutes_per_cycle.clone(),
+            min_gap_minutes: rule.min_gap_minutes.clone(),
+            min_event_minutes: rule.min_event_minutes.clone(),
+            max_event_minutes: rule.max_event_minutes.clone(),
+            max_overrides: rule.max_overrides.clone(),
+            window_start: rule.window_start.clone(),
+            window_end: rule.window_end.clone(),
+            activation_cost: rule.activation_cost.clone(),
+            burn_rate_factor: rule.burn_rate_factor.clone(),
+            score_factor: rule.score_factor.clone(),
+            overridable: rule.overridable.as_deref() == Some("on"),
+        };
+        let now = Utc::now();
+        let parsed = form.parse(now.date_naive())?;
+        let replaced =
+            rule::save_rule(&self.db, &viewer.username, program_id, &parsed, now).await?;
+        Ok(format!(
+            "Rule effective {} {}; the grid side is being told.",
+            parsed.effective_from,
+            if replaced { "changed" } else { "added" }
+        ))
     }
 
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError> {

@@ -1456,3 +1456,85 @@ async fn one_refused_message_in_a_delivery_batch_does_not_hold_back_the_others()
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_program_manager_adds_a_rule_and_the_grid_gets_it() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let manager = app.browser();
+        app.login(&manager, "manager", PASSWORD).await;
+        let fields = |end: &'static str| {
+            vec![
+                ("program_id", "1"),
+                ("rule[effective_from]", "2030-06-01"),
+                ("rule[cycle]", "weekly"),
+                ("rule[week_start]", "0"),
+                ("rule[max_events_per_cycle]", "3"),
+                ("rule[max_minutes_per_cycle]", "360"),
+                ("rule[min_gap_minutes]", "720"),
+                ("rule[min_event_minutes]", "30"),
+                ("rule[max_event_minutes]", "180"),
+                ("rule[max_overrides]", "1"),
+                ("rule[window_start]", "13:00"),
+                ("rule[window_end]", end),
+                ("rule[activation_cost]", "1.5"),
+                ("rule[burn_rate_factor]", "1.1"),
+                ("rule[score_factor]", "1.0"),
+            ]
+        };
+        let (_, html) = app.page(&manager, "/programs/1").await;
+        assert!(
+            html.contains("rule-form"),
+            "{}: the editor is offered",
+            t.name
+        );
+        app.post_form(&manager, "/programs/1", "/fn/save_rule", &fields("25:00"))
+            .await;
+        let (_, html) = app.page(&manager, "/programs/1").await;
+        assert!(html.contains("window end: expected a time"), "{}", t.name);
+        let res = app
+            .post_form(&manager, "/programs/1", "/fn/save_rule", &fields("19:00"))
+            .await;
+        assert_eq!(res.status(), 302);
+        let (_, html) = app.page(&manager, "/programs/1").await;
+        assert!(
+            html.contains("Rule effective 2030-06-01 added"),
+            "{}",
+            t.name
+        );
+        let rules: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM program_rules WHERE program_id = 1 AND effective_from = $1"
+        )
+        .bind(chrono::NaiveDate::from_ymd_opt(2030, 6, 1).unwrap())
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(rules, 1);
+        let worker = DeliveryWorker::new(
+            t.db.clone(),
+            Peers::in_process(&t.db),
+            Arc::new(gridflex::clock::SystemClock),
+            RetryPolicy::default(),
+            1,
+        );
+        assert_eq!(worker.tick().await.unwrap().delivered, 1, "{}", t.name);
+        let synced: String = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT rule_json FROM grid_program_rules WHERE program_code = 'SMT-BYOD'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert!(
+            synced.contains("\"maxEventsPerCycle\":3"),
+            "{}: {synced}",
+            t.name
+        );
+        let auditor = app.browser();
+        app.login(&auditor, "auditor", PASSWORD).await;
+        let (_, html) = app.page(&auditor, "/programs/1").await;
+        assert!(!html.contains("rule-form"));
+        drop(app);
+        t.cleanup().await;
+    }
+}

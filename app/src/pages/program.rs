@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::{route_id, show};
-use crate::api::{get_program, list_programs, RunScores};
+use crate::api::{get_program, list_programs, RunScores, SaveRule};
 use crate::components::*;
 use crate::model::*;
 
@@ -101,6 +101,7 @@ fn ProgramDetailView() -> impl IntoView {
                     </dd>
                 </dl>
             </section>
+            {rule_form(&p)}
             <section>
                 <h2>"Rules"</h2>
                 <table class="data" id="rules"><thead><tr>
@@ -109,6 +110,54 @@ fn ProgramDetailView() -> impl IntoView {
                     <th>"Activation / burn / score"</th><th>"Overridable"</th>
                 </tr></thead><tbody>{rules}</tbody></table>
             </section>
+        }
+    })
+}
+
+/// The rule editor for program managers, filled with the rule in force.
+fn rule_form(p: &ProgramDetail) -> impl IntoView {
+    let may_edit =
+        current_viewer().is_some_and(|v| matches!(v.role, Role::ProgramManager | Role::Admin));
+    let current = p
+        .rules
+        .iter()
+        .find(|r| r.current)
+        .or(p.rules.first())
+        .cloned();
+    let program_id = p.summary.id;
+    may_edit.then(move || {
+        let action = ServerAction::<SaveRule>::new();
+        let r = current;
+        let monthly = r.as_ref().is_none_or(|r| r.cycle == "monthly");
+        let overridable = r.as_ref().is_some_and(|r| r.overridable);
+        let val = move |f: fn(&ProgramRuleDto) -> String| r.as_ref().map(f).unwrap_or_default();
+        view! {
+            <details class="card">
+                <summary>"Add or change a rule"</summary>
+                <ActionForm action=action attr:class="filters" attr:id="rule-form">
+                    <CsrfField/>
+                    <input type="hidden" name="program_id" value=program_id/>
+                    <label>"Effective from" <input type="date" name="rule[effective_from]" required/></label>
+                    <label>"Cycle" <select name="rule[cycle]">
+                        <option value="monthly" selected=monthly>"monthly"</option>
+                        <option value="weekly" selected=!monthly>"weekly"</option>
+                    </select></label>
+                    <label>"Week starts (0 = Monday)" <input name="rule[week_start]" value=val(|r| r.week_start.to_string()) size="2"/></label>
+                    <label>"Events / cycle" <input name="rule[max_events_per_cycle]" value=val(|r| r.max_events_per_cycle.to_string()) size="4"/></label>
+                    <label>"Minutes / cycle" <input name="rule[max_minutes_per_cycle]" value=val(|r| r.max_minutes_per_cycle.to_string()) size="5"/></label>
+                    <label>"Minimum gap (min)" <input name="rule[min_gap_minutes]" value=val(|r| r.min_gap_minutes.to_string()) size="5"/></label>
+                    <label>"Shortest event (min)" <input name="rule[min_event_minutes]" value=val(|r| r.min_event_minutes.to_string()) size="4"/></label>
+                    <label>"Longest event (min)" <input name="rule[max_event_minutes]" value=val(|r| r.max_event_minutes.to_string()) size="4"/></label>
+                    <label>"Overrides" <input name="rule[max_overrides]" value=val(|r| r.max_overrides.to_string()) size="3"/></label>
+                    <label>"Window from" <input name="rule[window_start]" value=val(|r| hhmm(r.window_start_minute)) size="5"/></label>
+                    <label>"Window until" <input name="rule[window_end]" value=val(|r| hhmm(r.window_end_minute)) size="5"/></label>
+                    <label>"Activation cost" <input name="rule[activation_cost]" value=val(|r| r.activation_cost.to_string()) size="5"/></label>
+                    <label>"Burn-rate factor" <input name="rule[burn_rate_factor]" value=val(|r| r.burn_rate_factor.to_string()) size="5"/></label>
+                    <label>"Score factor" <input name="rule[score_factor]" value=val(|r| r.score_factor.to_string()) size="5"/></label>
+                    <label>"Overridable" <input type="checkbox" name="rule[overridable]" value="on" checked=overridable/></label>
+                    <button type="submit">"Save rule"</button>
+                </ActionForm>
+            </details>
         }
     })
 }

@@ -2287,7 +2287,8 @@ impl Validate for ProgramRuleSync {
 }
 
 impl ProgramRule {
-    fn check(&self) -> Result<(), RecordError> {
+    /// Checks the rule's limits (used for rule sync messages and for rules edited in the console).
+    pub fn check(&self) -> Result<(), RecordError> {
         if self.week_start > 6 {
             return Err(RecordError::new(
                 "weekStart",

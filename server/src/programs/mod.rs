@@ -3,5 +3,6 @@
 pub mod enrollment;
 pub mod enrollment_request;
 pub mod opt_out;
+pub mod rule;
 pub mod score;
 pub mod unavailability;

@@ -1,0 +1,274 @@
+//! Program rules edited by a program manager: a new effective-dated rule (or a change to one
+//! not yet in force), audited, and synced to the grid side (flow 9) when the program is active.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+
+use crate::db::audit::{append, NewAuditEntry};
+use crate::db::Db;
+use crate::error::DomainError;
+use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::wire::{ProgramRule, RuleCycle};
+use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
+use crate::with_tx;
+
+/// The console's rule form, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct RuleForm {
+    pub effective_from: String,
+    pub cycle: String,
+    pub week_start: String,
+    pub max_events_per_cycle: String,
+    pub max_minutes_per_cycle: String,
+    pub min_gap_minutes: String,
+    pub min_event_minutes: String,
+    pub max_event_minutes: String,
+    pub max_overrides: String,
+    pub window_start: String,
+    pub window_end: String,
+    pub activation_cost: String,
+    pub burn_rate_factor: String,
+    pub score_factor: String,
+    pub overridable: bool,
+}
+
+fn num<T: std::str::FromStr>(field: &str, v: &str) -> Result<T, DomainError> {
+    v.trim().parse::<T>().map_err(|_| {
+        DomainError::invalid(format!(
+            "{field}: `{}` is not a valid number here",
+            v.trim()
+        ))
+    })
+}
+
+fn minute_of_day(field: &str, v: &str) -> Result<u16, DomainError> {
+    let bad = || {
+        DomainError::invalid(format!(
+            "{field}: expected a time like 16:00, got `{}`",
+            v.trim()
+        ))
+    };
+    let (h, m) = v.trim().split_once(':').ok_or_else(bad)?;
+    let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if (h == 24 && m == 0) || (h < 24 && m < 60) {
+        Ok(h * 60 + m)
+    } else {
+        Err(bad())
+    }
+}
+
+impl RuleForm {
+    /// Parses and checks the form; every problem names its field.
+    pub fn parse(&self, today: NaiveDate) -> Result<ProgramRule, DomainError> {
+        let effective_from = NaiveDate::parse_from_str(self.effective_from.trim(), "%Y-%m-%d")
+            .map_err(|_| {
+                DomainError::invalid(format!(
+                    "effective from: expected a date like 2026-06-01, got `{}`",
+                    self.effective_from.trim()
+                ))
+            })?;
+        if effective_from < today {
+            return Err(DomainError::invalid(
+                "effective from: a rule takes effect today or later; past rules stay as they were",
+            ));
+        }
+        let cycle = match self.cycle.as_str() {
+            "weekly" => RuleCycle::Weekly,
+            "monthly" => RuleCycle::Monthly,
+            other => {
+                return Err(DomainError::invalid(format!(
+                    "cycle: expected weekly or monthly, got `{other}`"
+                )))
+            }
+        };
+        let rule = ProgramRule {
+            effective_from,
+            cycle,
+            week_start: num("week start", &self.week_start)?,
+            max_events_per_cycle: num("events per cycle", &self.max_events_per_cycle)?,
+            max_minutes_per_cycle: num("minutes per cycle", &self.max_minutes_per_cycle)?,
+            min_gap_minutes: num("minimum gap", &self.min_gap_minutes)?,
+            min_event_minutes: num("shortest event", &self.min_event_minutes)?,
+            max_event_minutes: num("longest event", &self.max_event_minutes)?,
+            max_overrides: num("overrides", &self.max_overrides)?,
+            window_start_minute: minute_of_day("window start", &self.window_start)?,
+            window_end_minute: minute_of_day("window end", &self.window_end)?,
+            activation_cost: num("activation cost", &self.activation_cost)?,
+            burn_rate_factor: num("burn-rate factor", &self.burn_rate_factor)?,
+            score_factor: num("score factor", &self.score_factor)?,
+            overridable: self.overridable,
+        };
+        rule.check()
+            .map_err(|e| DomainError::invalid(format!("{}: {}", e.field, e.message)))?;
+        Ok(rule)
+    }
+}
+
+/// Stores the rule for `program_id`; returns whether it replaced one of the same date.
+pub async fn save_rule(
+    db: &Db,
+    actor: &str,
+    program_id: i64,
+    rule: &ProgramRule,
+    now: DateTime<Utc>,
+) -> Result<bool, DomainError> {
+    let program: Option<(String, String)> = crate::with_db!(db, |p| sqlx::query_as(
+        "SELECT code, status FROM programs WHERE id = $1"
+    )
+    .bind(program_id)
+    .fetch_optional(p)
+    .await?);
+    let (code, status) =
+        program.ok_or_else(|| DomainError::not_found(format!("program {program_id}")))?;
+    let mut tx = db.begin().await?;
+    let existing: Option<i64> = with_tx!(&mut tx, |c| sqlx::query_scalar(
+        "SELECT id FROM program_rules WHERE program_id = $1 AND effective_from = $2"
+    )
+    .bind(program_id)
+    .bind(rule.effective_from)
+    .fetch_optional(c)
+    .await?);
+    if let Some(id) = existing {
+        with_tx!(&mut tx, |c| sqlx::query(
+            "DELETE FROM program_rules WHERE id = $1"
+        )
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected());
+    }
+    with_tx!(&mut tx, |c| {
+        sqlx::query(
+        "INSERT INTO program_rules (program_id, effective_from, cycle, week_start, max_events_per_cycle, max_minutes_per_cycle, min_gap_minutes,
+            min_event_minutes, max_event_minutes, max_overrides, window_start_minute, window_end_minute, activation_cost, burn_rate_factor,
+            score_factor, overridable, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    )
+    .bind(program_id)
+    .bind(rule.effective_from)
+    .bind(rule.cycle.as_str())
+    .bind(rule.week_start as i32)
+    .bind(rule.max_events_per_cycle as i32)
+    .bind(rule.max_minutes_per_cycle as i32)
+    .bind(rule.min_gap_minutes as i32)
+    .bind(rule.min_event_minutes as i32)
+    .bind(rule.max_event_minutes as i32)
+    .bind(rule.max_overrides as i32)
+    .bind(rule.window_start_minute as i32)
+    .bind(rule.window_end_minute as i32)
+    .bind(rule.activation_cost)
+    .bind(rule.burn_rate_factor)
+    .bind(rule.score_factor)
+    .bind(rule.overridable)
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected()
+    });
+    let rule_json = serde_json::to_value(rule)?;
+    append(
+        &mut tx,
+        NewAuditEntry::new(
+            actor,
+            if existing.is_some() {
+                "program_rule.change"
+            } else {
+                "program_rule.add"
+            },
+            "program",
+            program_id,
+        )
+        .after(rule_json.clone()),
+    )
+    .await?;
+    if status == "active" {
+        let action = if existing.is_some() { "CHANGE" } else { "LINK" };
+        let msg = NewMessage {
+            message_id: new_message_id(),
+            flow: "program_rule_sync".into(),
+            correlation_id: Some(format!("program-{program_id}")),
+            sender: "programs".into(),
+            recipient: "grid".into(),
+            payload: json!({"transactionId": format!("RULE-{code}-{}-{}", rule.effective_from, now.timestamp_millis()),
+                "action": action, "programCode": code, "rule": rule_json}),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        };
+        enqueue(&mut tx, &msg, now).await?;
+    }
+    tx.commit().await?;
+    Ok(existing.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> RuleForm {
+        RuleForm {
+            effective_from: "2030-06-01".into(),
+            cycle: "monthly".into(),
+            week_start: "0".into(),
+            max_events_per_cycle: "4".into(),
+            max_minutes_per_cycle: "480".into(),
+            min_gap_minutes: "720".into(),
+            min_event_minutes: "30".into(),
+            max_event_minutes: "240".into(),
+            max_overrides: "2".into(),
+            window_start: "12:00".into(),
+            window_end: "20:00".into(),
+            activation_cost: "1.5".into(),
+            burn_rate_factor: "1.2".into(),
+            score_factor: "1".into(),
+            overridable: false,
+        }
+    }
+
+    fn today() -> NaiveDate {
+        "2026-11-28".parse().unwrap()
+    }
+
+    #[test]
+    fn a_complete_form_becomes_a_rule() {
+        let r = form().parse(today()).unwrap();
+        assert_eq!(
+            (
+                r.window_start_minute,
+                r.window_end_minute,
+                r.max_events_per_cycle
+            ),
+            (720, 1200, 4)
+        );
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let mut f = form();
+        f.window_end = "25:00".into();
+        assert!(f
+            .parse(today())
+            .unwrap_err()
+            .to_string()
+            .starts_with("window end:"));
+        let mut f = form();
+        f.max_events_per_cycle = "many".into();
+        assert!(f
+            .parse(today())
+            .unwrap_err()
+            .to_string()
+            .starts_with("events per cycle:"));
+        let mut f = form();
+        f.min_event_minutes = "300".into();
+        assert!(f
+            .parse(today())
+            .unwrap_err()
+            .to_string()
+            .contains("minEventMinutes"));
+        let mut f = form();
+        f.effective_from = "2020-01-01".into();
+        assert!(f
+            .parse(today())
+            .unwrap_err()
+            .to_string()
+            .contains("today or later"));
+    }
+}
