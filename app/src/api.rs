@@ -355,3 +355,15 @@ pub async fn save_rule(program_id: i64, rule: RuleInput) -> Result<(), AppError>
     let result = c.save_rule(&v, program_id, &rule).await;
     finish(result, |m| m, &format!("/programs/{program_id}")).await
 }
+
+#[server(prefix = "/fn", endpoint = "check_device")]
+pub async fn check_device(device_id: i64) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.check_device(&v, device_id).await;
+    finish(
+        result,
+        |_| "Connection check sent to the grid side.".to_string(),
+        &format!("/devices/{device_id}"),
+    )
+    .await
+}

@@ -341,6 +341,8 @@ pub struct DeviceDetail {
     pub replacements: Vec<ReplacementDto>,
     /// Event stages the device is reserved for, newest first.
     pub reservations: Vec<ReservationDto>,
+    /// The last connection check: what the grid answered, or that one is on its way.
+    pub connection: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]

@@ -68,6 +68,8 @@ pub trait ConsolePort: Send + Sync + 'static {
     /// Cancels a window; returns its device.
     async fn cancel_unavailability(&self, viewer: &Viewer, window_id: i64)
         -> Result<i64, AppError>;
+    /// Asks the grid side whether a device is online (flow 3).
+    async fn check_device(&self, viewer: &Viewer, device_id: i64) -> Result<(), AppError>;
     /// Opts a device out of one upcoming event stage (before the program's cut-off).
     async fn opt_out(&self, viewer: &Viewer, stage: &str, device_id: i64) -> Result<(), AppError>;
     /// Adds (or changes, for a date not yet in force) a program rule; synced to the grid.

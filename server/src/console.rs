@@ -312,6 +312,23 @@ impl ConsoleService {
         let windows = db::device::unavailability(&self.db, id).await?;
         let replacements = db::enrollment::replacements_of_device(&self.db, id).await?;
         let reservations = db::device::reservations(&self.db, &d.head_end, &d.nic_id).await?;
+        let connection =
+            message::last_answer(&self.db, "device_status_check", &format!("device-{id}"))
+                .await?
+                .map(|(status, result, at)| match (status.as_str(), result) {
+                    ("delivered", Some(r)) => {
+                        let v: serde_json::Value = serde_json::from_str(&r).unwrap_or_default();
+                        format!(
+                            "{} (grid answer of {})",
+                            v["deviceList"][0]["status"].as_str().unwrap_or("UNKNOWN"),
+                            at.format("%Y-%m-%d %H:%M UTC")
+                        )
+                    }
+                    ("queued" | "delivering" | "technical_failure", _) => {
+                        "check on its way to the grid side".to_string()
+                    }
+                    (other, _) => format!("check failed ({other})"),
+                });
         Ok(DeviceDetail {
             id: d.id,
             head_end: d.head_end,
@@ -362,6 +379,7 @@ impl ConsoleService {
                     opted_out_at: r.opted_out_at,
                 })
                 .collect(),
+            connection,
         })
     }
 
@@ -839,6 +857,30 @@ impl ConsolePort for ConsoleService {
             unavailability::cancel_window(&self.db, &viewer.username, window_id, Utc::now())
                 .await?,
         )
+    }
+
+    async fn check_device(&self, viewer: &Viewer, device_id: i64) -> Result<(), AppError> {
+        require(viewer, DEVICE_READERS, "check devices")?;
+        if viewer.role == Auditor {
+            return Err(AppError::Forbidden("check devices".into()));
+        }
+        let d = db::device::get_device(&self.db, device_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("device {device_id}")))?;
+        let msg = message::NewMessage {
+            message_id: message::new_message_id(),
+            flow: "device_status_check".into(),
+            correlation_id: Some(format!("device-{device_id}")),
+            sender: "programs".into(),
+            recipient: "grid".into(),
+            payload: serde_json::json!({"transactionId": format!("CHK-{device_id}-{}", Utc::now().timestamp_millis()),
+                "deviceList": [{"headEndSystem": d.head_end, "nicId": d.nic_id}]}),
+            max_attempts: crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS,
+        };
+        let mut tx = self.db.begin().await?;
+        message::enqueue(&mut tx, &msg, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn opt_out(&self, viewer: &Viewer, stage: &str, device_id: i64) -> Result<(), AppError> {

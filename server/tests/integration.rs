@@ -1538,3 +1538,62 @@ async fn a_program_manager_adds_a_rule_and_the_grid_gets_it() {
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn an_operator_checks_a_device_connection_through_the_grid() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let device: i64 = with_db!(&t.db, |p| {
+            sqlx::query_scalar(
+            "SELECT d.id FROM devices d JOIN grid_devices g ON g.head_end = d.head_end AND g.nic_id = d.nic_id WHERE g.status = 'registered' ORDER BY d.id LIMIT 1"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap()
+        });
+        let page = format!("/devices/{device}");
+        let operator = app.browser();
+        app.login(&operator, "operator", PASSWORD).await;
+        let (_, html) = app.page(&operator, &page).await;
+        assert!(
+            html.contains("not checked") && html.contains("Check now"),
+            "{}",
+            t.name
+        );
+        app.post_form(
+            &operator,
+            &page,
+            "/fn/check_device",
+            &[("device_id", &device.to_string())],
+        )
+        .await;
+        let (_, html) = app.page(&operator, &page).await;
+        assert!(html.contains("check on its way"), "{}", t.name);
+        let worker = DeliveryWorker::new(
+            t.db.clone(),
+            Peers::in_process(&t.db),
+            Arc::new(gridflex::clock::SystemClock),
+            RetryPolicy::default(),
+            1,
+        );
+        assert_eq!(worker.tick().await.unwrap().delivered, 1);
+        let (_, html) = app.page(&operator, &page).await;
+        assert!(html.contains("ONLINE (grid answer of"), "{}", t.name);
+        let auditor = app.browser();
+        app.login(&auditor, "auditor", PASSWORD).await;
+        app.post_form(
+            &auditor,
+            &page,
+            "/fn/check_device",
+            &[("device_id", &device.to_string())],
+        )
+        .await;
+        let checks: i64 = with_db!(&t.db, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'device_status_check' AND direction = 'outbound'").fetch_one(p).await.unwrap()
+        });
+        assert_eq!(checks, 1, "{}: the auditor's attempt sent nothing", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}

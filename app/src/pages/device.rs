@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use super::enrollment::LocationCard;
 use super::{pairs, query_with, route_id, show};
 use crate::api::{
-    get_device, list_devices, load_filter_options, AddUnavailability, CancelUnavailability, OptOut,
+    get_device, list_devices, load_filter_options, AddUnavailability, CancelUnavailability,
+    CheckDevice, OptOut,
 };
 use crate::components::*;
 use crate::model::*;
@@ -107,6 +108,19 @@ fn DeviceDetailView() -> impl IntoView {
                 <td>{e.left_at.as_ref().map(fmt_time).unwrap_or_else(|| "—".into())}</td>
             </tr>
         }).collect_view();
+        let may_check = current_viewer()
+            .is_some_and(|v| matches!(v.role, Role::ProgramManager | Role::Operator | Role::Admin));
+        let check = may_check.then(|| {
+            let action = ServerAction::<CheckDevice>::new();
+            let id = d.id;
+            view! {
+                <ActionForm action=action attr:class="inline">
+                    <CsrfField/>
+                    <input type="hidden" name="device_id" value=id/>
+                    <button type="submit" class="secondary">"Check now"</button>
+                </ActionForm>
+            }
+        });
         let may_act =
             current_viewer().is_some_and(|v| matches!(v.role, Role::ProgramManager | Role::Admin));
         let device_id = d.id;
@@ -193,6 +207,7 @@ fn DeviceDetailView() -> impl IntoView {
                         <dt>"Nominal controllable load"</dt><dd>{fmt_kw(d.nominal_kw)}</dd>
                         <dt>"Control score"</dt><dd>{format!("{:.2}", d.control_score)}</dd>
                         <dt>"Aggregator"</dt><dd>{d.aggregator.clone().unwrap_or_else(|| "—".into())}</dd>
+                        <dt>"Connection"</dt><dd id="connection">{d.connection.clone().unwrap_or_else(|| "not checked".into())} " " {check}</dd>
                     </dl>
                 </section>
                 <LocationCard location=d.location.clone()/>

@@ -322,6 +322,24 @@ pub async fn record_inbound(
     }))
 }
 
+/// The newest outbound message of `flow` with `correlation`: (status, result, updated).
+pub async fn last_answer(
+    db: &Db,
+    flow: &str,
+    correlation: &str,
+) -> Result<Option<(String, Option<String>, DateTime<Utc>)>, DomainError> {
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as(
+        "SELECT status, result, updated_at FROM integration_messages
+         WHERE direction = 'outbound' AND flow = $1 AND correlation_id = $2 ORDER BY id DESC LIMIT 1"
+    )
+    .bind(flow)
+    .bind(correlation)
+    .fetch_optional(pool)
+    .await?
+    }))
+}
+
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct AttemptRow {
     pub attempt: i32,
