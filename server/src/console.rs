@@ -899,25 +899,8 @@ impl ConsolePort for ConsoleService {
         rule: &RuleInput,
     ) -> Result<String, AppError> {
         require(viewer, &[ProgramManager, Admin], "edit program rules")?;
-        let form = rule::RuleForm {
-            effective_from: rule.effective_from.clone(),
-            cycle: rule.cycle.clone(),
-            week_start: rule.week_start.clone(),
-            max_events_per_cycle: rule.max_events_per_cycle.clone(),
-            max_minutes_per_cycle: rule.max_minutes_per_cycle.clone(),
-            min_gap_minutes: rule.min_gap_minutes.clone(),
-            min_event_minutes: rule.min_event_minutes.clone(),
-            max_event_minutes: rule.max_event_minutes.clone(),
-            max_overrides: rule.max_overrides.clone(),
-            window_start: rule.window_start.clone(),
-            window_end: rule.window_end.clone(),
-            activation_cost: rule.activation_cost.clone(),
-            burn_rate_factor: rule.burn_rate_factor.clone(),
-            score_factor: rule.score_factor.clone(),
-            overridable: rule.overridable.as_deref() == Some("on"),
-        };
         let now = Utc::now();
-        let parsed = form.parse(now.date_naive())?;
+        let parsed = rule::parse_rule(rule, now.date_naive())?;
         let replaced =
             rule::save_rule(&self.db, &viewer.username, program_id, &parsed, now).await?;
         Ok(format!(

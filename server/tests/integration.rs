@@ -14,6 +14,17 @@ use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
 use gridflex::with_db;
 use serde_json::{json, Value};
 
+/// A delivery worker that hands messages to the other side in this process.
+fn in_process_worker(t: &TestDb) -> DeliveryWorker {
+    DeliveryWorker::new(
+        t.db.clone(),
+        Peers::in_process(&t.db),
+        Arc::new(gridflex::clock::SystemClock),
+        RetryPolicy::default(),
+        1,
+    )
+}
+
 async fn integration_token(t: &TestDb, name: &str) -> String {
     gridflex::auth::create_token(&t.db, "test", name, "integration")
         .await
@@ -349,13 +360,7 @@ async fn activating_an_enrollment_syncs_it_to_the_grid_and_the_ack_marks_its_dev
             sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'enrollment_sync' AND status = 'queued'").fetch_one(p).await.unwrap()
         });
         assert_eq!(queued, 1, "{}: the sync is queued with the change", t.name);
-        let worker = DeliveryWorker::new(
-            t.db.clone(),
-            Peers::in_process(&t.db),
-            Arc::new(gridflex::clock::SystemClock),
-            RetryPolicy::default(),
-            1,
-        );
+        let worker = in_process_worker(&t);
         let report = worker.tick().await.unwrap();
         assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
         for (h, n) in &devices {
@@ -869,13 +874,7 @@ async fn a_program_manager_records_unavailability_and_the_grid_learns_of_it() {
             .await
             .unwrap()
         });
-        let worker = DeliveryWorker::new(
-            t.db.clone(),
-            Peers::in_process(&t.db),
-            Arc::new(gridflex::clock::SystemClock),
-            RetryPolicy::default(),
-            1,
-        );
+        let worker = in_process_worker(&t);
         assert_eq!(worker.tick().await.unwrap().delivered, 1, "{}", t.name);
         let grid = |db: gridflex::db::Db, id: String| async move {
             with_db!(&db, |p| sqlx::query_scalar::<_, String>(
@@ -970,13 +969,7 @@ async fn an_admin_runs_the_score_calculation_and_the_grid_gets_the_scores() {
             sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'device_score' AND status = 'queued'").fetch_one(p).await.unwrap()
         });
         assert_eq!(queued, 4, "one message per active program");
-        let worker = DeliveryWorker::new(
-            t.db.clone(),
-            Peers::in_process(&t.db),
-            Arc::new(gridflex::clock::SystemClock),
-            RetryPolicy::default(),
-            1,
-        );
+        let worker = in_process_worker(&t);
         assert_eq!(worker.tick().await.unwrap().delivered, 4, "{}", t.name);
         let grid_score: Option<f64> = with_db!(&t.db, |p| sqlx::query_scalar(
             "SELECT control_score FROM grid_devices WHERE nic_id = $1"
@@ -1374,13 +1367,7 @@ async fn an_opt_out_before_the_cutoff_reaches_the_grid_and_one_after_is_refused(
             "{}",
             t.name
         );
-        let worker = DeliveryWorker::new(
-            t.db.clone(),
-            Peers::in_process(&t.db),
-            Arc::new(gridflex::clock::SystemClock),
-            RetryPolicy::default(),
-            1,
-        );
+        let worker = in_process_worker(&t);
         assert_eq!(
             worker.tick().await.unwrap().delivered,
             1,
@@ -1423,13 +1410,7 @@ async fn one_refused_message_in_a_delivery_batch_does_not_hold_back_the_others()
                 .unwrap();
         }
         tx.commit().await.unwrap();
-        let worker = DeliveryWorker::new(
-            t.db.clone(),
-            Peers::in_process(&t.db),
-            Arc::new(gridflex::clock::SystemClock),
-            RetryPolicy::default(),
-            1,
-        );
+        let worker = in_process_worker(&t);
         let r = worker.tick().await.unwrap();
         assert_eq!(
             (r.delivered, r.business_errors),
@@ -1511,13 +1492,7 @@ async fn a_program_manager_adds_a_rule_and_the_grid_gets_it() {
         .await
         .unwrap());
         assert_eq!(rules, 1);
-        let worker = DeliveryWorker::new(
-            t.db.clone(),
-            Peers::in_process(&t.db),
-            Arc::new(gridflex::clock::SystemClock),
-            RetryPolicy::default(),
-            1,
-        );
+        let worker = in_process_worker(&t);
         assert_eq!(worker.tick().await.unwrap().delivered, 1, "{}", t.name);
         let synced: String = with_db!(&t.db, |p| sqlx::query_scalar(
             "SELECT rule_json FROM grid_program_rules WHERE program_code = 'SMT-BYOD'"
@@ -1570,13 +1545,7 @@ async fn an_operator_checks_a_device_connection_through_the_grid() {
         .await;
         let (_, html) = app.page(&operator, &page).await;
         assert!(html.contains("check on its way"), "{}", t.name);
-        let worker = DeliveryWorker::new(
-            t.db.clone(),
-            Peers::in_process(&t.db),
-            Arc::new(gridflex::clock::SystemClock),
-            RetryPolicy::default(),
-            1,
-        );
+        let worker = in_process_worker(&t);
         assert_eq!(worker.tick().await.unwrap().delivered, 1);
         let (_, html) = app.page(&operator, &page).await;
         assert!(html.contains("ONLINE (grid answer of"), "{}", t.name);

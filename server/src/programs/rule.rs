@@ -11,26 +11,7 @@ use crate::integration::message::{enqueue, new_message_id, NewMessage};
 use crate::integration::wire::{ProgramRule, RuleCycle};
 use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
 use crate::with_tx;
-
-/// The console's rule form, as typed.
-#[derive(Debug, Clone, Default)]
-pub struct RuleForm {
-    pub effective_from: String,
-    pub cycle: String,
-    pub week_start: String,
-    pub max_events_per_cycle: String,
-    pub max_minutes_per_cycle: String,
-    pub min_gap_minutes: String,
-    pub min_event_minutes: String,
-    pub max_event_minutes: String,
-    pub max_overrides: String,
-    pub window_start: String,
-    pub window_end: String,
-    pub activation_cost: String,
-    pub burn_rate_factor: String,
-    pub score_factor: String,
-    pub overridable: bool,
-}
+use app::model::RuleInput;
 
 fn num<T: std::str::FromStr>(field: &str, v: &str) -> Result<T, DomainError> {
     v.trim().parse::<T>().map_err(|_| {
@@ -57,51 +38,49 @@ fn minute_of_day(field: &str, v: &str) -> Result<u16, DomainError> {
     }
 }
 
-impl RuleForm {
-    /// Parses and checks the form; every problem names its field.
-    pub fn parse(&self, today: NaiveDate) -> Result<ProgramRule, DomainError> {
-        let effective_from = NaiveDate::parse_from_str(self.effective_from.trim(), "%Y-%m-%d")
-            .map_err(|_| {
-                DomainError::invalid(format!(
-                    "effective from: expected a date like 2026-06-01, got `{}`",
-                    self.effective_from.trim()
-                ))
-            })?;
-        if effective_from < today {
-            return Err(DomainError::invalid(
-                "effective from: a rule takes effect today or later; past rules stay as they were",
-            ));
-        }
-        let cycle = match self.cycle.as_str() {
-            "weekly" => RuleCycle::Weekly,
-            "monthly" => RuleCycle::Monthly,
-            other => {
-                return Err(DomainError::invalid(format!(
-                    "cycle: expected weekly or monthly, got `{other}`"
-                )))
-            }
-        };
-        let rule = ProgramRule {
-            effective_from,
-            cycle,
-            week_start: num("week start", &self.week_start)?,
-            max_events_per_cycle: num("events per cycle", &self.max_events_per_cycle)?,
-            max_minutes_per_cycle: num("minutes per cycle", &self.max_minutes_per_cycle)?,
-            min_gap_minutes: num("minimum gap", &self.min_gap_minutes)?,
-            min_event_minutes: num("shortest event", &self.min_event_minutes)?,
-            max_event_minutes: num("longest event", &self.max_event_minutes)?,
-            max_overrides: num("overrides", &self.max_overrides)?,
-            window_start_minute: minute_of_day("window start", &self.window_start)?,
-            window_end_minute: minute_of_day("window end", &self.window_end)?,
-            activation_cost: num("activation cost", &self.activation_cost)?,
-            burn_rate_factor: num("burn-rate factor", &self.burn_rate_factor)?,
-            score_factor: num("score factor", &self.score_factor)?,
-            overridable: self.overridable,
-        };
-        rule.check()
-            .map_err(|e| DomainError::invalid(format!("{}: {}", e.field, e.message)))?;
-        Ok(rule)
+/// Parses and checks the console's rule form; every problem names its field.
+pub fn parse_rule(form: &RuleInput, today: NaiveDate) -> Result<ProgramRule, DomainError> {
+    let effective_from = NaiveDate::parse_from_str(form.effective_from.trim(), "%Y-%m-%d")
+        .map_err(|_| {
+            DomainError::invalid(format!(
+                "effective from: expected a date like 2026-06-01, got `{}`",
+                form.effective_from.trim()
+            ))
+        })?;
+    if effective_from < today {
+        return Err(DomainError::invalid(
+            "effective from: a rule takes effect today or later; past rules stay as they were",
+        ));
     }
+    let cycle = match form.cycle.as_str() {
+        "weekly" => RuleCycle::Weekly,
+        "monthly" => RuleCycle::Monthly,
+        other => {
+            return Err(DomainError::invalid(format!(
+                "cycle: expected weekly or monthly, got `{other}`"
+            )))
+        }
+    };
+    let rule = ProgramRule {
+        effective_from,
+        cycle,
+        week_start: num("week start", &form.week_start)?,
+        max_events_per_cycle: num("events per cycle", &form.max_events_per_cycle)?,
+        max_minutes_per_cycle: num("minutes per cycle", &form.max_minutes_per_cycle)?,
+        min_gap_minutes: num("minimum gap", &form.min_gap_minutes)?,
+        min_event_minutes: num("shortest event", &form.min_event_minutes)?,
+        max_event_minutes: num("longest event", &form.max_event_minutes)?,
+        max_overrides: num("overrides", &form.max_overrides)?,
+        window_start_minute: minute_of_day("window start", &form.window_start)?,
+        window_end_minute: minute_of_day("window end", &form.window_end)?,
+        activation_cost: num("activation cost", &form.activation_cost)?,
+        burn_rate_factor: num("burn-rate factor", &form.burn_rate_factor)?,
+        score_factor: num("score factor", &form.score_factor)?,
+        overridable: form.overridable.as_deref() == Some("on"),
+    };
+    rule.check()
+        .map_err(|e| DomainError::invalid(format!("{}: {}", e.field, e.message)))?;
+    Ok(rule)
 }
 
 /// Stores the rule for `program_id`; returns whether it replaced one of the same date.
@@ -203,8 +182,8 @@ pub async fn save_rule(
 mod tests {
     use super::*;
 
-    fn form() -> RuleForm {
-        RuleForm {
+    fn form() -> RuleInput {
+        RuleInput {
             effective_from: "2030-06-01".into(),
             cycle: "monthly".into(),
             week_start: "0".into(),
@@ -219,7 +198,7 @@ mod tests {
             activation_cost: "1.5".into(),
             burn_rate_factor: "1.2".into(),
             score_factor: "1".into(),
-            overridable: false,
+            overridable: None,
         }
     }
 
@@ -229,7 +208,7 @@ mod tests {
 
     #[test]
     fn a_complete_form_becomes_a_rule() {
-        let r = form().parse(today()).unwrap();
+        let r = parse_rule(&form(), today()).unwrap();
         assert_eq!(
             (
                 r.window_start_minute,
@@ -244,29 +223,25 @@ mod tests {
     fn each_bad_field_is_named() {
         let mut f = form();
         f.window_end = "25:00".into();
-        assert!(f
-            .parse(today())
+        assert!(parse_rule(&f, today())
             .unwrap_err()
             .to_string()
             .starts_with("window end:"));
         let mut f = form();
         f.max_events_per_cycle = "many".into();
-        assert!(f
-            .parse(today())
+        assert!(parse_rule(&f, today())
             .unwrap_err()
             .to_string()
             .starts_with("events per cycle:"));
         let mut f = form();
         f.min_event_minutes = "300".into();
-        assert!(f
-            .parse(today())
+        assert!(parse_rule(&f, today())
             .unwrap_err()
             .to_string()
             .contains("minEventMinutes"));
         let mut f = form();
         f.effective_from = "2020-01-01".into();
-        assert!(f
-            .parse(today())
+        assert!(parse_rule(&f, today())
             .unwrap_err()
             .to_string()
             .contains("today or later"));
