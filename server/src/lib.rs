@@ -7,6 +7,7 @@ pub mod console;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod grid;
 pub mod integration;
 pub mod programs;
 pub mod startup;
