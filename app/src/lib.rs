@@ -5,6 +5,7 @@ pub mod access;
 pub mod api;
 pub mod components;
 pub mod error;
+pub mod grid;
 pub mod model;
 pub mod pages;
 pub mod port;

@@ -1,7 +1,14 @@
 //! The grid side ("DERMS"): strategies, forecasts, the stage planner, the event lifecycle,
 //! dispatch and outcomes.
 
+pub mod dispatch;
+pub mod event;
+pub mod forecast;
+pub mod headend;
+pub mod lifecycle;
+pub mod plan;
 pub mod planner;
+pub mod strategy;
 
 /// Device types in the order the planner's reduction factors are indexed by.
 pub const DEVICE_TYPES: [&str; 6] = [

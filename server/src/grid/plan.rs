@@ -1,0 +1,574 @@
+//! Planning an event: load the candidates of its zone, programs and device groups with
+//! everything the rules need (set-based, a handful of queries), run the planner, and store
+//! the stages, their devices and the interval forecast in one transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use serde_json::json;
+
+use crate::db::audit::{append, NewAuditEntry};
+use crate::db::{insert_rows, reserve_ids, Arg, Db};
+use crate::error::DomainError;
+use crate::grid::event::{parse_time, EventRow};
+use crate::grid::lifecycle::Actor;
+use crate::grid::planner::{
+    self, Candidate, ManualStage, Objective, Plan, PlanInput, ProgramLimits, INTERVAL_MINUTES,
+};
+use crate::grid::strategy::DeviceGroups;
+use crate::grid::{forecast, DEVICE_TYPES};
+use crate::integration::wire::{ProgramRule, RuleCycle};
+use crate::{with_db, with_tx};
+
+/// Intervals after the event end that the plan and the chart cover (rebound shows there).
+pub const TAIL_INTERVALS: usize = 8;
+
+/// What the planner was given, plus what is needed to store its answer.
+pub struct Loaded {
+    pub input: PlanInput,
+    pub program_codes: Vec<String>,
+    pub load_ms: u128,
+}
+
+fn interval_count(ev: &EventRow) -> usize {
+    ((ev.ends_at - ev.starts_at).num_minutes() / INTERVAL_MINUTES as i64) as usize
+}
+
+/// The start of the rule cycle that contains `day`.
+fn cycle_start(rule: &ProgramRule, day: NaiveDate) -> NaiveDate {
+    match rule.cycle {
+        RuleCycle::Weekly => {
+            let back = (day.weekday().num_days_from_sunday() as i64 - rule.week_start as i64)
+                .rem_euclid(7);
+            day - Duration::days(back)
+        }
+        RuleCycle::Monthly => day.with_day(1).unwrap_or(day),
+    }
+}
+
+/// The rule in force for each program on `day` (latest effective, linked), if any.
+async fn rules_in_force(
+    db: &Db,
+    programs: &[String],
+    day: NaiveDate,
+) -> Result<Vec<Option<ProgramRule>>, DomainError> {
+    let rows: Vec<(String, NaiveDate, String, bool)> = with_db!(db, |c| {
+        sqlx::query_as(
+        "SELECT program_code, CAST(effective_from AS DATE), rule_json, linked FROM grid_program_rules ORDER BY effective_from"
+    )
+    .fetch_all(c)
+    .await?
+    });
+    Ok(programs
+        .iter()
+        .map(|p| {
+            rows.iter()
+                .filter(|(code, from, _, _)| code == p && *from <= day)
+                .next_back()
+                .filter(|(_, _, _, linked)| *linked)
+                .and_then(|(_, _, json, _)| serde_json::from_str(json).ok())
+        })
+        .collect())
+}
+
+/// Reads the operator's manual stages: `HH:MM-HH:MM` or `HH:MM-HH:MM@kW`, comma separated,
+/// times on the event's day(s) in UTC. Blank: one stage over the whole window.
+pub fn parse_manual_stages(ev: &EventRow, spec: &str) -> Result<Vec<ManualStage>, DomainError> {
+    let n = interval_count(ev);
+    if spec.trim().is_empty() {
+        return Ok(vec![ManualStage {
+            start: 0,
+            end: n,
+            target_kw: None,
+        }]);
+    }
+    let day = ev.starts_at.date_naive();
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (range, target) = match part.split_once('@') {
+            Some((r, t)) => (r.trim(), Some(t.trim())),
+            None => (part, None),
+        };
+        let (a, b) = range.split_once('-').ok_or_else(|| {
+            DomainError::invalid(format!("stages: `{part}` is not HH:MM-HH:MM[@kW]"))
+        })?;
+        let at = |s: &str| -> Result<usize, DomainError> {
+            let t = parse_time("stages", &format!("{day}T{}", s.trim()))?;
+            let t = if t < ev.starts_at {
+                t + Duration::days(1)
+            } else {
+                t
+            };
+            let mins = (t - ev.starts_at).num_minutes();
+            if mins < 0 || mins % INTERVAL_MINUTES as i64 != 0 || mins / 15 > n as i64 {
+                return Err(DomainError::invalid(format!(
+                    "stages: {} is not a quarter hour inside the event window",
+                    s.trim()
+                )));
+            }
+            Ok((mins / INTERVAL_MINUTES as i64) as usize)
+        };
+        let (start, end) = (at(a)?, at(b)?);
+        if start >= end {
+            return Err(DomainError::invalid(format!(
+                "stages: `{part}` ends before it starts"
+            )));
+        }
+        let target_kw = match target {
+            Some(t) => {
+                let v: f64 = t.trim_end_matches("kW").trim().parse().map_err(|_| {
+                    DomainError::invalid(format!("stages: `{t}` is not a number of kW"))
+                })?;
+                if !v.is_finite() || v <= 0.0 {
+                    return Err(DomainError::invalid(format!(
+                        "stages: the target in `{part}` must be more than 0 kW"
+                    )));
+                }
+                Some(v)
+            }
+            None => None,
+        };
+        out.push(ManualStage {
+            start,
+            end,
+            target_kw,
+        });
+    }
+    Ok(out)
+}
+
+/// Loads what the planner needs for `ev`.
+pub async fn load(db: &Db, ev: &EventRow, manual: &str) -> Result<Loaded, DomainError> {
+    let started = std::time::Instant::now();
+    let n = interval_count(ev);
+    let len = n + TAIL_INTERVALS;
+    let programs = ev.programs();
+    let zone = ev.zone();
+    let groups: DeviceGroups = serde_json::from_str(&ev.device_groups).unwrap_or_default();
+    let day = ev.starts_at.date_naive();
+    let rules = rules_in_force(db, &programs, day).await?;
+    let limits: Vec<ProgramLimits> = rules
+        .iter()
+        .map(|r| match r {
+            Some(r) => ProgramLimits {
+                max_events_per_cycle: r.max_events_per_cycle,
+                max_minutes_per_cycle: r.max_minutes_per_cycle,
+                min_gap_minutes: r.min_gap_minutes,
+                min_event_minutes: r.min_event_minutes,
+                max_event_minutes: r.max_event_minutes,
+                overridable: r.overridable,
+            },
+            None => ProgramLimits {
+                max_events_per_cycle: 0,
+                max_minutes_per_cycle: 0,
+                min_gap_minutes: 0,
+                min_event_minutes: 0,
+                max_event_minutes: 0,
+                overridable: false,
+            },
+        })
+        .collect();
+
+    // Program and device type as small integers straight from SQL: no string per row.
+    let mut program_case = String::from("CASE gd.program_code");
+    let mut args: Vec<Arg> = Vec::new();
+    for (i, p) in programs.iter().enumerate() {
+        args.push(Arg::Text(p.clone()));
+        program_case.push_str(&format!(" WHEN ${} THEN {i}", args.len()));
+    }
+    program_case.push_str(" ELSE -1 END");
+    let mut type_case = String::from("CASE gd.device_type");
+    for (i, t) in DEVICE_TYPES.iter().enumerate() {
+        type_case.push_str(&format!(" WHEN '{t}' THEN {i}"));
+    }
+    type_case.push_str(" ELSE -1 END");
+    let mut zone_list = Vec::new();
+    for z in &zone {
+        args.push(Arg::Int(*z));
+        zone_list.push(format!("${}", args.len()));
+    }
+    let mut program_list = Vec::new();
+    for p in &programs {
+        args.push(Arg::Text(p.clone()));
+        program_list.push(format!("${}", args.len()));
+    }
+    if zone_list.is_empty() || program_list.is_empty() {
+        return Err(DomainError::invalid(
+            "the event has no zone or no programs; edit its strategy",
+        ));
+    }
+    let sql = format!(
+        "WITH RECURSIVE zone(id) AS (
+             SELECT id FROM network_nodes WHERE id IN ({zones})
+             UNION SELECT e.child_id FROM network_edges e JOIN zone z ON e.parent_id = z.id WHERE e.valid_to IS NULL)
+         SELECT gd.id, {program_case}, {type_case}, gd.nominal_kw, COALESCE(gd.control_score, 0.0),
+                CASE WHEN gd.status = 'registered' THEN 1 ELSE 0 END, COALESCE(gd.transformer_id, 0)
+         FROM grid_devices gd
+         WHERE gd.transformer_id IN (SELECT id FROM zone) AND gd.program_code IN ({programs})
+         ORDER BY gd.id",
+        zones = zone_list.join(", "),
+        programs = program_list.join(", ")
+    );
+    type Row = (i64, i32, i32, f64, f64, i32, i64);
+    let rows: Vec<Row> = with_db!(db, |c| crate::bind_args!(sqlx::query_as(&sql), args.iter())
+        .fetch_all(c)
+        .await?);
+
+    let feeder_of: HashMap<i64, i64> = if groups.feeder_ids.is_empty() {
+        HashMap::new()
+    } else {
+        with_db!(db, |c| sqlx::query_as::<_, (i64, i64)>(
+            "SELECT child_id, parent_id FROM network_edges WHERE valid_to IS NULL"
+        )
+        .fetch_all(c)
+        .await?)
+        .into_iter()
+        .collect()
+    };
+    let wanted_types: Vec<i32> = groups
+        .device_types
+        .iter()
+        .filter_map(|t| crate::grid::device_type_index(t).map(i32::from))
+        .collect();
+
+    let window = (ev.starts_at, ev.ends_at);
+    let unavailable: HashSet<i64> = with_db!(db, |c| sqlx::query_scalar::<_, i64>(
+        "SELECT gd.id FROM grid_unavailability u JOIN grid_devices gd ON gd.head_end = u.head_end AND gd.nic_id = u.nic_id
+         WHERE u.status = 'active' AND u.starts_at < $1 AND u.ends_at > $2"
+    )
+    .bind(window.1)
+    .bind(window.0)
+    .fetch_all(c)
+    .await?)
+    .into_iter()
+    .collect();
+    let opted_out: HashSet<i64> = with_db!(db, |c| sqlx::query_scalar::<_, i64>(
+        "SELECT gd.id FROM grid_opt_outs o JOIN grid_devices gd ON gd.head_end = o.head_end AND gd.nic_id = o.nic_id
+         WHERE o.event_external_id = $1"
+    )
+    .bind(&ev.code)
+    .fetch_all(c)
+    .await?)
+    .into_iter()
+    .collect();
+
+    // Participation so far: reserved devices of other live or finished events, from the
+    // earliest cycle start of the programs involved.
+    let cycle_starts: Vec<DateTime<Utc>> = rules
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .map(|r| cycle_start(r, day))
+                .unwrap_or(day)
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc())
+                .unwrap_or(ev.starts_at)
+        })
+        .collect();
+    let since = cycle_starts.iter().min().copied().unwrap_or(ev.starts_at);
+    let history: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> = with_db!(db, |c| {
+        sqlx::query_as(
+        "SELECT d.grid_device_id, s.starts_at, s.ends_at
+         FROM event_stage_devices d JOIN event_stages s ON s.id = d.stage_id JOIN events e ON e.id = d.event_id
+         WHERE e.id <> $1 AND e.status IN ('Approved', 'Scheduled', 'InProgress', 'Completed')
+           AND s.ends_at > $2 AND s.starts_at < $3 AND d.status = 'reserved'
+           AND (d.outcome IS NULL OR d.outcome IN ('D1SP', 'D1IO'))"
+    )
+    .bind(ev.id)
+    .bind(since)
+    .bind(ev.starts_at)
+    .fetch_all(c)
+    .await?
+    });
+    let mut past: HashMap<i64, Vec<(DateTime<Utc>, DateTime<Utc>)>> = HashMap::new();
+    for (id, s, e) in history {
+        past.entry(id).or_default().push((s, e));
+    }
+
+    let mut candidates = Vec::with_capacity(rows.len());
+    for (id, program, dtype, kw, score, registered, transformer) in rows {
+        if program < 0 || dtype < 0 {
+            continue;
+        }
+        if !wanted_types.is_empty() && !wanted_types.contains(&dtype) {
+            continue;
+        }
+        if !groups.feeder_ids.is_empty()
+            && !feeder_of
+                .get(&transformer)
+                .is_some_and(|f| groups.feeder_ids.contains(f))
+        {
+            continue;
+        }
+        let p = program as usize;
+        let (mut events_in_cycle, mut minutes_in_cycle, mut last_end) = (0u32, 0u32, None);
+        if let Some(blocks) = past.get(&id) {
+            for (s, e) in blocks.iter().filter(|(_, e)| *e > cycle_starts[p]) {
+                events_in_cycle += 1;
+                minutes_in_cycle += (*e - *s).num_minutes().max(0) as u32;
+                last_end = last_end.max(Some(*e));
+            }
+        }
+        candidates.push(Candidate {
+            device_id: id,
+            program: program as u16,
+            device_type: dtype as u8,
+            nominal_kw: kw as f32,
+            score: score as f32,
+            active: rules[p].is_some(),
+            registered: registered == 1,
+            unavailable: unavailable.contains(&id),
+            opted_out: opted_out.contains(&id),
+            events_in_cycle,
+            minutes_in_cycle,
+            minutes_since_last: last_end
+                .map(|e: DateTime<Utc>| (ev.starts_at - e).num_minutes().max(0) as u32),
+        });
+    }
+
+    let baseline_kw = forecast::zone_baseline(db, &zone, ev.starts_at, len).await?;
+    let factors = forecast::reduction_factors(db, ev.starts_at, len).await?;
+    let objective = match ev.objective.as_str() {
+        "MaxDemandThreshold" => Objective::MaxDemandThreshold {
+            threshold_kw: ev.target_mw.unwrap_or(0.0) * 1000.0,
+        },
+        "LoadReduction" => Objective::LoadReduction {
+            reduction_kw: ev.target_mw.unwrap_or(0.0) * 1000.0,
+            max_increase_pct: ev.max_increase_pct.unwrap_or(10.0),
+        },
+        "MaximumReduction" => Objective::MaximumReduction,
+        _ => Objective::Manual {
+            stages: parse_manual_stages(ev, manual)?,
+        },
+    };
+    Ok(Loaded {
+        input: PlanInput {
+            baseline_kw,
+            intervals: n,
+            factors,
+            programs: limits,
+            candidates,
+            objective,
+            override_rules: ev.override_rules,
+        },
+        program_codes: programs,
+        load_ms: started.elapsed().as_millis(),
+    })
+}
+
+/// Summary stored with the event and shown on its page.
+pub fn summary_json(plan: &Plan) -> serde_json::Value {
+    let e = &plan.exclusions;
+    json!({
+        "eligible": plan.eligible,
+        "assigned": plan.assigned,
+        "stages": plan.stages.len(),
+        "maxShortfallKw": plan.shortfall_kw.iter().cloned().fold(0.0, f64::max),
+        "exclusions": {
+            "inactive": e.inactive, "unregistered": e.unregistered, "unavailable": e.unavailable,
+            "optedOut": e.opted_out, "participationLimit": e.participation_limit,
+            "cumulativeDuration": e.cumulative_duration, "minimumGap": e.minimum_gap,
+            "eventDuration": e.event_duration,
+        }
+    })
+}
+
+/// Plans `ev` and stores the result, replacing an earlier plan. Returns a sentence for the
+/// operator.
+pub async fn plan_event(
+    db: &Db,
+    actor: &Actor,
+    ev: &EventRow,
+    manual: &str,
+    now: DateTime<Utc>,
+) -> Result<String, DomainError> {
+    let loaded = load(db, ev, manual).await?;
+    let plan = planner::plan(&loaded.input);
+    store(db, actor, ev, &loaded, &plan, now).await?;
+    let peak = plan
+        .reduction_kw
+        .iter()
+        .take(loaded.input.intervals)
+        .cloned()
+        .fold(0.0, f64::max);
+    Ok(format!(
+        "{}: {} stage(s), {} of {} eligible devices, up to {:.0} kW reduction.",
+        ev.code,
+        plan.stages.len(),
+        plan.assigned,
+        plan.eligible,
+        peak
+    ))
+}
+
+async fn store(
+    db: &Db,
+    actor: &Actor,
+    ev: &EventRow,
+    loaded: &Loaded,
+    plan: &Plan,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let input = &loaded.input;
+    let mut tx = db.begin().await?;
+    // The event may have moved on since it was read; only a New event is (re)planned.
+    let status: String = with_tx!(&mut tx, |c| sqlx::query_scalar(
+        "SELECT status FROM events WHERE id = $1"
+    )
+    .bind(ev.id)
+    .fetch_one(c)
+    .await?);
+    if status != "New" {
+        return Err(DomainError::Conflict(format!(
+            "{} is {status}; only a New event is planned",
+            ev.code
+        )));
+    }
+    for table in ["event_stage_devices", "event_stages", "event_intervals"] {
+        let sql = format!("DELETE FROM {table} WHERE event_id = $1");
+        with_tx!(&mut tx, |c| sqlx::query(&sql)
+            .bind(ev.id)
+            .execute(c)
+            .await?
+            .rows_affected());
+    }
+    let at = |i: usize| ev.starts_at + Duration::minutes(i as i64 * INTERVAL_MINUTES as i64);
+    let intervals: Vec<Vec<Arg>> = (0..input.baseline_kw.len())
+        .map(|i| {
+            vec![
+                Arg::Int(ev.id),
+                Arg::Int(i as i64),
+                Arg::Time(at(i)),
+                Arg::Float(input.baseline_kw[i]),
+                Arg::Float(plan.after_kw[i]),
+            ]
+        })
+        .collect();
+    insert_rows(
+        &mut tx,
+        "event_intervals",
+        &["event_id", "idx", "starts_at", "baseline_kw", "planned_kw"],
+        &intervals,
+    )
+    .await?;
+    let ids = reserve_ids(&mut tx, "event_stages", plan.stages.len()).await?;
+    let mut stage_rows = Vec::with_capacity(plan.stages.len());
+    let mut device_rows = Vec::new();
+    for (k, (st, id)) in plan.stages.iter().zip(&ids).enumerate() {
+        stage_rows.push(vec![
+            Arg::Int(*id),
+            Arg::Int(ev.id),
+            Arg::Int(k as i64 + 1),
+            Arg::Text(format!("{}-S{:02}", ev.code, k + 1)),
+            Arg::Time(at(st.start)),
+            Arg::Time(at(st.end)),
+            Arg::Float(st.expected_kw),
+            Arg::Int(st.devices.len() as i64),
+            Arg::Text("planned".into()),
+        ]);
+        let span = (st.end - st.start).max(1) as f64;
+        for &d in &st.devices {
+            let c = &input.candidates[d as usize];
+            let f = &input.factors[c.device_type as usize];
+            let kw: f64 = (st.start..st.end)
+                .map(|i| c.nominal_kw as f64 * f[i] as f64)
+                .sum::<f64>()
+                / span;
+            device_rows.push(vec![
+                Arg::Int(*id),
+                Arg::Int(ev.id),
+                Arg::Int(c.device_id),
+                Arg::Text(loaded.program_codes[c.program as usize].clone()),
+                Arg::Float((kw * 1000.0).round() / 1000.0),
+                Arg::Text("reserved".into()),
+            ]);
+        }
+    }
+    insert_rows(
+        &mut tx,
+        "event_stages",
+        &[
+            "id",
+            "event_id",
+            "seq",
+            "external_id",
+            "starts_at",
+            "ends_at",
+            "expected_kw",
+            "device_count",
+            "status",
+        ],
+        &stage_rows,
+    )
+    .await?;
+    insert_rows(
+        &mut tx,
+        "event_stage_devices",
+        &[
+            "stage_id",
+            "event_id",
+            "grid_device_id",
+            "program_code",
+            "expected_kw",
+            "status",
+        ],
+        &device_rows,
+    )
+    .await?;
+    let summary = summary_json(plan);
+    with_tx!(&mut tx, |c| sqlx::query(
+        "UPDATE events SET plan_summary = $1, planned_at = $2, updated_at = $2 WHERE id = $3"
+    )
+    .bind(summary.to_string())
+    .bind(now)
+    .bind(ev.id)
+    .execute(c)
+    .await?
+    .rows_affected());
+    append(
+        &mut tx,
+        NewAuditEntry::new(actor.name(), "event.plan", "event", &ev.code).after(summary),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(cycle: RuleCycle, week_start: u8) -> ProgramRule {
+        ProgramRule {
+            effective_from: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            cycle,
+            week_start,
+            max_events_per_cycle: 4,
+            max_minutes_per_cycle: 600,
+            min_gap_minutes: 60,
+            min_event_minutes: 30,
+            max_event_minutes: 120,
+            max_overrides: 2,
+            window_start_minute: 0,
+            window_end_minute: 1440,
+            activation_cost: 1.0,
+            burn_rate_factor: 1.0,
+            score_factor: 1.0,
+            overridable: true,
+        }
+    }
+
+    #[test]
+    fn a_weekly_cycle_starts_on_its_week_start_day() {
+        // 2026-07-15 is a Wednesday; a Monday (1) start goes back two days.
+        let day = NaiveDate::from_ymd_opt(2026, 7, 15).unwrap();
+        assert_eq!(
+            cycle_start(&rule(RuleCycle::Weekly, 1), day),
+            NaiveDate::from_ymd_opt(2026, 7, 13).unwrap()
+        );
+        assert_eq!(
+            cycle_start(&rule(RuleCycle::Monthly, 0), day),
+            NaiveDate::from_ymd_opt(2026, 7, 1).unwrap()
+        );
+    }
+}
