@@ -44,6 +44,18 @@ pub const SECTIONS: &[Section] = &[
         in_nav: true,
     },
     Section {
+        path: "/events",
+        label: "Events",
+        roles: &[Operator, Approver, Auditor, Admin],
+        in_nav: true,
+    },
+    Section {
+        path: "/strategies",
+        label: "Strategies",
+        roles: &[Operator, Approver, Auditor, Admin],
+        in_nav: true,
+    },
+    Section {
         path: "/audit",
         label: "Audit trail",
         roles: &[Auditor, Admin],

@@ -9,7 +9,7 @@ use crate::model::*;
 use crate::port::Console;
 use crate::query::*;
 
-fn parts() -> Result<http::request::Parts, AppError> {
+pub(crate) fn parts() -> Result<http::request::Parts, AppError> {
     use_context::<http::request::Parts>()
         .ok_or_else(|| AppError::Internal("no request in context".into()))
 }
@@ -19,7 +19,7 @@ fn console() -> Result<Console, AppError> {
 }
 
 /// The port and the signed-in viewer, or `Unauthenticated`.
-fn signed_in() -> Result<(Console, Viewer), AppError> {
+pub(crate) fn signed_in() -> Result<(Console, Viewer), AppError> {
     let viewer = parts()?
         .extensions
         .get::<Viewer>()
@@ -36,7 +36,11 @@ fn session() -> Result<tower_sessions::Session, AppError> {
         .ok_or_else(|| AppError::Internal("no session layer".into()))
 }
 
-async fn flash_and_redirect(is_error: bool, message: String, to: &str) -> Result<(), AppError> {
+pub(crate) async fn flash_and_redirect(
+    is_error: bool,
+    message: String,
+    to: &str,
+) -> Result<(), AppError> {
     session()?
         .insert(SESSION_FLASH, Flash { is_error, message })
         .await
@@ -46,7 +50,7 @@ async fn flash_and_redirect(is_error: bool, message: String, to: &str) -> Result
 }
 
 /// Reports the outcome of a form: success or a clear error, both shown on `to`.
-async fn finish<T>(
+pub(crate) async fn finish<T>(
     result: Result<T, AppError>,
     ok: impl FnOnce(T) -> String,
     to: &str,

@@ -5,6 +5,7 @@ pub mod access;
 pub mod api;
 pub mod components;
 pub mod error;
+pub mod event_api;
 pub mod grid;
 pub mod model;
 pub mod pages;
@@ -58,6 +59,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/programs") view=ProgramListPage ssr=ssr.clone()/>
                 <Route path=path!("/programs/:id") view=ProgramDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/network") view=NetworkPage ssr=ssr.clone()/>
+                <Route path=path!("/strategies") view=StrategyListPage ssr=ssr.clone()/>
+                <Route path=path!("/strategies/:id") view=StrategyDetailPage ssr=ssr.clone()/>
+                <Route path=path!("/events") view=EventListPage ssr=ssr.clone()/>
+                <Route path=path!("/events/:id") view=EventDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/audit") view=AuditPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor") view=MonitorPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor/:id") view=MessageDetailPage ssr=ssr.clone()/>

@@ -37,3 +37,21 @@ impl Clock for ManualClock {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// Real time moved on by an offset: a simulated clock for demos and browser tests that
+/// keeps running (so retries and the scheduler still progress) and can jump ahead.
+#[derive(Debug, Default)]
+pub struct OffsetClock(Mutex<Duration>);
+
+impl OffsetClock {
+    pub fn advance(&self, by: Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *t += by;
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -149,6 +149,35 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDFLEX_SCORE_HOUR", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..24))]
     pub score_hour: u32,
 
+    /// Run on a simulated clock that admins can move on (demos, browser tests).
+    #[arg(long, env = "GRIDFLEX_SIMULATED_CLOCK")]
+    pub simulated_clock: bool,
+
+    /// Balancing-authority threshold in MW: when open events together shed more at any
+    /// interval, submitting needs a second approval.
+    #[arg(long, env = "GRIDFLEX_BA_THRESHOLD_MW", default_value_t = 50.0)]
+    pub ba_threshold_mw: f64,
+
+    /// Head-end simulator: percent of dispatched devices that take part.
+    #[arg(long, env = "GRIDFLEX_HEADEND_SUCCESS_PCT", default_value_t = 85.0)]
+    pub headend_success_pct: f64,
+
+    /// Head-end simulator: percent that do not respond.
+    #[arg(
+        long,
+        env = "GRIDFLEX_HEADEND_NONRESPONSIVE_PCT",
+        default_value_t = 7.0
+    )]
+    pub headend_nonresponsive_pct: f64,
+
+    /// Head-end simulator: percent whose customer overrides mid-stage (the rest answer with an error).
+    #[arg(long, env = "GRIDFLEX_HEADEND_OVERRIDE_PCT", default_value_t = 5.0)]
+    pub headend_override_pct: f64,
+
+    /// Head-end simulator seed (the same seed gives the same answers).
+    #[arg(long, env = "GRIDFLEX_HEADEND_SEED", default_value_t = 7)]
+    pub headend_seed: i64,
+
     /// Hours of inactivity after which a session ends.
     #[arg(long, env = "GRIDFLEX_SESSION_HOURS", default_value_t = 8)]
     pub session_hours: i64,

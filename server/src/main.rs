@@ -3,10 +3,11 @@
 use anyhow::Context;
 use clap::Parser;
 
-use gridflex::clock::SystemClock;
 use gridflex::config::{AuditCommand, Cli, Command, LogFormat, ServeArgs, TokenCommand};
 use gridflex::db::audit::ChainCheck;
 use gridflex::db::{redact_url, Db, DbOptions};
+use gridflex::grid::console::{EventService, GridSettings};
+use gridflex::grid::headend::HeadEndSim;
 use gridflex::integration::peer::{HttpPeer, Peers};
 use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
 use gridflex::{auth, db, demo, startup};
@@ -101,6 +102,52 @@ async fn token(db: Db, command: TokenCommand) -> anyhow::Result<()> {
 
 /// Runs the control-score calculation once a day at `hour` (UTC); every server process has
 /// the schedule, the first to run it for the day wins.
+fn grid_settings(args: &ServeArgs) -> anyhow::Result<GridSettings> {
+    let mut grid = if args.simulated_clock {
+        GridSettings::simulated()
+    } else {
+        GridSettings::default()
+    };
+    grid.headend = HeadEndSim::from_percent(
+        args.headend_success_pct,
+        args.headend_nonresponsive_pct,
+        args.headend_override_pct,
+        args.headend_seed,
+    )
+    .map_err(anyhow::Error::msg)?;
+    if !(args.ba_threshold_mw.is_finite() && args.ba_threshold_mw > 0.0) {
+        anyhow::bail!("--ba-threshold-mw must be a positive number of MW");
+    }
+    grid.ba_threshold_kw = args.ba_threshold_mw * 1000.0;
+    Ok(grid)
+}
+
+/// Starts and ends events at their times: a step every two seconds, sooner while busy.
+async fn run_scheduler(
+    events: std::sync::Arc<EventService>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let busy = match events.tick().await {
+            Ok(r) => {
+                if !r.is_idle() {
+                    tracing::info!(?r, "scheduler step");
+                }
+                !r.is_idle()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "scheduler step failed");
+                false
+            }
+        };
+        let pause = if busy { 100 } else { 2000 };
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(pause)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 async fn daily_scores(db: Db, hour: u32, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         let now = chrono::Utc::now();
@@ -190,8 +237,9 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         secure_cookies: args.secure_cookies,
         session_hours: args.session_hours,
         pg_schema: None,
+        grid: grid_settings(&args)?,
     };
-    let (router, _state, store) = startup::build_app(db.clone(), &settings).await?;
+    let (router, state, store) = startup::build_app(db.clone(), &settings).await?;
     let cleanup = tokio::spawn(
         tower_sessions::ExpiredDeletion::continuously_delete_expired(
             store,
@@ -203,12 +251,13 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     let worker = std::sync::Arc::new(DeliveryWorker::new(
         db.clone(),
         peers,
-        std::sync::Arc::new(SystemClock),
+        settings.grid.clock.clone(),
         RetryPolicy::default(),
         rand::random(),
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let delivery = tokio::spawn(worker.run(std::time::Duration::from_millis(500), stop_rx.clone()));
+    let scheduler = tokio::spawn(run_scheduler(state.events.clone(), stop_rx.clone()));
     let scores = tokio::spawn(daily_scores(db.clone(), args.score_hour, stop_rx));
 
     say(&format!("GridFlex is listening on http://{addr}"));
@@ -231,6 +280,7 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = delivery.await;
     let _ = scores.await;
+    let _ = scheduler.await;
     cleanup.abort();
     db.close().await;
     tracing::info!("stopped");

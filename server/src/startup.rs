@@ -19,12 +19,14 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use app::grid::Events;
 use app::port::Console;
 use app::{shell, App};
 
 use crate::auth::session::{console_context, DbSessionStore};
 use crate::console::ConsoleService;
 use crate::db::Db;
+use crate::grid::console::{EventService, GridSettings};
 use crate::web::ops::Metrics;
 use crate::web::{self, api, export, ops};
 
@@ -36,6 +38,7 @@ pub struct AppState {
     pub db: Db,
     pub service: Arc<ConsoleService>,
     pub console: Console,
+    pub events: Arc<EventService>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
     pub leptos_options: LeptosOptions,
@@ -47,13 +50,15 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebSettings {
     pub listen: SocketAddr,
     pub secure_cookies: bool,
     pub session_hours: i64,
     /// PostgreSQL schema of the session table (tests isolate themselves by schema).
     pub pg_schema: Option<String>,
+    /// Clock, head-end simulator and thresholds of the grid side.
+    pub grid: GridSettings,
 }
 
 const STYLESHEET: &str = include_str!("../../style/gridflex.css");
@@ -70,7 +75,15 @@ async fn stylesheet() -> impl IntoResponse {
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
     let console = state.console.clone();
-    handle_server_fns_with_context(move || provide_context(console.clone()), req).await
+    let events: Events = state.events.clone();
+    handle_server_fns_with_context(
+        move || {
+            provide_context(console.clone());
+            provide_context(events.clone());
+        },
+        req,
+    )
+    .await
 }
 
 /// The state and the full router, ready to serve. Also used by the API tests.
@@ -89,10 +102,12 @@ pub async fn build_app(
         .site_pkg_dir("pkg")
         .site_addr(settings.listen)
         .build();
+    let events = EventService::new(db.clone(), settings.grid.clone());
     let state = AppState {
         db: db.clone(),
         service,
         console: console.clone(),
+        events: events.clone(),
         metrics: Arc::new(Metrics::default()),
         started: Instant::now(),
         leptos_options: leptos_options.clone(),
@@ -111,7 +126,11 @@ pub async fn build_app(
     let routes = generate_route_list(App);
     let page_context = {
         let console = console.clone();
-        move || provide_context(console.clone())
+        let events: Events = events.clone();
+        move || {
+            provide_context(console.clone());
+            provide_context(events.clone());
+        }
     };
     let not_found = leptos_axum::render_app_async_with_context(page_context.clone(), {
         let options = leptos_options.clone();

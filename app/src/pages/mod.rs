@@ -3,19 +3,23 @@
 mod audit;
 mod device;
 mod enrollment;
+mod event;
 mod home;
 mod monitor;
 mod network;
 mod program;
+mod strategy;
 mod user;
 
 pub use audit::AuditPage;
 pub use device::{DeviceDetailPage, DeviceListPage};
 pub use enrollment::{EnrollmentDetailPage, EnrollmentListPage};
+pub use event::{EventDetailPage, EventListPage};
 pub use home::{HomePage, LoginPage, NotFoundPage, RootPage};
 pub use monitor::{MessageDetailPage, MonitorPage};
 pub use network::NetworkPage;
 pub use program::{ProgramDetailPage, ProgramListPage};
+pub use strategy::{StrategyDetailPage, StrategyListPage};
 pub use user::{UserAdminPage, ValueMapPage};
 
 use leptos::prelude::*;

@@ -1,6 +1,8 @@
 //! The grid side ("DERMS"): strategies, forecasts, the stage planner, the event lifecycle,
 //! dispatch and outcomes.
 
+pub mod chart;
+pub mod console;
 pub mod dispatch;
 pub mod event;
 pub mod forecast;

@@ -107,6 +107,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     server: tokio::task::JoinHandle<()>,
+    #[allow(dead_code)]
+    pub events: std::sync::Arc<gridflex::grid::console::EventService>,
 }
 
 impl Drop for TestApp {
@@ -126,8 +128,9 @@ pub async fn spawn_app(t: &TestDb) -> TestApp {
         secure_cookies: false,
         session_hours: 8,
         pg_schema: t.pg_schema(),
+        grid: gridflex::grid::console::GridSettings::simulated(),
     };
-    let (router, _state, _store) = build_app(t.db.clone(), &settings)
+    let (router, state, _store) = build_app(t.db.clone(), &settings)
         .await
         .expect("app builds");
     let server = tokio::spawn(async move {
@@ -137,6 +140,7 @@ pub async fn spawn_app(t: &TestDb) -> TestApp {
         addr,
         base: format!("http://{addr}"),
         server,
+        events: state.events.clone(),
     }
 }
 

@@ -1,0 +1,314 @@
+//! Events: the list with the new-event form, and an event's page — plan, submit, approve,
+//! deny, cancel; the Before / After / Actual chart, stages, devices, outcomes and timeline.
+//! While an event is live the page reloads itself (a meta refresh: no WebAssembly needed).
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use leptos::prelude::*;
+use leptos_meta::Meta;
+use leptos_router::hooks::use_query_map;
+
+use super::enrollment::audit_rows;
+use super::{route_id, show};
+use crate::components::*;
+use crate::event_api::{
+    list_events, list_strategies, load_event, load_stage_devices, simulated_now, AdvanceClock,
+    CreateEvent, EventAction,
+};
+use crate::grid::*;
+use crate::model::Role;
+
+const STATUSES: [&str; 8] = [
+    "New",
+    "Submitted",
+    "Approved",
+    "Denied",
+    "Scheduled",
+    "InProgress",
+    "Completed",
+    "Canceled",
+];
+
+fn local(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M").to_string()
+}
+
+#[component]
+pub fn EventListPage() -> impl IntoView {
+    view! { <Guard><EventList/></Guard> }
+}
+
+/// The admin's control of the simulated clock, shown only when the server runs on one.
+#[component]
+pub fn ClockControl(now: Option<DateTime<Utc>>) -> impl IntoView {
+    let admin = current_viewer().is_some_and(|v| v.role == Role::Admin);
+    now.map(|now| {
+        let action = ServerAction::<AdvanceClock>::new();
+        view! {
+            <section class="card clock" id="clock">
+                <p>"Simulated clock: " <strong>{fmt_time(&now)}</strong></p>
+                {admin.then(|| view! {
+                    <ActionForm action=action attr:class="inline" attr:id="advance-clock">
+                        <CsrfField/>
+                        <label>"Move on by " <input name="minutes" value="60" size="5" inputmode="numeric"/> " minutes"</label>
+                        <button type="submit" class="secondary">"Advance"</button>
+                    </ActionForm>
+                })}
+            </section>
+        }
+    })
+}
+
+#[component]
+fn EventList() -> impl IntoView {
+    let query = use_query_map();
+    let status = move || query.with(|q| q.get("status").filter(|s| !s.is_empty()));
+    let chosen = move || query.with(|q| q.get("strategy"));
+    let data = Resource::new(
+        move || (status(), chosen()),
+        |(status, chosen)| async move {
+            let events = list_events(status.clone()).await?;
+            let strategies = list_strategies(false).await?;
+            let now = simulated_now().await?;
+            Ok::<_, crate::AppError>((status, chosen, events, strategies, now))
+        },
+    );
+    view! {
+        <h1>"Events"</h1>
+        {show(data, |(status, chosen, events, strategies, now): (Option<String>, Option<String>, Vec<EventSummary>, Vec<StrategyDto>, Option<DateTime<Utc>>)| {
+            let operator = current_viewer().is_some_and(|v| v.role == Role::Operator);
+            let base = now.unwrap_or_else(Utc::now);
+            let start = base.duration_trunc(Duration::minutes(15)).unwrap_or(base) + Duration::hours(1);
+            let create = operator.then(|| {
+                let action = ServerAction::<CreateEvent>::new();
+                let options = strategies.iter().map(|s| {
+                    let selected = chosen.as_deref() == Some(s.id.to_string().as_str());
+                    view! { <option value=s.id selected=selected>{format!("{} — {}", s.name, s.objective)}</option> }
+                }).collect_view();
+                view! {
+                    <details class="card" open=chosen.is_some()>
+                        <summary>"New event"</summary>
+                        <ActionForm action=action attr:class="stack" attr:id="event-form">
+                            <CsrfField/>
+                            <label>"Strategy" <select name="event[strategy_id]" required>{options}</select></label>
+                            <label>"Name" <input name="event[name]" placeholder="e.g. Heat wave afternoon"/></label>
+                            <label>"Starts (UTC)" <input type="datetime-local" step="900" name="event[starts_at]" required value=local(start)/></label>
+                            <label>"Ends (UTC)" <input type="datetime-local" step="900" name="event[ends_at]" required value=local(start + Duration::hours(3))/></label>
+                            <button type="submit">"Create event"</button>
+                        </ActionForm>
+                    </details>
+                }
+            });
+            let filter = STATUSES.iter().map(|s| {
+                let selected = status.as_deref() == Some(*s);
+                view! { <option value=*s selected=selected>{*s}</option> }
+            }).collect_view();
+            let rows = events.into_iter().map(|e| view! {
+                <tr>
+                    <td><a href=format!("/events/{}", e.id)>{e.code.clone()}</a></td>
+                    <td>{e.name.clone()}</td>
+                    <td>{status_badge(&e.status)}</td>
+                    <td>{e.event_type.clone()}</td>
+                    <td>{e.strategy.clone()}</td>
+                    <td>{fmt_time(&e.starts_at)} " – " {e.ends_at.format("%H:%M").to_string()}</td>
+                    <td class="num">{e.stages}</td>
+                    <td class="num">{fmt_count(e.devices)}</td>
+                    <td class="num">{fmt_kw(e.peak_reduction_kw)}</td>
+                </tr>
+            }).collect_view();
+            view! {
+                <ClockControl now=now/>
+                {create}
+                <form method="get" action="/events" class="filters">
+                    <label>"Status" <select name="status"><option value="">"any"</option>{filter}</select></label>
+                    <button type="submit">"Apply"</button>
+                </form>
+                <table class="data" id="events"><thead><tr>
+                    <th>"Event"</th><th>"Name"</th><th>"Status"</th><th>"Type"</th><th>"Strategy"</th><th>"Window (UTC)"</th>
+                    <th class="num">"Stages"</th><th class="num">"Devices"</th><th class="num">"Peak reduction"</th>
+                </tr></thead><tbody>{rows}</tbody></table>
+            }
+        })}
+    }
+}
+
+#[component]
+pub fn EventDetailPage() -> impl IntoView {
+    view! { <Guard><EventDetailView/></Guard> }
+}
+
+fn action_forms(d: &EventDetail) -> impl IntoView {
+    let id = d.summary.id;
+    let manual = d.summary.objective == "Manual";
+    let planned = !d.stages.is_empty();
+    let forms = d
+        .actions
+        .clone()
+        .into_iter()
+        .map(move |a| {
+            let action = ServerAction::<EventAction>::new();
+            let (label, extra) = match a.as_str() {
+                "plan" => (
+                    if planned { "Regenerate stages" } else { "Generate stages" },
+                    manual.then(|| view! {
+                        <label>"Stages (HH:MM-HH:MM[@kW], comma separated; empty: the whole window)"
+                            <input name="reason" placeholder="16:00-17:00@500, 17:00-18:00"/></label>
+                    }.into_any()),
+                ),
+                "submit" => ("Submit for approval", None),
+                "approve" => ("Approve", None),
+                "deny" => ("Deny", Some(view! { <label>"Reason" <input name="reason" required/></label> }.into_any())),
+                "cancel" => ("Cancel event", Some(view! { <label>"Reason" <input name="reason" required/></label> }.into_any())),
+                _ => ("?", None),
+            };
+            let class = if matches!(a.as_str(), "deny" | "cancel") { "danger" } else { "" };
+            let form_id = format!("event-{a}");
+            view! {
+                <ActionForm action=action attr:class="inline" attr:id=form_id>
+                    <CsrfField/>
+                    <input type="hidden" name="id" value=id/>
+                    <input type="hidden" name="action" value=a.clone()/>
+                    {extra}
+                    <button type="submit" class=class>{label}</button>
+                </ActionForm>
+            }
+        })
+        .collect_view();
+    view! { <section class="actions">{forms}</section> }
+}
+
+#[component]
+fn EventDetailView() -> impl IntoView {
+    let id = route_id("event");
+    let query = use_query_map();
+    let stage = move || query.with(|q| q.get("stage").and_then(|s| s.parse::<i32>().ok()));
+    let after = move || query.with(|q| q.get("after").and_then(|s| s.parse::<i64>().ok()));
+    let data = Resource::new(
+        move || (id(), stage(), after()),
+        |(id, stage, after)| async move {
+            let id = id?;
+            let detail = load_event(id).await?;
+            let devices = match stage {
+                Some(seq) => Some(load_stage_devices(id, seq, after).await?),
+                None => None,
+            };
+            let now = simulated_now().await?;
+            Ok::<_, crate::AppError>((detail, devices, now))
+        },
+    );
+    show(
+        data,
+        |(d, devices, now): (EventDetail, Option<StageDevicesPage>, Option<DateTime<Utc>>)| {
+            let s = d.summary.clone();
+            let refresh = d
+                .refresh_secs
+                .map(|secs| view! { <Meta http_equiv="refresh" content=secs.to_string()/> });
+            let target = match (s.objective.as_str(), d.target_mw, d.max_increase_pct) {
+                ("MaxDemandThreshold", Some(t), _) => format!("keep zone load under {t} MW"),
+                ("LoadReduction", Some(t), Some(p)) => {
+                    format!("shed {t} MW each interval, rebound ≤ {p}%")
+                }
+                ("MaximumReduction", _, _) => "shed all the rules allow".into(),
+                _ => "manual stages".into(),
+            };
+            let people = [
+                ("Created by", Some(d.created_by.clone())),
+                ("Submitted by", d.submitted_by.clone()),
+                ("Approved by", d.approved_by.clone()),
+                ("Second approval", d.second_approved_by.clone()),
+                ("Decided / cancelled by", d.decided_by.clone()),
+                ("Reason", d.decision_reason.clone()),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| view! { <dt>{k}</dt><dd>{v}</dd> }))
+            .collect_view();
+            let exclusions = d.exclusions.iter().map(|c| view! { <tr><td>{c.label.clone()}</td><td class="num">{fmt_count(c.count)}</td></tr> }).collect_view();
+            let outcomes = d.outcomes.iter().map(|c| view! { <tr><td>{outcome_label(&c.label)}</td><td class="num">{fmt_count(c.count)}</td></tr> }).collect_view();
+            let stages = d.stages.iter().map(|st| view! {
+            <tr>
+                <td><a href=format!("/events/{}?stage={}#stage-devices", s.id, st.seq)>{st.external_id.clone()}</a></td>
+                <td>{st.starts_at.format("%H:%M").to_string()} " – " {st.ends_at.format("%H:%M").to_string()}</td>
+                <td class="num">{fmt_count(st.device_count)}</td>
+                <td class="num">{fmt_kw(st.expected_kw)}</td>
+                <td>{status_badge(&st.status)}</td>
+            </tr>
+        }).collect_view();
+            let device_table = devices.map(|p| {
+            let next = p.next.map(|n| view! { <a rel="next" href=format!("/events/{}?stage={}&after={n}#stage-devices", s.id, p.stage.seq)>"More »"</a> });
+            let rows = p.devices.iter().map(|x| view! {
+                <tr>
+                    <td>{format!("{} / {}", x.head_end, x.nic_id)}</td><td>{x.device_type.clone()}</td><td>{x.program_code.clone()}</td>
+                    <td class="num">{format!("{:.2}", x.expected_kw)}</td><td>{x.status.clone()}</td>
+                    <td>{x.outcome.clone().map(|o| outcome_label(&o)).unwrap_or_default()}</td>
+                    <td class="num">{x.actual_kw.map(|a| format!("{a:.2}")).unwrap_or_default()}</td>
+                </tr>
+            }).collect_view();
+            view! {
+                <section id="stage-devices">
+                    <h2>{format!("Devices of {}", p.stage.external_id)}</h2>
+                    <table class="data" id="stage-device-table"><thead><tr>
+                        <th>"Device"</th><th>"Type"</th><th>"Program"</th><th class="num">"Expected kW"</th><th>"Reservation"</th><th>"Outcome"</th><th class="num">"Actual kW"</th>
+                    </tr></thead><tbody>{rows}</tbody></table>
+                    <nav class="pager">{next}</nav>
+                </section>
+            }
+        });
+            let chart = d.chart_svg.clone().map(
+                |svg| view! { <figure class="chart" id="event-chart" inner_html=svg></figure> },
+            );
+            view! {
+                {refresh}
+                <h1>{format!("{} — {}", s.code, s.name)} " " {status_badge(&s.status)}</h1>
+                <ClockControl now=now/>
+                <section class="card">
+                    <dl>
+                        <dt>"Window (UTC)"</dt><dd>{fmt_time(&s.starts_at)} " – " {fmt_time(&s.ends_at)}</dd>
+                        <dt>"Strategy"</dt><dd><a href=format!("/strategies/{}", d.strategy_id)>{s.strategy.clone()}</a></dd>
+                        <dt>"Type"</dt><dd>{format!("{} (priority {}){}", s.event_type, d.priority, if d.ba_check { ", balancing-authority check" } else { "" })}</dd>
+                        <dt>"Objective"</dt><dd>{target}</dd>
+                        <dt>"Zone"</dt><dd>{d.zone.join(", ")}</dd>
+                        <dt>"Programs"</dt><dd>{d.programs.join(", ")}</dd>
+                        <dt>"Control"</dt><dd>{format!("{}{}", d.control_level, if d.override_rules { ", overrides rules" } else { "" })}</dd>
+                        {d.second_approval_required.then(|| view! { <dt>"Approvals"</dt><dd>"two approvals required (balancing-authority threshold)"</dd> })}
+                        {people}
+                    </dl>
+                </section>
+                {action_forms(&d)}
+                {chart}
+                <section class="grid-2">
+                    <div>
+                        <h2>"Plan"</h2>
+                        <p>{format!("{} eligible devices, {} stage(s), peak reduction {}", fmt_count(d.eligible), d.stages.len(), fmt_kw(s.peak_reduction_kw))}</p>
+                        <table class="data" id="exclusions"><thead><tr><th>"Excluded because"</th><th class="num">"Devices"</th></tr></thead><tbody>{exclusions}</tbody></table>
+                    </div>
+                    <div>
+                        <h2>"Outcomes"</h2>
+                        <table class="data" id="outcomes"><thead><tr><th>"Outcome"</th><th class="num">"Devices"</th></tr></thead><tbody>{outcomes}</tbody></table>
+                    </div>
+                </section>
+                <section>
+                    <h2>"Stages"</h2>
+                    <table class="data" id="stages"><thead><tr>
+                        <th>"Stage"</th><th>"Time (UTC)"</th><th class="num">"Devices"</th><th class="num">"Expected"</th><th>"Status"</th>
+                    </tr></thead><tbody>{stages}</tbody></table>
+                </section>
+                {device_table}
+                <section id="timeline">
+                    <h2>"Timeline"</h2>
+                    {audit_rows(&d.timeline)}
+                </section>
+            }
+        },
+    )
+}
+
+fn outcome_label(code: &str) -> String {
+    let text = match code {
+        "D1SP" => "participated",
+        "D1ND" => "non-responsive",
+        "D1IO" => "in-flight override",
+        "D1ER" => "error",
+        "D1CN" => "cancelled",
+        _ => return code.to_string(),
+    };
+    format!("{code} {text}")
+}

@@ -1,0 +1,611 @@
+//! The event pages' port, implemented on the grid side: role checks, parsing the forms into
+//! domain types, and turning stored rows into the DTOs the pages show.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+use app::grid::*;
+use app::model::{Role, Viewer};
+use app::AppError;
+
+use crate::clock::{Clock, OffsetClock};
+use crate::console::{audit_dto, require};
+use crate::db::{audit, Db};
+use crate::error::DomainError;
+use crate::grid::chart::event_chart;
+use crate::grid::event::{self, parse_time, EventRow, EventWindow};
+use crate::grid::headend::HeadEndSim;
+use crate::grid::lifecycle::{transition, Action, Actor, EventStatus};
+use crate::grid::strategy::{self, StrategyRow};
+use crate::grid::{dispatch, DEVICE_TYPES};
+use crate::with_db;
+
+use Role::*;
+
+const READERS: &[Role] = &[Operator, Approver, Auditor, Admin];
+const STRATEGY_EDITORS: &[Role] = &[Operator, Admin];
+
+/// How the grid side runs events in this process.
+#[derive(Clone)]
+pub struct GridSettings {
+    pub clock: Arc<dyn Clock>,
+    /// Set when the server runs on a simulated clock an admin may move on.
+    pub simulated: Option<Arc<OffsetClock>>,
+    pub headend: HeadEndSim,
+    /// Balancing-authority threshold: open events' reductions above it need two approvals.
+    pub ba_threshold_kw: f64,
+}
+
+impl Default for GridSettings {
+    fn default() -> Self {
+        GridSettings {
+            clock: Arc::new(crate::clock::SystemClock),
+            simulated: None,
+            headend: HeadEndSim::default(),
+            ba_threshold_kw: 50_000.0,
+        }
+    }
+}
+
+impl GridSettings {
+    /// Settings on a simulated clock that starts at real time.
+    pub fn simulated() -> Self {
+        let clock = Arc::new(OffsetClock::default());
+        GridSettings {
+            clock: clock.clone(),
+            simulated: Some(clock),
+            ..GridSettings::default()
+        }
+    }
+}
+
+pub struct EventService {
+    pub db: Db,
+    pub settings: GridSettings,
+}
+
+impl EventService {
+    pub fn new(db: Db, settings: GridSettings) -> Arc<Self> {
+        Arc::new(EventService { db, settings })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.settings.clock.now()
+    }
+
+    pub fn actor(viewer: &Viewer) -> Actor {
+        Actor::Person {
+            username: viewer.username.clone(),
+            role: viewer.role,
+        }
+    }
+
+    /// One scheduler step at the service's clock.
+    pub async fn tick(&self) -> Result<dispatch::TickReport, DomainError> {
+        dispatch::tick(&self.db, &self.settings.headend, self.now()).await
+    }
+
+    async fn node_codes(&self) -> Result<Vec<(i64, String, String, String)>, DomainError> {
+        Ok(with_db!(&self.db, |c| sqlx::query_as(
+            "SELECT id, code, name, kind FROM network_nodes ORDER BY kind DESC, code"
+        )
+        .fetch_all(c)
+        .await?))
+    }
+
+    async fn strategy_dto(&self, s: StrategyRow) -> Result<StrategyDto, DomainError> {
+        let nodes = self.node_codes().await?;
+        let code = |id: &i64| {
+            nodes
+                .iter()
+                .find(|n| n.0 == *id)
+                .map(|n| n.1.clone())
+                .unwrap_or_else(|| id.to_string())
+        };
+        let groups = s.groups();
+        Ok(StrategyDto {
+            id: s.id,
+            name: s.name.clone(),
+            description: s.description.clone(),
+            zone: s.zone().iter().map(code).collect(),
+            programs: s.programs(),
+            device_types: groups.device_types.clone(),
+            feeders: groups.feeder_ids.iter().map(code).collect(),
+            event_type: s.event_type.clone(),
+            priority: s.priority,
+            ba_check: s.ba_check,
+            objective: s.objective.clone(),
+            target_mw: s.target_mw,
+            max_increase_pct: s.max_increase_pct,
+            control_level: s.control_level.clone(),
+            override_rules: s.override_rules,
+            archived: s.archived_at.is_some(),
+            updated_at: s.updated_at,
+        })
+    }
+
+    /// Events with their stage and device counts and peak planned reduction, one query.
+    async fn summaries(&self, rows: Vec<EventRow>) -> Result<Vec<EventSummary>, DomainError> {
+        let counts: Vec<(i64, i64, i64, f64)> = with_db!(&self.db, |c| sqlx::query_as(
+            "SELECT e.id,
+                    (SELECT COUNT(*) FROM event_stages s WHERE s.event_id = e.id),
+                    (SELECT COUNT(*) FROM event_stage_devices d WHERE d.event_id = e.id),
+                    COALESCE((SELECT MAX(i.baseline_kw - i.planned_kw) FROM event_intervals i
+                              WHERE i.event_id = e.id AND i.starts_at < e.ends_at), 0.0)
+             FROM events e ORDER BY e.id DESC LIMIT 500"
+        )
+        .fetch_all(c)
+        .await?);
+        let names: Vec<(i64, String)> = with_db!(&self.db, |c| sqlx::query_as(
+            "SELECT id, name FROM strategies"
+        )
+        .fetch_all(c)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|e| {
+                let (stages, devices, peak) = counts
+                    .iter()
+                    .find(|c| c.0 == e.id)
+                    .map(|c| (c.1, c.2, c.3))
+                    .unwrap_or((0, 0, 0.0));
+                EventSummary {
+                    id: e.id,
+                    code: e.code.clone(),
+                    name: e.name.clone(),
+                    strategy: names
+                        .iter()
+                        .find(|n| n.0 == e.strategy_id)
+                        .map(|n| n.1.clone())
+                        .unwrap_or_default(),
+                    status: e.status.clone(),
+                    event_type: e.event_type.clone(),
+                    objective: e.objective.clone(),
+                    starts_at: e.starts_at,
+                    ends_at: e.ends_at,
+                    stages,
+                    devices,
+                    peak_reduction_kw: (peak * 10.0).round() / 10.0,
+                }
+            })
+            .collect())
+    }
+
+    pub async fn event_detail(&self, viewer: &Viewer, id: i64) -> Result<EventDetail, DomainError> {
+        require(viewer, READERS, "see events")?;
+        let ev = event::get_event(&self.db, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("event {id}")))?;
+        let summary = self
+            .summaries(vec![ev.clone()])
+            .await?
+            .pop()
+            .ok_or_else(|| DomainError::Internal("summary".into()))?;
+        let stages: Vec<StageDto> = event::stages(&self.db, id)
+            .await?
+            .into_iter()
+            .map(|s| StageDto {
+                id: s.id,
+                seq: s.seq,
+                external_id: s.external_id,
+                starts_at: s.starts_at,
+                ends_at: s.ends_at,
+                expected_kw: (s.expected_kw * 10.0).round() / 10.0,
+                device_count: s.device_count,
+                status: s.status,
+            })
+            .collect();
+        let intervals: Vec<IntervalDto> = with_db!(&self.db, |c| sqlx::query_as::<
+            _,
+            (DateTime<Utc>, f64, f64, Option<f64>),
+        >(
+            "SELECT starts_at, baseline_kw, planned_kw, actual_kw FROM event_intervals WHERE event_id = $1 ORDER BY idx"
+        )
+        .bind(id)
+        .fetch_all(c)
+        .await?)
+        .into_iter()
+        .map(|(t, b, p, a)| IntervalDto {
+            starts_at: t,
+            baseline_kw: (b * 10.0).round() / 10.0,
+            planned_kw: (p * 10.0).round() / 10.0,
+            actual_kw: a,
+        })
+        .collect();
+        let points: Vec<_> = intervals
+            .iter()
+            .map(|i| (i.starts_at, i.baseline_kw, i.planned_kw, i.actual_kw))
+            .collect();
+        let chart_svg = event_chart(&points, (ev.starts_at, ev.ends_at));
+        let outcomes: Vec<Count> = with_db!(&self.db, |c| sqlx::query_as::<_, (Option<String>, i64)>(
+            "SELECT outcome, COUNT(*) FROM event_stage_devices WHERE event_id = $1 AND outcome IS NOT NULL GROUP BY outcome ORDER BY outcome"
+        )
+        .bind(id)
+        .fetch_all(c)
+        .await?)
+        .into_iter()
+        .map(|(o, n)| Count {
+            label: o.unwrap_or_default(),
+            count: n,
+        })
+        .collect();
+        let plan: serde_json::Value = ev
+            .plan_summary
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
+        let exclusions = plan["exclusions"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| Count {
+                        label: k.clone(),
+                        count: v.as_i64().unwrap_or(0),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let timeline = audit::for_entity(&self.db, "event", &ev.code, 200)
+            .await?
+            .into_iter()
+            .rev()
+            .map(audit_dto)
+            .collect();
+        let actor = Self::actor(viewer);
+        let facts = ev.facts(!stages.is_empty());
+        let candidates = [
+            Action::Plan {
+                stages: String::new(),
+            },
+            Action::Submit,
+            Action::Approve,
+            Action::Deny { reason: "x".into() },
+            Action::Cancel { reason: "x".into() },
+        ];
+        let actions = candidates
+            .iter()
+            .filter(|a| transition(ev.status(), a, &actor, &facts).is_ok())
+            .map(|a| a.name().to_string())
+            .collect();
+        let refresh_secs = matches!(
+            ev.status(),
+            EventStatus::Approved | EventStatus::Scheduled | EventStatus::InProgress
+        )
+        .then_some(10);
+        Ok(EventDetail {
+            summary,
+            strategy_id: ev.strategy_id,
+            zone: self
+                .node_codes()
+                .await?
+                .into_iter()
+                .filter(|n| ev.zone().contains(&n.0))
+                .map(|n| n.1)
+                .collect(),
+            programs: ev.programs(),
+            priority: ev.priority,
+            target_mw: ev.target_mw,
+            max_increase_pct: ev.max_increase_pct,
+            control_level: ev.control_level.clone(),
+            override_rules: ev.override_rules,
+            ba_check: ev.ba_check,
+            second_approval_required: ev.second_approval_required,
+            created_by: ev.created_by.clone(),
+            submitted_by: ev.submitted_by.clone(),
+            approved_by: ev.approved_by.clone(),
+            second_approved_by: ev.second_approved_by.clone(),
+            decided_by: ev.denied_by.clone().or(ev.canceled_by.clone()),
+            decision_reason: ev.decision_reason.clone(),
+            planned_at: ev.planned_at,
+            eligible: plan["eligible"].as_i64().unwrap_or(0),
+            exclusions,
+            stages,
+            intervals,
+            outcomes,
+            chart_svg,
+            timeline,
+            actions,
+            refresh_secs,
+            now: self.now(),
+        })
+    }
+
+    pub async fn create(&self, viewer: &Viewer, input: &EventInput) -> Result<i64, DomainError> {
+        require(viewer, &[Operator], "create events")?;
+        let strategy_id: i64 = input.strategy_id.trim().parse().map_err(|_| {
+            DomainError::invalid("strategy: choose the strategy the event is created from")
+        })?;
+        let window = EventWindow::new(
+            parse_time("starts at", &input.starts_at)?,
+            parse_time("ends at", &input.ends_at)?,
+            self.now(),
+        )?;
+        let ev = event::create_event(
+            &self.db,
+            &Self::actor(viewer),
+            strategy_id,
+            &input.name,
+            window,
+            self.now(),
+        )
+        .await?;
+        Ok(ev.id)
+    }
+
+    pub async fn action(
+        &self,
+        viewer: &Viewer,
+        id: i64,
+        action: &str,
+        reason: &str,
+    ) -> Result<String, DomainError> {
+        let action = match action {
+            "plan" => Action::Plan {
+                stages: reason.to_string(),
+            },
+            "submit" => Action::Submit,
+            "approve" => Action::Approve,
+            "deny" => Action::Deny {
+                reason: reason.to_string(),
+            },
+            "cancel" => Action::Cancel {
+                reason: reason.to_string(),
+            },
+            other => {
+                return Err(DomainError::invalid(format!(
+                    "action: `{other}` is not one of plan, submit, approve, deny, cancel"
+                )))
+            }
+        };
+        let msg = event::act(
+            &self.db,
+            &Self::actor(viewer),
+            id,
+            action,
+            self.settings.ba_threshold_kw,
+            self.now(),
+        )
+        .await?;
+        // An approval is scheduled right away rather than at the next background tick.
+        if let Err(e) = self.tick().await {
+            tracing::warn!(error = %e, "scheduler step after an event action failed");
+        }
+        Ok(msg)
+    }
+
+    pub async fn strategies(
+        &self,
+        viewer: &Viewer,
+        archived: bool,
+    ) -> Result<Vec<StrategyDto>, DomainError> {
+        require(viewer, READERS, "see strategies")?;
+        let mut out = Vec::new();
+        for s in strategy::list_strategies(&self.db, archived).await? {
+            out.push(self.strategy_dto(s).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn save(
+        &self,
+        viewer: &Viewer,
+        id: Option<i64>,
+        input: &StrategyInput,
+    ) -> Result<i64, DomainError> {
+        require(viewer, STRATEGY_EDITORS, "edit strategies")?;
+        let parsed = strategy::parse_strategy(&self.db, input).await?;
+        strategy::save_strategy(&self.db, &viewer.username, id, &parsed, self.now()).await
+    }
+
+    pub async fn events(
+        &self,
+        viewer: &Viewer,
+        status: Option<&str>,
+    ) -> Result<Vec<EventSummary>, DomainError> {
+        require(viewer, READERS, "see events")?;
+        let status = match status.map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(EventStatus::parse(s).ok_or_else(|| {
+                DomainError::invalid(format!(
+                    "status: `{s}` is not one of {}",
+                    EventStatus::ALL.map(|s| s.as_str()).join(", ")
+                ))
+            })?),
+        };
+        let rows = event::list_events(&self.db, status).await?;
+        self.summaries(rows).await
+    }
+}
+
+#[async_trait]
+impl EventPort for EventService {
+    async fn strategy_options(&self, viewer: &Viewer) -> Result<StrategyOptions, AppError> {
+        require(viewer, READERS, "see strategies")?;
+        Ok(StrategyOptions {
+            nodes: self
+                .node_codes()
+                .await?
+                .into_iter()
+                .map(|(_, code, name, kind)| (code, name, kind))
+                .collect(),
+            programs: strategy::known_programs(&self.db).await?,
+            device_types: DEVICE_TYPES.iter().map(|s| s.to_string()).collect(),
+            event_types: strategy::EVENT_TYPES
+                .iter()
+                .map(|t| t.0.to_string())
+                .collect(),
+            objectives: strategy::OBJECTIVES.iter().map(|s| s.to_string()).collect(),
+            control_levels: strategy::CONTROL_LEVELS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        })
+    }
+
+    async fn list_strategies(
+        &self,
+        viewer: &Viewer,
+        archived: bool,
+    ) -> Result<Vec<StrategyDto>, AppError> {
+        Ok(self.strategies(viewer, archived).await?)
+    }
+
+    async fn get_strategy(&self, viewer: &Viewer, id: i64) -> Result<StrategyDto, AppError> {
+        require(viewer, READERS, "see strategies")?;
+        let s = strategy::get_strategy(&self.db, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("strategy {id}")))?;
+        Ok(self.strategy_dto(s).await?)
+    }
+
+    async fn save_strategy(
+        &self,
+        viewer: &Viewer,
+        id: Option<i64>,
+        input: &StrategyInput,
+    ) -> Result<i64, AppError> {
+        Ok(self.save(viewer, id, input).await?)
+    }
+
+    async fn archive_strategy(&self, viewer: &Viewer, id: i64) -> Result<String, AppError> {
+        require(viewer, STRATEGY_EDITORS, "archive strategies")?;
+        Ok(strategy::archive_strategy(&self.db, &viewer.username, id, self.now()).await?)
+    }
+
+    async fn list_events(
+        &self,
+        viewer: &Viewer,
+        status: Option<&str>,
+    ) -> Result<Vec<EventSummary>, AppError> {
+        Ok(self.events(viewer, status).await?)
+    }
+
+    async fn create_event(&self, viewer: &Viewer, input: &EventInput) -> Result<i64, AppError> {
+        Ok(self.create(viewer, input).await?)
+    }
+
+    async fn get_event(&self, viewer: &Viewer, id: i64) -> Result<EventDetail, AppError> {
+        Ok(self.event_detail(viewer, id).await?)
+    }
+
+    async fn stage_devices(
+        &self,
+        viewer: &Viewer,
+        event_id: i64,
+        seq: i32,
+        after: Option<i64>,
+    ) -> Result<StageDevicesPage, AppError> {
+        require(viewer, READERS, "see events")?;
+        let stage = event::stages(&self.db, event_id)
+            .await?
+            .into_iter()
+            .find(|s| s.seq == seq)
+            .ok_or_else(|| DomainError::not_found(format!("stage {seq} of event {event_id}")))?;
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            f64,
+            String,
+            Option<String>,
+            Option<f64>,
+        );
+        let mut rows: Vec<Row> = with_db!(&self.db, |c| {
+            sqlx::query_as(
+            "SELECT d.id, g.head_end, g.nic_id, d.program_code, g.device_type, d.expected_kw, d.status, d.outcome, d.actual_kw
+             FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
+             WHERE d.stage_id = $1 AND d.id > $2 ORDER BY d.id LIMIT 101"
+        )
+        .bind(stage.id)
+        .bind(after.unwrap_or(0))
+        .fetch_all(c)
+        .await
+        .map_err(DomainError::from)?
+        });
+        let next = crate::db::next_cursor(&mut rows, 100, |r| r.0);
+        Ok(StageDevicesPage {
+            stage: StageDto {
+                id: stage.id,
+                seq: stage.seq,
+                external_id: stage.external_id,
+                starts_at: stage.starts_at,
+                ends_at: stage.ends_at,
+                expected_kw: stage.expected_kw,
+                device_count: stage.device_count,
+                status: stage.status,
+            },
+            devices: rows
+                .into_iter()
+                .map(|(id, he, nic, p, t, kw, st, o, a)| StageDeviceDto {
+                    id,
+                    head_end: he,
+                    nic_id: nic,
+                    program_code: p,
+                    device_type: t,
+                    expected_kw: kw,
+                    status: st,
+                    outcome: o,
+                    actual_kw: a.map(|a| (a * 1000.0).round() / 1000.0),
+                })
+                .collect(),
+            next,
+        })
+    }
+
+    async fn event_action(
+        &self,
+        viewer: &Viewer,
+        id: i64,
+        action: &str,
+        reason: &str,
+    ) -> Result<String, AppError> {
+        Ok(self.action(viewer, id, action, reason).await?)
+    }
+
+    async fn simulated_now(&self) -> Option<DateTime<Utc>> {
+        self.settings.simulated.as_ref().map(|c| c.now())
+    }
+
+    async fn advance_clock(&self, viewer: &Viewer, minutes: i64) -> Result<String, AppError> {
+        require(viewer, &[Admin], "move the simulated clock")?;
+        let clock = self.settings.simulated.as_ref().ok_or_else(|| {
+            DomainError::invalid(
+                "the server runs on the real clock; start it with --simulated-clock",
+            )
+        })?;
+        if !(1..=24 * 60).contains(&minutes) {
+            return Err(DomainError::invalid("minutes: between 1 and 1440").into());
+        }
+        clock.advance(Duration::minutes(minutes));
+        // Catch up step by step so every stage start and end happens at its own time.
+        let mut steps = 0;
+        loop {
+            let r = self.tick().await?;
+            steps += 1;
+            if r.is_idle() || steps > 50 {
+                break;
+            }
+        }
+        let mut tx = self.db.begin().await?;
+        audit::append(
+            &mut tx,
+            audit::NewAuditEntry::new(
+                &viewer.username,
+                "clock.advance",
+                "setting",
+                "simulated_clock",
+            )
+            .after(serde_json::json!({"minutes": minutes, "now": clock.now()})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(format!(
+            "The simulated clock is now {}.",
+            clock.now().format("%Y-%m-%d %H:%M UTC")
+        ))
+    }
+}
