@@ -12,7 +12,6 @@ use crate::model::{AuditEntryDto, Viewer};
 
 /// The strategy form as posted: text fields, checked by the server.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct StrategyInput {
     pub name: String,
     #[serde(default)]
@@ -105,7 +104,6 @@ pub struct StrategyOptions {
 
 /// The new-event form: a strategy and a window (UTC, `YYYY-MM-DDTHH:MM`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct EventInput {
     pub strategy_id: String,
     pub name: String,

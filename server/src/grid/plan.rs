@@ -54,7 +54,7 @@ async fn rules_in_force(
 ) -> Result<Vec<Option<ProgramRule>>, DomainError> {
     let rows: Vec<(String, NaiveDate, String, bool)> = with_db!(db, |c| {
         sqlx::query_as(
-        "SELECT program_code, CAST(effective_from AS DATE), rule_json, linked FROM grid_program_rules ORDER BY effective_from"
+        "SELECT program_code, effective_from, rule_json, linked FROM grid_program_rules ORDER BY effective_from"
     )
     .fetch_all(c)
     .await?

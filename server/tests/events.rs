@@ -1,0 +1,302 @@
+//! Event operations end to end, through the console as people use it: the operator plans
+//! and submits, the approver approves (never their own), the simulated clock runs the event
+//! through the head-end simulator, outcomes reach the program side, and the auditor reads
+//! the trail. Every backend.
+
+mod common;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use common::*;
+use gridflex::integration::peer::Peers;
+use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
+use gridflex::with_db;
+
+fn form_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M").to_string()
+}
+
+async fn scalar_i64(t: &TestDb, sql: &str, id: i64) -> i64 {
+    with_db!(&t.db, |c| sqlx::query_scalar::<_, i64>(sql)
+        .bind(id)
+        .fetch_one(c)
+        .await
+        .expect(sql))
+}
+
+async fn status_of(t: &TestDb, id: i64) -> String {
+    with_db!(&t.db, |c| sqlx::query_scalar::<_, String>(
+        "SELECT status FROM events WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await
+    .expect("status"))
+}
+
+async fn strategy_id(t: &TestDb, name: &str) -> i64 {
+    with_db!(&t.db, |c| sqlx::query_scalar::<_, i64>(
+        "SELECT id FROM strategies WHERE name = $1"
+    )
+    .bind(name)
+    .fetch_one(c)
+    .await
+    .expect("strategy"))
+}
+
+/// Creates an event through the form; returns its id (from the redirect).
+async fn create_event(
+    app: &TestApp,
+    c: &reqwest::Client,
+    strategy: i64,
+    start: DateTime<Utc>,
+    hours: i64,
+) -> i64 {
+    let res = app
+        .post_form(
+            c,
+            "/events",
+            "/fn/create_event",
+            &[
+                ("event[strategy_id]", &strategy.to_string()),
+                ("event[name]", "Hot afternoon"),
+                ("event[starts_at]", &form_time(start)),
+                ("event[ends_at]", &form_time(start + Duration::hours(hours))),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302);
+    let to = res.headers()["location"].to_str().unwrap().to_string();
+    to.trim_start_matches("/events/")
+        .parse()
+        .unwrap_or_else(|_| panic!("redirect to the new event, got {to}"))
+}
+
+async fn act(app: &TestApp, c: &reqwest::Client, id: i64, action: &str, reason: &str) -> String {
+    let page = format!("/events/{id}");
+    let res = app
+        .post_form(
+            c,
+            &page,
+            "/fn/event_action",
+            &[
+                ("id", &id.to_string()),
+                ("action", action),
+                ("reason", reason),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302, "{action}");
+    // The flash message is on the next page view.
+    app.page(c, &page).await.1
+}
+
+fn worker(t: &TestDb, app: &TestApp) -> DeliveryWorker {
+    DeliveryWorker::new(
+        t.db.clone(),
+        Peers::in_process(&t.db),
+        app.events.settings.clock.clone(),
+        RetryPolicy::default(),
+        1,
+    )
+}
+
+async fn deliver_all(w: &DeliveryWorker) {
+    for _ in 0..50 {
+        let r = w.tick().await.expect("delivery");
+        if r.claimed == 0 {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_event_is_planned_approved_run_and_completed_with_outcomes() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let now = app.events.now();
+        let start = now.duration_trunc(Duration::minutes(15)).unwrap() + Duration::hours(1);
+        let strategy = strategy_id(&t, "System emergency").await;
+
+        let op = app.browser();
+        app.login(&op, "operator", PASSWORD).await;
+        let (status, html) = app.page(&op, "/strategies").await;
+        assert_eq!(status, 200);
+        assert!(html.contains("Northgate heat wave"), "{}", t.name);
+        let id = create_event(&app, &op, strategy, start, 3).await;
+        assert_eq!(status_of(&t, id).await, "New");
+
+        let html = act(&app, &op, id, "plan", "").await;
+        let stages = scalar_i64(&t, "SELECT COUNT(*) FROM event_stages WHERE event_id = $1", id).await;
+        let devices = scalar_i64(&t, "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1", id).await;
+        assert!(stages >= 1 && devices >= 1, "{}: {stages} stages, {devices} devices", t.name);
+        assert!(html.contains("id=\"event-chart\"") && html.contains("<svg"), "{}: chart", t.name);
+        assert!(html.contains("Before (baseline)"), "{}", t.name);
+
+        act(&app, &op, id, "submit", "").await;
+        assert_eq!(status_of(&t, id).await, "Submitted");
+        // The operator has no approve button, and posting the action anyway is refused.
+        let html = act(&app, &op, id, "approve", "").await;
+        assert!(html.contains("may not approve"), "{}: operator refused", t.name);
+        assert_eq!(status_of(&t, id).await, "Submitted");
+
+        let ap = app.browser();
+        app.login(&ap, "approver", PASSWORD).await;
+        let (_, page) = app.page(&ap, &format!("/events/{id}")).await;
+        assert!(page.contains("id=\"event-approve\""), "{}: approve button", t.name);
+        act(&app, &ap, id, "approve", "").await;
+        // Approval schedules at once: stage program events and reservations are queued.
+        assert_eq!(status_of(&t, id).await, "Scheduled", "{}", t.name);
+        let reservations = scalar_i64(
+            &t,
+            "SELECT COUNT(*) FROM integration_messages m JOIN events e ON e.code = m.correlation_id
+             WHERE e.id = $1 AND m.flow = 'device_reservation'",
+            id,
+        )
+        .await;
+        assert!(reservations >= 1, "{}", t.name);
+        let w = worker(&t, &app);
+        deliver_all(&w).await;
+        let reserved = scalar_i64(
+            &t,
+            "SELECT COUNT(*) FROM program_event_devices d JOIN program_events p ON p.external_id = d.external_id
+             JOIN events e ON e.code = p.event_external_id WHERE e.id = $1",
+            id,
+        )
+        .await;
+        assert_eq!(reserved, devices, "{}: the program side holds every reservation", t.name);
+
+        // The admin moves the simulated clock past the event; the scheduler runs it.
+        let admin = app.browser();
+        app.login(&admin, "admin", PASSWORD).await;
+        let res = app
+            .post_form(&admin, "/events", "/fn/advance_clock", &[("minutes", "300")])
+            .await;
+        assert_eq!(res.status(), 302);
+        assert_eq!(status_of(&t, id).await, "Completed", "{}", t.name);
+        let pending = scalar_i64(
+            &t,
+            "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1 AND outcome IS NULL",
+            id,
+        )
+        .await;
+        assert_eq!(pending, 0, "{}: every device has an outcome", t.name);
+        let actual = scalar_i64(
+            &t,
+            "SELECT COUNT(*) FROM event_intervals WHERE event_id = $1 AND actual_kw IS NOT NULL",
+            id,
+        )
+        .await;
+        assert!(actual >= 12, "{}: actual load recorded ({actual})", t.name);
+        deliver_all(&w).await;
+        let with_outcome = scalar_i64(
+            &t,
+            "SELECT COUNT(*) FROM program_event_devices d JOIN program_events p ON p.external_id = d.external_id
+             JOIN events e ON e.code = p.event_external_id WHERE e.id = $1 AND d.outcome IS NOT NULL",
+            id,
+        )
+        .await;
+        assert_eq!(with_outcome, devices, "{}: outcomes reached the program side", t.name);
+        let complete = scalar_i64(
+            &t,
+            "SELECT COUNT(*) FROM program_events p JOIN events e ON e.code = p.event_external_id
+             WHERE e.id = $1 AND p.status <> 'F1CO'",
+            id,
+        )
+        .await;
+        assert_eq!(complete, 0, "{}: every program event is complete", t.name);
+
+        // The auditor reads the whole trail on the event page.
+        let au = app.browser();
+        app.login(&au, "auditor", PASSWORD).await;
+        let (status, html) = app.page(&au, &format!("/events/{id}")).await;
+        assert_eq!(status, 200);
+        for action in ["event.create", "event.plan", "event.submit", "event.approve", "event.schedule", "event.start", "event.complete"] {
+            assert!(html.contains(action), "{}: timeline shows {action}", t.name);
+        }
+        assert!(!html.contains("id=\"event-cancel\""), "{}: auditor has no actions", t.name);
+        assert!(html.contains("D1SP"), "{}: outcome summary", t.name);
+    }
+}
+
+#[tokio::test]
+async fn an_event_is_cancelled_with_a_reason_and_bad_input_is_refused() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let now = app.events.now();
+        let start = now.duration_trunc(Duration::minutes(15)).unwrap() + Duration::hours(2);
+        let strategy = strategy_id(&t, "Northgate heat wave").await;
+        let op = app.browser();
+        app.login(&op, "operator", PASSWORD).await;
+
+        // A window that ends before it starts: a clear error, no event.
+        let before = scalar_i64(&t, "SELECT COUNT(*) FROM events WHERE id > $1", 0).await;
+        let res = app
+            .post_form(
+                &op,
+                "/events",
+                "/fn/create_event",
+                &[
+                    ("event[strategy_id]", &strategy.to_string()),
+                    ("event[name]", "backwards"),
+                    ("event[starts_at]", &form_time(start)),
+                    ("event[ends_at]", &form_time(start - Duration::hours(1))),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 302);
+        let (_, html) = app.page(&op, "/events").await;
+        assert!(html.contains("must end after it starts"), "{}", t.name);
+        assert_eq!(scalar_i64(&t, "SELECT COUNT(*) FROM events WHERE id > $1", 0).await, before);
+
+        // A target that is not a number: the strategy form says which field.
+        let res = app
+            .post_form(
+                &op,
+                "/strategies",
+                "/fn/save_strategy",
+                &[
+                    ("strategy[name]", "Bad target"),
+                    ("strategy[zone]", "SUB-NORTH"),
+                    ("strategy[programs]", "SMT-BYOD"),
+                    ("strategy[event_type]", "Economic"),
+                    ("strategy[objective]", "MaxDemandThreshold"),
+                    ("strategy[target_mw]", "lots"),
+                    ("strategy[control_level]", "full"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 302);
+        let (_, html) = app.page(&op, "/strategies").await;
+        assert!(html.contains("target MW: `lots` is not a number"), "{}", t.name);
+        assert!(!html.contains(">Bad target<"), "{}", t.name);
+
+        let id = create_event(&app, &op, strategy, start, 2).await;
+        act(&app, &op, id, "plan", "").await;
+        // Cancelling without a reason is refused; the event is unchanged.
+        let html = act(&app, &op, id, "cancel", "").await;
+        assert!(html.contains("a reason is required"), "{}", t.name);
+        assert_eq!(status_of(&t, id).await, "New");
+        act(&app, &op, id, "cancel", "Cooler weather than forecast").await;
+        assert_eq!(status_of(&t, id).await, "Canceled");
+        let reason: Option<String> = with_db!(&t.db, |c| sqlx::query_scalar(
+            "SELECT decision_reason FROM events WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_one(c)
+        .await
+        .unwrap());
+        assert_eq!(reason.as_deref(), Some("Cooler weather than forecast"));
+        // A cancelled event cannot be submitted.
+        let html = act(&app, &op, id, "submit", "").await;
+        assert!(html.contains("is Canceled"), "{}", t.name);
+        let audit = scalar_i64(
+            &t,
+            "SELECT COUNT(*) FROM audit_log a JOIN events e ON e.code = a.entity_id WHERE e.id = $1 AND a.action = 'event.cancel'",
+            id,
+        )
+        .await;
+        assert_eq!(audit, 1, "{}", t.name);
+    }
+}
