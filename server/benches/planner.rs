@@ -1,0 +1,2 @@
+//! Planner benchmark (placeholder while the planner is written).
+fn main() {}
