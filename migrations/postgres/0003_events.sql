@@ -100,8 +100,8 @@ CREATE TABLE event_stage_devices (
     status TEXT NOT NULL CHECK (status IN ('reserved', 'opted_out')),
     outcome TEXT NULL CHECK (outcome IS NULL OR outcome IN ('D1SP', 'D1ND', 'D1IO', 'D1ER', 'D1CN')),
     actual_kw DOUBLE PRECISION NULL,
-    participation_start TEXT NULL,
-    participation_end TEXT NULL
+    participation_start TIMESTAMPTZ NULL,
+    participation_end TIMESTAMPTZ NULL
 );
 CREATE INDEX event_stage_devices_stage ON event_stage_devices (stage_id, id);
 CREATE INDEX event_stage_devices_event ON event_stage_devices (event_id, grid_device_id);

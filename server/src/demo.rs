@@ -7,12 +7,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::with_tx;
 use crate::auth::hash_password;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::{insert_rows, settings, user, Arg, Db, Tx};
 use crate::error::DomainError;
 use crate::with_db;
+use crate::with_tx;
 
 pub const DEMO_PASSWORD: &str = "gridflex-demo";
 pub const DEMO_USERS: [(&str, &str, &str); 5] = [
@@ -622,15 +622,34 @@ pub async fn load_demo(db: &Db, size: DemoSize, seed: u64) -> Result<DemoSummary
 /// The grid side's copies as the flows would have left them (rule sync, score batch), and
 /// three strategies so an operator can create an event straight away.
 async fn seed_grid_side(tx: &mut Tx, t0: DateTime<Utc>) -> Result<(), DomainError> {
-    type RuleRow = (String, NaiveDate, String, i32, i32, i32, i32, i32, i32, i32, i32, i32, f64, f64, f64, bool);
-    let rules: Vec<RuleRow> = with_tx!(tx, |c| sqlx::query_as(
+    type RuleRow = (
+        String,
+        NaiveDate,
+        String,
+        i32,
+        i32,
+        i32,
+        i32,
+        i32,
+        i32,
+        i32,
+        i32,
+        i32,
+        f64,
+        f64,
+        f64,
+        bool,
+    );
+    let rules: Vec<RuleRow> = with_tx!(tx, |c| {
+        sqlx::query_as(
         "SELECT p.code, r.effective_from, r.cycle, r.week_start, r.max_events_per_cycle, r.max_minutes_per_cycle,
                 r.min_gap_minutes, r.min_event_minutes, r.max_event_minutes, r.max_overrides, r.window_start_minute,
                 r.window_end_minute, r.activation_cost, r.burn_rate_factor, r.score_factor, r.overridable
          FROM program_rules r JOIN programs p ON p.id = r.program_id WHERE p.status = 'active'"
     )
     .fetch_all(c)
-    .await?);
+    .await?
+    });
     let mut rows = Vec::new();
     let mut codes: Vec<String> = Vec::new();
     for r in rules {
@@ -652,31 +671,68 @@ async fn seed_grid_side(tx: &mut Tx, t0: DateTime<Utc>) -> Result<(), DomainErro
     insert_rows(
         tx,
         "grid_program_rules",
-        &["program_code", "effective_from", "rule_json", "linked", "updated_at"],
+        &[
+            "program_code",
+            "effective_from",
+            "rule_json",
+            "linked",
+            "updated_at",
+        ],
         &rows,
     )
     .await?;
-    with_tx!(tx, |c| sqlx::query(
+    with_tx!(tx, |c| {
+        sqlx::query(
         "UPDATE grid_devices SET control_score = (SELECT d.control_score FROM devices d
             WHERE d.head_end = grid_devices.head_end AND d.nic_id = grid_devices.nic_id), scored_on = $1"
     )
     .bind(t0.date_naive())
     .execute(c)
     .await?
-    .rows_affected());
+    .rows_affected()
+    });
     let programs = serde_json::to_string(&codes)?;
     let strategies: [(&str, &str, &str, &str, bool, &str, Option<f64>, Option<f64>); 3] = [
-        ("Northgate heat wave", "Keep the Northgate substation under its summer rating.", "SUB-NORTH", "Reliability", true, "MaxDemandThreshold", Some(1.0), None),
-        ("Riverside evening shave", "Take a fixed slice off Riverside's evening peak without a rebound spike.", "SUB-RIVER", "Economic", false, "LoadReduction", Some(0.3), Some(10.0)),
-        ("System emergency", "Shed everything the program rules allow, all substations.", "SUB-NORTH,SUB-RIVER,SUB-HARBOR", "Emergency", true, "MaximumReduction", None, None),
+        (
+            "Northgate heat wave",
+            "Keep the Northgate substation under its summer rating.",
+            "SUB-NORTH",
+            "Reliability",
+            true,
+            "MaxDemandThreshold",
+            Some(1.0),
+            None,
+        ),
+        (
+            "Riverside evening shave",
+            "Take a fixed slice off Riverside's evening peak without a rebound spike.",
+            "SUB-RIVER",
+            "Economic",
+            false,
+            "LoadReduction",
+            Some(0.3),
+            Some(10.0),
+        ),
+        (
+            "System emergency",
+            "Shed everything the program rules allow, all substations.",
+            "SUB-NORTH,SUB-RIVER,SUB-HARBOR",
+            "Emergency",
+            true,
+            "MaximumReduction",
+            None,
+            None,
+        ),
     ];
     for (name, desc, zone, etype, ba, objective, target, pct) in strategies {
         let mut ids = Vec::new();
         for code in zone.split(',') {
-            let id: Option<i64> = with_tx!(tx, |c| sqlx::query_scalar("SELECT id FROM network_nodes WHERE code = $1")
-                .bind(code)
-                .fetch_optional(c)
-                .await?);
+            let id: Option<i64> = with_tx!(tx, |c| sqlx::query_scalar(
+                "SELECT id FROM network_nodes WHERE code = $1"
+            )
+            .bind(code)
+            .fetch_optional(c)
+            .await?);
             ids.extend(id);
         }
         let priority = match etype {
@@ -684,7 +740,8 @@ async fn seed_grid_side(tx: &mut Tx, t0: DateTime<Utc>) -> Result<(), DomainErro
             "Reliability" => 3,
             _ => 2,
         };
-        with_tx!(tx, |c| sqlx::query(
+        with_tx!(tx, |c| {
+            sqlx::query(
             "INSERT INTO strategies (name, description, zone_node_ids, program_codes, device_groups, event_type, priority, ba_check,
                 objective, target_mw, max_increase_pct, control_level, override_rules, created_by, created_at, updated_at)
              VALUES ($1, $2, $3, $4, '{\"deviceTypes\":[],\"feederIds\":[]}', $5, $6, $7, $8, $9, $10, 'full', FALSE, 'demo', $11, $11)"
@@ -693,7 +750,8 @@ async fn seed_grid_side(tx: &mut Tx, t0: DateTime<Utc>) -> Result<(), DomainErro
         .bind(ba).bind(objective).bind(target).bind(pct).bind(t0)
         .execute(c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
     }
     Ok(())
 }

@@ -127,23 +127,49 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes() {
         assert_eq!(status_of(&t, id).await, "New");
 
         let html = act(&app, &op, id, "plan", "").await;
-        let stages = scalar_i64(&t, "SELECT COUNT(*) FROM event_stages WHERE event_id = $1", id).await;
-        let devices = scalar_i64(&t, "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1", id).await;
-        assert!(stages >= 1 && devices >= 1, "{}: {stages} stages, {devices} devices", t.name);
-        assert!(html.contains("id=\"event-chart\"") && html.contains("<svg"), "{}: chart", t.name);
+        let stages = scalar_i64(
+            &t,
+            "SELECT COUNT(*) FROM event_stages WHERE event_id = $1",
+            id,
+        )
+        .await;
+        let devices = scalar_i64(
+            &t,
+            "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1",
+            id,
+        )
+        .await;
+        assert!(
+            stages >= 1 && devices >= 1,
+            "{}: {stages} stages, {devices} devices",
+            t.name
+        );
+        assert!(
+            html.contains("id=\"event-chart\"") && html.contains("<svg"),
+            "{}: chart",
+            t.name
+        );
         assert!(html.contains("Before (baseline)"), "{}", t.name);
 
         act(&app, &op, id, "submit", "").await;
         assert_eq!(status_of(&t, id).await, "Submitted");
         // The operator has no approve button, and posting the action anyway is refused.
         let html = act(&app, &op, id, "approve", "").await;
-        assert!(html.contains("may not approve"), "{}: operator refused", t.name);
+        assert!(
+            html.contains("may not approve"),
+            "{}: operator refused",
+            t.name
+        );
         assert_eq!(status_of(&t, id).await, "Submitted");
 
         let ap = app.browser();
         app.login(&ap, "approver", PASSWORD).await;
         let (_, page) = app.page(&ap, &format!("/events/{id}")).await;
-        assert!(page.contains("id=\"event-approve\""), "{}: approve button", t.name);
+        assert!(
+            page.contains("id=\"event-approve\""),
+            "{}: approve button",
+            t.name
+        );
         act(&app, &ap, id, "approve", "").await;
         // Approval schedules at once: stage program events and reservations are queued.
         assert_eq!(status_of(&t, id).await, "Scheduled", "{}", t.name);
@@ -164,16 +190,30 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes() {
             id,
         )
         .await;
-        assert_eq!(reserved, devices, "{}: the program side holds every reservation", t.name);
+        assert_eq!(
+            reserved, devices,
+            "{}: the program side holds every reservation",
+            t.name
+        );
 
         // The admin moves the simulated clock past the event; the scheduler runs it.
         let admin = app.browser();
         app.login(&admin, "admin", PASSWORD).await;
         let res = app
-            .post_form(&admin, "/events", "/fn/advance_clock", &[("minutes", "300")])
+            .post_form(
+                &admin,
+                "/events",
+                "/fn/advance_clock",
+                &[("minutes", "300")],
+            )
             .await;
         assert_eq!(res.status(), 302);
-        assert_eq!(status_of(&t, id).await, "Completed", "{}", t.name);
+        let loc = res.headers()["location"].to_str().unwrap_or("").to_string();
+        app.events
+            .tick()
+            .await
+            .expect("the scheduler steps cleanly");
+        assert_eq!(status_of(&t, id).await, "Completed", "{}: {loc}", t.name);
         let pending = scalar_i64(
             &t,
             "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1 AND outcome IS NULL",
@@ -196,7 +236,11 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes() {
             id,
         )
         .await;
-        assert_eq!(with_outcome, devices, "{}: outcomes reached the program side", t.name);
+        assert_eq!(
+            with_outcome, devices,
+            "{}: outcomes reached the program side",
+            t.name
+        );
         let complete = scalar_i64(
             &t,
             "SELECT COUNT(*) FROM program_events p JOIN events e ON e.code = p.event_external_id
@@ -211,10 +255,22 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes() {
         app.login(&au, "auditor", PASSWORD).await;
         let (status, html) = app.page(&au, &format!("/events/{id}")).await;
         assert_eq!(status, 200);
-        for action in ["event.create", "event.plan", "event.submit", "event.approve", "event.schedule", "event.start", "event.complete"] {
+        for action in [
+            "event.create",
+            "event.plan",
+            "event.submit",
+            "event.approve",
+            "event.schedule",
+            "event.start",
+            "event.complete",
+        ] {
             assert!(html.contains(action), "{}: timeline shows {action}", t.name);
         }
-        assert!(!html.contains("id=\"event-cancel\""), "{}: auditor has no actions", t.name);
+        assert!(
+            !html.contains("id=\"event-cancel\""),
+            "{}: auditor has no actions",
+            t.name
+        );
         assert!(html.contains("D1SP"), "{}: outcome summary", t.name);
     }
 }
@@ -248,7 +304,10 @@ async fn an_event_is_cancelled_with_a_reason_and_bad_input_is_refused() {
         assert_eq!(res.status(), 302);
         let (_, html) = app.page(&op, "/events").await;
         assert!(html.contains("must end after it starts"), "{}", t.name);
-        assert_eq!(scalar_i64(&t, "SELECT COUNT(*) FROM events WHERE id > $1", 0).await, before);
+        assert_eq!(
+            scalar_i64(&t, "SELECT COUNT(*) FROM events WHERE id > $1", 0).await,
+            before
+        );
 
         // A target that is not a number: the strategy form says which field.
         let res = app
@@ -269,7 +328,11 @@ async fn an_event_is_cancelled_with_a_reason_and_bad_input_is_refused() {
             .await;
         assert_eq!(res.status(), 302);
         let (_, html) = app.page(&op, "/strategies").await;
-        assert!(html.contains("target MW: `lots` is not a number"), "{}", t.name);
+        assert!(
+            html.contains("target MW: `lots` is not a number"),
+            "{}",
+            t.name
+        );
         assert!(!html.contains(">Bad target<"), "{}", t.name);
 
         let id = create_event(&app, &op, strategy, start, 2).await;

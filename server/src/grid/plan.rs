@@ -383,7 +383,8 @@ pub async fn plan_event(
     now: DateTime<Utc>,
 ) -> Result<String, DomainError> {
     let loaded = load(db, ev, manual).await?;
-    let plan = planner::plan(&loaded.input);
+    let plan =
+        planner::plan(&loaded.input).map_err(|e| DomainError::invalid(format!("stages: {e}")))?;
     store(db, actor, ev, &loaded, &plan, now).await?;
     let peak = plan
         .reduction_kw
