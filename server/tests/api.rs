@@ -281,7 +281,28 @@ async fn the_openapi_document_matches_the_routes_served() {
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 12);
+    assert_eq!(paths.len(), 21);
+    // `/api/v1/events/1` must exist for the walk below: the operator creates it.
+    let op = token(&t, "operator").await;
+    let start = {
+        use chrono::DurationRound;
+        app.events
+            .now()
+            .duration_trunc(chrono::Duration::minutes(15))
+            .unwrap()
+            + chrono::Duration::hours(2)
+    };
+    let res = c
+        .post(app.url("/api/v1/events"))
+        .bearer_auth(&op)
+        .json(
+            &json!({"strategy_id": "1", "name": "walk", "starts_at": start.to_rfc3339(),
+            "ends_at": (start + chrono::Duration::hours(1)).to_rfc3339()}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     for (path, item) in paths {
         let concrete = path.replace("{id}", "1");
         if item.get("post").is_some() {

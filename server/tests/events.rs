@@ -363,3 +363,157 @@ async fn an_event_is_cancelled_with_a_reason_and_bad_input_is_refused() {
         assert_eq!(audit, 1, "{}", t.name);
     }
 }
+
+#[tokio::test]
+async fn the_rest_api_runs_the_lifecycle_with_the_same_role_rules() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let c = reqwest::Client::new();
+        let tok = |role: &'static str| {
+            let db = t.db.clone();
+            async move {
+                gridflex::auth::create_token(&db, "test", &format!("{role}-client"), role)
+                    .await
+                    .expect("token")
+            }
+        };
+        let (op, ap) = (tok("operator").await, tok("approver").await);
+        let strategy = strategy_id(&t, "Riverside evening shave").await;
+        let start = app
+            .events
+            .now()
+            .duration_trunc(Duration::minutes(15))
+            .unwrap()
+            + Duration::hours(3);
+        let post = |path: String, token: String, body: serde_json::Value| {
+            let c = c.clone();
+            let url = app.url(&path);
+            async move {
+                let res = c
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                (
+                    status,
+                    res.json::<serde_json::Value>().await.unwrap_or_default(),
+                )
+            }
+        };
+        // Bad input: a negative target and a window that ends before it starts.
+        let (status, body) = post(
+            "/api/v1/strategies".into(),
+            op.clone(),
+            serde_json::json!({"name": "neg", "zone": "SUB-RIVER", "programs": "SMT-BYOD", "event_type": "Economic",
+                "objective": "LoadReduction", "target_mw": "-2", "control_level": "full"}),
+        )
+        .await;
+        assert_eq!(status, 400, "{}: {body}", t.name);
+        assert!(
+            body["detail"].as_str().unwrap().contains("target MW"),
+            "{body}"
+        );
+        let (status, body) = post(
+            "/api/v1/events".into(),
+            op.clone(),
+            serde_json::json!({"strategy_id": strategy.to_string(), "name": "x",
+                "starts_at": start.to_rfc3339(), "ends_at": (start - Duration::hours(1)).to_rfc3339()}),
+        )
+        .await;
+        assert_eq!(status, 400, "{}: {body}", t.name);
+
+        let (status, body) = post(
+            "/api/v1/events".into(),
+            op.clone(),
+            serde_json::json!({"strategy_id": strategy.to_string(), "name": "API event",
+                "starts_at": start.to_rfc3339(), "ends_at": (start + Duration::hours(2)).to_rfc3339()}),
+        )
+        .await;
+        assert_eq!(status, 200, "{}: {body}", t.name);
+        let id = body["id"].as_i64().unwrap();
+        let (status, _) = post(
+            format!("/api/v1/events/{id}/submit"),
+            op.clone(),
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(status, 400, "{}: no stages yet", t.name);
+        let (status, body) = post(
+            format!("/api/v1/events/{id}/plan"),
+            op.clone(),
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{}: {body}", t.name);
+        let (status, _) = post(
+            format!("/api/v1/events/{id}/submit"),
+            op.clone(),
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{}", t.name);
+        let (status, _) = post(
+            format!("/api/v1/events/{id}/approve"),
+            op.clone(),
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(status, 403, "{}: the operator may not approve", t.name);
+        let (status, body) = post(
+            format!("/api/v1/events/{id}/deny"),
+            ap.clone(),
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(status, 400, "{}: denying needs a reason: {body}", t.name);
+        let (status, _) = post(
+            format!("/api/v1/events/{id}/approve"),
+            ap.clone(),
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{}", t.name);
+        let (status, _) = post(
+            format!("/api/v1/events/{id}/approve"),
+            ap.clone(),
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(status, 409, "{}: approving twice is a conflict", t.name);
+        let detail: serde_json::Value = c
+            .get(app.url(&format!("/api/v1/events/{id}")))
+            .bearer_auth(&op)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(detail["summary"]["status"], "Scheduled", "{}", t.name);
+        assert!(detail["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "scheduled"));
+        let (status, _) = post(
+            format!("/api/v1/events/{id}/cancel"),
+            op.clone(),
+            serde_json::json!({"reason": "Feeder work moved"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{}", t.name);
+        // Cancelling a scheduled event tells the program side every stage is cancelled.
+        let cancels = scalar_i64(
+            &t,
+            "SELECT COUNT(*) FROM integration_messages m JOIN events e ON e.code = m.correlation_id
+             WHERE e.id = $1 AND m.flow = 'stage_status' AND m.payload LIKE '%F1CN%'",
+            id,
+        )
+        .await;
+        assert!(cancels >= 1, "{}", t.name);
+    }
+}

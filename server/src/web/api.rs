@@ -450,7 +450,9 @@ impl Modify for BearerAuth {
 pub struct ApiDoc;
 
 async fn openapi_json() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::web::event_api::EventApiDoc::openapi());
+    Json(doc)
 }
 
 async fn not_found() -> Response {
@@ -459,6 +461,7 @@ async fn not_found() -> Response {
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(crate::web::event_api::router())
         .route("/api/v1/openapi.json", get(openapi_json))
         .route("/api/v1/enrollments", get(list_enrollments))
         .route("/api/v1/enrollments/{id}", get(get_enrollment))

@@ -1,6 +1,7 @@
 //! axum routes that are not console pages: the REST API, exports and operational probes.
 
 pub mod api;
+pub mod event_api;
 pub mod export;
 pub mod integration;
 pub mod ops;
