@@ -250,6 +250,56 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes() {
         .await;
         assert_eq!(complete, 0, "{}: every program event is complete", t.name);
 
+        // The daily score run counts the participation: a device that took part costs more.
+        let (he, nic): (String, String) = with_db!(&t.db, |c| {
+            sqlx::query_as(
+            "SELECT g.head_end, g.nic_id FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
+             WHERE d.event_id = $1 AND d.outcome = 'D1SP' ORDER BY d.id LIMIT 1"
+        )
+        .bind(id)
+        .fetch_one(c)
+        .await
+        .unwrap()
+        });
+        let score = |t: &TestDb, he: String, nic: String| {
+            let db = t.db.clone();
+            async move {
+                with_db!(&db, |c| sqlx::query_scalar::<_, f64>(
+                    "SELECT control_score FROM devices WHERE head_end = $1 AND nic_id = $2"
+                )
+                .bind(he)
+                .bind(nic)
+                .fetch_one(c)
+                .await
+                .unwrap())
+            }
+        };
+        // Scored on the event's day: its cycle is the one the participation counts in.
+        let later = app.events.now();
+
+        gridflex::programs::score::run_scores(&t.db, "test", start.date_naive(), later, false)
+            .await
+            .unwrap();
+        let with_history = score(&t, he.clone(), nic.clone()).await;
+        with_db!(&t.db, |c| sqlx::query(
+            "UPDATE program_event_devices SET outcome = 'D1ND' WHERE head_end = $1 AND nic_id = $2"
+        )
+        .bind(&he)
+        .bind(&nic)
+        .execute(c)
+        .await
+        .map(|_| ())
+        .unwrap());
+        gridflex::programs::score::run_scores(&t.db, "test", start.date_naive(), later, false)
+            .await
+            .unwrap();
+        let without = score(&t, he, nic).await;
+        assert!(
+            with_history > without,
+            "{}: {with_history} > {without}",
+            t.name
+        );
+
         // The auditor reads the whole trail on the event page.
         let au = app.browser();
         app.login(&au, "auditor", PASSWORD).await;
@@ -515,5 +565,92 @@ async fn the_rest_api_runs_the_lifecycle_with_the_same_role_rules() {
         )
         .await;
         assert!(cancels >= 1, "{}", t.name);
+    }
+}
+
+#[tokio::test]
+async fn an_opt_out_before_the_cutoff_releases_the_reservation_and_lowers_the_expected_reduction() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let start = app
+            .events
+            .now()
+            .duration_trunc(Duration::minutes(15))
+            .unwrap()
+            + Duration::hours(4);
+        let strategy = strategy_id(&t, "System emergency").await;
+        let op = app.browser();
+        app.login(&op, "operator", PASSWORD).await;
+        let id = create_event(&app, &op, strategy, start, 2).await;
+        act(&app, &op, id, "plan", "").await;
+        act(&app, &op, id, "submit", "").await;
+        let ap = app.browser();
+        app.login(&ap, "approver", PASSWORD).await;
+        act(&app, &ap, id, "approve", "").await;
+        assert_eq!(status_of(&t, id).await, "Scheduled");
+        deliver_all(&worker(&t, &app)).await;
+
+        // A reserved device of a program that allows opting out (60 minutes' cut-off).
+        let (device, stage, kw): (i64, String, f64) = with_db!(&t.db, |c| {
+            sqlx::query_as(
+            "SELECT dv.id, r.external_id, r.expected_kw FROM program_event_devices r
+             JOIN program_events p ON p.external_id = r.external_id
+             JOIN devices dv ON dv.head_end = r.head_end AND dv.nic_id = r.nic_id
+             JOIN events e ON e.code = p.event_external_id
+             WHERE e.id = $1 AND p.program_code = 'SMT-BYOD' AND r.expected_kw > 0 ORDER BY r.id LIMIT 1"
+        )
+        .bind(id)
+        .fetch_one(c)
+        .await
+        .expect("a reserved thermostat")
+        });
+        let planned_before: f64 = with_db!(&t.db, |c| sqlx::query_scalar(
+            "SELECT SUM(expected_kw) FROM event_stages WHERE event_id = $1"
+        )
+        .bind(id)
+        .fetch_one(c)
+        .await
+        .unwrap());
+        let manager = gridflex::auth::create_token(&t.db, "test", "pm", "program_manager")
+            .await
+            .unwrap();
+        let res = reqwest::Client::new()
+            .post(app.url(&format!("/api/v1/devices/{device}/opt-out")))
+            .bearer_auth(&manager)
+            .json(&serde_json::json!({"stage": stage}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            200,
+            "{}: {}",
+            t.name,
+            res.text().await.unwrap()
+        );
+        deliver_all(&worker(&t, &app)).await;
+        let planned_after: f64 = with_db!(&t.db, |c| sqlx::query_scalar(
+            "SELECT SUM(expected_kw) FROM event_stages WHERE event_id = $1"
+        )
+        .bind(id)
+        .fetch_one(c)
+        .await
+        .unwrap());
+        assert!(
+            (planned_before - planned_after - kw).abs() < 0.01,
+            "{}: {planned_before} - {planned_after} should be {kw}",
+            t.name
+        );
+        let opted = scalar_i64(
+            &t,
+            "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1 AND status = 'opted_out'",
+            id,
+        )
+        .await;
+        assert_eq!(opted, 1, "{}", t.name);
+        // The operator sees it on the event's timeline.
+        let (_, html) = app.page(&op, &format!("/events/{id}")).await;
+        assert!(html.contains("event.opt_out"), "{}", t.name);
     }
 }

@@ -696,3 +696,68 @@ mod tests {
         assert!(err.to_string().starts_with("starts at:"), "{err}");
     }
 }
+
+/// A customer opted out of `event_code` on the program side (flow 7): the device's
+/// reservation is released and the event's expected reduction re-evaluated — the stage's
+/// expected kW and the planned load of the stage's intervals — with an audit row, in the
+/// caller's transaction. Returns the kW taken out, if the device was reserved.
+pub async fn apply_opt_out(
+    tx: &mut Tx,
+    event_code: &str,
+    head_end: &str,
+    nic_id: &str,
+) -> Result<Option<f64>, DomainError> {
+    type Row = (i64, i64, i64, f64, DateTime<Utc>, DateTime<Utc>, String);
+    let row: Option<Row> = with_tx!(tx, |c| {
+        sqlx::query_as(
+        "SELECT d.id, d.event_id, d.stage_id, d.expected_kw, s.starts_at, s.ends_at, s.external_id
+         FROM event_stage_devices d JOIN events e ON e.id = d.event_id JOIN event_stages s ON s.id = d.stage_id
+         JOIN grid_devices g ON g.id = d.grid_device_id
+         WHERE e.code = $1 AND g.head_end = $2 AND g.nic_id = $3 AND d.status = 'reserved' AND d.outcome IS NULL"
+    )
+    .bind(event_code)
+    .bind(head_end)
+    .bind(nic_id)
+    .fetch_optional(c)
+    .await?
+    });
+    let Some((device_row, event_id, stage_id, kw, from, to, stage)) = row else {
+        return Ok(None);
+    };
+    with_tx!(tx, |c| sqlx::query(
+        "UPDATE event_stage_devices SET status = 'opted_out' WHERE id = $1"
+    )
+    .bind(device_row)
+    .execute(c)
+    .await?
+    .rows_affected());
+    with_tx!(tx, |c| {
+        sqlx::query(
+        "UPDATE event_stages SET expected_kw = expected_kw - $1, device_count = device_count - 1 WHERE id = $2"
+    )
+    .bind(kw)
+    .bind(stage_id)
+    .execute(c)
+    .await?
+    .rows_affected()
+    });
+    with_tx!(tx, |c| {
+        sqlx::query(
+        "UPDATE event_intervals SET planned_kw = planned_kw + $1 WHERE event_id = $2 AND starts_at >= $3 AND starts_at < $4"
+    )
+    .bind(kw)
+    .bind(event_id)
+    .bind(from)
+    .bind(to)
+    .execute(c)
+    .await?
+    .rows_affected()
+    });
+    append(
+        tx,
+        NewAuditEntry::new("integration", "event.opt_out", "event", event_code).after(json!({
+            "stage": stage, "headEndSystem": head_end, "nicId": nic_id, "expectedKwRemoved": kw})),
+    )
+    .await?;
+    Ok(Some(kw))
+}

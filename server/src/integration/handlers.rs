@@ -549,7 +549,16 @@ async fn customer_opt_out(
     .map_err(DomainError::from)?
     .rows_affected()
     });
-    Ok(json!({"transactionId": o.transaction_id, "status": "ACCEPTED"}))
+    let removed = crate::grid::event::apply_opt_out(
+        tx,
+        &o.event_external_identifier,
+        &o.head_end_system,
+        &o.nic_id,
+    )
+    .await?;
+    Ok(
+        json!({"transactionId": o.transaction_id, "status": "ACCEPTED", "expectedKwRemoved": removed}),
+    )
 }
 
 /// Flow 11, program side: the grid's network model. New nodes are added; a node whose parent

@@ -2,7 +2,7 @@
 //!
 //! score = activation cost × score factor × (1 + burn-rate factor × share of the cycle's
 //! event minutes already used) ÷ nominal kW — the per-kW cost of calling on the device again.
-//! Until event outcomes record participation (event operations), the used share is zero.
+//! The used share comes from the device outcomes the grid side reports after each event (flow 6).
 //! Scores are written set-based (one statement per program), audited as one settings change,
 //! and sent to the grid side (flow 12) in batches, all in one transaction.
 
@@ -28,6 +28,18 @@ pub struct ScoreRun {
     pub messages: usize,
     /// False when the scheduled run found today's run done already.
     pub ran: bool,
+}
+
+/// The first day of the rule cycle (`weekly` from `week_start`, 0 = Sunday; or `monthly`)
+/// that contains `day`.
+pub fn cycle_start(cycle: &str, week_start: i32, day: NaiveDate) -> NaiveDate {
+    use chrono::Datelike;
+    if cycle == "weekly" {
+        let back = (day.weekday().num_days_from_sunday() as i64 - week_start as i64).rem_euclid(7);
+        day - chrono::Duration::days(back)
+    } else {
+        day.with_day(1).unwrap_or(day)
+    }
 }
 
 /// Runs the calculation for `day`. With `only_once`, a day already scored is skipped (the
@@ -66,19 +78,40 @@ pub async fn run_scores(
     let mut messages = 0usize;
     for (program_id, code, r) in &rules {
         let base = r.activation_cost * r.score_factor;
-        let n = with_tx!(&mut tx, |c| {
-            sqlx::query(
-            "UPDATE devices SET control_score = ROUND(CAST($1 / nominal_kw AS NUMERIC), 3), updated_at = $2
+        // The share of the cycle's allowed event minutes each device has used, from the
+        // outcomes the grid side reported (participated, or overridden part-way).
+        let minutes = if tx.is_postgres() {
+            "EXTRACT(EPOCH FROM (r.participation_end - r.participation_start)) / 60.0"
+        } else {
+            "(julianday(r.participation_end) - julianday(r.participation_start)) * 1440.0"
+        };
+        let cap = if tx.is_postgres() { "LEAST" } else { "MIN" };
+        let sql = format!(
+            "UPDATE devices SET control_score = ROUND(CAST($1 * (1 + $4 * {cap}(1.0, COALESCE((
+                SELECT SUM({minutes}) FROM program_event_devices r JOIN program_events pe ON pe.external_id = r.external_id
+                WHERE r.head_end = devices.head_end AND r.nic_id = devices.nic_id AND pe.program_code = $5
+                  AND r.outcome IN ('D1SP', 'D1IO') AND r.participation_start >= $6), 0) / $7)) / nominal_kw AS NUMERIC), 3),
+                updated_at = $2
              WHERE nominal_kw > 0 AND id IN (
                 SELECT ed.device_id FROM enrollment_devices ed JOIN enrollments e ON e.id = ed.enrollment_id
                 WHERE e.program_id = $3 AND e.status = 'ACTIVE' AND ed.left_at IS NULL)"
-        )
-        .bind(base)
-        .bind(now)
-        .bind(program_id)
-        .execute(c)
-        .await?
-        .rows_affected()
+        );
+        let since = cycle_start(&r.cycle, r.week_start, day)
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or(now);
+        let n = with_tx!(&mut tx, |c| {
+            sqlx::query(&sql)
+                .bind(base)
+                .bind(now)
+                .bind(program_id)
+                .bind(r.burn_rate_factor)
+                .bind(code)
+                .bind(since)
+                .bind(f64::from(r.max_minutes_per_cycle.max(1)))
+                .execute(c)
+                .await?
+                .rows_affected()
         }) as usize;
         scored += n;
         per_program.insert(code.clone(), json!(n));
