@@ -654,3 +654,204 @@ async fn an_opt_out_before_the_cutoff_releases_the_reservation_and_lowers_the_ex
         assert!(html.contains("event.opt_out"), "{}", t.name);
     }
 }
+
+async fn api_post(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+/// Creates, plans and submits an event through the API; returns its id.
+async fn submitted_event(app: &TestApp, op: &str, strategy: i64, start: DateTime<Utc>) -> i64 {
+    let (status, body) = api_post(
+        app,
+        op,
+        "/api/v1/events",
+        serde_json::json!({"strategy_id": strategy.to_string(), "name": "e",
+            "starts_at": start.to_rfc3339(), "ends_at": (start + Duration::hours(2)).to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    assert_eq!(
+        api_post(
+            app,
+            op,
+            &format!("/api/v1/events/{id}/plan"),
+            serde_json::json!({})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        api_post(
+            app,
+            op,
+            &format!("/api/v1/events/{id}/submit"),
+            serde_json::json!({})
+        )
+        .await
+        .0,
+        200
+    );
+    id
+}
+
+#[tokio::test]
+async fn over_the_balancing_threshold_two_approvers_are_needed_and_priority_wins_conflicts() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let mut grid = gridflex::grid::console::GridSettings::simulated();
+        grid.ba_threshold_kw = 1.0;
+        let app = spawn_app_with(&t, grid).await;
+        gridflex::auth::create_user(
+            &t.db,
+            "setup",
+            "approver2",
+            "Second Approver",
+            "approver",
+            "a-long-password-2",
+        )
+        .await
+        .unwrap();
+        let tok = |name: &'static str, role: &'static str| {
+            let db = t.db.clone();
+            async move {
+                gridflex::auth::create_token(&db, "test", name, role)
+                    .await
+                    .unwrap()
+            }
+        };
+        let op = tok("op", "operator").await;
+        let ap1 = tok("ap1", "approver").await;
+        let start = app
+            .events
+            .now()
+            .duration_trunc(Duration::minutes(15))
+            .unwrap()
+            + Duration::hours(2);
+
+        // Lower priority (Reliability) first: over the threshold, so two approvals.
+        let low = submitted_event(
+            &app,
+            &op,
+            strategy_id(&t, "Northgate heat wave").await,
+            start,
+        )
+        .await;
+        let second: bool = with_db!(&t.db, |c| sqlx::query_scalar(
+            "SELECT second_approval_required FROM events WHERE id = $1"
+        )
+        .bind(low)
+        .fetch_one(c)
+        .await
+        .unwrap());
+        assert!(second, "{}", t.name);
+        assert_eq!(
+            api_post(
+                &app,
+                &ap1,
+                &format!("/api/v1/events/{low}/approve"),
+                serde_json::json!({})
+            )
+            .await
+            .0,
+            200
+        );
+        assert_eq!(
+            status_of(&t, low).await,
+            "Submitted",
+            "{}: one approval is not enough",
+            t.name
+        );
+        let (status, body) = api_post(
+            &app,
+            &ap1,
+            &format!("/api/v1/events/{low}/approve"),
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(status, 403, "{}: the same approver twice: {body}", t.name);
+        // A second approver, signed in through the console.
+        let c = app.browser();
+        app.login(&c, "approver2", "a-long-password-2").await;
+        act(&app, &c, low, "approve", "").await;
+        assert_eq!(status_of(&t, low).await, "Scheduled", "{}", t.name);
+
+        // A higher-priority (Emergency) event over the same devices and window: approving it
+        // cancels the lower one, with the reason recorded.
+        let high =
+            submitted_event(&app, &op, strategy_id(&t, "System emergency").await, start).await;
+        act(&app, &c, high, "approve", "").await;
+        let ap2 = tok("ap2", "approver").await;
+        let _ = api_post(
+            &app,
+            &ap2,
+            &format!("/api/v1/events/{high}/approve"),
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(status_of(&t, high).await, "Scheduled", "{}", t.name);
+        assert_eq!(status_of(&t, low).await, "Canceled", "{}", t.name);
+        let reason: Option<String> = with_db!(&t.db, |c| sqlx::query_scalar(
+            "SELECT decision_reason FROM events WHERE id = $1"
+        )
+        .bind(low)
+        .fetch_one(c)
+        .await
+        .unwrap());
+        assert!(
+            reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("superseded by higher-priority event"),
+            "{}: {reason:?}",
+            t.name
+        );
+
+        // A lower-priority event that conflicts with the scheduled emergency cannot be approved.
+        let later = submitted_event(
+            &app,
+            &op,
+            strategy_id(&t, "Northgate heat wave").await,
+            start,
+        )
+        .await;
+        let (status, body) = api_post(
+            &app,
+            &ap1,
+            &format!("/api/v1/events/{later}/approve"),
+            serde_json::json!({}),
+        )
+        .await;
+        assert!(status == 409 || status == 200, "{}: {body}", t.name);
+        if status == 200 {
+            // First of two approvals recorded; the second is refused for the conflict.
+            let (status, body) = api_post(
+                &app,
+                &ap2,
+                &format!("/api/v1/events/{later}/approve"),
+                serde_json::json!({}),
+            )
+            .await;
+            assert_eq!(status, 409, "{}: {body}", t.name);
+            assert!(
+                body["detail"].as_str().unwrap().contains("outranks"),
+                "{body}"
+            );
+        }
+        assert_eq!(status_of(&t, later).await, "Submitted", "{}", t.name);
+    }
+}

@@ -119,6 +119,12 @@ impl Drop for TestApp {
 
 /// Starts the real router on 127.0.0.1:0 against `t`.
 pub async fn spawn_app(t: &TestDb) -> TestApp {
+    spawn_app_with(t, gridflex::grid::console::GridSettings::simulated()).await
+}
+
+/// Like [`spawn_app`] with the grid side's settings chosen by the test.
+#[allow(dead_code)]
+pub async fn spawn_app_with(t: &TestDb, grid: gridflex::grid::console::GridSettings) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -128,7 +134,7 @@ pub async fn spawn_app(t: &TestDb) -> TestApp {
         secure_cookies: false,
         session_hours: 8,
         pg_schema: t.pg_schema(),
-        grid: gridflex::grid::console::GridSettings::simulated(),
+        grid,
     };
     let (router, state, _store) = build_app(t.db.clone(), &settings)
         .await
