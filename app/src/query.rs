@@ -323,6 +323,10 @@ pub struct AuditQuery {
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
     pub action: Option<String>,
+    /// From this day (UTC, inclusive), `YYYY-MM-DD`.
+    pub from: Option<chrono::NaiveDate>,
+    /// Up to this day (UTC, inclusive), `YYYY-MM-DD`.
+    pub to: Option<chrono::NaiveDate>,
     /// Newest first; the cursor is the id of the last row shown.
     pub before: Option<i64>,
     pub limit: u32,
@@ -345,6 +349,21 @@ impl AuditQuery {
                 "entity_type" => q.entity_type = parse_text(key, value)?,
                 "entity_id" => q.entity_id = parse_text(key, value)?,
                 "action" => q.action = parse_text(key, value)?,
+                "from" | "to" => {
+                    let day = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(
+                        |_| {
+                            AppError::BadRequest(format!(
+                                "query parameter `{key}`: expected a date YYYY-MM-DD, got `{}`",
+                                value.trim()
+                            ))
+                        },
+                    )?;
+                    if key == "from" {
+                        q.from = Some(day)
+                    } else {
+                        q.to = Some(day)
+                    }
+                }
                 "before" => q.before = Some(parse_id(key, value)?),
                 "limit" => q.limit = parse_limit(value)?,
                 _ => return Err(unknown(key)),
@@ -365,8 +384,23 @@ impl AuditQuery {
                 push(&mut out, k, v);
             }
         }
+        for (k, v) in [("from", &self.from), ("to", &self.to)] {
+            if let Some(v) = v {
+                push(&mut out, k, v);
+            }
+        }
         push(&mut out, "before", before);
         join(out)
+    }
+
+    /// The same filters without the page cursor (for the CSV export link).
+    pub fn filters_only(&self) -> String {
+        let mut q = self.clone();
+        q.before = None;
+        let s = q.next_page(0);
+        s.replace("before=0", "")
+            .trim_end_matches(['&', '?'])
+            .to_string()
     }
 }
 

@@ -513,6 +513,15 @@ impl ConsoleService {
             entity_type: q.entity_type.clone(),
             entity_id: q.entity_id.clone(),
             action: q.action.clone(),
+            from: q
+                .from
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc()),
+            until: q
+                .to
+                .and_then(|d| d.succ_opt())
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc()),
             before_id: q.before,
             limit: q.limit as i64 + 1,
         };

@@ -143,6 +143,7 @@ pub async fn build_app(
         })
         .route("/fn/{*fn_name}", post(server_fn_handler))
         .route("/enrollments.csv", get(export::enrollments_csv))
+        .route("/audit.csv", get(export::audit_csv))
         .fallback(move |req: Request<Body>| not_found(req))
         .layer(from_fn_with_state(state.clone(), console_context))
         .layer(sessions);

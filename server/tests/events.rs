@@ -322,6 +322,84 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes() {
             t.name
         );
         assert!(html.contains("D1SP"), "{}: outcome summary", t.name);
+        // The audit page filters by entity, action and time, and exports what it shows.
+        let code: String = with_db!(&t.db, |c| sqlx::query_scalar::<_, String>(
+            "SELECT code FROM events WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_one(c)
+        .await
+        .unwrap());
+        let today = start.date_naive();
+        let (status, html) = app
+            .page(
+                &au,
+                &format!("/audit?entity_type=event&entity_id={code}&from={today}&to={today}"),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert!(
+            html.contains("event.approve") && html.contains("id=\"audit-csv\""),
+            "{}",
+            t.name
+        );
+        let csv = au
+            .get(app.url(&format!(
+                "/audit.csv?entity_type=event&entity_id={code}&action=event.cancel"
+            )))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            csv.lines().count(),
+            1,
+            "{}: header only, no cancel: {csv}",
+            t.name
+        );
+        let res = au
+            .get(app.url(&format!("/audit.csv?entity_type=event&entity_id={code}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let csv = res.text().await.unwrap();
+        assert!(csv.starts_with("id,occurred_at,actor,action"), "{csv}");
+        assert!(
+            csv.contains("event.complete") && csv.contains("event.submit"),
+            "{}",
+            t.name
+        );
+        let tomorrow = today + chrono::Duration::days(2);
+        let none = au
+            .get(app.url(&format!("/audit.csv?entity_id={code}&from={tomorrow}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            none.lines().count(),
+            1,
+            "{}: nothing after the event",
+            t.name
+        );
+        let bad = au
+            .get(app.url("/audit.csv?from=yesterday"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        let refused = op.get(app.url("/audit.csv")).send().await.unwrap();
+        assert_eq!(
+            refused.status(),
+            403,
+            "{}: operators do not read the audit trail",
+            t.name
+        );
     }
 }
 

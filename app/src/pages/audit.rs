@@ -34,10 +34,13 @@ fn AuditList() -> impl IntoView {
                     <label>"Entity type" <input name="entity_type" value=q.entity_type.clone().unwrap_or_default()/></label>
                     <label>"Entity id" <input name="entity_id" value=q.entity_id.clone().unwrap_or_default()/></label>
                     <label>"Action" <input name="action" value=q.action.clone().unwrap_or_default()/></label>
+                    <label>"From" <input type="date" name="from" value=q.from.map(|d| d.to_string()).unwrap_or_default()/></label>
+                    <label>"To" <input type="date" name="to" value=q.to.map(|d| d.to_string()).unwrap_or_default()/></label>
                     <button type="submit">"Apply"</button>
                     <a href="/audit" class="button secondary">"Clear"</a>
                 </form>
-                <p class="count">{fmt_count(page.total)} " entries"</p>
+                <p class="count">{fmt_count(page.total)} " entries · "
+                    <a id="audit-csv" href=format!("/audit.csv{}", q.filters_only())>"Export CSV"</a></p>
                 {audit_rows(&page.rows)}
                 <nav class="pager">{next}</nav>
             }

@@ -214,13 +214,17 @@ pub struct AuditFilter {
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
     pub action: Option<String>,
+    /// Occurred at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Occurred before.
+    pub until: Option<DateTime<Utc>>,
     pub before_id: Option<i64>,
     pub limit: i64,
 }
 
 const AUDIT_COLUMNS: &str = "id, occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash";
 
-fn filter_sql(f: &AuditFilter, with_cursor: bool) -> (String, Vec<String>) {
+fn filter_sql(f: &AuditFilter, with_cursor: bool, pg: bool) -> (String, Vec<String>) {
     let mut clauses = Vec::new();
     let mut binds = Vec::new();
     for (col, val) in [
@@ -232,6 +236,20 @@ fn filter_sql(f: &AuditFilter, with_cursor: bool) -> (String, Vec<String>) {
         if let Some(v) = val {
             binds.push(v.clone());
             clauses.push(format!("{col} = ${}", binds.len()));
+        }
+    }
+    for (op, val) in [(">=", &f.from), ("<", &f.until)] {
+        if let Some(t) = val {
+            // SQLite keeps RFC 3339 text, which sorts as time; PostgreSQL casts.
+            binds.push(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+            if pg {
+                clauses.push(format!(
+                    "occurred_at {op} CAST(${} AS TIMESTAMPTZ)",
+                    binds.len()
+                ));
+            } else {
+                clauses.push(format!("occurred_at {op} ${}", binds.len()));
+            }
         }
     }
     if with_cursor {
@@ -249,8 +267,9 @@ fn filter_sql(f: &AuditFilter, with_cursor: bool) -> (String, Vec<String>) {
 }
 
 pub async fn list_audit(db: &Db, f: &AuditFilter) -> Result<(Vec<AuditRow>, i64), DomainError> {
-    let (where_page, binds_page) = filter_sql(f, true);
-    let (where_all, binds_all) = filter_sql(f, false);
+    let pg = matches!(db, Db::Postgres(_));
+    let (where_page, binds_page) = filter_sql(f, true, pg);
+    let (where_all, binds_all) = filter_sql(f, false, pg);
     let page_sql = format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_log{where_page} ORDER BY id DESC LIMIT {}",
         f.limit.clamp(1, 1000)
