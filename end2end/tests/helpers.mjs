@@ -65,7 +65,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Starts `gridflex serve --demo` on a free port with a fresh SQLite database and
  * waits until GET /health answers 200. Returns { baseURL, stop, logs }.
  */
-export async function startServer() {
+export async function startServer(extraArgs = []) {
   if (!fs.existsSync(SERVER_BIN)) {
     throw new Error(`server binary not found: ${SERVER_BIN} (run \`cargo build\` in ${REPO_ROOT}, or set GRIDFLEX_BIN)`);
   }
@@ -76,6 +76,7 @@ export async function startServer() {
     'serve', '--demo',
     '--database-url', `sqlite://${path.join(dir, 'e2e.db')}`,
     '--listen', `127.0.0.1:${port}`,
+    ...extraArgs,
   ];
   const child = spawn(SERVER_BIN, args, {
     cwd: REPO_ROOT,

@@ -273,7 +273,7 @@ impl EventService {
             ev.status(),
             EventStatus::Approved | EventStatus::Scheduled | EventStatus::InProgress
         )
-        .then_some(10);
+        .then_some(15);
         Ok(EventDetail {
             summary,
             strategy_id: ev.strategy_id,
