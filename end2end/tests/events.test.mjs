@@ -58,6 +58,9 @@ test('operator plans and submits an event but cannot approve it; the approver ap
   });
   await withBrowser(server.baseURL, async ({ page }) => {
     await login(page, 'approver');
+    // The approver's home lists what waits for them.
+    const waiting = await page.locator('table#event-digest').innerText();
+    assert.ok(waiting.includes('Heat wave afternoon'), waiting);
     await page.goto(eventPath);
     await clickAndWait(page, page.locator('form#event-approve button[type=submit]'));
     assert.match(await flash(page), /approved/);

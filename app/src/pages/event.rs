@@ -312,3 +312,43 @@ fn outcome_label(code: &str) -> String {
     };
     format!("{code} {text}")
 }
+
+/// A short table of events for a home page: those in `status`, or the open ones.
+#[component]
+pub fn EventDigest(status: Option<&'static str>, empty: &'static str) -> impl IntoView {
+    let data = Resource::new(
+        move || status,
+        |s| async move { list_events(s.map(str::to_string)).await },
+    );
+    show(data, move |events: Vec<EventSummary>| {
+        let open = ["New", "Submitted", "Approved", "Scheduled", "InProgress"];
+        let rows: Vec<_> = events
+            .into_iter()
+            .filter(|e| status.is_some() || open.contains(&e.status.as_str()))
+            .take(10)
+            .collect();
+        if rows.is_empty() {
+            return view! { <p class="empty">{empty}</p> }.into_any();
+        }
+        let rows = rows
+            .into_iter()
+            .map(|e| {
+                view! {
+                    <tr>
+                        <td><a href=format!("/events/{}", e.id)>{e.code.clone()}</a></td>
+                        <td>{e.name.clone()}</td>
+                        <td>{status_badge(&e.status)}</td>
+                        <td>{fmt_time(&e.starts_at)}</td>
+                        <td class="num">{fmt_kw(e.peak_reduction_kw)}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <table class="data" id="event-digest"><thead><tr>
+                <th>"Event"</th><th>"Name"</th><th>"Status"</th><th>"Starts (UTC)"</th><th class="num">"Peak reduction"</th>
+            </tr></thead><tbody>{rows}</tbody></table>
+        }
+        .into_any()
+    })
+}

@@ -1,6 +1,8 @@
 //! Sign-in, the per-role home pages and the 404 page.
 
 use leptos::prelude::*;
+
+use super::event::EventDigest;
 use leptos_router::hooks::use_query_map;
 
 use super::show;
@@ -115,16 +117,16 @@ fn role_section(role: Role, h: &HomeDto) -> AnyView {
         }
         Role::Operator => view! {
             <section>
-                <h2>"Network capacity"</h2>
-                <p>"Enrolled controllable load per substation and feeder is on the "
-                   <a href="/network">"network page"</a> "; devices and their registration on the "
-                   <a href="/devices">"device list"</a> "."</p>
+                <h2>"Open events"</h2>
+                <EventDigest status=None empty="No open events."/>
+                <p><a class="button" href="/events">"Events"</a> " " <a href="/strategies">"Strategies"</a>
+                   " · enrolled controllable load per node on the " <a href="/network">"network page"</a> "."</p>
             </section>
         }.into_any(),
         Role::Approver => view! {
             <section>
                 <h2>"Events awaiting approval"</h2>
-                <p class="empty">"No events are waiting for your approval."</p>
+                <EventDigest status=Some("Submitted") empty="No events are waiting for your approval."/>
                 <p>"Program limits that bound each event are on the " <a href="/programs">"programs page"</a> "."</p>
             </section>
         }.into_any(),
