@@ -579,7 +579,7 @@ pub async fn act(
                     "superseded by higher-priority event {} ({})",
                     ev.code, ev.event_type
                 );
-                cancel_in_tx(&mut tx, &other, &Actor::Scheduler, &reason, now).await?;
+                cancel_in_tx(&mut tx, &other, actor, &reason, now).await?;
                 msg.push_str(&format!(" {} was cancelled: {reason}.", other.code));
             }
             msg
