@@ -58,6 +58,15 @@ pub fn ClockControl(now: Option<DateTime<Utc>>) -> impl IntoView {
     })
 }
 
+/// Status filter, chosen strategy, events, strategies, simulated time.
+type ListData = (
+    Option<String>,
+    Option<String>,
+    Vec<EventSummary>,
+    Vec<StrategyDto>,
+    Option<DateTime<Utc>>,
+);
+
 #[component]
 fn EventList() -> impl IntoView {
     let query = use_query_map();
@@ -74,7 +83,7 @@ fn EventList() -> impl IntoView {
     );
     view! {
         <h1>"Events"</h1>
-        {show(data, |(status, chosen, events, strategies, now): (Option<String>, Option<String>, Vec<EventSummary>, Vec<StrategyDto>, Option<DateTime<Utc>>)| {
+        {show(data, |(status, chosen, events, strategies, now): ListData| {
             let operator = current_viewer().is_some_and(|v| v.role == Role::Operator);
             let base = now.unwrap_or_else(Utc::now);
             let start = base.duration_trunc(Duration::minutes(15)).unwrap_or(base) + Duration::hours(1);
