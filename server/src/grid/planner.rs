@@ -793,11 +793,11 @@ impl<'a> Ctx<'a> {
             let goal = stage.target_kw.map(|t| t * f64::from(run));
             let eps = tolerance(goal.unwrap_or(0.0));
             let mut total = 0.0;
-            for p in 0..pool.len() {
+            for (p, taken) in taken.iter_mut().enumerate() {
                 if goal.is_some_and(|g| total >= g - eps) {
                     break;
                 }
-                if taken[p] || pool.min_len[p] > run || pool.max_len[p] < run {
+                if *taken || pool.min_len[p] > run || pool.max_len[p] < run {
                     continue;
                 }
                 let gives =
@@ -805,7 +805,7 @@ impl<'a> Ctx<'a> {
                 if goal.is_some() && gives <= 0.0 {
                     continue;
                 }
-                taken[p] = true;
+                *taken = true;
                 total += gives;
                 blocks.push(Block {
                     p: p as u32,
@@ -1585,8 +1585,8 @@ mod tests {
                 let avg = stage_total / (s.end - s.start) as f64;
                 prop_assert!((s.expected_kw - avg).abs() <= 1e-6 * (1.0 + avg.abs()));
             }
-            for i in 0..len {
-                prop_assert!((plan.reduction_kw[i] - expected[i]).abs() <= 1e-6 * (1.0 + expected[i].abs()));
+            for (i, expected) in expected.iter().enumerate() {
+                prop_assert!((plan.reduction_kw[i] - expected).abs() <= 1e-6 * (1.0 + expected.abs()));
                 prop_assert!((plan.after_kw[i] - (input.baseline_kw[i] - plan.reduction_kw[i])).abs() <= 1e-9);
             }
             prop_assert_eq!(plan.shortfall_kw.len(), input.intervals);
