@@ -692,7 +692,18 @@ async fn seed_grid_side(tx: &mut Tx, t0: DateTime<Utc>) -> Result<(), DomainErro
     .rows_affected()
     });
     let programs = serde_json::to_string(&codes)?;
-    let strategies: [(&str, &str, &str, &str, bool, &str, Option<f64>, Option<f64>); 3] = [
+    // (name, description, zone, event type, balancing-authority check, objective, MW, max increase %)
+    type DemoStrategy<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a str,
+        bool,
+        &'a str,
+        Option<f64>,
+        Option<f64>,
+    );
+    let strategies: [DemoStrategy; 3] = [
         (
             "Northgate heat wave",
             "Keep the Northgate substation under its summer rating.",

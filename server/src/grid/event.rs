@@ -657,46 +657,6 @@ pub(crate) async fn cancel_in_tx(
     .await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn t(h: u32, m: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 7, 15, h, m, 0).unwrap()
-    }
-
-    #[test]
-    fn a_window_that_ends_before_it_starts_is_refused() {
-        let err = EventWindow::new(t(16, 0), t(15, 0), t(9, 0)).unwrap_err();
-        assert!(err.to_string().contains("end after it starts"), "{err}");
-    }
-
-    #[test]
-    fn a_window_off_the_quarter_hour_is_refused() {
-        assert!(EventWindow::new(t(16, 5), t(18, 0), t(9, 0)).is_err());
-    }
-
-    #[test]
-    fn a_window_in_the_past_is_refused() {
-        assert!(EventWindow::new(t(8, 0), t(10, 0), t(9, 0)).is_err());
-    }
-
-    #[test]
-    fn a_four_hour_window_has_sixteen_intervals() {
-        let w = EventWindow::new(t(16, 0), t(20, 0), t(9, 0)).unwrap();
-        assert_eq!(w.intervals(), 16);
-    }
-
-    #[test]
-    fn times_parse_from_the_form_and_rfc3339() {
-        assert_eq!(parse_time("x", "2026-07-15T16:00").unwrap(), t(16, 0));
-        assert_eq!(parse_time("x", "2026-07-15T16:00:00Z").unwrap(), t(16, 0));
-        let err = parse_time("starts at", "tomorrow").unwrap_err();
-        assert!(err.to_string().starts_with("starts at:"), "{err}");
-    }
-}
-
 /// A customer opted out of `event_code` on the program side (flow 7): the device's
 /// reservation is released and the event's expected reduction re-evaluated — the stage's
 /// expected kW and the planned load of the stage's intervals — with an audit row, in the
@@ -760,4 +720,44 @@ pub async fn apply_opt_out(
     )
     .await?;
     Ok(Some(kw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 7, 15, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn a_window_that_ends_before_it_starts_is_refused() {
+        let err = EventWindow::new(t(16, 0), t(15, 0), t(9, 0)).unwrap_err();
+        assert!(err.to_string().contains("end after it starts"), "{err}");
+    }
+
+    #[test]
+    fn a_window_off_the_quarter_hour_is_refused() {
+        assert!(EventWindow::new(t(16, 5), t(18, 0), t(9, 0)).is_err());
+    }
+
+    #[test]
+    fn a_window_in_the_past_is_refused() {
+        assert!(EventWindow::new(t(8, 0), t(10, 0), t(9, 0)).is_err());
+    }
+
+    #[test]
+    fn a_four_hour_window_has_sixteen_intervals() {
+        let w = EventWindow::new(t(16, 0), t(20, 0), t(9, 0)).unwrap();
+        assert_eq!(w.intervals(), 16);
+    }
+
+    #[test]
+    fn times_parse_from_the_form_and_rfc3339() {
+        assert_eq!(parse_time("x", "2026-07-15T16:00").unwrap(), t(16, 0));
+        assert_eq!(parse_time("x", "2026-07-15T16:00:00Z").unwrap(), t(16, 0));
+        let err = parse_time("starts at", "tomorrow").unwrap_err();
+        assert!(err.to_string().starts_with("starts at:"), "{err}");
+    }
 }

@@ -63,8 +63,7 @@ async fn rules_in_force(
         .iter()
         .map(|p| {
             rows.iter()
-                .filter(|(code, from, _, _)| code == p && *from <= day)
-                .next_back()
+                .rfind(|(code, from, _, _)| code == p && *from <= day)
                 .filter(|(_, _, _, linked)| *linked)
                 .and_then(|(_, _, json, _)| serde_json::from_str(json).ok())
         })
@@ -280,7 +279,8 @@ pub async fn load(db: &Db, ev: &EventRow, manual: &str) -> Result<Loaded, Domain
     .fetch_all(c)
     .await?
     });
-    let mut past: HashMap<i64, Vec<(DateTime<Utc>, DateTime<Utc>)>> = HashMap::new();
+    type Blocks = Vec<(DateTime<Utc>, DateTime<Utc>)>;
+    let mut past: HashMap<i64, Blocks> = HashMap::new();
     for (id, s, e) in history {
         past.entry(id).or_default().push((s, e));
     }
