@@ -3,6 +3,7 @@
 mod audit;
 mod device;
 mod enrollment;
+mod forecast;
 mod home;
 mod monitor;
 mod network;
@@ -12,6 +13,7 @@ mod user;
 pub use audit::AuditPage;
 pub use device::{DeviceDetailPage, DeviceListPage};
 pub use enrollment::{EnrollmentDetailPage, EnrollmentListPage};
+pub use forecast::{ForecastPage, ReductionPage};
 pub use home::{HomePage, LoginPage, NotFoundPage, RootPage};
 pub use monitor::{MessageDetailPage, MonitorPage};
 pub use network::NetworkPage;

@@ -1,7 +1,9 @@
 //! The grid side ("DERMS"): strategies, forecasts, the stage planner, the event lifecycle,
 //! dispatch and outcomes.
 
+pub mod forecast;
 pub mod planner;
+pub mod rollup;
 
 /// Device types in the order the planner's reduction factors are indexed by.
 pub const DEVICE_TYPES: [&str; 6] = [
