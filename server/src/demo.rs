@@ -1117,8 +1117,12 @@ fn demo_home_kw(h: f64, weekend: bool, temp_c: f64) -> f64 {
     0.45 + shape + 0.11 * (temp_c - 21.0).max(0.0)
 }
 
-/// The default expected-reduction table: (device type, local hours, temperature band, share).
-pub const DEFAULT_REDUCTIONS: &[(&str, (i32, i32), (f64, f64), f64)] = &[
+/// A default reduction row: device type, local hours `[from, until)`, temperature band
+/// `[from, until)` in °C, share of nominal kW.
+type DefaultReduction = (&'static str, (i32, i32), (f64, f64), f64);
+
+/// The default expected-reduction table.
+pub const DEFAULT_REDUCTIONS: &[DefaultReduction] = &[
     ("thermostat", (0, 12), (-60.0, 60.0), 0.15),
     ("thermostat", (12, 20), (-60.0, 24.0), 0.15),
     ("thermostat", (12, 20), (24.0, 30.0), 0.40),

@@ -1006,13 +1006,13 @@ mod tests {
     #[test]
     fn a_weather_csv_parses_and_bad_lines_are_named() {
         let ok = parse_weather_csv(
-            "timestamp,temperature_c\n2026-07-01T15:00:00Z,34.5\n2026-07-01T10:00:00-05:00,33\n",
+            "timestamp,temperature_c\n2026-07-01T15:00:00Z,34.5\n2026-07-01T11:00:00-05:00,33\n",
         )
         .unwrap();
         assert_eq!(ok.hours.len(), 2);
         assert_eq!(
             ok.hours[1].0,
-            Utc.with_ymd_and_hms(2026, 7, 1, 15, 0, 0).unwrap()
+            Utc.with_ymd_and_hms(2026, 7, 1, 16, 0, 0).unwrap()
         );
         let err = |text: &str| parse_weather_csv(text).unwrap_err().to_string();
         assert!(
