@@ -123,6 +123,7 @@ fn draw(
         .configure_mesh()
         .x_labels(9)
         .x_label_formatter(&label_of)
+        .x_desc("UTC")
         .y_desc(y_label)
         .y_label_formatter(&|v| format!("{v:.0}"))
         .light_line_style(WHITE.mix(0.0))
@@ -168,7 +169,7 @@ fn draw(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::LowerLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .draw()?;
