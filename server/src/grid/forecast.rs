@@ -396,13 +396,13 @@ fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(hour_key(t), 0).unwrap_or(t)
 }
 
-/// Fitted models of `feeders` for a forecast from `start`; a feeder without history is an
-/// error naming it.
-pub async fn feeder_models(
+/// Fitted models of `feeders` for a forecast from `start` (two queries for all of them), and
+/// the codes of the feeders without any history in the window.
+pub async fn fit_feeders(
     db: &Db,
     feeders: &[NodeInfo],
     start: DateTime<Utc>,
-) -> Result<HashMap<i64, FeederModel>, DomainError> {
+) -> Result<(HashMap<i64, FeederModel>, Vec<String>), DomainError> {
     let from = start - Duration::days(HISTORY_DAYS);
     let ids: Vec<i64> = feeders.iter().map(|f| f.id).collect();
     let history = load_history(db, &ids, from, start).await?;
@@ -417,15 +417,26 @@ pub async fn feeder_models(
             None => missing.push(f.code.clone()),
         }
     }
+    missing.sort();
+    Ok((out, missing))
+}
+
+/// Fitted models of `feeders` for a forecast from `start`; a feeder without history is an
+/// error naming it.
+pub async fn feeder_models(
+    db: &Db,
+    feeders: &[NodeInfo],
+    start: DateTime<Utc>,
+) -> Result<HashMap<i64, FeederModel>, DomainError> {
+    let (models, missing) = fit_feeders(db, feeders, start).await?;
     if !missing.is_empty() {
-        missing.sort();
         return Err(DomainError::invalid(format!(
             "no load history in the {HISTORY_DAYS} days before {} for feeder(s) {}; the forecast needs metered load",
             start.format("%Y-%m-%d %H:%M UTC"),
             missing.join(", ")
         )));
     }
-    Ok(out)
+    Ok(models)
 }
 
 /// The forecast temperature per interval (forecast, else observed), `None` where neither exists.

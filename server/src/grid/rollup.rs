@@ -14,8 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::grid::forecast::{
-    align, feeder_models, load_temperatures, predict, transformer_shares, NodeInfo,
-    HORIZON_INTERVALS,
+    align, fit_feeders, load_temperatures, predict, transformer_shares, NodeInfo, HORIZON_INTERVALS,
 };
 use crate::with_db;
 
@@ -83,12 +82,9 @@ pub async fn network_rollup(db: &Db, now: DateTime<Utc>) -> Result<Rollup, Domai
     let mut series: HashMap<i64, Vec<f64>> = HashMap::new();
     let end = start + Duration::minutes(15 * HORIZON_INTERVALS as i64);
     let temps = load_temperatures(db, "forecast", start, end).await?;
-    for f in &feeders {
-        if let Ok(models) = feeder_models(db, std::slice::from_ref(f), start).await {
-            if let Some(m) = models.get(&f.id) {
-                series.insert(f.id, predict(m, start, HORIZON_INTERVALS, &temps));
-            }
-        }
+    let (models, _without_history) = fit_feeders(db, &feeders, start).await?;
+    for (id, m) in &models {
+        series.insert(*id, predict(m, start, HORIZON_INTERVALS, &temps));
     }
     Ok(Rollup {
         nodes: combine(&nodes, &devices, &series),
