@@ -59,7 +59,7 @@ fn upload_form() -> impl IntoView {
             <summary>"Upload a temperature forecast (CSV)"</summary>
             <p>"One line per hour: " <code>"timestamp,temperature_c"</code>
                " with RFC 3339 timestamps, e.g. " <code>"2026-07-01T15:00:00Z,34.5"</code>
-               ". The uploaded hours replace the forecast for those hours; a bad line rejects the whole upload. A paste holds up to about 60 KB (some 1,500 hours); larger files go to "
+               ". The upload replaces the forecast from its first to its last hour; a bad line rejects the whole upload. A paste holds up to about 60 KB (some 1,500 hours); larger files go to "
                <code>"PUT /api/v1/weather"</code>"."</p>
             <ActionForm action=action>
                 <CsrfField/>

@@ -808,7 +808,7 @@ pub fn parse_weather_csv(text: &str) -> Result<WeatherUpload, DomainError> {
     })
 }
 
-/// Replaces the forecast for the uploaded hours, in the caller's transaction.
+/// Replaces the forecast from the first to the last uploaded hour, in the caller's transaction.
 pub async fn store_forecast(
     tx: &mut Tx,
     upload: &WeatherUpload,

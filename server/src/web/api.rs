@@ -473,7 +473,7 @@ async fn get_weather(
 
 /// Upload a temperature forecast (grid operator, admin): a `text/csv` body of lines
 /// `timestamp,temperature_c` (optional header; RFC 3339 timestamps on the whole hour;
-/// −60 to 60 °C). The uploaded hours replace the forecast for those hours. A bad line
+/// −60 to 60 °C). The upload replaces the forecast from its first to its last hour. A bad line
 /// rejects the whole upload with a 400 naming the line; the upload is audited.
 #[utoipa::path(put, path = "/api/v1/weather", request_body(content = String, content_type = "text/csv",
         example = json!("timestamp,temperature_c\n2026-07-01T15:00:00Z,34.5\n")), security(("bearer" = [])),
