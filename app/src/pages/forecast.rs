@@ -167,16 +167,17 @@ fn editable_row(r: ReductionRowDto, types: Vec<String>) -> impl IntoView {
     let form_id = format!("reduction-{}", r.id);
     view! {
         <tr>
-            <td colspan="6">
-                <ActionForm action=save attr:class="filters" attr:id=form_id>
+            <td>
+                <ActionForm action=save attr:class="reduction-row" attr:id=form_id>
                     <CsrfField/>
                     <input type="hidden" name="row[id]" value=r.id/>
-                    {type_select(&types, &r.device_type)}
-                    <label>"From hour" <input name="row[hour_from]" value=r.hour_from size="2"/></label>
-                    <label>"until" <input name="row[hour_to]" value=r.hour_to size="2"/></label>
-                    <label>"From °C" <input name="row[temp_from_c]" value=r.temp_from_c.to_string() size="4"/></label>
-                    <label>"until" <input name="row[temp_to_c]" value=r.temp_to_c.to_string() size="4"/></label>
-                    <label>"Share" <input name="row[share]" value=r.share.to_string() size="4"/></label>
+                    <span class="row-id">{format!("#{}", r.id)}</span>
+                    <label>"Device type " {type_select(&types, &r.device_type)}</label>
+                    <label>"hours " <input name="row[hour_from]" value=r.hour_from size="2"/></label>
+                    <label>"to " <input name="row[hour_to]" value=r.hour_to size="2"/></label>
+                    <label>"°C from " <input name="row[temp_from_c]" value=r.temp_from_c.to_string() size="4"/></label>
+                    <label>"to " <input name="row[temp_to_c]" value=r.temp_to_c.to_string() size="4"/></label>
+                    <label>"share " <input name="row[share]" value=r.share.to_string() size="4"/></label>
                     <button type="submit">"Save"</button>
                 </ActionForm>
             </td>
@@ -209,7 +210,7 @@ fn ReductionTable() -> impl IntoView {
                         <ActionForm action=add attr:class="filters" attr:id="reduction-new">
                             <CsrfField/>
                             <input type="hidden" name="row[id]" value=""/>
-                            {type_select(&types, "thermostat")}
+                            <label>"Device type" {type_select(&types, "thermostat")}</label>
                             <label>"From hour" <input name="row[hour_from]" value="0" size="2"/></label>
                             <label>"until" <input name="row[hour_to]" value="24" size="2"/></label>
                             <label>"From °C" <input name="row[temp_from_c]" value="-60" size="4"/></label>
