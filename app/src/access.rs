@@ -56,6 +56,18 @@ pub const SECTIONS: &[Section] = &[
         in_nav: true,
     },
     Section {
+        path: "/forecast",
+        label: "Forecast",
+        roles: &[Operator, Auditor, Admin],
+        in_nav: true,
+    },
+    Section {
+        path: "/reductions",
+        label: "Reductions",
+        roles: &[ProgramManager, Operator, Auditor, Admin],
+        in_nav: true,
+    },
+    Section {
         path: "/audit",
         label: "Audit trail",
         roles: &[Auditor, Admin],
@@ -118,6 +130,16 @@ mod tests {
     fn the_csv_export_belongs_to_its_list() {
         assert!(!may_open("/enrollments.csv", Operator));
         assert!(may_open("/enrollments.csv", ProgramManager));
+    }
+
+    #[test]
+    fn the_forecast_is_for_operators_and_the_reduction_table_also_for_program_managers() {
+        assert!(may_open("/forecast", Operator));
+        assert!(may_open("/forecast", Auditor));
+        assert!(!may_open("/forecast", ProgramManager));
+        assert!(!may_open("/forecast", Approver));
+        assert!(may_open("/reductions", ProgramManager));
+        assert!(!may_open("/reductions", Approver));
     }
 
     #[test]

@@ -371,3 +371,43 @@ pub async fn check_device(device_id: i64) -> Result<(), AppError> {
     )
     .await
 }
+
+#[server(prefix = "/fn", endpoint = "forecast")]
+pub async fn forecast(query: ForecastQuery) -> Result<ForecastView, AppError> {
+    let (c, v) = signed_in()?;
+    c.forecast(&v, &query).await
+}
+
+#[server(prefix = "/fn", endpoint = "upload_weather")]
+pub async fn upload_weather(csv: String) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.upload_weather(&v, &csv).await;
+    finish(result, |m| m, "/forecast").await
+}
+
+#[server(prefix = "/fn", endpoint = "reductions")]
+pub async fn reductions() -> Result<ReductionTableView, AppError> {
+    let (c, v) = signed_in()?;
+    c.reductions(&v).await
+}
+
+const REDUCTIONS_PAGE: &str = "/reductions";
+
+#[server(prefix = "/fn", endpoint = "save_reduction")]
+pub async fn save_reduction(row: ReductionInput) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.save_reduction(&v, &row).await;
+    finish(result, |m| m, REDUCTIONS_PAGE).await
+}
+
+#[server(prefix = "/fn", endpoint = "delete_reduction")]
+pub async fn delete_reduction(id: i64) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.delete_reduction(&v, id).await;
+    finish(
+        result,
+        |_| format!("Reduction row {id} removed."),
+        REDUCTIONS_PAGE,
+    )
+    .await
+}

@@ -558,3 +558,89 @@ pub struct RuleInput {
     #[serde(default)]
     pub overridable: Option<String>,
 }
+
+/// A network node offered by the forecast page's zone picker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ZoneOption {
+    pub id: i64,
+    pub kind: String,
+    pub code: String,
+    pub parent_id: Option<i64>,
+    pub selected: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ForecastInterval {
+    pub start: DateTime<Utc>,
+    pub baseline_kw: f64,
+    pub temperature_c: Option<f64>,
+}
+
+/// Per node: registered grid devices, their nominal kW, the forecast peak of the next 48 h.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GridRollupRow {
+    pub id: i64,
+    pub kind: String,
+    pub code: String,
+    pub parent_id: Option<i64>,
+    pub registered_devices: i64,
+    pub enrolled_kw: f64,
+    pub forecast_peak_kw: Option<f64>,
+}
+
+/// The forecast page: the zone picker, the zone's 48-hour baseline (chart and table) and the
+/// network roll-up.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ForecastView {
+    /// Substations and feeders.
+    pub options: Vec<ZoneOption>,
+    /// Transformers of the selected feeders (and the selected transformers), at most 200.
+    pub transformers: Vec<ZoneOption>,
+    pub selected: Vec<ZoneOption>,
+    /// The chart as an SVG document, drawn on the server.
+    pub chart_svg: Option<String>,
+    pub intervals: Vec<ForecastInterval>,
+    pub peak_kw: Option<f64>,
+    /// Why there is no forecast for the zone (e.g. a feeder without load history).
+    pub error: Option<String>,
+    /// Substations, feeders, and the transformers listed above.
+    pub rollup: Vec<GridRollupRow>,
+    pub rollup_ms: u64,
+    /// Hours of the horizon with a forecast temperature.
+    pub forecast_hours: usize,
+    /// The viewer may upload a temperature forecast.
+    pub may_upload: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReductionRowDto {
+    pub id: i64,
+    pub device_type: String,
+    pub hour_from: i32,
+    pub hour_to: i32,
+    pub temp_from_c: f64,
+    pub temp_to_c: f64,
+    pub share: f64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReductionTableView {
+    pub rows: Vec<ReductionRowDto>,
+    pub device_types: Vec<String>,
+    pub may_edit: bool,
+}
+
+/// A reduction-table row as typed in the console (parsed and checked by the server); an
+/// empty `id` adds a row.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReductionInput {
+    #[serde(default)]
+    pub id: String,
+    pub device_type: String,
+    pub hour_from: String,
+    pub hour_to: String,
+    pub temp_from_c: String,
+    pub temp_to_c: String,
+    pub share: String,
+}

@@ -97,6 +97,26 @@ pub trait ConsolePort: Send + Sync + 'static {
     ) -> Result<(), AppError>;
     async fn delete_value_map(&self, viewer: &Viewer, id: i64) -> Result<(), AppError>;
 
+    /// The forecast page for a zone (grid operator, admin; auditor reads).
+    async fn forecast(
+        &self,
+        viewer: &Viewer,
+        query: &ForecastQuery,
+    ) -> Result<ForecastView, AppError>;
+    /// Replaces the temperature forecast for the hours of a `timestamp,temperature_c` CSV
+    /// (grid operator, admin); all or nothing, audited. Returns a summary.
+    async fn upload_weather(&self, viewer: &Viewer, csv: &str) -> Result<String, AppError>;
+    /// The expected-reduction table (grid operator and admin edit; auditor and program
+    /// manager read).
+    async fn reductions(&self, viewer: &Viewer) -> Result<ReductionTableView, AppError>;
+    /// Adds (empty id) or changes a reduction row; validated and audited.
+    async fn save_reduction(
+        &self,
+        viewer: &Viewer,
+        input: &ReductionInput,
+    ) -> Result<String, AppError>;
+    async fn delete_reduction(&self, viewer: &Viewer, id: i64) -> Result<(), AppError>;
+
     async fn list_users(&self, viewer: &Viewer) -> Result<Vec<UserDto>, AppError>;
     async fn create_user(
         &self,

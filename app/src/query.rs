@@ -512,6 +512,51 @@ impl NetworkQuery {
     }
 }
 
+/// The forecast page's zone: `?node=12&node=13` (substations, feeders, transformers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ForecastQuery {
+    pub nodes: Vec<i64>,
+}
+
+/// Most nodes one zone may name in the URL.
+pub const MAX_ZONE_NODES: usize = 200;
+
+impl ForecastQuery {
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, AppError> {
+        let mut q = ForecastQuery::default();
+        for (key, value) in pairs {
+            if value.trim().is_empty() {
+                continue;
+            }
+            match key {
+                "node" => {
+                    let id = parse_id(key, value)?;
+                    if !q.nodes.contains(&id) {
+                        q.nodes.push(id);
+                    }
+                }
+                _ => return Err(unknown(key)),
+            }
+        }
+        if q.nodes.len() > MAX_ZONE_NODES {
+            return Err(AppError::BadRequest(format!(
+                "query parameter `node`: at most {MAX_ZONE_NODES} nodes in one zone"
+            )));
+        }
+        Ok(q)
+    }
+
+    pub fn to_query(&self) -> String {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            push(&mut out, "node", n);
+        }
+        join(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -582,6 +627,14 @@ mod tests {
             }
         }
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_forecast_zone_is_a_list_of_nodes_in_the_url() {
+        let q = ForecastQuery::parse([("node", "12"), ("node", "13"), ("node", "12")]).unwrap();
+        assert_eq!(q.nodes, vec![12, 13]);
+        assert_eq!(q.to_query(), "?node=12&node=13");
+        assert!(ForecastQuery::parse([("node", "x")]).is_err());
     }
 
     #[test]

@@ -12,6 +12,8 @@ const NAV = [
   { text: 'Devices', href: '/devices', roles: ['program_manager', 'operator', 'auditor', 'admin'] },
   { text: 'Programs', href: null, roles: ['program_manager', 'operator', 'approver', 'auditor', 'admin'] },
   { text: 'Network', href: null, roles: ['program_manager', 'operator', 'approver', 'auditor', 'admin'] },
+  { text: 'Forecast', href: '/forecast', roles: ['operator', 'auditor', 'admin'] },
+  { text: 'Reductions', href: '/reductions', roles: ['program_manager', 'operator', 'auditor', 'admin'] },
   { text: 'Audit trail', href: '/audit', roles: ['auditor', 'admin'] },
   { text: 'Users', href: '/admin/users', roles: ['admin'] },
 ];

@@ -1090,6 +1090,34 @@ impl ConsolePort for ConsoleService {
         Ok(())
     }
 
+    async fn forecast(
+        &self,
+        viewer: &Viewer,
+        query: &ForecastQuery,
+    ) -> Result<ForecastView, AppError> {
+        Ok(self.forecast_view(viewer, query, Utc::now()).await?)
+    }
+
+    async fn upload_weather(&self, viewer: &Viewer, csv: &str) -> Result<String, AppError> {
+        Ok(self.store_weather(viewer, csv, Utc::now()).await?)
+    }
+
+    async fn reductions(&self, viewer: &Viewer) -> Result<ReductionTableView, AppError> {
+        Ok(self.reduction_table(viewer).await?)
+    }
+
+    async fn save_reduction(
+        &self,
+        viewer: &Viewer,
+        input: &ReductionInput,
+    ) -> Result<String, AppError> {
+        Ok(self.put_reduction(viewer, input).await?)
+    }
+
+    async fn delete_reduction(&self, viewer: &Viewer, id: i64) -> Result<(), AppError> {
+        Ok(self.remove_reduction(viewer, id).await?)
+    }
+
     async fn list_users(&self, viewer: &Viewer) -> Result<Vec<UserDto>, AppError> {
         require(viewer, ADMINS, "manage users")?;
         let now = Utc::now();

@@ -4,12 +4,14 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod console_forecast;
 pub mod db;
 pub mod demo;
 pub mod error;
 pub mod grid;
 pub mod integration;
 pub mod programs;
+pub mod report;
 pub mod startup;
 pub mod web;
 

@@ -10,6 +10,7 @@ pub mod headend;
 pub mod lifecycle;
 pub mod plan;
 pub mod planner;
+pub mod rollup;
 pub mod strategy;
 
 /// Device types in the order the planner's reduction factors are indexed by.

@@ -428,6 +428,83 @@ async fn run_scores(
     Ok(Json(Done { message }))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HourTemperature {
+    /// Start of the hour (RFC 3339, UTC).
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    pub temperature_c: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WeatherForecast {
+    /// Forecast temperatures from the current hour on, hourly.
+    pub hours: Vec<HourTemperature>,
+}
+
+const WEATHER_READERS: &[Role] = &[Role::Operator, Role::Auditor, Role::Admin];
+
+/// The temperature forecast from the current hour on (grid operator, auditor, admin).
+#[utoipa::path(get, path = "/api/v1/weather", security(("bearer" = [])),
+    responses((status = 200, body = WeatherForecast), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn get_weather(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+) -> Result<Json<WeatherForecast>, ApiError> {
+    crate::console::require(&viewer, WEATHER_READERS, "read forecasts")?;
+    let now = chrono::Utc::now();
+    let from = crate::grid::forecast::align(now);
+    let temps = crate::grid::forecast::load_temperatures(
+        &state.db,
+        "forecast",
+        from,
+        from + chrono::Duration::days(3660),
+    )
+    .await?;
+    let mut hours: Vec<HourTemperature> = temps
+        .hours()
+        .map(|(timestamp, temperature_c)| HourTemperature {
+            timestamp,
+            temperature_c,
+        })
+        .collect();
+    hours.sort_by_key(|h| h.timestamp);
+    Ok(Json(WeatherForecast { hours }))
+}
+
+/// Upload a temperature forecast (grid operator, admin): a `text/csv` body of lines
+/// `timestamp,temperature_c` (optional header; RFC 3339 timestamps on the whole hour;
+/// −60 to 60 °C). The upload replaces the forecast from its first to its last hour. A bad line
+/// rejects the whole upload with a 400 naming the line; the upload is audited.
+#[utoipa::path(put, path = "/api/v1/weather", request_body(content = String, content_type = "text/csv",
+        example = json!("timestamp,temperature_c\n2026-07-01T15:00:00Z,34.5\n")), security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 415, body = Problem)))]
+async fn put_weather(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/csv");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("text/csv") && !mime.eq_ignore_ascii_case("text/plain") {
+        return Ok(problem(
+            415,
+            "Unsupported media type",
+            format!("send the forecast as text/csv, not `{mime}`"),
+        ));
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError(AppError::BadRequest("the CSV is not UTF-8 text".into())))?;
+    let message = state
+        .service
+        .store_weather(&viewer, text, chrono::Utc::now())
+        .await?;
+    Ok(Json(Done { message }).into_response())
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -444,7 +521,8 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "GridFlex API", description = "Programs, enrollments, devices and the network model of a demand-response operation. Create a token with `gridflex token create --name N --role R`."),
     paths(list_enrollments, get_enrollment, list_devices, get_device, list_programs, get_program, network,
-          activate_enrollment, unenroll_enrollment, add_unavailability, opt_out, run_scores),
+          activate_enrollment, unenroll_enrollment, add_unavailability, opt_out, run_scores,
+          get_weather, put_weather),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -484,5 +562,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/devices/{id}/opt-out", post(opt_out))
         .route("/api/v1/scores/run", post(run_scores))
+        .route("/api/v1/weather", get(get_weather).put(put_weather))
         .route("/api/v1/{*rest}", get(not_found).post(not_found))
 }

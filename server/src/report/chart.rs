@@ -1,0 +1,204 @@
+//! Line charts over 15-minute intervals, drawn with plotters into an SVG string on the server
+//! (the console embeds it; the app crate never needs plotters).
+
+use chrono::{DateTime, Utc};
+use plotters::prelude::*;
+pub use plotters::style::RGBColor;
+
+/// One line of a chart.
+#[derive(Debug, Clone, Copy)]
+pub struct Series<'a> {
+    pub name: &'a str,
+    pub values: &'a [f64],
+    pub colour: RGBColor,
+}
+
+impl<'a> Series<'a> {
+    pub fn new(name: &'a str, values: &'a [f64], colour: RGBColor) -> Self {
+        Series {
+            name,
+            values,
+            colour,
+        }
+    }
+}
+
+/// Colours that read well together (baseline, after, actual, temperature).
+pub const BLUE: RGBColor = RGBColor(31, 119, 180);
+pub const GREEN: RGBColor = RGBColor(44, 160, 44);
+pub const GREY: RGBColor = RGBColor(90, 90, 90);
+pub const ORANGE: RGBColor = RGBColor(230, 110, 20);
+
+const SIZE: (u32, u32) = (960, 380);
+
+/// A line chart of `series` (kW or any one unit, `y_label`) over `times` (one per value).
+pub fn line_chart(
+    title: &str,
+    times: &[DateTime<Utc>],
+    y_label: &str,
+    series: &[Series],
+) -> String {
+    line_chart_with_secondary(title, times, y_label, series, "", &[])
+}
+
+/// Like [`line_chart`], with more series on a second y axis at the right (e.g. °C).
+pub fn line_chart_with_secondary(
+    title: &str,
+    times: &[DateTime<Utc>],
+    y_label: &str,
+    series: &[Series],
+    secondary_label: &str,
+    secondary: &[Series],
+) -> String {
+    let mut buf = String::new();
+    let drawn = draw(
+        &mut buf,
+        title,
+        times,
+        y_label,
+        series,
+        secondary_label,
+        secondary,
+    );
+    match drawn {
+        Ok(()) => buf,
+        Err(e) => {
+            tracing::warn!(error = %e, "chart could not be drawn");
+            format!(
+                r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="40"><text x="10" y="25">Chart unavailable</text></svg>"#,
+                SIZE.0
+            )
+        }
+    }
+}
+
+fn range(series: &[Series], floor_zero: bool) -> (f64, f64) {
+    let values = series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .filter(|v| v.is_finite());
+    let (mut lo, mut hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    if floor_zero {
+        lo = lo.min(0.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(1.0);
+    (if floor_zero { lo } else { lo - pad }, hi + pad)
+}
+
+fn draw(
+    buf: &mut String,
+    title: &str,
+    times: &[DateTime<Utc>],
+    y_label: &str,
+    series: &[Series],
+    secondary_label: &str,
+    secondary: &[Series],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::with_string(buf, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let n = times.len().max(2) as f64;
+    let (y0, y1) = range(series, true);
+    let (s0, s1) = range(secondary, false);
+    let label_of = |x: &f64| {
+        let i = x.round() as usize;
+        times
+            .get(i)
+            .map(|t| t.format("%a %H:%M").to_string())
+            .unwrap_or_default()
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(70)
+        .right_y_label_area_size(if secondary.is_empty() { 10 } else { 50 })
+        .build_cartesian_2d(0f64..(n - 1.0), y0..y1)?
+        .set_secondary_coord(0f64..(n - 1.0), s0..s1);
+    chart
+        .configure_mesh()
+        .x_labels(9)
+        .x_label_formatter(&label_of)
+        .x_desc("UTC")
+        .y_desc(y_label)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    if !secondary.is_empty() {
+        chart
+            .configure_secondary_axes()
+            .y_desc(secondary_label)
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .draw()?;
+    }
+    for s in series {
+        let colour = s.colour;
+        chart
+            .draw_series(LineSeries::new(
+                s.values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(i, v)| (i as f64, *v)),
+                colour.stroke_width(2),
+            ))?
+            .label(s.name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+            });
+    }
+    for s in secondary {
+        let colour = s.colour;
+        chart
+            .draw_secondary_series(LineSeries::new(
+                s.values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(i, v)| (i as f64, *v)),
+                colour.stroke_width(1),
+            ))?
+            .label(s.name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(1))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn a_chart_is_an_svg_with_its_title_and_legend() {
+        let t0 = Utc.with_ymd_and_hms(2026, 7, 1, 0, 0, 0).unwrap();
+        let times: Vec<_> = (0..8).map(|i| t0 + Duration::minutes(15 * i)).collect();
+        let kw = [10.0, 12.0, 15.0, 14.0, 13.0, 11.0, 10.0, 9.0];
+        let c = [30.0, 31.0, 32.0, 33.0, 33.0, 32.0, 31.0, 30.0];
+        let svg = line_chart_with_secondary(
+            "Zone baseline",
+            &times,
+            "kW",
+            &[Series::new("baseline", &kw, BLUE)],
+            "°C",
+            &[Series::new("temperature", &c, ORANGE)],
+        );
+        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
+        assert!(svg.contains("Zone baseline"));
+        assert!(svg.contains("temperature"));
+        assert!(svg.contains("<polyline") || svg.contains("<path"));
+    }
+}

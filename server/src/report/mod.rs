@@ -1,0 +1,3 @@
+//! Reports rendered on the server: charts as SVG strings the console embeds.
+
+pub mod chart;
