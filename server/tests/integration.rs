@@ -694,12 +694,14 @@ async fn the_grid_side_keeps_what_the_program_side_tells_it() {
         assert_eq!(res.status(), 422, "{}", t.name);
         let rules: i64 = with_db!(&t.db, |p| {
             sqlx::query_scalar(
-            "SELECT COUNT(*) FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND linked"
+            "SELECT COUNT(*) FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND linked AND rule_json LIKE '%\"maxEventsPerCycle\":4,%' AND updated_at > $1"
         )
+        .bind(chrono::Utc::now() - chrono::Duration::hours(1))
         .fetch_one(p)
         .await
         .unwrap()
         });
+        // The demo's own copies were written at its anchor date; the synced rule is new.
         assert_eq!(rules, 1);
 
         // Flow 10: created, then updated in place.
@@ -1495,8 +1497,9 @@ async fn a_program_manager_adds_a_rule_and_the_grid_gets_it() {
         let worker = in_process_worker(&t);
         assert_eq!(worker.tick().await.unwrap().delivered, 1, "{}", t.name);
         let synced: String = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT rule_json FROM grid_program_rules WHERE program_code = 'SMT-BYOD'"
+            "SELECT rule_json FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND effective_from = $1"
         )
+        .bind(chrono::NaiveDate::from_ymd_opt(2030, 6, 1).unwrap())
         .fetch_one(p)
         .await
         .unwrap());
