@@ -367,3 +367,20 @@ pub async fn check_device(device_id: i64) -> Result<(), AppError> {
     )
     .await
 }
+
+#[server(prefix = "/fn", endpoint = "export_network")]
+pub async fn export_network() -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.export_network(&v).await;
+    finish(result, |m| m, "/network").await
+}
+
+#[server(prefix = "/fn", endpoint = "replace_device")]
+pub async fn replace_device(
+    enrollment_id: i64,
+    replacement: ReplacementInput,
+) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.replace_device(&v, enrollment_id, &replacement).await;
+    finish(result, |m| m, &format!("/enrollments/{enrollment_id}")).await
+}

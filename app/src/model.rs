@@ -558,3 +558,23 @@ pub struct RuleInput {
     #[serde(default)]
     pub overridable: Option<String>,
 }
+
+/// A device replacement as typed in the console or sent to the REST API (parsed and checked
+/// by the server). Blank optional fields take the old device's values.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct ReplacementInput {
+    /// The device (id) that leaves the enrollment.
+    pub old_device_id: String,
+    /// Head-end system of the new device, e.g. `ECOBEE`.
+    pub new_head_end: String,
+    /// NIC id of the new device; a device not known yet is created at the same location.
+    pub new_nic_id: String,
+    /// Nominal controllable kW of the new device; blank: the old device's.
+    #[serde(default)]
+    pub new_nominal_kw: String,
+    /// Specification of the new device; blank: the old device's.
+    #[serde(default)]
+    pub new_specification: String,
+    /// Why (kept in the replacement history), 1 to 500 characters.
+    pub reason: String,
+}

@@ -910,6 +910,38 @@ impl ConsolePort for ConsoleService {
         ))
     }
 
+    async fn export_network(&self, viewer: &Viewer) -> Result<String, AppError> {
+        require(viewer, &[Operator, Admin], "export the network model")?;
+        let s = crate::grid::network_export::export_network(&self.db, &viewer.username, Utc::now())
+            .await?;
+        Ok(format!(
+            "Network model exported: {} nodes and {} service points queued for the program side.",
+            s.nodes, s.service_points
+        ))
+    }
+
+    async fn replace_device(
+        &self,
+        viewer: &Viewer,
+        enrollment_id: i64,
+        input: &ReplacementInput,
+    ) -> Result<String, AppError> {
+        require(viewer, &[ProgramManager, Admin], "replace devices")?;
+        let r = crate::programs::replacement::parse(input)?;
+        let new_device = crate::programs::replacement::replace_device(
+            &self.db,
+            &viewer.username,
+            enrollment_id,
+            &r,
+            Utc::now(),
+        )
+        .await?;
+        Ok(format!(
+            "Device replaced by {} {} (device {new_device}); the grid side is being told.",
+            r.new_head_end, r.new_nic_id
+        ))
+    }
+
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError> {
         require(viewer, ADMINS, "run the score calculation")?;
         let now = Utc::now();

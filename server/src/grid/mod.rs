@@ -1,6 +1,7 @@
 //! The grid side ("DERMS"): strategies, forecasts, the stage planner, the event lifecycle,
 //! dispatch and outcomes.
 
+pub mod network_export;
 pub mod planner;
 
 /// Device types in the order the planner's reduction factors are indexed by.

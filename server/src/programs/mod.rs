@@ -3,6 +3,7 @@
 pub mod enrollment;
 pub mod enrollment_request;
 pub mod opt_out;
+pub mod replacement;
 pub mod rule;
 pub mod score;
 pub mod unavailability;

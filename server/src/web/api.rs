@@ -428,6 +428,35 @@ async fn run_scores(
     Ok(Json(Done { message }))
 }
 
+/// Replace a device of a PENDING or ACTIVE enrollment (program manager, admin): the old one
+/// leaves, the new one joins (created at the same location when unknown), history kept;
+/// an ACTIVE enrollment's change is sent to the grid (flow 2, `REPLACE_DEVICE`).
+#[utoipa::path(post, path = "/api/v1/enrollments/{id}/replace-device", params(("id" = i64, Path)), request_body = ReplacementInput, security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn replace_device(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ReplacementInput>,
+) -> Result<Json<Done>, ApiError> {
+    use app::port::ConsolePort;
+    let id = path_id(&id)?;
+    let message = state.service.replace_device(&viewer, id, &body).await?;
+    Ok(Json(Done { message }))
+}
+
+/// Export the network model to the program side (operator, admin); flow 11.
+#[utoipa::path(post, path = "/api/v1/network/export", security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 403, body = Problem)))]
+async fn export_network(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+) -> Result<Json<Done>, ApiError> {
+    use app::port::ConsolePort;
+    let message = state.service.export_network(&viewer).await?;
+    Ok(Json(Done { message }))
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -444,7 +473,8 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "GridFlex API", description = "Programs, enrollments, devices and the network model of a demand-response operation. Create a token with `gridflex token create --name N --role R`."),
     paths(list_enrollments, get_enrollment, list_devices, get_device, list_programs, get_program, network,
-          activate_enrollment, unenroll_enrollment, add_unavailability, opt_out, run_scores),
+          activate_enrollment, unenroll_enrollment, add_unavailability, opt_out, run_scores,
+          replace_device, export_network),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -481,5 +511,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/devices/{id}/opt-out", post(opt_out))
         .route("/api/v1/scores/run", post(run_scores))
+        .route(
+            "/api/v1/enrollments/{id}/replace-device",
+            post(replace_device),
+        )
+        .route("/api/v1/network/export", post(export_network))
         .route("/api/v1/{*rest}", get(not_found).post(not_found))
 }
