@@ -384,3 +384,20 @@ pub async fn replace_device(
     let result = c.replace_device(&v, enrollment_id, &replacement).await;
     finish(result, |m| m, &format!("/enrollments/{enrollment_id}")).await
 }
+
+#[server(prefix = "/fn", endpoint = "list_aggregators")]
+pub async fn list_aggregators() -> Result<Vec<AggregatorDto>, AppError> {
+    let (c, v) = signed_in()?;
+    c.list_aggregators(&v).await
+}
+
+#[server(prefix = "/fn", endpoint = "save_aggregator")]
+pub async fn save_aggregator(aggregator: AggregatorInput) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.save_aggregator(&v, &aggregator).await;
+    let back = match aggregator.id.trim() {
+        "" => "/aggregators".to_string(),
+        id => format!("/aggregators?edit={id}"),
+    };
+    finish(result, |m| m, &back).await
+}

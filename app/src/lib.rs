@@ -57,6 +57,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/programs") view=ProgramListPage ssr=ssr.clone()/>
                 <Route path=path!("/programs/:id") view=ProgramDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/network") view=NetworkPage ssr=ssr.clone()/>
+                <Route path=path!("/aggregators") view=AggregatorPage ssr=ssr.clone()/>
                 <Route path=path!("/audit") view=AuditPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor") view=MonitorPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor/:id") view=MessageDetailPage ssr=ssr.clone()/>

@@ -578,3 +578,40 @@ pub struct ReplacementInput {
     /// Why (kept in the replacement history), 1 to 500 characters.
     pub reason: String,
 }
+
+/// An aggregator as the program side keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct AggregatorDto {
+    pub id: i64,
+    pub name: String,
+    pub status: String,
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+    pub contact_name: String,
+    /// Masked for roles that may not see personal data.
+    pub contact_email: String,
+    pub external_ref: String,
+    pub program_codes: Vec<String>,
+}
+
+/// An aggregator as typed in the console or sent to the REST API. `id` blank: a new one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct AggregatorInput {
+    #[serde(default)]
+    pub id: String,
+    pub name: String,
+    /// `active` or `inactive`.
+    pub status: String,
+    /// `YYYY-MM-DD`.
+    pub start_date: String,
+    /// `YYYY-MM-DD`, or blank for open-ended.
+    #[serde(default)]
+    pub end_date: String,
+    pub contact_name: String,
+    pub contact_email: String,
+    /// The aggregator's stable id across both sides; fixed once created.
+    pub external_ref: String,
+    /// Program codes offered, separated by commas or spaces.
+    #[serde(default)]
+    pub program_codes: String,
+}

@@ -89,6 +89,13 @@ pub trait ConsolePort: Send + Sync + 'static {
         enrollment_id: i64,
         input: &ReplacementInput,
     ) -> Result<String, AppError>;
+    async fn list_aggregators(&self, viewer: &Viewer) -> Result<Vec<AggregatorDto>, AppError>;
+    /// Adds (blank id) or edits an aggregator; synced to the grid (flow 10). Returns a summary.
+    async fn save_aggregator(
+        &self,
+        viewer: &Viewer,
+        input: &AggregatorInput,
+    ) -> Result<String, AppError>;
     /// Runs the control-score calculation now; returns a summary.
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError>;
 

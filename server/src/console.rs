@@ -942,6 +942,36 @@ impl ConsolePort for ConsoleService {
         ))
     }
 
+    async fn list_aggregators(&self, viewer: &Viewer) -> Result<Vec<AggregatorDto>, AppError> {
+        require(viewer, ENROLLMENT_READERS, "read aggregators")?;
+        let mut list = crate::programs::aggregator::list_aggregators(&self.db).await?;
+        for a in &mut list {
+            a.contact_email = mask_for(viewer, std::mem::take(&mut a.contact_email));
+        }
+        Ok(list)
+    }
+
+    async fn save_aggregator(
+        &self,
+        viewer: &Viewer,
+        input: &AggregatorInput,
+    ) -> Result<String, AppError> {
+        require(viewer, &[ProgramManager, Admin], "add or edit aggregators")?;
+        let a = crate::programs::aggregator::parse(input)?;
+        let (id, created) = crate::programs::aggregator::save_aggregator(
+            &self.db,
+            &viewer.username,
+            &a,
+            Utc::now(),
+        )
+        .await?;
+        Ok(format!(
+            "Aggregator {} {} (id {id}); the grid side is being told.",
+            a.name,
+            if created { "added" } else { "saved" }
+        ))
+    }
+
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError> {
         require(viewer, ADMINS, "run the score calculation")?;
         let now = Utc::now();

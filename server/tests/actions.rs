@@ -319,3 +319,197 @@ async fn an_operator_exports_the_network_model_and_the_program_side_applies_it()
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let manager = app.browser();
+        app.login(&manager, "manager", PASSWORD).await;
+        let (status, html) = app.page(&manager, "/aggregators").await;
+        assert_eq!(status, 200);
+        assert!(html.contains("id=\"save-aggregator\""), "{}", t.name);
+        let fields =
+            |id: &'static str, name: &'static str, email: &'static str, end: &'static str| {
+                vec![
+                    ("aggregator[id]", id),
+                    ("aggregator[name]", name),
+                    ("aggregator[status]", "active"),
+                    ("aggregator[start_date]", "2026-01-01"),
+                    ("aggregator[end_date]", end),
+                    ("aggregator[contact_name]", "Priya Raman"),
+                    ("aggregator[contact_email]", email),
+                    ("aggregator[external_ref]", "AGG-GRIDWISE"),
+                    ("aggregator[program_codes]", "smt-byod, BATT-VPP"),
+                ]
+            };
+        let before = count(&t, "SELECT COUNT(*) FROM aggregators").await;
+        // Refused with the field named; nothing written.
+        app.post_form(
+            &manager,
+            "/aggregators",
+            "/fn/save_aggregator",
+            &fields("", "GridWise", "ops@", ""),
+        )
+        .await;
+        let (_, html) = app.page(&manager, "/aggregators").await;
+        assert!(html.contains("contact email"), "{}", t.name);
+        app.post_form(
+            &manager,
+            "/aggregators",
+            "/fn/save_aggregator",
+            &fields("", "GridWise", "ops@gridwise.example", "2025-01-01"),
+        )
+        .await;
+        let (_, html) = app.page(&manager, "/aggregators").await;
+        assert!(html.contains("end date"), "{}", t.name);
+        assert_eq!(count(&t, "SELECT COUNT(*) FROM aggregators").await, before);
+
+        let res = app
+            .post_form(
+                &manager,
+                "/aggregators",
+                "/fn/save_aggregator",
+                &fields("", "GridWise", "ops@gridwise.example", ""),
+            )
+            .await;
+        assert_eq!(res.status(), 302);
+        let (_, html) = app.page(&manager, "/aggregators").await;
+        assert!(html.contains("Aggregator GridWise added"), "{}", t.name);
+        let id: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT id FROM aggregators WHERE external_ref = 'AGG-GRIDWISE'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        let programs = count(
+            &t,
+            &format!("SELECT COUNT(*) FROM aggregator_programs WHERE aggregator_id = {id}"),
+        )
+        .await;
+        assert_eq!(programs, 2, "{}", t.name);
+        // Edit: the form comes filled in; the name changes.
+        let edit_page = format!("/aggregators?edit={id}");
+        let (_, html) = app.page(&manager, &edit_page).await;
+        assert!(
+            html.contains("Edit GridWise") && html.contains("value=\"ops@gridwise.example\""),
+            "{}",
+            t.name
+        );
+        let sid = id.to_string();
+        let mut edit = fields("", "GridWise Energy", "ops@gridwise.example", "");
+        edit[0].1 = &sid;
+        app.post_form(&manager, &edit_page, "/fn/save_aggregator", &edit)
+            .await;
+        let (_, html) = app.page(&manager, &edit_page).await;
+        assert!(
+            html.contains("Aggregator GridWise Energy saved"),
+            "{}",
+            t.name
+        );
+        let audit: Vec<String> = with_db!(&t.db, |p| {
+            sqlx::query_scalar(
+            "SELECT action FROM audit_log WHERE entity_type = 'aggregator' AND entity_id = $1 ORDER BY id"
+        )
+        .bind(&sid)
+        .fetch_all(p)
+        .await
+        .unwrap()
+        });
+        assert_eq!(
+            audit,
+            ["aggregator.create", "aggregator.update"],
+            "{}",
+            t.name
+        );
+        // Both syncs reach the grid, which keeps the latest.
+        let report = in_process_worker(&t).tick().await.unwrap();
+        assert_eq!(report.delivered, 2, "{}: {report:?}", t.name);
+        let name: String = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT name FROM grid_aggregators WHERE external_ref = 'AGG-GRIDWISE'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(name, "GridWise Energy", "{}", t.name);
+
+        // The auditor reads with the email masked and cannot save.
+        let auditor = app.browser();
+        app.login(&auditor, "auditor", PASSWORD).await;
+        let (status, html) = app.page(&auditor, "/aggregators").await;
+        assert_eq!(status, 200);
+        assert!(
+            !html.contains("ops@gridwise.example") && !html.contains("save-aggregator"),
+            "{}",
+            t.name
+        );
+
+        // REST: list, add, edit; the operator may not; a duplicate reference is a 409.
+        let c = reqwest::Client::new();
+        let token = api_token(&t, "program_manager").await;
+        let list: Value = c
+            .get(app.url("/api/v1/aggregators"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(list
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["external_ref"] == "AGG-GRIDWISE"));
+        let body = json!({"name": "Peak Partners", "status": "active", "start_date": "2026-02-01", "contact_name": "Jo",
+            "contact_email": "jo@peak.example", "external_ref": "AGG-PEAK", "program_codes": "SMT-BYOD"});
+        let res = c
+            .post(app.url("/api/v1/aggregators"))
+            .bearer_auth(api_token(&t, "operator").await)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+        let res = c
+            .post(app.url("/api/v1/aggregators"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", t.name);
+        let res = c
+            .post(app.url("/api/v1/aggregators"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 409, "{}", t.name);
+        let mut bad = body.clone();
+        bad["program_codes"] = json!("NOPE");
+        let res = c
+            .post(app.url(&format!("/api/v1/aggregators/{id}")))
+            .bearer_auth(&token)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{}", t.name);
+        let mut renamed = body.clone();
+        renamed["external_ref"] = json!("AGG-GRIDWISE");
+        renamed["name"] = json!("GridWise Co");
+        let res = c
+            .post(app.url(&format!("/api/v1/aggregators/{id}")))
+            .bearer_auth(&token)
+            .json(&renamed)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}

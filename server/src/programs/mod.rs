@@ -1,5 +1,6 @@
 //! The program side: programs, enrollments and their lifecycle.
 
+pub mod aggregator;
 pub mod enrollment;
 pub mod enrollment_request;
 pub mod opt_out;
