@@ -1566,3 +1566,124 @@ async fn an_operator_checks_a_device_connection_through_the_grid() {
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_reservation_csv_and_an_outcome_flat_file_are_applied_whole_or_not_at_all() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let token = integration_token(&t, "derms-files").await;
+        let c = reqwest::Client::new();
+        let reserved = || async {
+            with_db!(&t.db, |p| sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM program_event_devices WHERE external_id = 'CSV-S1'"
+            )
+            .fetch_one(p)
+            .await
+            .unwrap())
+        };
+        let query = "?messageId=csv-1&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1&programCode=SMT-BYOD&startTime=2030-07-01T18:00:00Z&endTime=2030-07-01T20:00:00Z";
+        let post_csv = |q: &str, body: &'static str| {
+            c.post(app.url(&format!("/integration/device_reservation/csv{q}")))
+                .bearer_auth(&token)
+                .header("content-type", "text/csv")
+                .body(body)
+                .send()
+        };
+        // Two broken rows: both reported with their lines, nothing applied.
+        let broken = "headEndSystem,nicId,enrollmentId,expectedKw\nNEST,AAA000000001,,1.5\nNEST,,,2.0\nNEST,AAA000000003,,lots\n";
+        let res = post_csv(query, broken).await.unwrap();
+        assert_eq!(res.status(), 422, "{}", t.name);
+        let problem: Value = res.json().await.unwrap();
+        let lines: Vec<i64> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["line"].as_i64().unwrap())
+            .collect();
+        assert_eq!(lines, [3, 4], "{}: {problem}", t.name);
+        assert_eq!(reserved().await, 0, "{}", t.name);
+        // Missing header fields are a 400 naming the parameter.
+        let res = post_csv(
+            "?messageId=csv-0",
+            "headEndSystem,nicId,enrollmentId,expectedKw\n",
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 400);
+        assert!(res
+            .text()
+            .await
+            .unwrap()
+            .contains("eventExternalIdentifier"));
+        // A good file: every row reserved; the same message id again changes nothing.
+        let good = "headEndSystem,nicId,enrollmentId,expectedKw\nNEST,AAA000000001,,1.5\nNEST,AAA000000002,,2.0\n";
+        let res = post_csv(query, good).await.unwrap();
+        assert_eq!(res.status(), 200, "{}", t.name);
+        let ack: Value = res.json().await.unwrap();
+        assert_eq!(ack["reserved"], 2, "{}: {ack}", t.name);
+        let res = post_csv(query, good).await.unwrap();
+        assert_eq!(
+            res.headers()
+                .get("x-gridflex-duplicate")
+                .map(|v| v.as_bytes()),
+            Some(&b"true"[..])
+        );
+        assert_eq!(reserved().await, 2, "{}", t.name);
+
+        // Outcomes as a flat file: a broken line refuses the file; a good one is applied.
+        let post_flat = |id: &str, body: &'static str| {
+            c.post(app.url(&format!(
+                "/integration/device_outcome/flat?messageId={id}&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1"
+            )))
+            .bearer_auth(&token)
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+        };
+        let res = post_flat(
+            "flat-1",
+            "NEST|AAA000000001|D1SP|2030-07-01T18:00:00Z|2030-07-01T20:00:00Z\nNEST|AAA000000002|D9XX||\n",
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 422, "{}", t.name);
+        let problem: Value = res.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["line"], 2, "{problem}");
+        let outcomes = || async {
+            with_db!(&t.db, |p| {
+                sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM program_event_devices WHERE external_id = 'CSV-S1' AND outcome IS NOT NULL"
+            )
+            .fetch_one(p)
+            .await
+            .unwrap()
+            })
+        };
+        assert_eq!(outcomes().await, 0, "{}", t.name);
+        let res = post_flat(
+            "flat-2",
+            "NEST|AAA000000001|D1SP|2030-07-01T18:00:00Z|2030-07-01T20:00:00Z\nNEST|AAA000000002|D1ND||\n",
+        )
+        .await
+        .unwrap();
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, 200, "{}: {body}", t.name);
+        assert_eq!(outcomes().await, 2, "{}", t.name);
+        // A token of another role may not send files.
+        let auditor = gridflex::auth::create_token(&t.db, "test", "reader", "auditor")
+            .await
+            .unwrap();
+        let res = c
+            .post(app.url("/integration/device_outcome/flat?messageId=x&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1"))
+            .bearer_auth(&auditor)
+            .body("NEST|AAA000000001|D1ND||\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+        drop(app);
+        t.cleanup().await;
+    }
+}

@@ -515,7 +515,8 @@ impl Modify for BearerAuth {
     info(title = "GridFlex API", description = "Programs, enrollments, devices and the network model of a demand-response operation. Create a token with `gridflex token create --name N --role R`."),
     paths(list_enrollments, get_enrollment, list_devices, get_device, list_programs, get_program, network,
           activate_enrollment, unenroll_enrollment, add_unavailability, opt_out, run_scores,
-          replace_device, export_network, list_aggregators, add_aggregator, edit_aggregator),
+          replace_device, export_network, list_aggregators, add_aggregator, edit_aggregator,
+          crate::web::integration::reservation_csv, crate::web::integration::outcome_flat_file),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
