@@ -1687,3 +1687,148 @@ async fn a_reservation_csv_and_an_outcome_flat_file_are_applied_whole_or_not_at_
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn event_types_instances_and_external_ids_are_translated_at_the_boundary() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let admin = app.browser();
+        app.login(&admin, "admin", PASSWORD).await;
+        for (map, from, to) in [
+            ("instance_routing", "ECOBEE", "ECOBEE-EAST"),
+            ("id_mapping", "EXT-SMT", "SMT-BYOD"),
+            ("event_type", "Heatwave", "X1RE"),
+        ] {
+            let res = app
+                .post_form(
+                    &admin,
+                    "/admin/value-maps",
+                    "/fn/put_value_map",
+                    &[("map", map), ("source_value", from), ("target_value", to)],
+                )
+                .await;
+            assert_eq!(res.status(), 302);
+        }
+        let token = integration_token(&t, "peer").await;
+        let c = reqwest::Client::new();
+        let mut n = 0;
+        let mut send = |flow: &'static str, payload: Value| {
+            n += 1;
+            c.post(app.url(&format!("/integration/{flow}")))
+                .bearer_auth(&token)
+                .json(&envelope(&format!("vm-{n}"), flow, payload))
+                .send()
+        };
+        // event_type (built-in Emergency, the admin's Heatwave) and id_mapping on flow 4.
+        let stage = |id: &str, event_type: &str, program: &str| {
+            json!({"eventExternalIdentifier": "EV-VM", "externalIdentifier": id, "programCode": program, "eventType": event_type,
+                   "action": "X1SD", "startTime": "2030-07-01T18:00:00Z", "endTime": "2030-07-01T20:00:00Z"})
+        };
+        let res = send("stage_status", stage("VM-S1", "Emergency", "EXT-SMT"))
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            200,
+            "{}: {}",
+            t.name,
+            res.text().await.unwrap()
+        );
+        let res = send("stage_status", stage("VM-S2", "Heatwave", "EXT-SMT"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", t.name);
+        let stored: Vec<(String, String)> = with_db!(&t.db, |p| {
+            sqlx::query_as(
+            "SELECT category, program_code FROM program_events WHERE event_external_id = 'EV-VM' ORDER BY external_id"
+        )
+        .fetch_all(p)
+        .await
+        .unwrap()
+        });
+        assert_eq!(
+            stored,
+            [
+                ("X1EM".to_string(), "SMT-BYOD".to_string()),
+                ("X1RE".to_string(), "SMT-BYOD".to_string())
+            ],
+            "{}",
+            t.name
+        );
+        for (payload, map, value) in [
+            (
+                stage("VM-S3", "Blizzard", "EXT-SMT"),
+                "event_type",
+                "Blizzard",
+            ),
+            (
+                stage("VM-S4", "Emergency", "SMT-BYOD"),
+                "id_mapping",
+                "SMT-BYOD",
+            ),
+        ] {
+            let res = send("stage_status", payload).await.unwrap();
+            assert_eq!(res.status(), 422, "{}", t.name);
+            let body = res.text().await.unwrap();
+            assert!(
+                body.contains(&format!("value map `{map}` has no entry for `{value}`")),
+                "{}: {body}",
+                t.name
+            );
+        }
+        // id_mapping on flow 1: a record with an unmapped program fails alone.
+        let xf = a_transformer(&t).await;
+        let ack: Value = send(
+            "enrollment_request",
+            json!({"transactionId": "VM-T1", "records": [
+                record("R-1", "PVM-1", "EXT-SMT", &xf, "0ABC00000001"),
+                record("R-2", "PVM-2", "SMT-BYOD", &xf, "0ABC00000002")]}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(ack["results"][0]["status"], "CREATED", "{}: {ack}", t.name);
+        assert_eq!(ack["results"][1]["status"], "REJECTED");
+        assert!(ack["results"][1]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("value map `id_mapping` has no entry for `SMT-BYOD`"));
+        // instance_routing on flow 2: the grid keeps the device under its instance, and the
+        // acknowledgement names the head-end the sender knows.
+        let sync = |head_end: &str| {
+            json!({"transactionId": "VM-S", "action": "ENROLL", "enrollmentId": 1, "programCode": "SMT-BYOD", "servicePointId": "SP000000001",
+                   "transformerCode": xf, "deviceList": [{"headEndSystem": head_end, "nicId": "0ABC00000009", "deviceType": "thermostat", "nominalKw": 2.0}]})
+        };
+        let ack: Value = send("enrollment_sync", sync("ECOBEE"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            ack["deviceList"][0]["headEndSystem"], "ECOBEE",
+            "{}: {ack}",
+            t.name
+        );
+        assert_eq!(ack["deviceList"][0]["registrationStatus"], "REGISTERED");
+        let head_end: String = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT head_end FROM grid_devices WHERE nic_id = '0ABC00000009'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(head_end, "ECOBEE-EAST", "{}", t.name);
+        let res = send("enrollment_sync", sync("NEST")).await.unwrap();
+        assert_eq!(res.status(), 422);
+        assert!(res
+            .text()
+            .await
+            .unwrap()
+            .contains("value map `instance_routing` has no entry for `NEST`"));
+        drop(app);
+        t.cleanup().await;
+    }
+}

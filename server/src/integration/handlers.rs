@@ -8,13 +8,39 @@ use serde_json::{json, Value};
 use crate::db::Tx;
 use crate::error::DomainError;
 use crate::integration::inbound::{HandlerError, Rejection};
+use crate::integration::value_maps::{self, ValueMaps};
 use crate::integration::wire::{self, Flow, Validate};
 use crate::with_tx;
 
 /// The largest enrollment-request batch accepted in one message.
 pub const MAX_BATCH: usize = 50_000;
 
+/// Applies `flow`'s message: value maps first (reading them), then the flow's handler.
 pub async fn handle(
+    tx: &mut Tx,
+    flow: Flow,
+    payload: &Value,
+    now: DateTime<Utc>,
+) -> Result<Value, HandlerError> {
+    let maps = ValueMaps::load(tx).await?;
+    handle_with(tx, flow, payload, &maps, now).await
+}
+
+/// Like [`handle`], with the value maps already read (a batch reads them once).
+pub async fn handle_with(
+    tx: &mut Tx,
+    flow: Flow,
+    payload: &Value,
+    maps: &ValueMaps,
+    now: DateTime<Utc>,
+) -> Result<Value, HandlerError> {
+    let (payload, applied) = value_maps::translate(maps, flow, payload).map_err(reject)?;
+    let mut ack = dispatch(tx, flow, &payload, now).await?;
+    applied.restore(&mut ack);
+    Ok(ack)
+}
+
+async fn dispatch(
     tx: &mut Tx,
     flow: Flow,
     payload: &Value,

@@ -7,5 +7,6 @@ pub mod handlers;
 pub mod inbound;
 pub mod message;
 pub mod peer;
+pub mod value_maps;
 pub mod wire;
 pub mod worker;
