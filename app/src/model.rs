@@ -527,6 +527,9 @@ pub struct MonitorView {
     pub messages: Vec<MessageDto>,
     pub next_before: Option<i64>,
     pub flows: Vec<String>,
+    /// Messages per flow (or, with a flow chosen, per status) over time: an SVG drawn by
+    /// the server.
+    pub chart_svg: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1000,7 +1000,16 @@ impl ConsolePort for ConsoleService {
         let limit = query.limit as usize;
         let next_before = db::next_cursor(&mut rows, limit, |r| r.id);
         let latencies = message::recent_latencies(&self.db, 10_000).await?;
+        let hours = query.chart_hours();
+        let series =
+            crate::integration::monitor_chart::series(&self.db, &filter, hours, Utc::now()).await?;
+        let title = match &query.flow {
+            Some(flow) => format!("{flow}: messages per status, last {hours} h"),
+            None => format!("Messages per flow, last {hours} h"),
+        };
+        let chart_svg = crate::integration::monitor_chart::render(&series, &title);
         Ok(MonitorView {
+            chart_svg,
             counts: message::counts(&self.db)
                 .await?
                 .into_iter()

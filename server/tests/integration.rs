@@ -1832,3 +1832,59 @@ async fn event_types_instances_and_external_ids_are_translated_at_the_boundary()
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn the_monitor_charts_messages_over_time_with_the_filters_of_the_url() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let (id, _) = pending_enrollment(&t).await;
+        gridflex::programs::enrollment::change_status(
+            &t.db,
+            id,
+            gridflex::programs::enrollment::EnrollmentAction::Activate,
+            "manager",
+            "chart",
+        )
+        .await
+        .unwrap();
+        assert_eq!(in_process_worker(&t).tick().await.unwrap().delivered, 1);
+        let admin = app.browser();
+        app.login(&admin, "admin", PASSWORD).await;
+        let (status, html) = app.page(&admin, "/monitor").await;
+        assert_eq!(status, 200);
+        let chart = html
+            .split("id=\"monitor-chart\"")
+            .nth(1)
+            .expect("the chart is on the page");
+        let chart = &chart[..chart.find("</figure>").unwrap()];
+        assert!(
+            chart.contains("<svg") && chart.contains("Messages per flow, last 24 h"),
+            "{}",
+            t.name
+        );
+        assert!(
+            chart.contains("enrollment_sync"),
+            "{}: the flow's line",
+            t.name
+        );
+        // One flow chosen: one line per status, over the window the URL asks for.
+        let (_, html) = app
+            .page(&admin, "/monitor?flow=enrollment_sync&hours=6")
+            .await;
+        let chart = html.split("id=\"monitor-chart\"").nth(1).unwrap();
+        let chart = &chart[..chart.find("</figure>").unwrap()];
+        assert!(
+            chart.contains("enrollment_sync: messages per status, last 6 h")
+                && chart.contains("delivered")
+                && chart.contains("processed"),
+            "{}",
+            t.name
+        );
+        assert!(html.contains("<option value=\"6\" selected"), "{}", t.name);
+        let (status, _) = app.page(&admin, "/monitor?hours=0").await;
+        assert_eq!(status, 400, "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}

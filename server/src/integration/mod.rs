@@ -6,6 +6,7 @@ pub mod ack;
 pub mod handlers;
 pub mod inbound;
 pub mod message;
+pub mod monitor_chart;
 pub mod peer;
 pub mod value_maps;
 pub mod wire;
