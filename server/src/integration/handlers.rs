@@ -664,56 +664,38 @@ async fn network_location_transfer(
             }
         }
     }
-    let mut sp_moved = 0;
-    let mut unknown = 0;
-    for sp in &t.service_points {
-        let Some((transformer, _, Some(feeder))) = nodes.get(&sp.transformer_code).cloned() else {
-            return Err(reject(format!(
-                "servicePoints: transformer `{}` is unknown",
-                sp.transformer_code
-            )));
-        };
-        let substation = nodes
-            .values()
-            .find(|(id, _, _)| *id == feeder)
-            .and_then(|(_, _, p)| *p)
-            .unwrap_or_default();
-        let location: Option<(i64, i64)> = with_tx!(tx, |c| sqlx::query_as(
-            "SELECT id, transformer_id FROM device_locations WHERE service_point_id = $1"
-        )
-        .bind(&sp.service_point_id)
-        .fetch_optional(c)
-        .await
-        .map_err(DomainError::from)?);
-        match location {
-            None => unknown += 1,
-            Some((_, current)) if current == transformer => {}
-            Some((location_id, _)) => {
-                with_tx!(tx, |c| {
-                    sqlx::query("UPDATE device_locations SET transformer_id = $1, feeder_id = $2, substation_id = $3 WHERE id = $4")
-                    .bind(transformer)
-                    .bind(feeder)
-                    .bind(substation)
-                    .bind(location_id)
-                    .execute(c)
-                    .await
-                    .map_err(DomainError::from)?
-                    .rows_affected()
-                });
-                with_tx!(tx, |c| {
-                    sqlx::query("UPDATE enrollments SET feeder_id = $1, substation_id = $2 WHERE location_id = $3")
-                    .bind(feeder)
-                    .bind(substation)
-                    .bind(location_id)
-                    .execute(c)
-                    .await
-                    .map_err(DomainError::from)?
-                    .rows_affected()
-                });
-                sp_moved += 1;
-            }
-        }
-    }
+    // Service points follow their transformer: looked up and moved in chunks.
+    let transformers: std::collections::HashMap<String, i64> = nodes
+        .iter()
+        .filter(|(_, (_, kind, _))| kind == "transformer")
+        .map(|(code, (id, _, _))| (code.clone(), *id))
+        .collect();
+    let parent_of: std::collections::HashMap<i64, Option<i64>> =
+        nodes.values().map(|(id, _, p)| (*id, *p)).collect();
+    let placement: crate::programs::network_transfer::Placement = transformers
+        .values()
+        .filter_map(|t| {
+            let feeder = parent_of.get(t).copied().flatten()?;
+            let substation = parent_of
+                .get(&feeder)
+                .copied()
+                .flatten()
+                .unwrap_or_default();
+            Some((*t, (feeder, substation)))
+        })
+        .collect();
+    let sp = crate::programs::network_transfer::move_service_points(
+        tx,
+        &t.service_points,
+        &transformers,
+        &placement,
+    )
+    .await
+    .map_err(|e| match e {
+        DomainError::Invalid(m) => reject(m),
+        other => HandlerError::Fault(other),
+    })?;
+    let (sp_moved, unknown) = (sp.moved, sp.unknown);
     Ok(
         json!({"transactionId": t.transaction_id, "nodesCreated": created, "nodesMoved": moved,
               "servicePointsMoved": sp_moved, "unknownServicePoints": unknown}),

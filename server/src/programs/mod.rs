@@ -3,6 +3,7 @@
 pub mod aggregator;
 pub mod enrollment;
 pub mod enrollment_request;
+pub mod network_transfer;
 pub mod opt_out;
 pub mod replacement;
 pub mod rule;

@@ -146,12 +146,12 @@ pub struct OutcomeFileParams {
     pub external_identifier: String,
 }
 
-fn read_params<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, Response> {
+fn read_params<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, Box<Response>> {
     serde_urlencoded::from_str::<T>(raw.unwrap_or("")).map_err(|e| {
-        problem_response(
+        Box::new(problem_response(
             StatusCode::BAD_REQUEST,
             problem(400, &format!("the query string: {e}")),
-        )
+        ))
     })
 }
 
@@ -209,7 +209,7 @@ pub async fn reservation_csv(
     };
     let q: ReservationCsvParams = match read_params(query.as_deref()) {
         Ok(q) => q,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let devices = match parse_reservation_csv(&body) {
         Ok(d) => d,
@@ -255,7 +255,7 @@ pub async fn outcome_flat_file(
     };
     let q: OutcomeFileParams = match read_params(query.as_deref()) {
         Ok(q) => q,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let outcomes = match parse_outcome_flat_file(&body) {
         Ok(o) => o,
