@@ -3,6 +3,7 @@
 
 pub mod network_export;
 pub mod planner;
+pub mod registry;
 
 /// Device types in the order the planner's reduction factors are indexed by.
 pub const DEVICE_TYPES: [&str; 6] = [

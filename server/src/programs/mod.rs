@@ -5,6 +5,7 @@ pub mod enrollment;
 pub mod enrollment_request;
 pub mod network_transfer;
 pub mod opt_out;
+pub mod program_event;
 pub mod replacement;
 pub mod rule;
 pub mod score;
