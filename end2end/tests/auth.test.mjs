@@ -12,6 +12,7 @@ const NAV = [
   { text: 'Devices', href: '/devices', roles: ['program_manager', 'operator', 'auditor', 'admin'] },
   { text: 'Programs', href: null, roles: ['program_manager', 'operator', 'approver', 'auditor', 'admin'] },
   { text: 'Network', href: null, roles: ['program_manager', 'operator', 'approver', 'auditor', 'admin'] },
+  { text: 'Aggregators', href: '/aggregators', roles: ['program_manager', 'auditor', 'admin'] },
   { text: 'Audit trail', href: '/audit', roles: ['auditor', 'admin'] },
   { text: 'Users', href: '/admin/users', roles: ['admin'] },
 ];
