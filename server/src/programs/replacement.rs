@@ -97,7 +97,7 @@ pub fn parse(input: &ReplacementInput) -> Result<Replacement, DomainError> {
     })
 }
 
-type OldDevice = (String, String, String, String, f64, i64, String);
+type OldDevice = (String, String, String, String, f64, i64);
 
 /// Applies the replacement; returns the new device's id. `r.old_head_end`/`old_nic_id` are
 /// filled in from the database.
@@ -128,7 +128,7 @@ pub async fn replace_device(
     // The old device must be in the subscription now.
     let old: Option<OldDevice> = with_tx!(&mut tx, |c| {
         sqlx::query_as(
-        "SELECT d.head_end, d.nic_id, d.device_type, d.specification, d.nominal_kw, d.location_id, d.serial_number
+        "SELECT d.head_end, d.nic_id, d.device_type, d.specification, d.nominal_kw, d.location_id
          FROM enrollment_devices ed JOIN devices d ON d.id = ed.device_id
          WHERE ed.enrollment_id = $1 AND ed.device_id = $2 AND ed.left_at IS NULL"
     )
@@ -137,13 +137,12 @@ pub async fn replace_device(
     .fetch_optional(c)
     .await?
     });
-    let (old_head_end, old_nic, device_type, spec, old_kw, location, _serial) =
-        old.ok_or_else(|| {
-            DomainError::invalid(format!(
-                "old device: device {} is not in enrollment {enrollment_id}",
-                r.old_device_id
-            ))
-        })?;
+    let (old_head_end, old_nic, device_type, spec, old_kw, location) = old.ok_or_else(|| {
+        DomainError::invalid(format!(
+            "old device: device {} is not in enrollment {enrollment_id}",
+            r.old_device_id
+        ))
+    })?;
     if old_head_end == r.new_head_end && old_nic == r.new_nic_id {
         return Err(DomainError::invalid(
             "new NIC id: the new device must differ from the one it replaces",
