@@ -12,6 +12,9 @@ use crate::integration::inbound::HandlerError;
 use crate::integration::wire::{self, Validate};
 use crate::with_tx;
 
+/// Devices per statement (well under SQLite's limit of bound parameters).
+const CHUNK: usize = 500;
+
 /// Flow 2, grid side: registers, unregisters or swaps devices in the grid's registry and
 /// acknowledges each device's registration status.
 pub(crate) async fn enrollment_sync(
@@ -42,48 +45,83 @@ pub(crate) async fn enrollment_sync(
             .rows_affected()
         });
     }
+    // Every device of the message in one statement, however many there are.
     let unenroll = sync.action == wire::SyncAction::Unenroll;
-    let mut acks = Vec::with_capacity(sync.device_list.len());
-    for d in &sync.device_list {
-        if unenroll {
+    let devices = &sync.device_list;
+    let mut acks = Vec::with_capacity(devices.len());
+    if devices.is_empty() {
+        // Nothing to register or release.
+    } else if unenroll {
+        for chunk in devices.chunks(CHUNK) {
+            let keys = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE grid_devices SET status = 'unregistered', updated_at = $1 WHERE (head_end, nic_id) IN ({keys})"
+            );
             with_tx!(tx, |c| {
-                sqlx::query("UPDATE grid_devices SET status = 'unregistered', updated_at = $1 WHERE head_end = $2 AND nic_id = $3")
-                .bind(now)
-                .bind(&d.head_end_system)
-                .bind(&d.nic_id)
-                .execute(c)
-                .await
-                .map_err(DomainError::from)?
-                .rows_affected()
+                let mut q = sqlx::query(&sql).bind(now);
+                for d in chunk {
+                    q = q.bind(&d.head_end_system).bind(&d.nic_id);
+                }
+                q.execute(c)
+                    .await
+                    .map_err(DomainError::from)?
+                    .rows_affected()
             });
-            acks.push(json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "NOT_REGISTERED", "reason": "unenrolled"}));
-            continue;
         }
-        match transformer {
-            Some(t) => {
-                with_tx!(tx, |c| sqlx::query(
-                    "INSERT INTO grid_devices (head_end, nic_id, enrollment_id, program_code, device_type, nominal_kw, transformer_id, status, registered_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'registered', $8, $8)
-                     ON CONFLICT (head_end, nic_id) DO UPDATE SET enrollment_id = excluded.enrollment_id, program_code = excluded.program_code,
-                        device_type = excluded.device_type, nominal_kw = excluded.nominal_kw, transformer_id = excluded.transformer_id,
-                        status = 'registered', updated_at = excluded.updated_at"
-                )
-                .bind(&d.head_end_system)
-                .bind(&d.nic_id)
-                .bind(sync.enrollment_id)
-                .bind(&sync.program_code)
-                .bind(d.device_type.as_str())
-                .bind(d.nominal_kw)
-                .bind(t)
-                .bind(now)
-                .execute(c)
-                .await
-                .map_err(DomainError::from)?
-                .rows_affected());
-                acks.push(json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "REGISTERED", "reason": null}));
-            }
-            None => acks.push(json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "NOT_REGISTERED",
-                                     "reason": format!("transformer `{}` is not in the grid's network model", sync.transformer_code)})),
+        for d in devices {
+            acks.push(json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "NOT_REGISTERED", "reason": "unenrolled"}));
+        }
+    } else if let Some(t) = transformer {
+        for chunk in devices.chunks(CHUNK) {
+            // $1 enrollment, $2 program, $3 transformer, $4 time; then four per device.
+            let rows = (0..chunk.len())
+                .map(|i| {
+                    let b = 5 + 4 * i;
+                    format!(
+                        "(${b}, ${}, $1, $2, ${}, ${}, $3, 'registered', $4, $4)",
+                        b + 1,
+                        b + 2,
+                        b + 3
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO grid_devices (head_end, nic_id, enrollment_id, program_code, device_type, nominal_kw, transformer_id, status, registered_at, updated_at)
+                 VALUES {rows}
+                 ON CONFLICT (head_end, nic_id) DO UPDATE SET enrollment_id = excluded.enrollment_id, program_code = excluded.program_code,
+                    device_type = excluded.device_type, nominal_kw = excluded.nominal_kw, transformer_id = excluded.transformer_id,
+                    status = 'registered', updated_at = excluded.updated_at"
+            );
+            with_tx!(tx, |c| {
+                let mut q = sqlx::query(&sql)
+                    .bind(sync.enrollment_id)
+                    .bind(&sync.program_code)
+                    .bind(t)
+                    .bind(now);
+                for d in chunk {
+                    q = q
+                        .bind(&d.head_end_system)
+                        .bind(&d.nic_id)
+                        .bind(d.device_type.as_str())
+                        .bind(d.nominal_kw);
+                }
+                q.execute(c)
+                    .await
+                    .map_err(DomainError::from)?
+                    .rows_affected()
+            });
+        }
+        for d in devices {
+            acks.push(json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "REGISTERED", "reason": null}));
+        }
+    } else {
+        for d in devices {
+            acks.push(json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "NOT_REGISTERED",
+                             "reason": format!("transformer `{}` is not in the grid's network model", sync.transformer_code)}));
         }
     }
     Ok(
@@ -98,19 +136,32 @@ pub(crate) async fn device_status_check(
     payload: &Value,
 ) -> Result<Value, HandlerError> {
     let check: wire::DeviceStatusCheck = decode(payload)?;
+    // What the grid knows of the listed devices, one query per chunk.
+    let mut known: std::collections::HashMap<(String, String), (String, DateTime<Utc>)> =
+        std::collections::HashMap::new();
+    for chunk in check.device_list.chunks(CHUNK) {
+        let keys = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT head_end, nic_id, status, updated_at FROM grid_devices WHERE (head_end, nic_id) IN ({keys})"
+        );
+        let rows: Vec<(String, String, String, DateTime<Utc>)> = with_tx!(tx, |c| {
+            let mut q = sqlx::query_as(&sql);
+            for d in chunk {
+                q = q.bind(&d.head_end_system).bind(&d.nic_id);
+            }
+            q.fetch_all(c).await.map_err(DomainError::from)?
+        });
+        known.extend(rows.into_iter().map(|(h, n, s, at)| ((h, n), (s, at))));
+    }
     let mut out = Vec::with_capacity(check.device_list.len());
     for d in &check.device_list {
-        let row: Option<(String, DateTime<Utc>)> = with_tx!(tx, |c| sqlx::query_as(
-            "SELECT status, updated_at FROM grid_devices WHERE head_end = $1 AND nic_id = $2"
-        )
-        .bind(&d.head_end_system)
-        .bind(&d.nic_id)
-        .fetch_optional(c)
-        .await
-        .map_err(DomainError::from)?);
+        let row = known.get(&(d.head_end_system.clone(), d.nic_id.clone()));
         let (status, seen) = match row {
-            Some((s, at)) if s == "registered" => ("ONLINE", Some(at)),
-            Some((_, at)) => ("OFFLINE", Some(at)),
+            Some((s, at)) if s == "registered" => ("ONLINE", Some(*at)),
+            Some((_, at)) => ("OFFLINE", Some(*at)),
             None => ("UNKNOWN", None),
         };
         out.push(json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "status": status, "lastSeen": seen}));
