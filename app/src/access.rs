@@ -68,6 +68,12 @@ pub const SECTIONS: &[Section] = &[
         in_nav: true,
     },
     Section {
+        path: "/aggregators",
+        label: "Aggregators",
+        roles: &[ProgramManager, Auditor, Admin],
+        in_nav: true,
+    },
+    Section {
         path: "/audit",
         label: "Audit trail",
         roles: &[Auditor, Admin],

@@ -411,3 +411,37 @@ pub async fn delete_reduction(id: i64) -> Result<(), AppError> {
     )
     .await
 }
+
+#[server(prefix = "/fn", endpoint = "export_network")]
+pub async fn export_network() -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.export_network(&v).await;
+    finish(result, |m| m, "/network").await
+}
+
+#[server(prefix = "/fn", endpoint = "replace_device")]
+pub async fn replace_device(
+    enrollment_id: i64,
+    replacement: ReplacementInput,
+) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.replace_device(&v, enrollment_id, &replacement).await;
+    finish(result, |m| m, &format!("/enrollments/{enrollment_id}")).await
+}
+
+#[server(prefix = "/fn", endpoint = "list_aggregators")]
+pub async fn list_aggregators() -> Result<Vec<AggregatorDto>, AppError> {
+    let (c, v) = signed_in()?;
+    c.list_aggregators(&v).await
+}
+
+#[server(prefix = "/fn", endpoint = "save_aggregator")]
+pub async fn save_aggregator(aggregator: AggregatorInput) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    let result = c.save_aggregator(&v, &aggregator).await;
+    let back = match aggregator.id.trim() {
+        "" => "/aggregators".to_string(),
+        id => format!("/aggregators?edit={id}"),
+    };
+    finish(result, |m| m, &back).await
+}

@@ -527,6 +527,9 @@ pub struct MonitorView {
     pub messages: Vec<MessageDto>,
     pub next_before: Option<i64>,
     pub flows: Vec<String>,
+    /// Messages per flow (or, with a flow chosen, per status) over time: an SVG drawn by
+    /// the server.
+    pub chart_svg: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -643,4 +646,61 @@ pub struct ReductionInput {
     pub temp_from_c: String,
     pub temp_to_c: String,
     pub share: String,
+}
+
+/// A device replacement as typed in the console or sent to the REST API (parsed and checked
+/// by the server). Blank optional fields take the old device's values.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct ReplacementInput {
+    /// The device (id) that leaves the enrollment.
+    pub old_device_id: String,
+    /// Head-end system of the new device, e.g. `ECOBEE`.
+    pub new_head_end: String,
+    /// NIC id of the new device; a device not known yet is created at the same location.
+    pub new_nic_id: String,
+    /// Nominal controllable kW of the new device; blank: the old device's.
+    #[serde(default)]
+    pub new_nominal_kw: String,
+    /// Specification of the new device; blank: the old device's.
+    #[serde(default)]
+    pub new_specification: String,
+    /// Why (kept in the replacement history), 1 to 500 characters.
+    pub reason: String,
+}
+
+/// An aggregator as the program side keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct AggregatorDto {
+    pub id: i64,
+    pub name: String,
+    pub status: String,
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+    pub contact_name: String,
+    /// Masked for roles that may not see personal data.
+    pub contact_email: String,
+    pub external_ref: String,
+    pub program_codes: Vec<String>,
+}
+
+/// An aggregator as typed in the console or sent to the REST API. `id` blank: a new one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct AggregatorInput {
+    #[serde(default)]
+    pub id: String,
+    pub name: String,
+    /// `active` or `inactive`.
+    pub status: String,
+    /// `YYYY-MM-DD`.
+    pub start_date: String,
+    /// `YYYY-MM-DD`, or blank for open-ended.
+    #[serde(default)]
+    pub end_date: String,
+    pub contact_name: String,
+    pub contact_email: String,
+    /// The aggregator's stable id across both sides; fixed once created.
+    pub external_ref: String,
+    /// Program codes offered, separated by commas or spaces.
+    #[serde(default)]
+    pub program_codes: String,
 }

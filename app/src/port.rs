@@ -79,6 +79,23 @@ pub trait ConsolePort: Send + Sync + 'static {
         program_id: i64,
         rule: &RuleInput,
     ) -> Result<String, AppError>;
+    /// Exports the grid's network model to the program side (flow 11); returns a summary.
+    async fn export_network(&self, viewer: &Viewer) -> Result<String, AppError>;
+    /// Replaces a device of an enrollment: the old one leaves, the new one (by head-end and
+    /// NIC id; created when unknown) joins; history kept; the grid is told (flow 2, REPLACE).
+    async fn replace_device(
+        &self,
+        viewer: &Viewer,
+        enrollment_id: i64,
+        input: &ReplacementInput,
+    ) -> Result<String, AppError>;
+    async fn list_aggregators(&self, viewer: &Viewer) -> Result<Vec<AggregatorDto>, AppError>;
+    /// Adds (blank id) or edits an aggregator; synced to the grid (flow 10). Returns a summary.
+    async fn save_aggregator(
+        &self,
+        viewer: &Viewer,
+        input: &AggregatorInput,
+    ) -> Result<String, AppError>;
     /// Runs the control-score calculation now; returns a summary.
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError>;
 

@@ -421,9 +421,18 @@ pub struct MessageQuery {
     pub direction: Option<String>,
     pub before: Option<i64>,
     pub limit: u32,
+    /// How many hours back the chart over time reaches (1 to 720; default 24).
+    pub hours: Option<u32>,
 }
 
+/// The longest chart window: 30 days.
+pub const MAX_CHART_HOURS: u32 = 720;
+
 impl MessageQuery {
+    pub fn chart_hours(&self) -> u32 {
+        self.hours.unwrap_or(24)
+    }
+
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, AppError> {
@@ -467,6 +476,21 @@ impl MessageQuery {
                 },
                 "before" => q.before = Some(parse_id(key, value)?),
                 "limit" => q.limit = parse_limit(value)?,
+                "hours" => {
+                    q.hours = Some(
+                        value
+                            .trim()
+                            .parse::<u32>()
+                            .ok()
+                            .filter(|h| (1..=MAX_CHART_HOURS).contains(h))
+                            .ok_or_else(|| {
+                                bad(
+                                    key,
+                                    format!("expected 1 to {MAX_CHART_HOURS}, got `{value}`"),
+                                )
+                            })?,
+                    )
+                }
                 _ => return Err(unknown(key)),
             }
         }
@@ -483,6 +507,9 @@ impl MessageQuery {
             if let Some(v) = v {
                 push(&mut out, k, v);
             }
+        }
+        if let Some(h) = self.hours {
+            push(&mut out, "hours", h);
         }
         push(&mut out, "before", before);
         join(out)

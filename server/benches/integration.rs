@@ -1,5 +1,6 @@
 //! Integration benchmark: enrollment-request ingestion (batches of 1,000 records, each batch
-//! one committed transaction) and in-process delivery of queued messages, on SQLite and, when
+//! one committed transaction), in-process delivery of queued messages and the network model
+//! export (flow 11) with its application, on SQLite and, when
 //! GRIDFLEX_BENCH_PG names a server, on PostgreSQL too.
 //!
 //! cargo bench -p server --bench integration
@@ -111,6 +112,20 @@ async fn run(name: &str, db: Db) -> anyhow::Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     println!("{name:<10} in-process delivery:          {delivered} messages in {:.2} s = {:>8.0} messages/s", secs, delivered as f64 / secs);
+
+    // Network model export (flow 11): the whole model in one message, then applied by the
+    // program side (every service point looked up; none moves).
+    let started = Instant::now();
+    let export = gridflex::grid::network_export::export_network(&db, "bench", Utc::now()).await?;
+    let queued = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let r = worker.tick().await?;
+    assert_eq!(r.delivered, 1, "{r:?}");
+    let applied = started.elapsed().as_secs_f64();
+    println!(
+        "{name:<10} network export:               {} nodes, {} service points: queued in {:.2} s, applied in {:.2} s",
+        export.nodes, export.service_points, queued, applied
+    );
     Ok(())
 }
 

@@ -919,6 +919,68 @@ impl ConsolePort for ConsoleService {
         ))
     }
 
+    async fn export_network(&self, viewer: &Viewer) -> Result<String, AppError> {
+        require(viewer, &[Operator, Admin], "export the network model")?;
+        let s = crate::grid::network_export::export_network(&self.db, &viewer.username, Utc::now())
+            .await?;
+        Ok(format!(
+            "Network model exported: {} nodes and {} service points queued for the program side.",
+            s.nodes, s.service_points
+        ))
+    }
+
+    async fn replace_device(
+        &self,
+        viewer: &Viewer,
+        enrollment_id: i64,
+        input: &ReplacementInput,
+    ) -> Result<String, AppError> {
+        require(viewer, &[ProgramManager, Admin], "replace devices")?;
+        let r = crate::programs::replacement::parse(input)?;
+        let new_device = crate::programs::replacement::replace_device(
+            &self.db,
+            &viewer.username,
+            enrollment_id,
+            &r,
+            Utc::now(),
+        )
+        .await?;
+        Ok(format!(
+            "Device replaced by {} {} (device {new_device}); the grid side is being told.",
+            r.new_head_end, r.new_nic_id
+        ))
+    }
+
+    async fn list_aggregators(&self, viewer: &Viewer) -> Result<Vec<AggregatorDto>, AppError> {
+        require(viewer, ENROLLMENT_READERS, "read aggregators")?;
+        let mut list = crate::programs::aggregator::list_aggregators(&self.db).await?;
+        for a in &mut list {
+            a.contact_email = mask_for(viewer, std::mem::take(&mut a.contact_email));
+        }
+        Ok(list)
+    }
+
+    async fn save_aggregator(
+        &self,
+        viewer: &Viewer,
+        input: &AggregatorInput,
+    ) -> Result<String, AppError> {
+        require(viewer, &[ProgramManager, Admin], "add or edit aggregators")?;
+        let a = crate::programs::aggregator::parse(input)?;
+        let (id, created) = crate::programs::aggregator::save_aggregator(
+            &self.db,
+            &viewer.username,
+            &a,
+            Utc::now(),
+        )
+        .await?;
+        Ok(format!(
+            "Aggregator {} {} (id {id}); the grid side is being told.",
+            a.name,
+            if created { "added" } else { "saved" }
+        ))
+    }
+
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError> {
         require(viewer, ADMINS, "run the score calculation")?;
         let now = Utc::now();
@@ -947,7 +1009,16 @@ impl ConsolePort for ConsoleService {
         let limit = query.limit as usize;
         let next_before = db::next_cursor(&mut rows, limit, |r| r.id);
         let latencies = message::recent_latencies(&self.db, 10_000).await?;
+        let hours = query.chart_hours();
+        let series =
+            crate::integration::monitor_chart::series(&self.db, &filter, hours, Utc::now()).await?;
+        let title = match &query.flow {
+            Some(flow) => format!("{flow}: messages per status, last {hours} h"),
+            None => format!("Messages per flow, last {hours} h"),
+        };
+        let chart_svg = crate::integration::monitor_chart::render(&series, &title);
         Ok(MonitorView {
+            chart_svg,
             counts: message::counts(&self.db)
                 .await?
                 .into_iter()

@@ -1569,3 +1569,325 @@ async fn an_operator_checks_a_device_connection_through_the_grid() {
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_reservation_csv_and_an_outcome_flat_file_are_applied_whole_or_not_at_all() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let token = integration_token(&t, "derms-files").await;
+        let c = reqwest::Client::new();
+        let reserved = || async {
+            with_db!(&t.db, |p| sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM program_event_devices WHERE external_id = 'CSV-S1'"
+            )
+            .fetch_one(p)
+            .await
+            .unwrap())
+        };
+        let query = "?messageId=csv-1&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1&programCode=SMT-BYOD&startTime=2030-07-01T18:00:00Z&endTime=2030-07-01T20:00:00Z";
+        let post_csv = |q: &str, body: &'static str| {
+            c.post(app.url(&format!("/integration/device_reservation/csv{q}")))
+                .bearer_auth(&token)
+                .header("content-type", "text/csv")
+                .body(body)
+                .send()
+        };
+        // Two broken rows: both reported with their lines, nothing applied.
+        let broken = "headEndSystem,nicId,enrollmentId,expectedKw\nNEST,AAA000000001,,1.5\nNEST,,,2.0\nNEST,AAA000000003,,lots\n";
+        let res = post_csv(query, broken).await.unwrap();
+        assert_eq!(res.status(), 422, "{}", t.name);
+        let problem: Value = res.json().await.unwrap();
+        let lines: Vec<i64> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["line"].as_i64().unwrap())
+            .collect();
+        assert_eq!(lines, [3, 4], "{}: {problem}", t.name);
+        assert_eq!(reserved().await, 0, "{}", t.name);
+        // Missing header fields are a 400 naming the parameter.
+        let res = post_csv(
+            "?messageId=csv-0",
+            "headEndSystem,nicId,enrollmentId,expectedKw\n",
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 400);
+        assert!(res
+            .text()
+            .await
+            .unwrap()
+            .contains("eventExternalIdentifier"));
+        // A good file: every row reserved; the same message id again changes nothing.
+        let good = "headEndSystem,nicId,enrollmentId,expectedKw\nNEST,AAA000000001,,1.5\nNEST,AAA000000002,,2.0\n";
+        let res = post_csv(query, good).await.unwrap();
+        assert_eq!(res.status(), 200, "{}", t.name);
+        let ack: Value = res.json().await.unwrap();
+        assert_eq!(ack["reserved"], 2, "{}: {ack}", t.name);
+        let res = post_csv(query, good).await.unwrap();
+        assert_eq!(
+            res.headers()
+                .get("x-gridflex-duplicate")
+                .map(|v| v.as_bytes()),
+            Some(&b"true"[..])
+        );
+        assert_eq!(reserved().await, 2, "{}", t.name);
+
+        // Outcomes as a flat file: a broken line refuses the file; a good one is applied.
+        let post_flat = |id: &str, body: &'static str| {
+            c.post(app.url(&format!(
+                "/integration/device_outcome/flat?messageId={id}&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1"
+            )))
+            .bearer_auth(&token)
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+        };
+        let res = post_flat(
+            "flat-1",
+            "NEST|AAA000000001|D1SP|2030-07-01T18:00:00Z|2030-07-01T20:00:00Z\nNEST|AAA000000002|D9XX||\n",
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 422, "{}", t.name);
+        let problem: Value = res.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["line"], 2, "{problem}");
+        let outcomes = || async {
+            with_db!(&t.db, |p| {
+                sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM program_event_devices WHERE external_id = 'CSV-S1' AND outcome IS NOT NULL"
+            )
+            .fetch_one(p)
+            .await
+            .unwrap()
+            })
+        };
+        assert_eq!(outcomes().await, 0, "{}", t.name);
+        let res = post_flat(
+            "flat-2",
+            "NEST|AAA000000001|D1SP|2030-07-01T18:00:00Z|2030-07-01T20:00:00Z\nNEST|AAA000000002|D1ND||\n",
+        )
+        .await
+        .unwrap();
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, 200, "{}: {body}", t.name);
+        assert_eq!(outcomes().await, 2, "{}", t.name);
+        // A token of another role may not send files.
+        let auditor = gridflex::auth::create_token(&t.db, "test", "reader", "auditor")
+            .await
+            .unwrap();
+        let res = c
+            .post(app.url("/integration/device_outcome/flat?messageId=x&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1"))
+            .bearer_auth(&auditor)
+            .body("NEST|AAA000000001|D1ND||\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn event_types_instances_and_external_ids_are_translated_at_the_boundary() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let admin = app.browser();
+        app.login(&admin, "admin", PASSWORD).await;
+        for (map, from, to) in [
+            ("instance_routing", "ECOBEE", "ECOBEE-EAST"),
+            ("id_mapping", "EXT-SMT", "SMT-BYOD"),
+            ("event_type", "Heatwave", "X1RE"),
+        ] {
+            let res = app
+                .post_form(
+                    &admin,
+                    "/admin/value-maps",
+                    "/fn/put_value_map",
+                    &[("map", map), ("source_value", from), ("target_value", to)],
+                )
+                .await;
+            assert_eq!(res.status(), 302);
+        }
+        let token = integration_token(&t, "peer").await;
+        let c = reqwest::Client::new();
+        let mut n = 0;
+        let mut send = |flow: &'static str, payload: Value| {
+            n += 1;
+            c.post(app.url(&format!("/integration/{flow}")))
+                .bearer_auth(&token)
+                .json(&envelope(&format!("vm-{n}"), flow, payload))
+                .send()
+        };
+        // event_type (built-in Emergency, the admin's Heatwave) and id_mapping on flow 4.
+        let stage = |id: &str, event_type: &str, program: &str| {
+            json!({"eventExternalIdentifier": "EV-VM", "externalIdentifier": id, "programCode": program, "eventType": event_type,
+                   "action": "X1SD", "startTime": "2030-07-01T18:00:00Z", "endTime": "2030-07-01T20:00:00Z"})
+        };
+        let res = send("stage_status", stage("VM-S1", "Emergency", "EXT-SMT"))
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            200,
+            "{}: {}",
+            t.name,
+            res.text().await.unwrap()
+        );
+        let res = send("stage_status", stage("VM-S2", "Heatwave", "EXT-SMT"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", t.name);
+        let stored: Vec<(String, String)> = with_db!(&t.db, |p| {
+            sqlx::query_as(
+            "SELECT category, program_code FROM program_events WHERE event_external_id = 'EV-VM' ORDER BY external_id"
+        )
+        .fetch_all(p)
+        .await
+        .unwrap()
+        });
+        assert_eq!(
+            stored,
+            [
+                ("X1EM".to_string(), "SMT-BYOD".to_string()),
+                ("X1RE".to_string(), "SMT-BYOD".to_string())
+            ],
+            "{}",
+            t.name
+        );
+        for (payload, map, value) in [
+            (
+                stage("VM-S3", "Blizzard", "EXT-SMT"),
+                "event_type",
+                "Blizzard",
+            ),
+            (
+                stage("VM-S4", "Emergency", "SMT-BYOD"),
+                "id_mapping",
+                "SMT-BYOD",
+            ),
+        ] {
+            let res = send("stage_status", payload).await.unwrap();
+            assert_eq!(res.status(), 422, "{}", t.name);
+            let body = res.text().await.unwrap();
+            assert!(
+                body.contains(&format!("value map `{map}` has no entry for `{value}`")),
+                "{}: {body}",
+                t.name
+            );
+        }
+        // id_mapping on flow 1: a record with an unmapped program fails alone.
+        let xf = a_transformer(&t).await;
+        let ack: Value = send(
+            "enrollment_request",
+            json!({"transactionId": "VM-T1", "records": [
+                record("R-1", "PVM-1", "EXT-SMT", &xf, "0ABC00000001"),
+                record("R-2", "PVM-2", "SMT-BYOD", &xf, "0ABC00000002")]}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(ack["results"][0]["status"], "CREATED", "{}: {ack}", t.name);
+        assert_eq!(ack["results"][1]["status"], "REJECTED");
+        assert!(ack["results"][1]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("value map `id_mapping` has no entry for `SMT-BYOD`"));
+        // instance_routing on flow 2: the grid keeps the device under its instance, and the
+        // acknowledgement names the head-end the sender knows.
+        let sync = |head_end: &str| {
+            json!({"transactionId": "VM-S", "action": "ENROLL", "enrollmentId": 1, "programCode": "SMT-BYOD", "servicePointId": "SP000000001",
+                   "transformerCode": xf, "deviceList": [{"headEndSystem": head_end, "nicId": "0ABC00000009", "deviceType": "thermostat", "nominalKw": 2.0}]})
+        };
+        let ack: Value = send("enrollment_sync", sync("ECOBEE"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            ack["deviceList"][0]["headEndSystem"], "ECOBEE",
+            "{}: {ack}",
+            t.name
+        );
+        assert_eq!(ack["deviceList"][0]["registrationStatus"], "REGISTERED");
+        let head_end: String = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT head_end FROM grid_devices WHERE nic_id = '0ABC00000009'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(head_end, "ECOBEE-EAST", "{}", t.name);
+        let res = send("enrollment_sync", sync("NEST")).await.unwrap();
+        assert_eq!(res.status(), 422);
+        assert!(res
+            .text()
+            .await
+            .unwrap()
+            .contains("value map `instance_routing` has no entry for `NEST`"));
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_monitor_charts_messages_over_time_with_the_filters_of_the_url() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let (id, _) = pending_enrollment(&t).await;
+        gridflex::programs::enrollment::change_status(
+            &t.db,
+            id,
+            gridflex::programs::enrollment::EnrollmentAction::Activate,
+            "manager",
+            "chart",
+        )
+        .await
+        .unwrap();
+        assert_eq!(in_process_worker(&t).tick().await.unwrap().delivered, 1);
+        let admin = app.browser();
+        app.login(&admin, "admin", PASSWORD).await;
+        let (status, html) = app.page(&admin, "/monitor").await;
+        assert_eq!(status, 200);
+        let chart = html
+            .split("id=\"monitor-chart\"")
+            .nth(1)
+            .expect("the chart is on the page");
+        let chart = &chart[..chart.find("</figure>").unwrap()];
+        assert!(
+            chart.contains("<svg") && chart.contains("Messages per flow, last 24 h"),
+            "{}",
+            t.name
+        );
+        assert!(
+            chart.contains("enrollment_sync"),
+            "{}: the flow's line",
+            t.name
+        );
+        // One flow chosen: one line per status, over the window the URL asks for.
+        let (_, html) = app
+            .page(&admin, "/monitor?flow=enrollment_sync&hours=6")
+            .await;
+        let chart = html.split("id=\"monitor-chart\"").nth(1).unwrap();
+        let chart = &chart[..chart.find("</figure>").unwrap()];
+        assert!(
+            chart.contains("enrollment_sync: messages per status, last 6 h")
+                && chart.contains("delivered")
+                && chart.contains("processed"),
+            "{}",
+            t.name
+        );
+        assert!(html.contains("<option value=\"6\" selected"), "{}", t.name);
+        let (status, _) = app.page(&admin, "/monitor?hours=0").await;
+        assert_eq!(status, 400, "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}

@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 
 use super::{pairs, query_with, route_id, show};
-use crate::api::{get_enrollment, list_enrollments, load_filter_options, ChangeEnrollmentStatus};
+use crate::api::{
+    get_enrollment, list_enrollments, load_filter_options, ChangeEnrollmentStatus, ReplaceDevice,
+};
 use crate::components::*;
 use crate::model::*;
 use crate::query::{EnrollmentQuery, EnrollmentSort};
@@ -169,6 +171,14 @@ fn EnrollmentDetailView() -> impl IntoView {
         let may_act =
             current_viewer().is_some_and(|v| matches!(v.role, Role::ProgramManager | Role::Admin));
         let actions = may_act.then(|| enrollment_actions(e.id, &e.status));
+        let current: Vec<(i64, String)> = e
+            .devices
+            .iter()
+            .filter(|d| d.left_at.is_none())
+            .map(|d| (d.device_id, format!("{} {}", d.head_end, d.nic_id)))
+            .collect();
+        let replace = (may_act && e.status != "INACTIVE" && !current.is_empty())
+            .then(|| replace_form(e.id, current));
         view! {
             <h1>"Enrollment " {e.id} " " {status_badge(&e.status)}</h1>
             {actions}
@@ -200,6 +210,7 @@ fn EnrollmentDetailView() -> impl IntoView {
                     <th>"Device"</th><th>"Type"</th><th>"Registration"</th><th class="num">"Nominal"</th><th>"Joined"</th><th>"Left"</th>
                 </tr></thead><tbody>{devices}</tbody></table>
                 <ul class="history">{replacements}</ul>
+                {replace}
             </section>
             <section>
                 <h2>"Status history"</h2>
@@ -293,4 +304,27 @@ fn enrollment_actions(id: i64, status: &str) -> impl IntoView {
             </ActionForm>
         }
     })
+}
+
+/// Replace one of the enrollment's current devices (program manager, admin).
+fn replace_form(id: i64, current: Vec<(i64, String)>) -> impl IntoView {
+    let action = ServerAction::<ReplaceDevice>::new();
+    let options = current
+        .into_iter()
+        .map(|(device, label)| view! { <option value=device.to_string()>{label}</option> })
+        .collect_view();
+    view! {
+        <h3>"Replace a device"</h3>
+        <ActionForm action=action attr:class="filters" attr:id="replace-device">
+            <CsrfField/>
+            <input type="hidden" name="enrollment_id" value=id/>
+            <label>"Leaving" <select name="replacement[old_device_id]">{options}</select></label>
+            <label>"New head-end" <input name="replacement[new_head_end]" required maxlength="64" placeholder="ECOBEE"/></label>
+            <label>"New NIC id" <input name="replacement[new_nic_id]" required maxlength="64"/></label>
+            <label>"Nominal kW" <input name="replacement[new_nominal_kw]" size="5" placeholder="same"/></label>
+            <label>"Specification" <input name="replacement[new_specification]" maxlength="100" placeholder="same"/></label>
+            <label>"Reason" <input name="replacement[reason]" required maxlength="500"/></label>
+            <button type="submit">"Replace"</button>
+        </ActionForm>
+    }
 }

@@ -1,5 +1,6 @@
 //! The console's pages, one module per noun.
 
+mod aggregator;
 mod audit;
 mod device;
 mod enrollment;
@@ -12,6 +13,7 @@ mod program;
 mod strategy;
 mod user;
 
+pub use aggregator::AggregatorPage;
 pub use audit::AuditPage;
 pub use device::{DeviceDetailPage, DeviceListPage};
 pub use enrollment::{EnrollmentDetailPage, EnrollmentListPage};

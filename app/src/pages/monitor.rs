@@ -57,6 +57,11 @@ fn MonitorList() -> impl IntoView {
                     <td>{msg.last_error.clone().unwrap_or_default()}</td>
                 </tr>
             }).collect_view();
+            let hours = q.chart_hours();
+            let windows = [(6, "last 6 hours"), (24, "last 24 hours"), (72, "last 3 days"), (168, "last 7 days"), (720, "last 30 days")]
+                .into_iter()
+                .map(|(h, label)| view! { <option value=h.to_string() selected=hours == h>{label}</option> })
+                .collect_view();
             let next = m.next_before.map(|b| view! { <a href=format!("/monitor{}", q.next_page(b)) rel="next">"Older »"</a> });
             view! {
                 <section class="cards">
@@ -76,9 +81,11 @@ fn MonitorList() -> impl IntoView {
                         <option value="outbound" selected=q.direction.as_deref() == Some("outbound")>"outbound"</option>
                         <option value="inbound" selected=q.direction.as_deref() == Some("inbound")>"inbound"</option>
                     </select></label>
+                    <label>"Chart" <select name="hours">{windows}</select></label>
                     <button type="submit">"Apply"</button>
                     <a href="/monitor" class="button secondary">"Clear"</a>
                 </form>
+                <figure class="chart" id="monitor-chart" inner_html=m.chart_svg.clone()></figure>
                 <table class="data" id="messages"><thead><tr>
                     <th>"ID"</th><th>"Created"</th><th>"Flow"</th><th>"From → to"</th><th>"Status"</th><th class="num">"Attempts"</th><th>"Last error"</th>
                 </tr></thead><tbody>{rows}</tbody></table>

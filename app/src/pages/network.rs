@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::{pairs, query_with, show};
-use crate::api::network;
+use crate::api::{network, ExportNetwork};
 use crate::components::*;
 use crate::model::*;
 use crate::query::NetworkQuery;
@@ -21,6 +21,21 @@ fn rollup_cells(n: &NodeRollup) -> impl IntoView {
     }
 }
 
+/// Grid operators and admins send the whole model to the program side (flow 11).
+fn export_form() -> impl IntoView {
+    let may_export =
+        current_viewer().is_some_and(|v| matches!(v.role, Role::Operator | Role::Admin));
+    may_export.then(|| {
+        let action = ServerAction::<ExportNetwork>::new();
+        view! {
+            <ActionForm action=action attr:class="filters" attr:id="network-export">
+                <CsrfField/>
+                <button type="submit">"Export the network model to the program side"</button>
+            </ActionForm>
+        }
+    })
+}
+
 #[allow(non_snake_case)]
 #[component]
 fn NetworkView_() -> impl IntoView {
@@ -29,6 +44,7 @@ fn NetworkView_() -> impl IntoView {
     view! {
         <h1>"Network"</h1>
         <p class="lead">"Service points and the devices of active enrollments under each node; the enrolled figures are refreshed in the background every two minutes."</p>
+        {export_form()}
         {show(data, |view: NetworkView| {
             let rows = view.substations.iter().map(|s| {
                 let feeders = s.children.iter().map(|f| view! {

@@ -8,8 +8,10 @@ pub mod event;
 pub mod forecast;
 pub mod headend;
 pub mod lifecycle;
+pub mod network_export;
 pub mod plan;
 pub mod planner;
+pub mod registry;
 pub mod rollup;
 pub mod strategy;
 

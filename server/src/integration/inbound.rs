@@ -229,6 +229,7 @@ async fn try_batch(
     if crate::integration::message::any_inbound(&mut tx, &ids).await? {
         return Ok(None);
     }
+    let maps = crate::integration::value_maps::ValueMaps::load(&mut tx).await?;
     let mut answers = Vec::with_capacity(msgs.len());
     let mut rows = Vec::with_capacity(msgs.len());
     for m in msgs {
@@ -236,7 +237,7 @@ async fn try_batch(
             return Ok(None);
         };
         let payload: Value = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
-        let ack = match handlers::handle(&mut tx, flow, &payload, now).await {
+        let ack = match handlers::handle_with(&mut tx, flow, &payload, &maps, now).await {
             Ok(ack) => ack,
             Err(_) => return Ok(None),
         };

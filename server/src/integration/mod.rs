@@ -6,6 +6,8 @@ pub mod ack;
 pub mod handlers;
 pub mod inbound;
 pub mod message;
+pub mod monitor_chart;
 pub mod peer;
+pub mod value_maps;
 pub mod wire;
 pub mod worker;

@@ -68,8 +68,27 @@ pub async fn ingest(
 ) -> Result<Vec<Value>, DomainError> {
     let mut results: Vec<Option<Value>> = vec![None; records.len()];
     let mut valid = Vec::new();
+    // External program ids translated through the admins' id map, when it has entries; a
+    // record naming one it does not list fails alone.
+    let id_map = crate::db::value_map::load_map(tx, "id_mapping").await?;
     for (i, r) in records.into_iter().enumerate() {
         match r {
+            Ok(mut r) if !id_map.is_empty() => match id_map.get(&r.program_code) {
+                Some(internal) => {
+                    r.program_code = internal.clone();
+                    valid.push((i, r));
+                }
+                None => {
+                    results[i] = Some(rejected(
+                        &r.record_id,
+                        "programInfo.programCode",
+                        format!(
+                            "value map `id_mapping` has no entry for `{}`",
+                            r.program_code
+                        ),
+                    ))
+                }
+            },
             Ok(r) => valid.push((i, r)),
             Err(e) => {
                 results[i] = Some(

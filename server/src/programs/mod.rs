@@ -1,8 +1,12 @@
 //! The program side: programs, enrollments and their lifecycle.
 
+pub mod aggregator;
 pub mod enrollment;
 pub mod enrollment_request;
+pub mod network_transfer;
 pub mod opt_out;
+pub mod program_event;
+pub mod replacement;
 pub mod rule;
 pub mod score;
 pub mod unavailability;

@@ -505,6 +505,76 @@ async fn put_weather(
     Ok(Json(Done { message }).into_response())
 }
 
+/// Replace a device of a PENDING or ACTIVE enrollment (program manager, admin): the old one
+/// leaves, the new one joins (created at the same location when unknown), history kept;
+/// an ACTIVE enrollment's change is sent to the grid (flow 2, `REPLACE_DEVICE`).
+#[utoipa::path(post, path = "/api/v1/enrollments/{id}/replace-device", params(("id" = i64, Path)), request_body = ReplacementInput, security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn replace_device(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ReplacementInput>,
+) -> Result<Json<Done>, ApiError> {
+    use app::port::ConsolePort;
+    let id = path_id(&id)?;
+    let message = state.service.replace_device(&viewer, id, &body).await?;
+    Ok(Json(Done { message }))
+}
+
+/// Export the network model to the program side (operator, admin); flow 11.
+#[utoipa::path(post, path = "/api/v1/network/export", security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 403, body = Problem)))]
+async fn export_network(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+) -> Result<Json<Done>, ApiError> {
+    use app::port::ConsolePort;
+    let message = state.service.export_network(&viewer).await?;
+    Ok(Json(Done { message }))
+}
+
+/// Aggregators with the programs they offer (program manager, auditor, admin; the contact
+/// email is masked for the auditor).
+#[utoipa::path(get, path = "/api/v1/aggregators", security(("bearer" = [])),
+    responses((status = 200, body = Vec<AggregatorDto>), (status = 403, body = Problem)))]
+async fn list_aggregators(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+) -> Result<Json<Vec<AggregatorDto>>, ApiError> {
+    use app::port::ConsolePort;
+    Ok(Json(state.service.list_aggregators(&viewer).await?))
+}
+
+/// Add an aggregator (program manager, admin); the grid side is told (flow 10). `id` is ignored.
+#[utoipa::path(post, path = "/api/v1/aggregators", request_body = AggregatorInput, security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
+async fn add_aggregator(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    JsonBody(mut body): JsonBody<AggregatorInput>,
+) -> Result<Json<Done>, ApiError> {
+    use app::port::ConsolePort;
+    body.id = String::new();
+    let message = state.service.save_aggregator(&viewer, &body).await?;
+    Ok(Json(Done { message }))
+}
+
+/// Edit an aggregator (program manager, admin); the external reference stays; flow 10.
+#[utoipa::path(post, path = "/api/v1/aggregators/{id}", params(("id" = i64, Path)), request_body = AggregatorInput, security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn edit_aggregator(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    Path(id): Path<String>,
+    JsonBody(mut body): JsonBody<AggregatorInput>,
+) -> Result<Json<Done>, ApiError> {
+    use app::port::ConsolePort;
+    body.id = path_id(&id)?.to_string();
+    let message = state.service.save_aggregator(&viewer, &body).await?;
+    Ok(Json(Done { message }))
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -522,7 +592,9 @@ impl Modify for BearerAuth {
     info(title = "GridFlex API", description = "Programs, enrollments, devices and the network model of a demand-response operation. Create a token with `gridflex token create --name N --role R`."),
     paths(list_enrollments, get_enrollment, list_devices, get_device, list_programs, get_program, network,
           activate_enrollment, unenroll_enrollment, add_unavailability, opt_out, run_scores,
-          get_weather, put_weather),
+          get_weather, put_weather,
+          replace_device, export_network, list_aggregators, add_aggregator, edit_aggregator,
+          crate::web::integration::reservation_csv, crate::web::integration::outcome_flat_file),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -563,5 +635,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/devices/{id}/opt-out", post(opt_out))
         .route("/api/v1/scores/run", post(run_scores))
         .route("/api/v1/weather", get(get_weather).put(put_weather))
+        .route(
+            "/api/v1/enrollments/{id}/replace-device",
+            post(replace_device),
+        )
+        .route("/api/v1/network/export", post(export_network))
+        .route(
+            "/api/v1/aggregators",
+            get(list_aggregators).post(add_aggregator),
+        )
+        .route("/api/v1/aggregators/{id}", post(edit_aggregator))
         .route("/api/v1/{*rest}", get(not_found).post(not_found))
 }

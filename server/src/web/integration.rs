@@ -1,8 +1,9 @@
-//! Inbound integration endpoints: `POST /integration/{flow}` with a message envelope, for
-//! API clients whose token has the `integration` (or `admin`) role.
+//! Inbound integration endpoints: `POST /integration/{flow}` with a message envelope, and
+//! the file forms of flows 5 and 6 (a reservation's devices as CSV, outcomes as a flat
+//! file), for API clients whose token has the `integration` (or `admin`) role.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -13,19 +14,17 @@ use app::model::Role;
 use crate::auth::client_for_token;
 use crate::error::DomainError;
 use crate::integration::inbound::{problem, receive, recipient_of};
-use crate::integration::wire::Flow;
+use crate::integration::wire::{parse_outcome_flat_file, parse_reservation_csv, Flow};
 use crate::startup::AppState;
 use crate::web::api::problem as api_problem;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 /// Largest message accepted (a 50,000-record enrollment batch fits).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
-async fn inbound(
-    State(state): State<AppState>,
-    Path(flow): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// The integration client calling, by its token's name; or the problem to answer.
+async fn integration_client(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -34,39 +33,36 @@ async fn inbound(
     let client = match client_for_token(&state.db, token.trim()).await {
         Ok(c) => c,
         Err(DomainError::Unauthenticated) => {
-            return api_problem(
+            return Err(api_problem(
                 401,
                 "Sign-in required",
                 "an integration token is required".into(),
-            )
+            ))
         }
-        Err(e) => return crate::web::api::ApiError::from(e).into_response(),
+        Err(e) => return Err(crate::web::api::ApiError::from(e).into_response()),
     };
     if !(client.role.is_none() || client.role == Some(Role::Admin)) {
-        return api_problem(
+        return Err(api_problem(
             403,
             "Not allowed",
             "this token's role may not send integration messages".into(),
-        );
+        ));
     }
-    let Some(flow) = Flow::parse(&flow) else {
-        return api_problem(404, "Not found", format!("no integration flow `{flow}`"));
-    };
-    // The path names the flow; the envelope must agree.
-    let declared = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["flow"].as_str().map(str::to_string));
-    if declared.as_deref().is_some_and(|d| d != flow.as_str()) {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(problem(
-                400,
-                &format!("the envelope's flow is not `{}`", flow.as_str()),
-            )),
-        )
-            .into_response();
-    }
-    match receive(&state.db, recipient_of(flow), &client.name, &body).await {
+    Ok(client.name)
+}
+
+fn problem_response(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/problem+json"),
+    );
+    res
+}
+
+/// Hands an envelope to the receiving side and answers with what it said.
+async fn deliver(state: &AppState, flow: Flow, sender: &str, body: &[u8]) -> Response {
+    match receive(&state.db, recipient_of(flow), sender, body).await {
         Ok(answer) => {
             let code = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
             let mut res = (code, Json(answer.body)).into_response();
@@ -85,20 +81,205 @@ async fn inbound(
             res
         }
         Err(e) if e.is_client_error() => {
-            let mut res =
-                (StatusCode::BAD_REQUEST, Json(problem(400, &e.to_string()))).into_response();
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static("application/problem+json"),
-            );
-            res
+            problem_response(StatusCode::BAD_REQUEST, problem(400, &e.to_string()))
         }
         Err(e) => crate::web::api::ApiError::from(e).into_response(),
     }
 }
 
+async fn inbound(
+    State(state): State<AppState>,
+    Path(flow): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let sender = match integration_client(&state, &headers).await {
+        Ok(name) => name,
+        Err(res) => return res,
+    };
+    let Some(flow) = Flow::parse(&flow) else {
+        return api_problem(404, "Not found", format!("no integration flow `{flow}`"));
+    };
+    // The path names the flow; the envelope must agree.
+    let declared = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["flow"].as_str().map(str::to_string));
+    if declared.as_deref().is_some_and(|d| d != flow.as_str()) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(problem(
+                400,
+                &format!("the envelope's flow is not `{}`", flow.as_str()),
+            )),
+        )
+            .into_response();
+    }
+    deliver(&state, flow, &sender, &body).await
+}
+
+/// The envelope fields and the reservation header, as query parameters of the CSV route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ReservationCsvParams {
+    /// The message id; the same id twice gets the first answer again.
+    pub message_id: String,
+    pub correlation_id: Option<String>,
+    pub event_external_identifier: String,
+    pub external_identifier: String,
+    pub program_code: String,
+    /// RFC 3339.
+    pub start_time: String,
+    /// RFC 3339.
+    pub end_time: String,
+}
+
+/// The envelope fields and the outcome header, as query parameters of the flat-file route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct OutcomeFileParams {
+    /// The message id; the same id twice gets the first answer again.
+    pub message_id: String,
+    pub correlation_id: Option<String>,
+    pub event_external_identifier: String,
+    pub external_identifier: String,
+}
+
+fn read_params<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, Box<Response>> {
+    serde_urlencoded::from_str::<T>(raw.unwrap_or("")).map_err(|e| {
+        Box::new(problem_response(
+            StatusCode::BAD_REQUEST,
+            problem(400, &format!("the query string: {e}")),
+        ))
+    })
+}
+
+/// Every broken row of a file, with its line; nothing of the file is applied.
+fn row_errors(errors: Vec<crate::integration::wire::CsvRowError>) -> Response {
+    let detail = format!(
+        "the file has {} broken row(s); nothing was applied",
+        errors.len()
+    );
+    let mut body = problem(422, &detail);
+    body["errors"] = serde_json::Value::Array(
+        errors
+            .iter()
+            .map(|e| serde_json::json!({"line": e.line, "message": e.message}))
+            .collect(),
+    );
+    problem_response(StatusCode::UNPROCESSABLE_ENTITY, body)
+}
+
+fn envelope(
+    message_id: &str,
+    flow: Flow,
+    correlation: Option<String>,
+    payload: serde_json::Value,
+) -> Vec<u8> {
+    serde_json::json!({
+        "messageId": message_id,
+        "flow": flow.as_str(),
+        "correlationId": correlation,
+        "sentAt": chrono::Utc::now(),
+        "payload": payload,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Event device reservation (flow 5) whose device list is a CSV file: the body is `text/csv`
+/// with the header `headEndSystem,nicId,enrollmentId,expectedKw`; the message's other fields
+/// are query parameters. A file with broken rows is refused whole, every broken row listed.
+#[utoipa::path(post, path = "/integration/device_reservation/csv", params(ReservationCsvParams),
+    request_body(content = String, content_type = "text/csv", description = "headEndSystem,nicId,enrollmentId,expectedKw"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the program side's acknowledgement"), (status = 400, body = crate::web::api::Problem),
+              (status = 401, body = crate::web::api::Problem), (status = 403, body = crate::web::api::Problem),
+              (status = 422, description = "broken rows (`errors[]` with `line` and `message`) or a refused reservation")))]
+pub async fn reservation_csv(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let sender = match integration_client(&state, &headers).await {
+        Ok(name) => name,
+        Err(res) => return res,
+    };
+    let q: ReservationCsvParams = match read_params(query.as_deref()) {
+        Ok(q) => q,
+        Err(res) => return *res,
+    };
+    let devices = match parse_reservation_csv(&body) {
+        Ok(d) => d,
+        Err(errors) => return row_errors(errors),
+    };
+    let payload = serde_json::json!({
+        "eventExternalIdentifier": q.event_external_identifier,
+        "externalIdentifier": q.external_identifier,
+        "programCode": q.program_code,
+        "startTime": q.start_time,
+        "endTime": q.end_time,
+        "deviceList": devices,
+    });
+    let flow = Flow::DeviceReservation;
+    deliver(
+        &state,
+        flow,
+        &sender,
+        &envelope(&q.message_id, flow, q.correlation_id, payload),
+    )
+    .await
+}
+
+/// Event device outcomes (flow 6) as a flat file: the body is `text/plain`, one device per
+/// line, `headEndSystem|nicId|outcome|participationStart|participationEnd` (times RFC 3339
+/// or empty; an optional first line naming the fields is skipped); the message's other
+/// fields are query parameters. A file with broken rows is refused whole.
+#[utoipa::path(post, path = "/integration/device_outcome/flat", params(OutcomeFileParams),
+    request_body(content = String, content_type = "text/plain", description = "headEndSystem|nicId|outcome|participationStart|participationEnd"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the program side's acknowledgement"), (status = 400, body = crate::web::api::Problem),
+              (status = 401, body = crate::web::api::Problem), (status = 403, body = crate::web::api::Problem),
+              (status = 422, description = "broken rows (`errors[]` with `line` and `message`) or refused outcomes")))]
+pub async fn outcome_flat_file(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let sender = match integration_client(&state, &headers).await {
+        Ok(name) => name,
+        Err(res) => return res,
+    };
+    let q: OutcomeFileParams = match read_params(query.as_deref()) {
+        Ok(q) => q,
+        Err(res) => return *res,
+    };
+    let outcomes = match parse_outcome_flat_file(&body) {
+        Ok(o) => o,
+        Err(errors) => return row_errors(errors),
+    };
+    let payload = serde_json::json!({
+        "eventExternalIdentifier": q.event_external_identifier,
+        "externalIdentifier": q.external_identifier,
+        "postOutcomeList": outcomes,
+    });
+    let flow = Flow::DeviceOutcome;
+    deliver(
+        &state,
+        flow,
+        &sender,
+        &envelope(&q.message_id, flow, q.correlation_id, payload),
+    )
+    .await
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/integration/{flow}", post(inbound))
+        .route("/integration/device_reservation/csv", post(reservation_csv))
+        .route("/integration/device_outcome/flat", post(outcome_flat_file))
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
 }

@@ -1,0 +1,206 @@
+//! The integration monitor's chart: messages per flow (or, with a flow chosen, per status)
+//! over time, counted in the database per hour (per day beyond three days) and drawn as an
+//! SVG on the server.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use plotters::prelude::*;
+
+use crate::db::{Arg, Db, Filter};
+use crate::error::DomainError;
+use crate::integration::message::MessageFilter;
+use crate::{bind_args, with_db};
+
+/// Counts per bucket start and series name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub buckets: Vec<DateTime<Utc>>,
+    pub lines: Vec<(String, Vec<i64>)>,
+}
+
+fn bucket_width(hours: u32) -> Duration {
+    if hours > 72 {
+        Duration::days(1)
+    } else {
+        Duration::hours(1)
+    }
+}
+
+/// One grouped query over the window; the filters are the monitor's (flow, status, direction).
+pub async fn series(
+    db: &Db,
+    f: &MessageFilter,
+    hours: u32,
+    now: DateTime<Utc>,
+) -> Result<Series, DomainError> {
+    let width = bucket_width(hours);
+    let end = now.duration_trunc(width).unwrap_or(now);
+    let start = end - Duration::hours(hours as i64 - 1).max(Duration::zero());
+    let start = start.duration_trunc(width).unwrap_or(start);
+    let daily = width == Duration::days(1);
+    let bucket = match (db.backend_name() == "postgres", daily) {
+        (true, false) => "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')",
+        (true, true) => "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        (false, false) => "substr(created_at, 1, 13)",
+        (false, true) => "substr(created_at, 1, 10)",
+    };
+    let by = if f.flow.is_some() { "status" } else { "flow" };
+    let mut filter = Filter::default();
+    filter.add("created_at >= ?", [Arg::Time(start)]);
+    if let Some(v) = &f.flow {
+        filter.add("flow = ?", [Arg::Text(v.clone())]);
+    }
+    if let Some(v) = &f.status {
+        filter.add("status = ?", [Arg::Text(v.clone())]);
+    }
+    if let Some(v) = &f.direction {
+        filter.add("direction = ?", [Arg::Text(v.clone())]);
+    }
+    let sql = format!(
+        "SELECT {bucket} AS bucket, {by} AS name, COUNT(*) FROM integration_messages{} GROUP BY 1, 2 ORDER BY 1, 2",
+        filter.sql()
+    );
+    let rows: Vec<(String, String, i64)> = with_db!(db, |pool| bind_args!(
+        sqlx::query_as::<_, (String, String, i64)>(&sql),
+        &filter.args
+    )
+    .fetch_all(pool)
+    .await?);
+    let mut buckets = Vec::new();
+    let mut t = start;
+    while t <= end {
+        buckets.push(t);
+        t += width;
+    }
+    let key = |t: &DateTime<Utc>| {
+        if daily {
+            t.format("%Y-%m-%d").to_string()
+        } else {
+            t.format("%Y-%m-%dT%H").to_string()
+        }
+    };
+    let index: BTreeMap<String, usize> = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (key(t), i))
+        .collect();
+    let mut lines: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (b, name, n) in rows {
+        if let Some(&i) = index.get(&b) {
+            lines.entry(name).or_insert_with(|| vec![0; buckets.len()])[i] += n;
+        }
+    }
+    Ok(Series {
+        buckets,
+        lines: lines.into_iter().collect(),
+    })
+}
+
+/// Draws the series; a chart that cannot be drawn becomes a short note, never an error page.
+pub fn render(s: &Series, title: &str) -> String {
+    let mut svg = String::new();
+    if let Err(e) = draw(&mut svg, s, title) {
+        tracing::warn!(error = %e, "monitor chart not drawn");
+        return String::from("<p class=\"empty\">The chart could not be drawn.</p>");
+    }
+    svg
+}
+
+fn draw(svg: &mut String, s: &Series, title: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::with_string(svg, (860, 320)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let n = s.buckets.len().max(1) as i32;
+    let max = s
+        .lines
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let daily = s.buckets.len() > 1 && s.buckets[1] - s.buckets[0] >= Duration::days(1);
+    let buckets = s.buckets.clone();
+    let label = move |i: &i32| {
+        buckets
+            .get(*i as usize)
+            .map(|t| {
+                if daily {
+                    t.format("%m-%d").to_string()
+                } else {
+                    t.format("%H:00").to_string()
+                }
+            })
+            .unwrap_or_default()
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(28)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0..(n - 1).max(1), 0..(max + max / 10 + 1))?;
+    chart
+        .configure_mesh()
+        .x_labels(12)
+        .x_label_formatter(&label)
+        .y_desc("messages")
+        .draw()?;
+    for (k, (name, values)) in s.lines.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                values.iter().enumerate().map(|(i, v)| (i as i32, *v)),
+                color.stroke_width(2),
+            ))?
+            .label(name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+    }
+    if !s.lines.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_is_an_svg_with_one_line_and_legend_entry_per_series() {
+        let t0 = DateTime::parse_from_rfc3339("2026-07-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let s = Series {
+            buckets: (0..24).map(|h| t0 + Duration::hours(h)).collect(),
+            lines: vec![
+                ("enrollment_sync".into(), (0..24).map(|h| h % 5).collect()),
+                ("device_score".into(), (0..24).map(|h| 24 - h).collect()),
+            ],
+        };
+        let svg = render(&s, "Messages per flow");
+        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+        // Per series: its line (24 points) and its legend swatch.
+        let lines = svg
+            .split("<polyline")
+            .filter(|p| p.contains("stroke-width=\"2\""))
+            .map(|p| {
+                let points = p.split("points=\"").nth(1).unwrap_or("");
+                points
+                    .split('"')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .count()
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(lines, [24, 24, 2, 2]);
+        assert!(svg.contains("enrollment_sync") && svg.contains("device_score"));
+    }
+}

@@ -1,0 +1,238 @@
+//! The program side's part of a network location transfer (flow 11) that scales with the
+//! utility: service points following their transformer. Looked up in chunks and moved with
+//! one update per chunk and target transformer, so a full export of a million service
+//! points costs thousands of statements, not millions.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::db::Tx;
+use crate::error::DomainError;
+use crate::integration::handlers::{decode, reject};
+use crate::integration::inbound::HandlerError;
+use crate::integration::wire::{self, ServicePointLink};
+use crate::with_tx;
+
+const CHUNK: usize = 500;
+
+/// Where a transformer hangs: (feeder, substation).
+pub type Placement = HashMap<i64, (i64, i64)>;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ServicePointMoves {
+    pub moved: usize,
+    pub unknown: usize,
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Re-points every listed service point whose transformer changed, and the enrollments at
+/// those locations (their cached feeder and substation). `transformers` maps a transformer
+/// code to its id; `placement` gives each transformer's feeder and substation.
+pub async fn move_service_points(
+    tx: &mut Tx,
+    links: &[ServicePointLink],
+    transformers: &HashMap<String, i64>,
+    placement: &Placement,
+) -> Result<ServicePointMoves, DomainError> {
+    let mut out = ServicePointMoves::default();
+    // Target transformer → locations to move there.
+    let mut moves: HashMap<i64, Vec<i64>> = HashMap::new();
+    for chunk in links.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT service_point_id, id, transformer_id FROM device_locations WHERE service_point_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let rows: Vec<(String, i64, i64)> = with_tx!(tx, |c| {
+            let mut q = sqlx::query_as::<_, (String, i64, i64)>(&sql);
+            for l in chunk {
+                q = q.bind(&l.service_point_id);
+            }
+            q.fetch_all(c).await?
+        });
+        let found: HashMap<&str, (i64, i64)> = rows
+            .iter()
+            .map(|(sp, id, t)| (sp.as_str(), (*id, *t)))
+            .collect();
+        for l in chunk {
+            let target = *transformers.get(&l.transformer_code).ok_or_else(|| {
+                DomainError::invalid(format!(
+                    "servicePoints: transformer `{}` is unknown",
+                    l.transformer_code
+                ))
+            })?;
+            match found.get(l.service_point_id.as_str()) {
+                None => out.unknown += 1,
+                Some((_, current)) if *current == target => {}
+                Some((location, _)) => moves.entry(target).or_default().push(*location),
+            }
+        }
+    }
+    for (transformer, locations) in moves {
+        let &(feeder, substation) = placement.get(&transformer).ok_or_else(|| {
+            DomainError::invalid(format!(
+                "servicePoints: transformer {transformer} hangs off no feeder"
+            ))
+        })?;
+        for chunk in locations.chunks(CHUNK) {
+            let ids = placeholders(4, chunk.len());
+            let sql = format!(
+                "UPDATE device_locations SET transformer_id = $1, feeder_id = $2, substation_id = $3 WHERE id IN ({ids})"
+            );
+            with_tx!(tx, |c| {
+                let mut q = sqlx::query(&sql)
+                    .bind(transformer)
+                    .bind(feeder)
+                    .bind(substation);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(c).await?.rows_affected()
+            });
+            let ids = placeholders(3, chunk.len());
+            let sql = format!(
+                "UPDATE enrollments SET feeder_id = $1, substation_id = $2 WHERE location_id IN ({ids})"
+            );
+            with_tx!(tx, |c| {
+                let mut q = sqlx::query(&sql).bind(feeder).bind(substation);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(c).await?.rows_affected()
+            });
+            out.moved += chunk.len();
+        }
+    }
+    Ok(out)
+}
+
+/// Flow 11, program side: the grid's network model. New nodes are added; a node whose parent
+/// changed is moved effective from the transfer's date (history kept); service points follow
+/// their transformer. Service points the program side does not know are reported, not added.
+pub(crate) async fn network_location_transfer(
+    tx: &mut Tx,
+    payload: &Value,
+    now: DateTime<Utc>,
+) -> Result<Value, HandlerError> {
+    let t: wire::NetworkLocationTransfer = decode(payload)?;
+    let existing: Vec<(String, i64, String, Option<i64>)> = with_tx!(tx, |c| {
+        sqlx::query_as(
+        "SELECT n.code, n.id, n.kind, e.parent_id FROM network_nodes n LEFT JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL"
+    )
+    .fetch_all(c)
+    .await
+    .map_err(DomainError::from)?
+    });
+    let mut nodes: std::collections::HashMap<String, (i64, String, Option<i64>)> = existing
+        .into_iter()
+        .map(|(code, id, kind, parent)| (code, (id, kind, parent)))
+        .collect();
+    let (mut created, mut moved) = (0, 0);
+    // Parents before children: substations, then feeders, then transformers.
+    let mut ordered: Vec<&wire::NetworkNode> = t.nodes.iter().collect();
+    ordered.sort_by_key(|n| match n.kind.as_str() {
+        "substation" => 0,
+        "feeder" => 1,
+        _ => 2,
+    });
+    for n in ordered {
+        let from = n
+            .valid_from
+            .and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc())
+            .unwrap_or(now);
+        let parent = match &n.parent_code {
+            Some(code) => Some(nodes.get(code).map(|(id, _, _)| *id).ok_or_else(|| {
+                reject(format!("nodes: parent `{code}` of `{}` is unknown", n.code))
+            })?),
+            None => None,
+        };
+        match nodes.get(&n.code).cloned() {
+            Some((id, kind, current)) => {
+                if kind != n.kind.as_str() {
+                    return Err(reject(format!(
+                        "nodes: `{}` is a {kind} here, not a {}",
+                        n.code,
+                        n.kind.as_str()
+                    )));
+                }
+                if let (Some(p), true) = (parent, parent != current) {
+                    crate::db::network::transfer_node(tx, id, p, from).await?;
+                    nodes.insert(n.code.clone(), (id, kind, Some(p)));
+                    moved += 1;
+                }
+            }
+            None => {
+                let id: i64 = with_tx!(tx, |c| {
+                    sqlx::query_scalar(
+                    "INSERT INTO network_nodes (kind, code, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id"
+                )
+                .bind(n.kind.as_str())
+                .bind(&n.code)
+                .bind(&n.name)
+                .bind(now)
+                .fetch_one(c)
+                .await
+                .map_err(DomainError::from)?
+                });
+                if let Some(p) = parent {
+                    with_tx!(tx, |c| {
+                        sqlx::query("INSERT INTO network_edges (child_id, parent_id, valid_from) VALUES ($1, $2, $3)")
+                        .bind(id)
+                        .bind(p)
+                        .bind(from)
+                        .execute(c)
+                        .await
+                        .map_err(DomainError::from)?
+                        .rows_affected()
+                    });
+                }
+                nodes.insert(n.code.clone(), (id, n.kind.as_str().to_string(), parent));
+                created += 1;
+            }
+        }
+    }
+    // Service points follow their transformer: looked up and moved in chunks.
+    let transformers: std::collections::HashMap<String, i64> = nodes
+        .iter()
+        .filter(|(_, (_, kind, _))| kind == "transformer")
+        .map(|(code, (id, _, _))| (code.clone(), *id))
+        .collect();
+    let parent_of: std::collections::HashMap<i64, Option<i64>> =
+        nodes.values().map(|(id, _, p)| (*id, *p)).collect();
+    let placement: crate::programs::network_transfer::Placement = transformers
+        .values()
+        .filter_map(|t| {
+            let feeder = parent_of.get(t).copied().flatten()?;
+            let substation = parent_of
+                .get(&feeder)
+                .copied()
+                .flatten()
+                .unwrap_or_default();
+            Some((*t, (feeder, substation)))
+        })
+        .collect();
+    let sp = crate::programs::network_transfer::move_service_points(
+        tx,
+        &t.service_points,
+        &transformers,
+        &placement,
+    )
+    .await
+    .map_err(|e| match e {
+        DomainError::Invalid(m) => reject(m),
+        other => HandlerError::Fault(other),
+    })?;
+    let (sp_moved, unknown) = (sp.moved, sp.unknown);
+    Ok(
+        json!({"transactionId": t.transaction_id, "nodesCreated": created, "nodesMoved": moved,
+              "servicePointsMoved": sp_moved, "unknownServicePoints": unknown}),
+    )
+}
