@@ -933,3 +933,46 @@ async fn over_the_balancing_threshold_two_approvers_are_needed_and_priority_wins
         assert_eq!(status_of(&t, later).await, "Submitted", "{}", t.name);
     }
 }
+
+#[tokio::test]
+async fn a_feeder_zone_plans_only_that_feeders_devices() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let op = gridflex::auth::create_token(&t.db, "test", "op", "operator")
+            .await
+            .unwrap();
+        let (status, body) = api_post(
+            &app,
+            &op,
+            "/api/v1/strategies",
+            serde_json::json!({"name": "One feeder", "zone": "FDR-N01", "programs": "SMT-BYOD, EV-MANAGED, BATT-VPP, WH-CONTROL",
+                "event_type": "Economic", "objective": "MaximumReduction", "control_level": "full"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{}: {body}", t.name);
+        let strategy = body["id"].as_i64().unwrap();
+        let start = app
+            .events
+            .now()
+            .duration_trunc(Duration::minutes(15))
+            .unwrap()
+            + Duration::hours(2);
+        let id = submitted_event(&app, &op, strategy, start).await;
+        let (inside, outside): (i64, i64) = with_db!(&t.db, |c| sqlx::query_as(
+            "SELECT
+                SUM(CASE WHEN f.code = 'FDR-N01' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN f.code = 'FDR-N01' THEN 0 ELSE 1 END)
+             FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
+             JOIN network_edges e ON e.child_id = g.transformer_id AND e.valid_to IS NULL
+             JOIN network_nodes f ON f.id = e.parent_id
+             WHERE d.event_id = $1"
+        )
+        .bind(id)
+        .fetch_one(c)
+        .await
+        .unwrap());
+        assert!(inside > 0, "{}: the feeder's devices are planned", t.name);
+        assert_eq!(outside, 0, "{}: nothing from other feeders", t.name);
+    }
+}

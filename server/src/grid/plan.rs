@@ -181,49 +181,71 @@ pub async fn load(db: &Db, ev: &EventRow, manual: &str) -> Result<Loaded, Domain
         type_case.push_str(&format!(" WHEN '{t}' THEN {i}"));
     }
     type_case.push_str(" ELSE -1 END");
-    let mut zone_list = Vec::new();
-    for z in &zone {
-        args.push(Arg::Int(*z));
-        zone_list.push(format!("${}", args.len()));
-    }
-    let mut program_list = Vec::new();
-    for p in &programs {
-        args.push(Arg::Text(p.clone()));
-        program_list.push(format!("${}", args.len()));
-    }
-    if zone_list.is_empty() || program_list.is_empty() {
+    if zone.is_empty() || programs.is_empty() {
         return Err(DomainError::invalid(
             "the event has no zone or no programs; edit its strategy",
         ));
     }
-    let sql = format!(
-        "WITH RECURSIVE zone(id) AS (
-             SELECT id FROM network_nodes WHERE id IN ({zones})
-             UNION SELECT e.child_id FROM network_edges e JOIN zone z ON e.parent_id = z.id WHERE e.valid_to IS NULL)
-         SELECT gd.id, {program_case}, {type_case}, gd.nominal_kw, COALESCE(gd.control_score, 0.0),
-                CASE WHEN gd.status = 'registered' THEN 1 ELSE 0 END, COALESCE(gd.transformer_id, 0)
-         FROM grid_devices gd
-         WHERE gd.transformer_id IN (SELECT id FROM zone) AND gd.program_code IN ({programs})
-         ORDER BY gd.id",
-        zones = zone_list.join(", "),
-        programs = program_list.join(", ")
-    );
+    // The zone's transformers, from the current network links (a few thousand rows).
+    let edges: Vec<(i64, i64)> = with_db!(db, |c| sqlx::query_as(
+        "SELECT child_id, parent_id FROM network_edges WHERE valid_to IS NULL"
+    )
+    .fetch_all(c)
+    .await?);
+    let transformers: HashSet<i64> = with_db!(db, |c| sqlx::query_scalar::<_, i64>(
+        "SELECT id FROM network_nodes WHERE kind = 'transformer'"
+    )
+    .fetch_all(c)
+    .await?)
+    .into_iter()
+    .collect();
+    let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (child, parent) in &edges {
+        children.entry(*parent).or_default().push(*child);
+    }
+    let mut in_zone: HashSet<i64> = HashSet::new();
+    let mut stack: Vec<i64> = zone.clone();
+    let mut seen: HashSet<i64> = HashSet::new();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        if transformers.contains(&n) {
+            in_zone.insert(n);
+        }
+        stack.extend(children.get(&n).into_iter().flatten().copied());
+    }
+    // A zone that covers much of the network is read in one sequential scan, filtered here;
+    // a small one through the transformer index.
+    let scan = in_zone.len() * 4 > transformers.len();
+    let sql = if scan {
+        format!(
+            "SELECT gd.id, {program_case}, {type_case}, gd.nominal_kw, COALESCE(gd.control_score, 0.0),
+                    CASE WHEN gd.status = 'registered' THEN 1 ELSE 0 END, COALESCE(gd.transformer_id, 0)
+             FROM grid_devices gd"
+        )
+    } else {
+        let mut list = Vec::new();
+        for t in &in_zone {
+            args.push(Arg::Int(*t));
+            list.push(format!("${}", args.len()));
+        }
+        if list.is_empty() {
+            list.push("NULL".into());
+        }
+        format!(
+            "SELECT gd.id, {program_case}, {type_case}, gd.nominal_kw, COALESCE(gd.control_score, 0.0),
+                    CASE WHEN gd.status = 'registered' THEN 1 ELSE 0 END, COALESCE(gd.transformer_id, 0)
+             FROM grid_devices gd WHERE gd.transformer_id IN ({})",
+            list.join(", ")
+        )
+    };
     type Row = (i64, i32, i32, f64, f64, i32, i64);
     let rows: Vec<Row> = with_db!(db, |c| crate::bind_args!(sqlx::query_as(&sql), args.iter())
         .fetch_all(c)
         .await?);
 
-    let feeder_of: HashMap<i64, i64> = if groups.feeder_ids.is_empty() {
-        HashMap::new()
-    } else {
-        with_db!(db, |c| sqlx::query_as::<_, (i64, i64)>(
-            "SELECT child_id, parent_id FROM network_edges WHERE valid_to IS NULL"
-        )
-        .fetch_all(c)
-        .await?)
-        .into_iter()
-        .collect()
-    };
+    let feeder_of: HashMap<i64, i64> = edges.iter().copied().collect();
     let wanted_types: Vec<i32> = groups
         .device_types
         .iter()
@@ -287,7 +309,7 @@ pub async fn load(db: &Db, ev: &EventRow, manual: &str) -> Result<Loaded, Domain
 
     let mut candidates = Vec::with_capacity(rows.len());
     for (id, program, dtype, kw, score, registered, transformer) in rows {
-        if program < 0 || dtype < 0 {
+        if program < 0 || dtype < 0 || !in_zone.contains(&transformer) {
             continue;
         }
         if !wanted_types.is_empty() && !wanted_types.contains(&dtype) {

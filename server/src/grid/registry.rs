@@ -346,5 +346,7 @@ pub(crate) async fn customer_opt_out(
         &o.nic_id,
     )
     .await?;
-    Ok(json!({"transactionId": o.transaction_id, "status": "ACCEPTED", "expectedKwRemoved": removed}))
+    Ok(
+        json!({"transactionId": o.transaction_id, "status": "ACCEPTED", "expectedKwRemoved": removed}),
+    )
 }
