@@ -1496,13 +1496,15 @@ async fn a_program_manager_adds_a_rule_and_the_grid_gets_it() {
         assert_eq!(rules, 1);
         let worker = in_process_worker(&t);
         assert_eq!(worker.tick().await.unwrap().delivered, 1, "{}", t.name);
-        let synced: String = with_db!(&t.db, |p| sqlx::query_scalar(
+        let synced: String = with_db!(&t.db, |p| {
+            sqlx::query_scalar(
             "SELECT rule_json FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND effective_from = $1"
         )
         .bind(chrono::NaiveDate::from_ymd_opt(2030, 6, 1).unwrap())
         .fetch_one(p)
         .await
-        .unwrap());
+        .unwrap()
+        });
         assert!(
             synced.contains("\"maxEventsPerCycle\":3"),
             "{}: {synced}",

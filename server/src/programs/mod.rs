@@ -2,6 +2,7 @@
 
 pub mod enrollment;
 pub mod enrollment_request;
+pub mod meter;
 pub mod opt_out;
 pub mod rule;
 pub mod score;
