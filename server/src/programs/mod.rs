@@ -1,5 +1,6 @@
 //! The program side: programs, enrollments and their lifecycle.
 
+pub mod baseline;
 pub mod enrollment;
 pub mod enrollment_request;
 pub mod meter;
