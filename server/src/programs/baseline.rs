@@ -116,7 +116,7 @@ pub fn eligible_days<'h>(input: &EventInput<'_>, history: &'h [DayProfile]) -> V
         .filter(|d| complete(&d.event, input.event_intervals))
         .filter(|d| complete(&d.adjustment, input.adjustment_intervals))
         .collect();
-    days.sort_by(|a, b| b.date.cmp(&a.date));
+    days.sort_by_key(|d| std::cmp::Reverse(d.date));
     days.dedup_by_key(|d| d.date);
     days.truncate(DAYS);
     days
