@@ -249,3 +249,32 @@ async fn an_espi_feed_is_imported_and_other_roles_are_refused() {
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn the_demo_holds_three_weeks_of_quarter_hours_for_a_sample_of_service_points() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let sample = gridflex::demo::meter_sample(DEMO_DEVICES) as i64;
+        let per_sp = gridflex::demo::DEMO_METER_DAYS * 96;
+        assert_eq!(
+            count(
+                &t,
+                "SELECT COUNT(DISTINCT service_point_id) FROM interval_readings"
+            )
+            .await,
+            sample,
+            "{}",
+            t.name
+        );
+        assert_eq!(
+            count(&t, "SELECT COUNT(*) FROM interval_readings").await,
+            sample * per_sp,
+            "{}",
+            t.name
+        );
+        let negative =
+            "SELECT COUNT(*) FROM interval_readings WHERE kwh <= 0 OR interval_minutes <> 15";
+        assert_eq!(count(&t, negative).await, 0, "{}", t.name);
+        t.cleanup().await;
+    }
+}
