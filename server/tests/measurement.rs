@@ -278,3 +278,85 @@ async fn the_demo_holds_three_weeks_of_quarter_hours_for_a_sample_of_service_poi
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn the_console_imports_a_paste_and_shows_the_report_to_program_managers_only() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let (a, _) = service_points(&t).await;
+        let before = count(&t, READINGS_2025).await;
+        let m = app.browser();
+        app.login(&m, "manager", PASSWORD).await;
+        let (status, html) = app.page(&m, "/meter-data").await;
+        assert_eq!(status, 200, "{}", t.name);
+        assert!(html.contains("meter-import"), "{}: the form", t.name);
+        let file = format!(
+            "{}{a},2025-07-01T02:00:00,15,1\n",
+            csv(&[(&a, 0, 1.0), (&a, 1, 2.0)])
+        );
+        let res = app
+            .post_form(
+                &m,
+                "/meter-data",
+                "/fn/import_meter_data",
+                &[
+                    ("file_name", "paste.csv"),
+                    ("format", "csv"),
+                    ("service_point", ""),
+                    ("content", &file),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 302, "{}", t.name);
+        let to = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(to.starts_with("/meter-data?import="), "{}: {to}", t.name);
+        let (_, html) = app.page(&m, &to).await;
+        assert!(
+            html.contains("paste.csv: 2 reading(s) stored, 0 already stored, 1 rejected"),
+            "{}: {html}",
+            t.name
+        );
+        assert!(html.contains("meter-rejections"), "{}", t.name);
+        assert!(html.contains("no UTC offset"), "{}", t.name);
+        assert_eq!(count(&t, READINGS_2025).await, before + 2, "{}", t.name);
+
+        // An unreadable paste is named in the flash and stores nothing.
+        app.post_form(
+            &m,
+            "/meter-data",
+            "/fn/import_meter_data",
+            &[
+                ("file_name", "x.csv"),
+                ("format", "csv"),
+                ("service_point", ""),
+                ("content", "kwh\n1\n"),
+            ],
+        )
+        .await;
+        let (_, html) = app.page(&m, "/meter-data").await;
+        assert!(html.contains("missing column"), "{}", t.name);
+
+        // The operator may neither open the page nor import.
+        let op = app.browser();
+        app.login(&op, "operator", PASSWORD).await;
+        let (status, _) = app.page(&op, "/meter-data").await;
+        assert_eq!(status, 403, "{}", t.name);
+        let file = csv(&[(&a, 8, 1.0)]);
+        app.post_form(
+            &op,
+            "/home",
+            "/fn/import_meter_data",
+            &[
+                ("file_name", "op.csv"),
+                ("format", "csv"),
+                ("service_point", ""),
+                ("content", &file),
+            ],
+        )
+        .await;
+        assert_eq!(count(&t, READINGS_2025).await, before + 2, "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}

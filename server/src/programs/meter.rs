@@ -695,6 +695,73 @@ pub async fn import(
     Ok(report)
 }
 
+/// The 50 most recent imports and the report of `selected` (for the console).
+pub async fn imports_view(
+    db: &Db,
+    selected: Option<i64>,
+) -> Result<app::model::MeterImportView, DomainError> {
+    use app::model::{MeterImportDetail, MeterImportRow, MeterImportView, MeterRejectionDto};
+    type Row = (i64, String, String, String, DateTime<Utc>, i32, i32);
+    let rows: Vec<Row> = crate::with_db!(db, |c| sqlx::query_as(
+        "SELECT id, file_name, format, imported_by, imported_at, rows_accepted, rows_rejected
+         FROM meter_imports ORDER BY id DESC LIMIT 50"
+    )
+    .fetch_all(c)
+    .await?);
+    let imports = rows
+        .into_iter()
+        .map(|r| MeterImportRow {
+            id: r.0,
+            file_name: r.1,
+            format: r.2,
+            imported_by: r.3,
+            imported_at: r.4,
+            rows_accepted: r.5.into(),
+            rows_rejected: r.6.into(),
+        })
+        .collect();
+    let selected = match selected {
+        None => None,
+        Some(id) => {
+            let json: Option<String> = crate::with_db!(db, |c| sqlx::query_scalar(
+                "SELECT report_json FROM meter_imports WHERE id = $1"
+            )
+            .bind(id)
+            .fetch_optional(c)
+            .await?);
+            let json = json.ok_or_else(|| DomainError::NotFound(format!("import {id}")))?;
+            let r: ImportReport = serde_json::from_str(&json)
+                .map_err(|e| DomainError::Internal(format!("stored import report {id}: {e}")))?;
+            Some(MeterImportDetail {
+                id,
+                file_name: r.file_name,
+                message: r.message,
+                rejections: r
+                    .rejections
+                    .into_iter()
+                    .map(|x| MeterRejectionDto {
+                        line: x.line as i64,
+                        reason: x.reason,
+                    })
+                    .collect(),
+                gaps: r
+                    .gaps
+                    .iter()
+                    .map(|g| {
+                        format!(
+                            "{}: no data from {} to {}",
+                            g.service_point_id,
+                            g.from.format("%Y-%m-%d %H:%M UTC"),
+                            g.to.format("%Y-%m-%d %H:%M UTC")
+                        )
+                    })
+                    .collect(),
+            })
+        }
+    };
+    Ok(MeterImportView { imports, selected })
+}
+
 async fn previous_import(tx: &mut Tx, sha: &str) -> Result<Option<ImportReport>, DomainError> {
     let row: Option<(i64, String)> = with_tx!(tx, |c| sqlx::query_as(
         "SELECT id, report_json FROM meter_imports WHERE sha256 = $1"
