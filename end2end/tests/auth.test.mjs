@@ -14,6 +14,7 @@ const NAV = [
   { text: 'Network', href: null, roles: ['program_manager', 'operator', 'approver', 'auditor', 'admin'] },
   { text: 'Forecast', href: '/forecast', roles: ['operator', 'auditor', 'admin'] },
   { text: 'Reductions', href: '/reductions', roles: ['program_manager', 'operator', 'auditor', 'admin'] },
+  { text: 'Meter data', href: '/meter-data', roles: ['program_manager', 'admin'] },
   { text: 'Audit trail', href: '/audit', roles: ['auditor', 'admin'] },
   { text: 'Users', href: '/admin/users', roles: ['admin'] },
 ];
