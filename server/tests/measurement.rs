@@ -360,3 +360,57 @@ async fn the_console_imports_a_paste_and_shows_the_report_to_program_managers_on
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn baselines_come_out_of_the_demo_data() {
+    use gridflex::programs::baseline::{
+        baseline, load_profiles, performance, BaselineError, Method,
+    };
+    for t in backends().await {
+        with_demo(&t).await;
+        let (a, _) = service_points(&t).await;
+        // A two-hour event yesterday afternoon: 20 days of demo data lie before it.
+        let now = gridflex::grid::forecast::align(Utc::now());
+        let day = now - Duration::days(1);
+        let start = day - Duration::seconds(day.timestamp().rem_euclid(3600));
+        let end = start + Duration::hours(2);
+        let loaded = load_profiles(&t.db, &a, start, end).await.unwrap();
+        assert_eq!(loaded.actual_event.len(), 8, "{}", t.name);
+        assert!(
+            loaded.actual_event.iter().all(|k| k.is_finite()),
+            "{}",
+            t.name
+        );
+        let ten = baseline(Method::TenInTen, &loaded.input(&[]), &loaded.history).unwrap();
+        assert_eq!(ten.days.len(), 10, "{}: ten eligible weekdays", t.name);
+        assert!((0.8..=1.2).contains(&ten.factor), "{}", t.name);
+        assert!(ten.kwh.iter().all(|k| *k > 0.0), "{}", t.name);
+        let high = baseline(Method::HighFiveOfTen, &loaded.input(&[]), &loaded.history).unwrap();
+        assert_eq!(high.days.len(), 5, "{}", t.name);
+        let sum = |v: &[f64]| v.iter().sum::<f64>();
+        assert!(sum(&high.kwh) >= sum(&ten.unadjusted), "{}", t.name);
+        let p = performance(&ten.kwh, &loaded.actual_event, 15).unwrap();
+        assert!(p.kw_drop_max >= p.kw_drop_avg && p.kw_drop_avg >= p.kw_drop_min);
+        // Excluding the days used leaves too few (20 days of data hold at most 15 weekdays).
+        let e = baseline(Method::TenInTen, &loaded.input(&ten.days), &loaded.history);
+        assert!(
+            matches!(e, Err(BaselineError::NotEnoughDays { needed: 5, .. }))
+                || e.as_ref().is_ok_and(|b| b.days.len() < 10),
+            "{}: {e:?}",
+            t.name
+        );
+        // An event right after the demo data starts has too few days before it.
+        let early = now - Duration::days(18);
+        let early = early - Duration::seconds(early.timestamp().rem_euclid(3600));
+        let loaded = load_profiles(&t.db, &a, early, early + Duration::hours(1))
+            .await
+            .unwrap();
+        let e = baseline(Method::HighFiveOfTen, &loaded.input(&[]), &loaded.history).unwrap_err();
+        assert!(
+            e.to_string().contains("needs at least 5"),
+            "{}: {e}",
+            t.name
+        );
+        t.cleanup().await;
+    }
+}

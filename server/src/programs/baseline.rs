@@ -233,6 +233,98 @@ pub fn performance(
     })
 }
 
+/// Reads a service point's stored interval data into quarter-hour [`DayProfile`]s for an
+/// event [`event_start`, `event_end`) (15-minute grid): candidate day k is the event window
+/// shifted back k × 24 h (k = 1 … [`LOOKBACK_DAYS`]), dated by the service territory's local
+/// date. Hourly readings count a quarter of their kWh in each quarter hour. Also returns
+/// the event day's actual quarter hours over the adjustment window and the event.
+pub async fn load_profiles(
+    db: &crate::db::Db,
+    service_point_id: &str,
+    event_start: chrono::DateTime<chrono::Utc>,
+    event_end: chrono::DateTime<chrono::Utc>,
+) -> Result<Loaded, crate::error::DomainError> {
+    use crate::grid::forecast::LOCAL_OFFSET_HOURS;
+    use chrono::Duration;
+    use std::collections::HashMap;
+    let quarter = Duration::minutes(15);
+    let event_n = ((event_end - event_start).num_minutes().max(0) / 15) as usize;
+    let adj_from = event_start - Duration::hours(ADJUSTMENT_HOURS + ADJUSTMENT_GAP_HOURS);
+    let adj_n = (ADJUSTMENT_HOURS * 4) as usize;
+    let from = adj_from - Duration::days(LOOKBACK_DAYS) - Duration::hours(1);
+    let rows: Vec<(chrono::DateTime<chrono::Utc>, i32, f64)> = crate::with_db!(db, |c| {
+        sqlx::query_as(
+            "SELECT interval_start, interval_minutes, kwh FROM interval_readings
+             WHERE service_point_id = $1 AND interval_start >= $2 AND interval_start < $3",
+        )
+        .bind(service_point_id)
+        .bind(from)
+        .bind(event_end)
+        .fetch_all(c)
+        .await?
+    });
+    let mut quarters: HashMap<chrono::DateTime<chrono::Utc>, f64> = HashMap::new();
+    for (start, minutes, kwh) in rows {
+        let parts = (minutes / 15).max(1);
+        for p in 0..parts {
+            quarters.insert(start + quarter * p, kwh / f64::from(parts));
+        }
+    }
+    // A missing quarter is NaN: the day is then incomplete and not eligible.
+    let series = |from: chrono::DateTime<chrono::Utc>, n: usize| -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                quarters
+                    .get(&(from + quarter * i as i32))
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            })
+            .collect()
+    };
+    let local_date = |t: chrono::DateTime<chrono::Utc>| {
+        (t.naive_utc() + Duration::hours(LOCAL_OFFSET_HOURS)).date()
+    };
+    let history = (1..=LOOKBACK_DAYS)
+        .map(|k| {
+            let shift = Duration::days(k);
+            DayProfile {
+                date: local_date(event_start - shift),
+                event: series(event_start - shift, event_n),
+                adjustment: series(adj_from - shift, adj_n),
+            }
+        })
+        .collect();
+    Ok(Loaded {
+        date: local_date(event_start),
+        history,
+        actual_event: series(event_start, event_n),
+        actual_adjustment: series(adj_from, adj_n),
+    })
+}
+
+/// A service point's data around one event, as [`load_profiles`] read it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub date: NaiveDate,
+    pub history: Vec<DayProfile>,
+    pub actual_event: Vec<f64>,
+    pub actual_adjustment: Vec<f64>,
+}
+
+impl Loaded {
+    /// The inputs of [`baseline`] for this event, with `excluded` days (holidays, other
+    /// event days of the customer).
+    pub fn input<'a>(&'a self, excluded: &'a [NaiveDate]) -> EventInput<'a> {
+        EventInput {
+            date: self.date,
+            event_intervals: self.actual_event.len(),
+            adjustment_intervals: self.actual_adjustment.len(),
+            actual_adjustment: &self.actual_adjustment,
+            excluded,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
