@@ -315,6 +315,11 @@ pub fn parse_espi(text: &str, service_point: Option<&str>) -> Result<ParsedFile,
                 }
                 path.push(name);
             }
+            Event::Empty(e) => {
+                if e.local_name().as_ref() == b"UsagePoint" {
+                    entry_is_usage_point = true;
+                }
+            }
             Event::End(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 if name == "entry" && entry_is_usage_point {
@@ -955,6 +960,16 @@ mod tests {
         let e = parse_espi(&espi("SP-9", 0, 38, &[(start, 900, 1)]), None).unwrap_err();
         assert!(e.to_string().contains("uom 38"), "{e}");
         assert!(parse_espi("<feed><entry>", None).is_err());
+        // An empty `<UsagePoint/>` element names its entry too.
+        let xml = espi("SP-9", 0, 72, &[(start, 900, 1)]).replace(
+            "<UsagePoint xmlns=\"http://naesb.org/espi\"><ServiceCategory><kind>0</kind></ServiceCategory></UsagePoint>",
+            "<UsagePoint/>",
+        );
+        assert!(xml.contains("<UsagePoint/>"));
+        assert_eq!(
+            parse_espi(&xml, None).unwrap().rows[0].1.service_point_id,
+            "SP-9"
+        );
         assert!(parse_espi("not xml at all", None).is_err());
     }
 
