@@ -315,10 +315,8 @@ pub fn parse_espi(text: &str, service_point: Option<&str>) -> Result<ParsedFile,
                 }
                 path.push(name);
             }
-            Event::Empty(e) => {
-                if e.local_name().as_ref() == b"UsagePoint" {
-                    entry_is_usage_point = true;
-                }
+            Event::Empty(e) if e.local_name().as_ref() == b"UsagePoint" => {
+                entry_is_usage_point = true;
             }
             Event::End(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
