@@ -445,3 +445,29 @@ pub async fn save_aggregator(aggregator: AggregatorInput) -> Result<(), AppError
     };
     finish(result, |m| m, &back).await
 }
+
+#[server(prefix = "/fn", endpoint = "meter_imports")]
+pub async fn meter_imports(selected: Option<i64>) -> Result<MeterImportView, AppError> {
+    let (c, v) = signed_in()?;
+    c.meter_imports(&v, selected).await
+}
+
+#[server(prefix = "/fn", endpoint = "import_meter_data")]
+pub async fn import_meter_data(
+    file_name: String,
+    format: String,
+    service_point: String,
+    content: String,
+) -> Result<(), AppError> {
+    let (c, v) = signed_in()?;
+    match c
+        .import_meter_data(&v, &file_name, &format, &service_point, &content)
+        .await
+    {
+        Ok((id, message)) => {
+            flash_and_redirect(false, message, &format!("/meter-data?import={id}")).await
+        }
+        Err(AppError::Internal(r)) => Err(AppError::Internal(r)),
+        Err(e) => flash_and_redirect(true, e.to_string(), "/meter-data").await,
+    }
+}

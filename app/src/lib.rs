@@ -66,6 +66,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/forecast") view=ForecastPage ssr=ssr.clone()/>
                 <Route path=path!("/reductions") view=ReductionPage ssr=ssr.clone()/>
                 <Route path=path!("/aggregators") view=AggregatorPage ssr=ssr.clone()/>
+                <Route path=path!("/meter-data") view=MeterDataPage ssr=ssr.clone()/>
                 <Route path=path!("/audit") view=AuditPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor") view=MonitorPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor/:id") view=MessageDetailPage ssr=ssr.clone()/>

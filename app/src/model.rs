@@ -704,3 +704,38 @@ pub struct AggregatorInput {
     #[serde(default)]
     pub program_codes: String,
 }
+
+/// One imported meter data file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MeterImportRow {
+    pub id: i64,
+    pub file_name: String,
+    pub format: String,
+    pub imported_by: String,
+    pub imported_at: DateTime<Utc>,
+    pub rows_accepted: i64,
+    pub rows_rejected: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MeterRejectionDto {
+    pub line: i64,
+    pub reason: String,
+}
+
+/// The report of one import: its summary, rejected rows by line and the gaps found.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MeterImportDetail {
+    pub id: i64,
+    pub file_name: String,
+    pub message: String,
+    pub rejections: Vec<MeterRejectionDto>,
+    pub gaps: Vec<String>,
+}
+
+/// The meter data page: recent imports and, when one is chosen, its report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MeterImportView {
+    pub imports: Vec<MeterImportRow>,
+    pub selected: Option<MeterImportDetail>,
+}

@@ -134,6 +134,23 @@ pub trait ConsolePort: Send + Sync + 'static {
     ) -> Result<String, AppError>;
     async fn delete_reduction(&self, viewer: &Viewer, id: i64) -> Result<(), AppError>;
 
+    /// Recent meter data imports and the report of `selected` (program manager, admin).
+    async fn meter_imports(
+        &self,
+        viewer: &Viewer,
+        selected: Option<i64>,
+    ) -> Result<MeterImportView, AppError>;
+    /// Imports a pasted meter data file (`format` csv or espi); returns the import id and
+    /// its summary. Validated whole, stored once, audited.
+    async fn import_meter_data(
+        &self,
+        viewer: &Viewer,
+        file_name: &str,
+        format: &str,
+        service_point: &str,
+        content: &str,
+    ) -> Result<(i64, String), AppError>;
+
     async fn list_users(&self, viewer: &Viewer) -> Result<Vec<UserDto>, AppError>;
     async fn create_user(
         &self,

@@ -15,6 +15,7 @@ const NAV = [
   { text: 'Forecast', href: '/forecast', roles: ['operator', 'auditor', 'admin'] },
   { text: 'Reductions', href: '/reductions', roles: ['program_manager', 'operator', 'auditor', 'admin'] },
   { text: 'Aggregators', href: '/aggregators', roles: ['program_manager', 'auditor', 'admin'] },
+  { text: 'Meter data', href: '/meter-data', roles: ['program_manager', 'admin'] },
   { text: 'Audit trail', href: '/audit', roles: ['auditor', 'admin'] },
   { text: 'Users', href: '/admin/users', roles: ['admin'] },
 ];

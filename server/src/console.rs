@@ -32,6 +32,7 @@ pub const MASK: &str = "••••••";
 
 const READ_ALL: &[Role] = &[ProgramManager, Operator, Approver, Auditor, Admin];
 const ENROLLMENT_READERS: &[Role] = &[ProgramManager, Auditor, Admin];
+const METER_IMPORTERS: &[Role] = &[ProgramManager, Admin];
 const DEVICE_READERS: &[Role] = &[ProgramManager, Operator, Auditor, Admin];
 const AUDIT_READERS: &[Role] = &[Auditor, Admin];
 const ADMINS: &[Role] = &[Admin];
@@ -1171,6 +1172,48 @@ impl ConsolePort for ConsoleService {
 
     async fn upload_weather(&self, viewer: &Viewer, csv: &str) -> Result<String, AppError> {
         Ok(self.store_weather(viewer, csv, Utc::now()).await?)
+    }
+
+    async fn meter_imports(
+        &self,
+        viewer: &Viewer,
+        selected: Option<i64>,
+    ) -> Result<MeterImportView, AppError> {
+        require(viewer, METER_IMPORTERS, "read meter data imports")?;
+        Ok(crate::programs::meter::imports_view(&self.db, selected).await?)
+    }
+
+    async fn import_meter_data(
+        &self,
+        viewer: &Viewer,
+        file_name: &str,
+        format: &str,
+        service_point: &str,
+        content: &str,
+    ) -> Result<(i64, String), AppError> {
+        use crate::programs::meter::{import, FileKind};
+        require(viewer, METER_IMPORTERS, "import meter data")?;
+        let kind = match format {
+            "csv" => FileKind::Csv,
+            "espi" => FileKind::Espi {
+                service_point: Some(service_point.to_string()).filter(|s| !s.trim().is_empty()),
+            },
+            other => {
+                return Err(AppError::BadRequest(format!(
+                    "format must be csv or espi, not `{other}`"
+                )))
+            }
+        };
+        let report = import(
+            &self.db,
+            &viewer.username,
+            file_name,
+            content,
+            kind,
+            Utc::now(),
+        )
+        .await?;
+        Ok((report.import_id, report.message))
     }
 
     async fn reductions(&self, viewer: &Viewer) -> Result<ReductionTableView, AppError> {

@@ -608,6 +608,7 @@ pub async fn load_demo_at(
         }
     }
     load_forecast_inputs(&mut tx, seed, now).await?;
+    load_meter_readings(&mut tx, seed, now, meter_sample(summary.devices)).await?;
     let value = json!({"seed": seed, "devices": summary.devices, "customers": summary.customers, "enrollments": summary.enrollments}).to_string();
     let before = settings::put_setting(&mut tx, "demo", &value).await?;
     append(
@@ -1297,6 +1298,80 @@ pub const DEFAULT_REDUCTIONS: &[DefaultReduction] = &[
 /// Load history per feeder, observed temperatures for the same days, a hot 48-hour forecast
 /// from `now`, and the default reduction table. Its own RNG stream (from the seed), so the
 /// rest of the demo does not change with it.
+/// Days of 15-minute meter data the demo holds, ending at the current interval.
+pub const DEMO_METER_DAYS: i64 = 21;
+
+/// Service points with demo meter data: one per 100 devices, at most 500 (the first by id).
+pub fn meter_sample(devices: usize) -> usize {
+    (devices / 100).clamp(1, 500)
+}
+
+/// Interval readings for the first `sample` service points over the last
+/// [`DEMO_METER_DAYS`] days: an afternoon-peaking household load, lighter at weekends,
+/// deterministic from the seed and `now`, so the baselines have data out of the box.
+async fn load_meter_readings(
+    tx: &mut Tx,
+    seed: u64,
+    now: DateTime<Utc>,
+    sample: usize,
+) -> Result<(), DomainError> {
+    use crate::grid::forecast::{align, LOCAL_OFFSET_HOURS};
+    let sps: Vec<String> = crate::with_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT service_point_id FROM device_locations ORDER BY id LIMIT $1"
+    )
+    .bind(sample as i64)
+    .fetch_all(c)
+    .await?);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x3E7E_5EED);
+    let end = align(now);
+    let first = end - Duration::days(DEMO_METER_DAYS);
+    let intervals = (DEMO_METER_DAYS * 96) as usize;
+    let mut rows: Vec<Vec<Arg>> = Vec::with_capacity(sps.len().min(50) * intervals);
+    for sp in sps {
+        let base_kw = rng.gen_range(0.4..1.5f64);
+        let peak_kw = rng.gen_range(1.0..4.0f64);
+        for i in 0..intervals {
+            let t = first + Duration::minutes(15 * i as i64);
+            let local = t.naive_utc() + Duration::hours(LOCAL_OFFSET_HOURS);
+            let h = f64::from(local.hour()) + f64::from(local.minute()) / 60.0;
+            // A bump centred on 17:00 local, about six hours wide.
+            let shape = (-((h - 17.0) / 3.0).powi(2)).exp();
+            let weekend = matches!(local.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+            let kw = (base_kw + peak_kw * shape)
+                * if weekend { 0.8 } else { 1.0 }
+                * rng.gen_range(0.9..1.1f64);
+            rows.push(vec![
+                Arg::Text(sp.clone()),
+                Arg::Time(t),
+                Arg::Int(15),
+                Arg::Float((kw / 4.0 * 1000.0).round() / 1000.0),
+                Arg::OptInt(None),
+            ]);
+        }
+        if rows.len() >= 200_000 {
+            write_readings(tx, &rows).await?;
+            rows.clear();
+        }
+    }
+    write_readings(tx, &rows).await
+}
+
+async fn write_readings(tx: &mut Tx, rows: &[Vec<Arg>]) -> Result<(), DomainError> {
+    insert_rows(
+        tx,
+        "interval_readings",
+        &[
+            "service_point_id",
+            "interval_start",
+            "interval_minutes",
+            "kwh",
+            "import_id",
+        ],
+        rows,
+    )
+    .await
+}
+
 async fn load_forecast_inputs(
     tx: &mut Tx,
     seed: u64,

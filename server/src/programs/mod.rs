@@ -1,8 +1,10 @@
 //! The program side: programs, enrollments and their lifecycle.
 
 pub mod aggregator;
+pub mod baseline;
 pub mod enrollment;
 pub mod enrollment_request;
+pub mod meter;
 pub mod network_transfer;
 pub mod opt_out;
 pub mod program_event;

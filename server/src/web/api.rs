@@ -575,6 +575,87 @@ async fn edit_aggregator(
     Ok(Json(Done { message }))
 }
 
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct MeterDataParams {
+    /// The file's name, kept in the import record (default `upload`).
+    file_name: Option<String>,
+    /// ESPI XML only: the service point of the readings (default: the UsagePoint entry's title).
+    service_point: Option<String>,
+}
+
+const METER_IMPORTERS: &[Role] = &[Role::ProgramManager, Role::Admin];
+
+/// Import interval meter data (program manager, admin): a `text/csv` body
+/// `service_point_id,interval_start,interval_minutes,kwh` (RFC 3339 with offset, 15 or 60
+/// minutes on the UTC grid) or an `application/xml` Green Button ESPI feed. The file is
+/// validated whole; the accepted readings are stored in one transaction and the report lists
+/// rejected rows by line. The same file again changes nothing (`duplicate: true`). An
+/// unreadable file (header, XML, ReadingType) is a 400 and stores nothing.
+#[utoipa::path(post, path = "/api/v1/meter-data", params(MeterDataParams),
+    request_body(content = String, content_type = "text/csv",
+        example = json!("service_point_id,interval_start,interval_minutes,kwh\nSP-0000001,2026-07-01T15:00:00Z,15,0.42\n")),
+    security(("bearer" = [])),
+    responses((status = 200, body = crate::programs::meter::ImportReport), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 415, body = Problem)))]
+async fn post_meter_data(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    RawQuery(raw): RawQuery,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    use crate::programs::meter::{import, FileKind};
+    crate::console::require(&viewer, METER_IMPORTERS, "import meter data")?;
+    let query = query_pairs(raw)?;
+    let mut file_name = String::from("upload");
+    let mut service_point = None;
+    for (k, v) in pairs(&query) {
+        match k {
+            "file_name" => file_name = v.to_string(),
+            "service_point" => service_point = Some(v.to_string()),
+            other => {
+                return Err(ApiError(AppError::BadRequest(format!(
+                    "unknown query parameter `{other}` (file_name, service_point)"
+                ))))
+            }
+        }
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let kind = match mime.as_str() {
+        "text/csv" | "text/plain" => FileKind::Csv,
+        "application/xml" | "text/xml" | "application/atom+xml" => FileKind::Espi { service_point },
+        _ => {
+            return Ok(problem(
+                415,
+                "Unsupported media type",
+                format!("send meter data as text/csv or application/xml, not `{mime}`"),
+            ))
+        }
+    };
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError(AppError::BadRequest("the file is not UTF-8 text".into())))?;
+    let report = import(
+        &state.db,
+        &viewer.username,
+        &file_name,
+        text,
+        kind,
+        chrono::Utc::now(),
+    )
+    .await?;
+    Ok(Json(report).into_response())
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -594,7 +675,8 @@ impl Modify for BearerAuth {
           activate_enrollment, unenroll_enrollment, add_unavailability, opt_out, run_scores,
           get_weather, put_weather,
           replace_device, export_network, list_aggregators, add_aggregator, edit_aggregator,
-          crate::web::integration::reservation_csv, crate::web::integration::outcome_flat_file),
+          crate::web::integration::reservation_csv, crate::web::integration::outcome_flat_file,
+          post_meter_data),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -645,5 +727,6 @@ pub fn router() -> Router<AppState> {
             get(list_aggregators).post(add_aggregator),
         )
         .route("/api/v1/aggregators/{id}", post(edit_aggregator))
+        .route("/api/v1/meter-data", post(post_meter_data))
         .route("/api/v1/{*rest}", get(not_found).post(not_found))
 }

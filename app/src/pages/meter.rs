@@ -1,0 +1,116 @@
+//! The meter data page: paste a CSV or Green Button ESPI file to import it, see recent
+//! imports and the report of one (rejected rows by line, gaps).
+
+use leptos::prelude::*;
+
+use super::{pairs, query_with, show};
+use crate::api::{meter_imports, ImportMeterData};
+use crate::components::*;
+use crate::error::AppError;
+use crate::model::*;
+
+#[component]
+pub fn MeterDataPage() -> impl IntoView {
+    view! { <Guard><MeterDataView_/></Guard> }
+}
+
+fn selected_import(p: Vec<(String, String)>) -> Result<Option<i64>, AppError> {
+    let mut selected = None;
+    for (k, v) in pairs(&p) {
+        if k == "import" && !v.is_empty() {
+            selected = Some(v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                AppError::BadRequest(format!("import: expected an import number, got `{v}`"))
+            })?);
+        }
+    }
+    Ok(selected)
+}
+
+fn import_form() -> impl IntoView {
+    let action = ServerAction::<ImportMeterData>::new();
+    view! {
+        <section class="card" id="meter-import">
+            <h2>"Import interval data"</h2>
+            <p>"CSV: a header " <code>"service_point_id,interval_start,interval_minutes,kwh"</code>
+               " then one reading per line, e.g. " <code>"SP-0000001,2026-07-01T15:00:00Z,15,0.42"</code>
+               " (RFC 3339 with an offset; 15 or 60 minutes on the UTC grid). Green Button: an ESPI Atom feed with uom 72 (Wh); the service point is the field below or the UsagePoint title. "
+               "The file is checked whole; rejected rows are listed by line; the same file twice changes nothing. A paste holds up to about 1 MB; larger files go to "
+               <code>"POST /api/v1/meter-data"</code>"."</p>
+            <ActionForm action=action>
+                <CsrfField/>
+                <label>"File name " <input type="text" name="file_name" maxlength="200" placeholder="meter-2026-07.csv"/></label>
+                <label>"Format "
+                    <select name="format">
+                        <option value="csv" selected>"CSV"</option>
+                        <option value="espi">"Green Button ESPI XML"</option>
+                    </select>
+                </label>
+                <label>"Service point (ESPI only) " <input type="text" name="service_point" maxlength="64"/></label>
+                <label>"Content" <textarea name="content" rows="10" cols="70" required></textarea></label>
+                <button type="submit">"Import"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+fn report(d: MeterImportDetail) -> impl IntoView {
+    let rejections = (!d.rejections.is_empty()).then(|| {
+        let rows = d
+            .rejections
+            .iter()
+            .map(|r| view! { <tr><td class="num">{r.line}</td><td>{r.reason.clone()}</td></tr> })
+            .collect_view();
+        view! {
+            <table class="data" id="meter-rejections"><thead><tr>
+                <th class="num">"Line"</th><th>"Why it was rejected"</th>
+            </tr></thead><tbody>{rows}</tbody></table>
+        }
+    });
+    let gaps = (!d.gaps.is_empty()).then(|| {
+        let items = d.gaps.iter().map(|g| view! { <li>{g.clone()}</li> }).collect_view();
+        view! { <details><summary>{format!("{} gap(s) (reported only)", d.gaps.len())}</summary><ul>{items}</ul></details> }
+    });
+    view! {
+        <section id="meter-report">
+            <h2>{format!("Import #{}: {}", d.id, d.file_name)}</h2>
+            <p>{d.message.clone()}</p>
+            {rejections}
+            {gaps}
+        </section>
+    }
+}
+
+#[allow(non_snake_case)]
+#[component]
+fn MeterDataView_() -> impl IntoView {
+    let query = query_with(selected_import);
+    let data = Resource::new(query, |q| async move { meter_imports(q?).await });
+    view! {
+        <h1>"Meter data"</h1>
+        <p class="lead">"Interval readings per service point, the input of baselines and settlement."</p>
+        {import_form()}
+        {show(data, |v: MeterImportView| {
+            let rows = v.imports.iter().map(|i| view! {
+                <tr>
+                    <td><a href=format!("/meter-data?import={}", i.id)>{format!("#{}", i.id)}</a></td>
+                    <td>{i.file_name.clone()}</td>
+                    <td>{i.format.clone()}</td>
+                    <td>{i.imported_by.clone()}</td>
+                    <td>{fmt_time(&i.imported_at)}</td>
+                    <td class="num">{fmt_count(i.rows_accepted)}</td>
+                    <td class="num">{fmt_count(i.rows_rejected)}</td>
+                </tr>
+            }).collect_view();
+            view! {
+                {v.selected.map(report)}
+                <section>
+                    <h2>"Recent imports"</h2>
+                    <table class="data" id="meter-imports"><thead><tr>
+                        <th>"Import"</th><th>"File"</th><th>"Format"</th><th>"By"</th><th>"At"</th>
+                        <th class="num">"Stored"</th><th class="num">"Rejected"</th>
+                    </tr></thead><tbody>{rows}</tbody></table>
+                </section>
+            }
+        })}
+    }
+}

@@ -1,0 +1,416 @@
+//! Interval meter data import on every backend, through the REST API: good files stored,
+//! bad rows reported by line with nothing half-written, the same file imported once,
+//! conflicting readings rejected, ESPI XML, and roles.
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::*;
+use gridflex::with_db;
+use serde_json::Value;
+
+async fn count(t: &TestDb, sql: &str) -> i64 {
+    with_db!(&t.db, |p| sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(p)
+        .await
+        .unwrap())
+}
+
+async fn token(t: &TestDb, role: &str) -> String {
+    gridflex::auth::create_token(&t.db, "test", &format!("{role}-client"), role)
+        .await
+        .expect("token")
+}
+
+/// Two service points of the demo that have no readings in July 2025.
+async fn service_points(t: &TestDb) -> (String, String) {
+    let sps: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT service_point_id FROM device_locations ORDER BY id LIMIT 2"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    (sps[0].clone(), sps[1].clone())
+}
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2025-07-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn csv(rows: &[(&str, i64, f64)]) -> String {
+    let mut out = String::from("service_point_id,interval_start,interval_minutes,kwh\n");
+    for (sp, quarter, kwh) in rows {
+        let t = start() + Duration::minutes(15 * quarter);
+        out.push_str(&format!("{sp},{},15,{kwh}\n", t.to_rfc3339()));
+    }
+    out
+}
+
+const READINGS_2025: &str =
+    "SELECT COUNT(*) FROM interval_readings WHERE interval_start < '2026-01-01'";
+
+async fn post(
+    app: &TestApp,
+    token: &str,
+    content_type: &str,
+    query: &str,
+    body: String,
+) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/meter-data{query}")))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_good_csv_is_stored_once_and_a_conflicting_reading_is_rejected() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let pm = token(&t, "program_manager").await;
+        let (a, b) = service_points(&t).await;
+        let before = count(&t, READINGS_2025).await;
+        let file = csv(&[(&a, 0, 1.0), (&a, 1, 1.25), (&b, 0, 0.5), (&b, 2, 0.75)]);
+        let (status, report) =
+            post(&app, &pm, "text/csv", "?file_name=july.csv", file.clone()).await;
+        assert_eq!(status, 200, "{}: {report}", t.name);
+        assert_eq!(report["rows_accepted"], 4, "{}: {report}", t.name);
+        assert_eq!(report["rows_rejected"], 0, "{}", t.name);
+        assert_eq!(report["gaps_found"], 1, "{}: b misses 00:15", t.name);
+        assert_eq!(report["duplicate"], false);
+        assert_eq!(count(&t, READINGS_2025).await, before + 4, "{}", t.name);
+        let audits = "SELECT COUNT(*) FROM audit_log WHERE action = 'meter_data.import'";
+        assert_eq!(count(&t, audits).await, 1, "{}", t.name);
+
+        // The same file again: nothing changes, and the answer says so.
+        let (status, again) = post(&app, &pm, "text/csv", "?file_name=copy.csv", file).await;
+        assert_eq!(status, 200, "{}", t.name);
+        assert_eq!(again["duplicate"], true, "{}: {again}", t.name);
+        assert_eq!(again["import_id"], report["import_id"], "{}", t.name);
+        assert!(again["message"]
+            .as_str()
+            .unwrap()
+            .contains("already imported"));
+        assert_eq!(count(&t, READINGS_2025).await, before + 4, "{}", t.name);
+        assert_eq!(count(&t, audits).await, 1, "{}", t.name);
+        assert_eq!(count(&t, "SELECT COUNT(*) FROM meter_imports").await, 1);
+
+        // Another file: an identical reading is unchanged, another value for a stored
+        // interval is a conflict, never an overwrite; the new interval is stored.
+        let file = csv(&[(&a, 0, 1.0), (&a, 1, 9.0), (&a, 2, 2.0)]);
+        let (status, report) = post(&app, &pm, "text/csv", "", file).await;
+        assert_eq!(status, 200, "{}", t.name);
+        assert_eq!(report["rows_accepted"], 1, "{}: {report}", t.name);
+        assert_eq!(report["rows_unchanged"], 1, "{}: {report}", t.name);
+        assert_eq!(report["rows_rejected"], 1, "{}: {report}", t.name);
+        assert_eq!(report["rejections"][0]["line"], 3, "{}", t.name);
+        assert!(report["rejections"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("conflicts with stored reading"));
+        let kwh: f64 = with_db!(&t.db, |p| {
+            sqlx::query_scalar(
+            "SELECT kwh FROM interval_readings WHERE service_point_id = $1 AND interval_start = $2"
+        )
+        .bind(&a)
+        .bind(start() + Duration::minutes(15))
+        .fetch_one(p)
+        .await
+        .unwrap()
+        });
+        assert_eq!(kwh, 1.25, "{}: the stored reading is kept", t.name);
+        assert_eq!(count(&t, READINGS_2025).await, before + 5, "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_bad_file_is_reported_by_line_and_nothing_is_stored() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let admin = token(&t, "admin").await;
+        let (a, _) = service_points(&t).await;
+        let before = count(&t, READINGS_2025).await;
+        let file = format!(
+            "service_point_id,interval_start,interval_minutes,kwh\n\
+             {a},2025-07-01T00:00:00,15,1\n\
+             {a},2025-07-01T00:15:00Z,15,-2\n\
+             NO-SUCH-SP,2025-07-01T00:30:00Z,15,1\n\
+             {a},2025-07-01T00:40:00Z,15,1\n\
+             {a},2025-07-01T01:00:00Z,15,x\n"
+        );
+        let (status, report) = post(&app, &admin, "text/csv", "", file).await;
+        assert_eq!(status, 200, "{}: {report}", t.name);
+        assert_eq!(report["rows_accepted"], 0, "{}: {report}", t.name);
+        let lines: Vec<i64> = report["rejections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["line"].as_i64().unwrap())
+            .collect();
+        assert_eq!(lines, vec![2, 3, 4, 5, 6], "{}: {report}", t.name);
+        let text = report["rejections"].to_string();
+        for reason in [
+            "no UTC offset",
+            "negative",
+            "unknown service point",
+            "grid",
+            "not a number",
+        ] {
+            assert!(text.contains(reason), "{}: {reason} in {text}", t.name);
+        }
+        assert_eq!(count(&t, READINGS_2025).await, before, "{}", t.name);
+
+        // An unreadable header is a 400 naming it, and leaves no import record.
+        let imports = count(&t, "SELECT COUNT(*) FROM meter_imports").await;
+        let res = reqwest::Client::new()
+            .post(app.url("/api/v1/meter-data"))
+            .bearer_auth(&admin)
+            .header("content-type", "text/csv")
+            .body("sp,when,kwh\nx,y,z\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{}", t.name);
+        assert!(res.text().await.unwrap().contains("unknown column `sp`"));
+        assert_eq!(
+            count(&t, "SELECT COUNT(*) FROM meter_imports").await,
+            imports
+        );
+        // JSON is not a meter data format.
+        let (status, _) = post(&app, &admin, "application/json", "", "{}".into()).await;
+        assert_eq!(status, 415, "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn an_espi_feed_is_imported_and_other_roles_are_refused() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let pm = token(&t, "program_manager").await;
+        let (a, _) = service_points(&t).await;
+        let before = count(&t, READINGS_2025).await;
+        let s = start().timestamp();
+        let mut xml = format!(
+            "<?xml version=\"1.0\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
+             <entry><title>{a}</title><content><UsagePoint xmlns=\"http://naesb.org/espi\"/></content></entry>\n"
+        );
+        // An empty UsagePoint element gives no Start event: the title is named by the query.
+        xml.push_str(
+            "<entry><content><ReadingType xmlns=\"http://naesb.org/espi\"><powerOfTenMultiplier>0</powerOfTenMultiplier><uom>72</uom></ReadingType></content></entry>\n\
+             <entry><content><IntervalBlock xmlns=\"http://naesb.org/espi\">\n",
+        );
+        for i in 0..4 {
+            xml.push_str(&format!(
+                "<IntervalReading><timePeriod><duration>3600</duration><start>{}</start></timePeriod><value>{}</value></IntervalReading>\n",
+                s + 86_400 + i * 3600,
+                1500 + i * 10
+            ));
+        }
+        xml.push_str("</IntervalBlock></content></entry>\n</feed>\n");
+        let query = format!("?service_point={a}&file_name=greenbutton.xml");
+        let (status, report) = post(&app, &pm, "application/xml", &query, xml.clone()).await;
+        assert_eq!(status, 200, "{}: {report}", t.name);
+        assert_eq!(report["format"], "espi", "{}", t.name);
+        assert_eq!(report["rows_accepted"], 4, "{}: {report}", t.name);
+        let kwh: f64 = with_db!(&t.db, |p| {
+            sqlx::query_scalar(
+            "SELECT SUM(kwh) FROM interval_readings WHERE service_point_id = $1 AND interval_minutes = 60"
+        )
+        .bind(&a)
+        .fetch_one(p)
+        .await
+        .unwrap()
+        });
+        assert!((kwh - 6.06).abs() < 1e-9, "{}: {kwh}", t.name);
+        assert_eq!(count(&t, READINGS_2025).await, before + 4, "{}", t.name);
+
+        for role in ["operator", "auditor", "approver"] {
+            let tok = token(&t, role).await;
+            let (status, _) = post(&app, &tok, "application/xml", &query, xml.clone()).await;
+            assert_eq!(status, 403, "{}: {role}", t.name);
+        }
+        let (status, _) = post(&app, "not-a-token", "text/csv", "", csv(&[])).await;
+        assert_eq!(status, 401, "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_demo_holds_three_weeks_of_quarter_hours_for_a_sample_of_service_points() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let sample = gridflex::demo::meter_sample(DEMO_DEVICES) as i64;
+        let per_sp = gridflex::demo::DEMO_METER_DAYS * 96;
+        assert_eq!(
+            count(
+                &t,
+                "SELECT COUNT(DISTINCT service_point_id) FROM interval_readings"
+            )
+            .await,
+            sample,
+            "{}",
+            t.name
+        );
+        assert_eq!(
+            count(&t, "SELECT COUNT(*) FROM interval_readings").await,
+            sample * per_sp,
+            "{}",
+            t.name
+        );
+        let negative =
+            "SELECT COUNT(*) FROM interval_readings WHERE kwh <= 0 OR interval_minutes <> 15";
+        assert_eq!(count(&t, negative).await, 0, "{}", t.name);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_console_imports_a_paste_and_shows_the_report_to_program_managers_only() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let (a, _) = service_points(&t).await;
+        let before = count(&t, READINGS_2025).await;
+        let m = app.browser();
+        app.login(&m, "manager", PASSWORD).await;
+        let (status, html) = app.page(&m, "/meter-data").await;
+        assert_eq!(status, 200, "{}", t.name);
+        assert!(html.contains("meter-import"), "{}: the form", t.name);
+        let file = format!(
+            "{}{a},2025-07-01T02:00:00,15,1\n",
+            csv(&[(&a, 0, 1.0), (&a, 1, 2.0)])
+        );
+        let res = app
+            .post_form(
+                &m,
+                "/meter-data",
+                "/fn/import_meter_data",
+                &[
+                    ("file_name", "paste.csv"),
+                    ("format", "csv"),
+                    ("service_point", ""),
+                    ("content", &file),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 302, "{}", t.name);
+        let to = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(to.starts_with("/meter-data?import="), "{}: {to}", t.name);
+        let (_, html) = app.page(&m, &to).await;
+        assert!(
+            html.contains("paste.csv: 2 reading(s) stored, 0 already stored, 1 rejected"),
+            "{}: {html}",
+            t.name
+        );
+        assert!(html.contains("meter-rejections"), "{}", t.name);
+        assert!(html.contains("no UTC offset"), "{}", t.name);
+        assert_eq!(count(&t, READINGS_2025).await, before + 2, "{}", t.name);
+
+        // An unreadable paste is named in the flash and stores nothing.
+        app.post_form(
+            &m,
+            "/meter-data",
+            "/fn/import_meter_data",
+            &[
+                ("file_name", "x.csv"),
+                ("format", "csv"),
+                ("service_point", ""),
+                ("content", "kwh\n1\n"),
+            ],
+        )
+        .await;
+        let (_, html) = app.page(&m, "/meter-data").await;
+        assert!(html.contains("missing column"), "{}", t.name);
+
+        // The operator may neither open the page nor import.
+        let op = app.browser();
+        app.login(&op, "operator", PASSWORD).await;
+        let (status, _) = app.page(&op, "/meter-data").await;
+        assert_eq!(status, 403, "{}", t.name);
+        let file = csv(&[(&a, 8, 1.0)]);
+        app.post_form(
+            &op,
+            "/home",
+            "/fn/import_meter_data",
+            &[
+                ("file_name", "op.csv"),
+                ("format", "csv"),
+                ("service_point", ""),
+                ("content", &file),
+            ],
+        )
+        .await;
+        assert_eq!(count(&t, READINGS_2025).await, before + 2, "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn baselines_come_out_of_the_demo_data() {
+    use gridflex::programs::baseline::{
+        baseline, load_profiles, performance, BaselineError, Method,
+    };
+    for t in backends().await {
+        with_demo(&t).await;
+        let (a, _) = service_points(&t).await;
+        // A two-hour event yesterday afternoon: 20 days of demo data lie before it.
+        let now = gridflex::grid::forecast::align(Utc::now());
+        let day = now - Duration::days(1);
+        let start = day - Duration::seconds(day.timestamp().rem_euclid(3600));
+        let end = start + Duration::hours(2);
+        let loaded = load_profiles(&t.db, &a, start, end).await.unwrap();
+        assert_eq!(loaded.actual_event.len(), 8, "{}", t.name);
+        assert!(
+            loaded.actual_event.iter().all(|k| k.is_finite()),
+            "{}",
+            t.name
+        );
+        let ten = baseline(Method::TenInTen, &loaded.input(&[]), &loaded.history).unwrap();
+        assert_eq!(ten.days.len(), 10, "{}: ten eligible weekdays", t.name);
+        assert!((0.8..=1.2).contains(&ten.factor), "{}", t.name);
+        assert!(ten.kwh.iter().all(|k| *k > 0.0), "{}", t.name);
+        let high = baseline(Method::HighFiveOfTen, &loaded.input(&[]), &loaded.history).unwrap();
+        assert_eq!(high.days.len(), 5, "{}", t.name);
+        let sum = |v: &[f64]| v.iter().sum::<f64>();
+        assert!(sum(&high.kwh) >= sum(&ten.unadjusted), "{}", t.name);
+        let p = performance(&ten.kwh, &loaded.actual_event, 15).unwrap();
+        assert!(p.kw_drop_max >= p.kw_drop_avg && p.kw_drop_avg >= p.kw_drop_min);
+        // Excluding the days used leaves too few (20 days of data hold at most 15 weekdays).
+        let e = baseline(Method::TenInTen, &loaded.input(&ten.days), &loaded.history);
+        assert!(
+            matches!(e, Err(BaselineError::NotEnoughDays { needed: 5, .. }))
+                || e.as_ref().is_ok_and(|b| b.days.len() < 10),
+            "{}: {e:?}",
+            t.name
+        );
+        // An event right after the demo data starts has too few days before it.
+        let early = now - Duration::days(18);
+        let early = early - Duration::seconds(early.timestamp().rem_euclid(3600));
+        let loaded = load_profiles(&t.db, &a, early, early + Duration::hours(1))
+            .await
+            .unwrap();
+        let e = baseline(Method::HighFiveOfTen, &loaded.input(&[]), &loaded.history).unwrap_err();
+        assert!(
+            e.to_string().contains("needs at least 5"),
+            "{}: {e}",
+            t.name
+        );
+        t.cleanup().await;
+    }
+}
