@@ -281,7 +281,7 @@ async fn the_openapi_document_matches_the_routes_served() {
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 29);
+    assert_eq!(paths.len(), 30);
     // `/api/v1/events/1` must exist for the walk below: the operator creates it.
     let op = token(&t, "operator").await;
     let start = {
@@ -304,7 +304,9 @@ async fn the_openapi_document_matches_the_routes_served() {
         .unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     for (path, item) in paths {
-        let concrete = path.replace("{id}", "1");
+        let concrete = path
+            .replace("{id}", "1")
+            .replace("{flow}", "enrollment_request");
         if item.get("post").is_some() {
             // Served (not 404/405) and answering an empty body with a problem, never a 500.
             let res = c

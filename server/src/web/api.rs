@@ -675,7 +675,7 @@ impl Modify for BearerAuth {
           activate_enrollment, unenroll_enrollment, add_unavailability, opt_out, run_scores,
           get_weather, put_weather,
           replace_device, export_network, list_aggregators, add_aggregator, edit_aggregator,
-          crate::web::integration::reservation_csv, crate::web::integration::outcome_flat_file,
+          crate::web::integration::inbound, crate::web::integration::reservation_csv, crate::web::integration::outcome_flat_file,
           post_meter_data),
     modifiers(&BearerAuth)
 )]

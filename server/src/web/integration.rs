@@ -87,7 +87,19 @@ async fn deliver(state: &AppState, flow: Flow, sender: &str, body: &[u8]) -> Res
     }
 }
 
-async fn inbound(
+/// Receive one message of `flow` (an envelope with `messageId`, `flow`, `sender`, `payload`;
+/// the payload uses the flow's public field names). Integration clients only. Receiving the
+/// same `messageId` twice answers the first answer again and changes nothing.
+#[utoipa::path(post, path = "/integration/{flow}",
+    params(("flow" = String, Path, description = "enrollment_request, enrollment_sync, device_status_check, stage_status, device_reservation, device_outcome, customer_opt_out, customer_unavailability, program_rule_sync, aggregator_sync, network_location_transfer or device_score")),
+    request_body(content = Object, content_type = "application/json", description = "the message envelope"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the receiving side's answer (per-record results where the flow has them)"),
+              (status = 400, body = crate::web::api::Problem), (status = 401, body = crate::web::api::Problem),
+              (status = 403, body = crate::web::api::Problem), (status = 404, body = crate::web::api::Problem),
+              (status = 413, description = "larger than 64 MiB"),
+              (status = 422, description = "a business error: the message was read and refused")))]
+pub async fn inbound(
     State(state): State<AppState>,
     Path(flow): Path<String>,
     headers: HeaderMap,
