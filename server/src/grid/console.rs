@@ -95,8 +95,7 @@ impl EventService {
         .await?))
     }
 
-    async fn strategy_dto(&self, s: StrategyRow) -> Result<StrategyDto, DomainError> {
-        let nodes = self.node_codes().await?;
+    fn strategy_dto(s: StrategyRow, nodes: &[(i64, String, String, String)]) -> StrategyDto {
         let code = |id: &i64| {
             nodes
                 .iter()
@@ -105,7 +104,7 @@ impl EventService {
                 .unwrap_or_else(|| id.to_string())
         };
         let groups = s.groups();
-        Ok(StrategyDto {
+        StrategyDto {
             id: s.id,
             name: s.name.clone(),
             description: s.description.clone(),
@@ -123,21 +122,27 @@ impl EventService {
             override_rules: s.override_rules,
             archived: s.archived_at.is_some(),
             updated_at: s.updated_at,
-        })
+        }
     }
 
     /// Events with their stage and device counts and peak planned reduction, one query.
     async fn summaries(&self, rows: Vec<EventRow>) -> Result<Vec<EventSummary>, DomainError> {
-        let counts: Vec<(i64, i64, i64, f64)> = with_db!(&self.db, |c| sqlx::query_as(
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = rows.iter().map(|e| e.id.to_string()).collect();
+        // Ids are integers from the database, so they go into the statement as they are.
+        let sql = format!(
             "SELECT e.id,
                     (SELECT COUNT(*) FROM event_stages s WHERE s.event_id = e.id),
                     (SELECT COUNT(*) FROM event_stage_devices d WHERE d.event_id = e.id),
                     COALESCE((SELECT MAX(i.baseline_kw - i.planned_kw) FROM event_intervals i
                               WHERE i.event_id = e.id AND i.starts_at < e.ends_at), 0.0)
-             FROM events e ORDER BY e.id DESC LIMIT 500"
-        )
-        .fetch_all(c)
-        .await?);
+             FROM events e WHERE e.id IN ({})",
+            ids.join(", ")
+        );
+        let counts: Vec<(i64, i64, i64, f64)> =
+            with_db!(&self.db, |c| sqlx::query_as(&sql).fetch_all(c).await?);
         let names: Vec<(i64, String)> = with_db!(&self.db, |c| sqlx::query_as(
             "SELECT id, name FROM strategies"
         )
@@ -381,11 +386,12 @@ impl EventService {
         archived: bool,
     ) -> Result<Vec<StrategyDto>, DomainError> {
         require(viewer, READERS, "see strategies")?;
-        let mut out = Vec::new();
-        for s in strategy::list_strategies(&self.db, archived).await? {
-            out.push(self.strategy_dto(s).await?);
-        }
-        Ok(out)
+        let nodes = self.node_codes().await?;
+        Ok(strategy::list_strategies(&self.db, archived)
+            .await?
+            .into_iter()
+            .map(|s| Self::strategy_dto(s, &nodes))
+            .collect())
     }
 
     pub async fn save(
@@ -457,7 +463,7 @@ impl EventPort for EventService {
         let s = strategy::get_strategy(&self.db, id)
             .await?
             .ok_or_else(|| DomainError::not_found(format!("strategy {id}")))?;
-        Ok(self.strategy_dto(s).await?)
+        Ok(Self::strategy_dto(s, &self.node_codes().await?))
     }
 
     async fn save_strategy(

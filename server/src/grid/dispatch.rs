@@ -11,8 +11,8 @@ use crate::db::audit::{append, NewAuditEntry};
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::grid::event::{
-    get_event_tx, program_event_id, send, send_stage_status, stages_tx, EventRow, StageRow,
-    EVENT_COLUMNS,
+    get_event_tx, program_event_id, send, send_stage_status, set_status, stages_tx, EventRow,
+    StageRow, EVENT_COLUMNS,
 };
 use crate::grid::headend::HeadEndSim;
 use crate::grid::lifecycle::{transition, Action, Actor, EventStatus, Step};
@@ -89,39 +89,7 @@ async fn step(
         Step::To(to) => to,
         other => return Err(DomainError::Internal(format!("scheduler step {other:?}"))),
     };
-    let mut sql = String::from("UPDATE events SET status = $1, updated_at = $2");
-    match to {
-        EventStatus::InProgress => sql.push_str(", started_at = $2"),
-        EventStatus::Completed => sql.push_str(", completed_at = $2"),
-        _ => {}
-    }
-    sql.push_str(" WHERE id = $3 AND status = $4");
-    let n = with_tx!(tx, |c| sqlx::query(&sql)
-        .bind(to.as_str())
-        .bind(now)
-        .bind(ev.id)
-        .bind(&ev.status)
-        .execute(c)
-        .await?
-        .rows_affected());
-    if n != 1 {
-        return Err(DomainError::Conflict(format!(
-            "{} moved meanwhile",
-            ev.code
-        )));
-    }
-    let mut after = json!({"status": to.as_str()});
-    if let (Some(o), Some(e)) = (after.as_object_mut(), extra.as_object()) {
-        o.extend(e.clone());
-    }
-    append(
-        tx,
-        NewAuditEntry::new("scheduler", &format!("event.{name}"), "event", &ev.code)
-            .before(json!({"status": ev.status}))
-            .after(after),
-    )
-    .await?;
-    Ok(())
+    set_status(tx, ev, to, &Actor::Scheduler, name, extra, now).await
 }
 
 /// Approved → Scheduled: every stage is announced (flow 4, `X1SD`) and its devices are

@@ -259,7 +259,7 @@ pub(crate) async fn stage_count(tx: &mut Tx, event_id: i64) -> Result<i64, Domai
 }
 
 /// Writes the new status (and who did it) and the audit row.
-async fn set_status(
+pub(crate) async fn set_status(
     tx: &mut Tx,
     ev: &EventRow,
     to: EventStatus,
@@ -355,27 +355,24 @@ pub struct StageRow {
     pub status: String,
 }
 
+const STAGE_SQL: &str = "SELECT id, seq, external_id, starts_at, ends_at, expected_kw, CAST(device_count AS BIGINT) AS device_count, status
+     FROM event_stages WHERE event_id = $1 ORDER BY seq";
+
 pub async fn stages_tx(tx: &mut Tx, event_id: i64) -> Result<Vec<StageRow>, DomainError> {
     Ok(with_tx!(tx, |c| {
-        sqlx::query_as(
-        "SELECT id, seq, external_id, starts_at, ends_at, expected_kw, CAST(device_count AS BIGINT) AS device_count, status
-         FROM event_stages WHERE event_id = $1 ORDER BY seq"
-    )
-    .bind(event_id)
-    .fetch_all(c)
-    .await?
+        sqlx::query_as(STAGE_SQL)
+            .bind(event_id)
+            .fetch_all(c)
+            .await?
     }))
 }
 
 pub async fn stages(db: &Db, event_id: i64) -> Result<Vec<StageRow>, DomainError> {
     Ok(with_db!(db, |c| {
-        sqlx::query_as(
-        "SELECT id, seq, external_id, starts_at, ends_at, expected_kw, CAST(device_count AS BIGINT) AS device_count, status
-         FROM event_stages WHERE event_id = $1 ORDER BY seq"
-    )
-    .bind(event_id)
-    .fetch_all(c)
-    .await?
+        sqlx::query_as(STAGE_SQL)
+            .bind(event_id)
+            .fetch_all(c)
+            .await?
     }))
 }
 

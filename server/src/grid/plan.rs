@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::json;
 
 use crate::db::audit::{append, NewAuditEntry};
@@ -17,7 +17,7 @@ use crate::grid::planner::{
 };
 use crate::grid::strategy::DeviceGroups;
 use crate::grid::{forecast, DEVICE_TYPES};
-use crate::integration::wire::{ProgramRule, RuleCycle};
+use crate::integration::wire::ProgramRule;
 use crate::{with_db, with_tx};
 
 /// Intervals after the event end that the plan and the chart cover (rebound shows there).
@@ -27,23 +27,15 @@ pub const TAIL_INTERVALS: usize = 8;
 pub struct Loaded {
     pub input: PlanInput,
     pub program_codes: Vec<String>,
-    pub load_ms: u128,
 }
 
 fn interval_count(ev: &EventRow) -> usize {
     ((ev.ends_at - ev.starts_at).num_minutes() / INTERVAL_MINUTES as i64) as usize
 }
 
-/// The start of the rule cycle that contains `day`.
+/// The start of the rule cycle that contains `day` (the program side's definition).
 fn cycle_start(rule: &ProgramRule, day: NaiveDate) -> NaiveDate {
-    match rule.cycle {
-        RuleCycle::Weekly => {
-            let back = (day.weekday().num_days_from_sunday() as i64 - rule.week_start as i64)
-                .rem_euclid(7);
-            day - Duration::days(back)
-        }
-        RuleCycle::Monthly => day.with_day(1).unwrap_or(day),
-    }
+    crate::programs::score::cycle_start(rule.cycle.as_str(), i32::from(rule.week_start), day)
 }
 
 /// The rule in force for each program on `day` (latest effective, linked), if any.
@@ -138,7 +130,6 @@ pub fn parse_manual_stages(ev: &EventRow, spec: &str) -> Result<Vec<ManualStage>
 
 /// Loads what the planner needs for `ev`.
 pub async fn load(db: &Db, ev: &EventRow, manual: &str) -> Result<Loaded, DomainError> {
-    let started = std::time::Instant::now();
     let n = interval_count(ev);
     let len = n + TAIL_INTERVALS;
     let programs = ev.programs();
@@ -382,7 +373,6 @@ pub async fn load(db: &Db, ev: &EventRow, manual: &str) -> Result<Loaded, Domain
             override_rules: ev.override_rules,
         },
         program_codes: programs,
-        load_ms: started.elapsed().as_millis(),
     })
 }
 
@@ -597,6 +587,7 @@ async fn store(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integration::wire::RuleCycle;
 
     fn rule(cycle: RuleCycle, week_start: u8) -> ProgramRule {
         ProgramRule {

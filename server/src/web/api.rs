@@ -110,7 +110,7 @@ impl FromRequestParts<AppState> for ApiViewer {
     }
 }
 
-fn query_pairs(raw: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+pub(crate) fn query_pairs(raw: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(raw.as_deref().unwrap_or("")).map_err(|e| {
         ApiError(AppError::BadRequest(format!(
             "the query string could not be read: {e}"
@@ -122,7 +122,7 @@ fn pairs(v: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
     v.iter().map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
-fn path_id(raw: &str) -> Result<i64, ApiError> {
+pub(crate) fn path_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
         ApiError(AppError::BadRequest(format!(
             "path parameter `id`: expected a positive whole number, got `{raw}`"

@@ -11,7 +11,7 @@ use app::grid::{EventDetail, EventInput, EventPort, EventSummary, StrategyDto, S
 use app::AppError;
 
 use crate::startup::AppState;
-use crate::web::api::{ApiError, ApiViewer, Done, JsonBody, Problem};
+use crate::web::api::{path_id, query_pairs, ApiError, ApiViewer, Done, JsonBody, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Created {
@@ -40,14 +40,6 @@ fn action_body(raw: &[u8]) -> Result<ActionBody, ApiError> {
     })
 }
 
-fn id_of(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
-        ApiError(AppError::BadRequest(format!(
-            "path parameter `id`: expected a positive whole number, got `{raw}`"
-        )))
-    })
-}
-
 /// Strategies, active ones (or archived with `?archived=true`).
 #[utoipa::path(get, path = "/api/v1/strategies", params(("archived" = Option<bool>, Query)), security(("bearer" = [])),
     responses((status = 200, body = Vec<StrategyDto>), (status = 400, body = Problem), (status = 403, body = Problem)))]
@@ -56,12 +48,7 @@ async fn list_strategies(
     ApiViewer(viewer): ApiViewer,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<StrategyDto>>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .map_err(|e| {
-            ApiError(AppError::BadRequest(format!(
-                "the query could not be read: {e}"
-            )))
-        })?;
+    let pairs = query_pairs(raw)?;
     let mut archived = false;
     for (k, v) in pairs {
         match (k.as_str(), v.as_str()) {
@@ -90,7 +77,9 @@ async fn get_strategy(
     ApiViewer(viewer): ApiViewer,
     Path(id): Path<String>,
 ) -> Result<Json<StrategyDto>, ApiError> {
-    Ok(Json(state.events.get_strategy(&viewer, id_of(&id)?).await?))
+    Ok(Json(
+        state.events.get_strategy(&viewer, path_id(&id)?).await?,
+    ))
 }
 
 /// Create a strategy (operator, admin).
@@ -113,12 +102,7 @@ async fn list_events(
     ApiViewer(viewer): ApiViewer,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<EventSummary>>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .map_err(|e| {
-            ApiError(AppError::BadRequest(format!(
-                "the query could not be read: {e}"
-            )))
-        })?;
+    let pairs = query_pairs(raw)?;
     let mut status = None;
     for (k, v) in pairs {
         if k == "status" {
@@ -155,7 +139,7 @@ async fn get_event(
     ApiViewer(viewer): ApiViewer,
     Path(id): Path<String>,
 ) -> Result<Json<EventDetail>, ApiError> {
-    Ok(Json(state.events.get_event(&viewer, id_of(&id)?).await?))
+    Ok(Json(state.events.get_event(&viewer, path_id(&id)?).await?))
 }
 
 async fn act(
@@ -172,7 +156,7 @@ async fn act(
     };
     let message = state
         .events
-        .event_action(viewer, id_of(id)?, action, note)
+        .event_action(viewer, path_id(id)?, action, note)
         .await?;
     Ok(Json(Done { message }))
 }

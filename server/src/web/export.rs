@@ -11,7 +11,7 @@ use app::model::Viewer;
 use app::query::EnrollmentQuery;
 
 use crate::startup::AppState;
-use crate::web::api::{problem, ApiError};
+use crate::web::api::{problem, query_pairs, ApiError};
 
 const CSV_PAGE: u32 = 500;
 
@@ -60,17 +60,10 @@ pub async fn enrollments_csv(
     let Some(Extension(viewer)) = viewer else {
         return problem(401, "Sign-in required", "please sign in".into());
     };
-    let pairs: Vec<(String, String)> =
-        match serde_urlencoded::from_str(raw.as_deref().unwrap_or("")) {
-            Ok(p) => p,
-            Err(e) => {
-                return problem(
-                    400,
-                    "Bad request",
-                    format!("the query string could not be read: {e}"),
-                )
-            }
-        };
+    let pairs = match query_pairs(raw) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let mut query =
         match EnrollmentQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             Ok(q) => q,
@@ -131,17 +124,10 @@ pub async fn audit_csv(
     let Some(Extension(viewer)) = viewer else {
         return problem(401, "Sign-in required", "please sign in".into());
     };
-    let pairs: Vec<(String, String)> =
-        match serde_urlencoded::from_str(raw.as_deref().unwrap_or("")) {
-            Ok(p) => p,
-            Err(e) => {
-                return problem(
-                    400,
-                    "Bad request",
-                    format!("the query string could not be read: {e}"),
-                )
-            }
-        };
+    let pairs = match query_pairs(raw) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let mut query =
         match app::query::AuditQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             Ok(q) => q,
