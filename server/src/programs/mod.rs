@@ -11,4 +11,5 @@ pub mod program_event;
 pub mod replacement;
 pub mod rule;
 pub mod score;
+pub mod settlement;
 pub mod unavailability;
