@@ -398,9 +398,10 @@ pub async fn load_demo_at(
     )
     .await?;
 
-    // Programs, rules, aggregators.
-    let season_start = NaiveDate::from_ymd_opt(2026, 5, 1).expect("date");
-    let season_end = NaiveDate::from_ymd_opt(2026, 10, 31).expect("date");
+    // Programs, rules, aggregators. The season is the current calendar year, so the demo's
+    // recent events fall in it whenever the demo is loaded.
+    let season_start = NaiveDate::from_ymd_opt(now.year(), 1, 1).expect("date");
+    let season_end = NaiveDate::from_ymd_opt(now.year(), 12, 31).expect("date");
     let mut programs = Vec::new();
     let mut rules = Vec::new();
     for (i, p) in PROGRAMS.iter().enumerate() {
