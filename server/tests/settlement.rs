@@ -1,0 +1,493 @@
+//! Settlement on every backend: baselines from stored interval data, kWh avoided, kW drop
+//! and credits worked out by hand; other event days kept out of the baseline; opt-outs,
+//! missing data and hourly data; recalculation recording what changed; season settlement.
+
+mod common;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
+use common::*;
+use gridflex::db::{insert_rows, Arg, Db};
+use gridflex::programs::settlement::{self, SettlementRow};
+use gridflex::with_db;
+
+/// A Wednesday in July of the current year (the demo's season is the current year).
+fn event_day() -> NaiveDate {
+    let year = Utc::now().year();
+    let mut d = NaiveDate::from_ymd_opt(year, 7, 8).unwrap();
+    while d.weekday() != Weekday::Wed {
+        d += Duration::days(1);
+    }
+    d
+}
+
+/// 16:00 local (UTC−6) on `day`.
+fn four_pm(day: NaiveDate) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&day.and_hms_opt(22, 0, 0).unwrap())
+}
+
+struct Enrolled {
+    enrollment: i64,
+    sp: String,
+    head_end: String,
+    nic: String,
+}
+
+/// Enrollments of a program with one current device each and distinct service points.
+async fn enrolled(db: &Db, program: &str, n: usize) -> Vec<Enrolled> {
+    let rows: Vec<(i64, String, String, String)> = with_db!(db, |c| sqlx::query_as(
+        "SELECT e.id, l.service_point_id, d.head_end, d.nic_id
+         FROM enrollments e JOIN programs p ON p.id = e.program_id
+         JOIN device_locations l ON l.id = e.location_id
+         JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
+         JOIN devices d ON d.id = ed.device_id
+         WHERE p.code = $1 ORDER BY e.id"
+    )
+    .bind(program)
+    .fetch_all(c)
+    .await
+    .unwrap());
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (enrollment, sp, head_end, nic) in rows {
+        if seen.insert(sp.clone()) && out.len() < n {
+            out.push(Enrolled {
+                enrollment,
+                sp,
+                head_end,
+                nic,
+            });
+        }
+    }
+    assert_eq!(out.len(), n, "the demo has {n} {program} enrollments");
+    out
+}
+
+/// A program-side event: one stage per program, completed, with the given devices.
+async fn program_event(
+    db: &Db,
+    code: &str,
+    start: DateTime<Utc>,
+    parts: &[(&str, &Enrolled, Option<&str>, bool)],
+) {
+    let programs: std::collections::BTreeSet<&str> = parts.iter().map(|p| p.0).collect();
+    let mut tx = db.begin().await.unwrap();
+    let stages: Vec<Vec<Arg>> = programs
+        .iter()
+        .map(|p| {
+            vec![
+                Arg::Text(format!("{code}-S1-{p}")),
+                Arg::Text(code.into()),
+                Arg::Text(p.to_string()),
+                Arg::Text("Reliability".into()),
+                Arg::Text("F1CO".into()),
+                Arg::Time(start),
+                Arg::Time(start + Duration::hours(2)),
+                Arg::Time(start),
+            ]
+        })
+        .collect();
+    insert_rows(
+        &mut tx,
+        "program_events",
+        &[
+            "external_id",
+            "event_external_id",
+            "program_code",
+            "category",
+            "status",
+            "starts_at",
+            "ends_at",
+            "updated_at",
+        ],
+        &stages,
+    )
+    .await
+    .unwrap();
+    let devices: Vec<Vec<Arg>> = parts
+        .iter()
+        .map(|(p, e, outcome, opted_out)| {
+            vec![
+                Arg::Text(format!("{code}-S1-{p}")),
+                Arg::Text(e.head_end.clone()),
+                Arg::Text(e.nic.clone()),
+                Arg::Int(e.enrollment),
+                Arg::Float(1.0),
+                Arg::OptText(outcome.map(String::from)),
+                Arg::OptTime(opted_out.then_some(start - Duration::hours(2))),
+                Arg::Time(start),
+            ]
+        })
+        .collect();
+    insert_rows(
+        &mut tx,
+        "program_event_devices",
+        &[
+            "external_id",
+            "head_end",
+            "nic_id",
+            "enrollment_id",
+            "expected_kw",
+            "outcome",
+            "opted_out_at",
+            "updated_at",
+        ],
+        &devices,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Readings of one service point: every day from 25 days before `day` through `day`, UTC
+/// 18:00–24:00, 15-minute kWh from `kwh(date, quarter_start)`; or hourly when `hourly`.
+async fn readings(
+    db: &Db,
+    sp: &str,
+    day: NaiveDate,
+    hourly: bool,
+    kwh: impl Fn(NaiveDate, DateTime<Utc>) -> Option<f64>,
+) {
+    let step = if hourly { 60 } else { 15 };
+    let mut rows = Vec::new();
+    for back in 0..=25 {
+        let d = day - Duration::days(back);
+        let from = Utc.from_utc_datetime(&d.and_hms_opt(18, 0, 0).unwrap());
+        for i in 0..(6 * 60 / step) {
+            let t = from + Duration::minutes(step * i);
+            if let Some(v) = kwh(d, t) {
+                rows.push(vec![
+                    Arg::Text(sp.into()),
+                    Arg::Time(t),
+                    Arg::Int(step),
+                    Arg::Float(v),
+                ]);
+            }
+        }
+    }
+    let mut tx = db.begin().await.unwrap();
+    insert_rows(
+        &mut tx,
+        "interval_readings",
+        &[
+            "service_point_id",
+            "interval_start",
+            "interval_minutes",
+            "kwh",
+        ],
+        &rows,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn price(db: &Db, program: &str, t: DateTime<Utc>, p: f64) {
+    with_db!(db, |c| sqlx::query(
+        "INSERT INTO settlement_prices (program_id, interval_start, price_per_kwh)
+         SELECT id, $2, $3 FROM programs WHERE code = $1"
+    )
+    .bind(program)
+    .bind(t)
+    .bind(p)
+    .execute(c)
+    .await
+    .unwrap()
+    .rows_affected());
+}
+
+async fn count(db: &Db, sql: &str) -> i64 {
+    with_db!(db, |c| sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(c)
+        .await
+        .unwrap())
+}
+
+fn row<'a>(rows: &'a [SettlementRow], enrollment: i64) -> &'a SettlementRow {
+    rows.iter()
+        .find(|r| r.enrollment_id == enrollment)
+        .expect("a result for the enrollment")
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6
+}
+
+#[tokio::test]
+async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_what_changed() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let db = &t.db;
+        let day = event_day();
+        let start = four_pm(day);
+        let end = start + Duration::hours(2);
+        let in_event = move |d: NaiveDate, q: DateTime<Utc>| d == day && q >= start && q < end;
+
+        let smt = enrolled(db, "SMT-BYOD", 5).await;
+        let batt = enrolled(db, "BATT-VPP", 1).await;
+        let (a, b, c, d, f) = (&smt[0], &smt[1], &smt[2], &smt[3], &smt[4]);
+        let e = &batt[0];
+
+        // An earlier event on the Monday before, in which A took part with a deep drop:
+        // that day must not be one of A's baseline days.
+        let monday = day - Duration::days(2);
+        let earlier = four_pm(monday);
+        program_event(
+            db,
+            "EV-T0001",
+            earlier,
+            &[("SMT-BYOD", a, Some("D1SP"), false)],
+        )
+        .await;
+
+        // A: 0.5 kWh a quarter, 0.25 in the event (1 kW drop), 0.1 in the earlier event.
+        readings(db, &a.sp, day, false, move |d, q| {
+            Some(if in_event(d, q) {
+                0.25
+            } else if d == monday && q >= earlier && q < earlier + Duration::hours(2) {
+                0.1
+            } else {
+                0.5
+            })
+        })
+        .await;
+        // B: no change in the event.
+        readings(db, &b.sp, day, false, |_, _| Some(0.5)).await;
+        // C: history only; the event day has no data yet.
+        readings(db, &c.sp, day, false, move |d, _| (d != day).then_some(0.5)).await;
+        // D opted out; its data would show a drop, but it earns nothing.
+        readings(db, &d.sp, day, false, move |dd, q| {
+            Some(if in_event(dd, q) { 0.0 } else { 0.5 })
+        })
+        .await;
+        // F: hourly data, 2 kWh an hour, 1 kWh an hour in the event.
+        readings(db, &f.sp, day, true, move |dd, q| {
+            Some(if in_event(dd, q) { 1.0 } else { 2.0 })
+        })
+        .await;
+        // E (battery, demand-based, 8.50 per kW): 0.5 kWh a quarter dropping to 0 (2 kW).
+        readings(db, &e.sp, day, false, move |dd, q| {
+            Some(if in_event(dd, q) { 0.0 } else { 0.5 })
+        })
+        .await;
+        // Prices: the first hour at 0.40 per kWh; the second hour at the program's rate (0.25).
+        for q in 0..4 {
+            price(db, "SMT-BYOD", start + Duration::minutes(15 * q), 0.40).await;
+        }
+
+        program_event(
+            db,
+            "EV-T0002",
+            start,
+            &[
+                ("SMT-BYOD", a, Some("D1SP"), false),
+                ("SMT-BYOD", b, Some("D1ND"), false),
+                ("SMT-BYOD", c, Some("D1SP"), false),
+                ("SMT-BYOD", d, None, true),
+                ("SMT-BYOD", f, Some("D1SP"), false),
+                ("BATT-VPP", e, Some("D1SP"), false),
+            ],
+        )
+        .await;
+        let audit_before = count(db, "SELECT COUNT(*) FROM audit_log").await;
+        let now = Utc::now();
+        let runs = settlement::settle_event(db, "pm", "EV-T0002", now)
+            .await
+            .unwrap();
+        assert_eq!(runs.len(), 2, "{}: one run per program", t.name);
+        let results = settlement::event_results(db, "EV-T0002", None)
+            .await
+            .unwrap();
+        assert_eq!(results.len(), 6, "{}", t.name);
+
+        let ra = row(&results, a.enrollment);
+        assert_eq!(ra.status, "settled", "{}", t.name);
+        assert_eq!(ra.baseline_days, 10, "{}", t.name);
+        // Baseline 8 × 0.5 = 4 kWh (the Monday's 0.1 kept out), actual 8 × 0.25 = 2.
+        assert!(
+            close(ra.baseline_kwh, 4.0),
+            "{}: {}",
+            t.name,
+            ra.baseline_kwh
+        );
+        assert!(close(ra.kwh_avoided, 2.0), "{}: {}", t.name, ra.kwh_avoided);
+        assert!(
+            close(ra.kw_drop_avg, 1.0) && close(ra.kw_drop_max, 1.0) && close(ra.kw_drop_min, 1.0)
+        );
+        // 4 × 0.25 kWh × 0.40 + 4 × 0.25 kWh × 0.25 = 0.40 + 0.25.
+        assert!(close(ra.credit, 0.65), "{}: {}", t.name, ra.credit);
+        assert!(ra.posted, "per-event programs post at once");
+
+        let rb = row(&results, b.enrollment);
+        assert_eq!((rb.status.as_str(), rb.credit), ("settled", 0.0));
+        assert!(close(rb.kwh_avoided, 0.0));
+
+        let rc = row(&results, c.enrollment);
+        assert_eq!(rc.status, "no_data", "{}", t.name);
+        assert!(rc.reason.as_deref().unwrap().contains(&c.sp));
+
+        let rd = row(&results, d.enrollment);
+        assert_eq!((rd.status.as_str(), rd.credit), ("opted_out", 0.0));
+
+        let rf = row(&results, f.enrollment);
+        assert_eq!(
+            rf.status, "settled",
+            "{}: hourly data is settled: {:?}",
+            t.name, rf.reason
+        );
+        assert!(close(rf.kwh_avoided, 2.0), "{}: {}", t.name, rf.kwh_avoided);
+
+        let re = row(&results, e.enrollment);
+        assert_eq!(re.settlement_method, "demand");
+        assert!(close(re.kw_drop_avg, 2.0), "{}: {}", t.name, re.kw_drop_avg);
+        assert!(close(re.credit, 17.0), "{}: {}", t.name, re.credit);
+        assert!(
+            !re.posted,
+            "end-of-season programs hold credits until the season is settled"
+        );
+
+        // One audit row per result and one per run, written with them.
+        let written = count(db, "SELECT COUNT(*) FROM audit_log").await - audit_before;
+        assert_eq!(written, 6 + 2, "{}", t.name);
+        let sums = settlement::event_intervals(db, "EV-T0002").await.unwrap();
+        let smt_sums: Vec<_> = sums
+            .iter()
+            .filter(|s| s.program_code == "SMT-BYOD")
+            .collect();
+        assert_eq!(smt_sums.len(), 8, "{}: eight quarter hours", t.name);
+        // A, B and F settled: baselines 0.5 + 0.5 + 0.5 per quarter.
+        assert!(
+            close(smt_sums[0].baseline_kwh, 1.5),
+            "{}: {:?}",
+            t.name,
+            smt_sums[0]
+        );
+        assert_eq!(smt_sums[0].enrollments, 3);
+
+        // Settling again with nothing new changes nothing and says so.
+        let again = settlement::settle_event(db, "pm", "EV-T0002", now)
+            .await
+            .unwrap();
+        assert!(
+            again.iter().all(|r| r.changed == 0 && r.new == 0),
+            "{}: {again:?}",
+            t.name
+        );
+        assert_eq!(
+            count(db, "SELECT COUNT(*) FROM audit_log").await - audit_before,
+            8 + 2,
+            "{}: only the two run rows",
+            t.name
+        );
+
+        // C's event-day data arrives: a recalculation settles it and records before/after.
+        readings(db, &c.sp, day, false, move |dd, q| {
+            (dd == day).then_some(if in_event(dd, q) { 0.375 } else { 0.5 })
+        })
+        .await;
+        let recalc = settlement::settle_event(db, "pm", "EV-T0002", now)
+            .await
+            .unwrap();
+        let smt_run = recalc
+            .iter()
+            .find(|r| r.program_code == "SMT-BYOD")
+            .unwrap();
+        assert_eq!((smt_run.changed, smt_run.unchanged), (1, 4), "{}", t.name);
+        let results = settlement::event_results(db, "EV-T0002", Some("SMT-BYOD"))
+            .await
+            .unwrap();
+        let rc = row(&results, c.enrollment);
+        assert_eq!(
+            (rc.status.as_str(), rc.version),
+            ("settled", 2),
+            "{}",
+            t.name
+        );
+        assert!(close(rc.kwh_avoided, 1.0), "{}: {}", t.name, rc.kwh_avoided);
+        let change: (Option<String>, Option<String>) = with_db!(db, |cn| {
+            sqlx::query_as(
+            "SELECT before_json, after_json FROM audit_log WHERE action = 'settlement.recalculate' AND entity_id = $1"
+        )
+        .bind(format!("EV-T0002/SMT-BYOD/{}", c.enrollment))
+        .fetch_one(cn)
+        .await
+        .unwrap()
+        });
+        assert!(change.0.unwrap().contains("no_data"), "{}", t.name);
+        assert!(change.1.unwrap().contains("\"settled\""), "{}", t.name);
+
+        // The season summary and billing export per customer.
+        let season = settlement::season_summary(db, "SMT-BYOD").await.unwrap();
+        let program = settlement::program_by_code(db, "SMT-BYOD").await.unwrap();
+        let csv = settlement::billing_csv(&season, program.season_start, program.season_end);
+        assert_eq!(csv.lines().count(), 1 + season.len());
+        let total: f64 = season.iter().map(|s| s.credit).sum();
+        let expected: f64 = results.iter().map(|r| r.credit).sum();
+        assert!(close(total, expected), "{}: {total} vs {expected}", t.name);
+
+        // The season can be settled only after it ends; then the battery credit is posted.
+        let early = settlement::settle_season(db, "pm", "BATT-VPP", now).await;
+        assert!(
+            early.unwrap_err().to_string().contains("season ends"),
+            "{}",
+            t.name
+        );
+        let after_season = Utc.from_utc_datetime(
+            &(program.season_end + Duration::days(2))
+                .and_hms_opt(12, 0, 0)
+                .unwrap(),
+        );
+        let season_run = settlement::settle_season(db, "pm", "BATT-VPP", after_season)
+            .await
+            .unwrap();
+        assert_eq!(season_run.changed, 1, "{}: the posting is a change", t.name);
+        let re = settlement::event_results(db, "EV-T0002", Some("BATT-VPP"))
+            .await
+            .unwrap();
+        assert!(
+            re[0].posted && re[0].version == 2,
+            "{}: {:?}",
+            t.name,
+            re[0]
+        );
+        let bill = settlement::season_summary(db, "BATT-VPP").await.unwrap();
+        assert!(close(bill[0].posted_credit, 17.0), "{}: {:?}", t.name, bill);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn only_completed_events_are_settled() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let db = &t.db;
+        let err = settlement::settle_event(db, "pm", "EV-99999", Utc::now())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not found"), "{}: {err}", t.name);
+        let smt = enrolled(db, "SMT-BYOD", 1).await;
+        program_event(
+            db,
+            "EV-T0003",
+            four_pm(event_day()),
+            &[("SMT-BYOD", &smt[0], None, false)],
+        )
+        .await;
+        with_db!(db, |c| sqlx::query(
+            "UPDATE program_events SET status = 'X1IP' WHERE event_external_id = 'EV-T0003'"
+        )
+        .execute(c)
+        .await
+        .unwrap()
+        .rows_affected());
+        let err = settlement::settle_event(db, "pm", "EV-T0003", Utc::now())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("has not ended"),
+            "{}: {err}",
+            t.name
+        );
+        assert_eq!(count(db, "SELECT COUNT(*) FROM settlement_runs").await, 0);
+        t.cleanup().await;
+    }
+}
