@@ -1,0 +1,222 @@
+//! Settlement benchmark on SQLite: one completed event with 100,000 enrolled customers
+//! (GRIDFLEX_BENCH_SETTLE_CUSTOMERS), each with its own service point and 15-minute interval
+//! data on the event day and the 15 days before it (UTC 18:00–24:00 each day: the day-of
+//! adjustment window, the event window 16:00–18:00 local and the hours around them), then
+//! `settle_event` timed from nothing settled, and again with nothing changed.
+//! Target: at most 10 s for the first run.
+//!
+//! cargo bench -p server --bench settlement
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
+use gridflex::db::{insert_rows, Arg, Db, DbOptions};
+use gridflex::demo::{self, DemoSize};
+use gridflex::programs::settlement;
+use gridflex::with_db;
+
+const DAYS_BACK: i64 = 15;
+const FIRST_HOUR_UTC: u32 = 18;
+const QUARTERS_A_DAY: i64 = 24;
+
+fn event_start() -> DateTime<Utc> {
+    let mut d = NaiveDate::from_ymd_opt(Utc::now().year(), 7, 8).expect("date");
+    while d.weekday() != Weekday::Wed {
+        d += Duration::days(1);
+    }
+    Utc.from_utc_datetime(&d.and_hms_opt(22, 0, 0).expect("time"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let customers: usize = std::env::var("GRIDFLEX_BENCH_SETTLE_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let db = Db::connect(&DbOptions::new(&url)).await?;
+    db.migrate().await?;
+    let setup = Instant::now();
+    demo::load_demo(&db, DemoSize(customers * 13 / 10), demo::DEFAULT_SEED).await?;
+
+    // One enrollment per service point, with its current device.
+    let rows: Vec<(i64, String, String, String, String)> = with_db!(&db, |c| sqlx::query_as(
+        "SELECT e.id, l.service_point_id, d.head_end, d.nic_id, p.code
+         FROM enrollments e JOIN programs p ON p.id = e.program_id
+         JOIN device_locations l ON l.id = e.location_id
+         JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
+         JOIN devices d ON d.id = ed.device_id ORDER BY e.id"
+    )
+    .fetch_all(c)
+    .await?);
+    let mut seen = HashSet::new();
+    let chosen: Vec<_> = rows
+        .into_iter()
+        .filter(|r| seen.insert(r.1.clone()))
+        .take(customers)
+        .collect();
+    anyhow::ensure!(
+        chosen.len() == customers,
+        "the demo has only {} service points",
+        chosen.len()
+    );
+    let programs: Vec<String> = {
+        let mut p: Vec<String> = chosen.iter().map(|r| r.4.clone()).collect();
+        p.sort();
+        p.dedup();
+        p
+    };
+
+    let start = event_start();
+    let code = "EV-BENCH";
+    let mut tx = db.begin().await?;
+    let stages: Vec<Vec<Arg>> = programs
+        .iter()
+        .map(|p| {
+            vec![
+                Arg::Text(format!("{code}-S1-{p}")),
+                Arg::Text(code.into()),
+                Arg::Text(p.clone()),
+                Arg::Text("Reliability".into()),
+                Arg::Text("F1CO".into()),
+                Arg::Time(start),
+                Arg::Time(start + Duration::hours(2)),
+                Arg::Time(start),
+            ]
+        })
+        .collect();
+    insert_rows(
+        &mut tx,
+        "program_events",
+        &[
+            "external_id",
+            "event_external_id",
+            "program_code",
+            "category",
+            "status",
+            "starts_at",
+            "ends_at",
+            "updated_at",
+        ],
+        &stages,
+    )
+    .await?;
+    let devices: Vec<Vec<Arg>> = chosen
+        .iter()
+        .map(|(e, _, he, nic, p)| {
+            vec![
+                Arg::Text(format!("{code}-S1-{p}")),
+                Arg::Text(he.clone()),
+                Arg::Text(nic.clone()),
+                Arg::Int(*e),
+                Arg::Float(1.0),
+                Arg::Text("D1SP".into()),
+                Arg::Time(start),
+            ]
+        })
+        .collect();
+    insert_rows(
+        &mut tx,
+        "program_event_devices",
+        &[
+            "external_id",
+            "head_end",
+            "nic_id",
+            "enrollment_id",
+            "expected_kw",
+            "outcome",
+            "updated_at",
+        ],
+        &devices,
+    )
+    .await?;
+    tx.commit().await?;
+
+    // Interval data: a per-customer level, a daily wobble, and a drop in the event window.
+    let event_day = start.date_naive();
+    let mut batch: Vec<Vec<Arg>> = Vec::with_capacity(500_000);
+    let mut written = 0usize;
+    let mut tx = db.begin().await?;
+    for (k, (_, sp, _, _, _)) in chosen.iter().enumerate() {
+        let level = 0.3 + (k % 17) as f64 * 0.02;
+        for back in 0..=DAYS_BACK {
+            let day = event_day - Duration::days(back);
+            let from = Utc.from_utc_datetime(&day.and_hms_opt(FIRST_HOUR_UTC, 0, 0).expect("time"));
+            for q in 0..QUARTERS_A_DAY {
+                let t = from + Duration::minutes(15 * q);
+                let wobble = ((k as i64 * 7 + back * 3 + q) % 11) as f64 * 0.01;
+                let drop = if back == 0 && t >= start && k % 10 < 7 {
+                    0.5
+                } else {
+                    1.0
+                };
+                batch.push(vec![
+                    Arg::Text(sp.clone()),
+                    Arg::Time(t),
+                    Arg::Int(15),
+                    Arg::Float((level + wobble) * drop),
+                ]);
+            }
+        }
+        if batch.len() >= 400_000 {
+            insert_rows(
+                &mut tx,
+                "interval_readings",
+                &[
+                    "service_point_id",
+                    "interval_start",
+                    "interval_minutes",
+                    "kwh",
+                ],
+                &batch,
+            )
+            .await?;
+            written += batch.len();
+            batch.clear();
+            if written % 4_000_000 < 400_000 {
+                tx.commit().await?;
+                tx = db.begin().await?;
+            }
+        }
+    }
+    insert_rows(
+        &mut tx,
+        "interval_readings",
+        &[
+            "service_point_id",
+            "interval_start",
+            "interval_minutes",
+            "kwh",
+        ],
+        &batch,
+    )
+    .await?;
+    written += batch.len();
+    tx.commit().await?;
+    println!(
+        "setup: {customers} customers, {} programs, {written} interval readings in {:.1} s",
+        programs.len(),
+        setup.elapsed().as_secs_f64()
+    );
+
+    let t0 = Instant::now();
+    let runs = settlement::settle_event(&db, "bench", code, Utc::now()).await?;
+    let first = t0.elapsed();
+    let settled: usize = runs.iter().map(|r| r.settled).sum();
+    let credit: f64 = runs.iter().map(|r| r.credit).sum();
+    println!(
+        "settle_event, first run: {:.2} s for {} enrollments ({settled} settled, credit {credit:.2}) — target ≤ 10 s",
+        first.as_secs_f64(),
+        runs.iter().map(|r| r.enrollments).sum::<usize>()
+    );
+    let t1 = Instant::now();
+    let again = settlement::settle_event(&db, "bench", code, Utc::now()).await?;
+    println!(
+        "settle_event, again with nothing changed: {:.2} s ({} changed)",
+        t1.elapsed().as_secs_f64(),
+        again.iter().map(|r| r.changed).sum::<usize>()
+    );
+    Ok(())
+}
