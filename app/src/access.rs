@@ -80,6 +80,12 @@ pub const SECTIONS: &[Section] = &[
         in_nav: true,
     },
     Section {
+        path: "/settlements",
+        label: "Settlement",
+        roles: &[ProgramManager, Auditor, Admin],
+        in_nav: true,
+    },
+    Section {
         path: "/audit",
         label: "Audit trail",
         roles: &[Auditor, Admin],

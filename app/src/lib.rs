@@ -11,6 +11,7 @@ pub mod model;
 pub mod pages;
 pub mod port;
 pub mod query;
+pub mod settlement;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -67,6 +68,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/reductions") view=ReductionPage ssr=ssr.clone()/>
                 <Route path=path!("/aggregators") view=AggregatorPage ssr=ssr.clone()/>
                 <Route path=path!("/meter-data") view=MeterDataPage ssr=ssr.clone()/>
+                <Route path=path!("/settlements") view=SettlementPage ssr=ssr.clone()/>
+                <Route path=path!("/settlements/events/:code") view=SettlementEventPage ssr=ssr.clone()/>
+                <Route path=path!("/settlements/programs/:code") view=SeasonPage ssr=ssr.clone()/>
                 <Route path=path!("/audit") view=AuditPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor") view=MonitorPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor/:id") view=MessageDetailPage ssr=ssr.clone()/>

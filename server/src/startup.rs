@@ -21,12 +21,14 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use app::grid::Events;
 use app::port::Console;
+use app::settlement::Settlements;
 use app::{shell, App};
 
 use crate::auth::session::{console_context, DbSessionStore};
 use crate::console::ConsoleService;
 use crate::db::Db;
 use crate::grid::console::{EventService, GridSettings};
+use crate::programs::settlement_console::SettlementService;
 use crate::web::ops::Metrics;
 use crate::web::{self, api, export, ops};
 
@@ -39,6 +41,7 @@ pub struct AppState {
     pub service: Arc<ConsoleService>,
     pub console: Console,
     pub events: Arc<EventService>,
+    pub settlements: Arc<SettlementService>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
     pub leptos_options: LeptosOptions,
@@ -76,10 +79,12 @@ async fn stylesheet() -> impl IntoResponse {
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
     let console = state.console.clone();
     let events: Events = state.events.clone();
+    let settlements: Settlements = state.settlements.clone();
     handle_server_fns_with_context(
         move || {
             provide_context(console.clone());
             provide_context(events.clone());
+            provide_context(settlements.clone());
         },
         req,
     )
@@ -108,6 +113,7 @@ pub async fn build_app(
         service,
         console: console.clone(),
         events: events.clone(),
+        settlements: SettlementService::new(db.clone()),
         metrics: Arc::new(Metrics::default()),
         started: Instant::now(),
         leptos_options: leptos_options.clone(),
@@ -127,9 +133,11 @@ pub async fn build_app(
     let page_context = {
         let console = console.clone();
         let events: Events = events.clone();
+        let settlements: Settlements = state.settlements.clone();
         move || {
             provide_context(console.clone());
             provide_context(events.clone());
+            provide_context(settlements.clone());
         }
     };
     let not_found = leptos_axum::render_app_async_with_context(page_context.clone(), {
@@ -144,6 +152,10 @@ pub async fn build_app(
         .route("/fn/{*fn_name}", post(server_fn_handler))
         .route("/enrollments.csv", get(export::enrollments_csv))
         .route("/audit.csv", get(export::audit_csv))
+        .route(
+            "/settlements/programs/{code}/billing.csv",
+            get(export::billing_csv),
+        )
         .fallback(move |req: Request<Body>| not_found(req))
         .layer(from_fn_with_state(state.clone(), console_context))
         .layer(sessions);

@@ -281,7 +281,7 @@ async fn the_openapi_document_matches_the_routes_served() {
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 30);
+    assert_eq!(paths.len(), 34);
     // `/api/v1/events/1` must exist for the walk below: the operator creates it.
     let op = token(&t, "operator").await;
     let start = {
@@ -303,10 +303,25 @@ async fn the_openapi_document_matches_the_routes_served() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    // A completed event on the program side, for the settlement paths.
+    gridflex::with_db!(&t.db, |c| {
+        sqlx::query(
+        "INSERT INTO program_events (external_id, event_external_id, program_code, category, status, starts_at, ends_at, updated_at)
+         VALUES ('EV-WALK-S1', 'EV-WALK', 'SMT-BYOD', 'Reliability', 'F1CO', $1, $2, $1)"
+    )
+    .bind(start - chrono::Duration::days(3))
+    .bind(start - chrono::Duration::days(3) + chrono::Duration::hours(1))
+    .execute(c)
+    .await
+    .unwrap()
+    .rows_affected()
+    });
     for (path, item) in paths {
         let concrete = path
             .replace("{id}", "1")
-            .replace("{flow}", "enrollment_request");
+            .replace("{flow}", "enrollment_request")
+            .replace("/events/{code}", "/events/EV-WALK")
+            .replace("{code}", "SMT-BYOD");
         if item.get("post").is_some() {
             // Served (not 404/405) and answering an empty body with a problem, never a 500.
             let res = c
@@ -330,6 +345,11 @@ async fn the_openapi_document_matches_the_routes_served() {
             .await
             .unwrap();
         assert_eq!(res.status(), 200, "documented {path} is served");
+        if concrete.ends_with(".csv") {
+            let kind = res.headers()["content-type"].to_str().unwrap().to_string();
+            assert!(kind.starts_with("text/csv"), "{path}: {kind}");
+            continue;
+        }
         let body: Value = res.json().await.unwrap();
         // Every documented query parameter is accepted, and the schema's required fields are present.
         for p in item["get"]["parameters"].as_array().into_iter().flatten() {

@@ -418,7 +418,8 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
         // The season summary and billing export per customer.
         let season = settlement::season_summary(db, "SMT-BYOD").await.unwrap();
         let program = settlement::program_by_code(db, "SMT-BYOD").await.unwrap();
-        let csv = settlement::billing_csv(&season, program.season_start, program.season_end);
+        let csv =
+            settlement::billing_csv(&season, program.season_start, program.season_end).unwrap();
         assert_eq!(csv.lines().count(), 1 + season.len());
         let total: f64 = season.iter().map(|s| s.credit).sum();
         let expected: f64 = results.iter().map(|r| r.credit).sum();

@@ -11,6 +11,7 @@ mod meter;
 mod monitor;
 mod network;
 mod program;
+mod settlement;
 mod strategy;
 mod user;
 
@@ -25,6 +26,7 @@ pub use meter::MeterDataPage;
 pub use monitor::{MessageDetailPage, MonitorPage};
 pub use network::NetworkPage;
 pub use program::{ProgramDetailPage, ProgramListPage};
+pub use settlement::{SeasonPage, SettlementEventPage, SettlementPage};
 pub use strategy::{StrategyDetailPage, StrategyListPage};
 pub use user::{UserAdminPage, ValueMapPage};
 

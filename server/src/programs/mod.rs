@@ -12,4 +12,5 @@ pub mod replacement;
 pub mod rule;
 pub mod score;
 pub mod settlement;
+pub mod settlement_console;
 pub mod unavailability;

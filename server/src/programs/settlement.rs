@@ -137,6 +137,33 @@ pub async fn event_results(
         .await?))
 }
 
+/// A page of an event's results (all programs), and how many there are.
+pub async fn event_results_page(
+    db: &Db,
+    event_code: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<SettlementRow>, i64), DomainError> {
+    let sql = format!(
+        "SELECT {ROW_COLUMNS} FROM settlements s JOIN programs p ON p.id = s.program_id
+         JOIN customers c ON c.id = s.customer_id
+         WHERE s.event_code = $1 ORDER BY p.code, s.enrollment_id LIMIT $2 OFFSET $3"
+    );
+    let rows = with_db!(db, |c| sqlx::query_as::<_, SettlementRow>(&sql)
+        .bind(event_code)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(c)
+        .await?);
+    let total: i64 = with_db!(db, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM settlements WHERE event_code = $1"
+    )
+    .bind(event_code)
+    .fetch_one(c)
+    .await?);
+    Ok((rows, total))
+}
+
 /// The quarter-hour sums of an event's settled enrollments, by program and time.
 pub async fn event_intervals(db: &Db, event_code: &str) -> Result<Vec<IntervalTotal>, DomainError> {
     Ok(with_db!(db, |c| {
@@ -201,38 +228,44 @@ pub async fn season_summary(
     }))
 }
 
-/// The billing export: one line per customer with posted credit (header first).
+/// The billing export: a header, then one line per customer of the season.
 pub fn billing_csv(
     rows: &[CustomerSeason],
     season_start: NaiveDate,
     season_end: NaiveDate,
-) -> String {
-    let mut out = String::from(
-        "account_id,program_code,season_start,season_end,events,settled_events,kwh_avoided,credit,posted_credit\n",
-    );
+) -> Result<String, DomainError> {
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(64 + rows.len() * 80));
+    let fail = |e: csv::Error| DomainError::Internal(format!("billing CSV: {e}"));
+    w.write_record([
+        "account_id",
+        "program_code",
+        "season_start",
+        "season_end",
+        "events",
+        "settled_events",
+        "kwh_avoided",
+        "credit",
+        "posted_credit",
+    ])
+    .map_err(fail)?;
     for r in rows {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{:.3},{:.2},{:.2}\n",
-            csv_field(&r.account_id),
-            csv_field(&r.program_code),
-            season_start,
-            season_end,
-            r.events,
-            r.settled_events,
-            r.kwh_avoided,
-            r.credit,
-            r.posted_credit
-        ));
+        w.write_record([
+            r.account_id.clone(),
+            r.program_code.clone(),
+            season_start.to_string(),
+            season_end.to_string(),
+            r.events.to_string(),
+            r.settled_events.to_string(),
+            format!("{:.3}", r.kwh_avoided),
+            format!("{:.2}", r.credit),
+            format!("{:.2}", r.posted_credit),
+        ])
+        .map_err(fail)?;
     }
-    out
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| DomainError::Internal(format!("billing CSV: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| DomainError::Internal(format!("billing CSV: {e}")))
 }
 
 /// The program fields settlement needs.
@@ -272,7 +305,8 @@ fn season_bounds(p: &ProgramTerms) -> (DateTime<Utc>, DateTime<Utc>) {
 
 use crate::grid::forecast::LOCAL_OFFSET_HOURS;
 
-fn local_date(t: DateTime<Utc>) -> NaiveDate {
+/// The service territory's local date of an instant.
+pub fn local_date(t: DateTime<Utc>) -> NaiveDate {
     (t.naive_utc() + Duration::hours(LOCAL_OFFSET_HOURS)).date()
 }
 
@@ -1286,7 +1320,7 @@ mod tests {
             posted_credit: 0.305,
         }];
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        let csv = billing_csv(&rows, d("2026-06-01"), d("2026-09-30"));
+        let csv = billing_csv(&rows, d("2026-06-01"), d("2026-09-30")).unwrap();
         let line = csv.lines().nth(1).unwrap();
         assert!(line.starts_with("\"ACC,1\",SMT-BYOD,2026-06-01,2026-09-30,2,1,1.235,"));
     }

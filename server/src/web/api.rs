@@ -684,6 +684,7 @@ pub struct ApiDoc;
 async fn openapi_json() -> impl IntoResponse {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::web::event_api::EventApiDoc::openapi());
+    doc.merge(crate::web::settlement_api::SettlementApiDoc::openapi());
     Json(doc)
 }
 
@@ -694,6 +695,7 @@ async fn not_found() -> Response {
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(crate::web::event_api::router())
+        .merge(crate::web::settlement_api::router())
         .route("/api/v1/openapi.json", get(openapi_json))
         .route("/api/v1/enrollments", get(list_enrollments))
         .route("/api/v1/enrollments/{id}", get(get_enrollment))

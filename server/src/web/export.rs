@@ -192,3 +192,29 @@ pub async fn audit_csv(
     )
         .into_response()
 }
+
+/// `GET /settlements/programs/{code}/billing.csv`: the season's credits per customer for
+/// billing (program manager, auditor, admin).
+pub async fn billing_csv(
+    State(state): State<AppState>,
+    viewer: Option<Extension<Viewer>>,
+    axum::extract::Path(code): axum::extract::Path<String>,
+) -> Response {
+    let Some(Extension(viewer)) = viewer else {
+        return problem(401, "Sign-in required", "please sign in".into());
+    };
+    match crate::programs::settlement_console::billing_export(&state.db, &viewer, &code).await {
+        Ok(csv) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"billing-{code}.csv\""),
+                ),
+            ],
+            csv,
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}

@@ -5,3 +5,4 @@ pub mod event_api;
 pub mod export;
 pub mod integration;
 pub mod ops;
+pub mod settlement_api;
