@@ -492,3 +492,159 @@ async fn only_completed_events_are_settled() {
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn settlement_through_rest_and_console_follows_the_roles() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let db = &t.db;
+        let day = event_day();
+        let start = four_pm(day);
+        let end = start + Duration::hours(2);
+        let smt = enrolled(db, "SMT-BYOD", 2).await;
+        for e in &smt {
+            readings(db, &e.sp, day, false, move |d, q| {
+                Some(if d == day && q >= start && q < end {
+                    0.2
+                } else {
+                    0.5
+                })
+            })
+            .await;
+        }
+        program_event(
+            db,
+            "EV-T0004",
+            start,
+            &[
+                ("SMT-BYOD", &smt[0], Some("D1SP"), false),
+                ("SMT-BYOD", &smt[1], Some("D1SP"), false),
+            ],
+        )
+        .await;
+        let app = spawn_app(&t).await;
+        let c = reqwest::Client::new();
+        let token = |role: &'static str| {
+            let db = db.clone();
+            async move {
+                gridflex::auth::create_token(&db, "test", &format!("{role}-client"), role)
+                    .await
+                    .unwrap()
+            }
+        };
+        let (pm, aud, op) = (
+            token("program_manager").await,
+            token("auditor").await,
+            token("operator").await,
+        );
+        let url = app.url("/api/v1/settlements/events/EV-T0004");
+        // Only program managers and admins settle; operators may not even read.
+        assert_eq!(
+            c.post(&url)
+                .bearer_auth(&aud)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            403
+        );
+        assert_eq!(
+            c.get(&url).bearer_auth(&op).send().await.unwrap().status(),
+            403
+        );
+        let res = c.post(&url).bearer_auth(&pm).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{}", t.name);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert!(
+            body["message"].as_str().unwrap().contains("2 of 2 settled"),
+            "{body}"
+        );
+        let detail: serde_json::Value = c
+            .get(&url)
+            .bearer_auth(&aud)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(detail["total"], 2, "{}: {detail}", t.name);
+        // 8 quarters × 0.3 kWh avoided each, at the program's 0.25 a kWh.
+        assert!(close(
+            detail["results"][0]["kwh_avoided"].as_f64().unwrap(),
+            2.4
+        ));
+        assert!(close(detail["results"][0]["credit"].as_f64().unwrap(), 0.6));
+        assert!(
+            close(detail["event"]["credit"].as_f64().unwrap(), 1.2),
+            "{detail}"
+        );
+        let bad = c
+            .get(format!("{url}?limit=lots"))
+            .bearer_auth(&aud)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        let missing = c
+            .get(app.url("/api/v1/settlements/events/EV-NOPE"))
+            .bearer_auth(&aud)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        let bill = c
+            .get(app.url("/api/v1/settlements/programs/SMT-BYOD/billing.csv"))
+            .bearer_auth(&aud)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            bill.lines().count(),
+            3,
+            "{}: header and two customers: {bill}",
+            t.name
+        );
+        assert!(
+            bill.lines().skip(1).all(|l| l.ends_with(",0.60,0.60")),
+            "{bill}"
+        );
+        let season = c
+            .post(app.url("/api/v1/settlements/programs/SMT-BYOD"))
+            .bearer_auth(&pm)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(season.status(), 409, "{}: the season is not over", t.name);
+
+        // The console: the program manager sees the event and its settle button; the
+        // auditor reads the results without it; the operator is refused.
+        let browser = app.browser();
+        app.login(&browser, "manager", PASSWORD).await;
+        let (status, html) = app.page(&browser, "/settlements").await;
+        assert_eq!(status, 200);
+        assert!(
+            html.contains("EV-T0004") && html.contains("settle-EV-T0004"),
+            "{}",
+            t.name
+        );
+        let auditor = app.browser();
+        app.login(&auditor, "auditor", PASSWORD).await;
+        let (status, html) = app.page(&auditor, "/settlements/events/EV-T0004").await;
+        assert_eq!(status, 200);
+        assert!(
+            html.contains("$1.20") && !html.contains("settle-EV-T0004"),
+            "{}",
+            t.name
+        );
+        let operator = app.browser();
+        app.login(&operator, "operator", PASSWORD).await;
+        let (status, _) = app.page(&operator, "/settlements").await;
+        assert_ne!(status, 200, "{}", t.name);
+        drop(app);
+        t.cleanup().await;
+    }
+}
