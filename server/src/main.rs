@@ -177,6 +177,24 @@ async fn daily_scores(db: Db, hour: u32, mut stop: tokio::sync::watch::Receiver<
     }
 }
 
+/// Settles what is due every ten minutes: events whose meter data has arrived, and seasons
+/// that have ended (see `programs::settlement::settle_due`).
+async fn settle_periodically(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match gridflex::programs::settlement::settle_due(&db, chrono::Utc::now()).await {
+            Ok(due) if !(due.events.is_empty() && due.seasons.is_empty()) => {
+                tracing::info!(events = ?due.events, seasons = ?due.seasons, "scheduled settlement")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "scheduled settlement failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// Prints a line for the person who started the server; a closed stdout is not fatal.
 fn say(line: &str) {
     use std::io::Write;
@@ -258,6 +276,7 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let delivery = tokio::spawn(worker.run(std::time::Duration::from_millis(500), stop_rx.clone()));
     let scheduler = tokio::spawn(run_scheduler(state.events.clone(), stop_rx.clone()));
+    let settling = tokio::spawn(settle_periodically(db.clone(), stop_rx.clone()));
     let scores = tokio::spawn(daily_scores(db.clone(), args.score_hour, stop_rx));
 
     say(&format!("GridFlex is listening on http://{addr}"));
@@ -280,6 +299,7 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = delivery.await;
     let _ = scores.await;
+    let _ = settling.await;
     let _ = scheduler.await;
     cleanup.abort();
     db.close().await;

@@ -648,3 +648,44 @@ async fn settlement_through_rest_and_console_follows_the_roles() {
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn the_scheduler_settles_events_once_their_meter_data_has_arrived() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let db = &t.db;
+        let day = event_day();
+        let smt = enrolled(db, "SMT-BYOD", 2).await;
+        program_event(
+            db,
+            "EV-T0006",
+            four_pm(day),
+            &[("SMT-BYOD", &smt[0], Some("D1SP"), false)],
+        )
+        .await;
+        let other = day - Duration::days(7);
+        program_event(
+            db,
+            "EV-T0007",
+            four_pm(other),
+            &[("SMT-BYOD", &smt[1], Some("D1SP"), false)],
+        )
+        .await;
+        readings(db, &smt[0].sp, day, false, |_, _| Some(0.5)).await;
+        let due = settlement::settle_due(db, Utc::now()).await.unwrap();
+        assert_eq!(
+            due.events,
+            vec!["EV-T0006".to_string()],
+            "{}: EV-T0007 has no data yet",
+            t.name
+        );
+        assert!(due.seasons.is_empty(), "{}: the season is not over", t.name);
+        let again = settlement::settle_due(db, Utc::now()).await.unwrap();
+        assert!(again.events.is_empty(), "{}: settled once", t.name);
+        let runs = settlement::runs(db, Some("EV-T0006"), None, 10)
+            .await
+            .unwrap();
+        assert_eq!((runs.len(), runs[0].run_by.as_str()), (1, "scheduler"));
+        t.cleanup().await;
+    }
+}
