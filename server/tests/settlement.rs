@@ -202,7 +202,7 @@ async fn count(db: &Db, sql: &str) -> i64 {
         .unwrap())
 }
 
-fn row<'a>(rows: &'a [SettlementRow], enrollment: i64) -> &'a SettlementRow {
+fn row(rows: &[SettlementRow], enrollment: i64) -> &SettlementRow {
     rows.iter()
         .find(|r| r.enrollment_id == enrollment)
         .expect("a result for the enrollment")

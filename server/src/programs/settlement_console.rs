@@ -91,6 +91,8 @@ fn result_dto(r: SettlementRow) -> SettlementResultDto {
 }
 
 type Totals = (i64, i64, f64, f64, f64, Option<DateTime<Utc>>);
+type StageLine = (String, String, String, DateTime<Utc>, DateTime<Utc>);
+type TotalsLine = (String, i64, i64, f64, f64, f64, Option<DateTime<Utc>>);
 
 /// Completed program-side events (every stage completed or cancelled, one completed), with
 /// their settlement totals; `only` restricts to one event.
@@ -98,14 +100,13 @@ async fn completed_events(
     db: &Db,
     only: Option<&str>,
 ) -> Result<Vec<SettlementEventDto>, DomainError> {
-    let stages: Vec<(String, String, String, DateTime<Utc>, DateTime<Utc>)> =
-        with_db!(db, |c| sqlx::query_as(
-            "SELECT event_external_id, program_code, status, starts_at, ends_at FROM program_events
+    let stages: Vec<StageLine> = with_db!(db, |c| sqlx::query_as(
+        "SELECT event_external_id, program_code, status, starts_at, ends_at FROM program_events
              WHERE $1 IS NULL OR event_external_id = $1"
-        )
-        .bind(only)
-        .fetch_all(c)
-        .await?);
+    )
+    .bind(only)
+    .fetch_all(c)
+    .await?);
     struct Acc {
         starts: DateTime<Utc>,
         ends: DateTime<Utc>,
@@ -132,16 +133,15 @@ async fn completed_events(
             }
         }
     }
-    let totals: Vec<(String, i64, i64, f64, f64, f64, Option<DateTime<Utc>>)> =
-        with_db!(db, |c| sqlx::query_as(
-            "SELECT event_code, COUNT(*), SUM(CASE WHEN status = 'settled' THEN 1 ELSE 0 END),
+    let totals: Vec<TotalsLine> = with_db!(db, |c| sqlx::query_as(
+        "SELECT event_code, COUNT(*), SUM(CASE WHEN status = 'settled' THEN 1 ELSE 0 END),
                     COALESCE(SUM(kwh_avoided), 0.0), COALESCE(SUM(credit), 0.0),
                     COALESCE(SUM(CASE WHEN posted THEN 0.0 ELSE credit END), 0.0), MAX(settled_at)
              FROM settlements WHERE $1 IS NULL OR event_code = $1 GROUP BY event_code"
-        )
-        .bind(only)
-        .fetch_all(c)
-        .await?);
+    )
+    .bind(only)
+    .fetch_all(c)
+    .await?);
     let totals: BTreeMap<String, Totals> = totals
         .into_iter()
         .map(|(e, n, s, k, c, p, at)| (e, (n, s, k, c, p, at)))
@@ -166,7 +166,7 @@ async fn completed_events(
             }
         })
         .collect();
-    out.sort_by(|a, b| b.starts_at.cmp(&a.starts_at));
+    out.sort_by_key(|e| std::cmp::Reverse(e.starts_at));
     out.truncate(OVERVIEW_EVENTS);
     Ok(out)
 }
