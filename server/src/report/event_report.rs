@@ -37,17 +37,20 @@ fn cents(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
+/// id, code, name, status, start, end, settled enrollments.
+type IndexRow = (
+    i64,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    i64,
+);
+
 /// The ended events (newest first) and the programs, for the reports index.
 pub async fn index(db: &Db) -> Result<ReportIndex, DomainError> {
-    let events: Vec<(
-        i64,
-        String,
-        String,
-        String,
-        DateTime<Utc>,
-        DateTime<Utc>,
-        i64,
-    )> = with_db!(db, |c| {
+    let events: Vec<IndexRow> = with_db!(db, |c| {
         sqlx::query_as(
             "SELECT e.id, e.code, e.name, e.status, e.starts_at, e.ends_at,
                     (SELECT COUNT(*) FROM settlements s WHERE s.event_code = e.code AND s.status = 'settled')

@@ -11,7 +11,7 @@ use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use utoipa::OpenApi;
 
 use app::model::Viewer;
@@ -88,7 +88,7 @@ pub async fn report_files(
     let Some(file) = csv_file(&path) else {
         return next.run(req).await;
     };
-    let Some(Extension(viewer)) = req.extensions().get::<Viewer>().cloned().map(Extension) else {
+    let Some(viewer) = req.extensions().get::<Viewer>().cloned() else {
         return problem(401, "Sign-in required", "please sign in".into());
     };
     let made = match file {
