@@ -567,3 +567,108 @@ async fn the_event_and_season_reports_agree_with_the_settlement() {
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_cancelled_event_has_a_report_with_who_cancelled_it_and_nothing_measured() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let app = spawn_app(&t).await;
+        let start = app
+            .events
+            .now()
+            .duration_trunc(Duration::minutes(15))
+            .unwrap()
+            + Duration::hours(2);
+        let strategy: i64 = with_db!(&t.db, |c| sqlx::query_scalar(
+            "SELECT id FROM strategies WHERE name = 'System emergency'"
+        )
+        .fetch_one(c)
+        .await
+        .unwrap());
+        let op = app.browser();
+        app.login(&op, "operator", PASSWORD).await;
+        let res = app
+            .post_form(
+                &op,
+                "/events",
+                "/fn/create_event",
+                &[
+                    ("event[strategy_id]", &strategy.to_string()),
+                    ("event[name]", "Called off"),
+                    ("event[starts_at]", &form_time(start)),
+                    ("event[ends_at]", &form_time(start + Duration::hours(1))),
+                ],
+            )
+            .await;
+        let id: i64 = res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .trim_start_matches("/events/")
+            .parse()
+            .unwrap();
+        act(&app, &op, id, "plan").await;
+        let res = app
+            .post_form(
+                &op,
+                &format!("/events/{id}"),
+                "/fn/event_action",
+                &[
+                    ("id", &id.to_string()),
+                    ("action", "cancel"),
+                    ("reason", "storm passed"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 302);
+
+        let c = reqwest::Client::new();
+        let admin = token(&t, "admin").await;
+        let json: Value = c
+            .get(app.url(&format!("/api/v1/reports/events/{id}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(json["status"], "Canceled", "{}", t.name);
+        assert_eq!(json["decidedBy"], "operator", "{}", t.name);
+        assert_eq!(json["decisionReason"], "storm passed", "{}", t.name);
+        assert_eq!(json["measuredKwhAvoided"].as_f64(), Some(0.0));
+        assert_eq!(json["runs"].as_array().map(Vec::len), Some(0));
+        assert!(json["chartSvg"].is_null(), "{}: no measured chart", t.name);
+        let actions: Vec<&str> = json["lifecycle"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["action"].as_str())
+            .collect();
+        assert!(actions.contains(&"event.cancel"), "{}: {actions:?}", t.name);
+
+        let au = app.browser();
+        app.login(&au, "auditor", PASSWORD).await;
+        let (status, html) = app.page(&au, &format!("/reports/events/{id}")).await;
+        assert_eq!(status, 200, "{}", t.name);
+        assert!(html.contains("id=\"not-settled\""), "{}", t.name);
+        assert!(html.contains("storm passed"), "{}", t.name);
+        let (_, index) = app.page(&au, "/reports").await;
+        assert!(
+            index.contains(&format!("/reports/events/{id}\"")),
+            "{}",
+            t.name
+        );
+        let csv = au
+            .get(app.url(&format!("/reports/events/{id}.csv")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(csv.lines().count(), 1, "{}: only the header", t.name);
+
+        drop(app);
+        t.cleanup().await;
+    }
+}
