@@ -86,6 +86,12 @@ pub const SECTIONS: &[Section] = &[
         in_nav: true,
     },
     Section {
+        path: "/reports",
+        label: "Reports",
+        roles: &[ProgramManager, Auditor, Admin],
+        in_nav: true,
+    },
+    Section {
         path: "/audit",
         label: "Audit trail",
         roles: &[Auditor, Admin],
@@ -158,6 +164,17 @@ mod tests {
         assert!(!may_open("/forecast", Approver));
         assert!(may_open("/reductions", ProgramManager));
         assert!(!may_open("/reductions", Approver));
+    }
+
+    #[test]
+    fn reports_and_their_csv_are_for_auditors_admins_and_program_managers() {
+        for role in [Auditor, Admin, ProgramManager] {
+            assert!(may_open("/reports/events/3", role));
+            assert!(may_open("/reports/events/3.csv", role));
+            assert!(may_open("/reports/programs/SMT-BYOD.csv", role));
+        }
+        assert!(!may_open("/reports/events/3", Operator));
+        assert!(!may_open("/reports/events/3.csv", Approver));
     }
 
     #[test]

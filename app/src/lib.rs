@@ -11,6 +11,8 @@ pub mod model;
 pub mod pages;
 pub mod port;
 pub mod query;
+pub mod report;
+pub mod report_api;
 pub mod settlement;
 
 use leptos::prelude::*;
@@ -71,6 +73,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/settlements") view=SettlementPage ssr=ssr.clone()/>
                 <Route path=path!("/settlements/events/:code") view=SettlementEventPage ssr=ssr.clone()/>
                 <Route path=path!("/settlements/programs/:code") view=SeasonPage ssr=ssr.clone()/>
+                <Route path=path!("/reports") view=ReportIndexPage ssr=ssr.clone()/>
+                <Route path=path!("/reports/events/:id") view=EventReportPage ssr=ssr.clone()/>
+                <Route path=path!("/reports/programs/:code") view=SeasonReportPage ssr=ssr.clone()/>
                 <Route path=path!("/audit") view=AuditPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor") view=MonitorPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor/:id") view=MessageDetailPage ssr=ssr.clone()/>

@@ -16,6 +16,7 @@ const NAV = [
   { text: 'Reductions', href: '/reductions', roles: ['program_manager', 'operator', 'auditor', 'admin'] },
   { text: 'Aggregators', href: '/aggregators', roles: ['program_manager', 'auditor', 'admin'] },
   { text: 'Meter data', href: '/meter-data', roles: ['program_manager', 'admin'] },
+  { text: 'Reports', href: '/reports', roles: ['program_manager', 'auditor', 'admin'] },
   { text: 'Audit trail', href: '/audit', roles: ['auditor', 'admin'] },
   { text: 'Users', href: '/admin/users', roles: ['admin'] },
 ];

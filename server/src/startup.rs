@@ -21,6 +21,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use app::grid::Events;
 use app::port::Console;
+use app::report::Reports;
 use app::settlement::Settlements;
 use app::{shell, App};
 
@@ -29,6 +30,7 @@ use crate::console::ConsoleService;
 use crate::db::Db;
 use crate::grid::console::{EventService, GridSettings};
 use crate::programs::settlement_console::SettlementService;
+use crate::report::ReportService;
 use crate::web::ops::Metrics;
 use crate::web::{self, api, export, ops};
 
@@ -42,6 +44,7 @@ pub struct AppState {
     pub console: Console,
     pub events: Arc<EventService>,
     pub settlements: Arc<SettlementService>,
+    pub reports: Arc<ReportService>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
     pub leptos_options: LeptosOptions,
@@ -80,11 +83,13 @@ async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) ->
     let console = state.console.clone();
     let events: Events = state.events.clone();
     let settlements: Settlements = state.settlements.clone();
+    let reports: Reports = state.reports.clone();
     handle_server_fns_with_context(
         move || {
             provide_context(console.clone());
             provide_context(events.clone());
             provide_context(settlements.clone());
+            provide_context(reports.clone());
         },
         req,
     )
@@ -114,6 +119,7 @@ pub async fn build_app(
         console: console.clone(),
         events: events.clone(),
         settlements: SettlementService::new(db.clone()),
+        reports: ReportService::new(db.clone()),
         metrics: Arc::new(Metrics::default()),
         started: Instant::now(),
         leptos_options: leptos_options.clone(),
@@ -134,10 +140,12 @@ pub async fn build_app(
         let console = console.clone();
         let events: Events = events.clone();
         let settlements: Settlements = state.settlements.clone();
+        let reports: Reports = state.reports.clone();
         move || {
             provide_context(console.clone());
             provide_context(events.clone());
             provide_context(settlements.clone());
+            provide_context(reports.clone());
         }
     };
     let not_found = leptos_axum::render_app_async_with_context(page_context.clone(), {
@@ -157,6 +165,10 @@ pub async fn build_app(
             get(export::billing_csv),
         )
         .fallback(move |req: Request<Body>| not_found(req))
+        .layer(from_fn_with_state(
+            state.clone(),
+            web::report_api::report_files,
+        ))
         .layer(from_fn_with_state(state.clone(), console_context))
         .layer(sessions);
 

@@ -281,7 +281,7 @@ async fn the_openapi_document_matches_the_routes_served() {
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 34);
+    assert_eq!(paths.len(), 36);
     // `/api/v1/events/1` must exist for the walk below: the operator creates it.
     let op = token(&t, "operator").await;
     let start = {

@@ -264,9 +264,16 @@ fn EventDetailView() -> impl IntoView {
             let chart = d.chart_svg.clone().map(
                 |svg| view! { <figure class="chart" id="event-chart" inner_html=svg></figure> },
             );
+            // The historical report, for those who may read reports, once the event has ended.
+            let report = (matches!(s.status.as_str(), "Completed" | "Canceled")
+                && current_viewer().is_some_and(|v| crate::access::may_open("/reports", v.role)))
+            .then(|| view! {
+                <p><a href=format!("/reports/events/{}", s.id) id="event-report-link">"Event report"</a></p>
+            });
             view! {
                 {refresh}
                 <h1>{format!("{} — {}", s.code, s.name)} " " {status_badge(&s.status)}</h1>
+                {report}
                 <ClockControl now=now/>
                 <section class="card">
                     <dl>

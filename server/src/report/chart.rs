@@ -72,6 +72,77 @@ pub fn line_chart_with_secondary(
     }
 }
 
+/// A bar chart: one bar per label (e.g. per event), one unit (`y_label`).
+pub fn bar_chart(
+    title: &str,
+    labels: &[String],
+    y_label: &str,
+    values: &[f64],
+    colour: RGBColor,
+) -> String {
+    let mut buf = String::new();
+    let drawn = draw_bars(&mut buf, title, labels, y_label, values, colour);
+    match drawn {
+        Ok(()) => buf,
+        Err(e) => {
+            tracing::warn!(error = %e, "chart could not be drawn");
+            format!(
+                r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="40"><text x="10" y="25">Chart unavailable</text></svg>"#,
+                SIZE.0
+            )
+        }
+    }
+}
+
+fn draw_bars(
+    buf: &mut String,
+    title: &str,
+    labels: &[String],
+    y_label: &str,
+    values: &[f64],
+    colour: RGBColor,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::with_string(buf, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let n = labels.len().max(1) as f64;
+    let (y0, y1) = range(&[Series::new("", values, colour)], true);
+    let label_of = |x: &f64| {
+        // Labels sit at the middle of each bar.
+        let i = (x - 0.5).round();
+        if i < 0.0 || (x - 0.5 - i).abs() > 0.01 {
+            return String::new();
+        }
+        labels.get(i as usize).cloned().unwrap_or_default()
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..n, y0..y1)?;
+    chart
+        .configure_mesh()
+        .x_labels(labels.len().clamp(1, 40) * 2 + 1)
+        .x_label_formatter(&label_of)
+        .y_desc(y_label)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .light_line_style(WHITE.mix(0.0))
+        .disable_x_mesh()
+        .draw()?;
+    chart.draw_series(
+        values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(i, v)| {
+                let x = i as f64;
+                Rectangle::new([(x + 0.15, 0.0), (x + 0.85, *v)], colour.filled())
+            }),
+    )?;
+    root.present()?;
+    Ok(())
+}
+
 fn range(series: &[Series], floor_zero: bool) -> (f64, f64) {
     let values = series
         .iter()
@@ -200,5 +271,24 @@ mod tests {
         assert!(svg.contains("Zone baseline"));
         assert!(svg.contains("temperature"));
         assert!(svg.contains("<polyline") || svg.contains("<path"));
+    }
+
+    #[test]
+    fn a_bar_chart_draws_one_bar_per_value_with_its_label() {
+        let labels = vec!["EV-00001".to_string(), "EV-00002".to_string()];
+        let svg = bar_chart(
+            "kWh avoided per event",
+            &labels,
+            "kWh",
+            &[12.5, 30.0],
+            GREEN,
+        );
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.contains("kWh avoided per event"));
+        assert!(svg.contains("EV-00002"));
+        assert!(
+            svg.matches("<rect").count() >= 3,
+            "background plus two bars"
+        );
     }
 }

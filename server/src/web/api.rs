@@ -685,6 +685,7 @@ async fn openapi_json() -> impl IntoResponse {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::web::event_api::EventApiDoc::openapi());
     doc.merge(crate::web::settlement_api::SettlementApiDoc::openapi());
+    doc.merge(crate::web::report_api::ReportApiDoc::openapi());
     Json(doc)
 }
 
@@ -696,6 +697,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(crate::web::event_api::router())
         .merge(crate::web::settlement_api::router())
+        .merge(crate::web::report_api::router())
         .route("/api/v1/openapi.json", get(openapi_json))
         .route("/api/v1/enrollments", get(list_enrollments))
         .route("/api/v1/enrollments/{id}", get(get_enrollment))

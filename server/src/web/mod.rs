@@ -5,4 +5,5 @@ pub mod event_api;
 pub mod export;
 pub mod integration;
 pub mod ops;
+pub mod report_api;
 pub mod settlement_api;
