@@ -14,6 +14,12 @@ use crate::error::DomainError;
 use crate::with_db;
 use crate::with_tx;
 
+mod past_events;
+pub use past_events::{
+    afternoon_price, past_events, PastEvent, PastEventsSummary, NORTHGATE_MAX_DEVICES,
+    PAST_EVENT_HOURS,
+};
+
 pub const DEMO_PASSWORD: &str = "gridflex-demo";
 pub const DEMO_USERS: [(&str, &str, &str); 5] = [
     ("manager", "Maria Manager", "program_manager"),
@@ -57,6 +63,10 @@ pub struct DemoSummary {
     pub customers: usize,
     pub devices: usize,
     pub enrollments: usize,
+    /// Codes of the completed, settled past events.
+    pub past_events: Vec<String>,
+    /// Service points whose meter data follows the past events' outcomes.
+    pub participant_service_points: usize,
 }
 
 /// Whether the database holds no utility yet (no programs and no network).
@@ -630,6 +640,10 @@ pub async fn load_demo_at(
             .await?;
     }
     tx.commit().await?;
+    // The past events run through the real lifecycle, each step in its own transaction.
+    let past = past_events::load_past_events(db, seed, summary.devices, now).await?;
+    summary.past_events = past.events;
+    summary.participant_service_points = past.service_points;
     Ok(summary)
 }
 

@@ -38,11 +38,12 @@ async fn main() -> anyhow::Result<()> {
             let summary = demo::load_demo(&db, size, seed).await?;
             demo::ensure_demo_users(&db).await?;
             println!(
-                "Demo utility loaded in {:.1} s: {} customers, {} devices, {} enrollments.",
+                "Demo utility loaded in {:.1} s: {} customers, {} devices, {} enrollments; past events {} settled.",
                 started.elapsed().as_secs_f64(),
                 summary.customers,
                 summary.devices,
-                summary.enrollments
+                summary.enrollments,
+                summary.past_events.join(", ")
             );
             Ok(())
         }
@@ -235,6 +236,7 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
                 customers = summary.customers,
                 devices = summary.devices,
                 enrollments = summary.enrollments,
+                past_events = %summary.past_events.join(", "),
                 seconds = started.elapsed().as_secs_f64(),
                 "demo utility loaded"
             );

@@ -269,9 +269,12 @@ async fn the_demo_is_deterministic_and_loads_only_into_an_empty_database() {
         let db = t.db.clone();
         async move {
             with_db!(&db, |p| {
-                sqlx::query_as::<_, (i64, i64, String, String)>(
+                sqlx::query_as::<_, (i64, i64, String, String, i64, String)>(
                 "SELECT (SELECT COUNT(*) FROM enrollments), (SELECT COUNT(*) FROM customers),
-                        (SELECT MAX(nic_id) FROM devices), (SELECT MIN(name) || MAX(email) FROM customers)"
+                        (SELECT MAX(nic_id) FROM devices), (SELECT MIN(name) || MAX(email) FROM customers),
+                        (SELECT COUNT(*) FROM event_stage_devices WHERE outcome = 'D1SP'),
+                        (SELECT CAST(COUNT(*) AS TEXT) || ' ' || CAST(ROUND(SUM(credit) * 100) AS TEXT) || ' '
+                                || CAST(ROUND(SUM(kwh_avoided) * 1000) AS TEXT) FROM settlements)"
             )
             .fetch_one(p)
             .await

@@ -256,19 +256,36 @@ async fn the_demo_holds_three_weeks_of_quarter_hours_for_a_sample_of_service_poi
         with_demo(&t).await;
         let sample = gridflex::demo::meter_sample(DEMO_DEVICES) as i64;
         let per_sp = gridflex::demo::DEMO_METER_DAYS * 96;
+        // The sample (the first service points by id) and every service point of a device
+        // reserved in a past event.
+        let sampled = count(
+            &t,
+            &format!(
+                "SELECT COUNT(DISTINCT r.service_point_id) FROM interval_readings r
+                 WHERE r.service_point_id IN (SELECT service_point_id FROM device_locations ORDER BY id LIMIT {sample})"
+            ),
+        )
+        .await;
+        assert_eq!(sampled, sample, "{}", t.name);
+        let participants = "SELECT COUNT(DISTINCT l.service_point_id) FROM event_stage_devices d
+             JOIN grid_devices g ON g.id = d.grid_device_id JOIN enrollments n ON n.id = g.enrollment_id
+             JOIN device_locations l ON l.id = n.location_id
+             WHERE l.service_point_id NOT IN (SELECT r.service_point_id FROM interval_readings r)";
         assert_eq!(
-            count(
-                &t,
-                "SELECT COUNT(DISTINCT service_point_id) FROM interval_readings"
-            )
-            .await,
-            sample,
-            "{}",
+            count(&t, participants).await,
+            0,
+            "{}: every reserved device's service point has data",
             t.name
         );
+        let sps = count(
+            &t,
+            "SELECT COUNT(DISTINCT service_point_id) FROM interval_readings",
+        )
+        .await;
+        assert!(sps > sample, "{}: {sps}", t.name);
         assert_eq!(
             count(&t, "SELECT COUNT(*) FROM interval_readings").await,
-            sample * per_sp,
+            sps * per_sp,
             "{}",
             t.name
         );
@@ -411,6 +428,108 @@ async fn baselines_come_out_of_the_demo_data() {
             "{}: {e}",
             t.name
         );
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_demo_opens_with_settled_past_events_whose_meter_data_matches_the_outcomes() {
+    use gridflex::programs::settlement::event_results;
+    use std::collections::BTreeMap;
+    type Device = (
+        i64,
+        String,
+        Option<String>,
+        Option<f64>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+    );
+    for t in backends().await {
+        with_demo(&t).await;
+        let events: Vec<(String, String)> = with_db!(&t.db, |p| sqlx::query_as(
+            "SELECT code, status FROM events ORDER BY id"
+        )
+        .fetch_all(p)
+        .await
+        .unwrap());
+        assert!(!events.is_empty(), "{}: past events", t.name);
+        let (mut with_sp, mut without) = (Vec::new(), Vec::new());
+        let (mut measured, mut expected) = (0.0, 0.0);
+        for (code, status) in &events {
+            assert_eq!(status, "Completed", "{}: {code}", t.name);
+            let rows = event_results(&t.db, code, None).await.unwrap();
+            assert!(!rows.is_empty(), "{}: {code} is settled", t.name);
+            // Every reserved enrollment has a baseline and data: nothing is missing.
+            let bad: Vec<_> = rows
+                .iter()
+                .filter(|r| r.status != "settled" && r.status != "opted_out")
+                .map(|r| (r.enrollment_id, r.status.clone(), r.reason.clone()))
+                .collect();
+            assert!(bad.is_empty(), "{}: {code}: {bad:?}", t.name);
+            for r in &rows {
+                let per_event = r.program_code == "SMT-BYOD" || r.program_code == "EV-MANAGED";
+                assert_eq!(r.posted, per_event, "{}: {}", t.name, r.program_code);
+            }
+            // What the head-end reported per enrollment: outcomes and shed kWh.
+            let devices: Vec<Device> = with_db!(&t.db, |p| {
+                sqlx::query_as(
+                "SELECT g.enrollment_id, d.program_code, d.outcome, d.actual_kw, d.participation_start, d.participation_end
+                 FROM event_stage_devices d JOIN events e ON e.id = d.event_id
+                 JOIN grid_devices g ON g.id = d.grid_device_id WHERE e.code = $1"
+            )
+            .bind(code)
+            .fetch_all(p)
+            .await
+            .unwrap()
+            });
+            let mut by: BTreeMap<(i64, String), (bool, bool, f64)> = BTreeMap::new();
+            for (enrollment, program, outcome, kw, from, until) in devices {
+                let e = by.entry((enrollment, program)).or_insert((true, true, 0.0));
+                let sp = outcome.as_deref() == Some("D1SP");
+                e.0 &= sp;
+                e.1 &= matches!(outcome.as_deref(), Some("D1ND" | "D1ER"));
+                if let (true, Some(kw), Some(a), Some(b)) = (sp, kw, from, until) {
+                    e.2 += kw * (b - a).num_minutes() as f64 / 60.0;
+                }
+            }
+            for r in &rows {
+                match by.get(&(r.enrollment_id, r.program_code.clone())) {
+                    Some((true, _, kwh)) => {
+                        with_sp.push((r.kwh_avoided, r.credit));
+                        measured += r.kwh_avoided;
+                        expected += kwh;
+                    }
+                    Some((_, true, _)) => without.push(r.kwh_avoided),
+                    _ => {}
+                }
+            }
+        }
+        assert!(
+            with_sp.len() >= 10,
+            "{}: {} D1SP enrollments",
+            t.name,
+            with_sp.len()
+        );
+        let n = with_sp.len() as f64;
+        let avg = with_sp.iter().map(|r| r.0).sum::<f64>() / n;
+        assert!(avg > 0.5, "{}: average kWh avoided {avg}", t.name);
+        let credited = with_sp.iter().filter(|r| r.1 > 0.0).count();
+        assert!(
+            credited as f64 >= 0.9 * n,
+            "{}: {credited} of {n} credited",
+            t.name
+        );
+        let ratio = measured / expected;
+        assert!(
+            (0.4..=1.6).contains(&ratio),
+            "{}: measured {measured:.1} kWh against {expected:.1} expected",
+            t.name
+        );
+        // Devices that did not respond saved nothing, give or take the baseline's noise.
+        if !without.is_empty() {
+            let idle = without.iter().sum::<f64>() / without.len() as f64;
+            assert!(idle.abs() < avg * 0.4, "{}: {idle} vs {avg}", t.name);
+        }
         t.cleanup().await;
     }
 }
