@@ -330,11 +330,14 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes() {
         .fetch_one(c)
         .await
         .unwrap());
-        let today = start.date_naive();
+        // Audit rows carry the wall-clock time they were written: a window around today
+        // (the event itself may start after midnight).
+        let today = chrono::Utc::now().date_naive();
+        let (from, to) = (today - Duration::days(1), today + Duration::days(1));
         let (status, html) = app
             .page(
                 &au,
-                &format!("/audit?entity_type=event&entity_id={code}&from={today}&to={today}"),
+                &format!("/audit?entity_type=event&entity_id={code}&from={from}&to={to}"),
             )
             .await;
         assert_eq!(status, 200);

@@ -523,8 +523,10 @@ async fn the_event_and_season_reports_agree_with_the_settlement() {
         );
         assert_eq!(ev["eventId"].as_i64(), Some(id), "{}", t.name);
         let cycles = season["cycles"].as_array().unwrap();
-        assert_eq!(cycles.len(), 1, "{}", t.name);
-        assert_eq!(cycles[0]["events"].as_i64(), Some(1));
+        // The demo's past events share the season: every event is counted in one cycle.
+        assert!(!cycles.is_empty(), "{}", t.name);
+        let counted: i64 = cycles.iter().map(|c| c["events"].as_i64().unwrap()).sum();
+        assert_eq!(counted, events.len() as i64, "{}: {season}", t.name);
         assert!(
             cycles[0]["maxEvents"].as_i64().is_some(),
             "{}: the rule's limit",
