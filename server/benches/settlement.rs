@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let db = Db::connect(&DbOptions::new(&url)).await?;
     db.migrate().await?;
     let setup = Instant::now();
-    demo::load_demo(&db, DemoSize(customers * 13 / 10), demo::DEFAULT_SEED).await?;
+    demo::load_demo(&db, DemoSize(customers * 19 / 10), demo::DEFAULT_SEED).await?;
 
     // One enrollment per service point, with its current device.
     let rows: Vec<(i64, String, String, String, String)> = with_db!(&db, |c| sqlx::query_as(

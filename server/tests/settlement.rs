@@ -32,7 +32,8 @@ struct Enrolled {
     nic: String,
 }
 
-/// Enrollments of a program with one current device each and distinct service points.
+/// Enrollments of a program with one current device each and distinct service points,
+/// not among the demo's past events.
 async fn enrolled(db: &Db, program: &str, n: usize) -> Vec<Enrolled> {
     let rows: Vec<(i64, String, String, String)> = with_db!(db, |c| sqlx::query_as(
         "SELECT e.id, l.service_point_id, d.head_end, d.nic_id
@@ -40,7 +41,9 @@ async fn enrolled(db: &Db, program: &str, n: usize) -> Vec<Enrolled> {
          JOIN device_locations l ON l.id = e.location_id
          JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
          JOIN devices d ON d.id = ed.device_id
-         WHERE p.code = $1 ORDER BY e.id"
+         WHERE p.code = $1
+           AND NOT EXISTS (SELECT 1 FROM program_event_devices x WHERE x.enrollment_id = e.id)
+         ORDER BY e.id"
     )
     .bind(program)
     .fetch_all(c)
@@ -422,7 +425,15 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
             settlement::billing_csv(&season, program.season_start, program.season_end).unwrap();
         assert_eq!(csv.lines().count(), 1 + season.len());
         let total: f64 = season.iter().map(|s| s.credit).sum();
-        let expected: f64 = results.iter().map(|r| r.credit).sum();
+        // Every result of the program in the season (the demo's past events are in it too).
+        let expected: f64 = with_db!(db, |cn| {
+            sqlx::query_scalar::<_, f64>(
+            "SELECT SUM(s.credit) FROM settlements s JOIN programs p ON p.id = s.program_id WHERE p.code = 'SMT-BYOD'"
+        )
+        .fetch_one(cn)
+        .await
+        .unwrap()
+        });
         assert!(close(total, expected), "{}: {total} vs {expected}", t.name);
 
         // The season can be settled only after it ends; then the battery credit is posted.
@@ -440,7 +451,11 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
         let season_run = settlement::settle_season(db, "pm", "BATT-VPP", after_season)
             .await
             .unwrap();
-        assert_eq!(season_run.changed, 1, "{}: the posting is a change", t.name);
+        assert!(
+            season_run.changed >= 1,
+            "{}: the posting is a change",
+            t.name
+        );
         let re = settlement::event_results(db, "EV-T0002", Some("BATT-VPP"))
             .await
             .unwrap();
@@ -451,7 +466,16 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
             re[0]
         );
         let bill = settlement::season_summary(db, "BATT-VPP").await.unwrap();
-        assert!(close(bill[0].posted_credit, 17.0), "{}: {:?}", t.name, bill);
+        let mine = bill
+            .iter()
+            .find(|b| b.customer_id == re[0].customer_id)
+            .unwrap();
+        assert!(close(mine.posted_credit, 17.0), "{}: {:?}", t.name, mine);
+        assert!(
+            bill.iter().all(|b| close(b.posted_credit, b.credit)),
+            "{}: all posted",
+            t.name
+        );
         t.cleanup().await;
     }
 }
@@ -488,7 +512,14 @@ async fn only_completed_events_are_settled() {
             "{}: {err}",
             t.name
         );
-        assert_eq!(count(db, "SELECT COUNT(*) FROM settlement_runs").await, 0);
+        assert_eq!(
+            count(
+                db,
+                "SELECT COUNT(*) FROM settlement_runs WHERE event_code = 'EV-T0003'"
+            )
+            .await,
+            0
+        );
         t.cleanup().await;
     }
 }
@@ -602,16 +633,30 @@ async fn settlement_through_rest_and_console_follows_the_roles() {
             .text()
             .await
             .unwrap();
-        assert_eq!(
-            bill.lines().count(),
-            3,
-            "{}: header and two customers: {bill}",
-            t.name
-        );
+        // The two customers of this event, each on one line (the demo's customers too).
+        let accounts: Vec<String> = detail["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["account_id"].as_str().unwrap().to_string())
+            .collect();
         assert!(
-            bill.lines().skip(1).all(|l| l.ends_with(",0.60,0.60")),
+            bill.starts_with("account_id,program_code,season_start"),
             "{bill}"
         );
+        for a in &accounts {
+            let lines: Vec<&str> = bill
+                .lines()
+                .filter(|l| l.starts_with(&format!("{a},")))
+                .collect();
+            assert_eq!(lines.len(), 1, "{}: {a} once: {bill}", t.name);
+            assert!(
+                lines[0].ends_with(",1,1,2.400,0.60,0.60"),
+                "{}: {}",
+                t.name,
+                lines[0]
+            );
+        }
         let season = c
             .post(app.url("/api/v1/settlements/programs/SMT-BYOD"))
             .bearer_auth(&pm)
