@@ -39,7 +39,7 @@ export const ROLES = {
 /** Masked personal data, exactly. */
 export const MASK = '••••••';
 
-const STARTUP_TIMEOUT_MS = 60_000;
+const STARTUP_TIMEOUT_MS = 180_000; // the demo (with its settled past events) loads first
 const LOG_TAIL_CHARS = 20_000;
 
 /** A free TCP port on 127.0.0.1. */
