@@ -34,10 +34,36 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    gridflex::init_tracing(false);
+    // GRIDFLEX_BENCH_DIR keeps the database between runs (the setup takes minutes); its
+    // settlement results are cleared before timing.
+    let tmp = tempfile::tempdir()?;
+    let dir = std::env::var("GRIDFLEX_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join(format!("settlement-{customers}.db"));
+    let reuse = file.exists();
+    let url = format!("sqlite://{}", file.display());
     let db = Db::connect(&DbOptions::new(&url)).await?;
     db.migrate().await?;
+    let code = "EV-BENCH";
+    if reuse {
+        for table in ["settlement_intervals", "settlements", "settlement_runs"] {
+            with_db!(&db, |c| sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(c)
+                .await?
+                .rows_affected());
+        }
+        println!("reusing {}", file.display());
+    } else {
+        setup(&db, customers, code).await?;
+    }
+    settle(&db, code).await
+}
+
+async fn setup(db: &Db, customers: usize, code: &str) -> anyhow::Result<()> {
+    let db = db.clone();
     let setup = Instant::now();
     demo::load_demo(&db, DemoSize(customers * 19 / 10), demo::DEFAULT_SEED).await?;
 
@@ -70,7 +96,6 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let start = event_start();
-    let code = "EV-BENCH";
     let mut tx = db.begin().await?;
     let stages: Vec<Vec<Arg>> = programs
         .iter()
@@ -200,7 +225,11 @@ async fn main() -> anyhow::Result<()> {
         programs.len(),
         setup.elapsed().as_secs_f64()
     );
+    Ok(())
+}
 
+async fn settle(db: &Db, code: &str) -> anyhow::Result<()> {
+    let db = db.clone();
     let t0 = Instant::now();
     let runs = settlement::settle_event(&db, "bench", code, Utc::now()).await?;
     let first = t0.elapsed();

@@ -648,20 +648,23 @@ async fn window_values(
     quarters: usize,
 ) -> Result<(HashMap<String, Vec<f64>>, Vec<String>), DomainError> {
     let to = from + Duration::minutes(15 * quarters as i64);
-    // Energy is packed as whole watt-hours, a few hundred values per text row: handing rows
-    // over one at a time would cost more than reading them.
-    const SQLITE: &str = "SELECT r.service_point_id, MIN(r.interval_start), COUNT(*), MIN(r.interval_minutes), MAX(r.interval_minutes),
-            group_concat(CAST(round(r.kwh * 1000) AS INTEGER), ',' ORDER BY r.interval_start)
-        FROM json_each($1) j JOIN interval_readings r ON r.service_point_id = j.value
-         AND r.interval_start >= $2 AND r.interval_start < $3
-        GROUP BY r.service_point_id";
-    const PG: &str = "SELECT r.service_point_id, MIN(r.interval_start), COUNT(*), MIN(r.interval_minutes), MAX(r.interval_minutes),
-            string_agg(CAST(round(r.kwh * 1000) AS BIGINT)::text, ',' ORDER BY r.interval_start)
+    // Energy is packed as whole watt-hours, one text row per service point: handing rows
+    // over one at a time would cost more than reading them. On SQLite a scalar subquery per
+    // service point walks its primary-key range in order, so no sort of all rows is needed
+    // (a GROUP BY over the join sorted millions of rows per day read).
+    const SQLITE: &str = "SELECT j.value,
+            (SELECT (MIN(r.interval_start) = $2) || '|' || COUNT(*) || '|' || MIN(r.interval_minutes) || '|'
+                    || MAX(r.interval_minutes) || '|' || group_concat(CAST(round(r.kwh * 1000) AS INTEGER), ',')
+             FROM interval_readings r
+             WHERE r.service_point_id = j.value AND r.interval_start >= $2 AND r.interval_start < $3)
+        FROM json_each($1) j";
+    const PG: &str = "SELECT r.service_point_id,
+            CASE WHEN MIN(r.interval_start) = $2 THEN '1' ELSE '0' END || '|' || COUNT(*) || '|' || MIN(r.interval_minutes) || '|'
+                || MAX(r.interval_minutes) || '|' || string_agg(CAST(round(r.kwh * 1000) AS BIGINT)::text, ',' ORDER BY r.interval_start)
         FROM json_array_elements_text($1::json) j(value) JOIN interval_readings r ON r.service_point_id = j.value
          AND r.interval_start >= $2 AND r.interval_start < $3
         GROUP BY r.service_point_id";
-    type Packed = (String, DateTime<Utc>, i64, i32, i32, String);
-    let rows: Vec<Packed> = match db {
+    let rows: Vec<(String, Option<String>)> = match db {
         Db::Sqlite(c) => {
             sqlx::query_as(SQLITE)
                 .bind(sps_json)
@@ -681,12 +684,31 @@ async fn window_values(
     };
     let mut out = HashMap::with_capacity(rows.len());
     let mut any = Vec::with_capacity(rows.len());
-    for (sp, first, n, min_m, max_m, packed) in rows {
-        any.push(sp.clone());
-        if first != from || n as usize != quarters || min_m != 15 || max_m != 15 {
+    for (sp, packed) in rows {
+        // `first|count|min minutes|max minutes|values`; no row (or NULL) means no reading.
+        let Some(packed) = packed else { continue };
+        let mut parts = packed.splitn(5, '|');
+        let (Some(first), Some(n), Some(min_m), Some(max_m), Some(values)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            continue;
+        };
+        if n == "0" {
             continue;
         }
-        let values: Option<Vec<f64>> = packed
+        any.push(sp.clone());
+        if first != "1"
+            || n.parse::<usize>().ok() != Some(quarters)
+            || min_m != "15"
+            || max_m != "15"
+        {
+            continue;
+        }
+        let values: Option<Vec<f64>> = values
             .split(',')
             .map(|v| v.parse::<i64>().ok().map(|wh| wh as f64 / 1000.0))
             .collect();
@@ -733,8 +755,10 @@ async fn compute(
             program.code, program.baseline_method
         ))
     })?;
+    let clock = std::time::Instant::now();
     let stage_ids: Vec<String> = stages.iter().map(|s| s.external_id.clone()).collect();
     let all = parts(stages, participants(db, &stage_ids).await?);
+    let participants_ms = clock.elapsed().as_millis();
     if all.is_empty() {
         return Ok(Vec::new());
     }
@@ -822,6 +846,8 @@ async fn compute(
         }
     }
 
+    let read_ms = clock.elapsed().as_millis() - participants_ms;
+    let mut alone = 0usize;
     let mut out = Vec::with_capacity(all.len());
     for (i, part) in all.iter().enumerate() {
         let none = Vec::new();
@@ -851,6 +877,7 @@ async fn compute(
                 None => {
                     // Gaps, hourly data or too few complete days in the bulk read: read this
                     // service point alone over the whole look-back.
+                    alone += 1;
                     let loaded =
                         baseline::load_profiles(db, &part.service_point_id, part.start, part.end)
                             .await?;
@@ -877,6 +904,16 @@ async fn compute(
         result.baseline_days = result.baseline_days.max(0);
         out.push(result);
     }
+    tracing::info!(
+        program = %program.code,
+        event = event_code,
+        enrollments = all.len(),
+        read_alone = alone,
+        participants_ms,
+        bulk_read_ms = read_ms,
+        computed_ms = clock.elapsed().as_millis() - read_ms - participants_ms,
+        "settlement computed"
+    );
     Ok(out)
 }
 
@@ -1057,6 +1094,7 @@ async fn store(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, DomainError> {
+    let clock = std::time::Instant::now();
     let before: Vec<Stored> = with_tx!(tx, |c| {
         sqlx::query_as(
         "SELECT enrollment_id, status, reason, baseline_kwh, actual_kwh, kwh_avoided, kw_drop_avg, rate, credit,
@@ -1280,6 +1318,14 @@ async fn store(
         })),
     );
     append_many(tx, &audit).await?;
+    tracing::info!(
+        program = %program.code,
+        event = event_code,
+        new = summary.new,
+        changed = summary.changed,
+        written_ms = clock.elapsed().as_millis(),
+        "settlement stored"
+    );
     Ok(summary)
 }
 
