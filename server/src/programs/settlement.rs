@@ -25,6 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc, Weekday};
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 
@@ -530,6 +531,8 @@ struct Computed {
     kw_drop: [f64; 3],
     rate: f64,
     credit: f64,
+    /// Eligible baseline days found (at most ten; the method may average fewer).
+    eligible: usize,
     /// Per quarter hour from `part.start`: baseline and actual (settled results only).
     series: Option<(Vec<f64>, Vec<f64>)>,
 }
@@ -811,10 +814,22 @@ async fn compute(
                 break;
             }
         }
+        // Two days are read at a time, on two connections (SQLite readers run in parallel).
+        let sps_json = std::sync::Arc::new(sps_json);
+        let reads = futures_util::stream::iter(shifts.clone().into_iter().map(|k| {
+            let (db, sps_json) = (db.clone(), sps_json.clone());
+            async move {
+                window_values(&db, &sps_json, adj_from - Duration::days(k), quarters)
+                    .await
+                    .map(|r| (k, r))
+            }
+        }))
+        .buffered(2)
+        .collect::<Vec<_>>()
+        .await;
         let mut per_day: Vec<(i64, HashMap<String, Vec<f64>>)> = Vec::new();
-        for &k in &shifts {
-            let (values, any) =
-                window_values(db, &sps_json, adj_from - Duration::days(k), quarters).await?;
+        for read in reads {
+            let (k, (values, any)) = read?;
             if k == 0 {
                 seen.extend(any);
             }
@@ -863,7 +878,7 @@ async fn compute(
             let bulk = data
                 .get(&i)
                 .and_then(|d| settle_one(program, method, part, d, excl, &price).ok())
-                .filter(|r| r.baseline_days as usize == baseline::DAYS);
+                .filter(|r| r.eligible == baseline::DAYS);
             match bulk {
                 Some(r) => r,
                 None if !seen.contains(&part.service_point_id) => unmeasured(
@@ -930,6 +945,7 @@ fn unmeasured(part: &Part, status: &'static str, reason: &str) -> Computed {
         kw_drop: [0.0; 3],
         rate: 0.0,
         credit: 0.0,
+        eligible: 0,
         series: None,
     }
 }
@@ -961,6 +977,7 @@ fn settle_one(
         actual_adjustment: &d.actual_adjustment,
         excluded,
     };
+    let eligible = baseline::eligible_days(&input, &d.history).len();
     let b = baseline::baseline(method, &input, &d.history).map_err(|e| match e {
         baseline::BaselineError::IncompleteAdjustment { .. } => ("no_data", e.to_string()),
         other => ("no_baseline", other.to_string()),
@@ -992,6 +1009,7 @@ fn settle_one(
         kw_drop: [perf.kw_drop_max, perf.kw_drop_min, perf.kw_drop_avg],
         rate,
         credit: round_cents(credit.max(0.0)),
+        eligible,
         series: Some((b.kwh, d.actual_event.clone())),
     })
 }
