@@ -363,10 +363,7 @@ struct Part {
     opted_out: bool,
 }
 
-fn floor_quarter(t: DateTime<Utc>) -> DateTime<Utc> {
-    let secs = t.timestamp();
-    DateTime::from_timestamp(secs - secs.rem_euclid(900), 0).expect("in range")
-}
+use crate::grid::forecast::align as floor_quarter;
 
 fn ceil_quarter(t: DateTime<Utc>) -> DateTime<Utc> {
     let f = floor_quarter(t);

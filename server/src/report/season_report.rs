@@ -29,9 +29,7 @@ fn cents(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-fn local_date(t: DateTime<Utc>) -> NaiveDate {
-    (t.naive_utc() + Duration::hours(LOCAL_OFFSET_HOURS)).date()
-}
+use crate::programs::settlement::local_date;
 
 fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
     d.and_hms_opt(0, 0, 0).expect("midnight").and_utc() - Duration::hours(LOCAL_OFFSET_HOURS)
