@@ -3,7 +3,8 @@
 //! (from the settlement results); plus its CSV (one line per event).
 //!
 //! Counting choices: an event counts in a cycle when at least one of the program's stages
-//! was not cancelled; its minutes are the lengths of those stages. The cycle and its limits
+//! was not cancelled; its minutes are the time those stages cover together (stages of rotating
+//! cohorts overlap, so their lengths are not summed). The cycle and its limits
 //! come from the rule in force on the event's local day.
 
 use std::collections::{BTreeMap, HashMap};
@@ -121,6 +122,7 @@ pub async fn season_report(db: &Db, code: &str) -> Result<SeasonReport, DomainEr
     // Events in order of their first stage.
     let mut order: Vec<String> = Vec::new();
     let mut events: HashMap<String, SeasonEvent> = HashMap::new();
+    let mut called: HashMap<String, Vec<(DateTime<Utc>, DateTime<Utc>)>> = HashMap::new();
     for s in &stages {
         let e = events
             .entry(s.event_external_id.clone())
@@ -146,15 +148,33 @@ pub async fn season_report(db: &Db, code: &str) -> Result<SeasonReport, DomainEr
         match s.status.as_str() {
             "F1CN" => {}
             "F1CO" => {
-                e.minutes += (s.ends_at - s.starts_at).num_minutes();
                 if e.status != "open" {
                     e.status = "completed".into();
                 }
             }
-            _ => {
-                e.minutes += (s.ends_at - s.starts_at).num_minutes();
-                e.status = "open".into();
+            _ => e.status = "open".into(),
+        }
+        if s.status != "F1CN" {
+            called
+                .entry(s.event_external_id.clone())
+                .or_default()
+                .push((s.starts_at, s.ends_at));
+        }
+    }
+    // The minutes an event used: the union of its stages' windows.
+    for (code, mut spans) in called {
+        spans.sort();
+        let mut minutes = 0;
+        let mut reach: Option<DateTime<Utc>> = None;
+        for (from, to) in spans {
+            let from = reach.map_or(from, |r| from.max(r));
+            if to > from {
+                minutes += (to - from).num_minutes();
             }
+            reach = Some(reach.map_or(to, |r| r.max(to)));
+        }
+        if let Some(e) = events.get_mut(&code) {
+            e.minutes = minutes;
         }
     }
     for (code, outcome, opted_out, n) in devices {
