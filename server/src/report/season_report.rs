@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
+/// A stage's window.
+type Span = (DateTime<Utc>, DateTime<Utc>);
+
 use app::report::*;
 
 use crate::db::program::{list_rules, rule_in_force};
@@ -122,7 +125,7 @@ pub async fn season_report(db: &Db, code: &str) -> Result<SeasonReport, DomainEr
     // Events in order of their first stage.
     let mut order: Vec<String> = Vec::new();
     let mut events: HashMap<String, SeasonEvent> = HashMap::new();
-    let mut called: HashMap<String, Vec<(DateTime<Utc>, DateTime<Utc>)>> = HashMap::new();
+    let mut called: HashMap<String, Vec<Span>> = HashMap::new();
     for s in &stages {
         let e = events
             .entry(s.event_external_id.clone())
