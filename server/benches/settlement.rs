@@ -13,6 +13,8 @@ use std::time::Instant;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use gridflex::db::{insert_rows, Arg, Db, DbOptions};
 use gridflex::demo::{self, DemoSize};
+use gridflex::programs::meter::Reading;
+use gridflex::programs::meter_days;
 use gridflex::programs::settlement;
 use gridflex::with_db;
 
@@ -161,7 +163,7 @@ async fn setup(db: &Db, customers: usize, code: &str) -> anyhow::Result<()> {
 
     // Interval data: a per-customer level, a daily wobble, and a drop in the event window.
     let event_day = start.date_naive();
-    let mut batch: Vec<Vec<Arg>> = Vec::with_capacity(500_000);
+    let mut batch: Vec<Reading> = Vec::with_capacity(500_000);
     let mut written = 0usize;
     let mut tx = db.begin().await?;
     for (k, (_, sp, _, _, _)) in chosen.iter().enumerate() {
@@ -177,27 +179,16 @@ async fn setup(db: &Db, customers: usize, code: &str) -> anyhow::Result<()> {
                 } else {
                     1.0
                 };
-                batch.push(vec![
-                    Arg::Text(sp.clone()),
-                    Arg::Time(t),
-                    Arg::Int(15),
-                    Arg::Float((level + wobble) * drop),
-                ]);
+                batch.push(Reading {
+                    service_point_id: sp.clone(),
+                    start: t,
+                    minutes: 15,
+                    kwh: (level + wobble) * drop,
+                });
             }
         }
         if batch.len() >= 400_000 {
-            insert_rows(
-                &mut tx,
-                "interval_readings",
-                &[
-                    "service_point_id",
-                    "interval_start",
-                    "interval_minutes",
-                    "kwh",
-                ],
-                &batch,
-            )
-            .await?;
+            meter_days::store(&mut tx, None, &batch).await?;
             written += batch.len();
             batch.clear();
             if written % 4_000_000 < 400_000 {
@@ -206,18 +197,7 @@ async fn setup(db: &Db, customers: usize, code: &str) -> anyhow::Result<()> {
             }
         }
     }
-    insert_rows(
-        &mut tx,
-        "interval_readings",
-        &[
-            "service_point_id",
-            "interval_start",
-            "interval_minutes",
-            "kwh",
-        ],
-        &batch,
-    )
-    .await?;
+    meter_days::store(&mut tx, None, &batch).await?;
     written += batch.len();
     tx.commit().await?;
     println!(

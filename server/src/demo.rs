@@ -11,6 +11,8 @@ use crate::auth::hash_password;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::{insert_rows, settings, user, Arg, Db, Tx};
 use crate::error::DomainError;
+use crate::programs::meter::Reading;
+use crate::programs::meter_days;
 use crate::with_db;
 use crate::with_tx;
 
@@ -1341,7 +1343,7 @@ async fn load_meter_readings(
     let end = align(now);
     let first = end - Duration::days(DEMO_METER_DAYS);
     let intervals = (DEMO_METER_DAYS * 96) as usize;
-    let mut rows: Vec<Vec<Arg>> = Vec::with_capacity(sps.len().min(50) * intervals);
+    let mut rows: Vec<Reading> = Vec::with_capacity(sps.len().min(50) * intervals);
     for sp in sps {
         let base_kw = rng.gen_range(0.4..1.5f64);
         let peak_kw = rng.gen_range(1.0..4.0f64);
@@ -1355,36 +1357,19 @@ async fn load_meter_readings(
             let kw = (base_kw + peak_kw * shape)
                 * if weekend { 0.8 } else { 1.0 }
                 * rng.gen_range(0.9..1.1f64);
-            rows.push(vec![
-                Arg::Text(sp.clone()),
-                Arg::Time(t),
-                Arg::Int(15),
-                Arg::Float((kw / 4.0 * 1000.0).round() / 1000.0),
-                Arg::OptInt(None),
-            ]);
+            rows.push(Reading {
+                service_point_id: sp.clone(),
+                start: t,
+                minutes: 15,
+                kwh: (kw / 4.0 * 1000.0).round() / 1000.0,
+            });
         }
         if rows.len() >= 200_000 {
-            write_readings(tx, &rows).await?;
+            meter_days::store(tx, None, &rows).await?;
             rows.clear();
         }
     }
-    write_readings(tx, &rows).await
-}
-
-async fn write_readings(tx: &mut Tx, rows: &[Vec<Arg>]) -> Result<(), DomainError> {
-    insert_rows(
-        tx,
-        "interval_readings",
-        &[
-            "service_point_id",
-            "interval_start",
-            "interval_minutes",
-            "kwh",
-            "import_id",
-        ],
-        rows,
-    )
-    .await
+    meter_days::store(tx, None, &rows).await
 }
 
 async fn load_forecast_inputs(

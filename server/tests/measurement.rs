@@ -6,6 +6,7 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::*;
+use gridflex::programs::meter_days;
 use gridflex::with_db;
 use serde_json::Value;
 
@@ -46,6 +47,19 @@ fn csv(rows: &[(&str, i64, f64)]) -> String {
         out.push_str(&format!("{sp},{},15,{kwh}\n", t.to_rfc3339()));
     }
     out
+}
+
+/// The days settlement reads ([`meter_days`]) hold exactly what the stored readings say.
+async fn days_agree(t: &TestDb, sps: &[&str]) -> usize {
+    let stored = meter_days::stored_days(&t.db, sps).await.unwrap();
+    let expected = meter_days::days_from_readings(&t.db, sps).await.unwrap();
+    assert!(!expected.is_empty(), "{}: readings", t.name);
+    assert_eq!(
+        stored, expected,
+        "{}: interval days follow the readings",
+        t.name
+    );
+    stored.len()
 }
 
 const READINGS_2025: &str =
@@ -128,6 +142,11 @@ async fn a_good_csv_is_stored_once_and_a_conflicting_reading_is_rejected() {
         });
         assert_eq!(kwh, 1.25, "{}: the stored reading is kept", t.name);
         assert_eq!(count(&t, READINGS_2025).await, before + 5, "{}", t.name);
+        // The second file added a quarter hour to a day the first one began.
+        days_agree(&t, &[&a, &b]).await;
+        let day = meter_days::stored_days(&t.db, &[&a]).await.unwrap()
+            [&(a.clone(), start().date_naive())];
+        assert_eq!(&day[..4], &[1000, 1250, 2000, meter_days::MISSING]);
         drop(app);
         t.cleanup().await;
     }
@@ -236,6 +255,11 @@ async fn an_espi_feed_is_imported_and_other_roles_are_refused() {
         .unwrap()
         });
         assert!((kwh - 6.06).abs() < 1e-9, "{}: {kwh}", t.name);
+        // Hourly energy is spread over its quarter hours.
+        days_agree(&t, &[&a]).await;
+        let day = meter_days::stored_days(&t.db, &[&a]).await.unwrap()
+            [&(a.clone(), start().date_naive() + Duration::days(1))];
+        assert_eq!(&day[..5], &[375, 375, 375, 375, 378]);
         assert_eq!(count(&t, READINGS_2025).await, before + 4, "{}", t.name);
 
         for role in ["operator", "auditor", "approver"] {
@@ -292,6 +316,33 @@ async fn the_demo_holds_three_weeks_of_quarter_hours_for_a_sample_of_service_poi
         let negative =
             "SELECT COUNT(*) FROM interval_readings WHERE kwh <= 0 OR interval_minutes <> 15";
         assert_eq!(count(&t, negative).await, 0, "{}", t.name);
+        // Settlement's days agree with the demo's readings, and filling them again from the
+        // readings (as the migration that adds them does) gives the same days.
+        let all: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
+            "SELECT DISTINCT service_point_id FROM interval_readings ORDER BY service_point_id"
+        )
+        .fetch_all(p)
+        .await
+        .unwrap());
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let days = days_agree(&t, &all).await;
+        assert_eq!(
+            days as i64,
+            count(&t, "SELECT COUNT(*) FROM interval_days").await
+        );
+        let before = meter_days::stored_days(&t.db, &all).await.unwrap();
+        with_db!(&t.db, |p| sqlx::query("DELETE FROM interval_days")
+            .execute(p)
+            .await
+            .unwrap()
+            .rows_affected());
+        assert_eq!(
+            meter_days::rebuild(&t.db).await.unwrap(),
+            days,
+            "{}",
+            t.name
+        );
+        assert_eq!(meter_days::stored_days(&t.db, &all).await.unwrap(), before);
         t.cleanup().await;
     }
 }

@@ -7,9 +7,10 @@ mod common;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use common::*;
-use gridflex::db::{insert_rows, Arg};
 use gridflex::integration::peer::Peers;
 use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
+use gridflex::programs::meter::Reading;
+use gridflex::programs::meter_days;
 use gridflex::programs::settlement;
 use gridflex::with_db;
 use serde_json::Value;
@@ -156,30 +157,20 @@ async fn store_readings(t: &TestDb, code: &str, start: DateTime<Utc>) -> Vec<Str
             let mut q = start - Duration::hours(5) - Duration::days(day);
             while q < end + Duration::hours(1) - Duration::days(day) {
                 let in_event = day == 0 && q >= start && q < end;
-                rows.push(vec![
-                    Arg::Text(sp.clone()),
-                    Arg::Time(q),
-                    Arg::Int(15),
-                    Arg::Float(if in_event { EVENT_KWH } else { NORMAL_KWH }),
-                ]);
+                rows.push(Reading {
+                    service_point_id: sp.clone(),
+                    start: q,
+                    minutes: 15,
+                    kwh: if in_event { EVENT_KWH } else { NORMAL_KWH },
+                });
                 q += Duration::minutes(15);
             }
         }
     }
     let mut tx = t.db.begin().await.unwrap();
-    insert_rows(
-        &mut tx,
-        "interval_readings",
-        &[
-            "service_point_id",
-            "interval_start",
-            "interval_minutes",
-            "kwh",
-        ],
-        &rows,
-    )
-    .await
-    .unwrap();
+    let refs: Vec<&str> = sps.iter().map(String::as_str).collect();
+    meter_days::forget(&mut tx, &refs).await.unwrap();
+    meter_days::store(&mut tx, None, &rows).await.unwrap();
     tx.commit().await.unwrap();
     sps
 }

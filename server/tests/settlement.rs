@@ -7,6 +7,8 @@ mod common;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use common::*;
 use gridflex::db::{insert_rows, Arg, Db};
+use gridflex::programs::meter::Reading;
+use gridflex::programs::meter_days;
 use gridflex::programs::settlement::{self, SettlementRow};
 use gridflex::with_db;
 
@@ -158,29 +160,17 @@ async fn readings(
         for i in 0..(6 * 60 / step) {
             let t = from + Duration::minutes(step * i);
             if let Some(v) = kwh(d, t) {
-                rows.push(vec![
-                    Arg::Text(sp.into()),
-                    Arg::Time(t),
-                    Arg::Int(step),
-                    Arg::Float(v),
-                ]);
+                rows.push(Reading {
+                    service_point_id: sp.into(),
+                    start: t,
+                    minutes: step,
+                    kwh: v,
+                });
             }
         }
     }
     let mut tx = db.begin().await.unwrap();
-    insert_rows(
-        &mut tx,
-        "interval_readings",
-        &[
-            "service_point_id",
-            "interval_start",
-            "interval_minutes",
-            "kwh",
-        ],
-        &rows,
-    )
-    .await
-    .unwrap();
+    meter_days::store(&mut tx, None, &rows).await.unwrap();
     tx.commit().await.unwrap();
 }
 

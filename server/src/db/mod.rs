@@ -168,11 +168,31 @@ impl Db {
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
+        // Readings stored before `interval_days` existed are copied into it once, when the
+        // migration that creates it is applied (its table has no SQL way to fill it).
+        const INTERVAL_DAYS: i64 = 7;
+        let had_days = self.migration_applied(INTERVAL_DAYS).await;
         match self {
             Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
             Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
         }
+        if !had_days {
+            crate::programs::meter_days::rebuild(self).await?;
+        }
         Ok(())
+    }
+
+    /// Whether migration `version` was applied (false on a database with none).
+    async fn migration_applied(&self, version: i64) -> bool {
+        let applied: Result<Option<i64>, sqlx::Error> = with_db!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE version = $1 AND success",
+            )
+            .bind(version)
+            .fetch_optional(pool)
+            .await
+        });
+        matches!(applied, Ok(Some(_)))
     }
 
     /// Whether every embedded migration has been applied (for `/ready`).
@@ -264,6 +284,7 @@ pub enum Arg {
     OptText(Option<String>),
     OptDate(Option<chrono::NaiveDate>),
     OptTime(Option<chrono::DateTime<chrono::Utc>>),
+    Bytes(Vec<u8>),
 }
 
 /// Binds every [`Arg`] in order to a query built with `sqlx::query*`.
@@ -283,6 +304,7 @@ macro_rules! bind_args {
                 $crate::db::Arg::OptText(v) => q.bind(v.as_deref()),
                 $crate::db::Arg::OptDate(v) => q.bind(*v),
                 $crate::db::Arg::OptTime(v) => q.bind(*v),
+                $crate::db::Arg::Bytes(v) => q.bind(v.as_slice()),
             };
         }
         q
@@ -362,6 +384,18 @@ pub async fn insert_rows(
     columns: &[&str],
     rows: &[Vec<Arg>],
 ) -> Result<(), DomainError> {
+    insert_rows_then(tx, table, columns, rows, "").await
+}
+
+/// [`insert_rows`] with a clause after the values, such as `ON CONFLICT … DO UPDATE …`
+/// (the same text on both backends).
+pub async fn insert_rows_then(
+    tx: &mut Tx,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Arg>],
+    then: &str,
+) -> Result<(), DomainError> {
     // Both backends cap bind parameters (SQLite 32766, PostgreSQL 65535).
     let per_batch = (ROWS_PARAMS_PER_STATEMENT / columns.len()).max(1);
     // SQLite looks up a numbered parameter's name by a linear scan, so `$n` binding is
@@ -386,6 +420,10 @@ pub async fn insert_rows(
                 }
             }
             sql.push(')');
+        }
+        if !then.is_empty() {
+            sql.push(' ');
+            sql.push_str(then);
         }
         with_tx!(tx, |c| bind_args!(
             sqlx::query(&sql),

@@ -23,6 +23,7 @@ use crate::grid::headend::HeadEndSim;
 use crate::grid::lifecycle::{Action, Actor};
 use crate::integration::peer::Peers;
 use crate::integration::worker::{DeliveryWorker, RetryPolicy};
+use crate::programs::meter_days;
 use crate::{with_db, with_tx};
 
 use super::DEMO_METER_DAYS;
@@ -370,7 +371,13 @@ async fn write_series(
         .execute(c)
         .await?
         .rows_affected());
-    Ok(())
+    meter_days::add(
+        tx,
+        kwh.iter()
+            .enumerate()
+            .map(|(i, v)| (sp, first + Duration::minutes(15 * i as i64), 15, *v)),
+    )
+    .await
 }
 
 /// Replaces the meter data of every service point that took part in `codes` with readings
@@ -404,6 +411,8 @@ async fn load_participant_readings(
             .await?
             .rows_affected());
     }
+    let refs: Vec<&str> = sps.iter().map(|s| s.as_str()).collect();
+    meter_days::forget(&mut tx, &refs).await?;
     let shapes = DayShapes::new(first, intervals);
     for (sp, effect) in &effects {
         let kwh = participant_readings(seed, sp, effect, &shapes);

@@ -27,7 +27,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::db::audit::{append, NewAuditEntry};
-use crate::db::{insert_rows, Arg, Db, Tx};
+use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::with_tx;
 
@@ -657,31 +657,7 @@ pub async fn import(
     .await?
     });
     report.import_id = import_id;
-    let table_rows: Vec<Vec<Arg>> = accepted
-        .into_iter()
-        .map(|r| {
-            vec![
-                Arg::Text(r.service_point_id),
-                Arg::Time(r.start),
-                Arg::Int(r.minutes),
-                Arg::Float(r.kwh),
-                Arg::Int(import_id),
-            ]
-        })
-        .collect();
-    insert_rows(
-        &mut tx,
-        "interval_readings",
-        &[
-            "service_point_id",
-            "interval_start",
-            "interval_minutes",
-            "kwh",
-            "import_id",
-        ],
-        &table_rows,
-    )
-    .await?;
+    super::meter_days::store(&mut tx, Some(import_id), &accepted).await?;
     append(
         &mut tx,
         NewAuditEntry::new(actor, "meter_data.import", "meter_import", import_id).after(json!({

@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod enrollment;
 pub mod enrollment_request;
 pub mod meter;
+pub mod meter_days;
 pub mod network_transfer;
 pub mod opt_out;
 pub mod program_event;

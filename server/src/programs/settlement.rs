@@ -30,6 +30,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::baseline::{self, DayProfile, Method, ADJUSTMENT_GAP_HOURS, ADJUSTMENT_HOURS};
+use super::meter_days;
 use crate::db::audit::{append_many, NewAuditEntry};
 use crate::db::{insert_rows, Arg, Db, Tx};
 use crate::error::DomainError;
@@ -637,86 +638,88 @@ async fn prices(
     Ok(rows.into_iter().collect())
 }
 
-/// Quarter-hour kWh of many service points over one day's window, read in bulk.
-/// Returns, per service point, the values when the window is complete in 15-minute data;
-/// a service point with gaps or hourly data is left out (it is read alone, see
-/// [`baseline::load_profiles`]). Also returns every service point with any reading there.
+/// Service points read in one statement by [`window_values`].
+const READ_SLICE: usize = 5_000;
+
+/// Quarter-hour kWh of many service points over the same window on several days, read in
+/// bulk from their stored days ([`meter_days`]). Per service point and window start: the
+/// values when the window is complete (a service point with gaps is left out and read alone,
+/// see [`baseline::load_profiles`]). Also returns every service point with any reading in
+/// the first window.
 async fn window_values(
     db: &Db,
-    sps_json: &str,
-    from: DateTime<Utc>,
+    sps: &[&str],
+    windows: &[DateTime<Utc>],
     quarters: usize,
-) -> Result<(HashMap<String, Vec<f64>>, Vec<String>), DomainError> {
-    let to = from + Duration::minutes(15 * quarters as i64);
-    // Energy is packed as whole watt-hours, one text row per service point: handing rows
-    // over one at a time would cost more than reading them. On SQLite a scalar subquery per
-    // service point walks its primary-key range in order, so no sort of all rows is needed
-    // (a GROUP BY over the join sorted millions of rows per day read).
-    const SQLITE: &str = "SELECT j.value,
-            (SELECT (MIN(r.interval_start) = $2) || '|' || COUNT(*) || '|' || MIN(r.interval_minutes) || '|'
-                    || MAX(r.interval_minutes) || '|' || group_concat(CAST(round(r.kwh * 1000) AS INTEGER), ',')
-             FROM interval_readings r
-             WHERE r.service_point_id = j.value AND r.interval_start >= $2 AND r.interval_start < $3)
-        FROM json_each($1) j";
-    const PG: &str = "SELECT r.service_point_id,
-            CASE WHEN MIN(r.interval_start) = $2 THEN '1' ELSE '0' END || '|' || COUNT(*) || '|' || MIN(r.interval_minutes) || '|'
-                || MAX(r.interval_minutes) || '|' || string_agg(CAST(round(r.kwh * 1000) AS BIGINT)::text, ',' ORDER BY r.interval_start)
-        FROM json_array_elements_text($1::json) j(value) JOIN interval_readings r ON r.service_point_id = j.value
-         AND r.interval_start >= $2 AND r.interval_start < $3
-        GROUP BY r.service_point_id";
-    let rows: Vec<(String, Option<String>)> = match db {
-        Db::Sqlite(c) => {
-            sqlx::query_as(SQLITE)
-                .bind(sps_json)
-                .bind(from)
-                .bind(to)
-                .fetch_all(c)
-                .await?
-        }
-        Db::Postgres(c) => {
-            sqlx::query_as(PG)
-                .bind(sps_json)
-                .bind(from)
-                .bind(to)
-                .fetch_all(c)
-                .await?
-        }
-    };
-    let mut out = HashMap::with_capacity(rows.len());
-    let mut any = Vec::with_capacity(rows.len());
-    for (sp, packed) in rows {
-        // `first|count|min minutes|max minutes|values`; no row (or NULL) means no reading.
+) -> Result<WindowValues, DomainError> {
+    let span = Duration::minutes(15 * quarters as i64 - 1);
+    let days: Vec<NaiveDate> = windows
+        .iter()
+        .flat_map(|w| {
+            let last = (*w + span).date_naive();
+            w.date_naive().iter_days().take_while(move |d| *d <= last)
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // Where each window's quarter hours lie: (day of `days`, slot), the same for everyone;
+    // only the slots some window uses are read.
+    let positions: Vec<Vec<(usize, usize)>> = windows
+        .iter()
+        .map(|from| {
+            (0..quarters)
+                .map(|q| {
+                    let t = *from + Duration::minutes(15 * q as i64);
+                    let day = days
+                        .binary_search(&t.date_naive())
+                        .expect("every day of every window is asked for");
+                    (day, meter_days::slot_of(t))
+                })
+                .collect()
+        })
+        .collect();
+    let used = positions.iter().flatten().map(|p| p.1);
+    let slots = used.clone().min().unwrap_or(0)..used.max().map_or(0, |s| s + 1);
+    let index = meter_days::DayIndex::new(&days, slots.len());
+    let mut out = WindowValues::default();
+    for (sp, packed) in meter_days::read_days(db, sps, &days, slots.clone()).await? {
         let Some(packed) = packed else { continue };
-        let mut parts = packed.splitn(5, '|');
-        let (Some(first), Some(n), Some(min_m), Some(max_m), Some(values)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            continue;
-        };
-        if n == "0" {
-            continue;
+        let by_day = index.unpack(&packed)?;
+        let mut complete_windows = Vec::with_capacity(windows.len());
+        for (w, at) in positions.iter().enumerate() {
+            let mut values = Vec::with_capacity(quarters);
+            let (mut any, mut complete) = (false, true);
+            for &(day, q) in at {
+                let v = by_day[day]
+                    .map(|b| meter_days::slot(b, q - slots.start))
+                    .unwrap_or(meter_days::MISSING);
+                if v == meter_days::MISSING {
+                    complete = false;
+                    // On the event day, keep looking for any reading at all.
+                    if w > 0 || any {
+                        break;
+                    }
+                } else {
+                    any = true;
+                    values.push(f64::from(v) / 1000.0);
+                }
+            }
+            if w == 0 && any {
+                out.any.push(sp.clone());
+            }
+            complete_windows.push(complete.then_some(values));
         }
-        any.push(sp.clone());
-        if first != "1"
-            || n.parse::<usize>().ok() != Some(quarters)
-            || min_m != "15"
-            || max_m != "15"
-        {
-            continue;
-        }
-        let values: Option<Vec<f64>> = values
-            .split(',')
-            .map(|v| v.parse::<i64>().ok().map(|wh| wh as f64 / 1000.0))
-            .collect();
-        if let Some(v) = values.filter(|v| v.len() == quarters) {
-            out.insert(sp, v);
-        }
+        out.values.insert(sp, complete_windows);
     }
-    Ok((out, any))
+    Ok(out)
+}
+
+/// What [`window_values`] read: per service point, each window's values when complete, and
+/// the service points with any reading in the first window.
+#[derive(Default)]
+struct WindowValues {
+    values: HashMap<String, Vec<Option<Vec<f64>>>>,
+    any: Vec<String>,
 }
 
 /// Rounds a reading to watt-hours, as the bulk read does.
@@ -795,7 +798,6 @@ async fn compute(
             .collect();
         sps.sort_unstable();
         sps.dedup();
-        let sps_json = serde_json::to_string(&sps)?;
         // The days read: the event day, then days back until ten weekdays that are nobody's
         // event day (each member's own eligible days are then all among them).
         let mut shifts = vec![0i64];
@@ -811,37 +813,45 @@ async fn compute(
                 break;
             }
         }
-        // Two days are read at a time, on two connections (SQLite readers run in parallel).
-        let sps_json = std::sync::Arc::new(sps_json);
-        let reads = futures_util::stream::iter(shifts.clone().into_iter().map(|k| {
-            let (db, sps_json) = (db.clone(), sps_json.clone());
+        // All days of a slice of the service points in one read, two slices at a time on
+        // two connections (SQLite readers run in parallel).
+        let windows: std::sync::Arc<Vec<DateTime<Utc>>> = std::sync::Arc::new(
+            shifts
+                .iter()
+                .map(|k| adj_from - Duration::days(*k))
+                .collect(),
+        );
+        let chunks: Vec<Vec<String>> = sps
+            .chunks(READ_SLICE)
+            .map(|c| c.iter().map(|s| s.to_string()).collect())
+            .collect();
+        let reads = futures_util::stream::iter(chunks.into_iter().map(|chunk| {
+            let (db, windows) = (db.clone(), windows.clone());
             async move {
-                window_values(&db, &sps_json, adj_from - Duration::days(k), quarters)
-                    .await
-                    .map(|r| (k, r))
+                let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                window_values(&db, &refs, &windows, quarters).await
             }
         }))
         .buffered(2)
         .collect::<Vec<_>>()
         .await;
-        let mut per_day: Vec<(i64, HashMap<String, Vec<f64>>)> = Vec::new();
+        let mut values: HashMap<String, Vec<Option<Vec<f64>>>> = HashMap::new();
         for read in reads {
-            let (k, (values, any)) = read?;
-            if k == 0 {
-                seen.extend(any);
-            }
-            per_day.push((k, values));
+            let read = read?;
+            seen.extend(read.any);
+            values.extend(read.values);
         }
         for &i in members {
-            let sp = all[i].service_point_id.as_str();
-            let Some(today) = per_day[0].1.get(sp) else {
+            let Some(windows) = values.get(&all[i].service_point_id) else {
                 continue;
             };
-            let history = per_day[1..]
-                .iter()
-                .filter_map(|(k, m)| {
-                    m.get(sp).map(|v| DayProfile {
-                        date: local_date(*start - Duration::days(*k)),
+            let Some(today) = &windows[0] else {
+                continue;
+            };
+            let history = (1..shifts.len())
+                .filter_map(|w| {
+                    windows[w].as_ref().map(|v| DayProfile {
+                        date: local_date(*start - Duration::days(shifts[w])),
                         event: v[quarters - event_n..].to_vec(),
                         adjustment: v[..adj_n].to_vec(),
                     })
