@@ -514,6 +514,59 @@ async fn only_completed_events_are_settled() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn servers_settling_the_same_event_at_once_all_succeed_and_store_it_once() {
+    for t in backends().await {
+        with_demo(&t).await;
+        let db = &t.db;
+        let day = event_day();
+        let start = four_pm(day);
+        let smt = enrolled(db, "SMT-BYOD", 3).await;
+        for e in &smt {
+            readings(db, &e.sp, day, false, move |d, q| {
+                Some(if d == day && q >= start { 0.2 } else { 0.5 })
+            })
+            .await;
+        }
+        let parts: Vec<_> = smt.iter().map(|e| ("SMT-BYOD", e, None, false)).collect();
+        program_event(db, "EV-T0005", start, &parts).await;
+        // Four pools on the same database, as four server processes would have, each
+        // settling on its own worker thread.
+        let now = Utc::now();
+        let mut runs = Vec::new();
+        let mut pools = Vec::new();
+        for _ in 0..4 {
+            let pool = t.second_pool().await;
+            pools.push(pool.clone());
+            runs.push(tokio::spawn(async move {
+                settlement::settle_event(&pool, "pm", "EV-T0005", now).await
+            }));
+        }
+        let mut summaries = Vec::new();
+        for run in runs {
+            summaries.extend(run.await.unwrap().expect("every settle succeeds"));
+        }
+        let new: usize = summaries.iter().map(|r| r.new).sum();
+        let unchanged: usize = summaries.iter().map(|r| r.unchanged).sum();
+        assert_eq!(new, 3, "{}: stored once", t.name);
+        assert_eq!(unchanged, 9, "{}: the others found them stored", t.name);
+        assert_eq!(
+            count(
+                db,
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'settlement.settle' AND entity_id LIKE 'EV-T0005/%'"
+            )
+            .await,
+            3,
+            "{}",
+            t.name
+        );
+        for pool in pools {
+            pool.close().await;
+        }
+        t.cleanup().await;
+    }
+}
+
 #[tokio::test]
 async fn settlement_through_rest_and_console_follows_the_roles() {
     for t in backends().await {

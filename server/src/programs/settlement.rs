@@ -1120,6 +1120,16 @@ async fn store(
     now: DateTime<Utc>,
 ) -> Result<RunSummary, DomainError> {
     let clock = std::time::Instant::now();
+    // Two servers sharing a PostgreSQL database may settle the same event at once: the
+    // second waits here and then compares with what the first wrote (SQLite transactions
+    // already take the write lock when they begin).
+    if let Tx::Postgres(c) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('settlement ' || $1 || ' ' || $2))")
+            .bind(program.id.to_string())
+            .bind(event_code)
+            .execute(&mut **c)
+            .await?;
+    }
     let before: Vec<Stored> = with_tx!(tx, |c| {
         sqlx::query_as(
         "SELECT enrollment_id, status, reason, baseline_kwh, actual_kwh, kwh_avoided, kw_drop_avg, rate, credit,

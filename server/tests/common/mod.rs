@@ -17,6 +17,8 @@ pub struct TestDb {
     pub name: &'static str,
     pg_schema: Option<String>,
     admin_url: Option<String>,
+    /// What the pool was opened with, for [`TestDb::second_pool`].
+    url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -24,7 +26,7 @@ impl TestDb {
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let db = Db::connect(&DbOptions::new(url))
+        let db = Db::connect(&DbOptions::new(&url))
             .await
             .expect("sqlite opens");
         db.migrate().await.expect("sqlite migrates");
@@ -33,6 +35,7 @@ impl TestDb {
             name: "sqlite",
             pg_schema: None,
             admin_url: None,
+            url,
             _dir: Some(dir),
         }
     }
@@ -58,8 +61,18 @@ impl TestDb {
             name: "postgres",
             pg_schema: Some(schema),
             admin_url: Some(url.to_string()),
+            url: url.to_string(),
             _dir: None,
         }
+    }
+
+    /// Another pool on the same database, as a second server process would open.
+    #[allow(dead_code)]
+    pub async fn second_pool(&self) -> Db {
+        let mut options = DbOptions::new(&self.url);
+        options.pg_schema = self.pg_schema.clone();
+        options.max_connections = 4;
+        Db::connect(&options).await.expect("a second pool opens")
     }
 
     /// Drops the PostgreSQL schema (SQLite's temp dir goes with the value).
