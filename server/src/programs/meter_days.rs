@@ -169,31 +169,26 @@ async fn read_tx(
     last: NaiveDate,
 ) -> Result<Vec<(String, NaiveDate, Vec<u8>)>, DomainError> {
     let list = serde_json::to_string(sps)?;
-    Ok(match tx {
-        Tx::Sqlite(c) => {
-            sqlx::query_as(
-                "SELECT d.service_point_id, d.day, d.quarters FROM json_each($1) j
-                 JOIN interval_days d ON d.service_point_id = j.value AND d.day >= $2 AND d.day <= $3",
-            )
-            .bind(&list)
-            .bind(first)
-            .bind(last)
-            .fetch_all(&mut **c)
-            .await?
-        }
-        Tx::Postgres(c) => {
-            sqlx::query_as(
-                "SELECT d.service_point_id, d.day, d.quarters FROM interval_days d
-                 WHERE d.service_point_id IN (SELECT json_array_elements_text($1::json))
-                   AND d.day >= $2 AND d.day <= $3",
-            )
-            .bind(&list)
-            .bind(first)
-            .bind(last)
-            .fetch_all(&mut **c)
-            .await?
-        }
-    })
+    let sql = format!(
+        "SELECT service_point_id, day, quarters FROM interval_days
+         WHERE service_point_id IN ({}) AND day >= $2 AND day <= $3",
+        sp_list(tx.is_postgres())
+    );
+    Ok(with_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(&list)
+        .bind(first)
+        .bind(last)
+        .fetch_all(c)
+        .await?))
+}
+
+/// The subquery over the JSON array of service points bound as `$1`, for `IN (…)`.
+fn sp_list(postgres: bool) -> &'static str {
+    if postgres {
+        "SELECT json_array_elements_text($1::json)"
+    } else {
+        "SELECT value FROM json_each($1)"
+    }
 }
 
 /// Stored days of some service points on the given days, only the given slots of each:
@@ -209,41 +204,32 @@ pub async fn read_days(
     let list = serde_json::to_string(sps)?;
     let day_list = serde_json::to_string(days)?;
     let (from, len) = (slots.start as i32 * 4, slots.len() as i32 * 4);
-    Ok(match db {
-        Db::Sqlite(c) => {
-            // `||` and group_concat keep a blob's bytes as they are; the cast hands them
-            // back as a blob.
-            sqlx::query_as(
-                "SELECT j.value, (SELECT CAST(group_concat(d.day || substr(d.quarters, $3 + 1, $4), '') AS BLOB)
-                   FROM interval_days d WHERE d.service_point_id = j.value
-                    AND d.day IN (SELECT value FROM json_each($2)))
-                 FROM json_each($1) j",
-            )
-            .bind(&list)
-            .bind(&day_list)
-            .bind(from)
-            .bind(len)
-            .fetch_all(c)
-            .await?
+    let sql = match db {
+        // `||` and group_concat keep a blob's bytes as they are; the cast hands them back
+        // as a blob. A scalar subquery per service point walks its key range in order.
+        Db::Sqlite(_) => {
+            "SELECT j.value, (SELECT CAST(group_concat(d.day || substr(d.quarters, $3 + 1, $4), '') AS BLOB)
+               FROM interval_days d WHERE d.service_point_id = j.value
+                AND d.day IN (SELECT value FROM json_each($2)))
+             FROM json_each($1) j"
         }
-        Db::Postgres(c) => {
-            sqlx::query_as(
-                "SELECT d.service_point_id,
-                        string_agg(convert_to(to_char(d.day, 'YYYY-MM-DD'), 'UTF8')
-                                   || substring(d.quarters FROM $3::int + 1 FOR $4::int), ''::bytea)
-                 FROM interval_days d
-                 WHERE d.service_point_id IN (SELECT json_array_elements_text($1::json))
-                   AND d.day IN (SELECT json_array_elements_text($2::json)::date)
-                 GROUP BY d.service_point_id",
-            )
-            .bind(&list)
-            .bind(&day_list)
-            .bind(from)
-            .bind(len)
-            .fetch_all(c)
-            .await?
+        Db::Postgres(_) => {
+            "SELECT d.service_point_id,
+                    string_agg(convert_to(to_char(d.day, 'YYYY-MM-DD'), 'UTF8')
+                               || substring(d.quarters FROM $3::int + 1 FOR $4::int), ''::bytea)
+             FROM interval_days d
+             WHERE d.service_point_id IN (SELECT json_array_elements_text($1::json))
+               AND d.day IN (SELECT json_array_elements_text($2::json)::date)
+             GROUP BY d.service_point_id"
         }
-    })
+    };
+    Ok(with_db!(db, |c| sqlx::query_as(sql)
+        .bind(&list)
+        .bind(&day_list)
+        .bind(from)
+        .bind(len)
+        .fetch_all(c)
+        .await?))
 }
 
 /// The days asked of [`read_days`], to find them in what it packed.
@@ -301,15 +287,11 @@ impl DayIndex {
 pub async fn forget(tx: &mut Tx, sps: &[&str]) -> Result<(), DomainError> {
     for chunk in sps.chunks(2000) {
         let list = serde_json::to_string(chunk)?;
-        let sql = match tx {
-            Tx::Sqlite(_) => {
-                "DELETE FROM interval_days WHERE service_point_id IN (SELECT value FROM json_each($1))"
-            }
-            Tx::Postgres(_) => {
-                "DELETE FROM interval_days WHERE service_point_id IN (SELECT json_array_elements_text($1::json))"
-            }
-        };
-        with_tx!(tx, |c| sqlx::query(sql)
+        let sql = format!(
+            "DELETE FROM interval_days WHERE service_point_id IN ({})",
+            sp_list(tx.is_postgres())
+        );
+        with_tx!(tx, |c| sqlx::query(&sql)
             .bind(&list)
             .execute(c)
             .await?
@@ -324,25 +306,15 @@ pub async fn days_from_readings(
     sps: &[&str],
 ) -> Result<BTreeMap<(String, NaiveDate), Slots>, DomainError> {
     let list = serde_json::to_string(sps)?;
-    let rows: Vec<(String, DateTime<Utc>, i64, f64)> = match db {
-        Db::Sqlite(c) => {
-            sqlx::query_as(
-                "SELECT r.service_point_id, r.interval_start, r.interval_minutes, r.kwh
-                 FROM json_each($1) j JOIN interval_readings r ON r.service_point_id = j.value",
-            )
-            .bind(&list)
-            .fetch_all(c)
-            .await?
-        }
-        Db::Postgres(c) => sqlx::query_as(
-            "SELECT r.service_point_id, r.interval_start, CAST(r.interval_minutes AS BIGINT), r.kwh
-                 FROM interval_readings r
-                 WHERE r.service_point_id IN (SELECT json_array_elements_text($1::json))",
-        )
+    let sql = format!(
+        "SELECT service_point_id, interval_start, CAST(interval_minutes AS BIGINT), kwh
+         FROM interval_readings WHERE service_point_id IN ({})",
+        sp_list(matches!(db, Db::Postgres(_)))
+    );
+    let rows: Vec<(String, DateTime<Utc>, i64, f64)> = with_db!(db, |c| sqlx::query_as(&sql)
         .bind(&list)
         .fetch_all(c)
-        .await?,
-    };
+        .await?);
     let mut days = BTreeMap::new();
     for (sp, start, minutes, kwh) in rows {
         apply(&mut days, &sp, (start, minutes, kwh));
@@ -356,16 +328,14 @@ pub async fn stored_days(
     sps: &[&str],
 ) -> Result<BTreeMap<(String, NaiveDate), Slots>, DomainError> {
     let list = serde_json::to_string(sps)?;
-    let rows: Vec<(String, NaiveDate, Vec<u8>)> = with_db!(db, |c| {
-        let sql = if matches!(db, Db::Sqlite(_)) {
-            "SELECT service_point_id, day, quarters FROM interval_days
-             WHERE service_point_id IN (SELECT value FROM json_each($1))"
-        } else {
-            "SELECT service_point_id, day, quarters FROM interval_days
-             WHERE service_point_id IN (SELECT json_array_elements_text($1::json))"
-        };
-        sqlx::query_as(sql).bind(&list).fetch_all(c).await?
-    });
+    let sql = format!(
+        "SELECT service_point_id, day, quarters FROM interval_days WHERE service_point_id IN ({})",
+        sp_list(matches!(db, Db::Postgres(_)))
+    );
+    let rows: Vec<(String, NaiveDate, Vec<u8>)> = with_db!(db, |c| sqlx::query_as(&sql)
+        .bind(&list)
+        .fetch_all(c)
+        .await?);
     Ok(rows
         .into_iter()
         .map(|(sp, day, blob)| ((sp, day), decode(&blob)))

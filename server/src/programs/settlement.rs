@@ -34,6 +34,7 @@ use super::meter_days;
 use crate::db::audit::{append_many, NewAuditEntry};
 use crate::db::{insert_rows, Arg, Db, Tx};
 use crate::error::DomainError;
+use crate::grid::forecast::align as floor_quarter;
 use crate::{with_db, with_tx};
 
 /// Results of one program part of an event, per enrollment.
@@ -363,8 +364,6 @@ struct Part {
     devices: i32,
     opted_out: bool,
 }
-
-use crate::grid::forecast::align as floor_quarter;
 
 fn ceil_quarter(t: DateTime<Utc>) -> DateTime<Utc> {
     let f = floor_quarter(t);
