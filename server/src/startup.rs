@@ -65,6 +65,8 @@ pub struct WebSettings {
     pub pg_schema: Option<String>,
     /// Clock, head-end simulator and thresholds of the grid side.
     pub grid: GridSettings,
+    /// How long a request may take before it is answered 503.
+    pub request_timeout: std::time::Duration,
 }
 
 const STYLESHEET: &str = include_str!("../../style/gridflex.css");
@@ -198,7 +200,8 @@ pub async fn build_app(
         .merge(console_router)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(integration_router)
-        .layer(from_fn_with_state(state.clone(), ops::track))
+        .layer(from_fn_with_state(state.clone(), ops::track));
+    let router = ops::guarded(router, settings.request_timeout)
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
