@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{FromRef, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::from_fn_with_state;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
@@ -79,6 +79,29 @@ async fn stylesheet() -> impl IntoResponse {
         ],
         STYLESHEET,
     )
+}
+
+/// Server functions called without a form (JSON clients) answer an error with its own
+/// status: leptos answers every server-function error 500, which made a refusal look like
+/// a server failure (and an alert). The body is the `AppError` as JSON; its status is used.
+async fn server_fn_status(req: Request<Body>, next: axum::middleware::Next) -> Response {
+    if !req.uri().path().starts_with("/fn/") {
+        return next.run(req).await;
+    }
+    let res = next.run(req).await;
+    if res.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return (parts.status, "the server function failed").into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<app::AppError>(&bytes) {
+        if let Ok(status) = axum::http::StatusCode::from_u16(error.status()) {
+            parts.status = status;
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
@@ -185,6 +208,7 @@ pub async fn build_app(
             state.clone(),
             web::report_api::report_files,
         ))
+        .layer(axum::middleware::from_fn(server_fn_status))
         .layer(from_fn_with_state(state.clone(), console_context))
         .layer(sessions);
 

@@ -521,3 +521,36 @@ async fn unknown_routes_answer_404_and_wrong_methods_405(t: TestDb) {
     drop(app);
     t.cleanup().await;
 }
+
+each_backend!(a_server_function_called_without_a_form_answers_refusals_with_their_status);
+async fn a_server_function_called_without_a_form_answers_refusals_with_their_status(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = app.browser();
+    app.login(&c, "operator", PASSWORD).await;
+    let csrf = app.csrf(&c, "/home").await;
+    let call = |fields: Vec<(&'static str, &'static str)>| {
+        let mut body = vec![("csrf", csrf.clone())];
+        body.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        c.post(app.url("/fn/create_user"))
+            .header("accept", "application/json")
+            .form(&body)
+            .send()
+    };
+    // An operator may not manage users: 403, not a server error.
+    let res = call(vec![
+        ("username", "mallory"),
+        ("display_name", "Mallory"),
+        ("role", "admin"),
+        ("password", "a long enough password"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("Forbidden"));
+    // A call that cannot be read: 400.
+    let res = call(vec![("username", "mallory")]).await.unwrap();
+    assert_eq!(res.status(), 400);
+    drop(app);
+    t.cleanup().await;
+}
