@@ -1,6 +1,6 @@
 //! Wire codes: the closed sets of strings a flow's fields take (`X1BY`, `D1SP`, ...).
 
-/// A closed set of wire codes: serde renames to the exact wire strings, `as_str`, `parse`, `ALL`.
+/// A closed set of wire codes: serde to and from the exact wire strings, `as_str`, `parse`, `ALL`.
 macro_rules! wire_code {
     (
         $(#[$meta:meta])*
@@ -9,9 +9,7 @@ macro_rules! wire_code {
         }
     ) => {
         $(#[$meta])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize,
-        )]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize)]
         pub enum $name {
             $( $(#[$vmeta])* #[serde(rename = $code)] $variant, )+
         }
@@ -38,6 +36,32 @@ macro_rules! wire_code {
             /// Every code, comma-separated, for error messages.
             pub fn codes() -> String {
                 Self::ALL.iter().map(|code| code.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        // By hand rather than derived: a code is a JSON string and nothing else, so
+        // `{"X1EM": null}` (serde's externally tagged form) is refused like any other non-string.
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D>(deserializer: D) -> Result<Self, D::Error>
+            where
+                D: ::serde::Deserializer<'de>,
+            {
+                struct CodeVisitor;
+
+                impl ::serde::de::Visitor<'_> for CodeVisitor {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                        f.write_str(concat!("enum ", stringify!($name)))
+                    }
+
+                    fn visit_str<E: ::serde::de::Error>(self, code: &str) -> Result<$name, E> {
+                        $name::parse(code)
+                            .ok_or_else(|| E::unknown_variant(code, &[$($code),+]))
+                    }
+                }
+
+                deserializer.deserialize_str(CodeVisitor)
             }
         }
 

@@ -19,14 +19,14 @@
 //!
 //! Shared by the flows: `flow.rs` (the flows and their directions), `code.rs` (wire codes),
 //! `check.rs` (field checks), `device.rs` (device type and key), `error.rs` (why a message or
-//! record was refused), `csv.rs` (the file formats of flows 5 and 6), `located.rs` (the
-//! deserializer that names the field of a type error). Everything public is
+//! record was refused), `csv.rs` (the file formats of flows 5 and 6). Everything public is
 //! re-exported here, so callers write `wire::EnrollmentSync`.
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_path_to_error::Segment;
 
 mod check;
 mod code;
@@ -36,7 +36,6 @@ mod error;
 #[cfg(test)]
 mod fixtures;
 mod flow;
-mod located;
 
 mod aggregator_sync;
 mod customer_opt_out;
@@ -85,7 +84,7 @@ pub use network_location_transfer::{
 pub use program_rule_sync::{ProgramRule, ProgramRuleSync, RuleAction, RuleCycle};
 pub use stage_status::{EventCategory, LifecycleAction, ProgramEventStatus};
 
-use check::{check_text, join};
+use check::{check_text, item, join};
 
 /// Every message travels in an envelope; `messageId` makes redelivery idempotent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,7 +204,15 @@ fn message_hint(value: &Value) -> &str {
 
 /// Deserializes `value`, turning serde's message into a field path and an actionable message.
 fn from_json<T: DeserializeOwned>(value: &Value, root: &str) -> Result<T, RecordError> {
-    located::from_value(value).map_err(|(path, message)| {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = wire_path(err.path());
+        let mut message = err.inner().to_string();
+        if let Some(Value::String(text)) = value_at(value, err.path()) {
+            // chrono's parse errors do not repeat the input; a person needs to see it.
+            if !message.contains(text.as_str()) {
+                message = format!("{message} (got `{text}`)");
+            }
+        }
         if let Some(name) = message
             .strip_prefix("missing field `")
             .and_then(|rest| rest.strip_suffix('`'))
@@ -222,6 +229,25 @@ fn from_json<T: DeserializeOwned>(value: &Value, root: &str) -> Result<T, Record
             None => format!("is not valid: {message}"),
         };
         RecordError::new(field, message)
+    })
+}
+
+/// The path in wire names, `records[3].assetInfo.assetList[0].nominalKw`; empty for the root.
+fn wire_path(path: &serde_path_to_error::Path) -> String {
+    path.iter()
+        .fold(String::new(), |prefix, segment| match segment {
+            Segment::Seq { index } => item(&prefix, *index),
+            Segment::Map { key } | Segment::Enum { variant: key } => join(&prefix, key),
+            Segment::Unknown => join(&prefix, "?"),
+        })
+}
+
+/// The value an error path points at, when the path leads through objects and arrays only.
+fn value_at<'a>(value: &'a Value, path: &serde_path_to_error::Path) -> Option<&'a Value> {
+    path.iter().try_fold(value, |node, segment| match segment {
+        Segment::Seq { index } => node.get(*index),
+        Segment::Map { key } => node.get(key.as_str()),
+        Segment::Enum { .. } | Segment::Unknown => None,
     })
 }
 
