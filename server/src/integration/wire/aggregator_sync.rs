@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::check::{check_email, check_id, check_text, item, Seen, MAX_TEXT_CHARS};
 use super::code::wire_code;
-use super::{RecordError, Validate};
+use super::{Flow, Outbound, RecordError, Validate};
 
 wire_code! {
     /// Aggregator status (flow 10).
@@ -30,6 +30,10 @@ pub struct AggregatorSync {
     pub contact_email: String,
     #[serde(default)]
     pub program_codes: Vec<String>,
+}
+
+impl Outbound for AggregatorSync {
+    const FLOW: Flow = Flow::AggregatorSync;
 }
 
 impl Validate for AggregatorSync {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::check::check_id;
 use super::device::check_device_key;
-use super::{RecordError, Validate};
+use super::{Flow, Outbound, RecordError, Validate};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -15,6 +15,10 @@ pub struct CustomerOptOut {
     pub head_end_system: String,
     pub nic_id: String,
     pub requested_at: DateTime<Utc>,
+}
+
+impl Outbound for CustomerOptOut {
+    const FLOW: Flow = Flow::CustomerOptOut;
 }
 
 impl Validate for CustomerOptOut {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::check::{check_after, check_id, check_optional_text, MAX_REASON_CHARS};
 use super::code::wire_code;
 use super::device::check_device_key;
-use super::{RecordError, Validate};
+use super::{Flow, Outbound, RecordError, Validate};
 
 wire_code! {
     /// Change to an unavailability window (flow 8).
@@ -31,6 +31,10 @@ pub struct CustomerUnavailability {
     /// Required for `ADD` and `CHANGE`.
     #[serde(default)]
     pub reason: String,
+}
+
+impl Outbound for CustomerUnavailability {
+    const FLOW: Flow = Flow::CustomerUnavailability;
 }
 
 impl Validate for CustomerUnavailability {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::check::{check_after, check_id, check_non_empty, item, join};
 use super::code::wire_code;
 use super::device::{check_device_keys, check_nic_id};
-use super::{RecordError, Validate};
+use super::{Flow, Outbound, RecordError, Validate};
 
 wire_code! {
     /// What a device did during an event (flow 6).
@@ -74,6 +74,10 @@ impl DeviceOutcome {
         }
         problems
     }
+}
+
+impl Outbound for DeviceOutcomeBatch {
+    const FLOW: Flow = Flow::DeviceOutcome;
 }
 
 impl Validate for DeviceOutcomeBatch {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::check::{check_after, check_enrollment_id, check_id, check_non_empty, item, join};
 use super::device::{check_device_keys, check_expected_kw, check_nic_id};
-use super::{RecordError, Validate};
+use super::{Flow, Outbound, RecordError, Validate};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,6 +40,10 @@ impl ReservedDevice {
         problems.extend(check_expected_kw(&join(prefix, "expectedKw"), self.expected_kw).err());
         problems
     }
+}
+
+impl Outbound for DeviceReservation {
+    const FLOW: Flow = Flow::DeviceReservation;
 }
 
 impl Validate for DeviceReservation {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::check::{check_id, check_non_negative, item, join, Seen};
 use super::device::check_device_key;
-use super::{RecordError, Validate};
+use super::{Flow, Outbound, RecordError, Validate};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,6 +23,10 @@ pub struct DeviceScore {
     pub program_code: String,
     /// Lower is cheaper; finite and at least 0.
     pub control_score: f64,
+}
+
+impl Outbound for DeviceScoreBatch {
+    const FLOW: Flow = Flow::DeviceScore;
 }
 
 impl Validate for DeviceScoreBatch {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::check::{check_id, check_non_empty};
 use super::code::wire_code;
 use super::device::{check_device_keys, DeviceKey};
-use super::{RecordError, Validate};
+use super::{Flow, Outbound, RecordError, Validate};
 
 wire_code! {
     /// Whether the head-end can reach a device (flow 3 acknowledgement).
@@ -39,6 +39,10 @@ pub struct DeviceConnection {
     pub status: ConnectionStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl Outbound for DeviceStatusCheck {
+    const FLOW: Flow = Flow::DeviceStatusCheck;
 }
 
 impl Validate for DeviceStatusCheck {

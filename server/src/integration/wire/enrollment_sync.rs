@@ -8,7 +8,7 @@ use super::check::{
 };
 use super::code::wire_code;
 use super::device::{check_device_key, check_nominal_kw, device_key, DeviceKey, DeviceType};
-use super::{RecordError, Validate};
+use super::{Flow, Outbound, RecordError, Validate};
 
 wire_code! {
     /// What an enrollment sync asks the grid side to do (flow 2).
@@ -69,6 +69,10 @@ pub struct DeviceRegistration {
     /// Required for `NOT_REGISTERED`: the program manager has to act on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+impl Outbound for EnrollmentSync {
+    const FLOW: Flow = Flow::EnrollmentSync;
 }
 
 impl Validate for EnrollmentSync {

@@ -158,6 +158,17 @@ impl<T: Validate> Validate for Envelope<T> {
     }
 }
 
+/// A message a side sends: its type names its flow, so a sender never spells the flow's code.
+pub trait Outbound: Serialize {
+    const FLOW: Flow;
+
+    /// The message as an outbox payload.
+    fn to_payload(&self) -> Value {
+        // Wire types are structs, lists, text, numbers and times: nothing JSON cannot hold.
+        serde_json::to_value(self).expect("a wire type serializes to JSON")
+    }
+}
+
 /// Parses and validates a single (non-batch) message; errors name the field by its wire path.
 pub fn decode<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, MessageError> {
     let value: Value = serde_json::from_slice(body).map_err(RequestError::malformed)?;
@@ -287,6 +298,29 @@ mod tests {
             Err(MessageError::Invalid(err)) => assert_eq!(err.field, "payload.nicId"),
             other => panic!("expected a record error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_outbound_message_names_its_flow_and_travels_in_wire_names() {
+        let opt_out = CustomerOptOut {
+            transaction_id: "TX-7".into(),
+            event_external_identifier: "EV-1".into(),
+            head_end_system: "ECOBEE".into(),
+            nic_id: "N1".into(),
+            requested_at: time("2024-07-01T11:59:00Z"),
+        };
+        assert_eq!(CustomerOptOut::FLOW, Flow::CustomerOptOut);
+        assert_eq!(
+            opt_out.to_payload(),
+            json!({
+                "transactionId": "TX-7", "eventExternalIdentifier": "EV-1", "headEndSystem": "ECOBEE",
+                "nicId": "N1", "requestedAt": "2024-07-01T11:59:00Z"
+            })
+        );
+        assert_eq!(
+            ProgramEventStatus::FLOW.direction(),
+            Direction::GridToPrograms
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::check::{
     MAX_TEXT_CHARS,
 };
 use super::code::wire_code;
-use super::{RecordError, Validate};
+use super::{Flow, Outbound, RecordError, Validate};
 
 wire_code! {
     /// Level of a network node (flow 11).
@@ -50,6 +50,10 @@ pub struct NetworkNode {
 pub struct ServicePointLink {
     pub service_point_id: String,
     pub transformer_code: String,
+}
+
+impl Outbound for NetworkLocationTransfer {
+    const FLOW: Flow = Flow::NetworkLocationTransfer;
 }
 
 impl Validate for NetworkLocationTransfer {

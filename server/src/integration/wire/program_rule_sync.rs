@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::check::{check_after, check_id, check_non_negative};
 use super::code::wire_code;
-use super::{RecordError, Validate};
+use super::{Flow, Outbound, RecordError, Validate};
 
 wire_code! {
     /// Change to a program's rule (flow 9).
@@ -54,6 +54,10 @@ pub struct ProgramRule {
     pub burn_rate_factor: f64,
     pub score_factor: f64,
     pub overridable: bool,
+}
+
+impl Outbound for ProgramRuleSync {
+    const FLOW: Flow = Flow::ProgramRuleSync;
 }
 
 impl Validate for ProgramRuleSync {

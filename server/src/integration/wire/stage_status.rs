@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::check::{check_after, check_id, check_optional_text, MAX_REASON_CHARS};
 use super::code::wire_code;
-use super::{RecordError, Validate};
+use super::{Flow, Outbound, RecordError, Validate};
 
 wire_code! {
     /// Category of a program event on the program side (flow 4).
@@ -44,6 +44,10 @@ pub struct ProgramEventStatus {
     pub reason: Option<String>,
     pub start_time: DateTime<Utc>,
     pub end_time: DateTime<Utc>,
+}
+
+impl Outbound for ProgramEventStatus {
+    const FLOW: Flow = Flow::StageStatus;
 }
 
 impl Validate for ProgramEventStatus {
