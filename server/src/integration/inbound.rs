@@ -2,7 +2,7 @@
 //! got the first time (nothing changes), and otherwise the flow's handler runs in the same
 //! transaction that stores the message and its answer.
 
-use chrono::Utc;
+use chrono::{DateTime, Datelike, Utc};
 use serde_json::{json, Value};
 
 use crate::db::{insert_rows, Arg, Db};
@@ -68,6 +68,23 @@ pub fn recipient_of(flow: Flow) -> Side {
 
 pub const MAX_MESSAGE_ID: usize = 100;
 
+/// The envelope's `sentAt`: an RFC 3339 time in a plausible range (not `"not a date"`, `null`
+/// or `12`). It is not compared with this server's clock: a sender on a simulated clock, or
+/// a message redelivered days later, is still a good message.
+fn sent_at(value: &Value) -> Result<DateTime<Utc>, DomainError> {
+    let parsed = value
+        .as_str()
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .filter(|t| (2000..=2100).contains(&t.year()));
+    parsed.ok_or_else(|| {
+        DomainError::invalid(format!(
+            "`sentAt` must be an RFC 3339 time between the years 2000 and 2100, such as 2024-07-01T15:00:00Z (got {})",
+            crate::integration::wire::shorten(&value.to_string(), 40)
+        ))
+    })
+}
+
 pub async fn receive(
     db: &Db,
     side: Side,
@@ -86,6 +103,7 @@ pub async fn receive(
             ))
         })?
         .to_string();
+    sent_at(&envelope["sentAt"])?;
     let flow_name = envelope["flow"].as_str().unwrap_or_default();
     let flow = Flow::parse(flow_name)
         .ok_or_else(|| DomainError::invalid(format!("`flow`: unknown flow `{flow_name}`")))?;

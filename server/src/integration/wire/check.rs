@@ -16,6 +16,9 @@ pub const MAX_MESSAGE_ID_CHARS: usize = 128;
 pub const MAX_TEXT_CHARS: usize = 200;
 /// Longest reason (cancellation, unavailability, registration failure) accepted.
 pub const MAX_REASON_CHARS: usize = 500;
+/// The range a date on the wire may take: `0000-01-01` or `9999-12-31` is a mistake, not a plan.
+pub const EARLIEST_DATE: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date");
+pub const LATEST_DATE: NaiveDate = NaiveDate::from_ymd_opt(2100, 12, 31).expect("a date");
 
 pub(super) fn join(prefix: &str, name: &str) -> String {
     match (prefix.is_empty(), name.is_empty()) {
@@ -51,7 +54,19 @@ pub(super) fn check_text(
             "must not contain control characters",
         ));
     }
+    if value.chars().any(is_bidi_control) {
+        return Err(RecordError::new(
+            field,
+            "must not contain bidirectional control characters (such as U+202E), which make text read differently from what it is",
+        ));
+    }
     Ok(value.to_owned())
+}
+
+/// The Unicode characters that reorder text when shown (embeddings, overrides, isolates and
+/// marks): a name with U+202E displays reversed.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 pub(super) fn check_id(field: &str, value: &str) -> Result<String, RecordError> {
@@ -130,7 +145,14 @@ pub(super) fn check_date(field: &str, value: &str) -> Result<NaiveDate, RecordEr
     if !shaped {
         return Err(invalid());
     }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| invalid())
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| invalid())?;
+    if !(EARLIEST_DATE..=LATEST_DATE).contains(&date) {
+        return Err(RecordError::new(
+            field,
+            format!("must be between {EARLIEST_DATE} and {LATEST_DATE} (got `{text}`)"),
+        ));
+    }
+    Ok(date)
 }
 
 pub(super) fn check_email(field: &str, value: &str) -> Result<String, RecordError> {
@@ -230,5 +252,40 @@ impl<K: Eq + Hash> Seen<K> {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn dates_outside_a_plausible_range_are_refused() {
+        assert!(check_date("startDate", "2026-06-01").is_ok());
+        for bad in ["0000-01-01", "9999-12-31", "1999-12-31", "2101-01-01"] {
+            let err = check_date("startDate", bad).unwrap_err();
+            assert!(
+                err.message.contains("between 2000-01-01 and 2100-12-31"),
+                "{bad}: {}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn bidirectional_overrides_are_refused_in_names_and_ids() {
+        let err = check_text("customerInfo.name", "Ana \u{202E}zepoL", 200).unwrap_err();
+        assert!(err.message.contains("bidirectional"), "{}", err.message);
+        assert!(check_id("recordId", "r\u{2066}1").is_err());
+        assert!(check_text("customerInfo.name", "José Núñez", 200).is_ok());
+    }
+
+    #[test]
+    fn an_oversized_value_is_quoted_as_a_short_prefix() {
+        let huge = "x".repeat(1_000_000);
+        let err =
+            RecordError::new("transactionId", format!("is wrong (got `{huge}`)")).identify(&huge);
+        assert!(err.message.chars().count() <= 301, "{}", err.message.len());
+        assert!(err.record_id.unwrap().chars().count() <= 81);
     }
 }

@@ -20,20 +20,34 @@ pub struct RecordError {
     pub message: String,
 }
 
+/// Longest error message sent back; longer ones quote an oversized value and are cut.
+const MAX_MESSAGE_CHARS: usize = 300;
+/// Longest record or message id quoted back in an error.
+const MAX_QUOTED_ID_CHARS: usize = 80;
+
+/// At most `max` characters of `text`, marked with `…` when cut: an error quotes a short
+/// prefix of a bad value, never a megabyte of it.
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 impl RecordError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         RecordError {
             record_id: None,
             index: 0,
-            field: field.into(),
-            message: message.into(),
+            field: shorten(&field.into(), MAX_MESSAGE_CHARS),
+            message: shorten(&message.into(), MAX_MESSAGE_CHARS),
         }
     }
 
     /// Places the error in a batch.
     pub fn in_record(mut self, index: usize, record_id: Option<String>) -> Self {
         self.index = index;
-        self.record_id = record_id;
+        self.record_id = record_id.map(|id| shorten(&id, MAX_QUOTED_ID_CHARS));
         self
     }
 
@@ -41,7 +55,7 @@ impl RecordError {
     pub(super) fn identify(mut self, id: &str) -> Self {
         let id = id.trim();
         if self.record_id.is_none() && !id.is_empty() {
-            self.record_id = Some(id.to_owned());
+            self.record_id = Some(shorten(id, MAX_QUOTED_ID_CHARS));
         }
         self
     }

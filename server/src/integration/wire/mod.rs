@@ -56,7 +56,7 @@ pub use csv::{
     RESERVATION_CSV_HEADER,
 };
 pub use device::{DeviceKey, DeviceType, MAX_DEVICE_KW};
-pub use error::{MessageError, RecordError, RecordErrorWire, RequestError};
+pub use error::{shorten, MessageError, RecordError, RecordErrorWire, RequestError};
 pub use flow::{Direction, Flow};
 
 pub use aggregator_sync::{AggregatorStatus, AggregatorSync};
