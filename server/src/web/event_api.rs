@@ -9,16 +9,19 @@ use utoipa::{OpenApi, ToSchema};
 
 use app::grid::{EventDetail, EventInput, EventPort, EventSummary, StrategyDto, StrategyInput};
 use app::AppError;
+use chrono::{DateTime, Utc};
 
 use crate::startup::AppState;
 use crate::web::api::{path_id, query_pairs, ApiError, ApiViewer, Done, JsonBody, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Created {
     pub id: i64,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActionBody {
     /// Why (required to deny or cancel).
     #[serde(default)]
@@ -26,6 +29,88 @@ pub struct ActionBody {
     /// Manual objective only: `HH:MM-HH:MM[@kW]`, comma separated.
     #[serde(default)]
     pub stages: String,
+}
+
+/// A strategy sent to the REST API: numbers as numbers, flags as booleans, lists as arrays.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StrategyBody {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Network node codes (substations, feeders, transformers).
+    pub zone: Vec<String>,
+    /// Program codes.
+    pub programs: Vec<String>,
+    /// Device types that take part; empty: all.
+    #[serde(default)]
+    pub device_types: Vec<String>,
+    /// Feeder codes that take part; empty: the whole zone.
+    #[serde(default)]
+    pub feeders: Vec<String>,
+    /// Emergency, Reliability, Economic or DeviceTest.
+    pub event_type: String,
+    /// The balancing-authority check applies.
+    #[serde(default)]
+    pub ba_check: bool,
+    /// Manual, MaxDemandThreshold, LoadReduction or MaximumReduction.
+    pub objective: String,
+    /// The ceiling (MaxDemandThreshold) or the reduction (LoadReduction), in MW.
+    #[serde(default)]
+    pub target_mw: Option<f64>,
+    /// Rebound limit for LoadReduction, percent of baseline.
+    #[serde(default)]
+    pub max_increase_pct: Option<f64>,
+    /// full, cycle_75, cycle_50 or setback.
+    pub control_level: String,
+    /// The strategy overrides overridable program rules.
+    #[serde(default)]
+    pub override_rules: bool,
+}
+
+impl From<StrategyBody> for StrategyInput {
+    fn from(b: StrategyBody) -> Self {
+        let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let flag = |v: bool| v.then(|| "on".to_string());
+        StrategyInput {
+            name: b.name,
+            description: b.description,
+            zone: b.zone.join(","),
+            programs: b.programs.join(","),
+            device_types: b.device_types.join(","),
+            feeders: b.feeders.join(","),
+            event_type: b.event_type,
+            ba_check: flag(b.ba_check),
+            objective: b.objective,
+            target_mw: num(b.target_mw),
+            max_increase_pct: num(b.max_increase_pct),
+            control_level: b.control_level,
+            override_rules: flag(b.override_rules),
+        }
+    }
+}
+
+/// A new event sent to the REST API: a strategy and a window in RFC 3339.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventBody {
+    pub strategy_id: i64,
+    pub name: String,
+    /// On a quarter hour, e.g. `2026-07-01T15:00:00Z`.
+    pub starts_at: DateTime<Utc>,
+    /// On a quarter hour, after `startsAt`.
+    pub ends_at: DateTime<Utc>,
+}
+
+impl From<EventBody> for EventInput {
+    fn from(b: EventBody) -> Self {
+        EventInput {
+            strategy_id: b.strategy_id.to_string(),
+            name: b.name,
+            starts_at: b.starts_at.to_rfc3339(),
+            ends_at: b.ends_at.to_rfc3339(),
+        }
+    }
 }
 
 /// An action's body: optional; when given, JSON with `reason` and/or `stages`.
@@ -83,14 +168,17 @@ async fn get_strategy(
 }
 
 /// Create a strategy (operator, admin).
-#[utoipa::path(post, path = "/api/v1/strategies", request_body = StrategyInput, security(("bearer" = [])),
-    responses((status = 200, body = Created), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/strategies", request_body = StrategyBody, security(("bearer" = [])),
+    responses((status = 200, body = Created), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_strategy(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
-    JsonBody(body): JsonBody<StrategyInput>,
+    JsonBody(body): JsonBody<StrategyBody>,
 ) -> Result<Json<Created>, ApiError> {
-    let id = state.events.save_strategy(&viewer, None, &body).await?;
+    let id = state
+        .events
+        .save_strategy(&viewer, None, &body.into())
+        .await?;
     Ok(Json(Created { id }))
 }
 
@@ -118,16 +206,16 @@ async fn list_events(
     ))
 }
 
-/// Create an event from a strategy for a window (operator). Times are RFC 3339 or
-/// `YYYY-MM-DDTHH:MM` (UTC), on quarter hours.
-#[utoipa::path(post, path = "/api/v1/events", request_body = EventInput, security(("bearer" = [])),
-    responses((status = 200, body = Created), (status = 400, body = Problem), (status = 403, body = Problem)))]
+/// Create an event from a strategy for a window (operator). Times are RFC 3339 with an
+/// offset, on quarter hours.
+#[utoipa::path(post, path = "/api/v1/events", request_body = EventBody, security(("bearer" = [])),
+    responses((status = 200, body = Created), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn create_event(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
-    JsonBody(body): JsonBody<EventInput>,
+    JsonBody(body): JsonBody<EventBody>,
 ) -> Result<Json<Created>, ApiError> {
-    let id = state.events.create_event(&viewer, &body).await?;
+    let id = state.events.create_event(&viewer, &body.into()).await?;
     Ok(Json(Created { id }))
 }
 
