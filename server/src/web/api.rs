@@ -352,9 +352,21 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(JsonBody(v)),
-            Err(e) => Err(problem(e.status().as_u16(), "Bad request", e.body_text())),
+            Err(e) => Err(json_problem(e)),
         }
     }
+}
+
+/// A body that is not the JSON asked for: 400 when it is not JSON, 415 without the JSON
+/// content type, 422 when a field is missing, unknown or of the wrong type (named in the detail).
+pub(crate) fn json_problem(e: axum::extract::rejection::JsonRejection) -> Response {
+    let status = e.status().as_u16();
+    let title = match status {
+        415 => "Unsupported media type",
+        422 => "Unprocessable content",
+        _ => "Bad request",
+    };
+    problem(status, title, e.body_text())
 }
 
 #[derive(Debug, serde::Deserialize, ToSchema)]
@@ -411,7 +423,7 @@ async fn enrollment_action(
 
 /// Activate a PENDING enrollment (program manager, admin); the grid side is told (flow 2).
 #[utoipa::path(post, path = "/api/v1/enrollments/{id}/activate", params(("id" = i64, Path)), request_body = ReasonBody, security(("bearer" = [])),
-    responses((status = 200, body = StatusAnswer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = StatusAnswer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn activate_enrollment(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
@@ -423,7 +435,7 @@ async fn activate_enrollment(
 
 /// Unenroll a PENDING or ACTIVE enrollment (program manager, admin); the grid side is told.
 #[utoipa::path(post, path = "/api/v1/enrollments/{id}/unenroll", params(("id" = i64, Path)), request_body = ReasonBody, security(("bearer" = [])),
-    responses((status = 200, body = StatusAnswer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = StatusAnswer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn unenroll_enrollment(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
@@ -435,7 +447,7 @@ async fn unenroll_enrollment(
 
 /// Record an unavailability window for a device (program manager, admin); flow 8.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/unavailability", params(("id" = i64, Path)), request_body = UnavailabilityBody, security(("bearer" = [])),
-    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn add_unavailability(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
@@ -461,7 +473,7 @@ async fn add_unavailability(
 
 /// Opt a device out of one upcoming event stage, before the program's cut-off; flow 7.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/opt-out", params(("id" = i64, Path)), request_body = OptOutBody, security(("bearer" = [])),
-    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn opt_out(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
@@ -604,7 +616,7 @@ impl From<ReplacementBody> for ReplacementInput {
 /// leaves, the new one joins (created at the same location when unknown), history kept;
 /// an ACTIVE enrollment's change is sent to the grid (flow 2, `REPLACE_DEVICE`).
 #[utoipa::path(post, path = "/api/v1/enrollments/{id}/replace-device", params(("id" = i64, Path)), request_body = ReplacementBody, security(("bearer" = [])),
-    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn replace_device(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
@@ -683,7 +695,7 @@ impl AggregatorBody {
 
 /// Add an aggregator (program manager, admin); the grid side is told (flow 10).
 #[utoipa::path(post, path = "/api/v1/aggregators", request_body = AggregatorBody, security(("bearer" = [])),
-    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn add_aggregator(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
@@ -699,7 +711,7 @@ async fn add_aggregator(
 
 /// Edit an aggregator (program manager, admin); the external reference stays; flow 10.
 #[utoipa::path(post, path = "/api/v1/aggregators/{id}", params(("id" = i64, Path)), request_body = AggregatorBody, security(("bearer" = [])),
-    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn edit_aggregator(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,

@@ -2,6 +2,7 @@
 //! rules and the same service as the console, documented in the OpenAPI document.
 
 use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,9 @@ use app::AppError;
 use chrono::{DateTime, Utc};
 
 use crate::startup::AppState;
-use crate::web::api::{path_id, query_pairs, ApiError, ApiViewer, Done, JsonBody, Problem};
+use crate::web::api::{
+    json_problem, path_id, query_pairs, ApiError, ApiViewer, Done, JsonBody, Problem,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -114,15 +117,13 @@ impl From<EventBody> for EventInput {
 }
 
 /// An action's body: optional; when given, JSON with `reason` and/or `stages`.
-fn action_body(raw: &[u8]) -> Result<ActionBody, ApiError> {
+fn action_body(raw: &[u8]) -> Result<ActionBody, Response> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Ok(ActionBody::default());
     }
-    serde_json::from_slice(raw).map_err(|e| {
-        ApiError(AppError::BadRequest(format!(
-            "the request body could not be read: {e}"
-        )))
-    })
+    Json::<ActionBody>::from_bytes(raw)
+        .map(|Json(body)| body)
+        .map_err(json_problem)
 }
 
 /// Strategies, active ones (or archived with `?archived=true`).
@@ -253,14 +254,17 @@ macro_rules! action_route {
     ($name:ident, $path:literal, $action:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, params(("id" = i64, Path)), request_body = ActionBody, security(("bearer" = [])),
-            responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+            responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
         async fn $name(
             State(state): State<AppState>,
             ApiViewer(viewer): ApiViewer,
             Path(id): Path<String>,
             body: axum::body::Bytes,
-        ) -> Result<Json<Done>, ApiError> {
-            act(&state, &viewer, &id, $action, &action_body(&body)?).await
+        ) -> Result<Json<Done>, Response> {
+            let body = action_body(&body)?;
+            act(&state, &viewer, &id, $action, &body)
+                .await
+                .map_err(IntoResponse::into_response)
         }
     };
 }
@@ -326,4 +330,53 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/events/{id}/approve", post(approve_event))
         .route("/api/v1/events/{id}/deny", post(deny_event))
         .route("/api/v1/events/{id}/cancel", post(cancel_event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_strategy_body_becomes_the_form_the_console_posts() {
+        let body: StrategyBody = serde_json::from_value(serde_json::json!({
+            "name": "Peak", "zone": ["FDR-N03", "FDR-N04"], "programs": ["SMT-BYOD"],
+            "eventType": "Reliability", "baCheck": true, "objective": "LoadReduction",
+            "targetMw": 2.5, "controlLevel": "full"
+        }))
+        .unwrap();
+        let input = StrategyInput::from(body);
+        assert_eq!(input.zone, "FDR-N03,FDR-N04");
+        assert_eq!(input.target_mw, "2.5");
+        assert_eq!(input.max_increase_pct, "");
+        assert_eq!(input.ba_check.as_deref(), Some("on"));
+        assert_eq!(input.override_rules, None);
+    }
+
+    #[test]
+    fn an_event_body_in_form_names_or_text_numbers_is_refused_naming_the_field() {
+        let e = Json::<EventBody>::from_bytes(
+            br#"{"strategyId": "1", "name": "x", "startsAt": "2026-07-01T15:00:00Z", "endsAt": "2026-07-01T16:00:00Z"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert!(e.body_text().contains("strategyId"), "{}", e.body_text());
+        let e = Json::<EventBody>::from_bytes(br#"{"strategy_id": 1}"#).unwrap_err();
+        assert!(e.body_text().contains("strategy_id"), "{}", e.body_text());
+        let e = Json::<EventBody>::from_bytes(
+            br#"{"strategyId": 1, "name": "x", "startsAt": "2026-07-01T15:00", "endsAt": "2026-07-01T16:00:00Z"}"#,
+        )
+        .unwrap_err();
+        assert!(e.body_text().contains("startsAt"), "{}", e.body_text());
+    }
+
+    #[test]
+    fn an_event_body_converts_times_to_utc() {
+        let Json(body) = Json::<EventBody>::from_bytes(
+            br#"{"strategyId": 7, "name": "x", "startsAt": "2026-07-01T17:00:00+02:00", "endsAt": "2026-07-01T16:00:00Z"}"#,
+        )
+        .unwrap();
+        let input = EventInput::from(body);
+        assert_eq!(input.strategy_id, "7");
+        assert_eq!(input.starts_at, "2026-07-01T15:00:00+00:00");
+    }
 }
