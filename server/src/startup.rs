@@ -96,6 +96,20 @@ async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) ->
     .await
 }
 
+/// The console's routes, generated once per process.
+///
+/// `generate_route_list` renders the whole app once with resource loading switched off, and
+/// that switch is process-wide in leptos (leptos #4773): a page rendered on another thread
+/// while a second router is being built saw its resources never load and hung for good. It
+/// happened when tests (or a server hosting several routers) built a router while another
+/// one was serving; building the list once and reusing it keeps the switch from ever being
+/// flipped while pages are served.
+pub fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The state and the full router, ready to serve. Also used by the API tests.
 pub async fn build_app(
     db: Db,
@@ -135,7 +149,7 @@ pub async fn build_app(
             settings.session_hours.max(1),
         )));
 
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let page_context = {
         let console = console.clone();
         let events: Events = events.clone();

@@ -59,457 +59,450 @@ async fn grid_status(t: &TestDb, head_end: &str, nic: &str) -> Option<String> {
     .unwrap())
 }
 
-#[tokio::test]
-async fn a_program_manager_replaces_a_device_and_the_grid_swaps_it() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let (enrollment, old_device, head_end, nic) = active_enrollment(&t).await;
-        let page = format!("/enrollments/{enrollment}");
-        let e = enrollment.to_string();
-        let old = old_device.to_string();
-        let manager = app.browser();
-        app.login(&manager, "manager", PASSWORD).await;
-        let (_, html) = app.page(&manager, &page).await;
-        assert!(
-            html.contains("id=\"replace-device\""),
-            "{}: the form is shown",
-            t.name
-        );
-        let form = |nic: &'static str, kw: &'static str, reason: &'static str| {
-            vec![
-                ("enrollment_id", e.clone()),
-                ("replacement[old_device_id]", old.clone()),
-                ("replacement[new_head_end]", "ecobee".to_string()),
-                ("replacement[new_nic_id]", nic.to_string()),
-                ("replacement[new_nominal_kw]", kw.to_string()),
-                ("replacement[new_specification]", String::new()),
-                ("replacement[reason]", reason.to_string()),
-            ]
-        };
-        let post = |fields: Vec<(&'static str, String)>| {
-            let app = &app;
-            let manager = &manager;
-            let page = page.clone();
-            async move {
-                let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                app.post_form(manager, &page, "/fn/replace_device", &f)
-                    .await
-            }
-        };
-        let before = count(&t, "SELECT COUNT(*) FROM device_replacements").await;
-        // A bad kW figure is refused naming the field; nothing is written.
-        post(form("NEWNIC0001", "-3", "failed unit")).await;
-        let (_, html) = app.page(&manager, &page).await;
-        assert!(html.contains("new nominal kW"), "{}: error shown", t.name);
-        assert_eq!(
-            count(&t, "SELECT COUNT(*) FROM device_replacements").await,
-            before
-        );
-
-        let res = post(form("NEWNIC0001", "", "failed unit")).await;
-        assert_eq!(res.status(), 302, "{}", t.name);
-        let (_, html) = app.page(&manager, &page).await;
-        assert!(
-            html.contains("Device replaced by ECOBEE NEWNIC0001") && html.contains("failed unit"),
-            "{}: flash and history shown",
-            t.name
-        );
-        let left: Option<String> = with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT CAST(left_at AS TEXT) FROM enrollment_devices WHERE enrollment_id = $1 AND device_id = $2"
-        )
-        .bind(enrollment)
-        .bind(old_device)
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        assert!(left.is_some(), "{}: the old device left", t.name);
-        let audit = count(
-            &t,
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'enrollment.replace_device'",
-        )
-        .await;
-        assert_eq!(audit, 1, "{}", t.name);
-        let payload: String = with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT payload FROM integration_messages WHERE flow = 'enrollment_sync' AND direction = 'outbound' ORDER BY id DESC LIMIT 1"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        let payload: Value = serde_json::from_str(&payload).unwrap();
-        assert_eq!(payload["action"], "REPLACE_DEVICE");
-        assert_eq!(payload["replacedDevice"]["nicId"], nic.as_str());
-        // The grid registers the new device and lets the old one go; the ack comes back.
-        let report = in_process_worker(&t).tick().await.unwrap();
-        assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
-        assert_eq!(
-            grid_status(&t, "ECOBEE", "NEWNIC0001").await.as_deref(),
-            Some("registered")
-        );
-        assert_eq!(
-            grid_status(&t, &head_end, &nic)
+each_backend!(a_program_manager_replaces_a_device_and_the_grid_swaps_it);
+async fn a_program_manager_replaces_a_device_and_the_grid_swaps_it(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let (enrollment, old_device, head_end, nic) = active_enrollment(&t).await;
+    let page = format!("/enrollments/{enrollment}");
+    let e = enrollment.to_string();
+    let old = old_device.to_string();
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(
+        html.contains("id=\"replace-device\""),
+        "{}: the form is shown",
+        t.name
+    );
+    let form = |nic: &'static str, kw: &'static str, reason: &'static str| {
+        vec![
+            ("enrollment_id", e.clone()),
+            ("replacement[old_device_id]", old.clone()),
+            ("replacement[new_head_end]", "ecobee".to_string()),
+            ("replacement[new_nic_id]", nic.to_string()),
+            ("replacement[new_nominal_kw]", kw.to_string()),
+            ("replacement[new_specification]", String::new()),
+            ("replacement[reason]", reason.to_string()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let app = &app;
+        let manager = &manager;
+        let page = page.clone();
+        async move {
+            let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form(manager, &page, "/fn/replace_device", &f)
                 .await
-                .as_deref()
-                .unwrap_or("unregistered"),
-            "unregistered"
-        );
-        let registered: bool = with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT registered FROM devices WHERE head_end = 'ECOBEE' AND nic_id = 'NEWNIC0001'"
+        }
+    };
+    let before = count(&t, "SELECT COUNT(*) FROM device_replacements").await;
+    // A bad kW figure is refused naming the field; nothing is written.
+    post(form("NEWNIC0001", "-3", "failed unit")).await;
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(html.contains("new nominal kW"), "{}: error shown", t.name);
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM device_replacements").await,
+        before
+    );
+
+    let res = post(form("NEWNIC0001", "", "failed unit")).await;
+    assert_eq!(res.status(), 302, "{}", t.name);
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(
+        html.contains("Device replaced by ECOBEE NEWNIC0001") && html.contains("failed unit"),
+        "{}: flash and history shown",
+        t.name
+    );
+    let left: Option<String> = with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT CAST(left_at AS TEXT) FROM enrollment_devices WHERE enrollment_id = $1 AND device_id = $2"
+    )
+    .bind(enrollment)
+    .bind(old_device)
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    assert!(left.is_some(), "{}: the old device left", t.name);
+    let audit = count(
+        &t,
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'enrollment.replace_device'",
+    )
+    .await;
+    assert_eq!(audit, 1, "{}", t.name);
+    let payload: String = with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT payload FROM integration_messages WHERE flow = 'enrollment_sync' AND direction = 'outbound' ORDER BY id DESC LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let payload: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(payload["action"], "REPLACE_DEVICE");
+    assert_eq!(payload["replacedDevice"]["nicId"], nic.as_str());
+    // The grid registers the new device and lets the old one go; the ack comes back.
+    let report = in_process_worker(&t).tick().await.unwrap();
+    assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
+    assert_eq!(
+        grid_status(&t, "ECOBEE", "NEWNIC0001").await.as_deref(),
+        Some("registered")
+    );
+    assert_eq!(
+        grid_status(&t, &head_end, &nic)
+            .await
+            .as_deref()
+            .unwrap_or("unregistered"),
+        "unregistered"
+    );
+    let registered: bool = with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+            "SELECT registered FROM devices WHERE head_end = 'ECOBEE' AND nic_id = 'NEWNIC0001'",
         )
         .fetch_one(p)
         .await
         .unwrap()
-        });
-        assert!(registered, "{}: the ack was applied", t.name);
+    });
+    assert!(registered, "{}: the ack was applied", t.name);
 
-        // The old device is gone from the enrollment: replacing it again is refused.
-        post(form("NEWNIC0002", "", "again")).await;
-        let (_, html) = app.page(&manager, &page).await;
-        assert!(html.contains("is not in enrollment"), "{}", t.name);
+    // The old device is gone from the enrollment: replacing it again is refused.
+    post(form("NEWNIC0002", "", "again")).await;
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(html.contains("is not in enrollment"), "{}", t.name);
 
-        // REST: the program manager may, the operator may not; bad input is a 400.
-        let c = reqwest::Client::new();
-        let new_device: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT id FROM devices WHERE nic_id = 'NEWNIC0001'"
-        )
-        .fetch_one(p)
+    // REST: the program manager may, the operator may not; bad input is a 400.
+    let c = reqwest::Client::new();
+    let new_device: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM devices WHERE nic_id = 'NEWNIC0001'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let body = json!({"old_device_id": new_device.to_string(), "new_head_end": "ECOBEE", "new_nic_id": "NEWNIC0003",
+        "new_nominal_kw": "3.5", "reason": "upgrade"});
+    let url = app.url(&format!("/api/v1/enrollments/{enrollment}/replace-device"));
+    let operator = api_token(&t, "operator").await;
+    let res = c
+        .post(&url)
+        .bearer_auth(&operator)
+        .json(&body)
+        .send()
         .await
-        .unwrap());
-        let body = json!({"old_device_id": new_device.to_string(), "new_head_end": "ECOBEE", "new_nic_id": "NEWNIC0003",
-            "new_nominal_kw": "3.5", "reason": "upgrade"});
-        let url = app.url(&format!("/api/v1/enrollments/{enrollment}/replace-device"));
-        let operator = api_token(&t, "operator").await;
-        let res = c
-            .post(&url)
-            .bearer_auth(&operator)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 403, "{}", t.name);
-        let manager_token = api_token(&t, "program_manager").await;
-        let mut bad = body.clone();
-        bad["new_nic_id"] = json!("bad nic!");
-        let res = c
-            .post(&url)
-            .bearer_auth(&manager_token)
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 400, "{}", t.name);
-        assert!(res.text().await.unwrap().contains("new NIC id"));
-        let res = c
-            .post(&url)
-            .bearer_auth(&manager_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        let answer: Value = res.json().await.unwrap();
-        assert_eq!(status, 200, "{}: {answer}", t.name);
-        assert_eq!(
-            count(&t, "SELECT COUNT(*) FROM device_replacements").await,
-            before + 2,
-            "{}",
-            t.name
-        );
-        let kw: f64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT nominal_kw FROM devices WHERE nic_id = 'NEWNIC0003'"
-        )
-        .fetch_one(p)
+        .unwrap();
+    assert_eq!(res.status(), 403, "{}", t.name);
+    let manager_token = api_token(&t, "program_manager").await;
+    let mut bad = body.clone();
+    bad["new_nic_id"] = json!("bad nic!");
+    let res = c
+        .post(&url)
+        .bearer_auth(&manager_token)
+        .json(&bad)
+        .send()
         .await
-        .unwrap());
-        assert_eq!(kw, 3.5);
-        drop(app);
-        t.cleanup().await;
-    }
+        .unwrap();
+    assert_eq!(res.status(), 400, "{}", t.name);
+    assert!(res.text().await.unwrap().contains("new NIC id"));
+    let res = c
+        .post(&url)
+        .bearer_auth(&manager_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{}: {answer}", t.name);
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM device_replacements").await,
+        before + 2,
+        "{}",
+        t.name
+    );
+    let kw: f64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT nominal_kw FROM devices WHERE nic_id = 'NEWNIC0003'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(kw, 3.5);
+    drop(app);
+    t.cleanup().await;
 }
 
-#[tokio::test]
-async fn an_operator_exports_the_network_model_and_the_program_side_applies_it() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let queued = "SELECT COUNT(*) FROM integration_messages WHERE flow = 'network_location_transfer' AND direction = 'outbound'";
-        // The program manager sees no export button and cannot post one.
-        let manager = app.browser();
-        app.login(&manager, "manager", PASSWORD).await;
-        let (_, html) = app.page(&manager, "/network").await;
-        assert!(!html.contains("network-export"), "{}", t.name);
-        app.post_form(&manager, "/network", "/fn/export_network", &[])
-            .await;
-        assert_eq!(count(&t, queued).await, 0, "{}", t.name);
-
-        let operator = app.browser();
-        app.login(&operator, "operator", PASSWORD).await;
-        let (_, html) = app.page(&operator, "/network").await;
-        assert!(html.contains("network-export"), "{}", t.name);
-        let res = app
-            .post_form(&operator, "/network", "/fn/export_network", &[])
-            .await;
-        assert_eq!(res.status(), 302);
-        let (_, html) = app.page(&operator, "/network").await;
-        assert!(html.contains("Network model exported"), "{}", t.name);
-        assert_eq!(count(&t, queued).await, 1, "{}", t.name);
-        assert_eq!(
-            count(
-                &t,
-                "SELECT COUNT(*) FROM audit_log WHERE action = 'network.export'"
-            )
-            .await,
-            1
-        );
-        let nodes = count(&t, "SELECT COUNT(*) FROM network_nodes").await;
-        let payload: String = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT payload FROM integration_messages WHERE flow = 'network_location_transfer'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        let payload: Value = serde_json::from_str(&payload).unwrap();
-        assert_eq!(payload["nodes"].as_array().unwrap().len() as i64, nodes);
-        assert_eq!(
-            payload["servicePoints"].as_array().unwrap().len() as i64,
-            count(&t, "SELECT COUNT(*) FROM device_locations").await
-        );
-        // The program side (here, the same database) takes it: nothing new, nothing moved.
-        let report = in_process_worker(&t).tick().await.unwrap();
-        assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
-        let ack: String = with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT result FROM integration_messages WHERE flow = 'network_location_transfer' AND direction = 'outbound'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        let ack: Value = serde_json::from_str(&ack).unwrap();
-        assert_eq!(
-            (ack["nodesCreated"].as_i64(), ack["nodesMoved"].as_i64()),
-            (Some(0), Some(0)),
-            "{ack}"
-        );
-
-        // REST: operator and admin may, the program manager may not.
-        let c = reqwest::Client::new();
-        let url = app.url("/api/v1/network/export");
-        let res = c
-            .post(&url)
-            .bearer_auth(api_token(&t, "program_manager").await)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 403, "{}", t.name);
-        let res = c
-            .post(&url)
-            .bearer_auth(api_token(&t, "operator").await)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{}", t.name);
-        assert_eq!(count(&t, queued).await, 2, "{}", t.name);
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let manager = app.browser();
-        app.login(&manager, "manager", PASSWORD).await;
-        let (status, html) = app.page(&manager, "/aggregators").await;
-        assert_eq!(status, 200);
-        assert!(html.contains("id=\"save-aggregator\""), "{}", t.name);
-        let fields =
-            |id: &'static str, name: &'static str, email: &'static str, end: &'static str| {
-                vec![
-                    ("aggregator[id]", id),
-                    ("aggregator[name]", name),
-                    ("aggregator[status]", "active"),
-                    ("aggregator[start_date]", "2026-01-01"),
-                    ("aggregator[end_date]", end),
-                    ("aggregator[contact_name]", "Priya Raman"),
-                    ("aggregator[contact_email]", email),
-                    ("aggregator[external_ref]", "AGG-GRIDWISE"),
-                    ("aggregator[program_codes]", "smt-byod, BATT-VPP"),
-                ]
-            };
-        let before = count(&t, "SELECT COUNT(*) FROM aggregators").await;
-        // Refused with the field named; nothing written.
-        app.post_form(
-            &manager,
-            "/aggregators",
-            "/fn/save_aggregator",
-            &fields("", "GridWise", "ops@", ""),
-        )
+each_backend!(an_operator_exports_the_network_model_and_the_program_side_applies_it);
+async fn an_operator_exports_the_network_model_and_the_program_side_applies_it(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let queued = "SELECT COUNT(*) FROM integration_messages WHERE flow = 'network_location_transfer' AND direction = 'outbound'";
+    // The program manager sees no export button and cannot post one.
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let (_, html) = app.page(&manager, "/network").await;
+    assert!(!html.contains("network-export"), "{}", t.name);
+    app.post_form(&manager, "/network", "/fn/export_network", &[])
         .await;
-        let (_, html) = app.page(&manager, "/aggregators").await;
-        assert!(html.contains("contact email"), "{}", t.name);
-        app.post_form(
-            &manager,
-            "/aggregators",
-            "/fn/save_aggregator",
-            &fields("", "GridWise", "ops@gridwise.example", "2025-01-01"),
-        )
-        .await;
-        let (_, html) = app.page(&manager, "/aggregators").await;
-        assert!(html.contains("end date"), "{}", t.name);
-        assert_eq!(count(&t, "SELECT COUNT(*) FROM aggregators").await, before);
+    assert_eq!(count(&t, queued).await, 0, "{}", t.name);
 
-        let res = app
-            .post_form(
-                &manager,
-                "/aggregators",
-                "/fn/save_aggregator",
-                &fields("", "GridWise", "ops@gridwise.example", ""),
-            )
-            .await;
-        assert_eq!(res.status(), 302);
-        let (_, html) = app.page(&manager, "/aggregators").await;
-        assert!(html.contains("Aggregator GridWise added"), "{}", t.name);
-        let id: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT id FROM aggregators WHERE external_ref = 'AGG-GRIDWISE'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        let programs = count(
+    let operator = app.browser();
+    app.login(&operator, "operator", PASSWORD).await;
+    let (_, html) = app.page(&operator, "/network").await;
+    assert!(html.contains("network-export"), "{}", t.name);
+    let res = app
+        .post_form(&operator, "/network", "/fn/export_network", &[])
+        .await;
+    assert_eq!(res.status(), 302);
+    let (_, html) = app.page(&operator, "/network").await;
+    assert!(html.contains("Network model exported"), "{}", t.name);
+    assert_eq!(count(&t, queued).await, 1, "{}", t.name);
+    assert_eq!(
+        count(
             &t,
-            &format!("SELECT COUNT(*) FROM aggregator_programs WHERE aggregator_id = {id}"),
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'network.export'"
+        )
+        .await,
+        1
+    );
+    let nodes = count(&t, "SELECT COUNT(*) FROM network_nodes").await;
+    let payload: String = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT payload FROM integration_messages WHERE flow = 'network_location_transfer'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let payload: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(payload["nodes"].as_array().unwrap().len() as i64, nodes);
+    assert_eq!(
+        payload["servicePoints"].as_array().unwrap().len() as i64,
+        count(&t, "SELECT COUNT(*) FROM device_locations").await
+    );
+    // The program side (here, the same database) takes it: nothing new, nothing moved.
+    let report = in_process_worker(&t).tick().await.unwrap();
+    assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
+    let ack: String = with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT result FROM integration_messages WHERE flow = 'network_location_transfer' AND direction = 'outbound'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let ack: Value = serde_json::from_str(&ack).unwrap();
+    assert_eq!(
+        (ack["nodesCreated"].as_i64(), ack["nodesMoved"].as_i64()),
+        (Some(0), Some(0)),
+        "{ack}"
+    );
+
+    // REST: operator and admin may, the program manager may not.
+    let c = reqwest::Client::new();
+    let url = app.url("/api/v1/network/export");
+    let res = c
+        .post(&url)
+        .bearer_auth(api_token(&t, "program_manager").await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "{}", t.name);
+    let res = c
+        .post(&url)
+        .bearer_auth(api_token(&t, "operator").await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", t.name);
+    assert_eq!(count(&t, queued).await, 2, "{}", t.name);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it);
+async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let (status, html) = app.page(&manager, "/aggregators").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"save-aggregator\""), "{}", t.name);
+    let fields = |id: &'static str, name: &'static str, email: &'static str, end: &'static str| {
+        vec![
+            ("aggregator[id]", id),
+            ("aggregator[name]", name),
+            ("aggregator[status]", "active"),
+            ("aggregator[start_date]", "2026-01-01"),
+            ("aggregator[end_date]", end),
+            ("aggregator[contact_name]", "Priya Raman"),
+            ("aggregator[contact_email]", email),
+            ("aggregator[external_ref]", "AGG-GRIDWISE"),
+            ("aggregator[program_codes]", "smt-byod, BATT-VPP"),
+        ]
+    };
+    let before = count(&t, "SELECT COUNT(*) FROM aggregators").await;
+    // Refused with the field named; nothing written.
+    app.post_form(
+        &manager,
+        "/aggregators",
+        "/fn/save_aggregator",
+        &fields("", "GridWise", "ops@", ""),
+    )
+    .await;
+    let (_, html) = app.page(&manager, "/aggregators").await;
+    assert!(html.contains("contact email"), "{}", t.name);
+    app.post_form(
+        &manager,
+        "/aggregators",
+        "/fn/save_aggregator",
+        &fields("", "GridWise", "ops@gridwise.example", "2025-01-01"),
+    )
+    .await;
+    let (_, html) = app.page(&manager, "/aggregators").await;
+    assert!(html.contains("end date"), "{}", t.name);
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM aggregators").await, before);
+
+    let res = app
+        .post_form(
+            &manager,
+            "/aggregators",
+            "/fn/save_aggregator",
+            &fields("", "GridWise", "ops@gridwise.example", ""),
         )
         .await;
-        assert_eq!(programs, 2, "{}", t.name);
-        // Edit: the form comes filled in; the name changes.
-        let edit_page = format!("/aggregators?edit={id}");
-        let (_, html) = app.page(&manager, &edit_page).await;
-        assert!(
-            html.contains("Edit GridWise") && html.contains("value=\"ops@gridwise.example\""),
-            "{}",
-            t.name
-        );
-        let sid = id.to_string();
-        let mut edit = fields("", "GridWise Energy", "ops@gridwise.example", "");
-        edit[0].1 = &sid;
-        app.post_form(&manager, &edit_page, "/fn/save_aggregator", &edit)
-            .await;
-        let (_, html) = app.page(&manager, &edit_page).await;
-        assert!(
-            html.contains("Aggregator GridWise Energy saved"),
-            "{}",
-            t.name
-        );
-        let audit: Vec<String> = with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT action FROM audit_log WHERE entity_type = 'aggregator' AND entity_id = $1 ORDER BY id"
-        )
-        .bind(&sid)
-        .fetch_all(p)
+    assert_eq!(res.status(), 302);
+    let (_, html) = app.page(&manager, "/aggregators").await;
+    assert!(html.contains("Aggregator GridWise added"), "{}", t.name);
+    let id: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM aggregators WHERE external_ref = 'AGG-GRIDWISE'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let programs = count(
+        &t,
+        &format!("SELECT COUNT(*) FROM aggregator_programs WHERE aggregator_id = {id}"),
+    )
+    .await;
+    assert_eq!(programs, 2, "{}", t.name);
+    // Edit: the form comes filled in; the name changes.
+    let edit_page = format!("/aggregators?edit={id}");
+    let (_, html) = app.page(&manager, &edit_page).await;
+    assert!(
+        html.contains("Edit GridWise") && html.contains("value=\"ops@gridwise.example\""),
+        "{}",
+        t.name
+    );
+    let sid = id.to_string();
+    let mut edit = fields("", "GridWise Energy", "ops@gridwise.example", "");
+    edit[0].1 = &sid;
+    app.post_form(&manager, &edit_page, "/fn/save_aggregator", &edit)
+        .await;
+    let (_, html) = app.page(&manager, &edit_page).await;
+    assert!(
+        html.contains("Aggregator GridWise Energy saved"),
+        "{}",
+        t.name
+    );
+    let audit: Vec<String> = with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE entity_type = 'aggregator' AND entity_id = $1 ORDER BY id"
+    )
+    .bind(&sid)
+    .fetch_all(p)
+    .await
+    .unwrap()
+    });
+    assert_eq!(
+        audit,
+        ["aggregator.create", "aggregator.update"],
+        "{}",
+        t.name
+    );
+    // Both syncs reach the grid, which keeps the latest.
+    let report = in_process_worker(&t).tick().await.unwrap();
+    assert_eq!(report.delivered, 2, "{}: {report:?}", t.name);
+    let name: String = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT name FROM grid_aggregators WHERE external_ref = 'AGG-GRIDWISE'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(name, "GridWise Energy", "{}", t.name);
+
+    // The auditor reads with the email masked and cannot save.
+    let auditor = app.browser();
+    app.login(&auditor, "auditor", PASSWORD).await;
+    let (status, html) = app.page(&auditor, "/aggregators").await;
+    assert_eq!(status, 200);
+    assert!(
+        !html.contains("ops@gridwise.example") && !html.contains("save-aggregator"),
+        "{}",
+        t.name
+    );
+
+    // REST: list, add, edit; the operator may not; a duplicate reference is a 409.
+    let c = reqwest::Client::new();
+    let token = api_token(&t, "program_manager").await;
+    let list: Value = c
+        .get(app.url("/api/v1/aggregators"))
+        .bearer_auth(&token)
+        .send()
         .await
         .unwrap()
-        });
-        assert_eq!(
-            audit,
-            ["aggregator.create", "aggregator.update"],
-            "{}",
-            t.name
-        );
-        // Both syncs reach the grid, which keeps the latest.
-        let report = in_process_worker(&t).tick().await.unwrap();
-        assert_eq!(report.delivered, 2, "{}: {report:?}", t.name);
-        let name: String = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT name FROM grid_aggregators WHERE external_ref = 'AGG-GRIDWISE'"
-        )
-        .fetch_one(p)
+        .json()
         .await
-        .unwrap());
-        assert_eq!(name, "GridWise Energy", "{}", t.name);
-
-        // The auditor reads with the email masked and cannot save.
-        let auditor = app.browser();
-        app.login(&auditor, "auditor", PASSWORD).await;
-        let (status, html) = app.page(&auditor, "/aggregators").await;
-        assert_eq!(status, 200);
-        assert!(
-            !html.contains("ops@gridwise.example") && !html.contains("save-aggregator"),
-            "{}",
-            t.name
-        );
-
-        // REST: list, add, edit; the operator may not; a duplicate reference is a 409.
-        let c = reqwest::Client::new();
-        let token = api_token(&t, "program_manager").await;
-        let list: Value = c
-            .get(app.url("/api/v1/aggregators"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(list
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["external_ref"] == "AGG-GRIDWISE"));
-        let body = json!({"name": "Peak Partners", "status": "active", "start_date": "2026-02-01", "contact_name": "Jo",
-            "contact_email": "jo@peak.example", "external_ref": "AGG-PEAK", "program_codes": "SMT-BYOD"});
-        let res = c
-            .post(app.url("/api/v1/aggregators"))
-            .bearer_auth(api_token(&t, "operator").await)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 403);
-        let res = c
-            .post(app.url("/api/v1/aggregators"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{}", t.name);
-        let res = c
-            .post(app.url("/api/v1/aggregators"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 409, "{}", t.name);
-        let mut bad = body.clone();
-        bad["program_codes"] = json!("NOPE");
-        let res = c
-            .post(app.url(&format!("/api/v1/aggregators/{id}")))
-            .bearer_auth(&token)
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 400, "{}", t.name);
-        let mut renamed = body.clone();
-        renamed["external_ref"] = json!("AGG-GRIDWISE");
-        renamed["name"] = json!("GridWise Co");
-        let res = c
-            .post(app.url(&format!("/api/v1/aggregators/{id}")))
-            .bearer_auth(&token)
-            .json(&renamed)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{}", t.name);
-        drop(app);
-        t.cleanup().await;
-    }
+        .unwrap();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["external_ref"] == "AGG-GRIDWISE"));
+    let body = json!({"name": "Peak Partners", "status": "active", "start_date": "2026-02-01", "contact_name": "Jo",
+        "contact_email": "jo@peak.example", "external_ref": "AGG-PEAK", "program_codes": "SMT-BYOD"});
+    let res = c
+        .post(app.url("/api/v1/aggregators"))
+        .bearer_auth(api_token(&t, "operator").await)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = c
+        .post(app.url("/api/v1/aggregators"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let res = c
+        .post(app.url("/api/v1/aggregators"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409, "{}", t.name);
+    let mut bad = body.clone();
+    bad["program_codes"] = json!("NOPE");
+    let res = c
+        .post(app.url(&format!("/api/v1/aggregators/{id}")))
+        .bearer_auth(&token)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "{}", t.name);
+    let mut renamed = body.clone();
+    renamed["external_ref"] = json!("AGG-GRIDWISE");
+    renamed["name"] = json!("GridWise Co");
+    let res = c
+        .post(app.url(&format!("/api/v1/aggregators/{id}")))
+        .bearer_auth(&token)
+        .json(&renamed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", t.name);
+    drop(app);
+    t.cleanup().await;
 }

@@ -11,142 +11,83 @@ async fn token(t: &TestDb, role: &str) -> String {
         .expect("token")
 }
 
-#[tokio::test]
-async fn the_api_needs_a_valid_bearer_token() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let c = reqwest::Client::new();
-        let res = c.get(app.url("/api/v1/programs")).send().await.unwrap();
-        assert_eq!(res.status(), 401, "{}", t.name);
-        assert_eq!(res.headers()["content-type"], "application/problem+json");
-        let res = c
-            .get(app.url("/api/v1/programs"))
-            .bearer_auth("gfx_not_a_token")
-            .send()
+each_backend!(the_api_needs_a_valid_bearer_token);
+async fn the_api_needs_a_valid_bearer_token(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = reqwest::Client::new();
+    let res = c.get(app.url("/api/v1/programs")).send().await.unwrap();
+    assert_eq!(res.status(), 401, "{}", t.name);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let res = c
+        .get(app.url("/api/v1/programs"))
+        .bearer_auth("gfx_not_a_token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let good = token(&t, "program_manager").await;
+    let res = c
+        .get(app.url("/api/v1/programs"))
+        .bearer_auth(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let programs: Vec<Value> = res.json().await.unwrap();
+    assert_eq!(programs.len(), 4);
+    // Revoked tokens stop working at once.
+    let mut tx = t.db.begin().await.unwrap();
+    assert!(
+        gridflex::db::token::revoke_token(&mut tx, "program_manager-client")
             .await
-            .unwrap();
-        assert_eq!(res.status(), 401);
-        let good = token(&t, "program_manager").await;
-        let res = c
-            .get(app.url("/api/v1/programs"))
-            .bearer_auth(&good)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let programs: Vec<Value> = res.json().await.unwrap();
-        assert_eq!(programs.len(), 4);
-        // Revoked tokens stop working at once.
-        let mut tx = t.db.begin().await.unwrap();
-        assert!(
-            gridflex::db::token::revoke_token(&mut tx, "program_manager-client")
-                .await
-                .unwrap()
-        );
-        tx.commit().await.unwrap();
-        let res = c
-            .get(app.url("/api/v1/programs"))
-            .bearer_auth(&good)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 401);
-        drop(app);
-        t.cleanup().await;
-    }
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let res = c
+        .get(app.url("/api/v1/programs"))
+        .bearer_auth(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    drop(app);
+    t.cleanup().await;
 }
 
-#[tokio::test]
-async fn enrollments_filter_page_and_mask_by_role() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let c = reqwest::Client::new();
-        let pm = token(&t, "program_manager").await;
-        let body: Value = c
-            .get(app.url("/api/v1/enrollments?program=2&status=ACTIVE&limit=5"))
-            .bearer_auth(&pm)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let items = body["items"].as_array().unwrap();
-        assert_eq!(items.len(), 5, "{}", t.name);
-        assert!(items
-            .iter()
-            .all(|e| e["program_code"] == "EV-MANAGED" && e["status"] == "ACTIVE"));
-        let total = body["total"].as_i64().unwrap();
-        // Walking every page visits each enrollment exactly once.
-        let mut seen = std::collections::HashSet::new();
-        let mut after: Option<i64> = None;
-        loop {
-            let url = match after {
-                Some(a) => {
-                    format!("/api/v1/enrollments?program=2&status=ACTIVE&limit=37&after={a}")
-                }
-                None => "/api/v1/enrollments?program=2&status=ACTIVE&limit=37".into(),
-            };
-            let page: Value = c
-                .get(app.url(&url))
-                .bearer_auth(&pm)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            for e in page["items"].as_array().unwrap() {
-                assert!(
-                    seen.insert(e["id"].as_i64().unwrap()),
-                    "no enrollment twice"
-                );
-            }
-            match page["next_after"].as_i64() {
-                Some(a) => after = Some(a),
-                None => break,
-            }
-        }
-        assert_eq!(
-            seen.len() as i64,
-            total,
-            "{}: pages add up to the total",
-            t.name
-        );
-
-        // Sorting by customer keeps keyset paging consistent too.
-        let sorted: Value = c
-            .get(app.url("/api/v1/enrollments?sort=customer&limit=10"))
-            .bearer_auth(&pm)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let names: Vec<String> = sorted["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["customer_name"].as_str().unwrap().to_lowercase())
-            .collect();
-        let mut ordered = names.clone();
-        ordered.sort();
-        assert_eq!(names, ordered);
-
-        // Search by NIC id finds the device's enrollment.
-        let nic: String = gridflex::with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT d.nic_id FROM devices d JOIN enrollment_devices ed ON ed.device_id = d.id ORDER BY d.id LIMIT 1"
-        )
-        .fetch_one(p)
+each_backend!(enrollments_filter_page_and_mask_by_role);
+async fn enrollments_filter_page_and_mask_by_role(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = reqwest::Client::new();
+    let pm = token(&t, "program_manager").await;
+    let body: Value = c
+        .get(app.url("/api/v1/enrollments?program=2&status=ACTIVE&limit=5"))
+        .bearer_auth(&pm)
+        .send()
         .await
         .unwrap()
-        });
-        let found: Value = c
-            .get(app.url(&format!("/api/v1/enrollments?q={}", nic.to_lowercase())))
+        .json()
+        .await
+        .unwrap();
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5, "{}", t.name);
+    assert!(items
+        .iter()
+        .all(|e| e["program_code"] == "EV-MANAGED" && e["status"] == "ACTIVE"));
+    let total = body["total"].as_i64().unwrap();
+    // Walking every page visits each enrollment exactly once.
+    let mut seen = std::collections::HashSet::new();
+    let mut after: Option<i64> = None;
+    loop {
+        let url = match after {
+            Some(a) => {
+                format!("/api/v1/enrollments?program=2&status=ACTIVE&limit=37&after={a}")
+            }
+            None => "/api/v1/enrollments?program=2&status=ACTIVE&limit=37".into(),
+        };
+        let page: Value = c
+            .get(app.url(&url))
             .bearer_auth(&pm)
             .send()
             .await
@@ -154,114 +95,167 @@ async fn enrollments_filter_page_and_mask_by_role() {
             .json()
             .await
             .unwrap();
-        assert_eq!(found["total"], 1, "{}: NIC search", t.name);
-
-        let first_id = items[0]["id"].as_i64().unwrap();
-        let detail: Value = c
-            .get(app.url(&format!("/api/v1/enrollments/{first_id}")))
-            .bearer_auth(&pm)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(detail["customer"]["email"].as_str().unwrap().contains('@'));
-        let auditor = token(&t, "auditor").await;
-        let masked: Value = c
-            .get(app.url(&format!("/api/v1/enrollments/{first_id}")))
-            .bearer_auth(&auditor)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(masked["customer"]["email"], "••••••");
-        assert_eq!(masked["customer"]["phone"], "••••••");
-        assert_eq!(masked["location"]["address"], "••••••");
-
-        // An operator token may read devices but not enrollments.
-        let operator = token(&t, "operator").await;
-        let res = c
-            .get(app.url("/api/v1/enrollments"))
-            .bearer_auth(&operator)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 403);
-        let res = c
-            .get(app.url("/api/v1/devices?device_type=battery&limit=3"))
-            .bearer_auth(&operator)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let devices: Value = res.json().await.unwrap();
-        assert!(devices["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["device_type"] == "battery"));
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn bad_requests_get_problem_documents_never_500() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let c = reqwest::Client::new();
-        let pm = token(&t, "program_manager").await;
-        for (path, status, needle) in [
-            ("/api/v1/enrollments?program=abc", 400, "`program`"),
-            ("/api/v1/enrollments?status=LIVE", 400, "`status`"),
-            ("/api/v1/enrollments?sort=random", 400, "`sort`"),
-            ("/api/v1/enrollments?limit=-1", 400, "`limit`"),
-            ("/api/v1/enrollments?bogus=1", 400, "`bogus`"),
-            (
-                "/api/v1/enrollments?after=999999999&sort=customer",
-                400,
-                "`after`",
-            ),
-            ("/api/v1/enrollments/0", 400, "`id`"),
-            ("/api/v1/enrollments/abc", 400, "`id`"),
-            ("/api/v1/enrollments/99999999", 404, "not found"),
-            ("/api/v1/devices/99999999", 404, "not found"),
-            ("/api/v1/programs/99999999", 404, "not found"),
-            ("/api/v1/network?feeder=99999999", 404, "not found"),
-            ("/api/v1/devices?registered=perhaps", 400, "`registered`"),
-            ("/api/v1/nothing-here", 404, "no such API resource"),
-        ] {
-            let res = c.get(app.url(path)).bearer_auth(&pm).send().await.unwrap();
-            assert_eq!(res.status().as_u16(), status, "{} {path}", t.name);
-            assert_eq!(
-                res.headers()["content-type"],
-                "application/problem+json",
-                "{path}"
-            );
-            let body: Value = res.json().await.unwrap();
-            assert_eq!(body["status"], status);
+        for e in page["items"].as_array().unwrap() {
             assert!(
-                body["detail"].as_str().unwrap().contains(needle),
-                "{path}: {body}"
+                seen.insert(e["id"].as_i64().unwrap()),
+                "no enrollment twice"
             );
         }
-        let q = format!("/api/v1/enrollments?q={}", "x".repeat(300));
-        assert_eq!(
-            c.get(app.url(&q))
-                .bearer_auth(&pm)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            400
-        );
-        drop(app);
-        t.cleanup().await;
+        match page["next_after"].as_i64() {
+            Some(a) => after = Some(a),
+            None => break,
+        }
     }
+    assert_eq!(
+        seen.len() as i64,
+        total,
+        "{}: pages add up to the total",
+        t.name
+    );
+
+    // Sorting by customer keeps keyset paging consistent too.
+    let sorted: Value = c
+        .get(app.url("/api/v1/enrollments?sort=customer&limit=10"))
+        .bearer_auth(&pm)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<String> = sorted["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["customer_name"].as_str().unwrap().to_lowercase())
+        .collect();
+    let mut ordered = names.clone();
+    ordered.sort();
+    assert_eq!(names, ordered);
+
+    // Search by NIC id finds the device's enrollment.
+    let nic: String = gridflex::with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT d.nic_id FROM devices d JOIN enrollment_devices ed ON ed.device_id = d.id ORDER BY d.id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let found: Value = c
+        .get(app.url(&format!("/api/v1/enrollments?q={}", nic.to_lowercase())))
+        .bearer_auth(&pm)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["total"], 1, "{}: NIC search", t.name);
+
+    let first_id = items[0]["id"].as_i64().unwrap();
+    let detail: Value = c
+        .get(app.url(&format!("/api/v1/enrollments/{first_id}")))
+        .bearer_auth(&pm)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(detail["customer"]["email"].as_str().unwrap().contains('@'));
+    let auditor = token(&t, "auditor").await;
+    let masked: Value = c
+        .get(app.url(&format!("/api/v1/enrollments/{first_id}")))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(masked["customer"]["email"], "••••••");
+    assert_eq!(masked["customer"]["phone"], "••••••");
+    assert_eq!(masked["location"]["address"], "••••••");
+
+    // An operator token may read devices but not enrollments.
+    let operator = token(&t, "operator").await;
+    let res = c
+        .get(app.url("/api/v1/enrollments"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = c
+        .get(app.url("/api/v1/devices?device_type=battery&limit=3"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let devices: Value = res.json().await.unwrap();
+    assert!(devices["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["device_type"] == "battery"));
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(bad_requests_get_problem_documents_never_500);
+async fn bad_requests_get_problem_documents_never_500(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = reqwest::Client::new();
+    let pm = token(&t, "program_manager").await;
+    for (path, status, needle) in [
+        ("/api/v1/enrollments?program=abc", 400, "`program`"),
+        ("/api/v1/enrollments?status=LIVE", 400, "`status`"),
+        ("/api/v1/enrollments?sort=random", 400, "`sort`"),
+        ("/api/v1/enrollments?limit=-1", 400, "`limit`"),
+        ("/api/v1/enrollments?bogus=1", 400, "`bogus`"),
+        (
+            "/api/v1/enrollments?after=999999999&sort=customer",
+            400,
+            "`after`",
+        ),
+        ("/api/v1/enrollments/0", 400, "`id`"),
+        ("/api/v1/enrollments/abc", 400, "`id`"),
+        ("/api/v1/enrollments/99999999", 404, "not found"),
+        ("/api/v1/devices/99999999", 404, "not found"),
+        ("/api/v1/programs/99999999", 404, "not found"),
+        ("/api/v1/network?feeder=99999999", 404, "not found"),
+        ("/api/v1/devices?registered=perhaps", 400, "`registered`"),
+        ("/api/v1/nothing-here", 404, "no such API resource"),
+    ] {
+        let res = c.get(app.url(path)).bearer_auth(&pm).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{} {path}", t.name);
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["status"], status);
+        assert!(
+            body["detail"].as_str().unwrap().contains(needle),
+            "{path}: {body}"
+        );
+    }
+    let q = format!("/api/v1/enrollments?q={}", "x".repeat(300));
+    assert_eq!(
+        c.get(app.url(&q))
+            .bearer_auth(&pm)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    drop(app);
+    t.cleanup().await;
 }
 
 #[tokio::test]
@@ -384,158 +378,154 @@ async fn the_openapi_document_matches_the_routes_served() {
     t.cleanup().await;
 }
 
-#[tokio::test]
-async fn probes_report_health_readiness_and_metrics() {
-    for t in backends().await {
-        let app = spawn_app(&t).await;
-        let c = reqwest::Client::new();
-        assert_eq!(
-            c.get(app.url("/health")).send().await.unwrap().status(),
-            200
-        );
-        let ready: Value = c
-            .get(app.url("/ready"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(ready["database"], true, "{}", t.name);
-        assert_eq!(ready["migrations"], true);
-        c.get(app.url("/login")).send().await.unwrap();
-        let metrics = c
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            metrics.contains(
-                "gridflex_http_requests_total{method=\"GET\",route=\"/login\",status=\"200\"} 1"
-            ),
-            "{metrics}"
-        );
-        assert!(metrics.contains("gridflex_db_pool_connections"));
-        drop(app);
-        t.cleanup().await;
-    }
+each_backend!(probes_report_health_readiness_and_metrics);
+async fn probes_report_health_readiness_and_metrics(t: TestDb) {
+    let app = spawn_app(&t).await;
+    let c = reqwest::Client::new();
+    assert_eq!(
+        c.get(app.url("/health")).send().await.unwrap().status(),
+        200
+    );
+    let ready: Value = c
+        .get(app.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["database"], true, "{}", t.name);
+    assert_eq!(ready["migrations"], true);
+    c.get(app.url("/login")).send().await.unwrap();
+    let metrics = c
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "gridflex_http_requests_total{method=\"GET\",route=\"/login\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("gridflex_db_pool_connections"));
+    drop(app);
+    t.cleanup().await;
 }
 
-#[tokio::test]
-async fn actions_through_the_api_follow_the_same_rules_as_the_console() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let c = reqwest::Client::new();
-        let pm = token(&t, "program_manager").await;
-        let operator = token(&t, "operator").await;
-        let pending: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT id FROM enrollments WHERE status = 'PENDING' ORDER BY id LIMIT 1"
-        )
-        .fetch_one(p)
+each_backend!(actions_through_the_api_follow_the_same_rules_as_the_console);
+async fn actions_through_the_api_follow_the_same_rules_as_the_console(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = reqwest::Client::new();
+    let pm = token(&t, "program_manager").await;
+    let operator = token(&t, "operator").await;
+    let pending: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM enrollments WHERE status = 'PENDING' ORDER BY id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let url = app.url(&format!("/api/v1/enrollments/{pending}/activate"));
+    let res = c
+        .post(&url)
+        .bearer_auth(&operator)
+        .json(&json!({"reason": "x"}))
+        .send()
         .await
-        .unwrap());
-        let url = app.url(&format!("/api/v1/enrollments/{pending}/activate"));
-        let res = c
-            .post(&url)
-            .bearer_auth(&operator)
-            .json(&json!({"reason": "x"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 403, "{}", t.name);
-        let res = c
-            .post(&url)
-            .bearer_auth(&pm)
-            .header("content-type", "application/json")
-            .body("{oops")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 400);
-        assert_eq!(res.headers()["content-type"], "application/problem+json");
-        let res = c
-            .post(&url)
-            .bearer_auth(&pm)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 422, "a missing field is named");
-        assert!(res.text().await.unwrap().contains("reason"));
-        let res = c
-            .post(&url)
-            .bearer_auth(&pm)
-            .json(&json!({"reason": "head-end confirmed"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{}", t.name);
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["status"], "ACTIVE");
-        let again = c
-            .post(&url)
-            .bearer_auth(&pm)
-            .json(&json!({"reason": "again"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            again.status(),
-            409,
-            "{}: an illegal transition is a conflict",
-            t.name
-        );
-        let queued: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM integration_messages WHERE flow = 'enrollment_sync'"
-        )
-        .fetch_one(p)
+        .unwrap();
+    assert_eq!(res.status(), 403, "{}", t.name);
+    let res = c
+        .post(&url)
+        .bearer_auth(&pm)
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
         .await
-        .unwrap());
-        assert_eq!(queued, 1);
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let res = c
+        .post(&url)
+        .bearer_auth(&pm)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422, "a missing field is named");
+    assert!(res.text().await.unwrap().contains("reason"));
+    let res = c
+        .post(&url)
+        .bearer_auth(&pm)
+        .json(&json!({"reason": "head-end confirmed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ACTIVE");
+    let again = c
+        .post(&url)
+        .bearer_auth(&pm)
+        .json(&json!({"reason": "again"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        409,
+        "{}: an illegal transition is a conflict",
+        t.name
+    );
+    let queued: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM integration_messages WHERE flow = 'enrollment_sync'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(queued, 1);
 
-        let device: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT id FROM devices WHERE status = 'active' ORDER BY id LIMIT 1"
-        )
-        .fetch_one(p)
+    let device: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM devices WHERE status = 'active' ORDER BY id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let res = c
+        .post(app.url(&format!("/api/v1/devices/{device}/unavailability")))
+        .bearer_auth(&pm)
+        .json(&json!({"startsAt": "2030-07-01T12:00:00Z", "endsAt": "yesterday", "reason": "vacation"}))
+        .send()
         .await
-        .unwrap());
-        let res = c
-            .post(app.url(&format!("/api/v1/devices/{device}/unavailability")))
-            .bearer_auth(&pm)
-            .json(&json!({"startsAt": "2030-07-01T12:00:00Z", "endsAt": "yesterday", "reason": "vacation"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 400);
-        assert!(res.text().await.unwrap().contains("end:"));
-        let res = c
-            .post(app.url(&format!("/api/v1/devices/{device}/unavailability")))
-            .bearer_auth(&pm)
-            .json(&json!({"startsAt": "2030-07-01T12:00:00Z", "endsAt": "2030-07-01T16:00:00Z", "reason": "vacation"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{}", t.name);
-        let res = c
-            .post(app.url("/api/v1/scores/run"))
-            .bearer_auth(&pm)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 403, "only an admin runs the scores");
-        let admin = token(&t, "admin").await;
-        let res = c
-            .post(app.url("/api/v1/scores/run"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        drop(app);
-        t.cleanup().await;
-    }
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("end:"));
+    let res = c
+        .post(app.url(&format!("/api/v1/devices/{device}/unavailability")))
+        .bearer_auth(&pm)
+        .json(&json!({"startsAt": "2030-07-01T12:00:00Z", "endsAt": "2030-07-01T16:00:00Z", "reason": "vacation"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let res = c
+        .post(app.url("/api/v1/scores/run"))
+        .bearer_auth(&pm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "only an admin runs the scores");
+    let admin = token(&t, "admin").await;
+    let res = c
+        .post(app.url("/api/v1/scores/run"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    drop(app);
+    t.cleanup().await;
 }

@@ -19,432 +19,414 @@ fn result_count(html: &str) -> i64 {
     digits.parse().expect("a number")
 }
 
-#[tokio::test]
-async fn each_role_signs_in_and_lands_on_its_home() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        for (user, role) in [
-            ("manager", "program_manager"),
-            ("operator", "operator"),
-            ("approver", "approver"),
-            ("auditor", "auditor"),
-            ("admin", "admin"),
-        ] {
-            let c = app.browser();
-            assert_eq!(
-                app.login(&c, user, PASSWORD).await,
-                "/home",
-                "{} {user}",
-                t.name
-            );
-            let (status, html) = app.page(&c, "/home").await;
-            assert_eq!(status, 200);
-            assert!(
-                html.contains(&format!("data-home=\"{role}\"")),
-                "{} {user} home",
-                t.name
-            );
-        }
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn a_wrong_password_is_refused_with_a_message() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
+each_backend!(each_role_signs_in_and_lands_on_its_home);
+async fn each_role_signs_in_and_lands_on_its_home(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    for (user, role) in [
+        ("manager", "program_manager"),
+        ("operator", "operator"),
+        ("approver", "approver"),
+        ("auditor", "auditor"),
+        ("admin", "admin"),
+    ] {
         let c = app.browser();
-        assert_eq!(app.login(&c, "manager", "not-the-password").await, "/login");
-        let (_, html) = app.page(&c, "/login").await;
-        assert!(html.contains("Wrong username or password."), "{}", t.name);
-        // Not signed in: pages send you to sign in.
-        let res = c
-            .get(app.url("/enrollments"))
-            .header("accept", "text/html")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 302);
-        assert!(res.headers()["location"]
-            .to_str()
-            .unwrap()
-            .starts_with("/login?next="));
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn a_form_post_without_its_csrf_token_is_refused() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let c = app.browser();
-        app.page(&c, "/login").await;
-        let res = c
-            .post(app.url("/fn/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("username=manager&password=gridflex-demo")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 403, "{}", t.name);
-        let wrong = c
-            .post(app.url("/fn/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
-                "csrf={}&username=manager&password=gridflex-demo",
-                "0".repeat(64)
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(wrong.status(), 403);
-        // Still not signed in.
-        let (status, _) = app.page(&c, "/home").await;
-        assert_eq!(status, 302);
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn the_auditor_is_refused_admin_pages_and_sees_masked_personal_data() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let auditor = app.browser();
-        app.login(&auditor, "auditor", PASSWORD).await;
-        let (status, html) = app.page(&auditor, "/admin/users").await;
-        assert_eq!(status, 403, "{}", t.name);
-        assert!(html.contains("Not allowed"));
-        assert!(
-            !html.contains("href=\"/admin/users\""),
-            "no Users link for the auditor"
-        );
-        let (status, html) = app.page(&auditor, "/enrollments/1").await;
-        assert_eq!(status, 200);
-        assert!(html.contains("••••••"));
-        assert!(
-            !html.contains("@example.com"),
-            "email hidden from the auditor"
-        );
-
-        let manager = app.browser();
-        app.login(&manager, "manager", PASSWORD).await;
-        let (_, html) = app.page(&manager, "/enrollments/1").await;
-        assert!(
-            html.contains("@example.com"),
-            "the program manager sees the email"
-        );
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn the_enrollment_list_filters_by_program_and_feeder_and_pages_by_keyset() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let c = app.browser();
-        app.login(&c, "manager", PASSWORD).await;
-        let feeder: i64 = gridflex::with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT feeder_id FROM enrollments WHERE program_id = 1 GROUP BY feeder_id ORDER BY COUNT(*) DESC LIMIT 1"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        let feeder_code: String = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT code FROM network_nodes WHERE id = $1"
-        )
-        .bind(feeder)
-        .fetch_one(p)
-        .await
-        .unwrap());
-        let expected: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM enrollments WHERE program_id = 1 AND feeder_id = $1"
-        )
-        .bind(feeder)
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert!(expected > 3);
-        let (status, html) = app
-            .page(
-                &c,
-                &format!("/enrollments?program=1&feeder={feeder}&limit=2"),
-            )
-            .await;
-        assert_eq!(status, 200, "{}", t.name);
-        assert_eq!(result_count(&html), expected, "{}: total shown", t.name);
         assert_eq!(
-            html.matches(">SMT-BYOD</a>").count(),
-            2,
-            "two rows of the program on the page"
-        );
-        assert!(html.contains(&format!("/ {feeder_code}")));
-        let next = html.split("rel=\"next\"").next().unwrap();
-        let href_start = next.rfind("href=\"").unwrap() + 6;
-        let href = &next[href_start..next[href_start..].find('"').unwrap() + href_start]
-            .replace("&amp;", "&");
-        assert!(
-            href.contains("after="),
-            "next page link carries the cursor: {href}"
-        );
-        let (status, page2) = app.page(&c, href).await;
-        assert_eq!(status, 200);
-        assert!(page2.contains("First page"));
-
-        let csv = c
-            .get(app.url(&format!("/enrollments.csv?program=1&feeder={feeder}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(csv.status(), 200);
-        assert!(csv.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/csv"));
-        let body = csv.text().await.unwrap();
-        assert_eq!(
-            body.lines().count() as i64,
-            expected + 1,
-            "header plus one line per enrollment"
-        );
-        assert!(body
-            .lines()
-            .skip(1)
-            .all(|l| l.contains(",SMT-BYOD,") && l.contains(&format!(",{feeder_code},"))));
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn bad_query_parameters_and_unknown_ids_get_clear_errors() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let c = app.browser();
-        app.login(&c, "manager", PASSWORD).await;
-        let (status, html) = app.page(&c, "/enrollments?program=abc").await;
-        assert_eq!(status, 400);
-        assert!(html.contains("query parameter `program`"));
-        let (status, _) = app.page(&c, "/enrollments?colour=red").await;
-        assert_eq!(status, 400);
-        let (status, html) = app.page(&c, "/enrollments/987654321").await;
-        assert_eq!(status, 404);
-        assert!(html.contains("enrollment 987654321 not found"));
-        let (status, _) = app.page(&c, "/devices/not-a-number").await;
-        assert_eq!(status, 404);
-        let (status, _) = app.page(&c, "/no/such/page").await;
-        assert_eq!(status, 404);
-        let (status, _) = app.page(&c, "/enrollments?limit=100000").await;
-        assert_eq!(status, 400);
-        let csv = c
-            .get(app.url("/enrollments.csv?status=MAYBE"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(csv.status(), 400);
-        // An oversized form is refused without harm.
-        let big = "x".repeat(2 * 1024 * 1024);
-        let res = c
-            .post(app.url("/fn/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(big)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 413);
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn an_admin_creates_disables_and_resets_users() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let admin = app.browser();
-        app.login(&admin, "admin", PASSWORD).await;
-        let res = app
-            .post_form(
-                &admin,
-                "/admin/users",
-                "/fn/create_user",
-                &[
-                    ("username", "nadia"),
-                    ("display_name", "Nadia Network"),
-                    ("role", "operator"),
-                    ("password", "a long enough password"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 302, "{}", t.name);
-        let (_, html) = app.page(&admin, "/admin/users").await;
-        assert!(
-            html.contains("User nadia created."),
-            "{}: confirmation shown",
+            app.login(&c, user, PASSWORD).await,
+            "/home",
+            "{} {user}",
             t.name
         );
-        assert!(html.contains("data-username=\"nadia\""));
+        let (status, html) = app.page(&c, "/home").await;
+        assert_eq!(status, 200);
+        assert!(
+            html.contains(&format!("data-home=\"{role}\"")),
+            "{} {user} home",
+            t.name
+        );
+    }
+    drop(app);
+    t.cleanup().await;
+}
 
-        // A weak password is refused with the reason, and nothing is created.
-        app.post_form(
+each_backend!(a_wrong_password_is_refused_with_a_message);
+async fn a_wrong_password_is_refused_with_a_message(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = app.browser();
+    assert_eq!(app.login(&c, "manager", "not-the-password").await, "/login");
+    let (_, html) = app.page(&c, "/login").await;
+    assert!(html.contains("Wrong username or password."), "{}", t.name);
+    // Not signed in: pages send you to sign in.
+    let res = c
+        .get(app.url("/enrollments"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    assert!(res.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/login?next="));
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(a_form_post_without_its_csrf_token_is_refused);
+async fn a_form_post_without_its_csrf_token_is_refused(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = app.browser();
+    app.page(&c, "/login").await;
+    let res = c
+        .post(app.url("/fn/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("username=manager&password=gridflex-demo")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "{}", t.name);
+    let wrong = c
+        .post(app.url("/fn/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={}&username=manager&password=gridflex-demo",
+            "0".repeat(64)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+    // Still not signed in.
+    let (status, _) = app.page(&c, "/home").await;
+    assert_eq!(status, 302);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(the_auditor_is_refused_admin_pages_and_sees_masked_personal_data);
+async fn the_auditor_is_refused_admin_pages_and_sees_masked_personal_data(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let auditor = app.browser();
+    app.login(&auditor, "auditor", PASSWORD).await;
+    let (status, html) = app.page(&auditor, "/admin/users").await;
+    assert_eq!(status, 403, "{}", t.name);
+    assert!(html.contains("Not allowed"));
+    assert!(
+        !html.contains("href=\"/admin/users\""),
+        "no Users link for the auditor"
+    );
+    let (status, html) = app.page(&auditor, "/enrollments/1").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("••••••"));
+    assert!(
+        !html.contains("@example.com"),
+        "email hidden from the auditor"
+    );
+
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let (_, html) = app.page(&manager, "/enrollments/1").await;
+    assert!(
+        html.contains("@example.com"),
+        "the program manager sees the email"
+    );
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(the_enrollment_list_filters_by_program_and_feeder_and_pages_by_keyset);
+async fn the_enrollment_list_filters_by_program_and_feeder_and_pages_by_keyset(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = app.browser();
+    app.login(&c, "manager", PASSWORD).await;
+    let feeder: i64 = gridflex::with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT feeder_id FROM enrollments WHERE program_id = 1 GROUP BY feeder_id ORDER BY COUNT(*) DESC LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let feeder_code: String = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT code FROM network_nodes WHERE id = $1"
+    )
+    .bind(feeder)
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let expected: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM enrollments WHERE program_id = 1 AND feeder_id = $1"
+    )
+    .bind(feeder)
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert!(expected > 3);
+    let (status, html) = app
+        .page(
+            &c,
+            &format!("/enrollments?program=1&feeder={feeder}&limit=2"),
+        )
+        .await;
+    assert_eq!(status, 200, "{}", t.name);
+    assert_eq!(result_count(&html), expected, "{}: total shown", t.name);
+    assert_eq!(
+        html.matches(">SMT-BYOD</a>").count(),
+        2,
+        "two rows of the program on the page"
+    );
+    assert!(html.contains(&format!("/ {feeder_code}")));
+    let next = html.split("rel=\"next\"").next().unwrap();
+    let href_start = next.rfind("href=\"").unwrap() + 6;
+    let href =
+        &next[href_start..next[href_start..].find('"').unwrap() + href_start].replace("&amp;", "&");
+    assert!(
+        href.contains("after="),
+        "next page link carries the cursor: {href}"
+    );
+    let (status, page2) = app.page(&c, href).await;
+    assert_eq!(status, 200);
+    assert!(page2.contains("First page"));
+
+    let csv = c
+        .get(app.url(&format!("/enrollments.csv?program=1&feeder={feeder}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let body = csv.text().await.unwrap();
+    assert_eq!(
+        body.lines().count() as i64,
+        expected + 1,
+        "header plus one line per enrollment"
+    );
+    assert!(body
+        .lines()
+        .skip(1)
+        .all(|l| l.contains(",SMT-BYOD,") && l.contains(&format!(",{feeder_code},"))));
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(bad_query_parameters_and_unknown_ids_get_clear_errors);
+async fn bad_query_parameters_and_unknown_ids_get_clear_errors(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = app.browser();
+    app.login(&c, "manager", PASSWORD).await;
+    let (status, html) = app.page(&c, "/enrollments?program=abc").await;
+    assert_eq!(status, 400);
+    assert!(html.contains("query parameter `program`"));
+    let (status, _) = app.page(&c, "/enrollments?colour=red").await;
+    assert_eq!(status, 400);
+    let (status, html) = app.page(&c, "/enrollments/987654321").await;
+    assert_eq!(status, 404);
+    assert!(html.contains("enrollment 987654321 not found"));
+    let (status, _) = app.page(&c, "/devices/not-a-number").await;
+    assert_eq!(status, 404);
+    let (status, _) = app.page(&c, "/no/such/page").await;
+    assert_eq!(status, 404);
+    let (status, _) = app.page(&c, "/enrollments?limit=100000").await;
+    assert_eq!(status, 400);
+    let csv = c
+        .get(app.url("/enrollments.csv?status=MAYBE"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 400);
+    // An oversized form is refused without harm.
+    let big = "x".repeat(2 * 1024 * 1024);
+    let res = c
+        .post(app.url("/fn/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(an_admin_creates_disables_and_resets_users);
+async fn an_admin_creates_disables_and_resets_users(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    let res = app
+        .post_form(
             &admin,
             "/admin/users",
             "/fn/create_user",
             &[
-                ("username", "weak"),
-                ("display_name", "Weak"),
+                ("username", "nadia"),
+                ("display_name", "Nadia Network"),
                 ("role", "operator"),
-                ("password", "short"),
+                ("password", "a long enough password"),
             ],
         )
         .await;
-        let (_, html) = app.page(&admin, "/admin/users").await;
-        assert!(html.contains("at least 12 characters"));
-        assert!(!html.contains("data-username=\"weak\""));
+    assert_eq!(res.status(), 302, "{}", t.name);
+    let (_, html) = app.page(&admin, "/admin/users").await;
+    assert!(
+        html.contains("User nadia created."),
+        "{}: confirmation shown",
+        t.name
+    );
+    assert!(html.contains("data-username=\"nadia\""));
 
-        let nadia = app.browser();
-        assert_eq!(
-            app.login(&nadia, "nadia", "a long enough password").await,
-            "/home"
-        );
-        let id: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT id FROM users WHERE username = 'nadia'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        let id_s = id.to_string();
-        app.post_form(
-            &admin,
-            "/admin/users",
-            "/fn/set_user_disabled",
-            &[("user_id", &id_s), ("disabled", "true")],
-        )
-        .await;
-        // Her open session ends, and she cannot sign in again.
-        let (status, _) = app.page(&nadia, "/home").await;
-        assert_eq!(status, 302, "{}: a disabled user's session ends", t.name);
-        assert_eq!(
-            app.login(&app.browser(), "nadia", "a long enough password")
-                .await,
-            "/login"
-        );
+    // A weak password is refused with the reason, and nothing is created.
+    app.post_form(
+        &admin,
+        "/admin/users",
+        "/fn/create_user",
+        &[
+            ("username", "weak"),
+            ("display_name", "Weak"),
+            ("role", "operator"),
+            ("password", "short"),
+        ],
+    )
+    .await;
+    let (_, html) = app.page(&admin, "/admin/users").await;
+    assert!(html.contains("at least 12 characters"));
+    assert!(!html.contains("data-username=\"weak\""));
 
-        app.post_form(
-            &admin,
-            "/admin/users",
-            "/fn/set_user_disabled",
-            &[("user_id", &id_s), ("disabled", "false")],
-        )
-        .await;
-        app.post_form(
-            &admin,
-            "/admin/users",
-            "/fn/reset_password",
-            &[("user_id", &id_s), ("password", "another long password")],
-        )
-        .await;
-        assert_eq!(
-            app.login(&app.browser(), "nadia", "another long password")
-                .await,
-            "/home"
-        );
+    let nadia = app.browser();
+    assert_eq!(
+        app.login(&nadia, "nadia", "a long enough password").await,
+        "/home"
+    );
+    let id: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM users WHERE username = 'nadia'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let id_s = id.to_string();
+    app.post_form(
+        &admin,
+        "/admin/users",
+        "/fn/set_user_disabled",
+        &[("user_id", &id_s), ("disabled", "true")],
+    )
+    .await;
+    // Her open session ends, and she cannot sign in again.
+    let (status, _) = app.page(&nadia, "/home").await;
+    assert_eq!(status, 302, "{}: a disabled user's session ends", t.name);
+    assert_eq!(
+        app.login(&app.browser(), "nadia", "a long enough password")
+            .await,
+        "/login"
+    );
 
-        // A non-admin cannot call the admin functions even with a valid token.
-        let manager = app.browser();
-        app.login(&manager, "manager", PASSWORD).await;
-        app.post_form(
-            &manager,
-            "/home",
-            "/fn/set_user_disabled",
-            &[("user_id", &id_s), ("disabled", "true")],
-        )
-        .await;
-        let disabled: bool = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT disabled FROM users WHERE id = $1"
-        )
-        .bind(id)
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert!(
-            !disabled,
-            "{}: the manager's attempt changed nothing",
-            t.name
-        );
+    app.post_form(
+        &admin,
+        "/admin/users",
+        "/fn/set_user_disabled",
+        &[("user_id", &id_s), ("disabled", "false")],
+    )
+    .await;
+    app.post_form(
+        &admin,
+        "/admin/users",
+        "/fn/reset_password",
+        &[("user_id", &id_s), ("password", "another long password")],
+    )
+    .await;
+    assert_eq!(
+        app.login(&app.browser(), "nadia", "another long password")
+            .await,
+        "/home"
+    );
 
-        let actions: Vec<String> = gridflex::with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT action FROM audit_log WHERE entity_type = 'user' AND entity_id = $1 ORDER BY id"
-        )
-        .bind(&id_s)
-        .fetch_all(p)
-        .await
-        .unwrap()
-        });
-        assert_eq!(
-            actions,
-            [
-                "user.create",
-                "user.disable",
-                "user.enable",
-                "user.password_reset"
-            ]
-        );
-        drop(app);
-        t.cleanup().await;
-    }
+    // A non-admin cannot call the admin functions even with a valid token.
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    app.post_form(
+        &manager,
+        "/home",
+        "/fn/set_user_disabled",
+        &[("user_id", &id_s), ("disabled", "true")],
+    )
+    .await;
+    let disabled: bool = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT disabled FROM users WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert!(
+        !disabled,
+        "{}: the manager's attempt changed nothing",
+        t.name
+    );
+
+    let actions: Vec<String> = gridflex::with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE entity_type = 'user' AND entity_id = $1 ORDER BY id"
+    )
+    .bind(&id_s)
+    .fetch_all(p)
+    .await
+    .unwrap()
+    });
+    assert_eq!(
+        actions,
+        [
+            "user.create",
+            "user.disable",
+            "user.enable",
+            "user.password_reset"
+        ]
+    );
+    drop(app);
+    t.cleanup().await;
 }
 
-#[tokio::test]
-async fn repeated_failed_sign_ins_lock_the_account_for_a_while() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        for _ in 0..5 {
-            app.login(&app.browser(), "approver", "wrong password!")
-                .await;
-        }
-        // Even the right password waits now.
-        let c = app.browser();
-        assert_eq!(
-            app.login(&c, "approver", PASSWORD).await,
-            "/login",
-            "{}",
-            t.name
-        );
-        let (_, html) = app.page(&c, "/login").await;
-        assert!(html.contains("too many failed sign-ins"), "{}", t.name);
-        drop(app);
-        t.cleanup().await;
+each_backend!(repeated_failed_sign_ins_lock_the_account_for_a_while);
+async fn repeated_failed_sign_ins_lock_the_account_for_a_while(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    for _ in 0..5 {
+        app.login(&app.browser(), "approver", "wrong password!")
+            .await;
     }
+    // Even the right password waits now.
+    let c = app.browser();
+    assert_eq!(
+        app.login(&c, "approver", PASSWORD).await,
+        "/login",
+        "{}",
+        t.name
+    );
+    let (_, html) = app.page(&c, "/login").await;
+    assert!(html.contains("too many failed sign-ins"), "{}", t.name);
+    drop(app);
+    t.cleanup().await;
 }
 
-#[tokio::test]
-async fn signing_out_ends_the_session() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let c = app.browser();
-        app.login(&c, "operator", PASSWORD).await;
-        let res = app.post_form(&c, "/home", "/fn/logout", &[]).await;
-        assert_eq!(res.status(), 302);
-        assert_eq!(res.headers()["location"], "/login");
-        let (status, _) = app.page(&c, "/home").await;
-        assert_eq!(status, 302, "{}", t.name);
-        drop(app);
-        t.cleanup().await;
-    }
+each_backend!(signing_out_ends_the_session);
+async fn signing_out_ends_the_session(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = app.browser();
+    app.login(&c, "operator", PASSWORD).await;
+    let res = app.post_form(&c, "/home", "/fn/logout", &[]).await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(res.headers()["location"], "/login");
+    let (status, _) = app.page(&c, "/home").await;
+    assert_eq!(status, 302, "{}", t.name);
+    drop(app);
+    t.cleanup().await;
 }

@@ -535,45 +535,41 @@ async fn run_every_flow(w: &World) {
     assert_eq!(score, 2.75, "{}", w.label("flow 12"));
 }
 
-#[tokio::test]
-async fn every_flow_is_applied_and_acknowledged_in_process() {
-    for t in backends().await {
-        let w = World::build(Transport::InProcess, t).await;
-        run_every_flow(&w).await;
-        w.cleanup().await;
-    }
+each_backend!(every_flow_is_applied_and_acknowledged_in_process);
+async fn every_flow_is_applied_and_acknowledged_in_process(t: TestDb) {
+    let w = World::build(Transport::InProcess, t).await;
+    run_every_flow(&w).await;
+    w.cleanup().await;
 }
 
-#[tokio::test]
-async fn every_flow_is_applied_and_acknowledged_between_two_servers_on_loopback() {
-    for t in backends().await {
-        let w = World::build(Transport::Loopback, t).await;
-        run_every_flow(&w).await;
-        // Nothing crossed through a shared database: each side's inbox holds only what the
-        // other side sent it (but for the demos' past events, which ran in process days ago).
-        let since = chrono::Utc::now() - chrono::Duration::days(1);
-        let grid_inbox: Vec<String> = with_db!(&w.grid, |p| {
-            sqlx::query_scalar(
-            "SELECT DISTINCT sender FROM integration_messages WHERE direction = 'inbound'
-             AND (correlation_id IS NULL OR correlation_id NOT IN (SELECT code FROM events WHERE ends_at < $1))"
-        )
-        .bind(since)
-        .fetch_all(p)
-        .await
-        .unwrap()
-        });
-        assert_eq!(grid_inbox, ["program-side"], "{}", w.backend);
-        let programs_inbox: Vec<String> = with_db!(&w.programs, |p| {
-            sqlx::query_scalar(
-            "SELECT DISTINCT sender FROM integration_messages WHERE direction = 'inbound'
-             AND (correlation_id IS NULL OR correlation_id NOT IN (SELECT code FROM events WHERE ends_at < $1))"
-        )
-        .bind(since)
-        .fetch_all(p)
-        .await
-        .unwrap()
-        });
-        assert_eq!(programs_inbox, ["grid-side"], "{}", w.backend);
-        w.cleanup().await;
-    }
+each_backend!(every_flow_is_applied_and_acknowledged_between_two_servers_on_loopback);
+async fn every_flow_is_applied_and_acknowledged_between_two_servers_on_loopback(t: TestDb) {
+    let w = World::build(Transport::Loopback, t).await;
+    run_every_flow(&w).await;
+    // Nothing crossed through a shared database: each side's inbox holds only what the
+    // other side sent it (but for the demos' past events, which ran in process days ago).
+    let since = chrono::Utc::now() - chrono::Duration::days(1);
+    let grid_inbox: Vec<String> = with_db!(&w.grid, |p| {
+        sqlx::query_scalar(
+        "SELECT DISTINCT sender FROM integration_messages WHERE direction = 'inbound'
+         AND (correlation_id IS NULL OR correlation_id NOT IN (SELECT code FROM events WHERE ends_at < $1))"
+    )
+    .bind(since)
+    .fetch_all(p)
+    .await
+    .unwrap()
+    });
+    assert_eq!(grid_inbox, ["program-side"], "{}", w.backend);
+    let programs_inbox: Vec<String> = with_db!(&w.programs, |p| {
+        sqlx::query_scalar(
+        "SELECT DISTINCT sender FROM integration_messages WHERE direction = 'inbound'
+         AND (correlation_id IS NULL OR correlation_id NOT IN (SELECT code FROM events WHERE ends_at < $1))"
+    )
+    .bind(since)
+    .fetch_all(p)
+    .await
+    .unwrap()
+    });
+    assert_eq!(programs_inbox, ["grid-side"], "{}", w.backend);
+    w.cleanup().await;
 }

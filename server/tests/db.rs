@@ -10,7 +10,7 @@ use gridflex::programs::enrollment::{change_status, EnrollmentAction};
 use gridflex::with_db;
 
 #[tokio::test]
-async fn both_migration_sets_give_the_same_tables_and_columns() {
+async fn sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
     let Some(url) = pg_url() else {
         // Without PostgreSQL the SQLite side is still checked to be complete.
         let t = TestDb::sqlite().await;
@@ -48,215 +48,209 @@ async fn both_migration_sets_give_the_same_tables_and_columns() {
     pg.cleanup().await;
 }
 
-#[tokio::test]
-async fn the_audit_chain_verifies_and_a_tampered_row_is_named() {
-    for t in backends().await {
-        for i in 0..5 {
-            let mut tx = t.db.begin().await.unwrap();
-            audit::append(
-                &mut tx,
-                NewAuditEntry::new("tester", "thing.change", "thing", i)
-                    .after(serde_json::json!({"n": i})),
-            )
-            .await
-            .unwrap();
-            tx.commit().await.unwrap();
-        }
-        assert_eq!(
-            audit::verify(&t.db).await.unwrap(),
-            ChainCheck::Intact { rows: 5 },
-            "{}",
-            t.name
-        );
-
-        // The log refuses edits...
-        let refused = with_db!(&t.db, |p| sqlx::query(
-            "UPDATE audit_log SET actor = 'mallory' WHERE id = 3"
-        )
-        .execute(p)
-        .await
-        .is_err());
-        assert!(refused, "{}: audit_log is append-only", t.name);
-        // ...and one who gets past the trigger is caught by the chain.
-        let id3: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT id FROM audit_log ORDER BY id LIMIT 1 OFFSET 2"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        match &t.db {
-            gridflex::db::Db::Sqlite(p) => {
-                sqlx::query("DROP TRIGGER audit_log_no_update")
-                    .execute(p)
-                    .await
-                    .unwrap();
-                sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = $1")
-                    .bind(id3)
-                    .execute(p)
-                    .await
-                    .unwrap();
-            }
-            gridflex::db::Db::Postgres(p) => {
-                sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
-                    .execute(p)
-                    .await
-                    .unwrap();
-                sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = $1")
-                    .bind(id3)
-                    .execute(p)
-                    .await
-                    .unwrap();
-            }
-        }
-        match audit::verify(&t.db).await.unwrap() {
-            ChainCheck::Broken { id, .. } => assert_eq!(id, id3, "{}", t.name),
-            other => panic!("tampering not detected: {other:?}"),
-        }
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn moving_a_transformer_keeps_history_and_moves_what_hangs_below() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let (transformer, old_feeder): (i64, i64) = with_db!(&t.db, |p| {
-            sqlx::query_as(
-            "SELECT transformer_id, feeder_id FROM device_locations GROUP BY transformer_id, feeder_id ORDER BY COUNT(*) DESC LIMIT 1"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        let new_feeder: i64 = with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT id FROM network_nodes WHERE kind = 'feeder' AND id <> $1 ORDER BY id DESC LIMIT 1"
-        )
-        .bind(old_feeder)
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        let before_move = Utc::now() - Duration::seconds(1);
+each_backend!(the_audit_chain_verifies_and_a_tampered_row_is_named);
+async fn the_audit_chain_verifies_and_a_tampered_row_is_named(t: TestDb) {
+    for i in 0..5 {
         let mut tx = t.db.begin().await.unwrap();
-        gridflex::db::network::transfer_node(&mut tx, transformer, new_feeder, Utc::now())
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        assert_eq!(
-            gridflex::db::network::parent_at(&t.db, transformer, Utc::now())
-                .await
-                .unwrap(),
-            Some(new_feeder),
-            "{}",
-            t.name
-        );
-        assert_eq!(
-            gridflex::db::network::parent_at(&t.db, transformer, before_move)
-                .await
-                .unwrap(),
-            Some(old_feeder),
-            "{}: history kept",
-            t.name
-        );
-        let stale: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM enrollments e JOIN device_locations l ON l.id = e.location_id
-             WHERE l.transformer_id = $1 AND (e.feeder_id <> $2 OR l.feeder_id <> $2)"
-        )
-        .bind(transformer)
-        .bind(new_feeder)
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(stale, 0, "{}: enrollments follow the transformer", t.name);
-        // A transformer cannot hang under a substation.
-        let substation: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT id FROM network_nodes WHERE kind = 'substation' LIMIT 1"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        let mut tx = t.db.begin().await.unwrap();
-        assert!(
-            gridflex::db::network::transfer_node(&mut tx, transformer, substation, Utc::now())
-                .await
-                .is_err()
-        );
-        drop(tx);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn an_enrollment_status_change_writes_history_and_audit_together() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let pending: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT id FROM enrollments WHERE status = 'PENDING' ORDER BY id LIMIT 1"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        let to = change_status(
-            &t.db,
-            pending,
-            EnrollmentAction::Activate,
-            "manager",
-            "devices registered",
+        audit::append(
+            &mut tx,
+            NewAuditEntry::new("tester", "thing.change", "thing", i)
+                .after(serde_json::json!({"n": i})),
         )
         .await
         .unwrap();
-        assert_eq!(to.as_str(), "ACTIVE");
-        let history: Vec<(Option<String>, String)> = with_db!(&t.db, |p| {
-            sqlx::query_as(
-            "SELECT from_status, to_status FROM enrollment_status_history WHERE enrollment_id = $1 ORDER BY id"
-        )
-        .bind(pending)
-        .fetch_all(p)
-        .await
-        .unwrap()
-        });
-        assert_eq!(
-            history.last().unwrap(),
-            &(Some("PENDING".to_string()), "ACTIVE".to_string()),
-            "{}",
-            t.name
-        );
-        let audits = audit::for_entity(&t.db, "enrollment", &pending.to_string(), 10)
-            .await
-            .unwrap();
-        assert_eq!(audits.len(), 1);
-        assert_eq!(audits[0].actor, "manager");
-        // An illegal transition changes nothing.
-        let err = change_status(
-            &t.db,
-            pending,
-            EnrollmentAction::Activate,
-            "manager",
-            "again",
-        )
-        .await
-        .unwrap_err();
-        assert!(err.to_string().contains("cannot be activated"));
-        assert_eq!(
-            audit::for_entity(&t.db, "enrollment", &pending.to_string(), 10)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        assert!(
-            change_status(&t.db, pending, EnrollmentAction::Unenroll, "manager", " ")
-                .await
-                .is_err(),
-            "a reason is required"
-        );
-        assert!(matches!(
-            audit::verify(&t.db).await.unwrap(),
-            ChainCheck::Intact { .. }
-        ));
-        t.cleanup().await;
+        tx.commit().await.unwrap();
     }
+    assert_eq!(
+        audit::verify(&t.db).await.unwrap(),
+        ChainCheck::Intact { rows: 5 },
+        "{}",
+        t.name
+    );
+
+    // The log refuses edits...
+    let refused = with_db!(&t.db, |p| sqlx::query(
+        "UPDATE audit_log SET actor = 'mallory' WHERE id = 3"
+    )
+    .execute(p)
+    .await
+    .is_err());
+    assert!(refused, "{}: audit_log is append-only", t.name);
+    // ...and one who gets past the trigger is caught by the chain.
+    let id3: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM audit_log ORDER BY id LIMIT 1 OFFSET 2"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    match &t.db {
+        gridflex::db::Db::Sqlite(p) => {
+            sqlx::query("DROP TRIGGER audit_log_no_update")
+                .execute(p)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = $1")
+                .bind(id3)
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        gridflex::db::Db::Postgres(p) => {
+            sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
+                .execute(p)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = $1")
+                .bind(id3)
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+    match audit::verify(&t.db).await.unwrap() {
+        ChainCheck::Broken { id, .. } => assert_eq!(id, id3, "{}", t.name),
+        other => panic!("tampering not detected: {other:?}"),
+    }
+    t.cleanup().await;
+}
+
+each_backend!(moving_a_transformer_keeps_history_and_moves_what_hangs_below);
+async fn moving_a_transformer_keeps_history_and_moves_what_hangs_below(t: TestDb) {
+    with_demo(&t).await;
+    let (transformer, old_feeder): (i64, i64) = with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT transformer_id, feeder_id FROM device_locations GROUP BY transformer_id, feeder_id ORDER BY COUNT(*) DESC LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let new_feeder: i64 = with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT id FROM network_nodes WHERE kind = 'feeder' AND id <> $1 ORDER BY id DESC LIMIT 1"
+    )
+    .bind(old_feeder)
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let before_move = Utc::now() - Duration::seconds(1);
+    let mut tx = t.db.begin().await.unwrap();
+    gridflex::db::network::transfer_node(&mut tx, transformer, new_feeder, Utc::now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        gridflex::db::network::parent_at(&t.db, transformer, Utc::now())
+            .await
+            .unwrap(),
+        Some(new_feeder),
+        "{}",
+        t.name
+    );
+    assert_eq!(
+        gridflex::db::network::parent_at(&t.db, transformer, before_move)
+            .await
+            .unwrap(),
+        Some(old_feeder),
+        "{}: history kept",
+        t.name
+    );
+    let stale: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM enrollments e JOIN device_locations l ON l.id = e.location_id
+         WHERE l.transformer_id = $1 AND (e.feeder_id <> $2 OR l.feeder_id <> $2)"
+    )
+    .bind(transformer)
+    .bind(new_feeder)
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(stale, 0, "{}: enrollments follow the transformer", t.name);
+    // A transformer cannot hang under a substation.
+    let substation: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM network_nodes WHERE kind = 'substation' LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let mut tx = t.db.begin().await.unwrap();
+    assert!(
+        gridflex::db::network::transfer_node(&mut tx, transformer, substation, Utc::now())
+            .await
+            .is_err()
+    );
+    drop(tx);
+    t.cleanup().await;
+}
+
+each_backend!(an_enrollment_status_change_writes_history_and_audit_together);
+async fn an_enrollment_status_change_writes_history_and_audit_together(t: TestDb) {
+    with_demo(&t).await;
+    let pending: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM enrollments WHERE status = 'PENDING' ORDER BY id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let to = change_status(
+        &t.db,
+        pending,
+        EnrollmentAction::Activate,
+        "manager",
+        "devices registered",
+    )
+    .await
+    .unwrap();
+    assert_eq!(to.as_str(), "ACTIVE");
+    let history: Vec<(Option<String>, String)> = with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT from_status, to_status FROM enrollment_status_history WHERE enrollment_id = $1 ORDER BY id"
+    )
+    .bind(pending)
+    .fetch_all(p)
+    .await
+    .unwrap()
+    });
+    assert_eq!(
+        history.last().unwrap(),
+        &(Some("PENDING".to_string()), "ACTIVE".to_string()),
+        "{}",
+        t.name
+    );
+    let audits = audit::for_entity(&t.db, "enrollment", &pending.to_string(), 10)
+        .await
+        .unwrap();
+    assert_eq!(audits.len(), 1);
+    assert_eq!(audits[0].actor, "manager");
+    // An illegal transition changes nothing.
+    let err = change_status(
+        &t.db,
+        pending,
+        EnrollmentAction::Activate,
+        "manager",
+        "again",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("cannot be activated"));
+    assert_eq!(
+        audit::for_entity(&t.db, "enrollment", &pending.to_string(), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        change_status(&t.db, pending, EnrollmentAction::Unenroll, "manager", " ")
+            .await
+            .is_err(),
+        "a reason is required"
+    );
+    assert!(matches!(
+        audit::verify(&t.db).await.unwrap(),
+        ChainCheck::Intact { .. }
+    ));
+    t.cleanup().await;
 }
 
 #[tokio::test]
@@ -302,4 +296,39 @@ async fn the_demo_is_deterministic_and_loads_only_into_an_empty_database() {
     assert!(again.is_err(), "a second load is refused");
     a.cleanup().await;
     b.cleanup().await;
+}
+
+/// A test that fails half-way still drops its PostgreSQL schema, so failed runs leave nothing
+/// behind in a shared database (and a failure on one backend hides nothing of the other).
+#[tokio::test]
+async fn a_failing_postgres_test_still_drops_its_schema() {
+    let Some(url) = pg_url() else {
+        eprintln!("TEST_DATABASE_URL is not set: the PostgreSQL run is left out");
+        return;
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let failed = tokio::spawn({
+        let url = url.clone();
+        async move {
+            let t = TestDb::postgres(&url).await;
+            tx.send(t.pg_schema().expect("a schema")).unwrap();
+            panic!("an assertion fails before cleanup");
+        }
+    })
+    .await;
+    assert!(failed.is_err(), "the test body panicked");
+    let schema = rx.await.expect("the schema name was sent");
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let left: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = $1",
+    )
+    .bind(&schema)
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    admin.close().await;
+    assert_eq!(
+        left, 0,
+        "schema {schema} was dropped when the failed test unwound"
+    );
 }

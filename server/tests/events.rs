@@ -109,631 +109,627 @@ async fn deliver_all(w: &DeliveryWorker) {
     }
 }
 
-#[tokio::test]
-async fn an_event_is_planned_approved_run_and_completed_with_outcomes() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let now = app.events.now();
-        let start = now.duration_trunc(Duration::minutes(15)).unwrap() + Duration::hours(1);
-        let strategy = strategy_id(&t, "System emergency").await;
+each_backend!(an_event_is_planned_approved_run_and_completed_with_outcomes);
+async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let now = app.events.now();
+    let start = now.duration_trunc(Duration::minutes(15)).unwrap() + Duration::hours(1);
+    let strategy = strategy_id(&t, "System emergency").await;
 
-        let op = app.browser();
-        app.login(&op, "operator", PASSWORD).await;
-        let (status, html) = app.page(&op, "/strategies").await;
-        assert_eq!(status, 200);
-        assert!(html.contains("Northgate heat wave"), "{}", t.name);
-        let id = create_event(&app, &op, strategy, start, 3).await;
-        assert_eq!(status_of(&t, id).await, "New");
+    let op = app.browser();
+    app.login(&op, "operator", PASSWORD).await;
+    let (status, html) = app.page(&op, "/strategies").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Northgate heat wave"), "{}", t.name);
+    let id = create_event(&app, &op, strategy, start, 3).await;
+    assert_eq!(status_of(&t, id).await, "New");
 
-        let html = act(&app, &op, id, "plan", "").await;
-        let stages = scalar_i64(
-            &t,
-            "SELECT COUNT(*) FROM event_stages WHERE event_id = $1",
-            id,
+    let html = act(&app, &op, id, "plan", "").await;
+    let stages = scalar_i64(
+        &t,
+        "SELECT COUNT(*) FROM event_stages WHERE event_id = $1",
+        id,
+    )
+    .await;
+    let devices = scalar_i64(
+        &t,
+        "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1",
+        id,
+    )
+    .await;
+    assert!(
+        stages >= 1 && devices >= 1,
+        "{}: {stages} stages, {devices} devices",
+        t.name
+    );
+    assert!(
+        html.contains("id=\"event-chart\"") && html.contains("<svg"),
+        "{}: chart",
+        t.name
+    );
+    assert!(html.contains("Before (baseline)"), "{}", t.name);
+
+    act(&app, &op, id, "submit", "").await;
+    assert_eq!(status_of(&t, id).await, "Submitted");
+    // The operator has no approve button, and posting the action anyway is refused.
+    let html = act(&app, &op, id, "approve", "").await;
+    assert!(
+        html.contains("may not approve"),
+        "{}: operator refused",
+        t.name
+    );
+    assert_eq!(status_of(&t, id).await, "Submitted");
+
+    let ap = app.browser();
+    app.login(&ap, "approver", PASSWORD).await;
+    let (_, page) = app.page(&ap, &format!("/events/{id}")).await;
+    assert!(
+        page.contains("id=\"event-approve\""),
+        "{}: approve button",
+        t.name
+    );
+    act(&app, &ap, id, "approve", "").await;
+    // Approval schedules at once: stage program events and reservations are queued.
+    assert_eq!(status_of(&t, id).await, "Scheduled", "{}", t.name);
+    let reservations = scalar_i64(
+        &t,
+        "SELECT COUNT(*) FROM integration_messages m JOIN events e ON e.code = m.correlation_id
+         WHERE e.id = $1 AND m.flow = 'device_reservation'",
+        id,
+    )
+    .await;
+    assert!(reservations >= 1, "{}", t.name);
+    let w = worker(&t, &app);
+    deliver_all(&w).await;
+    let reserved = scalar_i64(
+        &t,
+        "SELECT COUNT(*) FROM program_event_devices d JOIN program_events p ON p.external_id = d.external_id
+         JOIN events e ON e.code = p.event_external_id WHERE e.id = $1",
+        id,
+    )
+    .await;
+    assert_eq!(
+        reserved, devices,
+        "{}: the program side holds every reservation",
+        t.name
+    );
+
+    // The admin moves the simulated clock past the event; the scheduler runs it.
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    let res = app
+        .post_form(
+            &admin,
+            "/events",
+            "/fn/advance_clock",
+            &[("minutes", "300")],
         )
         .await;
-        let devices = scalar_i64(
-            &t,
-            "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1",
-            id,
-        )
-        .await;
-        assert!(
-            stages >= 1 && devices >= 1,
-            "{}: {stages} stages, {devices} devices",
-            t.name
-        );
-        assert!(
-            html.contains("id=\"event-chart\"") && html.contains("<svg"),
-            "{}: chart",
-            t.name
-        );
-        assert!(html.contains("Before (baseline)"), "{}", t.name);
+    assert_eq!(res.status(), 302);
+    let loc = res.headers()["location"].to_str().unwrap_or("").to_string();
+    app.events
+        .tick()
+        .await
+        .expect("the scheduler steps cleanly");
+    assert_eq!(status_of(&t, id).await, "Completed", "{}: {loc}", t.name);
+    let pending = scalar_i64(
+        &t,
+        "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1 AND outcome IS NULL",
+        id,
+    )
+    .await;
+    assert_eq!(pending, 0, "{}: every device has an outcome", t.name);
+    let actual = scalar_i64(
+        &t,
+        "SELECT COUNT(*) FROM event_intervals WHERE event_id = $1 AND actual_kw IS NOT NULL",
+        id,
+    )
+    .await;
+    assert!(actual >= 12, "{}: actual load recorded ({actual})", t.name);
+    deliver_all(&w).await;
+    let with_outcome = scalar_i64(
+        &t,
+        "SELECT COUNT(*) FROM program_event_devices d JOIN program_events p ON p.external_id = d.external_id
+         JOIN events e ON e.code = p.event_external_id WHERE e.id = $1 AND d.outcome IS NOT NULL",
+        id,
+    )
+    .await;
+    assert_eq!(
+        with_outcome, devices,
+        "{}: outcomes reached the program side",
+        t.name
+    );
+    let complete = scalar_i64(
+        &t,
+        "SELECT COUNT(*) FROM program_events p JOIN events e ON e.code = p.event_external_id
+         WHERE e.id = $1 AND p.status <> 'F1CO'",
+        id,
+    )
+    .await;
+    assert_eq!(complete, 0, "{}: every program event is complete", t.name);
 
-        act(&app, &op, id, "submit", "").await;
-        assert_eq!(status_of(&t, id).await, "Submitted");
-        // The operator has no approve button, and posting the action anyway is refused.
-        let html = act(&app, &op, id, "approve", "").await;
-        assert!(
-            html.contains("may not approve"),
-            "{}: operator refused",
-            t.name
-        );
-        assert_eq!(status_of(&t, id).await, "Submitted");
-
-        let ap = app.browser();
-        app.login(&ap, "approver", PASSWORD).await;
-        let (_, page) = app.page(&ap, &format!("/events/{id}")).await;
-        assert!(
-            page.contains("id=\"event-approve\""),
-            "{}: approve button",
-            t.name
-        );
-        act(&app, &ap, id, "approve", "").await;
-        // Approval schedules at once: stage program events and reservations are queued.
-        assert_eq!(status_of(&t, id).await, "Scheduled", "{}", t.name);
-        let reservations = scalar_i64(
-            &t,
-            "SELECT COUNT(*) FROM integration_messages m JOIN events e ON e.code = m.correlation_id
-             WHERE e.id = $1 AND m.flow = 'device_reservation'",
-            id,
-        )
-        .await;
-        assert!(reservations >= 1, "{}", t.name);
-        let w = worker(&t, &app);
-        deliver_all(&w).await;
-        let reserved = scalar_i64(
-            &t,
-            "SELECT COUNT(*) FROM program_event_devices d JOIN program_events p ON p.external_id = d.external_id
-             JOIN events e ON e.code = p.event_external_id WHERE e.id = $1",
-            id,
-        )
-        .await;
-        assert_eq!(
-            reserved, devices,
-            "{}: the program side holds every reservation",
-            t.name
-        );
-
-        // The admin moves the simulated clock past the event; the scheduler runs it.
-        let admin = app.browser();
-        app.login(&admin, "admin", PASSWORD).await;
-        let res = app
-            .post_form(
-                &admin,
-                "/events",
-                "/fn/advance_clock",
-                &[("minutes", "300")],
+    // The daily score run counts the participation: a device that took part costs more.
+    let (he, nic): (String, String) = with_db!(&t.db, |c| {
+        sqlx::query_as(
+        "SELECT g.head_end, g.nic_id FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
+         WHERE d.event_id = $1 AND d.outcome = 'D1SP' ORDER BY d.id LIMIT 1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await
+    .unwrap()
+    });
+    let score = |t: &TestDb, he: String, nic: String| {
+        let db = t.db.clone();
+        async move {
+            with_db!(&db, |c| sqlx::query_scalar::<_, f64>(
+                "SELECT control_score FROM devices WHERE head_end = $1 AND nic_id = $2"
             )
-            .await;
-        assert_eq!(res.status(), 302);
-        let loc = res.headers()["location"].to_str().unwrap_or("").to_string();
-        app.events
-            .tick()
+            .bind(he)
+            .bind(nic)
+            .fetch_one(c)
             .await
-            .expect("the scheduler steps cleanly");
-        assert_eq!(status_of(&t, id).await, "Completed", "{}: {loc}", t.name);
-        let pending = scalar_i64(
-            &t,
-            "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1 AND outcome IS NULL",
-            id,
-        )
-        .await;
-        assert_eq!(pending, 0, "{}: every device has an outcome", t.name);
-        let actual = scalar_i64(
-            &t,
-            "SELECT COUNT(*) FROM event_intervals WHERE event_id = $1 AND actual_kw IS NOT NULL",
-            id,
-        )
-        .await;
-        assert!(actual >= 12, "{}: actual load recorded ({actual})", t.name);
-        deliver_all(&w).await;
-        let with_outcome = scalar_i64(
-            &t,
-            "SELECT COUNT(*) FROM program_event_devices d JOIN program_events p ON p.external_id = d.external_id
-             JOIN events e ON e.code = p.event_external_id WHERE e.id = $1 AND d.outcome IS NOT NULL",
-            id,
-        )
-        .await;
-        assert_eq!(
-            with_outcome, devices,
-            "{}: outcomes reached the program side",
-            t.name
-        );
-        let complete = scalar_i64(
-            &t,
-            "SELECT COUNT(*) FROM program_events p JOIN events e ON e.code = p.event_external_id
-             WHERE e.id = $1 AND p.status <> 'F1CO'",
-            id,
-        )
-        .await;
-        assert_eq!(complete, 0, "{}: every program event is complete", t.name);
+            .unwrap())
+        }
+    };
+    // Scored on the event's day: its cycle is the one the participation counts in.
+    let later = app.events.now();
 
-        // The daily score run counts the participation: a device that took part costs more.
-        let (he, nic): (String, String) = with_db!(&t.db, |c| {
-            sqlx::query_as(
-            "SELECT g.head_end, g.nic_id FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
-             WHERE d.event_id = $1 AND d.outcome = 'D1SP' ORDER BY d.id LIMIT 1"
+    gridflex::programs::score::run_scores(&t.db, "test", start.date_naive(), later, false)
+        .await
+        .unwrap();
+    let with_history = score(&t, he.clone(), nic.clone()).await;
+    with_db!(&t.db, |c| sqlx::query(
+        "UPDATE program_event_devices SET outcome = 'D1ND' WHERE head_end = $1 AND nic_id = $2"
+    )
+    .bind(&he)
+    .bind(&nic)
+    .execute(c)
+    .await
+    .map(|_| ())
+    .unwrap());
+    gridflex::programs::score::run_scores(&t.db, "test", start.date_naive(), later, false)
+        .await
+        .unwrap();
+    let without = score(&t, he, nic).await;
+    assert!(
+        with_history > without,
+        "{}: {with_history} > {without}",
+        t.name
+    );
+
+    // The auditor reads the whole trail on the event page.
+    let au = app.browser();
+    app.login(&au, "auditor", PASSWORD).await;
+    let (status, html) = app.page(&au, &format!("/events/{id}")).await;
+    assert_eq!(status, 200);
+    for action in [
+        "event.create",
+        "event.plan",
+        "event.submit",
+        "event.approve",
+        "event.schedule",
+        "event.start",
+        "event.complete",
+    ] {
+        assert!(html.contains(action), "{}: timeline shows {action}", t.name);
+    }
+    assert!(
+        !html.contains("id=\"event-cancel\""),
+        "{}: auditor has no actions",
+        t.name
+    );
+    assert!(html.contains("D1SP"), "{}: outcome summary", t.name);
+    // The audit page filters by entity, action and time, and exports what it shows.
+    let code: String = with_db!(&t.db, |c| sqlx::query_scalar::<_, String>(
+        "SELECT code FROM events WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await
+    .unwrap());
+    // Audit rows carry the wall-clock time they were written: a window around today
+    // (the event itself may start after midnight).
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (today - Duration::days(1), today + Duration::days(1));
+    let (status, html) = app
+        .page(
+            &au,
+            &format!("/audit?entity_type=event&entity_id={code}&from={from}&to={to}"),
         )
-        .bind(id)
-        .fetch_one(c)
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("event.approve") && html.contains("id=\"audit-csv\""),
+        "{}",
+        t.name
+    );
+    let csv = au
+        .get(app.url(&format!(
+            "/audit.csv?entity_type=event&entity_id={code}&action=event.cancel"
+        )))
+        .send()
         .await
         .unwrap()
-        });
-        let score = |t: &TestDb, he: String, nic: String| {
-            let db = t.db.clone();
-            async move {
-                with_db!(&db, |c| sqlx::query_scalar::<_, f64>(
-                    "SELECT control_score FROM devices WHERE head_end = $1 AND nic_id = $2"
-                )
-                .bind(he)
-                .bind(nic)
-                .fetch_one(c)
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        1,
+        "{}: header only, no cancel: {csv}",
+        t.name
+    );
+    let res = au
+        .get(app.url(&format!("/audit.csv?entity_type=event&entity_id={code}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let csv = res.text().await.unwrap();
+    assert!(csv.starts_with("id,occurred_at,actor,action"), "{csv}");
+    assert!(
+        csv.contains("event.complete") && csv.contains("event.submit"),
+        "{}",
+        t.name
+    );
+    let tomorrow = today + chrono::Duration::days(2);
+    let none = au
+        .get(app.url(&format!("/audit.csv?entity_id={code}&from={tomorrow}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        none.lines().count(),
+        1,
+        "{}: nothing after the event",
+        t.name
+    );
+    let bad = au
+        .get(app.url("/audit.csv?from=yesterday"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let refused = op.get(app.url("/audit.csv")).send().await.unwrap();
+    assert_eq!(
+        refused.status(),
+        403,
+        "{}: operators do not read the audit trail",
+        t.name
+    );
+}
+
+each_backend!(an_event_is_cancelled_with_a_reason_and_bad_input_is_refused);
+async fn an_event_is_cancelled_with_a_reason_and_bad_input_is_refused(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let now = app.events.now();
+    let start = now.duration_trunc(Duration::minutes(15)).unwrap() + Duration::hours(2);
+    let strategy = strategy_id(&t, "Northgate heat wave").await;
+    let op = app.browser();
+    app.login(&op, "operator", PASSWORD).await;
+
+    // A window that ends before it starts: a clear error, no event.
+    let before = scalar_i64(&t, "SELECT COUNT(*) FROM events WHERE id > $1", 0).await;
+    let res = app
+        .post_form(
+            &op,
+            "/events",
+            "/fn/create_event",
+            &[
+                ("event[strategy_id]", &strategy.to_string()),
+                ("event[name]", "backwards"),
+                ("event[starts_at]", &form_time(start)),
+                ("event[ends_at]", &form_time(start - Duration::hours(1))),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302);
+    let (_, html) = app.page(&op, "/events").await;
+    assert!(html.contains("must end after it starts"), "{}", t.name);
+    assert_eq!(
+        scalar_i64(&t, "SELECT COUNT(*) FROM events WHERE id > $1", 0).await,
+        before
+    );
+
+    // A target that is not a number: the strategy form says which field.
+    let res = app
+        .post_form(
+            &op,
+            "/strategies",
+            "/fn/save_strategy",
+            &[
+                ("strategy[name]", "Bad target"),
+                ("strategy[zone]", "SUB-NORTH"),
+                ("strategy[programs]", "SMT-BYOD"),
+                ("strategy[event_type]", "Economic"),
+                ("strategy[objective]", "MaxDemandThreshold"),
+                ("strategy[target_mw]", "lots"),
+                ("strategy[control_level]", "full"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302);
+    let (_, html) = app.page(&op, "/strategies").await;
+    assert!(
+        html.contains("target MW: `lots` is not a number"),
+        "{}",
+        t.name
+    );
+    assert!(!html.contains(">Bad target<"), "{}", t.name);
+
+    let id = create_event(&app, &op, strategy, start, 2).await;
+    act(&app, &op, id, "plan", "").await;
+    // Cancelling without a reason is refused; the event is unchanged.
+    let html = act(&app, &op, id, "cancel", "").await;
+    assert!(html.contains("a reason is required"), "{}", t.name);
+    assert_eq!(status_of(&t, id).await, "New");
+    act(&app, &op, id, "cancel", "Cooler weather than forecast").await;
+    assert_eq!(status_of(&t, id).await, "Canceled");
+    let reason: Option<String> = with_db!(&t.db, |c| sqlx::query_scalar(
+        "SELECT decision_reason FROM events WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await
+    .unwrap());
+    assert_eq!(reason.as_deref(), Some("Cooler weather than forecast"));
+    // A cancelled event cannot be submitted.
+    let html = act(&app, &op, id, "submit", "").await;
+    assert!(html.contains("is Canceled"), "{}", t.name);
+    let audit = scalar_i64(
+        &t,
+        "SELECT COUNT(*) FROM audit_log a JOIN events e ON e.code = a.entity_id WHERE e.id = $1 AND a.action = 'event.cancel'",
+        id,
+    )
+    .await;
+    assert_eq!(audit, 1, "{}", t.name);
+}
+
+each_backend!(the_rest_api_runs_the_lifecycle_with_the_same_role_rules);
+async fn the_rest_api_runs_the_lifecycle_with_the_same_role_rules(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = reqwest::Client::new();
+    let tok = |role: &'static str| {
+        let db = t.db.clone();
+        async move {
+            gridflex::auth::create_token(&db, "test", &format!("{role}-client"), role)
                 .await
-                .unwrap())
-            }
-        };
-        // Scored on the event's day: its cycle is the one the participation counts in.
-        let later = app.events.now();
-
-        gridflex::programs::score::run_scores(&t.db, "test", start.date_naive(), later, false)
-            .await
-            .unwrap();
-        let with_history = score(&t, he.clone(), nic.clone()).await;
-        with_db!(&t.db, |c| sqlx::query(
-            "UPDATE program_event_devices SET outcome = 'D1ND' WHERE head_end = $1 AND nic_id = $2"
-        )
-        .bind(&he)
-        .bind(&nic)
-        .execute(c)
-        .await
-        .map(|_| ())
-        .unwrap());
-        gridflex::programs::score::run_scores(&t.db, "test", start.date_naive(), later, false)
-            .await
-            .unwrap();
-        let without = score(&t, he, nic).await;
-        assert!(
-            with_history > without,
-            "{}: {with_history} > {without}",
-            t.name
-        );
-
-        // The auditor reads the whole trail on the event page.
-        let au = app.browser();
-        app.login(&au, "auditor", PASSWORD).await;
-        let (status, html) = app.page(&au, &format!("/events/{id}")).await;
-        assert_eq!(status, 200);
-        for action in [
-            "event.create",
-            "event.plan",
-            "event.submit",
-            "event.approve",
-            "event.schedule",
-            "event.start",
-            "event.complete",
-        ] {
-            assert!(html.contains(action), "{}: timeline shows {action}", t.name);
+                .expect("token")
         }
-        assert!(
-            !html.contains("id=\"event-cancel\""),
-            "{}: auditor has no actions",
-            t.name
-        );
-        assert!(html.contains("D1SP"), "{}: outcome summary", t.name);
-        // The audit page filters by entity, action and time, and exports what it shows.
-        let code: String = with_db!(&t.db, |c| sqlx::query_scalar::<_, String>(
-            "SELECT code FROM events WHERE id = $1"
-        )
-        .bind(id)
-        .fetch_one(c)
-        .await
-        .unwrap());
-        // Audit rows carry the wall-clock time they were written: a window around today
-        // (the event itself may start after midnight).
-        let today = chrono::Utc::now().date_naive();
-        let (from, to) = (today - Duration::days(1), today + Duration::days(1));
-        let (status, html) = app
-            .page(
-                &au,
-                &format!("/audit?entity_type=event&entity_id={code}&from={from}&to={to}"),
+    };
+    let (op, ap) = (tok("operator").await, tok("approver").await);
+    let strategy = strategy_id(&t, "Riverside evening shave").await;
+    let start = app
+        .events
+        .now()
+        .duration_trunc(Duration::minutes(15))
+        .unwrap()
+        + Duration::hours(3);
+    let post = |path: String, token: String, body: serde_json::Value| {
+        let c = c.clone();
+        let url = app.url(&path);
+        async move {
+            let res = c
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (
+                status,
+                res.json::<serde_json::Value>().await.unwrap_or_default(),
             )
-            .await;
-        assert_eq!(status, 200);
-        assert!(
-            html.contains("event.approve") && html.contains("id=\"audit-csv\""),
-            "{}",
-            t.name
-        );
-        let csv = au
-            .get(app.url(&format!(
-                "/audit.csv?entity_type=event&entity_id={code}&action=event.cancel"
-            )))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(
-            csv.lines().count(),
-            1,
-            "{}: header only, no cancel: {csv}",
-            t.name
-        );
-        let res = au
-            .get(app.url(&format!("/audit.csv?entity_type=event&entity_id={code}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let csv = res.text().await.unwrap();
-        assert!(csv.starts_with("id,occurred_at,actor,action"), "{csv}");
-        assert!(
-            csv.contains("event.complete") && csv.contains("event.submit"),
-            "{}",
-            t.name
-        );
-        let tomorrow = today + chrono::Duration::days(2);
-        let none = au
-            .get(app.url(&format!("/audit.csv?entity_id={code}&from={tomorrow}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(
-            none.lines().count(),
-            1,
-            "{}: nothing after the event",
-            t.name
-        );
-        let bad = au
-            .get(app.url("/audit.csv?from=yesterday"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(bad.status(), 400);
-        let refused = op.get(app.url("/audit.csv")).send().await.unwrap();
-        assert_eq!(
-            refused.status(),
-            403,
-            "{}: operators do not read the audit trail",
-            t.name
-        );
-    }
+        }
+    };
+    // Bad input: a negative target and a window that ends before it starts.
+    let (status, body) = post(
+        "/api/v1/strategies".into(),
+        op.clone(),
+        serde_json::json!({"name": "neg", "zone": "SUB-RIVER", "programs": "SMT-BYOD", "event_type": "Economic",
+            "objective": "LoadReduction", "target_mw": "-2", "control_level": "full"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{}: {body}", t.name);
+    assert!(
+        body["detail"].as_str().unwrap().contains("target MW"),
+        "{body}"
+    );
+    let (status, body) = post(
+        "/api/v1/events".into(),
+        op.clone(),
+        serde_json::json!({"strategy_id": strategy.to_string(), "name": "x",
+            "starts_at": start.to_rfc3339(), "ends_at": (start - Duration::hours(1)).to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(status, 400, "{}: {body}", t.name);
+
+    let (status, body) = post(
+        "/api/v1/events".into(),
+        op.clone(),
+        serde_json::json!({"strategy_id": strategy.to_string(), "name": "API event",
+            "starts_at": start.to_rfc3339(), "ends_at": (start + Duration::hours(2)).to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {body}", t.name);
+    let id = body["id"].as_i64().unwrap();
+    let (status, _) = post(
+        format!("/api/v1/events/{id}/submit"),
+        op.clone(),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 400, "{}: no stages yet", t.name);
+    let (status, body) = post(
+        format!("/api/v1/events/{id}/plan"),
+        op.clone(),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {body}", t.name);
+    let (status, _) = post(
+        format!("/api/v1/events/{id}/submit"),
+        op.clone(),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", t.name);
+    let (status, _) = post(
+        format!("/api/v1/events/{id}/approve"),
+        op.clone(),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 403, "{}: the operator may not approve", t.name);
+    let (status, body) = post(
+        format!("/api/v1/events/{id}/deny"),
+        ap.clone(),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 400, "{}: denying needs a reason: {body}", t.name);
+    let (status, _) = post(
+        format!("/api/v1/events/{id}/approve"),
+        ap.clone(),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", t.name);
+    let (status, _) = post(
+        format!("/api/v1/events/{id}/approve"),
+        ap.clone(),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 409, "{}: approving twice is a conflict", t.name);
+    let detail: serde_json::Value = c
+        .get(app.url(&format!("/api/v1/events/{id}")))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["summary"]["status"], "Scheduled", "{}", t.name);
+    assert!(detail["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["status"] == "scheduled"));
+    let (status, _) = post(
+        format!("/api/v1/events/{id}/cancel"),
+        op.clone(),
+        serde_json::json!({"reason": "Feeder work moved"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", t.name);
+    // Cancelling a scheduled event tells the program side every stage is cancelled.
+    let cancels = scalar_i64(
+        &t,
+        "SELECT COUNT(*) FROM integration_messages m JOIN events e ON e.code = m.correlation_id
+         WHERE e.id = $1 AND m.flow = 'stage_status' AND m.payload LIKE '%F1CN%'",
+        id,
+    )
+    .await;
+    assert!(cancels >= 1, "{}", t.name);
 }
 
-#[tokio::test]
-async fn an_event_is_cancelled_with_a_reason_and_bad_input_is_refused() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let now = app.events.now();
-        let start = now.duration_trunc(Duration::minutes(15)).unwrap() + Duration::hours(2);
-        let strategy = strategy_id(&t, "Northgate heat wave").await;
-        let op = app.browser();
-        app.login(&op, "operator", PASSWORD).await;
+each_backend!(
+    an_opt_out_before_the_cutoff_releases_the_reservation_and_lowers_the_expected_reduction
+);
+async fn an_opt_out_before_the_cutoff_releases_the_reservation_and_lowers_the_expected_reduction(
+    t: TestDb,
+) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let start = app
+        .events
+        .now()
+        .duration_trunc(Duration::minutes(15))
+        .unwrap()
+        + Duration::hours(4);
+    let strategy = strategy_id(&t, "System emergency").await;
+    let op = app.browser();
+    app.login(&op, "operator", PASSWORD).await;
+    let id = create_event(&app, &op, strategy, start, 2).await;
+    act(&app, &op, id, "plan", "").await;
+    act(&app, &op, id, "submit", "").await;
+    let ap = app.browser();
+    app.login(&ap, "approver", PASSWORD).await;
+    act(&app, &ap, id, "approve", "").await;
+    assert_eq!(status_of(&t, id).await, "Scheduled");
+    deliver_all(&worker(&t, &app)).await;
 
-        // A window that ends before it starts: a clear error, no event.
-        let before = scalar_i64(&t, "SELECT COUNT(*) FROM events WHERE id > $1", 0).await;
-        let res = app
-            .post_form(
-                &op,
-                "/events",
-                "/fn/create_event",
-                &[
-                    ("event[strategy_id]", &strategy.to_string()),
-                    ("event[name]", "backwards"),
-                    ("event[starts_at]", &form_time(start)),
-                    ("event[ends_at]", &form_time(start - Duration::hours(1))),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 302);
-        let (_, html) = app.page(&op, "/events").await;
-        assert!(html.contains("must end after it starts"), "{}", t.name);
-        assert_eq!(
-            scalar_i64(&t, "SELECT COUNT(*) FROM events WHERE id > $1", 0).await,
-            before
-        );
-
-        // A target that is not a number: the strategy form says which field.
-        let res = app
-            .post_form(
-                &op,
-                "/strategies",
-                "/fn/save_strategy",
-                &[
-                    ("strategy[name]", "Bad target"),
-                    ("strategy[zone]", "SUB-NORTH"),
-                    ("strategy[programs]", "SMT-BYOD"),
-                    ("strategy[event_type]", "Economic"),
-                    ("strategy[objective]", "MaxDemandThreshold"),
-                    ("strategy[target_mw]", "lots"),
-                    ("strategy[control_level]", "full"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 302);
-        let (_, html) = app.page(&op, "/strategies").await;
-        assert!(
-            html.contains("target MW: `lots` is not a number"),
-            "{}",
-            t.name
-        );
-        assert!(!html.contains(">Bad target<"), "{}", t.name);
-
-        let id = create_event(&app, &op, strategy, start, 2).await;
-        act(&app, &op, id, "plan", "").await;
-        // Cancelling without a reason is refused; the event is unchanged.
-        let html = act(&app, &op, id, "cancel", "").await;
-        assert!(html.contains("a reason is required"), "{}", t.name);
-        assert_eq!(status_of(&t, id).await, "New");
-        act(&app, &op, id, "cancel", "Cooler weather than forecast").await;
-        assert_eq!(status_of(&t, id).await, "Canceled");
-        let reason: Option<String> = with_db!(&t.db, |c| sqlx::query_scalar(
-            "SELECT decision_reason FROM events WHERE id = $1"
-        )
-        .bind(id)
-        .fetch_one(c)
+    // A reserved device of a program that allows opting out (60 minutes' cut-off).
+    let (device, stage, kw): (i64, String, f64) = with_db!(&t.db, |c| {
+        sqlx::query_as(
+        "SELECT dv.id, r.external_id, r.expected_kw FROM program_event_devices r
+         JOIN program_events p ON p.external_id = r.external_id
+         JOIN devices dv ON dv.head_end = r.head_end AND dv.nic_id = r.nic_id
+         JOIN events e ON e.code = p.event_external_id
+         WHERE e.id = $1 AND p.program_code = 'SMT-BYOD' AND r.expected_kw > 0 ORDER BY r.id LIMIT 1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await
+    .expect("a reserved thermostat")
+    });
+    let planned_before: f64 = with_db!(&t.db, |c| sqlx::query_scalar(
+        "SELECT SUM(expected_kw) FROM event_stages WHERE event_id = $1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await
+    .unwrap());
+    let manager = gridflex::auth::create_token(&t.db, "test", "pm", "program_manager")
         .await
-        .unwrap());
-        assert_eq!(reason.as_deref(), Some("Cooler weather than forecast"));
-        // A cancelled event cannot be submitted.
-        let html = act(&app, &op, id, "submit", "").await;
-        assert!(html.contains("is Canceled"), "{}", t.name);
-        let audit = scalar_i64(
-            &t,
-            "SELECT COUNT(*) FROM audit_log a JOIN events e ON e.code = a.entity_id WHERE e.id = $1 AND a.action = 'event.cancel'",
-            id,
-        )
-        .await;
-        assert_eq!(audit, 1, "{}", t.name);
-    }
-}
-
-#[tokio::test]
-async fn the_rest_api_runs_the_lifecycle_with_the_same_role_rules() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let c = reqwest::Client::new();
-        let tok = |role: &'static str| {
-            let db = t.db.clone();
-            async move {
-                gridflex::auth::create_token(&db, "test", &format!("{role}-client"), role)
-                    .await
-                    .expect("token")
-            }
-        };
-        let (op, ap) = (tok("operator").await, tok("approver").await);
-        let strategy = strategy_id(&t, "Riverside evening shave").await;
-        let start = app
-            .events
-            .now()
-            .duration_trunc(Duration::minutes(15))
-            .unwrap()
-            + Duration::hours(3);
-        let post = |path: String, token: String, body: serde_json::Value| {
-            let c = c.clone();
-            let url = app.url(&path);
-            async move {
-                let res = c
-                    .post(url)
-                    .bearer_auth(token)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = res.status().as_u16();
-                (
-                    status,
-                    res.json::<serde_json::Value>().await.unwrap_or_default(),
-                )
-            }
-        };
-        // Bad input: a negative target and a window that ends before it starts.
-        let (status, body) = post(
-            "/api/v1/strategies".into(),
-            op.clone(),
-            serde_json::json!({"name": "neg", "zone": "SUB-RIVER", "programs": "SMT-BYOD", "event_type": "Economic",
-                "objective": "LoadReduction", "target_mw": "-2", "control_level": "full"}),
-        )
-        .await;
-        assert_eq!(status, 400, "{}: {body}", t.name);
-        assert!(
-            body["detail"].as_str().unwrap().contains("target MW"),
-            "{body}"
-        );
-        let (status, body) = post(
-            "/api/v1/events".into(),
-            op.clone(),
-            serde_json::json!({"strategy_id": strategy.to_string(), "name": "x",
-                "starts_at": start.to_rfc3339(), "ends_at": (start - Duration::hours(1)).to_rfc3339()}),
-        )
-        .await;
-        assert_eq!(status, 400, "{}: {body}", t.name);
-
-        let (status, body) = post(
-            "/api/v1/events".into(),
-            op.clone(),
-            serde_json::json!({"strategy_id": strategy.to_string(), "name": "API event",
-                "starts_at": start.to_rfc3339(), "ends_at": (start + Duration::hours(2)).to_rfc3339()}),
-        )
-        .await;
-        assert_eq!(status, 200, "{}: {body}", t.name);
-        let id = body["id"].as_i64().unwrap();
-        let (status, _) = post(
-            format!("/api/v1/events/{id}/submit"),
-            op.clone(),
-            serde_json::json!({}),
-        )
-        .await;
-        assert_eq!(status, 400, "{}: no stages yet", t.name);
-        let (status, body) = post(
-            format!("/api/v1/events/{id}/plan"),
-            op.clone(),
-            serde_json::json!({}),
-        )
-        .await;
-        assert_eq!(status, 200, "{}: {body}", t.name);
-        let (status, _) = post(
-            format!("/api/v1/events/{id}/submit"),
-            op.clone(),
-            serde_json::json!({}),
-        )
-        .await;
-        assert_eq!(status, 200, "{}", t.name);
-        let (status, _) = post(
-            format!("/api/v1/events/{id}/approve"),
-            op.clone(),
-            serde_json::json!({}),
-        )
-        .await;
-        assert_eq!(status, 403, "{}: the operator may not approve", t.name);
-        let (status, body) = post(
-            format!("/api/v1/events/{id}/deny"),
-            ap.clone(),
-            serde_json::json!({}),
-        )
-        .await;
-        assert_eq!(status, 400, "{}: denying needs a reason: {body}", t.name);
-        let (status, _) = post(
-            format!("/api/v1/events/{id}/approve"),
-            ap.clone(),
-            serde_json::json!({}),
-        )
-        .await;
-        assert_eq!(status, 200, "{}", t.name);
-        let (status, _) = post(
-            format!("/api/v1/events/{id}/approve"),
-            ap.clone(),
-            serde_json::json!({}),
-        )
-        .await;
-        assert_eq!(status, 409, "{}: approving twice is a conflict", t.name);
-        let detail: serde_json::Value = c
-            .get(app.url(&format!("/api/v1/events/{id}")))
-            .bearer_auth(&op)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(detail["summary"]["status"], "Scheduled", "{}", t.name);
-        assert!(detail["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["status"] == "scheduled"));
-        let (status, _) = post(
-            format!("/api/v1/events/{id}/cancel"),
-            op.clone(),
-            serde_json::json!({"reason": "Feeder work moved"}),
-        )
-        .await;
-        assert_eq!(status, 200, "{}", t.name);
-        // Cancelling a scheduled event tells the program side every stage is cancelled.
-        let cancels = scalar_i64(
-            &t,
-            "SELECT COUNT(*) FROM integration_messages m JOIN events e ON e.code = m.correlation_id
-             WHERE e.id = $1 AND m.flow = 'stage_status' AND m.payload LIKE '%F1CN%'",
-            id,
-        )
-        .await;
-        assert!(cancels >= 1, "{}", t.name);
-    }
-}
-
-#[tokio::test]
-async fn an_opt_out_before_the_cutoff_releases_the_reservation_and_lowers_the_expected_reduction() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let start = app
-            .events
-            .now()
-            .duration_trunc(Duration::minutes(15))
-            .unwrap()
-            + Duration::hours(4);
-        let strategy = strategy_id(&t, "System emergency").await;
-        let op = app.browser();
-        app.login(&op, "operator", PASSWORD).await;
-        let id = create_event(&app, &op, strategy, start, 2).await;
-        act(&app, &op, id, "plan", "").await;
-        act(&app, &op, id, "submit", "").await;
-        let ap = app.browser();
-        app.login(&ap, "approver", PASSWORD).await;
-        act(&app, &ap, id, "approve", "").await;
-        assert_eq!(status_of(&t, id).await, "Scheduled");
-        deliver_all(&worker(&t, &app)).await;
-
-        // A reserved device of a program that allows opting out (60 minutes' cut-off).
-        let (device, stage, kw): (i64, String, f64) = with_db!(&t.db, |c| {
-            sqlx::query_as(
-            "SELECT dv.id, r.external_id, r.expected_kw FROM program_event_devices r
-             JOIN program_events p ON p.external_id = r.external_id
-             JOIN devices dv ON dv.head_end = r.head_end AND dv.nic_id = r.nic_id
-             JOIN events e ON e.code = p.event_external_id
-             WHERE e.id = $1 AND p.program_code = 'SMT-BYOD' AND r.expected_kw > 0 ORDER BY r.id LIMIT 1"
-        )
-        .bind(id)
-        .fetch_one(c)
+        .unwrap();
+    let res = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/devices/{device}/opt-out")))
+        .bearer_auth(&manager)
+        .json(&serde_json::json!({"stage": stage}))
+        .send()
         .await
-        .expect("a reserved thermostat")
-        });
-        let planned_before: f64 = with_db!(&t.db, |c| sqlx::query_scalar(
-            "SELECT SUM(expected_kw) FROM event_stages WHERE event_id = $1"
-        )
-        .bind(id)
-        .fetch_one(c)
-        .await
-        .unwrap());
-        let manager = gridflex::auth::create_token(&t.db, "test", "pm", "program_manager")
-            .await
-            .unwrap();
-        let res = reqwest::Client::new()
-            .post(app.url(&format!("/api/v1/devices/{device}/opt-out")))
-            .bearer_auth(&manager)
-            .json(&serde_json::json!({"stage": stage}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            res.status(),
-            200,
-            "{}: {}",
-            t.name,
-            res.text().await.unwrap()
-        );
-        deliver_all(&worker(&t, &app)).await;
-        let planned_after: f64 = with_db!(&t.db, |c| sqlx::query_scalar(
-            "SELECT SUM(expected_kw) FROM event_stages WHERE event_id = $1"
-        )
-        .bind(id)
-        .fetch_one(c)
-        .await
-        .unwrap());
-        assert!(
-            (planned_before - planned_after - kw).abs() < 0.01,
-            "{}: {planned_before} - {planned_after} should be {kw}",
-            t.name
-        );
-        let opted = scalar_i64(
-            &t,
-            "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1 AND status = 'opted_out'",
-            id,
-        )
-        .await;
-        assert_eq!(opted, 1, "{}", t.name);
-        // The operator sees it on the event's timeline.
-        let (_, html) = app.page(&op, &format!("/events/{id}")).await;
-        assert!(html.contains("event.opt_out"), "{}", t.name);
-    }
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "{}: {}",
+        t.name,
+        res.text().await.unwrap()
+    );
+    deliver_all(&worker(&t, &app)).await;
+    let planned_after: f64 = with_db!(&t.db, |c| sqlx::query_scalar(
+        "SELECT SUM(expected_kw) FROM event_stages WHERE event_id = $1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await
+    .unwrap());
+    assert!(
+        (planned_before - planned_after - kw).abs() < 0.01,
+        "{}: {planned_before} - {planned_after} should be {kw}",
+        t.name
+    );
+    let opted = scalar_i64(
+        &t,
+        "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1 AND status = 'opted_out'",
+        id,
+    )
+    .await;
+    assert_eq!(opted, 1, "{}", t.name);
+    // The operator sees it on the event's timeline.
+    let (_, html) = app.page(&op, &format!("/events/{id}")).await;
+    assert!(html.contains("event.opt_out"), "{}", t.name);
 }
 
 async fn api_post(
@@ -790,192 +786,189 @@ async fn submitted_event(app: &TestApp, op: &str, strategy: i64, start: DateTime
     id
 }
 
-#[tokio::test]
-async fn over_the_balancing_threshold_two_approvers_are_needed_and_priority_wins_conflicts() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let mut grid = gridflex::grid::console::GridSettings::simulated();
-        grid.ba_threshold_kw = 1.0;
-        let app = spawn_app_with(&t, grid).await;
-        gridflex::auth::create_user(
-            &t.db,
-            "setup",
-            "approver2",
-            "Second Approver",
-            "approver",
-            "a-long-password-2",
-        )
-        .await
-        .unwrap();
-        let tok = |name: &'static str, role: &'static str| {
-            let db = t.db.clone();
-            async move {
-                gridflex::auth::create_token(&db, "test", name, role)
-                    .await
-                    .unwrap()
-            }
-        };
-        let op = tok("op", "operator").await;
-        let ap1 = tok("ap1", "approver").await;
-        let start = app
-            .events
-            .now()
-            .duration_trunc(Duration::minutes(15))
-            .unwrap()
-            + Duration::hours(2);
+each_backend!(over_the_balancing_threshold_two_approvers_are_needed_and_priority_wins_conflicts);
+async fn over_the_balancing_threshold_two_approvers_are_needed_and_priority_wins_conflicts(
+    t: TestDb,
+) {
+    with_demo(&t).await;
+    let mut grid = gridflex::grid::console::GridSettings::simulated();
+    grid.ba_threshold_kw = 1.0;
+    let app = spawn_app_with(&t, grid).await;
+    gridflex::auth::create_user(
+        &t.db,
+        "setup",
+        "approver2",
+        "Second Approver",
+        "approver",
+        "a-long-password-2",
+    )
+    .await
+    .unwrap();
+    let tok = |name: &'static str, role: &'static str| {
+        let db = t.db.clone();
+        async move {
+            gridflex::auth::create_token(&db, "test", name, role)
+                .await
+                .unwrap()
+        }
+    };
+    let op = tok("op", "operator").await;
+    let ap1 = tok("ap1", "approver").await;
+    let start = app
+        .events
+        .now()
+        .duration_trunc(Duration::minutes(15))
+        .unwrap()
+        + Duration::hours(2);
 
-        // Lower priority (Reliability) first: over the threshold, so two approvals.
-        let low = submitted_event(
-            &app,
-            &op,
-            strategy_id(&t, "Northgate heat wave").await,
-            start,
-        )
-        .await;
-        let second: bool = with_db!(&t.db, |c| sqlx::query_scalar(
-            "SELECT second_approval_required FROM events WHERE id = $1"
-        )
-        .bind(low)
-        .fetch_one(c)
-        .await
-        .unwrap());
-        assert!(second, "{}", t.name);
-        assert_eq!(
-            api_post(
-                &app,
-                &ap1,
-                &format!("/api/v1/events/{low}/approve"),
-                serde_json::json!({})
-            )
-            .await
-            .0,
-            200
-        );
-        assert_eq!(
-            status_of(&t, low).await,
-            "Submitted",
-            "{}: one approval is not enough",
-            t.name
-        );
-        let (status, body) = api_post(
+    // Lower priority (Reliability) first: over the threshold, so two approvals.
+    let low = submitted_event(
+        &app,
+        &op,
+        strategy_id(&t, "Northgate heat wave").await,
+        start,
+    )
+    .await;
+    let second: bool = with_db!(&t.db, |c| sqlx::query_scalar(
+        "SELECT second_approval_required FROM events WHERE id = $1"
+    )
+    .bind(low)
+    .fetch_one(c)
+    .await
+    .unwrap());
+    assert!(second, "{}", t.name);
+    assert_eq!(
+        api_post(
             &app,
             &ap1,
             &format!("/api/v1/events/{low}/approve"),
-            serde_json::json!({}),
+            serde_json::json!({})
         )
-        .await;
-        assert_eq!(status, 403, "{}: the same approver twice: {body}", t.name);
-        // A second approver, signed in through the console.
-        let c = app.browser();
-        app.login(&c, "approver2", "a-long-password-2").await;
-        act(&app, &c, low, "approve", "").await;
-        assert_eq!(status_of(&t, low).await, "Scheduled", "{}", t.name);
-
-        // A higher-priority (Emergency) event over the same devices and window: approving it
-        // cancels the lower one, with the reason recorded.
-        let high =
-            submitted_event(&app, &op, strategy_id(&t, "System emergency").await, start).await;
-        act(&app, &c, high, "approve", "").await;
-        let ap2 = tok("ap2", "approver").await;
-        let _ = api_post(
-            &app,
-            &ap2,
-            &format!("/api/v1/events/{high}/approve"),
-            serde_json::json!({}),
-        )
-        .await;
-        assert_eq!(status_of(&t, high).await, "Scheduled", "{}", t.name);
-        assert_eq!(status_of(&t, low).await, "Canceled", "{}", t.name);
-        let reason: Option<String> = with_db!(&t.db, |c| sqlx::query_scalar(
-            "SELECT decision_reason FROM events WHERE id = $1"
-        )
-        .bind(low)
-        .fetch_one(c)
         .await
-        .unwrap());
-        assert!(
-            reason
-                .as_deref()
-                .unwrap_or("")
-                .contains("superseded by higher-priority event"),
-            "{}: {reason:?}",
-            t.name
-        );
+        .0,
+        200
+    );
+    assert_eq!(
+        status_of(&t, low).await,
+        "Submitted",
+        "{}: one approval is not enough",
+        t.name
+    );
+    let (status, body) = api_post(
+        &app,
+        &ap1,
+        &format!("/api/v1/events/{low}/approve"),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 403, "{}: the same approver twice: {body}", t.name);
+    // A second approver, signed in through the console.
+    let c = app.browser();
+    app.login(&c, "approver2", "a-long-password-2").await;
+    act(&app, &c, low, "approve", "").await;
+    assert_eq!(status_of(&t, low).await, "Scheduled", "{}", t.name);
 
-        // A lower-priority event that conflicts with the scheduled emergency cannot be approved.
-        let later = submitted_event(
-            &app,
-            &op,
-            strategy_id(&t, "Northgate heat wave").await,
-            start,
-        )
-        .await;
+    // A higher-priority (Emergency) event over the same devices and window: approving it
+    // cancels the lower one, with the reason recorded.
+    let high = submitted_event(&app, &op, strategy_id(&t, "System emergency").await, start).await;
+    act(&app, &c, high, "approve", "").await;
+    let ap2 = tok("ap2", "approver").await;
+    let _ = api_post(
+        &app,
+        &ap2,
+        &format!("/api/v1/events/{high}/approve"),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status_of(&t, high).await, "Scheduled", "{}", t.name);
+    assert_eq!(status_of(&t, low).await, "Canceled", "{}", t.name);
+    let reason: Option<String> = with_db!(&t.db, |c| sqlx::query_scalar(
+        "SELECT decision_reason FROM events WHERE id = $1"
+    )
+    .bind(low)
+    .fetch_one(c)
+    .await
+    .unwrap());
+    assert!(
+        reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("superseded by higher-priority event"),
+        "{}: {reason:?}",
+        t.name
+    );
+
+    // A lower-priority event that conflicts with the scheduled emergency cannot be approved.
+    let later = submitted_event(
+        &app,
+        &op,
+        strategy_id(&t, "Northgate heat wave").await,
+        start,
+    )
+    .await;
+    let (status, body) = api_post(
+        &app,
+        &ap1,
+        &format!("/api/v1/events/{later}/approve"),
+        serde_json::json!({}),
+    )
+    .await;
+    assert!(status == 409 || status == 200, "{}: {body}", t.name);
+    if status == 200 {
+        // First of two approvals recorded; the second is refused for the conflict.
         let (status, body) = api_post(
             &app,
-            &ap1,
+            &ap2,
             &format!("/api/v1/events/{later}/approve"),
             serde_json::json!({}),
         )
         .await;
-        assert!(status == 409 || status == 200, "{}: {body}", t.name);
-        if status == 200 {
-            // First of two approvals recorded; the second is refused for the conflict.
-            let (status, body) = api_post(
-                &app,
-                &ap2,
-                &format!("/api/v1/events/{later}/approve"),
-                serde_json::json!({}),
-            )
-            .await;
-            assert_eq!(status, 409, "{}: {body}", t.name);
-            assert!(
-                body["detail"].as_str().unwrap().contains("outranks"),
-                "{body}"
-            );
-        }
-        assert_eq!(status_of(&t, later).await, "Submitted", "{}", t.name);
+        assert_eq!(status, 409, "{}: {body}", t.name);
+        assert!(
+            body["detail"].as_str().unwrap().contains("outranks"),
+            "{body}"
+        );
     }
+    assert_eq!(status_of(&t, later).await, "Submitted", "{}", t.name);
 }
 
-#[tokio::test]
-async fn a_feeder_zone_plans_only_that_feeders_devices() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let op = gridflex::auth::create_token(&t.db, "test", "op", "operator")
-            .await
-            .unwrap();
-        let (status, body) = api_post(
-            &app,
-            &op,
-            "/api/v1/strategies",
-            serde_json::json!({"name": "One feeder", "zone": "FDR-N01", "programs": "SMT-BYOD, EV-MANAGED, BATT-VPP, WH-CONTROL",
-                "event_type": "Economic", "objective": "MaximumReduction", "control_level": "full"}),
-        )
-        .await;
-        assert_eq!(status, 200, "{}: {body}", t.name);
-        let strategy = body["id"].as_i64().unwrap();
-        let start = app
-            .events
-            .now()
-            .duration_trunc(Duration::minutes(15))
-            .unwrap()
-            + Duration::hours(2);
-        let id = submitted_event(&app, &op, strategy, start).await;
-        let (inside, outside): (i64, i64) = with_db!(&t.db, |c| sqlx::query_as(
-            "SELECT
-                SUM(CASE WHEN f.code = 'FDR-N01' THEN 1 ELSE 0 END),
-                SUM(CASE WHEN f.code = 'FDR-N01' THEN 0 ELSE 1 END)
-             FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
-             JOIN network_edges e ON e.child_id = g.transformer_id AND e.valid_to IS NULL
-             JOIN network_nodes f ON f.id = e.parent_id
-             WHERE d.event_id = $1"
-        )
-        .bind(id)
-        .fetch_one(c)
+each_backend!(a_feeder_zone_plans_only_that_feeders_devices);
+async fn a_feeder_zone_plans_only_that_feeders_devices(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let op = gridflex::auth::create_token(&t.db, "test", "op", "operator")
         .await
-        .unwrap());
-        assert!(inside > 0, "{}: the feeder's devices are planned", t.name);
-        assert_eq!(outside, 0, "{}: nothing from other feeders", t.name);
-    }
+        .unwrap();
+    let (status, body) = api_post(
+        &app,
+        &op,
+        "/api/v1/strategies",
+        serde_json::json!({"name": "One feeder", "zone": "FDR-N01", "programs": "SMT-BYOD, EV-MANAGED, BATT-VPP, WH-CONTROL",
+            "event_type": "Economic", "objective": "MaximumReduction", "control_level": "full"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {body}", t.name);
+    let strategy = body["id"].as_i64().unwrap();
+    let start = app
+        .events
+        .now()
+        .duration_trunc(Duration::minutes(15))
+        .unwrap()
+        + Duration::hours(2);
+    let id = submitted_event(&app, &op, strategy, start).await;
+    let (inside, outside): (i64, i64) = with_db!(&t.db, |c| sqlx::query_as(
+        "SELECT
+            SUM(CASE WHEN f.code = 'FDR-N01' THEN 1 ELSE 0 END),
+            SUM(CASE WHEN f.code = 'FDR-N01' THEN 0 ELSE 1 END)
+         FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
+         JOIN network_edges e ON e.child_id = g.transformer_id AND e.valid_to IS NULL
+         JOIN network_nodes f ON f.id = e.parent_id
+         WHERE d.event_id = $1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await
+    .unwrap());
+    assert!(inside > 0, "{}: the feeder's devices are planned", t.name);
+    assert_eq!(outside, 0, "{}: nothing from other feeders", t.name);
 }

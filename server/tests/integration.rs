@@ -58,223 +58,221 @@ fn envelope(message_id: &str, flow: &str, payload: Value) -> Value {
     json!({"messageId": message_id, "flow": flow, "correlationId": null, "sentAt": Utc::now(), "payload": payload})
 }
 
-#[tokio::test]
-async fn an_enrollment_request_batch_creates_pending_enrollments_and_fails_bad_records_alone() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let token = integration_token(&t, "head-end").await;
-        let xf = a_transformer(&t).await;
-        let mut wrong_type = record("r3", "P-3", "SMT-BYOD", &xf, "ABC003");
-        wrong_type["assetInfo"]["assetList"][0]["nominalKw"] = json!("lots");
-        let batch = json!({"transactionId": "T-1", "records": [
-            record("r1", "P-1", "SMT-BYOD", &xf, "abc001"),
-            record("r2", "P-2", "NO-SUCH-PROGRAM", &xf, "ABC002"),
-            wrong_type,
-            record("r4", "P-1", "SMT-BYOD", &xf, "ABC001"),
-            record("r5", "P-5", "SMT-BYOD", "XF-NOWHERE", "ABC005"),
-        ]});
-        let c = reqwest::Client::new();
-        let send = |id: &str| {
-            c.post(app.url("/integration/enrollment_request"))
-                .bearer_auth(&token)
-                .json(&envelope(id, "enrollment_request", batch.clone()))
-                .send()
-        };
-        let res = send("m-1").await.unwrap();
-        assert_eq!(res.status(), 200, "{}", t.name);
-        let ack: Value = res.json().await.unwrap();
-        let statuses: Vec<&str> = ack["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["status"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            statuses,
-            [
-                "CREATED",
-                "REJECTED",
-                "REJECTED",
-                "ALREADY_EXISTS",
-                "REJECTED"
-            ],
-            "{}: {ack}",
-            t.name
-        );
-        assert!(ack["results"][1]["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("NO-SUCH-PROGRAM"));
-        assert!(ack["results"][2]["errors"][0]["field"]
-            .as_str()
-            .unwrap()
-            .contains("nominalKw"));
-        assert!(ack["results"][4]["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("XF-NOWHERE"));
-        let created = ack["results"][0]["enrollmentId"].as_i64().unwrap();
-        assert_eq!(ack["results"][3]["enrollmentId"].as_i64().unwrap(), created);
-        let (status, nic): (String, String) = with_db!(&t.db, |p| {
-            sqlx::query_as(
-            "SELECT e.status, d.nic_id FROM enrollments e JOIN enrollment_devices ed ON ed.enrollment_id = e.id JOIN devices d ON d.id = ed.device_id WHERE e.id = $1"
-        )
-        .bind(created)
-        .fetch_one(p)
-        .await
+each_backend!(an_enrollment_request_batch_creates_pending_enrollments_and_fails_bad_records_alone);
+async fn an_enrollment_request_batch_creates_pending_enrollments_and_fails_bad_records_alone(
+    t: TestDb,
+) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t, "head-end").await;
+    let xf = a_transformer(&t).await;
+    let mut wrong_type = record("r3", "P-3", "SMT-BYOD", &xf, "ABC003");
+    wrong_type["assetInfo"]["assetList"][0]["nominalKw"] = json!("lots");
+    let batch = json!({"transactionId": "T-1", "records": [
+        record("r1", "P-1", "SMT-BYOD", &xf, "abc001"),
+        record("r2", "P-2", "NO-SUCH-PROGRAM", &xf, "ABC002"),
+        wrong_type,
+        record("r4", "P-1", "SMT-BYOD", &xf, "ABC001"),
+        record("r5", "P-5", "SMT-BYOD", "XF-NOWHERE", "ABC005"),
+    ]});
+    let c = reqwest::Client::new();
+    let send = |id: &str| {
+        c.post(app.url("/integration/enrollment_request"))
+            .bearer_auth(&token)
+            .json(&envelope(id, "enrollment_request", batch.clone()))
+            .send()
+    };
+    let res = send("m-1").await.unwrap();
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let ack: Value = res.json().await.unwrap();
+    let statuses: Vec<&str> = ack["results"]
+        .as_array()
         .unwrap()
-        });
-        assert_eq!((status.as_str(), nic.as_str()), ("PENDING", "ABC001"));
-        let rejected_customer: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM customers WHERE person_id IN ('P-2', 'P-3', 'P-5')"
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "CREATED",
+            "REJECTED",
+            "REJECTED",
+            "ALREADY_EXISTS",
+            "REJECTED"
+        ],
+        "{}: {ack}",
+        t.name
+    );
+    assert!(ack["results"][1]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("NO-SUCH-PROGRAM"));
+    assert!(ack["results"][2]["errors"][0]["field"]
+        .as_str()
+        .unwrap()
+        .contains("nominalKw"));
+    assert!(ack["results"][4]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("XF-NOWHERE"));
+    let created = ack["results"][0]["enrollmentId"].as_i64().unwrap();
+    assert_eq!(ack["results"][3]["enrollmentId"].as_i64().unwrap(), created);
+    let (status, nic): (String, String) = with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT e.status, d.nic_id FROM enrollments e JOIN enrollment_devices ed ON ed.enrollment_id = e.id JOIN devices d ON d.id = ed.device_id WHERE e.id = $1"
+    )
+    .bind(created)
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    assert_eq!((status.as_str(), nic.as_str()), ("PENDING", "ABC001"));
+    let rejected_customer: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM customers WHERE person_id IN ('P-2', 'P-3', 'P-5')"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(
+        rejected_customer, 0,
+        "{}: a rejected record leaves nothing behind",
+        t.name
+    );
+
+    // The same message again changes nothing and gets the same answer.
+    let count = |db: gridflex::db::Db| async move {
+        with_db!(&db, |p| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM enrollments"
         )
         .fetch_one(p)
         .await
-        .unwrap());
-        assert_eq!(
-            rejected_customer, 0,
-            "{}: a rejected record leaves nothing behind",
-            t.name
-        );
-
-        // The same message again changes nothing and gets the same answer.
-        let count = |db: gridflex::db::Db| async move {
-            with_db!(&db, |p| sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM enrollments"
-            )
-            .fetch_one(p)
-            .await
-            .unwrap())
-        };
-        let before = count(t.db.clone()).await;
-        let again = send("m-1").await.unwrap();
-        assert_eq!(again.headers()["x-gridflex-duplicate"], "true");
-        assert_eq!(again.json::<Value>().await.unwrap(), ack);
-        assert_eq!(count(t.db.clone()).await, before);
-        // A new message with the same record reports it as existing.
-        let third: Value = send("m-2").await.unwrap().json().await.unwrap();
-        assert_eq!(third["results"][0]["status"], "ALREADY_EXISTS");
-        assert_eq!(count(t.db.clone()).await, before);
-        drop(app);
-        t.cleanup().await;
-    }
+        .unwrap())
+    };
+    let before = count(t.db.clone()).await;
+    let again = send("m-1").await.unwrap();
+    assert_eq!(again.headers()["x-gridflex-duplicate"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), ack);
+    assert_eq!(count(t.db.clone()).await, before);
+    // A new message with the same record reports it as existing.
+    let third: Value = send("m-2").await.unwrap().json().await.unwrap();
+    assert_eq!(third["results"][0]["status"], "ALREADY_EXISTS");
+    assert_eq!(count(t.db.clone()).await, before);
+    drop(app);
+    t.cleanup().await;
 }
 
-#[tokio::test]
-async fn bad_integration_input_gets_clear_errors_never_500() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let token = integration_token(&t, "head-end").await;
-        let manager = gridflex::auth::create_token(&t.db, "test", "pm", "program_manager")
-            .await
-            .unwrap();
-        let c = reqwest::Client::new();
-        let post = |flow: &str, body: String, tok: &str| {
-            c.post(app.url(&format!("/integration/{flow}")))
-                .bearer_auth(tok.to_string())
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-        };
-        let cases: Vec<(&str, String, &str, u16, &str)> = vec![
-            (
+each_backend!(bad_integration_input_gets_clear_errors_never_500);
+async fn bad_integration_input_gets_clear_errors_never_500(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t, "head-end").await;
+    let manager = gridflex::auth::create_token(&t.db, "test", "pm", "program_manager")
+        .await
+        .unwrap();
+    let c = reqwest::Client::new();
+    let post = |flow: &str, body: String, tok: &str| {
+        c.post(app.url(&format!("/integration/{flow}")))
+            .bearer_auth(tok.to_string())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(&str, String, &str, u16, &str)> = vec![
+        (
+            "enrollment_request",
+            "{not json".into(),
+            &token,
+            400,
+            "not valid JSON",
+        ),
+        (
+            "enrollment_request",
+            json!({"flow": "enrollment_request", "payload": {}}).to_string(),
+            &token,
+            400,
+            "messageId",
+        ),
+        (
+            "enrollment_request",
+            envelope("x1", "enrollment_request", json!({"records": []})).to_string(),
+            &token,
+            422,
+            "transactionId",
+        ),
+        (
+            "enrollment_request",
+            envelope(
+                "x2",
                 "enrollment_request",
-                "{not json".into(),
-                &token,
-                400,
-                "not valid JSON",
-            ),
-            (
-                "enrollment_request",
-                json!({"flow": "enrollment_request", "payload": {}}).to_string(),
-                &token,
-                400,
-                "messageId",
-            ),
-            (
-                "enrollment_request",
-                envelope("x1", "enrollment_request", json!({"records": []})).to_string(),
-                &token,
-                422,
-                "transactionId",
-            ),
-            (
-                "enrollment_request",
-                envelope(
-                    "x2",
-                    "enrollment_request",
-                    json!({"transactionId": "T", "records": "no"}),
-                )
-                .to_string(),
-                &token,
-                422,
-                "records",
-            ),
-            (
-                "enrollment_request",
-                envelope("x3", "enrollment_sync", json!({})).to_string(),
-                &token,
-                400,
-                "flow",
-            ),
-            (
-                "device_score",
-                envelope("x4", "device_score", json!({"transactionId": "T"})).to_string(),
-                &token,
-                422,
-                "scoredOn is required",
-            ),
-            (
+                json!({"transactionId": "T", "records": "no"}),
+            )
+            .to_string(),
+            &token,
+            422,
+            "records",
+        ),
+        (
+            "enrollment_request",
+            envelope("x3", "enrollment_sync", json!({})).to_string(),
+            &token,
+            400,
+            "flow",
+        ),
+        (
+            "device_score",
+            envelope("x4", "device_score", json!({"transactionId": "T"})).to_string(),
+            &token,
+            422,
+            "scoredOn is required",
+        ),
+        (
+            "stage_status",
+            envelope(
+                "x7",
                 "stage_status",
-                envelope(
-                    "x7",
-                    "stage_status",
-                    json!({"eventExternalIdentifier": "E"}),
-                )
-                .to_string(),
-                &token,
-                422,
-                "externalIdentifier is required",
-            ),
-            (
+                json!({"eventExternalIdentifier": "E"}),
+            )
+            .to_string(),
+            &token,
+            422,
+            "externalIdentifier is required",
+        ),
+        (
+            "network_location_transfer",
+            envelope(
+                "x8",
                 "network_location_transfer",
-                envelope(
-                    "x8",
-                    "network_location_transfer",
-                    json!({"transactionId": "N"}),
-                )
-                .to_string(),
-                &token,
-                422,
-                "exportedAt",
-            ),
-            ("no_such_flow", "{}".into(), &token, 404, "no_such_flow"),
-            (
-                "enrollment_request",
-                envelope("x5", "enrollment_request", json!({})).to_string(),
-                "gfx_wrong",
-                401,
-                "token",
-            ),
-            (
-                "enrollment_request",
-                envelope("x6", "enrollment_request", json!({})).to_string(),
-                &manager,
-                403,
-                "may not",
-            ),
-        ];
-        for (flow, body, tok, status, needle) in cases {
-            let res = post(flow, body, tok).await.unwrap();
-            assert_eq!(res.status().as_u16(), status, "{} {flow} {needle}", t.name);
-            let text = res.text().await.unwrap();
-            assert!(text.contains(needle), "{flow}: {text}");
-        }
-        drop(app);
-        t.cleanup().await;
+                json!({"transactionId": "N"}),
+            )
+            .to_string(),
+            &token,
+            422,
+            "exportedAt",
+        ),
+        ("no_such_flow", "{}".into(), &token, 404, "no_such_flow"),
+        (
+            "enrollment_request",
+            envelope("x5", "enrollment_request", json!({})).to_string(),
+            "gfx_wrong",
+            401,
+            "token",
+        ),
+        (
+            "enrollment_request",
+            envelope("x6", "enrollment_request", json!({})).to_string(),
+            &manager,
+            403,
+            "may not",
+        ),
+    ];
+    for (flow, body, tok, status, needle) in cases {
+        let res = post(flow, body, tok).await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{} {flow} {needle}", t.name);
+        let text = res.text().await.unwrap();
+        assert!(text.contains(needle), "{flow}: {text}");
     }
+    drop(app);
+    t.cleanup().await;
 }
 
 async fn pending_enrollment(t: &TestDb) -> (i64, Vec<(String, String)>) {
@@ -318,208 +316,208 @@ async fn registered(t: &TestDb, head_end: &str, nic: &str) -> (bool, Option<Stri
     (program, grid)
 }
 
-#[tokio::test]
-async fn activating_an_enrollment_syncs_it_to_the_grid_and_the_ack_marks_its_devices_registered() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let (id, devices) = pending_enrollment(&t).await;
-        with_db!(&t.db, |p| {
-            sqlx::query("UPDATE devices SET registered = FALSE WHERE id IN (SELECT device_id FROM enrollment_devices WHERE enrollment_id = $1)")
-            .bind(id)
-            .execute(p)
-            .await
-            .unwrap()
-            .rows_affected()
-        });
-        let manager = app.browser();
-        app.login(&manager, "manager", PASSWORD).await;
-        let page = format!("/enrollments/{id}");
-        let id_s = id.to_string();
-        let res = app
-            .post_form(
-                &manager,
-                &page,
-                "/fn/change_enrollment_status",
-                &[
-                    ("enrollment_id", &id_s),
-                    ("change", "activate"),
-                    ("reason", "head-end confirmed"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 302, "{}", t.name);
-        let (_, html) = app.page(&manager, &page).await;
-        assert!(
-            html.contains("is now ACTIVE"),
-            "{}: confirmation shown",
-            t.name
-        );
-
-        let queued: i64 = with_db!(&t.db, |p| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'enrollment_sync' AND status = 'queued'").fetch_one(p).await.unwrap()
-        });
-        assert_eq!(queued, 1, "{}: the sync is queued with the change", t.name);
-        let worker = in_process_worker(&t);
-        let report = worker.tick().await.unwrap();
-        assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
-        for (h, n) in &devices {
-            assert_eq!(
-                registered(&t, h, n).await,
-                (true, Some("registered".into())),
-                "{} {h} {n}",
-                t.name
-            );
-        }
-        // Delivered once: another tick has nothing to do.
-        assert_eq!(worker.tick().await.unwrap().claimed, 0);
-
-        // Unenrolling tells the grid too.
-        app.post_form(
+each_backend!(
+    activating_an_enrollment_syncs_it_to_the_grid_and_the_ack_marks_its_devices_registered
+);
+async fn activating_an_enrollment_syncs_it_to_the_grid_and_the_ack_marks_its_devices_registered(
+    t: TestDb,
+) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let (id, devices) = pending_enrollment(&t).await;
+    with_db!(&t.db, |p| {
+        sqlx::query("UPDATE devices SET registered = FALSE WHERE id IN (SELECT device_id FROM enrollment_devices WHERE enrollment_id = $1)")
+        .bind(id)
+        .execute(p)
+        .await
+        .unwrap()
+        .rows_affected()
+    });
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let page = format!("/enrollments/{id}");
+    let id_s = id.to_string();
+    let res = app
+        .post_form(
             &manager,
             &page,
             "/fn/change_enrollment_status",
             &[
                 ("enrollment_id", &id_s),
-                ("change", "unenroll"),
-                ("reason", "customer moved"),
+                ("change", "activate"),
+                ("reason", "head-end confirmed"),
             ],
         )
         .await;
-        assert_eq!(worker.tick().await.unwrap().delivered, 1);
-        let (h, n) = &devices[0];
+    assert_eq!(res.status(), 302, "{}", t.name);
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(
+        html.contains("is now ACTIVE"),
+        "{}: confirmation shown",
+        t.name
+    );
+
+    let queued: i64 = with_db!(&t.db, |p| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'enrollment_sync' AND status = 'queued'").fetch_one(p).await.unwrap()
+    });
+    assert_eq!(queued, 1, "{}: the sync is queued with the change", t.name);
+    let worker = in_process_worker(&t);
+    let report = worker.tick().await.unwrap();
+    assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
+    for (h, n) in &devices {
         assert_eq!(
             registered(&t, h, n).await,
-            (false, Some("unregistered".into())),
-            "{}",
+            (true, Some("registered".into())),
+            "{} {h} {n}",
             t.name
         );
-
-        // The monitor shows both messages to the admin; the auditor may look but not resubmit.
-        let admin = app.browser();
-        app.login(&admin, "admin", PASSWORD).await;
-        let (status, html) = app.page(&admin, "/monitor?flow=enrollment_sync").await;
-        assert_eq!(status, 200);
-        assert!(html.contains("enrollment_sync"));
-        // The counts table also lists the flows of the demo's past events.
-        let demo_counts: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT flow, direction FROM integration_messages
-             WHERE status = 'delivered' AND flow <> 'enrollment_sync') x"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(
-            html.matches("badge-delivered").count() as i64 - demo_counts,
-            3,
-            "{}: two rows and one count",
-            t.name
-        );
-        let operator = app.browser();
-        app.login(&operator, "operator", PASSWORD).await;
-        assert_eq!(app.page(&operator, "/monitor").await.0, 403);
-        drop(app);
-        t.cleanup().await;
     }
+    // Delivered once: another tick has nothing to do.
+    assert_eq!(worker.tick().await.unwrap().claimed, 0);
+
+    // Unenrolling tells the grid too.
+    app.post_form(
+        &manager,
+        &page,
+        "/fn/change_enrollment_status",
+        &[
+            ("enrollment_id", &id_s),
+            ("change", "unenroll"),
+            ("reason", "customer moved"),
+        ],
+    )
+    .await;
+    assert_eq!(worker.tick().await.unwrap().delivered, 1);
+    let (h, n) = &devices[0];
+    assert_eq!(
+        registered(&t, h, n).await,
+        (false, Some("unregistered".into())),
+        "{}",
+        t.name
+    );
+
+    // The monitor shows both messages to the admin; the auditor may look but not resubmit.
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    let (status, html) = app.page(&admin, "/monitor?flow=enrollment_sync").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("enrollment_sync"));
+    // The counts table also lists the flows of the demo's past events.
+    let demo_counts: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT DISTINCT flow, direction FROM integration_messages
+         WHERE status = 'delivered' AND flow <> 'enrollment_sync') x"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(
+        html.matches("badge-delivered").count() as i64 - demo_counts,
+        3,
+        "{}: two rows and one count",
+        t.name
+    );
+    let operator = app.browser();
+    app.login(&operator, "operator", PASSWORD).await;
+    assert_eq!(app.page(&operator, "/monitor").await.0, 403);
+    drop(app);
+    t.cleanup().await;
 }
 
-#[tokio::test]
-async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let (id, devices) = pending_enrollment(&t).await;
-        gridflex::programs::enrollment::change_status(
-            &t.db,
-            id,
-            gridflex::programs::enrollment::EnrollmentAction::Activate,
-            "manager",
-            "ok",
+each_backend!(a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits);
+async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let (id, devices) = pending_enrollment(&t).await;
+    gridflex::programs::enrollment::change_status(
+        &t.db,
+        id,
+        gridflex::programs::enrollment::EnrollmentAction::Activate,
+        "manager",
+        "ok",
+    )
+    .await
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let mut down = Peers::in_process(&t.db);
+    down.grid = Arc::new(
+        HttpPeer::new(
+            "http://127.0.0.1:9",
+            "token",
+            std::time::Duration::from_millis(500),
         )
-        .await
-        .unwrap();
-        let clock = Arc::new(ManualClock::new(Utc::now()));
-        let mut down = Peers::in_process(&t.db);
-        down.grid = Arc::new(
-            HttpPeer::new(
-                "http://127.0.0.1:9",
-                "token",
-                std::time::Duration::from_millis(500),
-            )
-            .unwrap(),
-        );
-        let policy = RetryPolicy {
-            jitter: 0.0,
-            ..Default::default()
-        };
-        let worker = DeliveryWorker::new(t.db.clone(), down, clock.clone(), policy, 7);
-        let first = worker.tick().await.unwrap();
-        assert_eq!((first.claimed, first.retries), (1, 1), "{}", t.name);
-        // Not due yet: nothing is claimed before its backoff has passed.
-        assert_eq!(worker.tick().await.unwrap().claimed, 0);
-        let mut parked = 0;
-        for _ in 0..20 {
-            clock.advance(Duration::minutes(11));
-            let r = worker.tick().await.unwrap();
-            parked += r.parked;
-            if parked == 1 {
-                break;
-            }
+        .unwrap(),
+    );
+    let policy = RetryPolicy {
+        jitter: 0.0,
+        ..Default::default()
+    };
+    let worker = DeliveryWorker::new(t.db.clone(), down, clock.clone(), policy, 7);
+    let first = worker.tick().await.unwrap();
+    assert_eq!((first.claimed, first.retries), (1, 1), "{}", t.name);
+    // Not due yet: nothing is claimed before its backoff has passed.
+    assert_eq!(worker.tick().await.unwrap().claimed, 0);
+    let mut parked = 0;
+    for _ in 0..20 {
+        clock.advance(Duration::minutes(11));
+        let r = worker.tick().await.unwrap();
+        parked += r.parked;
+        if parked == 1 {
+            break;
         }
-        assert_eq!(parked, 1, "{}: parked after the last try", t.name);
-        let (msg_id, attempts, status): (i64, i32, String) = with_db!(&t.db, |p| {
-            sqlx::query_as(
-            "SELECT id, attempts, status FROM integration_messages WHERE flow = 'enrollment_sync'"
+    }
+    assert_eq!(parked, 1, "{}: parked after the last try", t.name);
+    let (msg_id, attempts, status): (i64, i32, String) = with_db!(&t.db, |p| {
+        sqlx::query_as(
+            "SELECT id, attempts, status FROM integration_messages WHERE flow = 'enrollment_sync'",
         )
         .fetch_one(p)
         .await
         .unwrap()
-        });
-        assert_eq!((attempts, status.as_str()), (8, "parked"));
-        let tries: i64 = with_db!(&t.db, |p| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM integration_attempts WHERE message_pk = $1 AND outcome = 'technical_failure'").bind(msg_id).fetch_one(p).await.unwrap()
-        });
-        assert_eq!(tries, 8);
+    });
+    assert_eq!((attempts, status.as_str()), (8, "parked"));
+    let tries: i64 = with_db!(&t.db, |p| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM integration_attempts WHERE message_pk = $1 AND outcome = 'technical_failure'").bind(msg_id).fetch_one(p).await.unwrap()
+    });
+    assert_eq!(tries, 8);
 
-        let admin = app.browser();
-        app.login(&admin, "admin", PASSWORD).await;
-        let page = format!("/monitor/{msg_id}");
-        let (_, html) = app.page(&admin, &page).await;
-        assert!(
-            html.contains("Resubmit") && html.contains("127.0.0.1:9"),
-            "{}: the failure and the button are shown",
-            t.name
-        );
-        let res = app
-            .post_form(
-                &admin,
-                &page,
-                "/fn/resubmit_message",
-                &[("id", &msg_id.to_string())],
-            )
-            .await;
-        assert_eq!(res.status(), 302);
-        // The peer is back.
-        let healthy = DeliveryWorker::new(
-            t.db.clone(),
-            Peers::in_process(&t.db),
-            clock.clone(),
-            RetryPolicy::default(),
-            7,
-        );
-        assert_eq!(healthy.tick().await.unwrap().delivered, 1, "{}", t.name);
-        let (h, n) = &devices[0];
-        assert!(registered(&t, h, n).await.0);
-        let audit: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'message.resubmit'"
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    let page = format!("/monitor/{msg_id}");
+    let (_, html) = app.page(&admin, &page).await;
+    assert!(
+        html.contains("Resubmit") && html.contains("127.0.0.1:9"),
+        "{}: the failure and the button are shown",
+        t.name
+    );
+    let res = app
+        .post_form(
+            &admin,
+            &page,
+            "/fn/resubmit_message",
+            &[("id", &msg_id.to_string())],
         )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(audit, 1);
-        drop(app);
-        t.cleanup().await;
-    }
+        .await;
+    assert_eq!(res.status(), 302);
+    // The peer is back.
+    let healthy = DeliveryWorker::new(
+        t.db.clone(),
+        Peers::in_process(&t.db),
+        clock.clone(),
+        RetryPolicy::default(),
+        7,
+    );
+    assert_eq!(healthy.tick().await.unwrap().delivered, 1, "{}", t.name);
+    let (h, n) = &devices[0];
+    assert!(registered(&t, h, n).await.0);
+    let audit: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'message.resubmit'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(audit, 1);
+    drop(app);
+    t.cleanup().await;
 }
 
 #[tokio::test]
@@ -616,1294 +614,1270 @@ async fn two_gridflex_processes_exchange_the_enrollment_sync_over_http() {
     grid.cleanup().await;
 }
 
-#[tokio::test]
-async fn the_grid_side_keeps_what_the_program_side_tells_it() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let token = integration_token(&t, "cpm").await;
-        let xf = a_transformer(&t).await;
-        let c = reqwest::Client::new();
-        let mut n = 0;
-        let mut send = |flow: &'static str, payload: Value| {
-            n += 1;
-            c.post(app.url(&format!("/integration/{flow}")))
-                .bearer_auth(&token)
-                .json(&envelope(&format!("g-{n}"), flow, payload))
-                .send()
-        };
-        let sync = json!({"transactionId": "S-1", "action": "ENROLL", "enrollmentId": 1, "programCode": "SMT-BYOD", "servicePointId": "SP000000001",
-            "transformerCode": xf, "deviceList": [{"headEndSystem": "NEST", "nicId": "AA11BB22CC33", "deviceType": "thermostat", "nominalKw": 2.0}]});
-        let ack: Value = send("enrollment_sync", sync)
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(
-            ack["deviceList"][0]["registrationStatus"], "REGISTERED",
-            "{}",
-            t.name
-        );
-
-        // Flow 3: connection status as the grid knows it.
-        let status: Value = send("device_status_check", json!({"transactionId": "C-1", "deviceList": [
-            {"headEndSystem": "NEST", "nicId": "AA11BB22CC33"}, {"headEndSystem": "NEST", "nicId": "FFFFFFFFFFFF"}]}))
-        .await.unwrap().json().await.unwrap();
-        assert_eq!(status["deviceList"][0]["status"], "ONLINE");
-        assert_eq!(status["deviceList"][1]["status"], "UNKNOWN");
-
-        // Flow 8: a window added, then cancelled; a bad one is refused naming the field.
-        let window = |action: &str| {
-            json!({"transactionId": "U-1", "action": action, "windowId": "W-1", "headEndSystem": "NEST", "nicId": "AA11BB22CC33",
-            "startTime": "2026-07-01T12:00:00Z", "endTime": "2026-07-01T18:00:00Z", "reason": "vacation"})
-        };
-        assert_eq!(
-            send("customer_unavailability", window("ADD"))
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
-        assert_eq!(
-            send("customer_unavailability", window("CANCEL"))
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
-        let state: String = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT status FROM grid_unavailability WHERE window_id = 'W-1'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(state, "cancelled", "{}", t.name);
-        let mut backwards = window("ADD");
-        backwards["endTime"] = json!("2026-07-01T10:00:00Z");
-        let res = send("customer_unavailability", backwards).await.unwrap();
-        assert_eq!(res.status(), 422);
-        assert!(res.text().await.unwrap().contains("endTime"));
-        let mut missing = window("CANCEL");
-        missing["windowId"] = json!("W-404");
-        assert_eq!(
-            send("customer_unavailability", missing)
-                .await
-                .unwrap()
-                .status(),
-            422
-        );
-
-        // Flow 9: a rule linked; an impossible one refused.
-        let rule = json!({"effectiveFrom": "2026-05-01", "cycle": "monthly", "weekStart": 0, "maxEventsPerCycle": 4, "maxMinutesPerCycle": 480,
-            "minGapMinutes": 720, "minEventMinutes": 30, "maxEventMinutes": 240, "maxOverrides": 2, "windowStartMinute": 600,
-            "windowEndMinute": 1200, "activationCost": 1.0, "burnRateFactor": 1.2, "scoreFactor": 1.0, "overridable": false});
-        assert_eq!(send("program_rule_sync", json!({"transactionId": "R-1", "action": "LINK", "programCode": "SMT-BYOD", "rule": rule.clone()})).await.unwrap().status(), 200);
-        let mut bad = rule.clone();
-        bad["minEventMinutes"] = json!(300);
-        let res = send("program_rule_sync", json!({"transactionId": "R-2", "action": "CHANGE", "programCode": "SMT-BYOD", "rule": bad})).await.unwrap();
-        assert_eq!(res.status(), 422, "{}", t.name);
-        let rules: i64 = with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT COUNT(*) FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND linked AND rule_json LIKE '%\"maxEventsPerCycle\":4,%' AND updated_at > $1"
-        )
-        .bind(chrono::Utc::now() - chrono::Duration::hours(1))
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        // The demo's own copies were written at its anchor date; the synced rule is new.
-        assert_eq!(rules, 1);
-
-        // Flow 10: created, then updated in place.
-        for name in ["VoltShift", "VoltShift Aggregation LLC"] {
-            let res = send("aggregator_sync", json!({"transactionId": "A-1", "externalReference": "AGG-VS", "name": name, "status": "active",
-                "startDate": "2024-01-01", "contactName": "Priya", "contactEmail": "ops@voltshift.example", "programCodes": ["SMT-BYOD"]})).await.unwrap();
-            assert_eq!(res.status(), 200);
-        }
-        let names: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT name FROM grid_aggregators"
-        )
-        .fetch_all(p)
-        .await
-        .unwrap());
-        assert_eq!(names, ["VoltShift Aggregation LLC"], "{}", t.name);
-
-        // Flow 12: scores land on known devices; unknown ones are reported back.
-        let ack: Value = send("device_score", json!({"transactionId": "D-1", "scoredOn": "2026-07-02", "scores": [
-            {"headEndSystem": "NEST", "nicId": "AA11BB22CC33", "programCode": "SMT-BYOD", "controlScore": 2.75},
-            {"headEndSystem": "NEST", "nicId": "000000000000", "programCode": "SMT-BYOD", "controlScore": 1.0}]}))
-        .await.unwrap().json().await.unwrap();
-        assert_eq!(ack["accepted"], 1);
-        assert_eq!(ack["unknownDevices"][0]["nicId"], "000000000000");
-        let score: f64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT control_score FROM grid_devices WHERE nic_id = 'AA11BB22CC33'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(score, 2.75);
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn several_workers_share_the_queue_and_deliver_each_message_once() {
-    for t in backends().await {
-        with_demo(&t).await;
-        // 300 activations, each queueing an enrollment sync.
-        let ids: Vec<i64> = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT e.id FROM enrollments e WHERE e.status = 'PENDING' ORDER BY e.id LIMIT 300"
-        )
-        .fetch_all(p)
-        .await
-        .unwrap());
-        for id in &ids {
-            gridflex::programs::enrollment::change_status(
-                &t.db,
-                *id,
-                gridflex::programs::enrollment::EnrollmentAction::Activate,
-                "manager",
-                "batch",
-            )
-            .await
-            .unwrap();
-        }
-        // Four workers (as four server processes would) tick concurrently until the queue is empty.
-        let mut handles = Vec::new();
-        for seed in 0..4u64 {
-            let db = t.db.clone();
-            handles.push(tokio::spawn(async move {
-                let policy = RetryPolicy {
-                    batch: 25,
-                    ..Default::default()
-                };
-                let w = DeliveryWorker::new(
-                    db.clone(),
-                    Peers::in_process(&db),
-                    Arc::new(gridflex::clock::SystemClock),
-                    policy,
-                    seed,
-                );
-                let mut delivered = 0;
-                loop {
-                    let r = w.tick().await.unwrap();
-                    delivered += r.delivered;
-                    if r.claimed == 0 {
-                        break delivered;
-                    }
-                }
-            }));
-        }
-        let mut total = 0;
-        for h in handles {
-            total += h.await.unwrap();
-        }
-        assert_eq!(
-            total,
-            ids.len(),
-            "{}: every message delivered exactly once",
-            t.name
-        );
-        let (inbound, attempts): (i64, i64) = with_db!(&t.db, |p| {
-            sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND flow = 'enrollment_sync'),
-                    (SELECT COUNT(*) FROM integration_attempts a JOIN integration_messages m ON m.id = a.message_pk
-                     WHERE m.flow = 'enrollment_sync')"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        assert_eq!(
-            (inbound, attempts),
-            (ids.len() as i64, ids.len() as i64),
-            "{}",
-            t.name
-        );
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn a_program_manager_records_unavailability_and_the_grid_learns_of_it() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let device: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT id FROM devices WHERE status = 'active' ORDER BY id LIMIT 1"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        let page = format!("/devices/{device}");
-        let d = device.to_string();
-        let manager = app.browser();
-        app.login(&manager, "manager", PASSWORD).await;
-        // A window that ends before it starts is refused with the reason; nothing is stored.
-        app.post_form(
-            &manager,
-            &page,
-            "/fn/add_unavailability",
-            &[
-                ("device_id", &d),
-                ("starts_at", "2030-07-01T18:00"),
-                ("ends_at", "2030-07-01T12:00"),
-                ("reason", "vacation"),
-            ],
-        )
-        .await;
-        let (_, html) = app.page(&manager, &page).await;
-        assert!(
-            html.contains("the window must end after it starts"),
-            "{}",
-            t.name
-        );
-        let res = app
-            .post_form(
-                &manager,
-                &page,
-                "/fn/add_unavailability",
-                &[
-                    ("device_id", &d),
-                    ("starts_at", "2030-07-01T12:00"),
-                    ("ends_at", "2030-07-01T18:00"),
-                    ("reason", "vacation"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 302);
-        let (_, html) = app.page(&manager, &page).await;
-        assert!(
-            html.contains("Unavailability recorded") && html.contains("2030-07-01 12:00 UTC"),
-            "{}",
-            t.name
-        );
-        let window: i64 = with_db!(&t.db, |p| {
-            sqlx::query_scalar("SELECT id FROM unavailability_windows WHERE device_id = $1 AND reason = 'vacation' AND starts_at > $2")
-            .bind(device)
-            .bind(Utc::now())
-            .fetch_one(p)
-            .await
-            .unwrap()
-        });
-        let worker = in_process_worker(&t);
-        assert_eq!(worker.tick().await.unwrap().delivered, 1, "{}", t.name);
-        let grid = |db: gridflex::db::Db, id: String| async move {
-            with_db!(&db, |p| sqlx::query_scalar::<_, String>(
-                "SELECT status FROM grid_unavailability WHERE window_id = $1"
-            )
-            .bind(id)
-            .fetch_one(p)
-            .await
-            .unwrap())
-        };
-        assert_eq!(grid(t.db.clone(), format!("UW-{window}")).await, "active");
-        app.post_form(
-            &manager,
-            &page,
-            "/fn/cancel_unavailability",
-            &[("window_id", &window.to_string()), ("device_id", &d)],
-        )
-        .await;
-        assert_eq!(worker.tick().await.unwrap().delivered, 1);
-        assert_eq!(
-            grid(t.db.clone(), format!("UW-{window}")).await,
-            "cancelled",
-            "{}",
-            t.name
-        );
-        let audit: Vec<String> = with_db!(&t.db, |p| {
-            sqlx::query_scalar("SELECT action FROM audit_log WHERE entity_type = 'device' AND entity_id = $1 ORDER BY id")
-            .bind(&d)
-            .fetch_all(p)
-            .await
-            .unwrap()
-        });
-        assert_eq!(audit, ["unavailability.add", "unavailability.cancel"]);
-        // The auditor may look, not record.
-        let auditor = app.browser();
-        app.login(&auditor, "auditor", PASSWORD).await;
-        let (_, html) = app.page(&auditor, &page).await;
-        assert!(!html.contains("add-unavailability"));
-        app.post_form(
-            &auditor,
-            &page,
-            "/fn/add_unavailability",
-            &[
-                ("device_id", &d),
-                ("starts_at", "2030-08-01T12:00"),
-                ("ends_at", "2030-08-01T18:00"),
-                ("reason", "sneaky"),
-            ],
-        )
-        .await;
-        let sneaky: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM unavailability_windows WHERE reason = 'sneaky'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(sneaky, 0, "{}", t.name);
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn an_admin_runs_the_score_calculation_and_the_grid_gets_the_scores() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let admin = app.browser();
-        app.login(&admin, "admin", PASSWORD).await;
-        let res = app
-            .post_form(&admin, "/programs", "/fn/run_scores", &[])
-            .await;
-        assert_eq!(res.status(), 302, "{}", t.name);
-        let (_, html) = app.page(&admin, "/programs").await;
-        assert!(html.contains("Control scores computed for"), "{}", t.name);
-        // A thermostat in an active SMT-BYOD enrollment: activation 1.0 × score factor 1.0 ÷ kW.
-        let (kw, score, nic): (f64, f64, String) = with_db!(&t.db, |p| {
-            sqlx::query_as(
-            "SELECT d.nominal_kw, d.control_score, d.nic_id FROM devices d JOIN enrollment_devices ed ON ed.device_id = d.id AND ed.left_at IS NULL
-             JOIN enrollments e ON e.id = ed.enrollment_id WHERE e.program_id = 1 AND e.status = 'ACTIVE' ORDER BY d.id LIMIT 1"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        assert!(
-            (score - (1.0 / kw * 1000.0).round() / 1000.0).abs() < 1e-9,
-            "{}: {score} for {kw} kW",
-            t.name
-        );
-        let queued: i64 = with_db!(&t.db, |p| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'device_score' AND status = 'queued'").fetch_one(p).await.unwrap()
-        });
-        assert_eq!(queued, 4, "one message per active program");
-        let worker = in_process_worker(&t);
-        assert_eq!(worker.tick().await.unwrap().delivered, 4, "{}", t.name);
-        let grid_score: Option<f64> = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT control_score FROM grid_devices WHERE nic_id = $1"
-        )
-        .bind(&nic)
-        .fetch_optional(p)
-        .await
-        .unwrap())
-        .flatten();
-        if let Some(g) = grid_score {
-            assert!((g - score).abs() < 1e-9);
-        }
-        let with_scores: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM grid_devices WHERE control_score IS NOT NULL"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert!(
-            with_scores > 0,
-            "{}: the grid ranks by the new scores",
-            t.name
-        );
-        // The schedule's run for the same day does nothing more; a non-admin cannot run it.
-        let now = Utc::now();
-        let again =
-            gridflex::programs::score::run_scores(&t.db, "schedule", now.date_naive(), now, true)
-                .await
-                .unwrap();
-        assert!(!again.ran);
-        let manager = app.browser();
-        app.login(&manager, "manager", PASSWORD).await;
-        app.post_form(&manager, "/programs", "/fn/run_scores", &[])
-            .await;
-        let runs: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'scores.run'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(runs, 1, "{}", t.name);
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn value_maps_translate_codes_and_refuse_unknown_ones() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let admin = app.browser();
-        app.login(&admin, "admin", PASSWORD).await;
-        let res = app
-            .post_form(
-                &admin,
-                "/admin/value-maps",
-                "/fn/put_value_map",
-                &[
-                    ("map", "device_specification"),
-                    ("source_value", "ecobee3 lite"),
-                    ("target_value", "ECB-3L"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 302);
-        let (_, html) = app.page(&admin, "/admin/value-maps").await;
-        assert!(
-            html.contains("ECB-3L") && html.contains("now maps to"),
-            "{}",
-            t.name
-        );
-        app.post_form(
-            &admin,
-            "/admin/value-maps",
-            "/fn/put_value_map",
-            &[
-                ("map", "no_such_map"),
-                ("source_value", "a"),
-                ("target_value", "b"),
-            ],
-        )
-        .await;
-        let (_, html) = app.page(&admin, "/admin/value-maps").await;
-        assert!(html.contains("unknown value map `no_such_map`"));
-
-        let token = integration_token(&t, "head-end").await;
-        let xf = a_transformer(&t).await;
-        let mut unknown = record("r2", "VM-2", "SMT-BYOD", &xf, "VM0002");
-        unknown["assetInfo"]["assetList"][0]["specification"] = json!("Mystery Stat 9000");
-        let ack: Value = reqwest::Client::new()
-            .post(app.url("/integration/enrollment_request"))
+each_backend!(the_grid_side_keeps_what_the_program_side_tells_it);
+async fn the_grid_side_keeps_what_the_program_side_tells_it(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t, "cpm").await;
+    let xf = a_transformer(&t).await;
+    let c = reqwest::Client::new();
+    let mut n = 0;
+    let mut send = |flow: &'static str, payload: Value| {
+        n += 1;
+        c.post(app.url(&format!("/integration/{flow}")))
             .bearer_auth(&token)
-            .json(&envelope("vm-1", "enrollment_request", json!({"transactionId": "VM", "records": [record("r1", "VM-1", "SMT-BYOD", &xf, "VM0001"), unknown]})))
+            .json(&envelope(&format!("g-{n}"), flow, payload))
             .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(ack["results"][0]["status"], "CREATED", "{}: {ack}", t.name);
-        assert_eq!(ack["results"][1]["status"], "REJECTED");
-        let msg = ack["results"][1]["errors"][0]["message"].as_str().unwrap();
-        assert!(
-            msg.contains("device_specification") && msg.contains("Mystery Stat 9000"),
-            "{msg}"
-        );
-        let spec: String = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT specification FROM devices WHERE nic_id = 'VM0001'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(spec, "ECB-3L", "{}: translated at the boundary", t.name);
-        let audits: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'value_map.put'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(audits, 1);
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn the_program_side_follows_stages_reservations_and_outcomes() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let token = integration_token(&t, "derms").await;
-        let c = reqwest::Client::new();
-        let mut n = 0;
-        let mut send = |flow: &'static str, payload: Value| {
-            n += 1;
-            c.post(app.url(&format!("/integration/{flow}")))
-                .bearer_auth(&token)
-                .json(&envelope(&format!("p-{n}"), flow, payload))
-                .send()
-        };
-        let window =
-            json!({"startTime": "2030-07-01T18:00:00Z", "endTime": "2030-07-01T20:00:00Z"});
-        let status = |action: &str| {
-            let mut v = json!({"eventExternalIdentifier": "EV-1", "externalIdentifier": "EV-1-S1", "programCode": "SMT-BYOD", "eventCategory": "X1EC", "action": action});
-            v["startTime"] = window["startTime"].clone();
-            v["endTime"] = window["endTime"].clone();
-            v
-        };
-        assert_eq!(
-            send("stage_status", status("X1SD")).await.unwrap().status(),
-            200,
-            "{}",
-            t.name
-        );
-        let mut reservation = json!({"eventExternalIdentifier": "EV-1", "externalIdentifier": "EV-1-S1", "programCode": "SMT-BYOD",
-            "deviceList": [{"headEndSystem": "NEST", "nicId": "AAA000000001", "enrollmentId": null, "expectedKw": 1.5},
-                           {"headEndSystem": "NEST", "nicId": "AAA000000002", "enrollmentId": null, "expectedKw": 2.0}]});
-        reservation["startTime"] = window["startTime"].clone();
-        reservation["endTime"] = window["endTime"].clone();
-        let ack: Value = send("device_reservation", reservation)
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(ack["reserved"], 2, "{}", t.name);
-        assert_eq!(
-            send("stage_status", status("X1IP")).await.unwrap().status(),
-            200
-        );
-        // Outcomes: one participated, one overrode; a device that was not reserved is refused.
-        let outcome = json!({"eventExternalIdentifier": "EV-1", "externalIdentifier": "EV-1-S1", "postOutcomeList": [
-            {"headEndSystem": "NEST", "nicId": "AAA000000001", "outcome": "D1SP", "participationStart": "2030-07-01T18:00:00Z", "participationEnd": "2030-07-01T20:00:00Z"},
-            {"headEndSystem": "NEST", "nicId": "AAA000000002", "outcome": "D1IO", "participationStart": "2030-07-01T18:00:00Z", "participationEnd": "2030-07-01T18:40:00Z"}]});
-        assert_eq!(send("device_outcome", outcome).await.unwrap().status(), 200);
-        let stray = json!({"eventExternalIdentifier": "EV-1", "externalIdentifier": "EV-1-S1", "postOutcomeList": [
-            {"headEndSystem": "NEST", "nicId": "FFF000000009", "outcome": "D1ND"}]});
-        let res = send("device_outcome", stray).await.unwrap();
-        assert_eq!(res.status(), 422);
-        assert!(res.text().await.unwrap().contains("not reserved"));
-        assert_eq!(
-            send("stage_status", status("F1CO")).await.unwrap().status(),
-            200
-        );
-        // A completed stage does not go back, and a cancel needs a reason.
-        let res = send("stage_status", status("X1IP")).await.unwrap();
-        assert_eq!(res.status(), 422, "{}", t.name);
-        let res = send("stage_status", status("F1CN")).await.unwrap();
-        assert_eq!(res.status(), 422);
-        let outcomes: Vec<(String, String)> = with_db!(&t.db, |p| {
-            sqlx::query_as("SELECT nic_id, outcome FROM program_event_devices WHERE external_id = 'EV-1-S1' ORDER BY nic_id").fetch_all(p).await.unwrap()
-        });
-        assert_eq!(
-            outcomes,
-            [
-                ("AAA000000001".to_string(), "D1SP".to_string()),
-                ("AAA000000002".to_string(), "D1IO".to_string())
-            ],
-            "{}",
-            t.name
-        );
-        let stage: String = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT status FROM program_events WHERE external_id = 'EV-1-S1'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(stage, "F1CO");
-
-        // Flow 7 on the grid side: an opt-out is recorded once.
-        for id in ["o-1", "o-2"] {
-            let res = c
-                .post(app.url("/integration/customer_opt_out"))
-                .bearer_auth(&token)
-                .json(&envelope(id, "customer_opt_out", json!({"transactionId": "OPT-1", "eventExternalIdentifier": "EV-2", "headEndSystem": "NEST", "nicId": "AAA000000001", "requestedAt": "2030-07-02T10:00:00Z"})))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 200);
-        }
-        let opt_outs: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM grid_opt_outs"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(opt_outs, 1, "{}", t.name);
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn a_network_transfer_adds_moves_and_keeps_history() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let token = integration_token(&t, "derms").await;
-        // The whole model as the grid exports it, with one transformer moved to another feeder
-        // and one new transformer that takes over a service point.
-        let nodes: Vec<(String, String, String, Option<String>)> = with_db!(&t.db, |p| {
-            sqlx::query_as(
-            "SELECT n.code, n.kind, n.name, pn.code FROM network_nodes n
-             LEFT JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL LEFT JOIN network_nodes pn ON pn.id = e.parent_id ORDER BY n.id"
-        )
-        .fetch_all(p)
-        .await
-        .unwrap()
-        });
-        let (sp, moved_xf, old_feeder): (String, String, String) = with_db!(&t.db, |p| {
-            sqlx::query_as(
-            "SELECT l.service_point_id, t.code, f.code FROM device_locations l JOIN network_nodes t ON t.id = l.transformer_id
-             JOIN network_nodes f ON f.id = l.feeder_id JOIN enrollments e ON e.location_id = l.id ORDER BY l.id LIMIT 1"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        let new_feeder = nodes
-            .iter()
-            .find(|n| n.1 == "feeder" && n.0 != old_feeder)
-            .unwrap()
-            .0
-            .clone();
-        let mut list: Vec<Value> = nodes
-            .iter()
-            .map(|(code, kind, name, parent)| {
-                let parent = if *code == moved_xf { Some(new_feeder.clone()) } else { parent.clone() };
-                json!({"code": code, "kind": kind, "name": name, "parentCode": parent, "validFrom": "2030-01-01"})
-            })
-            .collect();
-        list.push(json!({"code": "XF-NEW-0001", "kind": "transformer", "name": "New pad-mount", "parentCode": old_feeder, "validFrom": "2030-01-01"}));
-        let transfer = json!({"transactionId": "NX-1", "exportedAt": "2030-01-01T00:00:00Z", "nodes": list,
-            "servicePoints": [{"servicePointId": sp, "transformerCode": "XF-NEW-0001"}, {"servicePointId": "SP-NOT-HERE", "transformerCode": "XF-NEW-0001"}]});
-        let res = reqwest::Client::new()
-            .post(app.url("/integration/network_location_transfer"))
-            .bearer_auth(&token)
-            .json(&envelope("nx-1", "network_location_transfer", transfer))
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        let ack: Value = res.json().await.unwrap();
-        assert_eq!(status, 200, "{}: {ack}", t.name);
-        assert_eq!(
-            (
-                ack["nodesCreated"].as_i64(),
-                ack["nodesMoved"].as_i64(),
-                ack["servicePointsMoved"].as_i64(),
-                ack["unknownServicePoints"].as_i64()
-            ),
-            (Some(1), Some(1), Some(1), Some(1)),
-            "{}: {ack}",
-            t.name
-        );
-        let xf_id: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT id FROM network_nodes WHERE code = $1"
-        )
-        .bind(&moved_xf)
-        .fetch_one(p)
-        .await
-        .unwrap());
-        let history: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM network_edges WHERE child_id = $1 AND valid_to IS NOT NULL"
-        )
-        .bind(xf_id)
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert!(history >= 1, "{}: the old link is kept, ended", t.name);
-        let (xf, feeder): (String, String) = with_db!(&t.db, |p| {
-            sqlx::query_as(
-            "SELECT t.code, f.code FROM device_locations l JOIN network_nodes t ON t.id = l.transformer_id JOIN network_nodes f ON f.id = l.feeder_id
-             WHERE l.service_point_id = $1"
-        )
-        .bind(&sp)
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        assert_eq!(
-            (xf.as_str(), feeder.as_str()),
-            ("XF-NEW-0001", old_feeder.as_str()),
-            "{}",
-            t.name
-        );
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn an_opt_out_before_the_cutoff_reaches_the_grid_and_one_after_is_refused() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let token = integration_token(&t, "derms").await;
-        // An active thermostat (SMT-BYOD: opt-out allowed until 60 min before an event).
-        let (device, head_end, nic): (i64, String, String) = with_db!(&t.db, |p| {
-            sqlx::query_as(
-            "SELECT d.id, d.head_end, d.nic_id FROM devices d JOIN enrollment_devices ed ON ed.device_id = d.id AND ed.left_at IS NULL
-             JOIN enrollments e ON e.id = ed.enrollment_id WHERE e.program_id = 1 AND e.status = 'ACTIVE' ORDER BY d.id LIMIT 1"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        let c = reqwest::Client::new();
-        for (stage, starts) in [
-            ("LATER-S1", Utc::now() + Duration::hours(5)),
-            ("SOON-S1", Utc::now() + Duration::minutes(30)),
-        ] {
-            let reservation = json!({"eventExternalIdentifier": stage.replace("-S1", ""), "externalIdentifier": stage, "programCode": "SMT-BYOD",
-                "startTime": starts, "endTime": starts + Duration::hours(2),
-                "deviceList": [{"headEndSystem": head_end, "nicId": nic, "enrollmentId": null, "expectedKw": 1.5}]});
-            let res = c
-                .post(app.url("/integration/device_reservation"))
-                .bearer_auth(&token)
-                .json(&envelope(stage, "device_reservation", reservation))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 200, "{}", t.name);
-        }
-        let manager = app.browser();
-        app.login(&manager, "manager", PASSWORD).await;
-        let page = format!("/devices/{device}");
-        let (_, html) = app.page(&manager, &page).await;
-        assert!(
-            html.contains("LATER-S1") && html.contains("Opt out"),
-            "{}: reservations shown",
-            t.name
-        );
-        let d = device.to_string();
-        app.post_form(
-            &manager,
-            &page,
-            "/fn/opt_out",
-            &[("stage", "LATER-S1"), ("device_id", &d)],
-        )
-        .await;
-        let (_, html) = app.page(&manager, &page).await;
-        assert!(html.contains("Opted out of the event"), "{}", t.name);
-        app.post_form(
-            &manager,
-            &page,
-            "/fn/opt_out",
-            &[("stage", "SOON-S1"), ("device_id", &d)],
-        )
-        .await;
-        let (_, html) = app.page(&manager, &page).await;
-        assert!(
-            html.contains("opt-out cut-off for this event passed"),
-            "{}",
-            t.name
-        );
-        let worker = in_process_worker(&t);
-        assert_eq!(
-            worker.tick().await.unwrap().delivered,
-            1,
-            "{}: only the first opt-out is sent",
-            t.name
-        );
-        let events: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT event_external_id FROM grid_opt_outs"
-        )
-        .fetch_all(p)
-        .await
-        .unwrap());
-        assert_eq!(events, ["LATER"], "{}", t.name);
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn one_refused_message_in_a_delivery_batch_does_not_hold_back_the_others() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let scores = |score: f64| {
-            json!({"transactionId": "SC", "scoredOn": "2026-07-02", "scores": [
-            {"headEndSystem": "NEST", "nicId": "000000000000", "programCode": "SMT-BYOD", "controlScore": score}]})
-        };
-        let mut tx = t.db.begin().await.unwrap();
-        for s in [1.0, -5.0, 2.0] {
-            let msg = gridflex::integration::message::NewMessage {
-                message_id: gridflex::integration::message::new_message_id(),
-                flow: "device_score".into(),
-                correlation_id: None,
-                sender: "programs".into(),
-                recipient: "grid".into(),
-                payload: scores(s),
-                max_attempts: 8,
-            };
-            gridflex::integration::message::enqueue(&mut tx, &msg, Utc::now())
-                .await
-                .unwrap();
-        }
-        tx.commit().await.unwrap();
-        let worker = in_process_worker(&t);
-        let r = worker.tick().await.unwrap();
-        assert_eq!(
-            (r.delivered, r.business_errors),
-            (2, 1),
-            "{}: {r:?}",
-            t.name
-        );
-        let error: String = with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT last_error FROM integration_messages WHERE direction = 'outbound' AND status = 'business_error'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        assert!(error.contains("controlScore"), "{}: {error}", t.name);
-        let inbound: i64 = with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND flow = 'device_score'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        assert_eq!(inbound, 3, "{}: every message answered once", t.name);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn a_program_manager_adds_a_rule_and_the_grid_gets_it() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let manager = app.browser();
-        app.login(&manager, "manager", PASSWORD).await;
-        let fields = |end: &'static str| {
-            vec![
-                ("program_id", "1"),
-                ("rule[effective_from]", "2030-06-01"),
-                ("rule[cycle]", "weekly"),
-                ("rule[week_start]", "0"),
-                ("rule[max_events_per_cycle]", "3"),
-                ("rule[max_minutes_per_cycle]", "360"),
-                ("rule[min_gap_minutes]", "720"),
-                ("rule[min_event_minutes]", "30"),
-                ("rule[max_event_minutes]", "180"),
-                ("rule[max_overrides]", "1"),
-                ("rule[window_start]", "13:00"),
-                ("rule[window_end]", end),
-                ("rule[activation_cost]", "1.5"),
-                ("rule[burn_rate_factor]", "1.1"),
-                ("rule[score_factor]", "1.0"),
-            ]
-        };
-        let (_, html) = app.page(&manager, "/programs/1").await;
-        assert!(
-            html.contains("rule-form"),
-            "{}: the editor is offered",
-            t.name
-        );
-        app.post_form(&manager, "/programs/1", "/fn/save_rule", &fields("25:00"))
-            .await;
-        let (_, html) = app.page(&manager, "/programs/1").await;
-        assert!(html.contains("window end: expected a time"), "{}", t.name);
-        let res = app
-            .post_form(&manager, "/programs/1", "/fn/save_rule", &fields("19:00"))
-            .await;
-        assert_eq!(res.status(), 302);
-        let (_, html) = app.page(&manager, "/programs/1").await;
-        assert!(
-            html.contains("Rule effective 2030-06-01 added"),
-            "{}",
-            t.name
-        );
-        let rules: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM program_rules WHERE program_id = 1 AND effective_from = $1"
-        )
-        .bind(chrono::NaiveDate::from_ymd_opt(2030, 6, 1).unwrap())
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(rules, 1);
-        let worker = in_process_worker(&t);
-        assert_eq!(worker.tick().await.unwrap().delivered, 1, "{}", t.name);
-        let synced: String = with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT rule_json FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND effective_from = $1"
-        )
-        .bind(chrono::NaiveDate::from_ymd_opt(2030, 6, 1).unwrap())
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        assert!(
-            synced.contains("\"maxEventsPerCycle\":3"),
-            "{}: {synced}",
-            t.name
-        );
-        let auditor = app.browser();
-        app.login(&auditor, "auditor", PASSWORD).await;
-        let (_, html) = app.page(&auditor, "/programs/1").await;
-        assert!(!html.contains("rule-form"));
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn an_operator_checks_a_device_connection_through_the_grid() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let device: i64 = with_db!(&t.db, |p| {
-            sqlx::query_scalar(
-            "SELECT d.id FROM devices d JOIN grid_devices g ON g.head_end = d.head_end AND g.nic_id = d.nic_id WHERE g.status = 'registered' ORDER BY d.id LIMIT 1"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
-        let page = format!("/devices/{device}");
-        let operator = app.browser();
-        app.login(&operator, "operator", PASSWORD).await;
-        let (_, html) = app.page(&operator, &page).await;
-        assert!(
-            html.contains("not checked") && html.contains("Check now"),
-            "{}",
-            t.name
-        );
-        app.post_form(
-            &operator,
-            &page,
-            "/fn/check_device",
-            &[("device_id", &device.to_string())],
-        )
-        .await;
-        let (_, html) = app.page(&operator, &page).await;
-        assert!(html.contains("check on its way"), "{}", t.name);
-        let worker = in_process_worker(&t);
-        assert_eq!(worker.tick().await.unwrap().delivered, 1);
-        let (_, html) = app.page(&operator, &page).await;
-        assert!(html.contains("ONLINE (grid answer of"), "{}", t.name);
-        let auditor = app.browser();
-        app.login(&auditor, "auditor", PASSWORD).await;
-        app.post_form(
-            &auditor,
-            &page,
-            "/fn/check_device",
-            &[("device_id", &device.to_string())],
-        )
-        .await;
-        let checks: i64 = with_db!(&t.db, |p| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'device_status_check' AND direction = 'outbound'").fetch_one(p).await.unwrap()
-        });
-        assert_eq!(checks, 1, "{}: the auditor's attempt sent nothing", t.name);
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn a_reservation_csv_and_an_outcome_flat_file_are_applied_whole_or_not_at_all() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let token = integration_token(&t, "derms-files").await;
-        let c = reqwest::Client::new();
-        let reserved = || async {
-            with_db!(&t.db, |p| sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM program_event_devices WHERE external_id = 'CSV-S1'"
-            )
-            .fetch_one(p)
-            .await
-            .unwrap())
-        };
-        let query = "?messageId=csv-1&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1&programCode=SMT-BYOD&startTime=2030-07-01T18:00:00Z&endTime=2030-07-01T20:00:00Z";
-        let post_csv = |q: &str, body: &'static str| {
-            c.post(app.url(&format!("/integration/device_reservation/csv{q}")))
-                .bearer_auth(&token)
-                .header("content-type", "text/csv")
-                .body(body)
-                .send()
-        };
-        // Two broken rows: both reported with their lines, nothing applied.
-        let broken = "headEndSystem,nicId,enrollmentId,expectedKw\nNEST,AAA000000001,,1.5\nNEST,,,2.0\nNEST,AAA000000003,,lots\n";
-        let res = post_csv(query, broken).await.unwrap();
-        assert_eq!(res.status(), 422, "{}", t.name);
-        let problem: Value = res.json().await.unwrap();
-        let lines: Vec<i64> = problem["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["line"].as_i64().unwrap())
-            .collect();
-        assert_eq!(lines, [3, 4], "{}: {problem}", t.name);
-        assert_eq!(reserved().await, 0, "{}", t.name);
-        // Missing header fields are a 400 naming the parameter.
-        let res = post_csv(
-            "?messageId=csv-0",
-            "headEndSystem,nicId,enrollmentId,expectedKw\n",
-        )
-        .await
-        .unwrap();
-        assert_eq!(res.status(), 400);
-        assert!(res
-            .text()
-            .await
-            .unwrap()
-            .contains("eventExternalIdentifier"));
-        // A good file: every row reserved; the same message id again changes nothing.
-        let good = "headEndSystem,nicId,enrollmentId,expectedKw\nNEST,AAA000000001,,1.5\nNEST,AAA000000002,,2.0\n";
-        let res = post_csv(query, good).await.unwrap();
-        assert_eq!(res.status(), 200, "{}", t.name);
-        let ack: Value = res.json().await.unwrap();
-        assert_eq!(ack["reserved"], 2, "{}: {ack}", t.name);
-        let res = post_csv(query, good).await.unwrap();
-        assert_eq!(
-            res.headers()
-                .get("x-gridflex-duplicate")
-                .map(|v| v.as_bytes()),
-            Some(&b"true"[..])
-        );
-        assert_eq!(reserved().await, 2, "{}", t.name);
-
-        // Outcomes as a flat file: a broken line refuses the file; a good one is applied.
-        let post_flat = |id: &str, body: &'static str| {
-            c.post(app.url(&format!(
-                "/integration/device_outcome/flat?messageId={id}&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1"
-            )))
-            .bearer_auth(&token)
-            .header("content-type", "text/plain")
-            .body(body)
-            .send()
-        };
-        let res = post_flat(
-            "flat-1",
-            "NEST|AAA000000001|D1SP|2030-07-01T18:00:00Z|2030-07-01T20:00:00Z\nNEST|AAA000000002|D9XX||\n",
-        )
-        .await
-        .unwrap();
-        assert_eq!(res.status(), 422, "{}", t.name);
-        let problem: Value = res.json().await.unwrap();
-        assert_eq!(problem["errors"][0]["line"], 2, "{problem}");
-        let outcomes = || async {
-            with_db!(&t.db, |p| {
-                sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM program_event_devices WHERE external_id = 'CSV-S1' AND outcome IS NOT NULL"
-            )
-            .fetch_one(p)
-            .await
-            .unwrap()
-            })
-        };
-        assert_eq!(outcomes().await, 0, "{}", t.name);
-        let res = post_flat(
-            "flat-2",
-            "NEST|AAA000000001|D1SP|2030-07-01T18:00:00Z|2030-07-01T20:00:00Z\nNEST|AAA000000002|D1ND||\n",
-        )
-        .await
-        .unwrap();
-        let status = res.status();
-        let body = res.text().await.unwrap();
-        assert_eq!(status, 200, "{}: {body}", t.name);
-        assert_eq!(outcomes().await, 2, "{}", t.name);
-        // A token of another role may not send files.
-        let auditor = gridflex::auth::create_token(&t.db, "test", "reader", "auditor")
-            .await
-            .unwrap();
-        let res = c
-            .post(app.url("/integration/device_outcome/flat?messageId=x&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1"))
-            .bearer_auth(&auditor)
-            .body("NEST|AAA000000001|D1ND||\n")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 403);
-        drop(app);
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn event_types_instances_and_external_ids_are_translated_at_the_boundary() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let admin = app.browser();
-        app.login(&admin, "admin", PASSWORD).await;
-        for (map, from, to) in [
-            ("instance_routing", "ECOBEE", "ECOBEE-EAST"),
-            ("id_mapping", "EXT-SMT", "SMT-BYOD"),
-            ("event_type", "Heatwave", "X1RE"),
-        ] {
-            let res = app
-                .post_form(
-                    &admin,
-                    "/admin/value-maps",
-                    "/fn/put_value_map",
-                    &[("map", map), ("source_value", from), ("target_value", to)],
-                )
-                .await;
-            assert_eq!(res.status(), 302);
-        }
-        let token = integration_token(&t, "peer").await;
-        let c = reqwest::Client::new();
-        let mut n = 0;
-        let mut send = |flow: &'static str, payload: Value| {
-            n += 1;
-            c.post(app.url(&format!("/integration/{flow}")))
-                .bearer_auth(&token)
-                .json(&envelope(&format!("vm-{n}"), flow, payload))
-                .send()
-        };
-        // event_type (built-in Emergency, the admin's Heatwave) and id_mapping on flow 4.
-        let stage = |id: &str, event_type: &str, program: &str| {
-            json!({"eventExternalIdentifier": "EV-VM", "externalIdentifier": id, "programCode": program, "eventType": event_type,
-                   "action": "X1SD", "startTime": "2030-07-01T18:00:00Z", "endTime": "2030-07-01T20:00:00Z"})
-        };
-        let res = send("stage_status", stage("VM-S1", "Emergency", "EXT-SMT"))
-            .await
-            .unwrap();
-        assert_eq!(
-            res.status(),
-            200,
-            "{}: {}",
-            t.name,
-            res.text().await.unwrap()
-        );
-        let res = send("stage_status", stage("VM-S2", "Heatwave", "EXT-SMT"))
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{}", t.name);
-        let stored: Vec<(String, String)> = with_db!(&t.db, |p| {
-            sqlx::query_as(
-            "SELECT category, program_code FROM program_events WHERE event_external_id = 'EV-VM' ORDER BY external_id"
-        )
-        .fetch_all(p)
-        .await
-        .unwrap()
-        });
-        assert_eq!(
-            stored,
-            [
-                ("X1EM".to_string(), "SMT-BYOD".to_string()),
-                ("X1RE".to_string(), "SMT-BYOD".to_string())
-            ],
-            "{}",
-            t.name
-        );
-        for (payload, map, value) in [
-            (
-                stage("VM-S3", "Blizzard", "EXT-SMT"),
-                "event_type",
-                "Blizzard",
-            ),
-            (
-                stage("VM-S4", "Emergency", "SMT-BYOD"),
-                "id_mapping",
-                "SMT-BYOD",
-            ),
-        ] {
-            let res = send("stage_status", payload).await.unwrap();
-            assert_eq!(res.status(), 422, "{}", t.name);
-            let body = res.text().await.unwrap();
-            assert!(
-                body.contains(&format!("value map `{map}` has no entry for `{value}`")),
-                "{}: {body}",
-                t.name
-            );
-        }
-        // id_mapping on flow 1: a record with an unmapped program fails alone.
-        let xf = a_transformer(&t).await;
-        let ack: Value = send(
-            "enrollment_request",
-            json!({"transactionId": "VM-T1", "records": [
-                record("R-1", "PVM-1", "EXT-SMT", &xf, "0ABC00000001"),
-                record("R-2", "PVM-2", "SMT-BYOD", &xf, "0ABC00000002")]}),
-        )
+    };
+    let sync = json!({"transactionId": "S-1", "action": "ENROLL", "enrollmentId": 1, "programCode": "SMT-BYOD", "servicePointId": "SP000000001",
+        "transformerCode": xf, "deviceList": [{"headEndSystem": "NEST", "nicId": "AA11BB22CC33", "deviceType": "thermostat", "nominalKw": 2.0}]});
+    let ack: Value = send("enrollment_sync", sync)
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-        assert_eq!(ack["results"][0]["status"], "CREATED", "{}: {ack}", t.name);
-        assert_eq!(ack["results"][1]["status"], "REJECTED");
-        assert!(ack["results"][1]["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("value map `id_mapping` has no entry for `SMT-BYOD`"));
-        // instance_routing on flow 2: the grid keeps the device under its instance, and the
-        // acknowledgement names the head-end the sender knows.
-        let sync = |head_end: &str| {
-            json!({"transactionId": "VM-S", "action": "ENROLL", "enrollmentId": 1, "programCode": "SMT-BYOD", "servicePointId": "SP000000001",
-                   "transformerCode": xf, "deviceList": [{"headEndSystem": head_end, "nicId": "0ABC00000009", "deviceType": "thermostat", "nominalKw": 2.0}]})
-        };
-        let ack: Value = send("enrollment_sync", sync("ECOBEE"))
+    assert_eq!(
+        ack["deviceList"][0]["registrationStatus"], "REGISTERED",
+        "{}",
+        t.name
+    );
+
+    // Flow 3: connection status as the grid knows it.
+    let status: Value = send("device_status_check", json!({"transactionId": "C-1", "deviceList": [
+        {"headEndSystem": "NEST", "nicId": "AA11BB22CC33"}, {"headEndSystem": "NEST", "nicId": "FFFFFFFFFFFF"}]}))
+    .await.unwrap().json().await.unwrap();
+    assert_eq!(status["deviceList"][0]["status"], "ONLINE");
+    assert_eq!(status["deviceList"][1]["status"], "UNKNOWN");
+
+    // Flow 8: a window added, then cancelled; a bad one is refused naming the field.
+    let window = |action: &str| {
+        json!({"transactionId": "U-1", "action": action, "windowId": "W-1", "headEndSystem": "NEST", "nicId": "AA11BB22CC33",
+        "startTime": "2026-07-01T12:00:00Z", "endTime": "2026-07-01T18:00:00Z", "reason": "vacation"})
+    };
+    assert_eq!(
+        send("customer_unavailability", window("ADD"))
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(
-            ack["deviceList"][0]["headEndSystem"], "ECOBEE",
-            "{}: {ack}",
-            t.name
-        );
-        assert_eq!(ack["deviceList"][0]["registrationStatus"], "REGISTERED");
-        let head_end: String = with_db!(&t.db, |p| sqlx::query_scalar(
-            "SELECT head_end FROM grid_devices WHERE nic_id = '0ABC00000009'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap());
-        assert_eq!(head_end, "ECOBEE-EAST", "{}", t.name);
-        let res = send("enrollment_sync", sync("NEST")).await.unwrap();
-        assert_eq!(res.status(), 422);
-        assert!(res
-            .text()
+            .status(),
+        200
+    );
+    assert_eq!(
+        send("customer_unavailability", window("CANCEL"))
             .await
             .unwrap()
-            .contains("value map `instance_routing` has no entry for `NEST`"));
-        drop(app);
-        t.cleanup().await;
+            .status(),
+        200
+    );
+    let state: String = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT status FROM grid_unavailability WHERE window_id = 'W-1'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(state, "cancelled", "{}", t.name);
+    let mut backwards = window("ADD");
+    backwards["endTime"] = json!("2026-07-01T10:00:00Z");
+    let res = send("customer_unavailability", backwards).await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("endTime"));
+    let mut missing = window("CANCEL");
+    missing["windowId"] = json!("W-404");
+    assert_eq!(
+        send("customer_unavailability", missing)
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+
+    // Flow 9: a rule linked; an impossible one refused.
+    let rule = json!({"effectiveFrom": "2026-05-01", "cycle": "monthly", "weekStart": 0, "maxEventsPerCycle": 4, "maxMinutesPerCycle": 480,
+        "minGapMinutes": 720, "minEventMinutes": 30, "maxEventMinutes": 240, "maxOverrides": 2, "windowStartMinute": 600,
+        "windowEndMinute": 1200, "activationCost": 1.0, "burnRateFactor": 1.2, "scoreFactor": 1.0, "overridable": false});
+    assert_eq!(send("program_rule_sync", json!({"transactionId": "R-1", "action": "LINK", "programCode": "SMT-BYOD", "rule": rule.clone()})).await.unwrap().status(), 200);
+    let mut bad = rule.clone();
+    bad["minEventMinutes"] = json!(300);
+    let res = send(
+        "program_rule_sync",
+        json!({"transactionId": "R-2", "action": "CHANGE", "programCode": "SMT-BYOD", "rule": bad}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422, "{}", t.name);
+    let rules: i64 = with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT COUNT(*) FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND linked AND rule_json LIKE '%\"maxEventsPerCycle\":4,%' AND updated_at > $1"
+    )
+    .bind(chrono::Utc::now() - chrono::Duration::hours(1))
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    // The demo's own copies were written at its anchor date; the synced rule is new.
+    assert_eq!(rules, 1);
+
+    // Flow 10: created, then updated in place.
+    for name in ["VoltShift", "VoltShift Aggregation LLC"] {
+        let res = send("aggregator_sync", json!({"transactionId": "A-1", "externalReference": "AGG-VS", "name": name, "status": "active",
+            "startDate": "2024-01-01", "contactName": "Priya", "contactEmail": "ops@voltshift.example", "programCodes": ["SMT-BYOD"]})).await.unwrap();
+        assert_eq!(res.status(), 200);
     }
+    let names: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT name FROM grid_aggregators"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    assert_eq!(names, ["VoltShift Aggregation LLC"], "{}", t.name);
+
+    // Flow 12: scores land on known devices; unknown ones are reported back.
+    let ack: Value = send("device_score", json!({"transactionId": "D-1", "scoredOn": "2026-07-02", "scores": [
+        {"headEndSystem": "NEST", "nicId": "AA11BB22CC33", "programCode": "SMT-BYOD", "controlScore": 2.75},
+        {"headEndSystem": "NEST", "nicId": "000000000000", "programCode": "SMT-BYOD", "controlScore": 1.0}]}))
+    .await.unwrap().json().await.unwrap();
+    assert_eq!(ack["accepted"], 1);
+    assert_eq!(ack["unknownDevices"][0]["nicId"], "000000000000");
+    let score: f64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT control_score FROM grid_devices WHERE nic_id = 'AA11BB22CC33'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(score, 2.75);
+    drop(app);
+    t.cleanup().await;
 }
 
-#[tokio::test]
-async fn the_monitor_charts_messages_over_time_with_the_filters_of_the_url() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let app = spawn_app(&t).await;
-        let (id, _) = pending_enrollment(&t).await;
+each_backend!(several_workers_share_the_queue_and_deliver_each_message_once);
+async fn several_workers_share_the_queue_and_deliver_each_message_once(t: TestDb) {
+    with_demo(&t).await;
+    // 300 activations, each queueing an enrollment sync.
+    let ids: Vec<i64> = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT e.id FROM enrollments e WHERE e.status = 'PENDING' ORDER BY e.id LIMIT 300"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    for id in &ids {
         gridflex::programs::enrollment::change_status(
             &t.db,
-            id,
+            *id,
             gridflex::programs::enrollment::EnrollmentAction::Activate,
             "manager",
-            "chart",
+            "batch",
         )
         .await
         .unwrap();
-        assert_eq!(in_process_worker(&t).tick().await.unwrap().delivered, 1);
-        let admin = app.browser();
-        app.login(&admin, "admin", PASSWORD).await;
-        let (status, html) = app.page(&admin, "/monitor").await;
-        assert_eq!(status, 200);
-        let chart = html
-            .split("id=\"monitor-chart\"")
-            .nth(1)
-            .expect("the chart is on the page");
-        let chart = &chart[..chart.find("</figure>").unwrap()];
-        assert!(
-            chart.contains("<svg") && chart.contains("Messages per flow, last 24 h"),
-            "{}",
-            t.name
-        );
-        assert!(
-            chart.contains("enrollment_sync"),
-            "{}: the flow's line",
-            t.name
-        );
-        // One flow chosen: one line per status, over the window the URL asks for.
-        let (_, html) = app
-            .page(&admin, "/monitor?flow=enrollment_sync&hours=6")
-            .await;
-        let chart = html.split("id=\"monitor-chart\"").nth(1).unwrap();
-        let chart = &chart[..chart.find("</figure>").unwrap()];
-        assert!(
-            chart.contains("enrollment_sync: messages per status, last 6 h")
-                && chart.contains("delivered")
-                && chart.contains("processed"),
-            "{}",
-            t.name
-        );
-        assert!(html.contains("<option value=\"6\" selected"), "{}", t.name);
-        let (status, _) = app.page(&admin, "/monitor?hours=0").await;
-        assert_eq!(status, 400, "{}", t.name);
-        drop(app);
-        t.cleanup().await;
     }
+    // Four workers (as four server processes would) tick concurrently until the queue is empty.
+    let mut handles = Vec::new();
+    for seed in 0..4u64 {
+        let db = t.db.clone();
+        handles.push(tokio::spawn(async move {
+            let policy = RetryPolicy {
+                batch: 25,
+                ..Default::default()
+            };
+            let w = DeliveryWorker::new(
+                db.clone(),
+                Peers::in_process(&db),
+                Arc::new(gridflex::clock::SystemClock),
+                policy,
+                seed,
+            );
+            let mut delivered = 0;
+            loop {
+                let r = w.tick().await.unwrap();
+                delivered += r.delivered;
+                if r.claimed == 0 {
+                    break delivered;
+                }
+            }
+        }));
+    }
+    let mut total = 0;
+    for h in handles {
+        total += h.await.unwrap();
+    }
+    assert_eq!(
+        total,
+        ids.len(),
+        "{}: every message delivered exactly once",
+        t.name
+    );
+    let (inbound, attempts): (i64, i64) = with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND flow = 'enrollment_sync'),
+                (SELECT COUNT(*) FROM integration_attempts a JOIN integration_messages m ON m.id = a.message_pk
+                 WHERE m.flow = 'enrollment_sync')"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    assert_eq!(
+        (inbound, attempts),
+        (ids.len() as i64, ids.len() as i64),
+        "{}",
+        t.name
+    );
+    t.cleanup().await;
+}
+
+each_backend!(a_program_manager_records_unavailability_and_the_grid_learns_of_it);
+async fn a_program_manager_records_unavailability_and_the_grid_learns_of_it(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let device: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM devices WHERE status = 'active' ORDER BY id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let page = format!("/devices/{device}");
+    let d = device.to_string();
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    // A window that ends before it starts is refused with the reason; nothing is stored.
+    app.post_form(
+        &manager,
+        &page,
+        "/fn/add_unavailability",
+        &[
+            ("device_id", &d),
+            ("starts_at", "2030-07-01T18:00"),
+            ("ends_at", "2030-07-01T12:00"),
+            ("reason", "vacation"),
+        ],
+    )
+    .await;
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(
+        html.contains("the window must end after it starts"),
+        "{}",
+        t.name
+    );
+    let res = app
+        .post_form(
+            &manager,
+            &page,
+            "/fn/add_unavailability",
+            &[
+                ("device_id", &d),
+                ("starts_at", "2030-07-01T12:00"),
+                ("ends_at", "2030-07-01T18:00"),
+                ("reason", "vacation"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302);
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(
+        html.contains("Unavailability recorded") && html.contains("2030-07-01 12:00 UTC"),
+        "{}",
+        t.name
+    );
+    let window: i64 = with_db!(&t.db, |p| {
+        sqlx::query_scalar("SELECT id FROM unavailability_windows WHERE device_id = $1 AND reason = 'vacation' AND starts_at > $2")
+        .bind(device)
+        .bind(Utc::now())
+        .fetch_one(p)
+        .await
+        .unwrap()
+    });
+    let worker = in_process_worker(&t);
+    assert_eq!(worker.tick().await.unwrap().delivered, 1, "{}", t.name);
+    let grid = |db: gridflex::db::Db, id: String| async move {
+        with_db!(&db, |p| sqlx::query_scalar::<_, String>(
+            "SELECT status FROM grid_unavailability WHERE window_id = $1"
+        )
+        .bind(id)
+        .fetch_one(p)
+        .await
+        .unwrap())
+    };
+    assert_eq!(grid(t.db.clone(), format!("UW-{window}")).await, "active");
+    app.post_form(
+        &manager,
+        &page,
+        "/fn/cancel_unavailability",
+        &[("window_id", &window.to_string()), ("device_id", &d)],
+    )
+    .await;
+    assert_eq!(worker.tick().await.unwrap().delivered, 1);
+    assert_eq!(
+        grid(t.db.clone(), format!("UW-{window}")).await,
+        "cancelled",
+        "{}",
+        t.name
+    );
+    let audit: Vec<String> = with_db!(&t.db, |p| {
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE entity_type = 'device' AND entity_id = $1 ORDER BY id")
+        .bind(&d)
+        .fetch_all(p)
+        .await
+        .unwrap()
+    });
+    assert_eq!(audit, ["unavailability.add", "unavailability.cancel"]);
+    // The auditor may look, not record.
+    let auditor = app.browser();
+    app.login(&auditor, "auditor", PASSWORD).await;
+    let (_, html) = app.page(&auditor, &page).await;
+    assert!(!html.contains("add-unavailability"));
+    app.post_form(
+        &auditor,
+        &page,
+        "/fn/add_unavailability",
+        &[
+            ("device_id", &d),
+            ("starts_at", "2030-08-01T12:00"),
+            ("ends_at", "2030-08-01T18:00"),
+            ("reason", "sneaky"),
+        ],
+    )
+    .await;
+    let sneaky: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM unavailability_windows WHERE reason = 'sneaky'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(sneaky, 0, "{}", t.name);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(an_admin_runs_the_score_calculation_and_the_grid_gets_the_scores);
+async fn an_admin_runs_the_score_calculation_and_the_grid_gets_the_scores(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    let res = app
+        .post_form(&admin, "/programs", "/fn/run_scores", &[])
+        .await;
+    assert_eq!(res.status(), 302, "{}", t.name);
+    let (_, html) = app.page(&admin, "/programs").await;
+    assert!(html.contains("Control scores computed for"), "{}", t.name);
+    // A thermostat in an active SMT-BYOD enrollment: activation 1.0 × score factor 1.0 ÷ kW.
+    let (kw, score, nic): (f64, f64, String) = with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT d.nominal_kw, d.control_score, d.nic_id FROM devices d JOIN enrollment_devices ed ON ed.device_id = d.id AND ed.left_at IS NULL
+         JOIN enrollments e ON e.id = ed.enrollment_id WHERE e.program_id = 1 AND e.status = 'ACTIVE' ORDER BY d.id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    assert!(
+        (score - (1.0 / kw * 1000.0).round() / 1000.0).abs() < 1e-9,
+        "{}: {score} for {kw} kW",
+        t.name
+    );
+    let queued: i64 = with_db!(&t.db, |p| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'device_score' AND status = 'queued'").fetch_one(p).await.unwrap()
+    });
+    assert_eq!(queued, 4, "one message per active program");
+    let worker = in_process_worker(&t);
+    assert_eq!(worker.tick().await.unwrap().delivered, 4, "{}", t.name);
+    let grid_score: Option<f64> = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT control_score FROM grid_devices WHERE nic_id = $1"
+    )
+    .bind(&nic)
+    .fetch_optional(p)
+    .await
+    .unwrap())
+    .flatten();
+    if let Some(g) = grid_score {
+        assert!((g - score).abs() < 1e-9);
+    }
+    let with_scores: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM grid_devices WHERE control_score IS NOT NULL"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert!(
+        with_scores > 0,
+        "{}: the grid ranks by the new scores",
+        t.name
+    );
+    // The schedule's run for the same day does nothing more; a non-admin cannot run it.
+    let now = Utc::now();
+    let again =
+        gridflex::programs::score::run_scores(&t.db, "schedule", now.date_naive(), now, true)
+            .await
+            .unwrap();
+    assert!(!again.ran);
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    app.post_form(&manager, "/programs", "/fn/run_scores", &[])
+        .await;
+    let runs: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'scores.run'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(runs, 1, "{}", t.name);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(value_maps_translate_codes_and_refuse_unknown_ones);
+async fn value_maps_translate_codes_and_refuse_unknown_ones(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/value-maps",
+            "/fn/put_value_map",
+            &[
+                ("map", "device_specification"),
+                ("source_value", "ecobee3 lite"),
+                ("target_value", "ECB-3L"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302);
+    let (_, html) = app.page(&admin, "/admin/value-maps").await;
+    assert!(
+        html.contains("ECB-3L") && html.contains("now maps to"),
+        "{}",
+        t.name
+    );
+    app.post_form(
+        &admin,
+        "/admin/value-maps",
+        "/fn/put_value_map",
+        &[
+            ("map", "no_such_map"),
+            ("source_value", "a"),
+            ("target_value", "b"),
+        ],
+    )
+    .await;
+    let (_, html) = app.page(&admin, "/admin/value-maps").await;
+    assert!(html.contains("unknown value map `no_such_map`"));
+
+    let token = integration_token(&t, "head-end").await;
+    let xf = a_transformer(&t).await;
+    let mut unknown = record("r2", "VM-2", "SMT-BYOD", &xf, "VM0002");
+    unknown["assetInfo"]["assetList"][0]["specification"] = json!("Mystery Stat 9000");
+    let ack: Value = reqwest::Client::new()
+        .post(app.url("/integration/enrollment_request"))
+        .bearer_auth(&token)
+        .json(&envelope("vm-1", "enrollment_request", json!({"transactionId": "VM", "records": [record("r1", "VM-1", "SMT-BYOD", &xf, "VM0001"), unknown]})))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ack["results"][0]["status"], "CREATED", "{}: {ack}", t.name);
+    assert_eq!(ack["results"][1]["status"], "REJECTED");
+    let msg = ack["results"][1]["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("device_specification") && msg.contains("Mystery Stat 9000"),
+        "{msg}"
+    );
+    let spec: String = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT specification FROM devices WHERE nic_id = 'VM0001'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(spec, "ECB-3L", "{}: translated at the boundary", t.name);
+    let audits: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'value_map.put'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(audits, 1);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(the_program_side_follows_stages_reservations_and_outcomes);
+async fn the_program_side_follows_stages_reservations_and_outcomes(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t, "derms").await;
+    let c = reqwest::Client::new();
+    let mut n = 0;
+    let mut send = |flow: &'static str, payload: Value| {
+        n += 1;
+        c.post(app.url(&format!("/integration/{flow}")))
+            .bearer_auth(&token)
+            .json(&envelope(&format!("p-{n}"), flow, payload))
+            .send()
+    };
+    let window = json!({"startTime": "2030-07-01T18:00:00Z", "endTime": "2030-07-01T20:00:00Z"});
+    let status = |action: &str| {
+        let mut v = json!({"eventExternalIdentifier": "EV-1", "externalIdentifier": "EV-1-S1", "programCode": "SMT-BYOD", "eventCategory": "X1EC", "action": action});
+        v["startTime"] = window["startTime"].clone();
+        v["endTime"] = window["endTime"].clone();
+        v
+    };
+    assert_eq!(
+        send("stage_status", status("X1SD")).await.unwrap().status(),
+        200,
+        "{}",
+        t.name
+    );
+    let mut reservation = json!({"eventExternalIdentifier": "EV-1", "externalIdentifier": "EV-1-S1", "programCode": "SMT-BYOD",
+        "deviceList": [{"headEndSystem": "NEST", "nicId": "AAA000000001", "enrollmentId": null, "expectedKw": 1.5},
+                       {"headEndSystem": "NEST", "nicId": "AAA000000002", "enrollmentId": null, "expectedKw": 2.0}]});
+    reservation["startTime"] = window["startTime"].clone();
+    reservation["endTime"] = window["endTime"].clone();
+    let ack: Value = send("device_reservation", reservation)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ack["reserved"], 2, "{}", t.name);
+    assert_eq!(
+        send("stage_status", status("X1IP")).await.unwrap().status(),
+        200
+    );
+    // Outcomes: one participated, one overrode; a device that was not reserved is refused.
+    let outcome = json!({"eventExternalIdentifier": "EV-1", "externalIdentifier": "EV-1-S1", "postOutcomeList": [
+        {"headEndSystem": "NEST", "nicId": "AAA000000001", "outcome": "D1SP", "participationStart": "2030-07-01T18:00:00Z", "participationEnd": "2030-07-01T20:00:00Z"},
+        {"headEndSystem": "NEST", "nicId": "AAA000000002", "outcome": "D1IO", "participationStart": "2030-07-01T18:00:00Z", "participationEnd": "2030-07-01T18:40:00Z"}]});
+    assert_eq!(send("device_outcome", outcome).await.unwrap().status(), 200);
+    let stray = json!({"eventExternalIdentifier": "EV-1", "externalIdentifier": "EV-1-S1", "postOutcomeList": [
+        {"headEndSystem": "NEST", "nicId": "FFF000000009", "outcome": "D1ND"}]});
+    let res = send("device_outcome", stray).await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("not reserved"));
+    assert_eq!(
+        send("stage_status", status("F1CO")).await.unwrap().status(),
+        200
+    );
+    // A completed stage does not go back, and a cancel needs a reason.
+    let res = send("stage_status", status("X1IP")).await.unwrap();
+    assert_eq!(res.status(), 422, "{}", t.name);
+    let res = send("stage_status", status("F1CN")).await.unwrap();
+    assert_eq!(res.status(), 422);
+    let outcomes: Vec<(String, String)> = with_db!(&t.db, |p| {
+        sqlx::query_as("SELECT nic_id, outcome FROM program_event_devices WHERE external_id = 'EV-1-S1' ORDER BY nic_id").fetch_all(p).await.unwrap()
+    });
+    assert_eq!(
+        outcomes,
+        [
+            ("AAA000000001".to_string(), "D1SP".to_string()),
+            ("AAA000000002".to_string(), "D1IO".to_string())
+        ],
+        "{}",
+        t.name
+    );
+    let stage: String = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT status FROM program_events WHERE external_id = 'EV-1-S1'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(stage, "F1CO");
+
+    // Flow 7 on the grid side: an opt-out is recorded once.
+    for id in ["o-1", "o-2"] {
+        let res = c
+            .post(app.url("/integration/customer_opt_out"))
+            .bearer_auth(&token)
+            .json(&envelope(id, "customer_opt_out", json!({"transactionId": "OPT-1", "eventExternalIdentifier": "EV-2", "headEndSystem": "NEST", "nicId": "AAA000000001", "requestedAt": "2030-07-02T10:00:00Z"})))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let opt_outs: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM grid_opt_outs"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(opt_outs, 1, "{}", t.name);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(a_network_transfer_adds_moves_and_keeps_history);
+async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t, "derms").await;
+    // The whole model as the grid exports it, with one transformer moved to another feeder
+    // and one new transformer that takes over a service point.
+    let nodes: Vec<(String, String, String, Option<String>)> = with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT n.code, n.kind, n.name, pn.code FROM network_nodes n
+         LEFT JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL LEFT JOIN network_nodes pn ON pn.id = e.parent_id ORDER BY n.id"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap()
+    });
+    let (sp, moved_xf, old_feeder): (String, String, String) = with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT l.service_point_id, t.code, f.code FROM device_locations l JOIN network_nodes t ON t.id = l.transformer_id
+         JOIN network_nodes f ON f.id = l.feeder_id JOIN enrollments e ON e.location_id = l.id ORDER BY l.id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let new_feeder = nodes
+        .iter()
+        .find(|n| n.1 == "feeder" && n.0 != old_feeder)
+        .unwrap()
+        .0
+        .clone();
+    let mut list: Vec<Value> = nodes
+        .iter()
+        .map(|(code, kind, name, parent)| {
+            let parent = if *code == moved_xf { Some(new_feeder.clone()) } else { parent.clone() };
+            json!({"code": code, "kind": kind, "name": name, "parentCode": parent, "validFrom": "2030-01-01"})
+        })
+        .collect();
+    list.push(json!({"code": "XF-NEW-0001", "kind": "transformer", "name": "New pad-mount", "parentCode": old_feeder, "validFrom": "2030-01-01"}));
+    let transfer = json!({"transactionId": "NX-1", "exportedAt": "2030-01-01T00:00:00Z", "nodes": list,
+        "servicePoints": [{"servicePointId": sp, "transformerCode": "XF-NEW-0001"}, {"servicePointId": "SP-NOT-HERE", "transformerCode": "XF-NEW-0001"}]});
+    let res = reqwest::Client::new()
+        .post(app.url("/integration/network_location_transfer"))
+        .bearer_auth(&token)
+        .json(&envelope("nx-1", "network_location_transfer", transfer))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let ack: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    assert_eq!(
+        (
+            ack["nodesCreated"].as_i64(),
+            ack["nodesMoved"].as_i64(),
+            ack["servicePointsMoved"].as_i64(),
+            ack["unknownServicePoints"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1), Some(1)),
+        "{}: {ack}",
+        t.name
+    );
+    let xf_id: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM network_nodes WHERE code = $1"
+    )
+    .bind(&moved_xf)
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let history: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM network_edges WHERE child_id = $1 AND valid_to IS NOT NULL"
+    )
+    .bind(xf_id)
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert!(history >= 1, "{}: the old link is kept, ended", t.name);
+    let (xf, feeder): (String, String) = with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT t.code, f.code FROM device_locations l JOIN network_nodes t ON t.id = l.transformer_id JOIN network_nodes f ON f.id = l.feeder_id
+         WHERE l.service_point_id = $1"
+    )
+    .bind(&sp)
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    assert_eq!(
+        (xf.as_str(), feeder.as_str()),
+        ("XF-NEW-0001", old_feeder.as_str()),
+        "{}",
+        t.name
+    );
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(an_opt_out_before_the_cutoff_reaches_the_grid_and_one_after_is_refused);
+async fn an_opt_out_before_the_cutoff_reaches_the_grid_and_one_after_is_refused(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t, "derms").await;
+    // An active thermostat (SMT-BYOD: opt-out allowed until 60 min before an event).
+    let (device, head_end, nic): (i64, String, String) = with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT d.id, d.head_end, d.nic_id FROM devices d JOIN enrollment_devices ed ON ed.device_id = d.id AND ed.left_at IS NULL
+         JOIN enrollments e ON e.id = ed.enrollment_id WHERE e.program_id = 1 AND e.status = 'ACTIVE' ORDER BY d.id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let c = reqwest::Client::new();
+    for (stage, starts) in [
+        ("LATER-S1", Utc::now() + Duration::hours(5)),
+        ("SOON-S1", Utc::now() + Duration::minutes(30)),
+    ] {
+        let reservation = json!({"eventExternalIdentifier": stage.replace("-S1", ""), "externalIdentifier": stage, "programCode": "SMT-BYOD",
+            "startTime": starts, "endTime": starts + Duration::hours(2),
+            "deviceList": [{"headEndSystem": head_end, "nicId": nic, "enrollmentId": null, "expectedKw": 1.5}]});
+        let res = c
+            .post(app.url("/integration/device_reservation"))
+            .bearer_auth(&token)
+            .json(&envelope(stage, "device_reservation", reservation))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", t.name);
+    }
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let page = format!("/devices/{device}");
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(
+        html.contains("LATER-S1") && html.contains("Opt out"),
+        "{}: reservations shown",
+        t.name
+    );
+    let d = device.to_string();
+    app.post_form(
+        &manager,
+        &page,
+        "/fn/opt_out",
+        &[("stage", "LATER-S1"), ("device_id", &d)],
+    )
+    .await;
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(html.contains("Opted out of the event"), "{}", t.name);
+    app.post_form(
+        &manager,
+        &page,
+        "/fn/opt_out",
+        &[("stage", "SOON-S1"), ("device_id", &d)],
+    )
+    .await;
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(
+        html.contains("opt-out cut-off for this event passed"),
+        "{}",
+        t.name
+    );
+    let worker = in_process_worker(&t);
+    assert_eq!(
+        worker.tick().await.unwrap().delivered,
+        1,
+        "{}: only the first opt-out is sent",
+        t.name
+    );
+    let events: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT event_external_id FROM grid_opt_outs"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    assert_eq!(events, ["LATER"], "{}", t.name);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(one_refused_message_in_a_delivery_batch_does_not_hold_back_the_others);
+async fn one_refused_message_in_a_delivery_batch_does_not_hold_back_the_others(t: TestDb) {
+    with_demo(&t).await;
+    let scores = |score: f64| {
+        json!({"transactionId": "SC", "scoredOn": "2026-07-02", "scores": [
+        {"headEndSystem": "NEST", "nicId": "000000000000", "programCode": "SMT-BYOD", "controlScore": score}]})
+    };
+    let mut tx = t.db.begin().await.unwrap();
+    for s in [1.0, -5.0, 2.0] {
+        let msg = gridflex::integration::message::NewMessage {
+            message_id: gridflex::integration::message::new_message_id(),
+            flow: "device_score".into(),
+            correlation_id: None,
+            sender: "programs".into(),
+            recipient: "grid".into(),
+            payload: scores(s),
+            max_attempts: 8,
+        };
+        gridflex::integration::message::enqueue(&mut tx, &msg, Utc::now())
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let worker = in_process_worker(&t);
+    let r = worker.tick().await.unwrap();
+    assert_eq!(
+        (r.delivered, r.business_errors),
+        (2, 1),
+        "{}: {r:?}",
+        t.name
+    );
+    let error: String = with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT last_error FROM integration_messages WHERE direction = 'outbound' AND status = 'business_error'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    assert!(error.contains("controlScore"), "{}: {error}", t.name);
+    let inbound: i64 = with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND flow = 'device_score'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    assert_eq!(inbound, 3, "{}: every message answered once", t.name);
+    t.cleanup().await;
+}
+
+each_backend!(a_program_manager_adds_a_rule_and_the_grid_gets_it);
+async fn a_program_manager_adds_a_rule_and_the_grid_gets_it(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let fields = |end: &'static str| {
+        vec![
+            ("program_id", "1"),
+            ("rule[effective_from]", "2030-06-01"),
+            ("rule[cycle]", "weekly"),
+            ("rule[week_start]", "0"),
+            ("rule[max_events_per_cycle]", "3"),
+            ("rule[max_minutes_per_cycle]", "360"),
+            ("rule[min_gap_minutes]", "720"),
+            ("rule[min_event_minutes]", "30"),
+            ("rule[max_event_minutes]", "180"),
+            ("rule[max_overrides]", "1"),
+            ("rule[window_start]", "13:00"),
+            ("rule[window_end]", end),
+            ("rule[activation_cost]", "1.5"),
+            ("rule[burn_rate_factor]", "1.1"),
+            ("rule[score_factor]", "1.0"),
+        ]
+    };
+    let (_, html) = app.page(&manager, "/programs/1").await;
+    assert!(
+        html.contains("rule-form"),
+        "{}: the editor is offered",
+        t.name
+    );
+    app.post_form(&manager, "/programs/1", "/fn/save_rule", &fields("25:00"))
+        .await;
+    let (_, html) = app.page(&manager, "/programs/1").await;
+    assert!(html.contains("window end: expected a time"), "{}", t.name);
+    let res = app
+        .post_form(&manager, "/programs/1", "/fn/save_rule", &fields("19:00"))
+        .await;
+    assert_eq!(res.status(), 302);
+    let (_, html) = app.page(&manager, "/programs/1").await;
+    assert!(
+        html.contains("Rule effective 2030-06-01 added"),
+        "{}",
+        t.name
+    );
+    let rules: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM program_rules WHERE program_id = 1 AND effective_from = $1"
+    )
+    .bind(chrono::NaiveDate::from_ymd_opt(2030, 6, 1).unwrap())
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(rules, 1);
+    let worker = in_process_worker(&t);
+    assert_eq!(worker.tick().await.unwrap().delivered, 1, "{}", t.name);
+    let synced: String = with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT rule_json FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND effective_from = $1"
+    )
+    .bind(chrono::NaiveDate::from_ymd_opt(2030, 6, 1).unwrap())
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    assert!(
+        synced.contains("\"maxEventsPerCycle\":3"),
+        "{}: {synced}",
+        t.name
+    );
+    let auditor = app.browser();
+    app.login(&auditor, "auditor", PASSWORD).await;
+    let (_, html) = app.page(&auditor, "/programs/1").await;
+    assert!(!html.contains("rule-form"));
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(an_operator_checks_a_device_connection_through_the_grid);
+async fn an_operator_checks_a_device_connection_through_the_grid(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let device: i64 = with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+        "SELECT d.id FROM devices d JOIN grid_devices g ON g.head_end = d.head_end AND g.nic_id = d.nic_id WHERE g.status = 'registered' ORDER BY d.id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let page = format!("/devices/{device}");
+    let operator = app.browser();
+    app.login(&operator, "operator", PASSWORD).await;
+    let (_, html) = app.page(&operator, &page).await;
+    assert!(
+        html.contains("not checked") && html.contains("Check now"),
+        "{}",
+        t.name
+    );
+    app.post_form(
+        &operator,
+        &page,
+        "/fn/check_device",
+        &[("device_id", &device.to_string())],
+    )
+    .await;
+    let (_, html) = app.page(&operator, &page).await;
+    assert!(html.contains("check on its way"), "{}", t.name);
+    let worker = in_process_worker(&t);
+    assert_eq!(worker.tick().await.unwrap().delivered, 1);
+    let (_, html) = app.page(&operator, &page).await;
+    assert!(html.contains("ONLINE (grid answer of"), "{}", t.name);
+    let auditor = app.browser();
+    app.login(&auditor, "auditor", PASSWORD).await;
+    app.post_form(
+        &auditor,
+        &page,
+        "/fn/check_device",
+        &[("device_id", &device.to_string())],
+    )
+    .await;
+    let checks: i64 = with_db!(&t.db, |p| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'device_status_check' AND direction = 'outbound'").fetch_one(p).await.unwrap()
+    });
+    assert_eq!(checks, 1, "{}: the auditor's attempt sent nothing", t.name);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(a_reservation_csv_and_an_outcome_flat_file_are_applied_whole_or_not_at_all);
+async fn a_reservation_csv_and_an_outcome_flat_file_are_applied_whole_or_not_at_all(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t, "derms-files").await;
+    let c = reqwest::Client::new();
+    let reserved = || async {
+        with_db!(&t.db, |p| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM program_event_devices WHERE external_id = 'CSV-S1'"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap())
+    };
+    let query = "?messageId=csv-1&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1&programCode=SMT-BYOD&startTime=2030-07-01T18:00:00Z&endTime=2030-07-01T20:00:00Z";
+    let post_csv = |q: &str, body: &'static str| {
+        c.post(app.url(&format!("/integration/device_reservation/csv{q}")))
+            .bearer_auth(&token)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+    };
+    // Two broken rows: both reported with their lines, nothing applied.
+    let broken = "headEndSystem,nicId,enrollmentId,expectedKw\nNEST,AAA000000001,,1.5\nNEST,,,2.0\nNEST,AAA000000003,,lots\n";
+    let res = post_csv(query, broken).await.unwrap();
+    assert_eq!(res.status(), 422, "{}", t.name);
+    let problem: Value = res.json().await.unwrap();
+    let lines: Vec<i64> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 4], "{}: {problem}", t.name);
+    assert_eq!(reserved().await, 0, "{}", t.name);
+    // Missing header fields are a 400 naming the parameter.
+    let res = post_csv(
+        "?messageId=csv-0",
+        "headEndSystem,nicId,enrollmentId,expectedKw\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("eventExternalIdentifier"));
+    // A good file: every row reserved; the same message id again changes nothing.
+    let good = "headEndSystem,nicId,enrollmentId,expectedKw\nNEST,AAA000000001,,1.5\nNEST,AAA000000002,,2.0\n";
+    let res = post_csv(query, good).await.unwrap();
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let ack: Value = res.json().await.unwrap();
+    assert_eq!(ack["reserved"], 2, "{}: {ack}", t.name);
+    let res = post_csv(query, good).await.unwrap();
+    assert_eq!(
+        res.headers()
+            .get("x-gridflex-duplicate")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    assert_eq!(reserved().await, 2, "{}", t.name);
+
+    // Outcomes as a flat file: a broken line refuses the file; a good one is applied.
+    let post_flat = |id: &str, body: &'static str| {
+        c.post(app.url(&format!(
+            "/integration/device_outcome/flat?messageId={id}&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1"
+        )))
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+    };
+    let res = post_flat(
+        "flat-1",
+        "NEST|AAA000000001|D1SP|2030-07-01T18:00:00Z|2030-07-01T20:00:00Z\nNEST|AAA000000002|D9XX||\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422, "{}", t.name);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["line"], 2, "{problem}");
+    let outcomes = || async {
+        with_db!(&t.db, |p| {
+            sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM program_event_devices WHERE external_id = 'CSV-S1' AND outcome IS NOT NULL"
+        )
+        .fetch_one(p)
+        .await
+        .unwrap()
+        })
+    };
+    assert_eq!(outcomes().await, 0, "{}", t.name);
+    let res = post_flat(
+        "flat-2",
+        "NEST|AAA000000001|D1SP|2030-07-01T18:00:00Z|2030-07-01T20:00:00Z\nNEST|AAA000000002|D1ND||\n",
+    )
+    .await
+    .unwrap();
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    assert_eq!(status, 200, "{}: {body}", t.name);
+    assert_eq!(outcomes().await, 2, "{}", t.name);
+    // A token of another role may not send files.
+    let auditor = gridflex::auth::create_token(&t.db, "test", "reader", "auditor")
+        .await
+        .unwrap();
+    let res = c
+        .post(app.url("/integration/device_outcome/flat?messageId=x&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1"))
+        .bearer_auth(&auditor)
+        .body("NEST|AAA000000001|D1ND||\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(event_types_instances_and_external_ids_are_translated_at_the_boundary);
+async fn event_types_instances_and_external_ids_are_translated_at_the_boundary(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    for (map, from, to) in [
+        ("instance_routing", "ECOBEE", "ECOBEE-EAST"),
+        ("id_mapping", "EXT-SMT", "SMT-BYOD"),
+        ("event_type", "Heatwave", "X1RE"),
+    ] {
+        let res = app
+            .post_form(
+                &admin,
+                "/admin/value-maps",
+                "/fn/put_value_map",
+                &[("map", map), ("source_value", from), ("target_value", to)],
+            )
+            .await;
+        assert_eq!(res.status(), 302);
+    }
+    let token = integration_token(&t, "peer").await;
+    let c = reqwest::Client::new();
+    let mut n = 0;
+    let mut send = |flow: &'static str, payload: Value| {
+        n += 1;
+        c.post(app.url(&format!("/integration/{flow}")))
+            .bearer_auth(&token)
+            .json(&envelope(&format!("vm-{n}"), flow, payload))
+            .send()
+    };
+    // event_type (built-in Emergency, the admin's Heatwave) and id_mapping on flow 4.
+    let stage = |id: &str, event_type: &str, program: &str| {
+        json!({"eventExternalIdentifier": "EV-VM", "externalIdentifier": id, "programCode": program, "eventType": event_type,
+               "action": "X1SD", "startTime": "2030-07-01T18:00:00Z", "endTime": "2030-07-01T20:00:00Z"})
+    };
+    let res = send("stage_status", stage("VM-S1", "Emergency", "EXT-SMT"))
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "{}: {}",
+        t.name,
+        res.text().await.unwrap()
+    );
+    let res = send("stage_status", stage("VM-S2", "Heatwave", "EXT-SMT"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let stored: Vec<(String, String)> = with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT category, program_code FROM program_events WHERE event_external_id = 'EV-VM' ORDER BY external_id"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap()
+    });
+    assert_eq!(
+        stored,
+        [
+            ("X1EM".to_string(), "SMT-BYOD".to_string()),
+            ("X1RE".to_string(), "SMT-BYOD".to_string())
+        ],
+        "{}",
+        t.name
+    );
+    for (payload, map, value) in [
+        (
+            stage("VM-S3", "Blizzard", "EXT-SMT"),
+            "event_type",
+            "Blizzard",
+        ),
+        (
+            stage("VM-S4", "Emergency", "SMT-BYOD"),
+            "id_mapping",
+            "SMT-BYOD",
+        ),
+    ] {
+        let res = send("stage_status", payload).await.unwrap();
+        assert_eq!(res.status(), 422, "{}", t.name);
+        let body = res.text().await.unwrap();
+        assert!(
+            body.contains(&format!("value map `{map}` has no entry for `{value}`")),
+            "{}: {body}",
+            t.name
+        );
+    }
+    // id_mapping on flow 1: a record with an unmapped program fails alone.
+    let xf = a_transformer(&t).await;
+    let ack: Value = send(
+        "enrollment_request",
+        json!({"transactionId": "VM-T1", "records": [
+            record("R-1", "PVM-1", "EXT-SMT", &xf, "0ABC00000001"),
+            record("R-2", "PVM-2", "SMT-BYOD", &xf, "0ABC00000002")]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(ack["results"][0]["status"], "CREATED", "{}: {ack}", t.name);
+    assert_eq!(ack["results"][1]["status"], "REJECTED");
+    assert!(ack["results"][1]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("value map `id_mapping` has no entry for `SMT-BYOD`"));
+    // instance_routing on flow 2: the grid keeps the device under its instance, and the
+    // acknowledgement names the head-end the sender knows.
+    let sync = |head_end: &str| {
+        json!({"transactionId": "VM-S", "action": "ENROLL", "enrollmentId": 1, "programCode": "SMT-BYOD", "servicePointId": "SP000000001",
+               "transformerCode": xf, "deviceList": [{"headEndSystem": head_end, "nicId": "0ABC00000009", "deviceType": "thermostat", "nominalKw": 2.0}]})
+    };
+    let ack: Value = send("enrollment_sync", sync("ECOBEE"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ack["deviceList"][0]["headEndSystem"], "ECOBEE",
+        "{}: {ack}",
+        t.name
+    );
+    assert_eq!(ack["deviceList"][0]["registrationStatus"], "REGISTERED");
+    let head_end: String = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT head_end FROM grid_devices WHERE nic_id = '0ABC00000009'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(head_end, "ECOBEE-EAST", "{}", t.name);
+    let res = send("enrollment_sync", sync("NEST")).await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("value map `instance_routing` has no entry for `NEST`"));
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(the_monitor_charts_messages_over_time_with_the_filters_of_the_url);
+async fn the_monitor_charts_messages_over_time_with_the_filters_of_the_url(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let (id, _) = pending_enrollment(&t).await;
+    gridflex::programs::enrollment::change_status(
+        &t.db,
+        id,
+        gridflex::programs::enrollment::EnrollmentAction::Activate,
+        "manager",
+        "chart",
+    )
+    .await
+    .unwrap();
+    assert_eq!(in_process_worker(&t).tick().await.unwrap().delivered, 1);
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    let (status, html) = app.page(&admin, "/monitor").await;
+    assert_eq!(status, 200);
+    let chart = html
+        .split("id=\"monitor-chart\"")
+        .nth(1)
+        .expect("the chart is on the page");
+    let chart = &chart[..chart.find("</figure>").unwrap()];
+    assert!(
+        chart.contains("<svg") && chart.contains("Messages per flow, last 24 h"),
+        "{}",
+        t.name
+    );
+    assert!(
+        chart.contains("enrollment_sync"),
+        "{}: the flow's line",
+        t.name
+    );
+    // One flow chosen: one line per status, over the window the URL asks for.
+    let (_, html) = app
+        .page(&admin, "/monitor?flow=enrollment_sync&hours=6")
+        .await;
+    let chart = html.split("id=\"monitor-chart\"").nth(1).unwrap();
+    let chart = &chart[..chart.find("</figure>").unwrap()];
+    assert!(
+        chart.contains("enrollment_sync: messages per status, last 6 h")
+            && chart.contains("delivered")
+            && chart.contains("processed"),
+        "{}",
+        t.name
+    );
+    assert!(html.contains("<option value=\"6\" selected"), "{}", t.name);
+    let (status, _) = app.page(&admin, "/monitor?hours=0").await;
+    assert_eq!(status, 400, "{}", t.name);
+    drop(app);
+    t.cleanup().await;
 }

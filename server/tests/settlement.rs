@@ -205,575 +205,568 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-6
 }
 
-#[tokio::test]
-async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_what_changed() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let db = &t.db;
-        let day = event_day();
-        let start = four_pm(day);
-        let end = start + Duration::hours(2);
-        let in_event = move |d: NaiveDate, q: DateTime<Utc>| d == day && q >= start && q < end;
+each_backend!(an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_what_changed);
+async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_what_changed(
+    t: TestDb,
+) {
+    with_demo(&t).await;
+    let db = &t.db;
+    let day = event_day();
+    let start = four_pm(day);
+    let end = start + Duration::hours(2);
+    let in_event = move |d: NaiveDate, q: DateTime<Utc>| d == day && q >= start && q < end;
 
-        let smt = enrolled(db, "SMT-BYOD", 5).await;
-        let batt = enrolled(db, "BATT-VPP", 1).await;
-        let (a, b, c, d, f) = (&smt[0], &smt[1], &smt[2], &smt[3], &smt[4]);
-        let e = &batt[0];
+    let smt = enrolled(db, "SMT-BYOD", 5).await;
+    let batt = enrolled(db, "BATT-VPP", 1).await;
+    let (a, b, c, d, f) = (&smt[0], &smt[1], &smt[2], &smt[3], &smt[4]);
+    let e = &batt[0];
 
-        // An earlier event on the Monday before, in which A took part with a deep drop:
-        // that day must not be one of A's baseline days.
-        let monday = day - Duration::days(2);
-        let earlier = four_pm(monday);
-        program_event(
+    // An earlier event on the Monday before, in which A took part with a deep drop:
+    // that day must not be one of A's baseline days.
+    let monday = day - Duration::days(2);
+    let earlier = four_pm(monday);
+    program_event(
+        db,
+        "EV-T0001",
+        earlier,
+        &[("SMT-BYOD", a, Some("D1SP"), false)],
+    )
+    .await;
+
+    // A: 0.5 kWh a quarter, 0.25 in the event (1 kW drop), 0.1 in the earlier event.
+    readings(db, &a.sp, day, false, move |d, q| {
+        Some(if in_event(d, q) {
+            0.25
+        } else if d == monday && q >= earlier && q < earlier + Duration::hours(2) {
+            0.1
+        } else {
+            0.5
+        })
+    })
+    .await;
+    // B: no change in the event.
+    readings(db, &b.sp, day, false, |_, _| Some(0.5)).await;
+    // C: history only; the event day has no data yet.
+    readings(db, &c.sp, day, false, move |d, _| (d != day).then_some(0.5)).await;
+    // D opted out; its data would show a drop, but it earns nothing.
+    readings(db, &d.sp, day, false, move |dd, q| {
+        Some(if in_event(dd, q) { 0.0 } else { 0.5 })
+    })
+    .await;
+    // F: hourly data, 2 kWh an hour, 1 kWh an hour in the event.
+    readings(db, &f.sp, day, true, move |dd, q| {
+        Some(if in_event(dd, q) { 1.0 } else { 2.0 })
+    })
+    .await;
+    // E (battery, demand-based, 8.50 per kW): 0.5 kWh a quarter dropping to 0 (2 kW).
+    readings(db, &e.sp, day, false, move |dd, q| {
+        Some(if in_event(dd, q) { 0.0 } else { 0.5 })
+    })
+    .await;
+    // Prices: the first hour at 0.40 per kWh; the second hour at the program's rate (0.25).
+    for q in 0..4 {
+        price(db, "SMT-BYOD", start + Duration::minutes(15 * q), 0.40).await;
+    }
+
+    program_event(
+        db,
+        "EV-T0002",
+        start,
+        &[
+            ("SMT-BYOD", a, Some("D1SP"), false),
+            ("SMT-BYOD", b, Some("D1ND"), false),
+            ("SMT-BYOD", c, Some("D1SP"), false),
+            ("SMT-BYOD", d, None, true),
+            ("SMT-BYOD", f, Some("D1SP"), false),
+            ("BATT-VPP", e, Some("D1SP"), false),
+        ],
+    )
+    .await;
+    let audit_before = count(db, "SELECT COUNT(*) FROM audit_log").await;
+    let now = Utc::now();
+    let runs = settlement::settle_event(db, "pm", "EV-T0002", now)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 2, "{}: one run per program", t.name);
+    let results = settlement::event_results(db, "EV-T0002", None)
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 6, "{}", t.name);
+
+    let ra = row(&results, a.enrollment);
+    assert_eq!(ra.status, "settled", "{}", t.name);
+    assert_eq!(ra.baseline_days, 10, "{}", t.name);
+    // Baseline 8 × 0.5 = 4 kWh (the Monday's 0.1 kept out), actual 8 × 0.25 = 2.
+    assert!(
+        close(ra.baseline_kwh, 4.0),
+        "{}: {}",
+        t.name,
+        ra.baseline_kwh
+    );
+    assert!(close(ra.kwh_avoided, 2.0), "{}: {}", t.name, ra.kwh_avoided);
+    assert!(close(ra.kw_drop_avg, 1.0) && close(ra.kw_drop_max, 1.0) && close(ra.kw_drop_min, 1.0));
+    // 4 × 0.25 kWh × 0.40 + 4 × 0.25 kWh × 0.25 = 0.40 + 0.25.
+    assert!(close(ra.credit, 0.65), "{}: {}", t.name, ra.credit);
+    assert!(ra.posted, "per-event programs post at once");
+
+    let rb = row(&results, b.enrollment);
+    assert_eq!((rb.status.as_str(), rb.credit), ("settled", 0.0));
+    assert!(close(rb.kwh_avoided, 0.0));
+
+    let rc = row(&results, c.enrollment);
+    assert_eq!(rc.status, "no_data", "{}", t.name);
+    assert!(rc.reason.as_deref().unwrap().contains(&c.sp));
+
+    let rd = row(&results, d.enrollment);
+    assert_eq!((rd.status.as_str(), rd.credit), ("opted_out", 0.0));
+
+    let rf = row(&results, f.enrollment);
+    assert_eq!(
+        rf.status, "settled",
+        "{}: hourly data is settled: {:?}",
+        t.name, rf.reason
+    );
+    assert!(close(rf.kwh_avoided, 2.0), "{}: {}", t.name, rf.kwh_avoided);
+
+    let re = row(&results, e.enrollment);
+    assert_eq!(re.settlement_method, "demand");
+    assert!(close(re.kw_drop_avg, 2.0), "{}: {}", t.name, re.kw_drop_avg);
+    assert!(close(re.credit, 17.0), "{}: {}", t.name, re.credit);
+    assert!(
+        !re.posted,
+        "end-of-season programs hold credits until the season is settled"
+    );
+
+    // One audit row per result and one per run, written with them.
+    let written = count(db, "SELECT COUNT(*) FROM audit_log").await - audit_before;
+    assert_eq!(written, 6 + 2, "{}", t.name);
+    let sums = settlement::event_intervals(db, "EV-T0002").await.unwrap();
+    let smt_sums: Vec<_> = sums
+        .iter()
+        .filter(|s| s.program_code == "SMT-BYOD")
+        .collect();
+    assert_eq!(smt_sums.len(), 8, "{}: eight quarter hours", t.name);
+    // A, B and F settled: baselines 0.5 + 0.5 + 0.5 per quarter.
+    assert!(
+        close(smt_sums[0].baseline_kwh, 1.5),
+        "{}: {:?}",
+        t.name,
+        smt_sums[0]
+    );
+    assert_eq!(smt_sums[0].enrollments, 3);
+
+    // Settling again with nothing new changes nothing and says so.
+    let again = settlement::settle_event(db, "pm", "EV-T0002", now)
+        .await
+        .unwrap();
+    assert!(
+        again.iter().all(|r| r.changed == 0 && r.new == 0),
+        "{}: {again:?}",
+        t.name
+    );
+    assert_eq!(
+        count(db, "SELECT COUNT(*) FROM audit_log").await - audit_before,
+        8 + 2,
+        "{}: only the two run rows",
+        t.name
+    );
+
+    // C's event-day data arrives: a recalculation settles it and records before/after.
+    readings(db, &c.sp, day, false, move |dd, q| {
+        (dd == day).then_some(if in_event(dd, q) { 0.375 } else { 0.5 })
+    })
+    .await;
+    let recalc = settlement::settle_event(db, "pm", "EV-T0002", now)
+        .await
+        .unwrap();
+    let smt_run = recalc
+        .iter()
+        .find(|r| r.program_code == "SMT-BYOD")
+        .unwrap();
+    assert_eq!((smt_run.changed, smt_run.unchanged), (1, 4), "{}", t.name);
+    let results = settlement::event_results(db, "EV-T0002", Some("SMT-BYOD"))
+        .await
+        .unwrap();
+    let rc = row(&results, c.enrollment);
+    assert_eq!(
+        (rc.status.as_str(), rc.version),
+        ("settled", 2),
+        "{}",
+        t.name
+    );
+    assert!(close(rc.kwh_avoided, 1.0), "{}: {}", t.name, rc.kwh_avoided);
+    let change: (Option<String>, Option<String>) = with_db!(db, |cn| {
+        sqlx::query_as(
+        "SELECT before_json, after_json FROM audit_log WHERE action = 'settlement.recalculate' AND entity_id = $1"
+    )
+    .bind(format!("EV-T0002/SMT-BYOD/{}", c.enrollment))
+    .fetch_one(cn)
+    .await
+    .unwrap()
+    });
+    assert!(change.0.unwrap().contains("no_data"), "{}", t.name);
+    assert!(change.1.unwrap().contains("\"settled\""), "{}", t.name);
+
+    // The season summary and billing export per customer.
+    let season = settlement::season_summary(db, "SMT-BYOD").await.unwrap();
+    let program = settlement::program_by_code(db, "SMT-BYOD").await.unwrap();
+    let csv = settlement::billing_csv(&season, program.season_start, program.season_end).unwrap();
+    assert_eq!(csv.lines().count(), 1 + season.len());
+    let total: f64 = season.iter().map(|s| s.credit).sum();
+    // Every result of the program in the season (the demo's past events are in it too).
+    let expected: f64 = with_db!(db, |cn| {
+        sqlx::query_scalar::<_, f64>(
+        "SELECT SUM(s.credit) FROM settlements s JOIN programs p ON p.id = s.program_id WHERE p.code = 'SMT-BYOD'"
+    )
+    .fetch_one(cn)
+    .await
+    .unwrap()
+    });
+    assert!(close(total, expected), "{}: {total} vs {expected}", t.name);
+
+    // The season can be settled only after it ends; then the battery credit is posted.
+    let early = settlement::settle_season(db, "pm", "BATT-VPP", now).await;
+    assert!(
+        early.unwrap_err().to_string().contains("season ends"),
+        "{}",
+        t.name
+    );
+    let after_season = Utc.from_utc_datetime(
+        &(program.season_end + Duration::days(2))
+            .and_hms_opt(12, 0, 0)
+            .unwrap(),
+    );
+    let season_run = settlement::settle_season(db, "pm", "BATT-VPP", after_season)
+        .await
+        .unwrap();
+    assert!(
+        season_run.changed >= 1,
+        "{}: the posting is a change",
+        t.name
+    );
+    let re = settlement::event_results(db, "EV-T0002", Some("BATT-VPP"))
+        .await
+        .unwrap();
+    assert!(
+        re[0].posted && re[0].version == 2,
+        "{}: {:?}",
+        t.name,
+        re[0]
+    );
+    let bill = settlement::season_summary(db, "BATT-VPP").await.unwrap();
+    let mine = bill
+        .iter()
+        .find(|b| b.customer_id == re[0].customer_id)
+        .unwrap();
+    assert!(close(mine.posted_credit, 17.0), "{}: {:?}", t.name, mine);
+    assert!(
+        bill.iter().all(|b| close(b.posted_credit, b.credit)),
+        "{}: all posted",
+        t.name
+    );
+    t.cleanup().await;
+}
+
+each_backend!(only_completed_events_are_settled);
+async fn only_completed_events_are_settled(t: TestDb) {
+    with_demo(&t).await;
+    let db = &t.db;
+    let err = settlement::settle_event(db, "pm", "EV-99999", Utc::now())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not found"), "{}: {err}", t.name);
+    let smt = enrolled(db, "SMT-BYOD", 1).await;
+    program_event(
+        db,
+        "EV-T0003",
+        four_pm(event_day()),
+        &[("SMT-BYOD", &smt[0], None, false)],
+    )
+    .await;
+    with_db!(db, |c| sqlx::query(
+        "UPDATE program_events SET status = 'X1IP' WHERE event_external_id = 'EV-T0003'"
+    )
+    .execute(c)
+    .await
+    .unwrap()
+    .rows_affected());
+    let err = settlement::settle_event(db, "pm", "EV-T0003", Utc::now())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("has not ended"),
+        "{}: {err}",
+        t.name
+    );
+    assert_eq!(
+        count(
             db,
-            "EV-T0001",
-            earlier,
-            &[("SMT-BYOD", a, Some("D1SP"), false)],
+            "SELECT COUNT(*) FROM settlement_runs WHERE event_code = 'EV-T0003'"
         )
-        .await;
+        .await,
+        0
+    );
+    t.cleanup().await;
+}
 
-        // A: 0.5 kWh a quarter, 0.25 in the event (1 kW drop), 0.1 in the earlier event.
-        readings(db, &a.sp, day, false, move |d, q| {
-            Some(if in_event(d, q) {
-                0.25
-            } else if d == monday && q >= earlier && q < earlier + Duration::hours(2) {
-                0.1
+each_backend!(
+    servers_settling_the_same_event_at_once_all_succeed_and_store_it_once,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn servers_settling_the_same_event_at_once_all_succeed_and_store_it_once(t: TestDb) {
+    with_demo(&t).await;
+    let db = &t.db;
+    let day = event_day();
+    let start = four_pm(day);
+    let smt = enrolled(db, "SMT-BYOD", 3).await;
+    for e in &smt {
+        readings(db, &e.sp, day, false, move |d, q| {
+            Some(if d == day && q >= start { 0.2 } else { 0.5 })
+        })
+        .await;
+    }
+    let parts: Vec<_> = smt.iter().map(|e| ("SMT-BYOD", e, None, false)).collect();
+    program_event(db, "EV-T0005", start, &parts).await;
+    // Four pools on the same database, as four server processes would have, each
+    // settling on its own worker thread.
+    let now = Utc::now();
+    let mut runs = Vec::new();
+    let mut pools = Vec::new();
+    for _ in 0..4 {
+        let pool = t.second_pool().await;
+        pools.push(pool.clone());
+        runs.push(tokio::spawn(async move {
+            settlement::settle_event(&pool, "pm", "EV-T0005", now).await
+        }));
+    }
+    let mut summaries = Vec::new();
+    for run in runs {
+        summaries.extend(run.await.unwrap().expect("every settle succeeds"));
+    }
+    let new: usize = summaries.iter().map(|r| r.new).sum();
+    let unchanged: usize = summaries.iter().map(|r| r.unchanged).sum();
+    assert_eq!(new, 3, "{}: stored once", t.name);
+    assert_eq!(unchanged, 9, "{}: the others found them stored", t.name);
+    assert_eq!(
+        count(
+            db,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'settlement.settle' AND entity_id LIKE 'EV-T0005/%'"
+        )
+        .await,
+        3,
+        "{}",
+        t.name
+    );
+    for pool in pools {
+        pool.close().await;
+    }
+    t.cleanup().await;
+}
+
+each_backend!(settlement_through_rest_and_console_follows_the_roles);
+async fn settlement_through_rest_and_console_follows_the_roles(t: TestDb) {
+    with_demo(&t).await;
+    let db = &t.db;
+    let day = event_day();
+    let start = four_pm(day);
+    let end = start + Duration::hours(2);
+    let smt = enrolled(db, "SMT-BYOD", 2).await;
+    for e in &smt {
+        readings(db, &e.sp, day, false, move |d, q| {
+            Some(if d == day && q >= start && q < end {
+                0.2
             } else {
                 0.5
             })
         })
         .await;
-        // B: no change in the event.
-        readings(db, &b.sp, day, false, |_, _| Some(0.5)).await;
-        // C: history only; the event day has no data yet.
-        readings(db, &c.sp, day, false, move |d, _| (d != day).then_some(0.5)).await;
-        // D opted out; its data would show a drop, but it earns nothing.
-        readings(db, &d.sp, day, false, move |dd, q| {
-            Some(if in_event(dd, q) { 0.0 } else { 0.5 })
-        })
-        .await;
-        // F: hourly data, 2 kWh an hour, 1 kWh an hour in the event.
-        readings(db, &f.sp, day, true, move |dd, q| {
-            Some(if in_event(dd, q) { 1.0 } else { 2.0 })
-        })
-        .await;
-        // E (battery, demand-based, 8.50 per kW): 0.5 kWh a quarter dropping to 0 (2 kW).
-        readings(db, &e.sp, day, false, move |dd, q| {
-            Some(if in_event(dd, q) { 0.0 } else { 0.5 })
-        })
-        .await;
-        // Prices: the first hour at 0.40 per kWh; the second hour at the program's rate (0.25).
-        for q in 0..4 {
-            price(db, "SMT-BYOD", start + Duration::minutes(15 * q), 0.40).await;
-        }
-
-        program_event(
-            db,
-            "EV-T0002",
-            start,
-            &[
-                ("SMT-BYOD", a, Some("D1SP"), false),
-                ("SMT-BYOD", b, Some("D1ND"), false),
-                ("SMT-BYOD", c, Some("D1SP"), false),
-                ("SMT-BYOD", d, None, true),
-                ("SMT-BYOD", f, Some("D1SP"), false),
-                ("BATT-VPP", e, Some("D1SP"), false),
-            ],
-        )
-        .await;
-        let audit_before = count(db, "SELECT COUNT(*) FROM audit_log").await;
-        let now = Utc::now();
-        let runs = settlement::settle_event(db, "pm", "EV-T0002", now)
-            .await
-            .unwrap();
-        assert_eq!(runs.len(), 2, "{}: one run per program", t.name);
-        let results = settlement::event_results(db, "EV-T0002", None)
-            .await
-            .unwrap();
-        assert_eq!(results.len(), 6, "{}", t.name);
-
-        let ra = row(&results, a.enrollment);
-        assert_eq!(ra.status, "settled", "{}", t.name);
-        assert_eq!(ra.baseline_days, 10, "{}", t.name);
-        // Baseline 8 × 0.5 = 4 kWh (the Monday's 0.1 kept out), actual 8 × 0.25 = 2.
-        assert!(
-            close(ra.baseline_kwh, 4.0),
-            "{}: {}",
-            t.name,
-            ra.baseline_kwh
-        );
-        assert!(close(ra.kwh_avoided, 2.0), "{}: {}", t.name, ra.kwh_avoided);
-        assert!(
-            close(ra.kw_drop_avg, 1.0) && close(ra.kw_drop_max, 1.0) && close(ra.kw_drop_min, 1.0)
-        );
-        // 4 × 0.25 kWh × 0.40 + 4 × 0.25 kWh × 0.25 = 0.40 + 0.25.
-        assert!(close(ra.credit, 0.65), "{}: {}", t.name, ra.credit);
-        assert!(ra.posted, "per-event programs post at once");
-
-        let rb = row(&results, b.enrollment);
-        assert_eq!((rb.status.as_str(), rb.credit), ("settled", 0.0));
-        assert!(close(rb.kwh_avoided, 0.0));
-
-        let rc = row(&results, c.enrollment);
-        assert_eq!(rc.status, "no_data", "{}", t.name);
-        assert!(rc.reason.as_deref().unwrap().contains(&c.sp));
-
-        let rd = row(&results, d.enrollment);
-        assert_eq!((rd.status.as_str(), rd.credit), ("opted_out", 0.0));
-
-        let rf = row(&results, f.enrollment);
-        assert_eq!(
-            rf.status, "settled",
-            "{}: hourly data is settled: {:?}",
-            t.name, rf.reason
-        );
-        assert!(close(rf.kwh_avoided, 2.0), "{}: {}", t.name, rf.kwh_avoided);
-
-        let re = row(&results, e.enrollment);
-        assert_eq!(re.settlement_method, "demand");
-        assert!(close(re.kw_drop_avg, 2.0), "{}: {}", t.name, re.kw_drop_avg);
-        assert!(close(re.credit, 17.0), "{}: {}", t.name, re.credit);
-        assert!(
-            !re.posted,
-            "end-of-season programs hold credits until the season is settled"
-        );
-
-        // One audit row per result and one per run, written with them.
-        let written = count(db, "SELECT COUNT(*) FROM audit_log").await - audit_before;
-        assert_eq!(written, 6 + 2, "{}", t.name);
-        let sums = settlement::event_intervals(db, "EV-T0002").await.unwrap();
-        let smt_sums: Vec<_> = sums
-            .iter()
-            .filter(|s| s.program_code == "SMT-BYOD")
-            .collect();
-        assert_eq!(smt_sums.len(), 8, "{}: eight quarter hours", t.name);
-        // A, B and F settled: baselines 0.5 + 0.5 + 0.5 per quarter.
-        assert!(
-            close(smt_sums[0].baseline_kwh, 1.5),
-            "{}: {:?}",
-            t.name,
-            smt_sums[0]
-        );
-        assert_eq!(smt_sums[0].enrollments, 3);
-
-        // Settling again with nothing new changes nothing and says so.
-        let again = settlement::settle_event(db, "pm", "EV-T0002", now)
-            .await
-            .unwrap();
-        assert!(
-            again.iter().all(|r| r.changed == 0 && r.new == 0),
-            "{}: {again:?}",
-            t.name
-        );
-        assert_eq!(
-            count(db, "SELECT COUNT(*) FROM audit_log").await - audit_before,
-            8 + 2,
-            "{}: only the two run rows",
-            t.name
-        );
-
-        // C's event-day data arrives: a recalculation settles it and records before/after.
-        readings(db, &c.sp, day, false, move |dd, q| {
-            (dd == day).then_some(if in_event(dd, q) { 0.375 } else { 0.5 })
-        })
-        .await;
-        let recalc = settlement::settle_event(db, "pm", "EV-T0002", now)
-            .await
-            .unwrap();
-        let smt_run = recalc
-            .iter()
-            .find(|r| r.program_code == "SMT-BYOD")
-            .unwrap();
-        assert_eq!((smt_run.changed, smt_run.unchanged), (1, 4), "{}", t.name);
-        let results = settlement::event_results(db, "EV-T0002", Some("SMT-BYOD"))
-            .await
-            .unwrap();
-        let rc = row(&results, c.enrollment);
-        assert_eq!(
-            (rc.status.as_str(), rc.version),
-            ("settled", 2),
-            "{}",
-            t.name
-        );
-        assert!(close(rc.kwh_avoided, 1.0), "{}: {}", t.name, rc.kwh_avoided);
-        let change: (Option<String>, Option<String>) = with_db!(db, |cn| {
-            sqlx::query_as(
-            "SELECT before_json, after_json FROM audit_log WHERE action = 'settlement.recalculate' AND entity_id = $1"
-        )
-        .bind(format!("EV-T0002/SMT-BYOD/{}", c.enrollment))
-        .fetch_one(cn)
-        .await
-        .unwrap()
-        });
-        assert!(change.0.unwrap().contains("no_data"), "{}", t.name);
-        assert!(change.1.unwrap().contains("\"settled\""), "{}", t.name);
-
-        // The season summary and billing export per customer.
-        let season = settlement::season_summary(db, "SMT-BYOD").await.unwrap();
-        let program = settlement::program_by_code(db, "SMT-BYOD").await.unwrap();
-        let csv =
-            settlement::billing_csv(&season, program.season_start, program.season_end).unwrap();
-        assert_eq!(csv.lines().count(), 1 + season.len());
-        let total: f64 = season.iter().map(|s| s.credit).sum();
-        // Every result of the program in the season (the demo's past events are in it too).
-        let expected: f64 = with_db!(db, |cn| {
-            sqlx::query_scalar::<_, f64>(
-            "SELECT SUM(s.credit) FROM settlements s JOIN programs p ON p.id = s.program_id WHERE p.code = 'SMT-BYOD'"
-        )
-        .fetch_one(cn)
-        .await
-        .unwrap()
-        });
-        assert!(close(total, expected), "{}: {total} vs {expected}", t.name);
-
-        // The season can be settled only after it ends; then the battery credit is posted.
-        let early = settlement::settle_season(db, "pm", "BATT-VPP", now).await;
-        assert!(
-            early.unwrap_err().to_string().contains("season ends"),
-            "{}",
-            t.name
-        );
-        let after_season = Utc.from_utc_datetime(
-            &(program.season_end + Duration::days(2))
-                .and_hms_opt(12, 0, 0)
-                .unwrap(),
-        );
-        let season_run = settlement::settle_season(db, "pm", "BATT-VPP", after_season)
-            .await
-            .unwrap();
-        assert!(
-            season_run.changed >= 1,
-            "{}: the posting is a change",
-            t.name
-        );
-        let re = settlement::event_results(db, "EV-T0002", Some("BATT-VPP"))
-            .await
-            .unwrap();
-        assert!(
-            re[0].posted && re[0].version == 2,
-            "{}: {:?}",
-            t.name,
-            re[0]
-        );
-        let bill = settlement::season_summary(db, "BATT-VPP").await.unwrap();
-        let mine = bill
-            .iter()
-            .find(|b| b.customer_id == re[0].customer_id)
-            .unwrap();
-        assert!(close(mine.posted_credit, 17.0), "{}: {:?}", t.name, mine);
-        assert!(
-            bill.iter().all(|b| close(b.posted_credit, b.credit)),
-            "{}: all posted",
-            t.name
-        );
-        t.cleanup().await;
     }
-}
-
-#[tokio::test]
-async fn only_completed_events_are_settled() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let db = &t.db;
-        let err = settlement::settle_event(db, "pm", "EV-99999", Utc::now())
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("not found"), "{}: {err}", t.name);
-        let smt = enrolled(db, "SMT-BYOD", 1).await;
-        program_event(
-            db,
-            "EV-T0003",
-            four_pm(event_day()),
-            &[("SMT-BYOD", &smt[0], None, false)],
-        )
-        .await;
-        with_db!(db, |c| sqlx::query(
-            "UPDATE program_events SET status = 'X1IP' WHERE event_external_id = 'EV-T0003'"
-        )
-        .execute(c)
-        .await
-        .unwrap()
-        .rows_affected());
-        let err = settlement::settle_event(db, "pm", "EV-T0003", Utc::now())
-            .await
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("has not ended"),
-            "{}: {err}",
-            t.name
-        );
-        assert_eq!(
-            count(
-                db,
-                "SELECT COUNT(*) FROM settlement_runs WHERE event_code = 'EV-T0003'"
-            )
-            .await,
-            0
-        );
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn servers_settling_the_same_event_at_once_all_succeed_and_store_it_once() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let db = &t.db;
-        let day = event_day();
-        let start = four_pm(day);
-        let smt = enrolled(db, "SMT-BYOD", 3).await;
-        for e in &smt {
-            readings(db, &e.sp, day, false, move |d, q| {
-                Some(if d == day && q >= start { 0.2 } else { 0.5 })
-            })
-            .await;
-        }
-        let parts: Vec<_> = smt.iter().map(|e| ("SMT-BYOD", e, None, false)).collect();
-        program_event(db, "EV-T0005", start, &parts).await;
-        // Four pools on the same database, as four server processes would have, each
-        // settling on its own worker thread.
-        let now = Utc::now();
-        let mut runs = Vec::new();
-        let mut pools = Vec::new();
-        for _ in 0..4 {
-            let pool = t.second_pool().await;
-            pools.push(pool.clone());
-            runs.push(tokio::spawn(async move {
-                settlement::settle_event(&pool, "pm", "EV-T0005", now).await
-            }));
-        }
-        let mut summaries = Vec::new();
-        for run in runs {
-            summaries.extend(run.await.unwrap().expect("every settle succeeds"));
-        }
-        let new: usize = summaries.iter().map(|r| r.new).sum();
-        let unchanged: usize = summaries.iter().map(|r| r.unchanged).sum();
-        assert_eq!(new, 3, "{}: stored once", t.name);
-        assert_eq!(unchanged, 9, "{}: the others found them stored", t.name);
-        assert_eq!(
-            count(
-                db,
-                "SELECT COUNT(*) FROM audit_log WHERE action = 'settlement.settle' AND entity_id LIKE 'EV-T0005/%'"
-            )
-            .await,
-            3,
-            "{}",
-            t.name
-        );
-        for pool in pools {
-            pool.close().await;
-        }
-        t.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn settlement_through_rest_and_console_follows_the_roles() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let db = &t.db;
-        let day = event_day();
-        let start = four_pm(day);
-        let end = start + Duration::hours(2);
-        let smt = enrolled(db, "SMT-BYOD", 2).await;
-        for e in &smt {
-            readings(db, &e.sp, day, false, move |d, q| {
-                Some(if d == day && q >= start && q < end {
-                    0.2
-                } else {
-                    0.5
-                })
-            })
-            .await;
-        }
-        program_event(
-            db,
-            "EV-T0004",
-            start,
-            &[
-                ("SMT-BYOD", &smt[0], Some("D1SP"), false),
-                ("SMT-BYOD", &smt[1], Some("D1SP"), false),
-            ],
-        )
-        .await;
-        let app = spawn_app(&t).await;
-        let c = reqwest::Client::new();
-        let token = |role: &'static str| {
-            let db = db.clone();
-            async move {
-                gridflex::auth::create_token(&db, "test", &format!("{role}-client"), role)
-                    .await
-                    .unwrap()
-            }
-        };
-        let (pm, aud, op) = (
-            token("program_manager").await,
-            token("auditor").await,
-            token("operator").await,
-        );
-        let url = app.url("/api/v1/settlements/events/EV-T0004");
-        // Only program managers and admins settle; operators may not even read.
-        assert_eq!(
-            c.post(&url)
-                .bearer_auth(&aud)
-                .send()
+    program_event(
+        db,
+        "EV-T0004",
+        start,
+        &[
+            ("SMT-BYOD", &smt[0], Some("D1SP"), false),
+            ("SMT-BYOD", &smt[1], Some("D1SP"), false),
+        ],
+    )
+    .await;
+    let app = spawn_app(&t).await;
+    let c = reqwest::Client::new();
+    let token = |role: &'static str| {
+        let db = db.clone();
+        async move {
+            gridflex::auth::create_token(&db, "test", &format!("{role}-client"), role)
                 .await
                 .unwrap()
-                .status(),
-            403
-        );
-        assert_eq!(
-            c.get(&url).bearer_auth(&op).send().await.unwrap().status(),
-            403
-        );
-        let res = c.post(&url).bearer_auth(&pm).send().await.unwrap();
-        assert_eq!(res.status(), 200, "{}", t.name);
-        let body: serde_json::Value = res.json().await.unwrap();
-        assert!(
-            body["message"].as_str().unwrap().contains("2 of 2 settled"),
-            "{body}"
-        );
-        let detail: serde_json::Value = c
-            .get(&url)
-            .bearer_auth(&aud)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(detail["total"], 2, "{}: {detail}", t.name);
-        // 8 quarters × 0.3 kWh avoided each, at the program's 0.25 a kWh.
-        assert!(close(
-            detail["results"][0]["kwh_avoided"].as_f64().unwrap(),
-            2.4
-        ));
-        assert!(close(detail["results"][0]["credit"].as_f64().unwrap(), 0.6));
-        assert!(
-            close(detail["event"]["credit"].as_f64().unwrap(), 1.2),
-            "{detail}"
-        );
-        let bad = c
-            .get(format!("{url}?limit=lots"))
-            .bearer_auth(&aud)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(bad.status(), 400);
-        let missing = c
-            .get(app.url("/api/v1/settlements/events/EV-NOPE"))
-            .bearer_auth(&aud)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(missing.status(), 404);
-        let bill = c
-            .get(app.url("/api/v1/settlements/programs/SMT-BYOD/billing.csv"))
-            .bearer_auth(&aud)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        // The two customers of this event, each on one line (the demo's customers too).
-        let accounts: Vec<String> = detail["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["account_id"].as_str().unwrap().to_string())
-            .collect();
-        assert!(
-            bill.starts_with("account_id,program_code,season_start"),
-            "{bill}"
-        );
-        for a in &accounts {
-            let lines: Vec<&str> = bill
-                .lines()
-                .filter(|l| l.starts_with(&format!("{a},")))
-                .collect();
-            assert_eq!(lines.len(), 1, "{}: {a} once: {bill}", t.name);
-            assert!(
-                lines[0].ends_with(",1,1,2.400,0.60,0.60"),
-                "{}: {}",
-                t.name,
-                lines[0]
-            );
         }
-        let season = c
-            .post(app.url("/api/v1/settlements/programs/SMT-BYOD"))
-            .bearer_auth(&pm)
+    };
+    let (pm, aud, op) = (
+        token("program_manager").await,
+        token("auditor").await,
+        token("operator").await,
+    );
+    let url = app.url("/api/v1/settlements/events/EV-T0004");
+    // Only program managers and admins settle; operators may not even read.
+    assert_eq!(
+        c.post(&url)
+            .bearer_auth(&aud)
             .send()
             .await
-            .unwrap();
-        assert_eq!(season.status(), 409, "{}: the season is not over", t.name);
-
-        // The console: the program manager sees the event and its settle button; the
-        // auditor reads the results without it; the operator is refused.
-        let browser = app.browser();
-        app.login(&browser, "manager", PASSWORD).await;
-        let (status, html) = app.page(&browser, "/settlements").await;
-        assert_eq!(status, 200);
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        c.get(&url).bearer_auth(&op).send().await.unwrap().status(),
+        403
+    );
+    let res = c.post(&url).bearer_auth(&pm).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("2 of 2 settled"),
+        "{body}"
+    );
+    let detail: serde_json::Value = c
+        .get(&url)
+        .bearer_auth(&aud)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["total"], 2, "{}: {detail}", t.name);
+    // 8 quarters × 0.3 kWh avoided each, at the program's 0.25 a kWh.
+    assert!(close(
+        detail["results"][0]["kwh_avoided"].as_f64().unwrap(),
+        2.4
+    ));
+    assert!(close(detail["results"][0]["credit"].as_f64().unwrap(), 0.6));
+    assert!(
+        close(detail["event"]["credit"].as_f64().unwrap(), 1.2),
+        "{detail}"
+    );
+    let bad = c
+        .get(format!("{url}?limit=lots"))
+        .bearer_auth(&aud)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let missing = c
+        .get(app.url("/api/v1/settlements/events/EV-NOPE"))
+        .bearer_auth(&aud)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let bill = c
+        .get(app.url("/api/v1/settlements/programs/SMT-BYOD/billing.csv"))
+        .bearer_auth(&aud)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The two customers of this event, each on one line (the demo's customers too).
+    let accounts: Vec<String> = detail["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["account_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        bill.starts_with("account_id,program_code,season_start"),
+        "{bill}"
+    );
+    for a in &accounts {
+        let lines: Vec<&str> = bill
+            .lines()
+            .filter(|l| l.starts_with(&format!("{a},")))
+            .collect();
+        assert_eq!(lines.len(), 1, "{}: {a} once: {bill}", t.name);
         assert!(
-            html.contains("EV-T0004") && html.contains("settle-EV-T0004"),
-            "{}",
-            t.name
+            lines[0].ends_with(",1,1,2.400,0.60,0.60"),
+            "{}: {}",
+            t.name,
+            lines[0]
         );
-        let auditor = app.browser();
-        app.login(&auditor, "auditor", PASSWORD).await;
-        let (status, html) = app.page(&auditor, "/settlements/events/EV-T0004").await;
-        assert_eq!(status, 200);
-        assert!(
-            html.contains("$1.20") && !html.contains("settle-EV-T0004"),
-            "{}",
-            t.name
-        );
-        let operator = app.browser();
-        app.login(&operator, "operator", PASSWORD).await;
-        let (status, _) = app.page(&operator, "/settlements").await;
-        assert_ne!(status, 200, "{}", t.name);
-        drop(app);
-        t.cleanup().await;
     }
+    let season = c
+        .post(app.url("/api/v1/settlements/programs/SMT-BYOD"))
+        .bearer_auth(&pm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(season.status(), 409, "{}: the season is not over", t.name);
+
+    // The console: the program manager sees the event and its settle button; the
+    // auditor reads the results without it; the operator is refused.
+    let browser = app.browser();
+    app.login(&browser, "manager", PASSWORD).await;
+    let (status, html) = app.page(&browser, "/settlements").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("EV-T0004") && html.contains("settle-EV-T0004"),
+        "{}",
+        t.name
+    );
+    let auditor = app.browser();
+    app.login(&auditor, "auditor", PASSWORD).await;
+    let (status, html) = app.page(&auditor, "/settlements/events/EV-T0004").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("$1.20") && !html.contains("settle-EV-T0004"),
+        "{}",
+        t.name
+    );
+    let operator = app.browser();
+    app.login(&operator, "operator", PASSWORD).await;
+    let (status, _) = app.page(&operator, "/settlements").await;
+    assert_ne!(status, 200, "{}", t.name);
+    drop(app);
+    t.cleanup().await;
 }
 
-#[tokio::test]
-async fn the_scheduler_settles_events_once_their_meter_data_has_arrived() {
-    for t in backends().await {
-        with_demo(&t).await;
-        let db = &t.db;
-        let day = event_day();
-        let smt = enrolled(db, "SMT-BYOD", 2).await;
-        program_event(
-            db,
-            "EV-T0006",
-            four_pm(day),
-            &[("SMT-BYOD", &smt[0], Some("D1SP"), false)],
-        )
-        .await;
-        let other = day - Duration::days(7);
-        program_event(
-            db,
-            "EV-T0007",
-            four_pm(other),
-            &[("SMT-BYOD", &smt[1], Some("D1SP"), false)],
-        )
-        .await;
-        readings(db, &smt[0].sp, day, false, |_, _| Some(0.5)).await;
-        let due = settlement::settle_due(db, Utc::now()).await.unwrap();
-        assert_eq!(
-            due.events,
-            vec!["EV-T0006".to_string()],
-            "{}: EV-T0007 has no data yet",
-            t.name
-        );
-        assert!(due.seasons.is_empty(), "{}: the season is not over", t.name);
-        let again = settlement::settle_due(db, Utc::now()).await.unwrap();
-        assert!(again.events.is_empty(), "{}: settled once", t.name);
-        let runs = settlement::runs(db, Some("EV-T0006"), None, 10)
-            .await
-            .unwrap();
-        assert_eq!((runs.len(), runs[0].run_by.as_str()), (1, "scheduler"));
-        t.cleanup().await;
-    }
+each_backend!(the_scheduler_settles_events_once_their_meter_data_has_arrived);
+async fn the_scheduler_settles_events_once_their_meter_data_has_arrived(t: TestDb) {
+    with_demo(&t).await;
+    let db = &t.db;
+    let day = event_day();
+    let smt = enrolled(db, "SMT-BYOD", 2).await;
+    program_event(
+        db,
+        "EV-T0006",
+        four_pm(day),
+        &[("SMT-BYOD", &smt[0], Some("D1SP"), false)],
+    )
+    .await;
+    let other = day - Duration::days(7);
+    program_event(
+        db,
+        "EV-T0007",
+        four_pm(other),
+        &[("SMT-BYOD", &smt[1], Some("D1SP"), false)],
+    )
+    .await;
+    readings(db, &smt[0].sp, day, false, |_, _| Some(0.5)).await;
+    let due = settlement::settle_due(db, Utc::now()).await.unwrap();
+    assert_eq!(
+        due.events,
+        vec!["EV-T0006".to_string()],
+        "{}: EV-T0007 has no data yet",
+        t.name
+    );
+    assert!(due.seasons.is_empty(), "{}: the season is not over", t.name);
+    let again = settlement::settle_due(db, Utc::now()).await.unwrap();
+    assert!(again.events.is_empty(), "{}: settled once", t.name);
+    let runs = settlement::runs(db, Some("EV-T0006"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!((runs.len(), runs[0].run_by.as_str()), (1, "scheduler"));
+    t.cleanup().await;
 }

@@ -75,16 +75,12 @@ impl TestDb {
         Db::connect(&options).await.expect("a second pool opens")
     }
 
-    /// Drops the PostgreSQL schema (SQLite's temp dir goes with the value).
-    pub async fn cleanup(self) {
+    /// Closes the pool and drops the PostgreSQL schema now (SQLite's temp dir goes with the
+    /// value). A test that fails before calling this still has its schema dropped by `Drop`.
+    pub async fn cleanup(mut self) {
         self.db.close().await;
-        if let (Some(schema), Some(url)) = (self.pg_schema, self.admin_url) {
-            if let Ok(admin) = sqlx::PgPool::connect(&url).await {
-                let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                    .execute(&admin)
-                    .await;
-                admin.close().await;
-            }
+        if let (Some(schema), Some(url)) = (self.pg_schema.take(), self.admin_url.clone()) {
+            drop_schema(&url, &schema).await;
         }
     }
 
@@ -100,13 +96,65 @@ pub fn pg_url() -> Option<String> {
         .filter(|u| !u.trim().is_empty())
 }
 
-/// SQLite always; PostgreSQL too when TEST_DATABASE_URL is set.
-pub async fn backends() -> Vec<TestDb> {
-    let mut out = vec![TestDb::sqlite().await];
-    if let Some(url) = pg_url() {
-        out.push(TestDb::postgres(&url).await);
+/// Drops a test schema; waits at most ten seconds for locks (a pool of the failed test may
+/// still hold one), so cleanup never hangs a run.
+async fn drop_schema(url: &str, schema: &str) {
+    if let Ok(admin) = sqlx::PgPool::connect(url).await {
+        let _ = sqlx::query("SET lock_timeout = '10s'")
+            .execute(&admin)
+            .await;
+        if let Err(e) = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&admin)
+            .await
+        {
+            eprintln!("test schema {schema} was not dropped: {e}");
+        }
+        admin.close().await;
     }
-    out
+}
+
+impl Drop for TestDb {
+    /// A test that panics (a failed assertion) never reaches `cleanup`; its PostgreSQL schema
+    /// is dropped here, on a thread of its own because the test's runtime is unwinding.
+    fn drop(&mut self) {
+        if let (Some(schema), Some(url)) = (self.pg_schema.take(), self.admin_url.clone()) {
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(drop_schema(&url, &schema));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// One database test, run once per backend as two tests of its own: `name::sqlite`, and
+/// `name::postgres` against TEST_DATABASE_URL (it says so and passes when that is unset, so
+/// the README's plain `cargo test` needs no PostgreSQL; CI runs `-- postgres` with it set).
+/// A failure on one backend does not hide the other, and each cleans up after itself.
+/// Extra arguments go to `#[tokio::test(..)]`.
+#[macro_export]
+macro_rules! each_backend {
+    ($name:ident $(, $($arg:tt)*)?) => {
+        mod $name {
+            #[tokio::test$(($($arg)*))?]
+            async fn sqlite() {
+                super::$name($crate::common::TestDb::sqlite().await).await;
+            }
+
+            #[tokio::test$(($($arg)*))?]
+            async fn postgres() {
+                let Some(url) = $crate::common::pg_url() else {
+                    eprintln!("TEST_DATABASE_URL is not set: the PostgreSQL run is left out");
+                    return;
+                };
+                super::$name($crate::common::TestDb::postgres(&url).await).await;
+            }
+        }
+    };
 }
 
 pub async fn with_demo(t: &TestDb) {

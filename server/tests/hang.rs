@@ -1,0 +1,73 @@
+//! Pages keep answering while other routers are being built in the same process.
+//!
+//! `generate_route_list` switches resource loading off process-wide while it renders the app
+//! (leptos #4773). When every router built its own list, a page served on another thread at
+//! that moment waited for resources that never loaded: the rare "hang" of the API tests,
+//! which build many routers in one process. Routers now share one list built once
+//! (`startup::route_list`). Without that, this test hangs within a few dozen pages.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// How many pages to load while routers are built (`GRIDFLEX_HANG_LOOPS` for a longer hunt).
+fn loops() -> usize {
+    std::env::var("GRIDFLEX_HANG_LOOPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_answer_while_other_routers_are_built() {
+    let t = TestDb::sqlite().await;
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = app.browser();
+    app.login(&c, "manager", PASSWORD).await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let builder = {
+        let db = t.db.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut built = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let settings = gridflex::startup::WebSettings {
+                    listen: listener.local_addr().unwrap(),
+                    secure_cookies: false,
+                    session_hours: 8,
+                    pg_schema: None,
+                    grid: gridflex::grid::console::GridSettings::simulated(),
+                };
+                let built_app = gridflex::startup::build_app(db.clone(), &settings).await;
+                assert!(built_app.is_ok(), "a second router builds");
+                built += 1;
+                tokio::task::yield_now().await;
+            }
+            built
+        })
+    };
+
+    let pages = [
+        "/home",
+        "/programs",
+        "/enrollments",
+        "/aggregators",
+        "/devices",
+    ];
+    for i in 0..loops() {
+        let path = pages[i % pages.len()];
+        let res = tokio::time::timeout(Duration::from_secs(20), app.page(&c, path)).await;
+        let (status, _) = res.unwrap_or_else(|_| panic!("page {i} ({path}) hung"));
+        assert_eq!(status, 200, "{path}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let built = builder.await.expect("the builder ran");
+    assert!(built > 0, "routers were built while the pages were served");
+    drop(app);
+    t.cleanup().await;
+}
