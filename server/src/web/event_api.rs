@@ -1,6 +1,7 @@
 //! REST for strategies and events (`/api/v1/strategies`, `/api/v1/events`): the same role
 //! rules and the same service as the console, documented in the OpenAPI document.
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -117,13 +118,11 @@ impl From<EventBody> for EventInput {
 }
 
 /// An action's body: optional; when given, JSON with `reason` and/or `stages`.
-fn action_body(raw: &[u8]) -> Result<ActionBody, Response> {
+fn action_body(raw: &[u8]) -> Result<ActionBody, JsonRejection> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Ok(ActionBody::default());
     }
-    Json::<ActionBody>::from_bytes(raw)
-        .map(|Json(body)| body)
-        .map_err(json_problem)
+    Json::<ActionBody>::from_bytes(raw).map(|Json(body)| body)
 }
 
 /// Strategies, active ones (or archived with `?archived=true`).
@@ -261,7 +260,7 @@ macro_rules! action_route {
             Path(id): Path<String>,
             body: axum::body::Bytes,
         ) -> Result<Json<Done>, Response> {
-            let body = action_body(&body)?;
+            let body = action_body(&body).map_err(json_problem)?;
             act(&state, &viewer, &id, $action, &body)
                 .await
                 .map_err(IntoResponse::into_response)
