@@ -58,8 +58,21 @@ pub(crate) async fn finish<T>(
     match result {
         Ok(v) => flash_and_redirect(false, ok(v), to).await,
         Err(AppError::Internal(r)) => Err(AppError::Internal(r)),
+        // A program calling the function (not a browser's form) gets the error itself, with
+        // its status (403, 400, …), rather than a message stored for a page it never loads.
+        Err(e) if !from_a_browser() => Err(e),
         Err(e) => flash_and_redirect(true, e.to_string(), to).await,
     }
+}
+
+/// Whether the request came from a browser's form (it accepts HTML).
+fn from_a_browser() -> bool {
+    parts().is_ok_and(|p| {
+        p.headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    })
 }
 
 #[server(prefix = "/fn", endpoint = "login")]

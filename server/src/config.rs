@@ -50,6 +50,24 @@ pub struct DbArgs {
         global = true
     )]
     pub db_max_connections: u32,
+
+    /// PostgreSQL only: keep every table in this schema (it must exist), so several
+    /// GridFlex installations can share one database.
+    #[arg(long, env = "GRIDFLEX_DATABASE_SCHEMA", global = true, value_parser = schema_name)]
+    pub database_schema: Option<String>,
+}
+
+/// A schema name is an SQL identifier: letters, digits and underscores, not starting with a digit.
+fn schema_name(s: &str) -> Result<String, String> {
+    let mut chars = s.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && s.len() <= 63 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(s.to_string())
+    } else {
+        Err("a schema name has letters, digits and underscores only (at most 63), and does not start with a digit".into())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +162,10 @@ pub struct ServeArgs {
     /// Seconds before a call to a remote side is given up (and retried later).
     #[arg(long, env = "GRIDFLEX_PEER_TIMEOUT_SECS", default_value_t = 10)]
     pub peer_timeout_secs: u64,
+
+    /// Seconds a request may take before the server gives up on it and answers 503.
+    #[arg(long, env = "GRIDFLEX_REQUEST_TIMEOUT_SECS", default_value_t = 120)]
+    pub request_timeout_secs: u64,
 
     /// Hour of the day (UTC) of the daily control-score run.
     #[arg(long, env = "GRIDFLEX_SCORE_HOUR", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..24))]

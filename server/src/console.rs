@@ -21,7 +21,7 @@ use crate::db::network::Figures;
 use crate::db::{self, Db};
 use crate::error::DomainError;
 use crate::integration::message;
-use crate::integration::wire::Flow;
+use crate::integration::wire::{self, Flow, Outbound};
 use crate::programs::enrollment::{change_status, EnrollmentAction};
 use crate::programs::{opt_out, rule, score, unavailability};
 
@@ -877,14 +877,20 @@ impl ConsolePort for ConsoleService {
         let d = db::device::get_device(&self.db, device_id)
             .await?
             .ok_or_else(|| DomainError::not_found(format!("device {device_id}")))?;
+        let check = wire::DeviceStatusCheck {
+            transaction_id: format!("CHK-{device_id}-{}", Utc::now().timestamp_millis()),
+            device_list: vec![wire::DeviceKey {
+                head_end_system: d.head_end,
+                nic_id: d.nic_id,
+            }],
+        };
         let msg = message::NewMessage {
             message_id: message::new_message_id(),
-            flow: "device_status_check".into(),
+            flow: wire::DeviceStatusCheck::FLOW.as_str().into(),
             correlation_id: Some(format!("device-{device_id}")),
             sender: "programs".into(),
             recipient: "grid".into(),
-            payload: serde_json::json!({"transactionId": format!("CHK-{device_id}-{}", Utc::now().timestamp_millis()),
-                "deviceList": [{"headEndSystem": d.head_end, "nicId": d.nic_id}]}),
+            payload: check.to_payload(),
             max_attempts: crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS,
         };
         let mut tx = self.db.begin().await?;

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod console;
 pub mod console_forecast;
+pub mod csv_out;
 pub mod db;
 pub mod demo;
 pub mod error;

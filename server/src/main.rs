@@ -19,16 +19,20 @@ async fn main() -> anyhow::Result<()> {
     gridflex::init_tracing(cli.log_format == LogFormat::Json);
     let mut options = DbOptions::new(&cli.db.database_url);
     options.max_connections = cli.db.db_max_connections;
+    options.pg_schema = cli.db.database_schema.clone();
     let db = Db::connect(&options).await.with_context(|| {
         format!(
             "cannot open the database {}",
             redact_url(&cli.db.database_url)
         )
     })?;
-    db.migrate().await.context("migrations failed")?;
+    // Replicas started together take turns: the first migrates, the others find it done.
+    db.exclusively(db::STARTUP_LOCK, db.migrate())
+        .await
+        .context("migrations failed")?;
 
     match cli.command {
-        Command::Serve(args) => serve(db, args).await,
+        Command::Serve(args) => serve(db, args, cli.db.database_schema).await,
         Command::Migrate => {
             println!("Migrations applied ({}).", db.backend_name());
             Ok(())
@@ -226,12 +230,13 @@ fn peers_from(db: &Db, args: &ServeArgs) -> anyhow::Result<Peers> {
     Ok(peers)
 }
 
-async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
-    let mut first_admin_password = None;
+/// The demo (with `--demo`) or, on a database without users, the first admin, whose
+/// generated password is returned to be shown once.
+async fn first_start(db: &Db, args: &ServeArgs) -> anyhow::Result<Option<String>> {
     if args.demo {
-        if demo::is_empty(&db).await? {
+        if demo::is_empty(db).await? {
             let started = std::time::Instant::now();
-            let summary = demo::load_demo(&db, args.demo_size, args.demo_seed).await?;
+            let summary = demo::load_demo(db, args.demo_size, args.demo_seed).await?;
             tracing::info!(
                 customers = summary.customers,
                 devices = summary.devices,
@@ -241,12 +246,22 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
                 "demo utility loaded"
             );
         }
-        demo::ensure_demo_users(&db).await?;
-    } else if db::user::count_users(&db).await? == 0 {
+        demo::ensure_demo_users(db).await?;
+    } else if db::user::count_users(db).await? == 0 {
         let password = auth::generate_password();
-        auth::create_user(&db, "setup", "admin", "Administrator", "admin", &password).await?;
-        first_admin_password = Some(password);
+        auth::create_user(db, "setup", "admin", "Administrator", "admin", &password).await?;
+        return Ok(Some(password));
     }
+
+    Ok(None)
+}
+
+async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Result<()> {
+    // Exactly one of several replicas started at once loads the demo or creates the first
+    // admin; the others wait their turn and find it done.
+    let first_admin_password = db
+        .exclusively(db::STARTUP_LOCK, first_start(&db, &args))
+        .await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -256,8 +271,9 @@ async fn serve(db: Db, args: ServeArgs) -> anyhow::Result<()> {
         listen: addr,
         secure_cookies: args.secure_cookies,
         session_hours: args.session_hours,
-        pg_schema: None,
+        pg_schema,
         grid: grid_settings(&args)?,
+        request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
     };
     let (router, state, store) = startup::build_app(db.clone(), &settings).await?;
     let cleanup = tokio::spawn(

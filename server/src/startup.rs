@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{FromRef, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::from_fn_with_state;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
@@ -65,6 +65,8 @@ pub struct WebSettings {
     pub pg_schema: Option<String>,
     /// Clock, head-end simulator and thresholds of the grid side.
     pub grid: GridSettings,
+    /// How long a request may take before it is answered 503.
+    pub request_timeout: std::time::Duration,
 }
 
 const STYLESHEET: &str = include_str!("../../style/gridflex.css");
@@ -77,6 +79,29 @@ async fn stylesheet() -> impl IntoResponse {
         ],
         STYLESHEET,
     )
+}
+
+/// Server functions called without a form (JSON clients) answer an error with its own
+/// status: leptos answers every server-function error 500, which made a refusal look like
+/// a server failure (and an alert). The body is the `AppError` as JSON; its status is used.
+async fn server_fn_status(req: Request<Body>, next: axum::middleware::Next) -> Response {
+    if !req.uri().path().starts_with("/fn/") {
+        return next.run(req).await;
+    }
+    let res = next.run(req).await;
+    if res.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return (parts.status, "the server function failed").into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<app::AppError>(&bytes) {
+        if let Ok(status) = axum::http::StatusCode::from_u16(error.status()) {
+            parts.status = status;
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
@@ -183,6 +208,7 @@ pub async fn build_app(
             state.clone(),
             web::report_api::report_files,
         ))
+        .layer(axum::middleware::from_fn(server_fn_status))
         .layer(from_fn_with_state(state.clone(), console_context))
         .layer(sessions);
 
@@ -198,7 +224,8 @@ pub async fn build_app(
         .merge(console_router)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(integration_router)
-        .layer(from_fn_with_state(state.clone(), ops::track))
+        .layer(from_fn_with_state(state.clone(), ops::track));
+    let router = ops::guarded(router, settings.request_timeout)
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))

@@ -212,6 +212,35 @@ async fn the_enrollment_list_filters_by_program_and_feeder_and_pages_by_keyset(t
         .lines()
         .skip(1)
         .all(|l| l.contains(",SMT-BYOD,") && l.contains(&format!(",{feeder_code},"))));
+
+    // A name that a spreadsheet would run as a formula is exported as text.
+    let first_enrollment = body.lines().nth(1).unwrap().split(',').next().unwrap();
+    let formula = "=HYPERLINK(\"http://example.invalid\";\"click\")";
+    gridflex::with_db!(&t.db, |p| {
+        sqlx::query(
+        "UPDATE customers SET name = $1 WHERE id = (SELECT customer_id FROM enrollments WHERE id = $2)"
+    )
+    .bind(formula)
+    .bind(first_enrollment.parse::<i64>().unwrap())
+    .execute(p)
+    .await
+    .unwrap()
+        .rows_affected()
+    });
+    let body = c
+        .get(app.url(&format!("/enrollments.csv?program=1&feeder={feeder}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("'=HYPERLINK("),
+        "the formula is prefixed with an apostrophe: {}",
+        body.lines().nth(1).unwrap_or_default()
+    );
+    assert!(!body.contains(",\"=HYPERLINK") && !body.contains(",=HYPERLINK"));
     drop(app);
     t.cleanup().await;
 }
@@ -427,6 +456,101 @@ async fn signing_out_ends_the_session(t: TestDb) {
     assert_eq!(res.headers()["location"], "/login");
     let (status, _) = app.page(&c, "/home").await;
     assert_eq!(status, 302, "{}", t.name);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(unknown_routes_answer_404_and_wrong_methods_405);
+async fn unknown_routes_answer_404_and_wrong_methods_405(t: TestDb) {
+    let app = spawn_app(&t).await;
+    let token = gridflex::auth::create_token(&t.db, "test", "probe", "auditor")
+        .await
+        .unwrap();
+    let c = reqwest::Client::new();
+    let problem = |res: reqwest::Response| async move {
+        let status = res.status().as_u16();
+        let kind = res.headers()["content-type"].to_str().unwrap().to_string();
+        let body: serde_json::Value = res.json().await.unwrap();
+        (status, kind, body)
+    };
+
+    // A bearer client posting to a path that does not exist: 404, not a CSRF refusal.
+    let res = c
+        .post(app.url("/no/such/path"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let (status, kind, body) = problem(res).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(kind, "application/problem+json");
+    assert!(body["detail"].as_str().unwrap().contains("/no/such/path"));
+
+    // Unknown API paths, with or without a token.
+    for auth in [true, false] {
+        let mut req = c.get(app.url("/api/v1/no-such-thing"));
+        if auth {
+            req = req.bearer_auth(&token);
+        }
+        let (status, kind, _) = problem(req.send().await.unwrap()).await;
+        assert_eq!((status, kind.as_str()), (404, "application/problem+json"));
+    }
+
+    // A browser asking for a page that does not exist gets the console's page.
+    let res = c
+        .get(app.url("/no/such/page"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+
+    // A known API path with the wrong method.
+    let res = c
+        .delete(app.url("/api/v1/enrollments"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(a_server_function_called_without_a_form_answers_refusals_with_their_status);
+async fn a_server_function_called_without_a_form_answers_refusals_with_their_status(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = app.browser();
+    app.login(&c, "operator", PASSWORD).await;
+    let csrf = app.csrf(&c, "/home").await;
+    let call = |fields: Vec<(&'static str, &'static str)>| {
+        let mut body = vec![("csrf", csrf.clone())];
+        body.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        c.post(app.url("/fn/create_user"))
+            .header("accept", "application/json")
+            .form(&body)
+            .send()
+    };
+    // An operator may not manage users: 403, not a server error.
+    let res = call(vec![
+        ("username", "mallory"),
+        ("display_name", "Mallory"),
+        ("role", "admin"),
+        ("password", "a long enough password"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("Forbidden"));
+    // A call that cannot be read: 400.
+    let res = call(vec![("username", "mallory")]).await.unwrap();
+    assert_eq!(res.status(), 400);
     drop(app);
     t.cleanup().await;
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use async_trait::async_trait;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -45,7 +45,9 @@ impl DbSessionStore {
                 if let Some(schema) = pg_schema {
                     s = s.with_schema_name(schema).map_err(anyhow::Error::msg)?;
                 }
-                s.migrate().await?;
+                // Replicas starting together would race on CREATE SCHEMA / TABLE IF NOT EXISTS.
+                db.exclusively(crate::db::STARTUP_LOCK, async { Ok(s.migrate().await?) })
+                    .await?;
                 DbSessionStore::Postgres(s)
             }
         };
@@ -125,6 +127,20 @@ fn forbidden(msg: &str) -> Response {
         .into_response()
 }
 
+/// Whether a request for which no route exists is answered with a problem rather than the
+/// console's not-found page: anything under `/api/`, anything but a GET, and bearer-token
+/// clients (but for the report CSV files, which are answered before routing).
+fn wants_a_problem(req: &Request, path: &str) -> bool {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("bearer "));
+    path.starts_with("/api/")
+        || !matches!(*req.method(), Method::GET | Method::HEAD)
+        || (bearer && !path.ends_with(".csv"))
+}
+
 /// The console middleware. Runs inside the session layer.
 pub async fn console_context(
     State(state): State<AppState>,
@@ -132,6 +148,16 @@ pub async fn console_context(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_string();
+    if req.extensions().get::<MatchedPath>().is_none() && wants_a_problem(&req, &path) {
+        // No route: API clients and form posts get a 404 problem (not a CSRF refusal);
+        // browsers asking for a page get the console's not-found page below.
+        let shown: String = path.chars().take(100).collect();
+        return crate::web::api::problem(
+            404,
+            "Not found",
+            format!("there is no {} {shown}", req.method()),
+        );
+    }
     // The REST API, probes and the stylesheet do not use the console session.
     if path.starts_with("/api/")
         || path.starts_with("/style/")

@@ -104,6 +104,9 @@ impl Tx {
     }
 }
 
+/// The lock replicas take turns on while they migrate and do first-start work.
+pub const STARTUP_LOCK: &str = "gridflex startup";
+
 /// Options that matter when opening the store.
 #[derive(Clone, Debug)]
 pub struct DbOptions {
@@ -164,6 +167,42 @@ impl Db {
                 "unsupported database URL (expected sqlite:… or postgres://…): {}",
                 redact_url(url)
             )
+        }
+    }
+
+    /// Runs `work` while no other server on this database runs work under the same `name`.
+    ///
+    /// On PostgreSQL a session advisory lock on a connection of its own: replicas started at
+    /// the same moment take turns (the first migrates and loads, the others then find the work
+    /// done), and a process that dies releases the lock with its connection. SQLite is one
+    /// machine's file served by one process: a lock within this process is enough.
+    pub async fn exclusively<T, F>(&self, name: &str, work: F) -> anyhow::Result<T>
+    where
+        F: std::future::Future<Output = anyhow::Result<T>>,
+    {
+        match self {
+            Db::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+                    .bind(name)
+                    .execute(&mut *conn)
+                    .await?;
+                let out = work.await;
+                let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+                    .bind(name)
+                    .execute(&mut *conn)
+                    .await;
+                if unlocked.is_err() {
+                    // Closing the session releases its locks.
+                    let _ = conn.close().await;
+                }
+                out
+            }
+            Db::Sqlite(_) => {
+                static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+                let _held = LOCK.lock().await;
+                work.await
+            }
         }
     }
 

@@ -16,6 +16,7 @@ use crate::grid::event::{
 };
 use crate::grid::headend::HeadEndSim;
 use crate::grid::lifecycle::{transition, Action, Actor, EventStatus, Step};
+use crate::integration::wire::Flow;
 use crate::{with_db, with_tx};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -119,7 +120,7 @@ async fn schedule(tx: &mut Tx, ev: &EventRow, now: DateTime<Utc>) -> Result<(), 
                 .collect();
             send(
                 tx,
-                "device_reservation",
+                Flow::DeviceReservation,
                 &ev.code,
                 json!({"eventExternalIdentifier": ev.code, "externalIdentifier": program_event_id(&st.external_id, p),
                     "programCode": p, "startTime": st.starts_at, "endTime": st.ends_at, "deviceList": list}),
@@ -265,7 +266,7 @@ async fn complete_stage(
             .collect();
         send(
             tx,
-            "device_outcome",
+            Flow::DeviceOutcome,
             &ev.code,
             json!({"eventExternalIdentifier": ev.code, "externalIdentifier": program_event_id(&st.external_id, p),
                 "postOutcomeList": list}),

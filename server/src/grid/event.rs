@@ -11,6 +11,7 @@ use crate::error::DomainError;
 use crate::grid::lifecycle::{transition, Action, Actor, EventStatus, Facts, Step};
 use crate::grid::strategy::get_strategy_tx;
 use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::wire::Flow;
 use crate::{with_db, with_tx};
 
 /// Longest event window accepted.
@@ -321,7 +322,7 @@ pub(crate) async fn set_status(
 /// A grid → programs message, queued in the caller's transaction.
 pub(crate) async fn send(
     tx: &mut Tx,
-    flow: &str,
+    flow: Flow,
     correlation: &str,
     payload: Value,
     now: DateTime<Utc>,
@@ -330,7 +331,7 @@ pub(crate) async fn send(
         tx,
         &NewMessage {
             message_id: new_message_id(),
-            flow: flow.into(),
+            flow: flow.as_str().into(),
             correlation_id: Some(correlation.into()),
             sender: "grid".into(),
             recipient: "programs".into(),
@@ -416,7 +417,7 @@ pub(crate) async fn send_stage_status(
         if let Some(r) = reason {
             payload["reason"] = json!(r);
         }
-        send(tx, "stage_status", &ev.code, payload, now).await?;
+        send(tx, Flow::StageStatus, &ev.code, payload, now).await?;
     }
     Ok(programs.len())
 }

@@ -9,7 +9,7 @@ use crate::db::Db;
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage};
 use crate::integration::wire::{
-    self, NetworkLocationTransfer, NetworkNode, NodeKind, ServicePointLink, Validate,
+    NetworkLocationTransfer, NetworkNode, NodeKind, Outbound, ServicePointLink, Validate,
 };
 use crate::with_tx;
 
@@ -92,17 +92,15 @@ pub async fn export_network(
         })),
     )
     .await?;
-    let payload = serde_json::to_value(&transfer)
-        .map_err(|e| DomainError::Internal(format!("network transfer: {e}")))?;
     enqueue(
         &mut tx,
         &NewMessage {
             message_id: summary.message_id.clone(),
-            flow: wire::Flow::NetworkLocationTransfer.as_str().into(),
+            flow: NetworkLocationTransfer::FLOW.as_str().into(),
             correlation_id: Some(transfer.transaction_id.clone()),
             sender: "grid".into(),
             recipient: "programs".into(),
-            payload,
+            payload: transfer.to_payload(),
             max_attempts: crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS,
         },
         now,

@@ -12,7 +12,7 @@ use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage};
-use crate::integration::wire::{self, AggregatorStatus, AggregatorSync, Validate};
+use crate::integration::wire::{AggregatorStatus, AggregatorSync, Outbound, Validate};
 use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
 use crate::{with_db, with_tx};
 
@@ -312,11 +312,11 @@ pub async fn save_aggregator(
         &mut tx,
         &NewMessage {
             message_id: new_message_id(),
-            flow: wire::Flow::AggregatorSync.as_str().into(),
+            flow: AggregatorSync::FLOW.as_str().into(),
             correlation_id: Some(format!("aggregator-{id}")),
             sender: "programs".into(),
             recipient: "grid".into(),
-            payload: serde_json::to_value(&sync)?,
+            payload: sync.to_payload(),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
         },
         now,

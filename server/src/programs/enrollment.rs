@@ -9,6 +9,7 @@ use crate::db::audit::{append, NewAuditEntry};
 use crate::db::{enrollment as store, Db, Tx};
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::wire::Flow;
 use crate::with_tx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +95,7 @@ pub async fn change_status(
     if let Some(payload) = sync {
         let msg = NewMessage {
             message_id: new_message_id(),
-            flow: "enrollment_sync".into(),
+            flow: Flow::EnrollmentSync.as_str().into(),
             correlation_id: Some(format!("enrollment-{id}")),
             sender: "programs".into(),
             recipient: "grid".into(),

@@ -9,6 +9,7 @@ use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::wire::{CustomerOptOut, Outbound};
 use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
 use crate::with_tx;
 
@@ -99,12 +100,18 @@ pub async fn opt_out(
     .await?;
     let msg = NewMessage {
         message_id: new_message_id(),
-        flow: "customer_opt_out".into(),
+        flow: CustomerOptOut::FLOW.as_str().into(),
         correlation_id: Some(stage.to_string()),
         sender: "programs".into(),
         recipient: "grid".into(),
-        payload: json!({"transactionId": format!("OPT-{stage}-{device_id}"), "eventExternalIdentifier": r.event_external_id,
-            "headEndSystem": r.head_end, "nicId": r.nic_id, "requestedAt": now}),
+        payload: CustomerOptOut {
+            transaction_id: format!("OPT-{stage}-{device_id}"),
+            event_external_identifier: r.event_external_id,
+            head_end_system: r.head_end,
+            nic_id: r.nic_id,
+            requested_at: now,
+        }
+        .to_payload(),
         max_attempts: DEFAULT_MAX_ATTEMPTS,
     };
     enqueue(&mut tx, &msg, now).await?;

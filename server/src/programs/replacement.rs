@@ -11,7 +11,7 @@ use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage};
-use crate::integration::wire::{self, DeviceKey, SyncAction, SyncDevice, Validate};
+use crate::integration::wire::{self, DeviceKey, Outbound, SyncAction, SyncDevice, Validate};
 use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
 use crate::with_tx;
 
@@ -273,17 +273,15 @@ pub async fn replace_device(
                 e.field, e.message
             ))
         })?;
-        let payload = serde_json::to_value(&sync)
-            .map_err(|e| DomainError::Internal(format!("enrollment sync: {e}")))?;
         enqueue(
             &mut tx,
             &NewMessage {
                 message_id: new_message_id(),
-                flow: "enrollment_sync".into(),
+                flow: wire::EnrollmentSync::FLOW.as_str().into(),
                 correlation_id: Some(format!("enrollment-{enrollment_id}")),
                 sender: "programs".into(),
                 recipient: "grid".into(),
-                payload,
+                payload: sync.to_payload(),
                 max_attempts: DEFAULT_MAX_ATTEMPTS,
             },
             now,

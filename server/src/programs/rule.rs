@@ -2,13 +2,12 @@
 //! not yet in force), audited, and synced to the grid side (flow 9) when the program is active.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::json;
 
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage};
-use crate::integration::wire::{ProgramRule, RuleCycle};
+use crate::integration::wire::{Outbound, ProgramRule, ProgramRuleSync, RuleAction, RuleCycle};
 use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
 use crate::with_tx;
 use app::model::RuleInput;
@@ -161,15 +160,27 @@ pub async fn save_rule(
     )
     .await?;
     if status == "active" {
-        let action = if existing.is_some() { "CHANGE" } else { "LINK" };
+        let sync = ProgramRuleSync {
+            transaction_id: format!(
+                "RULE-{code}-{}-{}",
+                rule.effective_from,
+                now.timestamp_millis()
+            ),
+            action: if existing.is_some() {
+                RuleAction::Change
+            } else {
+                RuleAction::Link
+            },
+            program_code: code,
+            rule: rule.clone(),
+        };
         let msg = NewMessage {
             message_id: new_message_id(),
-            flow: "program_rule_sync".into(),
+            flow: ProgramRuleSync::FLOW.as_str().into(),
             correlation_id: Some(format!("program-{program_id}")),
             sender: "programs".into(),
             recipient: "grid".into(),
-            payload: json!({"transactionId": format!("RULE-{code}-{}-{}", rule.effective_from, now.timestamp_millis()),
-                "action": action, "programCode": code, "rule": rule_json}),
+            payload: sync.to_payload(),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
         };
         enqueue(&mut tx, &msg, now).await?;

@@ -14,6 +14,7 @@ use crate::db::program::{list_programs, list_rules, rule_in_force};
 use crate::db::{settings, Db};
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::wire::{DeviceScore, DeviceScoreBatch, Outbound};
 use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
 use crate::with_tx;
 
@@ -126,17 +127,26 @@ pub async fn run_scores(
         .fetch_all(c)
         .await?);
         for (i, chunk) in rows.chunks(SCORES_PER_MESSAGE).enumerate() {
-            let scores: Vec<_> = chunk
-                .iter()
-                .map(|(h, n, s)| json!({"headEndSystem": h, "nicId": n, "programCode": code, "controlScore": s}))
-                .collect();
+            let batch = DeviceScoreBatch {
+                transaction_id: format!("SC-{day}-{code}-{i}"),
+                scored_on: day,
+                scores: chunk
+                    .iter()
+                    .map(|(head_end, nic_id, score)| DeviceScore {
+                        head_end_system: head_end.clone(),
+                        nic_id: nic_id.clone(),
+                        program_code: code.clone(),
+                        control_score: *score,
+                    })
+                    .collect(),
+            };
             let msg = NewMessage {
                 message_id: new_message_id(),
-                flow: "device_score".into(),
+                flow: DeviceScoreBatch::FLOW.as_str().into(),
                 correlation_id: Some(format!("scores-{day}")),
                 sender: "programs".into(),
                 recipient: "grid".into(),
-                payload: json!({"transactionId": format!("SC-{day}-{code}-{i}"), "scoredOn": day, "scores": scores}),
+                payload: batch.to_payload(),
                 max_attempts: DEFAULT_MAX_ATTEMPTS,
             };
             enqueue(&mut tx, &msg, now).await?;

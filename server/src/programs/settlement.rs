@@ -239,7 +239,7 @@ pub fn billing_csv(
 ) -> Result<String, DomainError> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(64 + rows.len() * 80));
     let fail = |e: csv::Error| DomainError::Internal(format!("billing CSV: {e}"));
-    w.write_record([
+    w.write_record(crate::csv_out::safe([
         "account_id",
         "program_code",
         "season_start",
@@ -249,10 +249,10 @@ pub fn billing_csv(
         "kwh_avoided",
         "credit",
         "posted_credit",
-    ])
+    ]))
     .map_err(fail)?;
     for r in rows {
-        w.write_record([
+        w.write_record(crate::csv_out::safe([
             r.account_id.clone(),
             r.program_code.clone(),
             season_start.to_string(),
@@ -262,7 +262,7 @@ pub fn billing_csv(
             format!("{:.3}", r.kwh_avoided),
             format!("{:.2}", r.credit),
             format!("{:.2}", r.posted_credit),
-        ])
+        ]))
         .map_err(fail)?;
     }
     let bytes = w

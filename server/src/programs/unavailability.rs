@@ -8,6 +8,7 @@ use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::wire::Flow;
 use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
 use crate::with_tx;
 
@@ -33,7 +34,7 @@ pub fn parse_instant(field: &str, value: &str) -> Result<DateTime<Utc>, DomainEr
 fn message(payload: serde_json::Value, device_id: i64) -> NewMessage {
     NewMessage {
         message_id: new_message_id(),
-        flow: "customer_unavailability".into(),
+        flow: Flow::CustomerUnavailability.as_str().into(),
         correlation_id: Some(format!("device-{device_id}")),
         sender: "programs".into(),
         recipient: "grid".into(),

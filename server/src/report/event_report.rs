@@ -365,7 +365,7 @@ async fn chart(
 pub fn event_csv(data: &EventData) -> Result<Vec<u8>, DomainError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let io = |e: csv::Error| DomainError::Internal(format!("CSV: {e}"));
-    w.write_record([
+    w.write_record(crate::csv_out::safe([
         "event_code",
         "program_code",
         "account_id",
@@ -384,10 +384,10 @@ pub fn event_csv(data: &EventData) -> Result<Vec<u8>, DomainError> {
         "credit",
         "posted",
         "version",
-    ])
+    ]))
     .map_err(io)?;
     for r in &data.results {
-        w.write_record([
+        w.write_record(crate::csv_out::safe([
             r.event_code.clone(),
             r.program_code.clone(),
             r.account_id.clone(),
@@ -406,7 +406,7 @@ pub fn event_csv(data: &EventData) -> Result<Vec<u8>, DomainError> {
             format!("{:.2}", r.credit),
             r.posted.to_string(),
             r.version.to_string(),
-        ])
+        ]))
         .map_err(io)?;
     }
     w.into_inner()

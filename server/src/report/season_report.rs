@@ -293,7 +293,7 @@ pub async fn season_report(db: &Db, code: &str) -> Result<SeasonReport, DomainEr
 pub fn season_csv(r: &SeasonReport) -> Result<Vec<u8>, DomainError> {
     let io = |e: csv::Error| DomainError::Internal(format!("CSV: {e}"));
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
+    w.write_record(crate::csv_out::safe([
         "program_code",
         "event_code",
         "starts_at",
@@ -306,10 +306,10 @@ pub fn season_csv(r: &SeasonReport) -> Result<Vec<u8>, DomainError> {
         "participation_pct",
         "kwh_avoided",
         "credit",
-    ])
+    ]))
     .map_err(io)?;
     for e in &r.events {
-        w.write_record([
+        w.write_record(crate::csv_out::safe([
             r.program_code.clone(),
             e.event_code.clone(),
             e.starts_at.to_rfc3339(),
@@ -322,7 +322,7 @@ pub fn season_csv(r: &SeasonReport) -> Result<Vec<u8>, DomainError> {
             format!("{:.1}", e.participation_pct),
             format!("{:.3}", e.kwh_avoided),
             format!("{:.2}", e.credit),
-        ])
+        ]))
         .map_err(io)?;
     }
     w.into_inner()

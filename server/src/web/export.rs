@@ -18,7 +18,7 @@ const CSV_PAGE: u32 = 500;
 fn csv_chunk(rows: &[app::model::EnrollmentRow], header_row: bool) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 160));
     if header_row {
-        w.write_record([
+        w.write_record(crate::csv_out::safe([
             "enrollment_id",
             "customer_name",
             "account_id",
@@ -31,10 +31,10 @@ fn csv_chunk(rows: &[app::model::EnrollmentRow], header_row: bool) -> Result<Vec
             "devices",
             "nominal_kw",
             "start_date",
-        ])?;
+        ]))?;
     }
     for r in rows {
-        w.write_record([
+        w.write_record(crate::csv_out::safe([
             r.id.to_string(),
             r.customer_name.clone(),
             r.account_id.clone(),
@@ -47,7 +47,7 @@ fn csv_chunk(rows: &[app::model::EnrollmentRow], header_row: bool) -> Result<Vec
             r.device_count.to_string(),
             format!("{:.1}", r.nominal_kw),
             r.start_date.to_string(),
-        ])?;
+        ]))?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
 }
@@ -150,7 +150,7 @@ pub async fn audit_csv(
         "before",
         "after",
     ];
-    if let Err(e) = out.write_record(header) {
+    if let Err(e) = out.write_record(crate::csv_out::safe(header)) {
         return ApiError(app::AppError::Internal(e.to_string())).into_response();
     }
     let mut written = 0usize;
@@ -170,7 +170,7 @@ pub async fn audit_csv(
                 r.before.clone().unwrap_or_default(),
                 r.after.clone().unwrap_or_default(),
             ];
-            if let Err(e) = out.write_record(&record) {
+            if let Err(e) = out.write_record(crate::csv_out::safe(&record)) {
                 return ApiError(app::AppError::Internal(e.to_string())).into_response();
             }
         }

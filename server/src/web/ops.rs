@@ -2,11 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
+use axum::middleware::{from_fn, Next};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::web::api::problem;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -119,6 +123,54 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     res
 }
 
+/// The guards every request passes: a time limit (a request still unanswered after `limit`
+/// is answered 503 and its route logged, so no client waits forever) and a panic guard (a
+/// handler that panics answers 500 with a reference to the log line, and the server keeps
+/// serving).
+pub fn guarded<S: Clone + Send + Sync + 'static>(router: Router<S>, limit: Duration) -> Router<S> {
+    router
+        .layer(from_fn(move |req: Request, next: Next| {
+            time_limit(limit, req, next)
+        }))
+        .layer(CatchPanicLayer::custom(panicked))
+}
+
+async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = route_label(&req);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(%method, %route, seconds = limit.as_secs(), "request timed out");
+            problem(
+                503,
+                "Request timed out",
+                format!(
+                    "the server did not answer within {} s; nothing was lost, try again",
+                    limit.as_secs()
+                ),
+            )
+        }
+    }
+}
+
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let reference = format!("{:016x}", rand::random::<u64>());
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    // A short prefix only: a panic message may quote input.
+    let message: String = message.chars().take(200).collect();
+    tracing::error!(%reference, %message, "a request handler panicked");
+    problem(
+        500,
+        "Internal error",
+        format!("something went wrong on the server; reference {reference} in its log"),
+    )
+}
+
 pub async fn health() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
@@ -156,6 +208,59 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::routing::get;
+
+    async fn status_and_body(router: &Router, path: &str) -> (u16, String) {
+        use tower::ServiceExt;
+        let res = router
+            .clone()
+            .oneshot(Request::get(path).body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_panic_answers_500_with_a_reference_and_the_server_keeps_serving() {
+        async fn boom() -> &'static str {
+            panic!("a bug in a handler")
+        }
+        let router = guarded(
+            Router::new()
+                .route("/boom", get(boom))
+                .route("/fine", get(|| async { "fine" })),
+            Duration::from_secs(5),
+        );
+        let (status, body) = status_and_body(&router, "/boom").await;
+        assert_eq!(status, 500);
+        assert!(body.contains("reference"), "{body}");
+        assert!(
+            !body.contains("a bug in a handler"),
+            "the panic stays in the log: {body}"
+        );
+        assert_eq!(
+            status_and_body(&router, "/fine").await,
+            (200, "fine".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_never_finishes_answers_503() {
+        let router = guarded(
+            Router::new()
+                .route("/stuck", get(std::future::pending::<&'static str>))
+                .route("/fine", get(|| async { "fine" })),
+            Duration::from_secs(1),
+        );
+        let (status, body) = status_and_body(&router, "/stuck").await;
+        assert_eq!(status, 503);
+        assert!(body.contains("within 1 s"), "{body}");
+        assert_eq!(status_and_body(&router, "/fine").await.0, 200);
+    }
 
     #[test]
     fn a_request_lands_in_its_buckets() {
