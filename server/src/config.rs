@@ -163,6 +163,10 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDFLEX_PEER_TIMEOUT_SECS", default_value_t = 10)]
     pub peer_timeout_secs: u64,
 
+    /// Serve `/metrics` to anyone (without it, a scraper needs an API token of any role).
+    #[arg(long, env = "GRIDFLEX_PUBLIC_METRICS")]
+    pub public_metrics: bool,
+
     /// Seconds a request may take before the server gives up on it and answers 503.
     #[arg(long, env = "GRIDFLEX_REQUEST_TIMEOUT_SECS", default_value_t = 120)]
     pub request_timeout_secs: u64,

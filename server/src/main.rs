@@ -274,6 +274,7 @@ async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Re
         pg_schema,
         grid: grid_settings(&args)?,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
+        public_metrics: args.public_metrics,
     };
     let (router, state, store) = startup::build_app(db.clone(), &settings).await?;
     let cleanup = tokio::spawn(

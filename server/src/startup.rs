@@ -48,6 +48,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub started: Instant,
     pub leptos_options: LeptosOptions,
+    /// `/metrics` without a token.
+    pub public_metrics: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -67,6 +69,8 @@ pub struct WebSettings {
     pub grid: GridSettings,
     /// How long a request may take before it is answered 503.
     pub request_timeout: std::time::Duration,
+    /// `/metrics` without a token.
+    pub public_metrics: bool,
 }
 
 const STYLESHEET: &str = include_str!("../../style/gridflex.css");
@@ -162,6 +166,7 @@ pub async fn build_app(
         metrics: Arc::new(Metrics::default()),
         started: Instant::now(),
         leptos_options: leptos_options.clone(),
+        public_metrics: settings.public_metrics,
     };
 
     let store = DbSessionStore::new(&db, settings.pg_schema.as_deref()).await?;

@@ -585,8 +585,15 @@ async fn probes_report_health_readiness_and_metrics(t: TestDb) {
     assert_eq!(ready["database"], true, "{}", t.name);
     assert_eq!(ready["migrations"], true);
     c.get(app.url("/login")).send().await.unwrap();
+    // Metrics need a token (of any role).
+    let res = c.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 401, "{}: metrics without a token", t.name);
+    let token = gridflex::auth::create_token(&t.db, "test", "scraper", "auditor")
+        .await
+        .unwrap();
     let metrics = c
         .get(app.url("/metrics"))
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap()

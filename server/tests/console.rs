@@ -441,6 +441,20 @@ async fn repeated_failed_sign_ins_lock_the_account_for_a_while(t: TestDb) {
     );
     let (_, html) = app.page(&c, "/login").await;
     assert!(html.contains("too many failed sign-ins"), "{}", t.name);
+
+    // A name that is no account answers exactly alike, so lockouts do not reveal names.
+    for _ in 0..5 {
+        app.login(&app.browser(), "no-such-approver", "wrong password!")
+            .await;
+    }
+    let c = app.browser();
+    app.login(&c, "no-such-approver", PASSWORD).await;
+    let (_, html) = app.page(&c, "/login").await;
+    assert!(
+        html.contains("too many failed sign-ins"),
+        "{}: an unknown name is locked like a real one",
+        t.name
+    );
     drop(app);
     t.cleanup().await;
 }

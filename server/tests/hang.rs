@@ -43,6 +43,7 @@ async fn pages_answer_while_other_routers_are_built() {
                     pg_schema: None,
                     grid: gridflex::grid::console::GridSettings::simulated(),
                     request_timeout: std::time::Duration::from_secs(120),
+                    public_metrics: false,
                 };
                 let built_app = gridflex::startup::build_app(db.clone(), &settings).await;
                 assert!(built_app.is_ok(), "a second router builds");

@@ -116,12 +116,38 @@ pub fn lockout_for(failures: i32) -> Option<chrono::Duration> {
 }
 
 /// Failed sign-ins per client address, in memory (each process keeps its own window).
+///
+/// It also counts failed sign-ins for names that are no account, locked on the same schedule
+/// as real accounts, so a lockout answers alike for known and unknown names and does not
+/// tell an attacker which names exist.
 #[derive(Default)]
 pub struct IpThrottle {
     failures: Mutex<HashMap<String, (u32, Instant)>>,
+    unknown_names: Mutex<HashMap<String, (i32, Option<Instant>)>>,
 }
 
 impl IpThrottle {
+    /// Seconds a name that is no account must still wait, as a real account would.
+    fn unknown_name_locked(&self, name: &str) -> Option<i64> {
+        let map = self.unknown_names.lock().unwrap_or_else(|e| e.into_inner());
+        let until = map.get(name)?.1?;
+        let left = until.checked_duration_since(Instant::now())?;
+        Some((left.as_secs() as i64).max(1))
+    }
+
+    fn unknown_name_failed(&self, name: &str) {
+        let mut map = self.unknown_names.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 100_000 {
+            let now = Instant::now();
+            map.retain(|_, (_, until)| until.is_some_and(|u| u > now));
+        }
+        let entry = map.entry(name.to_string()).or_insert((0, None));
+        entry.0 += 1;
+        entry.1 = lockout_for(entry.0)
+            .and_then(|d| d.to_std().ok())
+            .map(|d| Instant::now() + d);
+    }
+
     /// Seconds the address must still wait, if it is blocked.
     pub fn blocked(&self, ip: &str) -> Option<u64> {
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
@@ -180,8 +206,12 @@ pub async fn authenticate(
         return Err(DomainError::Throttled(wait as i64));
     }
     let Some(row) = user::get_user_by_name(db, username).await? else {
+        if let Some(wait) = throttle.unknown_name_locked(username) {
+            return Err(DomainError::Throttled(wait));
+        }
         verify_blocking(password.to_string(), dummy_hash().to_string()).await;
         throttle.fail(ip);
+        throttle.unknown_name_failed(username);
         tracing::info!(outcome = "unknown_user", "sign-in refused");
         return Err(DomainError::Unauthenticated);
     };

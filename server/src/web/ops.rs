@@ -192,7 +192,15 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus metrics; a scraper signs in with an API token of any role, unless the server
+/// runs with `--public-metrics`.
+pub async fn metrics(
+    State(state): State<AppState>,
+    caller: Result<crate::web::api::ApiViewer, crate::web::api::ApiError>,
+) -> Response {
+    if let (false, Err(refused)) = (state.public_metrics, caller) {
+        return refused.into_response();
+    }
     let (size, idle) = crate::with_db!(&state.db, |pool| (pool.size(), pool.num_idle()));
     let extra = format!(
         "# HELP gridflex_db_pool_connections Open database connections.\n# TYPE gridflex_db_pool_connections gauge\ngridflex_db_pool_connections {size}\n# HELP gridflex_db_pool_idle Idle database connections.\n# TYPE gridflex_db_pool_idle gauge\ngridflex_db_pool_idle {idle}\n# HELP gridflex_uptime_seconds Seconds since start.\n# TYPE gridflex_uptime_seconds gauge\ngridflex_uptime_seconds {}\n",

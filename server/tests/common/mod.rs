@@ -197,6 +197,7 @@ pub async fn spawn_app_with(t: &TestDb, grid: gridflex::grid::console::GridSetti
         pg_schema: t.pg_schema(),
         grid,
         request_timeout: std::time::Duration::from_secs(120),
+        public_metrics: false,
     };
     let (router, state, _store) = build_app(t.db.clone(), &settings)
         .await
