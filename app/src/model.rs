@@ -171,6 +171,7 @@ pub struct Page<T> {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct EnrollmentRow {
     pub id: i64,
     pub customer_name: String,
@@ -188,6 +189,7 @@ pub struct EnrollmentRow {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct CustomerDto {
     pub id: i64,
     pub person_id: String,
@@ -199,6 +201,7 @@ pub struct CustomerDto {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct NodeRef {
     pub id: i64,
     pub kind: String,
@@ -207,6 +210,7 @@ pub struct NodeRef {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct LocationDto {
     pub id: i64,
     pub service_point_id: String,
@@ -219,6 +223,7 @@ pub struct LocationDto {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct EnrolledDevice {
     pub device_id: i64,
     pub head_end: String,
@@ -231,6 +236,7 @@ pub struct EnrolledDevice {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct StatusChange {
     pub from_status: Option<String>,
     pub to_status: String,
@@ -240,6 +246,7 @@ pub struct StatusChange {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ReplacementDto {
     pub enrollment_id: i64,
     pub old_device_id: i64,
@@ -252,6 +259,7 @@ pub struct ReplacementDto {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditEntryDto {
     pub id: i64,
     pub occurred_at: DateTime<Utc>,
@@ -264,6 +272,7 @@ pub struct AuditEntryDto {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct EnrollmentDetail {
     pub id: i64,
     pub status: String,
@@ -281,6 +290,7 @@ pub struct EnrollmentDetail {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ProgramRef {
     pub id: i64,
     pub code: String,
@@ -288,6 +298,7 @@ pub struct ProgramRef {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct DeviceRow {
     pub id: i64,
     pub head_end: String,
@@ -303,6 +314,7 @@ pub struct DeviceRow {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct DeviceEnrollment {
     pub enrollment_id: i64,
     pub program_code: String,
@@ -313,6 +325,7 @@ pub struct DeviceEnrollment {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct UnavailabilityDto {
     pub id: i64,
     pub starts_at: DateTime<Utc>,
@@ -322,6 +335,7 @@ pub struct UnavailabilityDto {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct DeviceDetail {
     pub id: i64,
     pub head_end: String,
@@ -346,6 +360,7 @@ pub struct DeviceDetail {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ReservationDto {
     pub stage: String,
     pub event: String,
@@ -359,6 +374,7 @@ pub struct ReservationDto {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ProgramSummary {
     pub id: i64,
     pub code: String,
@@ -374,6 +390,7 @@ pub struct ProgramSummary {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ProgramRuleDto {
     pub id: i64,
     pub effective_from: NaiveDate,
@@ -396,6 +413,7 @@ pub struct ProgramRuleDto {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ProgramDetail {
     pub summary: ProgramSummary,
     pub settlement_method: String,
@@ -411,6 +429,7 @@ pub struct ProgramDetail {
 
 /// One node of the network with what hangs below it, rolled up.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct NodeRollup {
     pub node: NodeRef,
     pub service_points: i64,
@@ -422,6 +441,7 @@ pub struct NodeRollup {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct NetworkView {
     pub substations: Vec<NodeRollup>,
     /// The feeder asked for with `?feeder=`, with its transformers as children.
@@ -648,7 +668,7 @@ pub struct ReductionInput {
     pub share: String,
 }
 
-/// A device replacement as typed in the console or sent to the REST API (parsed and checked
+/// A device replacement as typed in the console (parsed and checked
 /// by the server). Blank optional fields take the old device's values.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ReplacementInput {
@@ -670,6 +690,7 @@ pub struct ReplacementInput {
 
 /// An aggregator as the program side keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct AggregatorDto {
     pub id: i64,
     pub name: String,
@@ -683,7 +704,8 @@ pub struct AggregatorDto {
     pub program_codes: Vec<String>,
 }
 
-/// An aggregator as typed in the console or sent to the REST API. `id` blank: a new one.
+/// An aggregator as typed in the console (the REST API's body converts into it). `id`
+/// blank: a new one.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct AggregatorInput {
     #[serde(default)]

@@ -232,6 +232,9 @@ pub struct DeviceQuery {
     pub device_type: Option<DeviceType>,
     pub status: Option<String>,
     pub registered: Option<bool>,
+    /// Devices in one of this program's enrollments now.
+    pub program: Option<i64>,
+    pub substation: Option<i64>,
     pub feeder: Option<i64>,
     /// NIC id or serial number (exact), or NIC id prefix.
     pub q: Option<String>,
@@ -252,6 +255,8 @@ impl DeviceQuery {
                 continue;
             }
             match key {
+                "program" => q.program = Some(parse_id(key, value)?),
+                "substation" => q.substation = Some(parse_id(key, value)?),
                 "feeder" => q.feeder = Some(parse_id(key, value)?),
                 "after" => q.after = Some(parse_id(key, value)?),
                 "limit" => q.limit = parse_limit(value)?,
@@ -292,6 +297,12 @@ impl DeviceQuery {
         }
         if let Some(v) = self.registered {
             push(&mut out, "registered", if v { "yes" } else { "no" });
+        }
+        if let Some(v) = self.program {
+            push(&mut out, "program", v);
+        }
+        if let Some(v) = self.substation {
+            push(&mut out, "substation", v);
         }
         if let Some(v) = self.feeder {
             push(&mut out, "feeder", v);

@@ -13,6 +13,7 @@ use crate::model::Viewer;
 
 /// A completed event on the program side and how far it is settled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SettlementEventDto {
     pub event_code: String,
     pub starts_at: DateTime<Utc>,
@@ -30,6 +31,7 @@ pub struct SettlementEventDto {
 
 /// A program's settlement terms and season totals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ProgramSeasonDto {
     pub code: String,
     pub name: String,
@@ -47,6 +49,7 @@ pub struct ProgramSeasonDto {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SettlementOverview {
     pub events: Vec<SettlementEventDto>,
     pub programs: Vec<ProgramSeasonDto>,
@@ -56,6 +59,7 @@ pub struct SettlementOverview {
 
 /// One enrollment's result in one event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SettlementResultDto {
     pub program_code: String,
     pub enrollment_id: i64,
@@ -84,6 +88,7 @@ pub struct SettlementResultDto {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SettlementRunDto {
     pub id: i64,
     pub program_code: String,
@@ -100,6 +105,7 @@ pub struct SettlementRunDto {
 
 /// An event's settlement: its runs and a page of results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SettlementEventDetail {
     pub event: SettlementEventDto,
     pub runs: Vec<SettlementRunDto>,
@@ -112,6 +118,7 @@ pub struct SettlementEventDetail {
 
 /// A customer's season in a program.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct CustomerSeasonDto {
     pub account_id: String,
     pub events: i64,
@@ -122,6 +129,7 @@ pub struct CustomerSeasonDto {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SeasonDetail {
     pub program: ProgramSeasonDto,
     pub customers: Vec<CustomerSeasonDto>,

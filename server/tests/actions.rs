@@ -179,8 +179,8 @@ async fn a_program_manager_replaces_a_device_and_the_grid_swaps_it(t: TestDb) {
     .fetch_one(p)
     .await
     .unwrap());
-    let body = json!({"old_device_id": new_device.to_string(), "new_head_end": "ECOBEE", "new_nic_id": "NEWNIC0003",
-        "new_nominal_kw": "3.5", "reason": "upgrade"});
+    let body = json!({"oldDeviceId": new_device, "newHeadEnd": "ECOBEE", "newNicId": "NEWNIC0003",
+        "newNominalKw": 3.5, "reason": "upgrade"});
     let url = app.url(&format!("/api/v1/enrollments/{enrollment}/replace-device"));
     let operator = api_token(&t, "operator").await;
     let res = c
@@ -193,7 +193,7 @@ async fn a_program_manager_replaces_a_device_and_the_grid_swaps_it(t: TestDb) {
     assert_eq!(res.status(), 403, "{}", t.name);
     let manager_token = api_token(&t, "program_manager").await;
     let mut bad = body.clone();
-    bad["new_nic_id"] = json!("bad nic!");
+    bad["newNicId"] = json!("bad nic!");
     let res = c
         .post(&url)
         .bearer_auth(&manager_token)
@@ -203,6 +203,30 @@ async fn a_program_manager_replaces_a_device_and_the_grid_swaps_it(t: TestDb) {
         .unwrap();
     assert_eq!(res.status(), 400, "{}", t.name);
     assert!(res.text().await.unwrap().contains("new NIC id"));
+    // The form's conventions are refused with the field named: a number as text, a
+    // snake_case name.
+    for (field, value, named) in [
+        ("oldDeviceId", json!(new_device.to_string()), "oldDeviceId"),
+        ("newNominalKw", json!("3.5"), "newNominalKw"),
+        ("new_nic_id", json!("NEWNIC0003"), "new_nic_id"),
+    ] {
+        let mut typed = body.clone();
+        typed[field] = value;
+        let res = c
+            .post(&url)
+            .bearer_auth(&manager_token)
+            .json(&typed)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "{}: {field}", t.name);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let problem: Value = res.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().contains(named),
+            "{problem}"
+        );
+    }
     let res = c
         .post(&url)
         .bearer_auth(&manager_token)
@@ -455,9 +479,9 @@ async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it(t:
         .as_array()
         .unwrap()
         .iter()
-        .any(|a| a["external_ref"] == "AGG-GRIDWISE"));
-    let body = json!({"name": "Peak Partners", "status": "active", "start_date": "2026-02-01", "contact_name": "Jo",
-        "contact_email": "jo@peak.example", "external_ref": "AGG-PEAK", "program_codes": "SMT-BYOD"});
+        .any(|a| a["externalRef"] == "AGG-GRIDWISE" && a["programCodes"].is_array()));
+    let body = json!({"name": "Peak Partners", "status": "active", "startDate": "2026-02-01", "contactName": "Jo",
+        "contactEmail": "jo@peak.example", "externalRef": "AGG-PEAK", "programCodes": ["SMT-BYOD"]});
     let res = c
         .post(app.url("/api/v1/aggregators"))
         .bearer_auth(api_token(&t, "operator").await)
@@ -482,8 +506,26 @@ async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it(t:
         .await
         .unwrap();
     assert_eq!(res.status(), 409, "{}", t.name);
+    let added: Value = c
+        .get(app.url("/api/v1/aggregators"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let peak = added
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["externalRef"] == "AGG-PEAK")
+        .unwrap();
+    assert_eq!(peak["programCodes"], json!(["SMT-BYOD"]), "{}", t.name);
+    assert_eq!(peak["startDate"], "2026-02-01");
+    assert!(peak["endDate"].is_null());
     let mut bad = body.clone();
-    bad["program_codes"] = json!("NOPE");
+    bad["programCodes"] = json!(["NOPE"]);
     let res = c
         .post(app.url(&format!("/api/v1/aggregators/{id}")))
         .bearer_auth(&token)
@@ -492,8 +534,29 @@ async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it(t:
         .await
         .unwrap();
     assert_eq!(res.status(), 400, "{}", t.name);
+    // A list as text, or a date that is not one, is refused naming the field.
+    for (field, value) in [
+        ("programCodes", json!("SMT-BYOD")),
+        ("startDate", json!("2026-02-30")),
+    ] {
+        let mut typed = body.clone();
+        typed[field] = value;
+        let res = c
+            .post(app.url(&format!("/api/v1/aggregators/{id}")))
+            .bearer_auth(&token)
+            .json(&typed)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "{}: {field}", t.name);
+        let problem: Value = res.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().contains(field),
+            "{problem}"
+        );
+    }
     let mut renamed = body.clone();
-    renamed["external_ref"] = json!("AGG-GRIDWISE");
+    renamed["externalRef"] = json!("AGG-GRIDWISE");
     renamed["name"] = json!("GridWise Co");
     let res = c
         .post(app.url(&format!("/api/v1/aggregators/{id}")))

@@ -74,8 +74,20 @@ async fn enrollments_filter_page_and_mask_by_role(t: TestDb) {
     assert_eq!(items.len(), 5, "{}", t.name);
     assert!(items
         .iter()
-        .all(|e| e["program_code"] == "EV-MANAGED" && e["status"] == "ACTIVE"));
+        .all(|e| e["programCode"] == "EV-MANAGED" && e["status"] == "ACTIVE"));
     let total = body["total"].as_i64().unwrap();
+    // The program's code filters the same as its id.
+    let by_code: Value = c
+        .get(app.url("/api/v1/enrollments?program=EV-MANAGED&status=ACTIVE&limit=5"))
+        .bearer_auth(&pm)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_code["total"], total, "{}: program code", t.name);
+    assert_eq!(by_code["items"], body["items"], "{}", t.name);
     // Walking every page visits each enrollment exactly once.
     let mut seen = std::collections::HashSet::new();
     let mut after: Option<i64> = None;
@@ -101,7 +113,7 @@ async fn enrollments_filter_page_and_mask_by_role(t: TestDb) {
                 "no enrollment twice"
             );
         }
-        match page["next_after"].as_i64() {
+        match page["nextAfter"].as_i64() {
             Some(a) => after = Some(a),
             None => break,
         }
@@ -127,7 +139,7 @@ async fn enrollments_filter_page_and_mask_by_role(t: TestDb) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["customer_name"].as_str().unwrap().to_lowercase())
+        .map(|e| e["customerName"].as_str().unwrap().to_lowercase())
         .collect();
     let mut ordered = names.clone();
     ordered.sort();
@@ -188,7 +200,7 @@ async fn enrollments_filter_page_and_mask_by_role(t: TestDb) {
         .unwrap();
     assert_eq!(res.status(), 403);
     let res = c
-        .get(app.url("/api/v1/devices?device_type=battery&limit=3"))
+        .get(app.url("/api/v1/devices?deviceType=battery&limit=3"))
         .bearer_auth(&operator)
         .send()
         .await
@@ -199,7 +211,134 @@ async fn enrollments_filter_page_and_mask_by_role(t: TestDb) {
         .as_array()
         .unwrap()
         .iter()
-        .all(|d| d["device_type"] == "battery"));
+        .all(|d| d["deviceType"] == "battery"));
+    // The console's snake_case query name is still read.
+    let old_name: Value = c
+        .get(app.url("/api/v1/devices?device_type=battery&limit=3"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(old_name["total"], devices["total"], "{}", t.name);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(list_filters_take_codes_as_well_as_ids);
+async fn list_filters_take_codes_as_well_as_ids(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let c = reqwest::Client::new();
+    let pm = token(&t, "program_manager").await;
+    let get = |path: String| {
+        let req = c.get(app.url(&path)).bearer_auth(&pm);
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let first = get("/api/v1/enrollments?limit=1".into()).await;
+    let feeder = first["items"][0]["feederCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let substation = first["items"][0]["substationCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (feeder_id, substation_id, program_id): (i64, i64, i64) = gridflex::with_db!(&t.db, |p| {
+        sqlx::query_as(
+            "SELECT (SELECT id FROM network_nodes WHERE code = $1), (SELECT id FROM network_nodes WHERE code = $2),
+                    (SELECT id FROM programs WHERE code = 'SMT-BYOD')",
+        )
+        .bind(&feeder)
+        .bind(&substation)
+        .fetch_one(p)
+        .await
+        .unwrap()
+    });
+
+    for (by_code, by_id) in [
+        (
+            format!("/api/v1/enrollments?feeder={feeder}"),
+            format!("/api/v1/enrollments?feeder={feeder_id}"),
+        ),
+        (
+            format!("/api/v1/enrollments?substation={substation}"),
+            format!("/api/v1/enrollments?substation={substation_id}"),
+        ),
+        (
+            format!("/api/v1/devices?feeder={feeder}"),
+            format!("/api/v1/devices?feeder={feeder_id}"),
+        ),
+        (
+            format!("/api/v1/devices?substation={substation}"),
+            format!("/api/v1/devices?substation={substation_id}"),
+        ),
+        (
+            "/api/v1/devices?program=SMT-BYOD".into(),
+            format!("/api/v1/devices?program={program_id}"),
+        ),
+    ] {
+        let a = get(by_code.clone()).await;
+        let b = get(by_id).await;
+        assert!(a["total"].as_i64().unwrap() > 0, "{}: {by_code}", t.name);
+        assert_eq!(a["total"], b["total"], "{}: {by_code}", t.name);
+        assert_eq!(a["items"], b["items"], "{}: {by_code}", t.name);
+    }
+    let enrollments = get(format!("/api/v1/enrollments?feeder={feeder}&limit=500")).await;
+    assert!(enrollments["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["feederCode"] == feeder.as_str()));
+    let devices = get(format!("/api/v1/devices?feeder={feeder}&limit=500")).await;
+    assert!(devices["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["feederCode"] == feeder.as_str()));
+    // Devices of a program are the ones in its enrollments now.
+    let in_program: i64 = gridflex::with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT ed.device_id) FROM enrollment_devices ed JOIN enrollments e ON e.id = ed.enrollment_id
+             JOIN programs p ON p.id = e.program_id WHERE p.code = 'SMT-BYOD' AND ed.left_at IS NULL",
+        )
+        .fetch_one(p)
+        .await
+        .unwrap()
+    });
+    let smt = get("/api/v1/devices?program=SMT-BYOD".into()).await;
+    assert_eq!(smt["total"], in_program, "{}", t.name);
+    let network = get(format!("/api/v1/network?feeder={feeder}")).await;
+    assert_eq!(network["feeder"]["node"]["code"], feeder.as_str());
+
+    // An unknown code is a 400 problem naming the parameter and the code.
+    for path in [
+        "/api/v1/enrollments?program=NO-SUCH-PROGRAM".to_string(),
+        "/api/v1/enrollments?feeder=FDR-NOPE".into(),
+        "/api/v1/enrollments?substation=SUB-NOPE".into(),
+        "/api/v1/devices?program=NO-SUCH-PROGRAM".into(),
+        "/api/v1/devices?feeder=FDR-NOPE".into(),
+        "/api/v1/network?feeder=FDR-NOPE".into(),
+        // A feeder's code is not a substation's.
+        format!("/api/v1/enrollments?substation={feeder}"),
+    ] {
+        let res = c.get(app.url(&path)).bearer_auth(&pm).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{}: {path}", t.name);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let body: Value = res.json().await.unwrap();
+        let detail = body["detail"].as_str().unwrap();
+        let (param, code) = path.rsplit_once('?').unwrap().1.split_once('=').unwrap();
+        assert!(
+            detail.contains(&format!("`{param}`")) && detail.contains(&format!("`{code}`")),
+            "{path}: {body}"
+        );
+    }
     drop(app);
     t.cleanup().await;
 }
@@ -276,6 +415,40 @@ async fn the_openapi_document_matches_the_routes_served() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(paths.len(), 36);
+    // One casing: every documented body, answer and query parameter name is camelCase.
+    let snake = |name: &str| name.contains('_');
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        for field in schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|p| p.0)
+        {
+            assert!(
+                !snake(field),
+                "schema {name}: field `{field}` is not camelCase"
+            );
+        }
+    }
+    for (path, item) in paths {
+        for op in item.as_object().unwrap().values() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                assert!(!snake(name), "{path}: parameter `{name}` is not camelCase");
+            }
+        }
+    }
+    // The list filters are documented as codes (or ids).
+    let enrollment_params = &paths["/api/v1/enrollments"]["get"]["parameters"];
+    for name in ["program", "substation", "feeder"] {
+        let p = enrollment_params
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap();
+        assert_eq!(p["schema"]["type"], "string", "{name} takes a code");
+    }
     // `/api/v1/events/1` must exist for the walk below: the operator creates it.
     let op = token(&t, "operator").await;
     let start = {
@@ -290,8 +463,8 @@ async fn the_openapi_document_matches_the_routes_served() {
         .post(app.url("/api/v1/events"))
         .bearer_auth(&op)
         .json(
-            &json!({"strategy_id": "1", "name": "walk", "starts_at": start.to_rfc3339(),
-            "ends_at": (start + chrono::Duration::hours(1)).to_rfc3339()}),
+            &json!({"strategyId": 1, "name": "walk", "startsAt": start.to_rfc3339(),
+            "endsAt": (start + chrono::Duration::hours(1)).to_rfc3339()}),
         )
         .send()
         .await
@@ -330,6 +503,21 @@ async fn the_openapi_document_matches_the_routes_served() {
                 ![404, 405, 500].contains(&status),
                 "documented POST {path} is served: {status}"
             );
+            // A typed JSON body missing its required fields is a 422 naming the first one.
+            let body_schema =
+                &item["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+            if let Some(name) = body_schema.as_str().map(|r| r.rsplit('/').next().unwrap()) {
+                let required = &doc["components"]["schemas"][name]["required"];
+                if let Some(first) = required.as_array().and_then(|r| r.first()) {
+                    assert_eq!(status, 422, "{path}: {{}} is not a {name}");
+                    let problem: Value = res.json().await.unwrap();
+                    let field = first.as_str().unwrap();
+                    assert!(
+                        problem["detail"].as_str().unwrap().contains(field),
+                        "{path}: {problem} names `{field}`"
+                    );
+                }
+            }
             continue;
         }
         let res = c
@@ -505,6 +693,25 @@ async fn actions_through_the_api_follow_the_same_rules_as_the_console(t: TestDb)
         .post(app.url(&format!("/api/v1/devices/{device}/unavailability")))
         .bearer_auth(&pm)
         .json(&json!({"startsAt": "2030-07-01T12:00:00Z", "endsAt": "yesterday", "reason": "vacation"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422, "a time that is not RFC 3339 is named");
+    assert!(res.text().await.unwrap().contains("endsAt"));
+    // A time without an offset is not RFC 3339 either.
+    let res = c
+        .post(app.url(&format!("/api/v1/devices/{device}/unavailability")))
+        .bearer_auth(&pm)
+        .json(&json!({"startsAt": "2030-07-01T12:00", "endsAt": "2030-07-01T16:00:00Z", "reason": "vacation"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("startsAt"));
+    let res = c
+        .post(app.url(&format!("/api/v1/devices/{device}/unavailability")))
+        .bearer_auth(&pm)
+        .json(&json!({"startsAt": "2030-07-01T12:00:00Z", "endsAt": "2030-07-01T11:00:00Z", "reason": "vacation"}))
         .send()
         .await
         .unwrap();

@@ -534,8 +534,8 @@ async fn the_rest_api_runs_the_lifecycle_with_the_same_role_rules(t: TestDb) {
     let (status, body) = post(
         "/api/v1/strategies".into(),
         op.clone(),
-        serde_json::json!({"name": "neg", "zone": "SUB-RIVER", "programs": "SMT-BYOD", "event_type": "Economic",
-            "objective": "LoadReduction", "target_mw": "-2", "control_level": "full"}),
+        serde_json::json!({"name": "neg", "zone": ["SUB-RIVER"], "programs": ["SMT-BYOD"], "eventType": "Economic",
+            "objective": "LoadReduction", "targetMw": -2, "controlLevel": "full"}),
     )
     .await;
     assert_eq!(status, 400, "{}: {body}", t.name);
@@ -546,17 +546,97 @@ async fn the_rest_api_runs_the_lifecycle_with_the_same_role_rules(t: TestDb) {
     let (status, body) = post(
         "/api/v1/events".into(),
         op.clone(),
-        serde_json::json!({"strategy_id": strategy.to_string(), "name": "x",
-            "starts_at": start.to_rfc3339(), "ends_at": (start - Duration::hours(1)).to_rfc3339()}),
+        serde_json::json!({"strategyId": strategy, "name": "x",
+            "startsAt": start.to_rfc3339(), "endsAt": (start - Duration::hours(1)).to_rfc3339()}),
     )
     .await;
     assert_eq!(status, 400, "{}: {body}", t.name);
+    // The form's conventions are refused with the field named (422 problem documents): a
+    // number as text, a flag as "on", a list as text, a time without an offset, a
+    // snake_case name.
+    let strategy_body = serde_json::json!({"name": "typed", "zone": ["SUB-RIVER"], "programs": ["SMT-BYOD"],
+        "eventType": "Economic", "objective": "LoadReduction", "targetMw": 2, "controlLevel": "full"});
+    let event_body = serde_json::json!({"strategyId": strategy, "name": "x",
+        "startsAt": start.to_rfc3339(), "endsAt": (start + Duration::hours(1)).to_rfc3339()});
+    for (path, base, field, value) in [
+        (
+            "/api/v1/strategies",
+            &strategy_body,
+            "targetMw",
+            serde_json::json!("2"),
+        ),
+        (
+            "/api/v1/strategies",
+            &strategy_body,
+            "baCheck",
+            serde_json::json!("on"),
+        ),
+        (
+            "/api/v1/strategies",
+            &strategy_body,
+            "zone",
+            serde_json::json!("SUB-RIVER"),
+        ),
+        (
+            "/api/v1/strategies",
+            &strategy_body,
+            "control_level",
+            serde_json::json!("full"),
+        ),
+        (
+            "/api/v1/events",
+            &event_body,
+            "strategyId",
+            serde_json::json!(strategy.to_string()),
+        ),
+        (
+            "/api/v1/events",
+            &event_body,
+            "startsAt",
+            serde_json::json!("2026-07-01T15:00"),
+        ),
+        (
+            "/api/v1/events",
+            &event_body,
+            "strategy_id",
+            serde_json::json!(strategy),
+        ),
+    ] {
+        let mut typed = base.clone();
+        typed[field] = value;
+        let (status, body) = post(path.into(), op.clone(), typed).await;
+        assert_eq!(status, 422, "{}: {path} {field}: {body}", t.name);
+        assert!(
+            body["detail"].as_str().unwrap().contains(field),
+            "{path} names {field}: {body}"
+        );
+    }
+    // A strategy in the API's shape reads back the same way.
+    let (status, body) = post(
+        "/api/v1/strategies".into(),
+        op.clone(),
+        strategy_body.clone(),
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {body}", t.name);
+    let typed: serde_json::Value = c
+        .get(app.url(&format!("/api/v1/strategies/{}", body["id"])))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(typed["zone"], serde_json::json!(["SUB-RIVER"]), "{typed}");
+    assert_eq!(typed["targetMw"], 2.0, "{typed}");
+    assert_eq!(typed["baCheck"], false, "{typed}");
 
     let (status, body) = post(
         "/api/v1/events".into(),
         op.clone(),
-        serde_json::json!({"strategy_id": strategy.to_string(), "name": "API event",
-            "starts_at": start.to_rfc3339(), "ends_at": (start + Duration::hours(2)).to_rfc3339()}),
+        serde_json::json!({"strategyId": strategy, "name": "API event",
+            "startsAt": start.to_rfc3339(), "endsAt": (start + Duration::hours(2)).to_rfc3339()}),
     )
     .await;
     assert_eq!(status, 200, "{}: {body}", t.name);
@@ -755,8 +835,8 @@ async fn submitted_event(app: &TestApp, op: &str, strategy: i64, start: DateTime
         app,
         op,
         "/api/v1/events",
-        serde_json::json!({"strategy_id": strategy.to_string(), "name": "e",
-            "starts_at": start.to_rfc3339(), "ends_at": (start + Duration::hours(2)).to_rfc3339()}),
+        serde_json::json!({"strategyId": strategy, "name": "e",
+            "startsAt": start.to_rfc3339(), "endsAt": (start + Duration::hours(2)).to_rfc3339()}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -943,8 +1023,8 @@ async fn a_feeder_zone_plans_only_that_feeders_devices(t: TestDb) {
         &app,
         &op,
         "/api/v1/strategies",
-        serde_json::json!({"name": "One feeder", "zone": "FDR-N01", "programs": "SMT-BYOD, EV-MANAGED, BATT-VPP, WH-CONTROL",
-            "event_type": "Economic", "objective": "MaximumReduction", "control_level": "full"}),
+        serde_json::json!({"name": "One feeder", "zone": ["FDR-N01"], "programs": ["SMT-BYOD", "EV-MANAGED", "BATT-VPP", "WH-CONTROL"],
+            "eventType": "Economic", "objective": "MaximumReduction", "controlLevel": "full"}),
     )
     .await;
     assert_eq!(status, 200, "{}: {body}", t.name);

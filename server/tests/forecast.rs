@@ -294,7 +294,7 @@ async fn temperature_uploads_are_all_or_nothing_audited_and_for_operators(t: Tes
         .as_array()
         .unwrap()
         .iter()
-        .any(|h| h["temperature_c"] == 30.5));
+        .any(|h| h["temperatureC"] == 30.5));
     let res = c
         .put(app.url("/api/v1/weather"))
         .bearer_auth(&op_token)

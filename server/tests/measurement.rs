@@ -92,11 +92,11 @@ async fn a_good_csv_is_stored_once_and_a_conflicting_reading_is_rejected(t: Test
     let (a, b) = service_points(&t).await;
     let before = count(&t, READINGS_2025).await;
     let file = csv(&[(&a, 0, 1.0), (&a, 1, 1.25), (&b, 0, 0.5), (&b, 2, 0.75)]);
-    let (status, report) = post(&app, &pm, "text/csv", "?file_name=july.csv", file.clone()).await;
+    let (status, report) = post(&app, &pm, "text/csv", "?fileName=july.csv", file.clone()).await;
     assert_eq!(status, 200, "{}: {report}", t.name);
-    assert_eq!(report["rows_accepted"], 4, "{}: {report}", t.name);
-    assert_eq!(report["rows_rejected"], 0, "{}", t.name);
-    assert_eq!(report["gaps_found"], 1, "{}: b misses 00:15", t.name);
+    assert_eq!(report["rowsAccepted"], 4, "{}: {report}", t.name);
+    assert_eq!(report["rowsRejected"], 0, "{}", t.name);
+    assert_eq!(report["gapsFound"], 1, "{}: b misses 00:15", t.name);
     assert_eq!(report["duplicate"], false);
     assert_eq!(count(&t, READINGS_2025).await, before + 4, "{}", t.name);
     let audits = "SELECT COUNT(*) FROM audit_log WHERE action = 'meter_data.import'";
@@ -106,7 +106,7 @@ async fn a_good_csv_is_stored_once_and_a_conflicting_reading_is_rejected(t: Test
     let (status, again) = post(&app, &pm, "text/csv", "?file_name=copy.csv", file).await;
     assert_eq!(status, 200, "{}", t.name);
     assert_eq!(again["duplicate"], true, "{}: {again}", t.name);
-    assert_eq!(again["import_id"], report["import_id"], "{}", t.name);
+    assert_eq!(again["importId"], report["importId"], "{}", t.name);
     assert!(again["message"]
         .as_str()
         .unwrap()
@@ -120,9 +120,9 @@ async fn a_good_csv_is_stored_once_and_a_conflicting_reading_is_rejected(t: Test
     let file = csv(&[(&a, 0, 1.0), (&a, 1, 9.0), (&a, 2, 2.0)]);
     let (status, report) = post(&app, &pm, "text/csv", "", file).await;
     assert_eq!(status, 200, "{}", t.name);
-    assert_eq!(report["rows_accepted"], 1, "{}: {report}", t.name);
-    assert_eq!(report["rows_unchanged"], 1, "{}: {report}", t.name);
-    assert_eq!(report["rows_rejected"], 1, "{}: {report}", t.name);
+    assert_eq!(report["rowsAccepted"], 1, "{}: {report}", t.name);
+    assert_eq!(report["rowsUnchanged"], 1, "{}: {report}", t.name);
+    assert_eq!(report["rowsRejected"], 1, "{}: {report}", t.name);
     assert_eq!(report["rejections"][0]["line"], 3, "{}", t.name);
     assert!(report["rejections"][0]["reason"]
         .as_str()
@@ -166,7 +166,7 @@ async fn a_bad_file_is_reported_by_line_and_nothing_is_stored(t: TestDb) {
     );
     let (status, report) = post(&app, &admin, "text/csv", "", file).await;
     assert_eq!(status, 200, "{}: {report}", t.name);
-    assert_eq!(report["rows_accepted"], 0, "{}: {report}", t.name);
+    assert_eq!(report["rowsAccepted"], 0, "{}: {report}", t.name);
     let lines: Vec<i64> = report["rejections"]
         .as_array()
         .unwrap()
@@ -234,11 +234,11 @@ async fn an_espi_feed_is_imported_and_other_roles_are_refused(t: TestDb) {
         ));
     }
     xml.push_str("</IntervalBlock></content></entry>\n</feed>\n");
-    let query = format!("?service_point={a}&file_name=greenbutton.xml");
+    let query = format!("?servicePoint={a}&fileName=greenbutton.xml");
     let (status, report) = post(&app, &pm, "application/xml", &query, xml.clone()).await;
     assert_eq!(status, 200, "{}: {report}", t.name);
     assert_eq!(report["format"], "espi", "{}", t.name);
-    assert_eq!(report["rows_accepted"], 4, "{}: {report}", t.name);
+    assert_eq!(report["rowsAccepted"], 4, "{}: {report}", t.name);
     let kwh: f64 = with_db!(&t.db, |p| {
         sqlx::query_scalar(
         "SELECT SUM(kwh) FROM interval_readings WHERE service_point_id = $1 AND interval_minutes = 60"

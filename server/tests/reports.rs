@@ -327,6 +327,13 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
         json["byProgram"].as_array().unwrap().len(),
         report.by_program.len()
     );
+    // Nested entries are camelCase too, with RFC 3339 times.
+    let step = &json["lifecycle"][0];
+    assert_eq!(step["entityType"], "event", "{}: {step}", t.name);
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(step["occurredAt"].as_str().unwrap()).is_ok(),
+        "{step}"
+    );
     let operator = token(&t, "operator").await;
     let res = c
         .get(app.url(&format!("/api/v1/reports/events/{id}")))

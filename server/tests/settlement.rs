@@ -641,7 +641,7 @@ async fn settlement_through_rest_and_console_follows_the_roles(t: TestDb) {
     assert_eq!(detail["total"], 2, "{}: {detail}", t.name);
     // 8 quarters × 0.3 kWh avoided each, at the program's 0.25 a kWh.
     assert!(close(
-        detail["results"][0]["kwh_avoided"].as_f64().unwrap(),
+        detail["results"][0]["kwhAvoided"].as_f64().unwrap(),
         2.4
     ));
     assert!(close(detail["results"][0]["credit"].as_f64().unwrap(), 0.6));
@@ -677,7 +677,7 @@ async fn settlement_through_rest_and_console_follows_the_roles(t: TestDb) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["account_id"].as_str().unwrap().to_string())
+        .map(|r| r["accountId"].as_str().unwrap().to_string())
         .collect();
     assert!(
         bill.starts_with("account_id,program_code,season_start"),

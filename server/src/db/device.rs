@@ -41,6 +41,19 @@ fn filters(q: &DeviceQuery) -> Filter {
             [],
         );
     }
+    if let Some(program) = q.program {
+        f.add(
+            "d.id IN (SELECT ed.device_id FROM enrollment_devices ed JOIN enrollments e ON e.id = ed.enrollment_id
+                      WHERE e.program_id = ? AND ed.left_at IS NULL)",
+            [Arg::Int(program)],
+        );
+    }
+    if let Some(substation) = q.substation {
+        f.add(
+            "d.location_id IN (SELECT id FROM device_locations WHERE substation_id = ?)",
+            [Arg::Int(substation)],
+        );
+    }
     if let Some(feeder) = q.feeder {
         f.add(
             "d.location_id IN (SELECT id FROM device_locations WHERE feeder_id = ?)",

@@ -46,6 +46,17 @@ pub async fn get_node(db: &Db, id: i64) -> Result<Option<NodeRow>, DomainError> 
     .await?))
 }
 
+/// The id of the node of this kind (`substation`, `feeder`, `transformer`) with this code.
+pub async fn node_id_by_code(db: &Db, kind: &str, code: &str) -> Result<Option<i64>, DomainError> {
+    Ok(with_db!(db, |pool| sqlx::query_scalar::<_, i64>(
+        "SELECT id FROM network_nodes WHERE kind = $1 AND code = $2"
+    )
+    .bind(kind)
+    .bind(code)
+    .fetch_optional(pool)
+    .await?))
+}
+
 pub async fn nodes_by_ids(db: &Db, ids: &[i64]) -> Result<Vec<NodeRow>, DomainError> {
     if ids.is_empty() {
         return Ok(Vec::new());

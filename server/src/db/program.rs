@@ -64,6 +64,15 @@ pub async fn get_program(db: &Db, id: i64) -> Result<Option<ProgramRow>, DomainE
         .await?))
 }
 
+pub async fn program_id_by_code(db: &Db, code: &str) -> Result<Option<i64>, DomainError> {
+    Ok(with_db!(db, |pool| sqlx::query_scalar::<_, i64>(
+        "SELECT id FROM programs WHERE code = $1"
+    )
+    .bind(code)
+    .fetch_optional(pool)
+    .await?))
+}
+
 /// All rules of a program, newest effective date first.
 pub async fn list_rules(db: &Db, program_id: i64) -> Result<Vec<ProgramRuleRow>, DomainError> {
     Ok(with_db!(db, |pool| {

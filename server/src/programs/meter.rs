@@ -51,6 +51,7 @@ impl Reading {
 
 /// A rejected row: its line in the file (1 = first line) and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Rejection {
     pub line: usize,
     pub reason: String,
@@ -58,7 +59,9 @@ pub struct Rejection {
 
 /// Missing data between two readings of a service point in the file (reported only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Gap {
+    #[serde(alias = "service_point_id")]
     pub service_point_id: String,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -89,20 +92,27 @@ pub struct ParsedFile {
 
 /// What an import did.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportReport {
+    #[serde(alias = "import_id")]
     pub import_id: i64,
+    #[serde(alias = "file_name")]
     pub file_name: String,
     pub sha256: String,
     pub format: Format,
     /// True when this content was imported before: nothing changed, this is that report.
     pub duplicate: bool,
     /// Readings stored by this import.
+    #[serde(alias = "rows_accepted")]
     pub rows_accepted: usize,
     /// Readings identical to ones already stored (not stored again).
+    #[serde(alias = "rows_unchanged")]
     pub rows_unchanged: usize,
+    #[serde(alias = "rows_rejected")]
     pub rows_rejected: usize,
     /// The first rejections, in line order.
     pub rejections: Vec<Rejection>,
+    #[serde(alias = "gaps_found")]
     pub gaps_found: usize,
     /// The first gaps, per service point in time order.
     pub gaps: Vec<Gap>,
@@ -809,6 +819,21 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn an_import_report_stored_before_camel_case_still_reads() {
+        let old = r#"{"import_id":3,"file_name":"a.csv","sha256":"ab","format":"csv","duplicate":false,
+            "rows_accepted":2,"rows_unchanged":0,"rows_rejected":1,
+            "rejections":[{"line":4,"reason":"bad kWh"}],"gaps_found":1,
+            "gaps":[{"service_point_id":"SP-1","from":"2026-07-01T10:00:00Z","to":"2026-07-01T11:00:00Z"}],
+            "message":"ok"}"#;
+        let r: ImportReport = serde_json::from_str(old).unwrap();
+        assert_eq!((r.import_id, r.rows_accepted, r.gaps_found), (3, 2, 1));
+        assert_eq!(r.gaps[0].service_point_id, "SP-1");
+        let now = serde_json::to_value(&r).unwrap();
+        assert_eq!(now["rowsAccepted"], 2);
+        assert_eq!(now["gaps"][0]["servicePointId"], "SP-1");
     }
 
     #[test]

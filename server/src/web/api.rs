@@ -118,6 +118,45 @@ pub(crate) fn query_pairs(raw: Option<String>) -> Result<Vec<(String, String)>, 
     })
 }
 
+/// List filters take the codes people know as well as ids: `program=SMT-BYOD`,
+/// `substation=…`, `feeder=FDR-N03` become the ids the queries filter on (a number stays an
+/// id), and an unknown code is a 400 naming it. `deviceType` is read as `device_type`.
+pub(crate) async fn resolve_codes(
+    state: &AppState,
+    raw: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (key, value) in raw {
+        let key = if key == "deviceType" {
+            "device_type".to_string()
+        } else {
+            key
+        };
+        let code = value.trim();
+        let is_code_filter = matches!(key.as_str(), "program" | "substation" | "feeder");
+        if !is_code_filter || code.is_empty() || code.bytes().all(|b| b.is_ascii_digit()) {
+            out.push((key, value));
+            continue;
+        }
+        if code.chars().count() > 100 {
+            return Err(ApiError(AppError::BadRequest(format!(
+                "query parameter `{key}`: a code has at most 100 characters"
+            ))));
+        }
+        let id = match key.as_str() {
+            "program" => crate::db::program::program_id_by_code(&state.db, code).await?,
+            kind => crate::db::network::node_id_by_code(&state.db, kind, code).await?,
+        };
+        let id = id.ok_or_else(|| {
+            ApiError(AppError::BadRequest(format!(
+                "query parameter `{key}`: no {key} with code `{code}`"
+            )))
+        })?;
+        out.push((key, id.to_string()));
+    }
+    Ok(out)
+}
+
 fn pairs(v: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
     v.iter().map(|(k, v)| (k.as_str(), v.as_str()))
 }
@@ -131,15 +170,17 @@ pub(crate) fn path_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct EnrollmentList {
     pub items: Vec<EnrollmentRow>,
     /// Enrollments matching the filters, all pages together.
     pub total: i64,
-    /// Pass as `after` to get the next page; absent on the last page.
+    /// Pass as `after` to get the next page; null on the last page.
     pub next_after: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct DeviceList {
     pub items: Vec<DeviceRow>,
     pub total: i64,
@@ -151,21 +192,23 @@ pub struct DeviceList {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 struct EnrollmentParams {
-    /// Program id.
-    program: Option<i64>,
+    /// Program code (`SMT-BYOD`) or id; an unknown code is a 400.
+    program: Option<String>,
     /// PENDING, ACTIVE or INACTIVE.
     status: Option<String>,
-    /// Substation node id.
-    substation: Option<i64>,
-    /// Feeder node id.
-    feeder: Option<i64>,
-    /// thermostat, ev_charger, battery, water_heater, pool_pump or smart_inverter.
+    /// Substation code (`SUB-N`) or node id.
+    substation: Option<String>,
+    /// Feeder code (`FDR-N03`) or node id.
+    feeder: Option<String>,
+    /// thermostat, ev_charger, battery, water_heater, pool_pump or smart_inverter
+    /// (`device_type` is read too).
+    #[param(rename = "deviceType")]
     device_type: Option<String>,
     /// Customer name prefix, or an exact account, person, service point or NIC id.
     q: Option<String>,
     /// id (default), -id, customer or start.
     sort: Option<String>,
-    /// Keyset cursor: `next_after` of the previous page.
+    /// Keyset cursor: `nextAfter` of the previous page.
     after: Option<i64>,
     /// Page size, 1 to 500 (default 50).
     limit: Option<u32>,
@@ -175,12 +218,19 @@ struct EnrollmentParams {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 struct DeviceParams {
+    /// As for enrollments (`device_type` is read too).
+    #[param(rename = "deviceType")]
     device_type: Option<String>,
     /// active or inactive.
     status: Option<String>,
-    /// yes or no.
-    registered: Option<String>,
-    feeder: Option<i64>,
+    /// true or false (yes or no are read too).
+    registered: Option<bool>,
+    /// Program code or id: devices in one of its enrollments now.
+    program: Option<String>,
+    /// Substation code or node id.
+    substation: Option<String>,
+    /// Feeder code or node id.
+    feeder: Option<String>,
     /// NIC id (prefix) or serial number.
     q: Option<String>,
     after: Option<i64>,
@@ -191,8 +241,8 @@ struct DeviceParams {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 struct NetworkParams {
-    /// A feeder id: its transformers are returned too.
-    feeder: Option<i64>,
+    /// A feeder code or id: its transformers are returned too.
+    feeder: Option<String>,
 }
 
 /// List enrollments with filters and keyset paging.
@@ -203,7 +253,7 @@ async fn list_enrollments(
     ApiViewer(viewer): ApiViewer,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<EnrollmentList>, ApiError> {
-    let p = query_pairs(raw)?;
+    let p = resolve_codes(&state, query_pairs(raw)?).await?;
     let q = EnrollmentQuery::parse(pairs(&p))?;
     let page = state.service.enrollments(&viewer, &q).await?;
     Ok(Json(EnrollmentList {
@@ -234,7 +284,7 @@ async fn list_devices(
     ApiViewer(viewer): ApiViewer,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<DeviceList>, ApiError> {
-    let p = query_pairs(raw)?;
+    let p = resolve_codes(&state, query_pairs(raw)?).await?;
     let q = DeviceQuery::parse(pairs(&p))?;
     let page = state.service.devices(&viewer, &q).await?;
     Ok(Json(DeviceList {
@@ -284,7 +334,7 @@ async fn network(
     ApiViewer(viewer): ApiViewer,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<NetworkView>, ApiError> {
-    let p = query_pairs(raw)?;
+    let p = resolve_codes(&state, query_pairs(raw)?).await?;
     let q = NetworkQuery::parse(pairs(&p))?;
     Ok(Json(state.service.network_view(&viewer, &q).await?))
 }
@@ -302,33 +352,49 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(JsonBody(v)),
-            Err(e) => Err(problem(e.status().as_u16(), "Bad request", e.body_text())),
+            Err(e) => Err(json_problem(e)),
         }
     }
 }
 
+/// A body that is not the JSON asked for: 400 when it is not JSON, 415 without the JSON
+/// content type, 422 when a field is missing, unknown or of the wrong type (named in the detail).
+pub(crate) fn json_problem(e: axum::extract::rejection::JsonRejection) -> Response {
+    let status = e.status().as_u16();
+    let title = match status {
+        415 => "Unsupported media type",
+        422 => "Unprocessable content",
+        _ => "Bad request",
+    };
+    problem(status, title, e.body_text())
+}
+
 #[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReasonBody {
     /// Why (kept in the status history), 1 to 500 characters.
     pub reason: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct StatusAnswer {
     pub id: i64,
     pub status: String,
 }
 
 #[derive(Debug, serde::Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnavailabilityBody {
-    /// RFC 3339, or `YYYY-MM-DDTHH:MM` taken as UTC.
-    pub starts_at: String,
-    pub ends_at: String,
+    /// RFC 3339 with an offset (`2026-07-01T15:00:00Z`).
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    /// RFC 3339 with an offset, after `startsAt`.
+    pub ends_at: chrono::DateTime<chrono::Utc>,
     pub reason: String,
 }
 
 #[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OptOutBody {
     /// The event stage (`externalIdentifier`) to opt out of.
     pub stage: String,
@@ -357,7 +423,7 @@ async fn enrollment_action(
 
 /// Activate a PENDING enrollment (program manager, admin); the grid side is told (flow 2).
 #[utoipa::path(post, path = "/api/v1/enrollments/{id}/activate", params(("id" = i64, Path)), request_body = ReasonBody, security(("bearer" = [])),
-    responses((status = 200, body = StatusAnswer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = StatusAnswer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn activate_enrollment(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
@@ -369,7 +435,7 @@ async fn activate_enrollment(
 
 /// Unenroll a PENDING or ACTIVE enrollment (program manager, admin); the grid side is told.
 #[utoipa::path(post, path = "/api/v1/enrollments/{id}/unenroll", params(("id" = i64, Path)), request_body = ReasonBody, security(("bearer" = [])),
-    responses((status = 200, body = StatusAnswer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = StatusAnswer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn unenroll_enrollment(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
@@ -381,7 +447,7 @@ async fn unenroll_enrollment(
 
 /// Record an unavailability window for a device (program manager, admin); flow 8.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/unavailability", params(("id" = i64, Path)), request_body = UnavailabilityBody, security(("bearer" = [])),
-    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn add_unavailability(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
@@ -392,7 +458,13 @@ async fn add_unavailability(
     let id = path_id(&id)?;
     state
         .service
-        .add_unavailability(&viewer, id, &body.starts_at, &body.ends_at, &body.reason)
+        .add_unavailability(
+            &viewer,
+            id,
+            &body.starts_at.to_rfc3339(),
+            &body.ends_at.to_rfc3339(),
+            &body.reason,
+        )
         .await?;
     Ok(Json(Done {
         message: "unavailability recorded".into(),
@@ -401,7 +473,7 @@ async fn add_unavailability(
 
 /// Opt a device out of one upcoming event stage, before the program's cut-off; flow 7.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/opt-out", params(("id" = i64, Path)), request_body = OptOutBody, security(("bearer" = [])),
-    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn opt_out(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
@@ -429,6 +501,7 @@ async fn run_scores(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct HourTemperature {
     /// Start of the hour (RFC 3339, UTC).
     pub timestamp: chrono::DateTime<chrono::Utc>,
@@ -505,20 +578,57 @@ async fn put_weather(
     Ok(Json(Done { message }).into_response())
 }
 
+/// A device replacement sent to the REST API; blank optional fields take the old device's
+/// values.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplacementBody {
+    /// The device (id) that leaves the enrollment.
+    pub old_device_id: i64,
+    /// Head-end system of the new device, e.g. `ECOBEE`.
+    pub new_head_end: String,
+    /// NIC id of the new device; a device not known yet is created at the same location.
+    pub new_nic_id: String,
+    /// Nominal controllable kW of the new device; absent: the old device's.
+    #[serde(default)]
+    pub new_nominal_kw: Option<f64>,
+    /// Specification of the new device; absent: the old device's.
+    #[serde(default)]
+    pub new_specification: Option<String>,
+    /// Why (kept in the replacement history), 1 to 500 characters.
+    pub reason: String,
+}
+
+impl From<ReplacementBody> for ReplacementInput {
+    fn from(b: ReplacementBody) -> Self {
+        ReplacementInput {
+            old_device_id: b.old_device_id.to_string(),
+            new_head_end: b.new_head_end,
+            new_nic_id: b.new_nic_id,
+            new_nominal_kw: b.new_nominal_kw.map(|v| v.to_string()).unwrap_or_default(),
+            new_specification: b.new_specification.unwrap_or_default(),
+            reason: b.reason,
+        }
+    }
+}
+
 /// Replace a device of a PENDING or ACTIVE enrollment (program manager, admin): the old one
 /// leaves, the new one joins (created at the same location when unknown), history kept;
 /// an ACTIVE enrollment's change is sent to the grid (flow 2, `REPLACE_DEVICE`).
-#[utoipa::path(post, path = "/api/v1/enrollments/{id}/replace-device", params(("id" = i64, Path)), request_body = ReplacementInput, security(("bearer" = [])),
-    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/enrollments/{id}/replace-device", params(("id" = i64, Path)), request_body = ReplacementBody, security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn replace_device(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<ReplacementInput>,
+    JsonBody(body): JsonBody<ReplacementBody>,
 ) -> Result<Json<Done>, ApiError> {
     use app::port::ConsolePort;
     let id = path_id(&id)?;
-    let message = state.service.replace_device(&viewer, id, &body).await?;
+    let message = state
+        .service
+        .replace_device(&viewer, id, &body.into())
+        .await?;
     Ok(Json(Done { message }))
 }
 
@@ -546,32 +656,71 @@ async fn list_aggregators(
     Ok(Json(state.service.list_aggregators(&viewer).await?))
 }
 
-/// Add an aggregator (program manager, admin); the grid side is told (flow 10). `id` is ignored.
-#[utoipa::path(post, path = "/api/v1/aggregators", request_body = AggregatorInput, security(("bearer" = [])),
-    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
+/// An aggregator sent to the REST API (the path names the one to edit).
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AggregatorBody {
+    pub name: String,
+    /// `active` or `inactive`.
+    pub status: String,
+    pub start_date: chrono::NaiveDate,
+    /// Absent or null: open-ended.
+    #[serde(default)]
+    pub end_date: Option<chrono::NaiveDate>,
+    pub contact_name: String,
+    pub contact_email: String,
+    /// The aggregator's stable id across both sides; fixed once created.
+    pub external_ref: String,
+    /// Program codes offered.
+    #[serde(default)]
+    pub program_codes: Vec<String>,
+}
+
+impl AggregatorBody {
+    /// The console's form for this body: `id` blank adds an aggregator.
+    fn into_input(self, id: Option<i64>) -> AggregatorInput {
+        AggregatorInput {
+            id: id.map(|i| i.to_string()).unwrap_or_default(),
+            name: self.name,
+            status: self.status,
+            start_date: self.start_date.to_string(),
+            end_date: self.end_date.map(|d| d.to_string()).unwrap_or_default(),
+            contact_name: self.contact_name,
+            contact_email: self.contact_email,
+            external_ref: self.external_ref,
+            program_codes: self.program_codes.join(","),
+        }
+    }
+}
+
+/// Add an aggregator (program manager, admin); the grid side is told (flow 10).
+#[utoipa::path(post, path = "/api/v1/aggregators", request_body = AggregatorBody, security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn add_aggregator(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
-    JsonBody(mut body): JsonBody<AggregatorInput>,
+    JsonBody(body): JsonBody<AggregatorBody>,
 ) -> Result<Json<Done>, ApiError> {
     use app::port::ConsolePort;
-    body.id = String::new();
-    let message = state.service.save_aggregator(&viewer, &body).await?;
+    let message = state
+        .service
+        .save_aggregator(&viewer, &body.into_input(None))
+        .await?;
     Ok(Json(Done { message }))
 }
 
 /// Edit an aggregator (program manager, admin); the external reference stays; flow 10.
-#[utoipa::path(post, path = "/api/v1/aggregators/{id}", params(("id" = i64, Path)), request_body = AggregatorInput, security(("bearer" = [])),
-    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/aggregators/{id}", params(("id" = i64, Path)), request_body = AggregatorBody, security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn edit_aggregator(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
     Path(id): Path<String>,
-    JsonBody(mut body): JsonBody<AggregatorInput>,
+    JsonBody(body): JsonBody<AggregatorBody>,
 ) -> Result<Json<Done>, ApiError> {
     use app::port::ConsolePort;
-    body.id = path_id(&id)?.to_string();
-    let message = state.service.save_aggregator(&viewer, &body).await?;
+    let input = body.into_input(Some(path_id(&id)?));
+    let message = state.service.save_aggregator(&viewer, &input).await?;
     Ok(Json(Done { message }))
 }
 
@@ -579,9 +728,12 @@ async fn edit_aggregator(
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 struct MeterDataParams {
-    /// The file's name, kept in the import record (default `upload`).
+    /// The file's name, kept in the import record (default `upload`; `file_name` is read too).
+    #[param(rename = "fileName")]
     file_name: Option<String>,
-    /// ESPI XML only: the service point of the readings (default: the UsagePoint entry's title).
+    /// ESPI XML only: the service point of the readings (default: the UsagePoint entry's
+    /// title; `service_point` is read too).
+    #[param(rename = "servicePoint")]
     service_point: Option<String>,
 }
 
@@ -612,11 +764,11 @@ async fn post_meter_data(
     let mut service_point = None;
     for (k, v) in pairs(&query) {
         match k {
-            "file_name" => file_name = v.to_string(),
-            "service_point" => service_point = Some(v.to_string()),
+            "fileName" | "file_name" => file_name = v.to_string(),
+            "servicePoint" | "service_point" => service_point = Some(v.to_string()),
             other => {
                 return Err(ApiError(AppError::BadRequest(format!(
-                    "unknown query parameter `{other}` (file_name, service_point)"
+                    "unknown query parameter `{other}` (fileName, servicePoint)"
                 ))))
             }
         }

@@ -1,7 +1,9 @@
 //! REST for strategies and events (`/api/v1/strategies`, `/api/v1/events`): the same role
 //! rules and the same service as the console, documented in the OpenAPI document.
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -9,16 +11,21 @@ use utoipa::{OpenApi, ToSchema};
 
 use app::grid::{EventDetail, EventInput, EventPort, EventSummary, StrategyDto, StrategyInput};
 use app::AppError;
+use chrono::{DateTime, Utc};
 
 use crate::startup::AppState;
-use crate::web::api::{path_id, query_pairs, ApiError, ApiViewer, Done, JsonBody, Problem};
+use crate::web::api::{
+    json_problem, path_id, query_pairs, ApiError, ApiViewer, Done, JsonBody, Problem,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Created {
     pub id: i64,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActionBody {
     /// Why (required to deny or cancel).
     #[serde(default)]
@@ -28,16 +35,94 @@ pub struct ActionBody {
     pub stages: String,
 }
 
+/// A strategy sent to the REST API: numbers as numbers, flags as booleans, lists as arrays.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StrategyBody {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Network node codes (substations, feeders, transformers).
+    pub zone: Vec<String>,
+    /// Program codes.
+    pub programs: Vec<String>,
+    /// Device types that take part; empty: all.
+    #[serde(default)]
+    pub device_types: Vec<String>,
+    /// Feeder codes that take part; empty: the whole zone.
+    #[serde(default)]
+    pub feeders: Vec<String>,
+    /// Emergency, Reliability, Economic or DeviceTest.
+    pub event_type: String,
+    /// The balancing-authority check applies.
+    #[serde(default)]
+    pub ba_check: bool,
+    /// Manual, MaxDemandThreshold, LoadReduction or MaximumReduction.
+    pub objective: String,
+    /// The ceiling (MaxDemandThreshold) or the reduction (LoadReduction), in MW.
+    #[serde(default)]
+    pub target_mw: Option<f64>,
+    /// Rebound limit for LoadReduction, percent of baseline.
+    #[serde(default)]
+    pub max_increase_pct: Option<f64>,
+    /// full, cycle_75, cycle_50 or setback.
+    pub control_level: String,
+    /// The strategy overrides overridable program rules.
+    #[serde(default)]
+    pub override_rules: bool,
+}
+
+impl From<StrategyBody> for StrategyInput {
+    fn from(b: StrategyBody) -> Self {
+        let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let flag = |v: bool| v.then(|| "on".to_string());
+        StrategyInput {
+            name: b.name,
+            description: b.description,
+            zone: b.zone.join(","),
+            programs: b.programs.join(","),
+            device_types: b.device_types.join(","),
+            feeders: b.feeders.join(","),
+            event_type: b.event_type,
+            ba_check: flag(b.ba_check),
+            objective: b.objective,
+            target_mw: num(b.target_mw),
+            max_increase_pct: num(b.max_increase_pct),
+            control_level: b.control_level,
+            override_rules: flag(b.override_rules),
+        }
+    }
+}
+
+/// A new event sent to the REST API: a strategy and a window in RFC 3339.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventBody {
+    pub strategy_id: i64,
+    pub name: String,
+    /// On a quarter hour, e.g. `2026-07-01T15:00:00Z`.
+    pub starts_at: DateTime<Utc>,
+    /// On a quarter hour, after `startsAt`.
+    pub ends_at: DateTime<Utc>,
+}
+
+impl From<EventBody> for EventInput {
+    fn from(b: EventBody) -> Self {
+        EventInput {
+            strategy_id: b.strategy_id.to_string(),
+            name: b.name,
+            starts_at: b.starts_at.to_rfc3339(),
+            ends_at: b.ends_at.to_rfc3339(),
+        }
+    }
+}
+
 /// An action's body: optional; when given, JSON with `reason` and/or `stages`.
-fn action_body(raw: &[u8]) -> Result<ActionBody, ApiError> {
+fn action_body(raw: &[u8]) -> Result<ActionBody, JsonRejection> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Ok(ActionBody::default());
     }
-    serde_json::from_slice(raw).map_err(|e| {
-        ApiError(AppError::BadRequest(format!(
-            "the request body could not be read: {e}"
-        )))
-    })
+    Json::<ActionBody>::from_bytes(raw).map(|Json(body)| body)
 }
 
 /// Strategies, active ones (or archived with `?archived=true`).
@@ -83,14 +168,17 @@ async fn get_strategy(
 }
 
 /// Create a strategy (operator, admin).
-#[utoipa::path(post, path = "/api/v1/strategies", request_body = StrategyInput, security(("bearer" = [])),
-    responses((status = 200, body = Created), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/strategies", request_body = StrategyBody, security(("bearer" = [])),
+    responses((status = 200, body = Created), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_strategy(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
-    JsonBody(body): JsonBody<StrategyInput>,
+    JsonBody(body): JsonBody<StrategyBody>,
 ) -> Result<Json<Created>, ApiError> {
-    let id = state.events.save_strategy(&viewer, None, &body).await?;
+    let id = state
+        .events
+        .save_strategy(&viewer, None, &body.into())
+        .await?;
     Ok(Json(Created { id }))
 }
 
@@ -118,16 +206,16 @@ async fn list_events(
     ))
 }
 
-/// Create an event from a strategy for a window (operator). Times are RFC 3339 or
-/// `YYYY-MM-DDTHH:MM` (UTC), on quarter hours.
-#[utoipa::path(post, path = "/api/v1/events", request_body = EventInput, security(("bearer" = [])),
-    responses((status = 200, body = Created), (status = 400, body = Problem), (status = 403, body = Problem)))]
+/// Create an event from a strategy for a window (operator). Times are RFC 3339 with an
+/// offset, on quarter hours.
+#[utoipa::path(post, path = "/api/v1/events", request_body = EventBody, security(("bearer" = [])),
+    responses((status = 200, body = Created), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn create_event(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
-    JsonBody(body): JsonBody<EventInput>,
+    JsonBody(body): JsonBody<EventBody>,
 ) -> Result<Json<Created>, ApiError> {
-    let id = state.events.create_event(&viewer, &body).await?;
+    let id = state.events.create_event(&viewer, &body.into()).await?;
     Ok(Json(Created { id }))
 }
 
@@ -165,14 +253,17 @@ macro_rules! action_route {
     ($name:ident, $path:literal, $action:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, params(("id" = i64, Path)), request_body = ActionBody, security(("bearer" = [])),
-            responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+            responses((status = 200, body = Done), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
         async fn $name(
             State(state): State<AppState>,
             ApiViewer(viewer): ApiViewer,
             Path(id): Path<String>,
             body: axum::body::Bytes,
-        ) -> Result<Json<Done>, ApiError> {
-            act(&state, &viewer, &id, $action, &action_body(&body)?).await
+        ) -> Result<Json<Done>, Response> {
+            let body = action_body(&body).map_err(json_problem)?;
+            act(&state, &viewer, &id, $action, &body)
+                .await
+                .map_err(IntoResponse::into_response)
         }
     };
 }
@@ -238,4 +329,53 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/events/{id}/approve", post(approve_event))
         .route("/api/v1/events/{id}/deny", post(deny_event))
         .route("/api/v1/events/{id}/cancel", post(cancel_event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_strategy_body_becomes_the_form_the_console_posts() {
+        let body: StrategyBody = serde_json::from_value(serde_json::json!({
+            "name": "Peak", "zone": ["FDR-N03", "FDR-N04"], "programs": ["SMT-BYOD"],
+            "eventType": "Reliability", "baCheck": true, "objective": "LoadReduction",
+            "targetMw": 2.5, "controlLevel": "full"
+        }))
+        .unwrap();
+        let input = StrategyInput::from(body);
+        assert_eq!(input.zone, "FDR-N03,FDR-N04");
+        assert_eq!(input.target_mw, "2.5");
+        assert_eq!(input.max_increase_pct, "");
+        assert_eq!(input.ba_check.as_deref(), Some("on"));
+        assert_eq!(input.override_rules, None);
+    }
+
+    #[test]
+    fn an_event_body_in_form_names_or_text_numbers_is_refused_naming_the_field() {
+        let e = Json::<EventBody>::from_bytes(
+            br#"{"strategyId": "1", "name": "x", "startsAt": "2026-07-01T15:00:00Z", "endsAt": "2026-07-01T16:00:00Z"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert!(e.body_text().contains("strategyId"), "{}", e.body_text());
+        let e = Json::<EventBody>::from_bytes(br#"{"strategy_id": 1}"#).unwrap_err();
+        assert!(e.body_text().contains("strategy_id"), "{}", e.body_text());
+        let e = Json::<EventBody>::from_bytes(
+            br#"{"strategyId": 1, "name": "x", "startsAt": "2026-07-01T15:00", "endsAt": "2026-07-01T16:00:00Z"}"#,
+        )
+        .unwrap_err();
+        assert!(e.body_text().contains("startsAt"), "{}", e.body_text());
+    }
+
+    #[test]
+    fn an_event_body_converts_times_to_utc() {
+        let Json(body) = Json::<EventBody>::from_bytes(
+            br#"{"strategyId": 7, "name": "x", "startsAt": "2026-07-01T17:00:00+02:00", "endsAt": "2026-07-01T16:00:00Z"}"#,
+        )
+        .unwrap();
+        let input = EventInput::from(body);
+        assert_eq!(input.strategy_id, "7");
+        assert_eq!(input.starts_at, "2026-07-01T15:00:00+00:00");
+    }
 }

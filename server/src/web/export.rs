@@ -64,6 +64,11 @@ pub async fn enrollments_csv(
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    // The export takes the same filters as the REST list, codes included.
+    let pairs = match crate::web::api::resolve_codes(&state, pairs).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let mut query =
         match EnrollmentQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
             Ok(q) => q,
