@@ -128,6 +128,29 @@ pub fn may_open(path: &str, role: Role) -> bool {
     section_of(path).is_none_or(|s| s.roles.contains(&role))
 }
 
+/// The table of [`SECTIONS`] by role, as Markdown: the README's *Roles* table is this text,
+/// and a test keeps the two the same.
+pub fn sections_table_markdown() -> String {
+    let mut out = String::from("| section | path |");
+    for role in Role::ALL {
+        out.push_str(&format!(" `{}` |", role.as_str()));
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---|".repeat(Role::ALL.len()));
+    for s in SECTIONS {
+        out.push_str(&format!("\n| {} | `{}` |", s.label, s.path));
+        for role in Role::ALL {
+            out.push_str(if s.roles.contains(&role) {
+                " ✓ |"
+            } else {
+                "   |"
+            });
+        }
+    }
+    out.push('\n');
+    out
+}
+
 /// The page a person lands on after signing in.
 pub fn home_of(_role: Role) -> &'static str {
     "/home"
@@ -142,6 +165,16 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_readme_role_table_is_the_access_table() {
+        let readme = include_str!("../../README.md");
+        let table = super::sections_table_markdown();
+        assert!(
+            readme.contains(&table),
+            "README's Roles table differs from access::SECTIONS; it should read:\n{table}"
+        );
+    }
+
     use super::*;
 
     #[test]

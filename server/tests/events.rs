@@ -1052,3 +1052,85 @@ async fn a_feeder_zone_plans_only_that_feeders_devices(t: TestDb) {
     assert!(inside > 0, "{}: the feeder's devices are planned", t.name);
     assert_eq!(outside, 0, "{}: nothing from other feeders", t.name);
 }
+
+each_backend!(a_stored_strategy_or_rule_that_cannot_be_read_stops_planning_and_names_it);
+async fn a_stored_strategy_or_rule_that_cannot_be_read_stops_planning_and_names_it(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let now = app.events.now();
+    let start = now.duration_trunc(Duration::minutes(15)).unwrap() + Duration::hours(2);
+    let strategy = strategy_id(&t, "Northgate heat wave").await;
+    let op = app.browser();
+    app.login(&op, "operator", PASSWORD).await;
+    let id = create_event(&app, &op, strategy, start, 2).await;
+    let stages = |t: &TestDb| {
+        let db = t.db.clone();
+        async move {
+            gridflex::with_db!(&db, |c| sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM event_stages WHERE event_id = $1"
+            )
+            .bind(id)
+            .fetch_one(c)
+            .await
+            .unwrap())
+        }
+    };
+
+    // Device groups that cannot be read: planning stops (it used to plan with every device).
+    gridflex::with_db!(&t.db, |c| sqlx::query(
+        "UPDATE events SET device_groups = 'not json' WHERE id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .unwrap()
+    .rows_affected());
+    let html = act(&app, &op, id, "plan", "").await;
+    assert!(
+        html.contains("device groups cannot be read"),
+        "{}: the error names what cannot be read",
+        t.name
+    );
+    assert_eq!(stages(&t).await, 0, "{}: nothing planned", t.name);
+
+    // A program rule in force that cannot be read: planning stops (it used to be skipped).
+    gridflex::with_db!(&t.db, |c| sqlx::query(
+        "UPDATE events SET device_groups = '{\"deviceTypes\":[],\"feederIds\":[]}' WHERE id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .unwrap()
+    .rows_affected());
+    let program: String = gridflex::with_db!(&t.db, |c| sqlx::query_scalar(
+        "SELECT program_codes FROM events WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await
+    .unwrap());
+    let program: Vec<String> = serde_json::from_str(&program).unwrap();
+    let changed = gridflex::with_db!(&t.db, |c| sqlx::query(
+        "UPDATE grid_program_rules SET rule_json = '{broken' WHERE program_code = $1"
+    )
+    .bind(&program[0])
+    .execute(c)
+    .await
+    .unwrap()
+    .rows_affected());
+    assert!(
+        changed > 0,
+        "{}: the demo syncs a rule for {}",
+        t.name,
+        program[0]
+    );
+    let html = act(&app, &op, id, "plan", "").await;
+    assert!(
+        html.contains(&format!("program {}", program[0])) && html.contains("cannot be read"),
+        "{}: the error names the program's rule",
+        t.name
+    );
+    assert_eq!(stages(&t).await, 0, "{}: nothing planned", t.name);
+    drop(app);
+    t.cleanup().await;
+}

@@ -51,15 +51,31 @@ async fn rules_in_force(
     .fetch_all(c)
     .await?
     });
-    Ok(programs
+    programs
         .iter()
         .map(|p| {
-            rows.iter()
+            let in_force = rows
+                .iter()
                 .rfind(|(code, from, _, _)| code == p && *from <= day)
-                .filter(|(_, _, _, linked)| *linked)
-                .and_then(|(_, _, json, _)| serde_json::from_str(json).ok())
+                .filter(|(_, _, _, linked)| *linked);
+            // A rule that cannot be read stops planning: planning without it would ignore
+            // the program's limits (dispatch would fail open).
+            in_force
+                .map(|(code, from, json, _)| {
+                    readable(&format!("program {code}'s rule in force from {from}"), json)
+                })
+                .transpose()
         })
-        .collect())
+        .collect()
+}
+
+/// Reads a stored JSON value the planner depends on, or says which one cannot be read.
+fn readable<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, DomainError> {
+    serde_json::from_str(json).map_err(|e| {
+        DomainError::invalid(format!(
+            "cannot plan: {what} cannot be read ({e}); correct it and plan again"
+        ))
+    })
 }
 
 /// Reads the operator's manual stages: `HH:MM-HH:MM` or `HH:MM-HH:MM@kW`, comma separated,
@@ -132,9 +148,10 @@ pub fn parse_manual_stages(ev: &EventRow, spec: &str) -> Result<Vec<ManualStage>
 pub async fn load(db: &Db, ev: &EventRow, manual: &str) -> Result<Loaded, DomainError> {
     let n = interval_count(ev);
     let len = n + TAIL_INTERVALS;
-    let programs = ev.programs();
-    let zone = ev.zone();
-    let groups: DeviceGroups = serde_json::from_str(&ev.device_groups).unwrap_or_default();
+    let what = |field: &str| format!("event {}'s {field}", ev.code);
+    let programs: Vec<String> = readable(&what("programs"), &ev.program_codes)?;
+    let zone: Vec<i64> = readable(&what("zone"), &ev.zone_node_ids)?;
+    let groups: DeviceGroups = readable(&what("device groups"), &ev.device_groups)?;
     let day = ev.starts_at.date_naive();
     let rules = rules_in_force(db, &programs, day).await?;
     let limits: Vec<ProgramLimits> = rules
