@@ -163,6 +163,16 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDFLEX_PEER_TIMEOUT_SECS", default_value_t = 10)]
     pub peer_timeout_secs: u64,
 
+    /// Reverse proxies whose `X-Forwarded-For` is believed (CIDR, e.g. 10.0.0.0/8; repeat the
+    /// flag or separate with commas). Sign-in throttling then counts the forwarded client
+    /// address; without it the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "GRIDFLEX_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Serve `/metrics` to anyone (without it, a scraper needs an API token of any role).
     #[arg(long, env = "GRIDFLEX_PUBLIC_METRICS")]
     pub public_metrics: bool,

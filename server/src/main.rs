@@ -275,6 +275,7 @@ async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Re
         grid: grid_settings(&args)?,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
         public_metrics: args.public_metrics,
+        trusted_proxies: args.trusted_proxies.clone(),
     };
     let (router, state, store) = startup::build_app(db.clone(), &settings).await?;
     let cleanup = tokio::spawn(

@@ -50,6 +50,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// `/metrics` without a token.
     pub public_metrics: bool,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -71,6 +73,8 @@ pub struct WebSettings {
     pub request_timeout: std::time::Duration,
     /// `/metrics` without a token.
     pub public_metrics: bool,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 const STYLESHEET: &str = include_str!("../../style/gridflex.css");
@@ -167,6 +171,7 @@ pub async fn build_app(
         started: Instant::now(),
         leptos_options: leptos_options.clone(),
         public_metrics: settings.public_metrics,
+        trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
     };
 
     let store = DbSessionStore::new(&db, settings.pg_schema.as_deref()).await?;

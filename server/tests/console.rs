@@ -568,3 +568,51 @@ async fn a_server_function_called_without_a_form_answers_refusals_with_their_sta
     drop(app);
     t.cleanup().await;
 }
+
+each_backend!(behind_a_trusted_proxy_throttling_counts_the_forwarded_client);
+async fn behind_a_trusted_proxy_throttling_counts_the_forwarded_client(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app_configured(
+        &t,
+        gridflex::grid::console::GridSettings::simulated(),
+        |s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()],
+    )
+    .await;
+    // Signs in as `user` from `client` (as the proxy reports it); returns the page's message.
+    let sign_in = |user: &'static str, password: &'static str, client: &'static str| {
+        let app = &app;
+        async move {
+            let c = app.browser();
+            let csrf = app.csrf(&c, "/login").await;
+            let res = c
+                .post(app.url("/fn/login"))
+                .header("accept", "text/html")
+                .header("referer", app.url("/login"))
+                .header("x-forwarded-for", client)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("username", user),
+                    ("password", password),
+                    ("next", ""),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let to = res.headers()["location"].to_str().unwrap().to_string();
+            (to, app.page(&c, "/login").await.1)
+        }
+    };
+    // Twenty failures from one client behind the proxy (spread over names, so no account locks).
+    let names = ["a1", "a2", "a3", "a4"];
+    for i in 0..20 {
+        sign_in(names[i % 4], "wrong password!", "203.0.113.5").await;
+    }
+    let (to, html) = sign_in("operator", PASSWORD, "203.0.113.5").await;
+    assert_eq!(to, "/login", "{}: that client waits", t.name);
+    assert!(html.contains("too many failed sign-ins"), "{}", t.name);
+    // Everyone else behind the same proxy still signs in.
+    let (to, _) = sign_in("operator", PASSWORD, "203.0.113.9").await;
+    assert_ne!(to, "/login", "{}: another client is not locked out", t.name);
+    drop(app);
+    t.cleanup().await;
+}

@@ -44,6 +44,7 @@ async fn pages_answer_while_other_routers_are_built() {
                     grid: gridflex::grid::console::GridSettings::simulated(),
                     request_timeout: std::time::Duration::from_secs(120),
                     public_metrics: false,
+                    trusted_proxies: Vec::new(),
                 };
                 let built_app = gridflex::startup::build_app(db.clone(), &settings).await;
                 assert!(built_app.is_ok(), "a second router builds");

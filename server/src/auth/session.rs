@@ -141,6 +141,29 @@ fn wants_a_problem(req: &Request, path: &str) -> bool {
         || (bearer && !path.ends_with(".csv"))
 }
 
+/// The client's address: the connection's peer, unless that peer is a trusted proxy; then
+/// the right-most address of `X-Forwarded-For` that is not itself a trusted proxy (the left
+/// part of the header is whatever the client wrote, and is not believed).
+pub fn client_address(
+    peer: std::net::IpAddr,
+    forwarded_for: Option<&str>,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for.unwrap_or_default().rsplit(',') {
+        match hop.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => client = ip,
+            Ok(ip) => return ip,
+            Err(_) => break,
+        }
+    }
+    client
+}
+
 /// The console middleware. Runs inside the session layer.
 pub async fn console_context(
     State(state): State<AppState>,
@@ -172,7 +195,13 @@ pub async fn console_context(
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+        .map(|c| {
+            let forwarded = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
+            client_address(c.0.ip(), forwarded, &state.trusted_proxies).to_string()
+        })
         .unwrap_or_else(|| "unknown".into());
     req.extensions_mut().insert(ClientIp(ip));
 
@@ -271,6 +300,34 @@ pub async fn console_context(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_forwarded_address_counts_only_behind_a_trusted_proxy() {
+        let proxy = "10.0.0.5".parse().unwrap();
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let client = "203.0.113.7".parse::<std::net::IpAddr>().unwrap();
+        // Behind the proxy: the address the proxy appended.
+        assert_eq!(client_address(proxy, Some("203.0.113.7"), &trusted), client);
+        // A client writing its own header first cannot choose its address.
+        assert_eq!(
+            client_address(proxy, Some("198.51.100.1, 203.0.113.7"), &trusted),
+            client
+        );
+        // Two trusted proxies in a row.
+        assert_eq!(
+            client_address(proxy, Some("203.0.113.7, 10.0.0.9"), &trusted),
+            client
+        );
+        // Without a trusted peer, the header is ignored.
+        let direct = "198.51.100.20".parse().unwrap();
+        assert_eq!(
+            client_address(direct, Some("203.0.113.7"), &trusted),
+            direct
+        );
+        assert_eq!(client_address(proxy, Some("203.0.113.7"), &[]), proxy);
+        // A header that is not addresses leaves the proxy's own.
+        assert_eq!(client_address(proxy, Some("garbage"), &trusted), proxy);
+    }
 
     #[test]
     fn tokens_compare_by_content_and_length() {

@@ -186,6 +186,15 @@ pub async fn spawn_app(t: &TestDb) -> TestApp {
 /// Like [`spawn_app`] with the grid side's settings chosen by the test.
 #[allow(dead_code)]
 pub async fn spawn_app_with(t: &TestDb, grid: gridflex::grid::console::GridSettings) -> TestApp {
+    spawn_app_configured(t, grid, |_| {}).await
+}
+
+/// Like [`spawn_app_with`], with the web settings changed by `configure` first.
+pub async fn spawn_app_configured(
+    t: &TestDb,
+    grid: gridflex::grid::console::GridSettings,
+    configure: impl FnOnce(&mut WebSettings),
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -198,7 +207,10 @@ pub async fn spawn_app_with(t: &TestDb, grid: gridflex::grid::console::GridSetti
         grid,
         request_timeout: std::time::Duration::from_secs(120),
         public_metrics: false,
+        trusted_proxies: Vec::new(),
     };
+    let mut settings = settings;
+    configure(&mut settings);
     let (router, state, _store) = build_app(t.db.clone(), &settings)
         .await
         .expect("app builds");
