@@ -743,3 +743,36 @@ async fn actions_through_the_api_follow_the_same_rules_as_the_console(t: TestDb)
     drop(app);
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_declares_errors_as_problem_json() {
+    let t = TestDb::sqlite().await;
+    let app = spawn_app(&t).await;
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut errors = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    if let Some(content) = response["content"].as_object() {
+                        errors += 1;
+                        let kinds: Vec<&String> = content.keys().collect();
+                        assert_eq!(
+                            kinds,
+                            vec!["application/problem+json"],
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(errors > 50, "error answers are documented ({errors})");
+    drop(app);
+    t.cleanup().await;
+}

@@ -838,7 +838,36 @@ async fn openapi_json() -> impl IntoResponse {
     doc.merge(crate::web::event_api::EventApiDoc::openapi());
     doc.merge(crate::web::settlement_api::SettlementApiDoc::openapi());
     doc.merge(crate::web::report_api::ReportApiDoc::openapi());
+    let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    problems_as_served(&mut doc);
     Json(doc)
+}
+
+/// Error answers are served as `application/problem+json` (RFC 9457); the document says so
+/// for every 4xx and 5xx response, rather than utoipa's default `application/json`.
+fn problems_as_served(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for operation in paths.values_mut().filter_map(|item| item.as_object_mut()) {
+        for op in operation.values_mut() {
+            let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+                continue;
+            };
+            for (status, response) in responses.iter_mut() {
+                if !(status.starts_with('4') || status.starts_with('5')) {
+                    continue;
+                }
+                let Some(content) = response.get_mut("content").and_then(|c| c.as_object_mut())
+                else {
+                    continue;
+                };
+                if let Some(schema) = content.remove("application/json") {
+                    content.insert("application/problem+json".into(), schema);
+                }
+            }
+        }
+    }
 }
 
 async fn not_found() -> Response {
