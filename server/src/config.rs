@@ -89,6 +89,17 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Write a consistent copy of the running SQLite database to FILE (it must not exist).
+    Backup {
+        /// Where the copy goes.
+        file: std::path::PathBuf,
+    },
+    /// Replace the SQLite database with a backup, after checking it (stop the server first;
+    /// the old file is kept as FILE.before-restore).
+    Restore {
+        /// The backup to restore.
+        file: std::path::PathBuf,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]

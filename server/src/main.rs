@@ -17,6 +17,16 @@ async fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
     gridflex::init_tracing(cli.log_format == LogFormat::Json);
+    // A restore replaces the database file, so it runs before anything opens it.
+    if let Command::Restore { file } = &cli.command {
+        let checked = db::backup::restore(&cli.db.database_url, file).await?;
+        println!(
+            "Restored {} ({} audit rows, chain intact). Start the server to use it.",
+            file.display(),
+            checked.audit_rows
+        );
+        return Ok(());
+    }
     let mut options = DbOptions::new(&cli.db.database_url);
     options.max_connections = cli.db.db_max_connections;
     options.pg_schema = cli.db.database_schema.clone();
@@ -52,6 +62,18 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { command } => token(db, command).await,
+        Command::Backup { file } => {
+            let started = std::time::Instant::now();
+            let bytes = db::backup::backup(&db, &file).await?;
+            println!(
+                "Backup written to {} ({:.1} MB in {:.1} s).",
+                file.display(),
+                bytes as f64 / 1e6,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Restore { .. } => unreachable!("a restore returned above"),
         Command::Audit {
             command: AuditCommand::Verify,
         } => match db::audit::verify(&db).await? {

@@ -1,6 +1,7 @@
 //! The database handle: one code path over SQLite and PostgreSQL, migrations, error mapping.
 
 pub mod audit;
+pub mod backup;
 pub mod device;
 pub mod enrollment;
 pub mod network;

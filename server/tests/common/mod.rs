@@ -84,6 +84,11 @@ impl TestDb {
         }
     }
 
+    /// The URL the database was opened with.
+    pub fn database_url(&self) -> String {
+        self.url.clone()
+    }
+
     pub fn pg_schema(&self) -> Option<String> {
         self.pg_schema.clone()
     }
