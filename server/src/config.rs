@@ -116,14 +116,47 @@ pub enum TokenCommand {
         /// program_manager, operator, approver, auditor, admin or integration.
         #[arg(long)]
         role: String,
+        /// Refuse the token after this long: days, hours or minutes, e.g. `90d`, `12h`, `30m`.
+        #[arg(long, value_parser = lifetime)]
+        expires_in: Option<chrono::Duration>,
+        /// Integration tokens: the side the client speaks for (`programs` or `grid`); it may
+        /// then post only the flows that side sends.
+        #[arg(long)]
+        scope: Option<String>,
     },
-    /// List tokens (never their values).
+    /// List tokens (never their values), with expiry and last use.
     List,
+    /// Give a token a new value, printed once; the old value stops working at once.
+    Rotate {
+        #[arg(long)]
+        name: String,
+    },
     /// Revoke a token by name.
     Revoke {
         #[arg(long)]
         name: String,
     },
+}
+
+/// A token lifetime: a whole number followed by `d`, `h` or `m` (`90d`), at most ten years.
+fn lifetime(s: &str) -> Result<chrono::Duration, String> {
+    let bad = || format!("`{s}` is not a lifetime such as 90d, 12h or 30m");
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let lifetime = match unit {
+        "d" => chrono::Duration::try_days(n),
+        "h" => chrono::Duration::try_hours(n),
+        "m" => chrono::Duration::try_minutes(n),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    if n <= 0 || lifetime > chrono::Duration::days(3653) {
+        return Err(format!(
+            "`{s}`: a lifetime is more than zero and at most ten years"
+        ));
+    }
+    Ok(lifetime)
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,4 +261,19 @@ pub struct ServeArgs {
     /// Hours of inactivity after which a session ends.
     #[arg(long, env = "GRIDFLEX_SESSION_HOURS", default_value_t = 8)]
     pub session_hours: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_lifetimes_read_days_hours_and_minutes() {
+        assert_eq!(lifetime("90d"), Ok(chrono::Duration::days(90)));
+        assert_eq!(lifetime("12h"), Ok(chrono::Duration::hours(12)));
+        assert_eq!(lifetime("30m"), Ok(chrono::Duration::minutes(30)));
+        for bad in ["", "d", "90", "90w", "-1d", "0d", "99999d", "1.5d"] {
+            assert!(lifetime(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -91,24 +91,52 @@ async fn main() -> anyhow::Result<()> {
 
 async fn token(db: Db, command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create { name, role } => {
-            let token = auth::create_token(&db, "cli", &name, &role).await?;
+        TokenCommand::Create {
+            name,
+            role,
+            expires_in,
+            scope,
+        } => {
+            let expires_at = expires_in.map(|d| chrono::Utc::now() + d);
+            let token =
+                auth::create_expiring_token(&db, "cli", &name, &role, expires_at, scope.as_deref())
+                    .await?;
             println!("{token}");
             eprintln!("Token `{name}` ({role}) created. It is shown only this once; send it as `Authorization: Bearer <token>`.");
         }
         TokenCommand::List => {
             for t in db::token::list_tokens(&db).await? {
+                let now = chrono::Utc::now();
+                let state = if t.revoked {
+                    "revoked"
+                } else if t.expires_at.is_some_and(|at| at <= now) {
+                    "expired"
+                } else {
+                    "active"
+                };
                 println!(
-                    "{}\t{}\t{}\tcreated {}\tlast used {}",
+                    "{}\t{}{}\t{}\tcreated {}\texpires {}\tlast used {}",
                     t.name,
                     t.role,
-                    if t.revoked { "revoked" } else { "active" },
+                    t.scope
+                        .as_deref()
+                        .map(|s| format!(" ({s} side)"))
+                        .unwrap_or_default(),
+                    state,
                     t.created_at.format("%Y-%m-%d"),
+                    t.expires_at
+                        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_else(|| "never".into()),
                     t.last_used_at
                         .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
                         .unwrap_or_else(|| "never".into())
                 );
             }
+        }
+        TokenCommand::Rotate { name } => {
+            let token = auth::rotate_token(&db, "cli", &name).await?;
+            println!("{token}");
+            eprintln!("Token `{name}` has a new value, shown only this once; the old value no longer works.");
         }
         TokenCommand::Revoke { name } => {
             let mut tx = db.begin().await?;

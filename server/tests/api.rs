@@ -776,3 +776,59 @@ async fn the_openapi_document_declares_errors_as_problem_json() {
     drop(app);
     t.cleanup().await;
 }
+
+each_backend!(expired_and_rotated_tokens_are_refused);
+async fn expired_and_rotated_tokens_are_refused(t: TestDb) {
+    let app = spawn_app(&t).await;
+    let c = reqwest::Client::new();
+    let status = |token: String| {
+        let c = c.clone();
+        let url = app.url("/api/v1/programs");
+        async move {
+            c.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let soon = chrono::Utc::now() + chrono::Duration::days(90);
+    let fresh =
+        gridflex::auth::create_expiring_token(&t.db, "test", "fresh", "auditor", Some(soon), None)
+            .await
+            .unwrap();
+    assert_eq!(status(fresh.clone()).await, 200, "{}", t.name);
+    let past = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let expired = gridflex::auth::create_expiring_token(
+        &t.db,
+        "test",
+        "expired",
+        "auditor",
+        Some(past),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(expired).await, 401, "{}: an expired token", t.name);
+
+    // Rotation: the new value works, the old one no longer does; the rotation is audited.
+    let rotated = gridflex::auth::rotate_token(&t.db, "test", "fresh")
+        .await
+        .unwrap();
+    assert_eq!(status(rotated).await, 200);
+    assert_eq!(status(fresh).await, 401, "{}: the old value", t.name);
+    let audited: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'token.rotate'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(audited, 1);
+    assert!(gridflex::auth::rotate_token(&t.db, "test", "no-such-token")
+        .await
+        .is_err());
+    drop(app);
+    t.cleanup().await;
+}

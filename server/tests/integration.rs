@@ -1909,3 +1909,79 @@ async fn the_monitor_charts_messages_over_time_with_the_filters_of_the_url(t: Te
     drop(app);
     t.cleanup().await;
 }
+
+each_backend!(an_integration_token_scoped_to_a_side_posts_only_that_sides_flows);
+async fn an_integration_token_scoped_to_a_side_posts_only_that_sides_flows(t: TestDb) {
+    use gridflex::integration::inbound::recipient_of;
+    use gridflex::integration::wire::Flow;
+    let app = spawn_app(&t).await;
+    // Flow 1 is received by one side, so it is sent by the other.
+    let receiver = recipient_of(Flow::EnrollmentRequest).as_str();
+    let sender = if receiver == "programs" {
+        "grid"
+    } else {
+        "programs"
+    };
+    let token = |name: &'static str, scope: &'static str| {
+        let db = t.db.clone();
+        async move {
+            gridflex::auth::create_expiring_token(
+                &db,
+                "test",
+                name,
+                "integration",
+                None,
+                Some(scope),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let wrong = token("wrong-side", receiver).await;
+    let right = token("right-side", sender).await;
+    let c = reqwest::Client::new();
+    let post = |token: String| {
+        let c = c.clone();
+        let url = app.url("/integration/enrollment_request");
+        async move {
+            let body = envelope(
+                "scoped-1",
+                "enrollment_request",
+                json!({"transactionId": "T-SCOPE", "records": []}),
+            );
+            let res = c
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    let (status, body) = post(wrong).await;
+    assert_eq!(status, 403, "{}: {body}", t.name);
+    assert!(
+        body.contains(&format!("speaks for the {receiver} side")),
+        "{body}"
+    );
+    let (status, body) = post(right).await;
+    assert_ne!(
+        status, 403,
+        "{}: the sending side's token is let in: {body}",
+        t.name
+    );
+    // A scope on a token that is not an integration token is refused.
+    assert!(gridflex::auth::create_expiring_token(
+        &t.db,
+        "test",
+        "odd",
+        "auditor",
+        None,
+        Some("grid")
+    )
+    .await
+    .is_err());
+    drop(app);
+    t.cleanup().await;
+}

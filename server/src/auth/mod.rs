@@ -10,7 +10,7 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -335,6 +335,8 @@ pub struct ApiClient {
     pub token_id: i64,
     pub name: String,
     pub role: Option<Role>,
+    /// The side an integration token speaks for, if it is limited to one.
+    pub scope: Option<String>,
 }
 
 pub async fn create_token(
@@ -343,6 +345,33 @@ pub async fn create_token(
     name: &str,
     role: &str,
 ) -> Result<String, DomainError> {
+    create_expiring_token(db, actor, name, role, None, None).await
+}
+
+/// Like [`create_token`], refused from `expires_at` on; an integration token with a `scope`
+/// (`programs` or `grid`) may post only the flows that side sends.
+pub async fn create_expiring_token(
+    db: &Db,
+    actor: &str,
+    name: &str,
+    role: &str,
+    expires_at: Option<DateTime<Utc>>,
+    scope: Option<&str>,
+) -> Result<String, DomainError> {
+    match scope {
+        None => {}
+        Some("programs" | "grid") if role == "integration" => {}
+        Some("programs" | "grid") => {
+            return Err(DomainError::invalid(
+                "only integration tokens have a scope (the side they speak for)",
+            ))
+        }
+        Some(other) => {
+            return Err(DomainError::invalid(format!(
+                "unknown scope `{other}` (programs or grid)"
+            )))
+        }
+    }
     let name = name.trim();
     if name.is_empty() || name.len() > 64 {
         return Err(DomainError::invalid(
@@ -356,28 +385,46 @@ pub async fn create_token(
     }
     let token = generate_token();
     let mut tx = db.begin().await?;
-    let id = insert_token(&mut tx, name, role, &token_hash(&token)).await?;
+    let id = insert_token(&mut tx, name, role, &token_hash(&token), expires_at, scope).await?;
     append(
         &mut tx,
         NewAuditEntry::new(actor, "token.create", "api_token", id)
-            .after(json!({"name": name, "role": role})),
+            .after(json!({"name": name, "role": role, "expiresAt": expires_at, "scope": scope})),
     )
     .await?;
     tx.commit().await?;
     Ok(token)
 }
 
-/// Resolves a bearer token to its client; revoked or unknown tokens are refused.
+/// Gives the token `name` a new value, printed once; the old value stops working at once.
+pub async fn rotate_token(db: &Db, actor: &str, name: &str) -> Result<String, DomainError> {
+    let token = generate_token();
+    let mut tx = db.begin().await?;
+    let id = crate::db::token::rotate_token(&mut tx, name, &token_hash(&token))
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("active token `{name}`")))?;
+    append(
+        &mut tx,
+        NewAuditEntry::new(actor, "token.rotate", "api_token", id).after(json!({"name": name})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// Resolves a bearer token to its client; revoked, expired or unknown tokens are refused.
 pub async fn client_for_token(db: &Db, token: &str) -> Result<ApiClient, DomainError> {
+    let now = Utc::now();
     let row = get_token_by_hash(db, &token_hash(token))
         .await?
-        .filter(|t| !t.revoked)
+        .filter(|t| !t.revoked && t.expires_at.is_none_or(|at| at > now))
         .ok_or(DomainError::Unauthenticated)?;
     touch_token(db, row.id).await?;
     Ok(ApiClient {
         token_id: row.id,
         name: row.name,
         role: Role::parse(&row.role),
+        scope: row.scope,
     })
 }
 

@@ -14,6 +14,9 @@ pub struct TokenRow {
     pub revoked: bool,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// For integration tokens: the side the token speaks for (`programs` or `grid`).
+    pub scope: Option<String>,
 }
 
 pub async fn insert_token(
@@ -21,15 +24,19 @@ pub async fn insert_token(
     name: &str,
     role: &str,
     token_hash: &str,
+    expires_at: Option<DateTime<Utc>>,
+    scope: Option<&str>,
 ) -> Result<i64, DomainError> {
     Ok(with_tx!(tx, |c| {
         sqlx::query_scalar(
-        "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id"
+        "INSERT INTO api_tokens (name, role, token_hash, created_at, expires_at, scope) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
     )
     .bind(name)
     .bind(role)
     .bind(token_hash)
     .bind(Utc::now())
+    .bind(expires_at)
+    .bind(scope)
     .fetch_one(c)
     .await
     .map_err(|e| match DomainError::from(e) {
@@ -42,7 +49,7 @@ pub async fn insert_token(
 pub async fn get_token_by_hash(db: &Db, token_hash: &str) -> Result<Option<TokenRow>, DomainError> {
     Ok(with_db!(db, |pool| {
         sqlx::query_as::<_, TokenRow>(
-        "SELECT id, name, role, revoked, created_at, last_used_at FROM api_tokens WHERE token_hash = $1"
+        "SELECT id, name, role, revoked, created_at, last_used_at, expires_at, scope FROM api_tokens WHERE token_hash = $1"
     )
     .bind(token_hash)
     .fetch_optional(pool)
@@ -51,11 +58,31 @@ pub async fn get_token_by_hash(db: &Db, token_hash: &str) -> Result<Option<Token
 }
 
 pub async fn list_tokens(db: &Db) -> Result<Vec<TokenRow>, DomainError> {
-    Ok(with_db!(db, |pool| sqlx::query_as::<_, TokenRow>(
-        "SELECT id, name, role, revoked, created_at, last_used_at FROM api_tokens ORDER BY name"
+    Ok(with_db!(db, |pool| {
+        sqlx::query_as::<_, TokenRow>(
+        "SELECT id, name, role, revoked, created_at, last_used_at, expires_at, scope FROM api_tokens ORDER BY name"
     )
     .fetch_all(pool)
-    .await?))
+    .await?
+    }))
+}
+
+/// Gives the active token `name` a new value (the old one stops working at once); returns
+/// the token's id, or `None` when there is no active token of that name.
+pub async fn rotate_token(
+    tx: &mut Tx,
+    name: &str,
+    token_hash: &str,
+) -> Result<Option<i64>, DomainError> {
+    Ok(with_tx!(tx, |c| {
+        sqlx::query_scalar(
+        "UPDATE api_tokens SET token_hash = $1, last_used_at = NULL WHERE name = $2 AND NOT revoked RETURNING id"
+    )
+    .bind(token_hash)
+    .bind(name)
+    .fetch_optional(c)
+    .await?
+    }))
 }
 
 pub async fn revoke_token(tx: &mut Tx, name: &str) -> Result<bool, DomainError> {

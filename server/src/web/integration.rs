@@ -24,7 +24,13 @@ use utoipa::IntoParams;
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// The integration client calling, by its token's name; or the problem to answer.
-async fn integration_client(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
+///
+/// A token scoped to one side may post only the flows that side sends (`flow`, when known).
+async fn integration_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    flow: Option<Flow>,
+) -> Result<String, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -47,6 +53,22 @@ async fn integration_client(state: &AppState, headers: &HeaderMap) -> Result<Str
             "Not allowed",
             "this token's role may not send integration messages".into(),
         ));
+    }
+    if let (Some(scope), Some(flow)) = (client.scope.as_deref(), flow) {
+        let sender = match recipient_of(flow).as_str() {
+            "programs" => "grid",
+            _ => "programs",
+        };
+        if scope != sender {
+            return Err(api_problem(
+                403,
+                "Not allowed",
+                format!(
+                    "this token speaks for the {scope} side; flow `{}` is sent by the {sender} side",
+                    flow.as_str()
+                ),
+            ));
+        }
     }
     Ok(client.name)
 }
@@ -105,11 +127,12 @@ pub async fn inbound(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let sender = match integration_client(&state, &headers).await {
+    let known = Flow::parse(&flow);
+    let sender = match integration_client(&state, &headers, known).await {
         Ok(name) => name,
         Err(res) => return res,
     };
-    let Some(flow) = Flow::parse(&flow) else {
+    let Some(flow) = known else {
         return api_problem(404, "Not found", format!("no integration flow `{flow}`"));
     };
     // The path names the flow; the envelope must agree.
@@ -215,7 +238,7 @@ pub async fn reservation_csv(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let sender = match integration_client(&state, &headers).await {
+    let sender = match integration_client(&state, &headers, Some(Flow::DeviceReservation)).await {
         Ok(name) => name,
         Err(res) => return res,
     };
@@ -261,7 +284,7 @@ pub async fn outcome_flat_file(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let sender = match integration_client(&state, &headers).await {
+    let sender = match integration_client(&state, &headers, Some(Flow::DeviceOutcome)).await {
         Ok(name) => name,
         Err(res) => return res,
     };
