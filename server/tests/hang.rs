@@ -45,16 +45,11 @@ async fn pages_answer_while_other_routers_are_built(t: TestDb) {
             let mut built = 0usize;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let settings = gridflex::startup::WebSettings {
-                    listen: listener.local_addr().unwrap(),
-                    secure_cookies: false,
-                    session_hours: 8,
-                    pg_schema: schema.clone(),
-                    grid: gridflex::grid::console::GridSettings::simulated(),
-                    request_timeout: std::time::Duration::from_secs(120),
-                    public_metrics: false,
-                    trusted_proxies: Vec::new(),
-                };
+                let settings = web_settings(
+                    listener.local_addr().unwrap(),
+                    schema.clone(),
+                    gridflex::grid::console::GridSettings::simulated(),
+                );
                 let built_app = gridflex::startup::build_app(db.clone(), &settings).await;
                 assert!(built_app.is_ok(), "a second router builds");
                 built += 1;

@@ -1912,16 +1912,12 @@ async fn the_monitor_charts_messages_over_time_with_the_filters_of_the_url(t: Te
 
 each_backend!(an_integration_token_scoped_to_a_side_posts_only_that_sides_flows);
 async fn an_integration_token_scoped_to_a_side_posts_only_that_sides_flows(t: TestDb) {
-    use gridflex::integration::inbound::recipient_of;
+    use gridflex::integration::inbound::{recipient_of, sender_of};
     use gridflex::integration::wire::Flow;
     let app = spawn_app(&t).await;
     // Flow 1 is received by one side, so it is sent by the other.
     let receiver = recipient_of(Flow::EnrollmentRequest).as_str();
-    let sender = if receiver == "programs" {
-        "grid"
-    } else {
-        "programs"
-    };
+    let sender = sender_of(Flow::EnrollmentRequest).as_str();
     let token = |name: &'static str, scope: &'static str| {
         let db = t.db.clone();
         async move {

@@ -66,6 +66,14 @@ pub fn recipient_of(flow: Flow) -> Side {
     }
 }
 
+/// The side a flow is sent by.
+pub fn sender_of(flow: Flow) -> Side {
+    match recipient_of(flow) {
+        Side::Programs => Side::Grid,
+        Side::Grid => Side::Programs,
+    }
+}
+
 pub const MAX_MESSAGE_ID: usize = 100;
 
 /// The envelope's `sentAt`: an RFC 3339 time in a plausible range (not `"not a date"`, `null`

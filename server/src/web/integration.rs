@@ -13,7 +13,7 @@ use app::model::Role;
 
 use crate::auth::client_for_token;
 use crate::error::DomainError;
-use crate::integration::inbound::{problem, receive, recipient_of};
+use crate::integration::inbound::{problem, receive, recipient_of, sender_of};
 use crate::integration::wire::{parse_outcome_flat_file, parse_reservation_csv, Flow};
 use crate::startup::AppState;
 use crate::web::api::problem as api_problem;
@@ -55,10 +55,7 @@ async fn integration_client(
         ));
     }
     if let (Some(scope), Some(flow)) = (client.scope.as_deref(), flow) {
-        let sender = match recipient_of(flow).as_str() {
-            "programs" => "grid",
-            _ => "programs",
-        };
+        let sender = sender_of(flow).as_str();
         if scope != sender {
             return Err(api_problem(
                 403,

@@ -194,6 +194,24 @@ pub async fn spawn_app_with(t: &TestDb, grid: gridflex::grid::console::GridSetti
     spawn_app_configured(t, grid, |_| {}).await
 }
 
+/// The web settings the tests serve with (plain-HTTP cookies, a two-minute request limit).
+pub fn web_settings(
+    listen: SocketAddr,
+    pg_schema: Option<String>,
+    grid: gridflex::grid::console::GridSettings,
+) -> WebSettings {
+    WebSettings {
+        listen,
+        secure_cookies: false,
+        session_hours: 8,
+        pg_schema,
+        grid,
+        request_timeout: std::time::Duration::from_secs(120),
+        public_metrics: false,
+        trusted_proxies: Vec::new(),
+    }
+}
+
 /// Like [`spawn_app_with`], with the web settings changed by `configure` first.
 pub async fn spawn_app_configured(
     t: &TestDb,
@@ -204,17 +222,7 @@ pub async fn spawn_app_configured(
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let settings = WebSettings {
-        listen: addr,
-        secure_cookies: false,
-        session_hours: 8,
-        pg_schema: t.pg_schema(),
-        grid,
-        request_timeout: std::time::Duration::from_secs(120),
-        public_metrics: false,
-        trusted_proxies: Vec::new(),
-    };
-    let mut settings = settings;
+    let mut settings = web_settings(addr, t.pg_schema(), grid);
     configure(&mut settings);
     let (router, state, _store) = build_app(t.db.clone(), &settings)
         .await
