@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use gridflex::db::{Db, DbOptions};
 use gridflex::demo::{self, DemoSize};
-use gridflex::grid::forecast::{align, reduction_factors, zone_baseline, HORIZON_INTERVALS};
+use gridflex::calendar::align;
+use gridflex::grid::forecast::{reduction_factors, zone_baseline, HORIZON_INTERVALS};
 use gridflex::grid::rollup::network_rollup;
 use gridflex::with_db;
 

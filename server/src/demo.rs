@@ -1332,7 +1332,7 @@ async fn load_meter_readings(
     now: DateTime<Utc>,
     sample: usize,
 ) -> Result<(), DomainError> {
-    use crate::grid::forecast::{align, LOCAL_OFFSET_HOURS};
+    use crate::calendar::{align, LOCAL_OFFSET_HOURS};
     let sps: Vec<String> = crate::with_tx!(tx, |c| sqlx::query_scalar(
         "SELECT service_point_id FROM device_locations ORDER BY id LIMIT $1"
     )
@@ -1377,7 +1377,7 @@ async fn load_forecast_inputs(
     seed: u64,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    use crate::grid::forecast::{align, LOCAL_OFFSET_HOURS};
+    use crate::calendar::{align, LOCAL_OFFSET_HOURS};
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x00F0_7ECA_57ED);
     let start = align(now);
     let first_hour = {

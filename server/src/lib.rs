@@ -1,6 +1,7 @@
 //! GridFlex server library: everything `main.rs` runs, reusable by tests and benchmarks.
 
 pub mod auth;
+pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod console;

@@ -5,7 +5,8 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::*;
-use gridflex::grid::forecast::{align, reduction_factors, zone_baseline, HORIZON_INTERVALS};
+use gridflex::calendar::align;
+use gridflex::grid::forecast::{reduction_factors, zone_baseline, HORIZON_INTERVALS};
 use gridflex::grid::rollup::network_rollup;
 use gridflex::grid::{device_type_index, DEVICE_TYPES};
 use gridflex::with_db;
@@ -93,8 +94,7 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
         .max_by(|x, y| x.1.total_cmp(y.1))
         .unwrap()
         .0;
-    let local_hour =
-        gridflex::grid::forecast::local_hour(start + Duration::minutes(15 * peak as i64));
+    let local_hour = gridflex::calendar::local_hour(start + Duration::minutes(15 * peak as i64));
     assert!(
         (12..=21).contains(&local_hour),
         "{}: peak at {local_hour} h",

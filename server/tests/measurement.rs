@@ -426,7 +426,7 @@ async fn baselines_come_out_of_the_demo_data(t: TestDb) {
     with_demo(&t).await;
     let (a, _) = service_points(&t).await;
     // A two-hour event yesterday afternoon: 20 days of demo data lie before it.
-    let now = gridflex::grid::forecast::align(Utc::now());
+    let now = gridflex::calendar::align(Utc::now());
     let day = now - Duration::days(1);
     let start = day - Duration::seconds(day.timestamp().rem_euclid(3600));
     let end = start + Duration::hours(2);

@@ -12,13 +12,13 @@ use rand_chacha::ChaCha8Rng;
 
 use app::model::Role;
 
+use crate::calendar::{align, LOCAL_OFFSET_HOURS};
 use crate::clock::{Clock, ManualClock};
 use crate::db::{insert_rows, Arg, Db, Tx};
 use crate::error::DomainError;
 use crate::grid::console::GridSettings;
 use crate::grid::dispatch;
 use crate::grid::event::{self, EventWindow};
-use crate::grid::forecast::{align, LOCAL_OFFSET_HOURS};
 use crate::grid::headend::HeadEndSim;
 use crate::grid::lifecycle::{Action, Actor};
 use crate::integration::peer::Peers;

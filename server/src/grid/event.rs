@@ -10,15 +10,12 @@ use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::grid::lifecycle::{transition, Action, Actor, EventStatus, Facts, Step};
 use crate::grid::strategy::get_strategy_tx;
-use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::Flow;
 use crate::{with_db, with_tx};
 
 /// Longest event window accepted.
 pub const MAX_EVENT_HOURS: i64 = 24;
-/// Messages to the program side are tried this often before they are parked.
-const MAX_ATTEMPTS: i32 = 8;
-
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
     pub id: i64,
@@ -336,7 +333,7 @@ pub(crate) async fn send(
             sender: "grid".into(),
             recipient: "programs".into(),
             payload,
-            max_attempts: MAX_ATTEMPTS,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
         },
         now,
     )

@@ -7,8 +7,9 @@
 //!
 //! 1. Each history interval is put in a *slot* (its local quarter-hour of the day, 0..96) and
 //!    a *day type* (weekday or weekend, by local date; local time is UTC
-//!    [`LOCAL_OFFSET_HOURS`]). The *profile* is the mean load of every slot and day type, and
-//!    the mean observed temperature at that slot and day type.
+//!    [`LOCAL_OFFSET_HOURS`](crate::calendar::LOCAL_OFFSET_HOURS)). The *profile* is the mean
+//!    load of every slot and day type, and the mean observed temperature at that slot and day
+//!    type.
 //! 2. The *temperature sensitivity* β (kW per °C) is fitted once per feeder by least squares
 //!    of the load's deviation from its profile against the temperature's deviation from its
 //!    mean, over every history interval with an observed temperature. Working on deviations
@@ -36,8 +37,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
 
+use crate::calendar::{local_hour, local_time};
+/// Forecast intervals sit on the calendar's quarter-hour grid; re-exported for the console and
+/// REST code that asks the forecast for its first interval.
+pub use crate::calendar::align;
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::grid::DEVICE_TYPES;
@@ -47,39 +52,21 @@ use crate::{with_db, with_tx};
 pub const SLOTS_PER_DAY: usize = 96;
 /// Days of load history the profile and the sensitivity are fitted on.
 pub const HISTORY_DAYS: i64 = 28;
-/// Local time of the service territory: UTC minus six hours (the demo utility's standard
-/// time). Slots, day types and the reduction table's hours are local.
-pub const LOCAL_OFFSET_HOURS: i64 = -6;
 /// The temperature assumed for an hour with neither a forecast nor an observation.
 pub const MILD_C: f64 = 20.0;
 /// How far ahead the forecast page and the roll-up look.
 pub const HORIZON_INTERVALS: usize = 48 * 4;
 
-/// The start of the 15-minute interval `t` falls in.
-pub fn align(t: DateTime<Utc>) -> DateTime<Utc> {
-    let secs = t.timestamp();
-    let floored = secs - secs.rem_euclid(15 * 60);
-    DateTime::from_timestamp(floored, 0).unwrap_or(t)
-}
-
-fn local(t: DateTime<Utc>) -> NaiveDateTime {
-    t.naive_utc() + Duration::hours(LOCAL_OFFSET_HOURS)
-}
 
 /// Local quarter-hour of the day, 0..96.
 pub fn slot_of(t: DateTime<Utc>) -> usize {
-    let l = local(t);
+    let l = local_time(t);
     (l.hour() * 4 + l.minute() / 15) as usize
 }
 
 /// 1 for Saturday and Sunday (local), 0 otherwise.
 pub fn day_type_of(t: DateTime<Utc>) -> usize {
-    usize::from(matches!(local(t).weekday(), Weekday::Sat | Weekday::Sun))
-}
-
-/// Local hour of the day, 0..24.
-pub fn local_hour(t: DateTime<Utc>) -> u32 {
-    local(t).hour()
+    usize::from(matches!(local_time(t).weekday(), Weekday::Sat | Weekday::Sun))
 }
 
 fn hour_key(t: DateTime<Utc>) -> i64 {

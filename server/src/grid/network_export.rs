@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
-use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::{
     NetworkLocationTransfer, NetworkNode, NodeKind, Outbound, ServicePointLink, Validate,
 };
@@ -101,7 +101,7 @@ pub async fn export_network(
             sender: "grid".into(),
             recipient: "programs".into(),
             payload: transfer.to_payload(),
-            max_attempts: crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
         },
         now,
     )

@@ -33,9 +33,9 @@ fn interval_count(ev: &EventRow) -> usize {
     ((ev.ends_at - ev.starts_at).num_minutes() / INTERVAL_MINUTES as i64) as usize
 }
 
-/// The start of the rule cycle that contains `day` (the program side's definition).
+/// The start of the rule cycle that contains `day` (the utility's calendar).
 fn cycle_start(rule: &ProgramRule, day: NaiveDate) -> NaiveDate {
-    crate::programs::score::cycle_start(rule.cycle.as_str(), i32::from(rule.week_start), day)
+    crate::calendar::cycle_start(rule.cycle.as_str(), i32::from(rule.week_start), day)
 }
 
 /// The rule in force for each program on `day` (latest effective, linked), if any.

@@ -11,10 +11,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::calendar::align;
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::grid::forecast::{
-    align, fit_feeders, load_temperatures, predict, transformer_shares, NodeInfo, HORIZON_INTERVALS,
+    fit_feeders, load_temperatures, predict, transformer_shares, NodeInfo, HORIZON_INTERVALS,
 };
 use crate::with_db;
 

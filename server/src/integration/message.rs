@@ -8,6 +8,10 @@ use crate::db::{Arg, Db, Filter, Tx};
 use crate::error::DomainError;
 use crate::{bind_args, with_db, with_tx};
 
+/// Tries before a message is parked: the retry policy every sender on either side writes into
+/// its messages (the delivery worker's backoff spaces the tries out).
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 8;
+
 pub const OUTBOUND: &str = "outbound";
 pub const INBOUND: &str = "inbound";
 

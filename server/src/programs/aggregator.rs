@@ -11,9 +11,8 @@ use app::model::{AggregatorDto, AggregatorInput};
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
-use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::{AggregatorStatus, AggregatorSync, Outbound, Validate};
-use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
 use crate::{with_db, with_tx};
 
 /// A checked aggregator.

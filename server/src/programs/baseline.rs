@@ -244,7 +244,7 @@ pub async fn load_profiles(
     event_start: chrono::DateTime<chrono::Utc>,
     event_end: chrono::DateTime<chrono::Utc>,
 ) -> Result<Loaded, crate::error::DomainError> {
-    use crate::grid::forecast::LOCAL_OFFSET_HOURS;
+    use crate::calendar::local_date;
     use chrono::Duration;
     use std::collections::HashMap;
     let quarter = Duration::minutes(15);
@@ -280,9 +280,6 @@ pub async fn load_profiles(
                     .unwrap_or(f64::NAN)
             })
             .collect()
-    };
-    let local_date = |t: chrono::DateTime<chrono::Utc>| {
-        (t.naive_utc() + Duration::hours(LOCAL_OFFSET_HOURS)).date()
     };
     let history = (1..=LOOKBACK_DAYS)
         .map(|k| {

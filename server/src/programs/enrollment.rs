@@ -8,6 +8,8 @@ use serde_json::json;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::{enrollment as store, Db, Tx};
 use crate::error::DomainError;
+/// Also at this path for the console code another change is moving out of `console.rs`.
+pub use crate::integration::message::DEFAULT_MAX_ATTEMPTS;
 use crate::integration::message::{enqueue, new_message_id, NewMessage};
 use crate::integration::wire::Flow;
 use crate::with_tx;
@@ -107,9 +109,6 @@ pub async fn change_status(
     tx.commit().await?;
     Ok(to)
 }
-
-/// Tries before a message is parked.
-pub const DEFAULT_MAX_ATTEMPTS: i32 = 8;
 
 /// The enrollment sync message for `id`, from what the program side holds.
 async fn sync_payload(

@@ -8,9 +8,8 @@ use serde_json::json;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
-use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::{CustomerOptOut, Outbound};
-use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
 use crate::with_tx;
 
 #[derive(sqlx::FromRow)]

@@ -10,9 +10,8 @@ use app::model::ReplacementInput;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
-use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::{self, DeviceKey, Outbound, SyncAction, SyncDevice, Validate};
-use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
 use crate::with_tx;
 
 /// A checked replacement request.

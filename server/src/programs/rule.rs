@@ -6,9 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
-use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::{Outbound, ProgramRule, ProgramRuleSync, RuleAction, RuleCycle};
-use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
 use crate::with_tx;
 use app::model::RuleInput;
 

@@ -9,13 +9,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
+use crate::calendar::cycle_start;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::program::{list_programs, list_rules, rule_in_force};
 use crate::db::{settings, Db};
 use crate::error::DomainError;
-use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::{DeviceScore, DeviceScoreBatch, Outbound};
-use crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS;
 use crate::with_tx;
 
 /// Scores per flow-12 message.
@@ -29,18 +29,6 @@ pub struct ScoreRun {
     pub messages: usize,
     /// False when the scheduled run found today's run done already.
     pub ran: bool,
-}
-
-/// The first day of the rule cycle (`weekly` from `week_start`, 0 = Sunday; or `monthly`)
-/// that contains `day`.
-pub fn cycle_start(cycle: &str, week_start: i32, day: NaiveDate) -> NaiveDate {
-    use chrono::Datelike;
-    if cycle == "weekly" {
-        let back = (day.weekday().num_days_from_sunday() as i64 - week_start as i64).rem_euclid(7);
-        day - chrono::Duration::days(back)
-    } else {
-        day.with_day(1).unwrap_or(day)
-    }
 }
 
 /// Runs the calculation for `day`. With `only_once`, a day already scored is skipped (the

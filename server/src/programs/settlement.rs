@@ -31,10 +31,10 @@ use serde_json::json;
 
 use super::baseline::{self, DayProfile, Method, ADJUSTMENT_GAP_HOURS, ADJUSTMENT_HOURS};
 use super::meter_days;
+use crate::calendar::align as floor_quarter;
 use crate::db::audit::{append_many, NewAuditEntry};
 use crate::db::{insert_rows, Arg, Db, Tx};
 use crate::error::DomainError;
-use crate::grid::forecast::align as floor_quarter;
 use crate::{with_db, with_tx};
 
 /// Results of one program part of an event, per enrollment.
@@ -306,7 +306,7 @@ fn season_bounds(p: &ProgramTerms) -> (DateTime<Utc>, DateTime<Utc>) {
     (at(p.season_start), at(p.season_end + Duration::days(1)))
 }
 
-use crate::grid::forecast::LOCAL_OFFSET_HOURS;
+use crate::calendar::LOCAL_OFFSET_HOURS;
 
 /// The service territory's local date of an instant.
 pub fn local_date(t: DateTime<Utc>) -> NaiveDate {

@@ -16,11 +16,11 @@ type Span = (DateTime<Utc>, DateTime<Utc>);
 
 use app::report::*;
 
+use crate::calendar::cycle_start;
+use crate::calendar::LOCAL_OFFSET_HOURS;
 use crate::db::program::{list_rules, rule_in_force};
 use crate::db::Db;
 use crate::error::DomainError;
-use crate::grid::forecast::LOCAL_OFFSET_HOURS;
-use crate::programs::score::cycle_start;
 use crate::programs::settlement;
 use crate::report::chart::{bar_chart, GREEN};
 use crate::with_db;
