@@ -47,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
     let file = dir.path().join("bench.db");
     let url = format!("sqlite://{}", file.display());
     let db = Db::connect(&DbOptions::new(&url)).await?;
-    db.migrate().await?;
+    gridflex::startup::migrate(&db).await?;
 
     println!("GridFlex console benchmark — SQLite, {devices} devices\n");
     let t = Instant::now();

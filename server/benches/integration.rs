@@ -134,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let db = Db::connect(&DbOptions::new(&url)).await?;
-    db.migrate().await?;
+    gridflex::startup::migrate(&db).await?;
     run("sqlite", db).await?;
     if let Ok(pg) = std::env::var("GRIDFLEX_BENCH_PG") {
         let schema = format!("gfbench_{}", std::process::id());
@@ -145,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
         let mut options = DbOptions::new(&pg);
         options.pg_schema = Some(schema.clone());
         let db = Db::connect(&options).await?;
-        db.migrate().await?;
+        gridflex::startup::migrate(&db).await?;
         let result = run("postgres", db.clone()).await;
         db.close().await;
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))

@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let db = Db::connect(&DbOptions::new(&url)).await?;
-    db.migrate().await?;
+    gridflex::startup::migrate(&db).await?;
     // Enough service points for every file (about 0.8 per device).
     demo::load_demo(&db, DemoSize(files * SPS_PER_FILE * 2), demo::DEFAULT_SEED).await?;
     let sps: Vec<String> = with_db!(&db, |p| sqlx::query_scalar(

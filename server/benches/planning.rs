@@ -34,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let db = Db::connect(&DbOptions::new(&url)).await?;
-    db.migrate().await?;
+    gridflex::startup::migrate(&db).await?;
     println!("GridFlex planning benchmark — SQLite, {devices} devices\n");
     let t = Instant::now();
     demo::load_demo(&db, DemoSize(devices), demo::DEFAULT_SEED).await?;

@@ -7,9 +7,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use gridflex::calendar::align;
 use gridflex::db::{Db, DbOptions};
 use gridflex::demo::{self, DemoSize};
-use gridflex::calendar::align;
 use gridflex::grid::forecast::{reduction_factors, zone_baseline, HORIZON_INTERVALS};
 use gridflex::grid::rollup::network_rollup;
 use gridflex::with_db;
@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let db = Db::connect(&DbOptions::new(&url)).await?;
-    db.migrate().await?;
+    gridflex::startup::migrate(&db).await?;
 
     println!("GridFlex grid roll-up benchmark — SQLite, {devices} devices\n");
     let now = Utc::now();

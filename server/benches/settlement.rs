@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let reuse = file.exists();
     let url = format!("sqlite://{}", file.display());
     let db = Db::connect(&DbOptions::new(&url)).await?;
-    db.migrate().await?;
+    gridflex::startup::migrate(&db).await?;
     let code = "EV-BENCH";
     if reuse {
         for table in ["settlement_intervals", "settlements", "settlement_runs"] {

@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
         )
     })?;
     // Replicas started together take turns: the first migrates, the others find it done.
-    db.exclusively(db::STARTUP_LOCK, db.migrate())
+    db.exclusively(db::STARTUP_LOCK, startup::migrate(&db))
         .await
         .context("migrations failed")?;
 

@@ -248,6 +248,17 @@ pub async fn build_app(
     Ok((router, state, store))
 }
 
+/// Applies the migrations, then fills what they created but cannot fill in SQL (the meter-day
+/// table, from the stored readings, once). Every process and test migrates through here, so
+/// `db` needs no domain code.
+pub async fn migrate(db: &Db) -> anyhow::Result<()> {
+    let migrated = db.apply_migrations().await?;
+    if migrated.meter_days_need_rebuild {
+        crate::programs::meter_days::rebuild(db).await?;
+    }
+    Ok(())
+}
+
 /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> anyhow::Result<()> {
     axum::serve(

@@ -65,7 +65,7 @@ async fn a_server_killed_mid_batch_loses_and_doubles_nothing() {
     let db = gridflex::db::Db::connect(&gridflex::db::DbOptions::new(&url))
         .await
         .unwrap();
-    db.migrate().await.unwrap();
+    gridflex::startup::migrate(&db).await.unwrap();
     gridflex::demo::load_demo(
         &db,
         gridflex::demo::DemoSize(DEMO_DEVICES),

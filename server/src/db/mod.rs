@@ -108,6 +108,15 @@ impl Tx {
 /// The lock replicas take turns on while they migrate and do first-start work.
 pub const STARTUP_LOCK: &str = "gridflex startup";
 
+/// What applying the migrations left for the domain to do.
+#[must_use = "a derived table may need filling: `startup::migrate` does it"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migrated {
+    /// The migration creating `interval_days` was applied just now: it must be filled from the
+    /// stored readings (`programs::meter_days::rebuild`).
+    pub meter_days_need_rebuild: bool,
+}
+
 /// Options that matter when opening the store.
 #[derive(Clone, Debug)]
 pub struct DbOptions {
@@ -207,19 +216,21 @@ impl Db {
         }
     }
 
-    pub async fn migrate(&self) -> anyhow::Result<()> {
+    /// Applies the embedded migrations and says which derived tables the domain must now fill
+    /// (the schema has no SQL way to). `startup::migrate` is the entry point that does both;
+    /// `db` itself calls no domain code.
+    pub async fn apply_migrations(&self) -> anyhow::Result<Migrated> {
         // Readings stored before `interval_days` existed are copied into it once, when the
-        // migration that creates it is applied (its table has no SQL way to fill it).
+        // migration that creates it is applied.
         const INTERVAL_DAYS: i64 = 7;
         let had_days = self.migration_applied(INTERVAL_DAYS).await;
         match self {
             Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
             Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
         }
-        if !had_days {
-            crate::programs::meter_days::rebuild(self).await?;
-        }
-        Ok(())
+        Ok(Migrated {
+            meter_days_need_rebuild: !had_days,
+        })
     }
 
     /// Whether migration `version` was applied (false on a database with none).

@@ -29,7 +29,9 @@ impl TestDb {
         let db = Db::connect(&DbOptions::new(&url))
             .await
             .expect("sqlite opens");
-        db.migrate().await.expect("sqlite migrates");
+        gridflex::startup::migrate(&db)
+            .await
+            .expect("sqlite migrates");
         TestDb {
             db,
             name: "sqlite",
@@ -55,7 +57,9 @@ impl TestDb {
         options.pg_schema = Some(schema.clone());
         options.max_connections = 4;
         let db = Db::connect(&options).await.expect("postgres opens");
-        db.migrate().await.expect("postgres migrates");
+        gridflex::startup::migrate(&db)
+            .await
+            .expect("postgres migrates");
         TestDb {
             db,
             name: "postgres",
