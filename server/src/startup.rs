@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{FromRef, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -32,33 +32,10 @@ use crate::grid::console::{EventService, GridSettings};
 use crate::programs::settlement_console::SettlementService;
 use crate::report::ReportService;
 use crate::web::ops::Metrics;
-use crate::web::{self, api, export, ops};
+use crate::web::{self, api, export, ops, AppState};
 
 /// Largest request body accepted anywhere (forms and API).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub service: Arc<ConsoleService>,
-    pub console: Console,
-    pub events: Arc<EventService>,
-    pub settlements: Arc<SettlementService>,
-    pub reports: Arc<ReportService>,
-    pub metrics: Arc<Metrics>,
-    pub started: Instant,
-    pub leptos_options: LeptosOptions,
-    /// `/metrics` without a token.
-    pub public_metrics: bool,
-    /// Proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
-}
 
 #[derive(Clone)]
 pub struct WebSettings {

@@ -18,7 +18,7 @@ use app::access::{may_open, section_of};
 use app::model::{ClientIp, CsrfToken, Flash, SESSION_CSRF, SESSION_FLASH, SESSION_USER_ID};
 
 use crate::db::Db;
-use crate::startup::AppState;
+use crate::web::AppState;
 
 /// Sessions live in the same database as everything else, so several server processes
 /// behind a load balancer share them.

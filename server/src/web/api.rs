@@ -17,7 +17,7 @@ use app::AppError;
 
 use crate::auth::client_for_token;
 use crate::error::DomainError;
-use crate::startup::AppState;
+use crate::web::AppState;
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]

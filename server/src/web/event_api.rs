@@ -13,10 +13,10 @@ use app::grid::{EventDetail, EventInput, EventPort, EventSummary, StrategyDto, S
 use app::AppError;
 use chrono::{DateTime, Utc};
 
-use crate::startup::AppState;
 use crate::web::api::{
     json_problem, path_id, query_pairs, ApiError, ApiViewer, Done, JsonBody, Problem,
 };
+use crate::web::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -10,8 +10,8 @@ use axum::Extension;
 use app::model::Viewer;
 use app::query::EnrollmentQuery;
 
-use crate::startup::AppState;
 use crate::web::api::{problem, query_pairs, ApiError};
+use crate::web::AppState;
 
 const CSV_PAGE: u32 = 500;
 

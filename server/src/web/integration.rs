@@ -15,8 +15,8 @@ use crate::auth::client_for_token;
 use crate::error::DomainError;
 use crate::integration::inbound::{problem, receive, recipient_of, sender_of};
 use crate::integration::wire::{parse_outcome_flat_file, parse_reservation_csv, Flow};
-use crate::startup::AppState;
 use crate::web::api::problem as api_problem;
+use crate::web::AppState;
 use serde::Deserialize;
 use utoipa::IntoParams;
 

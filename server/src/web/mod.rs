@@ -7,3 +7,6 @@ pub mod integration;
 pub mod ops;
 pub mod report_api;
 pub mod settlement_api;
+pub mod state;
+
+pub use state::AppState;

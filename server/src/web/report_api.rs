@@ -18,8 +18,8 @@ use app::model::Viewer;
 use app::report::{EventReport, ReportPort, SeasonReport};
 use app::AppError;
 
-use crate::startup::AppState;
 use crate::web::api::{path_id, problem, ApiError, ApiViewer, Problem};
+use crate::web::AppState;
 
 /// The historical report of one event: stages, outcomes, approvals and lifecycle, expected
 /// versus measured reduction, credits and settlement runs (auditor, admin, program manager).

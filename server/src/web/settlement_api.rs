@@ -12,8 +12,8 @@ use utoipa::{OpenApi, ToSchema};
 use app::settlement::{SeasonDetail, SettlementEventDetail, SettlementOverview, SettlementPort};
 use app::AppError;
 
-use crate::startup::AppState;
 use crate::web::api::{query_pairs, ApiError, ApiViewer, Problem};
+use crate::web::AppState;
 
 /// Rows per page unless `?limit=` says otherwise (at most 5,000).
 const DEFAULT_LIMIT: i64 = 1_000;
