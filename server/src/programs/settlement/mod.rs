@@ -1,0 +1,47 @@
+//! Settlement: what each customer delivered in an event, and the credit it earns.
+//!
+//! One *settlement* is one program's part of one event for one enrollment (a customer's
+//! service point in a program). Documented choices (also in the README, "Settlement"):
+//! - Only events the program side has seen complete (`F1CO`) are settled. An enrollment's
+//!   window runs from the earliest start to the latest end of the stages its devices were
+//!   reserved in, on the quarter-hour grid.
+//! - An enrollment whose devices all opted out, or were all released (`D1CN`), is recorded as
+//!   `opted_out` with no credit.
+//! - The baseline is the program's method ([`baseline`](super::baseline)); the days excluded
+//!   from it are the enrollment's other event days. Energy is read at watt-hour resolution.
+//!   Too few baseline days is `no_baseline`; a missing event-day interval is `no_data`. Both
+//!   carry the reason and no credit; settling again once data arrives is a recalculation.
+//! - Consumption-based credit: Σ over the window's quarter hours of kWh avoided × that
+//!   interval's price (`settlement_prices`, else the program's `credit_rate` per kWh).
+//!   Demand-based credit: average kW drop × `credit_rate` per kW. Never below zero; rounded
+//!   to the cent.
+//! - Programs settled per event post their credits when settled; end-of-season programs hold
+//!   them as provisional until the season is settled ([`settle_season`]).
+//! - A run writes, in one transaction: the run, the results that are new or changed, the
+//!   summed quarter hours, an audit row per new result (`settlement.settle`), an audit row
+//!   per changed result with before and after (`settlement.recalculate`), and one for the run
+//!   (`settlement.run`). An unchanged result is not rewritten.
+//!
+//! The parts: [`read`] loads what a run needs into plain structs; [`compute`] turns them into
+//! results, pure (no database, no clock), property-tested; [`store`] compares with what is
+//! stored and writes, with the audit rows, in one transaction; [`run`] puts the three
+//! together for an event or a season; [`schedule`] is what the background loop settles on
+//! its own; [`results`] is how the console, the reports and the billing export read the
+//! stored results.
+
+mod compute;
+mod read;
+mod results;
+mod run;
+mod schedule;
+mod store;
+
+pub use compute::{local_date, ProgramTerms};
+pub use read::program_by_code;
+pub use results::{
+    billing_csv, event_intervals, event_results, event_results_page, runs, season_summary,
+    CustomerSeason, IntervalTotal, RunRow, SettlementRow,
+};
+pub use run::{settle_event, settle_season};
+pub use schedule::{settle_due, Due};
+pub use store::RunSummary;

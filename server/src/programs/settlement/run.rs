@@ -1,0 +1,184 @@
+//! A settlement run: read ([`read`](super::read)), compute ([`compute`](super::compute)),
+//! store ([`store`](super::store)), for one event or for a program's season.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::compute::{self, local_date, round3, round_cents, season_bounds, Computed};
+use super::compute::{ProgramTerms, StagePart};
+use super::read::{self, program_by_code};
+use super::store::{insert_run, store, RunSummary};
+use crate::db::audit::{append_many, NewAuditEntry};
+use crate::db::Db;
+use crate::error::DomainError;
+
+/// Settles every program part of a completed event (see [`settlement`](super)).
+pub async fn settle_event(
+    db: &Db,
+    actor: &str,
+    event_code: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<RunSummary>, DomainError> {
+    let stages = read::stage_parts(db, event_code).await?;
+    if stages.is_empty() {
+        return Err(DomainError::not_found(format!(
+            "event `{event_code}` on the program side"
+        )));
+    }
+    if let Some(open) = stages
+        .iter()
+        .find(|s| s.status != "F1CO" && s.status != "F1CN")
+    {
+        return Err(DomainError::Conflict(format!(
+            "event {event_code} has not ended (stage {} is {}); it is settled once it is completed",
+            open.external_id, open.status
+        )));
+    }
+    let programs: BTreeSet<&str> = stages
+        .iter()
+        .filter(|s| s.status == "F1CO")
+        .map(|s| s.program_code.as_str())
+        .collect();
+    if programs.is_empty() {
+        return Err(DomainError::Conflict(format!(
+            "event {event_code} was cancelled; there is nothing to settle"
+        )));
+    }
+    let mut out = Vec::new();
+    for code in programs {
+        let program = program_by_code(db, code).await?;
+        let posted = program.settlement_timing == "per_event";
+        let mine: Vec<&StagePart> = stages
+            .iter()
+            .filter(|s| s.status == "F1CO" && s.program_code == code)
+            .collect();
+        let computed = computed(db, &program, event_code, &mine).await?;
+        let mut tx = db.begin().await?;
+        let summary = store(
+            &mut tx, &program, event_code, "event", computed, posted, actor, now,
+        )
+        .await?;
+        tx.commit().await?;
+        out.push(summary);
+    }
+    Ok(out)
+}
+
+/// Settles a program's season: every completed event in it is settled again with its
+/// credits posted, and a season run records the totals. Only after the season's last day.
+pub async fn settle_season(
+    db: &Db,
+    actor: &str,
+    program_code: &str,
+    now: DateTime<Utc>,
+) -> Result<RunSummary, DomainError> {
+    let program = program_by_code(db, program_code).await?;
+    if local_date(now) <= program.season_end {
+        return Err(DomainError::Conflict(format!(
+            "the {} season ends on {}; it can be settled from the day after (events can be settled one by one before that)",
+            program.code, program.season_end
+        )));
+    }
+    let (from, to) = season_bounds(&program);
+    let events = read::completed_events(db, &program.code, from, to).await?;
+    let mut total = RunSummary {
+        run_id: 0,
+        program_code: program.code.clone(),
+        event_code: None,
+        enrollments: 0,
+        settled: 0,
+        unchanged: 0,
+        new: 0,
+        changed: 0,
+        kwh_avoided: 0.0,
+        credit: 0.0,
+    };
+    let mut tx = db.begin().await?;
+    for ev in &events {
+        let stages = read::stage_parts(db, ev).await?;
+        let mine: Vec<&StagePart> = stages
+            .iter()
+            .filter(|s| s.status == "F1CO" && s.program_code == program.code)
+            .collect();
+        let computed = computed(db, &program, ev, &mine).await?;
+        let s = store(&mut tx, &program, ev, "event", computed, true, actor, now).await?;
+        total.enrollments += s.enrollments;
+        total.settled += s.settled;
+        total.unchanged += s.unchanged;
+        total.new += s.new;
+        total.changed += s.changed;
+        total.kwh_avoided += s.kwh_avoided;
+        total.credit += s.credit;
+    }
+    total.credit = round_cents(total.credit);
+    let run_id = insert_run(&mut tx, &program, "season", None, actor, now, &total).await?;
+    append_many(
+        &mut tx,
+        &[
+            NewAuditEntry::new(actor, "settlement.season", "program", &program.code).after(json!({
+                "run": run_id,
+                "season": [program.season_start, program.season_end],
+                "events": events,
+                "enrollments": total.enrollments,
+                "settled": total.settled,
+                "changed": total.changed,
+                "kwh_avoided": round3(total.kwh_avoided),
+                "credit": total.credit,
+            })),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    total.run_id = run_id;
+    Ok(total)
+}
+
+/// The results of a program part of an event: the bulk read settles most enrollments; the
+/// rest are read alone and computed from their own read.
+async fn computed(
+    db: &Db,
+    program: &ProgramTerms,
+    event_code: &str,
+    stages: &[&StagePart],
+) -> Result<Vec<Computed>, DomainError> {
+    let method = program.method()?;
+    let clock = std::time::Instant::now();
+    let stage_ids: Vec<String> = stages.iter().map(|s| s.external_id.clone()).collect();
+    let all = compute::parts(stages, read::participants(db, &stage_ids).await?);
+    let participants_ms = clock.elapsed().as_millis();
+    if all.is_empty() {
+        return Ok(Vec::new());
+    }
+    let data = read::event_data(db, program, event_code, &all).await?;
+    let read_ms = clock.elapsed().as_millis() - participants_ms;
+    let mut alone = 0usize;
+    let mut out = Vec::with_capacity(all.len());
+    for (part, first) in all
+        .iter()
+        .zip(compute::from_bulk(program, method, &all, &data))
+    {
+        let result = match first {
+            Some(r) => r,
+            None => {
+                alone += 1;
+                let own = read::alone(db, part).await?;
+                let excluded = data.excluded(part.enrollment_id);
+                compute::from_own_read(program, method, part, &own, excluded, &data.prices)
+            }
+        };
+        out.push(result);
+    }
+    tracing::info!(
+        program = %program.code,
+        event = event_code,
+        enrollments = all.len(),
+        read_alone = alone,
+        participants_ms,
+        bulk_read_ms = read_ms,
+        computed_ms = clock.elapsed().as_millis() - read_ms - participants_ms,
+        "settlement computed"
+    );
+    Ok(out)
+}
