@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::db::dialect::{list, Elem};
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};
@@ -61,13 +62,13 @@ pub async fn nodes_by_ids(db: &Db, ids: &[i64]) -> Result<Vec<NodeRow>, DomainEr
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let list = ids
-        .iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let sql = format!("SELECT id, kind, code, name FROM network_nodes WHERE id IN ({list})");
+    let sql = format!(
+        "SELECT id, kind, code, name FROM network_nodes WHERE id IN ({})",
+        db.dialect().in_list(1, Elem::Int)
+    );
+    let ids = list(ids)?;
     Ok(with_db!(db, |pool| sqlx::query_as::<_, NodeRow>(&sql)
+        .bind(&ids)
         .fetch_all(pool)
         .await?))
 }

@@ -81,17 +81,17 @@ pub async fn run_scores(
         let base = r.activation_cost * r.score_factor;
         // The share of the cycle's allowed event minutes each device has used, from the
         // outcomes the grid side reported (participated, or overridden part-way).
-        let minutes = if tx.is_postgres() {
-            "EXTRACT(EPOCH FROM (r.participation_end - r.participation_start)) / 60.0"
-        } else {
-            "(julianday(r.participation_end) - julianday(r.participation_start)) * 1440.0"
-        };
-        let cap = if tx.is_postgres() { "LEAST" } else { "MIN" };
-        let sql = format!(
-            "UPDATE devices SET control_score = ROUND(CAST($1 * (1 + $4 * {cap}(1.0, COALESCE((
+        let dialect = tx.dialect();
+        let minutes = dialect.minutes_between("r.participation_start", "r.participation_end");
+        let used = format!(
+            "COALESCE((
                 SELECT SUM({minutes}) FROM program_event_devices r JOIN program_events pe ON pe.external_id = r.external_id
                 WHERE r.head_end = devices.head_end AND r.nic_id = devices.nic_id AND pe.program_code = $5
-                  AND r.outcome IN ('D1SP', 'D1IO') AND r.participation_start >= $6), 0) / $7)) / nominal_kw AS NUMERIC), 3),
+                  AND r.outcome IN ('D1SP', 'D1IO') AND r.participation_start >= $6), 0) / $7"
+        );
+        let share = dialect.least("1.0", &used);
+        let sql = format!(
+            "UPDATE devices SET control_score = ROUND(CAST($1 * (1 + $4 * {share}) / nominal_kw AS NUMERIC), 3),
                 updated_at = $2
              WHERE nominal_kw > 0 AND id IN (
                 SELECT ed.device_id FROM enrollment_devices ed JOIN enrollments e ON e.id = ed.enrollment_id
