@@ -30,9 +30,8 @@ pub struct NodeWithParent {
 /// Substations and feeders with their current parents.
 pub async fn upper_nodes(db: &Db) -> Result<Vec<NodeWithParent>, DomainError> {
     Ok(with_db!(db, |pool| sqlx::query_as::<_, NodeWithParent>(
-        "SELECT n.id, n.kind, n.code, n.name, e.parent_id
-         FROM network_nodes n LEFT JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL
-         WHERE n.kind IN ('substation', 'feeder') ORDER BY n.code"
+        "SELECT id, kind, code, name, parent_id FROM network_current
+         WHERE kind IN ('substation', 'feeder') ORDER BY code"
     )
     .fetch_all(pool)
     .await?))
@@ -76,9 +75,8 @@ pub async fn nodes_by_ids(db: &Db, ids: &[i64]) -> Result<Vec<NodeRow>, DomainEr
 /// Transformers currently under a feeder.
 pub async fn transformers_of(db: &Db, feeder_id: i64) -> Result<Vec<NodeRow>, DomainError> {
     Ok(with_db!(db, |pool| sqlx::query_as::<_, NodeRow>(
-        "SELECT n.id, n.kind, n.code, n.name FROM network_nodes n
-         JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL
-         WHERE e.parent_id = $1 AND n.kind = 'transformer' ORDER BY n.code"
+        "SELECT id, kind, code, name FROM network_current
+         WHERE parent_id = $1 AND kind = 'transformer' ORDER BY code"
     )
     .bind(feeder_id)
     .fetch_all(pool)

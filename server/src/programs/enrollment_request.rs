@@ -110,10 +110,9 @@ pub async fn ingest(
         .collect();
     let mut transformers: HashMap<String, (i64, i64, i64)> = HashMap::new();
     let q = format!(
-        "SELECT t.code, t.id, f.parent_id, s.parent_id FROM network_nodes t
-         JOIN network_edges f ON f.child_id = t.id AND f.valid_to IS NULL
-         JOIN network_edges s ON s.child_id = f.parent_id AND s.valid_to IS NULL
-         WHERE t.kind = 'transformer' AND t.code IN ({})",
+        "SELECT t.code, t.id, t.parent_id, f.parent_id FROM network_current t
+         JOIN network_current f ON f.id = t.parent_id
+         WHERE t.kind = 'transformer' AND f.parent_id IS NOT NULL AND t.code IN ({})",
         tx.dialect().in_list(1, Elem::Text)
     );
     for chunk in codes.chunks(LOOKUP_CHUNK) {

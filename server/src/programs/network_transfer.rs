@@ -114,7 +114,7 @@ pub(crate) async fn network_location_transfer(
 ) -> Result<Value, HandlerError> {
     let t: wire::NetworkLocationTransfer = decode(payload)?;
     let existing: Vec<(String, i64, String, Option<i64>)> = with_tx!(tx, |c| {
-        sqlx::query_as("SELECT n.code, n.id, n.kind, e.parent_id FROM network_nodes n LEFT JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL")
+        sqlx::query_as("SELECT code, id, kind, parent_id FROM network_current")
             .fetch_all(c)
             .await
             .map_err(DomainError::from)?
