@@ -7,6 +7,7 @@ pub mod dialect;
 pub mod enrollment;
 pub mod network;
 pub mod program;
+pub mod score;
 pub mod settings;
 pub mod token;
 pub mod user;
