@@ -10,6 +10,7 @@ pub mod program;
 pub mod score;
 pub mod settings;
 pub mod token;
+pub mod unavailability;
 pub mod user;
 pub mod value_map;
 
