@@ -25,7 +25,7 @@ async fn sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
     let lite_cols: Vec<(String, String)> = with_db!(&lite.db, |p| {
         sqlx::query_as(
         "SELECT m.name, c.name FROM sqlite_master m JOIN pragma_table_info(m.name) c
-         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT IN ('_sqlx_migrations', 'sessions')
+         WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%' AND m.name NOT IN ('_sqlx_migrations', 'sessions')
          ORDER BY m.name, c.name"
     )
     .fetch_all(p)

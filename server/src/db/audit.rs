@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::db::dialect::{lock_key_for_transaction, Dialect};
 use crate::db::{insert_rows, Arg, Db, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};
@@ -99,11 +100,7 @@ pub fn now_micros() -> DateTime<Utc> {
 pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainError> {
     // Writers are serialized on the chain head: SQLite by BEGIN IMMEDIATE, PostgreSQL by a
     // transaction-scoped advisory lock.
-    if let Tx::Postgres(t) = tx {
-        sqlx::query("SELECT pg_advisory_xact_lock(7340001)")
-            .execute(&mut **t)
-            .await?;
-    }
+    lock_key_for_transaction(tx, AUDIT_CHAIN_LOCK).await?;
     let prev: Option<String> = with_tx!(tx, |c| sqlx::query_scalar(
         "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1"
     )
@@ -149,11 +146,7 @@ pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), D
     if entries.is_empty() {
         return Ok(());
     }
-    if let Tx::Postgres(t) = tx {
-        sqlx::query("SELECT pg_advisory_xact_lock(7340001)")
-            .execute(&mut **t)
-            .await?;
-    }
+    lock_key_for_transaction(tx, AUDIT_CHAIN_LOCK).await?;
     let prev: Option<String> = with_tx!(tx, |c| sqlx::query_scalar(
         "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1"
     )
@@ -222,9 +215,12 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
+/// The lock writers of the chain take turns on (PostgreSQL; SQLite writers queue anyway).
+const AUDIT_CHAIN_LOCK: i64 = 7340001;
+
 const AUDIT_COLUMNS: &str = "id, occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash";
 
-fn filter_sql(f: &AuditFilter, with_cursor: bool, pg: bool) -> (String, Vec<String>) {
+fn filter_sql(f: &AuditFilter, with_cursor: bool, dialect: Dialect) -> (String, Vec<String>) {
     let mut clauses = Vec::new();
     let mut binds = Vec::new();
     for (col, val) in [
@@ -240,16 +236,11 @@ fn filter_sql(f: &AuditFilter, with_cursor: bool, pg: bool) -> (String, Vec<Stri
     }
     for (op, val) in [(">=", &f.from), ("<", &f.until)] {
         if let Some(t) = val {
-            // SQLite keeps RFC 3339 text, which sorts as time; PostgreSQL casts.
             binds.push(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
-            if pg {
-                clauses.push(format!(
-                    "occurred_at {op} CAST(${} AS TIMESTAMPTZ)",
-                    binds.len()
-                ));
-            } else {
-                clauses.push(format!("occurred_at {op} ${}", binds.len()));
-            }
+            clauses.push(format!(
+                "occurred_at {op} {}",
+                dialect.timestamp_text(binds.len())
+            ));
         }
     }
     if with_cursor {
@@ -267,9 +258,8 @@ fn filter_sql(f: &AuditFilter, with_cursor: bool, pg: bool) -> (String, Vec<Stri
 }
 
 pub async fn list_audit(db: &Db, f: &AuditFilter) -> Result<(Vec<AuditRow>, i64), DomainError> {
-    let pg = matches!(db, Db::Postgres(_));
-    let (where_page, binds_page) = filter_sql(f, true, pg);
-    let (where_all, binds_all) = filter_sql(f, false, pg);
+    let (where_page, binds_page) = filter_sql(f, true, db.dialect());
+    let (where_all, binds_all) = filter_sql(f, false, db.dialect());
     let page_sql = format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_log{where_page} ORDER BY id DESC LIMIT {}",
         f.limit.clamp(1, 1000)

@@ -3,11 +3,14 @@
 pub mod audit;
 pub mod backup;
 pub mod device;
+pub mod dialect;
 pub mod enrollment;
 pub mod network;
 pub mod program;
+pub mod score;
 pub mod settings;
 pub mod token;
+pub mod unavailability;
 pub mod user;
 pub mod value_map;
 
@@ -19,6 +22,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, PgPool, SqlitePool};
 
 use crate::error::DomainError;
+
+pub use dialect::reserve_ids;
 
 /// The configured store. Queries are written once in portable SQL (`$1` placeholders) and
 /// run on whichever pool this holds through [`with_db!`] / [`with_tx!`].
@@ -180,40 +185,13 @@ impl Db {
         }
     }
 
-    /// Runs `work` while no other server on this database runs work under the same `name`.
-    ///
-    /// On PostgreSQL a session advisory lock on a connection of its own: replicas started at
-    /// the same moment take turns (the first migrates and loads, the others then find the work
-    /// done), and a process that dies releases the lock with its connection. SQLite is one
-    /// machine's file served by one process: a lock within this process is enough.
+    /// Runs `work` while no other server on this database runs work under the same `name`
+    /// (see [`dialect::exclusively`]).
     pub async fn exclusively<T, F>(&self, name: &str, work: F) -> anyhow::Result<T>
     where
         F: std::future::Future<Output = anyhow::Result<T>>,
     {
-        match self {
-            Db::Postgres(pool) => {
-                let mut conn = pool.acquire().await?;
-                sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
-                    .bind(name)
-                    .execute(&mut *conn)
-                    .await?;
-                let out = work.await;
-                let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
-                    .bind(name)
-                    .execute(&mut *conn)
-                    .await;
-                if unlocked.is_err() {
-                    // Closing the session releases its locks.
-                    let _ = conn.close().await;
-                }
-                out
-            }
-            Db::Sqlite(_) => {
-                static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-                let _held = LOCK.lock().await;
-                work.await
-            }
-        }
+        dialect::exclusively(self, name, work).await
     }
 
     /// Applies the embedded migrations and says which derived tables the domain must now fill
@@ -399,36 +377,6 @@ impl Filter {
 /// prepared once). Used by bulk loaders; ids are supplied by the caller.
 const ROWS_PARAMS_PER_STATEMENT: usize = 30_000;
 
-/// Reserves `n` new ids of `table` for rows the caller inserts with explicit ids (bulk
-/// imports that must link rows before inserting them). SQLite has one writer at a time
-/// (`BEGIN IMMEDIATE`), so the next ids are free; PostgreSQL draws them from the sequence.
-pub async fn reserve_ids(tx: &mut Tx, table: &str, n: usize) -> Result<Vec<i64>, DomainError> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    match tx {
-        Tx::Sqlite(t) => {
-            let sql = format!("SELECT COALESCE(MAX(id), 0) FROM {table}");
-            let max: i64 = sqlx::query_scalar(&sql).fetch_one(&mut **t).await?;
-            // AUTOINCREMENT never reuses an id, even one whose row was deleted.
-            let seq: Option<i64> =
-                sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = $1")
-                    .bind(table)
-                    .fetch_optional(&mut **t)
-                    .await?;
-            let start = max.max(seq.unwrap_or(0)) + 1;
-            Ok((start..start + n as i64).collect())
-        }
-        Tx::Postgres(t) => {
-            let sql = format!("SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)");
-            Ok(sqlx::query_scalar(&sql)
-                .bind(n as i64)
-                .fetch_all(&mut **t)
-                .await?)
-        }
-    }
-}
-
 pub async fn insert_rows(
     tx: &mut Tx,
     table: &str,
@@ -449,9 +397,7 @@ pub async fn insert_rows_then(
 ) -> Result<(), DomainError> {
     // Both backends cap bind parameters (SQLite 32766, PostgreSQL 65535).
     let per_batch = (ROWS_PARAMS_PER_STATEMENT / columns.len()).max(1);
-    // SQLite looks up a numbered parameter's name by a linear scan, so `$n` binding is
-    // quadratic in the parameters of a statement; anonymous `?` parameters are not.
-    let anonymous = matches!(tx, Tx::Sqlite(_));
+    let dialect = tx.dialect();
     for chunk in rows.chunks(per_batch) {
         let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
         let mut n = 0;
@@ -463,12 +409,7 @@ pub async fn insert_rows_then(
                 if j > 0 {
                     sql.push_str(", ");
                 }
-                if anonymous {
-                    sql.push('?');
-                } else {
-                    sql.push('$');
-                    sql.push_str(&n.to_string());
-                }
+                dialect.push_bulk_placeholder(&mut sql, n);
             }
             sql.push(')');
         }

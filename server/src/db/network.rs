@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::db::dialect::{list, Elem};
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};
@@ -29,9 +30,8 @@ pub struct NodeWithParent {
 /// Substations and feeders with their current parents.
 pub async fn upper_nodes(db: &Db) -> Result<Vec<NodeWithParent>, DomainError> {
     Ok(with_db!(db, |pool| sqlx::query_as::<_, NodeWithParent>(
-        "SELECT n.id, n.kind, n.code, n.name, e.parent_id
-         FROM network_nodes n LEFT JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL
-         WHERE n.kind IN ('substation', 'feeder') ORDER BY n.code"
+        "SELECT id, kind, code, name, parent_id FROM network_current
+         WHERE kind IN ('substation', 'feeder') ORDER BY code"
     )
     .fetch_all(pool)
     .await?))
@@ -61,13 +61,13 @@ pub async fn nodes_by_ids(db: &Db, ids: &[i64]) -> Result<Vec<NodeRow>, DomainEr
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let list = ids
-        .iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let sql = format!("SELECT id, kind, code, name FROM network_nodes WHERE id IN ({list})");
+    let sql = format!(
+        "SELECT id, kind, code, name FROM network_nodes WHERE id IN ({})",
+        db.dialect().in_list(1, Elem::Int)
+    );
+    let ids = list(ids)?;
     Ok(with_db!(db, |pool| sqlx::query_as::<_, NodeRow>(&sql)
+        .bind(&ids)
         .fetch_all(pool)
         .await?))
 }
@@ -75,9 +75,8 @@ pub async fn nodes_by_ids(db: &Db, ids: &[i64]) -> Result<Vec<NodeRow>, DomainEr
 /// Transformers currently under a feeder.
 pub async fn transformers_of(db: &Db, feeder_id: i64) -> Result<Vec<NodeRow>, DomainError> {
     Ok(with_db!(db, |pool| sqlx::query_as::<_, NodeRow>(
-        "SELECT n.id, n.kind, n.code, n.name FROM network_nodes n
-         JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL
-         WHERE e.parent_id = $1 AND n.kind = 'transformer' ORDER BY n.code"
+        "SELECT id, kind, code, name FROM network_current
+         WHERE parent_id = $1 AND kind = 'transformer' ORDER BY code"
     )
     .bind(feeder_id)
     .fetch_all(pool)

@@ -15,6 +15,16 @@ pub async fn get_setting(db: &Db, key: &str) -> Result<Option<String>, DomainErr
     .await?))
 }
 
+/// A setting as the transaction sees it.
+pub async fn get_setting_tx(tx: &mut Tx, key: &str) -> Result<Option<String>, DomainError> {
+    Ok(with_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT value FROM settings WHERE key = $1"
+    )
+    .bind(key)
+    .fetch_optional(c)
+    .await?))
+}
+
 /// Writes a setting; the caller writes the audit record in the same transaction.
 pub async fn put_setting(
     tx: &mut Tx,

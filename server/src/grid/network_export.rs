@@ -30,9 +30,8 @@ pub async fn export_network(
     let mut tx = db.begin().await?;
     type NodeRow = (String, String, String, Option<String>, DateTime<Utc>);
     let rows: Vec<NodeRow> = with_tx!(&mut tx, |c| sqlx::query_as(
-        "SELECT n.code, n.kind, n.name, p.code, COALESCE(e.valid_from, n.created_at)
-         FROM network_nodes n LEFT JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL
-         LEFT JOIN network_nodes p ON p.id = e.parent_id ORDER BY n.id"
+        "SELECT n.code, n.kind, n.name, p.code, COALESCE(n.linked_from, n.created_at)
+         FROM network_current n LEFT JOIN network_nodes p ON p.id = n.parent_id ORDER BY n.id"
     )
     .fetch_all(c)
     .await?);

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::json;
 
 use crate::db::audit::{append, NewAuditEntry};
+use crate::db::dialect::{list, Elem};
 use crate::db::{insert_rows, reserve_ids, Arg, Db};
 use crate::error::DomainError;
 use crate::grid::event::{parse_time, EventRow};
@@ -229,30 +230,25 @@ pub async fn load(db: &Db, ev: &EventRow, manual: &str) -> Result<Loaded, Domain
     let filter = if scan {
         String::new()
     } else {
-        let mut list = Vec::new();
-        for t in &in_zone {
-            args.push(Arg::Int(*t));
-            list.push(format!("${}", args.len()));
-        }
-        if list.is_empty() {
-            list.push("NULL".into());
-        }
-        format!(" WHERE gd.transformer_id IN ({})", list.join(", "))
+        let in_zone: Vec<i64> = in_zone.iter().copied().collect();
+        args.push(Arg::Text(list(&in_zone)?));
+        format!(
+            " WHERE gd.transformer_id IN ({})",
+            db.dialect().in_list(args.len(), Elem::Int)
+        )
     };
     // Hundreds of thousands of rows cost more to hand over one by one than to compute: the
     // database packs them, a few thousand per text row, and they are parsed here.
-    let concat = if matches!(db, Db::Postgres(_)) {
-        "string_agg"
-    } else {
-        "group_concat"
-    };
-    let sql = format!(
-        "SELECT {concat}(CAST(gd.id AS TEXT) || ',' || CAST({program_case} AS TEXT) || ',' || CAST({type_case} AS TEXT)
+    let packed = db.dialect().string_agg(
+        &format!(
+            "CAST(gd.id AS TEXT) || ',' || CAST({program_case} AS TEXT) || ',' || CAST({type_case} AS TEXT)
                 || ',' || CAST(gd.nominal_kw AS TEXT) || ',' || CAST(COALESCE(gd.control_score, 0.0) AS TEXT)
                 || ',' || CAST(CASE WHEN gd.status = 'registered' THEN 1 ELSE 0 END AS TEXT)
-                || ',' || CAST(COALESCE(gd.transformer_id, 0) AS TEXT), ';')
-         FROM grid_devices gd{filter} GROUP BY gd.id / {PACK}"
+                || ',' || CAST(COALESCE(gd.transformer_id, 0) AS TEXT)"
+        ),
+        "';'",
     );
+    let sql = format!("SELECT {packed} FROM grid_devices gd{filter} GROUP BY gd.id / {PACK}");
     let packed: Vec<Option<String>> = with_db!(db, |c| crate::bind_args!(
         sqlx::query_scalar(&sql),
         args.iter()

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use crate::db::dialect::list;
 use crate::db::Tx;
 use crate::error::DomainError;
 use crate::integration::handlers::{decode, reject};
@@ -52,24 +53,23 @@ pub(crate) async fn enrollment_sync(
     if devices.is_empty() {
         // Nothing to register or release.
     } else if unenroll {
+        let sql = format!(
+            "UPDATE grid_devices SET status = 'unregistered', updated_at = $1 WHERE (head_end, nic_id) IN ({})",
+            tx.dialect().in_pairs(2)
+        );
         for chunk in devices.chunks(CHUNK) {
-            let keys = (0..chunk.len())
-                .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "UPDATE grid_devices SET status = 'unregistered', updated_at = $1 WHERE (head_end, nic_id) IN ({keys})"
-            );
-            with_tx!(tx, |c| {
-                let mut q = sqlx::query(&sql).bind(now);
-                for d in chunk {
-                    q = q.bind(&d.head_end_system).bind(&d.nic_id);
-                }
-                q.execute(c)
-                    .await
-                    .map_err(DomainError::from)?
-                    .rows_affected()
-            });
+            let keys: Vec<[&str; 2]> = chunk
+                .iter()
+                .map(|d| [d.head_end_system.as_str(), d.nic_id.as_str()])
+                .collect();
+            let keys = list(&keys)?;
+            with_tx!(tx, |c| sqlx::query(&sql)
+                .bind(now)
+                .bind(&keys)
+                .execute(c)
+                .await
+                .map_err(DomainError::from)?
+                .rows_affected());
         }
         for d in devices {
             acks.push(json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "NOT_REGISTERED", "reason": "unenrolled"}));
@@ -139,21 +139,22 @@ pub(crate) async fn device_status_check(
     // What the grid knows of the listed devices, one query per chunk.
     let mut known: std::collections::HashMap<(String, String), (String, DateTime<Utc>)> =
         std::collections::HashMap::new();
+    let sql = format!(
+        "SELECT head_end, nic_id, status, updated_at FROM grid_devices WHERE (head_end, nic_id) IN ({})",
+        tx.dialect().in_pairs(1)
+    );
     for chunk in check.device_list.chunks(CHUNK) {
-        let keys = (0..chunk.len())
-            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT head_end, nic_id, status, updated_at FROM grid_devices WHERE (head_end, nic_id) IN ({keys})"
-        );
-        let rows: Vec<(String, String, String, DateTime<Utc>)> = with_tx!(tx, |c| {
-            let mut q = sqlx::query_as(&sql);
-            for d in chunk {
-                q = q.bind(&d.head_end_system).bind(&d.nic_id);
-            }
-            q.fetch_all(c).await.map_err(DomainError::from)?
-        });
+        let keys: Vec<[&str; 2]> = chunk
+            .iter()
+            .map(|d| [d.head_end_system.as_str(), d.nic_id.as_str()])
+            .collect();
+        let keys = list(&keys)?;
+        let rows: Vec<(String, String, String, DateTime<Utc>)> =
+            with_tx!(tx, |c| sqlx::query_as(&sql)
+                .bind(&keys)
+                .fetch_all(c)
+                .await
+                .map_err(DomainError::from)?);
         known.extend(rows.into_iter().map(|(h, n, s, at)| ((h, n), (s, at))));
     }
     let mut out = Vec::with_capacity(check.device_list.len());

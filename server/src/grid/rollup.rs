@@ -62,8 +62,7 @@ pub async fn transformer_devices(db: &Db) -> Result<HashMap<i64, (i64, f64)>, Do
 /// Every node with its current parent.
 pub async fn all_nodes(db: &Db) -> Result<Vec<NodeInfo>, DomainError> {
     Ok(with_db!(db, |p| sqlx::query_as::<_, NodeInfo>(
-        "SELECT n.id, n.kind, n.code, e.parent_id, n.rated_kva FROM network_nodes n
-         LEFT JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL"
+        "SELECT id, kind, code, parent_id, rated_kva FROM network_current"
     )
     .fetch_all(p)
     .await?))

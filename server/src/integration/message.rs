@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::db::dialect::{list, Elem};
 use crate::db::{Arg, Db, Filter, Tx};
 use crate::error::DomainError;
 use crate::{bind_args, with_db, with_tx};
@@ -98,16 +99,11 @@ pub async fn claim_due(
           AND ((status IN ('queued', 'technical_failure') AND next_attempt_at <= $1)
                OR (status = 'delivering' AND claimed_until < $1))
         ORDER BY next_attempt_at, id LIMIT $3";
-    let sql = match db {
-        Db::Postgres(_) => format!(
-            "UPDATE integration_messages SET status = 'delivering', claimed_until = $2, attempts = attempts + 1, updated_at = $1
-             WHERE id IN ({pick} FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
-        ),
-        Db::Sqlite(_) => format!(
-            "UPDATE integration_messages SET status = 'delivering', claimed_until = $2, attempts = attempts + 1, updated_at = $1
-             WHERE id IN ({pick}) RETURNING {COLUMNS}"
-        ),
-    };
+    let sql = format!(
+        "UPDATE integration_messages SET status = 'delivering', claimed_until = $2, attempts = attempts + 1, updated_at = $1
+         WHERE id IN ({pick}{}) RETURNING {COLUMNS}",
+        db.dialect().skip_locked()
+    );
     let mut rows: Vec<MessageRow> = with_db!(db, |pool| sqlx::query_as::<_, MessageRow>(&sql)
         .bind(now)
         .bind(lease_until)
@@ -261,19 +257,16 @@ pub async fn get_message(db: &Db, id: i64) -> Result<Option<MessageRow>, DomainE
 
 /// Whether any of `ids` was received before.
 pub async fn any_inbound(tx: &mut Tx, ids: &[String]) -> Result<bool, DomainError> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND message_id IN ({})",
+        tx.dialect().in_list(1, Elem::Text)
+    );
     for chunk in ids.chunks(500) {
-        let placeholders = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND message_id IN ({placeholders})");
-        let n: i64 = with_tx!(tx, |c| {
-            let mut q = sqlx::query_scalar::<_, i64>(&sql);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            q.fetch_one(c).await?
-        });
+        let chunk = list(chunk)?;
+        let n: i64 = with_tx!(tx, |c| sqlx::query_scalar::<_, i64>(&sql)
+            .bind(&chunk)
+            .fetch_one(c)
+            .await?);
         if n > 0 {
             return Ok(true);
         }

@@ -39,12 +39,7 @@ pub async fn series(
     let start = end - Duration::hours(hours as i64 - 1).max(Duration::zero());
     let start = start.duration_trunc(width).unwrap_or(start);
     let daily = width == Duration::days(1);
-    let bucket = match (db.backend_name() == "postgres", daily) {
-        (true, false) => "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')",
-        (true, true) => "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-        (false, false) => "substr(created_at, 1, 13)",
-        (false, true) => "substr(created_at, 1, 10)",
-    };
+    let bucket = db.dialect().utc_bucket("created_at", daily);
     let by = if f.flow.is_some() { "status" } else { "flow" };
     let mut filter = Filter::default();
     filter.add("created_at >= ?", [Arg::Time(start)]);

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::db::audit::{append_many, NewAuditEntry};
+use crate::db::dialect::{list, Elem};
 use crate::db::{insert_rows, reserve_ids, Arg, Tx};
 use crate::error::DomainError;
 use crate::integration::wire::CheckedEnrollmentRecord;
@@ -25,19 +26,11 @@ async fn lookup(
     keys: &[String],
 ) -> Result<Vec<(String, i64, String)>, DomainError> {
     let mut out = Vec::new();
+    let q = sql.replace("{}", &tx.dialect().in_list(1, Elem::Text));
     for chunk in keys.chunks(LOOKUP_CHUNK) {
-        let placeholders = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let q = sql.replace("{}", &placeholders);
-        let rows: Vec<(String, i64, String)> = with_tx!(tx, |c| {
-            let mut query = sqlx::query_as::<_, (String, i64, String)>(&q);
-            for k in chunk {
-                query = query.bind(k);
-            }
-            query.fetch_all(c).await?
-        });
+        let chunk = list(chunk)?;
+        let rows: Vec<(String, i64, String)> =
+            with_tx!(tx, |c| sqlx::query_as(&q).bind(&chunk).fetch_all(c).await?);
         out.extend(rows);
     }
     Ok(out)
@@ -116,24 +109,16 @@ pub async fn ingest(
         .into_iter()
         .collect();
     let mut transformers: HashMap<String, (i64, i64, i64)> = HashMap::new();
+    let q = format!(
+        "SELECT t.code, t.id, t.parent_id, f.parent_id FROM network_current t
+         JOIN network_current f ON f.id = t.parent_id
+         WHERE t.kind = 'transformer' AND f.parent_id IS NOT NULL AND t.code IN ({})",
+        tx.dialect().in_list(1, Elem::Text)
+    );
     for chunk in codes.chunks(LOOKUP_CHUNK) {
-        let placeholders = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let q = format!(
-            "SELECT t.code, t.id, f.parent_id, s.parent_id FROM network_nodes t
-             JOIN network_edges f ON f.child_id = t.id AND f.valid_to IS NULL
-             JOIN network_edges s ON s.child_id = f.parent_id AND s.valid_to IS NULL
-             WHERE t.kind = 'transformer' AND t.code IN ({placeholders})"
-        );
-        let rows: Vec<(String, i64, i64, i64)> = with_tx!(tx, |c| {
-            let mut query = sqlx::query_as::<_, (String, i64, i64, i64)>(&q);
-            for k in chunk {
-                query = query.bind(k);
-            }
-            query.fetch_all(c).await?
-        });
+        let chunk = list(chunk)?;
+        let rows: Vec<(String, i64, i64, i64)> =
+            with_tx!(tx, |c| sqlx::query_as(&q).bind(&chunk).fetch_all(c).await?);
         transformers.extend(rows.into_iter().map(|(code, t, f, s)| (code, (t, f, s))));
     }
     let persons: Vec<String> = valid
@@ -185,15 +170,17 @@ pub async fn ingest(
     .map(|(nic, id, he)| ((he, nic), id))
     .collect();
     // Open enrollments (PENDING or ACTIVE) of those devices, per program.
-    let device_ids: Vec<String> = devices.values().map(|id| id.to_string()).collect();
+    let device_ids: Vec<i64> = devices.values().copied().collect();
     let mut open: HashMap<(i64, i64), i64> = HashMap::new(); // (device, program) -> enrollment
+    let q = format!(
+        "SELECT ed.device_id, e.program_id, e.id FROM enrollment_devices ed JOIN enrollments e ON e.id = ed.enrollment_id
+         WHERE ed.device_id IN ({}) AND ed.left_at IS NULL AND e.status IN ('PENDING', 'ACTIVE')",
+        tx.dialect().in_list(1, Elem::Int)
+    );
     for chunk in device_ids.chunks(LOOKUP_CHUNK) {
-        let list = chunk.join(", ");
-        let q = format!(
-            "SELECT ed.device_id, e.program_id, e.id FROM enrollment_devices ed JOIN enrollments e ON e.id = ed.enrollment_id
-             WHERE ed.device_id IN ({list}) AND ed.left_at IS NULL AND e.status IN ('PENDING', 'ACTIVE')"
-        );
-        let rows: Vec<(i64, i64, i64)> = with_tx!(tx, |c| sqlx::query_as(&q).fetch_all(c).await?);
+        let chunk = list(chunk)?;
+        let rows: Vec<(i64, i64, i64)> =
+            with_tx!(tx, |c| sqlx::query_as(&q).bind(&chunk).fetch_all(c).await?);
         open.extend(rows.into_iter().map(|(d, p, e)| ((d, p), e)));
     }
 

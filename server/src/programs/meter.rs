@@ -27,6 +27,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::db::audit::{append, NewAuditEntry};
+use crate::db::dialect::{list, Elem};
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::with_tx;
@@ -774,19 +775,16 @@ async fn previous_import(tx: &mut Tx, sha: &str) -> Result<Option<ImportReport>,
 
 async fn known_service_points(tx: &mut Tx, sps: &[String]) -> Result<HashSet<String>, DomainError> {
     let mut known = HashSet::new();
+    let sql = format!(
+        "SELECT service_point_id FROM device_locations WHERE service_point_id IN ({})",
+        tx.dialect().in_list(1, Elem::Text)
+    );
     for chunk in sps.chunks(500) {
-        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT service_point_id FROM device_locations WHERE service_point_id IN ({})",
-            list.join(", ")
-        );
-        let found: Vec<String> = with_tx!(tx, |c| {
-            let mut q = sqlx::query_scalar(&sql);
-            for sp in chunk {
-                q = q.bind(sp.as_str());
-            }
-            q.fetch_all(c).await?
-        });
+        let chunk = list(chunk)?;
+        let found: Vec<String> = with_tx!(tx, |c| sqlx::query_scalar(&sql)
+            .bind(&chunk)
+            .fetch_all(c)
+            .await?);
         known.extend(found);
     }
     Ok(known)

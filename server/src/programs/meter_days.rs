@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 
 use super::meter::Reading;
+use crate::db::dialect::{list, Elem, PerBackend};
 use crate::db::{insert_rows, insert_rows_then, Arg, Db, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};
@@ -168,28 +169,37 @@ async fn read_tx(
     first: NaiveDate,
     last: NaiveDate,
 ) -> Result<Vec<(String, NaiveDate, Vec<u8>)>, DomainError> {
-    let list = serde_json::to_string(sps)?;
     let sql = format!(
         "SELECT service_point_id, day, quarters FROM interval_days
          WHERE service_point_id IN ({}) AND day >= $2 AND day <= $3",
-        sp_list(tx.is_postgres())
+        tx.dialect().in_list(1, Elem::Text)
     );
+    let sps = list(sps)?;
     Ok(with_tx!(tx, |c| sqlx::query_as(&sql)
-        .bind(&list)
+        .bind(&sps)
         .bind(first)
         .bind(last)
         .fetch_all(c)
         .await?))
 }
 
-/// The subquery over the JSON array of service points bound as `$1`, for `IN (…)`.
-fn sp_list(postgres: bool) -> &'static str {
-    if postgres {
-        "SELECT json_array_elements_text($1::json)"
-    } else {
-        "SELECT value FROM json_each($1)"
-    }
-}
+/// [`read_days`]' statement: `$1` the service points, `$2` the days (both [`list`]s), `$3`
+/// the first byte and `$4` the bytes of each day wanted.
+const READ_DAYS: PerBackend = PerBackend {
+    // `||` and group_concat keep a blob's bytes as they are; the cast hands them back as a
+    // blob. A scalar subquery per service point walks its key range in order.
+    sqlite: "SELECT j.value, (SELECT CAST(group_concat(d.day || substr(d.quarters, $3 + 1, $4), '') AS BLOB)
+               FROM interval_days d WHERE d.service_point_id = j.value
+                AND d.day IN (SELECT value FROM json_each($2)))
+             FROM json_each($1) j",
+    postgres: "SELECT d.service_point_id,
+                    string_agg(convert_to(to_char(d.day, 'YYYY-MM-DD'), 'UTF8')
+                               || substring(d.quarters FROM $3::int + 1 FOR $4::int), ''::bytea)
+             FROM interval_days d
+             WHERE d.service_point_id IN (SELECT json_array_elements_text($1::json))
+               AND d.day IN (SELECT json_array_elements_text($2::json)::date)
+             GROUP BY d.service_point_id",
+};
 
 /// Stored days of some service points on the given days, only the given slots of each:
 /// per service point one value, its days packed back to back (the day as `YYYY-MM-DD`, then
@@ -201,31 +211,13 @@ pub async fn read_days(
     days: &[NaiveDate],
     slots: std::ops::Range<usize>,
 ) -> Result<Vec<(String, Option<Vec<u8>>)>, DomainError> {
-    let list = serde_json::to_string(sps)?;
-    let day_list = serde_json::to_string(days)?;
+    let sps = list(sps)?;
+    let days = list(days)?;
     let (from, len) = (slots.start as i32 * 4, slots.len() as i32 * 4);
-    let sql = match db {
-        // `||` and group_concat keep a blob's bytes as they are; the cast hands them back
-        // as a blob. A scalar subquery per service point walks its key range in order.
-        Db::Sqlite(_) => {
-            "SELECT j.value, (SELECT CAST(group_concat(d.day || substr(d.quarters, $3 + 1, $4), '') AS BLOB)
-               FROM interval_days d WHERE d.service_point_id = j.value
-                AND d.day IN (SELECT value FROM json_each($2)))
-             FROM json_each($1) j"
-        }
-        Db::Postgres(_) => {
-            "SELECT d.service_point_id,
-                    string_agg(convert_to(to_char(d.day, 'YYYY-MM-DD'), 'UTF8')
-                               || substring(d.quarters FROM $3::int + 1 FOR $4::int), ''::bytea)
-             FROM interval_days d
-             WHERE d.service_point_id IN (SELECT json_array_elements_text($1::json))
-               AND d.day IN (SELECT json_array_elements_text($2::json)::date)
-             GROUP BY d.service_point_id"
-        }
-    };
+    let sql = db.dialect().pick(&READ_DAYS);
     Ok(with_db!(db, |c| sqlx::query_as(sql)
-        .bind(&list)
-        .bind(&day_list)
+        .bind(&sps)
+        .bind(&days)
         .bind(from)
         .bind(len)
         .fetch_all(c)
@@ -286,13 +278,13 @@ impl DayIndex {
 /// Drops the days of service points whose readings were deleted.
 pub async fn forget(tx: &mut Tx, sps: &[&str]) -> Result<(), DomainError> {
     for chunk in sps.chunks(2000) {
-        let list = serde_json::to_string(chunk)?;
         let sql = format!(
             "DELETE FROM interval_days WHERE service_point_id IN ({})",
-            sp_list(tx.is_postgres())
+            tx.dialect().in_list(1, Elem::Text)
         );
+        let chunk = list(chunk)?;
         with_tx!(tx, |c| sqlx::query(&sql)
-            .bind(&list)
+            .bind(&chunk)
             .execute(c)
             .await?
             .rows_affected());
@@ -305,16 +297,14 @@ pub async fn days_from_readings(
     db: &Db,
     sps: &[&str],
 ) -> Result<BTreeMap<(String, NaiveDate), Slots>, DomainError> {
-    let list = serde_json::to_string(sps)?;
     let sql = format!(
         "SELECT service_point_id, interval_start, CAST(interval_minutes AS BIGINT), kwh
          FROM interval_readings WHERE service_point_id IN ({})",
-        sp_list(matches!(db, Db::Postgres(_)))
+        db.dialect().in_list(1, Elem::Text)
     );
-    let rows: Vec<(String, DateTime<Utc>, i64, f64)> = with_db!(db, |c| sqlx::query_as(&sql)
-        .bind(&list)
-        .fetch_all(c)
-        .await?);
+    let sps = list(sps)?;
+    let rows: Vec<(String, DateTime<Utc>, i64, f64)> =
+        with_db!(db, |c| sqlx::query_as(&sql).bind(&sps).fetch_all(c).await?);
     let mut days = BTreeMap::new();
     for (sp, start, minutes, kwh) in rows {
         apply(&mut days, &sp, (start, minutes, kwh));
@@ -327,15 +317,13 @@ pub async fn stored_days(
     db: &Db,
     sps: &[&str],
 ) -> Result<BTreeMap<(String, NaiveDate), Slots>, DomainError> {
-    let list = serde_json::to_string(sps)?;
     let sql = format!(
         "SELECT service_point_id, day, quarters FROM interval_days WHERE service_point_id IN ({})",
-        sp_list(matches!(db, Db::Postgres(_)))
+        db.dialect().in_list(1, Elem::Text)
     );
-    let rows: Vec<(String, NaiveDate, Vec<u8>)> = with_db!(db, |c| sqlx::query_as(&sql)
-        .bind(&list)
-        .fetch_all(c)
-        .await?);
+    let sps = list(sps)?;
+    let rows: Vec<(String, NaiveDate, Vec<u8>)> =
+        with_db!(db, |c| sqlx::query_as(&sql).bind(&sps).fetch_all(c).await?);
     Ok(rows
         .into_iter()
         .map(|(sp, day, blob)| ((sp, day), decode(&blob)))

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use crate::db::dialect::{list, Elem};
 use crate::db::Tx;
 use crate::error::DomainError;
 use crate::integration::handlers::{decode, reject};
@@ -26,13 +27,6 @@ pub struct ServicePointMoves {
     pub unknown: usize,
 }
 
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Re-points every listed service point whose transformer changed, and the enrollments at
 /// those locations (their cached feeder and substation). `transformers` maps a transformer
 /// code to its id; `placement` gives each transformer's feeder and substation.
@@ -45,18 +39,16 @@ pub async fn move_service_points(
     let mut out = ServicePointMoves::default();
     // Target transformer → locations to move there.
     let mut moves: HashMap<i64, Vec<i64>> = HashMap::new();
+    let dialect = tx.dialect();
+    let sql = format!(
+        "SELECT service_point_id, id, transformer_id FROM device_locations WHERE service_point_id IN ({})",
+        dialect.in_list(1, Elem::Text)
+    );
     for chunk in links.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT service_point_id, id, transformer_id FROM device_locations WHERE service_point_id IN ({})",
-            placeholders(1, chunk.len())
-        );
-        let rows: Vec<(String, i64, i64)> = with_tx!(tx, |c| {
-            let mut q = sqlx::query_as::<_, (String, i64, i64)>(&sql);
-            for l in chunk {
-                q = q.bind(&l.service_point_id);
-            }
-            q.fetch_all(c).await?
-        });
+        let sps: Vec<&str> = chunk.iter().map(|l| l.service_point_id.as_str()).collect();
+        let sps = list(&sps)?;
+        let rows: Vec<(String, i64, i64)> =
+            with_tx!(tx, |c| sqlx::query_as(&sql).bind(&sps).fetch_all(c).await?);
         let found: HashMap<&str, (i64, i64)> = rows
             .iter()
             .map(|(sp, id, t)| (sp.as_str(), (*id, *t)))
@@ -75,6 +67,14 @@ pub async fn move_service_points(
             }
         }
     }
+    let move_locations = format!(
+        "UPDATE device_locations SET transformer_id = $1, feeder_id = $2, substation_id = $3 WHERE id IN ({})",
+        dialect.in_list(4, Elem::Int)
+    );
+    let move_enrollments = format!(
+        "UPDATE enrollments SET feeder_id = $1, substation_id = $2 WHERE location_id IN ({})",
+        dialect.in_list(3, Elem::Int)
+    );
     for (transformer, locations) in moves {
         let &(feeder, substation) = placement.get(&transformer).ok_or_else(|| {
             DomainError::invalid(format!(
@@ -82,31 +82,22 @@ pub async fn move_service_points(
             ))
         })?;
         for chunk in locations.chunks(CHUNK) {
-            let ids = placeholders(4, chunk.len());
-            let sql = format!(
-                "UPDATE device_locations SET transformer_id = $1, feeder_id = $2, substation_id = $3 WHERE id IN ({ids})"
-            );
-            with_tx!(tx, |c| {
-                let mut q = sqlx::query(&sql)
-                    .bind(transformer)
-                    .bind(feeder)
-                    .bind(substation);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                q.execute(c).await?.rows_affected()
-            });
-            let ids = placeholders(3, chunk.len());
-            let sql = format!(
-                "UPDATE enrollments SET feeder_id = $1, substation_id = $2 WHERE location_id IN ({ids})"
-            );
-            with_tx!(tx, |c| {
-                let mut q = sqlx::query(&sql).bind(feeder).bind(substation);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                q.execute(c).await?.rows_affected()
-            });
+            let ids = list(chunk)?;
+            with_tx!(tx, |c| sqlx::query(&move_locations)
+                .bind(transformer)
+                .bind(feeder)
+                .bind(substation)
+                .bind(&ids)
+                .execute(c)
+                .await?
+                .rows_affected());
+            with_tx!(tx, |c| sqlx::query(&move_enrollments)
+                .bind(feeder)
+                .bind(substation)
+                .bind(&ids)
+                .execute(c)
+                .await?
+                .rows_affected());
             out.moved += chunk.len();
         }
     }
@@ -123,12 +114,10 @@ pub(crate) async fn network_location_transfer(
 ) -> Result<Value, HandlerError> {
     let t: wire::NetworkLocationTransfer = decode(payload)?;
     let existing: Vec<(String, i64, String, Option<i64>)> = with_tx!(tx, |c| {
-        sqlx::query_as(
-        "SELECT n.code, n.id, n.kind, e.parent_id FROM network_nodes n LEFT JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL"
-    )
-    .fetch_all(c)
-    .await
-    .map_err(DomainError::from)?
+        sqlx::query_as("SELECT code, id, kind, parent_id FROM network_current")
+            .fetch_all(c)
+            .await
+            .map_err(DomainError::from)?
     });
     let mut nodes: std::collections::HashMap<String, (i64, String, Option<i64>)> = existing
         .into_iter()

@@ -12,11 +12,11 @@ use serde_json::json;
 use crate::calendar::cycle_start;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::program::{list_programs, list_rules, rule_in_force};
+use crate::db::score::{program_scores, update_scores, ScoreRule};
 use crate::db::{settings, Db};
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::{DeviceScore, DeviceScoreBatch, Outbound};
-use crate::with_tx;
 
 /// Scores per flow-12 message.
 pub const SCORES_PER_MESSAGE: usize = 5_000;
@@ -48,12 +48,7 @@ pub async fn run_scores(
         }
     }
     let mut tx = db.begin().await?;
-    let last: Option<String> = with_tx!(&mut tx, |c| sqlx::query_scalar(
-        "SELECT value FROM settings WHERE key = $1"
-    )
-    .bind(LAST_RUN_KEY)
-    .fetch_optional(c)
-    .await?);
+    let last = settings::get_setting_tx(&mut tx, LAST_RUN_KEY).await?;
     if only_once && last.as_deref() == Some(day.to_string().as_str()) {
         return Ok(ScoreRun {
             day,
@@ -66,54 +61,23 @@ pub async fn run_scores(
     let mut per_program = serde_json::Map::new();
     let mut messages = 0usize;
     for (program_id, code, r) in &rules {
-        let base = r.activation_cost * r.score_factor;
-        // The share of the cycle's allowed event minutes each device has used, from the
-        // outcomes the grid side reported (participated, or overridden part-way).
-        let minutes = if tx.is_postgres() {
-            "EXTRACT(EPOCH FROM (r.participation_end - r.participation_start)) / 60.0"
-        } else {
-            "(julianday(r.participation_end) - julianday(r.participation_start)) * 1440.0"
-        };
-        let cap = if tx.is_postgres() { "LEAST" } else { "MIN" };
-        let sql = format!(
-            "UPDATE devices SET control_score = ROUND(CAST($1 * (1 + $4 * {cap}(1.0, COALESCE((
-                SELECT SUM({minutes}) FROM program_event_devices r JOIN program_events pe ON pe.external_id = r.external_id
-                WHERE r.head_end = devices.head_end AND r.nic_id = devices.nic_id AND pe.program_code = $5
-                  AND r.outcome IN ('D1SP', 'D1IO') AND r.participation_start >= $6), 0) / $7)) / nominal_kw AS NUMERIC), 3),
-                updated_at = $2
-             WHERE nominal_kw > 0 AND id IN (
-                SELECT ed.device_id FROM enrollment_devices ed JOIN enrollments e ON e.id = ed.enrollment_id
-                WHERE e.program_id = $3 AND e.status = 'ACTIVE' AND ed.left_at IS NULL)"
-        );
         let since = cycle_start(&r.cycle, r.week_start, day)
             .and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc())
             .unwrap_or(now);
-        let n = with_tx!(&mut tx, |c| {
-            sqlx::query(&sql)
-                .bind(base)
-                .bind(now)
-                .bind(program_id)
-                .bind(r.burn_rate_factor)
-                .bind(code)
-                .bind(since)
-                .bind(f64::from(r.max_minutes_per_cycle.max(1)))
-                .execute(c)
-                .await?
-                .rows_affected()
-        }) as usize;
+        let rule = ScoreRule {
+            program_id: *program_id,
+            program_code: code,
+            base: r.activation_cost * r.score_factor,
+            burn_rate_factor: r.burn_rate_factor,
+            since,
+            max_minutes_per_cycle: f64::from(r.max_minutes_per_cycle.max(1)),
+        };
+        let n = update_scores(&mut tx, &rule, now).await? as usize;
         scored += n;
         per_program.insert(code.clone(), json!(n));
         // Tell the grid side, in batches.
-        let rows: Vec<(String, String, f64)> = with_tx!(&mut tx, |c| sqlx::query_as(
-            "SELECT d.head_end, d.nic_id, d.control_score FROM devices d
-             JOIN enrollment_devices ed ON ed.device_id = d.id AND ed.left_at IS NULL
-             JOIN enrollments e ON e.id = ed.enrollment_id
-             WHERE e.program_id = $1 AND e.status = 'ACTIVE' AND d.nominal_kw > 0 ORDER BY d.id"
-        )
-        .bind(program_id)
-        .fetch_all(c)
-        .await?);
+        let rows = program_scores(&mut tx, *program_id).await?;
         for (i, chunk) in rows.chunks(SCORES_PER_MESSAGE).enumerate() {
             let batch = DeviceScoreBatch {
                 transaction_id: format!("SC-{day}-{code}-{i}"),

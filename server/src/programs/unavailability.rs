@@ -5,11 +5,11 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::json;
 
 use crate::db::audit::{append, NewAuditEntry};
+use crate::db::unavailability::{self as store, WindowRow};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::Flow;
-use crate::with_tx;
 
 /// The longest window one request may declare.
 pub const MAX_WINDOW_DAYS: i64 = 31;
@@ -68,12 +68,7 @@ pub async fn add_window(
             "end: a window may last at most {MAX_WINDOW_DAYS} days"
         )));
     }
-    let device: Option<(String, String, String)> = crate::with_db!(db, |p| sqlx::query_as(
-        "SELECT head_end, nic_id, status FROM devices WHERE id = $1"
-    )
-    .bind(device_id)
-    .fetch_optional(p)
-    .await?);
+    let device = store::device_key(db, device_id).await?;
     let (head_end, nic_id, status) =
         device.ok_or_else(|| DomainError::not_found(format!("device {device_id}")))?;
     if status != "active" {
@@ -82,34 +77,14 @@ pub async fn add_window(
         ));
     }
     // The device's programs must let customers declare unavailability.
-    let refused: i64 = crate::with_db!(db, |p| {
-        sqlx::query_scalar(
-        "SELECT COUNT(*) FROM enrollment_devices ed JOIN enrollments e ON e.id = ed.enrollment_id JOIN programs pr ON pr.id = e.program_id
-         WHERE ed.device_id = $1 AND ed.left_at IS NULL AND e.status IN ('PENDING', 'ACTIVE') AND NOT pr.unavailability_allowed"
-    )
-    .bind(device_id)
-    .fetch_one(p)
-    .await?
-    });
+    let refused = store::refusing_enrollments(db, device_id).await?;
     if refused > 0 {
         return Err(DomainError::invalid(
             "the device's program does not allow unavailability windows",
         ));
     }
     let mut tx = db.begin().await?;
-    let id: i64 = with_tx!(&mut tx, |c| {
-        sqlx::query_scalar(
-        "INSERT INTO unavailability_windows (device_id, starts_at, ends_at, reason, status, created_at)
-         VALUES ($1, $2, $3, $4, 'active', $5) RETURNING id"
-    )
-    .bind(device_id)
-    .bind(starts_at)
-    .bind(ends_at)
-    .bind(reason)
-    .bind(now)
-    .fetch_one(c)
-    .await?
-    });
+    let id = store::insert_window(&mut tx, device_id, starts_at, ends_at, reason, now).await?;
     append(
         &mut tx,
         NewAuditEntry::new(actor, "unavailability.add", "device", device_id).after(
@@ -124,30 +99,13 @@ pub async fn add_window(
     Ok(id)
 }
 
-#[derive(sqlx::FromRow)]
-struct WindowRow {
-    device_id: i64,
-    head_end: String,
-    nic_id: String,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    reason: String,
-    status: String,
-}
-
 pub async fn cancel_window(
     db: &Db,
     actor: &str,
     window_id: i64,
     now: DateTime<Utc>,
 ) -> Result<i64, DomainError> {
-    let row: Option<WindowRow> = crate::with_db!(db, |p| sqlx::query_as(
-        "SELECT w.device_id, d.head_end, d.nic_id, w.starts_at, w.ends_at, w.reason, w.status
-         FROM unavailability_windows w JOIN devices d ON d.id = w.device_id WHERE w.id = $1"
-    )
-    .bind(window_id)
-    .fetch_optional(p)
-    .await?);
+    let row = store::get_window(db, window_id).await?;
     let WindowRow {
         device_id,
         head_end,
@@ -163,13 +121,7 @@ pub async fn cancel_window(
         ));
     }
     let mut tx = db.begin().await?;
-    with_tx!(&mut tx, |c| {
-        sqlx::query("UPDATE unavailability_windows SET status = 'cancelled' WHERE id = $1 AND status = 'active'")
-        .bind(window_id)
-        .execute(c)
-        .await?
-        .rows_affected()
-    });
+    store::cancel_window(&mut tx, window_id).await?;
     append(
         &mut tx,
         NewAuditEntry::new(actor, "unavailability.cancel", "device", device_id)

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use app::report::*;
 
 use crate::console::audit_dto;
+use crate::db::dialect::{list, Elem};
 use crate::db::{audit, Db};
 use crate::error::DomainError;
 use crate::grid::event::{self, EventRow, StageRow};
@@ -132,13 +133,15 @@ pub async fn event_report(db: &Db, id: i64) -> Result<EventReport, DomainError> 
     let zone: Vec<String> = if zone_ids.is_empty() {
         Vec::new()
     } else {
-        // Ids come from the database as integers, so they go into the statement as they are.
-        let list: Vec<String> = zone_ids.iter().map(i64::to_string).collect();
         let sql = format!(
             "SELECT code FROM network_nodes WHERE id IN ({}) ORDER BY code",
-            list.join(", ")
+            db.dialect().in_list(1, Elem::Int)
         );
-        with_db!(db, |c| sqlx::query_scalar(&sql).fetch_all(c).await?)
+        let ids = list(&zone_ids)?;
+        with_db!(db, |c| sqlx::query_scalar(&sql)
+            .bind(&ids)
+            .fetch_all(c)
+            .await?)
     };
 
     let stages = event::stages(db, id).await?;
