@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::Mutex;
 
+use app::access::{may, Action};
 use app::model::*;
 use app::port::ConsolePort;
 use app::query::*;
@@ -25,27 +26,19 @@ use crate::integration::wire::{self, Flow, Outbound};
 use crate::programs::enrollment::{change_status, EnrollmentAction};
 use crate::programs::{opt_out, rule, score, unavailability};
 
-use Role::*;
-
 /// How personal data looks to a role that may not see it.
 pub const MASK: &str = "••••••";
-
-const READ_ALL: &[Role] = &[ProgramManager, Operator, Approver, Auditor, Admin];
-const ENROLLMENT_READERS: &[Role] = &[ProgramManager, Auditor, Admin];
-const METER_IMPORTERS: &[Role] = &[ProgramManager, Admin];
-const DEVICE_READERS: &[Role] = &[ProgramManager, Operator, Auditor, Admin];
-const AUDIT_READERS: &[Role] = &[Auditor, Admin];
-const ADMINS: &[Role] = &[Admin];
 
 /// How long network roll-ups are served before a refresh is started (in the background:
 /// on the large demo the roll-up reads a million rows).
 const ROLLUP_TTL: Duration = Duration::from_secs(120);
 
-pub fn require(viewer: &Viewer, roles: &[Role], what: &str) -> Result<(), DomainError> {
-    if roles.contains(&viewer.role) {
+/// Refuses (`Forbidden`, in the policy's words) unless the viewer's role may do `action`.
+pub fn require(viewer: &Viewer, action: Action) -> Result<(), DomainError> {
+    if may(viewer.role, action) {
         Ok(())
     } else {
-        Err(DomainError::Forbidden(what.to_string()))
+        Err(DomainError::Forbidden(action.what().to_string()))
     }
 }
 
@@ -179,7 +172,7 @@ impl ConsoleService {
         viewer: &Viewer,
         q: &EnrollmentQuery,
     ) -> Result<Page<EnrollmentRow>, DomainError> {
-        require(viewer, ENROLLMENT_READERS, "read enrollments")?;
+        require(viewer, Action::ReadEnrollments)?;
         let (rows, total, next_after) = db::enrollment::list_enrollments(&self.db, q).await?;
         Ok(Page {
             rows: rows
@@ -210,7 +203,7 @@ impl ConsoleService {
         viewer: &Viewer,
         id: i64,
     ) -> Result<EnrollmentDetail, DomainError> {
-        require(viewer, ENROLLMENT_READERS, "read enrollments")?;
+        require(viewer, Action::ReadEnrollments)?;
         let e = db::enrollment::get_enrollment(&self.db, id)
             .await?
             .ok_or_else(|| DomainError::not_found(format!("enrollment {id}")))?;
@@ -279,7 +272,7 @@ impl ConsoleService {
         viewer: &Viewer,
         q: &DeviceQuery,
     ) -> Result<Page<DeviceRow>, DomainError> {
-        require(viewer, DEVICE_READERS, "read devices")?;
+        require(viewer, Action::ReadDevices)?;
         let (rows, total, next_after) = db::device::list_devices(&self.db, q).await?;
         Ok(Page {
             rows: rows
@@ -304,7 +297,7 @@ impl ConsoleService {
     }
 
     pub async fn device(&self, viewer: &Viewer, id: i64) -> Result<DeviceDetail, DomainError> {
-        require(viewer, DEVICE_READERS, "read devices")?;
+        require(viewer, Action::ReadDevices)?;
         let d = db::device::get_device(&self.db, id)
             .await?
             .ok_or_else(|| DomainError::not_found(format!("device {id}")))?;
@@ -385,7 +378,7 @@ impl ConsoleService {
     }
 
     pub async fn programs(&self, viewer: &Viewer) -> Result<Vec<ProgramSummary>, DomainError> {
-        require(viewer, READ_ALL, "read programs")?;
+        require(viewer, Action::ReadPrograms)?;
         let programs = db::program::list_programs(&self.db).await?;
         let counts = db::program::enrollment_counts(&self.db).await?;
         Ok(programs
@@ -395,7 +388,7 @@ impl ConsoleService {
     }
 
     pub async fn program(&self, viewer: &Viewer, id: i64) -> Result<ProgramDetail, DomainError> {
-        require(viewer, READ_ALL, "read programs")?;
+        require(viewer, Action::ReadPrograms)?;
         let p = db::program::get_program(&self.db, id)
             .await?
             .ok_or_else(|| DomainError::not_found(format!("program {id}")))?;
@@ -444,7 +437,7 @@ impl ConsoleService {
         viewer: &Viewer,
         q: &NetworkQuery,
     ) -> Result<NetworkView, DomainError> {
-        require(viewer, READ_ALL, "read the network")?;
+        require(viewer, Action::ReadNetwork)?;
         let nodes = db::network::upper_nodes(&self.db).await?;
         let figures = self.feeder_figures().await?;
         let mut substations: Vec<NodeRollup> = nodes
@@ -508,7 +501,7 @@ impl ConsoleService {
         viewer: &Viewer,
         q: &AuditQuery,
     ) -> Result<Page<AuditEntryDto>, DomainError> {
-        require(viewer, AUDIT_READERS, "read the audit trail")?;
+        require(viewer, Action::ReadAudit)?;
         let filter = db::audit::AuditFilter {
             actor: q.actor.clone(),
             entity_type: q.entity_type.clone(),
@@ -537,7 +530,7 @@ impl ConsoleService {
     }
 
     pub async fn options(&self, viewer: &Viewer) -> Result<FilterOptions, DomainError> {
-        require(viewer, READ_ALL, "read programs")?;
+        require(viewer, Action::ReadPrograms)?;
         let programs = db::program::list_programs(&self.db).await?;
         let nodes = db::network::upper_nodes(&self.db).await?;
         Ok(FilterOptions {
@@ -572,7 +565,7 @@ impl ConsoleService {
             .cached_figures()
             .await
             .map(|f| f.values().map(|f| f.enrolled_kw).sum());
-        let by_program = if viewer.role == ProgramManager || viewer.role == Admin {
+        let by_program = if may(viewer.role, Action::SeeEnrollmentCounts) {
             let programs = db::program::list_programs(&self.db).await?;
             db::program::enrollment_counts(&self.db)
                 .await?
@@ -590,7 +583,7 @@ impl ConsoleService {
         } else {
             Vec::new()
         };
-        let recent_audit = if AUDIT_READERS.contains(&viewer.role) {
+        let recent_audit = if may(viewer.role, Action::ReadAudit) {
             let f = db::audit::AuditFilter {
                 limit: 10,
                 ..Default::default()
@@ -604,7 +597,7 @@ impl ConsoleService {
         } else {
             Vec::new()
         };
-        let users = if viewer.role == Admin {
+        let users = if may(viewer.role, Action::ManageUsers) {
             db::user::count_users(&self.db).await?
         } else {
             0
@@ -819,7 +812,7 @@ impl ConsolePort for ConsoleService {
         action: &str,
         reason: &str,
     ) -> Result<String, AppError> {
-        require(viewer, &[ProgramManager, Admin], "change enrollments")?;
+        require(viewer, Action::ChangeEnrollments)?;
         let action = match action {
             "activate" => EnrollmentAction::Activate,
             "unenroll" => EnrollmentAction::Unenroll,
@@ -841,7 +834,7 @@ impl ConsolePort for ConsoleService {
         ends_at: &str,
         reason: &str,
     ) -> Result<(), AppError> {
-        require(viewer, &[ProgramManager, Admin], "record unavailability")?;
+        require(viewer, Action::RecordUnavailability)?;
         let starts = unavailability::parse_instant("start", starts_at)?;
         let ends = unavailability::parse_instant("end", ends_at)?;
         unavailability::add_window(
@@ -862,7 +855,7 @@ impl ConsolePort for ConsoleService {
         viewer: &Viewer,
         window_id: i64,
     ) -> Result<i64, AppError> {
-        require(viewer, &[ProgramManager, Admin], "cancel unavailability")?;
+        require(viewer, Action::CancelUnavailability)?;
         Ok(
             unavailability::cancel_window(&self.db, &viewer.username, window_id, Utc::now())
                 .await?,
@@ -870,10 +863,7 @@ impl ConsolePort for ConsoleService {
     }
 
     async fn check_device(&self, viewer: &Viewer, device_id: i64) -> Result<(), AppError> {
-        require(viewer, DEVICE_READERS, "check devices")?;
-        if viewer.role == Auditor {
-            return Err(AppError::Forbidden("check devices".into()));
-        }
+        require(viewer, Action::CheckDevices)?;
         let d = db::device::get_device(&self.db, device_id)
             .await?
             .ok_or_else(|| DomainError::not_found(format!("device {device_id}")))?;
@@ -900,11 +890,7 @@ impl ConsolePort for ConsoleService {
     }
 
     async fn opt_out(&self, viewer: &Viewer, stage: &str, device_id: i64) -> Result<(), AppError> {
-        require(
-            viewer,
-            &[ProgramManager, Admin],
-            "opt customers out of events",
-        )?;
+        require(viewer, Action::OptOut)?;
         Ok(opt_out::opt_out(&self.db, &viewer.username, stage, device_id, Utc::now()).await?)
     }
 
@@ -914,7 +900,7 @@ impl ConsolePort for ConsoleService {
         program_id: i64,
         rule: &RuleInput,
     ) -> Result<String, AppError> {
-        require(viewer, &[ProgramManager, Admin], "edit program rules")?;
+        require(viewer, Action::EditRules)?;
         let now = Utc::now();
         let parsed = rule::parse_rule(rule, now.date_naive())?;
         let replaced =
@@ -927,7 +913,7 @@ impl ConsolePort for ConsoleService {
     }
 
     async fn export_network(&self, viewer: &Viewer) -> Result<String, AppError> {
-        require(viewer, &[Operator, Admin], "export the network model")?;
+        require(viewer, Action::ExportNetwork)?;
         let s = crate::grid::network_export::export_network(&self.db, &viewer.username, Utc::now())
             .await?;
         Ok(format!(
@@ -942,7 +928,7 @@ impl ConsolePort for ConsoleService {
         enrollment_id: i64,
         input: &ReplacementInput,
     ) -> Result<String, AppError> {
-        require(viewer, &[ProgramManager, Admin], "replace devices")?;
+        require(viewer, Action::ReplaceDevices)?;
         let r = crate::programs::replacement::parse(input)?;
         let new_device = crate::programs::replacement::replace_device(
             &self.db,
@@ -959,7 +945,7 @@ impl ConsolePort for ConsoleService {
     }
 
     async fn list_aggregators(&self, viewer: &Viewer) -> Result<Vec<AggregatorDto>, AppError> {
-        require(viewer, ENROLLMENT_READERS, "read aggregators")?;
+        require(viewer, Action::ReadAggregators)?;
         let mut list = crate::programs::aggregator::list_aggregators(&self.db).await?;
         for a in &mut list {
             a.contact_email = mask_for(viewer, std::mem::take(&mut a.contact_email));
@@ -972,7 +958,7 @@ impl ConsolePort for ConsoleService {
         viewer: &Viewer,
         input: &AggregatorInput,
     ) -> Result<String, AppError> {
-        require(viewer, &[ProgramManager, Admin], "add or edit aggregators")?;
+        require(viewer, Action::EditAggregators)?;
         let a = crate::programs::aggregator::parse(input)?;
         let (id, created) = crate::programs::aggregator::save_aggregator(
             &self.db,
@@ -989,7 +975,7 @@ impl ConsolePort for ConsoleService {
     }
 
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError> {
-        require(viewer, ADMINS, "run the score calculation")?;
+        require(viewer, Action::RunScores)?;
         let now = Utc::now();
         let run =
             score::run_scores(&self.db, &viewer.username, now.date_naive(), now, false).await?;
@@ -1004,7 +990,7 @@ impl ConsolePort for ConsoleService {
         viewer: &Viewer,
         query: &MessageQuery,
     ) -> Result<MonitorView, AppError> {
-        require(viewer, AUDIT_READERS, "read the integration monitor")?;
+        require(viewer, Action::ReadMonitor)?;
         let filter = message::MessageFilter {
             flow: query.flow.clone(),
             status: query.status.clone(),
@@ -1046,7 +1032,7 @@ impl ConsolePort for ConsoleService {
     }
 
     async fn get_message(&self, viewer: &Viewer, id: i64) -> Result<MessageDetail, AppError> {
-        require(viewer, AUDIT_READERS, "read the integration monitor")?;
+        require(viewer, Action::ReadMonitor)?;
         let m = message::get_message(&self.db, id)
             .await?
             .ok_or_else(|| DomainError::not_found(format!("message {id}")))?;
@@ -1077,7 +1063,7 @@ impl ConsolePort for ConsoleService {
     }
 
     async fn resubmit_message(&self, viewer: &Viewer, id: i64) -> Result<(), AppError> {
-        require(viewer, ADMINS, "resubmit messages")?;
+        require(viewer, Action::ResubmitMessages)?;
         let mut tx = self.db.begin().await?;
         let before = message::resubmit(&mut tx, id, Utc::now()).await?;
         append(
@@ -1098,7 +1084,7 @@ impl ConsolePort for ConsoleService {
     }
 
     async fn list_value_maps(&self, viewer: &Viewer) -> Result<Vec<ValueMapEntry>, AppError> {
-        require(viewer, ADMINS, "edit value maps")?;
+        require(viewer, Action::EditValueMaps)?;
         Ok(db::value_map::list_entries(&self.db)
             .await?
             .into_iter()
@@ -1119,7 +1105,7 @@ impl ConsolePort for ConsoleService {
         source: &str,
         target: &str,
     ) -> Result<(), AppError> {
-        require(viewer, ADMINS, "edit value maps")?;
+        require(viewer, Action::EditValueMaps)?;
         let (source, target) = (source.trim(), target.trim());
         if !db::value_map::MAPS.contains(&map) {
             return Err(AppError::BadRequest(format!("unknown value map `{map}`")));
@@ -1150,7 +1136,7 @@ impl ConsolePort for ConsoleService {
     }
 
     async fn delete_value_map(&self, viewer: &Viewer, id: i64) -> Result<(), AppError> {
-        require(viewer, ADMINS, "edit value maps")?;
+        require(viewer, Action::EditValueMaps)?;
         let mut tx = self.db.begin().await?;
         let row = db::value_map::delete_entry(&mut tx, id).await?;
         append(
@@ -1185,7 +1171,7 @@ impl ConsolePort for ConsoleService {
         viewer: &Viewer,
         selected: Option<i64>,
     ) -> Result<MeterImportView, AppError> {
-        require(viewer, METER_IMPORTERS, "read meter data imports")?;
+        require(viewer, Action::ReadMeterImports)?;
         Ok(crate::programs::meter::imports_view(&self.db, selected).await?)
     }
 
@@ -1198,7 +1184,7 @@ impl ConsolePort for ConsoleService {
         content: &str,
     ) -> Result<(i64, String), AppError> {
         use crate::programs::meter::{import, FileKind};
-        require(viewer, METER_IMPORTERS, "import meter data")?;
+        require(viewer, Action::ImportMeterData)?;
         let kind = match format {
             "csv" => FileKind::Csv,
             "espi" => FileKind::Espi {
@@ -1239,7 +1225,7 @@ impl ConsolePort for ConsoleService {
     }
 
     async fn list_users(&self, viewer: &Viewer) -> Result<Vec<UserDto>, AppError> {
-        require(viewer, ADMINS, "manage users")?;
+        require(viewer, Action::ManageUsers)?;
         let now = Utc::now();
         Ok(db::user::list_users(&self.db)
             .await?
@@ -1266,7 +1252,7 @@ impl ConsolePort for ConsoleService {
         role: &str,
         password: &str,
     ) -> Result<UserDto, AppError> {
-        require(viewer, ADMINS, "manage users")?;
+        require(viewer, Action::ManageUsers)?;
         let id = auth::create_user(
             &self.db,
             &viewer.username,
@@ -1283,7 +1269,7 @@ impl ConsolePort for ConsoleService {
             id,
             username: row.username,
             display_name: row.display_name,
-            role: Role::parse(&row.role).unwrap_or(Auditor),
+            role: Role::parse(&row.role).unwrap_or(Role::Auditor),
             disabled: row.disabled,
             locked: false,
             created_at: row.created_at,
@@ -1296,7 +1282,7 @@ impl ConsolePort for ConsoleService {
         user_id: i64,
         disabled: bool,
     ) -> Result<(), AppError> {
-        require(viewer, ADMINS, "manage users")?;
+        require(viewer, Action::ManageUsers)?;
         Ok(auth::set_user_disabled(&self.db, viewer, user_id, disabled).await?)
     }
 
@@ -1306,7 +1292,7 @@ impl ConsolePort for ConsoleService {
         user_id: i64,
         password: &str,
     ) -> Result<(), AppError> {
-        require(viewer, ADMINS, "manage users")?;
+        require(viewer, Action::ManageUsers)?;
         Ok(auth::reset_password(&self.db, &viewer.username, user_id, password).await?)
     }
 }

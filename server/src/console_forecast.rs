@@ -7,6 +7,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
+use app::access::{may, Action};
 use app::model::*;
 use app::query::ForecastQuery;
 
@@ -20,12 +21,6 @@ use crate::grid::forecast::{
 use crate::grid::rollup::{network_rollup, NodeFigures};
 use crate::grid::DEVICE_TYPES;
 use crate::report::chart::{line_chart_with_secondary, Series, BLUE, ORANGE};
-
-use Role::*;
-
-const FORECAST_READERS: &[Role] = &[Operator, Auditor, Admin];
-const FORECAST_EDITORS: &[Role] = &[Operator, Admin];
-const REDUCTION_READERS: &[Role] = &[ProgramManager, Operator, Auditor, Admin];
 
 /// Transformers listed on the page at most (a large feeder has thousands).
 const MAX_TRANSFORMERS_SHOWN: usize = 200;
@@ -82,7 +77,7 @@ impl ConsoleService {
         q: &ForecastQuery,
         now: DateTime<Utc>,
     ) -> Result<ForecastView, DomainError> {
-        require(viewer, FORECAST_READERS, "read forecasts")?;
+        require(viewer, Action::ReadForecasts)?;
         let start = align(now);
         let started = Instant::now();
         let rollup = network_rollup(&self.db, start).await?;
@@ -192,7 +187,7 @@ impl ConsoleService {
             rollup: rows,
             rollup_ms,
             forecast_hours,
-            may_upload: FORECAST_EDITORS.contains(&viewer.role),
+            may_upload: may(viewer.role, Action::UploadForecasts),
         })
     }
 
@@ -203,7 +198,7 @@ impl ConsoleService {
         csv: &str,
         now: DateTime<Utc>,
     ) -> Result<String, DomainError> {
-        require(viewer, FORECAST_EDITORS, "upload temperature forecasts")?;
+        require(viewer, Action::UploadForecasts)?;
         let upload = parse_weather_csv(csv)?;
         let (first, last) = (upload.hours[0].0, upload.hours[upload.hours.len() - 1].0);
         let mut tx = self.db.begin().await?;
@@ -231,11 +226,7 @@ impl ConsoleService {
         &self,
         viewer: &Viewer,
     ) -> Result<ReductionTableView, DomainError> {
-        require(
-            viewer,
-            REDUCTION_READERS,
-            "read the expected-reduction table",
-        )?;
+        require(viewer, Action::ReadReductions)?;
         let rows = forecast::list_reductions(&self.db).await?;
         Ok(ReductionTableView {
             rows: rows
@@ -252,7 +243,7 @@ impl ConsoleService {
                 })
                 .collect(),
             device_types: DEVICE_TYPES.iter().map(|t| t.to_string()).collect(),
-            may_edit: FORECAST_EDITORS.contains(&viewer.role),
+            may_edit: may(viewer.role, Action::EditReductions),
         })
     }
 
@@ -261,11 +252,7 @@ impl ConsoleService {
         viewer: &Viewer,
         input: &ReductionInput,
     ) -> Result<String, DomainError> {
-        require(
-            viewer,
-            FORECAST_EDITORS,
-            "edit the expected-reduction table",
-        )?;
+        require(viewer, Action::EditReductions)?;
         let (id, entry) = parse_reduction(input)?;
         let mut tx = self.db.begin().await?;
         let (id, before) = forecast::put_reduction(&mut tx, id, &entry, Utc::now()).await?;
@@ -298,11 +285,7 @@ impl ConsoleService {
     }
 
     pub async fn remove_reduction(&self, viewer: &Viewer, id: i64) -> Result<(), DomainError> {
-        require(
-            viewer,
-            FORECAST_EDITORS,
-            "edit the expected-reduction table",
-        )?;
+        require(viewer, Action::EditReductions)?;
         let mut tx = self.db.begin().await?;
         let before = forecast::delete_reduction(&mut tx, id).await?;
         append(

@@ -514,8 +514,6 @@ pub struct WeatherForecast {
     pub hours: Vec<HourTemperature>,
 }
 
-const WEATHER_READERS: &[Role] = &[Role::Operator, Role::Auditor, Role::Admin];
-
 /// The temperature forecast from the current hour on (grid operator, auditor, admin).
 #[utoipa::path(get, path = "/api/v1/weather", security(("bearer" = [])),
     responses((status = 200, body = WeatherForecast), (status = 401, body = Problem), (status = 403, body = Problem)))]
@@ -523,7 +521,7 @@ async fn get_weather(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
 ) -> Result<Json<WeatherForecast>, ApiError> {
-    crate::console::require(&viewer, WEATHER_READERS, "read forecasts")?;
+    crate::console::require(&viewer, app::access::Action::ReadForecasts)?;
     let now = chrono::Utc::now();
     let from = crate::grid::forecast::align(now);
     let temps = crate::grid::forecast::load_temperatures(
@@ -737,8 +735,6 @@ struct MeterDataParams {
     service_point: Option<String>,
 }
 
-const METER_IMPORTERS: &[Role] = &[Role::ProgramManager, Role::Admin];
-
 /// Import interval meter data (program manager, admin): a `text/csv` body
 /// `service_point_id,interval_start,interval_minutes,kwh` (RFC 3339 with offset, 15 or 60
 /// minutes on the UTC grid) or an `application/xml` Green Button ESPI feed. The file is
@@ -758,7 +754,7 @@ async fn post_meter_data(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     use crate::programs::meter::{import, FileKind};
-    crate::console::require(&viewer, METER_IMPORTERS, "import meter data")?;
+    crate::console::require(&viewer, app::access::Action::ImportMeterData)?;
     let query = query_pairs(raw)?;
     let mut file_name = String::from("upload");
     let mut service_point = None;
