@@ -20,15 +20,25 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use app::grid::Events;
-use app::port::Console;
+use app::port::*;
 use app::report::Reports;
 use app::settlement::Settlements;
 use app::{shell, App};
 
+use crate::audit::AuditService;
 use crate::auth::session::{console_context, DbSessionStore};
-use crate::console::ConsoleService;
+use crate::auth::user_service::UserService;
 use crate::db::Db;
 use crate::grid::console::{EventService, GridSettings};
+use crate::grid::forecast_service::ForecastService;
+use crate::grid::network_service::NetworkService;
+use crate::home::HomeService;
+use crate::integration::monitor_service::MonitorService;
+use crate::programs::aggregator_service::AggregatorService;
+use crate::programs::device_service::DeviceService;
+use crate::programs::enrollment_service::EnrollmentService;
+use crate::programs::meter_service::MeterDataService;
+use crate::programs::program_service::ProgramService;
 use crate::programs::settlement_console::SettlementService;
 use crate::report::ReportService;
 use crate::web::ops::Metrics;
@@ -40,8 +50,17 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub service: Arc<ConsoleService>,
-    pub console: Console,
+    pub users: Arc<UserService>,
+    pub home: Arc<HomeService>,
+    pub enrollments: Arc<EnrollmentService>,
+    pub devices: Arc<DeviceService>,
+    pub programs: Arc<ProgramService>,
+    pub network: Arc<NetworkService>,
+    pub aggregators: Arc<AggregatorService>,
+    pub meter_data: Arc<MeterDataService>,
+    pub forecasts: Arc<ForecastService>,
+    pub monitor: Arc<MonitorService>,
+    pub audit: Arc<AuditService>,
     pub events: Arc<EventService>,
     pub settlements: Arc<SettlementService>,
     pub reports: Arc<ReportService>,
@@ -52,6 +71,26 @@ pub struct AppState {
     pub public_metrics: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+}
+
+impl AppState {
+    /// Every area's port, where the pages and server functions look for it (context).
+    fn provide_ports(&self) {
+        provide_context::<Users>(self.users.clone());
+        provide_context::<Overview>(self.home.clone());
+        provide_context::<Enrollments>(self.enrollments.clone());
+        provide_context::<Devices>(self.devices.clone());
+        provide_context::<Programs>(self.programs.clone());
+        provide_context::<NetworkModel>(self.network.clone());
+        provide_context::<Aggregators>(self.aggregators.clone());
+        provide_context::<MeterData>(self.meter_data.clone());
+        provide_context::<Forecasts>(self.forecasts.clone());
+        provide_context::<Integration>(self.monitor.clone());
+        provide_context::<Audit>(self.audit.clone());
+        provide_context::<Events>(self.events.clone());
+        provide_context::<Settlements>(self.settlements.clone());
+        provide_context::<Reports>(self.reports.clone());
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -113,20 +152,7 @@ async fn server_fn_status(req: Request<Body>, next: axum::middleware::Next) -> R
 }
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
-    let console = state.console.clone();
-    let events: Events = state.events.clone();
-    let settlements: Settlements = state.settlements.clone();
-    let reports: Reports = state.reports.clone();
-    handle_server_fns_with_context(
-        move || {
-            provide_context(console.clone());
-            provide_context(events.clone());
-            provide_context(settlements.clone());
-            provide_context(reports.clone());
-        },
-        req,
-    )
-    .await
+    handle_server_fns_with_context(move || state.provide_ports(), req).await
 }
 
 /// The console's routes, generated once per process.
@@ -148,10 +174,9 @@ pub async fn build_app(
     db: Db,
     settings: &WebSettings,
 ) -> anyhow::Result<(Router, AppState, DbSessionStore)> {
-    let service = ConsoleService::new(db.clone());
+    let network = NetworkService::new(db.clone());
     // Warm the network roll-up so the first home page does not wait for it.
-    service.refresh_in_background();
-    let console: Console = service.clone();
+    network.refresh_in_background();
     // site_root points at an empty folder: nothing is served from disk by Leptos.
     let leptos_options = LeptosOptions::builder()
         .output_name("gridflex")
@@ -162,8 +187,17 @@ pub async fn build_app(
     let events = EventService::new(db.clone(), settings.grid.clone());
     let state = AppState {
         db: db.clone(),
-        service,
-        console: console.clone(),
+        users: UserService::new(db.clone()),
+        home: HomeService::new(db.clone(), network.clone()),
+        enrollments: EnrollmentService::new(db.clone()),
+        devices: DeviceService::new(db.clone()),
+        programs: ProgramService::new(db.clone()),
+        network,
+        aggregators: AggregatorService::new(db.clone()),
+        meter_data: MeterDataService::new(db.clone()),
+        forecasts: ForecastService::new(db.clone()),
+        monitor: MonitorService::new(db.clone()),
+        audit: AuditService::new(db.clone()),
         events: events.clone(),
         settlements: SettlementService::new(db.clone()),
         reports: ReportService::new(db.clone()),
@@ -186,16 +220,8 @@ pub async fn build_app(
 
     let routes = route_list();
     let page_context = {
-        let console = console.clone();
-        let events: Events = events.clone();
-        let settlements: Settlements = state.settlements.clone();
-        let reports: Reports = state.reports.clone();
-        move || {
-            provide_context(console.clone());
-            provide_context(events.clone());
-            provide_context(settlements.clone());
-            provide_context(reports.clone());
-        }
+        let ports = state.clone();
+        move || ports.provide_ports()
     };
     let not_found = leptos_axum::render_app_async_with_context(page_context.clone(), {
         let options = leptos_options.clone();

@@ -11,8 +11,9 @@ use app::grid::*;
 use app::model::Viewer;
 use app::AppError;
 
+use crate::access::require;
+use crate::audit::audit_dto;
 use crate::clock::{Clock, OffsetClock};
-use crate::console::{audit_dto, require};
 use crate::db::{audit, Db};
 use crate::error::DomainError;
 use crate::grid::chart::event_chart;

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::settlement::{self, RunRow, SettlementRow};
-use crate::console::require;
+use crate::access::require;
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::with_db;

@@ -14,7 +14,7 @@ use app::model::Viewer;
 use app::report::{EventReport, ReportIndex, ReportPort, SeasonReport};
 use app::AppError;
 
-use crate::console::require;
+use crate::access::require;
 use crate::db::Db;
 use crate::error::DomainError;
 
