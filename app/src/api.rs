@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::error::AppError;
 use crate::model::*;
-use crate::port::Console;
+use crate::port::*;
 use crate::query::*;
 
 pub(crate) fn parts() -> Result<http::request::Parts, AppError> {
@@ -14,18 +14,26 @@ pub(crate) fn parts() -> Result<http::request::Parts, AppError> {
         .ok_or_else(|| AppError::Internal("no request in context".into()))
 }
 
-fn console() -> Result<Console, AppError> {
-    use_context::<Console>().ok_or_else(|| AppError::Internal("no console port".into()))
+/// An area's port (`Enrollments`, `Events`, …), provided as context by the server.
+pub(crate) fn port<P: Clone + Send + Sync + 'static>() -> Result<P, AppError> {
+    use_context::<P>().ok_or_else(|| {
+        AppError::Internal(format!("no port {} in context", std::any::type_name::<P>()))
+    })
 }
 
-/// The port and the signed-in viewer, or `Unauthenticated`.
-pub(crate) fn signed_in() -> Result<(Console, Viewer), AppError> {
-    let viewer = parts()?
+/// The signed-in viewer, or `Unauthenticated`.
+pub(crate) fn viewer() -> Result<Viewer, AppError> {
+    parts()?
         .extensions
         .get::<Viewer>()
         .cloned()
-        .ok_or(AppError::Unauthenticated)?;
-    Ok((console()?, viewer))
+        .ok_or(AppError::Unauthenticated)
+}
+
+/// The area's port and the signed-in viewer, or `Unauthenticated`.
+pub(crate) fn signed_in<P: Clone + Send + Sync + 'static>() -> Result<(P, Viewer), AppError> {
+    let viewer = viewer()?;
+    Ok((port::<P>()?, viewer))
 }
 
 fn session() -> Result<tower_sessions::Session, AppError> {
@@ -81,13 +89,13 @@ pub async fn login(
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    let console = console()?;
+    let users = port::<Users>()?;
     let ip = parts()?
         .extensions
         .get::<ClientIp>()
         .map(|c| c.0.clone())
         .unwrap_or_default();
-    match console.authenticate(username.trim(), &password, &ip).await {
+    match users.authenticate(username.trim(), &password, &ip).await {
         Ok(viewer) => {
             let session = session()?;
             let err =
@@ -127,67 +135,67 @@ pub async fn logout() -> Result<(), AppError> {
 
 #[server(prefix = "/fn", endpoint = "home")]
 pub async fn home() -> Result<HomeDto, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Overview>()?;
     c.home(&v).await
 }
 
 #[server(prefix = "/fn", endpoint = "filter_options")]
 pub async fn load_filter_options() -> Result<FilterOptions, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Programs>()?;
     c.filter_options(&v).await
 }
 
 #[server(prefix = "/fn", endpoint = "list_enrollments")]
 pub async fn list_enrollments(query: EnrollmentQuery) -> Result<Page<EnrollmentRow>, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Enrollments>()?;
     c.list_enrollments(&v, &query).await
 }
 
 #[server(prefix = "/fn", endpoint = "get_enrollment")]
 pub async fn get_enrollment(id: i64) -> Result<EnrollmentDetail, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Enrollments>()?;
     c.get_enrollment(&v, id).await
 }
 
 #[server(prefix = "/fn", endpoint = "list_devices")]
 pub async fn list_devices(query: DeviceQuery) -> Result<Page<DeviceRow>, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Devices>()?;
     c.list_devices(&v, &query).await
 }
 
 #[server(prefix = "/fn", endpoint = "get_device")]
 pub async fn get_device(id: i64) -> Result<DeviceDetail, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Devices>()?;
     c.get_device(&v, id).await
 }
 
 #[server(prefix = "/fn", endpoint = "list_programs")]
 pub async fn list_programs() -> Result<Vec<ProgramSummary>, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Programs>()?;
     c.list_programs(&v).await
 }
 
 #[server(prefix = "/fn", endpoint = "get_program")]
 pub async fn get_program(id: i64) -> Result<ProgramDetail, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Programs>()?;
     c.get_program(&v, id).await
 }
 
 #[server(prefix = "/fn", endpoint = "network")]
 pub async fn network(query: NetworkQuery) -> Result<NetworkView, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<NetworkModel>()?;
     c.network(&v, &query).await
 }
 
 #[server(prefix = "/fn", endpoint = "list_audit")]
 pub async fn list_audit(query: AuditQuery) -> Result<Page<AuditEntryDto>, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Audit>()?;
     c.list_audit(&v, &query).await
 }
 
 #[server(prefix = "/fn", endpoint = "list_users")]
 pub async fn list_users() -> Result<Vec<UserDto>, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Users>()?;
     c.list_users(&v).await
 }
 
@@ -200,7 +208,7 @@ pub async fn create_user(
     role: String,
     password: String,
 ) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Users>()?;
     let result = c
         .create_user(&v, username.trim(), display_name.trim(), &role, &password)
         .await;
@@ -214,7 +222,7 @@ pub async fn create_user(
 
 #[server(prefix = "/fn", endpoint = "set_user_disabled")]
 pub async fn set_user_disabled(user_id: i64, disabled: bool) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Users>()?;
     let result = c.set_user_disabled(&v, user_id, disabled).await;
     let verb = if disabled { "disabled" } else { "enabled" };
     finish(result, |_| format!("User {verb}."), USERS_PAGE).await
@@ -222,7 +230,7 @@ pub async fn set_user_disabled(user_id: i64, disabled: bool) -> Result<(), AppEr
 
 #[server(prefix = "/fn", endpoint = "reset_password")]
 pub async fn reset_password(user_id: i64, password: String) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Users>()?;
     let result = c.reset_password(&v, user_id, &password).await;
     finish(
         result,
@@ -238,7 +246,7 @@ pub async fn change_enrollment_status(
     change: String,
     reason: String,
 ) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Enrollments>()?;
     let back = format!("/enrollments/{enrollment_id}");
     let result = c
         .change_enrollment_status(&v, enrollment_id, &change, &reason)
@@ -255,19 +263,19 @@ pub async fn change_enrollment_status(
 
 #[server(prefix = "/fn", endpoint = "monitor")]
 pub async fn monitor(query: MessageQuery) -> Result<MonitorView, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Integration>()?;
     c.monitor(&v, &query).await
 }
 
 #[server(prefix = "/fn", endpoint = "get_message")]
 pub async fn get_message(id: i64) -> Result<MessageDetail, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Integration>()?;
     c.get_message(&v, id).await
 }
 
 #[server(prefix = "/fn", endpoint = "resubmit_message")]
 pub async fn resubmit_message(id: i64) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Integration>()?;
     let result = c.resubmit_message(&v, id).await;
     finish(
         result,
@@ -284,7 +292,7 @@ pub async fn add_unavailability(
     ends_at: String,
     reason: String,
 ) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Devices>()?;
     let result = c
         .add_unavailability(&v, device_id, &starts_at, &ends_at, &reason)
         .await;
@@ -298,7 +306,7 @@ pub async fn add_unavailability(
 
 #[server(prefix = "/fn", endpoint = "cancel_unavailability")]
 pub async fn cancel_unavailability(window_id: i64, device_id: i64) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Devices>()?;
     let result = c.cancel_unavailability(&v, window_id).await;
     finish(
         result,
@@ -310,14 +318,14 @@ pub async fn cancel_unavailability(window_id: i64, device_id: i64) -> Result<(),
 
 #[server(prefix = "/fn", endpoint = "run_scores")]
 pub async fn run_scores() -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Programs>()?;
     let result = c.run_scores(&v).await;
     finish(result, |summary| summary, "/programs").await
 }
 
 #[server(prefix = "/fn", endpoint = "list_value_maps")]
 pub async fn list_value_maps() -> Result<Vec<ValueMapEntry>, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Integration>()?;
     c.list_value_maps(&v).await
 }
 
@@ -329,7 +337,7 @@ pub async fn put_value_map(
     source_value: String,
     target_value: String,
 ) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Integration>()?;
     let result = c
         .put_value_map(&v, &map, &source_value, &target_value)
         .await;
@@ -349,14 +357,14 @@ pub async fn put_value_map(
 
 #[server(prefix = "/fn", endpoint = "delete_value_map")]
 pub async fn delete_value_map(id: i64) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Integration>()?;
     let result = c.delete_value_map(&v, id).await;
     finish(result, |_| "Entry removed.".to_string(), VALUE_MAPS_PAGE).await
 }
 
 #[server(prefix = "/fn", endpoint = "opt_out")]
 pub async fn opt_out(stage: String, device_id: i64) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Devices>()?;
     let result = c.opt_out(&v, &stage, device_id).await;
     finish(
         result,
@@ -368,14 +376,14 @@ pub async fn opt_out(stage: String, device_id: i64) -> Result<(), AppError> {
 
 #[server(prefix = "/fn", endpoint = "save_rule")]
 pub async fn save_rule(program_id: i64, rule: RuleInput) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Programs>()?;
     let result = c.save_rule(&v, program_id, &rule).await;
     finish(result, |m| m, &format!("/programs/{program_id}")).await
 }
 
 #[server(prefix = "/fn", endpoint = "check_device")]
 pub async fn check_device(device_id: i64) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Devices>()?;
     let result = c.check_device(&v, device_id).await;
     finish(
         result,
@@ -387,20 +395,20 @@ pub async fn check_device(device_id: i64) -> Result<(), AppError> {
 
 #[server(prefix = "/fn", endpoint = "forecast")]
 pub async fn forecast(query: ForecastQuery) -> Result<ForecastView, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Forecasts>()?;
     c.forecast(&v, &query).await
 }
 
 #[server(prefix = "/fn", endpoint = "upload_weather")]
 pub async fn upload_weather(csv: String) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Forecasts>()?;
     let result = c.upload_weather(&v, &csv).await;
     finish(result, |m| m, "/forecast").await
 }
 
 #[server(prefix = "/fn", endpoint = "reductions")]
 pub async fn reductions() -> Result<ReductionTableView, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Forecasts>()?;
     c.reductions(&v).await
 }
 
@@ -408,14 +416,14 @@ const REDUCTIONS_PAGE: &str = "/reductions";
 
 #[server(prefix = "/fn", endpoint = "save_reduction")]
 pub async fn save_reduction(row: ReductionInput) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Forecasts>()?;
     let result = c.save_reduction(&v, &row).await;
     finish(result, |m| m, REDUCTIONS_PAGE).await
 }
 
 #[server(prefix = "/fn", endpoint = "delete_reduction")]
 pub async fn delete_reduction(id: i64) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Forecasts>()?;
     let result = c.delete_reduction(&v, id).await;
     finish(
         result,
@@ -427,7 +435,7 @@ pub async fn delete_reduction(id: i64) -> Result<(), AppError> {
 
 #[server(prefix = "/fn", endpoint = "export_network")]
 pub async fn export_network() -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<NetworkModel>()?;
     let result = c.export_network(&v).await;
     finish(result, |m| m, "/network").await
 }
@@ -437,20 +445,20 @@ pub async fn replace_device(
     enrollment_id: i64,
     replacement: ReplacementInput,
 ) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Enrollments>()?;
     let result = c.replace_device(&v, enrollment_id, &replacement).await;
     finish(result, |m| m, &format!("/enrollments/{enrollment_id}")).await
 }
 
 #[server(prefix = "/fn", endpoint = "list_aggregators")]
 pub async fn list_aggregators() -> Result<Vec<AggregatorDto>, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Aggregators>()?;
     c.list_aggregators(&v).await
 }
 
 #[server(prefix = "/fn", endpoint = "save_aggregator")]
 pub async fn save_aggregator(aggregator: AggregatorInput) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<Aggregators>()?;
     let result = c.save_aggregator(&v, &aggregator).await;
     let back = match aggregator.id.trim() {
         "" => "/aggregators".to_string(),
@@ -461,7 +469,7 @@ pub async fn save_aggregator(aggregator: AggregatorInput) -> Result<(), AppError
 
 #[server(prefix = "/fn", endpoint = "meter_imports")]
 pub async fn meter_imports(selected: Option<i64>) -> Result<MeterImportView, AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<MeterData>()?;
     c.meter_imports(&v, selected).await
 }
 
@@ -472,7 +480,7 @@ pub async fn import_meter_data(
     service_point: String,
     content: String,
 ) -> Result<(), AppError> {
-    let (c, v) = signed_in()?;
+    let (c, v) = signed_in::<MeterData>()?;
     match c
         .import_meter_data(&v, &file_name, &format, &service_point, &content)
         .await

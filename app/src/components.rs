@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::access::{may_open, SECTIONS};
+use crate::access::{may, may_open, SECTIONS};
 use crate::api::Logout;
 use crate::error::AppError;
 use crate::model::{CsrfToken, Flash, Viewer};
@@ -14,6 +14,11 @@ fn request_extension<T: Clone + Send + Sync + 'static>() -> Option<T> {
 
 pub fn current_viewer() -> Option<Viewer> {
     request_extension::<Viewer>()
+}
+
+/// Whether the signed-in viewer may do `action` (the page shows its form only then).
+pub fn viewer_may(action: crate::access::Action) -> bool {
+    current_viewer().is_some_and(|v| may(v.role, action))
 }
 
 pub fn current_path() -> String {
@@ -69,7 +74,7 @@ fn Nav(viewer: Viewer) -> impl IntoView {
     let here = current_path();
     let items = SECTIONS
         .iter()
-        .filter(|s| s.in_nav && s.roles.contains(&viewer.role))
+        .filter(|s| s.in_nav && may(viewer.role, s.action))
         .map(|s| {
             let href = if s.path == "/admin" {
                 "/admin/users"

@@ -3,12 +3,12 @@
 
 use leptos::prelude::*;
 
-use crate::api::{finish, flash_and_redirect, parts, signed_in};
+use crate::api::{finish, flash_and_redirect, parts};
 use crate::error::AppError;
 use crate::grid::*;
 
 fn events() -> Result<(Events, crate::model::Viewer), AppError> {
-    let (_, viewer) = signed_in()?;
+    let viewer = crate::api::viewer()?;
     let port = use_context::<Events>().ok_or_else(|| AppError::Internal("no event port".into()))?;
     Ok((port, viewer))
 }

@@ -49,7 +49,7 @@ impl Role {
 
     /// Phone, email and street address are shown only to roles that work with customers.
     pub fn sees_personal_data(self) -> bool {
-        matches!(self, Role::ProgramManager | Role::Admin)
+        crate::access::may(self, crate::access::Action::SeePersonalData)
     }
 }
 

@@ -3,12 +3,11 @@
 
 use leptos::prelude::*;
 
-use crate::api::signed_in;
 use crate::error::AppError;
 use crate::report::*;
 
 fn reports() -> Result<(Reports, crate::model::Viewer), AppError> {
-    let (_, viewer) = signed_in()?;
+    let viewer = crate::api::viewer()?;
     let port =
         use_context::<Reports>().ok_or_else(|| AppError::Internal("no report port".into()))?;
     Ok((port, viewer))

@@ -170,7 +170,7 @@ pub trait SettlementPort: Send + Sync + 'static {
 pub type Settlements = Arc<dyn SettlementPort>;
 
 fn port() -> Result<(Settlements, Viewer), AppError> {
-    let (_, viewer) = crate::api::signed_in()?;
+    let viewer = crate::api::viewer()?;
     let port = use_context::<Settlements>()
         .ok_or_else(|| AppError::Internal("no settlement port".into()))?;
     Ok((port, viewer))

@@ -7,10 +7,13 @@
 use std::time::{Duration, Instant};
 
 use app::model::{Role, Viewer};
+use app::port::{DevicePort, EnrollmentPort, NetworkPort};
 use app::query::{DeviceQuery, EnrollmentQuery, NetworkQuery};
-use gridflex::console::ConsoleService;
 use gridflex::db::{Db, DbOptions};
 use gridflex::demo::{self, DemoSize};
+use gridflex::grid::network_service::NetworkService;
+use gridflex::programs::device_service::DeviceService;
+use gridflex::programs::enrollment_service::EnrollmentService;
 use gridflex::with_db;
 
 const RUNS: usize = 41;
@@ -66,7 +69,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .map(|_| ()))?;
 
-    let service = ConsoleService::new(db.clone());
+    let enrollments = EnrollmentService::new(db.clone());
+    let devices = DeviceService::new(db.clone());
+    let network = NetworkService::new(db.clone());
     let viewer = Viewer {
         user_id: 0,
         username: "bench".into(),
@@ -93,13 +98,13 @@ async fn main() -> anyhow::Result<()> {
         limit: 50,
         ..Default::default()
     };
-    service.enrollments(&viewer, &q).await?;
+    enrollments.list_enrollments(&viewer, &q).await?;
 
     let mut s = Vec::new();
     let mut total = 0;
     for _ in 0..RUNS {
         let t = Instant::now();
-        let page = service.enrollments(&viewer, &q).await?;
+        let page = enrollments.list_enrollments(&viewer, &q).await?;
         s.push(t.elapsed());
         total = page.total;
     }
@@ -116,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
             ..Default::default()
         };
         let t = Instant::now();
-        let page = service.enrollments(&viewer, &q).await?;
+        let page = enrollments.list_enrollments(&viewer, &q).await?;
         s.push(t.elapsed());
         assert!(page.total >= 1, "NIC {nic} found");
     }
@@ -130,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
             ..Default::default()
         };
         let t = Instant::now();
-        service.devices(&viewer, &q).await?;
+        devices.list_devices(&viewer, &q).await?;
         s.push(t.elapsed());
     }
     report("devices, search by NIC id", s);
@@ -145,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
             ..Default::default()
         };
         let t = Instant::now();
-        service.enrollments(&viewer, &q).await?;
+        enrollments.list_enrollments(&viewer, &q).await?;
         s.push(t.elapsed());
     }
     report("enrollments, program + feeder, a later page (keyset)", s);
@@ -153,8 +158,8 @@ async fn main() -> anyhow::Result<()> {
     let mut s = Vec::new();
     for i in 0..RUNS {
         let t = Instant::now();
-        service
-            .enrollment(&viewer, 1 + (i as i64 * 7919) % summary.enrollments as i64)
+        enrollments
+            .get_enrollment(&viewer, 1 + (i as i64 * 7919) % summary.enrollments as i64)
             .await?;
         s.push(t.elapsed());
     }
@@ -168,8 +173,8 @@ async fn main() -> anyhow::Result<()> {
     }
     report("network roll-up per feeder (uncached)", s);
     let t = Instant::now();
-    service
-        .network_view(&viewer, &NetworkQuery { feeder: None })
+    network
+        .network(&viewer, &NetworkQuery { feeder: None })
         .await?;
     println!(
         "{:<58} {:>8.2} ms",

@@ -1,16 +1,18 @@
 //! GridFlex server library: everything `main.rs` runs, reusable by tests and benchmarks.
 
+pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod calendar;
 pub mod clock;
 pub mod config;
-pub mod console;
-pub mod console_forecast;
 pub mod csv_out;
 pub mod db;
 pub mod demo;
+pub mod dto;
 pub mod error;
 pub mod grid;
+pub mod home;
 pub mod integration;
 pub mod programs;
 pub mod report;

@@ -19,16 +19,22 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use app::grid::Events;
-use app::port::Console;
-use app::report::Reports;
-use app::settlement::Settlements;
 use app::{shell, App};
 
+use crate::audit::AuditService;
 use crate::auth::session::{console_context, DbSessionStore};
-use crate::console::ConsoleService;
+use crate::auth::user_service::UserService;
 use crate::db::Db;
 use crate::grid::console::{EventService, GridSettings};
+use crate::grid::forecast_service::ForecastService;
+use crate::grid::network_service::NetworkService;
+use crate::home::HomeService;
+use crate::integration::monitor_service::MonitorService;
+use crate::programs::aggregator_service::AggregatorService;
+use crate::programs::device_service::DeviceService;
+use crate::programs::enrollment_service::EnrollmentService;
+use crate::programs::meter_service::MeterDataService;
+use crate::programs::program_service::ProgramService;
 use crate::programs::settlement_console::SettlementService;
 use crate::report::ReportService;
 use crate::web::ops::Metrics;
@@ -90,20 +96,7 @@ async fn server_fn_status(req: Request<Body>, next: axum::middleware::Next) -> R
 }
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
-    let console = state.console.clone();
-    let events: Events = state.events.clone();
-    let settlements: Settlements = state.settlements.clone();
-    let reports: Reports = state.reports.clone();
-    handle_server_fns_with_context(
-        move || {
-            provide_context(console.clone());
-            provide_context(events.clone());
-            provide_context(settlements.clone());
-            provide_context(reports.clone());
-        },
-        req,
-    )
-    .await
+    handle_server_fns_with_context(move || state.provide_ports(), req).await
 }
 
 /// The console's routes, generated once per process.
@@ -125,10 +118,9 @@ pub async fn build_app(
     db: Db,
     settings: &WebSettings,
 ) -> anyhow::Result<(Router, AppState, DbSessionStore)> {
-    let service = ConsoleService::new(db.clone());
+    let network = NetworkService::new(db.clone());
     // Warm the network roll-up so the first home page does not wait for it.
-    service.refresh_in_background();
-    let console: Console = service.clone();
+    network.refresh_in_background();
     // site_root points at an empty folder: nothing is served from disk by Leptos.
     let leptos_options = LeptosOptions::builder()
         .output_name("gridflex")
@@ -139,8 +131,17 @@ pub async fn build_app(
     let events = EventService::new(db.clone(), settings.grid.clone());
     let state = AppState {
         db: db.clone(),
-        service,
-        console: console.clone(),
+        users: UserService::new(db.clone()),
+        home: HomeService::new(db.clone(), network.clone()),
+        enrollments: EnrollmentService::new(db.clone()),
+        devices: DeviceService::new(db.clone()),
+        programs: ProgramService::new(db.clone()),
+        network,
+        aggregators: AggregatorService::new(db.clone()),
+        meter_data: MeterDataService::new(db.clone()),
+        forecasts: ForecastService::new(db.clone()),
+        monitor: MonitorService::new(db.clone()),
+        audit: AuditService::new(db.clone()),
         events: events.clone(),
         settlements: SettlementService::new(db.clone()),
         reports: ReportService::new(db.clone()),
@@ -163,16 +164,8 @@ pub async fn build_app(
 
     let routes = route_list();
     let page_context = {
-        let console = console.clone();
-        let events: Events = events.clone();
-        let settlements: Settlements = state.settlements.clone();
-        let reports: Reports = state.reports.clone();
-        move || {
-            provide_context(console.clone());
-            provide_context(events.clone());
-            provide_context(settlements.clone());
-            provide_context(reports.clone());
-        }
+        let ports = state.clone();
+        move || ports.provide_ports()
     };
     let not_found = leptos_axum::render_app_async_with_context(page_context.clone(), {
         let options = leptos_options.clone();

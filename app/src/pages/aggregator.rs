@@ -18,8 +18,7 @@ fn Aggregators() -> impl IntoView {
     let query = use_query_map();
     let edit = move || query.get().get("edit").and_then(|v| v.parse::<i64>().ok());
     let data = Resource::new(|| (), |_| list_aggregators());
-    let may_edit =
-        current_viewer().is_some_and(|v| matches!(v.role, Role::ProgramManager | Role::Admin));
+    let may_edit = viewer_may(crate::access::Action::EditAggregators);
     view! {
         <h1>"Aggregators"</h1>
         <p class="lead">"Third parties that talk to devices for the utility. Every change is sent to the grid side; deletions are not synchronized, so an aggregator is ended by an end date or set inactive."</p>

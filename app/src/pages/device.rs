@@ -108,8 +108,7 @@ fn DeviceDetailView() -> impl IntoView {
                 <td>{e.left_at.as_ref().map(fmt_time).unwrap_or_else(|| "—".into())}</td>
             </tr>
         }).collect_view();
-        let may_check = current_viewer()
-            .is_some_and(|v| matches!(v.role, Role::ProgramManager | Role::Operator | Role::Admin));
+        let may_check = viewer_may(crate::access::Action::CheckDevices);
         let check = may_check.then(|| {
             let action = ServerAction::<CheckDevice>::new();
             let id = d.id;
@@ -121,8 +120,7 @@ fn DeviceDetailView() -> impl IntoView {
                 </ActionForm>
             }
         });
-        let may_act =
-            current_viewer().is_some_and(|v| matches!(v.role, Role::ProgramManager | Role::Admin));
+        let may_act = viewer_may(crate::access::Action::RecordUnavailability);
         let device_id = d.id;
         let windows = d.unavailability.clone().into_iter().map(|u| {
             let window_id = u.id;

@@ -168,8 +168,7 @@ fn EnrollmentDetailView() -> impl IntoView {
                 " (" {r.reason.clone()} ", " {r.actor.clone()} ")"</li>
         }).collect_view();
         let audit = audit_rows(&e.audit);
-        let may_act =
-            current_viewer().is_some_and(|v| matches!(v.role, Role::ProgramManager | Role::Admin));
+        let may_act = viewer_may(crate::access::Action::ChangeEnrollments);
         let actions = may_act.then(|| enrollment_actions(e.id, &e.status));
         let current: Vec<(i64, String)> = e
             .devices

@@ -15,7 +15,6 @@ use crate::event_api::{
     CreateEvent, EventAction,
 };
 use crate::grid::*;
-use crate::model::Role;
 
 const STATUSES: [&str; 8] = [
     "New",
@@ -40,7 +39,7 @@ pub fn EventListPage() -> impl IntoView {
 /// The admin's control of the simulated clock, shown only when the server runs on one.
 #[component]
 pub fn ClockControl(now: Option<DateTime<Utc>>) -> impl IntoView {
-    let admin = current_viewer().is_some_and(|v| v.role == Role::Admin);
+    let admin = viewer_may(crate::access::Action::MoveClock);
     now.map(|now| {
         let action = ServerAction::<AdvanceClock>::new();
         view! {
@@ -84,7 +83,7 @@ fn EventList() -> impl IntoView {
     view! {
         <h1>"Events"</h1>
         {show(data, |(status, chosen, events, strategies, now): ListData| {
-            let operator = current_viewer().is_some_and(|v| v.role == Role::Operator);
+            let operator = viewer_may(crate::access::Action::CreateEvents);
             let base = now.unwrap_or_else(Utc::now);
             let start = base.duration_trunc(Duration::minutes(15)).unwrap_or(base) + Duration::hours(1);
             let create = operator.then(|| {

@@ -104,7 +104,7 @@ pub fn MessageDetailPage() -> impl IntoView {
 fn MessageDetailView() -> impl IntoView {
     let id = route_id("message");
     let data = Resource::new(id, |id| async move { get_message(id?).await });
-    let is_admin = current_viewer().is_some_and(|v| v.role == Role::Admin);
+    let is_admin = viewer_may(crate::access::Action::ResubmitMessages);
     show(data, move |d: MessageDetail| {
         let m = d.message.clone();
         let attempts = d

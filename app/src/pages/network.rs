@@ -23,8 +23,7 @@ fn rollup_cells(n: &NodeRollup) -> impl IntoView {
 
 /// Grid operators and admins send the whole model to the program side (flow 11).
 fn export_form() -> impl IntoView {
-    let may_export =
-        current_viewer().is_some_and(|v| matches!(v.role, Role::Operator | Role::Admin));
+    let may_export = viewer_may(crate::access::Action::ExportNetwork);
     may_export.then(|| {
         let action = ServerAction::<ExportNetwork>::new();
         view! {

@@ -15,7 +15,7 @@ pub fn ProgramListPage() -> impl IntoView {
 #[component]
 fn ProgramList() -> impl IntoView {
     let data = Resource::new(|| (), |_| list_programs());
-    let run = current_viewer().is_some_and(|v| v.role == Role::Admin).then(|| {
+    let run = viewer_may(crate::access::Action::RunScores).then(|| {
         let action = ServerAction::<RunScores>::new();
         view! {
             <ActionForm action=action attr:id="run-scores" attr:class="inline">
@@ -116,8 +116,7 @@ fn ProgramDetailView() -> impl IntoView {
 
 /// The rule editor for program managers, filled with the rule in force.
 fn rule_form(p: &ProgramDetail) -> impl IntoView {
-    let may_edit =
-        current_viewer().is_some_and(|v| matches!(v.role, Role::ProgramManager | Role::Admin));
+    let may_edit = viewer_may(crate::access::Action::EditRules);
     let current = p
         .rules
         .iter()

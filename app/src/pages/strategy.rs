@@ -8,10 +8,9 @@ use crate::event_api::{
     list_strategies, load_strategy, load_strategy_options, ArchiveStrategy, SaveStrategy,
 };
 use crate::grid::*;
-use crate::model::Role;
 
 fn may_edit() -> bool {
-    current_viewer().is_some_and(|v| matches!(v.role, Role::Operator | Role::Admin))
+    viewer_may(crate::access::Action::EditStrategies)
 }
 
 fn objective_text(s: &StrategyDto) -> String {

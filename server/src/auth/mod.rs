@@ -1,6 +1,7 @@
 //! Accounts: argon2 password hashes, sign-in with throttling, user administration, API tokens.
 
 pub mod session;
+pub mod user_service;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -1,6 +1,7 @@
 //! Sessions in the database, and the middleware that puts the signed-in viewer, the CSRF
 //! token and the one-time message into each request, and refuses forged form posts.
 
+use app::port::UserPort;
 use std::net::SocketAddr;
 
 use async_trait::async_trait;
@@ -249,7 +250,7 @@ pub async fn console_context(
     req.extensions_mut().insert(CsrfToken(csrf));
 
     let viewer = match session.get::<i64>(SESSION_USER_ID).await {
-        Ok(Some(user_id)) => match state.console.viewer(user_id).await {
+        Ok(Some(user_id)) => match state.users.viewer(user_id).await {
             Ok(Some(v)) => Some(v),
             Ok(None) => {
                 // Disabled or deleted since sign-in: end the session.

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+use app::access::Action as Permission;
 use app::grid::*;
-use app::model::{Role, Viewer};
+use app::model::Viewer;
 use app::AppError;
 
+use crate::access::require;
+use crate::audit::audit_dto;
 use crate::clock::{Clock, OffsetClock};
-use crate::console::{audit_dto, require};
 use crate::db::{audit, Db};
 use crate::error::DomainError;
 use crate::grid::chart::event_chart;
@@ -21,11 +23,6 @@ use crate::grid::lifecycle::{transition, Action, Actor, EventStatus};
 use crate::grid::strategy::{self, StrategyRow};
 use crate::grid::{dispatch, DEVICE_TYPES};
 use crate::with_db;
-
-use Role::*;
-
-const READERS: &[Role] = &[Operator, Approver, Auditor, Admin];
-const STRATEGY_EDITORS: &[Role] = &[Operator, Admin];
 
 /// How the grid side runs events in this process.
 #[derive(Clone)]
@@ -179,7 +176,7 @@ impl EventService {
     }
 
     pub async fn event_detail(&self, viewer: &Viewer, id: i64) -> Result<EventDetail, DomainError> {
-        require(viewer, READERS, "see events")?;
+        require(viewer, Permission::ReadEvents)?;
         let ev = event::get_event(&self.db, id)
             .await?
             .ok_or_else(|| DomainError::not_found(format!("event {id}")))?;
@@ -318,7 +315,7 @@ impl EventService {
     }
 
     pub async fn create(&self, viewer: &Viewer, input: &EventInput) -> Result<i64, DomainError> {
-        require(viewer, &[Operator], "create events")?;
+        require(viewer, Permission::CreateEvents)?;
         let strategy_id: i64 = input.strategy_id.trim().parse().map_err(|_| {
             DomainError::invalid("strategy: choose the strategy the event is created from")
         })?;
@@ -385,7 +382,7 @@ impl EventService {
         viewer: &Viewer,
         archived: bool,
     ) -> Result<Vec<StrategyDto>, DomainError> {
-        require(viewer, READERS, "see strategies")?;
+        require(viewer, Permission::ReadStrategies)?;
         let nodes = self.node_codes().await?;
         Ok(strategy::list_strategies(&self.db, archived)
             .await?
@@ -400,7 +397,7 @@ impl EventService {
         id: Option<i64>,
         input: &StrategyInput,
     ) -> Result<i64, DomainError> {
-        require(viewer, STRATEGY_EDITORS, "edit strategies")?;
+        require(viewer, Permission::EditStrategies)?;
         let parsed = strategy::parse_strategy(&self.db, input).await?;
         strategy::save_strategy(&self.db, &viewer.username, id, &parsed, self.now()).await
     }
@@ -410,7 +407,7 @@ impl EventService {
         viewer: &Viewer,
         status: Option<&str>,
     ) -> Result<Vec<EventSummary>, DomainError> {
-        require(viewer, READERS, "see events")?;
+        require(viewer, Permission::ReadEvents)?;
         let status = match status.map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(s) => Some(EventStatus::parse(s).ok_or_else(|| {
@@ -428,7 +425,7 @@ impl EventService {
 #[async_trait]
 impl EventPort for EventService {
     async fn strategy_options(&self, viewer: &Viewer) -> Result<StrategyOptions, AppError> {
-        require(viewer, READERS, "see strategies")?;
+        require(viewer, Permission::ReadStrategies)?;
         Ok(StrategyOptions {
             nodes: self
                 .node_codes()
@@ -459,7 +456,7 @@ impl EventPort for EventService {
     }
 
     async fn get_strategy(&self, viewer: &Viewer, id: i64) -> Result<StrategyDto, AppError> {
-        require(viewer, READERS, "see strategies")?;
+        require(viewer, Permission::ReadStrategies)?;
         let s = strategy::get_strategy(&self.db, id)
             .await?
             .ok_or_else(|| DomainError::not_found(format!("strategy {id}")))?;
@@ -476,7 +473,7 @@ impl EventPort for EventService {
     }
 
     async fn archive_strategy(&self, viewer: &Viewer, id: i64) -> Result<String, AppError> {
-        require(viewer, STRATEGY_EDITORS, "archive strategies")?;
+        require(viewer, Permission::ArchiveStrategies)?;
         Ok(strategy::archive_strategy(&self.db, &viewer.username, id, self.now()).await?)
     }
 
@@ -503,7 +500,7 @@ impl EventPort for EventService {
         seq: i32,
         after: Option<i64>,
     ) -> Result<StageDevicesPage, AppError> {
-        require(viewer, READERS, "see events")?;
+        require(viewer, Permission::ReadEvents)?;
         let stage = event::stages(&self.db, event_id)
             .await?
             .into_iter()
@@ -577,7 +574,7 @@ impl EventPort for EventService {
     }
 
     async fn advance_clock(&self, viewer: &Viewer, minutes: i64) -> Result<String, AppError> {
-        require(viewer, &[Admin], "move the simulated clock")?;
+        require(viewer, Permission::MoveClock)?;
         let clock = self.settings.simulated.as_ref().ok_or_else(|| {
             DomainError::invalid(
                 "the server runs on the real clock; start it with --simulated-clock",

@@ -1,5 +1,6 @@
 //! The event state machine: the only place an event's status changes, and who may change it.
 
+use app::access::{may, Action as Permission};
 use app::model::Role;
 
 use crate::error::DomainError;
@@ -143,11 +144,14 @@ pub enum Step {
     Replan,
 }
 
-fn role_may(actor: &Actor, roles: &[Role], what: &str) -> Result<(), DomainError> {
+fn role_may(actor: &Actor, action: Permission) -> Result<(), DomainError> {
     match actor.role() {
-        Some(r) if roles.contains(&r) => Ok(()),
-        Some(_) => Err(DomainError::Forbidden(what.to_string())),
-        None => Err(DomainError::Forbidden(format!("{what} (scheduler)"))),
+        Some(r) if may(r, action) => Ok(()),
+        Some(_) => Err(DomainError::Forbidden(action.what().to_string())),
+        None => Err(DomainError::Forbidden(format!(
+            "{} (scheduler)",
+            action.what()
+        ))),
     }
 }
 
@@ -177,14 +181,14 @@ pub fn transition(
     use EventStatus::*;
     match action {
         Action::Plan { .. } => {
-            role_may(actor, &[Role::Operator], "generate stages")?;
+            role_may(actor, Permission::GenerateStages)?;
             if status != New {
                 return Err(not_now(status, "re-planned"));
             }
             Ok(Step::Replan)
         }
         Action::Submit => {
-            role_may(actor, &[Role::Operator], "submit events")?;
+            role_may(actor, Permission::SubmitEvents)?;
             if status != New {
                 return Err(not_now(status, "submitted"));
             }
@@ -196,7 +200,7 @@ pub fn transition(
             Ok(Step::To(Submitted))
         }
         Action::Approve => {
-            role_may(actor, &[Role::Approver], "approve events")?;
+            role_may(actor, Permission::ApproveEvents)?;
             if status != Submitted {
                 return Err(not_now(status, "approved"));
             }
@@ -214,7 +218,7 @@ pub fn transition(
             }
         }
         Action::Deny { reason } => {
-            role_may(actor, &[Role::Approver], "deny events")?;
+            role_may(actor, Permission::DenyEvents)?;
             if status != Submitted {
                 return Err(not_now(status, "denied"));
             }
@@ -249,7 +253,7 @@ pub fn transition(
         }
         Action::Cancel { reason } => {
             if *actor != Actor::Scheduler {
-                role_may(actor, &[Role::Operator, Role::Approver], "cancel events")?;
+                role_may(actor, Permission::CancelEvents)?;
             }
             if status.is_final() {
                 return Err(not_now(status, "cancelled"));

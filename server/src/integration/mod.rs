@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod inbound;
 pub mod message;
 pub mod monitor_chart;
+pub mod monitor_service;
 pub mod peer;
 pub mod value_maps;
 pub mod wire;

@@ -4,22 +4,19 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use app::model::{Role, Viewer};
+use app::access::{may, Action};
+use app::model::Viewer;
 use app::settlement::*;
 use app::AppError;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::settlement::{self, RunRow, SettlementRow};
-use crate::console::require;
+use crate::access::require;
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::with_db;
 
-use Role::*;
-
-const READERS: &[Role] = &[ProgramManager, Auditor, Admin];
-const SETTLERS: &[Role] = &[ProgramManager, Admin];
 /// Completed events listed on the overview, newest first.
 const OVERVIEW_EVENTS: usize = 100;
 
@@ -234,11 +231,11 @@ fn summary_words(runs: &[settlement::RunSummary]) -> String {
 #[async_trait]
 impl SettlementPort for SettlementService {
     async fn overview(&self, viewer: &Viewer) -> Result<SettlementOverview, AppError> {
-        require(viewer, READERS, "read settlements")?;
+        require(viewer, Action::ReadSettlements)?;
         Ok(SettlementOverview {
             events: completed_events(&self.db, None).await?,
             programs: program_seasons(&self.db, None).await?,
-            can_settle: SETTLERS.contains(&viewer.role),
+            can_settle: may(viewer.role, Action::SettleEvents),
         })
     }
 
@@ -249,7 +246,7 @@ impl SettlementPort for SettlementService {
         offset: i64,
         limit: i64,
     ) -> Result<SettlementEventDetail, AppError> {
-        require(viewer, READERS, "read settlements")?;
+        require(viewer, Action::ReadSettlements)?;
         code_ok("completed event", event_code)?;
         let event = completed_events(&self.db, Some(event_code))
             .await?
@@ -273,7 +270,7 @@ impl SettlementPort for SettlementService {
             results: rows.into_iter().map(result_dto).collect(),
             total,
             offset: offset.max(0),
-            can_settle: SETTLERS.contains(&viewer.role),
+            can_settle: may(viewer.role, Action::SettleEvents),
         })
     }
 
@@ -284,7 +281,7 @@ impl SettlementPort for SettlementService {
         offset: i64,
         limit: i64,
     ) -> Result<SeasonDetail, AppError> {
-        require(viewer, READERS, "read settlements")?;
+        require(viewer, Action::ReadSettlements)?;
         code_ok("program", program_code)?;
         let program = program_seasons(&self.db, Some(program_code))
             .await?
@@ -318,13 +315,13 @@ impl SettlementPort for SettlementService {
             customers: page,
             total,
             offset,
-            can_settle: SETTLERS.contains(&viewer.role),
+            can_settle: may(viewer.role, Action::SettleSeasons),
             season_over,
         })
     }
 
     async fn settle_event(&self, viewer: &Viewer, event_code: &str) -> Result<String, AppError> {
-        require(viewer, SETTLERS, "settle events")?;
+        require(viewer, Action::SettleEvents)?;
         code_ok("event", event_code)?;
         let runs =
             settlement::settle_event(&self.db, &viewer.username, event_code, Utc::now()).await?;
@@ -333,7 +330,7 @@ impl SettlementPort for SettlementService {
     }
 
     async fn settle_season(&self, viewer: &Viewer, program_code: &str) -> Result<String, AppError> {
-        require(viewer, SETTLERS, "settle seasons")?;
+        require(viewer, Action::SettleSeasons)?;
         code_ok("program", program_code)?;
         let run =
             settlement::settle_season(&self.db, &viewer.username, program_code, Utc::now()).await?;
@@ -351,7 +348,7 @@ pub async fn billing_export(
     viewer: &Viewer,
     program_code: &str,
 ) -> Result<String, DomainError> {
-    require(viewer, READERS, "export billing")?;
+    require(viewer, Action::ExportBilling)?;
     code_ok("program", program_code)?;
     let program = settlement::program_by_code(db, program_code).await?;
     let rows = settlement::season_summary(db, program_code).await?;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use app::report::*;
 
-use crate::console::audit_dto;
+use crate::audit::audit_dto;
 use crate::db::dialect::{list, Elem};
 use crate::db::{audit, Db};
 use crate::error::DomainError;

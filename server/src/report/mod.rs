@@ -9,18 +9,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use app::model::{Role, Viewer};
+use app::access::Action;
+use app::model::Viewer;
 use app::report::{EventReport, ReportIndex, ReportPort, SeasonReport};
 use app::AppError;
 
-use crate::console::require;
+use crate::access::require;
 use crate::db::Db;
 use crate::error::DomainError;
-
-use Role::*;
-
-/// Who may read the reports (the console's `/reports` section says the same).
-pub const REPORT_READERS: &[Role] = &[ProgramManager, Auditor, Admin];
 
 pub struct ReportService {
     pub db: Db,
@@ -32,7 +28,7 @@ impl ReportService {
     }
 
     pub fn check(viewer: &Viewer) -> Result<(), DomainError> {
-        require(viewer, REPORT_READERS, "read reports")
+        require(viewer, Action::ReadReports)
     }
 
     /// The event report's CSV and its file name.

@@ -12,6 +12,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use app::model::*;
+use app::port::{
+    AggregatorPort, DevicePort, EnrollmentPort, ForecastPort, NetworkPort, ProgramPort,
+};
 use app::query::{DeviceQuery, EnrollmentQuery, NetworkQuery};
 use app::AppError;
 
@@ -255,7 +258,7 @@ async fn list_enrollments(
 ) -> Result<Json<EnrollmentList>, ApiError> {
     let p = resolve_codes(&state, query_pairs(raw)?).await?;
     let q = EnrollmentQuery::parse(pairs(&p))?;
-    let page = state.service.enrollments(&viewer, &q).await?;
+    let page = state.enrollments.list_enrollments(&viewer, &q).await?;
     Ok(Json(EnrollmentList {
         items: page.rows,
         total: page.total,
@@ -272,7 +275,10 @@ async fn get_enrollment(
     Path(id): Path<String>,
 ) -> Result<Json<EnrollmentDetail>, ApiError> {
     Ok(Json(
-        state.service.enrollment(&viewer, path_id(&id)?).await?,
+        state
+            .enrollments
+            .get_enrollment(&viewer, path_id(&id)?)
+            .await?,
     ))
 }
 
@@ -286,7 +292,7 @@ async fn list_devices(
 ) -> Result<Json<DeviceList>, ApiError> {
     let p = resolve_codes(&state, query_pairs(raw)?).await?;
     let q = DeviceQuery::parse(pairs(&p))?;
-    let page = state.service.devices(&viewer, &q).await?;
+    let page = state.devices.list_devices(&viewer, &q).await?;
     Ok(Json(DeviceList {
         items: page.rows,
         total: page.total,
@@ -302,7 +308,9 @@ async fn get_device(
     ApiViewer(viewer): ApiViewer,
     Path(id): Path<String>,
 ) -> Result<Json<DeviceDetail>, ApiError> {
-    Ok(Json(state.service.device(&viewer, path_id(&id)?).await?))
+    Ok(Json(
+        state.devices.get_device(&viewer, path_id(&id)?).await?,
+    ))
 }
 
 /// All programs with enrollment counts per status.
@@ -312,7 +320,7 @@ async fn list_programs(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
 ) -> Result<Json<Vec<ProgramSummary>>, ApiError> {
-    Ok(Json(state.service.programs(&viewer).await?))
+    Ok(Json(state.programs.list_programs(&viewer).await?))
 }
 
 /// One program with its effective-dated rules.
@@ -323,7 +331,9 @@ async fn get_program(
     ApiViewer(viewer): ApiViewer,
     Path(id): Path<String>,
 ) -> Result<Json<ProgramDetail>, ApiError> {
-    Ok(Json(state.service.program(&viewer, path_id(&id)?).await?))
+    Ok(Json(
+        state.programs.get_program(&viewer, path_id(&id)?).await?,
+    ))
 }
 
 /// The network hierarchy with enrolled devices and kW rolled up per node.
@@ -336,7 +346,7 @@ async fn network(
 ) -> Result<Json<NetworkView>, ApiError> {
     let p = resolve_codes(&state, query_pairs(raw)?).await?;
     let q = NetworkQuery::parse(pairs(&p))?;
-    Ok(Json(state.service.network_view(&viewer, &q).await?))
+    Ok(Json(state.network.network(&viewer, &q).await?))
 }
 
 /// A JSON body, or a problem document that says what is wrong with it.
@@ -412,10 +422,9 @@ async fn enrollment_action(
     action: &str,
     reason: &str,
 ) -> Result<Json<StatusAnswer>, ApiError> {
-    use app::port::ConsolePort;
     let id = path_id(id)?;
     let status = state
-        .service
+        .enrollments
         .change_enrollment_status(viewer, id, action, reason)
         .await?;
     Ok(Json(StatusAnswer { id, status }))
@@ -454,10 +463,9 @@ async fn add_unavailability(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UnavailabilityBody>,
 ) -> Result<Json<Done>, ApiError> {
-    use app::port::ConsolePort;
     let id = path_id(&id)?;
     state
-        .service
+        .devices
         .add_unavailability(
             &viewer,
             id,
@@ -480,9 +488,8 @@ async fn opt_out(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<OptOutBody>,
 ) -> Result<Json<Done>, ApiError> {
-    use app::port::ConsolePort;
     let id = path_id(&id)?;
-    state.service.opt_out(&viewer, &body.stage, id).await?;
+    state.devices.opt_out(&viewer, &body.stage, id).await?;
     Ok(Json(Done {
         message: "opted out".into(),
     }))
@@ -495,8 +502,7 @@ async fn run_scores(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
 ) -> Result<Json<Done>, ApiError> {
-    use app::port::ConsolePort;
-    let message = state.service.run_scores(&viewer).await?;
+    let message = state.programs.run_scores(&viewer).await?;
     Ok(Json(Done { message }))
 }
 
@@ -514,8 +520,6 @@ pub struct WeatherForecast {
     pub hours: Vec<HourTemperature>,
 }
 
-const WEATHER_READERS: &[Role] = &[Role::Operator, Role::Auditor, Role::Admin];
-
 /// The temperature forecast from the current hour on (grid operator, auditor, admin).
 #[utoipa::path(get, path = "/api/v1/weather", security(("bearer" = [])),
     responses((status = 200, body = WeatherForecast), (status = 401, body = Problem), (status = 403, body = Problem)))]
@@ -523,7 +527,7 @@ async fn get_weather(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
 ) -> Result<Json<WeatherForecast>, ApiError> {
-    crate::console::require(&viewer, WEATHER_READERS, "read forecasts")?;
+    crate::access::require(&viewer, app::access::Action::ReadForecasts)?;
     let now = chrono::Utc::now();
     let from = crate::grid::forecast::align(now);
     let temps = crate::grid::forecast::load_temperatures(
@@ -571,10 +575,7 @@ async fn put_weather(
     }
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError(AppError::BadRequest("the CSV is not UTF-8 text".into())))?;
-    let message = state
-        .service
-        .store_weather(&viewer, text, chrono::Utc::now())
-        .await?;
+    let message = state.forecasts.upload_weather(&viewer, text).await?;
     Ok(Json(Done { message }).into_response())
 }
 
@@ -623,10 +624,9 @@ async fn replace_device(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ReplacementBody>,
 ) -> Result<Json<Done>, ApiError> {
-    use app::port::ConsolePort;
     let id = path_id(&id)?;
     let message = state
-        .service
+        .enrollments
         .replace_device(&viewer, id, &body.into())
         .await?;
     Ok(Json(Done { message }))
@@ -639,8 +639,7 @@ async fn export_network(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
 ) -> Result<Json<Done>, ApiError> {
-    use app::port::ConsolePort;
-    let message = state.service.export_network(&viewer).await?;
+    let message = state.network.export_network(&viewer).await?;
     Ok(Json(Done { message }))
 }
 
@@ -652,8 +651,7 @@ async fn list_aggregators(
     State(state): State<AppState>,
     ApiViewer(viewer): ApiViewer,
 ) -> Result<Json<Vec<AggregatorDto>>, ApiError> {
-    use app::port::ConsolePort;
-    Ok(Json(state.service.list_aggregators(&viewer).await?))
+    Ok(Json(state.aggregators.list_aggregators(&viewer).await?))
 }
 
 /// An aggregator sent to the REST API (the path names the one to edit).
@@ -701,9 +699,8 @@ async fn add_aggregator(
     ApiViewer(viewer): ApiViewer,
     JsonBody(body): JsonBody<AggregatorBody>,
 ) -> Result<Json<Done>, ApiError> {
-    use app::port::ConsolePort;
     let message = state
-        .service
+        .aggregators
         .save_aggregator(&viewer, &body.into_input(None))
         .await?;
     Ok(Json(Done { message }))
@@ -718,9 +715,8 @@ async fn edit_aggregator(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AggregatorBody>,
 ) -> Result<Json<Done>, ApiError> {
-    use app::port::ConsolePort;
     let input = body.into_input(Some(path_id(&id)?));
-    let message = state.service.save_aggregator(&viewer, &input).await?;
+    let message = state.aggregators.save_aggregator(&viewer, &input).await?;
     Ok(Json(Done { message }))
 }
 
@@ -736,8 +732,6 @@ struct MeterDataParams {
     #[param(rename = "servicePoint")]
     service_point: Option<String>,
 }
-
-const METER_IMPORTERS: &[Role] = &[Role::ProgramManager, Role::Admin];
 
 /// Import interval meter data (program manager, admin): a `text/csv` body
 /// `service_point_id,interval_start,interval_minutes,kwh` (RFC 3339 with offset, 15 or 60
@@ -758,7 +752,7 @@ async fn post_meter_data(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     use crate::programs::meter::{import, FileKind};
-    crate::console::require(&viewer, METER_IMPORTERS, "import meter data")?;
+    crate::access::require(&viewer, app::access::Action::ImportMeterData)?;
     let query = query_pairs(raw)?;
     let mut file_name = String::from("upload");
     let mut service_point = None;

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
 use app::model::Viewer;
+use app::port::{AuditPort, EnrollmentPort};
 use app::query::EnrollmentQuery;
 
 use crate::web::api::{problem, query_pairs, ApiError};
@@ -77,7 +78,7 @@ pub async fn enrollments_csv(
     query.limit = CSV_PAGE;
     query.after = None;
     // The first page is fetched before answering so a refusal is a real status code.
-    let first = match state.service.enrollments(&viewer, &query).await {
+    let first = match state.enrollments.list_enrollments(&viewer, &query).await {
         Ok(p) => p,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -90,7 +91,7 @@ pub async fn enrollments_csv(
             let next = match page.next_after {
                 Some(after) => {
                     query.after = Some(after);
-                    match state.service.enrollments(&viewer, &query).await {
+                    match state.enrollments.list_enrollments(&viewer, &query).await {
                         Ok(p) => Some(p),
                         Err(e) => {
                             tracing::error!(error = %e, "CSV export stopped");
@@ -155,7 +156,7 @@ pub async fn audit_csv(
     }
     let mut written = 0usize;
     loop {
-        let page = match state.service.audit(&viewer, &query).await {
+        let page = match state.audit.list_audit(&viewer, &query).await {
             Ok(p) => p,
             Err(e) => return ApiError::from(e).into_response(),
         };

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
-use app::model::Role;
+use app::access::{may, Action};
 
 use crate::auth::client_for_token;
 use crate::error::DomainError;
@@ -47,7 +47,10 @@ async fn integration_client(
         }
         Err(e) => return Err(crate::web::api::ApiError::from(e).into_response()),
     };
-    if !(client.role.is_none() || client.role == Some(Role::Admin)) {
+    if !client
+        .role
+        .is_none_or(|r| may(r, Action::SendIntegrationMessages))
+    {
         return Err(api_problem(
             403,
             "Not allowed",

@@ -1,17 +1,25 @@
-//! The console service's forecast part: the forecast page, temperature uploads and the
-//! expected-reduction table, with their role checks and audit records.
+//! The forecast page's and API's service on the grid side: the load forecast of a zone with
+//! the network roll-up, temperature uploads and the expected-reduction table, with their role
+//! checks and audit records.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Instant;
+
+use async_trait::async_trait;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
+use app::access::{may, Action};
 use app::model::*;
+use app::port::ForecastPort;
 use app::query::ForecastQuery;
+use app::AppError;
 
-use crate::console::{require, ConsoleService};
+use crate::access::require;
 use crate::db::audit::{append, NewAuditEntry};
+use crate::db::Db;
 use crate::error::DomainError;
 use crate::grid::forecast::{
     self, align, interval_temperatures, parse_weather_csv, store_forecast, ReductionEntry,
@@ -20,12 +28,6 @@ use crate::grid::forecast::{
 use crate::grid::rollup::{network_rollup, NodeFigures};
 use crate::grid::DEVICE_TYPES;
 use crate::report::chart::{line_chart_with_secondary, Series, BLUE, ORANGE};
-
-use Role::*;
-
-const FORECAST_READERS: &[Role] = &[Operator, Auditor, Admin];
-const FORECAST_EDITORS: &[Role] = &[Operator, Admin];
-const REDUCTION_READERS: &[Role] = &[ProgramManager, Operator, Auditor, Admin];
 
 /// Transformers listed on the page at most (a large feeder has thousands).
 const MAX_TRANSFORMERS_SHOWN: usize = 200;
@@ -74,15 +76,22 @@ pub fn parse_reduction(
     Ok((id, entry))
 }
 
-impl ConsoleService {
-    /// The forecast page for the zone in `q`, and the network roll-up, at `now`.
-    pub async fn forecast_view(
-        &self,
-        viewer: &Viewer,
-        q: &ForecastQuery,
-        now: DateTime<Utc>,
-    ) -> Result<ForecastView, DomainError> {
-        require(viewer, FORECAST_READERS, "read forecasts")?;
+pub struct ForecastService {
+    pub db: Db,
+}
+
+impl ForecastService {
+    pub fn new(db: Db) -> Arc<Self> {
+        Arc::new(ForecastService { db })
+    }
+}
+
+#[async_trait]
+impl ForecastPort for ForecastService {
+    /// The forecast page for the zone in `q`, and the network roll-up, now.
+    async fn forecast(&self, viewer: &Viewer, q: &ForecastQuery) -> Result<ForecastView, AppError> {
+        require(viewer, Action::ReadForecasts)?;
+        let now = Utc::now();
         let start = align(now);
         let started = Instant::now();
         let rollup = network_rollup(&self.db, start).await?;
@@ -90,7 +99,7 @@ impl ConsoleService {
         let selected_ids: HashSet<i64> = q.nodes.iter().copied().collect();
         for id in &q.nodes {
             if rollup.get(*id).is_none() {
-                return Err(DomainError::not_found(format!("network node {id}")));
+                return Err(DomainError::not_found(format!("network node {id}")).into());
             }
         }
         let option = |n: &NodeFigures| ZoneOption {
@@ -178,7 +187,7 @@ impl ConsoleService {
                         .collect();
                 }
                 Err(e) if e.is_client_error() => error = Some(e.to_string()),
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(ForecastView {
@@ -192,18 +201,14 @@ impl ConsoleService {
             rollup: rows,
             rollup_ms,
             forecast_hours,
-            may_upload: FORECAST_EDITORS.contains(&viewer.role),
+            may_upload: may(viewer.role, Action::UploadForecasts),
         })
     }
 
     /// Stores an uploaded temperature forecast: all lines or none, with its audit record.
-    pub async fn store_weather(
-        &self,
-        viewer: &Viewer,
-        csv: &str,
-        now: DateTime<Utc>,
-    ) -> Result<String, DomainError> {
-        require(viewer, FORECAST_EDITORS, "upload temperature forecasts")?;
+    async fn upload_weather(&self, viewer: &Viewer, csv: &str) -> Result<String, AppError> {
+        require(viewer, Action::UploadForecasts)?;
+        let now = Utc::now();
         let upload = parse_weather_csv(csv)?;
         let (first, last) = (upload.hours[0].0, upload.hours[upload.hours.len() - 1].0);
         let mut tx = self.db.begin().await?;
@@ -227,15 +232,8 @@ impl ConsoleService {
         ))
     }
 
-    pub async fn reduction_table(
-        &self,
-        viewer: &Viewer,
-    ) -> Result<ReductionTableView, DomainError> {
-        require(
-            viewer,
-            REDUCTION_READERS,
-            "read the expected-reduction table",
-        )?;
+    async fn reductions(&self, viewer: &Viewer) -> Result<ReductionTableView, AppError> {
+        require(viewer, Action::ReadReductions)?;
         let rows = forecast::list_reductions(&self.db).await?;
         Ok(ReductionTableView {
             rows: rows
@@ -252,20 +250,16 @@ impl ConsoleService {
                 })
                 .collect(),
             device_types: DEVICE_TYPES.iter().map(|t| t.to_string()).collect(),
-            may_edit: FORECAST_EDITORS.contains(&viewer.role),
+            may_edit: may(viewer.role, Action::EditReductions),
         })
     }
 
-    pub async fn put_reduction(
+    async fn save_reduction(
         &self,
         viewer: &Viewer,
         input: &ReductionInput,
-    ) -> Result<String, DomainError> {
-        require(
-            viewer,
-            FORECAST_EDITORS,
-            "edit the expected-reduction table",
-        )?;
+    ) -> Result<String, AppError> {
+        require(viewer, Action::EditReductions)?;
         let (id, entry) = parse_reduction(input)?;
         let mut tx = self.db.begin().await?;
         let (id, before) = forecast::put_reduction(&mut tx, id, &entry, Utc::now()).await?;
@@ -297,12 +291,8 @@ impl ConsoleService {
         ))
     }
 
-    pub async fn remove_reduction(&self, viewer: &Viewer, id: i64) -> Result<(), DomainError> {
-        require(
-            viewer,
-            FORECAST_EDITORS,
-            "edit the expected-reduction table",
-        )?;
+    async fn delete_reduction(&self, viewer: &Viewer, id: i64) -> Result<(), AppError> {
+        require(viewer, Action::EditReductions)?;
         let mut tx = self.db.begin().await?;
         let before = forecast::delete_reduction(&mut tx, id).await?;
         append(

@@ -1,0 +1,197 @@
+//! The network page's and API's service on the grid side: the network roll-up (cached and
+//! refreshed in the background: on the large demo it reads a million rows) and the export of
+//! the network model to the program side (flow 11).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::Mutex;
+
+use app::access::Action;
+use app::model::*;
+use app::port::NetworkPort;
+use app::query::NetworkQuery;
+use app::AppError;
+
+use crate::access::require;
+use crate::db::network::Figures;
+use crate::db::{self, Db};
+use crate::dto::{node_ref, node_ref_p};
+use crate::error::DomainError;
+
+/// How long network roll-ups are served before a refresh is started (in the background).
+const ROLLUP_TTL: Duration = Duration::from_secs(120);
+
+/// Per-feeder figures and when they were computed.
+type RollupCache = Arc<Mutex<Option<(Instant, HashMap<i64, Figures>)>>>;
+
+pub struct NetworkService {
+    pub db: Db,
+    rollup: RollupCache,
+    refreshing: Arc<AtomicBool>,
+}
+
+impl NetworkService {
+    pub fn new(db: Db) -> Arc<Self> {
+        Arc::new(NetworkService {
+            db,
+            rollup: Arc::new(Mutex::new(None)),
+            refreshing: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Recomputes the network roll-up now (at start-up, and when it goes stale).
+    pub async fn refresh_rollup(&self) -> Result<HashMap<i64, Figures>, DomainError> {
+        let figures = db::network::feeder_figures(&self.db).await?;
+        *self.rollup.lock().await = Some((Instant::now(), figures.clone()));
+        Ok(figures)
+    }
+
+    /// Starts a background refresh unless one is running.
+    pub fn refresh_in_background(&self) {
+        if self.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (db, rollup, refreshing) = (
+            self.db.clone(),
+            self.rollup.clone(),
+            self.refreshing.clone(),
+        );
+        tokio::spawn(async move {
+            match db::network::feeder_figures(&db).await {
+                Ok(figures) => *rollup.lock().await = Some((Instant::now(), figures)),
+                Err(e) => tracing::warn!(error = %e, "network roll-up refresh failed"),
+            }
+            refreshing.store(false, Ordering::Release);
+        });
+    }
+
+    /// The cached roll-up (a stale one is served while a fresh one is computed); computed
+    /// in the request only the very first time.
+    async fn feeder_figures(&self) -> Result<HashMap<i64, Figures>, DomainError> {
+        let cached = self
+            .rollup
+            .lock()
+            .await
+            .as_ref()
+            .map(|(at, f)| (at.elapsed(), f.clone()));
+        match cached {
+            Some((age, figures)) => {
+                if age >= ROLLUP_TTL {
+                    self.refresh_in_background();
+                }
+                Ok(figures)
+            }
+            None => self.refresh_rollup().await,
+        }
+    }
+
+    /// The cached roll-up only; `None` (and a refresh starts) while none is ready.
+    pub(crate) async fn cached_figures(&self) -> Option<HashMap<i64, Figures>> {
+        let cached = self
+            .rollup
+            .lock()
+            .await
+            .as_ref()
+            .map(|(at, f)| (at.elapsed(), f.clone()));
+        match cached {
+            Some((age, figures)) => {
+                if age >= ROLLUP_TTL {
+                    self.refresh_in_background();
+                }
+                Some(figures)
+            }
+            None => {
+                self.refresh_in_background();
+                None
+            }
+        }
+    }
+}
+
+fn rollup(node: NodeRef, f: Figures, children: Vec<NodeRollup>) -> NodeRollup {
+    NodeRollup {
+        node,
+        service_points: f.service_points,
+        enrolled_devices: f.enrolled_devices,
+        enrolled_kw: (f.enrolled_kw * 10.0).round() / 10.0,
+        children,
+    }
+}
+
+#[async_trait]
+impl NetworkPort for NetworkService {
+    async fn network(&self, viewer: &Viewer, q: &NetworkQuery) -> Result<NetworkView, AppError> {
+        require(viewer, Action::ReadNetwork)?;
+        let nodes = db::network::upper_nodes(&self.db).await?;
+        let figures = self.feeder_figures().await?;
+        let mut substations: Vec<NodeRollup> = nodes
+            .iter()
+            .filter(|n| n.kind == "substation")
+            .map(|s| {
+                let children: Vec<NodeRollup> = nodes
+                    .iter()
+                    .filter(|f| f.kind == "feeder" && f.parent_id == Some(s.id))
+                    .map(|f| {
+                        rollup(
+                            node_ref_p(f),
+                            figures.get(&f.id).copied().unwrap_or_default(),
+                            Vec::new(),
+                        )
+                    })
+                    .collect();
+                let total = children.iter().fold(Figures::default(), |acc, c| Figures {
+                    service_points: acc.service_points + c.service_points,
+                    enrolled_devices: acc.enrolled_devices + c.enrolled_devices,
+                    enrolled_kw: acc.enrolled_kw + c.enrolled_kw,
+                });
+                rollup(node_ref_p(s), total, children)
+            })
+            .collect();
+        substations.sort_by(|a, b| a.node.code.cmp(&b.node.code));
+        let feeder = match q.feeder {
+            None => None,
+            Some(fid) => {
+                let f = db::network::get_node(&self.db, fid)
+                    .await?
+                    .filter(|n| n.kind == "feeder")
+                    .ok_or_else(|| DomainError::not_found(format!("feeder {fid}")))?;
+                let transformers = db::network::transformers_of(&self.db, fid).await?;
+                let tf = db::network::transformer_figures(&self.db, fid).await?;
+                let children = transformers
+                    .iter()
+                    .map(|t| {
+                        rollup(
+                            node_ref(t),
+                            tf.get(&t.id).copied().unwrap_or_default(),
+                            Vec::new(),
+                        )
+                    })
+                    .collect();
+                Some(rollup(
+                    node_ref(&f),
+                    figures.get(&fid).copied().unwrap_or_default(),
+                    children,
+                ))
+            }
+        };
+        Ok(NetworkView {
+            substations,
+            feeder,
+        })
+    }
+
+    async fn export_network(&self, viewer: &Viewer) -> Result<String, AppError> {
+        require(viewer, Action::ExportNetwork)?;
+        let s = crate::grid::network_export::export_network(&self.db, &viewer.username, Utc::now())
+            .await?;
+        Ok(format!(
+            "Network model exported: {} nodes and {} service points queued for the program side.",
+            s.nodes, s.service_points
+        ))
+    }
+}

@@ -1,0 +1,69 @@
+//! The meter data page's service on the program side: recent imports and pasted files.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use app::access::Action;
+use app::model::*;
+use app::port::MeterDataPort;
+use app::AppError;
+
+use crate::access::require;
+use crate::db::Db;
+
+pub struct MeterDataService {
+    pub db: Db,
+}
+
+impl MeterDataService {
+    pub fn new(db: Db) -> Arc<Self> {
+        Arc::new(MeterDataService { db })
+    }
+}
+
+#[async_trait]
+impl MeterDataPort for MeterDataService {
+    async fn meter_imports(
+        &self,
+        viewer: &Viewer,
+        selected: Option<i64>,
+    ) -> Result<MeterImportView, AppError> {
+        require(viewer, Action::ReadMeterImports)?;
+        Ok(crate::programs::meter::imports_view(&self.db, selected).await?)
+    }
+
+    async fn import_meter_data(
+        &self,
+        viewer: &Viewer,
+        file_name: &str,
+        format: &str,
+        service_point: &str,
+        content: &str,
+    ) -> Result<(i64, String), AppError> {
+        use crate::programs::meter::{import, FileKind};
+        require(viewer, Action::ImportMeterData)?;
+        let kind = match format {
+            "csv" => FileKind::Csv,
+            "espi" => FileKind::Espi {
+                service_point: Some(service_point.to_string()).filter(|s| !s.trim().is_empty()),
+            },
+            other => {
+                return Err(AppError::BadRequest(format!(
+                    "format must be csv or espi, not `{other}`"
+                )))
+            }
+        };
+        let report = import(
+            &self.db,
+            &viewer.username,
+            file_name,
+            content,
+            kind,
+            Utc::now(),
+        )
+        .await?;
+        Ok((report.import_id, report.message))
+    }
+}
