@@ -92,7 +92,7 @@ impl Store {
     async fn open(&self) -> anyhow::Result<Db> {
         let mut options = DbOptions::new(&self.url);
         options.pg_schema = self.schema.clone();
-        Ok(Db::connect(&options).await?)
+        Db::connect(&options).await
     }
 }
 
@@ -130,7 +130,8 @@ impl Backend {
         let Ok(pool) = sqlx::PgPool::connect(url).await else {
             return;
         };
-        for s in self.schemas.lock().unwrap().drain(..) {
+        let schemas: Vec<String> = self.schemas.lock().unwrap().drain(..).collect();
+        for s in schemas {
             let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE"))
                 .execute(&pool)
                 .await;
@@ -295,13 +296,15 @@ async fn write_window(
     device: i64,
     body: &serde_json::Value,
 ) -> Result<u16, reqwest::Error> {
-    Ok(c.post(format!("{base}/api/v1/devices/{device}/unavailability"))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await?
-        .status()
-        .as_u16())
+    Ok(
+        c.post(format!("{base}/api/v1/devices/{device}/unavailability"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?
+            .status()
+            .as_u16(),
+    )
 }
 
 /// Devices the demo's program side knows and can tell the grid about.
@@ -407,7 +410,14 @@ async fn load_run(backend: &Backend, secs: Duration) -> anyhow::Result<bool> {
     let loaded = started.elapsed();
     let reader = cli(
         &store,
-        &["token", "create", "--name", "load-reader", "--role", "admin"],
+        &[
+            "token",
+            "create",
+            "--name",
+            "load-reader",
+            "--role",
+            "admin",
+        ],
     )
     .await?;
     let writer = cli(
@@ -684,7 +694,10 @@ async fn fault_run(backend: &Backend, down: Duration) -> anyhow::Result<bool> {
     println!("{:>6.1} s  grid side killed", t0.elapsed().as_secs_f64());
     tokio::time::sleep(down).await;
     grid.start().await?;
-    println!("{:>6.1} s  grid side started again", t0.elapsed().as_secs_f64());
+    println!(
+        "{:>6.1} s  grid side started again",
+        t0.elapsed().as_secs_f64()
+    );
     tokio::time::sleep(Duration::from_secs(20)).await;
     programs.kill().await?;
     println!(
@@ -721,22 +734,26 @@ async fn fault_run(backend: &Backend, down: Duration) -> anyhow::Result<bool> {
     )
     .fetch_all(p)
     .await)?;
-    let sent: Vec<String> = with_db!(&pdb, |p| sqlx::query_scalar(
+    let sent: Vec<String> = with_db!(&pdb, |p| {
+        sqlx::query_scalar(
         "SELECT message_id FROM integration_messages WHERE direction = 'outbound' AND recipient = 'grid'"
     )
     .fetch_all(p)
-    .await)?;
+    .await
+    })?;
     let received: Vec<String> = with_db!(&gdb, |p| sqlx::query_scalar(
         "SELECT message_id FROM integration_messages WHERE direction = 'inbound'"
     )
     .fetch_all(p)
     .await)?;
-    let attempts: i64 = with_db!(&pdb, |p| sqlx::query_scalar(
+    let attempts: i64 = with_db!(&pdb, |p| {
+        sqlx::query_scalar(
         "SELECT COUNT(*) FROM integration_attempts a JOIN integration_messages m ON m.id = a.message_pk \
          WHERE m.direction = 'outbound' AND m.recipient = 'grid'"
     )
     .fetch_one(p)
-    .await)?;
+    .await
+    })?;
     pdb.close().await;
     gdb.close().await;
     programs.kill().await?;

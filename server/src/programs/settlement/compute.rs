@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 
 use super::super::baseline::{self, DayProfile, Method};
-use crate::error::DomainError;
 use crate::calendar::align as floor_quarter;
 use crate::calendar::LOCAL_OFFSET_HOURS;
+use crate::error::DomainError;
 
 /// The program fields settlement needs.
 #[derive(Debug, Clone, sqlx::FromRow)]
