@@ -240,6 +240,24 @@ pub async fn reset_password(user_id: i64, password: String) -> Result<(), AppErr
     .await
 }
 
+#[server(prefix = "/fn", endpoint = "list_tokens")]
+pub async fn list_tokens() -> Result<Vec<TokenDto>, AppError> {
+    let (c, v) = signed_in::<Users>()?;
+    c.list_tokens(&v).await
+}
+
+#[server(prefix = "/fn", endpoint = "revoke_token")]
+pub async fn revoke_token(name: String) -> Result<(), AppError> {
+    let (c, v) = signed_in::<Users>()?;
+    let result = c.revoke_token(&v, name.trim()).await;
+    finish(
+        result,
+        |_| format!("Token {} revoked; it no longer works.", name.trim()),
+        USERS_PAGE,
+    )
+    .await
+}
+
 #[server(prefix = "/fn", endpoint = "change_enrollment_status")]
 pub async fn change_enrollment_status(
     enrollment_id: i64,

@@ -269,6 +269,10 @@ pub struct AuditEntryDto {
     pub entity_id: String,
     pub before: Option<String>,
     pub after: Option<String>,
+    /// Where the change came from (personal data): filled only for the roles that read the
+    /// audit trail, absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -491,6 +495,21 @@ pub struct UserDto {
     pub disabled: bool,
     pub locked: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// An API token as the admin sees it on the Users page (never its value).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenDto {
+    pub name: String,
+    /// The role it acts with (`integration` for integration clients).
+    pub role: String,
+    /// The side an integration token speaks for (`programs` or `grid`).
+    pub scope: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked: bool,
+    pub expired: bool,
 }
 
 /// A row of the integration monitor.

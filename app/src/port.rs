@@ -49,6 +49,10 @@ pub trait UserPort: Send + Sync + 'static {
         user_id: i64,
         password: &str,
     ) -> Result<(), AppError>;
+    /// The API tokens (admin only): name, role, scope, expiry, last use, revoked.
+    async fn list_tokens(&self, viewer: &Viewer) -> Result<Vec<TokenDto>, AppError>;
+    /// Revokes an active token (admin only), audited.
+    async fn revoke_token(&self, viewer: &Viewer, name: &str) -> Result<(), AppError>;
 }
 
 /// The home page's overview.

@@ -50,6 +50,21 @@ fn parse_text(param: &str, value: &str) -> Result<Option<String>, AppError> {
     Ok((!value.is_empty()).then(|| value.to_string()))
 }
 
+/// Page sizes, cursors and windows are numbers that no form leaves blank: an empty one is a
+/// mistake worth naming (an empty filter, by contrast, means "no filter").
+const NUMBERS_NEVER_BLANK: [&str; 4] = ["limit", "after", "before", "hours"];
+
+/// Whether an empty `key=` is skipped as "no filter"; a blank number is refused instead.
+fn skip_blank(key: &str, value: &str) -> Result<bool, AppError> {
+    if !value.trim().is_empty() {
+        return Ok(false);
+    }
+    if NUMBERS_NEVER_BLANK.contains(&key) {
+        return Err(bad(key, "expected a number, got nothing"));
+    }
+    Ok(true)
+}
+
 fn unknown(param: &str) -> AppError {
     bad(param, "unknown parameter")
 }
@@ -144,7 +159,7 @@ impl EnrollmentQuery {
             ..Default::default()
         };
         for (key, value) in pairs {
-            if value.trim().is_empty() {
+            if skip_blank(key, value)? {
                 continue;
             }
             match key {
@@ -251,7 +266,7 @@ impl DeviceQuery {
             ..Default::default()
         };
         for (key, value) in pairs {
-            if value.trim().is_empty() {
+            if skip_blank(key, value)? {
                 continue;
             }
             match key {
@@ -268,7 +283,7 @@ impl DeviceQuery {
                     )
                 }
                 "status" => match value {
-                    "active" | "inactive" => q.status = Some(value.to_string()),
+                    v if DEVICE_STATUSES.contains(&v) => q.status = Some(value.to_string()),
                     _ => {
                         return Err(bad(
                             key,
@@ -352,7 +367,7 @@ impl AuditQuery {
             ..Default::default()
         };
         for (key, value) in pairs {
-            if value.trim().is_empty() {
+            if skip_blank(key, value)? {
                 continue;
             }
             match key {
@@ -415,6 +430,9 @@ impl AuditQuery {
     }
 }
 
+/// The device statuses a device list filters on.
+pub const DEVICE_STATUSES: [&str; 2] = ["active", "inactive"];
+
 pub const MESSAGE_STATUSES: [&str; 7] = [
     "queued",
     "delivering",
@@ -452,7 +470,7 @@ impl MessageQuery {
             ..Default::default()
         };
         for (key, value) in pairs {
-            if value.trim().is_empty() {
+            if skip_blank(key, value)? {
                 continue;
             }
             match key {
@@ -538,7 +556,7 @@ impl NetworkQuery {
     ) -> Result<Self, AppError> {
         let mut q = NetworkQuery::default();
         for (key, value) in pairs {
-            if value.trim().is_empty() {
+            if skip_blank(key, value)? {
                 continue;
             }
             match key {
@@ -565,7 +583,7 @@ impl ForecastQuery {
     ) -> Result<Self, AppError> {
         let mut q = ForecastQuery::default();
         for (key, value) in pairs {
-            if value.trim().is_empty() {
+            if skip_blank(key, value)? {
                 continue;
             }
             match key {
@@ -673,6 +691,18 @@ mod tests {
         assert_eq!(q.nodes, vec![12, 13]);
         assert_eq!(q.to_query(), "?node=12&node=13");
         assert!(ForecastQuery::parse([("node", "x")]).is_err());
+    }
+
+    #[test]
+    fn a_blank_page_size_or_cursor_is_refused_by_name() {
+        for key in ["limit", "after"] {
+            let err = EnrollmentQuery::parse([(key, "")]).unwrap_err();
+            assert!(err.to_string().contains(&format!("`{key}`")), "{err}");
+        }
+        assert!(AuditQuery::parse([("before", " ")]).is_err());
+        assert!(MessageQuery::parse([("hours", "")]).is_err());
+        // A blank filter still means no filter.
+        assert!(DeviceQuery::parse([("status", ""), ("feeder", "")]).is_ok());
     }
 
     #[test]

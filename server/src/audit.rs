@@ -24,6 +24,8 @@ impl AuditService {
     }
 }
 
+/// An entry as the pages that show an entity's history see it: without the client address,
+/// which is personal data for the audit trail's readers only.
 pub fn audit_dto(a: db::audit::AuditRow) -> AuditEntryDto {
     AuditEntryDto {
         id: a.id,
@@ -34,6 +36,7 @@ pub fn audit_dto(a: db::audit::AuditRow) -> AuditEntryDto {
         entity_id: a.entity_id,
         before: a.before_json,
         after: a.after_json,
+        client_address: None,
     }
 }
 
@@ -66,7 +69,17 @@ impl AuditPort for AuditService {
         let limit = q.limit as usize;
         let next_after = db::next_cursor(&mut rows, limit, |r| r.id);
         Ok(Page {
-            rows: rows.into_iter().map(audit_dto).collect(),
+            rows: rows
+                .into_iter()
+                .map(|r| {
+                    // The audit trail's readers (checked above) see where a change came from.
+                    let client_address = r.client_address.clone();
+                    AuditEntryDto {
+                        client_address,
+                        ..audit_dto(r)
+                    }
+                })
+                .collect(),
             total,
             next_after,
         })

@@ -139,16 +139,12 @@ async fn token(db: Db, command: TokenCommand) -> anyhow::Result<()> {
             eprintln!("Token `{name}` has a new value, shown only this once; the old value no longer works.");
         }
         TokenCommand::Revoke { name } => {
-            let mut tx = db.begin().await?;
-            if !db::token::revoke_token(&mut tx, &name).await? {
-                anyhow::bail!("no active token named `{name}`");
+            match auth::revoke_token(&db, "cli", &name).await {
+                Err(gridflex::error::DomainError::NotFound(_)) => {
+                    anyhow::bail!("no active token named `{name}`")
+                }
+                other => other?,
             }
-            db::audit::append(
-                &mut tx,
-                db::audit::NewAuditEntry::new("cli", "token.revoke", "api_token", &name),
-            )
-            .await?;
-            tx.commit().await?;
             println!("Token `{name}` revoked.");
         }
     }

@@ -22,7 +22,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use app::{shell, App};
 
 use crate::audit::AuditService;
-use crate::auth::session::{console_context, DbSessionStore};
+use crate::auth::session::{client_scope, console_context, DbSessionStore};
 use crate::auth::user_service::UserService;
 use crate::db::Db;
 use crate::grid::console::{EventService, GridSettings};
@@ -204,7 +204,8 @@ pub async fn build_app(
         .merge(console_router)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(integration_router)
-        .layer(from_fn_with_state(state.clone(), ops::track));
+        .layer(from_fn_with_state(state.clone(), ops::track))
+        .layer(from_fn_with_state(state.clone(), client_scope));
     let router = ops::guarded(router, settings.request_timeout)
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

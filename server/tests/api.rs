@@ -354,6 +354,8 @@ async fn bad_requests_get_problem_documents_never_500(t: TestDb) {
         ("/api/v1/enrollments?status=LIVE", 400, "`status`"),
         ("/api/v1/enrollments?sort=random", 400, "`sort`"),
         ("/api/v1/enrollments?limit=-1", 400, "`limit`"),
+        ("/api/v1/enrollments?limit=", 400, "`limit`"),
+        ("/api/v1/devices?after=", 400, "`after`"),
         ("/api/v1/enrollments?bogus=1", 400, "`bogus`"),
         (
             "/api/v1/enrollments?after=999999999&sort=customer",
@@ -503,6 +505,10 @@ async fn the_openapi_document_matches_the_routes_served() {
                 ![404, 405, 500].contains(&status),
                 "documented POST {path} is served: {status}"
             );
+            assert!(
+                item["post"]["responses"].get(status.to_string()).is_some(),
+                "POST {path} answers {status}, which the document declares"
+            );
             // A typed JSON body missing its required fields is a 422 naming the first one.
             let body_schema =
                 &item["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"];
@@ -527,13 +533,22 @@ async fn the_openapi_document_matches_the_routes_served() {
             .await
             .unwrap();
         assert_eq!(res.status(), 200, "documented {path} is served");
+        // Without a token: the 401 declared.
+        let anonymous = c.get(app.url(&concrete)).send().await.unwrap().status();
+        assert!(
+            item["get"]["responses"]
+                .get(anonymous.as_u16().to_string())
+                .is_some(),
+            "GET {path} answers {anonymous} without a token, which the document declares"
+        );
         if concrete.ends_with(".csv") {
             let kind = res.headers()["content-type"].to_str().unwrap().to_string();
             assert!(kind.starts_with("text/csv"), "{path}: {kind}");
             continue;
         }
         let body: Value = res.json().await.unwrap();
-        // Every documented query parameter is accepted, and the schema's required fields are present.
+        // Every documented query parameter is accepted empty (no filter), but for whole
+        // numbers: an empty page size, cursor or offset is a 400 naming the parameter.
         for p in item["get"]["parameters"].as_array().into_iter().flatten() {
             if p["in"] == "query" {
                 let name = p["name"].as_str().unwrap();
@@ -543,11 +558,23 @@ async fn the_openapi_document_matches_the_routes_served() {
                     .send()
                     .await
                     .unwrap();
-                assert_eq!(
-                    res.status(),
-                    200,
-                    "documented parameter {name} of {path} is accepted"
-                );
+                if p["schema"]["type"] == "integer" {
+                    assert_eq!(res.status(), 400, "empty {name} of {path} is refused");
+                    let problem: Value = res.json().await.unwrap();
+                    assert!(
+                        problem["detail"]
+                            .as_str()
+                            .unwrap()
+                            .contains(&format!("`{name}`")),
+                        "{path}: {problem} names `{name}`"
+                    );
+                } else {
+                    assert_eq!(
+                        res.status(),
+                        200,
+                        "documented parameter {name} of {path} is accepted"
+                    );
+                }
             }
         }
         let schema = &item["get"]["responses"]["200"]["content"]["application/json"]["schema"];
@@ -773,6 +800,113 @@ async fn the_openapi_document_declares_errors_as_problem_json() {
         }
     }
     assert!(errors > 50, "error answers are documented ({errors})");
+    drop(app);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_declares_bounds_enums_and_every_status_answered() {
+    let t = TestDb::sqlite().await;
+    let app = spawn_app(&t).await;
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut integers = 0;
+    let mut limits = 0;
+    let mut statuses = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            for p in &params {
+                let name = p["name"].as_str().unwrap();
+                let schema = &p["schema"];
+                if schema["type"] == "integer" {
+                    integers += 1;
+                    let minimum = schema["minimum"].as_i64();
+                    let expected = if name == "offset" { 0 } else { 1 };
+                    assert_eq!(
+                        minimum,
+                        Some(expected),
+                        "{method} {path}: integer `{name}` declares its minimum"
+                    );
+                    if name == "limit" {
+                        limits += 1;
+                        let maximum = schema["maximum"].as_i64();
+                        let expected = if path.starts_with("/api/v1/settlements/") {
+                            5000
+                        } else {
+                            500
+                        };
+                        assert_eq!(maximum, Some(expected), "{method} {path}: `limit`");
+                    }
+                }
+                if name == "status" {
+                    statuses += 1;
+                    let codes: Vec<&str> = schema["enum"]
+                        .as_array()
+                        .unwrap_or_else(|| panic!("{method} {path}: `status` has an enum"))
+                        .iter()
+                        .map(|v| v.as_str().unwrap())
+                        .collect();
+                    let expected: &[&str] = match path.as_str() {
+                        "/api/v1/enrollments" => &["PENDING", "ACTIVE", "INACTIVE"],
+                        "/api/v1/devices" => &["active", "inactive"],
+                        "/api/v1/events" => &[
+                            "New",
+                            "Submitted",
+                            "Approved",
+                            "Denied",
+                            "Scheduled",
+                            "InProgress",
+                            "Completed",
+                            "Canceled",
+                        ],
+                        other => panic!("a status filter on {other} to check"),
+                    };
+                    assert_eq!(codes, expected, "{method} {path}");
+                }
+            }
+            // The statuses the server answers, declared where they can happen.
+            let responses = op["responses"].as_object().unwrap();
+            let declared = |status: u16| responses.contains_key(&status.to_string());
+            let mut expected = vec![500, 503];
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                expected.extend([401, 403]);
+            }
+            if !params.is_empty() || op.get("requestBody").is_some() {
+                expected.push(400);
+            }
+            if params.iter().any(|p| p["in"] == "path") {
+                expected.push(404);
+            }
+            if op["requestBody"]["content"]["application/json"]["schema"]["$ref"].is_string() {
+                expected.extend([413, 415, 422]);
+            }
+            for status in expected {
+                assert!(declared(status), "{method} {path} declares {status}");
+            }
+        }
+    }
+    assert!(integers > 20, "integer parameters walked ({integers})");
+    assert_eq!(limits, 4, "enrollments, devices and two settlement pages");
+    assert_eq!(
+        statuses, 3,
+        "enrollments, devices and events filter by status"
+    );
+
+    // What the document declares for a JSON body is what the server answers.
+    let token = token(&t, "admin").await;
+    let res = reqwest::Client::new()
+        .post(app.url("/api/v1/enrollments/1/activate"))
+        .bearer_auth(&token)
+        .body("{\"reason\": \"x\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415, "a JSON body without its content type");
     drop(app);
     t.cleanup().await;
 }

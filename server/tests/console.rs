@@ -616,3 +616,249 @@ async fn behind_a_trusted_proxy_throttling_counts_the_forwarded_client(t: TestDb
     drop(app);
     t.cleanup().await;
 }
+
+each_backend!(the_admin_sees_the_api_tokens_and_revokes_one);
+async fn the_admin_sees_the_api_tokens_and_revokes_one(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let soon = chrono::Utc::now() + chrono::Duration::days(90);
+    let exporter = gridflex::auth::create_expiring_token(
+        &t.db,
+        "test",
+        "billing-export",
+        "auditor",
+        Some(soon),
+        None,
+    )
+    .await
+    .unwrap();
+    gridflex::auth::create_expiring_token(
+        &t.db,
+        "test",
+        "grid-peer",
+        "integration",
+        None,
+        Some("grid"),
+    )
+    .await
+    .unwrap();
+    let api = reqwest::Client::new();
+    let programs = |token: String| {
+        let req = api.get(app.url("/api/v1/programs")).bearer_auth(token);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(programs(exporter.clone()).await, 200, "{}", t.name);
+
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    let (status, html) = app.page(&admin, "/admin/users").await;
+    assert_eq!(status, 200, "{}", t.name);
+    assert!(
+        html.contains("id=\"tokens\""),
+        "{}: the token table",
+        t.name
+    );
+    assert!(html.contains("data-token=\"billing-export\""));
+    assert!(html.contains("data-token=\"grid-peer\""));
+    assert!(html.contains("grid side"), "{}: the scope is shown", t.name);
+    assert!(
+        html.contains(&soon.format("%Y-%m-%d").to_string()),
+        "{}: the expiry is shown",
+        t.name
+    );
+    assert!(!html.contains(&exporter), "a token's value is never shown");
+
+    // Not without the form's CSRF token.
+    let res = admin
+        .post(app.url("/fn/revoke_token"))
+        .header("accept", "text/html")
+        .form(&[("name", "billing-export")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "{}", t.name);
+    assert_eq!(programs(exporter.clone()).await, 200);
+
+    // Other roles neither see nor revoke tokens.
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let (_, html) = app.page(&manager, "/admin/users").await;
+    assert!(!html.contains("billing-export"), "{}", t.name);
+    app.post_form(
+        &manager,
+        "/home",
+        "/fn/revoke_token",
+        &[("name", "billing-export")],
+    )
+    .await;
+    assert_eq!(
+        programs(exporter.clone()).await,
+        200,
+        "{}: the manager's attempt changed nothing",
+        t.name
+    );
+    let csrf = app.csrf(&manager, "/home").await;
+    let res = manager
+        .post(app.url("/fn/list_tokens"))
+        .header("accept", "application/json")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        403,
+        "{}: a non-admin is refused the list",
+        t.name
+    );
+
+    // The admin revokes: the token stops working at once, and the revocation is audited.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/users",
+            "/fn/revoke_token",
+            &[("name", "billing-export")],
+        )
+        .await;
+    assert_eq!(res.status(), 302, "{}", t.name);
+    let (_, html) = app.page(&admin, "/admin/users").await;
+    assert!(html.contains("Token billing-export revoked"), "{}", t.name);
+    let row = &html[html.find("data-token=\"billing-export\"").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("revoked"), "{}: {row}", t.name);
+    assert!(!row.contains("Revoke"), "{}: no second revoke", t.name);
+    assert_eq!(programs(exporter).await, 401, "{}", t.name);
+    let audited: Vec<(String, String)> = gridflex::with_db!(&t.db, |p| sqlx::query_as(
+        "SELECT actor, entity_id FROM audit_log WHERE action = 'token.revoke'"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    assert_eq!(
+        audited,
+        [("admin".to_string(), "billing-export".to_string())]
+    );
+    // Revoking it again names what is wrong.
+    app.post_form(
+        &admin,
+        "/admin/users",
+        "/fn/revoke_token",
+        &[("name", "billing-export")],
+    )
+    .await;
+    let (_, html) = app.page(&admin, "/admin/users").await;
+    assert!(
+        html.contains("active token `billing-export`"),
+        "{}: not found is said",
+        t.name
+    );
+    drop(app);
+    t.cleanup().await;
+}
+
+/// The client address of the newest audit record of `action`.
+async fn audited_address(t: &TestDb, action: &str) -> Option<String> {
+    gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT client_address FROM audit_log WHERE action = $1 ORDER BY id DESC LIMIT 1"
+    )
+    .bind(action)
+    .fetch_one(p)
+    .await
+    .unwrap())
+}
+
+each_backend!(the_audit_log_records_the_forwarded_client_only_behind_a_trusted_proxy);
+async fn the_audit_log_records_the_forwarded_client_only_behind_a_trusted_proxy(t: TestDb) {
+    with_demo(&t).await;
+    let pending: Vec<i64> = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM enrollments WHERE status = 'PENDING' ORDER BY id LIMIT 2"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    let pm = gridflex::auth::create_token(&t.db, "test", "pm-client", "program_manager")
+        .await
+        .unwrap();
+    let activate = |app: &TestApp, id: i64| {
+        reqwest::Client::new()
+            .post(app.url(&format!("/api/v1/enrollments/{id}/activate")))
+            .bearer_auth(&pm)
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+            .json(&serde_json::json!({"reason": "head-end confirmed"}))
+            .send()
+    };
+
+    // Behind a trusted proxy: the address the proxy appended, through the API and the console.
+    let app = spawn_app_configured(
+        &t,
+        gridflex::grid::console::GridSettings::simulated(),
+        |s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()],
+    )
+    .await;
+    assert_eq!(activate(&app, pending[0]).await.unwrap().status(), 200);
+    assert_eq!(
+        audited_address(&t, "enrollment.status").await.as_deref(),
+        Some("203.0.113.7"),
+        "{}",
+        t.name
+    );
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+    let admin = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    app.login(&admin, "admin", PASSWORD).await;
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/users",
+            "/fn/create_user",
+            &[
+                ("username", "proxied"),
+                ("display_name", "Behind the proxy"),
+                ("role", "auditor"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(
+        audited_address(&t, "user.create").await.as_deref(),
+        Some("203.0.113.9"),
+        "{}: a console form carries the address too",
+        t.name
+    );
+    // The audit trail's readers see it.
+    let (_, html) = app.page(&admin, "/audit?action=user.create").await;
+    assert!(html.contains("From</th>"), "{}", t.name);
+    assert!(html.contains("203.0.113.9"), "{}", t.name);
+    drop(app);
+
+    // Without a trusted proxy the header is ignored: the connection's own address counts.
+    let app = spawn_app(&t).await;
+    assert_eq!(activate(&app, pending[1]).await.unwrap().status(), 200);
+    assert_eq!(
+        audited_address(&t, "enrollment.status").await.as_deref(),
+        Some("127.0.0.1"),
+        "{}",
+        t.name
+    );
+    // The address is part of the hash chain, which still verifies.
+    assert!(matches!(
+        gridflex::db::audit::verify(&t.db).await.unwrap(),
+        gridflex::db::audit::ChainCheck::Intact { .. }
+    ));
+    // The enrollment's own page (program managers) shows no addresses.
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let (_, html) = app
+        .page(&manager, &format!("/enrollments/{}", pending[1]))
+        .await;
+    assert!(!html.contains("127.0.0.1"), "{}", t.name);
+    drop(app);
+    t.cleanup().await;
+}

@@ -259,13 +259,19 @@ pub fn audit_rows(entries: &[AuditEntryDto]) -> impl IntoView {
     if entries.is_empty() {
         return view! { <p class="empty">"No audit entries."</p> }.into_any();
     }
+    // Client addresses reach only the audit trail's readers; the column shows when they do.
+    let with_address = entries.iter().any(|a| a.client_address.is_some());
     let rows = entries
         .iter()
         .map(|a| {
+            let address = with_address.then(|| {
+                view! { <td class="pii client-address">{a.client_address.clone().unwrap_or_default()}</td> }
+            });
             view! {
                 <tr>
                     <td>{fmt_time(&a.occurred_at)}</td>
                     <td>{a.actor.clone()}</td>
+                    {address}
                     <td>{a.action.clone()}</td>
                     <td>{format!("{} {}", a.entity_type, a.entity_id)}</td>
                     <td><code>{a.before.clone().unwrap_or_default()}</code></td>
@@ -274,9 +280,10 @@ pub fn audit_rows(entries: &[AuditEntryDto]) -> impl IntoView {
             }
         })
         .collect_view();
+    let address_head = with_address.then(|| view! { <th>"From"</th> });
     view! {
         <table class="data audit"><thead><tr>
-            <th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Entity"</th><th>"Before"</th><th>"After"</th>
+            <th>"When"</th><th>"Actor"</th>{address_head}<th>"Action"</th><th>"Entity"</th><th>"Before"</th><th>"After"</th>
         </tr></thead><tbody>{rows}</tbody></table>
     }.into_any()
 }

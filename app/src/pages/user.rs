@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 
 use super::show;
-use crate::api::{list_users, CreateUser, ResetPassword, SetUserDisabled};
+use crate::api::{
+    list_tokens, list_users, CreateUser, ResetPassword, RevokeToken, SetUserDisabled,
+};
 use crate::components::*;
 use crate::model::*;
 
@@ -64,6 +66,7 @@ fn UserAdmin() -> impl IntoView {
                 </tr></thead><tbody>{rows}</tbody></table>
             }
         })}
+        <Tokens/>
         <section class="card">
             <h2>"New user"</h2>
             <ActionForm action=create attr:class="form" attr:id="create-user">
@@ -75,6 +78,54 @@ fn UserAdmin() -> impl IntoView {
                 <button type="submit">"Create user"</button>
             </ActionForm>
         </section>
+    }
+}
+
+/// The API tokens of machine clients (created and rotated with `gridflex token`); the admin
+/// sees them here and may revoke one. Their values are never shown: only a hash is stored.
+#[component]
+fn Tokens() -> impl IntoView {
+    let data = Resource::new(|| (), |_| list_tokens());
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>, none: &'static str| {
+        t.map(|t| fmt_time(&t)).unwrap_or_else(|| none.to_string())
+    };
+    view! {
+        <h2>"API tokens"</h2>
+        {show(data, move |tokens: Vec<TokenDto>| {
+            if tokens.is_empty() {
+                return view! { <p class="empty">"No API tokens. Create one with " <code>"gridflex token create"</code> "."</p> }.into_any();
+            }
+            let rows = tokens.into_iter().map(|t| {
+                let revoke = ServerAction::<RevokeToken>::new();
+                let state = if t.revoked { "revoked" } else if t.expired { "expired" } else { "active" };
+                let label = format!("Revoke token {}", t.name);
+                let name = t.name.clone();
+                view! {
+                    <tr data-token=t.name.clone()>
+                        <td>{t.name.clone()}</td>
+                        <td>{t.role.clone()}</td>
+                        <td>{t.scope.clone().map(|s| format!("{s} side")).unwrap_or_else(|| "—".into())}</td>
+                        <td>{when(t.expires_at, "never")}</td>
+                        <td>{when(t.last_used_at, "never")}</td>
+                        <td>{state}</td>
+                        <td>
+                            {(!t.revoked).then(|| view! {
+                                <ActionForm action=revoke attr:class="inline">
+                                    <CsrfField/>
+                                    <input type="hidden" name="name" value=name/>
+                                    <button type="submit" class="secondary" aria-label=label>"Revoke"</button>
+                                </ActionForm>
+                            })}
+                        </td>
+                    </tr>
+                }
+            }).collect_view();
+            view! {
+                <table class="data" id="tokens"><thead><tr>
+                    <th>"Name"</th><th>"Role"</th><th>"Scope"</th><th>"Expires"</th><th>"Last used"</th><th>"State"</th><th></th>
+                </tr></thead><tbody>{rows}</tbody></table>
+            }.into_any()
+        })}
     }
 }
 

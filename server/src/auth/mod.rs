@@ -413,6 +413,22 @@ pub async fn rotate_token(db: &Db, actor: &str, name: &str) -> Result<String, Do
     Ok(token)
 }
 
+/// Revokes the active token `name` (it stops working at once), audited in the same
+/// transaction; the CLI and the console's Users page both revoke through here.
+pub async fn revoke_token(db: &Db, actor: &str, name: &str) -> Result<(), DomainError> {
+    let mut tx = db.begin().await?;
+    if !crate::db::token::revoke_token(&mut tx, name).await? {
+        return Err(DomainError::NotFound(format!("active token `{name}`")));
+    }
+    append(
+        &mut tx,
+        NewAuditEntry::new(actor, "token.revoke", "api_token", name),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Resolves a bearer token to its client; revoked, expired or unknown tokens are refused.
 pub async fn client_for_token(db: &Db, token: &str) -> Result<ApiClient, DomainError> {
     let now = Utc::now();

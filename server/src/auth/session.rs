@@ -165,6 +165,28 @@ pub fn client_address(
     client
 }
 
+/// Works out the client's address once per request (honouring `--trusted-proxy`), hands it
+/// to sign-in throttling as a request extension and to the audit log as a task-local, so
+/// every audit record written while serving the request says where it came from.
+pub async fn client_scope(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(peer) = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+    else {
+        return next.run(req).await;
+    };
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let ip = client_address(peer, forwarded, &state.trusted_proxies).to_string();
+    req.extensions_mut().insert(ClientIp(ip.clone()));
+    crate::db::audit::CLIENT_ADDRESS
+        .scope(ip, next.run(req))
+        .await
+}
+
 /// The console middleware. Runs inside the session layer.
 pub async fn console_context(
     State(state): State<AppState>,
@@ -193,18 +215,9 @@ pub async fn console_context(
         return (StatusCode::INTERNAL_SERVER_ERROR, "session layer missing").into_response();
     };
 
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| {
-            let forwarded = req
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok());
-            client_address(c.0.ip(), forwarded, &state.trusted_proxies).to_string()
-        })
-        .unwrap_or_else(|| "unknown".into());
-    req.extensions_mut().insert(ClientIp(ip));
+    if req.extensions().get::<ClientIp>().is_none() {
+        req.extensions_mut().insert(ClientIp("unknown".into()));
+    }
 
     let csrf = match session.get::<String>(SESSION_CSRF).await {
         Ok(Some(t)) => t,

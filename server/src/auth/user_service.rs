@@ -118,4 +118,33 @@ impl UserPort for UserService {
         require(viewer, Action::ManageUsers)?;
         Ok(auth::reset_password(&self.db, &viewer.username, user_id, password).await?)
     }
+
+    async fn list_tokens(&self, viewer: &Viewer) -> Result<Vec<TokenDto>, AppError> {
+        require(viewer, Action::ManageUsers)?;
+        let now = Utc::now();
+        Ok(db::token::list_tokens(&self.db)
+            .await?
+            .into_iter()
+            .map(|t| TokenDto {
+                expired: t.expires_at.is_some_and(|at| at <= now),
+                name: t.name,
+                role: t.role,
+                scope: t.scope,
+                created_at: t.created_at,
+                expires_at: t.expires_at,
+                last_used_at: t.last_used_at,
+                revoked: t.revoked,
+            })
+            .collect())
+    }
+
+    async fn revoke_token(&self, viewer: &Viewer, name: &str) -> Result<(), AppError> {
+        require(viewer, Action::ManageUsers)?;
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(AppError::BadRequest(
+                "name: a token name of 1 to 100 characters".into(),
+            ));
+        }
+        Ok(auth::revoke_token(&self.db, &viewer.username, name).await?)
+    }
 }

@@ -11,6 +11,18 @@ use crate::{with_db, with_tx};
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+tokio::task_local! {
+    /// The client address of the request being served (set by the request middleware from
+    /// the connection, or `X-Forwarded-For` behind a trusted proxy); every audit record
+    /// written while serving the request carries it.
+    pub static CLIENT_ADDRESS: String;
+}
+
+/// The address of the request this task serves, if it serves one.
+pub fn current_client_address() -> Option<String> {
+    CLIENT_ADDRESS.try_with(|a| a.clone()).ok()
+}
+
 /// An audit record to append.
 #[derive(Debug, Clone)]
 pub struct NewAuditEntry {
@@ -20,6 +32,8 @@ pub struct NewAuditEntry {
     pub entity_id: String,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
+    /// Where the change came from; `None` takes the current request's address.
+    pub client_address: Option<String>,
 }
 
 impl NewAuditEntry {
@@ -31,6 +45,7 @@ impl NewAuditEntry {
             entity_id: entity_id.to_string(),
             before: None,
             after: None,
+            client_address: None,
         }
     }
 
@@ -57,6 +72,7 @@ pub struct AuditRow {
     pub after_json: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    pub client_address: Option<String>,
 }
 
 /// The chained hash of one row. Timestamps are hashed as RFC 3339 with microseconds so
@@ -72,6 +88,33 @@ pub fn chain_hash(
     before: Option<&str>,
     after: Option<&str>,
 ) -> String {
+    row_hash(
+        prev_hash,
+        occurred_at,
+        actor,
+        action,
+        entity_type,
+        entity_id,
+        before,
+        after,
+        None,
+    )
+}
+
+/// The chained hash of a row with its client address. The address is hashed only when there
+/// is one, so rows written before it was recorded keep their hashes.
+#[allow(clippy::too_many_arguments)]
+pub fn row_hash(
+    prev_hash: &str,
+    occurred_at: &DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    entity_type: &str,
+    entity_id: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+    client_address: Option<&str>,
+) -> String {
     let mut h = Sha256::new();
     for part in [
         prev_hash,
@@ -85,6 +128,10 @@ pub fn chain_hash(
     ] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
+    }
+    if let Some(address) = client_address {
+        h.update((address.len() as u64).to_be_bytes());
+        h.update(address.as_bytes());
     }
     hex::encode(h.finalize())
 }
@@ -110,7 +157,8 @@ pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainErro
     let at = now_micros();
     let before = entry.before.as_ref().map(|v| v.to_string());
     let after = entry.after.as_ref().map(|v| v.to_string());
-    let hash = chain_hash(
+    let client = entry.client_address.clone().or_else(current_client_address);
+    let hash = row_hash(
         &prev,
         &at,
         &entry.actor,
@@ -119,11 +167,12 @@ pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainErro
         &entry.entity_id,
         before.as_deref(),
         after.as_deref(),
+        client.as_deref(),
     );
     let id: i64 = with_tx!(tx, |c| {
         sqlx::query_scalar(
-        "INSERT INTO audit_log (occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
+        "INSERT INTO audit_log (occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash, client_address)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id"
     )
     .bind(at)
     .bind(&entry.actor)
@@ -134,6 +183,7 @@ pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainErro
     .bind(&after)
     .bind(&prev)
     .bind(&hash)
+    .bind(&client)
     .fetch_one(c)
     .await?
     });
@@ -154,11 +204,13 @@ pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), D
     .await?);
     let mut prev = prev.unwrap_or_else(|| GENESIS_HASH.to_string());
     let at = now_micros();
+    let request_client = current_client_address();
     let mut rows = Vec::with_capacity(entries.len());
     for e in entries {
         let before = e.before.as_ref().map(|v| v.to_string());
         let after = e.after.as_ref().map(|v| v.to_string());
-        let hash = chain_hash(
+        let client = e.client_address.clone().or_else(|| request_client.clone());
+        let hash = row_hash(
             &prev,
             &at,
             &e.actor,
@@ -167,6 +219,7 @@ pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), D
             &e.entity_id,
             before.as_deref(),
             after.as_deref(),
+            client.as_deref(),
         );
         rows.push(vec![
             Arg::Time(at),
@@ -178,6 +231,7 @@ pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), D
             Arg::OptText(after),
             Arg::Text(prev.clone()),
             Arg::Text(hash.clone()),
+            Arg::OptText(client),
         ]);
         prev = hash;
     }
@@ -194,6 +248,7 @@ pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), D
             "after_json",
             "prev_hash",
             "hash",
+            "client_address",
         ],
         &rows,
     )
@@ -218,7 +273,7 @@ pub struct AuditFilter {
 /// The lock writers of the chain take turns on (PostgreSQL; SQLite writers queue anyway).
 const AUDIT_CHAIN_LOCK: i64 = 7340001;
 
-const AUDIT_COLUMNS: &str = "id, occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash";
+const AUDIT_COLUMNS: &str = "id, occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash, client_address";
 
 fn filter_sql(f: &AuditFilter, with_cursor: bool, dialect: Dialect) -> (String, Vec<String>) {
     let mut clauses = Vec::new();
@@ -325,7 +380,7 @@ pub async fn verify(db: &Db) -> Result<ChainCheck, DomainError> {
                     reason: "its previous-hash does not match the row before it (a row was removed or altered)".into(),
                 });
             }
-            let expect = chain_hash(
+            let expect = row_hash(
                 &r.prev_hash,
                 &r.occurred_at,
                 &r.actor,
@@ -334,6 +389,7 @@ pub async fn verify(db: &Db) -> Result<ChainCheck, DomainError> {
                 &r.entity_id,
                 r.before_json.as_deref(),
                 r.after_json.as_deref(),
+                r.client_address.as_deref(),
             );
             if expect != r.hash {
                 return Ok(ChainCheck::Broken {

@@ -17,6 +17,8 @@ use crate::web::AppState;
 
 /// Rows per page unless `?limit=` says otherwise (at most 5,000).
 const DEFAULT_LIMIT: i64 = 1_000;
+/// The largest page of settlement results one call returns.
+pub(crate) const MAX_LIMIT: i64 = 5_000;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SettleResult {
@@ -29,16 +31,13 @@ fn paging(raw: Option<String>) -> Result<(i64, i64), ApiError> {
     let mut offset = 0;
     let mut limit = DEFAULT_LIMIT;
     for (k, v) in query_pairs(raw)? {
-        if v.is_empty() && (k == "offset" || k == "limit") {
-            continue;
-        }
         let n = v.parse::<i64>().ok().filter(|n| *n >= 0);
         match (k.as_str(), n) {
             ("offset", Some(n)) => offset = n,
-            ("limit", Some(n)) if (1..=5_000).contains(&n) => limit = n,
+            ("limit", Some(n)) if (1..=MAX_LIMIT).contains(&n) => limit = n,
             ("offset" | "limit", _) => {
                 return Err(ApiError(AppError::BadRequest(format!(
-                    "query parameter `{k}`: expected a number (limit 1 to 5000), got `{v}`"
+                    "query parameter `{k}`: expected a number (limit 1 to {MAX_LIMIT}), got `{v}`"
                 ))))
             }
             (other, _) => {
