@@ -1,5 +1,6 @@
-//! The event pages' port, implemented on the grid side: role checks, parsing the forms into
-//! domain types, and turning stored rows into the DTOs the pages show.
+//! The event port, implemented on the grid side and called by the event pages' server
+//! functions and the REST API alike: role checks, parsing the forms into domain types, and
+//! turning stored rows into the DTOs the pages show.
 
 use std::sync::Arc;
 
