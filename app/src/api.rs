@@ -65,11 +65,18 @@ pub(crate) async fn finish<T>(
 ) -> Result<(), AppError> {
     match result {
         Ok(v) => flash_and_redirect(false, ok(v), to).await,
-        Err(AppError::Internal(r)) => Err(AppError::Internal(r)),
-        // A program calling the function (not a browser's form) gets the error itself, with
-        // its status (403, 400, …), rather than a message stored for a page it never loads.
-        Err(e) if !from_a_browser() => Err(e),
-        Err(e) => flash_and_redirect(true, e.to_string(), to).await,
+        Err(e) => fail(e, to).await,
+    }
+}
+
+/// Reports a form's error: shown on `to` to a browser. A program calling the function (not a
+/// browser's form) gets the error itself, with its status (403, 400, …), rather than a
+/// message stored for a page it never loads; an internal error is never a message.
+pub(crate) async fn fail(error: AppError, to: &str) -> Result<(), AppError> {
+    match error {
+        AppError::Internal(r) => Err(AppError::Internal(r)),
+        e if !from_a_browser() => Err(e),
+        e => flash_and_redirect(true, e.to_string(), to).await,
     }
 }
 
@@ -506,7 +513,6 @@ pub async fn import_meter_data(
         Ok((id, message)) => {
             flash_and_redirect(false, message, &format!("/meter-data?import={id}")).await
         }
-        Err(AppError::Internal(r)) => Err(AppError::Internal(r)),
-        Err(e) => flash_and_redirect(true, e.to_string(), "/meter-data").await,
+        Err(e) => fail(e, "/meter-data").await,
     }
 }

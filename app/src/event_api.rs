@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::{finish, flash_and_redirect, parts};
+use crate::api::{fail, finish, flash_and_redirect, parts};
 use crate::error::AppError;
 use crate::grid::*;
 
@@ -46,8 +46,7 @@ pub async fn save_strategy(id: Option<i64>, strategy: StrategyInput) -> Result<(
             )
             .await
         }
-        Err(AppError::Internal(r)) => Err(AppError::Internal(r)),
-        Err(e) => flash_and_redirect(true, e.to_string(), &back).await,
+        Err(e) => fail(e, &back).await,
     }
 }
 
@@ -81,8 +80,7 @@ pub async fn create_event(event: EventInput) -> Result<(), AppError> {
             )
             .await
         }
-        Err(AppError::Internal(r)) => Err(AppError::Internal(r)),
-        Err(e) => flash_and_redirect(true, e.to_string(), "/events").await,
+        Err(e) => fail(e, "/events").await,
     }
 }
 

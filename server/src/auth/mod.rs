@@ -1,4 +1,6 @@
-//! Accounts: argon2 password hashes, sign-in with throttling, user administration, API tokens.
+//! Accounts: argon2 password hashes, sign-in with throttling, user administration, API tokens
+//! (tables `users`, `api_tokens`; sessions in `session`, the user port in `user_service`).
+//! Who may do what is not here: it is the one policy table, `app::access::POLICY`.
 
 pub mod session;
 pub mod user_service;

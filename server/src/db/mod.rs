@@ -1,4 +1,9 @@
-//! The database handle: one code path over SQLite and PostgreSQL, migrations, error mapping.
+//! The database handle: one code path over SQLite and PostgreSQL, migrations, error mapping;
+//! where the backends differ (`dialect`); and the stores whose SQL more than one area reads,
+//! one module per table group: `audit` (`audit_log`), `device` (`devices`, `customers`,
+//! `device_locations`), `enrollment`, `network`, `program` (`programs`, `program_rules`,
+//! `aggregators`), `score`, `settings`, `token` (`api_tokens`), `unavailability`, `user`,
+//! `value_map`, and `backup` (SQLite files). Migrations are in `migrations/{sqlite,postgres}`.
 
 pub mod audit;
 pub mod backup;

@@ -1,5 +1,6 @@
-//! The event pages' port, implemented on the grid side: role checks, parsing the forms into
-//! domain types, and turning stored rows into the DTOs the pages show.
+//! The event port, implemented on the grid side and called by the event pages' server
+//! functions and the REST API alike: role checks, parsing the forms into domain types, and
+//! turning stored rows into the DTOs the pages show.
 
 use std::sync::Arc;
 
@@ -174,8 +175,112 @@ impl EventService {
             })
             .collect())
     }
+}
 
-    pub async fn event_detail(&self, viewer: &Viewer, id: i64) -> Result<EventDetail, DomainError> {
+#[async_trait]
+impl EventPort for EventService {
+    async fn strategy_options(&self, viewer: &Viewer) -> Result<StrategyOptions, AppError> {
+        require(viewer, Permission::ReadStrategies)?;
+        Ok(StrategyOptions {
+            nodes: self
+                .node_codes()
+                .await?
+                .into_iter()
+                .map(|(_, code, name, kind)| (code, name, kind))
+                .collect(),
+            programs: strategy::known_programs(&self.db).await?,
+            device_types: DEVICE_TYPES.iter().map(|s| s.to_string()).collect(),
+            event_types: strategy::EVENT_TYPES
+                .iter()
+                .map(|t| t.0.to_string())
+                .collect(),
+            objectives: strategy::OBJECTIVES.iter().map(|s| s.to_string()).collect(),
+            control_levels: strategy::CONTROL_LEVELS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        })
+    }
+
+    async fn list_strategies(
+        &self,
+        viewer: &Viewer,
+        archived: bool,
+    ) -> Result<Vec<StrategyDto>, AppError> {
+        require(viewer, Permission::ReadStrategies)?;
+        let nodes = self.node_codes().await?;
+        Ok(strategy::list_strategies(&self.db, archived)
+            .await?
+            .into_iter()
+            .map(|s| Self::strategy_dto(s, &nodes))
+            .collect())
+    }
+
+    async fn get_strategy(&self, viewer: &Viewer, id: i64) -> Result<StrategyDto, AppError> {
+        require(viewer, Permission::ReadStrategies)?;
+        let s = strategy::get_strategy(&self.db, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("strategy {id}")))?;
+        Ok(Self::strategy_dto(s, &self.node_codes().await?))
+    }
+
+    async fn save_strategy(
+        &self,
+        viewer: &Viewer,
+        id: Option<i64>,
+        input: &StrategyInput,
+    ) -> Result<i64, AppError> {
+        require(viewer, Permission::EditStrategies)?;
+        let parsed = strategy::parse_strategy(&self.db, input).await?;
+        Ok(strategy::save_strategy(&self.db, &viewer.username, id, &parsed, self.now()).await?)
+    }
+
+    async fn archive_strategy(&self, viewer: &Viewer, id: i64) -> Result<String, AppError> {
+        require(viewer, Permission::ArchiveStrategies)?;
+        Ok(strategy::archive_strategy(&self.db, &viewer.username, id, self.now()).await?)
+    }
+
+    async fn list_events(
+        &self,
+        viewer: &Viewer,
+        status: Option<&str>,
+    ) -> Result<Vec<EventSummary>, AppError> {
+        require(viewer, Permission::ReadEvents)?;
+        let status = match status.map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(EventStatus::parse(s).ok_or_else(|| {
+                DomainError::invalid(format!(
+                    "status: `{s}` is not one of {}",
+                    EventStatus::ALL.map(|s| s.as_str()).join(", ")
+                ))
+            })?),
+        };
+        let rows = event::list_events(&self.db, status).await?;
+        Ok(self.summaries(rows).await?)
+    }
+    async fn create_event(&self, viewer: &Viewer, input: &EventInput) -> Result<i64, AppError> {
+        require(viewer, Permission::CreateEvents)?;
+        let strategy_id: i64 = input.strategy_id.trim().parse().map_err(|_| {
+            DomainError::invalid("strategy: choose the strategy the event is created from")
+        })?;
+        let window = EventWindow::new(
+            parse_time("starts at", &input.starts_at)?,
+            parse_time("ends at", &input.ends_at)?,
+            self.now(),
+        )?;
+        let ev = event::create_event(
+            &self.db,
+            &Self::actor(viewer),
+            strategy_id,
+            &input.name,
+            window,
+            self.now(),
+        )
+        .await?;
+        Ok(ev.id)
+    }
+
+    async fn get_event(&self, viewer: &Viewer, id: i64) -> Result<EventDetail, AppError> {
         require(viewer, Permission::ReadEvents)?;
         let ev = event::get_event(&self.db, id)
             .await?
@@ -207,7 +312,8 @@ impl EventService {
         )
         .bind(id)
         .fetch_all(c)
-        .await?)
+        .await
+        .map_err(DomainError::from)?)
         .into_iter()
         .map(|(t, b, p, a)| IntervalDto {
             starts_at: t,
@@ -226,7 +332,8 @@ impl EventService {
         )
         .bind(id)
         .fetch_all(c)
-        .await?)
+        .await
+        .map_err(DomainError::from)?)
         .into_iter()
         .map(|(o, n)| Count {
             label: o.unwrap_or_default(),
@@ -314,185 +421,6 @@ impl EventService {
         })
     }
 
-    pub async fn create(&self, viewer: &Viewer, input: &EventInput) -> Result<i64, DomainError> {
-        require(viewer, Permission::CreateEvents)?;
-        let strategy_id: i64 = input.strategy_id.trim().parse().map_err(|_| {
-            DomainError::invalid("strategy: choose the strategy the event is created from")
-        })?;
-        let window = EventWindow::new(
-            parse_time("starts at", &input.starts_at)?,
-            parse_time("ends at", &input.ends_at)?,
-            self.now(),
-        )?;
-        let ev = event::create_event(
-            &self.db,
-            &Self::actor(viewer),
-            strategy_id,
-            &input.name,
-            window,
-            self.now(),
-        )
-        .await?;
-        Ok(ev.id)
-    }
-
-    pub async fn action(
-        &self,
-        viewer: &Viewer,
-        id: i64,
-        action: &str,
-        reason: &str,
-    ) -> Result<String, DomainError> {
-        let action = match action {
-            "plan" => Action::Plan {
-                stages: reason.to_string(),
-            },
-            "submit" => Action::Submit,
-            "approve" => Action::Approve,
-            "deny" => Action::Deny {
-                reason: reason.to_string(),
-            },
-            "cancel" => Action::Cancel {
-                reason: reason.to_string(),
-            },
-            other => {
-                return Err(DomainError::invalid(format!(
-                    "action: `{other}` is not one of plan, submit, approve, deny, cancel"
-                )))
-            }
-        };
-        let msg = event::act(
-            &self.db,
-            &Self::actor(viewer),
-            id,
-            action,
-            self.settings.ba_threshold_kw,
-            self.now(),
-        )
-        .await?;
-        // An approval is scheduled right away rather than at the next background tick.
-        if let Err(e) = self.tick().await {
-            tracing::warn!(error = %e, "scheduler step after an event action failed");
-        }
-        Ok(msg)
-    }
-
-    pub async fn strategies(
-        &self,
-        viewer: &Viewer,
-        archived: bool,
-    ) -> Result<Vec<StrategyDto>, DomainError> {
-        require(viewer, Permission::ReadStrategies)?;
-        let nodes = self.node_codes().await?;
-        Ok(strategy::list_strategies(&self.db, archived)
-            .await?
-            .into_iter()
-            .map(|s| Self::strategy_dto(s, &nodes))
-            .collect())
-    }
-
-    pub async fn save(
-        &self,
-        viewer: &Viewer,
-        id: Option<i64>,
-        input: &StrategyInput,
-    ) -> Result<i64, DomainError> {
-        require(viewer, Permission::EditStrategies)?;
-        let parsed = strategy::parse_strategy(&self.db, input).await?;
-        strategy::save_strategy(&self.db, &viewer.username, id, &parsed, self.now()).await
-    }
-
-    pub async fn events(
-        &self,
-        viewer: &Viewer,
-        status: Option<&str>,
-    ) -> Result<Vec<EventSummary>, DomainError> {
-        require(viewer, Permission::ReadEvents)?;
-        let status = match status.map(str::trim).filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s) => Some(EventStatus::parse(s).ok_or_else(|| {
-                DomainError::invalid(format!(
-                    "status: `{s}` is not one of {}",
-                    EventStatus::ALL.map(|s| s.as_str()).join(", ")
-                ))
-            })?),
-        };
-        let rows = event::list_events(&self.db, status).await?;
-        self.summaries(rows).await
-    }
-}
-
-#[async_trait]
-impl EventPort for EventService {
-    async fn strategy_options(&self, viewer: &Viewer) -> Result<StrategyOptions, AppError> {
-        require(viewer, Permission::ReadStrategies)?;
-        Ok(StrategyOptions {
-            nodes: self
-                .node_codes()
-                .await?
-                .into_iter()
-                .map(|(_, code, name, kind)| (code, name, kind))
-                .collect(),
-            programs: strategy::known_programs(&self.db).await?,
-            device_types: DEVICE_TYPES.iter().map(|s| s.to_string()).collect(),
-            event_types: strategy::EVENT_TYPES
-                .iter()
-                .map(|t| t.0.to_string())
-                .collect(),
-            objectives: strategy::OBJECTIVES.iter().map(|s| s.to_string()).collect(),
-            control_levels: strategy::CONTROL_LEVELS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        })
-    }
-
-    async fn list_strategies(
-        &self,
-        viewer: &Viewer,
-        archived: bool,
-    ) -> Result<Vec<StrategyDto>, AppError> {
-        Ok(self.strategies(viewer, archived).await?)
-    }
-
-    async fn get_strategy(&self, viewer: &Viewer, id: i64) -> Result<StrategyDto, AppError> {
-        require(viewer, Permission::ReadStrategies)?;
-        let s = strategy::get_strategy(&self.db, id)
-            .await?
-            .ok_or_else(|| DomainError::not_found(format!("strategy {id}")))?;
-        Ok(Self::strategy_dto(s, &self.node_codes().await?))
-    }
-
-    async fn save_strategy(
-        &self,
-        viewer: &Viewer,
-        id: Option<i64>,
-        input: &StrategyInput,
-    ) -> Result<i64, AppError> {
-        Ok(self.save(viewer, id, input).await?)
-    }
-
-    async fn archive_strategy(&self, viewer: &Viewer, id: i64) -> Result<String, AppError> {
-        require(viewer, Permission::ArchiveStrategies)?;
-        Ok(strategy::archive_strategy(&self.db, &viewer.username, id, self.now()).await?)
-    }
-
-    async fn list_events(
-        &self,
-        viewer: &Viewer,
-        status: Option<&str>,
-    ) -> Result<Vec<EventSummary>, AppError> {
-        Ok(self.events(viewer, status).await?)
-    }
-
-    async fn create_event(&self, viewer: &Viewer, input: &EventInput) -> Result<i64, AppError> {
-        Ok(self.create(viewer, input).await?)
-    }
-
-    async fn get_event(&self, viewer: &Viewer, id: i64) -> Result<EventDetail, AppError> {
-        Ok(self.event_detail(viewer, id).await?)
-    }
-
     async fn stage_devices(
         &self,
         viewer: &Viewer,
@@ -566,7 +494,39 @@ impl EventPort for EventService {
         action: &str,
         reason: &str,
     ) -> Result<String, AppError> {
-        Ok(self.action(viewer, id, action, reason).await?)
+        let action = match action {
+            "plan" => Action::Plan {
+                stages: reason.to_string(),
+            },
+            "submit" => Action::Submit,
+            "approve" => Action::Approve,
+            "deny" => Action::Deny {
+                reason: reason.to_string(),
+            },
+            "cancel" => Action::Cancel {
+                reason: reason.to_string(),
+            },
+            other => {
+                return Err(DomainError::invalid(format!(
+                    "action: `{other}` is not one of plan, submit, approve, deny, cancel"
+                ))
+                .into())
+            }
+        };
+        let msg = event::act(
+            &self.db,
+            &Self::actor(viewer),
+            id,
+            action,
+            self.settings.ba_threshold_kw,
+            self.now(),
+        )
+        .await?;
+        // An approval is scheduled right away rather than at the next background tick.
+        if let Err(e) = self.tick().await {
+            tracing::warn!(error = %e, "scheduler step after an event action failed");
+        }
+        Ok(msg)
     }
 
     async fn simulated_now(&self) -> Option<DateTime<Utc>> {

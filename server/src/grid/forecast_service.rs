@@ -18,11 +18,12 @@ use app::query::ForecastQuery;
 use app::AppError;
 
 use crate::access::require;
+use crate::calendar::align;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::grid::forecast::{
-    self, align, interval_temperatures, parse_weather_csv, store_forecast, ReductionEntry,
+    self, interval_temperatures, parse_weather_csv, store_forecast, ReductionEntry,
     HORIZON_INTERVALS,
 };
 use crate::grid::rollup::{network_rollup, NodeFigures};

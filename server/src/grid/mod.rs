@@ -1,5 +1,16 @@
-//! The grid side ("DERMS"): strategies, forecasts, the stage planner, the event lifecycle,
-//! dispatch and outcomes.
+//! The grid side ("DERMS"): it owns the network model (`network_nodes`, `network_edges`, the
+//! `network_current` view), strategies, events and their stages (`events`, `event_stages`,
+//! `event_stage_devices`, `event_intervals`), forecasts (`feeder_load_history`,
+//! `temperatures`, `reduction_factors`) and what the program side told it (`grid_devices`,
+//! `grid_program_rules`, `grid_aggregators`, `grid_opt_outs`, `grid_unavailability`). It never
+//! imports `programs`; what it tells the program side goes out as a flow.
+//!
+//! `strategy` (templates), `event` + `lifecycle` (the event and its one state machine),
+//! `console` (the event port the pages and `/api/v1/events` call), `plan` + `planner/`
+//! (stages), `dispatch` (the scheduler; flows 4–6 out), `headend` (the device simulator),
+//! `registry` (flows 2, 3, 7–10 and 12 in), `forecast/` + `forecast_service` (load forecasts
+//! and the reduction table), `rollup` + `network_service` (the network page), `network_export`
+//! (flow 11 out), `chart` (the event chart).
 
 pub mod chart;
 pub mod console;

@@ -239,7 +239,7 @@ impl DevicePort for DeviceService {
             sender: "programs".into(),
             recipient: "grid".into(),
             payload: check.to_payload(),
-            max_attempts: crate::programs::enrollment::DEFAULT_MAX_ATTEMPTS,
+            max_attempts: crate::integration::message::DEFAULT_MAX_ATTEMPTS,
         };
         let mut tx = self.db.begin().await?;
         message::enqueue(&mut tx, &msg, Utc::now()).await?;

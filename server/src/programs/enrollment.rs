@@ -8,9 +8,7 @@ use serde_json::json;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::{enrollment as store, Db, Tx};
 use crate::error::DomainError;
-/// Also at this path for the console code another change is moving out of `console.rs`.
-pub use crate::integration::message::DEFAULT_MAX_ATTEMPTS;
-use crate::integration::message::{enqueue, new_message_id, NewMessage};
+use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::Flow;
 use crate::with_tx;
 

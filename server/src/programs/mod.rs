@@ -1,4 +1,18 @@
-//! The program side: programs, enrollments and their lifecycle.
+//! The program side ("CPM"): it owns programs and rules (`programs`, `program_rules`),
+//! aggregators, customers, device locations, devices, enrollments and their history
+//! (`enrollments`, `enrollment_devices`, `enrollment_status_history`, `device_replacements`),
+//! unavailability windows, scores, participation (`program_events`, `program_event_devices`),
+//! meter data (`meter_imports`, `interval_readings`, `interval_days`) and settlement
+//! (`settlement_*`). It never imports `grid`; what it tells the grid side goes out as a flow.
+//!
+//! One module per noun, its service (`*_service`, the console's and the REST API's port) next
+//! to it: `enrollment` (lifecycle), `enrollment_request` (flow 1 in), `replacement` (flow 2 on
+//! a device swap), `opt_out` (flow 7), `unavailability` (flow 8), `rule` (flow 9), `aggregator`
+//! (flow 10), `network_transfer` (flow 11 in: each service point's place in the network),
+//! `score` (the daily run, flow 12), `program_event` (flows 4–6 in: stages, reservations,
+//! outcomes), `meter` / `meter_days` (interval data), `baseline` and `settlement/` (credits),
+//! `settlement_console` (the settlement port). The SQL of enrollments, devices, programs,
+//! scores and unavailability is in `db/`.
 
 pub mod aggregator;
 pub mod aggregator_service;

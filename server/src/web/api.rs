@@ -529,7 +529,7 @@ async fn get_weather(
 ) -> Result<Json<WeatherForecast>, ApiError> {
     crate::access::require(&viewer, app::access::Action::ReadForecasts)?;
     let now = chrono::Utc::now();
-    let from = crate::grid::forecast::align(now);
+    let from = crate::calendar::align(now);
     let temps = crate::grid::forecast::load_temperatures(
         &state.db,
         "forecast",

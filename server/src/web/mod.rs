@@ -1,4 +1,7 @@
-//! axum routes that are not console pages: the REST API, exports and operational probes.
+//! axum routes that are not console pages: the REST API `/api/v1` (`api`, `event_api`,
+//! `settlement_api`, `report_api`; OpenAPI at `/api/v1/openapi.json`), the inbound flows
+//! `/integration/{flow}` (`integration`), CSV exports (`export`), `/health`, `/ready` and
+//! `/metrics` (`ops`), and the state every route shares, one service per area (`state`).
 
 pub mod api;
 pub mod event_api;

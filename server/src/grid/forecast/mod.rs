@@ -53,9 +53,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
 
-/// Forecast intervals sit on the calendar's quarter-hour grid; re-exported for the console and
-/// REST code that asks the forecast for its first interval.
-pub use crate::calendar::align;
 use crate::calendar::local_time;
 
 /// Quarter-hours in a day.
@@ -209,6 +206,7 @@ pub fn predict(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar::align;
     use chrono::TimeZone;
 
     fn t0() -> DateTime<Utc> {

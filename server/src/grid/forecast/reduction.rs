@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{align, interval_temperatures, MILD_C};
+use super::{interval_temperatures, MILD_C};
+use crate::calendar::align;
 use crate::calendar::local_hour;
 use crate::db::{Db, Tx};
 use crate::error::DomainError;

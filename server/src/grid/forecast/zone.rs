@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{align, fit, hour_key, predict, FeederModel, Temperatures, HISTORY_DAYS};
+use super::{fit, hour_key, predict, FeederModel, Temperatures, HISTORY_DAYS};
+use crate::calendar::align;
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::with_db;
