@@ -421,8 +421,10 @@ fn tables_named(side: &str, other: &[&str]) -> std::collections::BTreeSet<(Strin
                     .collect();
                 for pair in words.windows(2) {
                     let keyword = pair[0].to_ascii_uppercase();
-                    if matches!(keyword.as_str(), "FROM" | "JOIN" | "INTO" | "UPDATE" | "TABLE")
-                        && other.contains(&pair[1])
+                    if matches!(
+                        keyword.as_str(),
+                        "FROM" | "JOIN" | "INTO" | "UPDATE" | "TABLE"
+                    ) && other.contains(&pair[1])
                     {
                         found.insert((file.clone(), pair[1].to_string()));
                     }

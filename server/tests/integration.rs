@@ -1345,7 +1345,11 @@ async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
     let unknown = gridflex::programs::network_transfer::network_place(&t.db, "SP-NOT-HERE")
         .await
         .unwrap();
-    assert_eq!(unknown, None, "{}: unknown service points are not added", t.name);
+    assert_eq!(
+        unknown, None,
+        "{}: unknown service points are not added",
+        t.name
+    );
     drop(app);
     t.cleanup().await;
 }
