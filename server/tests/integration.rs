@@ -1328,6 +1328,28 @@ async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
         "{}",
         t.name
     );
+    // The program side answers the service point's place from its own copy (flow 11).
+    let place = gridflex::programs::network_transfer::network_place(&t.db, &sp)
+        .await
+        .unwrap()
+        .expect("the transfer placed the service point");
+    assert_eq!(
+        (
+            place.transformer_code.as_str(),
+            place.feeder_code.as_deref()
+        ),
+        ("XF-NEW-0001", Some(old_feeder.as_str())),
+        "{}",
+        t.name
+    );
+    let unknown = gridflex::programs::network_transfer::network_place(&t.db, "SP-NOT-HERE")
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown, None,
+        "{}: unknown service points are not added",
+        t.name
+    );
     drop(app);
     t.cleanup().await;
 }

@@ -424,22 +424,16 @@ pub async fn load_demo_at(
             .await?
             .rows_affected());
     }
-    if tx.is_postgres() {
-        for table in [
-            "network_nodes",
-            "programs",
-            "aggregators",
-            "customers",
-            "device_locations",
-            "devices",
-            "enrollments",
-        ] {
-            let sql = format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))");
-            crate::with_tx!(&mut tx, |c| sqlx::query(&sql)
-                .execute(c)
-                .await?
-                .rows_affected());
-        }
+    for table in [
+        "network_nodes",
+        "programs",
+        "aggregators",
+        "customers",
+        "device_locations",
+        "devices",
+        "enrollments",
+    ] {
+        crate::db::dialect::sync_id_sequence(&mut tx, table).await?;
     }
     load_forecast_inputs(&mut tx, seed, now).await?;
     load_meter_readings(&mut tx, seed, now, meter_sample(summary.devices)).await?;

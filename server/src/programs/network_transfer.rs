@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::db::dialect::{list, Elem};
-use crate::db::Tx;
+use crate::db::{insert_rows_then, Arg, Db, Tx};
 use crate::error::DomainError;
 use crate::integration::handlers::{decode, reject};
 use crate::integration::inbound::HandlerError;
 use crate::integration::wire::{self, ServicePointLink};
-use crate::with_tx;
+use crate::{with_db, with_tx};
 
 const CHUNK: usize = 500;
 
@@ -25,6 +25,8 @@ pub type Placement = HashMap<i64, (i64, i64)>;
 pub struct ServicePointMoves {
     pub moved: usize,
     pub unknown: usize,
+    /// The listed service points the program side knows, in the order listed.
+    pub known: Vec<String>,
 }
 
 /// Re-points every listed service point whose transformer changed, and the enrollments at
@@ -62,8 +64,13 @@ pub async fn move_service_points(
             })?;
             match found.get(l.service_point_id.as_str()) {
                 None => out.unknown += 1,
-                Some((_, current)) if *current == target => {}
-                Some((location, _)) => moves.entry(target).or_default().push(*location),
+                Some((_, current)) if *current == target => {
+                    out.known.push(l.service_point_id.clone())
+                }
+                Some((location, _)) => {
+                    out.known.push(l.service_point_id.clone());
+                    moves.entry(target).or_default().push(*location)
+                }
             }
         }
     }
@@ -219,9 +226,100 @@ pub(crate) async fn network_location_transfer(
         DomainError::Invalid(m) => reject(m),
         other => HandlerError::Fault(other),
     })?;
+    let places = places_from_transfer(&t, &sp.known);
+    record_places(tx, &places, &t.transaction_id, now).await?;
     let (sp_moved, unknown) = (sp.moved, sp.unknown);
     Ok(
         json!({"transactionId": t.transaction_id, "nodesCreated": created, "nodesMoved": moved,
               "servicePointsMoved": sp_moved, "unknownServicePoints": unknown}),
     )
+}
+
+/// A service point's place in the network as the program side keeps it (from flow 11).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct NetworkPlace {
+    pub service_point_id: String,
+    pub transformer_code: String,
+    pub feeder_code: Option<String>,
+    pub substation_code: Option<String>,
+}
+
+/// The places of the `known` service points as the transfer states them: each transformer's
+/// feeder and substation are read from the transfer's own nodes, so the program side needs
+/// nothing of the grid's tables.
+fn places_from_transfer(t: &wire::NetworkLocationTransfer, known: &[String]) -> Vec<NetworkPlace> {
+    let parent: HashMap<&str, Option<&str>> = t
+        .nodes
+        .iter()
+        .map(|n| (n.code.as_str(), n.parent_code.as_deref()))
+        .collect();
+    let known: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+    t.service_points
+        .iter()
+        .filter(|l| known.contains(l.service_point_id.as_str()))
+        .map(|l| {
+            let feeder = parent.get(l.transformer_code.as_str()).copied().flatten();
+            let substation = feeder.and_then(|f| parent.get(f).copied().flatten());
+            NetworkPlace {
+                service_point_id: l.service_point_id.clone(),
+                transformer_code: l.transformer_code.clone(),
+                feeder_code: feeder.map(str::to_string),
+                substation_code: substation.map(str::to_string),
+            }
+        })
+        .collect()
+}
+
+/// Stores the program side's copy of the places (one upsert per chunk of rows).
+async fn record_places(
+    tx: &mut Tx,
+    places: &[NetworkPlace],
+    transaction_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let rows: Vec<Vec<Arg>> = places
+        .iter()
+        .map(|p| {
+            vec![
+                Arg::Text(p.service_point_id.clone()),
+                Arg::Text(p.transformer_code.clone()),
+                Arg::OptText(p.feeder_code.clone()),
+                Arg::OptText(p.substation_code.clone()),
+                Arg::Text(transaction_id.to_string()),
+                Arg::Time(now),
+            ]
+        })
+        .collect();
+    insert_rows_then(
+        tx,
+        "program_network_places",
+        &[
+            "service_point_id",
+            "transformer_code",
+            "feeder_code",
+            "substation_code",
+            "transaction_id",
+            "updated_at",
+        ],
+        &rows,
+        "ON CONFLICT (service_point_id) DO UPDATE SET transformer_code = excluded.transformer_code,
+         feeder_code = excluded.feeder_code, substation_code = excluded.substation_code,
+         transaction_id = excluded.transaction_id, updated_at = excluded.updated_at",
+    )
+    .await
+}
+
+/// Where the program side places a service point, from its own copy (flow 11); `None` for
+/// a service point no transfer has placed yet.
+pub async fn network_place(
+    db: &Db,
+    service_point_id: &str,
+) -> Result<Option<NetworkPlace>, DomainError> {
+    Ok(with_db!(db, |p| sqlx::query_as(
+        "SELECT service_point_id, transformer_code, feeder_code, substation_code
+         FROM program_network_places WHERE service_point_id = $1"
+    )
+    .bind(service_point_id)
+    .fetch_optional(p)
+    .await?))
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::compute::{self, round3, round_cents, Computed, ProgramTerms};
 use crate::db::audit::{append_many, NewAuditEntry};
+use crate::db::dialect::Elem;
 use crate::db::{insert_rows, Arg, Tx};
 use crate::error::DomainError;
 use crate::with_tx;
@@ -210,14 +211,12 @@ pub(super) async fn store(
         .collect();
     for chunk in changed_ids.chunks(500) {
         let ids = serde_json::to_string(chunk)?;
-        let sql = if tx.is_postgres() {
+        let sql = format!(
             "DELETE FROM settlements WHERE program_id = $1 AND event_code = $2
-             AND enrollment_id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text($3::json))"
-        } else {
-            "DELETE FROM settlements WHERE program_id = $1 AND event_code = $2
-             AND enrollment_id IN (SELECT value FROM json_each($3))"
-        };
-        with_tx!(tx, |c| sqlx::query(sql)
+             AND enrollment_id IN ({})",
+            tx.dialect().in_list(3, Elem::Int)
+        );
+        with_tx!(tx, |c| sqlx::query(&sql)
             .bind(program.id)
             .bind(event_code)
             .bind(&ids)
