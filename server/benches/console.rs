@@ -69,9 +69,11 @@ async fn main() -> anyhow::Result<()> {
         .await
         .map(|_| ()))?;
 
-    let enrollments = EnrollmentService::new(db.clone());
-    let devices = DeviceService::new(db.clone());
-    let network = NetworkService::new(db.clone());
+    let clock: std::sync::Arc<dyn gridflex::clock::Clock> =
+        std::sync::Arc::new(gridflex::clock::SystemClock);
+    let enrollments = EnrollmentService::new(db.clone(), clock.clone());
+    let devices = DeviceService::new(db.clone(), clock.clone());
+    let network = NetworkService::new(db.clone(), clock);
     let viewer = Viewer {
         user_id: 0,
         username: "bench".into(),

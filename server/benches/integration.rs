@@ -54,7 +54,14 @@ async fn run(name: &str, db: Db) -> anyhow::Result<()> {
         let body = json!({"messageId": format!("bench-{b}"), "flow": "enrollment_request", "sentAt": Utc::now(),
                           "payload": {"transactionId": format!("B-{b}"), "records": records}})
         .to_string();
-        let answer = receive(&db, Side::Programs, "bench", body.as_bytes()).await?;
+        let answer = receive(
+            &db,
+            Side::Programs,
+            "bench",
+            body.as_bytes(),
+            chrono::Utc::now(),
+        )
+        .await?;
         assert!(answer.accepted);
     }
     let secs = started.elapsed().as_secs_f64();

@@ -3,6 +3,9 @@
 use anyhow::Context;
 use clap::Parser;
 
+use std::sync::Arc;
+
+use gridflex::clock::{Clock, OffsetClock, SystemClock};
 use gridflex::config::{AuditCommand, Cli, Command, LogFormat, ServeArgs, TokenCommand};
 use gridflex::db::audit::ChainCheck;
 use gridflex::db::{redact_url, Db, DbOptions};
@@ -97,6 +100,7 @@ async fn token(db: Db, command: TokenCommand) -> anyhow::Result<()> {
             expires_in,
             scope,
         } => {
+            // Wall clock on purpose: token expiry is access control, not the utility's time.
             let expires_at = expires_in.map(|d| chrono::Utc::now() + d);
             let token =
                 auth::create_expiring_token(&db, "cli", &name, &role, expires_at, scope.as_deref())
@@ -106,7 +110,7 @@ async fn token(db: Db, command: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::List => {
             for t in db::token::list_tokens(&db).await? {
-                let now = chrono::Utc::now();
+                let now = chrono::Utc::now(); // wall clock, as the expiry was set
                 let state = if t.revoked {
                     "revoked"
                 } else if t.expires_at.is_some_and(|at| at <= now) {
@@ -151,15 +155,8 @@ async fn token(db: Db, command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the control-score calculation once a day at `hour` (UTC); every server process has
-/// the schedule, the first to run it for the day wins.
 fn grid_settings(args: &ServeArgs) -> anyhow::Result<GridSettings> {
-    let mut grid = if args.simulated_clock {
-        GridSettings::simulated()
-    } else {
-        GridSettings::default()
-    };
-    grid.headend = HeadEndSim::from_percent(
+    let headend = HeadEndSim::from_percent(
         args.headend_success_pct,
         args.headend_nonresponsive_pct,
         args.headend_override_pct,
@@ -169,8 +166,10 @@ fn grid_settings(args: &ServeArgs) -> anyhow::Result<GridSettings> {
     if !(args.ba_threshold_mw.is_finite() && args.ba_threshold_mw > 0.0) {
         anyhow::bail!("--ba-threshold-mw must be a positive number of MW");
     }
-    grid.ba_threshold_kw = args.ba_threshold_mw * 1000.0;
-    Ok(grid)
+    Ok(GridSettings {
+        headend,
+        ba_threshold_kw: args.ba_threshold_mw * 1000.0,
+    })
 }
 
 /// Starts and ends events at their times: a step every two seconds, sooner while busy.
@@ -199,9 +198,17 @@ async fn run_scheduler(
     }
 }
 
-async fn daily_scores(db: Db, hour: u32, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Runs the control-score calculation once a day at `hour` (UTC) of the clock; every server
+/// process has the schedule, the first to run it for the day wins. On a simulated clock that
+/// jumps ahead the run happens at most a minute late.
+async fn daily_scores(
+    db: Db,
+    clock: Arc<dyn Clock>,
+    hour: u32,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
-        let now = chrono::Utc::now();
+        let now = clock.now();
         let today = now
             .date_naive()
             .and_hms_opt(hour.min(23), 0, 0)
@@ -211,14 +218,19 @@ async fn daily_scores(db: Db, hour: u32, mut stop: tokio::sync::watch::Receiver<
             Some(t) => t + chrono::Duration::days(1),
             None => now + chrono::Duration::days(1),
         };
+        // Sleep at most a minute at a time: a simulated clock may be moved on meanwhile.
         let wait = (next - now)
             .to_std()
-            .unwrap_or(std::time::Duration::from_secs(60));
+            .unwrap_or(std::time::Duration::from_secs(60))
+            .min(std::time::Duration::from_secs(60));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {},
             _ = stop.changed() => return,
         }
-        let now = chrono::Utc::now();
+        let now = clock.now();
+        if now < next {
+            continue;
+        }
         match gridflex::programs::score::run_scores(&db, "schedule", now.date_naive(), now, true)
             .await
         {
@@ -230,9 +242,13 @@ async fn daily_scores(db: Db, hour: u32, mut stop: tokio::sync::watch::Receiver<
 
 /// Settles what is due every ten minutes: events whose meter data has arrived, and seasons
 /// that have ended (see `programs::settlement::settle_due`).
-async fn settle_periodically(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn settle_periodically(
+    db: Db,
+    clock: Arc<dyn Clock>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
-        match gridflex::programs::settlement::settle_due(&db, chrono::Utc::now()).await {
+        match gridflex::programs::settlement::settle_due(&db, clock.now()).await {
             Ok(due) if !(due.events.is_empty() && due.seasons.is_empty()) => {
                 tracing::info!(events = ?due.events, seasons = ?due.seasons, "scheduled settlement")
             }
@@ -278,11 +294,16 @@ fn peers_from(db: &Db, args: &ServeArgs) -> anyhow::Result<Peers> {
 
 /// The demo (with `--demo`) or, on a database without users, the first admin, whose
 /// generated password is returned to be shown once.
-async fn first_start(db: &Db, args: &ServeArgs) -> anyhow::Result<Option<String>> {
+async fn first_start(
+    db: &Db,
+    args: &ServeArgs,
+    clock: &dyn Clock,
+) -> anyhow::Result<Option<String>> {
     if args.demo {
         if demo::is_empty(db).await? {
             let started = std::time::Instant::now();
-            let summary = demo::load_demo(db, args.demo_size, args.demo_seed).await?;
+            let summary =
+                demo::load_demo_at(db, args.demo_size, args.demo_seed, clock.now()).await?;
             tracing::info!(
                 customers = summary.customers,
                 devices = summary.devices,
@@ -303,10 +324,17 @@ async fn first_start(db: &Db, args: &ServeArgs) -> anyhow::Result<Option<String>
 }
 
 async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Result<()> {
+    // The process's one clock, handed to every service and background task below.
+    let (clock, simulated_clock): (Arc<dyn Clock>, _) = if args.simulated_clock {
+        let c = Arc::new(OffsetClock::default());
+        (c.clone(), Some(c))
+    } else {
+        (Arc::new(SystemClock), None)
+    };
     // Exactly one of several replicas started at once loads the demo or creates the first
     // admin; the others wait their turn and find it done.
     let first_admin_password = db
-        .exclusively(db::STARTUP_LOCK, first_start(&db, &args))
+        .exclusively(db::STARTUP_LOCK, first_start(&db, &args, clock.as_ref()))
         .await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -318,6 +346,8 @@ async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Re
         secure_cookies: args.secure_cookies,
         session_hours: args.session_hours,
         pg_schema,
+        clock: clock.clone(),
+        simulated_clock,
         grid: grid_settings(&args)?,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
         public_metrics: args.public_metrics,
@@ -335,15 +365,19 @@ async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Re
     let worker = std::sync::Arc::new(DeliveryWorker::new(
         db.clone(),
         peers,
-        settings.grid.clock.clone(),
+        clock.clone(),
         RetryPolicy::default(),
         rand::random(),
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let delivery = tokio::spawn(worker.run(std::time::Duration::from_millis(500), stop_rx.clone()));
     let scheduler = tokio::spawn(run_scheduler(state.events.clone(), stop_rx.clone()));
-    let settling = tokio::spawn(settle_periodically(db.clone(), stop_rx.clone()));
-    let scores = tokio::spawn(daily_scores(db.clone(), args.score_hour, stop_rx));
+    let settling = tokio::spawn(settle_periodically(
+        db.clone(),
+        clock.clone(),
+        stop_rx.clone(),
+    ));
+    let scores = tokio::spawn(daily_scores(db.clone(), clock, args.score_hour, stop_rx));
 
     say(&format!("GridFlex is listening on http://{addr}"));
     if args.demo {

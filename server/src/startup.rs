@@ -24,6 +24,7 @@ use app::{shell, App};
 use crate::audit::AuditService;
 use crate::auth::session::{client_scope, console_context, DbSessionStore};
 use crate::auth::user_service::UserService;
+use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::db::Db;
 use crate::grid::console::{EventService, GridSettings};
 use crate::grid::forecast_service::ForecastService;
@@ -50,7 +51,11 @@ pub struct WebSettings {
     pub session_hours: i64,
     /// PostgreSQL schema of the session table (tests isolate themselves by schema).
     pub pg_schema: Option<String>,
-    /// Clock, head-end simulator and thresholds of the grid side.
+    /// The process's one clock: every service, background task and handler reads "now" here.
+    pub clock: Arc<dyn Clock>,
+    /// Set with `--simulated-clock`: the same clock as `clock`, which an admin may move on.
+    pub simulated_clock: Option<Arc<OffsetClock>>,
+    /// Head-end simulator and thresholds of the grid side.
     pub grid: GridSettings,
     /// How long a request may take before it is answered 503.
     pub request_timeout: std::time::Duration,
@@ -58,6 +63,28 @@ pub struct WebSettings {
     pub public_metrics: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl WebSettings {
+    /// Runs on a simulated clock (starting at real time) that admins may move on.
+    pub fn with_simulated_clock(mut self) -> Self {
+        let clock = Arc::new(OffsetClock::default());
+        self.clock = clock.clone();
+        self.simulated_clock = Some(clock);
+        self
+    }
+
+    /// Runs on `clock` (a test's manual clock, say); nobody can move it from the console.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self.simulated_clock = None;
+        self
+    }
+
+    /// The system clock, the default.
+    pub fn system_clock() -> Arc<dyn Clock> {
+        Arc::new(SystemClock)
+    }
 }
 
 const STYLESHEET: &str = include_str!("../../style/gridflex.css");
@@ -118,7 +145,8 @@ pub async fn build_app(
     db: Db,
     settings: &WebSettings,
 ) -> anyhow::Result<(Router, AppState, DbSessionStore)> {
-    let network = NetworkService::new(db.clone());
+    let clock = settings.clock.clone();
+    let network = NetworkService::new(db.clone(), clock.clone());
     // Warm the network roll-up so the first home page does not wait for it.
     network.refresh_in_background();
     // site_root points at an empty folder: nothing is served from disk by Leptos.
@@ -128,23 +156,29 @@ pub async fn build_app(
         .site_pkg_dir("pkg")
         .site_addr(settings.listen)
         .build();
-    let events = EventService::new(db.clone(), settings.grid.clone());
+    let events = EventService::new(
+        db.clone(),
+        settings.grid.clone(),
+        clock.clone(),
+        settings.simulated_clock.clone(),
+    );
     let state = AppState {
         db: db.clone(),
         users: UserService::new(db.clone()),
         home: HomeService::new(db.clone(), network.clone()),
-        enrollments: EnrollmentService::new(db.clone()),
-        devices: DeviceService::new(db.clone()),
-        programs: ProgramService::new(db.clone()),
+        enrollments: EnrollmentService::new(db.clone(), clock.clone()),
+        devices: DeviceService::new(db.clone(), clock.clone()),
+        programs: ProgramService::new(db.clone(), clock.clone()),
         network,
-        aggregators: AggregatorService::new(db.clone()),
-        meter_data: MeterDataService::new(db.clone()),
-        forecasts: ForecastService::new(db.clone()),
-        monitor: MonitorService::new(db.clone()),
+        aggregators: AggregatorService::new(db.clone(), clock.clone()),
+        meter_data: MeterDataService::new(db.clone(), clock.clone()),
+        forecasts: ForecastService::new(db.clone(), clock.clone()),
+        monitor: MonitorService::new(db.clone(), clock.clone()),
         audit: AuditService::new(db.clone()),
         events: events.clone(),
-        settlements: SettlementService::new(db.clone()),
+        settlements: SettlementService::new(db.clone(), clock.clone()),
         reports: ReportService::new(db.clone()),
+        clock,
         metrics: Arc::new(Metrics::default()),
         started: Instant::now(),
         leptos_options: leptos_options.clone(),

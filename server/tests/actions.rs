@@ -22,13 +22,6 @@ fn in_process_worker(t: &TestDb) -> DeliveryWorker {
     )
 }
 
-async fn count(t: &TestDb, sql: &str) -> i64 {
-    with_db!(&t.db, |p| sqlx::query_scalar(sql)
-        .fetch_one(p)
-        .await
-        .unwrap())
-}
-
 async fn api_token(t: &TestDb, role: &str) -> String {
     gridflex::auth::create_token(&t.db, "test", &format!("{role}-client"), role)
         .await
@@ -96,13 +89,13 @@ async fn a_program_manager_replaces_a_device_and_the_grid_swaps_it(t: TestDb) {
                 .await
         }
     };
-    let before = count(&t, "SELECT COUNT(*) FROM device_replacements").await;
+    let before = t.count("SELECT COUNT(*) FROM device_replacements").await;
     // A bad kW figure is refused naming the field; nothing is written.
     post(form("NEWNIC0001", "-3", "failed unit")).await;
     let (_, html) = app.page(&manager, &page).await;
     assert!(html.contains("new nominal kW"), "{}: error shown", t.name);
     assert_eq!(
-        count(&t, "SELECT COUNT(*) FROM device_replacements").await,
+        t.count("SELECT COUNT(*) FROM device_replacements").await,
         before
     );
 
@@ -125,11 +118,9 @@ async fn a_program_manager_replaces_a_device_and_the_grid_swaps_it(t: TestDb) {
     .unwrap()
     });
     assert!(left.is_some(), "{}: the old device left", t.name);
-    let audit = count(
-        &t,
-        "SELECT COUNT(*) FROM audit_log WHERE action = 'enrollment.replace_device'",
-    )
-    .await;
+    let audit = t
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'enrollment.replace_device'")
+        .await;
     assert_eq!(audit, 1, "{}", t.name);
     let payload: String = with_db!(&t.db, |p| {
         sqlx::query_scalar(
@@ -238,7 +229,7 @@ async fn a_program_manager_replaces_a_device_and_the_grid_swaps_it(t: TestDb) {
     let answer: Value = res.json().await.unwrap();
     assert_eq!(status, 200, "{}: {answer}", t.name);
     assert_eq!(
-        count(&t, "SELECT COUNT(*) FROM device_replacements").await,
+        t.count("SELECT COUNT(*) FROM device_replacements").await,
         before + 2,
         "{}",
         t.name
@@ -266,7 +257,7 @@ async fn an_operator_exports_the_network_model_and_the_program_side_applies_it(t
     assert!(!html.contains("network-export"), "{}", t.name);
     app.post_form(&manager, "/network", "/fn/export_network", &[])
         .await;
-    assert_eq!(count(&t, queued).await, 0, "{}", t.name);
+    assert_eq!(t.count(queued).await, 0, "{}", t.name);
 
     let operator = app.browser();
     app.login(&operator, "operator", PASSWORD).await;
@@ -278,16 +269,13 @@ async fn an_operator_exports_the_network_model_and_the_program_side_applies_it(t
     assert_eq!(res.status(), 302);
     let (_, html) = app.page(&operator, "/network").await;
     assert!(html.contains("Network model exported"), "{}", t.name);
-    assert_eq!(count(&t, queued).await, 1, "{}", t.name);
+    assert_eq!(t.count(queued).await, 1, "{}", t.name);
     assert_eq!(
-        count(
-            &t,
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'network.export'"
-        )
-        .await,
+        t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'network.export'")
+            .await,
         1
     );
-    let nodes = count(&t, "SELECT COUNT(*) FROM network_nodes").await;
+    let nodes = t.count("SELECT COUNT(*) FROM network_nodes").await;
     let payload: String = with_db!(&t.db, |p| sqlx::query_scalar(
         "SELECT payload FROM integration_messages WHERE flow = 'network_location_transfer'"
     )
@@ -298,7 +286,7 @@ async fn an_operator_exports_the_network_model_and_the_program_side_applies_it(t
     assert_eq!(payload["nodes"].as_array().unwrap().len() as i64, nodes);
     assert_eq!(
         payload["servicePoints"].as_array().unwrap().len() as i64,
-        count(&t, "SELECT COUNT(*) FROM device_locations").await
+        t.count("SELECT COUNT(*) FROM device_locations").await
     );
     // The program side (here, the same database) takes it: nothing new, nothing moved.
     let report = in_process_worker(&t).tick().await.unwrap();
@@ -335,7 +323,7 @@ async fn an_operator_exports_the_network_model_and_the_program_side_applies_it(t
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "{}", t.name);
-    assert_eq!(count(&t, queued).await, 2, "{}", t.name);
+    assert_eq!(t.count(queued).await, 2, "{}", t.name);
     drop(app);
     t.cleanup().await;
 }
@@ -362,7 +350,7 @@ async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it(t:
             ("aggregator[program_codes]", "smt-byod, BATT-VPP"),
         ]
     };
-    let before = count(&t, "SELECT COUNT(*) FROM aggregators").await;
+    let before = t.count("SELECT COUNT(*) FROM aggregators").await;
     // Refused with the field named; nothing written.
     app.post_form(
         &manager,
@@ -382,7 +370,7 @@ async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it(t:
     .await;
     let (_, html) = app.page(&manager, "/aggregators").await;
     assert!(html.contains("end date"), "{}", t.name);
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM aggregators").await, before);
+    assert_eq!(t.count("SELECT COUNT(*) FROM aggregators").await, before);
 
     let res = app
         .post_form(
@@ -401,11 +389,11 @@ async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it(t:
     .fetch_one(p)
     .await
     .unwrap());
-    let programs = count(
-        &t,
-        &format!("SELECT COUNT(*) FROM aggregator_programs WHERE aggregator_id = {id}"),
-    )
-    .await;
+    let programs = t
+        .count(&format!(
+            "SELECT COUNT(*) FROM aggregator_programs WHERE aggregator_id = {id}"
+        ))
+        .await;
     assert_eq!(programs, 2, "{}", t.name);
     // Edit: the form comes filled in; the name changes.
     let edit_page = format!("/aggregators?edit={id}");

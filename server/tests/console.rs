@@ -572,11 +572,9 @@ async fn a_server_function_called_without_a_form_answers_refusals_with_their_sta
 each_backend!(behind_a_trusted_proxy_throttling_counts_the_forwarded_client);
 async fn behind_a_trusted_proxy_throttling_counts_the_forwarded_client(t: TestDb) {
     with_demo(&t).await;
-    let app = spawn_app_configured(
-        &t,
-        gridflex::grid::console::GridSettings::simulated(),
-        |s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()],
-    )
+    let app = spawn_app_configured(&t, gridflex::grid::console::GridSettings::default(), |s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]
+    })
     .await;
     // Signs in as `user` from `client` (as the proxy reports it); returns the page's message.
     let sign_in = |user: &'static str, password: &'static str, client: &'static str| {

@@ -269,6 +269,7 @@ async fn run_every_flow(w: &World) {
         gridflex::programs::enrollment::EnrollmentAction::Activate,
         "manager",
         "contract",
+        chrono::Utc::now(),
     )
     .await
     .unwrap();

@@ -198,6 +198,7 @@ async fn an_enrollment_status_change_writes_history_and_audit_together(t: TestDb
         EnrollmentAction::Activate,
         "manager",
         "devices registered",
+        chrono::Utc::now(),
     )
     .await
     .unwrap();
@@ -229,6 +230,7 @@ async fn an_enrollment_status_change_writes_history_and_audit_together(t: TestDb
         EnrollmentAction::Activate,
         "manager",
         "again",
+        chrono::Utc::now(),
     )
     .await
     .unwrap_err();
@@ -241,9 +243,16 @@ async fn an_enrollment_status_change_writes_history_and_audit_together(t: TestDb
         1
     );
     assert!(
-        change_status(&t.db, pending, EnrollmentAction::Unenroll, "manager", " ")
-            .await
-            .is_err(),
+        change_status(
+            &t.db,
+            pending,
+            EnrollmentAction::Unenroll,
+            "manager",
+            " ",
+            chrono::Utc::now(),
+        )
+        .await
+        .is_err(),
         "a reason is required"
     );
     assert!(matches!(

@@ -94,7 +94,7 @@ fn worker(t: &TestDb, app: &TestApp) -> DeliveryWorker {
     DeliveryWorker::new(
         t.db.clone(),
         Peers::in_process(&t.db),
-        app.events.settings.clock.clone(),
+        app.clock.clone(),
         RetryPolicy::default(),
         1,
     )
@@ -871,8 +871,10 @@ async fn over_the_balancing_threshold_two_approvers_are_needed_and_priority_wins
     t: TestDb,
 ) {
     with_demo(&t).await;
-    let mut grid = gridflex::grid::console::GridSettings::simulated();
-    grid.ba_threshold_kw = 1.0;
+    let grid = gridflex::grid::console::GridSettings {
+        ba_threshold_kw: 1.0,
+        ..Default::default()
+    };
     let app = spawn_app_with(&t, grid).await;
     gridflex::auth::create_user(
         &t.db,

@@ -22,13 +22,6 @@ async fn node_id(t: &TestDb, code: &str) -> i64 {
     .unwrap())
 }
 
-async fn count(t: &TestDb, sql: &str) -> i64 {
-    with_db!(&t.db, |p| sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(p)
-        .await
-        .unwrap())
-}
-
 async fn token(t: &TestDb, role: &str) -> String {
     gridflex::auth::create_token(&t.db, "test", &format!("{role}-client"), role)
         .await
@@ -160,11 +153,9 @@ each_backend!(the_rollup_counts_registered_devices_up_the_network);
 async fn the_rollup_counts_registered_devices_up_the_network(t: TestDb) {
     with_demo(&t).await;
     let r = network_rollup(&t.db, Utc::now()).await.unwrap();
-    let registered = count(
-        &t,
-        "SELECT COUNT(*) FROM grid_devices WHERE status = 'registered'",
-    )
-    .await;
+    let registered = t
+        .count("SELECT COUNT(*) FROM grid_devices WHERE status = 'registered'")
+        .await;
     let subs: i64 = r
         .nodes
         .iter()
@@ -194,7 +185,7 @@ async fn temperature_uploads_are_all_or_nothing_audited_and_for_operators(t: Tes
     let app = spawn_app(&t).await;
     let forecasts = "SELECT COUNT(*) FROM temperatures WHERE kind = 'forecast'";
     let audits = "SELECT COUNT(*) FROM audit_log WHERE action = 'weather.upload'";
-    let before = count(&t, forecasts).await;
+    let before = t.count(forecasts).await;
 
     // Console: a good paste is stored and audited.
     let op = app.browser();
@@ -214,14 +205,12 @@ async fn temperature_uploads_are_all_or_nothing_audited_and_for_operators(t: Tes
         "{}",
         t.name
     );
-    assert_eq!(count(&t, audits).await, 1, "{}", t.name);
-    let stored = count(&t, forecasts).await;
+    assert_eq!(t.count(audits).await, 1, "{}", t.name);
+    let stored = t.count(forecasts).await;
     assert!(stored >= before, "{}", t.name);
-    let hot = count(
-        &t,
-        "SELECT COUNT(*) FROM temperatures WHERE kind = 'forecast' AND temperature_c = 36.0",
-    )
-    .await;
+    let hot = t
+        .count("SELECT COUNT(*) FROM temperatures WHERE kind = 'forecast' AND temperature_c = 36.0")
+        .await;
     assert_eq!(
         hot, 49,
         "{}: the uploaded hours replace the forecast",
@@ -239,14 +228,13 @@ async fn temperature_uploads_are_all_or_nothing_audited_and_for_operators(t: Tes
         t.name
     );
     assert_eq!(
-        count(
-            &t,
+        t.count(
             "SELECT COUNT(*) FROM temperatures WHERE kind = 'forecast' AND temperature_c = 12.0"
         )
         .await,
         0
     );
-    assert_eq!(count(&t, audits).await, 1);
+    assert_eq!(t.count(audits).await, 1);
 
     // The auditor reads the page but gets no upload form, and cannot post.
     let aud = app.browser();
@@ -327,7 +315,7 @@ async fn temperature_uploads_are_all_or_nothing_audited_and_for_operators(t: Tes
         .await
         .unwrap();
     assert_eq!(res.status(), 415, "{}", t.name);
-    assert_eq!(count(&t, audits).await, 2, "{}", t.name);
+    assert_eq!(t.count(audits).await, 2, "{}", t.name);
     drop(app);
     t.cleanup().await;
 }
@@ -411,8 +399,7 @@ async fn the_reduction_table_is_edited_by_operators_validated_and_audited(t: Tes
         t.name
     );
     assert_eq!(
-        count(
-            &t,
+        t.count(
             "SELECT COUNT(*) FROM reduction_factors WHERE share = 0.5 AND device_type = 'battery'"
         )
         .await,
@@ -440,8 +427,7 @@ async fn the_reduction_table_is_edited_by_operators_validated_and_audited(t: Tes
         .await;
     assert_eq!(res.status(), 302);
     assert_eq!(
-        count(
-            &t,
+        t.count(
             "SELECT COUNT(*) FROM audit_log WHERE action IN ('reduction.add', 'reduction.delete')"
         )
         .await,
@@ -466,11 +452,8 @@ async fn the_reduction_table_is_edited_by_operators_validated_and_audited(t: Tes
         );
     }
     assert_eq!(
-        count(
-            &t,
-            "SELECT COUNT(*) FROM reduction_factors WHERE share = 0.1"
-        )
-        .await,
+        t.count("SELECT COUNT(*) FROM reduction_factors WHERE share = 0.1")
+            .await,
         0
     );
     drop(app);

@@ -48,7 +48,7 @@ async fn pages_answer_while_other_routers_are_built(t: TestDb) {
                 let settings = web_settings(
                     listener.local_addr().unwrap(),
                     schema.clone(),
-                    gridflex::grid::console::GridSettings::simulated(),
+                    gridflex::grid::console::GridSettings::default(),
                 );
                 let built_app = gridflex::startup::build_app(db.clone(), &settings).await;
                 assert!(built_app.is_ok(), "a second router builds");

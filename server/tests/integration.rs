@@ -462,6 +462,7 @@ async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits(t: Te
         gridflex::programs::enrollment::EnrollmentAction::Activate,
         "manager",
         "ok",
+        chrono::Utc::now(),
     )
     .await
     .unwrap();
@@ -602,6 +603,7 @@ async fn two_gridflex_processes_exchange_the_enrollment_sync_over_http() {
         gridflex::programs::enrollment::EnrollmentAction::Activate,
         "manager",
         "ok",
+        chrono::Utc::now(),
     )
     .await
     .unwrap();
@@ -794,6 +796,7 @@ async fn several_workers_share_the_queue_and_deliver_each_message_once(t: TestDb
             gridflex::programs::enrollment::EnrollmentAction::Activate,
             "manager",
             "batch",
+            chrono::Utc::now(),
         )
         .await
         .unwrap();
@@ -1889,6 +1892,7 @@ async fn the_monitor_charts_messages_over_time_with_the_filters_of_the_url(t: Te
         gridflex::programs::enrollment::EnrollmentAction::Activate,
         "manager",
         "chart",
+        chrono::Utc::now(),
     )
     .await
     .unwrap();

@@ -10,13 +10,6 @@ use gridflex::programs::meter_days;
 use gridflex::with_db;
 use serde_json::Value;
 
-async fn count(t: &TestDb, sql: &str) -> i64 {
-    with_db!(&t.db, |p| sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(p)
-        .await
-        .unwrap())
-}
-
 async fn token(t: &TestDb, role: &str) -> String {
     gridflex::auth::create_token(&t.db, "test", &format!("{role}-client"), role)
         .await
@@ -90,7 +83,7 @@ async fn a_good_csv_is_stored_once_and_a_conflicting_reading_is_rejected(t: Test
     let app = spawn_app(&t).await;
     let pm = token(&t, "program_manager").await;
     let (a, b) = service_points(&t).await;
-    let before = count(&t, READINGS_2025).await;
+    let before = t.count(READINGS_2025).await;
     let file = csv(&[(&a, 0, 1.0), (&a, 1, 1.25), (&b, 0, 0.5), (&b, 2, 0.75)]);
     let (status, report) = post(&app, &pm, "text/csv", "?fileName=july.csv", file.clone()).await;
     assert_eq!(status, 200, "{}: {report}", t.name);
@@ -98,9 +91,9 @@ async fn a_good_csv_is_stored_once_and_a_conflicting_reading_is_rejected(t: Test
     assert_eq!(report["rowsRejected"], 0, "{}", t.name);
     assert_eq!(report["gapsFound"], 1, "{}: b misses 00:15", t.name);
     assert_eq!(report["duplicate"], false);
-    assert_eq!(count(&t, READINGS_2025).await, before + 4, "{}", t.name);
+    assert_eq!(t.count(READINGS_2025).await, before + 4, "{}", t.name);
     let audits = "SELECT COUNT(*) FROM audit_log WHERE action = 'meter_data.import'";
-    assert_eq!(count(&t, audits).await, 1, "{}", t.name);
+    assert_eq!(t.count(audits).await, 1, "{}", t.name);
 
     // The same file again: nothing changes, and the answer says so.
     let (status, again) = post(&app, &pm, "text/csv", "?file_name=copy.csv", file).await;
@@ -111,9 +104,9 @@ async fn a_good_csv_is_stored_once_and_a_conflicting_reading_is_rejected(t: Test
         .as_str()
         .unwrap()
         .contains("already imported"));
-    assert_eq!(count(&t, READINGS_2025).await, before + 4, "{}", t.name);
-    assert_eq!(count(&t, audits).await, 1, "{}", t.name);
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM meter_imports").await, 1);
+    assert_eq!(t.count(READINGS_2025).await, before + 4, "{}", t.name);
+    assert_eq!(t.count(audits).await, 1, "{}", t.name);
+    assert_eq!(t.count("SELECT COUNT(*) FROM meter_imports").await, 1);
 
     // Another file: an identical reading is unchanged, another value for a stored
     // interval is a conflict, never an overwrite; the new interval is stored.
@@ -139,7 +132,7 @@ async fn a_good_csv_is_stored_once_and_a_conflicting_reading_is_rejected(t: Test
         .unwrap()
     });
     assert_eq!(kwh, 1.25, "{}: the stored reading is kept", t.name);
-    assert_eq!(count(&t, READINGS_2025).await, before + 5, "{}", t.name);
+    assert_eq!(t.count(READINGS_2025).await, before + 5, "{}", t.name);
     // The second file added a quarter hour to a day the first one began.
     days_agree(&t, &[&a, &b]).await;
     let day =
@@ -155,7 +148,7 @@ async fn a_bad_file_is_reported_by_line_and_nothing_is_stored(t: TestDb) {
     let app = spawn_app(&t).await;
     let admin = token(&t, "admin").await;
     let (a, _) = service_points(&t).await;
-    let before = count(&t, READINGS_2025).await;
+    let before = t.count(READINGS_2025).await;
     let file = format!(
         "service_point_id,interval_start,interval_minutes,kwh\n\
          {a},2025-07-01T00:00:00,15,1\n\
@@ -184,10 +177,10 @@ async fn a_bad_file_is_reported_by_line_and_nothing_is_stored(t: TestDb) {
     ] {
         assert!(text.contains(reason), "{}: {reason} in {text}", t.name);
     }
-    assert_eq!(count(&t, READINGS_2025).await, before, "{}", t.name);
+    assert_eq!(t.count(READINGS_2025).await, before, "{}", t.name);
 
     // An unreadable header is a 400 naming it, and leaves no import record.
-    let imports = count(&t, "SELECT COUNT(*) FROM meter_imports").await;
+    let imports = t.count("SELECT COUNT(*) FROM meter_imports").await;
     let res = reqwest::Client::new()
         .post(app.url("/api/v1/meter-data"))
         .bearer_auth(&admin)
@@ -198,10 +191,7 @@ async fn a_bad_file_is_reported_by_line_and_nothing_is_stored(t: TestDb) {
         .unwrap();
     assert_eq!(res.status(), 400, "{}", t.name);
     assert!(res.text().await.unwrap().contains("unknown column `sp`"));
-    assert_eq!(
-        count(&t, "SELECT COUNT(*) FROM meter_imports").await,
-        imports
-    );
+    assert_eq!(t.count("SELECT COUNT(*) FROM meter_imports").await, imports);
     // JSON is not a meter data format.
     let (status, _) = post(&app, &admin, "application/json", "", "{}".into()).await;
     assert_eq!(status, 415, "{}", t.name);
@@ -215,7 +205,7 @@ async fn an_espi_feed_is_imported_and_other_roles_are_refused(t: TestDb) {
     let app = spawn_app(&t).await;
     let pm = token(&t, "program_manager").await;
     let (a, _) = service_points(&t).await;
-    let before = count(&t, READINGS_2025).await;
+    let before = t.count(READINGS_2025).await;
     let s = start().timestamp();
     let mut xml = format!(
         "<?xml version=\"1.0\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
@@ -254,7 +244,7 @@ async fn an_espi_feed_is_imported_and_other_roles_are_refused(t: TestDb) {
     let day = meter_days::stored_days(&t.db, &[&a]).await.unwrap()
         [&(a.clone(), start().date_naive() + Duration::days(1))];
     assert_eq!(&day[..5], &[375, 375, 375, 375, 378]);
-    assert_eq!(count(&t, READINGS_2025).await, before + 4, "{}", t.name);
+    assert_eq!(t.count(READINGS_2025).await, before + 4, "{}", t.name);
 
     for role in ["operator", "auditor", "approver"] {
         let tok = token(&t, role).await;
@@ -274,8 +264,7 @@ async fn the_demo_holds_three_weeks_of_quarter_hours_for_a_sample_of_service_poi
     let per_sp = gridflex::demo::DEMO_METER_DAYS * 96;
     // The sample (the first service points by id) and every service point of a device
     // reserved in a past event.
-    let sampled = count(
-        &t,
+    let sampled = t.count(
         &format!(
             "SELECT COUNT(DISTINCT r.service_point_id) FROM interval_readings r
              WHERE r.service_point_id IN (SELECT service_point_id FROM device_locations ORDER BY id LIMIT {sample})"
@@ -288,26 +277,24 @@ async fn the_demo_holds_three_weeks_of_quarter_hours_for_a_sample_of_service_poi
          JOIN device_locations l ON l.id = n.location_id
          WHERE l.service_point_id NOT IN (SELECT r.service_point_id FROM interval_readings r)";
     assert_eq!(
-        count(&t, participants).await,
+        t.count(participants).await,
         0,
         "{}: every reserved device's service point has data",
         t.name
     );
-    let sps = count(
-        &t,
-        "SELECT COUNT(DISTINCT service_point_id) FROM interval_readings",
-    )
-    .await;
+    let sps = t
+        .count("SELECT COUNT(DISTINCT service_point_id) FROM interval_readings")
+        .await;
     assert!(sps > sample, "{}: {sps}", t.name);
     assert_eq!(
-        count(&t, "SELECT COUNT(*) FROM interval_readings").await,
+        t.count("SELECT COUNT(*) FROM interval_readings").await,
         sps * per_sp,
         "{}",
         t.name
     );
     let negative =
         "SELECT COUNT(*) FROM interval_readings WHERE kwh <= 0 OR interval_minutes <> 15";
-    assert_eq!(count(&t, negative).await, 0, "{}", t.name);
+    assert_eq!(t.count(negative).await, 0, "{}", t.name);
     // Settlement's days agree with the demo's readings, and filling them again from the
     // readings (as the migration that adds them does) gives the same days.
     let all: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
@@ -320,7 +307,7 @@ async fn the_demo_holds_three_weeks_of_quarter_hours_for_a_sample_of_service_poi
     let days = days_agree(&t, &all).await;
     assert_eq!(
         days as i64,
-        count(&t, "SELECT COUNT(*) FROM interval_days").await
+        t.count("SELECT COUNT(*) FROM interval_days").await
     );
     let before = meter_days::stored_days(&t.db, &all).await.unwrap();
     with_db!(&t.db, |p| sqlx::query("DELETE FROM interval_days")
@@ -343,7 +330,7 @@ async fn the_console_imports_a_paste_and_shows_the_report_to_program_managers_on
     with_demo(&t).await;
     let app = spawn_app(&t).await;
     let (a, _) = service_points(&t).await;
-    let before = count(&t, READINGS_2025).await;
+    let before = t.count(READINGS_2025).await;
     let m = app.browser();
     app.login(&m, "manager", PASSWORD).await;
     let (status, html) = app.page(&m, "/meter-data").await;
@@ -377,7 +364,7 @@ async fn the_console_imports_a_paste_and_shows_the_report_to_program_managers_on
     );
     assert!(html.contains("meter-rejections"), "{}", t.name);
     assert!(html.contains("no UTC offset"), "{}", t.name);
-    assert_eq!(count(&t, READINGS_2025).await, before + 2, "{}", t.name);
+    assert_eq!(t.count(READINGS_2025).await, before + 2, "{}", t.name);
 
     // An unreadable paste is named in the flash and stores nothing.
     app.post_form(
@@ -413,7 +400,7 @@ async fn the_console_imports_a_paste_and_shows_the_report_to_program_managers_on
         ],
     )
     .await;
-    assert_eq!(count(&t, READINGS_2025).await, before + 2, "{}", t.name);
+    assert_eq!(t.count(READINGS_2025).await, before + 2, "{}", t.name);
     drop(app);
     t.cleanup().await;
 }

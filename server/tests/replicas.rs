@@ -80,13 +80,6 @@ fn wait_until_serving(replicas: &mut [Replica]) -> Vec<Vec<String>> {
         .collect()
 }
 
-async fn count(t: &TestDb, sql: &str) -> i64 {
-    gridflex::with_db!(&t.db, |p| sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(p)
-        .await
-        .expect(sql))
-}
-
 /// A schema with nothing in it (the replicas migrate it themselves).
 async fn empty_schema(url: &str) -> TestDb {
     let t = TestDb::postgres(url).await;
@@ -126,21 +119,18 @@ async fn replicas_started_together_on_an_empty_postgres_database_all_come_up() {
     }
     drop(replicas);
     assert_eq!(
-        count(&t, "SELECT COUNT(*) FROM users").await,
+        t.count("SELECT COUNT(*) FROM users").await,
         5,
         "five demo users, once"
     );
     assert_eq!(
-        count(&t, "SELECT COUNT(*) FROM programs").await,
-        count(&t, "SELECT COUNT(DISTINCT code) FROM programs").await,
+        t.count("SELECT COUNT(*) FROM programs").await,
+        t.count("SELECT COUNT(DISTINCT code) FROM programs").await,
         "the demo's programs exist once"
     );
     assert_eq!(
-        count(
-            &t,
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'user.create' AND actor = 'demo'"
-        )
-        .await,
+        t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'user.create' AND actor = 'demo'")
+            .await,
         5,
         "each demo user was created once"
     );
@@ -157,10 +147,6 @@ async fn replicas_started_together_on_an_empty_postgres_database_all_come_up() {
         .filter(|lines| lines.iter().any(|l| l.contains("created user `admin`")))
         .count();
     assert_eq!(first_admins, 1, "one replica created the admin: {said:?}");
-    assert_eq!(
-        count(&t, "SELECT COUNT(*) FROM users").await,
-        1,
-        "one admin"
-    );
+    assert_eq!(t.count("SELECT COUNT(*) FROM users").await, 1, "one admin");
     t.cleanup().await;
 }

@@ -97,7 +97,7 @@ async fn completed_event(t: &TestDb, app: &TestApp) -> (i64, String, DateTime<Ut
     let w = DeliveryWorker::new(
         t.db.clone(),
         Peers::in_process(&t.db),
-        app.events.settings.clock.clone(),
+        app.clock.clone(),
         RetryPolicy::default(),
         1,
     );

@@ -12,9 +12,16 @@ use gridflex::programs::meter_days;
 use gridflex::programs::settlement::{self, SettlementRow};
 use gridflex::with_db;
 
-/// A Wednesday in July of the current year (the demo's season is the current year).
+/// The tests' fixed "now": the last evening of the 2026 season, local time (23:55 on
+/// 30 December at UTC−6), so no outcome depends on the day the tests run. The demo is loaded
+/// at it ([`with_demo_at`]), so its season is 2026.
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 31, 5, 55, 0).unwrap()
+}
+
+/// A Wednesday in July of the demo's season.
 fn event_day() -> NaiveDate {
-    let year = Utc::now().year();
+    let year = now().year();
     let mut d = NaiveDate::from_ymd_opt(year, 7, 8).unwrap();
     while d.weekday() != Weekday::Wed {
         d += Duration::days(1);
@@ -209,7 +216,7 @@ each_backend!(an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_rec
 async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_what_changed(
     t: TestDb,
 ) {
-    with_demo(&t).await;
+    with_demo_at(&t, now()).await;
     let db = &t.db;
     let day = event_day();
     let start = four_pm(day);
@@ -283,7 +290,7 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
     )
     .await;
     let audit_before = count(db, "SELECT COUNT(*) FROM audit_log").await;
-    let now = Utc::now();
+    let now = self::now();
     let runs = settlement::settle_event(db, "pm", "EV-T0002", now)
         .await
         .unwrap();
@@ -469,9 +476,9 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
 
 each_backend!(only_completed_events_are_settled);
 async fn only_completed_events_are_settled(t: TestDb) {
-    with_demo(&t).await;
+    with_demo_at(&t, now()).await;
     let db = &t.db;
-    let err = settlement::settle_event(db, "pm", "EV-99999", Utc::now())
+    let err = settlement::settle_event(db, "pm", "EV-99999", now())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("not found"), "{}: {err}", t.name);
@@ -490,7 +497,7 @@ async fn only_completed_events_are_settled(t: TestDb) {
     .await
     .unwrap()
     .rows_affected());
-    let err = settlement::settle_event(db, "pm", "EV-T0003", Utc::now())
+    let err = settlement::settle_event(db, "pm", "EV-T0003", now())
         .await
         .unwrap_err();
     assert!(
@@ -515,7 +522,7 @@ each_backend!(
     worker_threads = 4
 );
 async fn servers_settling_the_same_event_at_once_all_succeed_and_store_it_once(t: TestDb) {
-    with_demo(&t).await;
+    with_demo_at(&t, now()).await;
     let db = &t.db;
     let day = event_day();
     let start = four_pm(day);
@@ -530,7 +537,7 @@ async fn servers_settling_the_same_event_at_once_all_succeed_and_store_it_once(t
     program_event(db, "EV-T0005", start, &parts).await;
     // Four pools on the same database, as four server processes would have, each
     // settling on its own worker thread.
-    let now = Utc::now();
+    let now = self::now();
     let mut runs = Vec::new();
     let mut pools = Vec::new();
     for _ in 0..4 {
@@ -566,7 +573,7 @@ async fn servers_settling_the_same_event_at_once_all_succeed_and_store_it_once(t
 
 each_backend!(settlement_through_rest_and_console_follows_the_roles);
 async fn settlement_through_rest_and_console_follows_the_roles(t: TestDb) {
-    with_demo(&t).await;
+    with_demo_at(&t, now()).await;
     let db = &t.db;
     let day = event_day();
     let start = four_pm(day);
@@ -592,7 +599,7 @@ async fn settlement_through_rest_and_console_follows_the_roles(t: TestDb) {
         ],
     )
     .await;
-    let app = spawn_app(&t).await;
+    let app = spawn_app_at(&t, clock_at(now())).await;
     let c = reqwest::Client::new();
     let token = |role: &'static str| {
         let db = db.clone();
@@ -734,7 +741,7 @@ async fn settlement_through_rest_and_console_follows_the_roles(t: TestDb) {
 
 each_backend!(the_scheduler_settles_events_once_their_meter_data_has_arrived);
 async fn the_scheduler_settles_events_once_their_meter_data_has_arrived(t: TestDb) {
-    with_demo(&t).await;
+    with_demo_at(&t, now()).await;
     let db = &t.db;
     let day = event_day();
     let smt = enrolled(db, "SMT-BYOD", 2).await;
@@ -754,7 +761,7 @@ async fn the_scheduler_settles_events_once_their_meter_data_has_arrived(t: TestD
     )
     .await;
     readings(db, &smt[0].sp, day, false, |_, _| Some(0.5)).await;
-    let due = settlement::settle_due(db, Utc::now()).await.unwrap();
+    let due = settlement::settle_due(db, now()).await.unwrap();
     assert_eq!(
         due.events,
         vec!["EV-T0006".to_string()],
@@ -762,7 +769,7 @@ async fn the_scheduler_settles_events_once_their_meter_data_has_arrived(t: TestD
         t.name
     );
     assert!(due.seasons.is_empty(), "{}: the season is not over", t.name);
-    let again = settlement::settle_due(db, Utc::now()).await.unwrap();
+    let again = settlement::settle_due(db, now()).await.unwrap();
     assert!(again.events.is_empty(), "{}: settled once", t.name);
     let runs = settlement::runs(db, Some("EV-T0006"), None, 10)
         .await

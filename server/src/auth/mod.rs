@@ -218,6 +218,7 @@ pub async fn authenticate(
         tracing::info!(outcome = "unknown_user", "sign-in refused");
         return Err(DomainError::Unauthenticated);
     };
+    // Lock-outs are on the wall clock: a simulated clock must not unlock an account.
     let now = Utc::now();
     if let Some(until) = row.locked_until.filter(|u| *u > now) {
         return Err(DomainError::Throttled((until - now).num_seconds().max(1)));
@@ -433,7 +434,7 @@ pub async fn revoke_token(db: &Db, actor: &str, name: &str) -> Result<(), Domain
 
 /// Resolves a bearer token to its client; revoked, expired or unknown tokens are refused.
 pub async fn client_for_token(db: &Db, token: &str) -> Result<ApiClient, DomainError> {
-    let now = Utc::now();
+    let now = Utc::now(); // wall clock: token expiry is access control
     let row = get_token_by_hash(db, &token_hash(token))
         .await?
         .filter(|t| !t.revoked && t.expires_at.is_none_or(|at| at > now))

@@ -49,7 +49,7 @@ impl UserPort for UserService {
 
     async fn list_users(&self, viewer: &Viewer) -> Result<Vec<UserDto>, AppError> {
         require(viewer, Action::ManageUsers)?;
-        let now = Utc::now();
+        let now = Utc::now(); // wall clock, as lock-outs are (see `auth::authenticate`)
         Ok(db::user::list_users(&self.db)
             .await?
             .into_iter()

@@ -137,6 +137,9 @@ pub fn row_hash(
 }
 
 /// Truncates to whole microseconds, the precision both backends keep.
+///
+/// Wall clock on purpose: the audit trail records when a person or process really acted,
+/// even on a simulated clock (whose time the entry's own data carries where it matters).
 pub fn now_micros() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)

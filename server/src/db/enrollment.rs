@@ -287,7 +287,8 @@ pub async fn replacements_of_device(
     .await?))
 }
 
-/// Writes a status change and its history row (the caller adds the audit record).
+/// Writes a status change and its history row at `now` (the caller adds the audit record).
+#[allow(clippy::too_many_arguments)]
 pub async fn set_status(
     tx: &mut Tx,
     id: i64,
@@ -296,8 +297,8 @@ pub async fn set_status(
     actor: &str,
     reason: &str,
     end_date: Option<NaiveDate>,
+    now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    let now = Utc::now();
     let done = with_tx!(tx, |c| {
         sqlx::query(
         "UPDATE enrollments SET status = $1, end_date = COALESCE($2, end_date), updated_at = $3 WHERE id = $4 AND status = $5"

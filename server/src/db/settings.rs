@@ -43,7 +43,7 @@ pub async fn put_setting(
     )
     .bind(key)
     .bind(value)
-    .bind(Utc::now())
+    .bind(Utc::now()) // wall clock: bookkeeping of the edit, like the audit entry
     .execute(c)
     .await?
     .rows_affected());

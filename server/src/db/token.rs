@@ -98,6 +98,7 @@ pub async fn revoke_token(tx: &mut Tx, name: &str) -> Result<bool, DomainError> 
 
 /// Notes the use at most once a minute per token, so busy clients do not write every call.
 pub async fn touch_token(db: &Db, id: i64) -> Result<(), DomainError> {
+    // Tokens live on the wall clock (expiry, last use), never on a simulated one.
     let now = Utc::now();
     let stale = now - chrono::Duration::minutes(1);
     with_db!(db, |pool| {

@@ -60,6 +60,7 @@ pub async fn insert_user(
     role: &str,
     password_hash: &str,
 ) -> Result<i64, DomainError> {
+    // Users and their timestamps are access control, on the wall clock (not the utility's).
     let now = Utc::now();
     let id = with_tx!(tx, |c| {
         sqlx::query_scalar(

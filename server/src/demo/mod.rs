@@ -104,7 +104,8 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
 }
 
 /// Loads the demo utility into an empty database in one transaction; its load history and
-/// weather end, and its temperature forecast starts, at the current time.
+/// weather end, and its temperature forecast starts, at the system clock's time (the `demo`
+/// command and benches; a server loads it at its own clock with [`load_demo_at`]).
 pub async fn load_demo(db: &Db, size: DemoSize, seed: u64) -> Result<DemoSummary, DomainError> {
     load_demo_at(db, size, seed, Utc::now()).await
 }

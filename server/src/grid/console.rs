@@ -25,12 +25,10 @@ use crate::grid::strategy::{self, StrategyRow};
 use crate::grid::{dispatch, DEVICE_TYPES};
 use crate::with_db;
 
-/// How the grid side runs events in this process.
+/// How the grid side runs events in this process (the clock is the process's one clock,
+/// handed to [`EventService::new`] with the other services').
 #[derive(Clone)]
 pub struct GridSettings {
-    pub clock: Arc<dyn Clock>,
-    /// Set when the server runs on a simulated clock an admin may move on.
-    pub simulated: Option<Arc<OffsetClock>>,
     pub headend: HeadEndSim,
     /// Balancing-authority threshold: open events' reductions above it need two approvals.
     pub ba_threshold_kw: f64,
@@ -39,22 +37,8 @@ pub struct GridSettings {
 impl Default for GridSettings {
     fn default() -> Self {
         GridSettings {
-            clock: Arc::new(crate::clock::SystemClock),
-            simulated: None,
             headend: HeadEndSim::default(),
             ba_threshold_kw: 50_000.0,
-        }
-    }
-}
-
-impl GridSettings {
-    /// Settings on a simulated clock that starts at real time.
-    pub fn simulated() -> Self {
-        let clock = Arc::new(OffsetClock::default());
-        GridSettings {
-            clock: clock.clone(),
-            simulated: Some(clock),
-            ..GridSettings::default()
         }
     }
 }
@@ -62,15 +46,28 @@ impl GridSettings {
 pub struct EventService {
     pub db: Db,
     pub settings: GridSettings,
+    clock: Arc<dyn Clock>,
+    /// Set when the server runs on a simulated clock an admin may move on (it is `clock`).
+    simulated: Option<Arc<OffsetClock>>,
 }
 
 impl EventService {
-    pub fn new(db: Db, settings: GridSettings) -> Arc<Self> {
-        Arc::new(EventService { db, settings })
+    pub fn new(
+        db: Db,
+        settings: GridSettings,
+        clock: Arc<dyn Clock>,
+        simulated: Option<Arc<OffsetClock>>,
+    ) -> Arc<Self> {
+        Arc::new(EventService {
+            db,
+            settings,
+            clock,
+            simulated,
+        })
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        self.settings.clock.now()
+        self.clock.now()
     }
 
     pub fn actor(viewer: &Viewer) -> Actor {
@@ -530,12 +527,12 @@ impl EventPort for EventService {
     }
 
     async fn simulated_now(&self) -> Option<DateTime<Utc>> {
-        self.settings.simulated.as_ref().map(|c| c.now())
+        self.simulated.as_ref().map(|c| c.now())
     }
 
     async fn advance_clock(&self, viewer: &Viewer, minutes: i64) -> Result<String, AppError> {
         require(viewer, Permission::MoveClock)?;
-        let clock = self.settings.simulated.as_ref().ok_or_else(|| {
+        let clock = self.simulated.as_ref().ok_or_else(|| {
             DomainError::invalid(
                 "the server runs on the real clock; start it with --simulated-clock",
             )

@@ -19,6 +19,7 @@ use app::AppError;
 
 use crate::access::require;
 use crate::calendar::align;
+use crate::clock::Clock;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
@@ -79,11 +80,12 @@ pub fn parse_reduction(
 
 pub struct ForecastService {
     pub db: Db,
+    clock: Arc<dyn Clock>,
 }
 
 impl ForecastService {
-    pub fn new(db: Db) -> Arc<Self> {
-        Arc::new(ForecastService { db })
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(ForecastService { db, clock })
     }
 }
 
@@ -92,7 +94,7 @@ impl ForecastPort for ForecastService {
     /// The forecast page for the zone in `q`, and the network roll-up, now.
     async fn forecast(&self, viewer: &Viewer, q: &ForecastQuery) -> Result<ForecastView, AppError> {
         require(viewer, Action::ReadForecasts)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let start = align(now);
         let started = Instant::now();
         let rollup = network_rollup(&self.db, start).await?;
@@ -209,7 +211,7 @@ impl ForecastPort for ForecastService {
     /// Stores an uploaded temperature forecast: all lines or none, with its audit record.
     async fn upload_weather(&self, viewer: &Viewer, csv: &str) -> Result<String, AppError> {
         require(viewer, Action::UploadForecasts)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let upload = parse_weather_csv(csv)?;
         let (first, last) = (upload.hours[0].0, upload.hours[upload.hours.len() - 1].0);
         let mut tx = self.db.begin().await?;
@@ -263,7 +265,7 @@ impl ForecastPort for ForecastService {
         require(viewer, Action::EditReductions)?;
         let (id, entry) = parse_reduction(input)?;
         let mut tx = self.db.begin().await?;
-        let (id, before) = forecast::put_reduction(&mut tx, id, &entry, Utc::now()).await?;
+        let (id, before) = forecast::put_reduction(&mut tx, id, &entry, self.clock.now()).await?;
         let mut audit = NewAuditEntry::new(
             &viewer.username,
             if before.is_some() {

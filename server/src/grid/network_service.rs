@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::Utc;
 use tokio::sync::Mutex;
 
 use app::access::Action;
@@ -18,6 +17,7 @@ use app::query::NetworkQuery;
 use app::AppError;
 
 use crate::access::require;
+use crate::clock::Clock;
 use crate::db::network::Figures;
 use crate::db::{self, Db};
 use crate::dto::{node_ref, node_ref_p};
@@ -33,12 +33,14 @@ pub struct NetworkService {
     pub db: Db,
     rollup: RollupCache,
     refreshing: Arc<AtomicBool>,
+    clock: Arc<dyn Clock>,
 }
 
 impl NetworkService {
-    pub fn new(db: Db) -> Arc<Self> {
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
         Arc::new(NetworkService {
             db,
+            clock,
             rollup: Arc::new(Mutex::new(None)),
             refreshing: Arc::new(AtomicBool::new(false)),
         })
@@ -187,8 +189,12 @@ impl NetworkPort for NetworkService {
 
     async fn export_network(&self, viewer: &Viewer) -> Result<String, AppError> {
         require(viewer, Action::ExportNetwork)?;
-        let s = crate::grid::network_export::export_network(&self.db, &viewer.username, Utc::now())
-            .await?;
+        let s = crate::grid::network_export::export_network(
+            &self.db,
+            &viewer.username,
+            self.clock.now(),
+        )
+        .await?;
         Ok(format!(
             "Network model exported: {} nodes and {} service points queued for the program side.",
             s.nodes, s.service_points

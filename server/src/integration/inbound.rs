@@ -98,6 +98,7 @@ pub async fn receive(
     side: Side,
     sender: &str,
     body: &[u8],
+    now: DateTime<Utc>,
 ) -> Result<InboundAnswer, DomainError> {
     let envelope: Value = serde_json::from_slice(body)
         .map_err(|e| DomainError::invalid(format!("the message is not valid JSON: {e}")))?;
@@ -127,7 +128,6 @@ pub async fn receive(
     let payload = envelope.get("payload").cloned().unwrap_or(Value::Null);
     let payload_text = payload.to_string();
 
-    let now = Utc::now();
     let mut tx = db.begin().await?;
     if let Some(seen) = find_inbound(&mut tx, &message_id).await? {
         return Ok(stored_answer(&seen.status, seen.result.as_deref()));
@@ -225,14 +225,15 @@ pub async fn receive_batch(
     side: Side,
     sender: &str,
     msgs: &[MessageRow],
+    now: DateTime<Utc>,
 ) -> Vec<Result<InboundAnswer, DomainError>> {
-    match try_batch(db, side, sender, msgs).await {
+    match try_batch(db, side, sender, msgs, now).await {
         Ok(Some(answers)) => answers.into_iter().map(Ok).collect(),
         Ok(None) | Err(_) => {
             let mut out = Vec::with_capacity(msgs.len());
             for m in msgs {
                 let body = crate::integration::peer::envelope(m).to_string();
-                out.push(receive(db, side, sender, body.as_bytes()).await);
+                out.push(receive(db, side, sender, body.as_bytes(), now).await);
             }
             out
         }
@@ -245,11 +246,11 @@ async fn try_batch(
     side: Side,
     sender: &str,
     msgs: &[MessageRow],
+    now: DateTime<Utc>,
 ) -> Result<Option<Vec<InboundAnswer>>, DomainError> {
     if msgs.is_empty() {
         return Ok(Some(Vec::new()));
     }
-    let now = Utc::now();
     let mut tx = db.begin().await?;
     let ids: Vec<String> = msgs.iter().map(|m| m.message_id.clone()).collect();
     if crate::integration::message::any_inbound(&mut tx, &ids).await? {

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
 
 use app::access::Action;
 use app::model::*;
@@ -13,6 +12,7 @@ use app::query::MessageQuery;
 use app::AppError;
 
 use crate::access::{mask_json, require};
+use crate::clock::Clock;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::{self, Db};
 use crate::error::DomainError;
@@ -21,11 +21,12 @@ use crate::integration::wire::Flow;
 
 pub struct MonitorService {
     pub db: Db,
+    clock: Arc<dyn Clock>,
 }
 
 impl MonitorService {
-    pub fn new(db: Db) -> Arc<Self> {
-        Arc::new(MonitorService { db })
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(MonitorService { db, clock })
     }
 }
 
@@ -69,7 +70,8 @@ impl MonitorPort for MonitorService {
         let latencies = message::recent_latencies(&self.db, 10_000).await?;
         let hours = query.chart_hours();
         let series =
-            crate::integration::monitor_chart::series(&self.db, &filter, hours, Utc::now()).await?;
+            crate::integration::monitor_chart::series(&self.db, &filter, hours, self.clock.now())
+                .await?;
         let title = match &query.flow {
             Some(flow) => format!("{flow}: messages per status, last {hours} h"),
             None => format!("Messages per flow, last {hours} h"),
@@ -130,7 +132,7 @@ impl MonitorPort for MonitorService {
     async fn resubmit_message(&self, viewer: &Viewer, id: i64) -> Result<(), AppError> {
         require(viewer, Action::ResubmitMessages)?;
         let mut tx = self.db.begin().await?;
-        let before = message::resubmit(&mut tx, id, Utc::now()).await?;
+        let before = message::resubmit(&mut tx, id, self.clock.now()).await?;
         append(
             &mut tx,
             NewAuditEntry::new(
@@ -183,7 +185,8 @@ impl MonitorPort for MonitorService {
             }
         }
         let mut tx = self.db.begin().await?;
-        let before = db::value_map::put_entry(&mut tx, map, source, target, Utc::now()).await?;
+        let before =
+            db::value_map::put_entry(&mut tx, map, source, target, self.clock.now()).await?;
         append(
             &mut tx,
             NewAuditEntry::new(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::db::Db;
 use crate::integration::inbound::{self, Side};
@@ -22,19 +23,26 @@ pub enum DeliveryError {
     Technical(String),
 }
 
+/// `now` is the sender's clock: a peer in this process handles the message at that time (so
+/// both sides agree on "now", simulated or not); a remote peer keeps its own clock.
 #[async_trait]
 pub trait Peer: Send + Sync + 'static {
-    async fn deliver(&self, msg: &MessageRow) -> Result<serde_json::Value, DeliveryError>;
+    async fn deliver(
+        &self,
+        msg: &MessageRow,
+        now: DateTime<Utc>,
+    ) -> Result<serde_json::Value, DeliveryError>;
 
     /// Delivers several messages; answers line up with `msgs`. One by one unless the peer
     /// can do better.
     async fn deliver_all(
         &self,
         msgs: &[MessageRow],
+        now: DateTime<Utc>,
     ) -> Vec<Result<serde_json::Value, DeliveryError>> {
         let mut out = Vec::with_capacity(msgs.len());
         for m in msgs {
-            out.push(self.deliver(m).await);
+            out.push(self.deliver(m, now).await);
         }
         out
     }
@@ -79,25 +87,30 @@ pub struct InProcessPeer {
 
 #[async_trait]
 impl Peer for InProcessPeer {
-    async fn deliver(&self, msg: &MessageRow) -> Result<serde_json::Value, DeliveryError> {
+    async fn deliver(
+        &self,
+        msg: &MessageRow,
+        now: DateTime<Utc>,
+    ) -> Result<serde_json::Value, DeliveryError> {
         let body = envelope(msg).to_string();
-        from_answer(inbound::receive(&self.db, self.side, &msg.sender, body.as_bytes()).await)
+        from_answer(inbound::receive(&self.db, self.side, &msg.sender, body.as_bytes(), now).await)
     }
 
     async fn deliver_all(
         &self,
         msgs: &[MessageRow],
+        now: DateTime<Utc>,
     ) -> Vec<Result<serde_json::Value, DeliveryError>> {
         // One batch per sender; answers keep the order of `msgs`.
         let sender = msgs.first().map(|m| m.sender.clone()).unwrap_or_default();
         if msgs.iter().any(|m| m.sender != sender) {
             let mut out = Vec::with_capacity(msgs.len());
             for m in msgs {
-                out.push(self.deliver(m).await);
+                out.push(self.deliver(m, now).await);
             }
             return out;
         }
-        inbound::receive_batch(&self.db, self.side, &sender, msgs)
+        inbound::receive_batch(&self.db, self.side, &sender, msgs, now)
             .await
             .into_iter()
             .map(from_answer)
@@ -127,7 +140,11 @@ impl HttpPeer {
 
 #[async_trait]
 impl Peer for HttpPeer {
-    async fn deliver(&self, msg: &MessageRow) -> Result<serde_json::Value, DeliveryError> {
+    async fn deliver(
+        &self,
+        msg: &MessageRow,
+        _now: DateTime<Utc>,
+    ) -> Result<serde_json::Value, DeliveryError> {
         let url = format!("{}/integration/{}", self.base_url, msg.flow);
         let res = self
             .client

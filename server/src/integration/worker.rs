@@ -117,7 +117,7 @@ impl DeliveryWorker {
         for (recipient, msgs) in groups {
             let started = self.clock.now();
             let results = match self.peers.for_recipient(&recipient) {
-                Some(peer) => peer.deliver_all(&msgs).await,
+                Some(peer) => peer.deliver_all(&msgs, started).await,
                 None => msgs
                     .iter()
                     .map(|_| {

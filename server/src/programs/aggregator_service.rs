@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
 
 use app::access::Action;
 use app::model::*;
@@ -12,15 +11,17 @@ use app::port::AggregatorPort;
 use app::AppError;
 
 use crate::access::{mask_for, require};
+use crate::clock::Clock;
 use crate::db::Db;
 
 pub struct AggregatorService {
     pub db: Db,
+    clock: Arc<dyn Clock>,
 }
 
 impl AggregatorService {
-    pub fn new(db: Db) -> Arc<Self> {
-        Arc::new(AggregatorService { db })
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(AggregatorService { db, clock })
     }
 }
 
@@ -46,7 +47,7 @@ impl AggregatorPort for AggregatorService {
             &self.db,
             &viewer.username,
             &a,
-            Utc::now(),
+            self.clock.now(),
         )
         .await?;
         Ok(format!(

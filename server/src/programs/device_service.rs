@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
 
 use app::access::Action;
 use app::model::*;
@@ -13,6 +12,7 @@ use app::query::DeviceQuery;
 use app::AppError;
 
 use crate::access::{mask_for, require};
+use crate::clock::Clock;
 use crate::db::{self, Db};
 use crate::dto::node_ref;
 use crate::error::DomainError;
@@ -22,11 +22,12 @@ use crate::programs::{opt_out, unavailability};
 
 pub struct DeviceService {
     pub db: Db,
+    clock: Arc<dyn Clock>,
 }
 
 impl DeviceService {
-    pub fn new(db: Db) -> Arc<Self> {
-        Arc::new(DeviceService { db })
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(DeviceService { db, clock })
     }
 }
 
@@ -202,7 +203,7 @@ impl DevicePort for DeviceService {
             starts,
             ends,
             reason,
-            Utc::now(),
+            self.clock.now(),
         )
         .await?;
         Ok(())
@@ -215,7 +216,7 @@ impl DevicePort for DeviceService {
     ) -> Result<i64, AppError> {
         require(viewer, Action::CancelUnavailability)?;
         Ok(
-            unavailability::cancel_window(&self.db, &viewer.username, window_id, Utc::now())
+            unavailability::cancel_window(&self.db, &viewer.username, window_id, self.clock.now())
                 .await?,
         )
     }
@@ -226,7 +227,7 @@ impl DevicePort for DeviceService {
             .await?
             .ok_or_else(|| DomainError::not_found(format!("device {device_id}")))?;
         let check = wire::DeviceStatusCheck {
-            transaction_id: format!("CHK-{device_id}-{}", Utc::now().timestamp_millis()),
+            transaction_id: format!("CHK-{device_id}-{}", self.clock.now().timestamp_millis()),
             device_list: vec![wire::DeviceKey {
                 head_end_system: d.head_end,
                 nic_id: d.nic_id,
@@ -242,13 +243,20 @@ impl DevicePort for DeviceService {
             max_attempts: crate::integration::message::DEFAULT_MAX_ATTEMPTS,
         };
         let mut tx = self.db.begin().await?;
-        message::enqueue(&mut tx, &msg, Utc::now()).await?;
+        message::enqueue(&mut tx, &msg, self.clock.now()).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn opt_out(&self, viewer: &Viewer, stage: &str, device_id: i64) -> Result<(), AppError> {
         require(viewer, Action::OptOut)?;
-        Ok(opt_out::opt_out(&self.db, &viewer.username, stage, device_id, Utc::now()).await?)
+        Ok(opt_out::opt_out(
+            &self.db,
+            &viewer.username,
+            stage,
+            device_id,
+            self.clock.now(),
+        )
+        .await?)
     }
 }

@@ -2,7 +2,7 @@
 //! [`EnrollmentStatus::transition`], written with its history and audit record in one transaction.
 
 use app::model::EnrollmentStatus;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::db::audit::{append, NewAuditEntry};
@@ -43,13 +43,15 @@ impl Transition for EnrollmentStatus {
     }
 }
 
-/// Applies `action` to enrollment `id`: status, history row and audit record commit together.
+/// Applies `action` to enrollment `id` at `now` (the clock's): status, history row and audit
+/// record commit together; an unenrollment ends on `now`'s date.
 pub async fn change_status(
     db: &Db,
     id: i64,
     action: EnrollmentAction,
     actor: &str,
     reason: &str,
+    now: DateTime<Utc>,
 ) -> Result<EnrollmentStatus, DomainError> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
@@ -62,7 +64,7 @@ pub async fn change_status(
         DomainError::Internal(format!("enrollment {id} has status {}", current.status))
     })?;
     let to = from.transition(action)?;
-    let end_date = (to == EnrollmentStatus::Inactive).then(|| Utc::now().date_naive());
+    let end_date = (to == EnrollmentStatus::Inactive).then(|| now.date_naive());
     let mut tx = db.begin().await?;
     let sync_action = match (from, to) {
         (EnrollmentStatus::Pending, EnrollmentStatus::Active) => Some("ENROLL"),
@@ -71,7 +73,7 @@ pub async fn change_status(
     };
     // Read before the change: on unenroll the devices leave the subscription.
     let sync = match sync_action {
-        Some(action) => Some(sync_payload(&mut tx, id, action).await?),
+        Some(action) => Some(sync_payload(&mut tx, id, action, now).await?),
         None => None,
     };
     store::set_status(
@@ -82,6 +84,7 @@ pub async fn change_status(
         actor,
         reason,
         end_date,
+        now,
     )
     .await?;
     append(
@@ -102,7 +105,7 @@ pub async fn change_status(
             payload,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
         };
-        enqueue(&mut tx, &msg, Utc::now()).await?;
+        enqueue(&mut tx, &msg, now).await?;
     }
     tx.commit().await?;
     Ok(to)
@@ -113,6 +116,7 @@ async fn sync_payload(
     tx: &mut Tx,
     id: i64,
     action: &str,
+    now: DateTime<Utc>,
 ) -> Result<serde_json::Value, DomainError> {
     let (program_code, service_point, transformer_code): (String, String, String) =
         with_tx!(tx, |c| sqlx::query_as(
@@ -133,7 +137,7 @@ async fn sync_payload(
     .await?
     });
     Ok(json!({
-        "transactionId": format!("sync-{id}-{}", Utc::now().timestamp_millis()),
+        "transactionId": format!("sync-{id}-{}", now.timestamp_millis()),
         "action": action,
         "enrollmentId": id,
         "programCode": program_code,

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
 
 use app::access::Action;
 use app::model::*;
@@ -14,6 +13,7 @@ use app::AppError;
 
 use crate::access::{mask_for, require};
 use crate::audit::audit_dto;
+use crate::clock::Clock;
 use crate::db::{self, Db};
 use crate::error::DomainError;
 use crate::programs::device_service::{location_dto, replacement_dto};
@@ -21,11 +21,12 @@ use crate::programs::enrollment::{change_status, EnrollmentAction};
 
 pub struct EnrollmentService {
     pub db: Db,
+    clock: Arc<dyn Clock>,
 }
 
 impl EnrollmentService {
-    pub fn new(db: Db) -> Arc<Self> {
-        Arc::new(EnrollmentService { db })
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(EnrollmentService { db, clock })
     }
 }
 
@@ -144,7 +145,15 @@ impl EnrollmentPort for EnrollmentService {
                 )))
             }
         };
-        let to = change_status(&self.db, enrollment_id, action, &viewer.username, reason).await?;
+        let to = change_status(
+            &self.db,
+            enrollment_id,
+            action,
+            &viewer.username,
+            reason,
+            self.clock.now(),
+        )
+        .await?;
         Ok(to.as_str().to_string())
     }
 
@@ -161,7 +170,7 @@ impl EnrollmentPort for EnrollmentService {
             &viewer.username,
             enrollment_id,
             &r,
-            Utc::now(),
+            self.clock.now(),
         )
         .await?;
         Ok(format!(

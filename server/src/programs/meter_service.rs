@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
 
 use app::access::Action;
 use app::model::*;
@@ -11,15 +10,17 @@ use app::port::MeterDataPort;
 use app::AppError;
 
 use crate::access::require;
+use crate::clock::Clock;
 use crate::db::Db;
 
 pub struct MeterDataService {
     pub db: Db,
+    clock: Arc<dyn Clock>,
 }
 
 impl MeterDataService {
-    pub fn new(db: Db) -> Arc<Self> {
-        Arc::new(MeterDataService { db })
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(MeterDataService { db, clock })
     }
 }
 
@@ -61,7 +62,7 @@ impl MeterDataPort for MeterDataService {
             file_name,
             content,
             kind,
-            Utc::now(),
+            self.clock.now(),
         )
         .await?;
         Ok((report.import_id, report.message))

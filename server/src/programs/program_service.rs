@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
 
 use app::access::Action;
 use app::model::*;
@@ -12,6 +11,7 @@ use app::port::ProgramPort;
 use app::AppError;
 
 use crate::access::require;
+use crate::clock::Clock;
 use crate::db::{self, Db};
 use crate::dto::node_ref_p;
 use crate::error::DomainError;
@@ -19,11 +19,12 @@ use crate::programs::{rule, score};
 
 pub struct ProgramService {
     pub db: Db,
+    clock: Arc<dyn Clock>,
 }
 
 impl ProgramService {
-    pub fn new(db: Db) -> Arc<Self> {
-        Arc::new(ProgramService { db })
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(ProgramService { db, clock })
     }
 }
 
@@ -72,7 +73,7 @@ impl ProgramPort for ProgramService {
             .ok_or_else(|| DomainError::not_found(format!("program {id}")))?;
         let counts = db::program::enrollment_counts(&self.db).await?;
         let rules = db::program::list_rules(&self.db, id).await?;
-        let today = Utc::now().date_naive();
+        let today = self.clock.now().date_naive();
         let current = db::program::rule_in_force(&rules, today).map(|r| r.id);
         let aggregators = db::program::program_aggregators(&self.db, id).await?;
         Ok(ProgramDetail {
@@ -147,7 +148,7 @@ impl ProgramPort for ProgramService {
         rule: &RuleInput,
     ) -> Result<String, AppError> {
         require(viewer, Action::EditRules)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let parsed = rule::parse_rule(rule, now.date_naive())?;
         let replaced =
             rule::save_rule(&self.db, &viewer.username, program_id, &parsed, now).await?;
@@ -160,7 +161,7 @@ impl ProgramPort for ProgramService {
 
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError> {
         require(viewer, Action::RunScores)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let run =
             score::run_scores(&self.db, &viewer.username, now.date_naive(), now, false).await?;
         Ok(format!(

@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::settlement::{self, RunRow, SettlementRow};
 use crate::access::require;
+use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::with_db;
@@ -22,11 +23,12 @@ const OVERVIEW_EVENTS: usize = 100;
 
 pub struct SettlementService {
     db: Db,
+    clock: Arc<dyn Clock>,
 }
 
 impl SettlementService {
-    pub fn new(db: Db) -> Arc<Self> {
-        Arc::new(SettlementService { db })
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(SettlementService { db, clock })
     }
 }
 
@@ -304,7 +306,7 @@ impl SettlementPort for SettlementService {
                 posted_credit: c.posted_credit,
             })
             .collect();
-        let season_over = settlement::local_date(Utc::now()) > program.season_end;
+        let season_over = settlement::local_date(self.clock.now()) > program.season_end;
         Ok(SeasonDetail {
             runs: settlement::runs(&self.db, None, Some(program_code), 50)
                 .await?
@@ -324,7 +326,8 @@ impl SettlementPort for SettlementService {
         require(viewer, Action::SettleEvents)?;
         code_ok("event", event_code)?;
         let runs =
-            settlement::settle_event(&self.db, &viewer.username, event_code, Utc::now()).await?;
+            settlement::settle_event(&self.db, &viewer.username, event_code, self.clock.now())
+                .await?;
         tracing::info!(user = %viewer.username, event = event_code, runs = runs.len(), "event settled");
         Ok(format!("{event_code} settled. {}", summary_words(&runs)))
     }
@@ -333,7 +336,8 @@ impl SettlementPort for SettlementService {
         require(viewer, Action::SettleSeasons)?;
         code_ok("program", program_code)?;
         let run =
-            settlement::settle_season(&self.db, &viewer.username, program_code, Utc::now()).await?;
+            settlement::settle_season(&self.db, &viewer.username, program_code, self.clock.now())
+                .await?;
         tracing::info!(user = %viewer.username, program = program_code, "season settled");
         Ok(format!(
             "The {program_code} season is settled and its credits posted. {}",

@@ -528,7 +528,7 @@ async fn get_weather(
     ApiViewer(viewer): ApiViewer,
 ) -> Result<Json<WeatherForecast>, ApiError> {
     crate::access::require(&viewer, app::access::Action::ReadForecasts)?;
-    let now = chrono::Utc::now();
+    let now = state.clock.now();
     let from = crate::calendar::align(now);
     let temps = crate::grid::forecast::load_temperatures(
         &state.db,
@@ -796,7 +796,7 @@ async fn post_meter_data(
         &file_name,
         text,
         kind,
-        chrono::Utc::now(),
+        state.clock.now(),
     )
     .await?;
     Ok(Json(report).into_response())

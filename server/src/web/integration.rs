@@ -84,7 +84,15 @@ fn problem_response(status: StatusCode, body: serde_json::Value) -> Response {
 
 /// Hands an envelope to the receiving side and answers with what it said.
 async fn deliver(state: &AppState, flow: Flow, sender: &str, body: &[u8]) -> Response {
-    match receive(&state.db, recipient_of(flow), sender, body).await {
+    match receive(
+        &state.db,
+        recipient_of(flow),
+        sender,
+        body,
+        state.clock.now(),
+    )
+    .await
+    {
         Ok(answer) => {
             let code = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
             let mut res = (code, Json(answer.body)).into_response();
@@ -211,12 +219,13 @@ fn envelope(
     flow: Flow,
     correlation: Option<String>,
     payload: serde_json::Value,
+    sent_at: chrono::DateTime<chrono::Utc>,
 ) -> Vec<u8> {
     serde_json::json!({
         "messageId": message_id,
         "flow": flow.as_str(),
         "correlationId": correlation,
-        "sentAt": chrono::Utc::now(),
+        "sentAt": sent_at,
         "payload": payload,
     })
     .to_string()
@@ -263,7 +272,13 @@ pub async fn reservation_csv(
         &state,
         flow,
         &sender,
-        &envelope(&q.message_id, flow, q.correlation_id, payload),
+        &envelope(
+            &q.message_id,
+            flow,
+            q.correlation_id,
+            payload,
+            state.clock.now(),
+        ),
     )
     .await
 }
@@ -306,7 +321,13 @@ pub async fn outcome_flat_file(
         &state,
         flow,
         &sender,
-        &envelope(&q.message_id, flow, q.correlation_id, payload),
+        &envelope(
+            &q.message_id,
+            flow,
+            q.correlation_id,
+            payload,
+            state.clock.now(),
+        ),
     )
     .await
 }

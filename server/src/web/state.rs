@@ -14,6 +14,7 @@ use app::settlement::Settlements;
 
 use crate::audit::AuditService;
 use crate::auth::user_service::UserService;
+use crate::clock::Clock;
 use crate::db::Db;
 use crate::grid::console::EventService;
 use crate::grid::forecast_service::ForecastService;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub events: Arc<EventService>,
     pub settlements: Arc<SettlementService>,
     pub reports: Arc<ReportService>,
+    /// The process's one clock (see `WebSettings::clock`); handlers read "now" here.
+    pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
     pub leptos_options: LeptosOptions,

@@ -4,8 +4,11 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use gridflex::db::{Db, DbOptions};
+use chrono::{DateTime, Duration, Utc, Weekday};
+use gridflex::clock::{Clock, ManualClock};
+use gridflex::db::{Arg, Db, DbOptions};
 use gridflex::demo::{self, DemoSize};
 use gridflex::startup::{build_app, serve, WebSettings};
 
@@ -173,12 +176,102 @@ pub async fn with_demo(t: &TestDb) {
     demo::ensure_demo_users(&t.db).await.expect("demo users");
 }
 
+/// The demo utility as loaded at `now` (its season is `now`'s year, its load history ends
+/// and its forecast starts at `now`): pair it with [`spawn_app_at`] on a clock at `now`.
+pub async fn with_demo_at(t: &TestDb, now: DateTime<Utc>) {
+    demo::load_demo_at(&t.db, DemoSize(DEMO_DEVICES), demo::DEFAULT_SEED, now)
+        .await
+        .expect("demo loads");
+    demo::ensure_demo_users(&t.db).await.expect("demo users");
+}
+
+/// A manual clock at `t`, shared by the test and the app it spawns.
+pub fn clock_at(t: DateTime<Utc>) -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(t))
+}
+
+/// The first instant after `from` that is `weekday` `h`:`m` in the utility's local time (from
+/// the calendar module, whatever its zone), to the minute.
+pub fn next_local_after(from: DateTime<Utc>, weekday: Weekday, h: u32, m: u32) -> DateTime<Utc> {
+    use chrono::Datelike;
+    use gridflex::calendar::local_time;
+    let offset = local_time(from) - from.naive_utc();
+    (0..=8)
+        .filter_map(|days| {
+            let day = local_time(from).date() + Duration::days(days);
+            (day.weekday() == weekday).then(|| day.and_hms_opt(h, m, 0))?
+        })
+        .map(|wanted| {
+            // Guess with today's offset, then correct it where the offset differs (a zone
+            // with daylight saving).
+            let mut t = (wanted - offset).and_utc();
+            for _ in 0..2 {
+                t += wanted - local_time(t);
+            }
+            t
+        })
+        .find(|t| *t > from)
+        .expect("a week has every weekday")
+}
+
+/// The next `weekday` `h`:`m` local time from now: a fixed time of the week (and of the
+/// day), near enough to now for the demo's data.
+pub fn next_local(weekday: Weekday, h: u32, m: u32) -> DateTime<Utc> {
+    next_local_after(Utc::now(), weekday, h, m)
+}
+
+/// One value from `sql` with `args` bound in order (`$1`, `$2`, ...), on either backend.
+pub async fn scalar<T>(db: &Db, sql: &str, args: &[Arg]) -> T
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>
+        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>,
+{
+    gridflex::with_db!(db, |p| gridflex::bind_args!(
+        sqlx::query_scalar::<_, T>(sql),
+        args
+    )
+    .fetch_one(p)
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}")))
+}
+
+impl TestDb {
+    /// [`scalar`] on this database.
+    pub async fn scalar<T>(&self, sql: &str, args: &[Arg]) -> T
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>,
+    {
+        scalar(&self.db, sql, args).await
+    }
+
+    /// The rows of a table (a bare name), or the `COUNT(*)` a whole query answers.
+    pub async fn count(&self, table_or_sql: &str) -> i64 {
+        if table_or_sql.contains(char::is_whitespace) {
+            scalar(&self.db, table_or_sql, &[]).await
+        } else {
+            let sql = format!("SELECT COUNT(*) FROM {table_or_sql}");
+            scalar(&self.db, &sql, &[]).await
+        }
+    }
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     server: tokio::task::JoinHandle<()>,
     #[allow(dead_code)]
     pub events: std::sync::Arc<gridflex::grid::console::EventService>,
+    /// The app's one clock (what every service and handler reads "now" from).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Drop for TestApp {
@@ -187,9 +280,19 @@ impl Drop for TestApp {
     }
 }
 
-/// Starts the real router on 127.0.0.1:0 against `t`.
+/// Starts the real router on 127.0.0.1:0 against `t`, on a simulated clock.
 pub async fn spawn_app(t: &TestDb) -> TestApp {
-    spawn_app_with(t, gridflex::grid::console::GridSettings::simulated()).await
+    spawn_app_with(t, gridflex::grid::console::GridSettings::default()).await
+}
+
+/// Like [`spawn_app`] on `clock` (a test's [`ManualClock`], say): every service, handler and
+/// the scheduler step see its time.
+pub async fn spawn_app_at(t: &TestDb, clock: Arc<dyn Clock>) -> TestApp {
+    spawn_app_configured(t, gridflex::grid::console::GridSettings::default(), |s| {
+        s.clock = clock;
+        s.simulated_clock = None;
+    })
+    .await
 }
 
 /// Like [`spawn_app`] with the grid side's settings chosen by the test.
@@ -198,7 +301,8 @@ pub async fn spawn_app_with(t: &TestDb, grid: gridflex::grid::console::GridSetti
     spawn_app_configured(t, grid, |_| {}).await
 }
 
-/// The web settings the tests serve with (plain-HTTP cookies, a two-minute request limit).
+/// The web settings the tests serve with (plain-HTTP cookies, a two-minute request limit, a
+/// simulated clock starting at real time).
 pub fn web_settings(
     listen: SocketAddr,
     pg_schema: Option<String>,
@@ -209,11 +313,14 @@ pub fn web_settings(
         secure_cookies: false,
         session_hours: 8,
         pg_schema,
+        clock: WebSettings::system_clock(),
+        simulated_clock: None,
         grid,
         request_timeout: std::time::Duration::from_secs(120),
         public_metrics: false,
         trusted_proxies: Vec::new(),
     }
+    .with_simulated_clock()
 }
 
 /// Like [`spawn_app_with`], with the web settings changed by `configure` first.
@@ -239,6 +346,7 @@ pub async fn spawn_app_configured(
         base: format!("http://{addr}"),
         server,
         events: state.events.clone(),
+        clock: state.clock.clone(),
     }
 }
 
