@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 
+use gridflex::calendar::Calendar;
 use gridflex::config::{AuditCommand, Cli, Command, LogFormat, ServeArgs, TokenCommand};
 use gridflex::db::audit::ChainCheck;
 use gridflex::db::{redact_url, Db, DbOptions};
@@ -41,15 +42,16 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("migrations failed")?;
 
+    let calendar = cli.calendar;
     match cli.command {
-        Command::Serve(args) => serve(db, args, cli.db.database_schema).await,
+        Command::Serve(args) => serve(db, calendar, args, cli.db.database_schema).await,
         Command::Migrate => {
             println!("Migrations applied ({}).", db.backend_name());
             Ok(())
         }
         Command::Demo { size, seed } => {
             let started = std::time::Instant::now();
-            let summary = demo::load_demo(&db, size, seed).await?;
+            let summary = demo::load_demo(&db, calendar, size, seed).await?;
             demo::ensure_demo_users(&db).await?;
             println!(
                 "Demo utility loaded in {:.1} s: {} customers, {} devices, {} enrollments; past events {} settled.",
@@ -155,8 +157,6 @@ async fn token(db: Db, command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the control-score calculation once a day at `hour` (UTC); every server process has
-/// the schedule, the first to run it for the day wins.
 fn grid_settings(args: &ServeArgs) -> anyhow::Result<GridSettings> {
     let mut grid = if args.simulated_clock {
         GridSettings::simulated()
@@ -203,18 +203,17 @@ async fn run_scheduler(
     }
 }
 
-async fn daily_scores(db: Db, hour: u32, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Runs the control-score calculation once a day at the local `hour`; every server process
+/// has the schedule, the first to run it for the day wins.
+async fn daily_scores(
+    db: Db,
+    calendar: Calendar,
+    hour: u32,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         let now = chrono::Utc::now();
-        let today = now
-            .date_naive()
-            .and_hms_opt(hour.min(23), 0, 0)
-            .map(|t| t.and_utc());
-        let next = match today {
-            Some(t) if t > now => t,
-            Some(t) => t + chrono::Duration::days(1),
-            None => now + chrono::Duration::days(1),
-        };
+        let next = calendar.next_local_hour(now, hour);
         let wait = (next - now)
             .to_std()
             .unwrap_or(std::time::Duration::from_secs(60));
@@ -223,7 +222,8 @@ async fn daily_scores(db: Db, hour: u32, mut stop: tokio::sync::watch::Receiver<
             _ = stop.changed() => return,
         }
         let now = chrono::Utc::now();
-        match gridflex::programs::score::run_scores(&db, "schedule", now.date_naive(), now, true)
+        let today = calendar.local_date(now);
+        match gridflex::programs::score::run_scores(&db, calendar, "schedule", today, now, true)
             .await
         {
             Ok(run) => tracing::info!(devices = run.devices, ran = run.ran, "scheduled score run"),
@@ -234,9 +234,13 @@ async fn daily_scores(db: Db, hour: u32, mut stop: tokio::sync::watch::Receiver<
 
 /// Settles what is due every ten minutes: events whose meter data has arrived, and seasons
 /// that have ended (see `programs::settlement::settle_due`).
-async fn settle_periodically(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn settle_periodically(
+    db: Db,
+    calendar: Calendar,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
-        match gridflex::programs::settlement::settle_due(&db, chrono::Utc::now()).await {
+        match gridflex::programs::settlement::settle_due(&db, calendar, chrono::Utc::now()).await {
             Ok(due) if !(due.events.is_empty() && due.seasons.is_empty()) => {
                 tracing::info!(events = ?due.events, seasons = ?due.seasons, "scheduled settlement")
             }
@@ -282,11 +286,15 @@ fn peers_from(db: &Db, args: &ServeArgs) -> anyhow::Result<Peers> {
 
 /// The demo (with `--demo`) or, on a database without users, the first admin, whose
 /// generated password is returned to be shown once.
-async fn first_start(db: &Db, args: &ServeArgs) -> anyhow::Result<Option<String>> {
+async fn first_start(
+    db: &Db,
+    calendar: Calendar,
+    args: &ServeArgs,
+) -> anyhow::Result<Option<String>> {
     if args.demo {
         if demo::is_empty(db).await? {
             let started = std::time::Instant::now();
-            let summary = demo::load_demo(db, args.demo_size, args.demo_seed).await?;
+            let summary = demo::load_demo(db, calendar, args.demo_size, args.demo_seed).await?;
             tracing::info!(
                 customers = summary.customers,
                 devices = summary.devices,
@@ -306,11 +314,16 @@ async fn first_start(db: &Db, args: &ServeArgs) -> anyhow::Result<Option<String>
     Ok(None)
 }
 
-async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Result<()> {
+async fn serve(
+    db: Db,
+    calendar: Calendar,
+    args: ServeArgs,
+    pg_schema: Option<String>,
+) -> anyhow::Result<()> {
     // Exactly one of several replicas started at once loads the demo or creates the first
     // admin; the others wait their turn and find it done.
     let first_admin_password = db
-        .exclusively(db::STARTUP_LOCK, first_start(&db, &args))
+        .exclusively(db::STARTUP_LOCK, first_start(&db, calendar, &args))
         .await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -326,6 +339,7 @@ async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Re
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
         public_metrics: args.public_metrics,
         trusted_proxies: args.trusted_proxies.clone(),
+        calendar,
     };
     let (router, state, store) = startup::build_app(db.clone(), &settings).await?;
     let cleanup = tokio::spawn(
@@ -346,8 +360,8 @@ async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Re
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let delivery = tokio::spawn(worker.run(std::time::Duration::from_millis(500), stop_rx.clone()));
     let scheduler = tokio::spawn(run_scheduler(state.events.clone(), stop_rx.clone()));
-    let settling = tokio::spawn(settle_periodically(db.clone(), stop_rx.clone()));
-    let scores = tokio::spawn(daily_scores(db.clone(), args.score_hour, stop_rx));
+    let settling = tokio::spawn(settle_periodically(db.clone(), calendar, stop_rx.clone()));
+    let scores = tokio::spawn(daily_scores(db.clone(), calendar, args.score_hour, stop_rx));
 
     say(&format!("GridFlex is listening on http://{addr}"));
     if args.demo {
@@ -364,7 +378,7 @@ async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Re
     if let Some(p) = first_admin_password {
         say(&format!("First start: created user `admin` with password `{p}` (shown only this once; change it under Users)."));
     }
-    tracing::info!(%addr, backend = db.backend_name(), "serving");
+    tracing::info!(%addr, backend = db.backend_name(), time_zone = %calendar, "serving");
     startup::serve(listener, router).await?;
     let _ = stop_tx.send(true);
     let _ = delivery.await;

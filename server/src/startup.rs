@@ -24,6 +24,7 @@ use app::{shell, App};
 use crate::audit::AuditService;
 use crate::auth::session::{console_context, DbSessionStore};
 use crate::auth::user_service::UserService;
+use crate::calendar::Calendar;
 use crate::db::Db;
 use crate::grid::console::{EventService, GridSettings};
 use crate::grid::forecast_service::ForecastService;
@@ -58,6 +59,8 @@ pub struct WebSettings {
     pub public_metrics: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The utility's calendar (time zone): local days, hours, cycles and seasons.
+    pub calendar: Calendar,
 }
 
 const STYLESHEET: &str = include_str!("../../style/gridflex.css");
@@ -128,28 +131,30 @@ pub async fn build_app(
         .site_pkg_dir("pkg")
         .site_addr(settings.listen)
         .build();
-    let events = EventService::new(db.clone(), settings.grid.clone());
+    let calendar = settings.calendar;
+    let events = EventService::new(db.clone(), settings.grid.clone(), calendar);
     let state = AppState {
         db: db.clone(),
         users: UserService::new(db.clone()),
         home: HomeService::new(db.clone(), network.clone()),
         enrollments: EnrollmentService::new(db.clone()),
         devices: DeviceService::new(db.clone()),
-        programs: ProgramService::new(db.clone()),
+        programs: ProgramService::new(db.clone(), calendar),
         network,
         aggregators: AggregatorService::new(db.clone()),
         meter_data: MeterDataService::new(db.clone()),
-        forecasts: ForecastService::new(db.clone()),
+        forecasts: ForecastService::new(db.clone(), calendar),
         monitor: MonitorService::new(db.clone()),
         audit: AuditService::new(db.clone()),
         events: events.clone(),
-        settlements: SettlementService::new(db.clone()),
-        reports: ReportService::new(db.clone()),
+        settlements: SettlementService::new(db.clone(), calendar),
+        reports: ReportService::new(db.clone(), calendar),
         metrics: Arc::new(Metrics::default()),
         started: Instant::now(),
         leptos_options: leptos_options.clone(),
         public_metrics: settings.public_metrics,
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+        calendar,
     };
 
     let store = DbSessionStore::new(&db, settings.pg_schema.as_deref()).await?;

@@ -13,6 +13,7 @@ use app::AppError;
 
 use crate::access::require;
 use crate::audit::audit_dto;
+use crate::calendar::Calendar;
 use crate::clock::{Clock, OffsetClock};
 use crate::db::{audit, Db};
 use crate::error::DomainError;
@@ -61,11 +62,17 @@ impl GridSettings {
 pub struct EventService {
     pub db: Db,
     pub settings: GridSettings,
+    /// The utility's calendar: the planner's local day and rule cycles.
+    pub calendar: Calendar,
 }
 
 impl EventService {
-    pub fn new(db: Db, settings: GridSettings) -> Arc<Self> {
-        Arc::new(EventService { db, settings })
+    pub fn new(db: Db, settings: GridSettings, calendar: Calendar) -> Arc<Self> {
+        Arc::new(EventService {
+            db,
+            settings,
+            calendar,
+        })
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -363,6 +370,7 @@ impl EventService {
         };
         let msg = event::act(
             &self.db,
+            self.calendar,
             &Self::actor(viewer),
             id,
             action,

@@ -18,6 +18,7 @@ use app::query::ForecastQuery;
 use app::AppError;
 
 use crate::access::require;
+use crate::calendar::Calendar;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
@@ -78,11 +79,13 @@ pub fn parse_reduction(
 
 pub struct ForecastService {
     pub db: Db,
+    /// Local hours and weekdays of the forecast.
+    pub calendar: Calendar,
 }
 
 impl ForecastService {
-    pub fn new(db: Db) -> Arc<Self> {
-        Arc::new(ForecastService { db })
+    pub fn new(db: Db, calendar: Calendar) -> Arc<Self> {
+        Arc::new(ForecastService { db, calendar })
     }
 }
 
@@ -94,7 +97,7 @@ impl ForecastPort for ForecastService {
         let now = Utc::now();
         let start = align(now);
         let started = Instant::now();
-        let rollup = network_rollup(&self.db, start).await?;
+        let rollup = network_rollup(&self.db, self.calendar, start).await?;
         let rollup_ms = started.elapsed().as_millis() as u64;
         let selected_ids: HashSet<i64> = q.nodes.iter().copied().collect();
         for id in &q.nodes {
@@ -152,7 +155,15 @@ impl ForecastPort for ForecastService {
         let forecast_hours = temps.iter().step_by(4).filter(|t| t.is_some()).count();
         let (mut intervals, mut chart_svg, mut peak_kw, mut error) = (Vec::new(), None, None, None);
         if !q.nodes.is_empty() {
-            match forecast::zone_baseline(&self.db, &q.nodes, start, HORIZON_INTERVALS).await {
+            match forecast::zone_baseline(
+                &self.db,
+                self.calendar,
+                &q.nodes,
+                start,
+                HORIZON_INTERVALS,
+            )
+            .await
+            {
                 Ok(kw) => {
                     let times: Vec<DateTime<Utc>> = (0..kw.len())
                         .map(|i| start + Duration::minutes(15 * i as i64))

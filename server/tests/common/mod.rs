@@ -167,9 +167,14 @@ macro_rules! each_backend {
 }
 
 pub async fn with_demo(t: &TestDb) {
-    demo::load_demo(&t.db, DemoSize(DEMO_DEVICES), demo::DEFAULT_SEED)
-        .await
-        .expect("demo loads");
+    demo::load_demo(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        DemoSize(DEMO_DEVICES),
+        demo::DEFAULT_SEED,
+    )
+    .await
+    .expect("demo loads");
     demo::ensure_demo_users(&t.db).await.expect("demo users");
 }
 
@@ -213,6 +218,7 @@ pub fn web_settings(
         request_timeout: std::time::Duration::from_secs(120),
         public_metrics: false,
         trusted_proxies: Vec::new(),
+        calendar: gridflex::calendar::Calendar::default(),
     }
 }
 
