@@ -54,7 +54,13 @@ async fn main() -> anyhow::Result<()> {
 
     println!("GridFlex console benchmark — SQLite, {devices} devices\n");
     let t = Instant::now();
-    let summary = demo::load_demo(&db, DemoSize(devices), demo::DEFAULT_SEED).await?;
+    let summary = demo::load_demo(
+        &db,
+        gridflex::calendar::Calendar::default(),
+        DemoSize(devices),
+        demo::DEFAULT_SEED,
+    )
+    .await?;
     let load = t.elapsed();
     println!(
         "{:<58} {:>8.1} s   ({} customers, {} devices, {} enrollments)",

@@ -24,7 +24,13 @@ const BATCH: usize = 1_000;
 const MESSAGES: usize = 10_000;
 
 async fn run(name: &str, db: Db) -> anyhow::Result<()> {
-    demo::load_demo(&db, DemoSize(2_000), demo::DEFAULT_SEED).await?;
+    demo::load_demo(
+        &db,
+        gridflex::calendar::Calendar::default(),
+        DemoSize(2_000),
+        demo::DEFAULT_SEED,
+    )
+    .await?;
     let transformers: Vec<String> = with_db!(&db, |p| sqlx::query_scalar(
         "SELECT code FROM network_nodes WHERE kind = 'transformer' ORDER BY id"
     )

@@ -46,7 +46,13 @@ async fn main() -> anyhow::Result<()> {
     let db = Db::connect(&DbOptions::new(&url)).await?;
     gridflex::startup::migrate(&db).await?;
     // Enough service points for every file (about 0.8 per device).
-    demo::load_demo(&db, DemoSize(files * SPS_PER_FILE * 2), demo::DEFAULT_SEED).await?;
+    demo::load_demo(
+        &db,
+        gridflex::calendar::Calendar::default(),
+        DemoSize(files * SPS_PER_FILE * 2),
+        demo::DEFAULT_SEED,
+    )
+    .await?;
     let sps: Vec<String> = with_db!(&db, |p| sqlx::query_scalar(
         "SELECT service_point_id FROM device_locations ORDER BY id LIMIT $1"
     )

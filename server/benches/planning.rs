@@ -37,7 +37,13 @@ async fn main() -> anyhow::Result<()> {
     gridflex::startup::migrate(&db).await?;
     println!("GridFlex planning benchmark — SQLite, {devices} devices\n");
     let t = Instant::now();
-    demo::load_demo(&db, DemoSize(devices), demo::DEFAULT_SEED).await?;
+    demo::load_demo(
+        &db,
+        gridflex::calendar::Calendar::default(),
+        DemoSize(devices),
+        demo::DEFAULT_SEED,
+    )
+    .await?;
     println!(
         "{:<44} {:>9.1} s",
         "load the demo utility",
@@ -62,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
     let mut last = None;
     for _ in 0..RUNS {
         let t = Instant::now();
-        let loaded = plan::load(&db, &ev, "").await?;
+        let loaded = plan::load(&db, gridflex::calendar::Calendar::default(), &ev, "").await?;
         loads.push(t.elapsed());
         let t = Instant::now();
         let p = planner::plan(&loaded.input).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -90,7 +96,15 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let t = Instant::now();
-    plan::plan_event(&db, &operator, &ev, "", Utc::now()).await?;
+    plan::plan_event(
+        &db,
+        gridflex::calendar::Calendar::default(),
+        &operator,
+        &ev,
+        "",
+        Utc::now(),
+    )
+    .await?;
     println!(
         "{:<44} {:>9.1} s",
         "load + plan + store (one run)",

@@ -41,7 +41,14 @@ async fn main() -> anyhow::Result<()> {
     println!("GridFlex grid roll-up benchmark — SQLite, {devices} devices\n");
     let now = Utc::now();
     let t = Instant::now();
-    let summary = demo::load_demo_at(&db, DemoSize(devices), demo::DEFAULT_SEED, now).await?;
+    let summary = demo::load_demo_at(
+        &db,
+        gridflex::calendar::Calendar::default(),
+        DemoSize(devices),
+        demo::DEFAULT_SEED,
+        now,
+    )
+    .await?;
     println!(
         "{:<58} {:>8.1} s   ({} devices)",
         "load the demo utility (with load history and weather)",
@@ -62,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
     let mut nodes = 0;
     for _ in 0..RUNS {
         let t = Instant::now();
-        let r = network_rollup(&db, now).await?;
+        let r = network_rollup(&db, gridflex::calendar::Calendar::default(), now).await?;
         samples.push(t.elapsed());
         nodes = r.nodes.len();
     }
@@ -80,14 +87,27 @@ async fn main() -> anyhow::Result<()> {
     let mut samples = Vec::new();
     for _ in 0..RUNS {
         let t = Instant::now();
-        zone_baseline(&db, &[sub], start, HORIZON_INTERVALS).await?;
+        zone_baseline(
+            &db,
+            gridflex::calendar::Calendar::default(),
+            &[sub],
+            start,
+            HORIZON_INTERVALS,
+        )
+        .await?;
         samples.push(t.elapsed());
     }
     report("48-hour baseline of one substation", samples);
     let mut samples = Vec::new();
     for _ in 0..RUNS {
         let t = Instant::now();
-        reduction_factors(&db, start, HORIZON_INTERVALS).await?;
+        reduction_factors(
+            &db,
+            gridflex::calendar::Calendar::default(),
+            start,
+            HORIZON_INTERVALS,
+        )
+        .await?;
         samples.push(t.elapsed());
     }
     report("48-hour reduction factors (all device types)", samples);

@@ -67,7 +67,13 @@ async fn main() -> anyhow::Result<()> {
 async fn setup(db: &Db, customers: usize, code: &str) -> anyhow::Result<()> {
     let db = db.clone();
     let setup = Instant::now();
-    demo::load_demo(&db, DemoSize(customers * 19 / 10), demo::DEFAULT_SEED).await?;
+    demo::load_demo(
+        &db,
+        gridflex::calendar::Calendar::default(),
+        DemoSize(customers * 19 / 10),
+        demo::DEFAULT_SEED,
+    )
+    .await?;
 
     // One enrollment per service point, with its current device.
     let rows: Vec<(i64, String, String, String, String)> = with_db!(&db, |c| sqlx::query_as(
@@ -211,7 +217,14 @@ async fn setup(db: &Db, customers: usize, code: &str) -> anyhow::Result<()> {
 async fn settle(db: &Db, code: &str) -> anyhow::Result<()> {
     let db = db.clone();
     let t0 = Instant::now();
-    let runs = settlement::settle_event(&db, "bench", code, Utc::now()).await?;
+    let runs = settlement::settle_event(
+        &db,
+        gridflex::calendar::Calendar::default(),
+        "bench",
+        code,
+        Utc::now(),
+    )
+    .await?;
     let first = t0.elapsed();
     let settled: usize = runs.iter().map(|r| r.settled).sum();
     let credit: f64 = runs.iter().map(|r| r.credit).sum();
@@ -221,7 +234,14 @@ async fn settle(db: &Db, code: &str) -> anyhow::Result<()> {
         runs.iter().map(|r| r.enrollments).sum::<usize>()
     );
     let t1 = Instant::now();
-    let again = settlement::settle_event(&db, "bench", code, Utc::now()).await?;
+    let again = settlement::settle_event(
+        &db,
+        gridflex::calendar::Calendar::default(),
+        "bench",
+        code,
+        Utc::now(),
+    )
+    .await?;
     println!(
         "settle_event, again with nothing changed: {:.2} s ({} changed)",
         t1.elapsed().as_secs_f64(),

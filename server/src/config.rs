@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::calendar::{Calendar, DEFAULT_TIME_ZONE};
 use crate::demo::DemoSize;
 
 #[derive(Debug, Parser)]
@@ -15,6 +16,10 @@ use crate::demo::DemoSize;
 pub struct Cli {
     #[command(flatten)]
     pub db: DbArgs,
+
+    /// The utility's time zone, an IANA name: local days, hours, cycles and seasons follow it.
+    #[arg(long = "time-zone", env = "GRIDFLEX_TIME_ZONE", default_value = DEFAULT_TIME_ZONE, global = true, value_parser = time_zone)]
+    pub calendar: Calendar,
 
     /// Log format.
     #[arg(long, env = "GRIDFLEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -55,6 +60,11 @@ pub struct DbArgs {
     /// GridFlex installations can share one database.
     #[arg(long, env = "GRIDFLEX_DATABASE_SCHEMA", global = true, value_parser = schema_name)]
     pub database_schema: Option<String>,
+}
+
+/// A time zone is a known IANA name; anything else stops the command before it starts.
+fn time_zone(s: &str) -> Result<Calendar, String> {
+    Calendar::parse(s).map_err(|e| e.to_string())
 }
 
 /// A schema name is an SQL identifier: letters, digits and underscores, not starting with a digit.
@@ -225,7 +235,7 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDFLEX_REQUEST_TIMEOUT_SECS", default_value_t = 120)]
     pub request_timeout_secs: u64,
 
-    /// Hour of the day (UTC) of the daily control-score run.
+    /// Hour of the day (local, in the utility's time zone) of the daily control-score run.
     #[arg(long, env = "GRIDFLEX_SCORE_HOUR", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..24))]
     pub score_hour: u32,
 
@@ -275,5 +285,19 @@ mod tests {
         for bad in ["", "d", "90", "90w", "-1d", "0d", "99999d", "1.5d"] {
             assert!(lifetime(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_time_zone_defaults_to_chicago_and_an_unknown_one_is_refused_by_name() {
+        let cli = Cli::try_parse_from(["gridflex", "migrate"]).expect("defaults parse");
+        assert_eq!(cli.calendar, Calendar::default());
+        let cli = Cli::try_parse_from(["gridflex", "serve", "--time-zone", "Europe/Berlin"])
+            .expect("a known zone parses");
+        assert_eq!(cli.calendar.name(), "Europe/Berlin");
+        let err = Cli::try_parse_from(["gridflex", "serve", "--time-zone", "Mars/Olympus_Mons"])
+            .expect_err("an unknown zone is refused");
+        let msg = err.to_string();
+        assert!(msg.contains("Mars/Olympus_Mons"), "{msg}");
+        assert!(msg.contains("IANA time zone"), "{msg}");
     }
 }

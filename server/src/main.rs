@@ -5,6 +5,7 @@ use clap::Parser;
 
 use std::sync::Arc;
 
+use gridflex::calendar::Calendar;
 use gridflex::clock::{Clock, OffsetClock, SystemClock};
 use gridflex::config::{AuditCommand, Cli, Command, LogFormat, ServeArgs, TokenCommand};
 use gridflex::db::audit::ChainCheck;
@@ -44,15 +45,16 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("migrations failed")?;
 
+    let calendar = cli.calendar;
     match cli.command {
-        Command::Serve(args) => serve(db, args, cli.db.database_schema).await,
+        Command::Serve(args) => serve(db, calendar, args, cli.db.database_schema).await,
         Command::Migrate => {
             println!("Migrations applied ({}).", db.backend_name());
             Ok(())
         }
         Command::Demo { size, seed } => {
             let started = std::time::Instant::now();
-            let summary = demo::load_demo(&db, size, seed).await?;
+            let summary = demo::load_demo(&db, calendar, size, seed).await?;
             demo::ensure_demo_users(&db).await?;
             println!(
                 "Demo utility loaded in {:.1} s: {} customers, {} devices, {} enrollments; past events {} settled.",
@@ -198,26 +200,19 @@ async fn run_scheduler(
     }
 }
 
-/// Runs the control-score calculation once a day at `hour` (UTC) of the clock; every server
-/// process has the schedule, the first to run it for the day wins. On a simulated clock that
-/// jumps ahead the run happens at most a minute late.
+/// Runs the control-score calculation once a day at the local `hour` of the clock; every
+/// server process has the schedule, the first to run it for the day wins. On a simulated clock
+/// that jumps ahead the run happens at most a minute late.
 async fn daily_scores(
     db: Db,
     clock: Arc<dyn Clock>,
+    calendar: Calendar,
     hour: u32,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
         let now = clock.now();
-        let today = now
-            .date_naive()
-            .and_hms_opt(hour.min(23), 0, 0)
-            .map(|t| t.and_utc());
-        let next = match today {
-            Some(t) if t > now => t,
-            Some(t) => t + chrono::Duration::days(1),
-            None => now + chrono::Duration::days(1),
-        };
+        let next = calendar.next_local_hour(now, hour);
         // Sleep at most a minute at a time: a simulated clock may be moved on meanwhile.
         let wait = (next - now)
             .to_std()
@@ -231,7 +226,8 @@ async fn daily_scores(
         if now < next {
             continue;
         }
-        match gridflex::programs::score::run_scores(&db, "schedule", now.date_naive(), now, true)
+        let today = calendar.local_date(now);
+        match gridflex::programs::score::run_scores(&db, calendar, "schedule", today, now, true)
             .await
         {
             Ok(run) => tracing::info!(devices = run.devices, ran = run.ran, "scheduled score run"),
@@ -245,10 +241,11 @@ async fn daily_scores(
 async fn settle_periodically(
     db: Db,
     clock: Arc<dyn Clock>,
+    calendar: Calendar,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        match gridflex::programs::settlement::settle_due(&db, clock.now()).await {
+        match gridflex::programs::settlement::settle_due(&db, calendar, clock.now()).await {
             Ok(due) if !(due.events.is_empty() && due.seasons.is_empty()) => {
                 tracing::info!(events = ?due.events, seasons = ?due.seasons, "scheduled settlement")
             }
@@ -296,6 +293,7 @@ fn peers_from(db: &Db, args: &ServeArgs) -> anyhow::Result<Peers> {
 /// generated password is returned to be shown once.
 async fn first_start(
     db: &Db,
+    calendar: Calendar,
     args: &ServeArgs,
     clock: &dyn Clock,
 ) -> anyhow::Result<Option<String>> {
@@ -303,7 +301,8 @@ async fn first_start(
         if demo::is_empty(db).await? {
             let started = std::time::Instant::now();
             let summary =
-                demo::load_demo_at(db, args.demo_size, args.demo_seed, clock.now()).await?;
+                demo::load_demo_at(db, calendar, args.demo_size, args.demo_seed, clock.now())
+                    .await?;
             tracing::info!(
                 customers = summary.customers,
                 devices = summary.devices,
@@ -323,7 +322,12 @@ async fn first_start(
     Ok(None)
 }
 
-async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Result<()> {
+async fn serve(
+    db: Db,
+    calendar: Calendar,
+    args: ServeArgs,
+    pg_schema: Option<String>,
+) -> anyhow::Result<()> {
     // The process's one clock, handed to every service and background task below.
     let (clock, simulated_clock): (Arc<dyn Clock>, _) = if args.simulated_clock {
         let c = Arc::new(OffsetClock::default());
@@ -334,7 +338,10 @@ async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Re
     // Exactly one of several replicas started at once loads the demo or creates the first
     // admin; the others wait their turn and find it done.
     let first_admin_password = db
-        .exclusively(db::STARTUP_LOCK, first_start(&db, &args, clock.as_ref()))
+        .exclusively(
+            db::STARTUP_LOCK,
+            first_start(&db, calendar, &args, clock.as_ref()),
+        )
         .await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -352,6 +359,7 @@ async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Re
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
         public_metrics: args.public_metrics,
         trusted_proxies: args.trusted_proxies.clone(),
+        calendar,
     };
     let (router, state, store) = startup::build_app(db.clone(), &settings).await?;
     let cleanup = tokio::spawn(
@@ -375,9 +383,16 @@ async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Re
     let settling = tokio::spawn(settle_periodically(
         db.clone(),
         clock.clone(),
+        calendar,
         stop_rx.clone(),
     ));
-    let scores = tokio::spawn(daily_scores(db.clone(), clock, args.score_hour, stop_rx));
+    let scores = tokio::spawn(daily_scores(
+        db.clone(),
+        clock,
+        calendar,
+        args.score_hour,
+        stop_rx,
+    ));
 
     say(&format!("GridFlex is listening on http://{addr}"));
     if args.demo {
@@ -394,7 +409,7 @@ async fn serve(db: Db, args: ServeArgs, pg_schema: Option<String>) -> anyhow::Re
     if let Some(p) = first_admin_password {
         say(&format!("First start: created user `admin` with password `{p}` (shown only this once; change it under Users)."));
     }
-    tracing::info!(%addr, backend = db.backend_name(), "serving");
+    tracing::info!(%addr, backend = db.backend_name(), time_zone = %calendar, "serving");
     startup::serve(listener, router).await?;
     let _ = stop_tx.send(true);
     let _ = delivery.await;

@@ -24,6 +24,7 @@ use app::{shell, App};
 use crate::audit::AuditService;
 use crate::auth::session::{client_scope, console_context, DbSessionStore};
 use crate::auth::user_service::UserService;
+use crate::calendar::Calendar;
 use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::db::Db;
 use crate::grid::console::{EventService, GridSettings};
@@ -63,6 +64,8 @@ pub struct WebSettings {
     pub public_metrics: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The utility's calendar (time zone): local days, hours, cycles and seasons.
+    pub calendar: Calendar,
 }
 
 impl WebSettings {
@@ -156,11 +159,13 @@ pub async fn build_app(
         .site_pkg_dir("pkg")
         .site_addr(settings.listen)
         .build();
+    let calendar = settings.calendar;
     let events = EventService::new(
         db.clone(),
         settings.grid.clone(),
         clock.clone(),
         settings.simulated_clock.clone(),
+        calendar,
     );
     let state = AppState {
         db: db.clone(),
@@ -168,22 +173,23 @@ pub async fn build_app(
         home: HomeService::new(db.clone(), network.clone()),
         enrollments: EnrollmentService::new(db.clone(), clock.clone()),
         devices: DeviceService::new(db.clone(), clock.clone()),
-        programs: ProgramService::new(db.clone(), clock.clone()),
+        programs: ProgramService::new(db.clone(), clock.clone(), calendar),
         network,
         aggregators: AggregatorService::new(db.clone(), clock.clone()),
         meter_data: MeterDataService::new(db.clone(), clock.clone()),
-        forecasts: ForecastService::new(db.clone(), clock.clone()),
+        forecasts: ForecastService::new(db.clone(), clock.clone(), calendar),
         monitor: MonitorService::new(db.clone(), clock.clone()),
         audit: AuditService::new(db.clone()),
         events: events.clone(),
-        settlements: SettlementService::new(db.clone(), clock.clone()),
-        reports: ReportService::new(db.clone()),
+        settlements: SettlementService::new(db.clone(), clock.clone(), calendar),
+        reports: ReportService::new(db.clone(), calendar),
         clock,
         metrics: Arc::new(Metrics::default()),
         started: Instant::now(),
         leptos_options: leptos_options.clone(),
         public_metrics: settings.public_metrics,
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+        calendar,
     };
 
     let store = DbSessionStore::new(&db, settings.pg_schema.as_deref()).await?;

@@ -788,11 +788,9 @@ async fn the_audit_log_records_the_forwarded_client_only_behind_a_trusted_proxy(
     };
 
     // Behind a trusted proxy: the address the proxy appended, through the API and the console.
-    let app = spawn_app_configured(
-        &t,
-        gridflex::grid::console::GridSettings::simulated(),
-        |s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()],
-    )
+    let app = spawn_app_configured(&t, gridflex::grid::console::GridSettings::default(), |s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]
+    })
     .await;
     assert_eq!(activate(&app, pending[0]).await.unwrap().status(), 200);
     assert_eq!(

@@ -68,6 +68,7 @@ async fn a_server_killed_mid_batch_loses_and_doubles_nothing() {
     gridflex::startup::migrate(&db).await.unwrap();
     gridflex::demo::load_demo(
         &db,
+        gridflex::calendar::Calendar::default(),
         gridflex::demo::DemoSize(DEMO_DEVICES),
         gridflex::demo::DEFAULT_SEED,
     )
@@ -178,4 +179,38 @@ async fn a_server_killed_mid_batch_loses_and_doubles_nothing() {
     server.kill().unwrap();
     server.wait().unwrap();
     db.close().await;
+}
+
+/// An unknown time zone stops the server before it opens anything, naming the bad value
+/// (in the flag or in `GRIDFLEX_TIME_ZONE`).
+#[test]
+fn an_unknown_time_zone_stops_the_server_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("tz.db").display());
+    let by_flag = Command::new(env!("CARGO_BIN_EXE_gridflex"))
+        .args(["--database-url", &url, "serve", "--listen", "127.0.0.1:0"])
+        .args(["--time-zone", "America/Chicgo"])
+        .env_remove("GRIDFLEX_TIME_ZONE")
+        .output()
+        .expect("the command runs");
+    let by_env = Command::new(env!("CARGO_BIN_EXE_gridflex"))
+        .args(["--database-url", &url, "serve", "--listen", "127.0.0.1:0"])
+        .env("GRIDFLEX_TIME_ZONE", "Mars/Olympus_Mons")
+        .output()
+        .expect("the command runs");
+    for (out, bad) in [(by_flag, "America/Chicgo"), (by_env, "Mars/Olympus_Mons")] {
+        assert!(!out.status.success(), "{bad}: the server must not start");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(bad), "the message names {bad}: {stderr}");
+        assert!(stderr.contains("IANA time zone"), "{stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "nothing served: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert!(
+        !dir.path().join("tz.db").exists(),
+        "no database is created before the settings are checked"
+    );
 }

@@ -301,7 +301,13 @@ async fn the_demo_is_deterministic_and_loads_only_into_an_empty_database() {
         ["ACTIVE", "INACTIVE", "PENDING"],
         "enrollments in every status"
     );
-    let again = gridflex::demo::load_demo(&a.db, gridflex::demo::DemoSize(100), 1).await;
+    let again = gridflex::demo::load_demo(
+        &a.db,
+        gridflex::calendar::Calendar::default(),
+        gridflex::demo::DemoSize(100),
+        1,
+    )
+    .await;
     assert!(again.is_err(), "a second load is refused");
     a.cleanup().await;
     b.cleanup().await;

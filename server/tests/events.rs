@@ -276,9 +276,16 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
     // Scored on the event's day: its cycle is the one the participation counts in.
     let later = app.events.now();
 
-    gridflex::programs::score::run_scores(&t.db, "test", start.date_naive(), later, false)
-        .await
-        .unwrap();
+    gridflex::programs::score::run_scores(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        "test",
+        start.date_naive(),
+        later,
+        false,
+    )
+    .await
+    .unwrap();
     let with_history = score(&t, he.clone(), nic.clone()).await;
     with_db!(&t.db, |c| sqlx::query(
         "UPDATE program_event_devices SET outcome = 'D1ND' WHERE head_end = $1 AND nic_id = $2"
@@ -289,9 +296,16 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
     .await
     .map(|_| ())
     .unwrap());
-    gridflex::programs::score::run_scores(&t.db, "test", start.date_naive(), later, false)
-        .await
-        .unwrap();
+    gridflex::programs::score::run_scores(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        "test",
+        start.date_naive(),
+        later,
+        false,
+    )
+    .await
+    .unwrap();
     let without = score(&t, he, nic).await;
     assert!(
         with_history > without,

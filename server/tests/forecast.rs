@@ -50,9 +50,15 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
     let sub = node_id(&t, "SUB-NORTH").await;
     let f1 = node_id(&t, "FDR-N01").await;
     let f2 = node_id(&t, "FDR-N02").await;
-    let base = zone_baseline(&t.db, &[sub], start, HORIZON_INTERVALS)
-        .await
-        .unwrap();
+    let base = zone_baseline(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        &[sub],
+        start,
+        HORIZON_INTERVALS,
+    )
+    .await
+    .unwrap();
     assert_eq!(base.len(), HORIZON_INTERVALS, "{}", t.name);
     assert!(
         base.iter().all(|kw| *kw > 0.0),
@@ -69,14 +75,44 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
         .await
         .unwrap()
     });
-    let again = zone_baseline(&t.db, &[sub, f1, xf], start, HORIZON_INTERVALS)
-        .await
-        .unwrap();
+    let again = zone_baseline(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        &[sub, f1, xf],
+        start,
+        HORIZON_INTERVALS,
+    )
+    .await
+    .unwrap();
     assert_eq!(base, again, "{}: no double counting", t.name);
     // Two feeders add up.
-    let a = zone_baseline(&t.db, &[f1], start, 8).await.unwrap();
-    let b = zone_baseline(&t.db, &[f2], start, 8).await.unwrap();
-    let ab = zone_baseline(&t.db, &[f1, f2], start, 8).await.unwrap();
+    let a = zone_baseline(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        &[f1],
+        start,
+        8,
+    )
+    .await
+    .unwrap();
+    let b = zone_baseline(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        &[f2],
+        start,
+        8,
+    )
+    .await
+    .unwrap();
+    let ab = zone_baseline(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        &[f1, f2],
+        start,
+        8,
+    )
+    .await
+    .unwrap();
     for i in 0..8 {
         assert!((a[i] + b[i] - ab[i]).abs() < 1e-6, "{}", t.name);
     }
@@ -87,7 +123,8 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
         .max_by(|x, y| x.1.total_cmp(y.1))
         .unwrap()
         .0;
-    let local_hour = gridflex::calendar::local_hour(start + Duration::minutes(15 * peak as i64));
+    let local_hour = gridflex::calendar::Calendar::default()
+        .local_hour(start + Duration::minutes(15 * peak as i64));
     assert!(
         (12..=21).contains(&local_hour),
         "{}: peak at {local_hour} h",
@@ -109,9 +146,15 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
             .await
             .unwrap();
         assert_eq!(res.status(), 200, "{}", t.name);
-        let kw = zone_baseline(&t.db, &[f1], start, HORIZON_INTERVALS)
-            .await
-            .unwrap();
+        let kw = zone_baseline(
+            &t.db,
+            gridflex::calendar::Calendar::default(),
+            &[f1],
+            start,
+            HORIZON_INTERVALS,
+        )
+        .await
+        .unwrap();
         totals.push(kw.iter().sum::<f64>());
     }
     assert!(
@@ -123,9 +166,14 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
     );
 
     // Thermostats shed more on the hot afternoon than at night; batteries are flat.
-    let f = reduction_factors(&t.db, start, HORIZON_INTERVALS)
-        .await
-        .unwrap();
+    let f = reduction_factors(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        start,
+        HORIZON_INTERVALS,
+    )
+    .await
+    .unwrap();
     assert_eq!(f.len(), DEVICE_TYPES.len());
     let th = &f[device_type_index("thermostat").unwrap() as usize];
     let max = th.iter().copied().fold(0.0f32, f32::max);
@@ -143,7 +191,15 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
     .await
     .unwrap()
     .rows_affected());
-    let err = zone_baseline(&t.db, &[sub], start, 8).await.unwrap_err();
+    let err = zone_baseline(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        &[sub],
+        start,
+        8,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("FDR-N02"), "{}: {err}", t.name);
     drop(app);
     t.cleanup().await;
@@ -152,7 +208,9 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
 each_backend!(the_rollup_counts_registered_devices_up_the_network);
 async fn the_rollup_counts_registered_devices_up_the_network(t: TestDb) {
     with_demo(&t).await;
-    let r = network_rollup(&t.db, Utc::now()).await.unwrap();
+    let r = network_rollup(&t.db, gridflex::calendar::Calendar::default(), Utc::now())
+        .await
+        .unwrap();
     let registered = t
         .count("SELECT COUNT(*) FROM grid_devices WHERE status = 'registered'")
         .await;

@@ -1036,10 +1036,16 @@ async fn an_admin_runs_the_score_calculation_and_the_grid_gets_the_scores(t: Tes
     );
     // The schedule's run for the same day does nothing more; a non-admin cannot run it.
     let now = Utc::now();
-    let again =
-        gridflex::programs::score::run_scores(&t.db, "schedule", now.date_naive(), now, true)
-            .await
-            .unwrap();
+    let again = gridflex::programs::score::run_scores(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        "schedule",
+        now.date_naive(),
+        now,
+        true,
+    )
+    .await
+    .unwrap();
     assert!(!again.ran);
     let manager = app.browser();
     app.login(&manager, "manager", PASSWORD).await;

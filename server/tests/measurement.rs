@@ -417,7 +417,15 @@ async fn baselines_come_out_of_the_demo_data(t: TestDb) {
     let day = now - Duration::days(1);
     let start = day - Duration::seconds(day.timestamp().rem_euclid(3600));
     let end = start + Duration::hours(2);
-    let loaded = load_profiles(&t.db, &a, start, end).await.unwrap();
+    let loaded = load_profiles(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        &a,
+        start,
+        end,
+    )
+    .await
+    .unwrap();
     assert_eq!(loaded.actual_event.len(), 8, "{}", t.name);
     assert!(
         loaded.actual_event.iter().all(|k| k.is_finite()),
@@ -445,9 +453,15 @@ async fn baselines_come_out_of_the_demo_data(t: TestDb) {
     // An event right after the demo data starts has too few days before it.
     let early = now - Duration::days(18);
     let early = early - Duration::seconds(early.timestamp().rem_euclid(3600));
-    let loaded = load_profiles(&t.db, &a, early, early + Duration::hours(1))
-        .await
-        .unwrap();
+    let loaded = load_profiles(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        &a,
+        early,
+        early + Duration::hours(1),
+    )
+    .await
+    .unwrap();
     let e = baseline(Method::HighFiveOfTen, &loaded.input(&[]), &loaded.history).unwrap_err();
     assert!(
         e.to_string().contains("needs at least 5"),

@@ -196,9 +196,15 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
     .unwrap());
     let metered = store_readings(&t, &code, start).await;
     let now = app.events.now();
-    settlement::settle_event(&t.db, "pm", &code, now)
-        .await
-        .expect("settles");
+    settlement::settle_event(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        "pm",
+        &code,
+        now,
+    )
+    .await
+    .expect("settles");
     let results = settlement::event_results(&t.db, &code, None).await.unwrap();
     let settled: Vec<_> = results.iter().filter(|r| r.status == "settled").collect();
     assert!(!settled.is_empty(), "{}: some enrollments settled", t.name);
@@ -482,7 +488,10 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
 
     // The season report of a program in the event: the event, participation, credits.
     let program = first.program_code.clone();
-    let summary = settlement::season_summary(&t.db, &program).await.unwrap();
+    let summary =
+        settlement::season_summary(&t.db, gridflex::calendar::Calendar::default(), &program)
+            .await
+            .unwrap();
     let season_credit: f64 = summary.iter().map(|c| c.credit).sum();
     let pm = token(&t, "program_manager").await;
     let res = c

@@ -291,9 +291,15 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
     .await;
     let audit_before = count(db, "SELECT COUNT(*) FROM audit_log").await;
     let now = self::now();
-    let runs = settlement::settle_event(db, "pm", "EV-T0002", now)
-        .await
-        .unwrap();
+    let runs = settlement::settle_event(
+        db,
+        gridflex::calendar::Calendar::default(),
+        "pm",
+        "EV-T0002",
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(runs.len(), 2, "{}: one run per program", t.name);
     let results = settlement::event_results(db, "EV-T0002", None)
         .await
@@ -363,9 +369,15 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
     assert_eq!(smt_sums[0].enrollments, 3);
 
     // Settling again with nothing new changes nothing and says so.
-    let again = settlement::settle_event(db, "pm", "EV-T0002", now)
-        .await
-        .unwrap();
+    let again = settlement::settle_event(
+        db,
+        gridflex::calendar::Calendar::default(),
+        "pm",
+        "EV-T0002",
+        now,
+    )
+    .await
+    .unwrap();
     assert!(
         again.iter().all(|r| r.changed == 0 && r.new == 0),
         "{}: {again:?}",
@@ -383,9 +395,15 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
         (dd == day).then_some(if in_event(dd, q) { 0.375 } else { 0.5 })
     })
     .await;
-    let recalc = settlement::settle_event(db, "pm", "EV-T0002", now)
-        .await
-        .unwrap();
+    let recalc = settlement::settle_event(
+        db,
+        gridflex::calendar::Calendar::default(),
+        "pm",
+        "EV-T0002",
+        now,
+    )
+    .await
+    .unwrap();
     let smt_run = recalc
         .iter()
         .find(|r| r.program_code == "SMT-BYOD")
@@ -415,7 +433,10 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
     assert!(change.1.unwrap().contains("\"settled\""), "{}", t.name);
 
     // The season summary and billing export per customer.
-    let season = settlement::season_summary(db, "SMT-BYOD").await.unwrap();
+    let season =
+        settlement::season_summary(db, gridflex::calendar::Calendar::default(), "SMT-BYOD")
+            .await
+            .unwrap();
     let program = settlement::program_by_code(db, "SMT-BYOD").await.unwrap();
     let csv = settlement::billing_csv(&season, program.season_start, program.season_end).unwrap();
     assert_eq!(csv.lines().count(), 1 + season.len());
@@ -432,7 +453,14 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
     assert!(close(total, expected), "{}: {total} vs {expected}", t.name);
 
     // The season can be settled only after it ends; then the battery credit is posted.
-    let early = settlement::settle_season(db, "pm", "BATT-VPP", now).await;
+    let early = settlement::settle_season(
+        db,
+        gridflex::calendar::Calendar::default(),
+        "pm",
+        "BATT-VPP",
+        now,
+    )
+    .await;
     assert!(
         early.unwrap_err().to_string().contains("season ends"),
         "{}",
@@ -443,9 +471,15 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
             .and_hms_opt(12, 0, 0)
             .unwrap(),
     );
-    let season_run = settlement::settle_season(db, "pm", "BATT-VPP", after_season)
-        .await
-        .unwrap();
+    let season_run = settlement::settle_season(
+        db,
+        gridflex::calendar::Calendar::default(),
+        "pm",
+        "BATT-VPP",
+        after_season,
+    )
+    .await
+    .unwrap();
     assert!(
         season_run.changed >= 1,
         "{}: the posting is a change",
@@ -460,7 +494,9 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
         t.name,
         re[0]
     );
-    let bill = settlement::season_summary(db, "BATT-VPP").await.unwrap();
+    let bill = settlement::season_summary(db, gridflex::calendar::Calendar::default(), "BATT-VPP")
+        .await
+        .unwrap();
     let mine = bill
         .iter()
         .find(|b| b.customer_id == re[0].customer_id)
@@ -478,9 +514,15 @@ each_backend!(only_completed_events_are_settled);
 async fn only_completed_events_are_settled(t: TestDb) {
     with_demo_at(&t, now()).await;
     let db = &t.db;
-    let err = settlement::settle_event(db, "pm", "EV-99999", now())
-        .await
-        .unwrap_err();
+    let err = settlement::settle_event(
+        db,
+        gridflex::calendar::Calendar::default(),
+        "pm",
+        "EV-99999",
+        now(),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("not found"), "{}: {err}", t.name);
     let smt = enrolled(db, "SMT-BYOD", 1).await;
     program_event(
@@ -497,9 +539,15 @@ async fn only_completed_events_are_settled(t: TestDb) {
     .await
     .unwrap()
     .rows_affected());
-    let err = settlement::settle_event(db, "pm", "EV-T0003", now())
-        .await
-        .unwrap_err();
+    let err = settlement::settle_event(
+        db,
+        gridflex::calendar::Calendar::default(),
+        "pm",
+        "EV-T0003",
+        now(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string().contains("has not ended"),
         "{}: {err}",
@@ -544,7 +592,14 @@ async fn servers_settling_the_same_event_at_once_all_succeed_and_store_it_once(t
         let pool = t.second_pool().await;
         pools.push(pool.clone());
         runs.push(tokio::spawn(async move {
-            settlement::settle_event(&pool, "pm", "EV-T0005", now).await
+            settlement::settle_event(
+                &pool,
+                gridflex::calendar::Calendar::default(),
+                "pm",
+                "EV-T0005",
+                now,
+            )
+            .await
         }));
     }
     let mut summaries = Vec::new();
@@ -761,7 +816,9 @@ async fn the_scheduler_settles_events_once_their_meter_data_has_arrived(t: TestD
     )
     .await;
     readings(db, &smt[0].sp, day, false, |_, _| Some(0.5)).await;
-    let due = settlement::settle_due(db, now()).await.unwrap();
+    let due = settlement::settle_due(db, gridflex::calendar::Calendar::default(), now())
+        .await
+        .unwrap();
     assert_eq!(
         due.events,
         vec!["EV-T0006".to_string()],
@@ -769,7 +826,9 @@ async fn the_scheduler_settles_events_once_their_meter_data_has_arrived(t: TestD
         t.name
     );
     assert!(due.seasons.is_empty(), "{}: the season is not over", t.name);
-    let again = settlement::settle_due(db, now()).await.unwrap();
+    let again = settlement::settle_due(db, gridflex::calendar::Calendar::default(), now())
+        .await
+        .unwrap();
     assert!(again.events.is_empty(), "{}: settled once", t.name);
     let runs = settlement::runs(db, Some("EV-T0006"), None, 10)
         .await

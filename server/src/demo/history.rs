@@ -5,6 +5,7 @@ use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::calendar::Calendar;
 use crate::db::{insert_rows, Arg, Tx};
 use crate::error::DomainError;
 use crate::programs::meter::Reading;
@@ -73,11 +74,12 @@ pub fn meter_sample(devices: usize) -> usize {
 /// deterministic from the seed and `now`, so the baselines have data out of the box.
 pub(super) async fn load_meter_readings(
     tx: &mut Tx,
+    cal: Calendar,
     seed: u64,
     now: DateTime<Utc>,
     sample: usize,
 ) -> Result<(), DomainError> {
-    use crate::calendar::{align, LOCAL_OFFSET_HOURS};
+    use crate::calendar::align;
     let sps: Vec<String> = crate::with_tx!(tx, |c| sqlx::query_scalar(
         "SELECT service_point_id FROM device_locations ORDER BY id LIMIT $1"
     )
@@ -94,7 +96,7 @@ pub(super) async fn load_meter_readings(
         let peak_kw = rng.gen_range(1.0..4.0f64);
         for i in 0..intervals {
             let t = first + Duration::minutes(15 * i as i64);
-            let local = t.naive_utc() + Duration::hours(LOCAL_OFFSET_HOURS);
+            let local = cal.local_time(t);
             let h = f64::from(local.hour()) + f64::from(local.minute()) / 60.0;
             // A bump centred on 17:00 local, about six hours wide.
             let shape = (-((h - 17.0) / 3.0).powi(2)).exp();
@@ -122,10 +124,11 @@ pub(super) async fn load_meter_readings(
 /// rest of the demo does not change with it.
 pub(super) async fn load_forecast_inputs(
     tx: &mut Tx,
+    cal: Calendar,
     seed: u64,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    use crate::calendar::{align, LOCAL_OFFSET_HOURS};
+    use crate::calendar::align;
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x00F0_7ECA_57ED);
     let start = align(now);
     let first_hour = {
@@ -143,7 +146,7 @@ pub(super) async fn load_forecast_inputs(
     let mut temps: Vec<(DateTime<Utc>, f64, bool)> = Vec::with_capacity(hours_total);
     for i in 0..hours_total {
         let t = first_hour + Duration::hours(i as i64);
-        let local = t.naive_utc() + Duration::hours(LOCAL_OFFSET_HOURS);
+        let local = cal.local_time(t);
         let is_forecast = t.timestamp() >= forecast_from;
         let day = local.date();
         if last_day != Some(day) {
@@ -199,7 +202,7 @@ pub(super) async fn load_forecast_inputs(
         let commercial = 250.0 + rng.gen_range(0.0..250.0);
         for i in 0..intervals {
             let t = first_hour + Duration::minutes(15 * i);
-            let local = t.naive_utc() + Duration::hours(LOCAL_OFFSET_HOURS);
+            let local = cal.local_time(t);
             let h = f64::from(local.hour()) + f64::from(local.minute()) / 60.0;
             let weekend = matches!(local.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
             let business = if !weekend && (8.0..18.0).contains(&h) {

@@ -30,6 +30,7 @@ use grid_side::seed_grid_side;
 use history::{load_forecast_inputs, load_meter_readings};
 use population::{secondary_indexes, PeopleGen};
 
+use crate::calendar::Calendar;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::{insert_rows, settings, Arg, Db, Tx};
 use crate::error::DomainError;
@@ -106,13 +107,19 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
 /// Loads the demo utility into an empty database in one transaction; its load history and
 /// weather end, and its temperature forecast starts, at the system clock's time (the `demo`
 /// command and benches; a server loads it at its own clock with [`load_demo_at`]).
-pub async fn load_demo(db: &Db, size: DemoSize, seed: u64) -> Result<DemoSummary, DomainError> {
-    load_demo_at(db, size, seed, Utc::now()).await
+pub async fn load_demo(
+    db: &Db,
+    cal: Calendar,
+    size: DemoSize,
+    seed: u64,
+) -> Result<DemoSummary, DomainError> {
+    load_demo_at(db, cal, size, seed, Utc::now()).await
 }
 
 /// [`load_demo`] with the clock given: the same seed and `now` give the same utility.
 pub async fn load_demo_at(
     db: &Db,
+    cal: Calendar,
     size: DemoSize,
     seed: u64,
     now: DateTime<Utc>,
@@ -436,8 +443,8 @@ pub async fn load_demo_at(
     ] {
         crate::db::dialect::sync_id_sequence(&mut tx, table).await?;
     }
-    load_forecast_inputs(&mut tx, seed, now).await?;
-    load_meter_readings(&mut tx, seed, now, meter_sample(summary.devices)).await?;
+    load_forecast_inputs(&mut tx, cal, seed, now).await?;
+    load_meter_readings(&mut tx, cal, seed, now, meter_sample(summary.devices)).await?;
     let value = json!({"seed": seed, "devices": summary.devices, "customers": summary.customers, "enrollments": summary.enrollments}).to_string();
     let before = settings::put_setting(&mut tx, "demo", &value).await?;
     append(
@@ -459,7 +466,7 @@ pub async fn load_demo_at(
     }
     tx.commit().await?;
     // The past events run through the real lifecycle, each step in its own transaction.
-    let past = past_events::load_past_events(db, seed, summary.devices, now).await?;
+    let past = past_events::load_past_events(db, cal, seed, summary.devices, now).await?;
     summary.past_events = past.events;
     summary.participant_service_points = past.service_points;
     Ok(summary)

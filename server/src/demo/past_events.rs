@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use app::model::Role;
 
-use crate::calendar::{align, LOCAL_OFFSET_HOURS};
+use crate::calendar::{align, Calendar};
 use crate::clock::{Clock, ManualClock};
 use crate::db::{insert_rows, Arg, Db, Tx};
 use crate::error::DomainError;
@@ -59,22 +59,19 @@ fn weekday_on_or_before(mut d: NaiveDate) -> NaiveDate {
     d
 }
 
-/// The local day `now` falls on (the service territory's standard time).
-fn local_day(now: DateTime<Utc>) -> NaiveDate {
-    (now.naive_utc() + Duration::hours(LOCAL_OFFSET_HOURS)).date()
-}
-
-/// UTC instant of a local time of day on a local day.
-fn at_local(day: NaiveDate, hour: u32) -> DateTime<Utc> {
+/// UTC instant of a local time of day on a local day (the demo's hours are never skipped or
+/// doubled: they are afternoons on weekdays).
+fn at_local(cal: Calendar, day: NaiveDate, hour: u32) -> DateTime<Utc> {
     let t = NaiveTime::from_hms_opt(hour, 0, 0).unwrap_or(NaiveTime::MIN);
-    day.and_time(t).and_utc() - Duration::hours(LOCAL_OFFSET_HOURS)
+    cal.at(day, t)
+        .unwrap_or_else(|_| cal.day_start(day) + Duration::hours(i64::from(hour)))
 }
 
 /// The demo's past events for a demo of `devices` devices loaded at `now`: the Riverside
 /// evening shave on the most recent weekday at least two days back, and (small demos) the
 /// Northgate heat wave on the weekday before it; both 16:00–18:00 local.
-pub fn past_events(devices: usize, now: DateTime<Utc>) -> Vec<PastEvent> {
-    let last = weekday_on_or_before(local_day(now) - Duration::days(2));
+pub fn past_events(cal: Calendar, devices: usize, now: DateTime<Utc>) -> Vec<PastEvent> {
+    let last = weekday_on_or_before(cal.local_date(now) - Duration::days(2));
     let before = weekday_on_or_before(last - Duration::days(1));
     let mut out = Vec::new();
     if devices <= NORTHGATE_MAX_DEVICES {
@@ -119,9 +116,14 @@ async fn deliver_all(worker: &DeliveryWorker) -> Result<(), DomainError> {
 }
 
 /// Runs one past event from creation to completion on its own simulated clock; returns its code.
-async fn run_event(db: &Db, seed: u64, past: &PastEvent) -> Result<String, DomainError> {
-    let start = at_local(past.day, PAST_EVENT_HOURS.0);
-    let end = at_local(past.day, PAST_EVENT_HOURS.1);
+async fn run_event(
+    db: &Db,
+    cal: Calendar,
+    seed: u64,
+    past: &PastEvent,
+) -> Result<String, DomainError> {
+    let start = at_local(cal, past.day, PAST_EVENT_HOURS.0);
+    let end = at_local(cal, past.day, PAST_EVENT_HOURS.1);
     // The operator prepares the event in the early afternoon of the day.
     let clock = Arc::new(ManualClock::new(start - Duration::hours(3)));
     let operator = person("operator", Role::Operator);
@@ -139,11 +141,11 @@ async fn run_event(db: &Db, seed: u64, past: &PastEvent) -> Result<String, Domai
     let plan = Action::Plan {
         stages: String::new(),
     };
-    event::act(db, &operator, ev.id, plan, ba, clock.now()).await?;
+    event::act(db, cal, &operator, ev.id, plan, ba, clock.now()).await?;
     clock.advance(Duration::minutes(10));
-    event::act(db, &operator, ev.id, Action::Submit, ba, clock.now()).await?;
+    event::act(db, cal, &operator, ev.id, Action::Submit, ba, clock.now()).await?;
     clock.advance(Duration::minutes(25));
-    event::act(db, &approver, ev.id, Action::Approve, ba, clock.now()).await?;
+    event::act(db, cal, &approver, ev.id, Action::Approve, ba, clock.now()).await?;
 
     let worker = DeliveryWorker::new(
         db.clone(),
@@ -273,7 +275,7 @@ struct DayShapes {
 }
 
 impl DayShapes {
-    fn new(first: DateTime<Utc>, intervals: usize) -> Self {
+    fn new(cal: Calendar, first: DateTime<Utc>, intervals: usize) -> Self {
         let mut s = DayShapes {
             first,
             household: Vec::with_capacity(intervals),
@@ -282,7 +284,7 @@ impl DayShapes {
         };
         for i in 0..intervals {
             let t = first + Duration::minutes(15 * i as i64);
-            let local = t.naive_utc() + Duration::hours(LOCAL_OFFSET_HOURS);
+            let local = cal.local_time(t);
             let h = f64::from(local.hour()) + f64::from(local.minute()) / 60.0 + 0.125;
             let weekend = matches!(local.weekday(), Weekday::Sat | Weekday::Sun);
             s.household.push((-((h - 17.0) / 3.0).powi(2)).exp());
@@ -384,6 +386,7 @@ async fn write_series(
 /// consistent with its devices' outcomes, over the demo's meter-data days.
 async fn load_participant_readings(
     db: &Db,
+    cal: Calendar,
     seed: u64,
     now: DateTime<Utc>,
     codes: &[String],
@@ -413,7 +416,7 @@ async fn load_participant_readings(
     }
     let refs: Vec<&str> = sps.iter().map(|s| s.as_str()).collect();
     meter_days::forget(&mut tx, &refs).await?;
-    let shapes = DayShapes::new(first, intervals);
+    let shapes = DayShapes::new(cal, first, intervals);
     for (sp, effect) in &effects {
         let kwh = participant_readings(seed, sp, effect, &shapes);
         write_series(&mut tx, sp, first, &kwh).await?;
@@ -431,7 +434,7 @@ pub fn afternoon_price(h: f64) -> f64 {
 
 /// Quarter-hour prices for the consumption-settled programs over each event day's
 /// afternoon, 12:00 to 21:00 local.
-async fn load_prices(db: &Db, events: &[PastEvent]) -> Result<(), DomainError> {
+async fn load_prices(db: &Db, cal: Calendar, events: &[PastEvent]) -> Result<(), DomainError> {
     let programs: Vec<i64> = with_db!(db, |c| sqlx::query_scalar(
         "SELECT id FROM programs WHERE settlement_method = 'consumption' ORDER BY id"
     )
@@ -440,7 +443,7 @@ async fn load_prices(db: &Db, events: &[PastEvent]) -> Result<(), DomainError> {
     let mut rows = Vec::new();
     for p in &programs {
         for ev in events {
-            let from = at_local(ev.day, 12);
+            let from = at_local(cal, ev.day, 12);
             for q in 0..36 {
                 let t = from + Duration::minutes(15 * q);
                 let h = 12.0 + q as f64 / 4.0 + 0.125;
@@ -474,22 +477,23 @@ pub struct PastEventsSummary {
 /// Runs the past events, writes their meter data and prices, and settles them at `now`.
 pub async fn load_past_events(
     db: &Db,
+    cal: Calendar,
     seed: u64,
     devices: usize,
     now: DateTime<Utc>,
 ) -> Result<PastEventsSummary, DomainError> {
-    let events = past_events(devices, now);
+    let events = past_events(cal, devices, now);
     let mut codes = Vec::new();
     let started = std::time::Instant::now();
     for past in &events {
-        codes.push(run_event(db, seed, past).await?);
+        codes.push(run_event(db, cal, seed, past).await?);
     }
     let ran = started.elapsed();
-    let service_points = load_participant_readings(db, seed, now, &codes).await?;
-    load_prices(db, &events).await?;
+    let service_points = load_participant_readings(db, cal, seed, now, &codes).await?;
+    load_prices(db, cal, &events).await?;
     let metered = started.elapsed();
     for code in &codes {
-        crate::programs::settlement::settle_event(db, "demo", code, now).await?;
+        crate::programs::settlement::settle_event(db, cal, "demo", code, now).await?;
     }
     tracing::info!(
         events = %codes.join(", "),
@@ -514,7 +518,7 @@ mod tests {
     fn past_events_fall_on_weekdays_at_least_two_days_back() {
         // Saturday 28 Nov 2026, 22:00 UTC (16:00 local).
         let now = Utc.with_ymd_and_hms(2026, 11, 28, 22, 0, 0).unwrap();
-        let evs = past_events(5_000, now);
+        let evs = past_events(Calendar::default(), 5_000, now);
         let days: Vec<NaiveDate> = evs.iter().map(|e| e.day).collect();
         assert_eq!(
             days,
@@ -525,7 +529,10 @@ mod tests {
         );
         // Monday: the most recent weekday two days back is the Friday, then the Thursday.
         let monday = Utc.with_ymd_and_hms(2026, 11, 30, 15, 0, 0).unwrap();
-        let days: Vec<NaiveDate> = past_events(5_000, monday).iter().map(|e| e.day).collect();
+        let days: Vec<NaiveDate> = past_events(Calendar::default(), 5_000, monday)
+            .iter()
+            .map(|e| e.day)
+            .collect();
         assert_eq!(
             days,
             [
@@ -534,7 +541,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            past_events(1_000_000, now).len(),
+            past_events(Calendar::default(), 1_000_000, now).len(),
             1,
             "large demos: Riverside only"
         );
@@ -542,14 +549,27 @@ mod tests {
 
     #[test]
     fn events_run_from_four_to_six_in_the_afternoon_local_time() {
+        // July in Chicago is daylight time (CDT, UTC−5): 16:00 local is 21:00 UTC (it was
+        // 22:00 while the calendar assumed a fixed UTC−6 all year).
+        let cal = Calendar::default();
         let day = NaiveDate::from_ymd_opt(2026, 7, 14).unwrap();
         assert_eq!(
-            at_local(day, 16),
-            Utc.with_ymd_and_hms(2026, 7, 14, 22, 0, 0).unwrap()
+            at_local(cal, day, 16),
+            Utc.with_ymd_and_hms(2026, 7, 14, 21, 0, 0).unwrap()
         );
         assert_eq!(
-            at_local(day, 18),
-            Utc.with_ymd_and_hms(2026, 7, 15, 0, 0, 0).unwrap()
+            at_local(cal, day, 18),
+            Utc.with_ymd_and_hms(2026, 7, 14, 23, 0, 0).unwrap()
+        );
+        // In January it is standard time (CST, UTC−6).
+        let winter = NaiveDate::from_ymd_opt(2026, 1, 14).unwrap();
+        assert_eq!(
+            at_local(cal, winter, 16),
+            Utc.with_ymd_and_hms(2026, 1, 14, 22, 0, 0).unwrap()
+        );
+        assert_eq!(
+            at_local(cal, winter, 18),
+            Utc.with_ymd_and_hms(2026, 1, 15, 0, 0, 0).unwrap()
         );
     }
 
@@ -567,7 +587,8 @@ mod tests {
     #[test]
     fn a_device_that_shed_lowers_the_meter_by_about_its_kw_and_rebounds_after() {
         let first = Utc.with_ymd_and_hms(2026, 7, 14, 6, 0, 0).unwrap();
-        let from = at_local(NaiveDate::from_ymd_opt(2026, 7, 14).unwrap(), 16);
+        let cal = Calendar::default();
+        let from = at_local(cal, NaiveDate::from_ymd_opt(2026, 7, 14).unwrap(), 16);
         let until = from + Duration::hours(2);
         let quiet = MeterEffect {
             controllable_kw: 3.0,
@@ -577,7 +598,7 @@ mod tests {
             controllable_kw: 3.0,
             sheds: vec![(from, until, 2.5)],
         };
-        let shapes = DayShapes::new(first, 96);
+        let shapes = DayShapes::new(cal, first, 96);
         let a = participant_readings(1, "SP1", &quiet, &shapes);
         let b = participant_readings(1, "SP1", &shed, &shapes);
         let i0 = ((from - first).num_minutes() / 15) as usize;

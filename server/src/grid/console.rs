@@ -14,6 +14,7 @@ use app::AppError;
 
 use crate::access::require;
 use crate::audit::audit_dto;
+use crate::calendar::Calendar;
 use crate::clock::{Clock, OffsetClock};
 use crate::db::{audit, Db};
 use crate::error::DomainError;
@@ -49,6 +50,8 @@ pub struct EventService {
     clock: Arc<dyn Clock>,
     /// Set when the server runs on a simulated clock an admin may move on (it is `clock`).
     simulated: Option<Arc<OffsetClock>>,
+    /// The utility's calendar: the planner's local day and rule cycles.
+    pub calendar: Calendar,
 }
 
 impl EventService {
@@ -57,12 +60,14 @@ impl EventService {
         settings: GridSettings,
         clock: Arc<dyn Clock>,
         simulated: Option<Arc<OffsetClock>>,
+        calendar: Calendar,
     ) -> Arc<Self> {
         Arc::new(EventService {
             db,
             settings,
             clock,
             simulated,
+            calendar,
         })
     }
 
@@ -512,6 +517,7 @@ impl EventPort for EventService {
         };
         let msg = event::act(
             &self.db,
+            self.calendar,
             &Self::actor(viewer),
             id,
             action,

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Value};
 
+use crate::calendar::Calendar;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
@@ -464,6 +465,7 @@ async fn conflicting(tx: &mut Tx, ev: &EventRow, lower: bool) -> Result<Vec<i64>
 /// What an operator or approver asks of an event, in words for the flash message.
 pub async fn act(
     db: &Db,
+    cal: Calendar,
     actor: &Actor,
     id: i64,
     action: Action,
@@ -475,7 +477,7 @@ pub async fn act(
             .await?
             .ok_or_else(|| DomainError::not_found(format!("event {id}")))?;
         transition(ev.status(), &action, actor, &ev.facts(false))?;
-        return crate::grid::plan::plan_event(db, actor, &ev, stages, now).await;
+        return crate::grid::plan::plan_event(db, cal, actor, &ev, stages, now).await;
     }
     let mut tx = db.begin().await?;
     let ev = get_event_tx(&mut tx, id).await?;

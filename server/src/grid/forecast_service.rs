@@ -19,6 +19,7 @@ use app::AppError;
 
 use crate::access::require;
 use crate::calendar::align;
+use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
@@ -81,11 +82,17 @@ pub fn parse_reduction(
 pub struct ForecastService {
     pub db: Db,
     clock: Arc<dyn Clock>,
+    /// Local hours and weekdays of the forecast.
+    pub calendar: Calendar,
 }
 
 impl ForecastService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(ForecastService { db, clock })
+    pub fn new(db: Db, clock: Arc<dyn Clock>, calendar: Calendar) -> Arc<Self> {
+        Arc::new(ForecastService {
+            db,
+            clock,
+            calendar,
+        })
     }
 }
 
@@ -97,7 +104,7 @@ impl ForecastPort for ForecastService {
         let now = self.clock.now();
         let start = align(now);
         let started = Instant::now();
-        let rollup = network_rollup(&self.db, start).await?;
+        let rollup = network_rollup(&self.db, self.calendar, start).await?;
         let rollup_ms = started.elapsed().as_millis() as u64;
         let selected_ids: HashSet<i64> = q.nodes.iter().copied().collect();
         for id in &q.nodes {
@@ -155,7 +162,15 @@ impl ForecastPort for ForecastService {
         let forecast_hours = temps.iter().step_by(4).filter(|t| t.is_some()).count();
         let (mut intervals, mut chart_svg, mut peak_kw, mut error) = (Vec::new(), None, None, None);
         if !q.nodes.is_empty() {
-            match forecast::zone_baseline(&self.db, &q.nodes, start, HORIZON_INTERVALS).await {
+            match forecast::zone_baseline(
+                &self.db,
+                self.calendar,
+                &q.nodes,
+                start,
+                HORIZON_INTERVALS,
+            )
+            .await
+            {
                 Ok(kw) => {
                     let times: Vec<DateTime<Utc>> = (0..kw.len())
                         .map(|i| start + Duration::minutes(15 * i as i64))

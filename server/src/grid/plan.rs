@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::json;
 
+use crate::calendar::Calendar;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::dialect::{list, Elem};
 use crate::db::{insert_rows, reserve_ids, Arg, Db};
@@ -34,9 +35,9 @@ fn interval_count(ev: &EventRow) -> usize {
     ((ev.ends_at - ev.starts_at).num_minutes() / INTERVAL_MINUTES as i64) as usize
 }
 
-/// The start of the rule cycle that contains `day` (the utility's calendar).
-fn cycle_start(rule: &ProgramRule, day: NaiveDate) -> NaiveDate {
-    crate::calendar::cycle_start(rule.cycle.as_str(), i32::from(rule.week_start), day)
+/// The first instant of the rule cycle that contains the local date `day`.
+fn cycle_start(cal: Calendar, rule: &ProgramRule, day: NaiveDate) -> DateTime<Utc> {
+    cal.cycle_start(rule.cycle.as_str(), i32::from(rule.week_start), day)
 }
 
 /// The rule in force for each program on `day` (latest effective, linked), if any.
@@ -146,14 +147,20 @@ pub fn parse_manual_stages(ev: &EventRow, spec: &str) -> Result<Vec<ManualStage>
 }
 
 /// Loads what the planner needs for `ev`.
-pub async fn load(db: &Db, ev: &EventRow, manual: &str) -> Result<Loaded, DomainError> {
+pub async fn load(
+    db: &Db,
+    cal: Calendar,
+    ev: &EventRow,
+    manual: &str,
+) -> Result<Loaded, DomainError> {
     let n = interval_count(ev);
     let len = n + TAIL_INTERVALS;
     let what = |field: &str| format!("event {}'s {field}", ev.code);
     let programs: Vec<String> = readable(&what("programs"), &ev.program_codes)?;
     let zone: Vec<i64> = readable(&what("zone"), &ev.zone_node_ids)?;
     let groups: DeviceGroups = readable(&what("device groups"), &ev.device_groups)?;
-    let day = ev.starts_at.date_naive();
+    // Rules and cycles go by the utility's local date of the event start.
+    let day = cal.local_date(ev.starts_at);
     let rules = rules_in_force(db, &programs, day).await?;
     let limits: Vec<ProgramLimits> = rules
         .iter()
@@ -291,11 +298,8 @@ pub async fn load(db: &Db, ev: &EventRow, manual: &str) -> Result<Loaded, Domain
         .iter()
         .map(|r| {
             r.as_ref()
-                .map(|r| cycle_start(r, day))
-                .unwrap_or(day)
-                .and_hms_opt(0, 0, 0)
-                .map(|t| t.and_utc())
-                .unwrap_or(ev.starts_at)
+                .map(|r| cycle_start(cal, r, day))
+                .unwrap_or_else(|| cal.day_start(day))
         })
         .collect();
     let since = cycle_starts.iter().min().copied().unwrap_or(ev.starts_at);
@@ -360,8 +364,8 @@ pub async fn load(db: &Db, ev: &EventRow, manual: &str) -> Result<Loaded, Domain
         });
     }
 
-    let baseline_kw = forecast::zone_baseline(db, &zone, ev.starts_at, len).await?;
-    let factors = forecast::reduction_factors(db, ev.starts_at, len).await?;
+    let baseline_kw = forecast::zone_baseline(db, cal, &zone, ev.starts_at, len).await?;
+    let factors = forecast::reduction_factors(db, cal, ev.starts_at, len).await?;
     let objective = match ev.objective.as_str() {
         "MaxDemandThreshold" => Objective::MaxDemandThreshold {
             threshold_kw: ev.target_mw.unwrap_or(0.0) * 1000.0,
@@ -439,12 +443,13 @@ pub fn summary_json(plan: &Plan) -> serde_json::Value {
 /// operator.
 pub async fn plan_event(
     db: &Db,
+    cal: Calendar,
     actor: &Actor,
     ev: &EventRow,
     manual: &str,
     now: DateTime<Utc>,
 ) -> Result<String, DomainError> {
-    let loaded = load(db, ev, manual).await?;
+    let loaded = load(db, cal, ev, manual).await?;
     let plan =
         planner::plan(&loaded.input).map_err(|e| DomainError::invalid(format!("stages: {e}")))?;
     store(db, actor, ev, &loaded, &plan, now).await?;
@@ -637,14 +642,21 @@ mod tests {
     #[test]
     fn a_weekly_cycle_starts_on_its_week_start_day() {
         // 2026-07-15 is a Wednesday; a Monday (1) start goes back two days.
+        // The cycle starts at local midnight: 05:00 UTC in July in Chicago (CDT).
+        let cal = Calendar::default();
         let day = NaiveDate::from_ymd_opt(2026, 7, 15).unwrap();
         assert_eq!(
-            cycle_start(&rule(RuleCycle::Weekly, 1), day),
-            NaiveDate::from_ymd_opt(2026, 7, 13).unwrap()
+            cycle_start(cal, &rule(RuleCycle::Weekly, 1), day),
+            cal.day_start(NaiveDate::from_ymd_opt(2026, 7, 13).unwrap())
         );
         assert_eq!(
-            cycle_start(&rule(RuleCycle::Monthly, 0), day),
-            NaiveDate::from_ymd_opt(2026, 7, 1).unwrap()
+            cycle_start(cal, &rule(RuleCycle::Monthly, 0), day),
+            cal.day_start(NaiveDate::from_ymd_opt(2026, 7, 1).unwrap())
+        );
+        assert_eq!(
+            cal.day_start(NaiveDate::from_ymd_opt(2026, 7, 1).unwrap())
+                .to_rfc3339(),
+            "2026-07-01T05:00:00+00:00"
         );
     }
 }

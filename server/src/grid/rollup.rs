@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::calendar::align;
+use crate::calendar::{align, Calendar};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::grid::forecast::{
@@ -69,7 +69,11 @@ pub async fn all_nodes(db: &Db) -> Result<Vec<NodeInfo>, DomainError> {
 }
 
 /// The roll-up of the whole network for a forecast starting at `now` (aligned down).
-pub async fn network_rollup(db: &Db, now: DateTime<Utc>) -> Result<Rollup, DomainError> {
+pub async fn network_rollup(
+    db: &Db,
+    cal: Calendar,
+    now: DateTime<Utc>,
+) -> Result<Rollup, DomainError> {
     let start = align(now);
     let nodes = all_nodes(db).await?;
     let devices = transformer_devices(db).await?;
@@ -82,9 +86,9 @@ pub async fn network_rollup(db: &Db, now: DateTime<Utc>) -> Result<Rollup, Domai
     let mut series: HashMap<i64, Vec<f64>> = HashMap::new();
     let end = start + Duration::minutes(15 * HORIZON_INTERVALS as i64);
     let temps = load_temperatures(db, "forecast", start, end).await?;
-    let (models, _without_history) = fit_feeders(db, &feeders, start).await?;
+    let (models, _without_history) = fit_feeders(db, cal, &feeders, start).await?;
     for (id, m) in &models {
-        series.insert(*id, predict(m, start, HORIZON_INTERVALS, &temps));
+        series.insert(*id, predict(cal, m, start, HORIZON_INTERVALS, &temps));
     }
     Ok(Rollup {
         nodes: combine(&nodes, &devices, &series),

@@ -235,23 +235,24 @@ pub fn performance(
 
 /// Reads a service point's stored interval data into quarter-hour [`DayProfile`]s for an
 /// event [`event_start`, `event_end`) (15-minute grid): candidate day k is the event window
-/// shifted back k × 24 h (k = 1 … [`LOOKBACK_DAYS`]), dated by the service territory's local
-/// date. Hourly readings count a quarter of their kWh in each quarter hour. Also returns
+/// at the same local hours k days earlier (k = 1 … [`LOOKBACK_DAYS`]; 23 or 25 hours a day
+/// across a daylight-saving change), dated by the utility's local date. Hourly readings count a quarter of their kWh in each quarter hour. Also returns
 /// the event day's actual quarter hours over the adjustment window and the event.
 pub async fn load_profiles(
     db: &crate::db::Db,
+    cal: crate::calendar::Calendar,
     service_point_id: &str,
     event_start: chrono::DateTime<chrono::Utc>,
     event_end: chrono::DateTime<chrono::Utc>,
 ) -> Result<Loaded, crate::error::DomainError> {
-    use crate::calendar::local_date;
     use chrono::Duration;
     use std::collections::HashMap;
     let quarter = Duration::minutes(15);
     let event_n = ((event_end - event_start).num_minutes().max(0) / 15) as usize;
-    let adj_from = event_start - Duration::hours(ADJUSTMENT_HOURS + ADJUSTMENT_GAP_HOURS);
+    let adj_span = Duration::hours(ADJUSTMENT_HOURS + ADJUSTMENT_GAP_HOURS);
+    let adj_from = event_start - adj_span;
     let adj_n = (ADJUSTMENT_HOURS * 4) as usize;
-    let from = adj_from - Duration::days(LOOKBACK_DAYS) - Duration::hours(1);
+    let from = cal.days_before(adj_from, LOOKBACK_DAYS) - Duration::hours(2);
     let rows: Vec<(chrono::DateTime<chrono::Utc>, i32, f64)> = crate::with_db!(db, |c| {
         sqlx::query_as(
             "SELECT interval_start, interval_minutes, kwh FROM interval_readings
@@ -283,16 +284,16 @@ pub async fn load_profiles(
     };
     let history = (1..=LOOKBACK_DAYS)
         .map(|k| {
-            let shift = Duration::days(k);
+            let start = cal.days_before(event_start, k);
             DayProfile {
-                date: local_date(event_start - shift),
-                event: series(event_start - shift, event_n),
-                adjustment: series(adj_from - shift, adj_n),
+                date: cal.local_date(start),
+                event: series(start, event_n),
+                adjustment: series(start - adj_span, adj_n),
             }
         })
         .collect();
     Ok(Loaded {
-        date: local_date(event_start),
+        date: cal.local_date(event_start),
         history,
         actual_event: series(event_start, event_n),
         actual_adjustment: series(adj_from, adj_n),

@@ -11,6 +11,7 @@ use app::port::ProgramPort;
 use app::AppError;
 
 use crate::access::require;
+use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::db::{self, Db};
 use crate::dto::node_ref_p;
@@ -20,11 +21,17 @@ use crate::programs::{rule, score};
 pub struct ProgramService {
     pub db: Db,
     clock: Arc<dyn Clock>,
+    /// Which rule is in force today and the score run's local day.
+    pub calendar: Calendar,
 }
 
 impl ProgramService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(ProgramService { db, clock })
+    pub fn new(db: Db, clock: Arc<dyn Clock>, calendar: Calendar) -> Arc<Self> {
+        Arc::new(ProgramService {
+            db,
+            clock,
+            calendar,
+        })
     }
 }
 
@@ -73,7 +80,7 @@ impl ProgramPort for ProgramService {
             .ok_or_else(|| DomainError::not_found(format!("program {id}")))?;
         let counts = db::program::enrollment_counts(&self.db).await?;
         let rules = db::program::list_rules(&self.db, id).await?;
-        let today = self.clock.now().date_naive();
+        let today = self.calendar.local_date(self.clock.now());
         let current = db::program::rule_in_force(&rules, today).map(|r| r.id);
         let aggregators = db::program::program_aggregators(&self.db, id).await?;
         Ok(ProgramDetail {
@@ -149,7 +156,7 @@ impl ProgramPort for ProgramService {
     ) -> Result<String, AppError> {
         require(viewer, Action::EditRules)?;
         let now = self.clock.now();
-        let parsed = rule::parse_rule(rule, now.date_naive())?;
+        let parsed = rule::parse_rule(rule, self.calendar.local_date(now))?;
         let replaced =
             rule::save_rule(&self.db, &viewer.username, program_id, &parsed, now).await?;
         Ok(format!(
@@ -162,8 +169,9 @@ impl ProgramPort for ProgramService {
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError> {
         require(viewer, Action::RunScores)?;
         let now = self.clock.now();
+        let today = self.calendar.local_date(now);
         let run =
-            score::run_scores(&self.db, &viewer.username, now.date_naive(), now, false).await?;
+            score::run_scores(&self.db, self.calendar, &viewer.username, today, now, false).await?;
         Ok(format!(
             "Control scores computed for {} devices; {} message(s) queued for the grid side.",
             run.devices, run.messages

@@ -9,7 +9,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use crate::calendar::cycle_start;
+use crate::calendar::Calendar;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::program::{list_programs, list_rules, rule_in_force};
 use crate::db::score::{program_scores, update_scores, ScoreRule};
@@ -31,10 +31,11 @@ pub struct ScoreRun {
     pub ran: bool,
 }
 
-/// Runs the calculation for `day`. With `only_once`, a day already scored is skipped (the
-/// schedule in every server process calls it; the first one wins).
+/// Runs the calculation for the local date `day`. With `only_once`, a day already scored is
+/// skipped (the schedule in every server process calls it; the first one wins).
 pub async fn run_scores(
     db: &Db,
+    cal: Calendar,
     actor: &str,
     day: NaiveDate,
     now: DateTime<Utc>,
@@ -61,10 +62,7 @@ pub async fn run_scores(
     let mut per_program = serde_json::Map::new();
     let mut messages = 0usize;
     for (program_id, code, r) in &rules {
-        let since = cycle_start(&r.cycle, r.week_start, day)
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc())
-            .unwrap_or(now);
+        let since = cal.cycle_start(&r.cycle, r.week_start, day);
         let rule = ScoreRule {
             program_id: *program_id,
             program_code: code,

@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::settlement::{self, RunRow, SettlementRow};
 use crate::access::require;
+use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::DomainError;
@@ -24,11 +25,17 @@ const OVERVIEW_EVENTS: usize = 100;
 pub struct SettlementService {
     db: Db,
     clock: Arc<dyn Clock>,
+    /// Settlement days and season bounds are local dates.
+    calendar: Calendar,
 }
 
 impl SettlementService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(SettlementService { db, clock })
+    pub fn new(db: Db, clock: Arc<dyn Clock>, calendar: Calendar) -> Arc<Self> {
+        Arc::new(SettlementService {
+            db,
+            clock,
+            calendar,
+        })
     }
 }
 
@@ -172,6 +179,7 @@ async fn completed_events(
 
 async fn program_seasons(
     db: &Db,
+    cal: Calendar,
     only: Option<&str>,
 ) -> Result<Vec<ProgramSeasonDto>, DomainError> {
     type Row = (
@@ -195,7 +203,7 @@ async fn program_seasons(
     });
     let mut out = Vec::with_capacity(programs.len());
     for (code, name, method, timing, baseline, rate, start, end) in programs {
-        let season = settlement::season_summary(db, &code).await?;
+        let season = settlement::season_summary(db, cal, &code).await?;
         let season_runs = settlement::runs(db, None, Some(&code), 50).await?;
         out.push(ProgramSeasonDto {
             customers: season.iter().filter(|c| c.credit > 0.0).count() as i64,
@@ -236,7 +244,7 @@ impl SettlementPort for SettlementService {
         require(viewer, Action::ReadSettlements)?;
         Ok(SettlementOverview {
             events: completed_events(&self.db, None).await?,
-            programs: program_seasons(&self.db, None).await?,
+            programs: program_seasons(&self.db, self.calendar, None).await?,
             can_settle: may(viewer.role, Action::SettleEvents),
         })
     }
@@ -285,12 +293,12 @@ impl SettlementPort for SettlementService {
     ) -> Result<SeasonDetail, AppError> {
         require(viewer, Action::ReadSettlements)?;
         code_ok("program", program_code)?;
-        let program = program_seasons(&self.db, Some(program_code))
+        let program = program_seasons(&self.db, self.calendar, Some(program_code))
             .await?
             .into_iter()
             .next()
             .ok_or_else(|| DomainError::not_found(format!("program `{program_code}`")))?;
-        let customers = settlement::season_summary(&self.db, program_code).await?;
+        let customers = settlement::season_summary(&self.db, self.calendar, program_code).await?;
         let total = customers.len() as i64;
         let offset = offset.max(0);
         let page = customers
@@ -306,7 +314,7 @@ impl SettlementPort for SettlementService {
                 posted_credit: c.posted_credit,
             })
             .collect();
-        let season_over = settlement::local_date(self.clock.now()) > program.season_end;
+        let season_over = self.calendar.local_date(self.clock.now()) > program.season_end;
         Ok(SeasonDetail {
             runs: settlement::runs(&self.db, None, Some(program_code), 50)
                 .await?
@@ -325,9 +333,14 @@ impl SettlementPort for SettlementService {
     async fn settle_event(&self, viewer: &Viewer, event_code: &str) -> Result<String, AppError> {
         require(viewer, Action::SettleEvents)?;
         code_ok("event", event_code)?;
-        let runs =
-            settlement::settle_event(&self.db, &viewer.username, event_code, self.clock.now())
-                .await?;
+        let runs = settlement::settle_event(
+            &self.db,
+            self.calendar,
+            &viewer.username,
+            event_code,
+            self.clock.now(),
+        )
+        .await?;
         tracing::info!(user = %viewer.username, event = event_code, runs = runs.len(), "event settled");
         Ok(format!("{event_code} settled. {}", summary_words(&runs)))
     }
@@ -335,9 +348,14 @@ impl SettlementPort for SettlementService {
     async fn settle_season(&self, viewer: &Viewer, program_code: &str) -> Result<String, AppError> {
         require(viewer, Action::SettleSeasons)?;
         code_ok("program", program_code)?;
-        let run =
-            settlement::settle_season(&self.db, &viewer.username, program_code, self.clock.now())
-                .await?;
+        let run = settlement::settle_season(
+            &self.db,
+            self.calendar,
+            &viewer.username,
+            program_code,
+            self.clock.now(),
+        )
+        .await?;
         tracing::info!(user = %viewer.username, program = program_code, "season settled");
         Ok(format!(
             "The {program_code} season is settled and its credits posted. {}",
@@ -349,13 +367,14 @@ impl SettlementPort for SettlementService {
 /// The billing export of a program's season (program manager, auditor, admin).
 pub async fn billing_export(
     db: &Db,
+    cal: Calendar,
     viewer: &Viewer,
     program_code: &str,
 ) -> Result<String, DomainError> {
     require(viewer, Action::ExportBilling)?;
     code_ok("program", program_code)?;
     let program = settlement::program_by_code(db, program_code).await?;
-    let rows = settlement::season_summary(db, program_code).await?;
+    let rows = settlement::season_summary(db, cal, program_code).await?;
     tracing::info!(user = %viewer.username, program = program_code, rows = rows.len(), "billing export");
     settlement::billing_csv(&rows, program.season_start, program.season_end)
 }

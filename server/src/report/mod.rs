@@ -15,16 +15,19 @@ use app::report::{EventReport, ReportIndex, ReportPort, SeasonReport};
 use app::AppError;
 
 use crate::access::require;
+use crate::calendar::Calendar;
 use crate::db::Db;
 use crate::error::DomainError;
 
 pub struct ReportService {
     pub db: Db,
+    /// Season bounds and event days are local.
+    pub calendar: Calendar,
 }
 
 impl ReportService {
-    pub fn new(db: Db) -> Arc<Self> {
-        Arc::new(ReportService { db })
+    pub fn new(db: Db, calendar: Calendar) -> Arc<Self> {
+        Arc::new(ReportService { db, calendar })
     }
 
     pub fn check(viewer: &Viewer) -> Result<(), DomainError> {
@@ -50,7 +53,7 @@ impl ReportService {
         code: &str,
     ) -> Result<(String, Vec<u8>), DomainError> {
         Self::check(viewer)?;
-        let r = season_report::season_report(&self.db, code).await?;
+        let r = season_report::season_report(&self.db, self.calendar, code).await?;
         let body = season_report::season_csv(&r)?;
         Ok((format!("{}-season.csv", r.program_code), body))
     }
@@ -70,6 +73,6 @@ impl ReportPort for ReportService {
 
     async fn season_report(&self, viewer: &Viewer, code: &str) -> Result<SeasonReport, AppError> {
         Self::check(viewer)?;
-        Ok(season_report::season_report(&self.db, code).await?)
+        Ok(season_report::season_report(&self.db, self.calendar, code).await?)
     }
 }

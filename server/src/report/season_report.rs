@@ -16,8 +16,7 @@ type Span = (DateTime<Utc>, DateTime<Utc>);
 
 use app::report::*;
 
-use crate::calendar::cycle_start;
-use crate::calendar::LOCAL_OFFSET_HOURS;
+use crate::calendar::{cycle_start, Calendar};
 use crate::db::program::{list_rules, rule_in_force};
 use crate::db::Db;
 use crate::error::DomainError;
@@ -31,12 +30,6 @@ fn round3(v: f64) -> f64 {
 
 fn cents(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
-}
-
-use crate::programs::settlement::local_date;
-
-fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
-    d.and_hms_opt(0, 0, 0).expect("midnight").and_utc() - Duration::hours(LOCAL_OFFSET_HOURS)
 }
 
 #[derive(sqlx::FromRow)]
@@ -60,7 +53,11 @@ struct StageRow {
     ends_at: DateTime<Utc>,
 }
 
-pub async fn season_report(db: &Db, code: &str) -> Result<SeasonReport, DomainError> {
+pub async fn season_report(
+    db: &Db,
+    cal: Calendar,
+    code: &str,
+) -> Result<SeasonReport, DomainError> {
     let p: ProgramInfo = with_db!(db, |c| sqlx::query_as(
         "SELECT id, code, name, status, season_start, season_end, settlement_method, settlement_timing, baseline_method
          FROM programs WHERE code = $1"
@@ -69,8 +66,7 @@ pub async fn season_report(db: &Db, code: &str) -> Result<SeasonReport, DomainEr
     .fetch_optional(c)
     .await?)
     .ok_or_else(|| DomainError::not_found(format!("program `{code}`")))?;
-    let from = local_midnight(p.season_start);
-    let to = local_midnight(p.season_end + Duration::days(1));
+    let (from, to) = cal.season_bounds(p.season_start, p.season_end);
 
     let stages: Vec<StageRow> = with_db!(db, |c| sqlx::query_as(
         "SELECT event_external_id, status, starts_at, ends_at FROM program_events
@@ -212,7 +208,7 @@ pub async fn season_report(db: &Db, code: &str) -> Result<SeasonReport, DomainEr
     let rules = list_rules(db, p.id).await?;
     let mut cycles: BTreeMap<NaiveDate, CycleUse> = BTreeMap::new();
     for e in season_events.iter().filter(|e| e.status != "cancelled") {
-        let day = local_date(e.starts_at);
+        let day = cal.local_date(e.starts_at);
         let rule = rule_in_force(&rules, day);
         let start = rule
             .map(|r| cycle_start(&r.cycle, r.week_start, day))
@@ -240,7 +236,7 @@ pub async fn season_report(db: &Db, code: &str) -> Result<SeasonReport, DomainEr
         .or_else(|| rules.first())
         .map(|r| r.cycle.clone());
 
-    let summary = settlement::season_summary(db, &p.code).await?;
+    let summary = settlement::season_summary(db, cal, &p.code).await?;
     let credit: f64 = summary.iter().map(|c| c.credit).sum();
     let posted: f64 = summary.iter().map(|c| c.posted_credit).sum();
     let kwh: f64 = summary.iter().map(|c| c.kwh_avoided).sum();

@@ -209,7 +209,14 @@ pub async fn billing_csv(
     let Some(Extension(viewer)) = viewer else {
         return problem(401, "Sign-in required", "please sign in".into());
     };
-    match crate::programs::settlement_console::billing_export(&state.db, &viewer, &code).await {
+    match crate::programs::settlement_console::billing_export(
+        &state.db,
+        state.calendar,
+        &viewer,
+        &code,
+    )
+    .await
+    {
         Ok(csv) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

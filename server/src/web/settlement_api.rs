@@ -138,8 +138,13 @@ async fn billing(
     ApiViewer(viewer): ApiViewer,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
-    let csv =
-        crate::programs::settlement_console::billing_export(&state.db, &viewer, &code).await?;
+    let csv = crate::programs::settlement_console::billing_export(
+        &state.db,
+        state.calendar,
+        &viewer,
+        &code,
+    )
+    .await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

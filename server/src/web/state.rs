@@ -14,6 +14,7 @@ use app::settlement::Settlements;
 
 use crate::audit::AuditService;
 use crate::auth::user_service::UserService;
+use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::grid::console::EventService;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub public_metrics: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// The utility's calendar (time zone).
+    pub calendar: Calendar,
 }
 
 impl AppState {

@@ -170,18 +170,29 @@ macro_rules! each_backend {
 }
 
 pub async fn with_demo(t: &TestDb) {
-    demo::load_demo(&t.db, DemoSize(DEMO_DEVICES), demo::DEFAULT_SEED)
-        .await
-        .expect("demo loads");
+    demo::load_demo(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        DemoSize(DEMO_DEVICES),
+        demo::DEFAULT_SEED,
+    )
+    .await
+    .expect("demo loads");
     demo::ensure_demo_users(&t.db).await.expect("demo users");
 }
 
 /// The demo utility as loaded at `now` (its season is `now`'s year, its load history ends
 /// and its forecast starts at `now`): pair it with [`spawn_app_at`] on a clock at `now`.
 pub async fn with_demo_at(t: &TestDb, now: DateTime<Utc>) {
-    demo::load_demo_at(&t.db, DemoSize(DEMO_DEVICES), demo::DEFAULT_SEED, now)
-        .await
-        .expect("demo loads");
+    demo::load_demo_at(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        DemoSize(DEMO_DEVICES),
+        demo::DEFAULT_SEED,
+        now,
+    )
+    .await
+    .expect("demo loads");
     demo::ensure_demo_users(&t.db).await.expect("demo users");
 }
 
@@ -194,22 +205,13 @@ pub fn clock_at(t: DateTime<Utc>) -> Arc<ManualClock> {
 /// the calendar module, whatever its zone), to the minute.
 pub fn next_local_after(from: DateTime<Utc>, weekday: Weekday, h: u32, m: u32) -> DateTime<Utc> {
     use chrono::Datelike;
-    use gridflex::calendar::local_time;
-    let offset = local_time(from) - from.naive_utc();
+    let cal = gridflex::calendar::Calendar::default();
+    let today = cal.local_date(from);
     (0..=8)
-        .filter_map(|days| {
-            let day = local_time(from).date() + Duration::days(days);
-            (day.weekday() == weekday).then(|| day.and_hms_opt(h, m, 0))?
-        })
-        .map(|wanted| {
-            // Guess with today's offset, then correct it where the offset differs (a zone
-            // with daylight saving).
-            let mut t = (wanted - offset).and_utc();
-            for _ in 0..2 {
-                t += wanted - local_time(t);
-            }
-            t
-        })
+        .map(|days| today + Duration::days(days))
+        .filter(|day| day.weekday() == weekday)
+        .filter_map(|day| day.and_hms_opt(h, m, 0))
+        .filter_map(|wanted| cal.from_local(wanted).ok())
         .find(|t| *t > from)
         .expect("a week has every weekday")
 }
@@ -319,6 +321,7 @@ pub fn web_settings(
         request_timeout: std::time::Duration::from_secs(120),
         public_metrics: false,
         trusted_proxies: Vec::new(),
+        calendar: gridflex::calendar::Calendar::default(),
     }
     .with_simulated_clock()
 }

@@ -6,8 +6,8 @@
 //! Per feeder, from the metered load of the [`HISTORY_DAYS`] days before the forecast start:
 //!
 //! 1. Each history interval is put in a *slot* (its local quarter-hour of the day, 0..96) and
-//!    a *day type* (weekday or weekend, by local date; local time is UTC
-//!    [`LOCAL_OFFSET_HOURS`](crate::calendar::LOCAL_OFFSET_HOURS)). The *profile* is the mean
+//!    a *day type* (weekday or weekend, by local date in the utility's
+//!    [`Calendar`](crate::calendar::Calendar), daylight saving included). The *profile* is the mean
 //!    load of every slot and day type, and the mean observed temperature at that slot and day
 //!    type.
 //! 2. The *temperature sensitivity* β (kW per °C) is fitted once per feeder by least squares
@@ -51,9 +51,9 @@ pub use zone::{
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
+use chrono::{DateTime, Duration, Utc};
 
-use crate::calendar::local_time;
+use crate::calendar::Calendar;
 
 /// Quarter-hours in a day.
 pub const SLOTS_PER_DAY: usize = 96;
@@ -65,17 +65,13 @@ pub const MILD_C: f64 = 20.0;
 pub const HORIZON_INTERVALS: usize = 48 * 4;
 
 /// Local quarter-hour of the day, 0..96.
-pub fn slot_of(t: DateTime<Utc>) -> usize {
-    let l = local_time(t);
-    (l.hour() * 4 + l.minute() / 15) as usize
+pub fn slot_of(cal: Calendar, t: DateTime<Utc>) -> usize {
+    cal.quarter_of_day(t)
 }
 
 /// 1 for Saturday and Sunday (local), 0 otherwise.
-pub fn day_type_of(t: DateTime<Utc>) -> usize {
-    usize::from(matches!(
-        local_time(t).weekday(),
-        Weekday::Sat | Weekday::Sun
-    ))
+pub fn day_type_of(cal: Calendar, t: DateTime<Utc>) -> usize {
+    usize::from(cal.is_weekend(t))
 }
 
 fn hour_key(t: DateTime<Utc>) -> i64 {
@@ -121,7 +117,11 @@ pub struct FeederModel {
 }
 
 /// Fits the model to a feeder's history; `None` when there is no history at all.
-pub fn fit(history: &[(DateTime<Utc>, f64)], observed: &Temperatures) -> Option<FeederModel> {
+pub fn fit(
+    cal: Calendar,
+    history: &[(DateTime<Utc>, f64)],
+    observed: &Temperatures,
+) -> Option<FeederModel> {
     if history.is_empty() {
         return None;
     }
@@ -131,7 +131,7 @@ pub fn fit(history: &[(DateTime<Utc>, f64)], observed: &Temperatures) -> Option<
     let mut t_n = [[0u32; SLOTS_PER_DAY]; 2];
     let mut points = Vec::with_capacity(history.len());
     for &(t, kw) in history {
-        let (d, s) = (day_type_of(t), slot_of(t));
+        let (d, s) = (day_type_of(cal, t), slot_of(cal, t));
         kw_sum[d][s] += kw;
         kw_n[d][s] += 1;
         let temp = observed.at(t);
@@ -185,6 +185,7 @@ pub fn fit(history: &[(DateTime<Utc>, f64)], observed: &Temperatures) -> Option<
 
 /// The forecast kW of `intervals` 15-minute intervals from `start` (aligned).
 pub fn predict(
+    cal: Calendar,
     model: &FeederModel,
     start: DateTime<Utc>,
     intervals: usize,
@@ -193,7 +194,7 @@ pub fn predict(
     (0..intervals)
         .map(|i| {
             let t = start + Duration::minutes(15 * i as i64);
-            let (d, s) = (day_type_of(t), slot_of(t));
+            let (d, s) = (day_type_of(cal, t), slot_of(cal, t));
             let adjust = forecast
                 .at(t)
                 .map(|c| model.beta_kw_per_c * (c - model.mean_temp_c[d][s]))
@@ -208,6 +209,10 @@ mod tests {
     use super::*;
     use crate::calendar::align;
     use chrono::TimeZone;
+
+    fn cal() -> Calendar {
+        Calendar::default()
+    }
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 7, 1, 6, 0, 0).unwrap()
@@ -236,7 +241,7 @@ mod tests {
     #[test]
     fn a_hotter_forecast_gives_a_higher_baseline() {
         let (h, observed) = history();
-        let model = fit(&h, &observed).expect("history fits");
+        let model = fit(cal(), &h, &observed).expect("history fits");
         assert!(
             (model.beta_kw_per_c - 50.0).abs() < 1.0,
             "sensitivity recovered: {}",
@@ -244,8 +249,8 @@ mod tests {
         );
         let hours =
             |c: f64| Temperatures::from_pairs((0..48).map(|i| (t0() + Duration::hours(i), c)));
-        let mild = predict(&model, t0(), 192, &hours(24.0));
-        let hot = predict(&model, t0(), 192, &hours(34.0));
+        let mild = predict(cal(), &model, t0(), 192, &hours(24.0));
+        let hot = predict(cal(), &model, t0(), 192, &hours(34.0));
         assert_eq!(mild.len(), 192);
         for (m, h) in mild.iter().zip(&hot) {
             assert!(
@@ -257,16 +262,16 @@ mod tests {
 
     #[test]
     fn no_history_gives_no_model() {
-        assert_eq!(fit(&[], &Temperatures::default()), None);
+        assert_eq!(fit(cal(), &[], &Temperatures::default()), None);
     }
 
     #[test]
     fn without_temperatures_the_forecast_is_the_profile() {
         let (h, _) = history();
-        let model = fit(&h, &Temperatures::default()).unwrap();
+        let model = fit(cal(), &h, &Temperatures::default()).unwrap();
         assert_eq!(model.beta_kw_per_c, 0.0);
-        let p = predict(&model, t0(), 4, &Temperatures::default());
-        let (d, s) = (day_type_of(t0()), slot_of(t0()));
+        let p = predict(cal(), &model, t0(), 4, &Temperatures::default());
+        let (d, s) = (day_type_of(cal(), t0()), slot_of(cal(), t0()));
         assert!((p[0] - model.profile_kw[d][s]).abs() < 1e-9);
     }
 
@@ -274,7 +279,8 @@ mod tests {
     fn intervals_align_to_the_quarter_hour() {
         let t = Utc.with_ymd_and_hms(2026, 7, 1, 6, 7, 31).unwrap();
         assert_eq!(align(t), Utc.with_ymd_and_hms(2026, 7, 1, 6, 0, 0).unwrap());
-        // 06:00 UTC is midnight local (UTC−6).
-        assert_eq!(slot_of(align(t)), 0);
+        // 05:00 UTC is midnight local in July (CDT, UTC−5); 06:00 is 01:00.
+        assert_eq!(slot_of(cal(), align(t)), 4);
+        assert_eq!(slot_of(cal(), align(t) - Duration::hours(1)), 0);
     }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{interval_temperatures, MILD_C};
 use crate::calendar::align;
-use crate::calendar::local_hour;
+use crate::calendar::Calendar;
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::grid::DEVICE_TYPES;
@@ -205,6 +205,7 @@ pub fn factor_for(rows: &[ReductionRow], device_type: &str, hour: u32, temp_c: f
 /// grid::DEVICE_TYPES][interval]`, from the editable table and the temperature forecast.
 pub async fn reduction_factors(
     db: &Db,
+    cal: Calendar,
     start: DateTime<Utc>,
     intervals: usize,
 ) -> Result<Vec<Vec<f32>>, DomainError> {
@@ -219,7 +220,7 @@ pub async fn reduction_factors(
                 .enumerate()
                 .map(|(i, c)| {
                     let t = start + Duration::minutes(15 * i as i64);
-                    factor_for(&rows, ty, local_hour(t), c.unwrap_or(MILD_C)) as f32
+                    factor_for(&rows, ty, cal.local_hour(t), c.unwrap_or(MILD_C)) as f32
                 })
                 .collect()
         })

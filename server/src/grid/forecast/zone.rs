@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 
 use super::{fit, hour_key, predict, FeederModel, Temperatures, HISTORY_DAYS};
-use crate::calendar::align;
+use crate::calendar::{align, Calendar};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::with_db;
@@ -204,6 +204,7 @@ fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
 /// the codes of the feeders without any history in the window.
 pub async fn fit_feeders(
     db: &Db,
+    cal: Calendar,
     feeders: &[NodeInfo],
     start: DateTime<Utc>,
 ) -> Result<(HashMap<i64, FeederModel>, Vec<String>), DomainError> {
@@ -214,7 +215,7 @@ pub async fn fit_feeders(
     let mut out = HashMap::new();
     let mut missing = Vec::new();
     for f in feeders {
-        match history.get(&f.id).and_then(|h| fit(h, &observed)) {
+        match history.get(&f.id).and_then(|h| fit(cal, h, &observed)) {
             Some(m) => {
                 out.insert(f.id, m);
             }
@@ -229,10 +230,11 @@ pub async fn fit_feeders(
 /// error naming it.
 pub async fn feeder_models(
     db: &Db,
+    cal: Calendar,
     feeders: &[NodeInfo],
     start: DateTime<Utc>,
 ) -> Result<HashMap<i64, FeederModel>, DomainError> {
-    let (models, missing) = fit_feeders(db, feeders, start).await?;
+    let (models, missing) = fit_feeders(db, cal, feeders, start).await?;
     if !missing.is_empty() {
         return Err(DomainError::invalid(format!(
             "no load history in the {HISTORY_DAYS} days before {} for feeder(s) {}; the forecast needs metered load",
@@ -266,6 +268,7 @@ pub async fn interval_temperatures(
 /// an unaligned start is floored).
 pub async fn zone_baseline(
     db: &Db,
+    cal: Calendar,
     zone: &[i64],
     start: DateTime<Utc>,
     intervals: usize,
@@ -277,7 +280,7 @@ pub async fn zone_baseline(
         .iter()
         .filter_map(|(f, _)| nodes.iter().find(|n| n.id == *f).cloned())
         .collect();
-    let models = feeder_models(db, &feeders, start).await?;
+    let models = feeder_models(db, cal, &feeders, start).await?;
     let end = start + Duration::minutes(15 * intervals as i64);
     let forecast = load_temperatures(db, "forecast", start, end).await?;
     let mut total = vec![0.0; intervals];
@@ -285,7 +288,7 @@ pub async fn zone_baseline(
         if let Some(model) = models.get(&feeder) {
             for (sum, kw) in total
                 .iter_mut()
-                .zip(predict(model, start, intervals, &forecast))
+                .zip(predict(cal, model, start, intervals, &forecast))
             {
                 *sum += share * kw;
             }

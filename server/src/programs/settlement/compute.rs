@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 
 use super::super::baseline::{self, DayProfile, Method};
 use crate::calendar::align as floor_quarter;
-use crate::calendar::LOCAL_OFFSET_HOURS;
+use crate::calendar::Calendar;
 use crate::error::DomainError;
 
 /// The program fields settlement needs.
@@ -37,16 +37,8 @@ impl ProgramTerms {
 
 /// The season as a UTC range of window starts: from the first local day to the day after
 /// the last.
-pub(super) fn season_bounds(p: &ProgramTerms) -> (DateTime<Utc>, DateTime<Utc>) {
-    let at = |d: NaiveDate| {
-        d.and_hms_opt(0, 0, 0).expect("midnight").and_utc() - Duration::hours(LOCAL_OFFSET_HOURS)
-    };
-    (at(p.season_start), at(p.season_end + Duration::days(1)))
-}
-
-/// The service territory's local date of an instant.
-pub fn local_date(t: DateTime<Utc>) -> NaiveDate {
-    (t.naive_utc() + Duration::hours(LOCAL_OFFSET_HOURS)).date()
+pub(super) fn season_bounds(cal: Calendar, p: &ProgramTerms) -> (DateTime<Utc>, DateTime<Utc>) {
+    cal.season_bounds(p.season_start, p.season_end)
 }
 
 pub(super) fn ceil_quarter(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -182,6 +174,7 @@ pub(super) struct Computed {
 /// read alone (gaps, hourly data or too few complete days in the bulk read), see
 /// [`from_own_read`].
 pub(super) fn from_bulk(
+    cal: Calendar,
     program: &ProgramTerms,
     method: Method,
     parts: &[Part],
@@ -202,7 +195,7 @@ pub(super) fn from_bulk(
             let bulk = data
                 .bulk
                 .get(&part.enrollment_id)
-                .and_then(|d| measure(program, method, part, d, excluded, &data.prices).ok())
+                .and_then(|d| measure(cal, program, method, part, d, excluded, &data.prices).ok())
                 .filter(|r| r.eligible == baseline::DAYS);
             match bulk {
                 Some(r) => Some(r),
@@ -222,6 +215,7 @@ pub(super) fn from_bulk(
 
 /// The result of a part from its service point's data read alone over the whole look-back.
 pub(super) fn from_own_read(
+    cal: Calendar,
     program: &ProgramTerms,
     method: Method,
     part: &Part,
@@ -229,7 +223,7 @@ pub(super) fn from_own_read(
     excluded: &[NaiveDate],
     price: &HashMap<DateTime<Utc>, f64>,
 ) -> Computed {
-    match measure(program, method, part, d, excluded, price) {
+    match measure(cal, program, method, part, d, excluded, price) {
         Ok(r) => r,
         Err((status, reason)) => unmeasured(part, status, &reason),
     }
@@ -256,6 +250,7 @@ pub(super) fn unmeasured(part: &Part, status: &'static str, reason: &str) -> Com
 /// The baseline, performance and credit of one enrollment; the error is the status and
 /// reason of an unmeasured result.
 pub(super) fn measure(
+    cal: Calendar,
     program: &ProgramTerms,
     method: Method,
     part: &Part,
@@ -274,7 +269,7 @@ pub(super) fn measure(
         ));
     }
     let input = baseline::EventInput {
-        date: local_date(part.start),
+        date: cal.local_date(part.start),
         event_intervals: n,
         adjustment_intervals: d.actual_adjustment.len(),
         actual_adjustment: &d.actual_adjustment,

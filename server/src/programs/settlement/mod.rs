@@ -36,7 +36,7 @@ mod run;
 mod schedule;
 mod store;
 
-pub use compute::{local_date, ProgramTerms};
+pub use compute::ProgramTerms;
 pub use read::program_by_code;
 pub use results::{
     billing_csv, event_intervals, event_results, event_results_page, runs, season_summary,

@@ -4,12 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures_util::StreamExt;
 
 use super::super::baseline::{self, DayProfile, ADJUSTMENT_GAP_HOURS, ADJUSTMENT_HOURS};
 use super::super::meter_days;
-use super::compute::{local_date, Data, EventData, Part, Participant, ProgramTerms, StagePart};
+use super::compute::{Data, EventData, Part, Participant, ProgramTerms, StagePart};
+use crate::calendar::{is_weekend_date, Calendar};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::with_db;
@@ -91,6 +92,7 @@ pub(super) async fn participants(
 /// Days excluded from each enrollment's baseline: its other event days in the look-back.
 async fn other_event_days(
     db: &Db,
+    cal: Calendar,
     event_code: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -109,7 +111,7 @@ async fn other_event_days(
     .await?);
     let mut out: HashMap<i64, Vec<NaiveDate>> = HashMap::new();
     for (e, t) in rows {
-        out.entry(e).or_default().push(local_date(t));
+        out.entry(e).or_default().push(cal.local_date(t));
     }
     Ok(out)
 }
@@ -138,6 +140,7 @@ async fn prices(
 /// meter data read in bulk, grouping enrollments by window.
 pub(super) async fn event_data(
     db: &Db,
+    cal: Calendar,
     program: &ProgramTerms,
     event_code: &str,
     all: &[Part],
@@ -150,7 +153,7 @@ pub(super) async fn event_data(
         return Ok(out);
     };
     let lookback = Duration::days(baseline::LOOKBACK_DAYS + 1);
-    out.excluded = other_event_days(db, event_code, earliest - lookback, latest).await?;
+    out.excluded = other_event_days(db, cal, event_code, earliest - lookback, latest).await?;
     let union: HashSet<NaiveDate> = out.excluded.values().flatten().copied().collect();
     if program.settlement_method == "consumption" {
         out.prices = prices(db, program.id, earliest, latest).await?;
@@ -168,6 +171,8 @@ pub(super) async fn event_data(
     for ((start, end), members) in &groups {
         let event_n = ((*end - *start).num_minutes() / 15) as usize;
         let adj_from = *start - adj_span;
+        // Candidate day k: the same local hours k days back (see `baseline::load_profiles`).
+        let back = |k: i64| cal.days_before(*start, k);
         let quarters = ((*end - adj_from).num_minutes() / 15) as usize;
         let mut sps: Vec<&str> = members
             .iter()
@@ -180,8 +185,8 @@ pub(super) async fn event_data(
         let mut shifts = vec![0i64];
         let mut weekdays = 0;
         for k in 1..=baseline::LOOKBACK_DAYS {
-            let day = local_date(*start - Duration::days(k));
-            if matches!(day.weekday(), Weekday::Sat | Weekday::Sun) || union.contains(&day) {
+            let day = cal.local_date(back(k));
+            if is_weekend_date(day) || union.contains(&day) {
                 continue;
             }
             shifts.push(k);
@@ -192,12 +197,8 @@ pub(super) async fn event_data(
         }
         // All days of a slice of the service points in one read, two slices at a time on
         // two connections (SQLite readers run in parallel).
-        let windows: std::sync::Arc<Vec<DateTime<Utc>>> = std::sync::Arc::new(
-            shifts
-                .iter()
-                .map(|k| adj_from - Duration::days(*k))
-                .collect(),
-        );
+        let windows: std::sync::Arc<Vec<DateTime<Utc>>> =
+            std::sync::Arc::new(shifts.iter().map(|k| back(*k) - adj_span).collect());
         let chunks: Vec<Vec<String>> = sps
             .chunks(READ_SLICE)
             .map(|c| c.iter().map(|s| s.to_string()).collect())
@@ -228,7 +229,7 @@ pub(super) async fn event_data(
             let history = (1..shifts.len())
                 .filter_map(|w| {
                     windows[w].as_ref().map(|v| DayProfile {
-                        date: local_date(*start - Duration::days(shifts[w])),
+                        date: cal.local_date(back(shifts[w])),
                         event: v[quarters - event_n..].to_vec(),
                         adjustment: v[..adj_n].to_vec(),
                     })
@@ -249,8 +250,9 @@ pub(super) async fn event_data(
 
 /// A part's service point read alone over the whole look-back, at the bulk read's
 /// watt-hour resolution.
-pub(super) async fn alone(db: &Db, part: &Part) -> Result<Data, DomainError> {
-    let loaded = baseline::load_profiles(db, &part.service_point_id, part.start, part.end).await?;
+pub(super) async fn alone(db: &Db, cal: Calendar, part: &Part) -> Result<Data, DomainError> {
+    let loaded =
+        baseline::load_profiles(db, cal, &part.service_point_id, part.start, part.end).await?;
     Ok(Data {
         history: loaded
             .history

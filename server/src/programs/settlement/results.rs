@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::compute::season_bounds;
 use super::read::program_by_code;
+use crate::calendar::Calendar;
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::with_db;
@@ -178,10 +179,11 @@ pub async fn runs(
 /// Per customer, the program's season so far: events whose window lies in the season.
 pub async fn season_summary(
     db: &Db,
+    cal: Calendar,
     program_code: &str,
 ) -> Result<Vec<CustomerSeason>, DomainError> {
     let program = program_by_code(db, program_code).await?;
-    let (from, to) = season_bounds(&program);
+    let (from, to) = season_bounds(cal, &program);
     Ok(with_db!(db, |c| {
         sqlx::query_as::<_, CustomerSeason>(
         "SELECT p.code AS program_code, s.customer_id, c.account_id,

@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::compute::{self, local_date, round3, round_cents, season_bounds, Computed};
+use super::compute::{self, round3, round_cents, season_bounds, Computed};
 use super::compute::{ProgramTerms, StagePart};
 use super::read::{self, program_by_code};
 use super::store::{insert_run, store, RunSummary};
+use crate::calendar::Calendar;
 use crate::db::audit::{append_many, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
@@ -17,6 +18,7 @@ use crate::error::DomainError;
 /// Settles every program part of a completed event (see [`settlement`](super)).
 pub async fn settle_event(
     db: &Db,
+    cal: Calendar,
     actor: &str,
     event_code: &str,
     now: DateTime<Utc>,
@@ -54,7 +56,7 @@ pub async fn settle_event(
             .iter()
             .filter(|s| s.status == "F1CO" && s.program_code == code)
             .collect();
-        let computed = computed(db, &program, event_code, &mine).await?;
+        let computed = computed(db, cal, &program, event_code, &mine).await?;
         let mut tx = db.begin().await?;
         let summary = store(
             &mut tx, &program, event_code, "event", computed, posted, actor, now,
@@ -70,18 +72,19 @@ pub async fn settle_event(
 /// credits posted, and a season run records the totals. Only after the season's last day.
 pub async fn settle_season(
     db: &Db,
+    cal: Calendar,
     actor: &str,
     program_code: &str,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, DomainError> {
     let program = program_by_code(db, program_code).await?;
-    if local_date(now) <= program.season_end {
+    if cal.local_date(now) <= program.season_end {
         return Err(DomainError::Conflict(format!(
             "the {} season ends on {}; it can be settled from the day after (events can be settled one by one before that)",
             program.code, program.season_end
         )));
     }
-    let (from, to) = season_bounds(&program);
+    let (from, to) = season_bounds(cal, &program);
     let events = read::completed_events(db, &program.code, from, to).await?;
     let mut total = RunSummary {
         run_id: 0,
@@ -102,7 +105,7 @@ pub async fn settle_season(
             .iter()
             .filter(|s| s.status == "F1CO" && s.program_code == program.code)
             .collect();
-        let computed = computed(db, &program, ev, &mine).await?;
+        let computed = computed(db, cal, &program, ev, &mine).await?;
         let s = store(&mut tx, &program, ev, "event", computed, true, actor, now).await?;
         total.enrollments += s.enrollments;
         total.settled += s.settled;
@@ -139,6 +142,7 @@ pub async fn settle_season(
 /// rest are read alone and computed from their own read.
 async fn computed(
     db: &Db,
+    cal: Calendar,
     program: &ProgramTerms,
     event_code: &str,
     stages: &[&StagePart],
@@ -151,21 +155,21 @@ async fn computed(
     if all.is_empty() {
         return Ok(Vec::new());
     }
-    let data = read::event_data(db, program, event_code, &all).await?;
+    let data = read::event_data(db, cal, program, event_code, &all).await?;
     let read_ms = clock.elapsed().as_millis() - participants_ms;
     let mut alone = 0usize;
     let mut out = Vec::with_capacity(all.len());
     for (part, first) in all
         .iter()
-        .zip(compute::from_bulk(program, method, &all, &data))
+        .zip(compute::from_bulk(cal, program, method, &all, &data))
     {
         let result = match first {
             Some(r) => r,
             None => {
                 alone += 1;
-                let own = read::alone(db, part).await?;
+                let own = read::alone(db, cal, part).await?;
                 let excluded = data.excluded(part.enrollment_id);
-                compute::from_own_read(program, method, part, &own, excluded, &data.prices)
+                compute::from_own_read(cal, program, method, part, &own, excluded, &data.prices)
             }
         };
         out.push(result);

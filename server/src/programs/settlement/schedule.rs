@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::compute::local_date;
 use super::run::{settle_event, settle_season};
+use crate::calendar::Calendar;
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::with_db;
@@ -22,7 +22,7 @@ pub struct Due {
 /// The scheduler's settlement: completed events never settled whose meter data has arrived
 /// (a reading at or after the event's last quarter hour for one of its service points), and
 /// the seasons of programs whose last day is past and that have no season run yet.
-pub async fn settle_due(db: &Db, now: DateTime<Utc>) -> Result<Due, DomainError> {
+pub async fn settle_due(db: &Db, cal: Calendar, now: DateTime<Utc>) -> Result<Due, DomainError> {
     let stages: Vec<(String, String, DateTime<Utc>)> = with_db!(db, |c| {
         sqlx::query_as(
         "SELECT pe.event_external_id, pe.status, pe.ends_at FROM program_events pe
@@ -58,7 +58,7 @@ pub async fn settle_due(db: &Db, now: DateTime<Utc>) -> Result<Due, DomainError>
         .fetch_optional(c)
         .await?);
         if arrived.is_some() {
-            settle_event(db, "scheduler", &ev, now).await?;
+            settle_event(db, cal, "scheduler", &ev, now).await?;
             due.events.push(ev);
         }
     }
@@ -72,8 +72,8 @@ pub async fn settle_due(db: &Db, now: DateTime<Utc>) -> Result<Due, DomainError>
     .await?
     });
     for (code, season_end) in programs {
-        if local_date(now) > season_end {
-            settle_season(db, "scheduler", &code, now).await?;
+        if cal.local_date(now) > season_end {
+            settle_season(db, cal, "scheduler", &code, now).await?;
             due.seasons.push(code);
         }
     }

@@ -115,7 +115,7 @@ fn arb_data(start: DateTime<Utc>, n: usize) -> impl Strategy<Value = Data> {
                         event[0] = f64::NAN;
                     }
                     DayProfile {
-                        date: local_date(start - Duration::days(k as i64 + 1)),
+                        date: Calendar::default().local_date(start - Duration::days(k as i64 + 1)),
                         event,
                         adjustment,
                     }
@@ -132,7 +132,7 @@ fn arb_excluded(start: DateTime<Utc>) -> impl Strategy<Value = Vec<NaiveDate>> {
         (1..=LOOKBACK)
             .zip(picked)
             .filter(|(_, p)| *p)
-            .map(|(k, _)| local_date(start - Duration::days(k)))
+            .map(|(k, _)| Calendar::default().local_date(start - Duration::days(k)))
             .collect()
     })
 }
@@ -201,24 +201,31 @@ impl Event {
     /// same data, or none).
     fn results(&self, parts: &[Part]) -> Vec<Computed> {
         let none = no_data();
-        from_bulk(&self.terms, self.method, parts, &self.data)
-            .into_iter()
-            .zip(parts)
-            .map(|(first, p)| {
-                first.unwrap_or_else(|| {
-                    let own = self.data.bulk.get(&p.enrollment_id).unwrap_or(&none);
-                    let excluded = self.data.excluded(p.enrollment_id);
-                    from_own_read(
-                        &self.terms,
-                        self.method,
-                        p,
-                        own,
-                        excluded,
-                        &self.data.prices,
-                    )
-                })
+        from_bulk(
+            Calendar::default(),
+            &self.terms,
+            self.method,
+            parts,
+            &self.data,
+        )
+        .into_iter()
+        .zip(parts)
+        .map(|(first, p)| {
+            first.unwrap_or_else(|| {
+                let own = self.data.bulk.get(&p.enrollment_id).unwrap_or(&none);
+                let excluded = self.data.excluded(p.enrollment_id);
+                from_own_read(
+                    Calendar::default(),
+                    &self.terms,
+                    self.method,
+                    p,
+                    own,
+                    excluded,
+                    &self.data.prices,
+                )
             })
-            .collect()
+        })
+        .collect()
     }
 }
 
@@ -336,14 +343,14 @@ proptest! {
 
     #[test]
     fn credits_are_never_negative_and_in_whole_cents(one in arb_one()) {
-        let r = from_own_read(&one.terms, one.method, &one.part, &one.data, &one.excluded, &one.prices);
+        let r = from_own_read(Calendar::default(), &one.terms, one.method, &one.part, &one.data, &one.excluded, &one.prices);
         prop_assert!(r.credit >= 0.0, "credit {}", r.credit);
         prop_assert_eq!(r.credit, round_cents(r.credit));
     }
 
     #[test]
     fn an_unmeasured_result_earns_nothing_and_says_why(one in arb_one()) {
-        let r = from_own_read(&one.terms, one.method, &one.part, &one.data, &one.excluded, &one.prices);
+        let r = from_own_read(Calendar::default(), &one.terms, one.method, &one.part, &one.data, &one.excluded, &one.prices);
         let n = one.part.end_n();
         if r.status == "settled" {
             prop_assert!(r.reason.is_none());
@@ -363,7 +370,7 @@ proptest! {
     fn no_reduction_earns_no_credit(one in arb_one(), above in vec(0u32..2000, 8)) {
         let mut one = one;
         let input = baseline::EventInput {
-            date: local_date(one.part.start),
+            date: Calendar::default().local_date(one.part.start),
             event_intervals: one.part.end_n(),
             adjustment_intervals: one.data.actual_adjustment.len(),
             actual_adjustment: &one.data.actual_adjustment,
@@ -379,7 +386,7 @@ proptest! {
             .zip(above)
             .map(|(b, wh)| b + f64::from(wh) / 1000.0)
             .collect();
-        let r = from_own_read(&one.terms, one.method, &one.part, &one.data, &one.excluded, &one.prices);
+        let r = from_own_read(Calendar::default(), &one.terms, one.method, &one.part, &one.data, &one.excluded, &one.prices);
         prop_assert_eq!(r.status, "settled");
         prop_assert_eq!(r.credit, 0.0);
         prop_assert!(r.kwh_avoided <= 1e-9);
@@ -388,7 +395,7 @@ proptest! {
 
     #[test]
     fn without_interval_prices_the_credit_is_the_reduction_at_the_program_rate(one in arb_one()) {
-        let r = from_own_read(&one.terms, one.method, &one.part, &one.data, &one.excluded, &HashMap::new());
+        let r = from_own_read(Calendar::default(), &one.terms, one.method, &one.part, &one.data, &one.excluded, &HashMap::new());
         prop_assume!(r.status == "settled");
         let rate = one.terms.credit_rate;
         prop_assert!(close(r.rate, rate, 1e-9), "rate {} for {}", r.rate, rate);
@@ -449,7 +456,7 @@ proptest! {
 
     #[test]
     fn the_bulk_read_settles_only_what_it_can_settle_whole((event, _) in arb_event()) {
-        let first = from_bulk(&event.terms, event.method, &event.parts, &event.data);
+        let first = from_bulk(Calendar::default(), &event.terms, event.method, &event.parts, &event.data);
         prop_assert_eq!(first.len(), event.parts.len());
         for (p, r) in event.parts.iter().zip(first) {
             let Some(r) = r else {
@@ -465,7 +472,7 @@ proptest! {
                 // Settled from ten eligible days: the same result as its own read of them.
                 prop_assert_eq!(r.eligible, baseline::DAYS);
                 let d = &event.data.bulk[&p.enrollment_id];
-                let own = from_own_read(&event.terms, event.method, p, d, event.data.excluded(p.enrollment_id), &event.data.prices);
+                let own = from_own_read(Calendar::default(), &event.terms, event.method, p, d, event.data.excluded(p.enrollment_id), &event.data.prices);
                 prop_assert_eq!(&r, &own);
             } else {
                 prop_assert_eq!(r.status, "no_data");
