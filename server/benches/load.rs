@@ -14,7 +14,7 @@
 //! acknowledged is stored there, every stored window reached the grid side exactly once, and no
 //! message was given up.
 //!
-//! Runs on SQLite, and on PostgreSQL too when `GRIDFLEX_BENCH_PG` names a server
+//! Runs on SQLite (unless `GRIDFLEX_BENCH_SQLITE=0`), and on PostgreSQL too when `GRIDFLEX_BENCH_PG` names a server
 //! (`postgres://postgres@127.0.0.1:5432/postgres`; each run uses its own schemas and drops them).
 //! Exits non-zero when a 5xx, a hang, a lost or a doubled message was seen.
 //!
@@ -105,8 +105,10 @@ struct Backend {
 }
 
 impl Backend {
-    fn store(&self, label: &str) -> Store {
-        match &self.pg {
+    /// A fresh store for one process; on PostgreSQL its schema is created here (the server
+    /// expects `--database-schema` to name an existing schema).
+    async fn store(&self, label: &str) -> anyhow::Result<Store> {
+        Ok(match &self.pg {
             None => Store {
                 url: format!(
                     "sqlite://{}",
@@ -116,13 +118,18 @@ impl Backend {
             },
             Some(url) => {
                 let schema = format!("load_{}_{label}", std::process::id());
+                let pool = sqlx::PgPool::connect(url).await?;
+                sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
+                    .execute(&pool)
+                    .await?;
+                pool.close().await;
                 self.schemas.lock().unwrap().push(schema.clone());
                 Store {
                     url: url.clone(),
                     schema: Some(schema),
                 }
             }
-        }
+        })
     }
 
     async fn cleanup(&self) {
@@ -403,7 +410,7 @@ async fn drained(db: &Db, limit: Duration) -> anyhow::Result<BTreeMap<String, i6
 }
 
 async fn load_run(backend: &Backend, secs: Duration) -> anyhow::Result<bool> {
-    let store = backend.store("load");
+    let store = backend.store("load").await?;
     cli(&store, &["migrate"]).await?;
     let started = Instant::now();
     let (mut server, base) = serve(&store, &["--listen".into(), "127.0.0.1:0".into()]).await?;
@@ -574,7 +581,10 @@ impl Side {
 }
 
 async fn fault_run(backend: &Backend, down: Duration) -> anyhow::Result<bool> {
-    let (program_store, grid_store) = (backend.store("programs"), backend.store("grid"));
+    let (program_store, grid_store) = (
+        backend.store("programs").await?,
+        backend.store("grid").await?,
+    );
     let (program_port, grid_port) = (free_port()?, free_port()?);
     for s in [&program_store, &grid_store] {
         cli(s, &["migrate"]).await?;
@@ -801,12 +811,16 @@ async fn fault_run(backend: &Backend, down: Duration) -> anyhow::Result<bool> {
 async fn main() -> anyhow::Result<()> {
     let secs = env_secs("GRIDFLEX_LOAD_SECS", 120);
     let down = env_secs("GRIDFLEX_FAULT_DOWN_SECS", 60);
-    let mut backends = vec![Backend {
-        name: "SQLite",
-        pg: None,
-        dir: tempfile::tempdir()?,
-        schemas: Mutex::default(),
-    }];
+    let mut backends = Vec::new();
+    // `GRIDFLEX_BENCH_SQLITE=0` leaves SQLite out (a PostgreSQL-only run).
+    if std::env::var("GRIDFLEX_BENCH_SQLITE").as_deref() != Ok("0") {
+        backends.push(Backend {
+            name: "SQLite",
+            pg: None,
+            dir: tempfile::tempdir()?,
+            schemas: Mutex::default(),
+        });
+    }
     if let Ok(url) = std::env::var("GRIDFLEX_BENCH_PG") {
         backends.push(Backend {
             name: "PostgreSQL",
