@@ -54,6 +54,7 @@ pub enum Action {
     EditValueMaps,
     SendIntegrationMessages,
     ManageUsers,
+    EditHolidays,
 }
 
 /// The policy: per action, the roles allowed and what a refusal says they may not do
@@ -241,10 +242,11 @@ pub const POLICY: &[(Action, &[Role], &str)] = &[
         "send integration messages",
     ),
     (Action::ManageUsers, &[Admin], "manage users"),
+    (Action::EditHolidays, &[Admin], "edit the holiday calendar"),
 ];
 
 impl Action {
-    pub const ALL: [Action; 46] = [
+    pub const ALL: [Action; 47] = [
         Action::OpenHome,
         Action::SeePersonalData,
         Action::SeeEnrollmentCounts,
@@ -291,6 +293,7 @@ impl Action {
         Action::EditValueMaps,
         Action::SendIntegrationMessages,
         Action::ManageUsers,
+        Action::EditHolidays,
     ];
 
     fn entry(self) -> &'static (Action, &'static [Role], &'static str) {
@@ -596,6 +599,7 @@ mod tests {
             ("EditValueMaps", "....x"),
             ("SendIntegrationMessages", "....x"),
             ("ManageUsers", "....x"),
+            ("EditHolidays", "....x"),
         ];
         assert_eq!(pinned.len(), Action::ALL.len());
         for (action, (name, mask)) in Action::ALL.iter().zip(pinned) {

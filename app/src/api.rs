@@ -387,6 +387,38 @@ pub async fn delete_value_map(id: i64) -> Result<(), AppError> {
     finish(result, |_| "Entry removed.".to_string(), VALUE_MAPS_PAGE).await
 }
 
+#[server(prefix = "/fn", endpoint = "list_holidays")]
+pub async fn list_holidays() -> Result<Vec<HolidayEntry>, AppError> {
+    let (c, v) = signed_in::<Holidays>()?;
+    c.list_holidays(&v).await
+}
+
+const HOLIDAYS_PAGE: &str = "/admin/holidays";
+
+#[server(prefix = "/fn", endpoint = "put_holiday")]
+pub async fn put_holiday(day: String, name: String) -> Result<(), AppError> {
+    let (c, v) = signed_in::<Holidays>()?;
+    let result = c.put_holiday(&v, &day, &name).await;
+    finish(
+        result,
+        |_| format!("{} is now a holiday: {}.", day.trim(), name.trim()),
+        HOLIDAYS_PAGE,
+    )
+    .await
+}
+
+#[server(prefix = "/fn", endpoint = "delete_holiday")]
+pub async fn delete_holiday(day: String) -> Result<(), AppError> {
+    let (c, v) = signed_in::<Holidays>()?;
+    let result = c.delete_holiday(&v, &day).await;
+    finish(
+        result,
+        |_| format!("{} is no longer a holiday.", day.trim()),
+        HOLIDAYS_PAGE,
+    )
+    .await
+}
+
 #[server(prefix = "/fn", endpoint = "opt_out")]
 pub async fn opt_out(stage: String, device_id: i64) -> Result<(), AppError> {
     let (c, v) = signed_in::<Devices>()?;

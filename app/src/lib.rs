@@ -80,7 +80,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/monitor") view=MonitorPage ssr=ssr.clone()/>
                 <Route path=path!("/monitor/:id") view=MessageDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/admin/users") view=UserAdminPage ssr=ssr.clone()/>
-                <Route path=path!("/admin/value-maps") view=ValueMapPage ssr=ssr/>
+                <Route path=path!("/admin/value-maps") view=ValueMapPage ssr=ssr.clone()/>
+                <Route path=path!("/admin/holidays") view=HolidayPage ssr=ssr/>
             </Routes>
         </Router>
     }

@@ -580,6 +580,15 @@ pub struct ValueMapEntry {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A holiday of the utility's calendar: a local date that is never a baseline day.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HolidayEntry {
+    pub day: chrono::NaiveDate,
+    pub name: String,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A program rule as typed in the console (parsed and checked by the server).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RuleInput {

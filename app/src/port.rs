@@ -217,6 +217,16 @@ pub trait MonitorPort: Send + Sync + 'static {
     async fn delete_value_map(&self, viewer: &Viewer, id: i64) -> Result<(), AppError>;
 }
 
+/// The utility's holiday calendar (never baseline days), edited by admins.
+#[async_trait]
+pub trait HolidayPort: Send + Sync + 'static {
+    async fn list_holidays(&self, viewer: &Viewer) -> Result<Vec<HolidayEntry>, AppError>;
+    /// Adds a holiday or renames the one on that date (`YYYY-MM-DD`); audited.
+    async fn put_holiday(&self, viewer: &Viewer, day: &str, name: &str) -> Result<(), AppError>;
+    /// Removes the holiday on `day`; audited.
+    async fn delete_holiday(&self, viewer: &Viewer, day: &str) -> Result<(), AppError>;
+}
+
 #[async_trait]
 pub trait AuditPort: Send + Sync + 'static {
     async fn list_audit(
@@ -237,3 +247,4 @@ pub type MeterData = Arc<dyn MeterDataPort>;
 pub type Forecasts = Arc<dyn ForecastPort>;
 pub type Integration = Arc<dyn MonitorPort>;
 pub type Audit = Arc<dyn AuditPort>;
+pub type Holidays = Arc<dyn HolidayPort>;

@@ -15,6 +15,9 @@ use chrono_tz::Tz;
 
 use crate::error::DomainError;
 
+pub mod holiday_service;
+pub mod holidays;
+
 /// The demo utility's zone, used when none is configured.
 pub const DEFAULT_TIME_ZONE: &str = "America/Chicago";
 

@@ -24,6 +24,7 @@ use app::{shell, App};
 use crate::audit::AuditService;
 use crate::auth::session::{client_scope, console_context, DbSessionStore};
 use crate::auth::user_service::UserService;
+use crate::calendar::holiday_service::HolidayService;
 use crate::calendar::Calendar;
 use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::db::Db;
@@ -183,6 +184,7 @@ pub async fn build_app(
         events: events.clone(),
         settlements: SettlementService::new(db.clone(), clock.clone(), calendar),
         reports: ReportService::new(db.clone(), calendar),
+        holidays: HolidayService::new(db.clone(), clock.clone()),
         clock,
         metrics: Arc::new(Metrics::default()),
         started: Instant::now(),

@@ -858,3 +858,103 @@ async fn the_audit_log_records_the_forwarded_client_only_behind_a_trusted_proxy(
     drop(app);
     t.cleanup().await;
 }
+
+each_backend!(the_admin_edits_the_holiday_calendar_and_every_change_is_audited);
+async fn the_admin_edits_the_holiday_calendar_and_every_change_is_audited(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    // The demo's default: the US federal holidays, Thanksgiving among them.
+    let (status, html) = app.page(&admin, "/admin/holidays").await;
+    assert_eq!(status, 200, "{}", t.name);
+    assert!(html.contains("Thanksgiving Day"), "{}", t.name);
+    let before = t.count("holidays").await;
+    assert!(before >= 11, "{}: {before}", t.name);
+
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/holidays",
+            "/fn/put_holiday",
+            &[("day", "2026-12-24"), ("name", "Christmas Eve")],
+        )
+        .await;
+    assert_eq!(res.status(), 302, "{}", t.name);
+    let (_, html) = app.page(&admin, "/admin/holidays").await;
+    assert!(
+        html.contains("data-day=\"2026-12-24\"") && html.contains("Christmas Eve"),
+        "{}",
+        t.name
+    );
+    assert_eq!(t.count("holidays").await, before + 1);
+    let after: String = t
+        .scalar(
+            "SELECT after_json FROM audit_log WHERE action = 'holiday.put' AND entity_id = '2026-12-24' AND actor = 'admin'",
+            &[],
+        )
+        .await;
+    assert!(after.contains("Christmas Eve"), "{}: {after}", t.name);
+
+    // Bad input is a form error naming what is wrong; nothing is stored.
+    for (day, name, says) in [
+        ("24/12/2026", "Christmas Eve", "YYYY-MM-DD"),
+        ("2026-12-31", "   ", "name"),
+    ] {
+        let res = app
+            .post_form(
+                &admin,
+                "/admin/holidays",
+                "/fn/put_holiday",
+                &[("day", day), ("name", name)],
+            )
+            .await;
+        assert_eq!(res.status(), 302, "{}: {day}", t.name);
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        let (status, html) = app.page(&admin, &location).await;
+        assert_eq!(status, 200, "{}: {location}", t.name);
+        assert!(
+            html.contains(says),
+            "{}: {day} {name:?} says {says}",
+            t.name
+        );
+    }
+    assert_eq!(t.count("holidays").await, before + 1);
+
+    // Others may neither open the page nor change the calendar (403).
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let (status, _) = app.page(&manager, "/admin/holidays").await;
+    assert_eq!(status, 403, "{}", t.name);
+    let csrf = app.csrf(&manager, "/home").await;
+    let res = manager
+        .post(app.url("/fn/delete_holiday"))
+        .header("accept", "application/json")
+        .form(&[("csrf", csrf.as_str()), ("day", "2026-12-24")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "{}", t.name);
+    assert_eq!(t.count("holidays").await, before + 1);
+
+    // The admin removes it again: gone, and audited with the name it had.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/holidays",
+            "/fn/delete_holiday",
+            &[("day", "2026-12-24")],
+        )
+        .await;
+    assert_eq!(res.status(), 302, "{}", t.name);
+    assert_eq!(t.count("holidays").await, before);
+    let gone: String = t
+        .scalar(
+            "SELECT before_json FROM audit_log WHERE action = 'holiday.delete' AND entity_id = '2026-12-24'",
+            &[],
+        )
+        .await;
+    assert!(gone.contains("Christmas Eve"), "{}: {gone}", t.name);
+    drop(app);
+    t.cleanup().await;
+}

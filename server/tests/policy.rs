@@ -239,6 +239,8 @@ fn console_probe(action: Action, f: &Fixture) -> Option<Probe> {
             "set_user_disabled",
             &[("user_id", NONE), ("disabled", "true")],
         ),
+        // A date with no holiday: past the role check it is not found (404).
+        Action::EditHolidays => fun("delete_holiday", &[("day", "1900-01-02")]),
     }
 }
 
@@ -347,6 +349,7 @@ fn rest_probe(action: Action, f: &Fixture) -> Option<Probe> {
             Some(("application/json", "{}".into())),
         )),
         Action::ManageUsers => None,
+        Action::EditHolidays => None,
     }
 }
 

@@ -30,7 +30,7 @@ pub use program::{ProgramDetailPage, ProgramListPage};
 pub use report::{EventReportPage, ReportIndexPage, SeasonReportPage};
 pub use settlement::{SeasonPage, SettlementEventPage, SettlementPage};
 pub use strategy::{StrategyDetailPage, StrategyListPage};
-pub use user::{UserAdminPage, ValueMapPage};
+pub use user::{HolidayPage, UserAdminPage, ValueMapPage};
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};

@@ -136,6 +136,7 @@ pub fn AdminTabs() -> impl IntoView {
         <nav class="pager" aria-label="Administration">
             <a href="/admin/users">"Users"</a>
             <a href="/admin/value-maps">"Value maps"</a>
+            <a href="/admin/holidays">"Holidays"</a>
             <a href="/monitor">"Integration monitor"</a>
         </nav>
     }
@@ -196,6 +197,60 @@ fn ValueMaps() -> impl IntoView {
                 <label>"Map" <select name="map">{maps}</select></label>
                 <label>"Code" <input name="source_value" required maxlength="100"/></label>
                 <label>"Translates to" <input name="target_value" required maxlength="100"/></label>
+                <button type="submit">"Save"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+pub fn HolidayPage() -> impl IntoView {
+    view! { <Guard><Holidays/></Guard> }
+}
+
+#[component]
+fn Holidays() -> impl IntoView {
+    use crate::api::{list_holidays, DeleteHoliday, PutHoliday};
+    let data = Resource::new(|| (), |_| list_holidays());
+    let put = ServerAction::<PutHoliday>::new();
+    view! {
+        <AdminTabs/>
+        <h1>"Holidays"</h1>
+        <p class="lead">"Local dates of the utility's calendar that are never baseline days, like weekends and each customer's event days. Every change is in the audit trail and applies to settlements run after it."</p>
+        {show(data, |entries: Vec<HolidayEntry>| {
+            let rows = entries.into_iter().map(|h| {
+                let del = ServerAction::<DeleteHoliday>::new();
+                let day = h.day.to_string();
+                let label = format!("Remove the holiday on {day}");
+                let (row, shown) = (day.clone(), day.clone());
+                view! {
+                    <tr data-day=row>
+                        <td>{shown}</td>
+                        <td>{h.day.format("%A").to_string()}</td>
+                        <td>{h.name}</td>
+                        <td>{fmt_time(&h.updated_at)}</td>
+                        <td>
+                            <ActionForm action=del attr:class="inline">
+                                <CsrfField/>
+                                <input type="hidden" name="day" value=day/>
+                                <button type="submit" class="secondary" aria-label=label>"Remove"</button>
+                            </ActionForm>
+                        </td>
+                    </tr>
+                }
+            }).collect_view();
+            view! {
+                <table class="data" id="holidays"><thead><tr>
+                    <th>"Date"</th><th>"Weekday"</th><th>"Holiday"</th><th>"Changed"</th><th></th>
+                </tr></thead><tbody>{rows}</tbody></table>
+            }
+        })}
+        <section class="card">
+            <h2>"Add a holiday or rename one"</h2>
+            <ActionForm action=put attr:class="form" attr:id="put-holiday">
+                <CsrfField/>
+                <label>"Date" <input type="date" name="day" required/></label>
+                <label>"Name" <input name="name" required maxlength="100"/></label>
                 <button type="submit">"Save"</button>
             </ActionForm>
         </section>

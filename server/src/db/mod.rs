@@ -10,6 +10,7 @@ pub mod backup;
 pub mod device;
 pub mod dialect;
 pub mod enrollment;
+pub mod holiday;
 pub mod network;
 pub mod program;
 pub mod score;

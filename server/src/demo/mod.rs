@@ -445,6 +445,20 @@ pub async fn load_demo_at(
     }
     load_forecast_inputs(&mut tx, cal, seed, now).await?;
     load_meter_readings(&mut tx, cal, seed, now, meter_sample(summary.devices)).await?;
+    // The demo utility is American: the US federal holidays of the year before, this one and
+    // the next (the past events' look-back and the season), never baseline days.
+    let (first, last) = (
+        NaiveDate::from_ymd_opt(now.year() - 1, 1, 1).expect("date"),
+        NaiveDate::from_ymd_opt(now.year() + 1, 12, 31).expect("date"),
+    );
+    let holidays = crate::calendar::holidays::us_federal_between(first, last);
+    let added = crate::db::holiday::add_missing_holidays(&mut tx, &holidays, now).await?;
+    append(
+        &mut tx,
+        NewAuditEntry::new("demo", "holiday.defaults", "holiday", "us-federal")
+            .after(json!({"from": first, "to": last, "added": added})),
+    )
+    .await?;
     let value = json!({"seed": seed, "devices": summary.devices, "customers": summary.customers, "enrollments": summary.enrollments}).to_string();
     let before = settings::put_setting(&mut tx, "demo", &value).await?;
     append(

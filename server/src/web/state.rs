@@ -14,6 +14,7 @@ use app::settlement::Settlements;
 
 use crate::audit::AuditService;
 use crate::auth::user_service::UserService;
+use crate::calendar::holiday_service::HolidayService;
 use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::db::Db;
@@ -48,6 +49,7 @@ pub struct AppState {
     pub events: Arc<EventService>,
     pub settlements: Arc<SettlementService>,
     pub reports: Arc<ReportService>,
+    pub holidays: Arc<HolidayService>,
     /// The process's one clock (see `WebSettings::clock`); handlers read "now" here.
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
@@ -78,6 +80,7 @@ impl AppState {
         provide_context::<Events>(self.events.clone());
         provide_context::<Settlements>(self.settlements.clone());
         provide_context::<Reports>(self.reports.clone());
+        provide_context::<Holidays>(self.holidays.clone());
     }
 }
 
