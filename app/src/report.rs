@@ -175,6 +175,20 @@ pub struct EventReport {
     /// Baseline, measured and expected kWh per quarter hour; SVG rendered on the server.
     #[schema(value_type = Option<String>)]
     pub chart_svg: Option<String>,
+    /// The days before the event a baseline looks at, most recent first: used, or skipped
+    /// and why (weekend, holiday, another event of the event's programs).
+    pub baseline_days: Vec<BaselineDay>,
+}
+
+/// A day before the event and whether a customer's baseline uses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BaselineDay {
+    /// The utility's local date.
+    pub date: NaiveDate,
+    pub used: bool,
+    /// "used", or why the day is skipped (e.g. "holiday: Independence Day (observed)").
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

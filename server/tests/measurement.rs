@@ -432,18 +432,27 @@ async fn baselines_come_out_of_the_demo_data(t: TestDb) {
         "{}",
         t.name
     );
-    let ten = baseline(Method::TenInTen, &loaded.input(&[]), &loaded.history).unwrap();
+    let ten = baseline(Method::TenInTen, &loaded.input(&[], &[]), &loaded.history).unwrap();
     assert_eq!(ten.days.len(), 10, "{}: ten eligible weekdays", t.name);
     assert!((0.8..=1.2).contains(&ten.factor), "{}", t.name);
     assert!(ten.kwh.iter().all(|k| *k > 0.0), "{}", t.name);
-    let high = baseline(Method::HighFiveOfTen, &loaded.input(&[]), &loaded.history).unwrap();
+    let high = baseline(
+        Method::HighFiveOfTen,
+        &loaded.input(&[], &[]),
+        &loaded.history,
+    )
+    .unwrap();
     assert_eq!(high.days.len(), 5, "{}", t.name);
     let sum = |v: &[f64]| v.iter().sum::<f64>();
     assert!(sum(&high.kwh) >= sum(&ten.unadjusted), "{}", t.name);
     let p = performance(&ten.kwh, &loaded.actual_event, 15).unwrap();
     assert!(p.kw_drop_max >= p.kw_drop_avg && p.kw_drop_avg >= p.kw_drop_min);
     // Excluding the days used leaves too few (20 days of data hold at most 15 weekdays).
-    let e = baseline(Method::TenInTen, &loaded.input(&ten.days), &loaded.history);
+    let e = baseline(
+        Method::TenInTen,
+        &loaded.input(&ten.days, &[]),
+        &loaded.history,
+    );
     assert!(
         matches!(e, Err(BaselineError::NotEnoughDays { needed: 5, .. }))
             || e.as_ref().is_ok_and(|b| b.days.len() < 10),
@@ -462,7 +471,12 @@ async fn baselines_come_out_of_the_demo_data(t: TestDb) {
     )
     .await
     .unwrap();
-    let e = baseline(Method::HighFiveOfTen, &loaded.input(&[]), &loaded.history).unwrap_err();
+    let e = baseline(
+        Method::HighFiveOfTen,
+        &loaded.input(&[], &[]),
+        &loaded.history,
+    )
+    .unwrap_err();
     assert!(
         e.to_string().contains("needs at least 5"),
         "{}: {e}",

@@ -232,9 +232,13 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
     assert!(credit > 0.0, "{}: credits earned", t.name);
 
     // The service's report.
-    let report = gridflex::report::event_report::event_report(&t.db, id)
-        .await
-        .unwrap();
+    let report = gridflex::report::event_report::event_report(
+        &t.db,
+        gridflex::calendar::Calendar::default(),
+        id,
+    )
+    .await
+    .unwrap();
     assert!(
         close(report.measured_kwh_avoided, kwh),
         "{}: {} vs {kwh}",
@@ -306,6 +310,45 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
         t.name
     );
 
+    // The baseline days: ten used, from the day before the event back; every skipped day
+    // says why. A holiday on the most recent weekday before the event is skipped by name.
+    let cal = gridflex::calendar::Calendar::default();
+    let event_date = cal.local_date(start);
+    let used = |r: &app::report::EventReport| r.baseline_days.iter().filter(|d| d.used).count();
+    assert_eq!(used(&report), 10, "{}: {:?}", t.name, report.baseline_days);
+    assert_eq!(report.baseline_days[0].date, event_date - Duration::days(1));
+    for d in &report.baseline_days {
+        assert!(d.date < event_date, "{}: {d:?}", t.name);
+        assert_eq!(d.used, d.reason == "used", "{}: {d:?}", t.name);
+        if gridflex::calendar::is_weekend_date(d.date) {
+            assert!(!d.used, "{}: {d:?}", t.name);
+        }
+    }
+    let weekday = report
+        .baseline_days
+        .iter()
+        .find(|d| d.used)
+        .expect("a used day")
+        .date;
+    let mut tx = t.db.begin().await.unwrap();
+    gridflex::db::holiday::put_holiday(&mut tx, weekday, "Founders' Day", now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let report = gridflex::report::event_report::event_report(&t.db, cal, id)
+        .await
+        .unwrap();
+    let day = report
+        .baseline_days
+        .iter()
+        .find(|d| d.date == weekday)
+        .expect("the holiday is listed");
+    assert!(
+        !day.used && day.reason == "holiday: Founders' Day",
+        "{day:?}"
+    );
+    assert_eq!(used(&report), 10, "{}: another day takes its place", t.name);
+
     // The REST API says the same, to an auditor; not to an operator; 404 for no event.
     let c = reqwest::Client::new();
     let auditor = token(&t, "auditor").await;
@@ -333,6 +376,15 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
         json["byProgram"].as_array().unwrap().len(),
         report.by_program.len()
     );
+    let holiday = json["baselineDays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["date"] == weekday.to_string().as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(holiday["used"], false, "{}: {holiday}", t.name);
+    assert_eq!(holiday["reason"], "holiday: Founders' Day", "{}", t.name);
     // Nested entries are camelCase too, with RFC 3339 times.
     let step = &json["lifecycle"][0];
     assert_eq!(step["entityType"], "event", "{}: {step}", t.name);
@@ -394,6 +446,13 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
     assert!(
         html.contains("event.approve"),
         "{}: approvals in the lifecycle",
+        t.name
+    );
+    assert!(
+        html.contains("id=\"report-baseline-days\"")
+            && html.contains(&format!("data-date=\"{weekday}\""))
+            && html.contains("holiday: Founders"),
+        "{}: the baseline days with the holiday",
         t.name
     );
     let (_, detail) = app.page(&au, &format!("/events/{id}")).await;

@@ -836,3 +836,99 @@ async fn the_scheduler_settles_events_once_their_meter_data_has_arrived(t: TestD
     assert_eq!((runs.len(), runs[0].run_by.as_str()), (1, "scheduler"));
     t.cleanup().await;
 }
+
+each_backend!(a_holiday_is_no_baseline_day_until_the_admin_removes_it);
+async fn a_holiday_is_no_baseline_day_until_the_admin_removes_it(t: TestDb) {
+    use app::model::{Role, Viewer};
+    use app::port::HolidayPort;
+    with_demo_at(&t, now()).await;
+    let db = &t.db;
+    let day = event_day();
+    let start = four_pm(day);
+    let end = start + Duration::hours(2);
+    // The demo's calendar holds the US federal holidays: 4 July 2026 is a Saturday, so the
+    // holiday is observed on Friday 3 July, a weekday in the event's look-back.
+    let holiday = NaiveDate::from_ymd_opt(2026, 7, 3).unwrap();
+    assert!(holiday < day && day - holiday < Duration::days(10));
+    let name: String = t
+        .scalar(
+            "SELECT name FROM holidays WHERE day = $1",
+            &[Arg::Date(holiday)],
+        )
+        .await;
+    assert_eq!(name, "Independence Day (observed)", "{}", t.name);
+
+    let a = &enrolled(db, "SMT-BYOD", 1).await[0];
+    // 0.5 kWh a quarter; 0.25 in the event; 2.0 at the event's hours on the holiday.
+    let on_holiday = four_pm(holiday);
+    readings(db, &a.sp, day, false, move |d, q| {
+        Some(if d == day && q >= start && q < end {
+            0.25
+        } else if d == holiday && q >= on_holiday && q < on_holiday + Duration::hours(2) {
+            2.0
+        } else {
+            0.5
+        })
+    })
+    .await;
+    program_event(
+        db,
+        "EV-H0001",
+        start,
+        &[("SMT-BYOD", a, Some("D1SP"), false)],
+    )
+    .await;
+    let cal = gridflex::calendar::Calendar::default();
+    settlement::settle_event(db, cal, "pm", "EV-H0001", now())
+        .await
+        .unwrap();
+    let results = settlement::event_results(db, "EV-H0001", None)
+        .await
+        .unwrap();
+    let r = row(&results, a.enrollment);
+    // The holiday skipped: ten days of 0.5, baseline 8 × 0.5 = 4 kWh, avoided 4 − 2 = 2.
+    assert_eq!((r.status.as_str(), r.baseline_days), ("settled", 10));
+    assert!(close(r.baseline_kwh, 4.0), "{}: {}", t.name, r.baseline_kwh);
+    assert!(close(r.kwh_avoided, 2.0), "{}: {}", t.name, r.kwh_avoided);
+
+    // The admin removes the holiday (audited) and the event is settled again: 3 July is
+    // now the third of the ten days, (9 × 0.5 + 2.0) / 10 = 0.65 a quarter, so the
+    // baseline is 8 × 0.65 = 5.2 kWh (the adjustment windows are all 0.5: factor 1) and
+    // 5.2 − 2 = 3.2 kWh avoided.
+    let clock: std::sync::Arc<dyn gridflex::clock::Clock> = clock_at(now());
+    let service = gridflex::calendar::holiday_service::HolidayService::new(db.clone(), clock);
+    let admin = Viewer {
+        user_id: 0,
+        username: "admin".into(),
+        display_name: "Admin".into(),
+        role: Role::Admin,
+    };
+    let manager = Viewer {
+        role: Role::ProgramManager,
+        username: "manager".into(),
+        ..admin.clone()
+    };
+    let refused = service.delete_holiday(&manager, "2026-07-03").await;
+    assert!(
+        matches!(refused, Err(app::AppError::Forbidden(_))),
+        "{refused:?}"
+    );
+    service.delete_holiday(&admin, "2026-07-03").await.unwrap();
+    let audited: i64 = t
+        .scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'holiday.delete' AND entity_id = '2026-07-03' AND actor = 'admin'",
+            &[],
+        )
+        .await;
+    assert_eq!(audited, 1, "{}", t.name);
+    settlement::settle_event(db, cal, "pm", "EV-H0001", now())
+        .await
+        .unwrap();
+    let results = settlement::event_results(db, "EV-H0001", None)
+        .await
+        .unwrap();
+    let r = row(&results, a.enrollment);
+    assert_eq!(r.baseline_days, 10);
+    assert!(close(r.baseline_kwh, 5.2), "{}: {}", t.name, r.baseline_kwh);
+    assert!(close(r.kwh_avoided, 3.2), "{}: {}", t.name, r.kwh_avoided);
+}

@@ -177,6 +177,20 @@ fn EventReportView() -> impl IntoView {
                 <td class="num">{kwh(x.kwh_avoided)}</td><td class="num">{money(x.credit)}</td>
             </tr>
         }).collect_view();
+        let baseline_days = r
+            .baseline_days
+            .iter()
+            .map(|d| {
+                let class = if d.used { "used" } else { "skipped" };
+                view! {
+                    <tr class=class data-date=d.date.to_string()>
+                        <td>{d.date.format("%a %Y-%m-%d").to_string()}</td>
+                        <td>{if d.used { "used" } else { "skipped" }}</td>
+                        <td>{d.reason.clone()}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
         let no_runs = r.runs.is_empty().then(|| view! { <p class="empty" id="not-settled">"This event has not been settled yet: no measured results."</p> });
         let chart = r
             .chart_svg
@@ -237,6 +251,13 @@ fn EventReportView() -> impl IntoView {
                         <th>"Run"</th><th>"Program"</th><th>"Kind"</th><th>"By"</th><th>"At"</th><th class="num">"Enrollments"</th>
                         <th class="num">"Settled"</th><th class="num">"Changed"</th><th class="num">"kWh avoided"</th><th class="num">"Credit"</th>
                     </tr></thead><tbody>{runs}</tbody></table>
+                </section>
+                <section id="baseline">
+                    <h2>"Baseline days"</h2>
+                    <p class="lead">"The local days before the event a customer's baseline looks at, most recent first: weekends, the utility's holidays and the customer's other event days are skipped, and so is, per customer, a day without complete meter data. 10-in-10 averages the ten most recent days left; High 5 of 10 the five of them with the most energy."</p>
+                    <table class="data" id="report-baseline-days"><thead><tr>
+                        <th>"Day"</th><th>"Baseline"</th><th>"Why"</th>
+                    </tr></thead><tbody>{baseline_days}</tbody></table>
                 </section>
                 <section id="lifecycle">
                     <h2>"Lifecycle and approvals"</h2>

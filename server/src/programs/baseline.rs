@@ -69,8 +69,10 @@ pub struct EventInput<'a> {
     pub adjustment_intervals: usize,
     /// The event day's actual kWh over the adjustment window (10-in-10 only).
     pub actual_adjustment: &'a [f64],
-    /// Holidays and the customer's other event days: never baseline days.
+    /// The customer's other event days: never baseline days.
     pub excluded: &'a [NaiveDate],
+    /// The utility's holidays (date, name): never baseline days.
+    pub holidays: &'a [(NaiveDate, String)],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +115,7 @@ pub fn eligible_days<'h>(input: &EventInput<'_>, history: &'h [DayProfile]) -> V
         .filter(|d| d.date < input.date && d.date >= earliest)
         .filter(|d| !matches!(d.date.weekday(), Weekday::Sat | Weekday::Sun))
         .filter(|d| !input.excluded.contains(&d.date))
+        .filter(|d| !input.holidays.iter().any(|(h, _)| *h == d.date))
         .filter(|d| complete(&d.event, input.event_intervals))
         .filter(|d| complete(&d.adjustment, input.adjustment_intervals))
         .collect();
@@ -120,6 +123,91 @@ pub fn eligible_days<'h>(input: &EventInput<'_>, history: &'h [DayProfile]) -> V
     days.dedup_by_key(|d| d.date);
     days.truncate(DAYS);
     days
+}
+
+/// Whether a candidate day was a baseline day and, if not, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DayUse {
+    Used,
+    /// Eligible, but High-5-of-10 kept five days with more energy.
+    NotHighest,
+    /// Eligible, but too few days were eligible for a baseline.
+    TooFew,
+    /// A holiday of the utility's calendar, with its name.
+    Holiday(String),
+    Weekend,
+    /// Another event day of the customer.
+    EventDay,
+    /// Some interval of the event or adjustment window is missing.
+    NoData,
+}
+
+impl DayUse {
+    /// Written for the report: "used", or why the day was skipped.
+    pub fn describe(&self) -> String {
+        match self {
+            DayUse::Used => "used".into(),
+            DayUse::NotHighest => "eligible, not among the 5 highest".into(),
+            DayUse::TooFew => format!("eligible, but fewer than {MIN_DAYS} eligible days"),
+            DayUse::Holiday(name) => format!("holiday: {name}"),
+            DayUse::Weekend => "weekend".into(),
+            DayUse::EventDay => "event day".into(),
+            DayUse::NoData => "no complete data".into(),
+        }
+    }
+}
+
+/// One day before the event and what the baseline made of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CandidateDay {
+    pub date: NaiveDate,
+    pub used: DayUse,
+}
+
+/// The days the baseline looked at, most recent first: every day from the day before the
+/// event back to the oldest eligible day it kept (the whole look-back when it found fewer
+/// than [`DAYS`]), each used or skipped with the reason. A holiday is named even on a
+/// weekend; an event day that is also a weekend day is a weekend.
+pub fn candidate_days(
+    method: Method,
+    input: &EventInput<'_>,
+    history: &[DayProfile],
+) -> Vec<CandidateDay> {
+    let eligible = eligible_days(input, history);
+    // Without a baseline (too few days) nothing was used.
+    let used: Vec<NaiveDate> = baseline(method, input, history)
+        .map(|b| b.days)
+        .unwrap_or_default();
+    let oldest = if eligible.len() == DAYS {
+        eligible.last().map(|d| d.date)
+    } else {
+        None
+    }
+    .unwrap_or(input.date - chrono::Duration::days(LOOKBACK_DAYS));
+    let mut out = Vec::new();
+    let mut day = input.date.pred_opt();
+    while let Some(date) = day.filter(|d| *d >= oldest) {
+        let used = if let Some((_, name)) = input.holidays.iter().find(|(h, _)| *h == date) {
+            DayUse::Holiday(name.clone())
+        } else if matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+            DayUse::Weekend
+        } else if input.excluded.contains(&date) {
+            DayUse::EventDay
+        } else if used.contains(&date) {
+            DayUse::Used
+        } else if eligible.iter().any(|d| d.date == date) {
+            if used.is_empty() {
+                DayUse::TooFew
+            } else {
+                DayUse::NotHighest
+            }
+        } else {
+            DayUse::NoData
+        };
+        out.push(CandidateDay { date, used });
+        day = date.pred_opt();
+    }
+    out
 }
 
 fn average(days: &[&DayProfile], pick: impl Fn(&DayProfile) -> &[f64], n: usize) -> Vec<f64> {
@@ -310,15 +398,20 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// The inputs of [`baseline`] for this event, with `excluded` days (holidays, other
-    /// event days of the customer).
-    pub fn input<'a>(&'a self, excluded: &'a [NaiveDate]) -> EventInput<'a> {
+    /// The inputs of [`baseline`] for this event, with the customer's other event days
+    /// (`excluded`) and the utility's holidays.
+    pub fn input<'a>(
+        &'a self,
+        excluded: &'a [NaiveDate],
+        holidays: &'a [(NaiveDate, String)],
+    ) -> EventInput<'a> {
         EventInput {
             date: self.date,
             event_intervals: self.actual_event.len(),
             adjustment_intervals: self.actual_adjustment.len(),
             actual_adjustment: &self.actual_adjustment,
             excluded,
+            holidays,
         }
     }
 }
@@ -394,6 +487,7 @@ mod tests {
             adjustment_intervals: 2,
             actual_adjustment,
             excluded,
+            holidays: &[],
         }
     }
 
@@ -459,6 +553,72 @@ mod tests {
         // (3+4+…+10 + 2000) / 10 = (52 + 2000) / 10 = 205.2.
         let b = baseline(Method::TenInTen, &input(&[2.0, 2.0], &[]), &history()).unwrap();
         assert!((b.unadjusted[0] - 205.2).abs() < 1e-9, "{b:?}");
+    }
+
+    #[test]
+    fn a_holiday_is_skipped_like_an_event_day_and_the_candidate_days_say_why() {
+        // Jul 3 (1000 kWh) is a holiday, Jul 10 an event day: the ten days left are those of
+        // the first test, whose event interval averages 5.5 (i = 1 … 10).
+        let excluded = [d("2026-07-10")];
+        let holidays = [(d("2026-07-03"), "Independence Day (observed)".to_string())];
+        let with = EventInput {
+            holidays: &holidays,
+            ..input(&[2.0, 2.0], &excluded)
+        };
+        let h = history();
+        let b = baseline(Method::TenInTen, &with, &h).unwrap();
+        assert!(close(&b.unadjusted, &[5.5, 11.0]), "{b:?}");
+        assert!(!b.days.contains(&d("2026-07-03")));
+        // Not a holiday, Jul 3 counts and Jun 29 (i = 1) drops out:
+        // (2 + 3 + … + 10 + 1000) / 10 = (54 + 1000) / 10 = 105.4.
+        let b = baseline(Method::TenInTen, &input(&[2.0, 2.0], &excluded), &h).unwrap();
+        assert!((b.unadjusted[0] - 105.4).abs() < 1e-9, "{b:?}");
+
+        // From Jul 14 back to the oldest day used (Jun 29): 16 days, each used or skipped.
+        let days = candidate_days(Method::TenInTen, &with, &h);
+        let at = |s: &str| days.iter().find(|c| c.date == d(s)).map(|c| c.used.clone());
+        assert_eq!(days.len(), 16, "{days:?}");
+        assert_eq!(days[0].date, d("2026-07-14"));
+        assert_eq!(days[15].date, d("2026-06-29"));
+        assert_eq!(at("2026-07-14"), Some(DayUse::Used));
+        assert_eq!(at("2026-07-11"), Some(DayUse::Weekend));
+        assert_eq!(at("2026-07-10"), Some(DayUse::EventDay));
+        assert_eq!(
+            at("2026-07-03"),
+            Some(DayUse::Holiday("Independence Day (observed)".into()))
+        );
+        assert_eq!(at("2026-06-26"), None, "older than the ten used");
+        assert_eq!(days.iter().filter(|c| c.used == DayUse::Used).count(), DAYS);
+        assert_eq!(
+            DayUse::Holiday("Independence Day (observed)".into()).describe(),
+            "holiday: Independence Day (observed)"
+        );
+        // High-5-of-10 uses the five highest (Jul 14 … Jul 7); Jul 6 and older are eligible
+        // but not used.
+        let days = candidate_days(Method::HighFiveOfTen, &with, &h);
+        let at = |s: &str| days.iter().find(|c| c.date == d(s)).map(|c| c.used.clone());
+        assert_eq!(at("2026-07-07"), Some(DayUse::Used));
+        assert_eq!(at("2026-07-06"), Some(DayUse::NotHighest));
+    }
+
+    #[test]
+    fn a_day_without_complete_data_is_listed_as_such() {
+        // Jul 9 loses an interval: it is skipped for no data and Jun 26 is needed instead.
+        let mut h: Vec<DayProfile> = history()
+            .into_iter()
+            .filter(|p| p.date != d("2026-06-26"))
+            .collect();
+        for p in h.iter_mut().filter(|p| p.date == d("2026-07-09")) {
+            p.event = vec![f64::NAN, 1.0];
+        }
+        let excluded = [d("2026-07-10"), d("2026-07-03")];
+        let days = candidate_days(Method::TenInTen, &input(&[1.0, 1.0], &excluded), &h);
+        let at = |s: &str| days.iter().find(|c| c.date == d(s)).map(|c| c.used.clone());
+        assert_eq!(at("2026-07-09"), Some(DayUse::NoData));
+        // Nine eligible days: the whole look-back is listed, the days before Jun 29 have none.
+        assert_eq!(days.len(), LOOKBACK_DAYS as usize);
+        assert_eq!(at("2026-06-26"), Some(DayUse::NoData));
+        assert_eq!(at("2026-06-29"), Some(DayUse::Used));
     }
 
     #[test]

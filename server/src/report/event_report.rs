@@ -14,10 +14,12 @@ use chrono::{DateTime, Utc};
 use app::report::*;
 
 use crate::audit::audit_dto;
+use crate::calendar::Calendar;
 use crate::db::dialect::{list, Elem};
 use crate::db::{audit, Db};
 use crate::error::DomainError;
 use crate::grid::event::{self, EventRow, StageRow};
+use crate::programs::baseline::{self, DayUse};
 use crate::programs::settlement::{self, SettlementRow};
 use crate::report::chart::{line_chart, Series, BLUE, GREEN, ORANGE};
 use crate::with_db;
@@ -113,7 +115,7 @@ pub async fn load(db: &Db, id: i64) -> Result<EventData, DomainError> {
     Ok(EventData { event, results })
 }
 
-pub async fn event_report(db: &Db, id: i64) -> Result<EventReport, DomainError> {
+pub async fn event_report(db: &Db, cal: Calendar, id: i64) -> Result<EventReport, DomainError> {
     let EventData { event: ev, results } = load(db, id).await?;
     let times: Times = with_db!(db, |c| {
         sqlx::query_as(
@@ -277,6 +279,7 @@ pub async fn event_report(db: &Db, id: i64) -> Result<EventReport, DomainError> 
         .map(audit_dto)
         .collect();
     let chart_svg = chart(db, &ev.code, &stages).await?;
+    let baseline_days = baseline_days(db, cal, &ev).await?;
 
     Ok(EventReport {
         id: ev.id,
@@ -317,7 +320,77 @@ pub async fn event_report(db: &Db, id: i64) -> Result<EventReport, DomainError> 
         by_program,
         runs,
         chart_svg,
+        baseline_days,
     })
+}
+
+/// The days a baseline for this event looks at, as a customer with complete meter data would
+/// see them: the rule of [`baseline::candidate_days`] with the utility's holidays and the
+/// other events of the event's programs (an event day is skipped by the customers who took
+/// part in it). Per customer, a day without complete data is skipped too.
+async fn baseline_days(
+    db: &Db,
+    cal: Calendar,
+    ev: &EventRow,
+) -> Result<Vec<BaselineDay>, DomainError> {
+    let date = cal.local_date(ev.starts_at);
+    let first = date - chrono::Duration::days(baseline::LOOKBACK_DAYS);
+    let holidays = crate::db::holiday::holidays_between(db, first, date).await?;
+    let programs = ev.programs();
+    let others: Vec<(String, String, DateTime<Utc>)> = with_db!(db, |c| sqlx::query_as(
+        "SELECT event_external_id, program_code, starts_at FROM program_events
+         WHERE starts_at >= $1 AND starts_at < $2 AND event_external_id <> $3 AND status <> 'F1CN'"
+    )
+    .bind(cal.days_before(ev.starts_at, baseline::LOOKBACK_DAYS + 1))
+    .bind(ev.starts_at)
+    .bind(&ev.code)
+    .fetch_all(c)
+    .await?);
+    let mut event_days: BTreeMap<chrono::NaiveDate, std::collections::BTreeSet<String>> =
+        BTreeMap::new();
+    for (code, program, starts_at) in others {
+        if programs.contains(&program) {
+            event_days
+                .entry(cal.local_date(starts_at))
+                .or_default()
+                .insert(code);
+        }
+    }
+    let excluded: Vec<chrono::NaiveDate> = event_days.keys().copied().collect();
+    // Every day complete: what is left out is left out by the calendar alone.
+    let history: Vec<baseline::DayProfile> = first
+        .iter_days()
+        .take_while(|d| *d < date)
+        .map(|d| baseline::DayProfile {
+            date: d,
+            event: vec![1.0],
+            adjustment: vec![1.0],
+        })
+        .collect();
+    let input = baseline::EventInput {
+        date,
+        event_intervals: 1,
+        adjustment_intervals: 1,
+        actual_adjustment: &[1.0],
+        excluded: &excluded,
+        holidays: &holidays,
+    };
+    Ok(
+        baseline::candidate_days(baseline::Method::TenInTen, &input, &history)
+            .into_iter()
+            .map(|c| BaselineDay {
+                date: c.date,
+                used: c.used == DayUse::Used,
+                reason: match (&c.used, event_days.get(&c.date)) {
+                    (DayUse::EventDay, Some(codes)) => format!(
+                        "event day: {}",
+                        codes.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                    (other, _) => other.describe(),
+                },
+            })
+            .collect(),
+    )
 }
 
 /// Baseline and measured kWh per quarter hour over every settled enrollment (all programs),

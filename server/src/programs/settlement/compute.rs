@@ -133,6 +133,8 @@ pub(super) struct Data {
 pub(super) struct EventData {
     /// Per enrollment, its other event days in the look-back: never baseline days.
     pub excluded: HashMap<i64, Vec<NaiveDate>>,
+    /// The utility's holidays in the look-back (date, name): never baseline days.
+    pub holidays: Vec<(NaiveDate, String)>,
     /// Prices per quarter hour where the program sets one (consumption only).
     pub prices: HashMap<DateTime<Utc>, f64>,
     /// Per enrollment, its data when the event-day window was complete in the bulk read.
@@ -142,12 +144,26 @@ pub(super) struct EventData {
 }
 
 impl EventData {
-    pub(super) fn excluded(&self, enrollment_id: i64) -> &[NaiveDate] {
-        self.excluded
-            .get(&enrollment_id)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+    /// The enrollment's days that are never baseline days (besides weekends).
+    pub(super) fn excluded(&self, enrollment_id: i64) -> Excluded<'_> {
+        Excluded {
+            event_days: self
+                .excluded
+                .get(&enrollment_id)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+            holidays: &self.holidays,
+        }
     }
+}
+
+/// The days that are never an enrollment's baseline days besides weekends.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Excluded<'a> {
+    /// The enrollment's other event days.
+    pub event_days: &'a [NaiveDate],
+    /// The utility's holidays.
+    pub holidays: &'a [(NaiveDate, String)],
 }
 
 /// One computed result, before it is compared with what is stored.
@@ -220,7 +236,7 @@ pub(super) fn from_own_read(
     method: Method,
     part: &Part,
     d: &Data,
-    excluded: &[NaiveDate],
+    excluded: Excluded<'_>,
     price: &HashMap<DateTime<Utc>, f64>,
 ) -> Computed {
     match measure(cal, program, method, part, d, excluded, price) {
@@ -255,7 +271,7 @@ pub(super) fn measure(
     method: Method,
     part: &Part,
     d: &Data,
-    excluded: &[NaiveDate],
+    excluded: Excluded<'_>,
     price: &HashMap<DateTime<Utc>, f64>,
 ) -> Result<Computed, (&'static str, String)> {
     let n = d.actual_event.len();
@@ -273,7 +289,8 @@ pub(super) fn measure(
         event_intervals: n,
         adjustment_intervals: d.actual_adjustment.len(),
         actual_adjustment: &d.actual_adjustment,
-        excluded,
+        excluded: excluded.event_days,
+        holidays: excluded.holidays,
     };
     let eligible = baseline::eligible_days(&input, &d.history).len();
     let b = baseline::baseline(method, &input, &d.history).map_err(|e| match e {

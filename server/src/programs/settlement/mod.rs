@@ -8,7 +8,8 @@
 //! - An enrollment whose devices all opted out, or were all released (`D1CN`), is recorded as
 //!   `opted_out` with no credit.
 //! - The baseline is the program's method ([`baseline`](super::baseline)); the days excluded
-//!   from it are the enrollment's other event days. Energy is read at watt-hour resolution.
+//!   from it are the enrollment's other event days and the utility's holidays (table
+//!   `holidays`). Energy is read at watt-hour resolution.
 //!   Too few baseline days is `no_baseline`; a missing event-day interval is `no_data`. Both
 //!   carry the reason and no credit; settling again once data arrives is a recalculation.
 //! - Consumption-based credit: Σ over the window's quarter hours of kWh avoided × that

@@ -89,7 +89,8 @@ pub(super) async fn participants(
     })
 }
 
-/// Days excluded from each enrollment's baseline: its other event days in the look-back.
+/// Days excluded from each enrollment's baseline: its other event days in the look-back
+/// (the utility's holidays are excluded for everyone, see [`EventData::holidays`]).
 async fn other_event_days(
     db: &Db,
     cal: Calendar,
@@ -154,7 +155,20 @@ pub(super) async fn event_data(
     };
     let lookback = Duration::days(baseline::LOOKBACK_DAYS + 1);
     out.excluded = other_event_days(db, cal, event_code, earliest - lookback, latest).await?;
-    let union: HashSet<NaiveDate> = out.excluded.values().flatten().copied().collect();
+    out.holidays = crate::db::holiday::holidays_between(
+        db,
+        cal.local_date(earliest - lookback),
+        cal.local_date(latest),
+    )
+    .await?;
+    // Nobody's baseline day: the bulk read skips these to find ten for everyone.
+    let union: HashSet<NaiveDate> = out
+        .excluded
+        .values()
+        .flatten()
+        .copied()
+        .chain(out.holidays.iter().map(|(d, _)| *d))
+        .collect();
     if program.settlement_method == "consumption" {
         out.prices = prices(db, program.id, earliest, latest).await?;
     }
@@ -181,7 +195,7 @@ pub(super) async fn event_data(
         sps.sort_unstable();
         sps.dedup();
         // The days read: the event day, then days back until ten weekdays that are nobody's
-        // event day (each member's own eligible days are then all among them).
+        // event day nor a holiday (each member's own eligible days are then all among them).
         let mut shifts = vec![0i64];
         let mut weekdays = 0;
         for k in 1..=baseline::LOOKBACK_DAYS {

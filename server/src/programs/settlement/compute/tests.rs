@@ -343,14 +343,14 @@ proptest! {
 
     #[test]
     fn credits_are_never_negative_and_in_whole_cents(one in arb_one()) {
-        let r = from_own_read(Calendar::default(), &one.terms, one.method, &one.part, &one.data, &one.excluded, &one.prices);
+        let r = from_own_read(Calendar::default(), &one.terms, one.method, &one.part, &one.data, Excluded { event_days: &one.excluded, holidays: &[] }, &one.prices);
         prop_assert!(r.credit >= 0.0, "credit {}", r.credit);
         prop_assert_eq!(r.credit, round_cents(r.credit));
     }
 
     #[test]
     fn an_unmeasured_result_earns_nothing_and_says_why(one in arb_one()) {
-        let r = from_own_read(Calendar::default(), &one.terms, one.method, &one.part, &one.data, &one.excluded, &one.prices);
+        let r = from_own_read(Calendar::default(), &one.terms, one.method, &one.part, &one.data, Excluded { event_days: &one.excluded, holidays: &[] }, &one.prices);
         let n = one.part.end_n();
         if r.status == "settled" {
             prop_assert!(r.reason.is_none());
@@ -375,6 +375,7 @@ proptest! {
             adjustment_intervals: one.data.actual_adjustment.len(),
             actual_adjustment: &one.data.actual_adjustment,
             excluded: &one.excluded,
+            holidays: &[],
         };
         let b = baseline::baseline(one.method, &input, &one.data.history);
         prop_assume!(b.is_ok());
@@ -386,7 +387,7 @@ proptest! {
             .zip(above)
             .map(|(b, wh)| b + f64::from(wh) / 1000.0)
             .collect();
-        let r = from_own_read(Calendar::default(), &one.terms, one.method, &one.part, &one.data, &one.excluded, &one.prices);
+        let r = from_own_read(Calendar::default(), &one.terms, one.method, &one.part, &one.data, Excluded { event_days: &one.excluded, holidays: &[] }, &one.prices);
         prop_assert_eq!(r.status, "settled");
         prop_assert_eq!(r.credit, 0.0);
         prop_assert!(r.kwh_avoided <= 1e-9);
@@ -395,7 +396,7 @@ proptest! {
 
     #[test]
     fn without_interval_prices_the_credit_is_the_reduction_at_the_program_rate(one in arb_one()) {
-        let r = from_own_read(Calendar::default(), &one.terms, one.method, &one.part, &one.data, &one.excluded, &HashMap::new());
+        let r = from_own_read(Calendar::default(), &one.terms, one.method, &one.part, &one.data, Excluded { event_days: &one.excluded, holidays: &[] }, &HashMap::new());
         prop_assume!(r.status == "settled");
         let rate = one.terms.credit_rate;
         prop_assert!(close(r.rate, rate, 1e-9), "rate {} for {}", r.rate, rate);
