@@ -1369,9 +1369,8 @@ async fn each_side_records_a_new_service_point_in_its_own_table(t: TestDb) {
     let app = spawn_app(&t).await;
     let token = integration_token(&t, "head-end").await;
     let xf = a_transformer(&t).await;
-    let (feeder, substation): (String, String) =
-        with_db!(&t.db, |p| {
-            sqlx::query_as(
+    let (feeder, substation): (String, String) = with_db!(&t.db, |p| {
+        sqlx::query_as(
         "SELECT f.code, s.code FROM network_current x JOIN network_current f ON f.id = x.parent_id
          JOIN network_current s ON s.id = f.parent_id WHERE x.code = $1"
     )
@@ -1379,7 +1378,7 @@ async fn each_side_records_a_new_service_point_in_its_own_table(t: TestDb) {
     .fetch_one(p)
     .await
     .unwrap()
-        });
+    });
     let batch = json!({"transactionId": "T-OWN", "records": [record("r1", "OWN-1", "SMT-BYOD", &xf, "OWN00001")]});
     let res = reqwest::Client::new()
         .post(app.url("/integration/enrollment_request"))
