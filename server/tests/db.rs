@@ -348,6 +348,33 @@ async fn a_failing_postgres_test_still_drops_its_schema() {
     );
 }
 
+each_backend!(the_demo_records_every_service_point_on_both_sides);
+async fn the_demo_records_every_service_point_on_both_sides(t: TestDb) {
+    with_demo(&t).await;
+    let locations = t.count("SELECT COUNT(*) FROM device_locations").await;
+    assert!(locations > 0, "{}", t.name);
+    // The program side places each of its service points where its location hangs.
+    let placed = t
+        .count(
+            "SELECT COUNT(*) FROM device_locations l
+             JOIN program_network_places pl ON pl.service_point_id = l.service_point_id
+             JOIN network_nodes x ON x.id = l.transformer_id AND x.code = pl.transformer_code
+             JOIN network_nodes f ON f.id = l.feeder_id AND f.code = pl.feeder_code
+             JOIN network_nodes s ON s.id = l.substation_id AND s.code = pl.substation_code",
+        )
+        .await;
+    assert_eq!(placed, locations, "{}", t.name);
+    // The grid records the same service points under the same transformers.
+    let on_grid = t
+        .count(
+            "SELECT COUNT(*) FROM device_locations l JOIN grid_service_points g
+             ON g.service_point_id = l.service_point_id AND g.transformer_id = l.transformer_id",
+        )
+        .await;
+    assert_eq!(on_grid, locations, "{}", t.name);
+    t.cleanup().await;
+}
+
 /// Migrations up to `last` (all when `None`), on whichever backend `db` is.
 async fn migrate_up_to(db: &gridflex::db::Db, last: Option<i64>) {
     use gridflex::db::Db;
