@@ -1363,6 +1363,102 @@ async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
     t.cleanup().await;
 }
 
+each_backend!(each_side_records_a_new_service_point_in_its_own_table);
+async fn each_side_records_a_new_service_point_in_its_own_table(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t, "head-end").await;
+    let xf = a_transformer(&t).await;
+    let (feeder, substation): (String, String) = with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT f.code, s.code FROM network_current x JOIN network_current f ON f.id = x.parent_id
+         JOIN network_current s ON s.id = f.parent_id WHERE x.code = $1"
+    )
+    .bind(&xf)
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let batch = json!({"transactionId": "T-OWN", "records": [record("r1", "OWN-1", "SMT-BYOD", &xf, "OWN00001")]});
+    let res = reqwest::Client::new()
+        .post(app.url("/integration/enrollment_request"))
+        .bearer_auth(&token)
+        .json(&envelope("m-own", "enrollment_request", batch))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let ack: Value = res.json().await.unwrap();
+    assert_eq!(ack["results"][0]["status"], "CREATED", "{}: {ack}", t.name);
+    let id = ack["results"][0]["enrollmentId"].as_i64().unwrap();
+    // The program side knows the new service point's place from the request alone.
+    let place = gridflex::programs::network_transfer::network_place(&t.db, "SP-OWN-1")
+        .await
+        .unwrap()
+        .expect("the enrollment request placed the service point");
+    assert_eq!(
+        (
+            place.transformer_code.as_str(),
+            place.feeder_code.as_deref(),
+            place.substation_code.as_deref()
+        ),
+        (
+            xf.as_str(),
+            Some(feeder.as_str()),
+            Some(substation.as_str())
+        ),
+        "{}",
+        t.name
+    );
+    // The grid has not heard of it until the enrollment sync (flow 2) arrives.
+    let on_grid = "SELECT COUNT(*) FROM grid_service_points WHERE service_point_id = 'SP-OWN-1'";
+    assert_eq!(t.count(on_grid).await, 0, "{}", t.name);
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let id_s = id.to_string();
+    let res = app
+        .post_form(
+            &manager,
+            &format!("/enrollments/{id}"),
+            "/fn/change_enrollment_status",
+            &[
+                ("enrollment_id", &id_s),
+                ("change", "activate"),
+                ("reason", "head-end confirmed"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302, "{}", t.name);
+    let report = in_process_worker(&t).tick().await.unwrap();
+    assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
+    assert_eq!(t.count(on_grid).await, 1, "{}", t.name);
+    // The grid's export (flow 11) states it from the grid's own record.
+    gridflex::grid::network_export::export_network(&t.db, "operator", Utc::now())
+        .await
+        .unwrap();
+    let payload: String = with_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT payload FROM integration_messages WHERE flow = 'network_location_transfer'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let payload: Value = serde_json::from_str(&payload).unwrap();
+    let link = payload["servicePoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["servicePointId"] == "SP-OWN-1")
+        .cloned();
+    assert_eq!(
+        link.map(|l| l["transformerCode"].clone()),
+        Some(json!(xf)),
+        "{}",
+        t.name
+    );
+    drop(app);
+    t.cleanup().await;
+}
+
 each_backend!(an_opt_out_before_the_cutoff_reaches_the_grid_and_one_after_is_refused);
 async fn an_opt_out_before_the_cutoff_reaches_the_grid_and_one_after_is_refused(t: TestDb) {
     with_demo(&t).await;

@@ -193,6 +193,36 @@ pub async fn get_enrollment(db: &Db, id: i64) -> Result<Option<EnrollmentRow>, D
     }))
 }
 
+/// What an enrollment sync (flow 2) and a device replacement say of a subscription: its
+/// program, service point, and the transformer the program side's own copy of the network
+/// places (`program_network_places`) puts that service point under.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EnrollmentSubject {
+    pub status: String,
+    pub program_id: i64,
+    pub program_code: String,
+    pub service_point_id: String,
+    pub transformer_code: String,
+}
+
+pub async fn enrollment_subject(
+    tx: &mut Tx,
+    id: i64,
+) -> Result<Option<EnrollmentSubject>, DomainError> {
+    Ok(with_tx!(tx, |c| {
+        sqlx::query_as::<_, EnrollmentSubject>(
+        "SELECT e.status, e.program_id, p.code AS program_code, l.service_point_id, pl.transformer_code
+         FROM enrollments e JOIN programs p ON p.id = e.program_id
+         JOIN device_locations l ON l.id = e.location_id
+         JOIN program_network_places pl ON pl.service_point_id = l.service_point_id
+         WHERE e.id = $1"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await?
+    }))
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EnrolledDeviceRow {
     pub device_id: i64,

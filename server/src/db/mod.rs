@@ -1,7 +1,8 @@
 //! The database handle: one code path over SQLite and PostgreSQL, migrations, error mapping;
 //! where the backends differ (`dialect`); and the stores whose SQL more than one area reads,
 //! one module per table group: `audit` (`audit_log`), `device` (`devices`, `customers`,
-//! `device_locations`), `enrollment`, `network`, `program` (`programs`, `program_rules`,
+//! `device_locations`), `enrollment`, `network` (the grid's model and `grid_service_points`),
+//! `place` (`program_network_places`), `program` (`programs`, `program_rules`,
 //! `aggregators`), `score`, `settings`, `token` (`api_tokens`), `unavailability`, `user`,
 //! `value_map`, and `backup` (SQLite files). Migrations are in `migrations/{sqlite,postgres}`.
 
@@ -12,6 +13,7 @@ pub mod dialect;
 pub mod enrollment;
 pub mod holiday;
 pub mod network;
+pub mod place;
 pub mod program;
 pub mod score;
 pub mod settings;

@@ -273,3 +273,49 @@ pub async fn parent_at(
     .fetch_optional(pool)
     .await?))
 }
+
+/// A node as the network export (flow 11) states it: code, kind, name, parent's code and
+/// since when it hangs there.
+pub type ExportNodeRow = (String, String, String, Option<String>, DateTime<Utc>);
+
+/// Every node with its current parent, in id order (parents were created first).
+pub async fn export_nodes(tx: &mut Tx) -> Result<Vec<ExportNodeRow>, DomainError> {
+    Ok(with_tx!(tx, |c| sqlx::query_as(
+        "SELECT n.code, n.kind, n.name, p.code, COALESCE(n.linked_from, n.created_at)
+         FROM network_current n LEFT JOIN network_nodes p ON p.id = n.parent_id ORDER BY n.id"
+    )
+    .fetch_all(c)
+    .await?))
+}
+
+/// Every service point the grid knows of with its transformer's code.
+pub async fn service_point_links(tx: &mut Tx) -> Result<Vec<(String, String)>, DomainError> {
+    Ok(with_tx!(tx, |c| sqlx::query_as(
+        "SELECT g.service_point_id, t.code FROM grid_service_points g
+         JOIN network_nodes t ON t.id = g.transformer_id ORDER BY g.service_point_id"
+    )
+    .fetch_all(c)
+    .await?))
+}
+
+/// Records (or re-points) a service point under a transformer in the grid's own table.
+pub async fn record_service_point(
+    tx: &mut Tx,
+    service_point_id: &str,
+    transformer_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    with_tx!(tx, |c| sqlx::query(
+        "INSERT INTO grid_service_points (service_point_id, transformer_id, updated_at)
+         VALUES ($1, $2, $3)
+         ON CONFLICT (service_point_id) DO UPDATE SET transformer_id = excluded.transformer_id,
+            updated_at = excluded.updated_at"
+    )
+    .bind(service_point_id)
+    .bind(transformer_id)
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected());
+    Ok(())
+}

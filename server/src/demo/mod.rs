@@ -432,6 +432,22 @@ pub async fn load_demo_at(
             .await?
             .rows_affected());
     }
+    // Each side records the service points it knows in its own table: the grid its
+    // service point → transformer (exported by flow 11), the program side its places.
+    for record in [
+        "INSERT INTO grid_service_points (service_point_id, transformer_id, updated_at)
+         SELECT service_point_id, transformer_id, created_at FROM device_locations",
+        "INSERT INTO program_network_places
+            (service_point_id, transformer_code, feeder_code, substation_code, transaction_id, updated_at)
+         SELECT l.service_point_id, t.code, f.code, s.code, NULL, l.created_at FROM device_locations l
+         JOIN network_nodes t ON t.id = l.transformer_id JOIN network_nodes f ON f.id = l.feeder_id
+         JOIN network_nodes s ON s.id = l.substation_id",
+    ] {
+        crate::with_tx!(&mut tx, |c| sqlx::query(record)
+            .execute(c)
+            .await?
+            .rows_affected());
+    }
     for table in [
         "network_nodes",
         "programs",

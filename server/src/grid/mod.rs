@@ -1,5 +1,7 @@
 //! The grid side ("DERMS"): it owns the network model (`network_nodes`, `network_edges`, the
-//! `network_current` view), strategies, events and their stages (`events`, `event_stages`,
+//! `network_current` view) and its own record of the service points under each transformer
+//! (`grid_service_points`, from the demo's network data and enrollment syncs, flow 2; what
+//! flow 11 exports), strategies, events and their stages (`events`, `event_stages`,
 //! `event_stage_devices`, `event_intervals`), forecasts (`feeder_load_history`,
 //! `temperatures`, `reduction_factors`) and what the program side told it (`grid_devices`,
 //! `grid_program_rules`, `grid_aggregators`, `grid_opt_outs`, `grid_unavailability`). It never

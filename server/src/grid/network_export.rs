@@ -1,17 +1,17 @@
 //! The grid side's export of its network model to the program side (flow 11): every node
-//! with its current parent, every service point with its transformer, in one message.
+//! with its current parent, every service point the grid knows of (`grid_service_points`)
+//! with its transformer, in one message.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::db::audit::{append, NewAuditEntry};
-use crate::db::Db;
+use crate::db::{network, Db};
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::{
     NetworkLocationTransfer, NetworkNode, NodeKind, Outbound, ServicePointLink, Validate,
 };
-use crate::with_tx;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportSummary {
@@ -28,13 +28,7 @@ pub async fn export_network(
     now: DateTime<Utc>,
 ) -> Result<ExportSummary, DomainError> {
     let mut tx = db.begin().await?;
-    type NodeRow = (String, String, String, Option<String>, DateTime<Utc>);
-    let rows: Vec<NodeRow> = with_tx!(&mut tx, |c| sqlx::query_as(
-        "SELECT n.code, n.kind, n.name, p.code, COALESCE(n.linked_from, n.created_at)
-         FROM network_current n LEFT JOIN network_nodes p ON p.id = n.parent_id ORDER BY n.id"
-    )
-    .fetch_all(c)
-    .await?);
+    let rows = network::export_nodes(&mut tx).await?;
     if rows.is_empty() {
         return Err(DomainError::invalid("there is no network model to export"));
     }
@@ -50,13 +44,7 @@ pub async fn export_network(
             valid_from: from.date_naive(),
         });
     }
-    let links: Vec<(String, String)> = with_tx!(&mut tx, |c| {
-        sqlx::query_as(
-        "SELECT l.service_point_id, t.code FROM device_locations l JOIN network_nodes t ON t.id = l.transformer_id ORDER BY l.id"
-    )
-    .fetch_all(c)
-    .await?
-    });
+    let links = network::service_point_links(&mut tx).await?;
     let transfer = NetworkLocationTransfer {
         transaction_id: format!("NX-{}", now.timestamp_millis()),
         exported_at: now,

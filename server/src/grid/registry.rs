@@ -75,6 +75,8 @@ pub(crate) async fn enrollment_sync(
             acks.push(json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "NOT_REGISTERED", "reason": "unenrolled"}));
         }
     } else if let Some(t) = transformer {
+        // The grid keeps its own record of where the service point is (for flow 11).
+        crate::db::network::record_service_point(tx, &sync.service_point_id, t, now).await?;
         for chunk in devices.chunks(CHUNK) {
             // $1 enrollment, $2 program, $3 transformer, $4 time; then four per device.
             let rows = (0..chunk.len())

@@ -118,15 +118,14 @@ async fn sync_payload(
     action: &str,
     now: DateTime<Utc>,
 ) -> Result<serde_json::Value, DomainError> {
-    let (program_code, service_point, transformer_code): (String, String, String) =
-        with_tx!(tx, |c| sqlx::query_as(
-            "SELECT p.code, l.service_point_id, t.code FROM enrollments e
-         JOIN programs p ON p.id = e.program_id JOIN device_locations l ON l.id = e.location_id
-         JOIN network_nodes t ON t.id = l.transformer_id WHERE e.id = $1"
-        )
-        .bind(id)
-        .fetch_one(c)
-        .await?);
+    let subject = store::enrollment_subject(tx, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(format!("enrollment {id}")))?;
+    let (program_code, service_point, transformer_code) = (
+        subject.program_code,
+        subject.service_point_id,
+        subject.transformer_code,
+    );
     let devices: Vec<(String, String, String, f64)> = with_tx!(tx, |c| {
         sqlx::query_as(
         "SELECT d.head_end, d.nic_id, d.device_type, d.nominal_kw FROM enrollment_devices ed JOIN devices d ON d.id = ed.device_id

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::db::audit::{append_many, NewAuditEntry};
 use crate::db::dialect::{list, Elem};
+use crate::db::place::{record_places, NetworkPlace};
 use crate::db::{insert_rows, reserve_ids, Arg, Tx};
 use crate::error::DomainError;
 use crate::integration::wire::CheckedEnrollmentRecord;
@@ -109,17 +110,22 @@ pub async fn ingest(
         .into_iter()
         .collect();
     let mut transformers: HashMap<String, (i64, i64, i64)> = HashMap::new();
+    // Each transformer's feeder and substation by code, for the program side's own places.
+    let mut uppers: HashMap<String, (String, String)> = HashMap::new();
     let q = format!(
-        "SELECT t.code, t.id, t.parent_id, f.parent_id FROM network_current t
-         JOIN network_current f ON f.id = t.parent_id
-         WHERE t.kind = 'transformer' AND f.parent_id IS NOT NULL AND t.code IN ({})",
+        "SELECT t.code, t.id, t.parent_id, f.parent_id, f.code, s.code FROM network_current t
+         JOIN network_current f ON f.id = t.parent_id JOIN network_current s ON s.id = f.parent_id
+         WHERE t.kind = 'transformer' AND t.code IN ({})",
         tx.dialect().in_list(1, Elem::Text)
     );
     for chunk in codes.chunks(LOOKUP_CHUNK) {
         let chunk = list(chunk)?;
-        let rows: Vec<(String, i64, i64, i64)> =
+        let rows: Vec<(String, i64, i64, i64, String, String)> =
             with_tx!(tx, |c| sqlx::query_as(&q).bind(&chunk).fetch_all(c).await?);
-        transformers.extend(rows.into_iter().map(|(code, t, f, s)| (code, (t, f, s))));
+        for (code, t, f, s, feeder, substation) in rows {
+            uppers.insert(code.clone(), (feeder, substation));
+            transformers.insert(code, (t, f, s));
+        }
     }
     let persons: Vec<String> = valid
         .iter()
@@ -202,6 +208,7 @@ pub async fn ingest(
     let mut new_locations: HashMap<String, i64> = HashMap::new();
     let mut rows_customers = Vec::new();
     let mut rows_locations = Vec::new();
+    let mut new_places: Vec<NetworkPlace> = Vec::new();
     let mut rows_devices = Vec::new();
     let mut planned: Vec<Planned> = Vec::new();
     for (i, r) in &valid {
@@ -344,6 +351,14 @@ pub async fn ingest(
                     Arg::Int(substation),
                     Arg::Time(now),
                 ]);
+                let (feeder_code, substation_code) =
+                    uppers.get(&l.transformer_code).cloned().unzip();
+                new_places.push(NetworkPlace {
+                    service_point_id: sp.clone(),
+                    transformer_code: l.transformer_code.clone(),
+                    feeder_code,
+                    substation_code,
+                });
                 id
             }
         };
@@ -418,6 +433,8 @@ pub async fn ingest(
         &rows_locations,
     )
     .await?;
+    // The program side learns where each new service point is from the request itself.
+    record_places(tx, &new_places, None, now).await?;
     insert_rows(tx, "devices", &crate::db::DEVICE_COLUMNS, &rows_devices).await?;
     let by_index: HashMap<usize, &CheckedEnrollmentRecord> =
         valid.iter().map(|(i, r)| (*i, r)).collect();

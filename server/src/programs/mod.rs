@@ -2,8 +2,11 @@
 //! aggregators, customers, device locations, devices, enrollments and their history
 //! (`enrollments`, `enrollment_devices`, `enrollment_status_history`, `device_replacements`),
 //! unavailability windows, scores, participation (`program_events`, `program_event_devices`),
-//! meter data (`meter_imports`, `interval_readings`, `interval_days`) and settlement
-//! (`settlement_*`). It never imports `grid`; what it tells the grid side goes out as a flow.
+//! meter data (`meter_imports`, `interval_readings`, `interval_days`), settlement
+//! (`settlement_*`) and its own copy of each service point's place in the network
+//! (`program_network_places`, by code: written when it learns a service point — demo load,
+//! enrollment requests — and by flow 11). It never imports `grid`; what it tells the grid side
+//! goes out as a flow.
 //!
 //! One module per noun, its service (`*_service`, the console's and the REST API's port) next
 //! to it: `enrollment` (lifecycle), `enrollment_request` (flow 1 in), `replacement` (flow 2 on
@@ -12,7 +15,7 @@
 //! `score` (the daily run, flow 12), `program_event` (flows 4–6 in: stages, reservations,
 //! outcomes), `meter` / `meter_days` (interval data), `baseline` and `settlement/` (credits),
 //! `settlement_console` (the settlement port). The SQL of enrollments, devices, programs,
-//! scores and unavailability is in `db/`.
+//! scores, unavailability and network places is in `db/`.
 
 pub mod aggregator;
 pub mod aggregator_service;

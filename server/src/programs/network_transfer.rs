@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::db::dialect::{list, Elem};
-use crate::db::{insert_rows_then, Arg, Db, Tx};
+use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::integration::handlers::{decode, reject};
 use crate::integration::inbound::HandlerError;
 use crate::integration::wire::{self, ServicePointLink};
-use crate::{with_db, with_tx};
+use crate::with_tx;
 
 const CHUNK: usize = 500;
 
@@ -227,7 +227,7 @@ pub(crate) async fn network_location_transfer(
         other => HandlerError::Fault(other),
     })?;
     let places = places_from_transfer(&t, &sp.known);
-    record_places(tx, &places, &t.transaction_id, now).await?;
+    crate::db::place::record_places(tx, &places, Some(&t.transaction_id), now).await?;
     let (sp_moved, unknown) = (sp.moved, sp.unknown);
     Ok(
         json!({"transactionId": t.transaction_id, "nodesCreated": created, "nodesMoved": moved,
@@ -235,14 +235,7 @@ pub(crate) async fn network_location_transfer(
     )
 }
 
-/// A service point's place in the network as the program side keeps it (from flow 11).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct NetworkPlace {
-    pub service_point_id: String,
-    pub transformer_code: String,
-    pub feeder_code: Option<String>,
-    pub substation_code: Option<String>,
-}
+pub use crate::db::place::NetworkPlace;
 
 /// The places of the `known` service points as the transfer states them: each transformer's
 /// feeder and substation are read from the transfer's own nodes, so the program side needs
@@ -270,56 +263,11 @@ fn places_from_transfer(t: &wire::NetworkLocationTransfer, known: &[String]) -> 
         .collect()
 }
 
-/// Stores the program side's copy of the places (one upsert per chunk of rows).
-async fn record_places(
-    tx: &mut Tx,
-    places: &[NetworkPlace],
-    transaction_id: &str,
-    now: DateTime<Utc>,
-) -> Result<(), DomainError> {
-    let rows: Vec<Vec<Arg>> = places
-        .iter()
-        .map(|p| {
-            vec![
-                Arg::Text(p.service_point_id.clone()),
-                Arg::Text(p.transformer_code.clone()),
-                Arg::OptText(p.feeder_code.clone()),
-                Arg::OptText(p.substation_code.clone()),
-                Arg::Text(transaction_id.to_string()),
-                Arg::Time(now),
-            ]
-        })
-        .collect();
-    insert_rows_then(
-        tx,
-        "program_network_places",
-        &[
-            "service_point_id",
-            "transformer_code",
-            "feeder_code",
-            "substation_code",
-            "transaction_id",
-            "updated_at",
-        ],
-        &rows,
-        "ON CONFLICT (service_point_id) DO UPDATE SET transformer_code = excluded.transformer_code,
-         feeder_code = excluded.feeder_code, substation_code = excluded.substation_code,
-         transaction_id = excluded.transaction_id, updated_at = excluded.updated_at",
-    )
-    .await
-}
-
-/// Where the program side places a service point, from its own copy (flow 11); `None` for
-/// a service point no transfer has placed yet.
+/// Where the program side places a service point, from its own copy; `None` for a service
+/// point it has not placed yet.
 pub async fn network_place(
     db: &Db,
     service_point_id: &str,
 ) -> Result<Option<NetworkPlace>, DomainError> {
-    Ok(with_db!(db, |p| sqlx::query_as(
-        "SELECT service_point_id, transformer_code, feeder_code, substation_code
-         FROM program_network_places WHERE service_point_id = $1"
-    )
-    .bind(service_point_id)
-    .fetch_optional(p)
-    .await?))
+    crate::db::place::get_place(db, service_point_id).await
 }

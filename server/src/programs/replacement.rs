@@ -108,15 +108,17 @@ pub async fn replace_device(
     now: DateTime<Utc>,
 ) -> Result<i64, DomainError> {
     let mut tx = db.begin().await?;
-    let enrollment: Option<(String, i64, String, String, String)> =
-        with_tx!(&mut tx, |c| sqlx::query_as(
-            "SELECT e.status, e.program_id, p.code, l.service_point_id, t.code FROM enrollments e
-             JOIN programs p ON p.id = e.program_id JOIN device_locations l ON l.id = e.location_id
-             JOIN network_nodes t ON t.id = l.transformer_id WHERE e.id = $1"
-        )
-        .bind(enrollment_id)
-        .fetch_optional(c)
-        .await?);
+    let enrollment = crate::db::enrollment::enrollment_subject(&mut tx, enrollment_id)
+        .await?
+        .map(|e| {
+            (
+                e.status,
+                e.program_id,
+                e.program_code,
+                e.service_point_id,
+                e.transformer_code,
+            )
+        });
     let (status, program_id, program_code, service_point, transformer) =
         enrollment.ok_or_else(|| DomainError::not_found(format!("enrollment {enrollment_id}")))?;
     if status == "INACTIVE" {
