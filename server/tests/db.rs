@@ -17,7 +17,7 @@ async fn sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
         let n: i64 = with_db!(&t.db, |p| {
             sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\' AND name <> 'sessions'").fetch_one(p).await.unwrap()
         });
-        assert_eq!(n, 45, "every table of the schema");
+        assert_eq!(n, 46, "every table of the schema");
         return;
     };
     let lite = TestDb::sqlite().await;
