@@ -60,6 +60,8 @@ async fn a_server_killed_mid_batch_loses_and_doubles_nothing() {
         .await
         .unwrap();
     gridflex::startup::migrate(&db).await.unwrap();
+    // Real time on purpose: the server under test is a process of its own on the system
+    // clock, so its demo is loaded at the time that process sees.
     gridflex::demo::load_demo(
         &db,
         cal(),

@@ -292,7 +292,9 @@ async fn the_demo_is_deterministic_and_loads_only_into_an_empty_database() {
         ["ACTIVE", "INACTIVE", "PENDING"],
         "enrollments in every status"
     );
-    let again = gridflex::demo::load_demo(&a.db, cal(), gridflex::demo::DemoSize(100), 1).await;
+    let again =
+        gridflex::demo::load_demo_at(&a.db, cal(), gridflex::demo::DemoSize(100), 1, test_now())
+            .await;
     assert!(again.is_err(), "a second load is refused");
     a.cleanup().await;
     b.cleanup().await;
