@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use gridflex::integration::peer::Peers;
 use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
@@ -16,7 +14,7 @@ fn in_process_worker(t: &TestDb) -> DeliveryWorker {
     DeliveryWorker::new(
         t.db.clone(),
         Peers::in_process(&t.db),
-        Arc::new(gridflex::clock::SystemClock),
+        test_clock(),
         RetryPolicy::default(),
         1,
     )
@@ -42,14 +40,12 @@ async fn active_enrollment(t: &TestDb) -> (i64, i64, String, String) {
 }
 
 async fn grid_status(t: &TestDb, head_end: &str, nic: &str) -> Option<String> {
-    with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT status FROM grid_devices WHERE head_end = $1 AND nic_id = $2"
+    scalar_opt(
+        &t.db,
+        "SELECT status FROM grid_devices WHERE head_end = $1 AND nic_id = $2",
+        &[Arg::from(head_end), Arg::from(nic)],
     )
-    .bind(head_end)
-    .bind(nic)
-    .fetch_optional(p)
     .await
-    .unwrap())
 }
 
 each_backend!(a_program_manager_replaces_a_device_and_the_grid_swaps_it);
@@ -107,29 +103,13 @@ async fn a_program_manager_replaces_a_device_and_the_grid_swaps_it(t: TestDb) {
         "{}: flash and history shown",
         t.name
     );
-    let left: Option<String> = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT CAST(left_at AS TEXT) FROM enrollment_devices WHERE enrollment_id = $1 AND device_id = $2"
-    )
-    .bind(enrollment)
-    .bind(old_device)
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    let left: Option<String> = scalar(&t.db, "SELECT CAST(left_at AS TEXT) FROM enrollment_devices WHERE enrollment_id = $1 AND device_id = $2", &[Arg::from(enrollment), Arg::from(old_device)]).await;
     assert!(left.is_some(), "{}: the old device left", t.name);
     let audit = t
         .count("SELECT COUNT(*) FROM audit_log WHERE action = 'enrollment.replace_device'")
         .await;
     assert_eq!(audit, 1, "{}", t.name);
-    let payload: String = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT payload FROM integration_messages WHERE flow = 'enrollment_sync' AND direction = 'outbound' ORDER BY id DESC LIMIT 1"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    let payload: String = scalar(&t.db, "SELECT payload FROM integration_messages WHERE flow = 'enrollment_sync' AND direction = 'outbound' ORDER BY id DESC LIMIT 1", &[]).await;
     let payload: Value = serde_json::from_str(&payload).unwrap();
     assert_eq!(payload["action"], "REPLACE_DEVICE");
     assert_eq!(payload["replacedDevice"]["nicId"], nic.as_str());
@@ -147,14 +127,12 @@ async fn a_program_manager_replaces_a_device_and_the_grid_swaps_it(t: TestDb) {
             .unwrap_or("unregistered"),
         "unregistered"
     );
-    let registered: bool = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-            "SELECT registered FROM devices WHERE head_end = 'ECOBEE' AND nic_id = 'NEWNIC0001'",
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-    });
+    let registered: bool = scalar(
+        &t.db,
+        "SELECT registered FROM devices WHERE head_end = 'ECOBEE' AND nic_id = 'NEWNIC0001'",
+        &[],
+    )
+    .await;
     assert!(registered, "{}: the ack was applied", t.name);
 
     // The old device is gone from the enrollment: replacing it again is refused.
@@ -164,12 +142,12 @@ async fn a_program_manager_replaces_a_device_and_the_grid_swaps_it(t: TestDb) {
 
     // REST: the program manager may, the operator may not; bad input is a 400.
     let c = reqwest::Client::new();
-    let new_device: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM devices WHERE nic_id = 'NEWNIC0001'"
+    let new_device: i64 = scalar(
+        &t.db,
+        "SELECT id FROM devices WHERE nic_id = 'NEWNIC0001'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     let body = json!({"oldDeviceId": new_device, "newHeadEnd": "ECOBEE", "newNicId": "NEWNIC0003",
         "newNominalKw": 3.5, "reason": "upgrade"});
     let url = app.url(&format!("/api/v1/enrollments/{enrollment}/replace-device"));
@@ -234,12 +212,12 @@ async fn a_program_manager_replaces_a_device_and_the_grid_swaps_it(t: TestDb) {
         "{}",
         t.name
     );
-    let kw: f64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT nominal_kw FROM devices WHERE nic_id = 'NEWNIC0003'"
+    let kw: f64 = scalar(
+        &t.db,
+        "SELECT nominal_kw FROM devices WHERE nic_id = 'NEWNIC0003'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(kw, 3.5);
     drop(app);
     t.cleanup().await;
@@ -276,12 +254,12 @@ async fn an_operator_exports_the_network_model_and_the_program_side_applies_it(t
         1
     );
     let nodes = t.count("SELECT COUNT(*) FROM network_nodes").await;
-    let payload: String = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT payload FROM integration_messages WHERE flow = 'network_location_transfer'"
+    let payload: String = scalar(
+        &t.db,
+        "SELECT payload FROM integration_messages WHERE flow = 'network_location_transfer'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     let payload: Value = serde_json::from_str(&payload).unwrap();
     assert_eq!(payload["nodes"].as_array().unwrap().len() as i64, nodes);
     assert_eq!(
@@ -291,14 +269,7 @@ async fn an_operator_exports_the_network_model_and_the_program_side_applies_it(t
     // The program side (here, the same database) takes it: nothing new, nothing moved.
     let report = in_process_worker(&t).tick().await.unwrap();
     assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
-    let ack: String = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT result FROM integration_messages WHERE flow = 'network_location_transfer' AND direction = 'outbound'"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    let ack: String = scalar(&t.db, "SELECT result FROM integration_messages WHERE flow = 'network_location_transfer' AND direction = 'outbound'", &[]).await;
     let ack: Value = serde_json::from_str(&ack).unwrap();
     assert_eq!(
         (ack["nodesCreated"].as_i64(), ack["nodesMoved"].as_i64()),
@@ -383,12 +354,12 @@ async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it(t:
     assert_eq!(res.status(), 302);
     let (_, html) = app.page(&manager, "/aggregators").await;
     assert!(html.contains("Aggregator GridWise added"), "{}", t.name);
-    let id: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM aggregators WHERE external_ref = 'AGG-GRIDWISE'"
+    let id: i64 = scalar(
+        &t.db,
+        "SELECT id FROM aggregators WHERE external_ref = 'AGG-GRIDWISE'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     let programs = t
         .count(&format!(
             "SELECT COUNT(*) FROM aggregator_programs WHERE aggregator_id = {id}"
@@ -414,15 +385,7 @@ async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it(t:
         "{}",
         t.name
     );
-    let audit: Vec<String> = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT action FROM audit_log WHERE entity_type = 'aggregator' AND entity_id = $1 ORDER BY id"
-    )
-    .bind(&sid)
-    .fetch_all(p)
-    .await
-    .unwrap()
-    });
+    let audit: Vec<String> = scalars(&t.db, "SELECT action FROM audit_log WHERE entity_type = 'aggregator' AND entity_id = $1 ORDER BY id", &[Arg::from(&sid)]).await;
     assert_eq!(
         audit,
         ["aggregator.create", "aggregator.update"],
@@ -432,12 +395,12 @@ async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it(t:
     // Both syncs reach the grid, which keeps the latest.
     let report = in_process_worker(&t).tick().await.unwrap();
     assert_eq!(report.delivered, 2, "{}: {report:?}", t.name);
-    let name: String = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT name FROM grid_aggregators WHERE external_ref = 'AGG-GRIDWISE'"
+    let name: String = scalar(
+        &t.db,
+        "SELECT name FROM grid_aggregators WHERE external_ref = 'AGG-GRIDWISE'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(name, "GridWise Energy", "{}", t.name);
 
     // The auditor reads with the email masked and cannot save.

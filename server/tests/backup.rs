@@ -90,10 +90,7 @@ async fn a_backup_taken_under_write_load_restores_with_its_audit_chain_intact() 
         rows > 0 && rows <= live_rows,
         "{rows} of {live_rows} audit rows"
     );
-    let users: i64 = gridflex::with_db!(&db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(p)
-        .await
-        .unwrap());
+    let users: i64 = scalar(&db, "SELECT COUNT(*) FROM users", &[]).await;
     assert_eq!(users, 5, "the demo users came back");
     db.close().await;
 

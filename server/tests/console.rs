@@ -143,28 +143,19 @@ async fn the_enrollment_list_filters_by_program_and_feeder_and_pages_by_keyset(t
     let app = spawn_app(&t).await;
     let c = app.browser();
     app.login(&c, "manager", PASSWORD).await;
-    let feeder: i64 = gridflex::with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT feeder_id FROM enrollments WHERE program_id = 1 GROUP BY feeder_id ORDER BY COUNT(*) DESC LIMIT 1"
+    let feeder: i64 = scalar(&t.db, "SELECT feeder_id FROM enrollments WHERE program_id = 1 GROUP BY feeder_id ORDER BY COUNT(*) DESC LIMIT 1", &[]).await;
+    let feeder_code: String = scalar(
+        &t.db,
+        "SELECT code FROM network_nodes WHERE id = $1",
+        &[Arg::from(feeder)],
     )
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
-    let feeder_code: String = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT code FROM network_nodes WHERE id = $1"
+    .await;
+    let expected: i64 = scalar(
+        &t.db,
+        "SELECT COUNT(*) FROM enrollments WHERE program_id = 1 AND feeder_id = $1",
+        &[Arg::from(feeder)],
     )
-    .bind(feeder)
-    .fetch_one(p)
-    .await
-    .unwrap());
-    let expected: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM enrollments WHERE program_id = 1 AND feeder_id = $1"
-    )
-    .bind(feeder)
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert!(expected > 3);
     let (status, html) = app
         .page(
@@ -335,12 +326,7 @@ async fn an_admin_creates_disables_and_resets_users(t: TestDb) {
         app.login(&nadia, "nadia", "a long enough password").await,
         "/home"
     );
-    let id: i64 = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM users WHERE username = 'nadia'"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    let id: i64 = scalar(&t.db, "SELECT id FROM users WHERE username = 'nadia'", &[]).await;
     let id_s = id.to_string();
     app.post_form(
         &admin,
@@ -388,28 +374,24 @@ async fn an_admin_creates_disables_and_resets_users(t: TestDb) {
         &[("user_id", &id_s), ("disabled", "true")],
     )
     .await;
-    let disabled: bool = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT disabled FROM users WHERE id = $1"
+    let disabled: bool = scalar(
+        &t.db,
+        "SELECT disabled FROM users WHERE id = $1",
+        &[Arg::from(id)],
     )
-    .bind(id)
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert!(
         !disabled,
         "{}: the manager's attempt changed nothing",
         t.name
     );
 
-    let actions: Vec<String> = gridflex::with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT action FROM audit_log WHERE entity_type = 'user' AND entity_id = $1 ORDER BY id"
+    let actions: Vec<String> = scalars(
+        &t.db,
+        "SELECT action FROM audit_log WHERE entity_type = 'user' AND entity_id = $1 ORDER BY id",
+        &[Arg::from(&id_s)],
     )
-    .bind(&id_s)
-    .fetch_all(p)
-    .await
-    .unwrap()
-    });
+    .await;
     assert_eq!(
         actions,
         [
@@ -619,6 +601,7 @@ each_backend!(the_admin_sees_the_api_tokens_and_revokes_one);
 async fn the_admin_sees_the_api_tokens_and_revokes_one(t: TestDb) {
     with_demo(&t).await;
     let app = spawn_app(&t).await;
+    // Wall clock: token expiry is access control and checked against real time.
     let soon = chrono::Utc::now() + chrono::Duration::days(90);
     let exporter = gridflex::auth::create_expiring_token(
         &t.db,
@@ -757,24 +740,23 @@ async fn the_admin_sees_the_api_tokens_and_revokes_one(t: TestDb) {
 
 /// The client address of the newest audit record of `action`.
 async fn audited_address(t: &TestDb, action: &str) -> Option<String> {
-    gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT client_address FROM audit_log WHERE action = $1 ORDER BY id DESC LIMIT 1"
+    scalar(
+        &t.db,
+        "SELECT client_address FROM audit_log WHERE action = $1 ORDER BY id DESC LIMIT 1",
+        &[Arg::from(action)],
     )
-    .bind(action)
-    .fetch_one(p)
     .await
-    .unwrap())
 }
 
 each_backend!(the_audit_log_records_the_forwarded_client_only_behind_a_trusted_proxy);
 async fn the_audit_log_records_the_forwarded_client_only_behind_a_trusted_proxy(t: TestDb) {
     with_demo(&t).await;
-    let pending: Vec<i64> = gridflex::with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM enrollments WHERE status = 'PENDING' ORDER BY id LIMIT 2"
+    let pending: Vec<i64> = scalars(
+        &t.db,
+        "SELECT id FROM enrollments WHERE status = 'PENDING' ORDER BY id LIMIT 2",
+        &[],
     )
-    .fetch_all(p)
-    .await
-    .unwrap());
+    .await;
     let pm = gridflex::auth::create_token(&t.db, "test", "pm-client", "program_manager")
         .await
         .unwrap();

@@ -8,7 +8,6 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use common::*;
 use gridflex::db::Db;
 use gridflex::integration::inbound::Side;
@@ -50,7 +49,7 @@ fn worker(db: &Db, peers: Peers, seed: u64) -> DeliveryWorker {
     DeliveryWorker::new(
         db.clone(),
         peers,
-        Arc::new(gridflex::clock::SystemClock),
+        test_clock(),
         RetryPolicy::default(),
         seed,
     )
@@ -139,7 +138,7 @@ impl World {
                 payload,
                 max_attempts: 3,
             },
-            Utc::now(),
+            test_now(),
         )
         .await
         .unwrap();
@@ -174,15 +173,7 @@ impl World {
             Side::Programs => &self.grid,
             Side::Grid => &self.programs,
         };
-        let inbound: String = with_db!(receiver, |p| {
-            sqlx::query_scalar(
-            "SELECT status FROM integration_messages WHERE message_id = $1 AND direction = 'inbound'"
-        )
-        .bind(message_id)
-        .fetch_one(p)
-        .await
-        .unwrap()
-        });
+        let inbound: String = scalar(receiver, "SELECT status FROM integration_messages WHERE message_id = $1 AND direction = 'inbound'", &[Arg::from(message_id)]).await;
         assert_eq!(inbound, "processed", "{}", self.label(flow));
         serde_json::from_str(&result.expect("an acknowledgement")).unwrap()
     }
@@ -196,30 +187,22 @@ impl World {
 }
 
 async fn text(db: &Db, sql: &str, bind: &str) -> Option<String> {
-    with_db!(db, |p| sqlx::query_scalar(sql)
-        .bind(bind)
-        .fetch_optional(p)
-        .await
-        .unwrap())
+    scalar_opt(db, sql, &[Arg::from(bind)]).await
 }
 
 async fn count(db: &Db, sql: &str, bind: &str) -> i64 {
-    with_db!(db, |p| sqlx::query_scalar(sql)
-        .bind(bind)
-        .fetch_one(p)
-        .await
-        .unwrap())
+    scalar(db, sql, &[Arg::from(bind)]).await
 }
 
 /// Every flow, in an order where each finds what it needs (the device flow 2 registers is
 /// checked by flow 3 and scored by flow 12; the stage of flow 4 is reserved by 5, …).
 async fn run_every_flow(w: &World) {
-    let xf: String = with_db!(&w.grid, |p| sqlx::query_scalar(
-        "SELECT code FROM network_nodes WHERE kind = 'transformer' ORDER BY id LIMIT 1"
+    let xf: String = scalar(
+        &w.grid,
+        "SELECT code FROM network_nodes WHERE kind = 'transformer' ORDER BY id LIMIT 1",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
 
     // Flow 1, grid → programs: a new PENDING enrollment; the ack has one result per record.
     let record = json!({
@@ -269,18 +252,11 @@ async fn run_every_flow(w: &World) {
         gridflex::programs::enrollment::EnrollmentAction::Activate,
         "manager",
         "contract",
-        chrono::Utc::now(),
+        test_now(),
     )
     .await
     .unwrap();
-    let message_id: String = with_db!(&w.programs, |p| {
-        sqlx::query_scalar(
-        "SELECT message_id FROM integration_messages WHERE flow = 'enrollment_sync' AND direction = 'outbound' ORDER BY id DESC LIMIT 1"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    let message_id: String = scalar(&w.programs, "SELECT message_id FROM integration_messages WHERE flow = 'enrollment_sync' AND direction = 'outbound' ORDER BY id DESC LIMIT 1", &[]).await;
     let ack = w
         .deliver(Side::Programs, "enrollment_sync", &message_id)
         .await;
@@ -293,28 +269,24 @@ async fn run_every_flow(w: &World) {
         "{}: {ack}",
         w.label("flow 2")
     );
-    let grid_status = with_db!(&w.grid, |p| sqlx::query_scalar::<_, String>(
-        "SELECT status FROM grid_devices WHERE head_end = $1 AND nic_id = $2"
+    let grid_status = scalar_opt::<String>(
+        &w.grid,
+        "SELECT status FROM grid_devices WHERE head_end = $1 AND nic_id = $2",
+        &[Arg::from(&head_end), Arg::from(&nic)],
     )
-    .bind(&head_end)
-    .bind(&nic)
-    .fetch_optional(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(
         grid_status.as_deref(),
         Some("registered"),
         "{}",
         w.label("flow 2")
     );
-    let registered: bool = with_db!(&w.programs, |p| sqlx::query_scalar(
-        "SELECT registered FROM devices WHERE head_end = $1 AND nic_id = $2"
+    let registered: bool = scalar(
+        &w.programs,
+        "SELECT registered FROM devices WHERE head_end = $1 AND nic_id = $2",
+        &[Arg::from(&head_end), Arg::from(&nic)],
     )
-    .bind(&head_end)
-    .bind(&nic)
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert!(
         registered,
         "{}: the ack was applied by the sender",
@@ -525,14 +497,12 @@ async fn run_every_flow(w: &World) {
         )
         .await;
     assert_eq!(ack["accepted"], 1, "{}: {ack}", w.label("flow 12"));
-    let score: f64 = with_db!(&w.grid, |p| sqlx::query_scalar(
-        "SELECT control_score FROM grid_devices WHERE head_end = $1 AND nic_id = $2"
+    let score: f64 = scalar(
+        &w.grid,
+        "SELECT control_score FROM grid_devices WHERE head_end = $1 AND nic_id = $2",
+        &[Arg::from(&head_end), Arg::from(&nic)],
     )
-    .bind(&head_end)
-    .bind(&nic)
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(score, 2.75, "{}", w.label("flow 12"));
 }
 
@@ -549,28 +519,12 @@ async fn every_flow_is_applied_and_acknowledged_between_two_servers_on_loopback(
     run_every_flow(&w).await;
     // Nothing crossed through a shared database: each side's inbox holds only what the
     // other side sent it (but for the demos' past events, which ran in process days ago).
-    let since = chrono::Utc::now() - chrono::Duration::days(1);
-    let grid_inbox: Vec<String> = with_db!(&w.grid, |p| {
-        sqlx::query_scalar(
-        "SELECT DISTINCT sender FROM integration_messages WHERE direction = 'inbound'
-         AND (correlation_id IS NULL OR correlation_id NOT IN (SELECT code FROM events WHERE ends_at < $1))"
-    )
-    .bind(since)
-    .fetch_all(p)
-    .await
-    .unwrap()
-    });
+    let since = test_now() - chrono::Duration::days(1);
+    let grid_inbox: Vec<String> = scalars(&w.grid, "SELECT DISTINCT sender FROM integration_messages WHERE direction = 'inbound'
+         AND (correlation_id IS NULL OR correlation_id NOT IN (SELECT code FROM events WHERE ends_at < $1))", &[Arg::from(since)]).await;
     assert_eq!(grid_inbox, ["program-side"], "{}", w.backend);
-    let programs_inbox: Vec<String> = with_db!(&w.programs, |p| {
-        sqlx::query_scalar(
-        "SELECT DISTINCT sender FROM integration_messages WHERE direction = 'inbound'
-         AND (correlation_id IS NULL OR correlation_id NOT IN (SELECT code FROM events WHERE ends_at < $1))"
-    )
-    .bind(since)
-    .fetch_all(p)
-    .await
-    .unwrap()
-    });
+    let programs_inbox: Vec<String> = scalars(&w.programs, "SELECT DISTINCT sender FROM integration_messages WHERE direction = 'inbound'
+         AND (correlation_id IS NULL OR correlation_id NOT IN (SELECT code FROM events WHERE ends_at < $1))", &[Arg::from(since)]).await;
     assert_eq!(programs_inbox, ["grid-side"], "{}", w.backend);
     w.cleanup().await;
 }

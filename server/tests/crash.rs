@@ -9,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use gridflex::with_db;
 use serde_json::{json, Value};
 
 const RECORDS: usize = 50_000;
@@ -45,17 +44,12 @@ fn batch(transformer: &str) -> Value {
             })
         })
         .collect();
-    json!({"messageId": "crash-batch-1", "flow": "enrollment_request", "sentAt": chrono::Utc::now(),
+    json!({"messageId": "crash-batch-1", "flow": "enrollment_request", "sentAt": test_now(),
            "payload": {"transactionId": "CRASH-1", "records": records}})
 }
 
 async fn batch_enrollments(db: &gridflex::db::Db) -> i64 {
-    with_db!(db, |p| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM customers c JOIN enrollments e ON e.customer_id = c.id WHERE c.person_id LIKE 'CP%'")
-        .fetch_one(p)
-        .await
-        .unwrap()
-    })
+    scalar(db, "SELECT COUNT(*) FROM customers c JOIN enrollments e ON e.customer_id = c.id WHERE c.person_id LIKE 'CP%'", &[]).await
 }
 
 #[tokio::test]
@@ -66,9 +60,11 @@ async fn a_server_killed_mid_batch_loses_and_doubles_nothing() {
         .await
         .unwrap();
     gridflex::startup::migrate(&db).await.unwrap();
+    // Real time on purpose: the server under test is a process of its own on the system
+    // clock, so its demo is loaded at the time that process sees.
     gridflex::demo::load_demo(
         &db,
-        gridflex::calendar::Calendar::default(),
+        cal(),
         gridflex::demo::DemoSize(DEMO_DEVICES),
         gridflex::demo::DEFAULT_SEED,
     )
@@ -77,12 +73,12 @@ async fn a_server_killed_mid_batch_loses_and_doubles_nothing() {
     let token = gridflex::auth::create_token(&db, "test", "head-end", "integration")
         .await
         .unwrap();
-    let transformer: String = with_db!(&db, |p| sqlx::query_scalar(
-        "SELECT code FROM network_nodes WHERE kind = 'transformer' LIMIT 1"
+    let transformer: String = scalar(
+        &db,
+        "SELECT code FROM network_nodes WHERE kind = 'transformer' LIMIT 1",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     let body = batch(&transformer).to_string();
 
     let (mut server, base) = start(&url);
@@ -128,12 +124,12 @@ async fn a_server_killed_mid_batch_loses_and_doubles_nothing() {
 
     // Whole or nothing: the interrupted batch left no record behind.
     let after_crash = batch_enrollments(&db).await;
-    let stored: i64 = with_db!(&db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM integration_messages WHERE message_id = 'crash-batch-1'"
+    let stored: i64 = scalar(
+        &db,
+        "SELECT COUNT(*) FROM integration_messages WHERE message_id = 'crash-batch-1'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert!(
         (after_crash == 0 && stored == 0) || (after_crash == RECORDS as i64 && stored == 1),
         "half a batch: {after_crash} enrollments, message stored {stored}"

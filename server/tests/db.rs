@@ -3,7 +3,7 @@
 
 mod common;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use common::*;
 use gridflex::db::audit::{self, ChainCheck, NewAuditEntry};
 use gridflex::programs::enrollment::{change_status, EnrollmentAction};
@@ -14,9 +14,7 @@ async fn sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
     let Some(url) = pg_url() else {
         // Without PostgreSQL the SQLite side is still checked to be complete.
         let t = TestDb::sqlite().await;
-        let n: i64 = with_db!(&t.db, |p| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\' AND name <> 'sessions'").fetch_one(p).await.unwrap()
-        });
+        let n: i64 = t.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\' AND name <> 'sessions'").await;
         assert_eq!(n, 46, "every table of the schema");
         return;
     };
@@ -77,12 +75,12 @@ async fn the_audit_chain_verifies_and_a_tampered_row_is_named(t: TestDb) {
     .is_err());
     assert!(refused, "{}: audit_log is append-only", t.name);
     // ...and one who gets past the trigger is caught by the chain.
-    let id3: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM audit_log ORDER BY id LIMIT 1 OFFSET 2"
+    let id3: i64 = scalar(
+        &t.db,
+        "SELECT id FROM audit_log ORDER BY id LIMIT 1 OFFSET 2",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     match &t.db {
         gridflex::db::Db::Sqlite(p) => {
             sqlx::query("DROP TRIGGER audit_log_no_update")
@@ -125,23 +123,20 @@ async fn moving_a_transformer_keeps_history_and_moves_what_hangs_below(t: TestDb
     .await
     .unwrap()
     });
-    let new_feeder: i64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT id FROM network_nodes WHERE kind = 'feeder' AND id <> $1 ORDER BY id DESC LIMIT 1"
+    let new_feeder: i64 = scalar(
+        &t.db,
+        "SELECT id FROM network_nodes WHERE kind = 'feeder' AND id <> $1 ORDER BY id DESC LIMIT 1",
+        &[Arg::from(old_feeder)],
     )
-    .bind(old_feeder)
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
-    let before_move = Utc::now() - Duration::seconds(1);
+    .await;
+    let before_move = test_now() - Duration::seconds(1);
     let mut tx = t.db.begin().await.unwrap();
-    gridflex::db::network::transfer_node(&mut tx, transformer, new_feeder, Utc::now())
+    gridflex::db::network::transfer_node(&mut tx, transformer, new_feeder, test_now())
         .await
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
-        gridflex::db::network::parent_at(&t.db, transformer, Utc::now())
+        gridflex::db::network::parent_at(&t.db, transformer, test_now())
             .await
             .unwrap(),
         Some(new_feeder),
@@ -156,26 +151,24 @@ async fn moving_a_transformer_keeps_history_and_moves_what_hangs_below(t: TestDb
         "{}: history kept",
         t.name
     );
-    let stale: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
+    let stale: i64 = scalar(
+        &t.db,
         "SELECT COUNT(*) FROM enrollments e JOIN device_locations l ON l.id = e.location_id
-         WHERE l.transformer_id = $1 AND (e.feeder_id <> $2 OR l.feeder_id <> $2)"
+         WHERE l.transformer_id = $1 AND (e.feeder_id <> $2 OR l.feeder_id <> $2)",
+        &[Arg::from(transformer), Arg::from(new_feeder)],
     )
-    .bind(transformer)
-    .bind(new_feeder)
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(stale, 0, "{}: enrollments follow the transformer", t.name);
     // A transformer cannot hang under a substation.
-    let substation: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM network_nodes WHERE kind = 'substation' LIMIT 1"
+    let substation: i64 = scalar(
+        &t.db,
+        "SELECT id FROM network_nodes WHERE kind = 'substation' LIMIT 1",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     let mut tx = t.db.begin().await.unwrap();
     assert!(
-        gridflex::db::network::transfer_node(&mut tx, transformer, substation, Utc::now())
+        gridflex::db::network::transfer_node(&mut tx, transformer, substation, test_now())
             .await
             .is_err()
     );
@@ -186,19 +179,19 @@ async fn moving_a_transformer_keeps_history_and_moves_what_hangs_below(t: TestDb
 each_backend!(an_enrollment_status_change_writes_history_and_audit_together);
 async fn an_enrollment_status_change_writes_history_and_audit_together(t: TestDb) {
     with_demo(&t).await;
-    let pending: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM enrollments WHERE status = 'PENDING' ORDER BY id LIMIT 1"
+    let pending: i64 = scalar(
+        &t.db,
+        "SELECT id FROM enrollments WHERE status = 'PENDING' ORDER BY id LIMIT 1",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     let to = change_status(
         &t.db,
         pending,
         EnrollmentAction::Activate,
         "manager",
         "devices registered",
-        chrono::Utc::now(),
+        test_now(),
     )
     .await
     .unwrap();
@@ -230,7 +223,7 @@ async fn an_enrollment_status_change_writes_history_and_audit_together(t: TestDb
         EnrollmentAction::Activate,
         "manager",
         "again",
-        chrono::Utc::now(),
+        test_now(),
     )
     .await
     .unwrap_err();
@@ -249,7 +242,7 @@ async fn an_enrollment_status_change_writes_history_and_audit_together(t: TestDb
             EnrollmentAction::Unenroll,
             "manager",
             " ",
-            chrono::Utc::now(),
+            test_now(),
         )
         .await
         .is_err(),
@@ -286,28 +279,22 @@ async fn the_demo_is_deterministic_and_loads_only_into_an_empty_database() {
         }
     };
     assert_eq!(fingerprint(&a).await, fingerprint(&b).await);
-    let devices: i64 = with_db!(&a.db, |p| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE id NOT IN (SELECT new_device_id FROM device_replacements)").fetch_one(p).await.unwrap()
-    });
+    let devices: i64 = scalar(&a.db, "SELECT COUNT(*) FROM devices WHERE id NOT IN (SELECT new_device_id FROM device_replacements)", &[]).await;
     assert_eq!(devices as usize, DEMO_DEVICES);
-    let statuses: Vec<String> = with_db!(&a.db, |p| sqlx::query_scalar(
-        "SELECT DISTINCT status FROM enrollments ORDER BY status"
+    let statuses: Vec<String> = scalars(
+        &a.db,
+        "SELECT DISTINCT status FROM enrollments ORDER BY status",
+        &[],
     )
-    .fetch_all(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(
         statuses,
         ["ACTIVE", "INACTIVE", "PENDING"],
         "enrollments in every status"
     );
-    let again = gridflex::demo::load_demo(
-        &a.db,
-        gridflex::calendar::Calendar::default(),
-        gridflex::demo::DemoSize(100),
-        1,
-    )
-    .await;
+    let again =
+        gridflex::demo::load_demo_at(&a.db, cal(), gridflex::demo::DemoSize(100), 1, test_now())
+            .await;
     assert!(again.is_err(), "a second load is refused");
     a.cleanup().await;
     b.cleanup().await;
@@ -516,6 +503,32 @@ async fn upgrading_a_postgres_database_carries_service_points_into_each_sides_ta
         .await
         .unwrap();
     run.unwrap();
+}
+
+/// The same for SQLite: a test that fails half-way leaves no database file behind.
+#[tokio::test]
+async fn a_failing_sqlite_test_still_removes_its_file() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let failed = tokio::spawn(async move {
+        let t = TestDb::sqlite().await;
+        let url = t.database_url();
+        let path = std::path::PathBuf::from(url.trim_start_matches("sqlite://"));
+        assert!(
+            path.exists(),
+            "{} exists while the test runs",
+            path.display()
+        );
+        tx.send(path).unwrap();
+        panic!("an assertion fails before cleanup");
+    })
+    .await;
+    assert!(failed.is_err(), "the test body panicked");
+    let path = rx.await.expect("the file name was sent");
+    assert!(
+        !path.exists() && !path.parent().expect("its directory").exists(),
+        "{} was removed when the failed test unwound",
+        path.display()
+    );
 }
 
 /// The program side's tables (issue 10: each side owns its tables and is their only user).

@@ -16,31 +16,25 @@ fn form_time(t: DateTime<Utc>) -> String {
 }
 
 async fn scalar_i64(t: &TestDb, sql: &str, id: i64) -> i64 {
-    with_db!(&t.db, |c| sqlx::query_scalar::<_, i64>(sql)
-        .bind(id)
-        .fetch_one(c)
-        .await
-        .expect(sql))
+    scalar(&t.db, sql, &[Arg::from(id)]).await
 }
 
 async fn status_of(t: &TestDb, id: i64) -> String {
-    with_db!(&t.db, |c| sqlx::query_scalar::<_, String>(
-        "SELECT status FROM events WHERE id = $1"
+    scalar::<String>(
+        &t.db,
+        "SELECT status FROM events WHERE id = $1",
+        &[Arg::from(id)],
     )
-    .bind(id)
-    .fetch_one(c)
     .await
-    .expect("status"))
 }
 
 async fn strategy_id(t: &TestDb, name: &str) -> i64 {
-    with_db!(&t.db, |c| sqlx::query_scalar::<_, i64>(
-        "SELECT id FROM strategies WHERE name = $1"
+    scalar::<i64>(
+        &t.db,
+        "SELECT id FROM strategies WHERE name = $1",
+        &[Arg::from(name)],
     )
-    .bind(name)
-    .fetch_one(c)
     .await
-    .expect("strategy"))
 }
 
 /// Creates an event through the form; returns its id (from the redirect).
@@ -263,29 +257,28 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
     let score = |t: &TestDb, he: String, nic: String| {
         let db = t.db.clone();
         async move {
-            with_db!(&db, |c| sqlx::query_scalar::<_, f64>(
-                "SELECT control_score FROM devices WHERE head_end = $1 AND nic_id = $2"
+            scalar::<f64>(
+                &db,
+                "SELECT control_score FROM devices WHERE head_end = $1 AND nic_id = $2",
+                &[Arg::from(he), Arg::from(nic)],
             )
-            .bind(he)
-            .bind(nic)
-            .fetch_one(c)
             .await
-            .unwrap())
         }
     };
     // Scored on the event's day: its cycle is the one the participation counts in.
     let later = app.events.now();
 
-    gridflex::programs::score::run_scores(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        "test",
-        start.date_naive(),
-        later,
-        false,
-    )
-    .await
-    .unwrap();
+    let rescore = || {
+        gridflex::programs::score::run_scores(
+            &t.db,
+            cal(),
+            "test",
+            start.date_naive(),
+            later,
+            false,
+        )
+    };
+    rescore().await.unwrap();
     let with_history = score(&t, he.clone(), nic.clone()).await;
     with_db!(&t.db, |c| sqlx::query(
         "UPDATE program_event_devices SET outcome = 'D1ND' WHERE head_end = $1 AND nic_id = $2"
@@ -296,16 +289,7 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
     .await
     .map(|_| ())
     .unwrap());
-    gridflex::programs::score::run_scores(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        "test",
-        start.date_naive(),
-        later,
-        false,
-    )
-    .await
-    .unwrap();
+    rescore().await.unwrap();
     let without = score(&t, he, nic).await;
     assert!(
         with_history > without,
@@ -336,13 +320,12 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
     );
     assert!(html.contains("D1SP"), "{}: outcome summary", t.name);
     // The audit page filters by entity, action and time, and exports what it shows.
-    let code: String = with_db!(&t.db, |c| sqlx::query_scalar::<_, String>(
-        "SELECT code FROM events WHERE id = $1"
+    let code: String = scalar::<String>(
+        &t.db,
+        "SELECT code FROM events WHERE id = $1",
+        &[Arg::from(id)],
     )
-    .bind(id)
-    .fetch_one(c)
-    .await
-    .unwrap());
+    .await;
     // Audit rows carry the wall-clock time they were written: a window around today
     // (the event itself may start after midnight).
     let today = chrono::Utc::now().date_naive();
@@ -485,13 +468,12 @@ async fn an_event_is_cancelled_with_a_reason_and_bad_input_is_refused(t: TestDb)
     assert_eq!(status_of(&t, id).await, "New");
     act(&app, &op, id, "cancel", "Cooler weather than forecast").await;
     assert_eq!(status_of(&t, id).await, "Canceled");
-    let reason: Option<String> = with_db!(&t.db, |c| sqlx::query_scalar(
-        "SELECT decision_reason FROM events WHERE id = $1"
+    let reason: Option<String> = scalar(
+        &t.db,
+        "SELECT decision_reason FROM events WHERE id = $1",
+        &[Arg::from(id)],
     )
-    .bind(id)
-    .fetch_one(c)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(reason.as_deref(), Some("Cooler weather than forecast"));
     // A cancelled event cannot be submitted.
     let html = act(&app, &op, id, "submit", "").await;
@@ -777,13 +759,12 @@ async fn an_opt_out_before_the_cutoff_releases_the_reservation_and_lowers_the_ex
     .await
     .expect("a reserved thermostat")
     });
-    let planned_before: f64 = with_db!(&t.db, |c| sqlx::query_scalar(
-        "SELECT SUM(expected_kw) FROM event_stages WHERE event_id = $1"
+    let planned_before: f64 = scalar(
+        &t.db,
+        "SELECT SUM(expected_kw) FROM event_stages WHERE event_id = $1",
+        &[Arg::from(id)],
     )
-    .bind(id)
-    .fetch_one(c)
-    .await
-    .unwrap());
+    .await;
     let manager = gridflex::auth::create_token(&t.db, "test", "pm", "program_manager")
         .await
         .unwrap();
@@ -802,13 +783,12 @@ async fn an_opt_out_before_the_cutoff_releases_the_reservation_and_lowers_the_ex
         res.text().await.unwrap()
     );
     deliver_all(&worker(&t, &app)).await;
-    let planned_after: f64 = with_db!(&t.db, |c| sqlx::query_scalar(
-        "SELECT SUM(expected_kw) FROM event_stages WHERE event_id = $1"
+    let planned_after: f64 = scalar(
+        &t.db,
+        "SELECT SUM(expected_kw) FROM event_stages WHERE event_id = $1",
+        &[Arg::from(id)],
     )
-    .bind(id)
-    .fetch_one(c)
-    .await
-    .unwrap());
+    .await;
     assert!(
         (planned_before - planned_after - kw).abs() < 0.01,
         "{}: {planned_before} - {planned_after} should be {kw}",
@@ -925,13 +905,12 @@ async fn over_the_balancing_threshold_two_approvers_are_needed_and_priority_wins
         start,
     )
     .await;
-    let second: bool = with_db!(&t.db, |c| sqlx::query_scalar(
-        "SELECT second_approval_required FROM events WHERE id = $1"
+    let second: bool = scalar(
+        &t.db,
+        "SELECT second_approval_required FROM events WHERE id = $1",
+        &[Arg::from(low)],
     )
-    .bind(low)
-    .fetch_one(c)
-    .await
-    .unwrap());
+    .await;
     assert!(second, "{}", t.name);
     assert_eq!(
         api_post(
@@ -978,13 +957,12 @@ async fn over_the_balancing_threshold_two_approvers_are_needed_and_priority_wins
     .await;
     assert_eq!(status_of(&t, high).await, "Scheduled", "{}", t.name);
     assert_eq!(status_of(&t, low).await, "Canceled", "{}", t.name);
-    let reason: Option<String> = with_db!(&t.db, |c| sqlx::query_scalar(
-        "SELECT decision_reason FROM events WHERE id = $1"
+    let reason: Option<String> = scalar(
+        &t.db,
+        "SELECT decision_reason FROM events WHERE id = $1",
+        &[Arg::from(low)],
     )
-    .bind(low)
-    .fetch_one(c)
-    .await
-    .unwrap());
+    .await;
     assert!(
         reason
             .as_deref()
@@ -1082,13 +1060,12 @@ async fn a_stored_strategy_or_rule_that_cannot_be_read_stops_planning_and_names_
     let stages = |t: &TestDb| {
         let db = t.db.clone();
         async move {
-            gridflex::with_db!(&db, |c| sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM event_stages WHERE event_id = $1"
+            scalar::<i64>(
+                &db,
+                "SELECT COUNT(*) FROM event_stages WHERE event_id = $1",
+                &[Arg::from(id)],
             )
-            .bind(id)
-            .fetch_one(c)
             .await
-            .unwrap())
         }
     };
 
@@ -1118,13 +1095,12 @@ async fn a_stored_strategy_or_rule_that_cannot_be_read_stops_planning_and_names_
     .await
     .unwrap()
     .rows_affected());
-    let program: String = gridflex::with_db!(&t.db, |c| sqlx::query_scalar(
-        "SELECT program_codes FROM events WHERE id = $1"
+    let program: String = scalar(
+        &t.db,
+        "SELECT program_codes FROM events WHERE id = $1",
+        &[Arg::from(id)],
     )
-    .bind(id)
-    .fetch_one(c)
-    .await
-    .unwrap());
+    .await;
     let program: Vec<String> = serde_json::from_str(&program).unwrap();
     let changed = gridflex::with_db!(&t.db, |c| sqlx::query(
         "UPDATE grid_program_rules SET rule_json = '{broken' WHERE program_code = $1"

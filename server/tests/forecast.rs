@@ -3,7 +3,7 @@
 
 mod common;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use common::*;
 use gridflex::calendar::align;
 use gridflex::grid::forecast::{reduction_factors, zone_baseline, HORIZON_INTERVALS};
@@ -13,13 +13,12 @@ use gridflex::with_db;
 use serde_json::Value;
 
 async fn node_id(t: &TestDb, code: &str) -> i64 {
-    with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM network_nodes WHERE code = $1"
+    scalar(
+        &t.db,
+        "SELECT id FROM network_nodes WHERE code = $1",
+        &[Arg::from(code)],
     )
-    .bind(code)
-    .fetch_one(p)
     .await
-    .unwrap())
 }
 
 async fn token(t: &TestDb, role: &str) -> String {
@@ -30,7 +29,7 @@ async fn token(t: &TestDb, role: &str) -> String {
 
 /// A forecast CSV for the next 48 hours at a constant temperature.
 fn csv_at(celsius: f64) -> String {
-    let first = Utc::now().timestamp();
+    let first = test_now().timestamp();
     let first = first - first.rem_euclid(3600);
     let mut out = String::from("timestamp,temperature_c\n");
     for h in 0..49 {
@@ -46,19 +45,13 @@ fn csv_at(celsius: f64) -> String {
 each_backend!(the_demo_forecast_follows_temperature_and_counts_each_feeder_once);
 async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: TestDb) {
     with_demo(&t).await;
-    let start = align(Utc::now());
+    let start = align(test_now());
     let sub = node_id(&t, "SUB-NORTH").await;
     let f1 = node_id(&t, "FDR-N01").await;
     let f2 = node_id(&t, "FDR-N02").await;
-    let base = zone_baseline(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        &[sub],
-        start,
-        HORIZON_INTERVALS,
-    )
-    .await
-    .unwrap();
+    let base = zone_baseline(&t.db, cal(), &[sub], start, HORIZON_INTERVALS)
+        .await
+        .unwrap();
     assert_eq!(base.len(), HORIZON_INTERVALS, "{}", t.name);
     assert!(
         base.iter().all(|kw| *kw > 0.0),
@@ -66,53 +59,22 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
         t.name
     );
     // Naming a substation's feeder and transformer again adds nothing.
-    let xf: i64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-            "SELECT child_id FROM network_edges WHERE parent_id = $1 AND valid_to IS NULL LIMIT 1",
-        )
-        .bind(f1)
-        .fetch_one(p)
-        .await
-        .unwrap()
-    });
-    let again = zone_baseline(
+    let xf: i64 = scalar(
         &t.db,
-        gridflex::calendar::Calendar::default(),
-        &[sub, f1, xf],
-        start,
-        HORIZON_INTERVALS,
+        "SELECT child_id FROM network_edges WHERE parent_id = $1 AND valid_to IS NULL LIMIT 1",
+        &[Arg::from(f1)],
     )
-    .await
-    .unwrap();
+    .await;
+    let again = zone_baseline(&t.db, cal(), &[sub, f1, xf], start, HORIZON_INTERVALS)
+        .await
+        .unwrap();
     assert_eq!(base, again, "{}: no double counting", t.name);
     // Two feeders add up.
-    let a = zone_baseline(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        &[f1],
-        start,
-        8,
-    )
-    .await
-    .unwrap();
-    let b = zone_baseline(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        &[f2],
-        start,
-        8,
-    )
-    .await
-    .unwrap();
-    let ab = zone_baseline(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        &[f1, f2],
-        start,
-        8,
-    )
-    .await
-    .unwrap();
+    let a = zone_baseline(&t.db, cal(), &[f1], start, 8).await.unwrap();
+    let b = zone_baseline(&t.db, cal(), &[f2], start, 8).await.unwrap();
+    let ab = zone_baseline(&t.db, cal(), &[f1, f2], start, 8)
+        .await
+        .unwrap();
     for i in 0..8 {
         assert!((a[i] + b[i] - ab[i]).abs() < 1e-6, "{}", t.name);
     }
@@ -123,8 +85,7 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
         .max_by(|x, y| x.1.total_cmp(y.1))
         .unwrap()
         .0;
-    let local_hour = gridflex::calendar::Calendar::default()
-        .local_hour(start + Duration::minutes(15 * peak as i64));
+    let local_hour = cal().local_hour(start + Duration::minutes(15 * peak as i64));
     assert!(
         (12..=21).contains(&local_hour),
         "{}: peak at {local_hour} h",
@@ -146,15 +107,9 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
             .await
             .unwrap();
         assert_eq!(res.status(), 200, "{}", t.name);
-        let kw = zone_baseline(
-            &t.db,
-            gridflex::calendar::Calendar::default(),
-            &[f1],
-            start,
-            HORIZON_INTERVALS,
-        )
-        .await
-        .unwrap();
+        let kw = zone_baseline(&t.db, cal(), &[f1], start, HORIZON_INTERVALS)
+            .await
+            .unwrap();
         totals.push(kw.iter().sum::<f64>());
     }
     assert!(
@@ -166,14 +121,9 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
     );
 
     // Thermostats shed more on the hot afternoon than at night; batteries are flat.
-    let f = reduction_factors(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        start,
-        HORIZON_INTERVALS,
-    )
-    .await
-    .unwrap();
+    let f = reduction_factors(&t.db, cal(), start, HORIZON_INTERVALS)
+        .await
+        .unwrap();
     assert_eq!(f.len(), DEVICE_TYPES.len());
     let th = &f[device_type_index("thermostat").unwrap() as usize];
     let max = th.iter().copied().fold(0.0f32, f32::max);
@@ -191,15 +141,9 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
     .await
     .unwrap()
     .rows_affected());
-    let err = zone_baseline(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        &[sub],
-        start,
-        8,
-    )
-    .await
-    .unwrap_err();
+    let err = zone_baseline(&t.db, cal(), &[sub], start, 8)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("FDR-N02"), "{}: {err}", t.name);
     drop(app);
     t.cleanup().await;
@@ -208,9 +152,7 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
 each_backend!(the_rollup_counts_registered_devices_up_the_network);
 async fn the_rollup_counts_registered_devices_up_the_network(t: TestDb) {
     with_demo(&t).await;
-    let r = network_rollup(&t.db, gridflex::calendar::Calendar::default(), Utc::now())
-        .await
-        .unwrap();
+    let r = network_rollup(&t.db, cal(), test_now()).await.unwrap();
     let registered = t
         .count("SELECT COUNT(*) FROM grid_devices WHERE status = 'registered'")
         .await;
@@ -382,12 +324,12 @@ each_backend!(the_reduction_table_is_edited_by_operators_validated_and_audited);
 async fn the_reduction_table_is_edited_by_operators_validated_and_audited(t: TestDb) {
     with_demo(&t).await;
     let app = spawn_app(&t).await;
-    let id: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM reduction_factors WHERE device_type = 'battery'"
+    let id: i64 = scalar(
+        &t.db,
+        "SELECT id FROM reduction_factors WHERE device_type = 'battery'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     let id_s = id.to_string();
     let row = |share: &'static str| {
         vec![
@@ -418,13 +360,12 @@ async fn the_reduction_table_is_edited_by_operators_validated_and_audited(t: Tes
         "{}",
         t.name
     );
-    let share: f64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT share FROM reduction_factors WHERE id = $1"
+    let share: f64 = scalar(
+        &t.db,
+        "SELECT share FROM reduction_factors WHERE id = $1",
+        &[Arg::from(id)],
     )
-    .bind(id)
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(share, 0.75);
     let audit: (Option<String>, Option<String>) = with_db!(&t.db, |p| {
         sqlx::query_as(
@@ -469,12 +410,7 @@ async fn the_reduction_table_is_edited_by_operators_validated_and_audited(t: Tes
     new_row[0].1 = String::new();
     new_row[1].1 = "pool_pump".into();
     post(op.clone(), new_row).await;
-    let added: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT MAX(id) FROM reduction_factors"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    let added: i64 = scalar(&t.db, "SELECT MAX(id) FROM reduction_factors", &[]).await;
     let res = app
         .post_form(
             &op,

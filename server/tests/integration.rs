@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use common::*;
 use gridflex::clock::ManualClock;
 use gridflex::integration::peer::{HttpPeer, Peers};
@@ -19,7 +19,7 @@ fn in_process_worker(t: &TestDb) -> DeliveryWorker {
     DeliveryWorker::new(
         t.db.clone(),
         Peers::in_process(&t.db),
-        Arc::new(gridflex::clock::SystemClock),
+        test_clock(),
         RetryPolicy::default(),
         1,
     )
@@ -32,12 +32,12 @@ async fn integration_token(t: &TestDb, name: &str) -> String {
 }
 
 async fn a_transformer(t: &TestDb) -> String {
-    with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT code FROM network_nodes WHERE kind = 'transformer' ORDER BY id LIMIT 1"
+    scalar(
+        &t.db,
+        "SELECT code FROM network_nodes WHERE kind = 'transformer' ORDER BY id LIMIT 1",
+        &[],
     )
-    .fetch_one(p)
     .await
-    .unwrap())
 }
 
 fn record(id: &str, person: &str, program: &str, transformer: &str, nic: &str) -> Value {
@@ -55,7 +55,7 @@ fn record(id: &str, person: &str, program: &str, transformer: &str, nic: &str) -
 }
 
 fn envelope(message_id: &str, flow: &str, payload: Value) -> Value {
-    json!({"messageId": message_id, "flow": flow, "correlationId": null, "sentAt": Utc::now(), "payload": payload})
+    json!({"messageId": message_id, "flow": flow, "correlationId": null, "sentAt": test_now(), "payload": payload})
 }
 
 each_backend!(an_enrollment_request_batch_creates_pending_enrollments_and_fails_bad_records_alone);
@@ -127,12 +127,9 @@ async fn an_enrollment_request_batch_creates_pending_enrollments_and_fails_bad_r
     .unwrap()
     });
     assert_eq!((status.as_str(), nic.as_str()), ("PENDING", "ABC001"));
-    let rejected_customer: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM customers WHERE person_id IN ('P-2', 'P-3', 'P-5')"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    let rejected_customer: i64 = t
+        .count("SELECT COUNT(*) FROM customers WHERE person_id IN ('P-2', 'P-3', 'P-5')")
+        .await;
     assert_eq!(
         rejected_customer, 0,
         "{}: a rejected record leaves nothing behind",
@@ -141,12 +138,7 @@ async fn an_enrollment_request_batch_creates_pending_enrollments_and_fails_bad_r
 
     // The same message again changes nothing and gets the same answer.
     let count = |db: gridflex::db::Db| async move {
-        with_db!(&db, |p| sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM enrollments"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap())
+        scalar::<i64>(&db, "SELECT COUNT(*) FROM enrollments", &[]).await
     };
     let before = count(t.db.clone()).await;
     let again = send("m-1").await.unwrap();
@@ -304,14 +296,7 @@ async fn bad_integration_input_gets_clear_errors_never_500(t: TestDb) {
 }
 
 async fn pending_enrollment(t: &TestDb) -> (i64, Vec<(String, String)>) {
-    let id: i64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT e.id FROM enrollments e WHERE e.status = 'PENDING' AND EXISTS (SELECT 1 FROM enrollment_devices ed WHERE ed.enrollment_id = e.id AND ed.left_at IS NULL) ORDER BY e.id LIMIT 1"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    let id: i64 = scalar(&t.db, "SELECT e.id FROM enrollments e WHERE e.status = 'PENDING' AND EXISTS (SELECT 1 FROM enrollment_devices ed WHERE ed.enrollment_id = e.id AND ed.left_at IS NULL) ORDER BY e.id LIMIT 1", &[]).await;
     let devices: Vec<(String, String)> = with_db!(&t.db, |p| {
         sqlx::query_as(
         "SELECT d.head_end, d.nic_id FROM enrollment_devices ed JOIN devices d ON d.id = ed.device_id WHERE ed.enrollment_id = $1 AND ed.left_at IS NULL"
@@ -325,22 +310,18 @@ async fn pending_enrollment(t: &TestDb) -> (i64, Vec<(String, String)>) {
 }
 
 async fn registered(t: &TestDb, head_end: &str, nic: &str) -> (bool, Option<String>) {
-    let program: bool = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT registered FROM devices WHERE head_end = $1 AND nic_id = $2"
+    let program: bool = scalar(
+        &t.db,
+        "SELECT registered FROM devices WHERE head_end = $1 AND nic_id = $2",
+        &[Arg::from(head_end), Arg::from(nic)],
     )
-    .bind(head_end)
-    .bind(nic)
-    .fetch_one(p)
-    .await
-    .unwrap());
-    let grid: Option<String> = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT status FROM grid_devices WHERE head_end = $1 AND nic_id = $2"
+    .await;
+    let grid: Option<String> = scalar_opt(
+        &t.db,
+        "SELECT status FROM grid_devices WHERE head_end = $1 AND nic_id = $2",
+        &[Arg::from(head_end), Arg::from(nic)],
     )
-    .bind(head_end)
-    .bind(nic)
-    .fetch_optional(p)
-    .await
-    .unwrap());
+    .await;
     (program, grid)
 }
 
@@ -385,9 +366,7 @@ async fn activating_an_enrollment_syncs_it_to_the_grid_and_the_ack_marks_its_dev
         t.name
     );
 
-    let queued: i64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'enrollment_sync' AND status = 'queued'").fetch_one(p).await.unwrap()
-    });
+    let queued: i64 = t.count("SELECT COUNT(*) FROM integration_messages WHERE flow = 'enrollment_sync' AND status = 'queued'").await;
     assert_eq!(queued, 1, "{}: the sync is queued with the change", t.name);
     let worker = in_process_worker(&t);
     let report = worker.tick().await.unwrap();
@@ -431,13 +410,12 @@ async fn activating_an_enrollment_syncs_it_to_the_grid_and_the_ack_marks_its_dev
     assert_eq!(status, 200);
     assert!(html.contains("enrollment_sync"));
     // The counts table also lists the flows of the demo's past events.
-    let demo_counts: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM (SELECT DISTINCT flow, direction FROM integration_messages
-         WHERE status = 'delivered' AND flow <> 'enrollment_sync') x"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    let demo_counts: i64 = t
+        .count(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT flow, direction FROM integration_messages
+         WHERE status = 'delivered' AND flow <> 'enrollment_sync') x",
+        )
+        .await;
     assert_eq!(
         html.matches("badge-delivered").count() as i64 - demo_counts,
         3,
@@ -462,11 +440,11 @@ async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits(t: Te
         gridflex::programs::enrollment::EnrollmentAction::Activate,
         "manager",
         "ok",
-        chrono::Utc::now(),
+        test_now(),
     )
     .await
     .unwrap();
-    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let clock = Arc::new(ManualClock::new(test_now()));
     let mut down = Peers::in_process(&t.db);
     down.grid = Arc::new(
         HttpPeer::new(
@@ -504,9 +482,7 @@ async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits(t: Te
         .unwrap()
     });
     assert_eq!((attempts, status.as_str()), (8, "parked"));
-    let tries: i64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM integration_attempts WHERE message_pk = $1 AND outcome = 'technical_failure'").bind(msg_id).fetch_one(p).await.unwrap()
-    });
+    let tries: i64 = scalar(&t.db, "SELECT COUNT(*) FROM integration_attempts WHERE message_pk = $1 AND outcome = 'technical_failure'", &[Arg::from(msg_id)]).await;
     assert_eq!(tries, 8);
 
     let admin = app.browser();
@@ -538,12 +514,9 @@ async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits(t: Te
     assert_eq!(healthy.tick().await.unwrap().delivered, 1, "{}", t.name);
     let (h, n) = &devices[0];
     assert!(registered(&t, h, n).await.0);
-    let audit: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_log WHERE action = 'message.resubmit'"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    let audit: i64 = t
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'message.resubmit'")
+        .await;
     assert_eq!(audit, 1);
     drop(app);
     t.cleanup().await;
@@ -563,12 +536,12 @@ async fn the_auditor_sees_integration_payloads_with_personal_data_masked() {
         .send()
         .await
         .unwrap();
-    let id: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM integration_messages WHERE message_id = 'pii-1'"
+    let id: i64 = scalar(
+        &t.db,
+        "SELECT id FROM integration_messages WHERE message_id = 'pii-1'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     let auditor = app.browser();
     app.login(&auditor, "auditor", PASSWORD).await;
     let (status, html) = app.page(&auditor, &format!("/monitor/{id}")).await;
@@ -603,7 +576,7 @@ async fn two_gridflex_processes_exchange_the_enrollment_sync_over_http() {
         gridflex::programs::enrollment::EnrollmentAction::Activate,
         "manager",
         "ok",
-        chrono::Utc::now(),
+        test_now(),
     )
     .await
     .unwrap();
@@ -619,7 +592,7 @@ async fn two_gridflex_processes_exchange_the_enrollment_sync_over_http() {
     let worker = DeliveryWorker::new(
         programs.db.clone(),
         peers,
-        Arc::new(gridflex::clock::SystemClock),
+        test_clock(),
         RetryPolicy::default(),
         3,
     );
@@ -630,14 +603,7 @@ async fn two_gridflex_processes_exchange_the_enrollment_sync_over_http() {
     assert_eq!(registered(&grid, h, n).await.1, Some("registered".into()));
     assert!(registered(&programs, h, n).await.0);
     // (The demo's past events left in-process messages, dated days ago.)
-    let inbound: String = with_db!(&grid.db, |p| {
-        sqlx::query_scalar(
-        "SELECT sender FROM integration_messages WHERE direction = 'inbound' AND flow = 'enrollment_sync'"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    let inbound: String = scalar(&grid.db, "SELECT sender FROM integration_messages WHERE direction = 'inbound' AND flow = 'enrollment_sync'", &[]).await;
     assert_eq!(inbound, "program-side");
     drop(grid_app);
     programs.cleanup().await;
@@ -699,12 +665,12 @@ async fn the_grid_side_keeps_what_the_program_side_tells_it(t: TestDb) {
             .status(),
         200
     );
-    let state: String = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT status FROM grid_unavailability WHERE window_id = 'W-1'"
+    let state: String = scalar(
+        &t.db,
+        "SELECT status FROM grid_unavailability WHERE window_id = 'W-1'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(state, "cancelled", "{}", t.name);
     let mut backwards = window("ADD");
     backwards["endTime"] = json!("2026-07-01T10:00:00Z");
@@ -735,15 +701,7 @@ async fn the_grid_side_keeps_what_the_program_side_tells_it(t: TestDb) {
     .await
     .unwrap();
     assert_eq!(res.status(), 422, "{}", t.name);
-    let rules: i64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT COUNT(*) FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND linked AND rule_json LIKE '%\"maxEventsPerCycle\":4,%' AND updated_at > $1"
-    )
-    .bind(chrono::Utc::now() - chrono::Duration::hours(1))
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    let rules: i64 = scalar(&t.db, "SELECT COUNT(*) FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND linked AND rule_json LIKE '%\"maxEventsPerCycle\":4,%' AND updated_at > $1", &[Arg::from(test_now() - chrono::Duration::hours(1))]).await;
     // The demo's own copies were written at its anchor date; the synced rule is new.
     assert_eq!(rules, 1);
 
@@ -753,12 +711,7 @@ async fn the_grid_side_keeps_what_the_program_side_tells_it(t: TestDb) {
             "startDate": "2024-01-01", "contactName": "Priya", "contactEmail": "ops@voltshift.example", "programCodes": ["SMT-BYOD"]})).await.unwrap();
         assert_eq!(res.status(), 200);
     }
-    let names: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT name FROM grid_aggregators"
-    )
-    .fetch_all(p)
-    .await
-    .unwrap());
+    let names: Vec<String> = scalars(&t.db, "SELECT name FROM grid_aggregators", &[]).await;
     assert_eq!(names, ["VoltShift Aggregation LLC"], "{}", t.name);
 
     // Flow 12: scores land on known devices; unknown ones are reported back.
@@ -768,12 +721,12 @@ async fn the_grid_side_keeps_what_the_program_side_tells_it(t: TestDb) {
     .await.unwrap().json().await.unwrap();
     assert_eq!(ack["accepted"], 1);
     assert_eq!(ack["unknownDevices"][0]["nicId"], "000000000000");
-    let score: f64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT control_score FROM grid_devices WHERE nic_id = 'AA11BB22CC33'"
+    let score: f64 = scalar(
+        &t.db,
+        "SELECT control_score FROM grid_devices WHERE nic_id = 'AA11BB22CC33'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(score, 2.75);
     drop(app);
     t.cleanup().await;
@@ -783,12 +736,12 @@ each_backend!(several_workers_share_the_queue_and_deliver_each_message_once);
 async fn several_workers_share_the_queue_and_deliver_each_message_once(t: TestDb) {
     with_demo(&t).await;
     // 300 activations, each queueing an enrollment sync.
-    let ids: Vec<i64> = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT e.id FROM enrollments e WHERE e.status = 'PENDING' ORDER BY e.id LIMIT 300"
+    let ids: Vec<i64> = scalars(
+        &t.db,
+        "SELECT e.id FROM enrollments e WHERE e.status = 'PENDING' ORDER BY e.id LIMIT 300",
+        &[],
     )
-    .fetch_all(p)
-    .await
-    .unwrap());
+    .await;
     for id in &ids {
         gridflex::programs::enrollment::change_status(
             &t.db,
@@ -796,7 +749,7 @@ async fn several_workers_share_the_queue_and_deliver_each_message_once(t: TestDb
             gridflex::programs::enrollment::EnrollmentAction::Activate,
             "manager",
             "batch",
-            chrono::Utc::now(),
+            test_now(),
         )
         .await
         .unwrap();
@@ -813,7 +766,7 @@ async fn several_workers_share_the_queue_and_deliver_each_message_once(t: TestDb
             let w = DeliveryWorker::new(
                 db.clone(),
                 Peers::in_process(&db),
-                Arc::new(gridflex::clock::SystemClock),
+                test_clock(),
                 policy,
                 seed,
             );
@@ -860,12 +813,12 @@ each_backend!(a_program_manager_records_unavailability_and_the_grid_learns_of_it
 async fn a_program_manager_records_unavailability_and_the_grid_learns_of_it(t: TestDb) {
     with_demo(&t).await;
     let app = spawn_app(&t).await;
-    let device: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM devices WHERE status = 'active' ORDER BY id LIMIT 1"
+    let device: i64 = scalar(
+        &t.db,
+        "SELECT id FROM devices WHERE status = 'active' ORDER BY id LIMIT 1",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     let page = format!("/devices/{device}");
     let d = device.to_string();
     let manager = app.browser();
@@ -909,24 +862,16 @@ async fn a_program_manager_records_unavailability_and_the_grid_learns_of_it(t: T
         "{}",
         t.name
     );
-    let window: i64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar("SELECT id FROM unavailability_windows WHERE device_id = $1 AND reason = 'vacation' AND starts_at > $2")
-        .bind(device)
-        .bind(Utc::now())
-        .fetch_one(p)
-        .await
-        .unwrap()
-    });
+    let window: i64 = scalar(&t.db, "SELECT id FROM unavailability_windows WHERE device_id = $1 AND reason = 'vacation' AND starts_at > $2", &[Arg::from(device), Arg::from(test_now())]).await;
     let worker = in_process_worker(&t);
     assert_eq!(worker.tick().await.unwrap().delivered, 1, "{}", t.name);
     let grid = |db: gridflex::db::Db, id: String| async move {
-        with_db!(&db, |p| sqlx::query_scalar::<_, String>(
-            "SELECT status FROM grid_unavailability WHERE window_id = $1"
+        scalar::<String>(
+            &db,
+            "SELECT status FROM grid_unavailability WHERE window_id = $1",
+            &[Arg::from(id)],
         )
-        .bind(id)
-        .fetch_one(p)
         .await
-        .unwrap())
     };
     assert_eq!(grid(t.db.clone(), format!("UW-{window}")).await, "active");
     app.post_form(
@@ -943,13 +888,12 @@ async fn a_program_manager_records_unavailability_and_the_grid_learns_of_it(t: T
         "{}",
         t.name
     );
-    let audit: Vec<String> = with_db!(&t.db, |p| {
-        sqlx::query_scalar("SELECT action FROM audit_log WHERE entity_type = 'device' AND entity_id = $1 ORDER BY id")
-        .bind(&d)
-        .fetch_all(p)
-        .await
-        .unwrap()
-    });
+    let audit: Vec<String> = scalars(
+        &t.db,
+        "SELECT action FROM audit_log WHERE entity_type = 'device' AND entity_id = $1 ORDER BY id",
+        &[Arg::from(&d)],
+    )
+    .await;
     assert_eq!(audit, ["unavailability.add", "unavailability.cancel"]);
     // The auditor may look, not record.
     let auditor = app.browser();
@@ -968,12 +912,9 @@ async fn a_program_manager_records_unavailability_and_the_grid_learns_of_it(t: T
         ],
     )
     .await;
-    let sneaky: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM unavailability_windows WHERE reason = 'sneaky'"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    let sneaky: i64 = t
+        .count("SELECT COUNT(*) FROM unavailability_windows WHERE reason = 'sneaky'")
+        .await;
     assert_eq!(sneaky, 0, "{}", t.name);
     drop(app);
     t.cleanup().await;
@@ -1006,41 +947,36 @@ async fn an_admin_runs_the_score_calculation_and_the_grid_gets_the_scores(t: Tes
         "{}: {score} for {kw} kW",
         t.name
     );
-    let queued: i64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'device_score' AND status = 'queued'").fetch_one(p).await.unwrap()
-    });
+    let queued: i64 = t.count("SELECT COUNT(*) FROM integration_messages WHERE flow = 'device_score' AND status = 'queued'").await;
     assert_eq!(queued, 4, "one message per active program");
     let worker = in_process_worker(&t);
     assert_eq!(worker.tick().await.unwrap().delivered, 4, "{}", t.name);
-    let grid_score: Option<f64> = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT control_score FROM grid_devices WHERE nic_id = $1"
+    let grid_score: Option<f64> = scalar_opt(
+        &t.db,
+        "SELECT control_score FROM grid_devices WHERE nic_id = $1",
+        &[Arg::from(&nic)],
     )
-    .bind(&nic)
-    .fetch_optional(p)
     .await
-    .unwrap())
     .flatten();
     if let Some(g) = grid_score {
         assert!((g - score).abs() < 1e-9);
     }
-    let with_scores: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM grid_devices WHERE control_score IS NOT NULL"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    let with_scores: i64 = t
+        .count("SELECT COUNT(*) FROM grid_devices WHERE control_score IS NOT NULL")
+        .await;
     assert!(
         with_scores > 0,
         "{}: the grid ranks by the new scores",
         t.name
     );
-    // The schedule's run for the same day does nothing more; a non-admin cannot run it.
-    let now = Utc::now();
+    // The schedule's run for the same (local) day does nothing more; a non-admin cannot run
+    // it. At the tests' clock the UTC date is already tomorrow.
+    let now = test_now();
     let again = gridflex::programs::score::run_scores(
         &t.db,
-        gridflex::calendar::Calendar::default(),
+        cal(),
         "schedule",
-        now.date_naive(),
+        cal().local_date(now),
         now,
         true,
     )
@@ -1051,12 +987,9 @@ async fn an_admin_runs_the_score_calculation_and_the_grid_gets_the_scores(t: Tes
     app.login(&manager, "manager", PASSWORD).await;
     app.post_form(&manager, "/programs", "/fn/run_scores", &[])
         .await;
-    let runs: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_log WHERE action = 'scores.run'"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    let runs: i64 = t
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'scores.run'")
+        .await;
     assert_eq!(runs, 1, "{}", t.name);
     drop(app);
     t.cleanup().await;
@@ -1122,19 +1055,16 @@ async fn value_maps_translate_codes_and_refuse_unknown_ones(t: TestDb) {
         msg.contains("device_specification") && msg.contains("Mystery Stat 9000"),
         "{msg}"
     );
-    let spec: String = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT specification FROM devices WHERE nic_id = 'VM0001'"
+    let spec: String = scalar(
+        &t.db,
+        "SELECT specification FROM devices WHERE nic_id = 'VM0001'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(spec, "ECB-3L", "{}: translated at the boundary", t.name);
-    let audits: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_log WHERE action = 'value_map.put'"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    let audits: i64 = t
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'value_map.put'")
+        .await;
     assert_eq!(audits, 1);
     drop(app);
     t.cleanup().await;
@@ -1214,12 +1144,12 @@ async fn the_program_side_follows_stages_reservations_and_outcomes(t: TestDb) {
         "{}",
         t.name
     );
-    let stage: String = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT status FROM program_events WHERE external_id = 'EV-1-S1'"
+    let stage: String = scalar(
+        &t.db,
+        "SELECT status FROM program_events WHERE external_id = 'EV-1-S1'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(stage, "F1CO");
 
     // Flow 7 on the grid side: an opt-out is recorded once.
@@ -1233,12 +1163,7 @@ async fn the_program_side_follows_stages_reservations_and_outcomes(t: TestDb) {
             .unwrap();
         assert_eq!(res.status(), 200);
     }
-    let opt_outs: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM grid_opt_outs"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    let opt_outs: i64 = t.count("SELECT COUNT(*) FROM grid_opt_outs").await;
     assert_eq!(opt_outs, 1, "{}", t.name);
     drop(app);
     t.cleanup().await;
@@ -1306,20 +1231,18 @@ async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
         "{}: {ack}",
         t.name
     );
-    let xf_id: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM network_nodes WHERE code = $1"
+    let xf_id: i64 = scalar(
+        &t.db,
+        "SELECT id FROM network_nodes WHERE code = $1",
+        &[Arg::from(&moved_xf)],
     )
-    .bind(&moved_xf)
-    .fetch_one(p)
-    .await
-    .unwrap());
-    let history: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM network_edges WHERE child_id = $1 AND valid_to IS NOT NULL"
+    .await;
+    let history: i64 = scalar(
+        &t.db,
+        "SELECT COUNT(*) FROM network_edges WHERE child_id = $1 AND valid_to IS NOT NULL",
+        &[Arg::from(xf_id)],
     )
-    .bind(xf_id)
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert!(history >= 1, "{}: the old link is kept, ended", t.name);
     let (xf, feeder): (String, String) = with_db!(&t.db, |p| {
         sqlx::query_as(
@@ -1476,8 +1399,8 @@ async fn an_opt_out_before_the_cutoff_reaches_the_grid_and_one_after_is_refused(
     });
     let c = reqwest::Client::new();
     for (stage, starts) in [
-        ("LATER-S1", Utc::now() + Duration::hours(5)),
-        ("SOON-S1", Utc::now() + Duration::minutes(30)),
+        ("LATER-S1", test_now() + Duration::hours(5)),
+        ("SOON-S1", test_now() + Duration::minutes(30)),
     ] {
         let reservation = json!({"eventExternalIdentifier": stage.replace("-S1", ""), "externalIdentifier": stage, "programCode": "SMT-BYOD",
             "startTime": starts, "endTime": starts + Duration::hours(2),
@@ -1530,12 +1453,8 @@ async fn an_opt_out_before_the_cutoff_reaches_the_grid_and_one_after_is_refused(
         "{}: only the first opt-out is sent",
         t.name
     );
-    let events: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT event_external_id FROM grid_opt_outs"
-    )
-    .fetch_all(p)
-    .await
-    .unwrap());
+    let events: Vec<String> =
+        scalars(&t.db, "SELECT event_external_id FROM grid_opt_outs", &[]).await;
     assert_eq!(events, ["LATER"], "{}", t.name);
     drop(app);
     t.cleanup().await;
@@ -1559,7 +1478,7 @@ async fn one_refused_message_in_a_delivery_batch_does_not_hold_back_the_others(t
             payload: scores(s),
             max_attempts: 8,
         };
-        gridflex::integration::message::enqueue(&mut tx, &msg, Utc::now())
+        gridflex::integration::message::enqueue(&mut tx, &msg, test_now())
             .await
             .unwrap();
     }
@@ -1572,23 +1491,9 @@ async fn one_refused_message_in_a_delivery_batch_does_not_hold_back_the_others(t
         "{}: {r:?}",
         t.name
     );
-    let error: String = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT last_error FROM integration_messages WHERE direction = 'outbound' AND status = 'business_error'"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    let error: String = scalar(&t.db, "SELECT last_error FROM integration_messages WHERE direction = 'outbound' AND status = 'business_error'", &[]).await;
     assert!(error.contains("controlScore"), "{}: {error}", t.name);
-    let inbound: i64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND flow = 'device_score'"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    let inbound: i64 = t.count("SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND flow = 'device_score'").await;
     assert_eq!(inbound, 3, "{}: every message answered once", t.name);
     t.cleanup().await;
 }
@@ -1638,25 +1543,18 @@ async fn a_program_manager_adds_a_rule_and_the_grid_gets_it(t: TestDb) {
         "{}",
         t.name
     );
-    let rules: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM program_rules WHERE program_id = 1 AND effective_from = $1"
+    let rules: i64 = scalar(
+        &t.db,
+        "SELECT COUNT(*) FROM program_rules WHERE program_id = 1 AND effective_from = $1",
+        &[Arg::from(
+            chrono::NaiveDate::from_ymd_opt(2030, 6, 1).unwrap(),
+        )],
     )
-    .bind(chrono::NaiveDate::from_ymd_opt(2030, 6, 1).unwrap())
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(rules, 1);
     let worker = in_process_worker(&t);
     assert_eq!(worker.tick().await.unwrap().delivered, 1, "{}", t.name);
-    let synced: String = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT rule_json FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND effective_from = $1"
-    )
-    .bind(chrono::NaiveDate::from_ymd_opt(2030, 6, 1).unwrap())
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    let synced: String = scalar(&t.db, "SELECT rule_json FROM grid_program_rules WHERE program_code = 'SMT-BYOD' AND effective_from = $1", &[Arg::from(chrono::NaiveDate::from_ymd_opt(2030, 6, 1).unwrap())]).await;
     assert!(
         synced.contains("\"maxEventsPerCycle\":3"),
         "{}: {synced}",
@@ -1674,14 +1572,7 @@ each_backend!(an_operator_checks_a_device_connection_through_the_grid);
 async fn an_operator_checks_a_device_connection_through_the_grid(t: TestDb) {
     with_demo(&t).await;
     let app = spawn_app(&t).await;
-    let device: i64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT d.id FROM devices d JOIN grid_devices g ON g.head_end = d.head_end AND g.nic_id = d.nic_id WHERE g.status = 'registered' ORDER BY d.id LIMIT 1"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    let device: i64 = scalar(&t.db, "SELECT d.id FROM devices d JOIN grid_devices g ON g.head_end = d.head_end AND g.nic_id = d.nic_id WHERE g.status = 'registered' ORDER BY d.id LIMIT 1", &[]).await;
     let page = format!("/devices/{device}");
     let operator = app.browser();
     app.login(&operator, "operator", PASSWORD).await;
@@ -1713,9 +1604,7 @@ async fn an_operator_checks_a_device_connection_through_the_grid(t: TestDb) {
         &[("device_id", &device.to_string())],
     )
     .await;
-    let checks: i64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM integration_messages WHERE flow = 'device_status_check' AND direction = 'outbound'").fetch_one(p).await.unwrap()
-    });
+    let checks: i64 = t.count("SELECT COUNT(*) FROM integration_messages WHERE flow = 'device_status_check' AND direction = 'outbound'").await;
     assert_eq!(checks, 1, "{}: the auditor's attempt sent nothing", t.name);
     drop(app);
     t.cleanup().await;
@@ -1728,12 +1617,8 @@ async fn a_reservation_csv_and_an_outcome_flat_file_are_applied_whole_or_not_at_
     let token = integration_token(&t, "derms-files").await;
     let c = reqwest::Client::new();
     let reserved = || async {
-        with_db!(&t.db, |p| sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM program_event_devices WHERE external_id = 'CSV-S1'"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap())
+        t.count("SELECT COUNT(*) FROM program_event_devices WHERE external_id = 'CSV-S1'")
+            .await
     };
     let query = "?messageId=csv-1&eventExternalIdentifier=CSV&externalIdentifier=CSV-S1&programCode=SMT-BYOD&startTime=2030-07-01T18:00:00Z&endTime=2030-07-01T20:00:00Z";
     let post_csv = |q: &str, body: &'static str| {
@@ -1804,14 +1689,7 @@ async fn a_reservation_csv_and_an_outcome_flat_file_are_applied_whole_or_not_at_
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["errors"][0]["line"], 2, "{problem}");
     let outcomes = || async {
-        with_db!(&t.db, |p| {
-            sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM program_event_devices WHERE external_id = 'CSV-S1' AND outcome IS NOT NULL"
-        )
-        .fetch_one(p)
-        .await
-        .unwrap()
-        })
+        t.count("SELECT COUNT(*) FROM program_event_devices WHERE external_id = 'CSV-S1' AND outcome IS NOT NULL").await
     };
     assert_eq!(outcomes().await, 0, "{}", t.name);
     let res = post_flat(
@@ -1965,12 +1843,12 @@ async fn event_types_instances_and_external_ids_are_translated_at_the_boundary(t
         t.name
     );
     assert_eq!(ack["deviceList"][0]["registrationStatus"], "REGISTERED");
-    let head_end: String = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT head_end FROM grid_devices WHERE nic_id = '0ABC00000009'"
+    let head_end: String = scalar(
+        &t.db,
+        "SELECT head_end FROM grid_devices WHERE nic_id = '0ABC00000009'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(head_end, "ECOBEE-EAST", "{}", t.name);
     let res = send("enrollment_sync", sync("NEST")).await.unwrap();
     assert_eq!(res.status(), 422);
@@ -1994,7 +1872,7 @@ async fn the_monitor_charts_messages_over_time_with_the_filters_of_the_url(t: Te
         gridflex::programs::enrollment::EnrollmentAction::Activate,
         "manager",
         "chart",
-        chrono::Utc::now(),
+        test_now(),
     )
     .await
     .unwrap();

@@ -18,12 +18,12 @@ async fn token(t: &TestDb, role: &str) -> String {
 
 /// Two service points of the demo that have no readings in July 2025.
 async fn service_points(t: &TestDb) -> (String, String) {
-    let sps: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT service_point_id FROM device_locations ORDER BY id LIMIT 2"
+    let sps: Vec<String> = scalars(
+        &t.db,
+        "SELECT service_point_id FROM device_locations ORDER BY id LIMIT 2",
+        &[],
     )
-    .fetch_all(p)
-    .await
-    .unwrap());
+    .await;
     (sps[0].clone(), sps[1].clone())
 }
 
@@ -121,16 +121,12 @@ async fn a_good_csv_is_stored_once_and_a_conflicting_reading_is_rejected(t: Test
         .as_str()
         .unwrap()
         .contains("conflicts with stored reading"));
-    let kwh: f64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-            "SELECT kwh FROM interval_readings WHERE service_point_id = $1 AND interval_start = $2",
-        )
-        .bind(&a)
-        .bind(start() + Duration::minutes(15))
-        .fetch_one(p)
-        .await
-        .unwrap()
-    });
+    let kwh: f64 = scalar(
+        &t.db,
+        "SELECT kwh FROM interval_readings WHERE service_point_id = $1 AND interval_start = $2",
+        &[Arg::from(&a), Arg::from(start() + Duration::minutes(15))],
+    )
+    .await;
     assert_eq!(kwh, 1.25, "{}: the stored reading is kept", t.name);
     assert_eq!(t.count(READINGS_2025).await, before + 5, "{}", t.name);
     // The second file added a quarter hour to a day the first one began.
@@ -229,15 +225,7 @@ async fn an_espi_feed_is_imported_and_other_roles_are_refused(t: TestDb) {
     assert_eq!(status, 200, "{}: {report}", t.name);
     assert_eq!(report["format"], "espi", "{}", t.name);
     assert_eq!(report["rowsAccepted"], 4, "{}: {report}", t.name);
-    let kwh: f64 = with_db!(&t.db, |p| {
-        sqlx::query_scalar(
-        "SELECT SUM(kwh) FROM interval_readings WHERE service_point_id = $1 AND interval_minutes = 60"
-    )
-    .bind(&a)
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    let kwh: f64 = scalar(&t.db, "SELECT SUM(kwh) FROM interval_readings WHERE service_point_id = $1 AND interval_minutes = 60", &[Arg::from(&a)]).await;
     assert!((kwh - 6.06).abs() < 1e-9, "{}: {kwh}", t.name);
     // Hourly energy is spread over its quarter hours.
     days_agree(&t, &[&a]).await;
@@ -297,12 +285,12 @@ async fn the_demo_holds_three_weeks_of_quarter_hours_for_a_sample_of_service_poi
     assert_eq!(t.count(negative).await, 0, "{}", t.name);
     // Settlement's days agree with the demo's readings, and filling them again from the
     // readings (as the migration that adds them does) gives the same days.
-    let all: Vec<String> = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT DISTINCT service_point_id FROM interval_readings ORDER BY service_point_id"
+    let all: Vec<String> = scalars(
+        &t.db,
+        "SELECT DISTINCT service_point_id FROM interval_readings ORDER BY service_point_id",
+        &[],
     )
-    .fetch_all(p)
-    .await
-    .unwrap());
+    .await;
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let days = days_agree(&t, &all).await;
     assert_eq!(
@@ -413,19 +401,11 @@ async fn baselines_come_out_of_the_demo_data(t: TestDb) {
     with_demo(&t).await;
     let (a, _) = service_points(&t).await;
     // A two-hour event yesterday afternoon: 20 days of demo data lie before it.
-    let now = gridflex::calendar::align(Utc::now());
+    let now = gridflex::calendar::align(test_now());
     let day = now - Duration::days(1);
     let start = day - Duration::seconds(day.timestamp().rem_euclid(3600));
     let end = start + Duration::hours(2);
-    let loaded = load_profiles(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        &a,
-        start,
-        end,
-    )
-    .await
-    .unwrap();
+    let loaded = load_profiles(&t.db, cal(), &a, start, end).await.unwrap();
     assert_eq!(loaded.actual_event.len(), 8, "{}", t.name);
     assert!(
         loaded.actual_event.iter().all(|k| k.is_finite()),
@@ -462,21 +442,10 @@ async fn baselines_come_out_of_the_demo_data(t: TestDb) {
     // An event right after the demo data starts has too few days before it.
     let early = now - Duration::days(18);
     let early = early - Duration::seconds(early.timestamp().rem_euclid(3600));
-    let loaded = load_profiles(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        &a,
-        early,
-        early + Duration::hours(1),
-    )
-    .await
-    .unwrap();
-    let e = baseline(
-        Method::HighFiveOfTen,
-        &loaded.input(&[], &[]),
-        &loaded.history,
-    )
-    .unwrap_err();
+    let loaded = load_profiles(&t.db, cal(), &a, early, early + Duration::hours(1))
+        .await
+        .unwrap();
+    let e = baseline(Method::HighFiveOfTen, &loaded.input(&[], &[]), &loaded.history).unwrap_err();
     assert!(
         e.to_string().contains("needs at least 5"),
         "{}: {e}",

@@ -433,18 +433,18 @@ async fn fixture(t: &TestDb) -> Fixture {
     .fetch_one(p)
     .await
     .expect("an active enrollment"));
-    let program: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM programs WHERE code = 'SMT-BYOD'"
+    let program: i64 = scalar(
+        &t.db,
+        "SELECT id FROM programs WHERE code = 'SMT-BYOD'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .expect("the demo program"));
-    let event: i64 = with_db!(&t.db, |p| sqlx::query_scalar(
-        "SELECT id FROM events WHERE status = 'Completed' ORDER BY id LIMIT 1"
+    .await;
+    let event: i64 = scalar(
+        &t.db,
+        "SELECT id FROM events WHERE status = 'Completed' ORDER BY id LIMIT 1",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .expect("a completed demo event"));
+    .await;
     Fixture {
         enrollment,
         device,

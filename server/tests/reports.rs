@@ -61,12 +61,12 @@ async fn completed_event(t: &TestDb, app: &TestApp) -> (i64, String, DateTime<Ut
         .duration_trunc(Duration::minutes(15))
         .unwrap()
         + Duration::hours(1);
-    let strategy: i64 = with_db!(&t.db, |c| sqlx::query_scalar(
-        "SELECT id FROM strategies WHERE name = 'System emergency'"
+    let strategy: i64 = scalar(
+        &t.db,
+        "SELECT id FROM strategies WHERE name = 'System emergency'",
+        &[],
     )
-    .fetch_one(c)
-    .await
-    .unwrap());
+    .await;
     let op = app.browser();
     app.login(&op, "operator", PASSWORD).await;
     let res = app
@@ -129,17 +129,16 @@ async fn completed_event(t: &TestDb, app: &TestApp) -> (i64, String, DateTime<Ut
 /// Quarter-hour readings for the first [`METERED`] participating service points: 20 days of
 /// history around the event's time of day, and the event day with a drop in the window.
 async fn store_readings(t: &TestDb, code: &str, start: DateTime<Utc>) -> Vec<String> {
-    let sps: Vec<String> = with_db!(&t.db, |c| sqlx::query_scalar(
+    let sps: Vec<String> = scalars(
+        &t.db,
         "SELECT DISTINCT l.service_point_id FROM program_event_devices d
          JOIN program_events p ON p.external_id = d.external_id
          JOIN enrollments e ON e.id = d.enrollment_id
          JOIN device_locations l ON l.id = e.location_id
-         WHERE p.event_external_id = $1 ORDER BY l.service_point_id"
+         WHERE p.event_external_id = $1 ORDER BY l.service_point_id",
+        &[Arg::from(code)],
     )
-    .bind(code)
-    .fetch_all(c)
-    .await
-    .unwrap());
+    .await;
     assert!(!sps.is_empty(), "{}: the event reserved devices", t.name);
     let sps: Vec<String> = sps.into_iter().take(METERED).collect();
     let end = start + Duration::hours(1);
@@ -196,15 +195,9 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
     .unwrap());
     let metered = store_readings(&t, &code, start).await;
     let now = app.events.now();
-    settlement::settle_event(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        "pm",
-        &code,
-        now,
-    )
-    .await
-    .expect("settles");
+    settlement::settle_event(&t.db, cal(), "pm", &code, now)
+        .await
+        .expect("settles");
     let results = settlement::event_results(&t.db, &code, None).await.unwrap();
     let settled: Vec<_> = results.iter().filter(|r| r.status == "settled").collect();
     assert!(!settled.is_empty(), "{}: some enrollments settled", t.name);
@@ -265,13 +258,12 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
         "{}: the plan's expectation",
         t.name
     );
-    let reserved: i64 = with_db!(&t.db, |c| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1"
+    let reserved: i64 = scalar(
+        &t.db,
+        "SELECT COUNT(*) FROM event_stage_devices WHERE event_id = $1",
+        &[Arg::from(id)],
     )
-    .bind(id)
-    .fetch_one(c)
-    .await
-    .unwrap());
+    .await;
     assert_eq!(report.outcomes.reserved, reserved, "{}", t.name);
     assert_eq!(
         report.outcomes.pending, 0,
@@ -498,13 +490,12 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
         "{}",
         t.name
     );
-    let name: String = with_db!(&t.db, |c| sqlx::query_scalar(
-        "SELECT name FROM customers WHERE id = $1"
+    let name: String = scalar(
+        &t.db,
+        "SELECT name FROM customers WHERE id = $1",
+        &[Arg::from(first.customer_id)],
     )
-    .bind(first.customer_id)
-    .fetch_one(c)
-    .await
-    .unwrap());
+    .await;
     assert!(
         !csv.contains(&name) && !html.contains(&name),
         "{}: no customer names",
@@ -547,10 +538,9 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
 
     // The season report of a program in the event: the event, participation, credits.
     let program = first.program_code.clone();
-    let summary =
-        settlement::season_summary(&t.db, gridflex::calendar::Calendar::default(), &program)
-            .await
-            .unwrap();
+    let summary = settlement::season_summary(&t.db, cal(), &program)
+        .await
+        .unwrap();
     let season_credit: f64 = summary.iter().map(|c| c.credit).sum();
     let pm = token(&t, "program_manager").await;
     let res = c
@@ -652,12 +642,12 @@ async fn a_cancelled_event_has_a_report_with_who_cancelled_it_and_nothing_measur
         .duration_trunc(Duration::minutes(15))
         .unwrap()
         + Duration::hours(2);
-    let strategy: i64 = with_db!(&t.db, |c| sqlx::query_scalar(
-        "SELECT id FROM strategies WHERE name = 'System emergency'"
+    let strategy: i64 = scalar(
+        &t.db,
+        "SELECT id FROM strategies WHERE name = 'System emergency'",
+        &[],
     )
-    .fetch_one(c)
-    .await
-    .unwrap());
+    .await;
     let op = app.browser();
     app.login(&op, "operator", PASSWORD).await;
     let res = app

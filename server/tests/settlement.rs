@@ -19,6 +19,15 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 31, 5, 55, 0).unwrap()
 }
 
+/// Settles event `code` as the program manager at `at`.
+async fn settle(
+    db: &Db,
+    code: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<settlement::RunSummary>, gridflex::error::DomainError> {
+    settlement::settle_event(db, cal(), "pm", code, at).await
+}
+
 /// A Wednesday in July of the demo's season.
 fn event_day() -> NaiveDate {
     let year = now().year();
@@ -196,10 +205,7 @@ async fn price(db: &Db, program: &str, t: DateTime<Utc>, p: f64) {
 }
 
 async fn count(db: &Db, sql: &str) -> i64 {
-    with_db!(db, |c| sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(c)
-        .await
-        .unwrap())
+    scalar::<i64>(db, sql, &[]).await
 }
 
 fn row(rows: &[SettlementRow], enrollment: i64) -> &SettlementRow {
@@ -291,15 +297,7 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
     .await;
     let audit_before = count(db, "SELECT COUNT(*) FROM audit_log").await;
     let now = self::now();
-    let runs = settlement::settle_event(
-        db,
-        gridflex::calendar::Calendar::default(),
-        "pm",
-        "EV-T0002",
-        now,
-    )
-    .await
-    .unwrap();
+    let runs = settle(db, "EV-T0002", now).await.unwrap();
     assert_eq!(runs.len(), 2, "{}: one run per program", t.name);
     let results = settlement::event_results(db, "EV-T0002", None)
         .await
@@ -369,15 +367,7 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
     assert_eq!(smt_sums[0].enrollments, 3);
 
     // Settling again with nothing new changes nothing and says so.
-    let again = settlement::settle_event(
-        db,
-        gridflex::calendar::Calendar::default(),
-        "pm",
-        "EV-T0002",
-        now,
-    )
-    .await
-    .unwrap();
+    let again = settle(db, "EV-T0002", now).await.unwrap();
     assert!(
         again.iter().all(|r| r.changed == 0 && r.new == 0),
         "{}: {again:?}",
@@ -395,15 +385,7 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
         (dd == day).then_some(if in_event(dd, q) { 0.375 } else { 0.5 })
     })
     .await;
-    let recalc = settlement::settle_event(
-        db,
-        gridflex::calendar::Calendar::default(),
-        "pm",
-        "EV-T0002",
-        now,
-    )
-    .await
-    .unwrap();
+    let recalc = settle(db, "EV-T0002", now).await.unwrap();
     let smt_run = recalc
         .iter()
         .find(|r| r.program_code == "SMT-BYOD")
@@ -433,34 +415,19 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
     assert!(change.1.unwrap().contains("\"settled\""), "{}", t.name);
 
     // The season summary and billing export per customer.
-    let season =
-        settlement::season_summary(db, gridflex::calendar::Calendar::default(), "SMT-BYOD")
-            .await
-            .unwrap();
+    let season = settlement::season_summary(db, cal(), "SMT-BYOD")
+        .await
+        .unwrap();
     let program = settlement::program_by_code(db, "SMT-BYOD").await.unwrap();
     let csv = settlement::billing_csv(&season, program.season_start, program.season_end).unwrap();
     assert_eq!(csv.lines().count(), 1 + season.len());
     let total: f64 = season.iter().map(|s| s.credit).sum();
     // Every result of the program in the season (the demo's past events are in it too).
-    let expected: f64 = with_db!(db, |cn| {
-        sqlx::query_scalar::<_, f64>(
-        "SELECT SUM(s.credit) FROM settlements s JOIN programs p ON p.id = s.program_id WHERE p.code = 'SMT-BYOD'"
-    )
-    .fetch_one(cn)
-    .await
-    .unwrap()
-    });
+    let expected: f64 = scalar::<f64>(db, "SELECT SUM(s.credit) FROM settlements s JOIN programs p ON p.id = s.program_id WHERE p.code = 'SMT-BYOD'", &[]).await;
     assert!(close(total, expected), "{}: {total} vs {expected}", t.name);
 
     // The season can be settled only after it ends; then the battery credit is posted.
-    let early = settlement::settle_season(
-        db,
-        gridflex::calendar::Calendar::default(),
-        "pm",
-        "BATT-VPP",
-        now,
-    )
-    .await;
+    let early = settlement::settle_season(db, cal(), "pm", "BATT-VPP", now).await;
     assert!(
         early.unwrap_err().to_string().contains("season ends"),
         "{}",
@@ -471,15 +438,9 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
             .and_hms_opt(12, 0, 0)
             .unwrap(),
     );
-    let season_run = settlement::settle_season(
-        db,
-        gridflex::calendar::Calendar::default(),
-        "pm",
-        "BATT-VPP",
-        after_season,
-    )
-    .await
-    .unwrap();
+    let season_run = settlement::settle_season(db, cal(), "pm", "BATT-VPP", after_season)
+        .await
+        .unwrap();
     assert!(
         season_run.changed >= 1,
         "{}: the posting is a change",
@@ -494,7 +455,7 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
         t.name,
         re[0]
     );
-    let bill = settlement::season_summary(db, gridflex::calendar::Calendar::default(), "BATT-VPP")
+    let bill = settlement::season_summary(db, cal(), "BATT-VPP")
         .await
         .unwrap();
     let mine = bill
@@ -514,15 +475,7 @@ each_backend!(only_completed_events_are_settled);
 async fn only_completed_events_are_settled(t: TestDb) {
     with_demo_at(&t, now()).await;
     let db = &t.db;
-    let err = settlement::settle_event(
-        db,
-        gridflex::calendar::Calendar::default(),
-        "pm",
-        "EV-99999",
-        now(),
-    )
-    .await
-    .unwrap_err();
+    let err = settle(db, "EV-99999", now()).await.unwrap_err();
     assert!(err.to_string().contains("not found"), "{}: {err}", t.name);
     let smt = enrolled(db, "SMT-BYOD", 1).await;
     program_event(
@@ -539,15 +492,7 @@ async fn only_completed_events_are_settled(t: TestDb) {
     .await
     .unwrap()
     .rows_affected());
-    let err = settlement::settle_event(
-        db,
-        gridflex::calendar::Calendar::default(),
-        "pm",
-        "EV-T0003",
-        now(),
-    )
-    .await
-    .unwrap_err();
+    let err = settle(db, "EV-T0003", now()).await.unwrap_err();
     assert!(
         err.to_string().contains("has not ended"),
         "{}: {err}",
@@ -591,16 +536,9 @@ async fn servers_settling_the_same_event_at_once_all_succeed_and_store_it_once(t
     for _ in 0..4 {
         let pool = t.second_pool().await;
         pools.push(pool.clone());
-        runs.push(tokio::spawn(async move {
-            settlement::settle_event(
-                &pool,
-                gridflex::calendar::Calendar::default(),
-                "pm",
-                "EV-T0005",
-                now,
-            )
-            .await
-        }));
+        runs.push(tokio::spawn(
+            async move { settle(&pool, "EV-T0005", now).await },
+        ));
     }
     let mut summaries = Vec::new();
     for run in runs {
@@ -816,9 +754,7 @@ async fn the_scheduler_settles_events_once_their_meter_data_has_arrived(t: TestD
     )
     .await;
     readings(db, &smt[0].sp, day, false, |_, _| Some(0.5)).await;
-    let due = settlement::settle_due(db, gridflex::calendar::Calendar::default(), now())
-        .await
-        .unwrap();
+    let due = settlement::settle_due(db, cal(), now()).await.unwrap();
     assert_eq!(
         due.events,
         vec!["EV-T0006".to_string()],
@@ -826,9 +762,7 @@ async fn the_scheduler_settles_events_once_their_meter_data_has_arrived(t: TestD
         t.name
     );
     assert!(due.seasons.is_empty(), "{}: the season is not over", t.name);
-    let again = settlement::settle_due(db, gridflex::calendar::Calendar::default(), now())
-        .await
-        .unwrap();
+    let again = settlement::settle_due(db, cal(), now()).await.unwrap();
     assert!(again.events.is_empty(), "{}: settled once", t.name);
     let runs = settlement::runs(db, Some("EV-T0006"), None, 10)
         .await

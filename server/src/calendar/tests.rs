@@ -239,42 +239,78 @@ fn the_same_local_hours_on_an_earlier_day_cross_a_daylight_saving_change() {
 }
 
 #[test]
-fn an_evening_event_in_sydney_lands_on_its_local_date() {
-    let sydney = zone("Australia/Sydney");
-    // 18:00 to 20:00 on Tuesday 2026-01-13, AEDT (UTC+11).
-    let start = sydney.at(date(2026, 1, 13), time(18, 0)).unwrap();
-    assert_eq!(start, utc(2026, 1, 13, 7, 0));
-    assert_eq!(sydney.local_date(start), date(2026, 1, 13));
-    // Just after midnight local it is still the previous day in UTC.
-    let late = sydney.at(date(2026, 1, 14), time(0, 30)).unwrap();
-    assert_eq!(late, utc(2026, 1, 13, 13, 30));
-    assert_eq!(sydney.local_date(late), date(2026, 1, 14));
-    // In July Sydney is on standard time (AEST, UTC+10): the southern winter.
-    assert_eq!(sydney.day_start(date(2026, 7, 15)), utc(2026, 7, 14, 14, 0));
-    // Its daylight saving starts on the first Sunday of October and ends the first of April.
-    assert_eq!(sydney.day_intervals(date(2026, 10, 4)).len(), 92);
-    assert_eq!(sydney.day_intervals(date(2026, 4, 5)).len(), 100);
+fn a_local_evening_and_the_half_hour_after_midnight_land_on_their_local_dates() {
+    // (zone, local day, local time, the UTC instant worked out by hand)
+    let cases = [
+        // AEDT (UTC+11): Tuesday 18:00 is 07:00 UTC the same day; 00:30 on Wednesday is
+        // still Tuesday in UTC.
+        (
+            "Australia/Sydney",
+            date(2026, 1, 13),
+            time(18, 0),
+            utc(2026, 1, 13, 7, 0),
+        ),
+        (
+            "Australia/Sydney",
+            date(2026, 1, 14),
+            time(0, 30),
+            utc(2026, 1, 13, 13, 30),
+        ),
+        // CEST (UTC+2): Wednesday 23:00 is 21:00 UTC; 00:30 on Thursday is still Wednesday.
+        (
+            "Europe/Berlin",
+            date(2026, 7, 15),
+            time(23, 0),
+            utc(2026, 7, 15, 21, 0),
+        ),
+        (
+            "Europe/Berlin",
+            date(2026, 7, 16),
+            time(0, 30),
+            utc(2026, 7, 15, 22, 30),
+        ),
+        // CST (UTC−6): Monday 22:30 is already Tuesday in UTC (the server tests' clock).
+        (
+            "America/Chicago",
+            date(2026, 12, 7),
+            time(22, 30),
+            utc(2026, 12, 8, 4, 30),
+        ),
+    ];
+    for (name, day, at, instant) in cases {
+        let cal = zone(name);
+        let t = cal.at(day, at).unwrap();
+        assert_eq!(t, instant, "{name} {day} {at}");
+        assert_eq!(cal.local_date(t), day, "{name} {day} {at}");
+    }
 }
 
 #[test]
-fn an_evening_event_in_berlin_lands_on_its_local_date() {
+fn sydney_and_berlin_keep_their_own_seasons_and_weeks() {
+    // (zone, day, its quarter-hours): a short day where daylight saving starts, a long one
+    // where it ends (Sydney: first Sunday of October and of April).
+    for (name, day, quarters) in [
+        ("Australia/Sydney", date(2026, 10, 4), 92),
+        ("Australia/Sydney", date(2026, 4, 5), 100),
+        ("Europe/Berlin", date(2026, 3, 29), 92),
+        ("Europe/Berlin", date(2026, 10, 25), 100),
+    ] {
+        assert_eq!(
+            zone(name).day_intervals(day).len(),
+            quarters,
+            "{name} {day}"
+        );
+    }
+    // In July Sydney is on standard time (AEST, UTC+10): the southern winter.
+    let sydney = zone("Australia/Sydney");
+    assert_eq!(sydney.day_start(date(2026, 7, 15)), utc(2026, 7, 14, 14, 0));
+    // A weekly cycle starting Monday: Monday 00:30 in Berlin counts in the new week.
     let berlin = zone("Europe/Berlin");
-    // 23:00 on Wednesday 2026-07-15 (CEST, UTC+2) is 21:00 UTC the same day; 00:30 on
-    // Thursday is still Wednesday in UTC.
-    let start = berlin.at(date(2026, 7, 15), time(23, 0)).unwrap();
-    assert_eq!(start, utc(2026, 7, 15, 21, 0));
-    assert_eq!(berlin.local_date(start), date(2026, 7, 15));
-    let after_midnight = berlin.at(date(2026, 7, 16), time(0, 30)).unwrap();
-    assert_eq!(after_midnight, utc(2026, 7, 15, 22, 30));
-    assert_eq!(berlin.local_date(after_midnight), date(2026, 7, 16));
-    // A weekly cycle starting Monday: Monday 00:30 local counts in the new week.
     let monday = berlin.at(date(2026, 7, 20), time(0, 30)).unwrap();
     assert_eq!(
         berlin.cycle_start("weekly", 1, berlin.local_date(monday)),
         utc(2026, 7, 19, 22, 0)
     );
-    assert_eq!(berlin.day_intervals(date(2026, 3, 29)).len(), 92);
-    assert_eq!(berlin.day_intervals(date(2026, 10, 25)).len(), 100);
 }
 
 const ZONES: [&str; 3] = ["America/Chicago", "Australia/Sydney", "Europe/Berlin"];

@@ -75,61 +75,58 @@ pub struct AuditRow {
     pub client_address: Option<String>,
 }
 
-/// The chained hash of one row. Timestamps are hashed as RFC 3339 with microseconds so
-/// both backends (which store different precisions) hash the same text.
-#[allow(clippy::too_many_arguments)]
-pub fn chain_hash(
-    prev_hash: &str,
-    occurred_at: &DateTime<Utc>,
-    actor: &str,
-    action: &str,
-    entity_type: &str,
-    entity_id: &str,
-    before: Option<&str>,
-    after: Option<&str>,
-) -> String {
-    row_hash(
-        prev_hash,
-        occurred_at,
-        actor,
-        action,
-        entity_type,
-        entity_id,
-        before,
-        after,
-        None,
-    )
+/// What one row's chained hash covers.
+#[derive(Debug, Clone, Copy)]
+pub struct HashedRow<'a> {
+    pub prev_hash: &'a str,
+    pub occurred_at: &'a DateTime<Utc>,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: &'a str,
+    pub before: Option<&'a str>,
+    pub after: Option<&'a str>,
+    /// Hashed only when there is one, so rows written before addresses were recorded keep
+    /// their hashes.
+    pub client_address: Option<&'a str>,
 }
 
-/// The chained hash of a row with its client address. The address is hashed only when there
-/// is one, so rows written before it was recorded keep their hashes.
-#[allow(clippy::too_many_arguments)]
-pub fn row_hash(
-    prev_hash: &str,
-    occurred_at: &DateTime<Utc>,
-    actor: &str,
-    action: &str,
-    entity_type: &str,
-    entity_id: &str,
-    before: Option<&str>,
-    after: Option<&str>,
-    client_address: Option<&str>,
-) -> String {
+impl AuditRow {
+    /// This stored row as its hash sees it.
+    pub fn hashed(&self) -> HashedRow<'_> {
+        HashedRow {
+            prev_hash: &self.prev_hash,
+            occurred_at: &self.occurred_at,
+            actor: &self.actor,
+            action: &self.action,
+            entity_type: &self.entity_type,
+            entity_id: &self.entity_id,
+            before: self.before_json.as_deref(),
+            after: self.after_json.as_deref(),
+            client_address: self.client_address.as_deref(),
+        }
+    }
+}
+
+/// The chained hash of one row. Timestamps are hashed as RFC 3339 with microseconds so
+/// both backends (which store different precisions) hash the same text.
+pub fn row_hash(row: &HashedRow) -> String {
     let mut h = Sha256::new();
     for part in [
-        prev_hash,
-        &occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        actor,
-        action,
-        entity_type,
-        entity_id,
-        before.unwrap_or("\u{0}"),
-        after.unwrap_or("\u{0}"),
+        row.prev_hash,
+        &row.occurred_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        row.actor,
+        row.action,
+        row.entity_type,
+        row.entity_id,
+        row.before.unwrap_or("\u{0}"),
+        row.after.unwrap_or("\u{0}"),
     ] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
-    if let Some(address) = client_address {
+    if let Some(address) = row.client_address {
         h.update((address.len() as u64).to_be_bytes());
         h.update(address.as_bytes());
     }
@@ -161,17 +158,17 @@ pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainErro
     let before = entry.before.as_ref().map(|v| v.to_string());
     let after = entry.after.as_ref().map(|v| v.to_string());
     let client = entry.client_address.clone().or_else(current_client_address);
-    let hash = row_hash(
-        &prev,
-        &at,
-        &entry.actor,
-        &entry.action,
-        &entry.entity_type,
-        &entry.entity_id,
-        before.as_deref(),
-        after.as_deref(),
-        client.as_deref(),
-    );
+    let hash = row_hash(&HashedRow {
+        prev_hash: &prev,
+        occurred_at: &at,
+        actor: &entry.actor,
+        action: &entry.action,
+        entity_type: &entry.entity_type,
+        entity_id: &entry.entity_id,
+        before: before.as_deref(),
+        after: after.as_deref(),
+        client_address: client.as_deref(),
+    });
     let id: i64 = with_tx!(tx, |c| {
         sqlx::query_scalar(
         "INSERT INTO audit_log (occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash, client_address)
@@ -213,17 +210,17 @@ pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), D
         let before = e.before.as_ref().map(|v| v.to_string());
         let after = e.after.as_ref().map(|v| v.to_string());
         let client = e.client_address.clone().or_else(|| request_client.clone());
-        let hash = row_hash(
-            &prev,
-            &at,
-            &e.actor,
-            &e.action,
-            &e.entity_type,
-            &e.entity_id,
-            before.as_deref(),
-            after.as_deref(),
-            client.as_deref(),
-        );
+        let hash = row_hash(&HashedRow {
+            prev_hash: &prev,
+            occurred_at: &at,
+            actor: &e.actor,
+            action: &e.action,
+            entity_type: &e.entity_type,
+            entity_id: &e.entity_id,
+            before: before.as_deref(),
+            after: after.as_deref(),
+            client_address: client.as_deref(),
+        });
         rows.push(vec![
             Arg::Time(at),
             Arg::Text(e.actor.clone()),
@@ -383,17 +380,7 @@ pub async fn verify(db: &Db) -> Result<ChainCheck, DomainError> {
                     reason: "its previous-hash does not match the row before it (a row was removed or altered)".into(),
                 });
             }
-            let expect = row_hash(
-                &r.prev_hash,
-                &r.occurred_at,
-                &r.actor,
-                &r.action,
-                &r.entity_type,
-                &r.entity_id,
-                r.before_json.as_deref(),
-                r.after_json.as_deref(),
-                r.client_address.as_deref(),
-            );
+            let expect = row_hash(&r.hashed());
             if expect != r.hash {
                 return Ok(ChainCheck::Broken {
                     id: r.id,

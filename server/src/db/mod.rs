@@ -324,6 +324,32 @@ pub enum Arg {
     Bytes(Vec<u8>),
 }
 
+/// `Arg::from(value)` for the plain types, so a list of binds reads like `.bind(..)` calls.
+macro_rules! arg_from {
+    ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {
+        $(impl From<$t> for Arg {
+            fn from($v: $t) -> Arg {
+                $e
+            }
+        })*
+    };
+}
+
+arg_from! {
+    i64 => |v| Arg::Int(v),
+    i32 => |v| Arg::Int(v.into()),
+    f64 => |v| Arg::Float(v),
+    bool => |v| Arg::Bool(v),
+    String => |v| Arg::Text(v),
+    &str => |v| Arg::Text(v.to_string()),
+    &String => |v| Arg::Text(v.clone()),
+    chrono::NaiveDate => |v| Arg::Date(v),
+    chrono::DateTime<chrono::Utc> => |v| Arg::Time(v),
+    Option<i64> => |v| Arg::OptInt(v),
+    Option<String> => |v| Arg::OptText(v),
+    Option<chrono::DateTime<chrono::Utc>> => |v| Arg::OptTime(v),
+}
+
 /// Binds every [`Arg`] in order to a query built with `sqlx::query*`.
 #[macro_export]
 macro_rules! bind_args {

@@ -6,9 +6,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc, Weekday};
-use gridflex::clock::{Clock, ManualClock};
-use gridflex::db::{Arg, Db, DbOptions};
+use chrono::{DateTime, Duration, TimeZone, Utc, Weekday};
+use gridflex::calendar::Calendar;
+use gridflex::clock::{Clock, ManualClock, OffsetClock};
+pub use gridflex::db::Arg;
+use gridflex::db::{Db, DbOptions};
 use gridflex::demo::{self, DemoSize};
 use gridflex::startup::{build_app, serve, WebSettings};
 
@@ -169,16 +171,22 @@ macro_rules! each_backend {
     };
 }
 
+/// Where every test's clock stands unless the test pins its own: Monday 7 December 2026 at
+/// 22:30 in Chicago, already Tuesday in UTC, so a test (or code) that takes the UTC date or
+/// weekday for the local one fails on every run, not only on evening runs. No test reads
+/// the wall clock for its "now"; the few that need real time passing say so.
+pub fn test_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 8, 4, 30, 0).unwrap()
+}
+
+/// The utility's calendar the demo and the tests use (the default zone).
+pub fn cal() -> Calendar {
+    Calendar::default()
+}
+
+/// The demo utility as loaded at [`test_now`], the time [`spawn_app`]'s clock stands at.
 pub async fn with_demo(t: &TestDb) {
-    demo::load_demo(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        DemoSize(DEMO_DEVICES),
-        demo::DEFAULT_SEED,
-    )
-    .await
-    .expect("demo loads");
-    demo::ensure_demo_users(&t.db).await.expect("demo users");
+    with_demo_at(t, test_now()).await;
 }
 
 /// The demo utility as loaded at `now` (its season is `now`'s year, its load history ends
@@ -186,7 +194,7 @@ pub async fn with_demo(t: &TestDb) {
 pub async fn with_demo_at(t: &TestDb, now: DateTime<Utc>) {
     demo::load_demo_at(
         &t.db,
-        gridflex::calendar::Calendar::default(),
+        cal(),
         DemoSize(DEMO_DEVICES),
         demo::DEFAULT_SEED,
         now,
@@ -201,11 +209,16 @@ pub fn clock_at(t: DateTime<Utc>) -> Arc<ManualClock> {
     Arc::new(ManualClock::new(t))
 }
 
+/// A manual clock at [`test_now`], for delivery workers and services a test builds itself.
+pub fn test_clock() -> Arc<ManualClock> {
+    clock_at(test_now())
+}
+
 /// The first instant after `from` that is `weekday` `h`:`m` in the utility's local time (from
 /// the calendar module, whatever its zone), to the minute.
 pub fn next_local_after(from: DateTime<Utc>, weekday: Weekday, h: u32, m: u32) -> DateTime<Utc> {
     use chrono::Datelike;
-    let cal = gridflex::calendar::Calendar::default();
+    let cal = cal();
     let today = cal.local_date(from);
     (0..=8)
         .map(|days| today + Duration::days(days))
@@ -216,10 +229,10 @@ pub fn next_local_after(from: DateTime<Utc>, weekday: Weekday, h: u32, m: u32) -
         .expect("a week has every weekday")
 }
 
-/// The next `weekday` `h`:`m` local time from now: a fixed time of the week (and of the
-/// day), near enough to now for the demo's data.
+/// The next `weekday` `h`:`m` local time after [`test_now`]: a fixed time of the week (and
+/// of the day), near enough to the demo's data.
 pub fn next_local(weekday: Weekday, h: u32, m: u32) -> DateTime<Utc> {
-    next_local_after(Utc::now(), weekday, h, m)
+    next_local_after(test_now(), weekday, h, m)
 }
 
 /// One value from `sql` with `args` bound in order (`$1`, `$2`, ...), on either backend.
@@ -237,6 +250,44 @@ where
         args
     )
     .fetch_one(p)
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}")))
+}
+
+/// The value of the row `sql` finds, if it finds one (like [`scalar`]).
+pub async fn scalar_opt<T>(db: &Db, sql: &str, args: &[Arg]) -> Option<T>
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>
+        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>,
+{
+    gridflex::with_db!(db, |p| gridflex::bind_args!(
+        sqlx::query_scalar::<_, T>(sql),
+        args
+    )
+    .fetch_optional(p)
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}")))
+}
+
+/// The values of every row `sql` answers, in its order (like [`scalar`]).
+pub async fn scalars<T>(db: &Db, sql: &str, args: &[Arg]) -> Vec<T>
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>
+        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>,
+{
+    gridflex::with_db!(db, |p| gridflex::bind_args!(
+        sqlx::query_scalar::<_, T>(sql),
+        args
+    )
+    .fetch_all(p)
     .await
     .unwrap_or_else(|e| panic!("{sql}: {e}")))
 }
@@ -282,7 +333,8 @@ impl Drop for TestApp {
     }
 }
 
-/// Starts the real router on 127.0.0.1:0 against `t`, on a simulated clock.
+/// Starts the real router on 127.0.0.1:0 against `t`, on a simulated clock standing at
+/// [`test_now`] (the console may move it on).
 pub async fn spawn_app(t: &TestDb) -> TestApp {
     spawn_app_with(t, gridflex::grid::console::GridSettings::default()).await
 }
@@ -304,26 +356,26 @@ pub async fn spawn_app_with(t: &TestDb, grid: gridflex::grid::console::GridSetti
 }
 
 /// The web settings the tests serve with (plain-HTTP cookies, a two-minute request limit, a
-/// simulated clock starting at real time).
+/// simulated clock stopped at [`test_now`] until the console moves it on).
 pub fn web_settings(
     listen: SocketAddr,
     pg_schema: Option<String>,
     grid: gridflex::grid::console::GridSettings,
 ) -> WebSettings {
+    let clock = Arc::new(OffsetClock::stopped_at(test_now()));
     WebSettings {
         listen,
         secure_cookies: false,
         session_hours: 8,
         pg_schema,
-        clock: WebSettings::system_clock(),
-        simulated_clock: None,
+        clock: clock.clone(),
+        simulated_clock: Some(clock),
         grid,
         request_timeout: std::time::Duration::from_secs(120),
         public_metrics: false,
         trusted_proxies: Vec::new(),
-        calendar: gridflex::calendar::Calendar::default(),
+        calendar: cal(),
     }
-    .with_simulated_clock()
 }
 
 /// Like [`spawn_app_with`], with the web settings changed by `configure` first.
@@ -425,6 +477,32 @@ impl TestApp {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string()
+    }
+
+    /// POSTs `body` as JSON to the API at `path` with the bearer `token`.
+    pub async fn api_post(
+        &self,
+        token: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("post")
+    }
+
+    /// GETs the API at `path` with the bearer `token`.
+    pub async fn api_get(&self, token: &str, path: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get")
     }
 
     pub async fn page(&self, client: &reqwest::Client, path: &str) -> (u16, String) {
