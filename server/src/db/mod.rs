@@ -1,22 +1,34 @@
 //! The database handle: one code path over SQLite and PostgreSQL, migrations, error mapping;
-//! where the backends differ (`dialect`); and the stores whose SQL more than one area reads,
-//! one module per table group: `audit` (`audit_log`), `device` (`devices`, `customers`,
-//! `device_locations`), `enrollment`, `network` (the grid's model and `grid_service_points`),
-//! `place` (`program_network_places`), `program` (`programs`, `program_rules`,
-//! `aggregators`), `score`, `settings`, `token` (`api_tokens`), `unavailability`, `user`,
-//! `value_map`, and `backup` (SQLite files). Migrations are in `migrations/{sqlite,postgres}`.
+//! where the backends differ (`dialect`); and the stores, one per area, each of one side
+//! (a test checks which tables each names). Program side: `aggregator`, `device` (`devices`,
+//! `customers`, `device_locations`), `enrollment`, `meter`, `participation`, `place`
+//! (`program_network_places`), `program` (`programs`, `program_rules`, `aggregators`), `score`,
+//! `settlement`, `unavailability`. Grid side: `dispatch`, `event`, `forecast`, `network` (the
+//! model and `grid_service_points`), `plan`, `registry`, `strategy`. Neither: `audit`
+//! (`audit_log`), `holiday` (the utility's calendar), `settings`, `token` (`api_tokens`),
+//! `user`, `value_map`, and `backup` (SQLite files). Migrations are in `migrations/{sqlite,postgres}`.
 
+pub mod aggregator;
 pub mod audit;
 pub mod backup;
 pub mod device;
 pub mod dialect;
+pub mod dispatch;
 pub mod enrollment;
+pub mod event;
+pub mod forecast;
 pub mod holiday;
+pub mod meter;
 pub mod network;
+pub mod participation;
 pub mod place;
+pub mod plan;
 pub mod program;
+pub mod registry;
 pub mod score;
 pub mod settings;
+pub mod settlement;
+pub mod strategy;
 pub mod token;
 pub mod unavailability;
 pub mod user;

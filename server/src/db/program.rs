@@ -1,10 +1,10 @@
-//! Programs, their effective-dated rules and aggregators.
+//! Programs, their effective-dated rules (read and stored) and aggregators (program side).
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::db::Db;
+use crate::db::{Db, Tx};
 use crate::error::DomainError;
-use crate::with_db;
+use crate::{with_db, with_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProgramRow {
@@ -115,6 +115,94 @@ pub async fn enrollment_counts(db: &Db) -> Result<Vec<(i64, String, i64)>, Domai
     .fetch_all(pool)
     .await?
     }))
+}
+
+/// (code, status) of the program.
+pub async fn program_code_status(
+    db: &Db,
+    program_id: i64,
+) -> Result<Option<(String, String)>, DomainError> {
+    Ok(with_db!(db, |p| sqlx::query_as(
+        "SELECT code, status FROM programs WHERE id = $1"
+    )
+    .bind(program_id)
+    .fetch_optional(p)
+    .await?))
+}
+
+/// A rule to store (a `ProgramRuleRow` without its id).
+#[derive(Debug, Clone)]
+pub struct NewProgramRule<'a> {
+    pub effective_from: NaiveDate,
+    pub cycle: &'a str,
+    pub week_start: i32,
+    pub max_events_per_cycle: i32,
+    pub max_minutes_per_cycle: i32,
+    pub min_gap_minutes: i32,
+    pub min_event_minutes: i32,
+    pub max_event_minutes: i32,
+    pub max_overrides: i32,
+    pub window_start_minute: i32,
+    pub window_end_minute: i32,
+    pub activation_cost: f64,
+    pub burn_rate_factor: f64,
+    pub score_factor: f64,
+    pub overridable: bool,
+}
+
+/// Stores the program's rule for its effective date, replacing one of the same date;
+/// returns whether it replaced one.
+pub async fn put_rule(
+    tx: &mut Tx,
+    program_id: i64,
+    rule: &NewProgramRule<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, DomainError> {
+    let existing: Option<i64> = with_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT id FROM program_rules WHERE program_id = $1 AND effective_from = $2"
+    )
+    .bind(program_id)
+    .bind(rule.effective_from)
+    .fetch_optional(c)
+    .await?);
+    if let Some(id) = existing {
+        with_tx!(tx, |c| sqlx::query(
+            "DELETE FROM program_rules WHERE id = $1"
+        )
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected());
+    }
+    with_tx!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO program_rules (program_id, effective_from, cycle, week_start, max_events_per_cycle, max_minutes_per_cycle, min_gap_minutes,
+            min_event_minutes, max_event_minutes, max_overrides, window_start_minute, window_end_minute, activation_cost, burn_rate_factor,
+            score_factor, overridable, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    )
+    .bind(program_id)
+    .bind(rule.effective_from)
+    .bind(rule.cycle)
+    .bind(rule.week_start)
+    .bind(rule.max_events_per_cycle)
+    .bind(rule.max_minutes_per_cycle)
+    .bind(rule.min_gap_minutes)
+    .bind(rule.min_event_minutes)
+    .bind(rule.max_event_minutes)
+    .bind(rule.max_overrides)
+    .bind(rule.window_start_minute)
+    .bind(rule.window_end_minute)
+    .bind(rule.activation_cost)
+    .bind(rule.burn_rate_factor)
+    .bind(rule.score_factor)
+    .bind(rule.overridable)
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected()
+    });
+    Ok(existing.is_some())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::access::require;
 use crate::audit::audit_dto;
 use crate::calendar::Calendar;
 use crate::clock::{Clock, OffsetClock};
-use crate::db::{audit, Db};
+use crate::db::{audit, event as event_store, strategy as strategy_store, Db};
 use crate::error::DomainError;
 use crate::grid::chart::event_chart;
 use crate::grid::event::{self, parse_time, EventRow, EventWindow};
@@ -24,7 +24,6 @@ use crate::grid::headend::HeadEndSim;
 use crate::grid::lifecycle::{transition, Action, Actor, EventStatus};
 use crate::grid::strategy::{self, StrategyRow};
 use crate::grid::{dispatch, DEVICE_TYPES};
-use crate::with_db;
 
 /// How the grid side runs events in this process (the clock is the process's one clock,
 /// handed to [`EventService::new`] with the other services').
@@ -88,11 +87,7 @@ impl EventService {
     }
 
     async fn node_codes(&self) -> Result<Vec<(i64, String, String, String)>, DomainError> {
-        Ok(with_db!(&self.db, |c| sqlx::query_as(
-            "SELECT id, code, name, kind FROM network_nodes ORDER BY kind DESC, code"
-        )
-        .fetch_all(c)
-        .await?))
+        strategy_store::nodes(&self.db).await
     }
 
     fn strategy_dto(s: StrategyRow, nodes: &[(i64, String, String, String)]) -> StrategyDto {
@@ -130,24 +125,9 @@ impl EventService {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<String> = rows.iter().map(|e| e.id.to_string()).collect();
-        // Ids are integers from the database, so they go into the statement as they are.
-        let sql = format!(
-            "SELECT e.id,
-                    (SELECT COUNT(*) FROM event_stages s WHERE s.event_id = e.id),
-                    (SELECT COUNT(*) FROM event_stage_devices d WHERE d.event_id = e.id),
-                    COALESCE((SELECT MAX(i.baseline_kw - i.planned_kw) FROM event_intervals i
-                              WHERE i.event_id = e.id AND i.starts_at < e.ends_at), 0.0)
-             FROM events e WHERE e.id IN ({})",
-            ids.join(", ")
-        );
-        let counts: Vec<(i64, i64, i64, f64)> =
-            with_db!(&self.db, |c| sqlx::query_as(&sql).fetch_all(c).await?);
-        let names: Vec<(i64, String)> = with_db!(&self.db, |c| sqlx::query_as(
-            "SELECT id, name FROM strategies"
-        )
-        .fetch_all(c)
-        .await?);
+        let ids: Vec<i64> = rows.iter().map(|e| e.id).collect();
+        let counts = event_store::event_counts(&self.db, &ids).await?;
+        let names = strategy_store::strategy_names(&self.db).await?;
         Ok(rows
             .into_iter()
             .map(|e| {
@@ -306,42 +286,26 @@ impl EventPort for EventService {
                 status: s.status,
             })
             .collect();
-        let intervals: Vec<IntervalDto> = with_db!(&self.db, |c| sqlx::query_as::<
-            _,
-            (DateTime<Utc>, f64, f64, Option<f64>),
-        >(
-            "SELECT starts_at, baseline_kw, planned_kw, actual_kw FROM event_intervals WHERE event_id = $1 ORDER BY idx"
-        )
-        .bind(id)
-        .fetch_all(c)
-        .await
-        .map_err(DomainError::from)?)
-        .into_iter()
-        .map(|(t, b, p, a)| IntervalDto {
-            starts_at: t,
-            baseline_kw: (b * 10.0).round() / 10.0,
-            planned_kw: (p * 10.0).round() / 10.0,
-            actual_kw: a,
-        })
-        .collect();
+        let intervals: Vec<IntervalDto> = event_store::intervals(&self.db, id)
+            .await?
+            .into_iter()
+            .map(|(t, b, p, a)| IntervalDto {
+                starts_at: t,
+                baseline_kw: (b * 10.0).round() / 10.0,
+                planned_kw: (p * 10.0).round() / 10.0,
+                actual_kw: a,
+            })
+            .collect();
         let points: Vec<_> = intervals
             .iter()
             .map(|i| (i.starts_at, i.baseline_kw, i.planned_kw, i.actual_kw))
             .collect();
         let chart_svg = event_chart(&points, (ev.starts_at, ev.ends_at));
-        let outcomes: Vec<Count> = with_db!(&self.db, |c| sqlx::query_as::<_, (Option<String>, i64)>(
-            "SELECT outcome, COUNT(*) FROM event_stage_devices WHERE event_id = $1 AND outcome IS NOT NULL GROUP BY outcome ORDER BY outcome"
-        )
-        .bind(id)
-        .fetch_all(c)
-        .await
-        .map_err(DomainError::from)?)
-        .into_iter()
-        .map(|(o, n)| Count {
-            label: o.unwrap_or_default(),
-            count: n,
-        })
-        .collect();
+        let outcomes: Vec<Count> = event_store::reported_outcomes(&self.db, id)
+            .await?
+            .into_iter()
+            .map(|(o, n)| Count { label: o, count: n })
+            .collect();
         let plan: serde_json::Value = ev
             .plan_summary
             .as_deref()
@@ -436,30 +400,9 @@ impl EventPort for EventService {
             .into_iter()
             .find(|s| s.seq == seq)
             .ok_or_else(|| DomainError::not_found(format!("stage {seq} of event {event_id}")))?;
-        type Row = (
-            i64,
-            String,
-            String,
-            String,
-            String,
-            f64,
-            String,
-            Option<String>,
-            Option<f64>,
-        );
-        let mut rows: Vec<Row> = with_db!(&self.db, |c| {
-            sqlx::query_as(
-            "SELECT d.id, g.head_end, g.nic_id, d.program_code, g.device_type, d.expected_kw, d.status, d.outcome, d.actual_kw
-             FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
-             WHERE d.stage_id = $1 AND d.id > $2 ORDER BY d.id LIMIT 101"
-        )
-        .bind(stage.id)
-        .bind(after.unwrap_or(0))
-        .fetch_all(c)
-        .await
-        .map_err(DomainError::from)?
-        });
-        let next = crate::db::next_cursor(&mut rows, 100, |r| r.0);
+        let mut rows =
+            event_store::stage_devices(&self.db, stage.id, after.unwrap_or(0), 101).await?;
+        let next = crate::db::next_cursor(&mut rows, 100, |r| r.id);
         Ok(StageDevicesPage {
             stage: StageDto {
                 id: stage.id,
@@ -473,16 +416,16 @@ impl EventPort for EventService {
             },
             devices: rows
                 .into_iter()
-                .map(|(id, he, nic, p, t, kw, st, o, a)| StageDeviceDto {
-                    id,
-                    head_end: he,
-                    nic_id: nic,
-                    program_code: p,
-                    device_type: t,
-                    expected_kw: kw,
-                    status: st,
-                    outcome: o,
-                    actual_kw: a.map(|a| (a * 1000.0).round() / 1000.0),
+                .map(|r| StageDeviceDto {
+                    id: r.id,
+                    head_end: r.head_end,
+                    nic_id: r.nic_id,
+                    program_code: r.program_code,
+                    device_type: r.device_type,
+                    expected_kw: r.expected_kw,
+                    status: r.status,
+                    outcome: r.outcome,
+                    actual_kw: r.actual_kw.map(|a| (a * 1000.0).round() / 1000.0),
                 })
                 .collect(),
             next,

@@ -8,16 +8,17 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use crate::db::audit::{append, NewAuditEntry};
+use crate::db::dispatch as store;
+use crate::db::event::due_events;
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::grid::event::{
     get_event_tx, program_event_id, send, send_stage_status, set_status, stages_tx, EventRow,
-    StageRow, EVENT_COLUMNS,
+    StageRow,
 };
 use crate::grid::headend::HeadEndSim;
 use crate::grid::lifecycle::{transition, Action, Actor, EventStatus, Step};
 use crate::integration::wire::Flow;
-use crate::{with_db, with_tx};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TickReport {
@@ -32,18 +33,6 @@ impl TickReport {
     pub fn is_idle(&self) -> bool {
         *self == TickReport::default()
     }
-}
-
-async fn due_events(db: &Db, now: DateTime<Utc>) -> Result<Vec<EventRow>, DomainError> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events
-         WHERE status = 'Approved' OR (status IN ('Scheduled', 'InProgress') AND starts_at <= $1)
-         ORDER BY starts_at, id"
-    );
-    Ok(with_db!(db, |c| sqlx::query_as(&sql)
-        .bind(now)
-        .fetch_all(c)
-        .await?))
 }
 
 /// Does everything due at `now`, one transaction per event step.
@@ -100,22 +89,15 @@ async fn schedule(tx: &mut Tx, ev: &EventRow, now: DateTime<Utc>) -> Result<(), 
     let mut messages = 0;
     for st in &stages {
         messages += send_stage_status(tx, ev, st, "X1SD", None, now).await?;
-        let devices: Vec<(String, String, String, i64, f64)> = with_tx!(tx, |c| sqlx::query_as(
-            "SELECT d.program_code, g.head_end, g.nic_id, g.enrollment_id, d.expected_kw
-             FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
-             WHERE d.stage_id = $1 AND d.status = 'reserved' ORDER BY d.program_code, d.id"
-        )
-        .bind(st.id)
-        .fetch_all(c)
-        .await?);
-        let mut programs: Vec<&str> = devices.iter().map(|d| d.0.as_str()).collect();
+        let devices = store::reserved_devices(tx, st.id).await?;
+        let mut programs: Vec<&str> = devices.iter().map(|d| d.program_code.as_str()).collect();
         programs.dedup();
         for p in programs {
             let list: Vec<Value> = devices
                 .iter()
-                .filter(|d| d.0 == p)
-                .map(|(_, he, nic, enr, kw)| {
-                    json!({"headEndSystem": he, "nicId": nic, "enrollmentId": enr, "expectedKw": kw})
+                .filter(|d| d.program_code == p)
+                .map(|d| {
+                    json!({"headEndSystem": d.head_end, "nicId": d.nic_id, "enrollmentId": d.enrollment_id, "expectedKw": d.expected_kw})
                 })
                 .collect();
             send(
@@ -130,13 +112,7 @@ async fn schedule(tx: &mut Tx, ev: &EventRow, now: DateTime<Utc>) -> Result<(), 
             messages += 1;
         }
     }
-    with_tx!(tx, |c| sqlx::query(
-        "UPDATE event_stages SET status = 'scheduled' WHERE event_id = $1 AND status = 'planned'"
-    )
-    .bind(ev.id)
-    .execute(c)
-    .await?
-    .rows_affected());
+    store::schedule_stages(tx, ev.id).await?;
     step(
         tx,
         ev,
@@ -172,14 +148,7 @@ async fn run_stages(
         }
     }
     record_actuals(tx, ev, now).await?;
-    let open: i64 = with_tx!(tx, |c| {
-        sqlx::query_scalar(
-        "SELECT COUNT(*) FROM event_stages WHERE event_id = $1 AND status IN ('planned', 'scheduled', 'in_progress')"
-    )
-    .bind(ev.id)
-    .fetch_one(c)
-    .await?
-    });
+    let open = store::open_stage_count(tx, ev.id).await?;
     if ev.ends_at <= now && open == 0 {
         let outcomes = outcome_counts(tx, ev.id).await?;
         step(
@@ -207,13 +176,7 @@ async fn start_stage(
     let answered = sim
         .dispatch_stage(tx, st.id, st.starts_at, st.ends_at)
         .await?;
-    with_tx!(tx, |c| sqlx::query(
-        "UPDATE event_stages SET status = 'in_progress' WHERE id = $1"
-    )
-    .bind(st.id)
-    .execute(c)
-    .await?
-    .rows_affected());
+    store::set_stage_status(tx, st.id, "in_progress").await?;
     append(
         tx,
         NewAuditEntry::new("scheduler", "event.stage_start", "event", &ev.code)
@@ -231,33 +194,17 @@ async fn complete_stage(
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
     send_stage_status(tx, ev, st, "F1CO", None, now).await?;
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-    );
-    let rows: Vec<Row> = with_tx!(tx, |c| {
-        sqlx::query_as(
-        "SELECT d.program_code, g.head_end, g.nic_id, COALESCE(d.outcome, 'D1ER'), d.participation_start, d.participation_end
-         FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
-         WHERE d.stage_id = $1 ORDER BY d.program_code, d.id"
-    )
-    .bind(st.id)
-    .fetch_all(c)
-    .await?
-    });
-    let mut programs: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let rows = store::device_outcomes(tx, st.id).await?;
+    let mut programs: Vec<&str> = rows.iter().map(|r| r.program_code.as_str()).collect();
     programs.dedup();
     for p in programs {
         let list: Vec<Value> = rows
             .iter()
-            .filter(|r| r.0 == p)
-            .map(|(_, he, nic, outcome, s, e)| {
-                let mut o = json!({"headEndSystem": he, "nicId": nic, "outcome": outcome});
-                if let (Some(s), Some(e)) = (s, e) {
+            .filter(|r| r.program_code == p)
+            .map(|r| {
+                let mut o =
+                    json!({"headEndSystem": r.head_end, "nicId": r.nic_id, "outcome": r.outcome});
+                if let (Some(s), Some(e)) = (r.participation_start, r.participation_end) {
                     o["participationStart"] = json!(s);
                     o["participationEnd"] = json!(e);
                 }
@@ -274,13 +221,7 @@ async fn complete_stage(
         )
         .await?;
     }
-    with_tx!(tx, |c| sqlx::query(
-        "UPDATE event_stages SET status = 'completed' WHERE id = $1"
-    )
-    .bind(st.id)
-    .execute(c)
-    .await?
-    .rows_affected());
+    store::set_stage_status(tx, st.id, "completed").await?;
     append(
         tx,
         NewAuditEntry::new("scheduler", "event.stage_complete", "event", &ev.code)
@@ -292,14 +233,7 @@ async fn complete_stage(
 
 /// Devices per outcome code.
 pub async fn outcome_counts(tx: &mut Tx, event_id: i64) -> Result<Value, DomainError> {
-    let rows: Vec<(Option<String>, i64)> = with_tx!(tx, |c| {
-        sqlx::query_as(
-        "SELECT outcome, COUNT(*) FROM event_stage_devices WHERE event_id = $1 GROUP BY outcome ORDER BY outcome"
-    )
-    .bind(event_id)
-    .fetch_all(c)
-    .await?
-    });
+    let rows = store::outcome_counts(tx, event_id).await?;
     let mut out = serde_json::Map::new();
     for (o, n) in rows {
         out.insert(o.unwrap_or_else(|| "pending".into()), json!(n));
@@ -311,38 +245,16 @@ pub async fn outcome_counts(tx: &mut Tx, event_id: i64) -> Result<Value, DomainE
 /// what the devices really delivered (their telemetry), with a small deterministic wobble
 /// so the chart shows measurement rather than the plan.
 async fn record_actuals(tx: &mut Tx, ev: &EventRow, now: DateTime<Utc>) -> Result<(), DomainError> {
-    let (delivered, expected): (Option<f64>, Option<f64>) = with_tx!(tx, |c| {
-        sqlx::query_as(
-        "SELECT SUM(actual_kw), SUM(expected_kw) FROM event_stage_devices WHERE event_id = $1 AND outcome IS NOT NULL"
-    )
-    .bind(ev.id)
-    .fetch_one(c)
-    .await?
-    });
+    let (delivered, expected) = store::delivered_and_expected(tx, ev.id).await?;
     let realized = match (delivered, expected) {
         (Some(d), Some(e)) if e > 0.0 => d / e,
         _ => 1.0,
     };
-    let due: Vec<(i32, f64, f64)> = with_tx!(tx, |c| sqlx::query_as(
-        "SELECT idx, baseline_kw, planned_kw FROM event_intervals
-         WHERE event_id = $1 AND actual_kw IS NULL AND starts_at <= $2 ORDER BY idx"
-    )
-    .bind(ev.id)
-    .bind(now - Duration::minutes(15))
-    .fetch_all(c)
-    .await?);
+    let due = store::intervals_without_actuals(tx, ev.id, now - Duration::minutes(15)).await?;
     for (idx, baseline, planned) in due {
         let wobble = 1.0 + (((ev.id * 31 + idx as i64 * 17) % 9) as f64 - 4.0) / 400.0;
         let actual = baseline * wobble - (baseline - planned) * realized;
-        with_tx!(tx, |c| sqlx::query(
-            "UPDATE event_intervals SET actual_kw = $1 WHERE event_id = $2 AND idx = $3"
-        )
-        .bind((actual * 10.0).round() / 10.0)
-        .bind(ev.id)
-        .bind(idx)
-        .execute(c)
-        .await?
-        .rows_affected());
+        store::set_interval_actual(tx, ev.id, idx, (actual * 10.0).round() / 10.0).await?;
     }
     Ok(())
 }

@@ -7,51 +7,17 @@ use serde_json::{json, Value};
 
 use crate::calendar::Calendar;
 use crate::db::audit::{append, NewAuditEntry};
+use crate::db::event::{self as store, NewEventRow, StatusWrite};
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::grid::lifecycle::{transition, Action, Actor, EventStatus, Facts, Step};
 use crate::grid::strategy::get_strategy_tx;
 use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::Flow;
-use crate::{with_db, with_tx};
 
 /// Longest event window accepted.
 pub const MAX_EVENT_HOURS: i64 = 24;
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct EventRow {
-    pub id: i64,
-    pub code: String,
-    pub name: String,
-    pub strategy_id: i64,
-    pub status: String,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub zone_node_ids: String,
-    pub program_codes: String,
-    pub device_groups: String,
-    pub event_type: String,
-    pub priority: i32,
-    pub ba_check: bool,
-    pub objective: String,
-    pub target_mw: Option<f64>,
-    pub max_increase_pct: Option<f64>,
-    pub control_level: String,
-    pub override_rules: bool,
-    pub plan_summary: Option<String>,
-    pub planned_at: Option<DateTime<Utc>>,
-    pub second_approval_required: bool,
-    pub created_by: String,
-    pub submitted_by: Option<String>,
-    pub approved_by: Option<String>,
-    pub second_approved_by: Option<String>,
-    pub denied_by: Option<String>,
-    pub canceled_by: Option<String>,
-    pub decision_reason: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-pub const EVENT_COLUMNS: &str = "id, code, name, strategy_id, status, starts_at, ends_at, zone_node_ids, program_codes, device_groups, event_type, priority, ba_check, objective, target_mw, max_increase_pct, control_level, override_rules, plan_summary, planned_at, second_approval_required, created_by, submitted_by, approved_by, second_approved_by, denied_by, canceled_by, decision_reason, created_at, updated_at";
+pub use crate::db::event::{EventRow, StageRow};
 
 impl EventRow {
     pub fn status(&self) -> EventStatus {
@@ -142,34 +108,20 @@ pub fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, DomainError> 
 }
 
 pub async fn get_event(db: &Db, id: i64) -> Result<Option<EventRow>, DomainError> {
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1");
-    Ok(with_db!(db, |c| sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await?))
+    store::get_event(db, id).await
 }
 
 pub async fn get_event_tx(tx: &mut Tx, id: i64) -> Result<EventRow, DomainError> {
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1");
-    let row: Option<EventRow> = with_tx!(tx, |c| sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await?);
-    row.ok_or_else(|| DomainError::not_found(format!("event {id}")))
+    store::get_event_tx(tx, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(format!("event {id}")))
 }
 
 pub async fn list_events(
     db: &Db,
     status: Option<EventStatus>,
 ) -> Result<Vec<EventRow>, DomainError> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE ($1 = '' OR status = $1) ORDER BY starts_at DESC, id DESC LIMIT 500"
-    );
-    let s = status.map(|s| s.as_str()).unwrap_or("");
-    Ok(with_db!(db, |c| sqlx::query_as(&sql)
-        .bind(s)
-        .fetch_all(c)
-        .await?))
+    store::list_events(db, status.map(|s| s.as_str()).unwrap_or("")).await
 }
 
 /// Creates an event from a strategy: the strategy's settings are copied, so later edits
@@ -213,29 +165,32 @@ pub async fn create_event(
         name.to_string()
     };
     let temp_code = format!("new-{}", new_message_id());
-    let id: i64 = with_tx!(&mut tx, |c| {
-        sqlx::query_scalar(
-        "INSERT INTO events (code, name, strategy_id, status, starts_at, ends_at, zone_node_ids, program_codes, device_groups,
-            event_type, priority, ba_check, objective, target_mw, max_increase_pct, control_level, override_rules,
-            created_by, created_at, updated_at)
-         VALUES ($1, $2, $3, 'New', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) RETURNING id"
+    let id = store::insert_event(
+        &mut tx,
+        &NewEventRow {
+            code: &temp_code,
+            name: &name,
+            strategy_id: s.id,
+            starts_at: window.starts_at,
+            ends_at: window.ends_at,
+            zone_node_ids: &s.zone_node_ids,
+            program_codes: &s.program_codes,
+            device_groups: &s.device_groups,
+            event_type: &s.event_type,
+            priority: s.priority,
+            ba_check: s.ba_check,
+            objective: &s.objective,
+            target_mw: s.target_mw,
+            max_increase_pct: s.max_increase_pct,
+            control_level: &s.control_level,
+            override_rules: s.override_rules,
+            created_by: actor.name(),
+        },
+        now,
     )
-    .bind(&temp_code).bind(&name).bind(s.id).bind(window.starts_at).bind(window.ends_at)
-    .bind(&s.zone_node_ids).bind(&s.program_codes).bind(&s.device_groups).bind(&s.event_type)
-    .bind(s.priority).bind(s.ba_check).bind(&s.objective).bind(s.target_mw).bind(s.max_increase_pct)
-    .bind(&s.control_level).bind(s.override_rules).bind(actor.name()).bind(now)
-    .fetch_one(c)
-    .await?
-    });
+    .await?;
     let code = format!("EV-{id:05}");
-    with_tx!(&mut tx, |c| sqlx::query(
-        "UPDATE events SET code = $1 WHERE id = $2"
-    )
-    .bind(&code)
-    .bind(id)
-    .execute(c)
-    .await?
-    .rows_affected());
+    store::set_event_code(&mut tx, id, &code).await?;
     append(
         &mut tx,
         NewAuditEntry::new(actor.name(), "event.create", "event", &code).after(json!({
@@ -249,12 +204,7 @@ pub async fn create_event(
 }
 
 pub(crate) async fn stage_count(tx: &mut Tx, event_id: i64) -> Result<i64, DomainError> {
-    Ok(with_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM event_stages WHERE event_id = $1"
-    )
-    .bind(event_id)
-    .fetch_one(c)
-    .await?))
+    store::stage_count(tx, event_id).await
 }
 
 /// Writes the new status (and who did it) and the audit row.
@@ -268,35 +218,27 @@ pub(crate) async fn set_status(
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
     let who = actor.name();
-    let (col, reason): (Option<&str>, Option<&str>) = match to {
+    let (col, reason): (Option<&'static str>, Option<&str>) = match to {
         EventStatus::Submitted => (Some("submitted_by"), None),
         EventStatus::Denied => (Some("denied_by"), extra["reason"].as_str()),
         EventStatus::Canceled => (Some("canceled_by"), extra["reason"].as_str()),
         _ => (None, None),
     };
-    let mut sql = String::from(
-        "UPDATE events SET status = $1, updated_at = $2, decision_reason = COALESCE($3, decision_reason)",
-    );
-    match to {
-        EventStatus::Submitted => sql.push_str(", submitted_at = $2"),
-        EventStatus::InProgress => sql.push_str(", started_at = $2"),
-        EventStatus::Completed => sql.push_str(", completed_at = $2"),
-        _ => {}
-    }
-    if let Some(col) = col {
-        sql.push_str(&format!(", {col} = $6"));
-    }
-    sql.push_str(" WHERE id = $4 AND status = $5");
-    let n = with_tx!(tx, |c| {
-        let q = sqlx::query(&sql)
-            .bind(to.as_str())
-            .bind(now)
-            .bind(reason)
-            .bind(ev.id)
-            .bind(&ev.status);
-        let q = if col.is_some() { q.bind(who) } else { q };
-        q.execute(c).await?.rows_affected()
-    });
+    let time_column = match to {
+        EventStatus::Submitted => Some("submitted_at"),
+        EventStatus::InProgress => Some("started_at"),
+        EventStatus::Completed => Some("completed_at"),
+        _ => None,
+    };
+    let write = StatusWrite {
+        id: ev.id,
+        from: &ev.status,
+        to: to.as_str(),
+        reason,
+        time_column,
+        actor_column: col.map(|c| (c, who)),
+    };
+    let n = store::update_status(tx, &write, now).await?;
     if n != 1 {
         return Err(DomainError::Conflict(format!(
             "event {} changed while you were looking at it; reload and try again",
@@ -342,49 +284,12 @@ pub(crate) async fn send(
     Ok(())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StageRow {
-    pub id: i64,
-    pub seq: i32,
-    pub external_id: String,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub expected_kw: f64,
-    pub device_count: i64,
-    pub status: String,
-}
-
-const STAGE_SQL: &str = "SELECT id, seq, external_id, starts_at, ends_at, expected_kw, CAST(device_count AS BIGINT) AS device_count, status
-     FROM event_stages WHERE event_id = $1 ORDER BY seq";
-
 pub async fn stages_tx(tx: &mut Tx, event_id: i64) -> Result<Vec<StageRow>, DomainError> {
-    Ok(with_tx!(tx, |c| {
-        sqlx::query_as(STAGE_SQL)
-            .bind(event_id)
-            .fetch_all(c)
-            .await?
-    }))
+    store::stages_tx(tx, event_id).await
 }
 
 pub async fn stages(db: &Db, event_id: i64) -> Result<Vec<StageRow>, DomainError> {
-    Ok(with_db!(db, |c| {
-        sqlx::query_as(STAGE_SQL)
-            .bind(event_id)
-            .fetch_all(c)
-            .await?
-    }))
-}
-
-/// The programs that have devices in a stage.
-async fn stage_programs(tx: &mut Tx, stage_id: i64) -> Result<Vec<String>, DomainError> {
-    Ok(with_tx!(tx, |c| {
-        sqlx::query_scalar(
-        "SELECT DISTINCT program_code FROM event_stage_devices WHERE stage_id = $1 ORDER BY program_code"
-    )
-    .bind(stage_id)
-    .fetch_all(c)
-    .await?
-    }))
+    store::stages(db, event_id).await
 }
 
 /// The program side's id for one program's part of a stage.
@@ -401,7 +306,7 @@ pub(crate) async fn send_stage_status(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<usize, DomainError> {
-    let programs = stage_programs(tx, stage.id).await?;
+    let programs = store::stage_programs(tx, stage.id).await?;
     for p in &programs {
         let mut payload = json!({
             "eventExternalIdentifier": ev.code,
@@ -427,39 +332,13 @@ async fn exceeds_ba_threshold(
     event_id: i64,
     threshold_kw: f64,
 ) -> Result<Option<(DateTime<Utc>, f64)>, DomainError> {
-    let row: Option<(DateTime<Utc>, f64)> = with_tx!(tx, |c| sqlx::query_as(
-        "SELECT i.starts_at, SUM(i.baseline_kw - i.planned_kw) AS kw
-         FROM event_intervals i JOIN events e ON e.id = i.event_id
-         WHERE (e.id = $1 OR e.status IN ('Submitted', 'Approved', 'Scheduled', 'InProgress'))
-           AND i.starts_at >= e.starts_at AND i.starts_at < e.ends_at
-         GROUP BY i.starts_at
-         ORDER BY kw DESC LIMIT 1"
-    )
-    .bind(event_id)
-    .fetch_optional(c)
-    .await?);
+    let row = store::peak_open_reduction(tx, event_id).await?;
     Ok(row.filter(|(_, kw)| *kw > threshold_kw))
 }
 
 /// Open events of lower priority that share devices with `ev` in an overlapping window.
 async fn conflicting(tx: &mut Tx, ev: &EventRow, lower: bool) -> Result<Vec<i64>, DomainError> {
-    let cmp = if lower { "<" } else { ">" };
-    let sql = format!(
-        "SELECT e.id FROM events e
-         WHERE e.id <> $1 AND e.status IN ('Submitted', 'Approved', 'Scheduled', 'InProgress')
-           AND e.priority {cmp} $2 AND e.starts_at < $3 AND e.ends_at > $4
-           AND EXISTS (SELECT 1 FROM event_stage_devices o
-                       WHERE o.event_id = e.id AND o.grid_device_id IN
-                           (SELECT m.grid_device_id FROM event_stage_devices m WHERE m.event_id = $1))
-         ORDER BY e.id"
-    );
-    Ok(with_tx!(tx, |c| sqlx::query_scalar(&sql)
-        .bind(ev.id)
-        .bind(ev.priority)
-        .bind(ev.ends_at)
-        .bind(ev.starts_at)
-        .fetch_all(c)
-        .await?))
+    store::conflicting_events(tx, ev.id, ev.priority, ev.starts_at, ev.ends_at, lower).await
 }
 
 /// What an operator or approver asks of an event, in words for the flash message.
@@ -491,13 +370,7 @@ pub async fn act(
                 None
             };
             if let Some((at, _)) = over {
-                with_tx!(&mut tx, |c| sqlx::query(
-                    "UPDATE events SET second_approval_required = TRUE WHERE id = $1"
-                )
-                .bind(ev.id)
-                .execute(c)
-                .await?
-                .rows_affected());
+                store::require_second_approval(&mut tx, ev.id).await?;
                 set_status(
                     &mut tx,
                     &ev,
@@ -519,17 +392,7 @@ pub async fn act(
             }
         }
         (Action::Approve, Step::FirstApproval) => {
-            let n = with_tx!(&mut tx, |c| {
-                sqlx::query(
-                "UPDATE events SET approved_by = $1, approved_at = $2, updated_at = $2 WHERE id = $3 AND approved_by IS NULL"
-            )
-            .bind(actor.name())
-            .bind(now)
-            .bind(ev.id)
-            .execute(c)
-            .await?
-            .rows_affected()
-            });
+            let n = store::record_first_approval(&mut tx, ev.id, actor.name(), now).await?;
             if n != 1 {
                 return Err(DomainError::Conflict(
                     "the event was approved meanwhile; reload".into(),
@@ -555,19 +418,14 @@ pub async fn act(
                     ev.code, other.code, other.event_type, other.priority
                 )));
             }
-            let col = if ev.second_approval_required {
-                "second_approved"
-            } else {
-                "approved"
-            };
-            let sql = format!("UPDATE events SET {col}_by = $1, {col}_at = $2 WHERE id = $3");
-            with_tx!(&mut tx, |c| sqlx::query(&sql)
-                .bind(actor.name())
-                .bind(now)
-                .bind(ev.id)
-                .execute(c)
-                .await?
-                .rows_affected());
+            store::record_approval(
+                &mut tx,
+                ev.id,
+                ev.second_approval_required,
+                actor.name(),
+                now,
+            )
+            .await?;
             set_status(&mut tx, &ev, to, actor, "approve", json!({}), now).await?;
             let mut msg = format!("{} approved; it will be scheduled now.", ev.code);
             for lower in conflicting(&mut tx, &ev, true).await? {
@@ -628,20 +486,7 @@ pub(crate) async fn cancel_in_tx(
             send_stage_status(tx, ev, st, "F1CN", Some(reason), now).await?;
         }
     }
-    with_tx!(tx, |c| sqlx::query(
-        "UPDATE event_stages SET status = 'canceled' WHERE event_id = $1 AND status <> 'completed'"
-    )
-    .bind(ev.id)
-    .execute(c)
-    .await?
-    .rows_affected());
-    with_tx!(tx, |c| sqlx::query(
-        "UPDATE event_stage_devices SET outcome = 'D1CN' WHERE event_id = $1 AND outcome IS NULL"
-    )
-    .bind(ev.id)
-    .execute(c)
-    .await?
-    .rows_affected());
+    store::cancel_stages(tx, ev.id).await?;
     set_status(
         tx,
         ev,
@@ -664,52 +509,11 @@ pub async fn apply_opt_out(
     head_end: &str,
     nic_id: &str,
 ) -> Result<Option<f64>, DomainError> {
-    type Row = (i64, i64, i64, f64, DateTime<Utc>, DateTime<Utc>, String);
-    let row: Option<Row> = with_tx!(tx, |c| {
-        sqlx::query_as(
-        "SELECT d.id, d.event_id, d.stage_id, d.expected_kw, s.starts_at, s.ends_at, s.external_id
-         FROM event_stage_devices d JOIN events e ON e.id = d.event_id JOIN event_stages s ON s.id = d.stage_id
-         JOIN grid_devices g ON g.id = d.grid_device_id
-         WHERE e.code = $1 AND g.head_end = $2 AND g.nic_id = $3 AND d.status = 'reserved' AND d.outcome IS NULL"
-    )
-    .bind(event_code)
-    .bind(head_end)
-    .bind(nic_id)
-    .fetch_optional(c)
-    .await?
-    });
-    let Some((device_row, event_id, stage_id, kw, from, to, stage)) = row else {
+    let Some(r) = store::open_reservation(tx, event_code, head_end, nic_id).await? else {
         return Ok(None);
     };
-    with_tx!(tx, |c| sqlx::query(
-        "UPDATE event_stage_devices SET status = 'opted_out' WHERE id = $1"
-    )
-    .bind(device_row)
-    .execute(c)
-    .await?
-    .rows_affected());
-    with_tx!(tx, |c| {
-        sqlx::query(
-        "UPDATE event_stages SET expected_kw = expected_kw - $1, device_count = device_count - 1 WHERE id = $2"
-    )
-    .bind(kw)
-    .bind(stage_id)
-    .execute(c)
-    .await?
-    .rows_affected()
-    });
-    with_tx!(tx, |c| {
-        sqlx::query(
-        "UPDATE event_intervals SET planned_kw = planned_kw + $1 WHERE event_id = $2 AND starts_at >= $3 AND starts_at < $4"
-    )
-    .bind(kw)
-    .bind(event_id)
-    .bind(from)
-    .bind(to)
-    .execute(c)
-    .await?
-    .rows_affected()
-    });
+    store::release_reservation(tx, &r).await?;
+    let (kw, stage) = (r.expected_kw, r.external_id);
     append(
         tx,
         NewAuditEntry::new("integration", "event.opt_out", "event", event_code).after(json!({

@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::db::dispatch::{answer_stage, SimulatedAnswers};
 use crate::db::Tx;
 use crate::error::DomainError;
-use crate::with_tx;
 
 /// Shares of answers, in parts of 10,000 (the rest are errors).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,36 +61,13 @@ impl HeadEndSim {
         ends_at: DateTime<Utc>,
     ) -> Result<u64, DomainError> {
         let midpoint = starts_at + (ends_at - starts_at) / 2;
-        let h = "((id * 2654435761 + $1) % 10000)";
-        let (a, b, c_) = (
-            self.success as i64,
-            (self.success + self.non_responsive) as i64,
-            (self.success + self.non_responsive + self.override_) as i64,
-        );
-        let sql = format!(
-            "UPDATE event_stage_devices SET
-               outcome = CASE WHEN status = 'opted_out' THEN 'D1CN' WHEN {h} < $2 THEN 'D1SP'
-                              WHEN {h} < $3 THEN 'D1ND' WHEN {h} < $4 THEN 'D1IO' ELSE 'D1ER' END,
-               actual_kw = CASE WHEN status = 'opted_out' THEN 0.0
-                                WHEN {h} < $2 THEN expected_kw * (0.85 + ({h} % 31) / 100.0)
-                                WHEN {h} < $3 THEN 0.0 WHEN {h} < $4 THEN expected_kw * 0.5 ELSE 0.0 END,
-               participation_start = CASE WHEN status = 'reserved' AND ({h} < $2 OR ({h} >= $3 AND {h} < $4)) THEN $5 ELSE NULL END,
-               participation_end = CASE WHEN status = 'reserved' AND {h} < $2 THEN $6
-                                        WHEN status = 'reserved' AND {h} >= $3 AND {h} < $4 THEN $7 ELSE NULL END
-             WHERE stage_id = $8 AND outcome IS NULL"
-        );
-        Ok(with_tx!(tx, |c| sqlx::query(&sql)
-            .bind(self.seed)
-            .bind(a)
-            .bind(b)
-            .bind(c_)
-            .bind(starts_at)
-            .bind(ends_at)
-            .bind(midpoint)
-            .bind(stage_id)
-            .execute(c)
-            .await?
-            .rows_affected()))
+        let answers = SimulatedAnswers {
+            seed: self.seed,
+            success: i64::from(self.success),
+            non_responsive: i64::from(self.non_responsive),
+            override_: i64::from(self.override_),
+        };
+        answer_stage(tx, stage_id, answers, starts_at, ends_at, midpoint).await
     }
 }
 

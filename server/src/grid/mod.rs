@@ -12,7 +12,11 @@
 //! (stages), `dispatch` (the scheduler; flows 4–6 out), `headend` (the device simulator),
 //! `registry` (flows 2, 3, 7–10 and 12 in), `forecast/` + `forecast_service` (load forecasts
 //! and the reduction table), `rollup` + `network_service` (the network page), `network_export`
-//! (flow 11 out), `chart` (the event chart).
+//! (flow 11 out), `chart` (the event chart). Their SQL is in the grid side's stores in `db/`:
+//! `event` (events, stages, approvals, opt-outs), `dispatch` (the scheduler's and the
+//! simulator's writes), `plan` (candidates, exclusions, the stored plan), `strategy`,
+//! `registry`, `forecast` (nodes, load history, temperatures, reductions, the roll-up's
+//! counts) and `network`; these modules compute and call them.
 
 pub mod chart;
 pub mod console;

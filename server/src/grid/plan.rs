@@ -9,8 +9,8 @@ use serde_json::json;
 
 use crate::calendar::Calendar;
 use crate::db::audit::{append, NewAuditEntry};
-use crate::db::dialect::{list, Elem};
-use crate::db::{insert_rows, reserve_ids, Arg, Db};
+use crate::db::plan::{self as db_plan, NewInterval, NewStage, NewStageDevice};
+use crate::db::Db;
 use crate::error::DomainError;
 use crate::grid::event::{parse_time, EventRow};
 use crate::grid::lifecycle::Actor;
@@ -20,7 +20,6 @@ use crate::grid::planner::{
 use crate::grid::strategy::DeviceGroups;
 use crate::grid::{forecast, DEVICE_TYPES};
 use crate::integration::wire::ProgramRule;
-use crate::{with_db, with_tx};
 
 /// Intervals after the event end that the plan and the chart cover (rebound shows there).
 pub const TAIL_INTERVALS: usize = 8;
@@ -46,13 +45,7 @@ async fn rules_in_force(
     programs: &[String],
     day: NaiveDate,
 ) -> Result<Vec<Option<ProgramRule>>, DomainError> {
-    let rows: Vec<(String, NaiveDate, String, bool)> = with_db!(db, |c| {
-        sqlx::query_as(
-        "SELECT program_code, effective_from, rule_json, linked FROM grid_program_rules ORDER BY effective_from"
-    )
-    .fetch_all(c)
-    .await?
-    });
+    let rows = db_plan::program_rules(db).await?;
     programs
         .iter()
         .map(|p| {
@@ -184,37 +177,14 @@ pub async fn load(
         })
         .collect();
 
-    // Program and device type as small integers straight from SQL: no string per row.
-    let mut program_case = String::from("CASE gd.program_code");
-    let mut args: Vec<Arg> = Vec::new();
-    for (i, p) in programs.iter().enumerate() {
-        args.push(Arg::Text(p.clone()));
-        program_case.push_str(&format!(" WHEN ${} THEN {i}", args.len()));
-    }
-    program_case.push_str(" ELSE -1 END");
-    let mut type_case = String::from("CASE gd.device_type");
-    for (i, t) in DEVICE_TYPES.iter().enumerate() {
-        type_case.push_str(&format!(" WHEN '{t}' THEN {i}"));
-    }
-    type_case.push_str(" ELSE -1 END");
     if zone.is_empty() || programs.is_empty() {
         return Err(DomainError::invalid(
             "the event has no zone or no programs; edit its strategy",
         ));
     }
     // The zone's transformers, from the current network links (a few thousand rows).
-    let edges: Vec<(i64, i64)> = with_db!(db, |c| sqlx::query_as(
-        "SELECT child_id, parent_id FROM network_edges WHERE valid_to IS NULL"
-    )
-    .fetch_all(c)
-    .await?);
-    let transformers: HashSet<i64> = with_db!(db, |c| sqlx::query_scalar::<_, i64>(
-        "SELECT id FROM network_nodes WHERE kind = 'transformer'"
-    )
-    .fetch_all(c)
-    .await?)
-    .into_iter()
-    .collect();
+    let edges = db_plan::current_edges(db).await?;
+    let transformers: HashSet<i64> = db_plan::transformer_ids(db).await?.into_iter().collect();
     let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
     for (child, parent) in &edges {
         children.entry(*parent).or_default().push(*child);
@@ -234,34 +204,14 @@ pub async fn load(
     // A zone that covers much of the network is read in one sequential scan, filtered here;
     // a small one through the transformer index.
     let scan = in_zone.len() * 4 > transformers.len();
-    let filter = if scan {
-        String::new()
-    } else {
-        let in_zone: Vec<i64> = in_zone.iter().copied().collect();
-        args.push(Arg::Text(list(&in_zone)?));
-        format!(
-            " WHERE gd.transformer_id IN ({})",
-            db.dialect().in_list(args.len(), Elem::Int)
-        )
-    };
-    // Hundreds of thousands of rows cost more to hand over one by one than to compute: the
-    // database packs them, a few thousand per text row, and they are parsed here.
-    let packed = db.dialect().string_agg(
-        &format!(
-            "CAST(gd.id AS TEXT) || ',' || CAST({program_case} AS TEXT) || ',' || CAST({type_case} AS TEXT)
-                || ',' || CAST(gd.nominal_kw AS TEXT) || ',' || CAST(COALESCE(gd.control_score, 0.0) AS TEXT)
-                || ',' || CAST(CASE WHEN gd.status = 'registered' THEN 1 ELSE 0 END AS TEXT)
-                || ',' || CAST(COALESCE(gd.transformer_id, 0) AS TEXT)"
-        ),
-        "';'",
-    );
-    let sql = format!("SELECT {packed} FROM grid_devices gd{filter} GROUP BY gd.id / {PACK}");
-    let packed: Vec<Option<String>> = with_db!(db, |c| crate::bind_args!(
-        sqlx::query_scalar(&sql),
-        args.iter()
+    let in_zone_ids: Vec<i64> = in_zone.iter().copied().collect();
+    let packed = db_plan::packed_candidates(
+        db,
+        &programs,
+        &DEVICE_TYPES,
+        (!scan).then_some(in_zone_ids.as_slice()),
     )
-    .fetch_all(c)
-    .await?);
+    .await?;
     let rows = unpack_candidates(packed.iter().flatten().map(String::as_str))?;
 
     let feeder_of: HashMap<i64, i64> = edges.iter().copied().collect();
@@ -272,25 +222,14 @@ pub async fn load(
         .collect();
 
     let window = (ev.starts_at, ev.ends_at);
-    let unavailable: HashSet<i64> = with_db!(db, |c| sqlx::query_scalar::<_, i64>(
-        "SELECT gd.id FROM grid_unavailability u JOIN grid_devices gd ON gd.head_end = u.head_end AND gd.nic_id = u.nic_id
-         WHERE u.status = 'active' AND u.starts_at < $1 AND u.ends_at > $2"
-    )
-    .bind(window.1)
-    .bind(window.0)
-    .fetch_all(c)
-    .await?)
-    .into_iter()
-    .collect();
-    let opted_out: HashSet<i64> = with_db!(db, |c| sqlx::query_scalar::<_, i64>(
-        "SELECT gd.id FROM grid_opt_outs o JOIN grid_devices gd ON gd.head_end = o.head_end AND gd.nic_id = o.nic_id
-         WHERE o.event_external_id = $1"
-    )
-    .bind(&ev.code)
-    .fetch_all(c)
-    .await?)
-    .into_iter()
-    .collect();
+    let unavailable: HashSet<i64> = db_plan::unavailable_devices(db, window.0, window.1)
+        .await?
+        .into_iter()
+        .collect();
+    let opted_out: HashSet<i64> = db_plan::opted_out_devices(db, &ev.code)
+        .await?
+        .into_iter()
+        .collect();
 
     // Participation so far: reserved devices of other live or finished events, from the
     // earliest cycle start of the programs involved.
@@ -303,20 +242,7 @@ pub async fn load(
         })
         .collect();
     let since = cycle_starts.iter().min().copied().unwrap_or(ev.starts_at);
-    let history: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> = with_db!(db, |c| {
-        sqlx::query_as(
-        "SELECT d.grid_device_id, s.starts_at, s.ends_at
-         FROM event_stage_devices d JOIN event_stages s ON s.id = d.stage_id JOIN events e ON e.id = d.event_id
-         WHERE e.id <> $1 AND e.status IN ('Approved', 'Scheduled', 'InProgress', 'Completed')
-           AND s.ends_at > $2 AND s.starts_at < $3 AND d.status = 'reserved'
-           AND (d.outcome IS NULL OR d.outcome IN ('D1SP', 'D1IO'))"
-    )
-    .bind(ev.id)
-    .bind(since)
-    .bind(ev.starts_at)
-    .fetch_all(c)
-    .await?
-    });
+    let history = db_plan::participation(db, ev.id, since, ev.starts_at).await?;
     type Blocks = Vec<(DateTime<Utc>, DateTime<Utc>)>;
     let mut past: HashMap<i64, Blocks> = HashMap::new();
     for (id, s, e) in history {
@@ -392,9 +318,6 @@ pub async fn load(
         program_codes: programs,
     })
 }
-
-/// Candidate rows per packed text row.
-const PACK: i64 = 2048;
 
 /// (id, program index, device type index, nominal kW, score, registered, transformer)
 type CandidateRow = (i64, i32, i32, f64, f64, i32, i64);
@@ -480,60 +403,37 @@ async fn store(
     let input = &loaded.input;
     let mut tx = db.begin().await?;
     // The event may have moved on since it was read; only a New event is (re)planned.
-    let status: String = with_tx!(&mut tx, |c| sqlx::query_scalar(
-        "SELECT status FROM events WHERE id = $1"
-    )
-    .bind(ev.id)
-    .fetch_one(c)
-    .await?);
+    let status = db_plan::event_status(&mut tx, ev.id).await?;
     if status != "New" {
         return Err(DomainError::Conflict(format!(
             "{} is {status}; only a New event is planned",
             ev.code
         )));
     }
-    for table in ["event_stage_devices", "event_stages", "event_intervals"] {
-        let sql = format!("DELETE FROM {table} WHERE event_id = $1");
-        with_tx!(&mut tx, |c| sqlx::query(&sql)
-            .bind(ev.id)
-            .execute(c)
-            .await?
-            .rows_affected());
-    }
+    db_plan::clear_plan(&mut tx, ev.id).await?;
     let at = |i: usize| ev.starts_at + Duration::minutes(i as i64 * INTERVAL_MINUTES as i64);
-    let intervals: Vec<Vec<Arg>> = (0..input.baseline_kw.len())
-        .map(|i| {
-            vec![
-                Arg::Int(ev.id),
-                Arg::Int(i as i64),
-                Arg::Time(at(i)),
-                Arg::Float(input.baseline_kw[i]),
-                Arg::Float(plan.after_kw[i]),
-            ]
+    let intervals: Vec<NewInterval> = (0..input.baseline_kw.len())
+        .map(|i| NewInterval {
+            idx: i as i64,
+            starts_at: at(i),
+            baseline_kw: input.baseline_kw[i],
+            planned_kw: plan.after_kw[i],
         })
         .collect();
-    insert_rows(
-        &mut tx,
-        "event_intervals",
-        &["event_id", "idx", "starts_at", "baseline_kw", "planned_kw"],
-        &intervals,
-    )
-    .await?;
-    let ids = reserve_ids(&mut tx, "event_stages", plan.stages.len()).await?;
-    let mut stage_rows = Vec::with_capacity(plan.stages.len());
-    let mut device_rows = Vec::new();
+    db_plan::insert_intervals(&mut tx, ev.id, &intervals).await?;
+    let ids = db_plan::reserve_stage_ids(&mut tx, plan.stages.len()).await?;
+    let mut stages = Vec::with_capacity(plan.stages.len());
+    let mut devices = Vec::new();
     for (k, (st, id)) in plan.stages.iter().zip(&ids).enumerate() {
-        stage_rows.push(vec![
-            Arg::Int(*id),
-            Arg::Int(ev.id),
-            Arg::Int(k as i64 + 1),
-            Arg::Text(format!("{}-S{:02}", ev.code, k + 1)),
-            Arg::Time(at(st.start)),
-            Arg::Time(at(st.end)),
-            Arg::Float(st.expected_kw),
-            Arg::Int(st.devices.len() as i64),
-            Arg::Text("planned".into()),
-        ]);
+        stages.push(NewStage {
+            id: *id,
+            seq: k as i64 + 1,
+            external_id: format!("{}-S{:02}", ev.code, k + 1),
+            starts_at: at(st.start),
+            ends_at: at(st.end),
+            expected_kw: st.expected_kw,
+            device_count: st.devices.len() as i64,
+        });
         let span = (st.end - st.start).max(1) as f64;
         for &d in &st.devices {
             let c = &input.candidates[d as usize];
@@ -542,57 +442,17 @@ async fn store(
                 .map(|i| c.nominal_kw as f64 * f[i] as f64)
                 .sum::<f64>()
                 / span;
-            device_rows.push(vec![
-                Arg::Int(*id),
-                Arg::Int(ev.id),
-                Arg::Int(c.device_id),
-                Arg::Text(loaded.program_codes[c.program as usize].clone()),
-                Arg::Float((kw * 1000.0).round() / 1000.0),
-                Arg::Text("reserved".into()),
-            ]);
+            devices.push(NewStageDevice {
+                stage_id: *id,
+                grid_device_id: c.device_id,
+                program_code: loaded.program_codes[c.program as usize].clone(),
+                expected_kw: (kw * 1000.0).round() / 1000.0,
+            });
         }
     }
-    insert_rows(
-        &mut tx,
-        "event_stages",
-        &[
-            "id",
-            "event_id",
-            "seq",
-            "external_id",
-            "starts_at",
-            "ends_at",
-            "expected_kw",
-            "device_count",
-            "status",
-        ],
-        &stage_rows,
-    )
-    .await?;
-    insert_rows(
-        &mut tx,
-        "event_stage_devices",
-        &[
-            "stage_id",
-            "event_id",
-            "grid_device_id",
-            "program_code",
-            "expected_kw",
-            "status",
-        ],
-        &device_rows,
-    )
-    .await?;
+    db_plan::insert_stages(&mut tx, ev.id, &stages, &devices).await?;
     let summary = summary_json(plan);
-    with_tx!(&mut tx, |c| sqlx::query(
-        "UPDATE events SET plan_summary = $1, planned_at = $2, updated_at = $2 WHERE id = $3"
-    )
-    .bind(summary.to_string())
-    .bind(now)
-    .bind(ev.id)
-    .execute(c)
-    .await?
-    .rows_affected());
+    db_plan::set_plan_summary(&mut tx, ev.id, &summary.to_string(), now).await?;
     append(
         &mut tx,
         NewAuditEntry::new(actor.name(), "event.plan", "event", &ev.code).after(summary),

@@ -17,7 +17,6 @@ use crate::error::DomainError;
 use crate::grid::forecast::{
     fit_feeders, load_temperatures, predict, transformer_shares, NodeInfo, HORIZON_INTERVALS,
 };
-use crate::with_db;
 
 /// One node's figures.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,24 +48,11 @@ impl Rollup {
 
 /// Registered devices and their kW per transformer (covering-index scan).
 pub async fn transformer_devices(db: &Db) -> Result<HashMap<i64, (i64, f64)>, DomainError> {
-    let rows: Vec<(i64, i64, f64)> = with_db!(db, |p| sqlx::query_as(
-        "SELECT transformer_id, COUNT(*), COALESCE(SUM(nominal_kw), 0.0) FROM grid_devices
-         WHERE transformer_id IS NOT NULL AND status = 'registered'
-         GROUP BY transformer_id"
-    )
-    .fetch_all(p)
-    .await?);
+    let rows = crate::db::forecast::transformer_devices(db).await?;
     Ok(rows.into_iter().map(|(t, n, kw)| (t, (n, kw))).collect())
 }
 
-/// Every node with its current parent.
-pub async fn all_nodes(db: &Db) -> Result<Vec<NodeInfo>, DomainError> {
-    Ok(with_db!(db, |p| sqlx::query_as::<_, NodeInfo>(
-        "SELECT id, kind, code, parent_id, rated_kva FROM network_current"
-    )
-    .fetch_all(p)
-    .await?))
-}
+pub use crate::db::forecast::all_nodes;
 
 /// The roll-up of the whole network for a forecast starting at `now` (aligned down).
 pub async fn network_rollup(

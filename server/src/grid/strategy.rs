@@ -8,10 +8,10 @@ use serde_json::json;
 use app::grid::StrategyInput;
 
 use crate::db::audit::{append, NewAuditEntry};
-use crate::db::{Db, Tx};
+use crate::db::strategy::{self as store, StrategyFields};
+use crate::db::Db;
 use crate::error::DomainError;
 use crate::grid::DEVICE_TYPES;
-use crate::{with_db, with_tx};
 
 /// Event types, highest priority first: Emergency outranks Economic.
 pub const EVENT_TYPES: [(&str, i32); 4] = [
@@ -54,26 +54,9 @@ pub struct NewStrategy {
     pub override_rules: bool,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StrategyRow {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    pub zone_node_ids: String,
-    pub program_codes: String,
-    pub device_groups: String,
-    pub event_type: String,
-    pub priority: i32,
-    pub ba_check: bool,
-    pub objective: String,
-    pub target_mw: Option<f64>,
-    pub max_increase_pct: Option<f64>,
-    pub control_level: String,
-    pub override_rules: bool,
-    pub archived_at: Option<DateTime<Utc>>,
-    pub created_by: String,
-    pub updated_at: DateTime<Utc>,
-}
+pub use crate::db::strategy::{
+    get_strategy, get_strategy_tx, known_programs, list_strategies, StrategyRow,
+};
 
 impl StrategyRow {
     pub fn zone(&self) -> Vec<i64> {
@@ -86,8 +69,6 @@ impl StrategyRow {
         serde_json::from_str(&self.device_groups).unwrap_or_default()
     }
 }
-
-const COLUMNS: &str = "id, name, description, zone_node_ids, program_codes, device_groups, event_type, priority, ba_check, objective, target_mw, max_increase_pct, control_level, override_rules, archived_at, created_by, updated_at";
 
 /// Splits a comma- or whitespace-separated list, dropping blanks and repeats.
 pub fn split_list(s: &str) -> Vec<String> {
@@ -124,11 +105,7 @@ async fn node_ids(
     kinds: &[&str],
     field: &str,
 ) -> Result<Vec<i64>, DomainError> {
-    let rows: Vec<(i64, String, String)> = with_db!(db, |c| sqlx::query_as(
-        "SELECT id, code, kind FROM network_nodes"
-    )
-    .fetch_all(c)
-    .await?);
+    let rows = store::node_codes(db).await?;
     let mut ids = Vec::new();
     let mut unknown = Vec::new();
     for code in codes {
@@ -150,16 +127,6 @@ async fn node_ids(
     Ok(ids)
 }
 
-/// Programs the grid side knows (from rule sync).
-pub async fn known_programs(db: &Db) -> Result<Vec<String>, DomainError> {
-    Ok(with_db!(db, |c| sqlx::query_scalar(
-        "SELECT DISTINCT program_code FROM grid_program_rules WHERE linked ORDER BY program_code"
-    )
-    .fetch_all(c)
-    .await?))
-}
-
-/// Checks the console's (or API's) strategy form.
 pub async fn parse_strategy(db: &Db, input: &StrategyInput) -> Result<NewStrategy, DomainError> {
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 80 {
@@ -297,24 +264,33 @@ pub async fn save_strategy(
     let zone = serde_json::to_string(&s.zone_node_ids)?;
     let programs = serde_json::to_string(&s.program_codes)?;
     let groups = serde_json::to_string(&s.groups)?;
+    let fields = StrategyFields {
+        name: &s.name,
+        description: &s.description,
+        zone_node_ids: &zone,
+        program_codes: &programs,
+        device_groups: &groups,
+        event_type: &s.event_type,
+        priority: s.priority,
+        ba_check: s.ba_check,
+        objective: &s.objective,
+        target_mw: s.target_mw,
+        max_increase_pct: s.max_increase_pct,
+        control_level: &s.control_level,
+        override_rules: s.override_rules,
+    };
+    let taken = |e: DomainError| match e {
+        DomainError::Conflict(_) => DomainError::Conflict(format!(
+            "name: a strategy called `{}` already exists",
+            s.name
+        )),
+        other => other,
+    };
     let saved_id = match id {
         None => {
-            let new_id: i64 = with_tx!(&mut tx, |c| {
-                sqlx::query_scalar(
-                "INSERT INTO strategies (name, description, zone_node_ids, program_codes, device_groups, event_type, priority,
-                    ba_check, objective, target_mw, max_increase_pct, control_level, override_rules, created_by, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) RETURNING id"
-            )
-            .bind(&s.name).bind(&s.description).bind(&zone).bind(&programs).bind(&groups)
-            .bind(&s.event_type).bind(s.priority).bind(s.ba_check).bind(&s.objective).bind(s.target_mw)
-            .bind(s.max_increase_pct).bind(&s.control_level).bind(s.override_rules).bind(actor).bind(now)
-            .fetch_one(c)
-            .await
-            .map_err(|e| match DomainError::from(e) {
-                DomainError::Conflict(_) => DomainError::Conflict(format!("name: a strategy called `{}` already exists", s.name)),
-                other => other,
-            })?
-            });
+            let new_id = store::insert_strategy(&mut tx, &fields, actor, now)
+                .await
+                .map_err(taken)?;
             append(
                 &mut tx,
                 NewAuditEntry::new(actor, "strategy.create", "strategy", new_id)
@@ -332,23 +308,9 @@ pub async fn save_strategy(
                     "the strategy is archived; archived strategies are kept as they were".into(),
                 ));
             }
-            with_tx!(&mut tx, |c| {
-                sqlx::query(
-                "UPDATE strategies SET name = $1, description = $2, zone_node_ids = $3, program_codes = $4, device_groups = $5,
-                    event_type = $6, priority = $7, ba_check = $8, objective = $9, target_mw = $10, max_increase_pct = $11,
-                    control_level = $12, override_rules = $13, updated_at = $14 WHERE id = $15"
-            )
-            .bind(&s.name).bind(&s.description).bind(&zone).bind(&programs).bind(&groups)
-            .bind(&s.event_type).bind(s.priority).bind(s.ba_check).bind(&s.objective).bind(s.target_mw)
-            .bind(s.max_increase_pct).bind(&s.control_level).bind(s.override_rules).bind(now).bind(id)
-            .execute(c)
-            .await
-            .map_err(|e| match DomainError::from(e) {
-                DomainError::Conflict(_) => DomainError::Conflict(format!("name: a strategy called `{}` already exists", s.name)),
-                other => other,
-            })?
-            .rows_affected()
-            });
+            store::update_strategy(&mut tx, id, &fields, now)
+                .await
+                .map_err(taken)?;
             append(
                 &mut tx,
                 NewAuditEntry::new(actor, "strategy.update", "strategy", id)
@@ -380,14 +342,7 @@ pub async fn archive_strategy(
             s.name
         )));
     }
-    with_tx!(&mut tx, |c| sqlx::query(
-        "UPDATE strategies SET archived_at = $1, updated_at = $1 WHERE id = $2"
-    )
-    .bind(now)
-    .bind(id)
-    .execute(c)
-    .await?
-    .rows_affected());
+    store::archive_strategy(&mut tx, id, now).await?;
     append(
         &mut tx,
         NewAuditEntry::new(actor, "strategy.archive", "strategy", id)
@@ -396,32 +351,6 @@ pub async fn archive_strategy(
     .await?;
     tx.commit().await?;
     Ok(s.name)
-}
-
-pub async fn list_strategies(db: &Db, archived: bool) -> Result<Vec<StrategyRow>, DomainError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM strategies WHERE (archived_at IS NOT NULL) = $1 ORDER BY name"
-    );
-    Ok(with_db!(db, |c| sqlx::query_as(&sql)
-        .bind(archived)
-        .fetch_all(c)
-        .await?))
-}
-
-pub async fn get_strategy(db: &Db, id: i64) -> Result<Option<StrategyRow>, DomainError> {
-    let sql = format!("SELECT {COLUMNS} FROM strategies WHERE id = $1");
-    Ok(with_db!(db, |c| sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await?))
-}
-
-pub async fn get_strategy_tx(tx: &mut Tx, id: i64) -> Result<Option<StrategyRow>, DomainError> {
-    let sql = format!("SELECT {COLUMNS} FROM strategies WHERE id = $1");
-    Ok(with_tx!(tx, |c| sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await?))
 }
 
 #[cfg(test)]

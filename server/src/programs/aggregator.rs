@@ -8,12 +8,12 @@ use serde_json::json;
 
 use app::model::{AggregatorDto, AggregatorInput};
 
+use crate::db::aggregator::{self as store, AggregatorFields};
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::{AggregatorStatus, AggregatorSync, Outbound, Validate};
-use crate::{with_db, with_tx};
 
 /// A checked aggregator.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,61 +119,27 @@ pub fn parse(input: &AggregatorInput) -> Result<NewAggregator, DomainError> {
     })
 }
 
-type AggregatorRow = (
-    i64,
-    String,
-    String,
-    NaiveDate,
-    Option<NaiveDate>,
-    String,
-    String,
-    String,
-);
-
 /// Every aggregator with the programs it offers (two queries, whatever the count).
 pub async fn list_aggregators(db: &Db) -> Result<Vec<AggregatorDto>, DomainError> {
-    let rows: Vec<AggregatorRow> = with_db!(db, |p| {
-        sqlx::query_as(
-        "SELECT id, name, status, start_date, end_date, contact_name, contact_email, external_ref FROM aggregators ORDER BY name"
-    )
-    .fetch_all(p)
-    .await?
-    });
-    let links: Vec<(i64, String)> = with_db!(db, |p| {
-        sqlx::query_as(
-        "SELECT ap.aggregator_id, p.code FROM aggregator_programs ap JOIN programs p ON p.id = ap.program_id ORDER BY p.code"
-    )
-    .fetch_all(p)
-    .await?
-    });
+    let rows = store::list_aggregators(db).await?;
+    let links = store::program_links(db).await?;
     let mut codes: HashMap<i64, Vec<String>> = HashMap::new();
     for (id, code) in links {
         codes.entry(id).or_default().push(code);
     }
     Ok(rows
         .into_iter()
-        .map(
-            |(
-                id,
-                name,
-                status,
-                start_date,
-                end_date,
-                contact_name,
-                contact_email,
-                external_ref,
-            )| AggregatorDto {
-                id,
-                name,
-                status,
-                start_date,
-                end_date,
-                contact_name,
-                contact_email,
-                external_ref,
-                program_codes: codes.remove(&id).unwrap_or_default(),
-            },
-        )
+        .map(|r| AggregatorDto {
+            program_codes: codes.remove(&r.id).unwrap_or_default(),
+            id: r.id,
+            name: r.name,
+            status: r.status,
+            start_date: r.start_date,
+            end_date: r.end_date,
+            contact_name: r.contact_name,
+            contact_email: r.contact_email,
+            external_ref: r.external_ref,
+        })
         .collect())
 }
 
@@ -185,10 +151,7 @@ pub async fn save_aggregator(
     now: DateTime<Utc>,
 ) -> Result<(i64, bool), DomainError> {
     let mut tx = db.begin().await?;
-    let programs: Vec<(i64, String)> =
-        with_tx!(&mut tx, |c| sqlx::query_as("SELECT id, code FROM programs")
-            .fetch_all(c)
-            .await?);
+    let programs = store::program_codes(&mut tx).await?;
     let mut program_ids = Vec::with_capacity(a.program_codes.len());
     for code in &a.program_codes {
         let id = programs
@@ -205,79 +168,38 @@ pub async fn save_aggregator(
         )),
         other => other,
     };
+    let fields = AggregatorFields {
+        name: &a.name,
+        status: a.status.as_str(),
+        start_date: a.start_date,
+        end_date: a.end_date,
+        contact_name: &a.contact_name,
+        contact_email: &a.contact_email,
+        external_ref: &a.external_ref,
+    };
     let (id, before) = match a.id {
         None => {
-            let id: i64 = with_tx!(&mut tx, |c| {
-                sqlx::query_scalar(
-                "INSERT INTO aggregators (name, status, start_date, end_date, contact_name, contact_email, external_ref, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id"
-            )
-            .bind(&a.name)
-            .bind(a.status.as_str())
-            .bind(a.start_date)
-            .bind(a.end_date)
-            .bind(&a.contact_name)
-            .bind(&a.contact_email)
-            .bind(&a.external_ref)
-            .bind(now)
-            .fetch_one(c)
-            .await
-            .map_err(|e| conflict(e.into()))?
-            });
+            let id = store::insert_aggregator(&mut tx, &fields, now)
+                .await
+                .map_err(conflict)?;
             (id, None)
         }
         Some(id) => {
-            let old: Option<(String, String, String)> = with_tx!(&mut tx, |c| sqlx::query_as(
-                "SELECT name, status, external_ref FROM aggregators WHERE id = $1"
-            )
-            .bind(id)
-            .fetch_optional(c)
-            .await?);
-            let (old_name, old_status, old_ref) =
-                old.ok_or_else(|| DomainError::not_found(format!("aggregator {id}")))?;
+            let (old_name, old_status, old_ref) = store::aggregator_key(&mut tx, id)
+                .await?
+                .ok_or_else(|| DomainError::not_found(format!("aggregator {id}")))?;
             if old_ref != a.external_ref {
                 return Err(DomainError::invalid(format!(
                     "external reference: stays `{old_ref}` (the grid side knows the aggregator by it)"
                 )));
             }
-            with_tx!(&mut tx, |c| {
-                sqlx::query(
-                "UPDATE aggregators SET name = $1, status = $2, start_date = $3, end_date = $4, contact_name = $5, contact_email = $6,
-                    updated_at = $7 WHERE id = $8"
-            )
-            .bind(&a.name)
-            .bind(a.status.as_str())
-            .bind(a.start_date)
-            .bind(a.end_date)
-            .bind(&a.contact_name)
-            .bind(&a.contact_email)
-            .bind(now)
-            .bind(id)
-            .execute(c)
-            .await
-            .map_err(|e| conflict(e.into()))?
-            .rows_affected()
-            });
-            with_tx!(&mut tx, |c| sqlx::query(
-                "DELETE FROM aggregator_programs WHERE aggregator_id = $1"
-            )
-            .bind(id)
-            .execute(c)
-            .await?
-            .rows_affected());
+            store::update_aggregator(&mut tx, id, &fields, now)
+                .await
+                .map_err(conflict)?;
             (id, Some(json!({"name": old_name, "status": old_status})))
         }
     };
-    for program in &program_ids {
-        with_tx!(&mut tx, |c| sqlx::query(
-            "INSERT INTO aggregator_programs (aggregator_id, program_id) VALUES ($1, $2)"
-        )
-        .bind(id)
-        .bind(program)
-        .execute(c)
-        .await?
-        .rows_affected());
-    }
+    store::set_programs(&mut tx, id, &program_ids).await?;
     let created = a.id.is_none();
     let mut entry = NewAuditEntry::new(
         actor,

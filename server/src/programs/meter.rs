@@ -27,10 +27,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::db::audit::{append, NewAuditEntry};
-use crate::db::dialect::{list, Elem};
+use crate::db::meter::{self as meter_store, NewImport};
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
-use crate::with_tx;
 
 /// At most this many rejections and gaps are listed in a report (all are counted).
 pub const REPORT_LIST_LIMIT: usize = 1000;
@@ -651,22 +650,20 @@ pub async fn import(
     };
     let report_json = serde_json::to_string(&report)
         .map_err(|e| DomainError::Internal(format!("report: {e}")))?;
-    let import_id: i64 = with_tx!(&mut tx, |c| {
-        sqlx::query_scalar(
-        "INSERT INTO meter_imports (file_name, sha256, format, imported_by, imported_at, rows_accepted, rows_rejected, report_json)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
+    let import_id = meter_store::insert_import(
+        &mut tx,
+        &NewImport {
+            file_name,
+            sha256: &sha,
+            format: format.as_str(),
+            imported_by: actor,
+            rows_accepted: report.rows_accepted as i32,
+            rows_rejected: report.rows_rejected as i32,
+            report_json: &report_json,
+        },
+        now,
     )
-    .bind(file_name)
-    .bind(&sha)
-    .bind(format.as_str())
-    .bind(actor)
-    .bind(now)
-    .bind(report.rows_accepted as i32)
-    .bind(report.rows_rejected as i32)
-    .bind(&report_json)
-    .fetch_one(c)
-    .await?
-    });
+    .await?;
     report.import_id = import_id;
     super::meter_days::store(&mut tx, Some(import_id), &accepted).await?;
     append(
@@ -691,34 +688,23 @@ pub async fn imports_view(
     selected: Option<i64>,
 ) -> Result<app::model::MeterImportView, DomainError> {
     use app::model::{MeterImportDetail, MeterImportRow, MeterImportView, MeterRejectionDto};
-    type Row = (i64, String, String, String, DateTime<Utc>, i32, i32);
-    let rows: Vec<Row> = crate::with_db!(db, |c| sqlx::query_as(
-        "SELECT id, file_name, format, imported_by, imported_at, rows_accepted, rows_rejected
-         FROM meter_imports ORDER BY id DESC LIMIT 50"
-    )
-    .fetch_all(c)
-    .await?);
-    let imports = rows
+    let imports = meter_store::recent_imports(db)
+        .await?
         .into_iter()
         .map(|r| MeterImportRow {
-            id: r.0,
-            file_name: r.1,
-            format: r.2,
-            imported_by: r.3,
-            imported_at: r.4,
-            rows_accepted: r.5.into(),
-            rows_rejected: r.6.into(),
+            id: r.id,
+            file_name: r.file_name,
+            format: r.format,
+            imported_by: r.imported_by,
+            imported_at: r.imported_at,
+            rows_accepted: r.rows_accepted.into(),
+            rows_rejected: r.rows_rejected.into(),
         })
         .collect();
     let selected = match selected {
         None => None,
         Some(id) => {
-            let json: Option<String> = crate::with_db!(db, |c| sqlx::query_scalar(
-                "SELECT report_json FROM meter_imports WHERE id = $1"
-            )
-            .bind(id)
-            .fetch_optional(c)
-            .await?);
+            let json = meter_store::import_report(db, id).await?;
             let json = json.ok_or_else(|| DomainError::NotFound(format!("import {id}")))?;
             let r: ImportReport = serde_json::from_str(&json)
                 .map_err(|e| DomainError::Internal(format!("stored import report {id}: {e}")))?;
@@ -753,12 +739,7 @@ pub async fn imports_view(
 }
 
 async fn previous_import(tx: &mut Tx, sha: &str) -> Result<Option<ImportReport>, DomainError> {
-    let row: Option<(i64, String)> = with_tx!(tx, |c| sqlx::query_as(
-        "SELECT id, report_json FROM meter_imports WHERE sha256 = $1"
-    )
-    .bind(sha)
-    .fetch_optional(c)
-    .await?);
+    let row = meter_store::import_by_sha(tx, sha).await?;
     let Some((id, json)) = row else {
         return Ok(None);
     };
@@ -774,20 +755,10 @@ async fn previous_import(tx: &mut Tx, sha: &str) -> Result<Option<ImportReport>,
 }
 
 async fn known_service_points(tx: &mut Tx, sps: &[String]) -> Result<HashSet<String>, DomainError> {
-    let mut known = HashSet::new();
-    let sql = format!(
-        "SELECT service_point_id FROM device_locations WHERE service_point_id IN ({})",
-        tx.dialect().in_list(1, Elem::Text)
-    );
-    for chunk in sps.chunks(500) {
-        let chunk = list(chunk)?;
-        let found: Vec<String> = with_tx!(tx, |c| sqlx::query_scalar(&sql)
-            .bind(&chunk)
-            .fetch_all(c)
-            .await?);
-        known.extend(found);
-    }
-    Ok(known)
+    Ok(meter_store::known_service_points(tx, sps)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 async fn stored_readings(
@@ -796,15 +767,7 @@ async fn stored_readings(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<BTreeMap<DateTime<Utc>, (i64, f64)>, DomainError> {
-    let rows: Vec<(DateTime<Utc>, i32, f64)> = with_tx!(tx, |c| sqlx::query_as(
-        "SELECT interval_start, interval_minutes, kwh FROM interval_readings
-         WHERE service_point_id = $1 AND interval_start >= $2 AND interval_start < $3"
-    )
-    .bind(sp)
-    .bind(from)
-    .bind(to)
-    .fetch_all(c)
-    .await?);
+    let rows = meter_store::readings_between(tx, sp, from, to).await?;
     Ok(rows
         .into_iter()
         .map(|(s, m, k)| (s, (m as i64, k)))

@@ -17,10 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 
 use super::meter::Reading;
-use crate::db::dialect::{list, Elem, PerBackend};
-use crate::db::{insert_rows, insert_rows_then, Arg, Db, Tx};
+use crate::db::meter::{self as meter_store, NewReading};
+use crate::db::{Db, Tx};
 use crate::error::DomainError;
-use crate::{with_db, with_tx};
 
 /// Quarter hours in a UTC day.
 pub const QUARTERS: usize = 96;
@@ -79,31 +78,16 @@ pub async fn store(
     import_id: Option<i64>,
     readings: &[Reading],
 ) -> Result<(), DomainError> {
-    let rows: Vec<Vec<Arg>> = readings
+    let rows: Vec<NewReading> = readings
         .iter()
-        .map(|r| {
-            vec![
-                Arg::Text(r.service_point_id.clone()),
-                Arg::Time(r.start),
-                Arg::Int(r.minutes),
-                Arg::Float(r.kwh),
-                Arg::OptInt(import_id),
-            ]
+        .map(|r| NewReading {
+            service_point_id: &r.service_point_id,
+            interval_start: r.start,
+            interval_minutes: r.minutes,
+            kwh: r.kwh,
         })
         .collect();
-    insert_rows(
-        tx,
-        "interval_readings",
-        &[
-            "service_point_id",
-            "interval_start",
-            "interval_minutes",
-            "kwh",
-            "import_id",
-        ],
-        &rows,
-    )
-    .await?;
+    meter_store::insert_readings(tx, import_id, &rows).await?;
     add(
         tx,
         readings
@@ -134,7 +118,7 @@ pub async fn add<'a>(
     let last = fresh.keys().map(|k| k.1).max().expect("not empty");
     for chunk in sps.chunks(2000) {
         let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        for (sp, day, blob) in read_tx(tx, &chunk, first, last).await? {
+        for (sp, day, blob) in meter_store::days_between(tx, &chunk, first, last).await? {
             if let Some(slots) = fresh.get_mut(&(sp, day)) {
                 for (i, old) in decode(&blob).into_iter().enumerate() {
                     if slots[i] == MISSING {
@@ -148,58 +132,13 @@ pub async fn add<'a>(
 }
 
 async fn write(tx: &mut Tx, days: BTreeMap<(String, NaiveDate), Slots>) -> Result<(), DomainError> {
-    let rows: Vec<Vec<Arg>> = days
-        .into_iter()
-        .map(|((sp, day), slots)| vec![Arg::Text(sp), Arg::Date(day), Arg::Bytes(encode(&slots))])
-        .collect();
-    insert_rows_then(
+    meter_store::write_days(
         tx,
-        "interval_days",
-        &["service_point_id", "day", "quarters"],
-        &rows,
-        "ON CONFLICT (service_point_id, day) DO UPDATE SET quarters = excluded.quarters",
+        days.into_iter()
+            .map(|((sp, day), slots)| (sp, day, encode(&slots))),
     )
     .await
 }
-
-/// Stored days of some service points within [first, last], in a transaction.
-async fn read_tx(
-    tx: &mut Tx,
-    sps: &[&str],
-    first: NaiveDate,
-    last: NaiveDate,
-) -> Result<Vec<(String, NaiveDate, Vec<u8>)>, DomainError> {
-    let sql = format!(
-        "SELECT service_point_id, day, quarters FROM interval_days
-         WHERE service_point_id IN ({}) AND day >= $2 AND day <= $3",
-        tx.dialect().in_list(1, Elem::Text)
-    );
-    let sps = list(sps)?;
-    Ok(with_tx!(tx, |c| sqlx::query_as(&sql)
-        .bind(&sps)
-        .bind(first)
-        .bind(last)
-        .fetch_all(c)
-        .await?))
-}
-
-/// [`read_days`]' statement: `$1` the service points, `$2` the days (both [`list`]s), `$3`
-/// the first byte and `$4` the bytes of each day wanted.
-const READ_DAYS: PerBackend = PerBackend {
-    // `||` and group_concat keep a blob's bytes as they are; the cast hands them back as a
-    // blob. A scalar subquery per service point walks its key range in order.
-    sqlite: "SELECT j.value, (SELECT CAST(group_concat(d.day || substr(d.quarters, $3 + 1, $4), '') AS BLOB)
-               FROM interval_days d WHERE d.service_point_id = j.value
-                AND d.day IN (SELECT value FROM json_each($2)))
-             FROM json_each($1) j",
-    postgres: "SELECT d.service_point_id,
-                    string_agg(convert_to(to_char(d.day, 'YYYY-MM-DD'), 'UTF8')
-                               || substring(d.quarters FROM $3::int + 1 FOR $4::int), ''::bytea)
-             FROM interval_days d
-             WHERE d.service_point_id IN (SELECT json_array_elements_text($1::json))
-               AND d.day IN (SELECT json_array_elements_text($2::json)::date)
-             GROUP BY d.service_point_id",
-};
 
 /// Stored days of some service points on the given days, only the given slots of each:
 /// per service point one value, its days packed back to back (the day as `YYYY-MM-DD`, then
@@ -211,17 +150,8 @@ pub async fn read_days(
     days: &[NaiveDate],
     slots: std::ops::Range<usize>,
 ) -> Result<Vec<(String, Option<Vec<u8>>)>, DomainError> {
-    let sps = list(sps)?;
-    let days = list(days)?;
     let (from, len) = (slots.start as i32 * 4, slots.len() as i32 * 4);
-    let sql = db.dialect().pick(&READ_DAYS);
-    Ok(with_db!(db, |c| sqlx::query_as(sql)
-        .bind(&sps)
-        .bind(&days)
-        .bind(from)
-        .bind(len)
-        .fetch_all(c)
-        .await?))
+    meter_store::packed_days(db, sps, days, from, len).await
 }
 
 /// The days asked of [`read_days`], to find them in what it packed.
@@ -277,19 +207,7 @@ impl DayIndex {
 
 /// Drops the days of service points whose readings were deleted.
 pub async fn forget(tx: &mut Tx, sps: &[&str]) -> Result<(), DomainError> {
-    for chunk in sps.chunks(2000) {
-        let sql = format!(
-            "DELETE FROM interval_days WHERE service_point_id IN ({})",
-            tx.dialect().in_list(1, Elem::Text)
-        );
-        let chunk = list(chunk)?;
-        with_tx!(tx, |c| sqlx::query(&sql)
-            .bind(&chunk)
-            .execute(c)
-            .await?
-            .rows_affected());
-    }
-    Ok(())
+    meter_store::delete_days(tx, sps).await
 }
 
 /// The days of some service points as their stored readings make them.
@@ -297,14 +215,7 @@ pub async fn days_from_readings(
     db: &Db,
     sps: &[&str],
 ) -> Result<BTreeMap<(String, NaiveDate), Slots>, DomainError> {
-    let sql = format!(
-        "SELECT service_point_id, interval_start, CAST(interval_minutes AS BIGINT), kwh
-         FROM interval_readings WHERE service_point_id IN ({})",
-        db.dialect().in_list(1, Elem::Text)
-    );
-    let sps = list(sps)?;
-    let rows: Vec<(String, DateTime<Utc>, i64, f64)> =
-        with_db!(db, |c| sqlx::query_as(&sql).bind(&sps).fetch_all(c).await?);
+    let rows = meter_store::readings_of(db, sps).await?;
     let mut days = BTreeMap::new();
     for (sp, start, minutes, kwh) in rows {
         apply(&mut days, &sp, (start, minutes, kwh));
@@ -317,13 +228,7 @@ pub async fn stored_days(
     db: &Db,
     sps: &[&str],
 ) -> Result<BTreeMap<(String, NaiveDate), Slots>, DomainError> {
-    let sql = format!(
-        "SELECT service_point_id, day, quarters FROM interval_days WHERE service_point_id IN ({})",
-        db.dialect().in_list(1, Elem::Text)
-    );
-    let sps = list(sps)?;
-    let rows: Vec<(String, NaiveDate, Vec<u8>)> =
-        with_db!(db, |c| sqlx::query_as(&sql).bind(&sps).fetch_all(c).await?);
+    let rows = meter_store::days_of(db, sps).await?;
     Ok(rows
         .into_iter()
         .map(|(sp, day, blob)| ((sp, day), decode(&blob)))
@@ -333,11 +238,7 @@ pub async fn stored_days(
 /// Fills `interval_days` from every stored reading, a thousand service points at a time.
 /// Returns the days written.
 pub async fn rebuild(db: &Db) -> Result<usize, DomainError> {
-    let sps: Vec<String> = with_db!(db, |c| sqlx::query_scalar(
-        "SELECT DISTINCT service_point_id FROM interval_readings ORDER BY service_point_id"
-    )
-    .fetch_all(c)
-    .await?);
+    let sps = meter_store::service_points_with_readings(db).await?;
     let mut written = 0;
     for chunk in sps.chunks(1000) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();

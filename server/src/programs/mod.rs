@@ -14,8 +14,11 @@
 //! (flow 10), `network_transfer` (flow 11 in: each service point's place in the network),
 //! `score` (the daily run, flow 12), `program_event` (flows 4–6 in: stages, reservations,
 //! outcomes), `meter` / `meter_days` (interval data), `baseline` and `settlement/` (credits),
-//! `settlement_console` (the settlement port). The SQL of enrollments, devices, programs,
-//! scores, unavailability and network places is in `db/`.
+//! `settlement_console` (the settlement port). Their SQL is in the program side's stores in
+//! `db/`: `enrollment`, `device`, `program` (programs, rules), `aggregator`, `score`,
+//! `unavailability`, `participation` (program events, reservations, outcomes, opt-outs),
+//! `meter` (imports, readings, interval days), `place` (network places) and `settlement` (the overview's reads); these
+//! modules compute and call them (settlement's own reads and writes are in `settlement/`).
 
 pub mod aggregator;
 pub mod aggregator_service;

@@ -6,23 +6,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use crate::db::audit::{append, NewAuditEntry};
+use crate::db::participation as store;
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::{CustomerOptOut, Outbound};
-use crate::with_tx;
-
-#[derive(sqlx::FromRow)]
-struct ReservationRow {
-    event_external_id: String,
-    status: String,
-    starts_at: DateTime<Utc>,
-    head_end: String,
-    nic_id: String,
-    opted_out_at: Option<DateTime<Utc>>,
-    opt_out_allowed: Option<bool>,
-    opt_out_cutoff_minutes: Option<i32>,
-}
 
 /// When opting out of an event that starts at `starts_at` stops being possible.
 pub fn cutoff(starts_at: DateTime<Utc>, cutoff_minutes: i32) -> DateTime<Utc> {
@@ -37,21 +25,7 @@ pub async fn opt_out(
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
     let mut tx = db.begin().await?;
-    let row: Option<ReservationRow> = with_tx!(&mut tx, |c| {
-        sqlx::query_as(
-        "SELECT pe.event_external_id, pe.status, pe.starts_at, r.head_end, r.nic_id, r.opted_out_at,
-                p.opt_out_allowed, p.opt_out_cutoff_minutes
-         FROM program_event_devices r
-         JOIN program_events pe ON pe.external_id = r.external_id
-         JOIN devices d ON d.head_end = r.head_end AND d.nic_id = r.nic_id
-         LEFT JOIN programs p ON p.code = pe.program_code
-         WHERE r.external_id = $1 AND d.id = $2"
-    )
-    .bind(stage)
-    .bind(device_id)
-    .fetch_optional(c)
-    .await?
-    });
+    let row = store::reservation_of_device(&mut tx, stage, device_id).await?;
     let r = row.ok_or_else(|| {
         DomainError::not_found(format!(
             "a reservation of device {device_id} for event stage {stage}"
@@ -79,18 +53,7 @@ pub async fn opt_out(
             until.format("%Y-%m-%d %H:%M UTC")
         )));
     }
-    with_tx!(&mut tx, |c| {
-        sqlx::query(
-        "UPDATE program_event_devices SET opted_out_at = $1, updated_at = $1 WHERE external_id = $2 AND head_end = $3 AND nic_id = $4"
-    )
-    .bind(now)
-    .bind(stage)
-    .bind(&r.head_end)
-    .bind(&r.nic_id)
-    .execute(c)
-    .await?
-    .rows_affected()
-    });
+    store::record_opt_out(&mut tx, stage, &r.head_end, &r.nic_id, now).await?;
     append(
         &mut tx,
         NewAuditEntry::new(actor, "reservation.opt_out", "device", device_id)

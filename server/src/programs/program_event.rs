@@ -4,49 +4,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use crate::db::participation::{self as store, OutcomeFields, ProgramEventFields, Reservation};
 use crate::db::Tx;
 use crate::error::DomainError;
 use crate::integration::handlers::{decode, reject};
 use crate::integration::inbound::{HandlerError, Rejection};
 use crate::integration::wire;
-use crate::with_tx;
-
-/// Upserts the program side's row for a stage ("program event").
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn upsert_program_event(
-    tx: &mut Tx,
-    event: &str,
-    stage: &str,
-    program: &str,
-    category: &str,
-    status: &str,
-    reason: Option<&str>,
-    window: (DateTime<Utc>, DateTime<Utc>),
-    now: DateTime<Utc>,
-) -> Result<(), HandlerError> {
-    with_tx!(tx, |c| {
-        sqlx::query(
-        "INSERT INTO program_events (external_id, event_external_id, program_code, category, status, reason, starts_at, ends_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (external_id) DO UPDATE SET status = excluded.status, reason = COALESCE(excluded.reason, program_events.reason),
-            starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = excluded.updated_at"
-    )
-    .bind(stage)
-    .bind(event)
-    .bind(program)
-    .bind(category)
-    .bind(status)
-    .bind(reason)
-    .bind(window.0)
-    .bind(window.1)
-    .bind(now)
-    .execute(c)
-    .await
-    .map_err(DomainError::from)?
-    .rows_affected()
-    });
-    Ok(())
-}
 
 /// The program side's lifecycle order of a stage: a stage never moves back.
 fn lifecycle_rank(code: &str) -> u8 {
@@ -64,13 +27,7 @@ pub(crate) async fn stage_status(
     now: DateTime<Utc>,
 ) -> Result<Value, HandlerError> {
     let st: wire::ProgramEventStatus = decode(payload)?;
-    let current: Option<String> = with_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT status FROM program_events WHERE external_id = $1"
-    )
-    .bind(&st.external_identifier)
-    .fetch_optional(c)
-    .await
-    .map_err(DomainError::from)?);
+    let current = store::program_event_status(tx, &st.external_identifier).await?;
     if let Some(cur) = &current {
         let ended = matches!(cur.as_str(), "F1CO" | "F1CN");
         if ended || lifecycle_rank(st.action.as_str()) < lifecycle_rank(cur) {
@@ -81,28 +38,19 @@ pub(crate) async fn stage_status(
             )));
         }
     }
-    upsert_program_event(
-        tx,
-        &st.event_external_identifier,
-        &st.external_identifier,
-        &st.program_code,
-        st.event_category.as_str(),
-        st.action.as_str(),
-        st.reason.as_deref(),
-        (st.start_time, st.end_time),
-        now,
-    )
-    .await?;
+    let fields = ProgramEventFields {
+        external_id: &st.external_identifier,
+        event_external_id: &st.event_external_identifier,
+        program_code: &st.program_code,
+        category: st.event_category.as_str(),
+        status: st.action.as_str(),
+        reason: st.reason.as_deref(),
+        starts_at: st.start_time,
+        ends_at: st.end_time,
+    };
+    store::upsert_program_event(tx, &fields, now).await?;
     if st.action == wire::LifecycleAction::Cancel {
-        with_tx!(tx, |c| {
-            sqlx::query("UPDATE program_event_devices SET outcome = 'D1CN', updated_at = $1 WHERE external_id = $2 AND outcome IS NULL")
-            .bind(now)
-            .bind(&st.external_identifier)
-            .execute(c)
-            .await
-            .map_err(DomainError::from)?
-            .rows_affected()
-        });
+        store::cancel_open_devices(tx, &st.external_identifier, now).await?;
     }
     Ok(json!({"externalIdentifier": st.external_identifier, "status": st.action.as_str()}))
 }
@@ -114,13 +62,7 @@ pub(crate) async fn device_reservation(
     now: DateTime<Utc>,
 ) -> Result<Value, HandlerError> {
     let r: wire::DeviceReservation = decode(payload)?;
-    let status: Option<String> = with_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT status FROM program_events WHERE external_id = $1"
-    )
-    .bind(&r.external_identifier)
-    .fetch_optional(c)
-    .await
-    .map_err(DomainError::from)?);
+    let status = store::program_event_status(tx, &r.external_identifier).await?;
     if matches!(status.as_deref(), Some("F1CO" | "F1CN")) {
         return Err(reject(format!(
             "externalIdentifier: stage `{}` has ended; it takes no reservation",
@@ -129,59 +71,34 @@ pub(crate) async fn device_reservation(
     }
     let category = "X1EC";
     if status.is_none() {
-        upsert_program_event(
-            tx,
-            &r.event_external_identifier,
-            &r.external_identifier,
-            &r.program_code,
+        let fields = ProgramEventFields {
+            external_id: &r.external_identifier,
+            event_external_id: &r.event_external_identifier,
+            program_code: &r.program_code,
             category,
-            "X1SD",
-            None,
-            (r.start_time, r.end_time),
-            now,
-        )
-        .await?;
+            status: "X1SD",
+            reason: None,
+            starts_at: r.start_time,
+            ends_at: r.end_time,
+        };
+        store::upsert_program_event(tx, &fields, now).await?;
     }
-    with_tx!(tx, |c| sqlx::query(
-        "DELETE FROM program_event_devices WHERE external_id = $1 AND outcome IS NULL"
-    )
-    .bind(&r.external_identifier)
-    .execute(c)
-    .await
-    .map_err(DomainError::from)?
-    .rows_affected());
-    let rows: Vec<Vec<crate::db::Arg>> = r
+    let devices: Vec<Reservation> = r
         .device_list
         .iter()
-        .map(|d| {
-            vec![
-                crate::db::Arg::Text(r.external_identifier.clone()),
-                crate::db::Arg::Text(d.head_end_system.clone()),
-                crate::db::Arg::Text(d.nic_id.clone()),
-                crate::db::Arg::OptInt(d.enrollment_id),
-                crate::db::Arg::Float(d.expected_kw),
-                crate::db::Arg::Time(now),
-            ]
+        .map(|d| Reservation {
+            head_end: &d.head_end_system,
+            nic_id: &d.nic_id,
+            enrollment_id: d.enrollment_id,
+            expected_kw: d.expected_kw,
         })
         .collect();
-    crate::db::insert_rows(
-        tx,
-        "program_event_devices",
-        &[
-            "external_id",
-            "head_end",
-            "nic_id",
-            "enrollment_id",
-            "expected_kw",
-            "updated_at",
-        ],
-        &rows,
-    )
-    .await
-    .map_err(|e| match e {
-        DomainError::Conflict(_) => reject("deviceList: a device is listed twice"),
-        other => HandlerError::from(other),
-    })?;
+    store::replace_reservations(tx, &r.external_identifier, &devices, now)
+        .await
+        .map_err(|e| match e {
+            DomainError::Conflict(_) => reject("deviceList: a device is listed twice"),
+            other => HandlerError::from(other),
+        })?;
     Ok(json!({"externalIdentifier": r.external_identifier, "reserved": r.device_list.len()}))
 }
 
@@ -194,23 +111,14 @@ pub(crate) async fn device_outcome(
     let b: wire::DeviceOutcomeBatch = decode(payload)?;
     let mut unknown = Vec::new();
     for o in &b.post_outcome_list {
-        let n = with_tx!(tx, |c| {
-            sqlx::query(
-            "UPDATE program_event_devices SET outcome = $1, participation_start = $2, participation_end = $3, updated_at = $4
-             WHERE external_id = $5 AND head_end = $6 AND nic_id = $7"
-        )
-        .bind(o.outcome.as_str())
-        .bind(o.participation_start)
-        .bind(o.participation_end)
-        .bind(now)
-        .bind(&b.external_identifier)
-        .bind(&o.head_end_system)
-        .bind(&o.nic_id)
-        .execute(c)
-        .await
-        .map_err(DomainError::from)?
-        .rows_affected()
-        });
+        let fields = OutcomeFields {
+            head_end: &o.head_end_system,
+            nic_id: &o.nic_id,
+            outcome: o.outcome.as_str(),
+            participation_start: o.participation_start,
+            participation_end: o.participation_end,
+        };
+        let n = store::record_outcome(tx, &b.external_identifier, &fields, now).await?;
         if n == 0 {
             unknown.push(json!({"headEndSystem": o.head_end_system, "nicId": o.nic_id}));
         }

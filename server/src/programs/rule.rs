@@ -4,11 +4,11 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::db::audit::{append, NewAuditEntry};
+use crate::db::program::{self as store, NewProgramRule};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::{Outbound, ProgramRule, ProgramRuleSync, RuleAction, RuleCycle};
-use crate::with_tx;
 use app::model::RuleInput;
 
 fn num<T: std::str::FromStr>(field: &str, v: &str) -> Result<T, DomainError> {
@@ -89,65 +89,34 @@ pub async fn save_rule(
     rule: &ProgramRule,
     now: DateTime<Utc>,
 ) -> Result<bool, DomainError> {
-    let program: Option<(String, String)> = crate::with_db!(db, |p| sqlx::query_as(
-        "SELECT code, status FROM programs WHERE id = $1"
-    )
-    .bind(program_id)
-    .fetch_optional(p)
-    .await?);
-    let (code, status) =
-        program.ok_or_else(|| DomainError::not_found(format!("program {program_id}")))?;
-    let mut tx = db.begin().await?;
-    let existing: Option<i64> = with_tx!(&mut tx, |c| sqlx::query_scalar(
-        "SELECT id FROM program_rules WHERE program_id = $1 AND effective_from = $2"
-    )
-    .bind(program_id)
-    .bind(rule.effective_from)
-    .fetch_optional(c)
-    .await?);
-    if let Some(id) = existing {
-        with_tx!(&mut tx, |c| sqlx::query(
-            "DELETE FROM program_rules WHERE id = $1"
-        )
-        .bind(id)
-        .execute(c)
+    let (code, status) = store::program_code_status(db, program_id)
         .await?
-        .rows_affected());
-    }
-    with_tx!(&mut tx, |c| {
-        sqlx::query(
-        "INSERT INTO program_rules (program_id, effective_from, cycle, week_start, max_events_per_cycle, max_minutes_per_cycle, min_gap_minutes,
-            min_event_minutes, max_event_minutes, max_overrides, window_start_minute, window_end_minute, activation_cost, burn_rate_factor,
-            score_factor, overridable, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-    )
-    .bind(program_id)
-    .bind(rule.effective_from)
-    .bind(rule.cycle.as_str())
-    .bind(rule.week_start as i32)
-    .bind(rule.max_events_per_cycle as i32)
-    .bind(rule.max_minutes_per_cycle as i32)
-    .bind(rule.min_gap_minutes as i32)
-    .bind(rule.min_event_minutes as i32)
-    .bind(rule.max_event_minutes as i32)
-    .bind(rule.max_overrides as i32)
-    .bind(rule.window_start_minute as i32)
-    .bind(rule.window_end_minute as i32)
-    .bind(rule.activation_cost)
-    .bind(rule.burn_rate_factor)
-    .bind(rule.score_factor)
-    .bind(rule.overridable)
-    .bind(now)
-    .execute(c)
-    .await?
-    .rows_affected()
-    });
+        .ok_or_else(|| DomainError::not_found(format!("program {program_id}")))?;
+    let mut tx = db.begin().await?;
+    let row = NewProgramRule {
+        effective_from: rule.effective_from,
+        cycle: rule.cycle.as_str(),
+        week_start: rule.week_start as i32,
+        max_events_per_cycle: rule.max_events_per_cycle as i32,
+        max_minutes_per_cycle: rule.max_minutes_per_cycle as i32,
+        min_gap_minutes: rule.min_gap_minutes as i32,
+        min_event_minutes: rule.min_event_minutes as i32,
+        max_event_minutes: rule.max_event_minutes as i32,
+        max_overrides: rule.max_overrides as i32,
+        window_start_minute: rule.window_start_minute as i32,
+        window_end_minute: rule.window_end_minute as i32,
+        activation_cost: rule.activation_cost,
+        burn_rate_factor: rule.burn_rate_factor,
+        score_factor: rule.score_factor,
+        overridable: rule.overridable,
+    };
+    let replaced = store::put_rule(&mut tx, program_id, &row, now).await?;
     let rule_json = serde_json::to_value(rule)?;
     append(
         &mut tx,
         NewAuditEntry::new(
             actor,
-            if existing.is_some() {
+            if replaced {
                 "program_rule.change"
             } else {
                 "program_rule.add"
@@ -165,7 +134,7 @@ pub async fn save_rule(
                 rule.effective_from,
                 now.timestamp_millis()
             ),
-            action: if existing.is_some() {
+            action: if replaced {
                 RuleAction::Change
             } else {
                 RuleAction::Link
@@ -185,7 +154,7 @@ pub async fn save_rule(
         enqueue(&mut tx, &msg, now).await?;
     }
     tx.commit().await?;
-    Ok(existing.is_some())
+    Ok(replaced)
 }
 
 #[cfg(test)]

@@ -9,15 +9,15 @@ use app::model::Viewer;
 use app::settlement::*;
 use app::AppError;
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::settlement::{self, RunRow, SettlementRow};
 use crate::access::require;
 use crate::calendar::Calendar;
 use crate::clock::Clock;
+use crate::db::settlement as store;
 use crate::db::Db;
 use crate::error::DomainError;
-use crate::with_db;
 
 /// Completed events listed on the overview, newest first.
 const OVERVIEW_EVENTS: usize = 100;
@@ -97,22 +97,13 @@ fn result_dto(r: SettlementRow) -> SettlementResultDto {
 }
 
 type Totals = (i64, i64, f64, f64, f64, Option<DateTime<Utc>>);
-type StageLine = (String, String, String, DateTime<Utc>, DateTime<Utc>);
-type TotalsLine = (String, i64, i64, f64, f64, f64, Option<DateTime<Utc>>);
-
 /// Completed program-side events (every stage completed or cancelled, one completed), with
 /// their settlement totals; `only` restricts to one event.
 async fn completed_events(
     db: &Db,
     only: Option<&str>,
 ) -> Result<Vec<SettlementEventDto>, DomainError> {
-    let stages: Vec<StageLine> = with_db!(db, |c| sqlx::query_as(
-        "SELECT event_external_id, program_code, status, starts_at, ends_at FROM program_events
-             WHERE $1 IS NULL OR event_external_id = $1"
-    )
-    .bind(only)
-    .fetch_all(c)
-    .await?);
+    let stages = store::program_event_stages(db, only).await?;
     struct Acc {
         starts: DateTime<Utc>,
         ends: DateTime<Utc>,
@@ -139,18 +130,20 @@ async fn completed_events(
             }
         }
     }
-    let totals: Vec<TotalsLine> = with_db!(db, |c| sqlx::query_as(
-        "SELECT event_code, COUNT(*), SUM(CASE WHEN status = 'settled' THEN 1 ELSE 0 END),
-                    COALESCE(SUM(kwh_avoided), 0.0), COALESCE(SUM(credit), 0.0),
-                    COALESCE(SUM(CASE WHEN posted THEN 0.0 ELSE credit END), 0.0), MAX(settled_at)
-             FROM settlements WHERE $1 IS NULL OR event_code = $1 GROUP BY event_code"
-    )
-    .bind(only)
-    .fetch_all(c)
-    .await?);
-    let totals: BTreeMap<String, Totals> = totals
+    let totals: BTreeMap<String, Totals> = store::event_totals(db, only)
+        .await?
         .into_iter()
-        .map(|(e, n, s, k, c, p, at)| (e, (n, s, k, c, p, at)))
+        .map(|t| {
+            let line = (
+                t.enrollments,
+                t.settled,
+                t.kwh_avoided,
+                t.credit,
+                t.provisional_credit,
+                t.settled_at,
+            );
+            (t.event_code, line)
+        })
         .collect();
     let mut out: Vec<SettlementEventDto> = by
         .into_iter()
@@ -182,29 +175,11 @@ async fn program_seasons(
     cal: Calendar,
     only: Option<&str>,
 ) -> Result<Vec<ProgramSeasonDto>, DomainError> {
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        f64,
-        NaiveDate,
-        NaiveDate,
-    );
-    let programs: Vec<Row> = with_db!(db, |c| {
-        sqlx::query_as(
-        "SELECT code, name, settlement_method, settlement_timing, baseline_method, credit_rate, season_start, season_end
-         FROM programs WHERE $1 IS NULL OR code = $1 ORDER BY code"
-    )
-    .bind(only)
-    .fetch_all(c)
-    .await?
-    });
+    let programs = store::program_settlements(db, only).await?;
     let mut out = Vec::with_capacity(programs.len());
-    for (code, name, method, timing, baseline, rate, start, end) in programs {
-        let season = settlement::season_summary(db, cal, &code).await?;
-        let season_runs = settlement::runs(db, None, Some(&code), 50).await?;
+    for p in programs {
+        let season = settlement::season_summary(db, cal, &p.code).await?;
+        let season_runs = settlement::runs(db, None, Some(&p.code), 50).await?;
         out.push(ProgramSeasonDto {
             customers: season.iter().filter(|c| c.credit > 0.0).count() as i64,
             credit: season.iter().map(|c| c.credit).sum(),
@@ -213,14 +188,14 @@ async fn program_seasons(
                 .iter()
                 .find(|r| r.kind == "season")
                 .map(|r| r.run_at),
-            code,
-            name,
-            settlement_method: method,
-            settlement_timing: timing,
-            baseline_method: baseline,
-            credit_rate: rate,
-            season_start: start,
-            season_end: end,
+            code: p.code,
+            name: p.name,
+            settlement_method: p.settlement_method,
+            settlement_timing: p.settlement_timing,
+            baseline_method: p.baseline_method,
+            credit_rate: p.credit_rate,
+            season_start: p.season_start,
+            season_end: p.season_end,
         });
     }
     Ok(out)

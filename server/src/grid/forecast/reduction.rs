@@ -6,23 +6,12 @@ use chrono::{DateTime, Duration, Utc};
 use super::{interval_temperatures, MILD_C};
 use crate::calendar::align;
 use crate::calendar::Calendar;
+use crate::db::forecast::{self as store, ReductionFields};
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::grid::DEVICE_TYPES;
-use crate::{with_db, with_tx};
 
-/// One row of the editable expected-reduction table.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct ReductionRow {
-    pub id: i64,
-    pub device_type: String,
-    pub hour_from: i32,
-    pub hour_to: i32,
-    pub temp_from_c: f64,
-    pub temp_to_c: f64,
-    pub share: f64,
-    pub updated_at: DateTime<Utc>,
-}
+pub use crate::db::forecast::{list_reductions, ReductionRow};
 
 /// A validated row to store: hours within 0..=24 and ordered, the band ordered, share 0..=1.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,15 +90,6 @@ impl ReductionRow {
     }
 }
 
-pub async fn list_reductions(db: &Db) -> Result<Vec<ReductionRow>, DomainError> {
-    Ok(with_db!(db, |p| sqlx::query_as::<_, ReductionRow>(
-        "SELECT id, device_type, hour_from, hour_to, temp_from_c, temp_to_c, share, updated_at
-         FROM reduction_factors ORDER BY device_type, hour_from, temp_from_c, id"
-    )
-    .fetch_all(p)
-    .await?))
-}
-
 /// Adds a row (`id` None) or changes one; returns the id and the row as it was before.
 pub async fn put_reduction(
     tx: &mut Tx,
@@ -117,52 +97,24 @@ pub async fn put_reduction(
     e: &ReductionEntry,
     now: DateTime<Utc>,
 ) -> Result<(i64, Option<ReductionEntry>), DomainError> {
+    let fields = ReductionFields {
+        device_type: &e.device_type,
+        hour_from: e.hour_from,
+        hour_to: e.hour_to,
+        temp_from_c: e.temp_from_c,
+        temp_to_c: e.temp_to_c,
+        share: e.share,
+    };
     match id {
         None => {
-            let id: i64 = with_tx!(tx, |c| {
-                sqlx::query_scalar(
-                "INSERT INTO reduction_factors (device_type, hour_from, hour_to, temp_from_c, temp_to_c, share, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
-            )
-            .bind(&e.device_type)
-            .bind(e.hour_from)
-            .bind(e.hour_to)
-            .bind(e.temp_from_c)
-            .bind(e.temp_to_c)
-            .bind(e.share)
-            .bind(now)
-            .fetch_one(&mut *c)
-            .await?
-            });
+            let id = store::insert_reduction(tx, &fields, now).await?;
             Ok((id, None))
         }
         Some(id) => {
-            let before: Option<ReductionRow> = with_tx!(tx, |c| {
-                sqlx::query_as::<_, ReductionRow>(
-                "SELECT id, device_type, hour_from, hour_to, temp_from_c, temp_to_c, share, updated_at
-                 FROM reduction_factors WHERE id = $1"
-            )
-            .bind(id)
-            .fetch_optional(&mut *c)
-            .await?
-            });
-            let before =
-                before.ok_or_else(|| DomainError::not_found(format!("reduction row {id}")))?;
-            with_tx!(tx, |c| sqlx::query(
-                "UPDATE reduction_factors SET device_type = $1, hour_from = $2, hour_to = $3,
-                 temp_from_c = $4, temp_to_c = $5, share = $6, updated_at = $7 WHERE id = $8"
-            )
-            .bind(&e.device_type)
-            .bind(e.hour_from)
-            .bind(e.hour_to)
-            .bind(e.temp_from_c)
-            .bind(e.temp_to_c)
-            .bind(e.share)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
+            let before = store::get_reduction(tx, id)
+                .await?
+                .ok_or_else(|| DomainError::not_found(format!("reduction row {id}")))?;
+            store::update_reduction(tx, id, &fields, now).await?;
             Ok((id, Some(before.entry())))
         }
     }
@@ -170,21 +122,10 @@ pub async fn put_reduction(
 
 /// Removes a row; returns it as it was.
 pub async fn delete_reduction(tx: &mut Tx, id: i64) -> Result<ReductionEntry, DomainError> {
-    let before: Option<ReductionRow> = with_tx!(tx, |c| sqlx::query_as::<_, ReductionRow>(
-        "SELECT id, device_type, hour_from, hour_to, temp_from_c, temp_to_c, share, updated_at
-         FROM reduction_factors WHERE id = $1"
-    )
-    .bind(id)
-    .fetch_optional(&mut *c)
-    .await?);
-    let before = before.ok_or_else(|| DomainError::not_found(format!("reduction row {id}")))?;
-    with_tx!(tx, |c| sqlx::query(
-        "DELETE FROM reduction_factors WHERE id = $1"
-    )
-    .bind(id)
-    .execute(&mut *c)
-    .await?
-    .rows_affected());
+    let before = store::get_reduction(tx, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(format!("reduction row {id}")))?;
+    store::delete_reduction(tx, id).await?;
     Ok(before.entry())
 }
 

@@ -7,7 +7,6 @@ use chrono::{DateTime, Timelike, Utc};
 
 use crate::db::Tx;
 use crate::error::DomainError;
-use crate::with_tx;
 
 /// A parsed temperature forecast upload: one temperature per whole hour, in time order.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,39 +117,8 @@ pub async fn store_forecast(
     upload: &WeatherUpload,
     now: DateTime<Utc>,
 ) -> Result<usize, DomainError> {
-    let (Some(first), Some(last)) = (upload.hours.first(), upload.hours.last()) else {
-        return Ok(0);
-    };
-    with_tx!(tx, |c| {
-        sqlx::query(
-        "DELETE FROM temperatures WHERE kind = 'forecast' AND hour_start >= $1 AND hour_start <= $2"
-    )
-    .bind(first.0)
-    .bind(last.0)
-    .execute(&mut *c)
-    .await?
-    .rows_affected()
-    });
-    let rows: Vec<Vec<crate::db::Arg>> = upload
-        .hours
-        .iter()
-        .map(|(t, c)| {
-            vec![
-                crate::db::Arg::Text("forecast".into()),
-                crate::db::Arg::Time(*t),
-                crate::db::Arg::Float(*c),
-                crate::db::Arg::Time(now),
-            ]
-        })
-        .collect();
-    crate::db::insert_rows(
-        tx,
-        "temperatures",
-        &["kind", "hour_start", "temperature_c", "updated_at"],
-        &rows,
-    )
-    .await?;
-    Ok(rows.len())
+    crate::db::forecast::replace_forecast_temperatures(tx, &upload.hours, now).await?;
+    Ok(upload.hours.len())
 }
 
 #[cfg(test)]

@@ -7,19 +7,11 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{fit, hour_key, predict, FeederModel, Temperatures, HISTORY_DAYS};
 use crate::calendar::{align, Calendar};
+use crate::db::forecast as store;
 use crate::db::Db;
 use crate::error::DomainError;
-use crate::with_db;
 
-/// A network node as the zone resolution needs it (current parent).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct NodeInfo {
-    pub id: i64,
-    pub kind: String,
-    pub code: String,
-    pub parent_id: Option<i64>,
-    pub rated_kva: Option<f64>,
-}
+pub use crate::db::forecast::NodeInfo;
 
 /// Each transformer's share of its feeder's load: rated kVA over the feeder's total (equal
 /// shares when any rating is missing or zero).
@@ -95,34 +87,17 @@ pub fn feeder_shares(nodes: &[NodeInfo], zone: &[i64]) -> Result<Vec<(i64, f64)>
 
 /// The nodes `feeder_shares` needs for `zone`, in three indexed queries.
 pub async fn zone_nodes(db: &Db, zone: &[i64]) -> Result<Vec<NodeInfo>, DomainError> {
-    let select = "SELECT n.id, n.kind, n.code, e.parent_id, n.rated_kva FROM network_nodes n
-                  LEFT JOIN network_edges e ON e.child_id = n.id AND e.valid_to IS NULL";
-    let list = |ids: &[i64]| {
-        ids.iter()
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
     if zone.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("{select} WHERE n.id IN ({})", list(zone));
-    let mut nodes: Vec<NodeInfo> = with_db!(db, |p| sqlx::query_as::<_, NodeInfo>(&sql)
-        .fetch_all(p)
-        .await?);
+    let mut nodes = store::nodes_by_id(db, zone).await?;
     let substations: Vec<i64> = nodes
         .iter()
         .filter(|n| n.kind == "substation")
         .map(|n| n.id)
         .collect();
     if !substations.is_empty() {
-        let sql = format!(
-            "{select} WHERE n.kind = 'feeder' AND e.parent_id IN ({})",
-            list(&substations)
-        );
-        let feeders: Vec<NodeInfo> = with_db!(db, |p| sqlx::query_as::<_, NodeInfo>(&sql)
-            .fetch_all(p)
-            .await?);
+        let feeders = store::children_of(db, "feeder", &substations).await?;
         nodes.extend(feeders);
     }
     let mut feeders_of_transformers: Vec<i64> = nodes
@@ -133,13 +108,7 @@ pub async fn zone_nodes(db: &Db, zone: &[i64]) -> Result<Vec<NodeInfo>, DomainEr
     feeders_of_transformers.sort_unstable();
     feeders_of_transformers.dedup();
     if !feeders_of_transformers.is_empty() {
-        let sql = format!(
-            "{select} WHERE n.kind = 'transformer' AND e.parent_id IN ({})",
-            list(&feeders_of_transformers)
-        );
-        let siblings: Vec<NodeInfo> = with_db!(db, |p| sqlx::query_as::<_, NodeInfo>(&sql)
-            .fetch_all(p)
-            .await?);
+        let siblings = store::children_of(db, "transformer", &feeders_of_transformers).await?;
         let known: HashSet<i64> = nodes.iter().map(|n| n.id).collect();
         nodes.extend(siblings.into_iter().filter(|n| !known.contains(&n.id)));
     }
@@ -157,20 +126,7 @@ pub async fn load_history(
     if feeders.is_empty() {
         return Ok(out);
     }
-    let list = feeders
-        .iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let sql = format!(
-        "SELECT feeder_id, interval_start, kw FROM feeder_load_history
-         WHERE feeder_id IN ({list}) AND interval_start >= $1 AND interval_start < $2"
-    );
-    let rows: Vec<(i64, DateTime<Utc>, f64)> = with_db!(db, |p| sqlx::query_as(&sql)
-        .bind(from)
-        .bind(to)
-        .fetch_all(p)
-        .await?);
+    let rows = store::load_history(db, feeders, from, to).await?;
     for (f, t, kw) in rows {
         out.entry(f).or_default().push((t, kw));
     }
@@ -184,15 +140,7 @@ pub async fn load_temperatures(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Temperatures, DomainError> {
-    let rows: Vec<(DateTime<Utc>, f64)> = with_db!(db, |p| sqlx::query_as(
-        "SELECT hour_start, temperature_c FROM temperatures
-         WHERE kind = $1 AND hour_start >= $2 AND hour_start < $3"
-    )
-    .bind(kind)
-    .bind(hour_floor(from))
-    .bind(to)
-    .fetch_all(p)
-    .await?);
+    let rows = store::temperatures(db, kind, hour_floor(from), to).await?;
     Ok(Temperatures::from_pairs(rows))
 }
 
