@@ -725,7 +725,7 @@ async fn actions_through_the_api_follow_the_same_rules_as_the_console(t: TestDb)
         .unwrap();
     assert_eq!(res.status(), 422, "a time that is not RFC 3339 is named");
     assert!(res.text().await.unwrap().contains("endsAt"));
-    // A time without an offset is not RFC 3339 either.
+    // A time without an offset is a 400 naming the field and what is missing.
     let res = c
         .post(app.url(&format!("/api/v1/devices/{device}/unavailability")))
         .bearer_auth(&pm)
@@ -733,8 +733,12 @@ async fn actions_through_the_api_follow_the_same_rules_as_the_console(t: TestDb)
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 422);
-    assert!(res.text().await.unwrap().contains("startsAt"));
+    assert_eq!(res.status(), 400);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("startsAt") && text.contains("no UTC offset"),
+        "{text}"
+    );
     let res = c
         .post(app.url(&format!("/api/v1/devices/{device}/unavailability")))
         .bearer_auth(&pm)

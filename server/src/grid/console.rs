@@ -266,8 +266,8 @@ impl EventPort for EventService {
             DomainError::invalid("strategy: choose the strategy the event is created from")
         })?;
         let window = EventWindow::new(
-            parse_time("starts at", &input.starts_at)?,
-            parse_time("ends at", &input.ends_at)?,
+            parse_time(self.calendar, "starts at", &input.starts_at)?,
+            parse_time(self.calendar, "ends at", &input.ends_at)?,
             self.now(),
         )?;
         let ev = event::create_event(
@@ -328,7 +328,7 @@ impl EventPort for EventService {
             .iter()
             .map(|i| (i.starts_at, i.baseline_kw, i.planned_kw, i.actual_kw))
             .collect();
-        let chart_svg = event_chart(&points, (ev.starts_at, ev.ends_at));
+        let chart_svg = event_chart(self.calendar, &points, (ev.starts_at, ev.ends_at));
         let outcomes: Vec<Count> = with_db!(&self.db, |c| sqlx::query_as::<_, (Option<String>, i64)>(
             "SELECT outcome, COUNT(*) FROM event_stage_devices WHERE event_id = $1 AND outcome IS NOT NULL GROUP BY outcome ORDER BY outcome"
         )
@@ -571,7 +571,7 @@ impl EventPort for EventService {
         tx.commit().await?;
         Ok(format!(
             "The simulated clock is now {}.",
-            clock.now().format("%Y-%m-%d %H:%M UTC")
+            self.calendar.show(clock.now())
         ))
     }
 }

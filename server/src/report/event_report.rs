@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use app::report::*;
 
 use crate::audit::audit_dto;
+use crate::calendar::Calendar;
 use crate::db::dialect::{list, Elem};
 use crate::db::{audit, Db};
 use crate::error::DomainError;
@@ -113,7 +114,7 @@ pub async fn load(db: &Db, id: i64) -> Result<EventData, DomainError> {
     Ok(EventData { event, results })
 }
 
-pub async fn event_report(db: &Db, id: i64) -> Result<EventReport, DomainError> {
+pub async fn event_report(db: &Db, cal: Calendar, id: i64) -> Result<EventReport, DomainError> {
     let EventData { event: ev, results } = load(db, id).await?;
     let times: Times = with_db!(db, |c| {
         sqlx::query_as(
@@ -276,7 +277,7 @@ pub async fn event_report(db: &Db, id: i64) -> Result<EventReport, DomainError> 
         .rev()
         .map(audit_dto)
         .collect();
-    let chart_svg = chart(db, &ev.code, &stages).await?;
+    let chart_svg = chart(db, cal, &ev.code, &stages).await?;
 
     Ok(EventReport {
         id: ev.id,
@@ -324,6 +325,7 @@ pub async fn event_report(db: &Db, id: i64) -> Result<EventReport, DomainError> 
 /// and the baseline less the plan's expected reduction. None before settlement.
 async fn chart(
     db: &Db,
+    cal: Calendar,
     event_code: &str,
     stages: &[StageRow],
 ) -> Result<Option<String>, DomainError> {
@@ -353,6 +355,7 @@ async fn chart(
         })
         .collect();
     Ok(Some(line_chart(
+        cal,
         "Settled customers: baseline, measured and expected (kWh per quarter hour)",
         &times,
         "kWh per 15 min",

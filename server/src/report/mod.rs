@@ -68,7 +68,7 @@ impl ReportPort for ReportService {
 
     async fn event_report(&self, viewer: &Viewer, id: i64) -> Result<EventReport, AppError> {
         Self::check(viewer)?;
-        Ok(event_report::event_report(&self.db, id).await?)
+        Ok(event_report::event_report(&self.db, self.calendar, id).await?)
     }
 
     async fn season_report(&self, viewer: &Viewer, code: &str) -> Result<SeasonReport, AppError> {

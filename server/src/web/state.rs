@@ -78,6 +78,7 @@ impl AppState {
         provide_context::<Events>(self.events.clone());
         provide_context::<Settlements>(self.settlements.clone());
         provide_context::<Reports>(self.reports.clone());
+        provide_context(app::components::LocalZone(self.calendar.zone()));
     }
 }
 
