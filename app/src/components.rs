@@ -177,8 +177,53 @@ pub fn fmt_count(n: i64) -> String {
     }
 }
 
+/// The utility's time zone. The server provides it as context (from its settings); every time
+/// the console shows or prefills is local in it, with the zone's abbreviation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalZone(pub chrono_tz::Tz);
+
+/// The zone times are shown in: the server's, or UTC where none is provided.
+pub fn local_zone() -> chrono_tz::Tz {
+    use_context::<LocalZone>()
+        .map(|z| z.0)
+        .unwrap_or(chrono_tz::UTC)
+}
+
+/// An instant as local date and time with the zone's abbreviation: `2026-07-14 17:00 CDT`.
 pub fn fmt_time(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    fmt_time_in(local_zone(), t)
+}
+
+pub fn fmt_time_in(zone: chrono_tz::Tz, t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// The local clock time alone with the abbreviation (`19:00 CDT`), for the end of a window.
+pub fn fmt_clock(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&local_zone())
+        .format("%H:%M %Z")
+        .to_string()
+}
+
+/// A local time as the console's time fields take it (`2026-07-14 17:00`), for prefilling; a
+/// time the clocks pass twice keeps its abbreviation (`2026-11-01 01:30 CST`) so it reads back
+/// as the same instant.
+pub fn fmt_input(t: &chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::TimeZone;
+    let zone = local_zone();
+    let local = t.with_timezone(&zone);
+    let twice = matches!(
+        zone.from_local_datetime(&local.naive_local()),
+        chrono::LocalResult::Ambiguous(..)
+    );
+    let format = if twice {
+        "%Y-%m-%d %H:%M %Z"
+    } else {
+        "%Y-%m-%d %H:%M"
+    };
+    local.format(format).to_string()
 }
 
 pub fn status_badge(status: &str) -> impl IntoView {
@@ -189,6 +234,17 @@ pub fn status_badge(status: &str) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_show_local_with_the_zones_abbreviation_in_summer_and_winter() {
+        use chrono::TimeZone;
+        let chicago = chrono_tz::America::Chicago;
+        let july = chrono::Utc.with_ymd_and_hms(2026, 7, 14, 22, 0, 0).unwrap();
+        let january = chrono::Utc.with_ymd_and_hms(2026, 1, 14, 23, 0, 0).unwrap();
+        assert_eq!(fmt_time_in(chicago, &july), "2026-07-14 17:00 CDT");
+        assert_eq!(fmt_time_in(chicago, &january), "2026-01-14 17:00 CST");
+        assert_eq!(fmt_time_in(chrono_tz::UTC, &july), "2026-07-14 22:00 UTC");
+    }
 
     #[test]
     fn counts_get_thousands_separators() {

@@ -102,7 +102,7 @@ pub struct StrategyOptions {
     pub control_levels: Vec<String>,
 }
 
-/// The new-event form: a strategy and a window (UTC, `YYYY-MM-DDTHH:MM`).
+/// The new-event form: a strategy and a window (local `YYYY-MM-DD HH:MM`, or RFC 3339).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventInput {
     pub strategy_id: String,

@@ -99,7 +99,7 @@ pub trait DevicePort: Send + Sync + 'static {
     ) -> Result<Page<DeviceRow>, AppError>;
     async fn get_device(&self, viewer: &Viewer, id: i64) -> Result<DeviceDetail, AppError>;
 
-    /// Records an unavailability window (times as `YYYY-MM-DDTHH:MM`, UTC) and tells the grid.
+    /// Records an unavailability window (local times, `YYYY-MM-DD HH:MM`) and tells the grid.
     async fn add_unavailability(
         &self,
         viewer: &Viewer,

@@ -349,9 +349,9 @@ pub struct AuditQuery {
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
     pub action: Option<String>,
-    /// From this day (UTC, inclusive), `YYYY-MM-DD`.
+    /// From this local day (inclusive), `YYYY-MM-DD`.
     pub from: Option<chrono::NaiveDate>,
-    /// Up to this day (UTC, inclusive), `YYYY-MM-DD`.
+    /// Up to this local day (inclusive), `YYYY-MM-DD`.
     pub to: Option<chrono::NaiveDate>,
     /// Newest first; the cursor is the id of the last row shown.
     pub before: Option<i64>,

@@ -12,15 +12,18 @@ use app::query::AuditQuery;
 use app::AppError;
 
 use crate::access::require;
+use crate::calendar::Calendar;
 use crate::db::{self, Db};
 
 pub struct AuditService {
     pub db: Db,
+    /// The filter's dates are the utility's local days.
+    calendar: Calendar,
 }
 
 impl AuditService {
-    pub fn new(db: Db) -> Arc<Self> {
-        Arc::new(AuditService { db })
+    pub fn new(db: Db, calendar: Calendar) -> Arc<Self> {
+        Arc::new(AuditService { db, calendar })
     }
 }
 
@@ -53,15 +56,12 @@ impl AuditPort for AuditService {
             entity_type: q.entity_type.clone(),
             entity_id: q.entity_id.clone(),
             action: q.action.clone(),
-            from: q
-                .from
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc()),
+            // The bounds are local days: from local midnight to the next local midnight.
+            from: q.from.map(|d| self.calendar.day_start(d)),
             until: q
                 .to
                 .and_then(|d| d.succ_opt())
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc()),
+                .map(|d| self.calendar.day_start(d)),
             before_id: q.before,
             limit: q.limit as i64 + 1,
         };

@@ -273,6 +273,95 @@ impl Calendar {
         }
     }
 
+    /// An instant as people read it here: local date and time with the zone's abbreviation
+    /// (`2026-07-14 17:00 CDT`).
+    pub fn show(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.zone)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    }
+
+    /// A time typed into a console form: local `YYYY-MM-DD HH:MM` (a `T` between date and time
+    /// is fine, as a `datetime-local` input sends it), optionally followed by the zone's
+    /// abbreviation or a UTC offset (`01:30 CDT`, `01:30 -05:00`) to say which of a time the
+    /// clocks pass twice is meant. RFC 3339 with an offset is taken as is. A time the clocks
+    /// skip, or one they pass twice without a choice, is refused naming `field` and the choices.
+    pub fn parse_input(&self, field: &str, raw: &str) -> Result<DateTime<Utc>, DomainError> {
+        let raw = raw.trim();
+        if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+            return Ok(t.with_timezone(&Utc));
+        }
+        let (wall, suffix) = split_suffix(raw);
+        let local = [
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%d %H:%M:%S",
+        ]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(wall, f).ok())
+        .ok_or_else(|| {
+            DomainError::invalid(format!(
+                "{field}: `{raw}` is not a time; use YYYY-MM-DD HH:MM, local time in {}",
+                self.name()
+            ))
+        })?;
+        let candidates: Vec<DateTime<Tz>> = match self.zone.from_local_datetime(&local) {
+            LocalResult::Single(t) => vec![t],
+            LocalResult::Ambiguous(a, b) => vec![a.min(b), a.max(b)],
+            LocalResult::None => {
+                let err = self.from_local(local).err().map(|e| e.to_string());
+                return Err(DomainError::invalid(format!(
+                    "{field}: {}",
+                    err.unwrap_or_else(|| format!("{local} does not exist in {}", self.name()))
+                )));
+            }
+        };
+        let label = |t: &DateTime<Tz>| t.format("%Z").to_string();
+        let offset = |t: &DateTime<Tz>| t.format("%:z").to_string();
+        let shown = local.format("%Y-%m-%d %H:%M");
+        match (suffix, candidates.as_slice()) {
+            (None, [one]) => Ok(one.with_timezone(&Utc)),
+            (None, [first, second, ..]) => Err(DomainError::invalid(format!(
+                "{field}: {shown} happens twice in {} (daylight saving ends); say which: \
+                 `{shown} {}` (the first, UTC{}) or `{shown} {}` (the second, UTC{})",
+                self.name(),
+                label(first),
+                offset(first),
+                label(second),
+                offset(second),
+            ))),
+            (Some(s), _) => candidates
+                .iter()
+                .find(|t| label(t).eq_ignore_ascii_case(s) || offset(t) == s)
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| {
+                    let known: Vec<String> = candidates
+                        .iter()
+                        .map(|t| format!("{} (UTC{})", label(t), offset(t)))
+                        .collect();
+                    DomainError::invalid(format!(
+                        "{field}: `{s}` is not the offset of {shown} in {}; it is {}",
+                        self.name(),
+                        known.join(" or ")
+                    ))
+                }),
+            (None, []) => Err(DomainError::invalid(format!(
+                "{field}: `{raw}` is not a time"
+            ))),
+        }
+    }
+
+    /// A local date typed into a form or a query (`YYYY-MM-DD`), naming `field` when it is not.
+    pub fn parse_date(&self, field: &str, raw: &str) -> Result<NaiveDate, DomainError> {
+        NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
+            DomainError::invalid(format!(
+                "{field}: `{}` is not a date; use YYYY-MM-DD",
+                raw.trim()
+            ))
+        })
+    }
+
     /// The first instant after `now` at `hour`:00 local time (a daily schedule). On the day
     /// the clocks skip that hour, it comes when they resume.
     pub fn next_local_hour(&self, now: DateTime<Utc>, hour: u32) -> DateTime<Utc> {
@@ -329,6 +418,23 @@ impl Calendar {
         }
         t
     }
+}
+
+/// Splits `2026-11-01 01:30 CDT` or `2026-11-01T01:30-05:00` into the wall time and what
+/// says which offset is meant.
+fn split_suffix(raw: &str) -> (&str, Option<&str>) {
+    if let Some((wall, last)) = raw.rsplit_once(' ') {
+        if last.chars().all(|c| c.is_ascii_alphabetic()) || last.starts_with(['+', '-']) {
+            return (wall.trim_end(), Some(last));
+        }
+    }
+    // An offset written straight after the time: `…T01:30-05:00` or `…T01:30+01:00`.
+    if let Some(t) = raw.find('T').or_else(|| raw.find(' ')) {
+        if let Some(i) = raw[t..].find(['+', '-']) {
+            return (&raw[..t + i], Some(&raw[t + i..]));
+        }
+    }
+    (raw, None)
 }
 
 fn with_offset(t: &DateTime<Tz>) -> String {

@@ -605,10 +605,14 @@ async fn actions_through_the_api_follow_the_same_rules_as_the_console(t: TestDb)
     let res = app.api_post(&pm, &format!("/api/v1/devices/{device}/unavailability"), &json!({"startsAt": "2030-07-01T12:00:00Z", "endsAt": "yesterday", "reason": "vacation"})).await;
     assert_eq!(res.status(), 422, "a time that is not RFC 3339 is named");
     assert!(res.text().await.unwrap().contains("endsAt"));
-    // A time without an offset is not RFC 3339 either.
+    // A time without an offset is a 400 naming the field and what is missing.
     let res = app.api_post(&pm, &format!("/api/v1/devices/{device}/unavailability"), &json!({"startsAt": "2030-07-01T12:00", "endsAt": "2030-07-01T16:00:00Z", "reason": "vacation"})).await;
-    assert_eq!(res.status(), 422);
-    assert!(res.text().await.unwrap().contains("startsAt"));
+    assert_eq!(res.status(), 400);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("startsAt") && text.contains("no UTC offset"),
+        "{text}"
+    );
     let res = app.api_post(&pm, &format!("/api/v1/devices/{device}/unavailability"), &json!({"startsAt": "2030-07-01T12:00:00Z", "endsAt": "2030-07-01T11:00:00Z", "reason": "vacation"})).await;
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("end:"));

@@ -397,7 +397,7 @@ async fn migrate_up_to(db: &gridflex::db::Db, last: Option<i64>) {
 /// its own table (the grid's `grid_service_points`, the program side's places).
 async fn upgrading_carries_service_points_into_each_sides_table(db: &gridflex::db::Db) {
     migrate_up_to(db, Some(11)).await;
-    let at = Utc::now();
+    let at = test_now();
     for (id, kind, code) in [
         (1, "substation", "SUB-UP"),
         (2, "feeder", "FDR-UP"),

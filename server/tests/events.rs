@@ -11,8 +11,12 @@ use gridflex::integration::peer::Peers;
 use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
 use gridflex::with_db;
 
+/// A time as the console's form takes it: local wall time in the utility's zone.
 fn form_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M").to_string()
+    gridflex::calendar::Calendar::default()
+        .local_time(t)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
 }
 
 async fn scalar_i64(t: &TestDb, sql: &str, id: i64) -> i64 {
@@ -589,7 +593,7 @@ async fn the_rest_api_runs_the_lifecycle_with_the_same_role_rules(t: TestDb) {
             "/api/v1/events",
             &event_body,
             "startsAt",
-            serde_json::json!("2026-07-01T15:00"),
+            serde_json::json!("tomorrow at three"),
         ),
         (
             "/api/v1/events",
@@ -607,6 +611,16 @@ async fn the_rest_api_runs_the_lifecycle_with_the_same_role_rules(t: TestDb) {
             "{path} names {field}: {body}"
         );
     }
+    // A time without an offset is a 400 naming the field (the API never guesses a zone).
+    let mut naive = event_body.clone();
+    naive["endsAt"] = serde_json::json!("2026-07-01T15:00");
+    let (status, body) = post("/api/v1/events".into(), op.clone(), naive).await;
+    assert_eq!(status, 400, "{}: {body}", t.name);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("endsAt") && detail.contains("no UTC offset"),
+        "{body}"
+    );
     // A strategy in the API's shape reads back the same way.
     let (status, body) = post(
         "/api/v1/strategies".into(),

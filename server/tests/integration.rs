@@ -858,7 +858,8 @@ async fn a_program_manager_records_unavailability_and_the_grid_learns_of_it(t: T
     assert_eq!(res.status(), 302);
     let (_, html) = app.page(&manager, &page).await;
     assert!(
-        html.contains("Unavailability recorded") && html.contains("2030-07-01 12:00 UTC"),
+        // The form's times are local: shown back with the zone's abbreviation.
+        html.contains("Unavailability recorded") && html.contains("2030-07-01 12:00 CDT"),
         "{}",
         t.name
     );

@@ -21,8 +21,12 @@ const EVENT_KWH: f64 = 0.2;
 /// Service points given meter data; the others settle as `no_data`.
 const METERED: usize = 12;
 
+/// A time as the console's form takes it: local wall time in the utility's zone.
 fn form_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M").to_string()
+    gridflex::calendar::Calendar::default()
+        .local_time(t)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
 }
 
 async fn token(t: &TestDb, role: &str) -> String {
@@ -225,13 +229,9 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
     assert!(credit > 0.0, "{}: credits earned", t.name);
 
     // The service's report.
-    let report = gridflex::report::event_report::event_report(
-        &t.db,
-        gridflex::calendar::Calendar::default(),
-        id,
-    )
-    .await
-    .unwrap();
+    let report = gridflex::report::event_report::event_report(&t.db, cal(), id)
+        .await
+        .unwrap();
     assert!(
         close(report.measured_kwh_avoided, kwh),
         "{}: {} vs {kwh}",

@@ -145,8 +145,8 @@ fn DeviceDetailView() -> impl IntoView {
                 <ActionForm action=action attr:class="filters" attr:id="add-unavailability">
                     <CsrfField/>
                     <input type="hidden" name="device_id" value=device_id/>
-                    <label>"From (UTC)" <input type="datetime-local" name="starts_at" required/></label>
-                    <label>"Until (UTC)" <input type="datetime-local" name="ends_at" required/></label>
+                    <label>"From (local)" <input name="starts_at" required placeholder="YYYY-MM-DD HH:MM"/></label>
+                    <label>"Until (local)" <input name="ends_at" required placeholder="YYYY-MM-DD HH:MM"/></label>
                     <label>"Reason" <input name="reason" required maxlength="200"/></label>
                     <button type="submit">"Record unavailability"</button>
                 </ActionForm>

@@ -27,10 +27,6 @@ const STATUSES: [&str; 8] = [
     "Canceled",
 ];
 
-fn local(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M").to_string()
-}
-
 #[component]
 pub fn EventListPage() -> impl IntoView {
     view! { <Guard><EventList/></Guard> }
@@ -84,6 +80,7 @@ fn EventList() -> impl IntoView {
         <h1>"Events"</h1>
         {show(data, |(status, chosen, events, strategies, now): ListData| {
             let operator = viewer_may(crate::access::Action::CreateEvents);
+            let zone = local_zone().name();
             let base = now.unwrap_or_else(Utc::now);
             let start = base.duration_trunc(Duration::minutes(15)).unwrap_or(base) + Duration::hours(1);
             let create = operator.then(|| {
@@ -99,8 +96,9 @@ fn EventList() -> impl IntoView {
                             <CsrfField/>
                             <label>"Strategy" <select name="event[strategy_id]" required>{options}</select></label>
                             <label>"Name" <input name="event[name]" placeholder="e.g. Heat wave afternoon"/></label>
-                            <label>"Starts (UTC)" <input type="datetime-local" step="900" name="event[starts_at]" required value=local(start)/></label>
-                            <label>"Ends (UTC)" <input type="datetime-local" step="900" name="event[ends_at]" required value=local(start + Duration::hours(3))/></label>
+                            <label>{format!("Starts (local, {zone})")} <input name="event[starts_at]" required placeholder="YYYY-MM-DD HH:MM" value=fmt_input(&start)/></label>
+                            <label>{format!("Ends (local, {zone})")} <input name="event[ends_at]" required placeholder="YYYY-MM-DD HH:MM" value=fmt_input(&(start + Duration::hours(3)))/></label>
+                            <p class="hint">"Local time. On the night the clocks go back, a time that happens twice takes the abbreviation of the one meant, e.g. " <code>"01:30 CDT"</code> " or " <code>"01:30 CST"</code> "."</p>
                             <button type="submit">"Create event"</button>
                         </ActionForm>
                     </details>
@@ -117,7 +115,7 @@ fn EventList() -> impl IntoView {
                     <td>{status_badge(&e.status)}</td>
                     <td>{e.event_type.clone()}</td>
                     <td>{e.strategy.clone()}</td>
-                    <td>{fmt_time(&e.starts_at)} " – " {e.ends_at.format("%H:%M").to_string()}</td>
+                    <td>{fmt_time(&e.starts_at)} " – " {fmt_clock(&e.ends_at)}</td>
                     <td class="num">{e.stages}</td>
                     <td class="num">{fmt_count(e.devices)}</td>
                     <td class="num">{fmt_kw(e.peak_reduction_kw)}</td>
@@ -131,7 +129,7 @@ fn EventList() -> impl IntoView {
                     <button type="submit">"Apply"</button>
                 </form>
                 <table class="data" id="events"><thead><tr>
-                    <th>"Event"</th><th>"Name"</th><th>"Status"</th><th>"Type"</th><th>"Strategy"</th><th>"Window (UTC)"</th>
+                    <th>"Event"</th><th>"Name"</th><th>"Status"</th><th>"Type"</th><th>"Strategy"</th><th>"Window (local)"</th>
                     <th class="num">"Stages"</th><th class="num">"Devices"</th><th class="num">"Peak reduction"</th>
                 </tr></thead><tbody>{rows}</tbody></table>
             }
@@ -158,7 +156,7 @@ fn action_forms(d: &EventDetail) -> impl IntoView {
                 "plan" => (
                     if planned { "Regenerate stages" } else { "Generate stages" },
                     manual.then(|| view! {
-                        <label>"Stages (HH:MM-HH:MM[@kW], comma separated; empty: the whole window)"
+                        <label>"Stages (local HH:MM-HH:MM[@kW], comma separated; empty: the whole window)"
                             <input name="reason" placeholder="16:00-17:00@500, 17:00-18:00"/></label>
                     }.into_any()),
                 ),
@@ -234,7 +232,7 @@ fn EventDetailView() -> impl IntoView {
             let stages = d.stages.iter().map(|st| view! {
             <tr>
                 <td><a href=format!("/events/{}?stage={}#stage-devices", s.id, st.seq)>{st.external_id.clone()}</a></td>
-                <td>{st.starts_at.format("%H:%M").to_string()} " – " {st.ends_at.format("%H:%M").to_string()}</td>
+                <td>{fmt_clock(&st.starts_at)} " – " {fmt_clock(&st.ends_at)}</td>
                 <td class="num">{fmt_count(st.device_count)}</td>
                 <td class="num">{fmt_kw(st.expected_kw)}</td>
                 <td>{status_badge(&st.status)}</td>
@@ -276,7 +274,7 @@ fn EventDetailView() -> impl IntoView {
                 <ClockControl now=now/>
                 <section class="card">
                     <dl>
-                        <dt>"Window (UTC)"</dt><dd>{fmt_time(&s.starts_at)} " – " {fmt_time(&s.ends_at)}</dd>
+                        <dt>"Window (local)"</dt><dd>{fmt_time(&s.starts_at)} " – " {fmt_time(&s.ends_at)}</dd>
                         <dt>"Strategy"</dt><dd><a href=format!("/strategies/{}", d.strategy_id)>{s.strategy.clone()}</a></dd>
                         <dt>"Type"</dt><dd>{format!("{} (priority {}){}", s.event_type, d.priority, if d.ba_check { ", balancing-authority check" } else { "" })}</dd>
                         <dt>"Objective"</dt><dd>{target}</dd>
@@ -303,7 +301,7 @@ fn EventDetailView() -> impl IntoView {
                 <section>
                     <h2>"Stages"</h2>
                     <table class="data" id="stages"><thead><tr>
-                        <th>"Stage"</th><th>"Time (UTC)"</th><th class="num">"Devices"</th><th class="num">"Expected"</th><th>"Status"</th>
+                        <th>"Stage"</th><th>"Time (local)"</th><th class="num">"Devices"</th><th class="num">"Expected"</th><th>"Status"</th>
                     </tr></thead><tbody>{stages}</tbody></table>
                 </section>
                 {device_table}
@@ -361,7 +359,7 @@ pub fn EventDigest(status: Option<&'static str>, empty: &'static str) -> impl In
             .collect_view();
         view! {
             <table class="data" id="event-digest"><thead><tr>
-                <th>"Event"</th><th>"Name"</th><th>"Status"</th><th>"Starts (UTC)"</th><th class="num">"Peak reduction"</th>
+                <th>"Event"</th><th>"Name"</th><th>"Status"</th><th>"Starts (local)"</th><th class="num">"Peak reduction"</th>
             </tr></thead><tbody>{rows}</tbody></table>
         }
         .into_any()

@@ -35,7 +35,7 @@ fn ReportIndexView() -> impl IntoView {
                     <td><a href=format!("/reports/events/{}", e.id)>{e.code.clone()}</a></td>
                     <td>{e.name.clone()}</td>
                     <td>{status_badge(&e.status)}</td>
-                    <td>{fmt_time(&e.starts_at)} " – " {e.ends_at.format("%H:%M").to_string()}</td>
+                    <td>{fmt_time(&e.starts_at)} " – " {fmt_clock(&e.ends_at)}</td>
                     <td class="num">{fmt_count(e.settled)}</td>
                     <td><a href=format!("/reports/events/{}.csv", e.id)>"CSV"</a></td>
                 </tr>
@@ -54,7 +54,7 @@ fn ReportIndexView() -> impl IntoView {
                     <h2>"Event reports"</h2>
                     {empty}
                     <table class="data" id="report-events"><thead><tr>
-                        <th>"Event"</th><th>"Name"</th><th>"Status"</th><th>"Window (UTC)"</th><th class="num">"Settled enrollments"</th><th>"Export"</th>
+                        <th>"Event"</th><th>"Name"</th><th>"Status"</th><th>"Window (local)"</th><th class="num">"Settled enrollments"</th><th>"Export"</th>
                     </tr></thead><tbody>{events}</tbody></table>
                 </section>
                 <section>
@@ -136,16 +136,22 @@ fn EventReportView() -> impl IntoView {
             })
         })
         .collect_view();
-        let stages = r.stages.iter().map(|s| view! {
-            <tr>
-                <td>{s.external_id.clone()}</td>
-                <td>{s.starts_at.format("%H:%M").to_string()} " – " {s.ends_at.format("%H:%M").to_string()}</td>
-                <td>{status_badge(&s.status)}</td>
-                <td class="num">{fmt_kw(s.expected_kw)}</td>
-                <td class="num">{kwh(s.expected_kwh)}</td>
-                {outcome_cells(&s.outcomes)}
-            </tr>
-        }).collect_view();
+        let stages = r
+            .stages
+            .iter()
+            .map(|s| {
+                view! {
+                    <tr>
+                        <td>{s.external_id.clone()}</td>
+                        <td>{fmt_clock(&s.starts_at)} " – " {fmt_clock(&s.ends_at)}</td>
+                        <td>{status_badge(&s.status)}</td>
+                        <td class="num">{fmt_kw(s.expected_kw)}</td>
+                        <td class="num">{kwh(s.expected_kwh)}</td>
+                        {outcome_cells(&s.outcomes)}
+                    </tr>
+                }
+            })
+            .collect_view();
         let heads = OUTCOME_HEADERS
             .iter()
             .map(|h| view! { <th class="num">{*h}</th> })
@@ -206,7 +212,7 @@ fn EventReportView() -> impl IntoView {
                 {print_bar(format!("/reports/events/{}.csv", r.id))}
                 <section class="card">
                     <dl>
-                        <dt>"Window (UTC)"</dt><dd>{fmt_time(&r.starts_at)} " – " {fmt_time(&r.ends_at)}</dd>
+                        <dt>"Window (local)"</dt><dd>{fmt_time(&r.starts_at)} " – " {fmt_time(&r.ends_at)}</dd>
                         <dt>"Type"</dt><dd>{r.event_type.clone()}</dd>
                         <dt>"Objective"</dt><dd>{format!("{}{target}", r.objective)}</dd>
                         <dt>"Strategy"</dt><dd>{r.strategy.clone()}</dd>
@@ -240,7 +246,7 @@ fn EventReportView() -> impl IntoView {
                 <section>
                     <h2>"Stages and device outcomes"</h2>
                     <table class="data" id="report-stages"><thead><tr>
-                        <th>"Stage"</th><th>"Time (UTC)"</th><th>"Status"</th><th class="num">"Expected kW"</th><th class="num">"Expected kWh"</th>{heads}
+                        <th>"Stage"</th><th>"Time (local)"</th><th>"Status"</th><th class="num">"Expected kW"</th><th class="num">"Expected kWh"</th>{heads}
                     </tr></thead><tbody>{stages}
                         <tr class="total" id="outcome-totals"><td colspan="5">"All stages"</td>{outcome_cells(&r.outcomes)}</tr>
                     </tbody></table>
@@ -295,26 +301,33 @@ fn SeasonReportView() -> impl IntoView {
                 }
             })
             .collect_view();
-        let events = r.events.iter().map(|e| {
-            let link = match e.event_id {
-                Some(id) => view! { <a href=format!("/reports/events/{id}")>{e.event_code.clone()}</a> }.into_any(),
-                None => view! { <span>{e.event_code.clone()}</span> }.into_any(),
-            };
-            view! {
-                <tr>
-                    <td>{link}</td>
-                    <td>{fmt_time(&e.starts_at)} " – " {e.ends_at.format("%H:%M").to_string()}</td>
-                    <td>{e.status.clone()}</td>
-                    <td class="num">{e.minutes}</td>
-                    <td class="num">{fmt_count(e.reserved)}</td>
-                    <td class="num">{fmt_count(e.participated)}</td>
-                    <td class="num">{fmt_count(e.opted_out)}</td>
-                    <td class="num">{format!("{:.1} %", e.participation_pct)}</td>
-                    <td class="num">{kwh(e.kwh_avoided)}</td>
-                    <td class="num">{money(e.credit)}</td>
-                </tr>
-            }
-        }).collect_view();
+        let events = r
+            .events
+            .iter()
+            .map(|e| {
+                let link = match e.event_id {
+                    Some(id) => {
+                        view! { <a href=format!("/reports/events/{id}")>{e.event_code.clone()}</a> }
+                            .into_any()
+                    }
+                    None => view! { <span>{e.event_code.clone()}</span> }.into_any(),
+                };
+                view! {
+                    <tr>
+                        <td>{link}</td>
+                        <td>{fmt_time(&e.starts_at)} " – " {fmt_clock(&e.ends_at)}</td>
+                        <td>{e.status.clone()}</td>
+                        <td class="num">{e.minutes}</td>
+                        <td class="num">{fmt_count(e.reserved)}</td>
+                        <td class="num">{fmt_count(e.participated)}</td>
+                        <td class="num">{fmt_count(e.opted_out)}</td>
+                        <td class="num">{format!("{:.1} %", e.participation_pct)}</td>
+                        <td class="num">{kwh(e.kwh_avoided)}</td>
+                        <td class="num">{money(e.credit)}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
         let customers = r.customers.iter().map(|c| view! {
             <tr>
                 <td>{c.account_id.clone()}</td>
@@ -352,7 +365,7 @@ fn SeasonReportView() -> impl IntoView {
                 <section>
                     <h2>"Events and participation"</h2>
                     <table class="data" id="season-event-table"><thead><tr>
-                        <th>"Event"</th><th>"Window (UTC)"</th><th>"Status"</th><th class="num">"Minutes"</th><th class="num">"Reserved"</th>
+                        <th>"Event"</th><th>"Window (local)"</th><th>"Status"</th><th class="num">"Minutes"</th><th class="num">"Reserved"</th>
                         <th class="num">"Participated"</th><th class="num">"Opted out"</th><th class="num">"Participation"</th><th class="num">"kWh avoided"</th><th class="num">"Credit"</th>
                     </tr></thead><tbody>{events}</tbody></table>
                 </section>

@@ -361,3 +361,85 @@ proptest! {
         prop_assert_eq!(cal.local_date(start - Duration::seconds(1)), day - Duration::days(1));
     }
 }
+
+#[test]
+fn a_typed_local_time_reads_in_the_zone_and_names_its_problems() {
+    let cal = chicago();
+    // Plain local time, with a `T` or a space.
+    assert_eq!(
+        cal.parse_input("starts at", "2026-07-14T17:00").ok(),
+        Some(utc(2026, 7, 14, 22, 0))
+    );
+    assert_eq!(
+        cal.parse_input("starts at", " 2026-12-15 17:00 ").ok(),
+        Some(utc(2026, 12, 15, 23, 0))
+    );
+    // RFC 3339 keeps its own offset.
+    assert_eq!(
+        cal.parse_input("starts at", "2026-07-14T17:00:00Z").ok(),
+        Some(utc(2026, 7, 14, 17, 0))
+    );
+    // The fold: refused, naming both choices; the abbreviation or the offset picks one.
+    let err = cal
+        .parse_input("starts at", "2026-11-01 01:30")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("starts at: 2026-11-01 01:30 happens twice"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`2026-11-01 01:30 CDT`") && err.contains("`2026-11-01 01:30 CST`"),
+        "{err}"
+    );
+    assert_eq!(
+        cal.parse_input("starts at", "2026-11-01 01:30 CDT").ok(),
+        Some(utc(2026, 11, 1, 6, 30))
+    );
+    assert_eq!(
+        cal.parse_input("starts at", "2026-11-01T01:30 cst").ok(),
+        Some(utc(2026, 11, 1, 7, 30))
+    );
+    assert_eq!(
+        cal.parse_input("starts at", "2026-11-01T01:30-06:00").ok(),
+        Some(utc(2026, 11, 1, 7, 30))
+    );
+    // An abbreviation that is not the time's is named, with what it is.
+    let err = cal
+        .parse_input("ends at", "2026-07-14 17:00 CST")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`CST` is not the offset") && err.contains("CDT (UTC-05:00)"),
+        "{err}"
+    );
+    // The gap: refused naming it.
+    let err = cal
+        .parse_input("starts at", "2026-03-08T02:30")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("starts at: ") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("02:00") && err.contains("03:00"), "{err}");
+    // Not a time at all.
+    let err = cal.parse_input("starts at", "tomorrow").unwrap_err();
+    assert!(err.is_client_error());
+    assert!(
+        err.to_string().contains("`tomorrow` is not a time"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_instant_is_shown_local_with_the_abbreviation() {
+    assert_eq!(
+        chicago().show(utc(2026, 7, 14, 22, 0)),
+        "2026-07-14 17:00 CDT"
+    );
+    assert_eq!(
+        chicago().show(utc(2026, 1, 14, 23, 0)),
+        "2026-01-14 17:00 CST"
+    );
+}

@@ -1,14 +1,20 @@
 //! The event chart: zone load before (baseline forecast), after (planned) and actual, per
-//! 15-minute interval, as SVG rendered on the server with plotters.
+//! 15-minute interval, as SVG rendered on the server with plotters. Points sit at their UTC
+//! instants (a 23- or 25-hour local day draws to scale); the axis reads in local time.
 
 use chrono::{DateTime, Utc};
 use plotters::prelude::*;
+
+use crate::calendar::Calendar;
+use crate::report::chart::{axis_description, with_title};
 
 /// One point per interval: (start, before, after, actual).
 pub type ChartPoint = (DateTime<Utc>, f64, f64, Option<f64>);
 
 /// Renders the chart; `window` shades the event itself. `None` when there is nothing to draw.
+/// The SVG carries a title, its text alternative, naming the event window in local time.
 pub fn event_chart(
+    cal: Calendar,
     points: &[ChartPoint],
     window: (DateTime<Utc>, DateTime<Utc>),
 ) -> Option<String> {
@@ -42,10 +48,10 @@ pub fn event_chart(
             .configure_mesh()
             .x_labels(10)
             .x_label_formatter(&|m| {
-                (first + chrono::Duration::minutes(*m as i64))
-                    .format("%H:%M")
-                    .to_string()
+                let t = first + chrono::Duration::minutes(*m as i64);
+                cal.local_time(t).format("%H:%M").to_string()
             })
+            .x_desc(axis_description(cal, first, last))
             .y_desc("kW")
             .draw()
             .ok()?;
@@ -94,7 +100,12 @@ pub fn event_chart(
             .ok()?;
         root.present().ok()?;
     }
-    Some(svg)
+    let alt = format!(
+        "Zone load before, after and actual; the event runs from {} to {}",
+        cal.show(window.0),
+        cal.show(window.1)
+    );
+    Some(with_title(&svg, &alt))
 }
 
 #[cfg(test)]
@@ -115,10 +126,39 @@ mod tests {
                 )
             })
             .collect();
-        let svg = event_chart(&pts, (t0, t0 + chrono::Duration::hours(1))).unwrap();
+        let svg = event_chart(
+            Calendar::default(),
+            &pts,
+            (t0, t0 + chrono::Duration::hours(1)),
+        )
+        .unwrap();
         assert!(svg.starts_with("<svg"));
+        // 16:00 UTC in July is 11:00 CDT: the text alternative and the axis read local time.
+        assert!(
+            svg.contains("<title>Zone load before, after and actual; the event runs from 2026-07-15 11:00 CDT to 2026-07-15 12:00 CDT</title>"),
+            "{svg}"
+        );
+        assert!(svg.contains("Local time (America/Chicago, CDT), 2026-07-15"));
+        assert!(svg.contains("\n11:00\n"), "local tick labels: {svg}");
         for label in ["Before (baseline)", "After (planned)", "Actual"] {
             assert!(svg.contains(label), "{label}");
         }
+    }
+
+    #[test]
+    fn a_fall_back_day_draws_25_hours_to_scale_with_both_abbreviations() {
+        let cal = Calendar::default();
+        // Local midnight to midnight on 2026-11-01: 05:00 UTC to 06:00 UTC the next day.
+        let day = cal.day_intervals(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
+        assert_eq!(day.len(), 100);
+        let pts: Vec<ChartPoint> = day.iter().map(|t| (*t, 1000.0, 900.0, None)).collect();
+        let svg = event_chart(cal, &pts, (day[0], day[99])).unwrap();
+        assert!(
+            svg.contains("Local time (America/Chicago, CDT → CST), 2026-11-01"),
+            "{svg}"
+        );
+        // The last point is 99 quarter hours after the first, not 95.
+        let first = pts[0].0;
+        assert_eq!((pts[99].0 - first).num_minutes(), 99 * 15);
     }
 }

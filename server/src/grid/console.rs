@@ -246,8 +246,8 @@ impl EventPort for EventService {
             DomainError::invalid("strategy: choose the strategy the event is created from")
         })?;
         let window = EventWindow::new(
-            parse_time("starts at", &input.starts_at)?,
-            parse_time("ends at", &input.ends_at)?,
+            parse_time(self.calendar, "starts at", &input.starts_at)?,
+            parse_time(self.calendar, "ends at", &input.ends_at)?,
             self.now(),
         )?;
         let ev = event::create_event(
@@ -300,7 +300,7 @@ impl EventPort for EventService {
             .iter()
             .map(|i| (i.starts_at, i.baseline_kw, i.planned_kw, i.actual_kw))
             .collect();
-        let chart_svg = event_chart(&points, (ev.starts_at, ev.ends_at));
+        let chart_svg = event_chart(self.calendar, &points, (ev.starts_at, ev.ends_at));
         let outcomes: Vec<Count> = event_store::reported_outcomes(&self.db, id)
             .await?
             .into_iter()
@@ -514,7 +514,7 @@ impl EventPort for EventService {
         tx.commit().await?;
         Ok(format!(
             "The simulated clock is now {}.",
-            clock.now().format("%Y-%m-%d %H:%M UTC")
+            self.calendar.show(clock.now())
         ))
     }
 }

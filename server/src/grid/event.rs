@@ -91,20 +91,10 @@ impl EventWindow {
     }
 }
 
-/// Parses `YYYY-MM-DDTHH:MM` (as a `datetime-local` input sends it) or RFC 3339, as UTC.
-pub fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, DomainError> {
-    let raw = raw.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    for fmt in ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(raw, fmt) {
-            return Ok(t.and_utc());
-        }
-    }
-    Err(DomainError::invalid(format!(
-        "{field}: `{raw}` is not a time; use YYYY-MM-DDTHH:MM (UTC)"
-    )))
+/// Parses a time typed into the console: local wall time in the utility's zone (with the
+/// zone's abbreviation or an offset to choose in a fold), or RFC 3339 with any offset.
+pub fn parse_time(cal: Calendar, field: &str, raw: &str) -> Result<DateTime<Utc>, DomainError> {
+    cal.parse_input(field, raw)
 }
 
 pub async fn get_event(db: &Db, id: i64) -> Result<Option<EventRow>, DomainError> {
@@ -384,7 +374,7 @@ pub async fn act(
                 format!(
                     "{} submitted. Open events together exceed the balancing-authority threshold at {}: two approvals are needed.",
                     ev.code,
-                    at.format("%Y-%m-%d %H:%M UTC")
+                    cal.show(at)
                 )
             } else {
                 set_status(&mut tx, &ev, to, actor, "submit", json!({}), now).await?;
@@ -556,9 +546,18 @@ mod tests {
 
     #[test]
     fn times_parse_from_the_form_and_rfc3339() {
-        assert_eq!(parse_time("x", "2026-07-15T16:00").unwrap(), t(16, 0));
-        assert_eq!(parse_time("x", "2026-07-15T16:00:00Z").unwrap(), t(16, 0));
-        let err = parse_time("starts at", "tomorrow").unwrap_err();
+        let cal = Calendar::default();
+        // The form's time is local: 16:00 CDT is 21:00 UTC.
+        assert_eq!(parse_time(cal, "x", "2026-07-15T16:00").unwrap(), t(21, 0));
+        assert_eq!(
+            parse_time(cal, "x", "2026-07-15T16:00:00Z").unwrap(),
+            t(16, 0)
+        );
+        assert_eq!(
+            parse_time(cal, "x", "2026-07-15T16:00:00-04:00").unwrap(),
+            t(20, 0)
+        );
+        let err = parse_time(cal, "starts at", "tomorrow").unwrap_err();
         assert!(err.to_string().starts_with("starts at:"), "{err}");
     }
 }

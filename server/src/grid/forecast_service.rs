@@ -25,8 +25,8 @@ use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::grid::forecast::{
-    self, interval_temperatures, parse_weather_csv, store_forecast, ReductionEntry,
-    HORIZON_INTERVALS,
+    self, horizon_intervals, interval_temperatures, parse_weather_csv, store_forecast,
+    ReductionEntry,
 };
 use crate::grid::rollup::{network_rollup, NodeFigures};
 use crate::grid::DEVICE_TYPES;
@@ -158,19 +158,12 @@ impl ForecastPort for ForecastService {
             .collect();
         rows.extend(transformers.iter().map(|n| rollup_row(n)));
 
-        let temps = interval_temperatures(&self.db, start, HORIZON_INTERVALS).await?;
+        let horizon = horizon_intervals(self.calendar, start);
+        let temps = interval_temperatures(&self.db, start, horizon).await?;
         let forecast_hours = temps.iter().step_by(4).filter(|t| t.is_some()).count();
         let (mut intervals, mut chart_svg, mut peak_kw, mut error) = (Vec::new(), None, None, None);
         if !q.nodes.is_empty() {
-            match forecast::zone_baseline(
-                &self.db,
-                self.calendar,
-                &q.nodes,
-                start,
-                HORIZON_INTERVALS,
-            )
-            .await
-            {
+            match forecast::zone_baseline(&self.db, self.calendar, &q.nodes, start, horizon).await {
                 Ok(kw) => {
                     let times: Vec<DateTime<Utc>> = (0..kw.len())
                         .map(|i| start + Duration::minutes(15 * i as i64))
@@ -185,6 +178,7 @@ impl ForecastPort for ForecastService {
                             .join(", ")
                     );
                     chart_svg = Some(line_chart_with_secondary(
+                        self.calendar,
                         &title,
                         &times,
                         "kW",
@@ -245,8 +239,8 @@ impl ForecastPort for ForecastService {
         tx.commit().await?;
         Ok(format!(
             "Temperature forecast stored: {n} hour(s) from {} to {}.",
-            first.format("%Y-%m-%d %H:%M UTC"),
-            last.format("%Y-%m-%d %H:%M UTC")
+            self.calendar.show(first),
+            self.calendar.show(last)
         ))
     }
 

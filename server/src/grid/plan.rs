@@ -74,8 +74,14 @@ fn readable<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T,
 }
 
 /// Reads the operator's manual stages: `HH:MM-HH:MM` or `HH:MM-HH:MM@kW`, comma separated,
-/// times on the event's day(s) in UTC. Blank: one stage over the whole window.
-pub fn parse_manual_stages(ev: &EventRow, spec: &str) -> Result<Vec<ManualStage>, DomainError> {
+/// local times in the utility's zone on the event's local day(s) (a time before the start is
+/// on the next day; a time the clocks pass twice takes the zone's abbreviation, `01:30 CST`).
+/// Blank: one stage over the whole window.
+pub fn parse_manual_stages(
+    cal: Calendar,
+    ev: &EventRow,
+    spec: &str,
+) -> Result<Vec<ManualStage>, DomainError> {
     let n = interval_count(ev);
     if spec.trim().is_empty() {
         return Ok(vec![ManualStage {
@@ -84,7 +90,7 @@ pub fn parse_manual_stages(ev: &EventRow, spec: &str) -> Result<Vec<ManualStage>
             target_kw: None,
         }]);
     }
-    let day = ev.starts_at.date_naive();
+    let day = cal.local_date(ev.starts_at);
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (range, target) = match part.split_once('@') {
@@ -95,9 +101,10 @@ pub fn parse_manual_stages(ev: &EventRow, spec: &str) -> Result<Vec<ManualStage>
             DomainError::invalid(format!("stages: `{part}` is not HH:MM-HH:MM[@kW]"))
         })?;
         let at = |s: &str| -> Result<usize, DomainError> {
-            let t = parse_time("stages", &format!("{day}T{}", s.trim()))?;
+            let t = parse_time(cal, "stages", &format!("{day}T{}", s.trim()))?;
             let t = if t < ev.starts_at {
-                t + Duration::days(1)
+                let next = day + Duration::days(1);
+                parse_time(cal, "stages", &format!("{next}T{}", s.trim()))?
             } else {
                 t
             };
@@ -302,7 +309,7 @@ pub async fn load(
         },
         "MaximumReduction" => Objective::MaximumReduction,
         _ => Objective::Manual {
-            stages: parse_manual_stages(ev, manual)?,
+            stages: parse_manual_stages(cal, ev, manual)?,
         },
     };
     Ok(Loaded {

@@ -15,7 +15,7 @@ use crate::calendar::{align, Calendar};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::grid::forecast::{
-    fit_feeders, load_temperatures, predict, transformer_shares, NodeInfo, HORIZON_INTERVALS,
+    fit_feeders, horizon_intervals, load_temperatures, predict, transformer_shares, NodeInfo,
 };
 
 /// One node's figures.
@@ -70,11 +70,12 @@ pub async fn network_rollup(
         .collect();
     // Forecast each feeder that has history; those without are shown without a forecast.
     let mut series: HashMap<i64, Vec<f64>> = HashMap::new();
-    let end = start + Duration::minutes(15 * HORIZON_INTERVALS as i64);
+    let horizon = horizon_intervals(cal, start);
+    let end = start + Duration::minutes(15 * horizon as i64);
     let temps = load_temperatures(db, "forecast", start, end).await?;
     let (models, _without_history) = fit_feeders(db, cal, &feeders, start).await?;
     for (id, m) in &models {
-        series.insert(*id, predict(cal, m, start, HORIZON_INTERVALS, &temps));
+        series.insert(*id, predict(cal, m, start, horizon, &temps));
     }
     Ok(Rollup {
         nodes: combine(&nodes, &devices, &series),

@@ -1,12 +1,13 @@
 //! The integration monitor's chart: messages per flow (or, with a flow chosen, per status)
-//! over time, counted in the database per hour (per day beyond three days) and drawn as an
-//! SVG on the server.
+//! over time, counted in the database per hour (per local day beyond three days, folded from
+//! the hours) and drawn as an SVG on the server with a local-time axis.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, Utc};
 use plotters::prelude::*;
 
+use crate::calendar::Calendar;
 use crate::db::{Arg, Db, Filter};
 use crate::error::DomainError;
 use crate::integration::message::MessageFilter;
@@ -28,18 +29,35 @@ fn bucket_width(hours: u32) -> Duration {
 }
 
 /// One grouped query over the window; the filters are the monitor's (flow, status, direction).
+/// Days are the utility's local days (23 or 25 hours at a daylight-saving change), folded
+/// from hourly counts: every zone in use is a whole number of hours from UTC.
 pub async fn series(
     db: &Db,
+    cal: Calendar,
     f: &MessageFilter,
     hours: u32,
     now: DateTime<Utc>,
 ) -> Result<Series, DomainError> {
-    let width = bucket_width(hours);
-    let end = now.duration_trunc(width).unwrap_or(now);
+    let daily = bucket_width(hours) == Duration::days(1);
+    let hour = Duration::hours(1);
+    let end = now.duration_trunc(hour).unwrap_or(now);
     let start = end - Duration::hours(hours as i64 - 1).max(Duration::zero());
-    let start = start.duration_trunc(width).unwrap_or(start);
-    let daily = width == Duration::days(1);
-    let bucket = db.dialect().utc_bucket("created_at", daily);
+    let mut buckets = Vec::new();
+    if daily {
+        let mut day = cal.local_date(start);
+        while day <= cal.local_date(end) {
+            buckets.push(cal.day_start(day));
+            day += Duration::days(1);
+        }
+    } else {
+        let mut t = start;
+        while t <= end {
+            buckets.push(t);
+            t += hour;
+        }
+    }
+    let start = buckets.first().copied().unwrap_or(start);
+    let bucket = db.dialect().utc_bucket("created_at", false);
     let by = if f.flow.is_some() { "status" } else { "flow" };
     let mut filter = Filter::default();
     filter.add("created_at >= ?", [Arg::Time(start)]);
@@ -62,27 +80,21 @@ pub async fn series(
     )
     .fetch_all(pool)
     .await?);
-    let mut buckets = Vec::new();
-    let mut t = start;
-    while t <= end {
-        buckets.push(t);
-        t += width;
-    }
-    let key = |t: &DateTime<Utc>| {
+    // Each row's hour (`YYYY-MM-DDTHH`, UTC) goes to its hour, or to its local day.
+    let index = |b: &str| -> Option<usize> {
+        let t = NaiveDateTime::parse_from_str(&format!("{b}:00"), "%Y-%m-%dT%H:%M")
+            .ok()?
+            .and_utc();
         if daily {
-            t.format("%Y-%m-%d").to_string()
+            let day = cal.day_start(cal.local_date(t));
+            buckets.binary_search(&day).ok()
         } else {
-            t.format("%Y-%m-%dT%H").to_string()
+            buckets.binary_search(&t).ok()
         }
     };
-    let index: BTreeMap<String, usize> = buckets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (key(t), i))
-        .collect();
     let mut lines: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for (b, name, n) in rows {
-        if let Some(&i) = index.get(&b) {
+        if let Some(i) = index(&b) {
             lines.entry(name).or_insert_with(|| vec![0; buckets.len()])[i] += n;
         }
     }
@@ -93,16 +105,21 @@ pub async fn series(
 }
 
 /// Draws the series; a chart that cannot be drawn becomes a short note, never an error page.
-pub fn render(s: &Series, title: &str) -> String {
+pub fn render(cal: Calendar, s: &Series, title: &str) -> String {
     let mut svg = String::new();
-    if let Err(e) = draw(&mut svg, s, title) {
+    if let Err(e) = draw(&mut svg, cal, s, title) {
         tracing::warn!(error = %e, "monitor chart not drawn");
         return String::from("<p class=\"empty\">The chart could not be drawn.</p>");
     }
     svg
 }
 
-fn draw(svg: &mut String, s: &Series, title: &str) -> Result<(), Box<dyn std::error::Error>> {
+fn draw(
+    svg: &mut String,
+    cal: Calendar,
+    s: &Series,
+    title: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::with_string(svg, (860, 320)).into_drawing_area();
     root.fill(&WHITE)?;
     let n = s.buckets.len().max(1) as i32;
@@ -119,10 +136,11 @@ fn draw(svg: &mut String, s: &Series, title: &str) -> Result<(), Box<dyn std::er
         buckets
             .get(*i as usize)
             .map(|t| {
+                let local = cal.local_time(*t);
                 if daily {
-                    t.format("%m-%d").to_string()
+                    local.format("%m-%d").to_string()
                 } else {
-                    t.format("%H:00").to_string()
+                    local.format("%H:00").to_string()
                 }
             })
             .unwrap_or_default()
@@ -137,6 +155,10 @@ fn draw(svg: &mut String, s: &Series, title: &str) -> Result<(), Box<dyn std::er
         .configure_mesh()
         .x_labels(12)
         .x_label_formatter(&label)
+        .x_desc(match (s.buckets.first(), s.buckets.last()) {
+            (Some(a), Some(b)) => crate::report::chart::axis_description(cal, *a, *b),
+            _ => format!("Local time ({})", cal.name()),
+        })
         .y_desc("messages")
         .draw()?;
     for (k, (name, values)) in s.lines.iter().enumerate() {
@@ -179,7 +201,7 @@ mod tests {
                 ("device_score".into(), (0..24).map(|h| 24 - h).collect()),
             ],
         };
-        let svg = render(&s, "Messages per flow");
+        let svg = render(Calendar::default(), &s, "Messages per flow");
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
         // Per series: its line (24 points) and its legend swatch.
         let lines = svg
@@ -197,5 +219,8 @@ mod tests {
             .collect::<Vec<_>>();
         assert_eq!(lines, [24, 24, 2, 2]);
         assert!(svg.contains("enrollment_sync") && svg.contains("device_score"));
+        // Midnight UTC on 1 July is 19:00 CDT on 30 June.
+        assert!(svg.contains("\n19:00\n"), "local hour labels");
+        assert!(svg.contains("Local time (America/Chicago, CDT), 2026-06-30 – 2026-07-01"));
     }
 }

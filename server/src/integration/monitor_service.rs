@@ -12,6 +12,7 @@ use app::query::MessageQuery;
 use app::AppError;
 
 use crate::access::{mask_json, require};
+use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::{self, Db};
@@ -22,11 +23,17 @@ use crate::integration::wire::Flow;
 pub struct MonitorService {
     pub db: Db,
     clock: Arc<dyn Clock>,
+    /// The chart's axis and days are local.
+    calendar: Calendar,
 }
 
 impl MonitorService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(MonitorService { db, clock })
+    pub fn new(db: Db, clock: Arc<dyn Clock>, calendar: Calendar) -> Arc<Self> {
+        Arc::new(MonitorService {
+            db,
+            clock,
+            calendar,
+        })
     }
 }
 
@@ -69,14 +76,19 @@ impl MonitorPort for MonitorService {
         let next_before = db::next_cursor(&mut rows, limit, |r| r.id);
         let latencies = message::recent_latencies(&self.db, 10_000).await?;
         let hours = query.chart_hours();
-        let series =
-            crate::integration::monitor_chart::series(&self.db, &filter, hours, self.clock.now())
-                .await?;
+        let series = crate::integration::monitor_chart::series(
+            &self.db,
+            self.calendar,
+            &filter,
+            hours,
+            self.clock.now(),
+        )
+        .await?;
         let title = match &query.flow {
             Some(flow) => format!("{flow}: messages per status, last {hours} h"),
             None => format!("Messages per flow, last {hours} h"),
         };
-        let chart_svg = crate::integration::monitor_chart::render(&series, &title);
+        let chart_svg = crate::integration::monitor_chart::render(self.calendar, &series, &title);
         Ok(MonitorView {
             chart_svg,
             counts: message::counts(&self.db)

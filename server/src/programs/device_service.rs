@@ -12,6 +12,7 @@ use app::query::DeviceQuery;
 use app::AppError;
 
 use crate::access::{mask_for, require};
+use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::db::{self, Db};
 use crate::dto::node_ref;
@@ -23,11 +24,17 @@ use crate::programs::{opt_out, unavailability};
 pub struct DeviceService {
     pub db: Db,
     clock: Arc<dyn Clock>,
+    /// The utility's calendar: the console's unavailability times are local.
+    calendar: Calendar,
 }
 
 impl DeviceService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(DeviceService { db, clock })
+    pub fn new(db: Db, clock: Arc<dyn Clock>, calendar: Calendar) -> Arc<Self> {
+        Arc::new(DeviceService {
+            db,
+            clock,
+            calendar,
+        })
     }
 }
 
@@ -123,7 +130,7 @@ impl DevicePort for DeviceService {
                         format!(
                             "{} (grid answer of {})",
                             v["deviceList"][0]["status"].as_str().unwrap_or("UNKNOWN"),
-                            at.format("%Y-%m-%d %H:%M UTC")
+                            self.calendar.show(at)
                         )
                     }
                     ("queued" | "delivering" | "technical_failure", _) => {
@@ -194,8 +201,8 @@ impl DevicePort for DeviceService {
         reason: &str,
     ) -> Result<(), AppError> {
         require(viewer, Action::RecordUnavailability)?;
-        let starts = unavailability::parse_instant("start", starts_at)?;
-        let ends = unavailability::parse_instant("end", ends_at)?;
+        let starts = unavailability::parse_instant(self.calendar, "start", starts_at)?;
+        let ends = unavailability::parse_instant(self.calendar, "end", ends_at)?;
         unavailability::add_window(
             &self.db,
             &viewer.username,
@@ -252,6 +259,7 @@ impl DevicePort for DeviceService {
         require(viewer, Action::OptOut)?;
         Ok(opt_out::opt_out(
             &self.db,
+            self.calendar,
             &viewer.username,
             stage,
             device_id,

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::calendar::Calendar;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::meter::{self as meter_store, NewImport};
 use crate::db::{Db, Tx};
@@ -685,6 +686,7 @@ pub async fn import(
 /// The 50 most recent imports and the report of `selected` (for the console).
 pub async fn imports_view(
     db: &Db,
+    cal: Calendar,
     selected: Option<i64>,
 ) -> Result<app::model::MeterImportView, DomainError> {
     use app::model::{MeterImportDetail, MeterImportRow, MeterImportView, MeterRejectionDto};
@@ -727,8 +729,8 @@ pub async fn imports_view(
                         format!(
                             "{}: no data from {} to {}",
                             g.service_point_id,
-                            g.from.format("%Y-%m-%d %H:%M UTC"),
-                            g.to.format("%Y-%m-%d %H:%M UTC")
+                            cal.show(g.from),
+                            cal.show(g.to)
                         )
                     })
                     .collect(),

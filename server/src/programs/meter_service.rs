@@ -10,17 +10,24 @@ use app::port::MeterDataPort;
 use app::AppError;
 
 use crate::access::require;
+use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::db::Db;
 
 pub struct MeterDataService {
     pub db: Db,
     clock: Arc<dyn Clock>,
+    /// Gaps in an import are reported in local time.
+    calendar: Calendar,
 }
 
 impl MeterDataService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(MeterDataService { db, clock })
+    pub fn new(db: Db, clock: Arc<dyn Clock>, calendar: Calendar) -> Arc<Self> {
+        Arc::new(MeterDataService {
+            db,
+            clock,
+            calendar,
+        })
     }
 }
 
@@ -32,7 +39,7 @@ impl MeterDataPort for MeterDataService {
         selected: Option<i64>,
     ) -> Result<MeterImportView, AppError> {
         require(viewer, Action::ReadMeterImports)?;
-        Ok(crate::programs::meter::imports_view(&self.db, selected).await?)
+        Ok(crate::programs::meter::imports_view(&self.db, self.calendar, selected).await?)
     }
 
     async fn import_meter_data(

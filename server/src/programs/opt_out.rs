@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
+use crate::calendar::Calendar;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::participation as store;
 use crate::db::Db;
@@ -19,6 +20,7 @@ pub fn cutoff(starts_at: DateTime<Utc>, cutoff_minutes: i32) -> DateTime<Utc> {
 
 pub async fn opt_out(
     db: &Db,
+    cal: Calendar,
     actor: &str,
     stage: &str,
     device_id: i64,
@@ -50,7 +52,7 @@ pub async fn opt_out(
     if now >= until {
         return Err(DomainError::invalid(format!(
             "the opt-out cut-off for this event passed at {}",
-            until.format("%Y-%m-%d %H:%M UTC")
+            cal.show(until)
         )));
     }
     store::record_opt_out(&mut tx, stage, &r.head_end, &r.nic_id, now).await?;

@@ -1,9 +1,10 @@
 //! Unavailability windows recorded on a customer's behalf: a device must not be reserved
 //! inside one. Each change is audited and told to the grid side (flow 8) in one transaction.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::calendar::Calendar;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::unavailability::{self as store, WindowRow};
 use crate::db::Db;
@@ -14,20 +15,14 @@ use crate::integration::wire::Flow;
 /// The longest window one request may declare.
 pub const MAX_WINDOW_DAYS: i64 = 31;
 
-/// Parses a `datetime-local` form value (`YYYY-MM-DDTHH:MM`, taken as UTC) or RFC 3339.
-pub fn parse_instant(field: &str, value: &str) -> Result<DateTime<Utc>, DomainError> {
-    let v = value.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
-        .map(|n| n.and_utc())
-        .map_err(|_| {
-            DomainError::invalid(format!(
-                "{field}: expected a date and time like 2026-07-01T14:00, got `{v}`"
-            ))
-        })
+/// Parses a window bound: local wall time in the utility's zone as the console form sends it
+/// (with the zone's abbreviation to choose in a fold), or RFC 3339 with any offset.
+pub fn parse_instant(
+    cal: Calendar,
+    field: &str,
+    value: &str,
+) -> Result<DateTime<Utc>, DomainError> {
+    cal.parse_input(field, value)
 }
 
 fn message(payload: serde_json::Value, device_id: i64) -> NewMessage {
@@ -142,19 +137,23 @@ mod tests {
 
     #[test]
     fn form_and_wire_times_both_parse() {
+        let cal = Calendar::default();
+        // The form's time is local: 14:00 CDT.
         assert_eq!(
-            parse_instant("start", "2026-07-01T14:00")
-                .unwrap()
-                .to_rfc3339(),
-            "2026-07-01T14:00:00+00:00"
-        );
-        assert_eq!(
-            parse_instant("start", "2026-07-01T14:00:00-05:00")
+            parse_instant(cal, "start", "2026-07-01T14:00")
                 .unwrap()
                 .to_rfc3339(),
             "2026-07-01T19:00:00+00:00"
         );
-        let err = parse_instant("start", "tomorrow").unwrap_err().to_string();
+        assert_eq!(
+            parse_instant(cal, "start", "2026-07-01T14:00:00-05:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-07-01T19:00:00+00:00"
+        );
+        let err = parse_instant(cal, "start", "tomorrow")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("start:"), "{err}");
     }
 }

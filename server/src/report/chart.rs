@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use plotters::prelude::*;
 pub use plotters::style::RGBColor;
 
+use crate::calendar::Calendar;
+
 /// One line of a chart.
 #[derive(Debug, Clone, Copy)]
 pub struct Series<'a> {
@@ -31,18 +33,21 @@ pub const ORANGE: RGBColor = RGBColor(230, 110, 20);
 
 const SIZE: (u32, u32) = (960, 380);
 
-/// A line chart of `series` (kW or any one unit, `y_label`) over `times` (one per value).
+/// A line chart of `series` (kW or any one unit, `y_label`) over `times` (one per value), the
+/// axis in local time.
 pub fn line_chart(
+    cal: Calendar,
     title: &str,
     times: &[DateTime<Utc>],
     y_label: &str,
     series: &[Series],
 ) -> String {
-    line_chart_with_secondary(title, times, y_label, series, "", &[])
+    line_chart_with_secondary(cal, title, times, y_label, series, "", &[])
 }
 
 /// Like [`line_chart`], with more series on a second y axis at the right (e.g. °C).
 pub fn line_chart_with_secondary(
+    cal: Calendar,
     title: &str,
     times: &[DateTime<Utc>],
     y_label: &str,
@@ -54,7 +59,7 @@ pub fn line_chart_with_secondary(
     let drawn = draw(
         &mut buf,
         title,
-        times,
+        &LocalAxis::new(cal, times),
         y_label,
         series,
         secondary_label,
@@ -161,10 +166,31 @@ fn range(series: &[Series], floor_zero: bool) -> (f64, f64) {
     (if floor_zero { lo } else { lo - pad }, hi + pad)
 }
 
+/// The x axis of a line chart: one local label per point, and what the axis reads.
+struct LocalAxis {
+    labels: Vec<String>,
+    description: String,
+}
+
+impl LocalAxis {
+    fn new(cal: Calendar, times: &[DateTime<Utc>]) -> Self {
+        LocalAxis {
+            labels: times
+                .iter()
+                .map(|t| cal.local_time(*t).format("%a %H:%M").to_string())
+                .collect(),
+            description: match (times.first(), times.last()) {
+                (Some(a), Some(b)) => axis_description(cal, *a, *b),
+                _ => format!("Local time ({})", cal.name()),
+            },
+        }
+    }
+}
+
 fn draw(
     buf: &mut String,
     title: &str,
-    times: &[DateTime<Utc>],
+    axis: &LocalAxis,
     y_label: &str,
     series: &[Series],
     secondary_label: &str,
@@ -172,15 +198,12 @@ fn draw(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::with_string(buf, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
-    let n = times.len().max(2) as f64;
+    let n = axis.labels.len().max(2) as f64;
     let (y0, y1) = range(series, true);
     let (s0, s1) = range(secondary, false);
     let label_of = |x: &f64| {
         let i = x.round() as usize;
-        times
-            .get(i)
-            .map(|t| t.format("%a %H:%M").to_string())
-            .unwrap_or_default()
+        axis.labels.get(i).cloned().unwrap_or_default()
     };
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
@@ -194,7 +217,7 @@ fn draw(
         .configure_mesh()
         .x_labels(9)
         .x_label_formatter(&label_of)
-        .x_desc("UTC")
+        .x_desc(axis.description.as_str())
         .y_desc(y_label)
         .y_label_formatter(&|v| format!("{v:.0}"))
         .light_line_style(WHITE.mix(0.0))
@@ -248,6 +271,40 @@ fn draw(
     Ok(())
 }
 
+/// What the x axis reads: local time in the zone, with the local date(s) and abbreviation(s).
+pub fn axis_description(cal: Calendar, first: DateTime<Utc>, last: DateTime<Utc>) -> String {
+    let (a, b) = (cal.show(first), cal.show(last));
+    let (day_a, zone_a) = (&a[..10], &a[17..]);
+    let (day_b, zone_b) = (&b[..10], &b[17..]);
+    let days = if day_a == day_b {
+        day_a.to_string()
+    } else {
+        format!("{day_a} – {day_b}")
+    };
+    let zones = if zone_a == zone_b {
+        zone_a.to_string()
+    } else {
+        format!("{zone_a} → {zone_b}")
+    };
+    format!("Local time ({}, {zones}), {days}", cal.name())
+}
+
+/// Puts a `<title>` (the chart's text alternative) first inside the SVG and marks it an image.
+pub fn with_title(svg: &str, alt: &str) -> String {
+    let escaped = alt
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    match svg.find('>') {
+        Some(end) if svg.starts_with("<svg") => format!(
+            "<svg role=\"img\"{}><title>{escaped}</title>{}",
+            &svg[4..end],
+            &svg[end + 1..]
+        ),
+        _ => svg.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +317,7 @@ mod tests {
         let kw = [10.0, 12.0, 15.0, 14.0, 13.0, 11.0, 10.0, 9.0];
         let c = [30.0, 31.0, 32.0, 33.0, 33.0, 32.0, 31.0, 30.0];
         let svg = line_chart_with_secondary(
+            Calendar::default(),
             "Zone baseline",
             &times,
             "kW",
@@ -271,6 +329,12 @@ mod tests {
         assert!(svg.contains("Zone baseline"));
         assert!(svg.contains("temperature"));
         assert!(svg.contains("<polyline") || svg.contains("<path"));
+        // 00:00 UTC on 1 July is 19:00 CDT on 30 June: the axis reads local time.
+        assert!(
+            svg.contains("Local time (America/Chicago, CDT), 2026-06-30"),
+            "{svg}"
+        );
+        assert!(svg.contains("Tue 19:00"), "{svg}");
     }
 
     #[test]

@@ -278,7 +278,7 @@ pub async fn event_report(db: &Db, cal: Calendar, id: i64) -> Result<EventReport
         .rev()
         .map(audit_dto)
         .collect();
-    let chart_svg = chart(db, &ev.code, &stages).await?;
+    let chart_svg = chart(db, cal, &ev.code, &stages).await?;
     let baseline_days = baseline_days(db, cal, &ev).await?;
 
     Ok(EventReport {
@@ -397,6 +397,7 @@ async fn baseline_days(
 /// and the baseline less the plan's expected reduction. None before settlement.
 async fn chart(
     db: &Db,
+    cal: Calendar,
     event_code: &str,
     stages: &[StageRow],
 ) -> Result<Option<String>, DomainError> {
@@ -426,6 +427,7 @@ async fn chart(
         })
         .collect();
     Ok(Some(line_chart(
+        cal,
         "Settled customers: baseline, measured and expected (kWh per quarter hour)",
         &times,
         "kWh per 15 min",

@@ -368,9 +368,13 @@ where
 }
 
 /// A body that is not the JSON asked for: 400 when it is not JSON, 415 without the JSON
-/// content type, 422 when a field is missing, unknown or of the wrong type (named in the detail).
+/// content type, 422 when a field is missing, unknown or of the wrong type (named in the detail),
+/// and 400 for a time without a UTC offset (named too).
 pub(crate) fn json_problem(e: axum::extract::rejection::JsonRejection) -> Response {
-    let status = e.status().as_u16();
+    let status = match e.status().as_u16() {
+        422 if e.body_text().contains(crate::web::time_field::NO_OFFSET) => 400,
+        s => s,
+    };
     let title = match status {
         415 => "Unsupported media type",
         422 => "Unprocessable content",
@@ -396,9 +400,11 @@ pub struct StatusAnswer {
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnavailabilityBody {
-    /// RFC 3339 with an offset (`2026-07-01T15:00:00Z`).
+    /// RFC 3339 with any offset (`2026-07-01T15:00:00Z`); without one it is a 400.
+    #[serde(deserialize_with = "crate::web::time_field::deserialize")]
     pub starts_at: chrono::DateTime<chrono::Utc>,
-    /// RFC 3339 with an offset, after `startsAt`.
+    /// RFC 3339 with any offset, after `startsAt`.
+    #[serde(deserialize_with = "crate::web::time_field::deserialize")]
     pub ends_at: chrono::DateTime<chrono::Utc>,
     pub reason: String,
 }

@@ -100,9 +100,12 @@ impl From<StrategyBody> for StrategyInput {
 pub struct EventBody {
     pub strategy_id: i64,
     pub name: String,
-    /// On a quarter hour, e.g. `2026-07-01T15:00:00Z`.
+    /// On a quarter hour, RFC 3339 with any offset, e.g. `2026-07-01T15:00:00Z` or
+    /// `2026-07-01T10:00:00-05:00`; without an offset it is a 400.
+    #[serde(deserialize_with = "crate::web::time_field::deserialize")]
     pub starts_at: DateTime<Utc>,
     /// On a quarter hour, after `startsAt`.
+    #[serde(deserialize_with = "crate::web::time_field::deserialize")]
     pub ends_at: DateTime<Utc>,
 }
 

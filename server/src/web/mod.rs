@@ -11,5 +11,6 @@ pub mod ops;
 pub mod report_api;
 pub mod settlement_api;
 pub mod state;
+pub mod time_field;
 
 pub use state::AppState;

@@ -81,6 +81,7 @@ impl AppState {
         provide_context::<Settlements>(self.settlements.clone());
         provide_context::<Reports>(self.reports.clone());
         provide_context::<Holidays>(self.holidays.clone());
+        provide_context(app::components::LocalZone(self.calendar.zone()));
     }
 }
 

@@ -61,8 +61,20 @@ pub const SLOTS_PER_DAY: usize = 96;
 pub const HISTORY_DAYS: i64 = 28;
 /// The temperature assumed for an hour with neither a forecast nor an observation.
 pub const MILD_C: f64 = 20.0;
-/// How far ahead the forecast page and the roll-up look.
+/// 48 hours of quarter hours: the horizon on days without a daylight-saving change.
 pub const HORIZON_INTERVALS: usize = 48 * 4;
+
+/// How far ahead the forecast page and the roll-up look from `start`: two whole local days, up
+/// to the same local time two days on — 4 intervals fewer or more across a daylight-saving
+/// change (the local days' own quarter hours, from [`Calendar::day_intervals`]).
+pub fn horizon_intervals(cal: Calendar, start: DateTime<Utc>) -> usize {
+    let today = cal.local_date(start);
+    let end = cal.days_before(start, -2);
+    (0..=2)
+        .flat_map(|d| cal.day_intervals(today + Duration::days(d)))
+        .filter(|t| *t >= start && *t < end)
+        .count()
+}
 
 /// Local quarter-hour of the day, 0..96.
 pub fn slot_of(cal: Calendar, t: DateTime<Utc>) -> usize {
@@ -207,6 +219,22 @@ pub fn predict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_horizon_is_two_local_days_whatever_their_length() {
+        use chrono::TimeZone;
+        let cal = Calendar::default();
+        let at = |y, m, d, h| Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap();
+        // An ordinary July afternoon: 192 quarter hours.
+        assert_eq!(
+            horizon_intervals(cal, at(2026, 7, 14, 22)),
+            HORIZON_INTERVALS
+        );
+        // Saturday 17:00 CDT before the fall-back: to Monday 17:00 CST is 49 hours.
+        assert_eq!(horizon_intervals(cal, at(2026, 10, 31, 22)), 196);
+        // Saturday 17:00 CST before the spring-forward: to Monday 17:00 CDT is 47 hours.
+        assert_eq!(horizon_intervals(cal, at(2026, 3, 7, 23)), 188);
+    }
     use crate::calendar::align;
     use chrono::TimeZone;
 

@@ -186,7 +186,7 @@ pub async fn feeder_models(
     if !missing.is_empty() {
         return Err(DomainError::invalid(format!(
             "no load history in the {HISTORY_DAYS} days before {} for feeder(s) {}; the forecast needs metered load",
-            start.format("%Y-%m-%d %H:%M UTC"),
+            cal.show(start),
             missing.join(", ")
         )));
     }
