@@ -304,8 +304,8 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
 
     // The baseline days: ten used, from the day before the event back; every skipped day
     // says why. A holiday on the most recent weekday before the event is skipped by name.
-    let cal = gridflex::calendar::Calendar::default();
-    let event_date = cal.local_date(start);
+    let zone = cal();
+    let event_date = zone.local_date(start);
     let used = |r: &app::report::EventReport| r.baseline_days.iter().filter(|d| d.used).count();
     assert_eq!(used(&report), 10, "{}: {:?}", t.name, report.baseline_days);
     assert_eq!(report.baseline_days[0].date, event_date - Duration::days(1));
@@ -327,7 +327,7 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let report = gridflex::report::event_report::event_report(&t.db, cal, id)
+    let report = gridflex::report::event_report::event_report(&t.db, zone, id)
         .await
         .unwrap();
     let day = report
