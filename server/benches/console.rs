@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
 
     let clock: std::sync::Arc<dyn gridflex::clock::Clock> =
         std::sync::Arc::new(gridflex::clock::SystemClock);
-    let enrollments = EnrollmentService::new(db.clone(), clock.clone());
+    let enrollments = EnrollmentService::new(db.clone(), clock.clone(), Default::default());
     let devices = DeviceService::new(db.clone(), clock.clone(), Default::default());
     let network = NetworkService::new(db.clone(), clock);
     let viewer = Viewer {

@@ -62,7 +62,16 @@ async fn main() -> anyhow::Result<()> {
         username: "bench".into(),
         role: Role::Operator,
     };
-    let ev = create_event(&db, &operator, strategy, "bench", window, now).await?;
+    let ev = create_event(
+        &db,
+        Default::default(),
+        &operator,
+        strategy,
+        "bench",
+        window,
+        now,
+    )
+    .await?;
 
     let (mut loads, mut plans) = (Vec::new(), Vec::new());
     let mut last = None;

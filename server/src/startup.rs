@@ -172,7 +172,7 @@ pub async fn build_app(
         db: db.clone(),
         users: UserService::new(db.clone()),
         home: HomeService::new(db.clone(), network.clone()),
-        enrollments: EnrollmentService::new(db.clone(), clock.clone()),
+        enrollments: EnrollmentService::new(db.clone(), clock.clone(), calendar),
         devices: DeviceService::new(db.clone(), clock.clone(), calendar),
         programs: ProgramService::new(db.clone(), clock.clone(), calendar),
         network,

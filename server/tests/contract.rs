@@ -248,6 +248,7 @@ async fn run_every_flow(w: &World) {
     });
     gridflex::programs::enrollment::change_status(
         &w.programs,
+        cal(),
         enrollment,
         gridflex::programs::enrollment::EnrollmentAction::Activate,
         "manager",

@@ -187,6 +187,7 @@ async fn an_enrollment_status_change_writes_history_and_audit_together(t: TestDb
     .await;
     let to = change_status(
         &t.db,
+        cal(),
         pending,
         EnrollmentAction::Activate,
         "manager",
@@ -219,6 +220,7 @@ async fn an_enrollment_status_change_writes_history_and_audit_together(t: TestDb
     // An illegal transition changes nothing.
     let err = change_status(
         &t.db,
+        cal(),
         pending,
         EnrollmentAction::Activate,
         "manager",
@@ -238,6 +240,7 @@ async fn an_enrollment_status_change_writes_history_and_audit_together(t: TestDb
     assert!(
         change_status(
             &t.db,
+            cal(),
             pending,
             EnrollmentAction::Unenroll,
             "manager",

@@ -277,7 +277,7 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
             &t.db,
             cal(),
             "test",
-            start.date_naive(),
+            cal().local_date(start),
             later,
             false,
         )
@@ -332,7 +332,7 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
     .await;
     // Audit rows carry the wall-clock time they were written: a window around today
     // (the event itself may start after midnight).
-    let today = chrono::Utc::now().date_naive();
+    let today = cal().local_date(chrono::Utc::now());
     let (from, to) = (today - Duration::days(1), today + Duration::days(1));
     let (status, html) = app
         .page(

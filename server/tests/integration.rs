@@ -436,6 +436,7 @@ async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits(t: Te
     let (id, devices) = pending_enrollment(&t).await;
     gridflex::programs::enrollment::change_status(
         &t.db,
+        cal(),
         id,
         gridflex::programs::enrollment::EnrollmentAction::Activate,
         "manager",
@@ -572,6 +573,7 @@ async fn two_gridflex_processes_exchange_the_enrollment_sync_over_http() {
     let (id, devices) = pending_enrollment(&programs).await;
     gridflex::programs::enrollment::change_status(
         &programs.db,
+        cal(),
         id,
         gridflex::programs::enrollment::EnrollmentAction::Activate,
         "manager",
@@ -745,6 +747,7 @@ async fn several_workers_share_the_queue_and_deliver_each_message_once(t: TestDb
     for id in &ids {
         gridflex::programs::enrollment::change_status(
             &t.db,
+            cal(),
             *id,
             gridflex::programs::enrollment::EnrollmentAction::Activate,
             "manager",
@@ -1869,6 +1872,7 @@ async fn the_monitor_charts_messages_over_time_with_the_filters_of_the_url(t: Te
     let (id, _) = pending_enrollment(&t).await;
     gridflex::programs::enrollment::change_status(
         &t.db,
+        cal(),
         id,
         gridflex::programs::enrollment::EnrollmentAction::Activate,
         "manager",

@@ -32,6 +32,7 @@ async fn create_event(
     app: &TestApp,
     c: &reqwest::Client,
     strategy: i64,
+    name: &str,
     starts: &str,
     ends: &str,
 ) -> (String, String) {
@@ -42,7 +43,7 @@ async fn create_event(
             "/fn/create_event",
             &[
                 ("event[strategy_id]", &strategy.to_string()),
-                ("event[name]", "Local time"),
+                ("event[name]", name),
                 ("event[starts_at]", starts),
                 ("event[ends_at]", ends),
             ],
@@ -102,8 +103,15 @@ async fn the_console_shows_and_takes_local_time_with_the_zones_abbreviation(t: T
     );
 
     // Summer: 17:00–19:00 local is CDT, 22:00–00:00 UTC.
-    let (to, html) =
-        create_event(&app, &op, strategy, "2026-07-14T17:00", "2026-07-14 19:00").await;
+    let (to, html) = create_event(
+        &app,
+        &op,
+        strategy,
+        "Local time",
+        "2026-07-14T17:00",
+        "2026-07-14 19:00",
+    )
+    .await;
     let id = event_id(&to);
     assert!(
         html.contains("2026-07-14 17:00 CDT") && html.contains("2026-07-14 19:00 CDT"),
@@ -134,8 +142,15 @@ async fn the_console_shows_and_takes_local_time_with_the_zones_abbreviation(t: T
     );
 
     // Winter: the same local hours are CST, 23:00–01:00 UTC.
-    let (to, html) =
-        create_event(&app, &op, strategy, "2026-12-15 17:00", "2026-12-15 19:00").await;
+    let (to, html) = create_event(
+        &app,
+        &op,
+        strategy,
+        "",
+        "2026-12-15 17:00",
+        "2026-12-15 19:00",
+    )
+    .await;
     let id = event_id(&to);
     assert!(
         html.contains("2026-12-15 17:00 CST"),
@@ -146,6 +161,15 @@ async fn the_console_shows_and_takes_local_time_with_the_zones_abbreviation(t: T
     assert_eq!(
         detail["summary"]["startsAt"], "2026-12-15T23:00:00Z",
         "{detail}"
+    );
+    // An event given no name is named after its strategy and its local start.
+    let name: String = t
+        .scalar("SELECT name FROM events WHERE id = $1", &[Arg::Int(id)])
+        .await;
+    assert!(
+        name.ends_with(" 2026-12-15 17:00 CST"),
+        "{}: {name}",
+        t.name
     );
     drop(app);
     t.cleanup().await;
@@ -163,8 +187,15 @@ async fn a_time_the_clocks_skip_or_pass_twice_is_refused_naming_the_choices(t: T
     let before = t.count("events").await;
 
     // 01:30 happens twice: refused, offering both.
-    let (to, html) =
-        create_event(&app, &op, strategy, "2026-11-01T01:30", "2026-11-01T03:00").await;
+    let (to, html) = create_event(
+        &app,
+        &op,
+        strategy,
+        "Local time",
+        "2026-11-01T01:30",
+        "2026-11-01T03:00",
+    )
+    .await;
     assert!(
         to.starts_with("/events?") || to == "/events",
         "{}: {to}",
@@ -188,7 +219,15 @@ async fn a_time_the_clocks_skip_or_pass_twice_is_refused_naming_the_choices(t: T
     );
 
     // 02:30 on the spring-forward day does not exist.
-    let (_, html) = create_event(&app, &op, strategy, "2027-03-14T02:30", "2027-03-14T04:00").await;
+    let (_, html) = create_event(
+        &app,
+        &op,
+        strategy,
+        "Local time",
+        "2027-03-14T02:30",
+        "2027-03-14T04:00",
+    )
+    .await;
     assert!(html.contains("does not exist"), "{}", t.name);
     assert!(
         html.contains("02:00") && html.contains("03:00"),
@@ -200,6 +239,7 @@ async fn a_time_the_clocks_skip_or_pass_twice_is_refused_naming_the_choices(t: T
         &app,
         &op,
         strategy,
+        "Local time",
         "2026-11-01 01:30 EST",
         "2026-11-01 03:00",
     )
@@ -217,6 +257,7 @@ async fn a_time_the_clocks_skip_or_pass_twice_is_refused_naming_the_choices(t: T
         &app,
         &op,
         strategy,
+        "Local time",
         "2026-11-01 01:30 CST",
         "2026-11-01 03:00",
     )
@@ -234,6 +275,7 @@ async fn a_time_the_clocks_skip_or_pass_twice_is_refused_naming_the_choices(t: T
         &app,
         &op,
         strategy,
+        "Local time",
         "2026-11-01 01:30 CDT",
         "2026-11-01 03:00",
     )

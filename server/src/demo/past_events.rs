@@ -136,7 +136,8 @@ async fn run_event(
     .fetch_one(c)
     .await?);
     let window = EventWindow::new(start, end, clock.now())?;
-    let ev = event::create_event(db, &operator, strategy, past.name, window, clock.now()).await?;
+    let ev =
+        event::create_event(db, cal, &operator, strategy, past.name, window, clock.now()).await?;
     clock.advance(Duration::minutes(5));
     let plan = Action::Plan {
         stages: String::new(),

@@ -252,6 +252,7 @@ impl EventPort for EventService {
         )?;
         let ev = event::create_event(
             &self.db,
+            self.calendar,
             &Self::actor(viewer),
             strategy_id,
             &input.name,

@@ -118,6 +118,7 @@ pub async fn list_events(
 /// to the strategy leave the event as it was planned.
 pub async fn create_event(
     db: &Db,
+    cal: Calendar,
     actor: &Actor,
     strategy_id: i64,
     name: &str,
@@ -150,7 +151,7 @@ pub async fn create_event(
         )));
     }
     let name = if name.is_empty() {
-        format!("{} {}", s.name, window.starts_at.format("%Y-%m-%d %H:%M"))
+        format!("{} {}", s.name, cal.show(window.starts_at))
     } else {
         name.to_string()
     };

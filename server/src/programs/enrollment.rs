@@ -3,6 +3,8 @@
 
 use app::model::EnrollmentStatus;
 use chrono::{DateTime, Utc};
+
+use crate::calendar::Calendar;
 use serde_json::json;
 
 use crate::db::audit::{append, NewAuditEntry};
@@ -44,9 +46,10 @@ impl Transition for EnrollmentStatus {
 }
 
 /// Applies `action` to enrollment `id` at `now` (the clock's): status, history row and audit
-/// record commit together; an unenrollment ends on `now`'s date.
+/// record commit together; an unenrollment ends on `now`'s local date.
 pub async fn change_status(
     db: &Db,
+    cal: Calendar,
     id: i64,
     action: EnrollmentAction,
     actor: &str,
@@ -64,7 +67,7 @@ pub async fn change_status(
         DomainError::Internal(format!("enrollment {id} has status {}", current.status))
     })?;
     let to = from.transition(action)?;
-    let end_date = (to == EnrollmentStatus::Inactive).then(|| now.date_naive());
+    let end_date = (to == EnrollmentStatus::Inactive).then(|| cal.local_date(now));
     let mut tx = db.begin().await?;
     let sync_action = match (from, to) {
         (EnrollmentStatus::Pending, EnrollmentStatus::Active) => Some("ENROLL"),

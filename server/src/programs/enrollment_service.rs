@@ -13,6 +13,7 @@ use app::AppError;
 
 use crate::access::{mask_for, require};
 use crate::audit::audit_dto;
+use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::db::{self, Db};
 use crate::error::DomainError;
@@ -22,11 +23,17 @@ use crate::programs::enrollment::{change_status, EnrollmentAction};
 pub struct EnrollmentService {
     pub db: Db,
     clock: Arc<dyn Clock>,
+    /// The utility's calendar: an unenrollment ends on the local date.
+    calendar: Calendar,
 }
 
 impl EnrollmentService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(EnrollmentService { db, clock })
+    pub fn new(db: Db, clock: Arc<dyn Clock>, calendar: Calendar) -> Arc<Self> {
+        Arc::new(EnrollmentService {
+            db,
+            clock,
+            calendar,
+        })
     }
 }
 
@@ -147,6 +154,7 @@ impl EnrollmentPort for EnrollmentService {
         };
         let to = change_status(
             &self.db,
+            self.calendar,
             enrollment_id,
             action,
             &viewer.username,

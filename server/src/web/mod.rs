@@ -7,6 +7,7 @@ pub mod api;
 pub mod event_api;
 pub mod export;
 pub mod integration;
+pub mod openapi;
 pub mod ops;
 pub mod report_api;
 pub mod settlement_api;
