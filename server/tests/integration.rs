@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use common::*;
 use gridflex::clock::ManualClock;
 use gridflex::integration::peer::{HttpPeer, Peers};
@@ -1989,6 +1989,59 @@ async fn an_integration_token_scoped_to_a_side_posts_only_that_sides_flows(t: Te
     )
     .await
     .is_err());
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(integration_times_take_any_offset_and_a_time_without_one_is_named);
+async fn integration_times_take_any_offset_and_a_time_without_one_is_named(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t, "derms").await;
+    let c = reqwest::Client::new();
+    let stage = |id: &str, start: &str| {
+        json!({"eventExternalIdentifier": "EV-Z", "externalIdentifier": id, "programCode": "SMT-BYOD",
+               "eventCategory": "X1EC", "action": "X1SD", "startTime": start, "endTime": "2030-07-01T20:00:00Z"})
+    };
+    let post = |id: &str, payload: Value| {
+        c.post(app.url("/integration/stage_status"))
+            .bearer_auth(&token)
+            .json(&envelope(id, "stage_status", payload))
+            .send()
+    };
+    // 13:00 at UTC−05:00 is 18:00 UTC, and that is what is kept.
+    let res = post("z-1", stage("EV-Z-S1", "2030-07-01T13:00:00-05:00"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let kept: DateTime<Utc> = t
+        .scalar(
+            "SELECT starts_at FROM program_events WHERE external_id = 'EV-Z-S1'",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        kept,
+        "2030-07-01T18:00:00Z".parse::<DateTime<Utc>>().unwrap(),
+        "{}",
+        t.name
+    );
+    // Without an offset the time is refused, naming the field; nothing is stored.
+    let res = post("z-2", stage("EV-Z-S2", "2030-07-01T18:00:00"))
+        .await
+        .unwrap();
+    assert!(
+        res.status().is_client_error(),
+        "{}: {}",
+        t.name,
+        res.status()
+    );
+    let text = res.text().await.unwrap();
+    assert!(text.contains("startTime"), "{}: {text}", t.name);
+    let stored = t
+        .count("SELECT COUNT(*) FROM program_events WHERE external_id = 'EV-Z-S2'")
+        .await;
+    assert_eq!(stored, 0, "{}", t.name);
     drop(app);
     t.cleanup().await;
 }
