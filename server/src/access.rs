@@ -26,8 +26,17 @@ pub fn mask_for(viewer: &Viewer, value: String) -> String {
     }
 }
 
-/// Keys whose values are personal data in the wire formats.
-const PERSONAL_KEYS: [&str; 4] = ["phone", "email", "street", "address"];
+/// Keys whose values are personal data in the wire formats (GridFlex's own and the
+/// published shape's).
+const PERSONAL_KEYS: [&str; 7] = [
+    "phone",
+    "email",
+    "street",
+    "address",
+    "homePhone",
+    "businessPhone",
+    "address1",
+];
 
 /// Replaces personal data anywhere in a message with the mask.
 pub fn mask_json(v: &mut serde_json::Value) {

@@ -1356,7 +1356,7 @@ async fn each_side_records_a_new_service_point_in_its_own_table(t: TestDb) {
     assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
     assert_eq!(t.count(on_grid).await, 1, "{}", t.name);
     // The grid's export (flow 11) states it from the grid's own record.
-    gridflex::grid::network_export::export_network(&t.db, "operator", Utc::now())
+    gridflex::grid::network_export::export_network(&t.db, "operator", test_now())
         .await
         .unwrap();
     let payload: String = with_db!(&t.db, |p| sqlx::query_scalar(

@@ -445,7 +445,12 @@ async fn baselines_come_out_of_the_demo_data(t: TestDb) {
     let loaded = load_profiles(&t.db, cal(), &a, early, early + Duration::hours(1))
         .await
         .unwrap();
-    let e = baseline(Method::HighFiveOfTen, &loaded.input(&[], &[]), &loaded.history).unwrap_err();
+    let e = baseline(
+        Method::HighFiveOfTen,
+        &loaded.input(&[], &[]),
+        &loaded.history,
+    )
+    .unwrap_err();
     assert!(
         e.to_string().contains("needs at least 5"),
         "{}: {e}",
