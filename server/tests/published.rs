@@ -321,7 +321,25 @@ async fn the_published_surface_needs_an_integration_token_and_knows_its_service_
         "locationInfo.cisServicePointId"
     );
     assert_eq!(t.count("published_enrollments").await, 0);
-    // An enrollment not received in the published shape, or no number, is a 4xx.
+    // An enrollment GridFlex enrolled itself reads back in the published shape too.
+    let own: i64 = t.scalar("SELECT MIN(id) FROM enrollments", &[]).await;
+    let res = app.api_get(&token, &format!("{ENROLL}/{own}")).await;
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let back: Value = res.json().await.unwrap();
+    let person: String = t
+        .scalar(
+            "SELECT c.person_id FROM enrollments e JOIN customers c ON c.id = e.customer_id WHERE e.id = $1",
+            &[Arg::Int(own)],
+        )
+        .await;
+    assert_eq!(back["enrollmentId"], own);
+    assert_eq!(back["customerInfo"]["cisPersonId"], person.as_str());
+    assert!(back["locationInfo"]["cisServicePointId"].is_string());
+    assert!(!back["assetInfo"]["assetList"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // An unknown enrollment, or no number, is a 4xx.
     assert_eq!(
         app.api_get(&token, &format!("{ENROLL}/999999"))
             .await
@@ -332,5 +350,51 @@ async fn the_published_surface_needs_an_integration_token_and_knows_its_service_
         app.api_get(&token, &format!("{ENROLL}/abc")).await.status(),
         400
     );
+    // Both paths are in the OpenAPI document.
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"][ENROLL]["post"].is_object(), "{}", t.name);
+    let read_back = format!("{ENROLL}/{{enrollmentId}}");
+    assert!(doc["paths"][read_back.as_str()]["get"].is_object());
+    t.cleanup().await;
+}
+
+each_backend!(the_enrollment_page_shows_the_published_fields_to_roles_that_see_personal_data);
+async fn the_enrollment_page_shows_the_published_fields_to_roles_that_see_personal_data(t: TestDb) {
+    with_demo(&t).await;
+    place_golden_service_point(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t).await;
+    let (status, ack) = post(&app, &token, &golden("enroll-full.json")).await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    let id = ack["collection"][0]["enrollmentId"].as_i64().unwrap();
+    let page = format!("/enrollments/{id}");
+
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let (status, html) = app.page(&manager, &page).await;
+    assert_eq!(status, 200, "{}", t.name);
+    for shown in [
+        "published-fields",
+        "SA-778899",
+        "NORTH",
+        "Cook / IL / USA",
+        "SELF",
+        "+1 555 010 3000",
+        "AST-9002",
+    ] {
+        assert!(html.contains(shown), "{}: the manager sees {shown}", t.name);
+    }
+
+    let auditor = app.browser();
+    app.login(&auditor, "auditor", PASSWORD).await;
+    let (status, html) = app.page(&auditor, &page).await;
+    assert_eq!(status, 200, "{}", t.name);
+    assert!(!html.contains("published-fields"), "{}", t.name);
+    assert!(!html.contains("+1 555 010 3000"), "{}", t.name);
     t.cleanup().await;
 }

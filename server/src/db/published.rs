@@ -90,13 +90,3 @@ pub async fn get_published_enrollment(
     .await?
     }))
 }
-
-/// An enrollment's current status, for the read-back.
-pub async fn enrollment_status(db: &Db, enrollment_id: i64) -> Result<Option<String>, DomainError> {
-    Ok(with_db!(db, |p| sqlx::query_scalar(
-        "SELECT status FROM enrollments WHERE id = $1"
-    )
-    .bind(enrollment_id)
-    .fetch_optional(p)
-    .await?))
-}

@@ -822,6 +822,7 @@ impl Modify for BearerAuth {
           get_weather, put_weather,
           replace_device, export_network, list_aggregators, add_aggregator, edit_aggregator,
           crate::web::integration::inbound, crate::web::integration::reservation_csv, crate::web::integration::outcome_flat_file,
+          crate::web::published::enroll, crate::web::published::read_enrollment,
           post_meter_data),
     modifiers(&BearerAuth)
 )]

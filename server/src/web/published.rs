@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::integration::inbound::{receive, recipient_of};
-use crate::integration::wire::published::{published_ack, read_back, EnrollAck, EnrollDocument};
+use crate::integration::wire::published::{published_ack, EnrollAck, EnrollDocument};
 use crate::integration::wire::{Flow, RecordErrorWire};
 use crate::web::api::problem as api_problem;
 use crate::web::integration::integration_client;
@@ -131,10 +131,11 @@ fn failure(transaction_id: &str, e: crate::error::DomainError) -> Response {
     )
 }
 
-/// Read back an enrollment received in the published shape: `enrollmentId`, `status`,
-/// `enrollmentSource`, `customerInfo`, `programInfo`, `locationInfo`, `assetInfo`.
+/// Read back an enrollment in the published shape: `enrollmentId`, `status`,
+/// `enrollmentSource`, `customerInfo`, `programInfo`, `locationInfo`, `assetInfo` — as
+/// received for one enrolled through the published path, otherwise from GridFlex's record.
 #[utoipa::path(get, path = "/rest/apis/cross/digitalAssets/programEnrollments/enroll/{enrollmentId}",
-    params(("enrollmentId" = String, Path, description = "the id the enroll acknowledgement gave")),
+    params(("enrollmentId" = String, Path, description = "the id the enroll acknowledgement gave (any enrollment id)")),
     security(("bearer" = [])),
     responses((status = 200, description = "the enrollment in the published shape"),
               (status = 400, body = crate::web::api::Problem), (status = 401, body = crate::web::api::Problem),
@@ -159,29 +160,10 @@ pub async fn read_enrollment(
             format!("enrollmentId must be a positive whole number (got `{enrollment_id}`)"),
         );
     };
-    let not_found = || {
-        api_problem(
-            404,
-            "Not found",
-            format!("no enrollment {id} received in the published shape"),
-        )
-    };
-    let row = match crate::db::published::get_published_enrollment(&state.db, id).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return not_found(),
-        Err(e) => return crate::web::api::ApiError::from(e).into_response(),
-    };
-    let status = match crate::db::published::enrollment_status(&state.db, id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return not_found(),
-        Err(e) => return crate::web::api::ApiError::from(e).into_response(),
-    };
-    match serde_json::from_str::<EnrollDocument>(&row.document) {
-        Ok(document) => Json(read_back(id, &status, &document)).into_response(),
-        Err(e) => crate::web::api::ApiError::from(crate::error::DomainError::Internal(format!(
-            "stored published document of enrollment {id}: {e}"
-        )))
-        .into_response(),
+    match crate::programs::published::read_back(&state.db, id).await {
+        Ok(Some(doc)) => Json(doc).into_response(),
+        Ok(None) => api_problem(404, "Not found", format!("no enrollment {id}")),
+        Err(e) => crate::web::api::ApiError::from(e).into_response(),
     }
 }
 
