@@ -54,3 +54,26 @@ pub fn mask_json(v: &mut serde_json::Value) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_data_in_the_published_shape_is_masked_too() {
+        let mut message = serde_json::json!({"records": [{"publishedInfo": {"businessPhone": "+1 555 010 3000",
+            "document": {"customerInfo": {"homePhone": "+1 555 010 2000", "email": "g@example.com"},
+                         "locationInfo": {"address1": "12 Lake Shore Dr", "city": "Riverside"}}}}]});
+        mask_json(&mut message);
+        let text = message.to_string();
+        for hidden in [
+            "555 010 3000",
+            "555 010 2000",
+            "g@example.com",
+            "Lake Shore",
+        ] {
+            assert!(!text.contains(hidden), "{hidden} is masked: {text}");
+        }
+        assert!(text.contains("Riverside"), "{text}");
+    }
+}
