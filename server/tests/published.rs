@@ -398,3 +398,42 @@ async fn the_enrollment_page_shows_the_published_fields_to_roles_that_see_person
     assert!(!html.contains("+1 555 010 3000"), "{}", t.name);
     t.cleanup().await;
 }
+
+each_backend!(a_record_the_program_side_refuses_is_an_error_in_the_published_field_names);
+async fn a_record_the_program_side_refuses_is_an_error_in_the_published_field_names(t: TestDb) {
+    with_demo(&t).await;
+    place_golden_service_point(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t).await;
+    let before = enrollments(&t).await;
+
+    let mut unknown_program = golden("enroll-full.json");
+    unknown_program["transactionId"] = json!("PUB-ENROLL-0010");
+    unknown_program["programInfo"]["programCode"] = json!("NO-SUCH-PROGRAM");
+    let (status, ack) = post(&app, &token, &unknown_program).await;
+    assert_eq!(status, 422, "{}: {ack}", t.name);
+    assert_eq!(ack["ackType"], "ERROR");
+    let error = &ack["collection"][0]["errors"][0];
+    assert_eq!(error["field"], "programInfo.programCode");
+    assert!(error["message"]
+        .as_str()
+        .unwrap()
+        .contains("NO-SUCH-PROGRAM"));
+
+    // An account already held by another person: named as the published `cisAccountId`.
+    let taken: String = t
+        .scalar("SELECT account_id FROM customers ORDER BY id LIMIT 1", &[])
+        .await;
+    let mut taken_account = golden("enroll-full.json");
+    taken_account["transactionId"] = json!("PUB-ENROLL-0011");
+    taken_account["customerInfo"]["cisAccountId"] = json!(taken);
+    let (status, ack) = post(&app, &token, &taken_account).await;
+    assert_eq!(status, 422, "{}: {ack}", t.name);
+    assert_eq!(
+        ack["collection"][0]["errors"][0]["field"],
+        "customerInfo.cisAccountId"
+    );
+    assert_eq!(enrollments(&t).await, before, "{}", t.name);
+    assert_eq!(t.count("published_enrollments").await, 0);
+    t.cleanup().await;
+}
