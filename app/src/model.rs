@@ -291,6 +291,37 @@ pub struct EnrollmentDetail {
     pub history: Vec<StatusChange>,
     pub replacements: Vec<ReplacementDto>,
     pub audit: Vec<AuditEntryDto>,
+    /// What an enrollment received in the published shape carries beyond GridFlex's own
+    /// fields; only for the roles that see personal data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<PublishedFieldsDto>,
+}
+
+/// The published shape's fields GridFlex's own record has no place for (issue 12).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedFieldsDto {
+    pub transaction_id: String,
+    pub location_id: Option<String>,
+    pub division: Option<String>,
+    pub county: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+    pub premise_id: String,
+    pub service_agreement_id: Option<String>,
+    pub installation_method: Option<String>,
+    pub business_phone: Option<String>,
+    /// `sequence`, `assetId`, `headEndSystem`, `nicId` of each asset, as sent.
+    pub assets: Vec<PublishedAssetDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedAssetDto {
+    pub sequence: Option<String>,
+    pub asset_id: Option<String>,
+    pub head_end_system: String,
+    pub nic_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]

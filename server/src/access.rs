@@ -26,8 +26,17 @@ pub fn mask_for(viewer: &Viewer, value: String) -> String {
     }
 }
 
-/// Keys whose values are personal data in the wire formats.
-const PERSONAL_KEYS: [&str; 4] = ["phone", "email", "street", "address"];
+/// Keys whose values are personal data in the wire formats (GridFlex's own and the
+/// published shape's).
+const PERSONAL_KEYS: [&str; 7] = [
+    "phone",
+    "email",
+    "street",
+    "address",
+    "homePhone",
+    "businessPhone",
+    "address1",
+];
 
 /// Replaces personal data anywhere in a message with the mask.
 pub fn mask_json(v: &mut serde_json::Value) {
@@ -43,5 +52,28 @@ pub fn mask_json(v: &mut serde_json::Value) {
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(mask_json),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_data_in_the_published_shape_is_masked_too() {
+        let mut message = serde_json::json!({"records": [{"publishedInfo": {"businessPhone": "+1 555 010 3000",
+            "document": {"customerInfo": {"homePhone": "+1 555 010 2000", "email": "g@example.com"},
+                         "locationInfo": {"address1": "12 Lake Shore Dr", "city": "Riverside"}}}}]});
+        mask_json(&mut message);
+        let text = message.to_string();
+        for hidden in [
+            "555 010 3000",
+            "555 010 2000",
+            "g@example.com",
+            "Lake Shore",
+        ] {
+            assert!(!text.contains(hidden), "{hidden} is masked: {text}");
+        }
+        assert!(text.contains("Riverside"), "{text}");
     }
 }

@@ -15,7 +15,7 @@ async fn sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
         // Without PostgreSQL the SQLite side is still checked to be complete.
         let t = TestDb::sqlite().await;
         let n: i64 = t.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\' AND name <> 'sessions'").await;
-        assert_eq!(n, 46, "every table of the schema");
+        assert_eq!(n, 47, "every table of the schema");
         return;
     };
     let lite = TestDb::sqlite().await;
@@ -559,6 +559,7 @@ const PROGRAM_TABLES: &[&str] = &[
     "settlements",
     "settlement_intervals",
     "program_network_places",
+    "published_enrollments",
 ];
 
 /// The grid side's tables: the network model and what it keeps of the flows it receives.
@@ -604,6 +605,7 @@ const STORE_SIDES: &[(&str, Option<&str>)] = &[
     ("db/place.rs", Some("programs")),
     ("db/plan.rs", Some("grid")),
     ("db/program.rs", Some("programs")),
+    ("db/published.rs", Some("programs")),
     ("db/registry.rs", Some("grid")),
     ("db/score.rs", Some("programs")),
     ("db/settings.rs", None),

@@ -202,6 +202,7 @@ fn EnrollmentDetailView() -> impl IntoView {
                     </dl>
                 </section>
                 <LocationCard location=e.location.clone()/>
+                {e.published.clone().map(published_card)}
             </div>
             <section>
                 <h2>"Devices"</h2>
@@ -221,6 +222,38 @@ fn EnrollmentDetailView() -> impl IntoView {
             </section>
         }
     })
+}
+
+/// The published shape's own fields (issue 12), shown only to roles that see personal data
+/// (the server leaves them out for the others).
+fn published_card(p: PublishedFieldsDto) -> impl IntoView {
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+    let assets = p
+        .assets
+        .into_iter()
+        .map(|a| {
+            view! {
+                <li>{format!("{} {}", a.head_end_system, a.nic_id)} " · sequence " {or_dash(a.sequence)}
+                    " · asset " {or_dash(a.asset_id)}</li>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card" id="published-fields">
+            <h2>"Published enrollment"</h2>
+            <dl>
+                <dt>"Transaction"</dt><dd>{p.transaction_id}</dd>
+                <dt>"Service agreement"</dt><dd>{or_dash(p.service_agreement_id)}</dd>
+                <dt>"Premise"</dt><dd>{p.premise_id}</dd>
+                <dt>"Location"</dt><dd>{or_dash(p.location_id)}</dd>
+                <dt>"Division"</dt><dd>{or_dash(p.division)}</dd>
+                <dt>"County / state / country"</dt><dd>{format!("{} / {} / {}", or_dash(p.county), or_dash(p.state), or_dash(p.country))}</dd>
+                <dt>"Installation method"</dt><dd>{or_dash(p.installation_method)}</dd>
+                <dt>"Business phone"</dt><dd class="pii">{or_dash(p.business_phone)}</dd>
+            </dl>
+            <ul class="history">{assets}</ul>
+        </section>
+    }
 }
 
 #[component]

@@ -152,14 +152,15 @@ fn ValueMaps() -> impl IntoView {
     use crate::api::{list_value_maps, DeleteValueMap, PutValueMap};
     let data = Resource::new(|| (), |_| list_value_maps());
     let put = ServerAction::<PutValueMap>::new();
+    // The published integration guide's names for the same maps (issue 12).
     let maps = [
-        "event_type",
-        "device_specification",
-        "instance_routing",
-        "id_mapping",
+        ("event_type", ""),
+        ("device_specification", " (OUTL-BRT-DACS-DRMS_AssetSpec)"),
+        ("instance_routing", " (OUTL-BRT-DRMSID-TO-DACSID)"),
+        ("id_mapping", ""),
     ]
     .into_iter()
-    .map(|m| view! { <option value=m>{m}</option> })
+    .map(|(m, alias)| view! { <option value=m>{m}{alias}</option> })
     .collect_view();
     view! {
         <AdminTabs/>

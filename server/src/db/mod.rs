@@ -2,7 +2,7 @@
 //! where the backends differ (`dialect`); and the stores, one per area, each of one side
 //! (a test checks which tables each names). Program side: `aggregator`, `device` (`devices`,
 //! `customers`, `device_locations`), `enrollment`, `meter`, `participation`, `place`
-//! (`program_network_places`), `program` (`programs`, `program_rules`, `aggregators`), `score`,
+//! (`program_network_places`), `published` (`published_enrollments`), `program` (`programs`, `program_rules`, `aggregators`), `score`,
 //! `settlement`, `unavailability`. Grid side: `dispatch`, `event`, `forecast`, `network` (the
 //! model and `grid_service_points`), `plan`, `registry`, `strategy`. Neither: `audit`
 //! (`audit_log`), `holiday` (the utility's calendar), `settings`, `token` (`api_tokens`),
@@ -24,6 +24,7 @@ pub mod participation;
 pub mod place;
 pub mod plan;
 pub mod program;
+pub mod published;
 pub mod registry;
 pub mod score;
 pub mod settings;

@@ -13,6 +13,21 @@ pub const MAPS: [&str; 4] = [
     "id_mapping",
 ];
 
+/// The published names of the maps (issue 12): the published integration guide's value
+/// maps are GridFlex's, under another name, and either name may be used to edit them.
+pub const ALIASES: [(&str, &str); 2] = [
+    ("OUTL-BRT-DACS-DRMS_AssetSpec", "device_specification"),
+    ("OUTL-BRT-DRMSID-TO-DACSID", "instance_routing"),
+];
+
+/// The map a name (GridFlex's or a published alias) means; `None` for an unknown name.
+pub fn canonical_map(name: &str) -> Option<&'static str> {
+    MAPS.iter()
+        .find(|m| **m == name)
+        .copied()
+        .or_else(|| ALIASES.iter().find(|(a, _)| *a == name).map(|(_, m)| *m))
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ValueMapRow {
     pub id: i64,
@@ -92,4 +107,23 @@ pub async fn load_map(
     .fetch_all(c)
     .await?);
     Ok(rows.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_published_map_name_means_the_gridflex_map() {
+        assert_eq!(
+            canonical_map("OUTL-BRT-DACS-DRMS_AssetSpec"),
+            Some("device_specification")
+        );
+        assert_eq!(
+            canonical_map("OUTL-BRT-DRMSID-TO-DACSID"),
+            Some("instance_routing")
+        );
+        assert_eq!(canonical_map("event_type"), Some("event_type"));
+        assert_eq!(canonical_map("OUTL-NOTHING"), None);
+    }
 }

@@ -186,9 +186,14 @@ impl MonitorPort for MonitorService {
     ) -> Result<(), AppError> {
         require(viewer, Action::EditValueMaps)?;
         let (source, target) = (source.trim(), target.trim());
-        if !db::value_map::MAPS.contains(&map) {
-            return Err(AppError::BadRequest(format!("unknown value map `{map}`")));
-        }
+        let Some(map) = db::value_map::canonical_map(map) else {
+            let aliases: Vec<&str> = db::value_map::ALIASES.iter().map(|(a, _)| *a).collect();
+            return Err(AppError::BadRequest(format!(
+                "unknown value map `{map}`; known: {}, or the published names {}",
+                db::value_map::MAPS.join(", "),
+                aliases.join(", ")
+            )));
+        };
         for (field, v) in [("code", source), ("translation", target)] {
             if v.is_empty() || v.chars().count() > 100 {
                 return Err(AppError::BadRequest(format!(

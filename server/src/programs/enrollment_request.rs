@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::db::audit::{append_many, NewAuditEntry};
 use crate::db::dialect::{list, Elem};
 use crate::db::place::{record_places, NetworkPlace};
+use crate::db::published::PublishedEnrollmentRow;
 use crate::db::{insert_rows, reserve_ids, Arg, Tx};
 use crate::error::DomainError;
 use crate::integration::wire::CheckedEnrollmentRecord;
@@ -475,9 +476,14 @@ pub async fn ingest(
                 r.record_id
             )),
         ]);
+        let shape = if r.published.is_some() {
+            "published"
+        } else {
+            "gridflex"
+        };
         audits.push(
             NewAuditEntry::new("integration", "enrollment.create", "enrollment", p.enrollment_id)
-                .after(json!({"status": "PENDING", "program": r.program_code, "transactionId": transaction_id, "recordId": r.record_id})),
+                .after(json!({"status": "PENDING", "program": r.program_code, "transactionId": transaction_id, "recordId": r.record_id, "shape": shape})),
         );
     }
     insert_rows(
@@ -520,9 +526,48 @@ pub async fn ingest(
         &rows_history,
     )
     .await?;
+    let published = published_rows(&planned, &by_index);
+    crate::db::published::insert_published_enrollments(tx, &published, now).await?;
     append_many(tx, &audits).await?;
     Ok(results
         .into_iter()
         .map(|r| r.unwrap_or(Value::Null))
         .collect())
+}
+
+/// The published fields of the enrollments being created from records received in the
+/// published shape (issue 12).
+fn published_rows(
+    planned: &[Planned],
+    by_index: &HashMap<usize, &CheckedEnrollmentRecord>,
+) -> Vec<PublishedEnrollmentRow> {
+    planned
+        .iter()
+        .filter_map(|p| {
+            let r = by_index[&p.index];
+            let extra = r.published.as_ref()?;
+            let doc = &extra.document;
+            let assets: Vec<Value> = doc
+                .asset_info
+                .asset_list
+                .iter()
+                .map(|a| json!({"sequence": a.sequence, "assetId": a.asset_id, "headEndSystem": a.head_end_system, "nicId": a.nic_id}))
+                .collect();
+            Some(PublishedEnrollmentRow {
+                enrollment_id: p.enrollment_id,
+                transaction_id: extra.transaction_id.clone(),
+                location_ref: extra.location_id.clone(),
+                division: extra.division.clone(),
+                county: extra.county.clone(),
+                state: extra.state.clone(),
+                country: extra.country.clone(),
+                premise_id: r.location.premise_id.clone(),
+                service_agreement_id: extra.cis_service_agreement_id.clone(),
+                installation_method: extra.installation_method.clone(),
+                business_phone: extra.business_phone.clone(),
+                assets: Value::Array(assets).to_string(),
+                document: json!(doc).to_string(),
+            })
+        })
+        .collect()
 }

@@ -86,6 +86,13 @@ impl EnrollmentPort for EnrollmentService {
         let history = db::enrollment::status_history(&self.db, id).await?;
         let replacements = db::enrollment::replacements_of_enrollment(&self.db, id).await?;
         let audit = db::audit::for_entity(&self.db, "enrollment", &id.to_string(), 50).await?;
+        let published = if viewer.role.sees_personal_data() {
+            db::published::get_published_enrollment(&self.db, id)
+                .await?
+                .map(published_dto)
+        } else {
+            None
+        };
         Ok(EnrollmentDetail {
             id: e.id,
             status: e.status,
@@ -132,6 +139,7 @@ impl EnrollmentPort for EnrollmentService {
                 .collect(),
             replacements: replacements.into_iter().map(replacement_dto).collect(),
             audit: audit.into_iter().map(audit_dto).collect(),
+            published,
         })
     }
 
@@ -185,5 +193,31 @@ impl EnrollmentPort for EnrollmentService {
             "Device replaced by {} {} (device {new_device}); the grid side is being told.",
             r.new_head_end, r.new_nic_id
         ))
+    }
+}
+
+fn published_dto(row: db::published::PublishedEnrollmentRow) -> PublishedFieldsDto {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let assets: Vec<serde_json::Value> = serde_json::from_str(&row.assets).unwrap_or_default();
+    PublishedFieldsDto {
+        transaction_id: row.transaction_id,
+        location_id: row.location_ref,
+        division: row.division,
+        county: row.county,
+        state: row.state,
+        country: row.country,
+        premise_id: row.premise_id,
+        service_agreement_id: row.service_agreement_id,
+        installation_method: row.installation_method,
+        business_phone: row.business_phone,
+        assets: assets
+            .iter()
+            .map(|a| PublishedAssetDto {
+                sequence: text(&a["sequence"]),
+                asset_id: text(&a["assetId"]),
+                head_end_system: text(&a["headEndSystem"]).unwrap_or_default(),
+                nic_id: text(&a["nicId"]).unwrap_or_default(),
+            })
+            .collect(),
     }
 }

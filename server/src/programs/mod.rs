@@ -34,6 +34,7 @@ pub mod network_transfer;
 pub mod opt_out;
 pub mod program_event;
 pub mod program_service;
+pub mod published;
 pub mod replacement;
 pub mod rule;
 pub mod score;

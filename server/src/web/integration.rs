@@ -26,7 +26,7 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// The integration client calling, by its token's name; or the problem to answer.
 ///
 /// A token scoped to one side may post only the flows that side sends (`flow`, when known).
-async fn integration_client(
+pub(crate) async fn integration_client(
     state: &AppState,
     headers: &HeaderMap,
     flow: Option<Flow>,
@@ -337,5 +337,6 @@ pub fn router() -> Router<AppState> {
         .route("/integration/{flow}", post(inbound))
         .route("/integration/device_reservation/csv", post(reservation_csv))
         .route("/integration/device_outcome/flat", post(outcome_flat_file))
+        .merge(crate::web::published::router())
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
 }

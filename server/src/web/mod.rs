@@ -1,6 +1,7 @@
 //! axum routes that are not console pages: the REST API `/api/v1` (`api`, `event_api`,
 //! `settlement_api`, `report_api`; OpenAPI at `/api/v1/openapi.json`), the inbound flows
-//! `/integration/{flow}` (`integration`), CSV exports (`export`), `/health`, `/ready` and
+//! `/integration/{flow}` (`integration`), the published program-side REST surface
+//! (`published`), CSV exports (`export`), `/health`, `/ready` and
 //! `/metrics` (`ops`), and the state every route shares, one service per area (`state`).
 
 pub mod api;
@@ -9,6 +10,7 @@ pub mod export;
 pub mod integration;
 pub mod openapi;
 pub mod ops;
+pub mod published;
 pub mod report_api;
 pub mod settlement_api;
 pub mod state;

@@ -31,6 +31,7 @@ impl Modify for BearerAuth {
           api::get_weather, api::put_weather,
           api::replace_device, api::export_network, api::list_aggregators, api::add_aggregator, api::edit_aggregator,
           crate::web::integration::inbound, crate::web::integration::reservation_csv, crate::web::integration::outcome_flat_file,
+          crate::web::published::enroll, crate::web::published::read_enrollment,
           api::post_meter_data),
     modifiers(&BearerAuth)
 )]

@@ -59,6 +59,9 @@ pub struct EnrollmentRecord {
     /// `YYYY-MM-DD`; kept as text so a bad date is reported by [`EnrollmentRecord::check`].
     pub start_date: String,
     pub asset_info: AssetInfo,
+    /// What a record received in the published shape carries beyond GridFlex's own fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_info: Option<super::published::PublishedExtras>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +133,7 @@ pub struct CheckedEnrollmentRecord {
     pub start_date: NaiveDate,
     /// At least one.
     pub assets: Vec<CheckedAsset>,
+    pub published: Option<super::published::PublishedExtras>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,6 +258,7 @@ impl EnrollmentRecord {
             ownership: self.ownership,
             start_date,
             assets: checked_assets,
+            published: self.published_info.clone(),
         })
     }
 }

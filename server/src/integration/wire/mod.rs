@@ -48,6 +48,7 @@ mod enrollment_request;
 mod enrollment_sync;
 mod network_location_transfer;
 mod program_rule_sync;
+pub mod published;
 mod stage_status;
 
 pub use check::{MAX_ID_CHARS, MAX_MESSAGE_ID_CHARS, MAX_REASON_CHARS, MAX_TEXT_CHARS};
