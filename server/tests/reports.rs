@@ -538,7 +538,7 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
 
     // The season report of a program in the event: the event, participation, credits.
     let program = first.program_code.clone();
-    let summary = settlement::season_summary(&t.db, cal, &program)
+    let summary = settlement::season_summary(&t.db, cal(), &program)
         .await
         .unwrap();
     let season_credit: f64 = summary.iter().map(|c| c.credit).sum();
