@@ -65,6 +65,7 @@ async fn run(name: &str, db: Db) -> anyhow::Result<()> {
             Side::Programs,
             "bench",
             body.as_bytes(),
+            Default::default(),
             chrono::Utc::now(),
         )
         .await?;
@@ -106,7 +107,7 @@ async fn run(name: &str, db: Db) -> anyhow::Result<()> {
     tx.commit().await?;
     let worker = DeliveryWorker::new(
         db.clone(),
-        Peers::in_process(&db),
+        Peers::in_process(&db, Default::default()),
         Arc::new(SystemClock),
         RetryPolicy {
             batch: 500,

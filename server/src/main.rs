@@ -267,8 +267,8 @@ fn say(line: &str) {
 }
 
 /// In-process peers, or HTTP ones for each side whose URL is configured.
-fn peers_from(db: &Db, args: &ServeArgs) -> anyhow::Result<Peers> {
-    let mut peers = Peers::in_process(db);
+fn peers_from(db: &Db, calendar: Calendar, args: &ServeArgs) -> anyhow::Result<Peers> {
+    let mut peers = Peers::in_process(db, calendar);
     let timeout = std::time::Duration::from_secs(args.peer_timeout_secs.max(1));
     if let Some(url) = &args.programs_url {
         let token = args
@@ -369,7 +369,7 @@ async fn serve(
         ),
     );
 
-    let peers = peers_from(&db, &args)?;
+    let peers = peers_from(&db, calendar, &args)?;
     let worker = std::sync::Arc::new(DeliveryWorker::new(
         db.clone(),
         peers,

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 fn in_process_worker(t: &TestDb) -> DeliveryWorker {
     DeliveryWorker::new(
         t.db.clone(),
-        Peers::in_process(&t.db),
+        Peers::in_process(&t.db, cal()),
         test_clock(),
         RetryPolicy::default(),
         1,

@@ -67,14 +67,14 @@ impl World {
         with_demo(&t).await;
         match transport {
             Transport::InProcess => {
-                let w = worker(&t.db, Peers::in_process(&t.db), 1);
+                let w = worker(&t.db, Peers::in_process(&t.db, cal()), 1);
                 World {
                     transport,
                     backend: t.name,
                     programs: t.db.clone(),
                     grid: t.db.clone(),
                     programs_worker: w,
-                    grid_worker: worker(&t.db, Peers::in_process(&t.db), 2),
+                    grid_worker: worker(&t.db, Peers::in_process(&t.db, cal()), 2),
                     _apps: vec![],
                     dbs: vec![t],
                 }
@@ -91,6 +91,7 @@ impl World {
                     programs: Arc::new(InProcessPeer {
                         db: programs.db.clone(),
                         side: Side::Programs,
+                        calendar: cal(),
                     }),
                 };
                 let grid_peers = Peers {
@@ -98,6 +99,7 @@ impl World {
                     grid: Arc::new(InProcessPeer {
                         db: grid.db.clone(),
                         side: Side::Grid,
+                        calendar: cal(),
                     }),
                 };
                 World {

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 fn in_process_worker(t: &TestDb) -> DeliveryWorker {
     DeliveryWorker::new(
         t.db.clone(),
-        Peers::in_process(&t.db),
+        Peers::in_process(&t.db, cal()),
         test_clock(),
         RetryPolicy::default(),
         1,
@@ -446,7 +446,7 @@ async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits(t: Te
     .await
     .unwrap();
     let clock = Arc::new(ManualClock::new(test_now()));
-    let mut down = Peers::in_process(&t.db);
+    let mut down = Peers::in_process(&t.db, cal());
     down.grid = Arc::new(
         HttpPeer::new(
             "http://127.0.0.1:9",
@@ -507,7 +507,7 @@ async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits(t: Te
     // The peer is back.
     let healthy = DeliveryWorker::new(
         t.db.clone(),
-        Peers::in_process(&t.db),
+        Peers::in_process(&t.db, cal()),
         clock.clone(),
         RetryPolicy::default(),
         7,
@@ -582,7 +582,7 @@ async fn two_gridflex_processes_exchange_the_enrollment_sync_over_http() {
     )
     .await
     .unwrap();
-    let mut peers = Peers::in_process(&programs.db);
+    let mut peers = Peers::in_process(&programs.db, cal());
     peers.grid = Arc::new(
         HttpPeer::new(
             &grid_app.base,
@@ -768,7 +768,7 @@ async fn several_workers_share_the_queue_and_deliver_each_message_once(t: TestDb
             };
             let w = DeliveryWorker::new(
                 db.clone(),
-                Peers::in_process(&db),
+                Peers::in_process(&db, cal()),
                 test_clock(),
                 policy,
                 seed,
@@ -1248,6 +1248,19 @@ async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
     )
     .await;
     assert!(history >= 1, "{}: the old link is kept, ended", t.name);
+    // `validFrom` is the utility's day: the move starts at local midnight (CST, 06:00 UTC).
+    let moved_from: DateTime<Utc> = scalar(
+        &t.db,
+        "SELECT valid_from FROM network_edges WHERE child_id = $1 AND valid_to IS NULL",
+        &[Arg::from(xf_id)],
+    )
+    .await;
+    assert_eq!(
+        moved_from,
+        "2030-01-01T06:00:00Z".parse::<DateTime<Utc>>().unwrap(),
+        "{}",
+        t.name
+    );
     let (xf, feeder): (String, String) = with_db!(&t.db, |p| {
         sqlx::query_as(
         "SELECT t.code, f.code FROM device_locations l JOIN network_nodes t ON t.id = l.transformer_id JOIN network_nodes f ON f.id = l.feeder_id

@@ -150,7 +150,7 @@ async fn run_event(
 
     let worker = DeliveryWorker::new(
         db.clone(),
-        Peers::in_process(db),
+        Peers::in_process(db, cal),
         clock.clone(),
         RetryPolicy::default(),
         seed,

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use crate::calendar::Calendar;
 use crate::db::Tx;
 use crate::integration::inbound::{HandlerError, Rejection};
 use crate::integration::value_maps::{self, ValueMaps};
@@ -18,10 +19,11 @@ pub async fn handle(
     tx: &mut Tx,
     flow: Flow,
     payload: &Value,
+    cal: Calendar,
     now: DateTime<Utc>,
 ) -> Result<Value, HandlerError> {
     let maps = ValueMaps::load(tx).await?;
-    handle_with(tx, flow, payload, &maps, now).await
+    handle_with(tx, flow, payload, &maps, cal, now).await
 }
 
 /// Like [`handle`], with the value maps already read (a batch reads them once).
@@ -30,10 +32,11 @@ pub async fn handle_with(
     flow: Flow,
     payload: &Value,
     maps: &ValueMaps,
+    cal: Calendar,
     now: DateTime<Utc>,
 ) -> Result<Value, HandlerError> {
     let (payload, applied) = value_maps::translate(maps, flow, payload).map_err(reject)?;
-    let mut ack = dispatch(tx, flow, &payload, now).await?;
+    let mut ack = dispatch(tx, flow, &payload, cal, now).await?;
     applied.restore(&mut ack);
     Ok(ack)
 }
@@ -42,6 +45,7 @@ async fn dispatch(
     tx: &mut Tx,
     flow: Flow,
     payload: &Value,
+    cal: Calendar,
     now: DateTime<Utc>,
 ) -> Result<Value, HandlerError> {
     use crate::grid::registry::*;
@@ -59,7 +63,7 @@ async fn dispatch(
         Flow::DeviceReservation => device_reservation(tx, payload, now).await,
         Flow::DeviceOutcome => device_outcome(tx, payload, now).await,
         Flow::CustomerOptOut => customer_opt_out(tx, payload, now).await,
-        Flow::NetworkLocationTransfer => network_location_transfer(tx, payload, now).await,
+        Flow::NetworkLocationTransfer => network_location_transfer(tx, payload, cal, now).await,
     }
 }
 

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::{json, Value};
 
+use crate::calendar::Calendar;
 use crate::db::{insert_rows, Arg, Db};
 use crate::error::DomainError;
 use crate::integration::message::MessageRow;
@@ -98,6 +99,7 @@ pub async fn receive(
     side: Side,
     sender: &str,
     body: &[u8],
+    cal: Calendar,
     now: DateTime<Utc>,
 ) -> Result<InboundAnswer, DomainError> {
     let envelope: Value = serde_json::from_slice(body)
@@ -133,7 +135,7 @@ pub async fn receive(
         return Ok(stored_answer(&seen.status, seen.result.as_deref()));
     }
     tx.savepoint("handler").await?;
-    let outcome = handlers::handle(&mut tx, flow, &payload, now).await;
+    let outcome = handlers::handle(&mut tx, flow, &payload, cal, now).await;
     let (status, body, accepted) = match outcome {
         Ok(ack) => {
             tx.release("handler").await?;
@@ -225,15 +227,16 @@ pub async fn receive_batch(
     side: Side,
     sender: &str,
     msgs: &[MessageRow],
+    cal: Calendar,
     now: DateTime<Utc>,
 ) -> Vec<Result<InboundAnswer, DomainError>> {
-    match try_batch(db, side, sender, msgs, now).await {
+    match try_batch(db, side, sender, msgs, cal, now).await {
         Ok(Some(answers)) => answers.into_iter().map(Ok).collect(),
         Ok(None) | Err(_) => {
             let mut out = Vec::with_capacity(msgs.len());
             for m in msgs {
                 let body = crate::integration::peer::envelope(m).to_string();
-                out.push(receive(db, side, sender, body.as_bytes(), now).await);
+                out.push(receive(db, side, sender, body.as_bytes(), cal, now).await);
             }
             out
         }
@@ -246,6 +249,7 @@ async fn try_batch(
     side: Side,
     sender: &str,
     msgs: &[MessageRow],
+    cal: Calendar,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<InboundAnswer>>, DomainError> {
     if msgs.is_empty() {
@@ -264,7 +268,7 @@ async fn try_batch(
             return Ok(None);
         };
         let payload: Value = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
-        let ack = match handlers::handle_with(&mut tx, flow, &payload, &maps, now).await {
+        let ack = match handlers::handle_with(&mut tx, flow, &payload, &maps, cal, now).await {
             Ok(ack) => ack,
             Err(_) => return Ok(None),
         };

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::calendar::Calendar;
 use crate::db::Db;
 use crate::integration::inbound::{self, Side};
 use crate::integration::message::MessageRow;
@@ -83,6 +84,8 @@ pub fn envelope(msg: &MessageRow) -> serde_json::Value {
 pub struct InProcessPeer {
     pub db: Db,
     pub side: Side,
+    /// The utility's calendar, for handlers that read local dates (flow 11's `validFrom`).
+    pub calendar: Calendar,
 }
 
 #[async_trait]
@@ -93,7 +96,17 @@ impl Peer for InProcessPeer {
         now: DateTime<Utc>,
     ) -> Result<serde_json::Value, DeliveryError> {
         let body = envelope(msg).to_string();
-        from_answer(inbound::receive(&self.db, self.side, &msg.sender, body.as_bytes(), now).await)
+        from_answer(
+            inbound::receive(
+                &self.db,
+                self.side,
+                &msg.sender,
+                body.as_bytes(),
+                self.calendar,
+                now,
+            )
+            .await,
+        )
     }
 
     async fn deliver_all(
@@ -110,7 +123,7 @@ impl Peer for InProcessPeer {
             }
             return out;
         }
-        inbound::receive_batch(&self.db, self.side, &sender, msgs, now)
+        inbound::receive_batch(&self.db, self.side, &sender, msgs, self.calendar, now)
             .await
             .into_iter()
             .map(from_answer)
@@ -181,15 +194,17 @@ pub struct Peers {
 }
 
 impl Peers {
-    pub fn in_process(db: &Db) -> Peers {
+    pub fn in_process(db: &Db, calendar: Calendar) -> Peers {
         Peers {
             programs: Arc::new(InProcessPeer {
                 db: db.clone(),
                 side: Side::Programs,
+                calendar,
             }),
             grid: Arc::new(InProcessPeer {
                 db: db.clone(),
                 side: Side::Grid,
+                calendar,
             }),
         }
     }

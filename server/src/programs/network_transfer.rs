@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use crate::calendar::Calendar;
 use crate::db::dialect::{list, Elem};
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
@@ -117,6 +118,7 @@ pub async fn move_service_points(
 pub(crate) async fn network_location_transfer(
     tx: &mut Tx,
     payload: &Value,
+    cal: Calendar,
     now: DateTime<Utc>,
 ) -> Result<Value, HandlerError> {
     let t: wire::NetworkLocationTransfer = decode(payload)?;
@@ -139,11 +141,8 @@ pub(crate) async fn network_location_transfer(
         _ => 2,
     });
     for n in ordered {
-        let from = n
-            .valid_from
-            .and_hms_opt(0, 0, 0)
-            .map(|d| d.and_utc())
-            .unwrap_or(now);
+        // `validFrom` is a day of the utility's: the move takes effect at its local midnight.
+        let from = cal.day_start(n.valid_from);
         let parent = match &n.parent_code {
             Some(code) => Some(nodes.get(code).map(|(id, _, _)| *id).ok_or_else(|| {
                 reject(format!("nodes: parent `{code}` of `{}` is unknown", n.code))

@@ -89,6 +89,7 @@ async fn deliver(state: &AppState, flow: Flow, sender: &str, body: &[u8]) -> Res
         recipient_of(flow),
         sender,
         body,
+        state.calendar,
         state.clock.now(),
     )
     .await

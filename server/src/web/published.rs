@@ -97,6 +97,7 @@ pub async fn enroll(State(state): State<AppState>, headers: HeaderMap, body: Byt
         recipient_of(flow),
         &sender,
         envelope.to_string().as_bytes(),
+        state.calendar,
         state.clock.now(),
     )
     .await
