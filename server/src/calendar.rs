@@ -352,16 +352,6 @@ impl Calendar {
         }
     }
 
-    /// A local date typed into a form or a query (`YYYY-MM-DD`), naming `field` when it is not.
-    pub fn parse_date(&self, field: &str, raw: &str) -> Result<NaiveDate, DomainError> {
-        NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
-            DomainError::invalid(format!(
-                "{field}: `{}` is not a date; use YYYY-MM-DD",
-                raw.trim()
-            ))
-        })
-    }
-
     /// The first instant after `now` at `hour`:00 local time (a daily schedule). On the day
     /// the clocks skip that hour, it comes when they resume.
     pub fn next_local_hour(&self, now: DateTime<Utc>, hour: u32) -> DateTime<Utc> {

@@ -122,19 +122,14 @@ impl Dialect {
         }
     }
 
-    /// The UTC hour (`YYYY-MM-DDTHH`) or, with `daily`, the UTC day (`YYYY-MM-DD`) of the
-    /// timestamp column `column`, as text.
-    pub fn utc_bucket(self, column: &str, daily: bool) -> String {
-        match (self, daily) {
-            (Dialect::Postgres, false) => {
+    /// The UTC hour (`YYYY-MM-DDTHH`) of the timestamp column `column`, as text.
+    pub fn utc_hour(self, column: &str) -> String {
+        match self {
+            Dialect::Postgres => {
                 format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')")
             }
-            (Dialect::Postgres, true) => {
-                format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
-            }
             // Timestamps are stored as RFC 3339 text in UTC.
-            (Dialect::Sqlite, false) => format!("substr({column}, 1, 13)"),
-            (Dialect::Sqlite, true) => format!("substr({column}, 1, 10)"),
+            Dialect::Sqlite => format!("substr({column}, 1, 13)"),
         }
     }
 

@@ -57,7 +57,7 @@ pub async fn series(
         }
     }
     let start = buckets.first().copied().unwrap_or(start);
-    let bucket = db.dialect().utc_bucket("created_at", false);
+    let bucket = db.dialect().utc_hour("created_at");
     let by = if f.flow.is_some() { "status" } else { "flow" };
     let mut filter = Filter::default();
     filter.add("created_at >= ?", [Arg::Time(start)]);
