@@ -55,6 +55,7 @@ pub enum Action {
     SendIntegrationMessages,
     ManageUsers,
     EditHolidays,
+    ManageOpenAdrClients,
 }
 
 /// The policy: per action, the roles allowed and what a refusal says they may not do
@@ -243,10 +244,15 @@ pub const POLICY: &[(Action, &[Role], &str)] = &[
     ),
     (Action::ManageUsers, &[Admin], "manage users"),
     (Action::EditHolidays, &[Admin], "edit the holiday calendar"),
+    (
+        Action::ManageOpenAdrClients,
+        &[Admin],
+        "manage OpenADR clients",
+    ),
 ];
 
 impl Action {
-    pub const ALL: [Action; 47] = [
+    pub const ALL: [Action; 48] = [
         Action::OpenHome,
         Action::SeePersonalData,
         Action::SeeEnrollmentCounts,
@@ -294,6 +300,7 @@ impl Action {
         Action::SendIntegrationMessages,
         Action::ManageUsers,
         Action::EditHolidays,
+        Action::ManageOpenAdrClients,
     ];
 
     fn entry(self) -> &'static (Action, &'static [Role], &'static str) {
@@ -600,6 +607,7 @@ mod tests {
             ("SendIntegrationMessages", "....x"),
             ("ManageUsers", "....x"),
             ("EditHolidays", "....x"),
+            ("ManageOpenAdrClients", "....x"),
         ];
         assert_eq!(pinned.len(), Action::ALL.len());
         for (action, (name, mask)) in Action::ALL.iter().zip(pinned) {

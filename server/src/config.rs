@@ -115,6 +115,36 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The OpenADR 3.1 VTN.
+    Openadr {
+        #[command(subcommand)]
+        command: OpenAdrCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpenAdrCommand {
+    /// OpenADR clients (VENs and business-logic clients).
+    Client {
+        #[command(subcommand)]
+        command: OpenAdrClientCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpenAdrClientCommand {
+    /// Create a client; its id and secret are printed once (only a hash of the secret is kept).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// read_all, read_targets, read_ven_objects, write_programs, write_events,
+        /// write_reports, write_subscriptions, write_vens (comma-separated or repeated).
+        #[arg(long = "scope", value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// The aggregator (its external reference) whose VEN this client is.
+        #[arg(long)]
+        ven: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,6 +256,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Base path of the OpenADR 3.1 VTN.
+    #[arg(long, env = "GRIDFLEX_OPENADR_BASE", default_value = crate::openadr::DEFAULT_BASE)]
+    pub openadr_base: String,
 
     /// Serve `/metrics` to anyone (without it, a scraper needs an API token of any role).
     #[arg(long, env = "GRIDFLEX_PUBLIC_METRICS")]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod grid;
 pub mod home;
 pub mod integration;
+pub mod openadr;
 pub mod programs;
 pub mod report;
 pub mod startup;

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use gridflex::calendar::Calendar;
 use gridflex::clock::{Clock, OffsetClock, SystemClock};
-use gridflex::config::{AuditCommand, Cli, Command, LogFormat, ServeArgs, TokenCommand};
+use gridflex::config::{
+    AuditCommand, Cli, Command, LogFormat, OpenAdrClientCommand, OpenAdrCommand, ServeArgs,
+    TokenCommand,
+};
 use gridflex::db::audit::ChainCheck;
 use gridflex::db::{redact_url, Db, DbOptions};
 use gridflex::grid::console::{EventService, GridSettings};
@@ -67,6 +70,20 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { command } => token(db, command).await,
+        Command::Openadr {
+            command:
+                OpenAdrCommand::Client {
+                    command: OpenAdrClientCommand::Create { name, scopes, ven },
+                },
+        } => {
+            let client =
+                gridflex::openadr::auth::create_client(&db, "cli", &name, &scopes, ven.as_deref())
+                    .await?;
+            println!("client_id: {}", client.client_id);
+            println!("client_secret: {}", client.secret);
+            eprintln!("OpenADR client `{name}` created. The secret is shown only this once; get a token with POST <base>auth/token (grant_type=client_credentials).");
+            Ok(())
+        }
         Command::Backup { file } => {
             let started = std::time::Instant::now();
             let bytes = db::backup::backup(&db, &file).await?;
@@ -360,6 +377,7 @@ async fn serve(
         public_metrics: args.public_metrics,
         trusted_proxies: args.trusted_proxies.clone(),
         calendar,
+        openadr_base: args.openadr_base.clone(),
     };
     let (router, state, store) = startup::build_app(db.clone(), &settings).await?;
     let cleanup = tokio::spawn(

@@ -67,6 +67,8 @@ pub struct WebSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The utility's calendar (time zone): local days, hours, cycles and seasons.
     pub calendar: Calendar,
+    /// Where the OpenADR 3.1 VTN is served (default `/openadr/3.1/`).
+    pub openadr_base: String,
 }
 
 impl WebSettings {
@@ -239,6 +241,14 @@ pub async fn build_app(
     ));
     let router = Router::new()
         .merge(api::router())
+        .route(
+            "/api/v1/openadr/clients",
+            post(crate::openadr::auth::create_client_api),
+        )
+        .nest(
+            &crate::openadr::nest_path(&settings.openadr_base),
+            crate::openadr::router(),
+        )
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -241,6 +241,8 @@ fn console_probe(action: Action, f: &Fixture) -> Option<Probe> {
         ),
         // A date with no holiday: past the role check it is not found (404).
         Action::EditHolidays => fun("delete_holiday", &[("day", "1900-01-02")]),
+        // OpenADR clients are created with the CLI or the REST API; the console has no page yet.
+        Action::ManageOpenAdrClients => None,
     }
 }
 
@@ -350,6 +352,11 @@ fn rest_probe(action: Action, f: &Fixture) -> Option<Probe> {
         )),
         Action::ManageUsers => None,
         Action::EditHolidays => None,
+        // No name and no scope: refused as input (400) once the role may create clients.
+        Action::ManageOpenAdrClients => post(
+            "/api/v1/openadr/clients",
+            serde_json::json!({"name": "", "scopes": []}),
+        ),
     }
 }
 

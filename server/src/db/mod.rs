@@ -4,7 +4,7 @@
 //! `customers`, `device_locations`), `enrollment`, `meter`, `participation`, `place`
 //! (`program_network_places`), `published` (`published_enrollments`), `program` (`programs`, `program_rules`, `aggregators`), `score`,
 //! `settlement`, `unavailability`. Grid side: `dispatch`, `event`, `forecast`, `network` (the
-//! model and `grid_service_points`), `plan`, `registry`, `strategy`. Neither: `audit`
+//! model and `grid_service_points`), `openadr` (the OpenADR VTN's clients, tokens and reports), `plan`, `registry`, `strategy`. Neither: `audit`
 //! (`audit_log`), `holiday` (the utility's calendar), `settings`, `token` (`api_tokens`),
 //! `user`, `value_map`, and `backup` (SQLite files). Migrations are in `migrations/{sqlite,postgres}`.
 
@@ -20,6 +20,7 @@ pub mod forecast;
 pub mod holiday;
 pub mod meter;
 pub mod network;
+pub mod openadr;
 pub mod participation;
 pub mod place;
 pub mod plan;

@@ -79,6 +79,67 @@ pub(super) async fn seed_grid_side(tx: &mut Tx, t0: DateTime<Utc>) -> Result<(),
     .await?
     .rows_affected()
     });
+    // The aggregators as flow 10 would have sent them, and which one talks to each
+    // registered device (the OpenADR VTN targets the stage's devices at its VEN).
+    type AggRow = (
+        i64,
+        String,
+        String,
+        String,
+        NaiveDate,
+        Option<NaiveDate>,
+        String,
+        String,
+    );
+    let aggregators: Vec<AggRow> = with_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, external_ref, name, status, start_date, end_date, contact_name, contact_email
+             FROM aggregators ORDER BY id",
+        )
+        .fetch_all(c)
+        .await?
+    });
+    let offers: Vec<(i64, String)> = with_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT o.aggregator_id, p.code FROM aggregator_programs o JOIN programs p ON p.id = o.program_id
+             ORDER BY p.code",
+        )
+        .fetch_all(c)
+        .await?
+    });
+    for a in &aggregators {
+        let program_codes = offers
+            .iter()
+            .filter(|(id, _)| *id == a.0)
+            .map(|(_, code)| code.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        crate::db::registry::upsert_aggregator(
+            tx,
+            &crate::db::registry::AggregatorFields {
+                external_ref: &a.1,
+                name: &a.2,
+                status: &a.3,
+                start_date: a.4,
+                end_date: a.5,
+                contact_name: &a.6,
+                contact_email: &a.7,
+                program_codes: &program_codes,
+            },
+            t0,
+        )
+        .await?;
+    }
+    with_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE grid_devices SET aggregator_ref = (SELECT a.external_ref FROM devices d
+                JOIN aggregators a ON a.id = d.aggregator_id
+                WHERE d.head_end = grid_devices.head_end AND d.nic_id = grid_devices.nic_id)",
+        )
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
     let programs = serde_json::to_string(&codes)?;
     // (name, description, zone, event type, balancing-authority check, objective, MW, max increase %)
     type DemoStrategy<'a> = (

@@ -375,6 +375,7 @@ pub fn web_settings(
         public_metrics: false,
         trusted_proxies: Vec::new(),
         calendar: cal(),
+        openadr_base: gridflex::openadr::DEFAULT_BASE.to_string(),
     }
 }
 

@@ -1,0 +1,370 @@
+//! The OpenADR 3.1 VTN's store (grid side): its clients and tokens, the reports VENs send,
+//! and the reads that show the grid side's approved stages as OpenADR events.
+
+use chrono::{DateTime, Utc};
+
+use crate::db::{Db, Tx};
+use crate::error::DomainError;
+use crate::{with_db, with_tx};
+
+/// Event states whose stages are published to VENs (OpenADR has no approval state: a
+/// cancelled or denied event is withdrawn, one not yet approved is not shown).
+pub const PUBLISHED_STATES: &str = "('Approved', 'Scheduled', 'InProgress', 'Completed')";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientRow {
+    pub id: i64,
+    pub client_id: String,
+    pub name: String,
+    pub scopes: String,
+    pub ven_ref: Option<String>,
+}
+
+pub async fn insert_client(
+    tx: &mut Tx,
+    client_id: &str,
+    name: &str,
+    secret_hash: &str,
+    scopes: &str,
+    ven_ref: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<i64, DomainError> {
+    Ok(with_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "INSERT INTO openadr_clients (client_id, name, secret_hash, scopes, ven_ref, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(client_id)
+        .bind(name)
+        .bind(secret_hash)
+        .bind(scopes)
+        .bind(ven_ref)
+        .bind(now)
+        .fetch_one(c)
+        .await
+        .map_err(|e| match DomainError::from(e) {
+            DomainError::Conflict(_) => {
+                DomainError::Conflict(format!("an OpenADR client named {name} exists already"))
+            }
+            other => other,
+        })?
+    }))
+}
+
+/// The active client with this id and secret hash.
+pub async fn client_by_secret(
+    db: &Db,
+    client_id: &str,
+    secret_hash: &str,
+) -> Result<Option<ClientRow>, DomainError> {
+    Ok(with_db!(db, |p| {
+        sqlx::query_as::<_, ClientRow>(
+            "SELECT id, client_id, name, scopes, ven_ref FROM openadr_clients
+             WHERE client_id = $1 AND secret_hash = $2 AND NOT revoked",
+        )
+        .bind(client_id)
+        .bind(secret_hash)
+        .fetch_optional(p)
+        .await?
+    }))
+}
+
+pub async fn insert_token(
+    db: &Db,
+    token_hash: &str,
+    client: i64,
+    expires_at: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    with_db!(db, |p| {
+        sqlx::query(
+            "INSERT INTO openadr_tokens (token_hash, client_id, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(token_hash)
+        .bind(client)
+        .bind(expires_at)
+        .execute(p)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+/// The client a token stands for, while the token is unexpired and the client not revoked.
+pub async fn client_by_token(
+    db: &Db,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<ClientRow>, DomainError> {
+    Ok(with_db!(db, |p| {
+        sqlx::query_as::<_, ClientRow>(
+            "SELECT c.id, c.client_id, c.name, c.scopes, c.ven_ref FROM openadr_tokens t
+             JOIN openadr_clients c ON c.id = t.client_id
+             WHERE t.token_hash = $1 AND t.expires_at > $2 AND NOT c.revoked",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(p)
+        .await?
+    }))
+}
+
+/// An aggregator the grid side knows (a VEN).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VenRow {
+    pub id: i64,
+    pub external_ref: String,
+    pub name: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn vens(
+    db: &Db,
+    only: Option<&str>,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<VenRow>, DomainError> {
+    Ok(with_db!(db, |p| {
+        sqlx::query_as::<_, VenRow>(
+            "SELECT id, external_ref, name, updated_at FROM grid_aggregators
+             WHERE ($1 IS NULL OR external_ref = $1) ORDER BY id LIMIT $2 OFFSET $3",
+        )
+        .bind(only)
+        .bind(limit)
+        .bind(skip)
+        .fetch_all(p)
+        .await?
+    }))
+}
+
+pub async fn ven(db: &Db, external_ref: &str) -> Result<Option<VenRow>, DomainError> {
+    Ok(vens(db, Some(external_ref), 0, 1).await?.pop())
+}
+
+/// A program the grid side knows (its rules arrived by flow 9 and are linked).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProgramRow {
+    pub program_code: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn programs(
+    db: &Db,
+    only: Option<&str>,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<ProgramRow>, DomainError> {
+    Ok(with_db!(db, |p| {
+        sqlx::query_as::<_, ProgramRow>(
+            "SELECT program_code, MIN(updated_at) AS created_at, MAX(updated_at) AS updated_at
+             FROM grid_program_rules WHERE linked AND ($1 IS NULL OR program_code = $1)
+             GROUP BY program_code ORDER BY program_code LIMIT $2 OFFSET $3",
+        )
+        .bind(only)
+        .bind(limit)
+        .bind(skip)
+        .fetch_all(p)
+        .await?
+    }))
+}
+
+/// One published OpenADR event: the devices of one program, in one stage, that one
+/// aggregator controls.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub stage_id: i64,
+    pub aggregator_id: i64,
+    pub aggregator_ref: String,
+    pub program_code: String,
+    pub event_code: String,
+    pub event_name: String,
+    pub priority: i32,
+    pub control_level: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expected_kw: f64,
+}
+
+/// Which published events to read.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter<'a> {
+    pub ven: Option<&'a str>,
+    pub program: Option<&'a str>,
+    /// One event: (stage, aggregator row, program).
+    pub key: Option<(i64, i64, &'a str)>,
+}
+
+pub async fn events(
+    db: &Db,
+    f: &EventFilter<'_>,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, DomainError> {
+    let sql = format!(
+        "SELECT s.id AS stage_id, a.id AS aggregator_id, a.external_ref AS aggregator_ref,
+                d.program_code, e.code AS event_code, e.name AS event_name, e.priority,
+                e.control_level, s.starts_at, s.ends_at, e.created_at, e.updated_at,
+                SUM(d.expected_kw) AS expected_kw
+         FROM event_stage_devices d
+         JOIN grid_devices g ON g.id = d.grid_device_id
+         JOIN grid_aggregators a ON a.external_ref = g.aggregator_ref
+         JOIN event_stages s ON s.id = d.stage_id
+         JOIN events e ON e.id = s.event_id
+         WHERE e.status IN {PUBLISHED_STATES} AND d.status = 'reserved'
+           AND ($1 IS NULL OR a.external_ref = $1) AND ($2 IS NULL OR d.program_code = $2)
+           AND ($3 IS NULL OR (s.id = $3 AND a.id = $4 AND d.program_code = $5))
+         GROUP BY s.id, a.id, a.external_ref, d.program_code, e.code, e.name, e.priority,
+                  e.control_level, s.starts_at, s.ends_at, e.created_at, e.updated_at
+         ORDER BY s.id, a.id, d.program_code LIMIT $6 OFFSET $7"
+    );
+    let (stage, agg, program) = match f.key {
+        Some((s, a, p)) => (Some(s), Some(a), Some(p)),
+        None => (None, None, None),
+    };
+    Ok(with_db!(db, |p| {
+        sqlx::query_as::<_, EventRow>(&sql)
+            .bind(f.ven)
+            .bind(f.program)
+            .bind(stage)
+            .bind(agg)
+            .bind(program)
+            .bind(limit)
+            .bind(skip)
+            .fetch_all(p)
+            .await?
+    }))
+}
+
+/// A device in a published event: its grid id and OpenADR resource name parts.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventDeviceRow {
+    pub grid_device_id: i64,
+    pub head_end: String,
+    pub nic_id: String,
+}
+
+pub async fn event_devices(
+    db: &Db,
+    stage_id: i64,
+    aggregator_ref: &str,
+    program_code: &str,
+) -> Result<Vec<EventDeviceRow>, DomainError> {
+    Ok(with_db!(db, |p| {
+        sqlx::query_as::<_, EventDeviceRow>(
+            "SELECT g.id AS grid_device_id, g.head_end, g.nic_id FROM event_stage_devices d
+             JOIN grid_devices g ON g.id = d.grid_device_id
+             WHERE d.stage_id = $1 AND g.aggregator_ref = $2 AND d.program_code = $3
+               AND d.status = 'reserved'
+             ORDER BY g.id",
+        )
+        .bind(stage_id)
+        .bind(aggregator_ref)
+        .bind(program_code)
+        .fetch_all(p)
+        .await?
+    }))
+}
+
+/// What a report says of one device in a stage.
+#[derive(Debug, Clone)]
+pub struct DeviceOutcome {
+    pub grid_device_id: i64,
+    pub outcome: &'static str,
+    pub actual_kw: Option<f64>,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+pub async fn record_outcomes(
+    tx: &mut Tx,
+    stage_id: i64,
+    outcomes: &[DeviceOutcome],
+) -> Result<(), DomainError> {
+    for o in outcomes {
+        with_tx!(tx, |c| {
+            sqlx::query(
+                "UPDATE event_stage_devices SET outcome = $1, actual_kw = $2,
+                    participation_start = $3, participation_end = $4
+                 WHERE stage_id = $5 AND grid_device_id = $6",
+            )
+            .bind(o.outcome)
+            .bind(o.actual_kw)
+            .bind(o.start)
+            .bind(o.end)
+            .bind(stage_id)
+            .bind(o.grid_device_id)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReportRow {
+    pub report_id: String,
+    pub client_id: String,
+    pub ven_ref: Option<String>,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_report(
+    tx: &mut Tx,
+    report_id: &str,
+    client: i64,
+    ven_ref: Option<&str>,
+    event_id: &str,
+    client_name: &str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    with_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO openadr_reports (report_id, client_id, ven_ref, event_id, client_name, body, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(report_id)
+        .bind(client)
+        .bind(ven_ref)
+        .bind(event_id)
+        .bind(client_name)
+        .bind(body)
+        .bind(now)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+/// Reports, oldest first; `ven` limits them to one VEN's, `report` to one id.
+pub async fn reports(
+    db: &Db,
+    ven: Option<&str>,
+    report: Option<&str>,
+    event: Option<&str>,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<ReportRow>, DomainError> {
+    Ok(with_db!(db, |p| {
+        sqlx::query_as::<_, ReportRow>(
+            "SELECT r.report_id, c.client_id, r.ven_ref, r.body, r.created_at FROM openadr_reports r
+             JOIN openadr_clients c ON c.id = r.client_id
+             WHERE ($1 IS NULL OR r.ven_ref = $1) AND ($2 IS NULL OR r.report_id = $2)
+               AND ($3 IS NULL OR r.event_id = $3)
+             ORDER BY r.id LIMIT $4 OFFSET $5",
+        )
+        .bind(ven)
+        .bind(report)
+        .bind(event)
+        .bind(limit)
+        .bind(skip)
+        .fetch_all(p)
+        .await?
+    }))
+}

@@ -1,0 +1,300 @@
+//! OpenADR clients and OAuth 2.0 client credentials: `auth/token` issues a bearer token for
+//! a client id and secret (HTTP Basic, or `client_id`/`client_secret` in the form), and every
+//! other request is made as the [`Caller`] its token stands for.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use chrono::{Duration, Utc};
+use serde_json::json;
+
+use super::{Problem, Scope};
+use crate::auth::{generate_token, token_hash};
+use crate::db::audit::{append, NewAuditEntry};
+use crate::db::{openadr as store, Db};
+use crate::error::DomainError;
+use crate::web::AppState;
+
+/// How long an issued token is valid.
+pub const TOKEN_SECONDS: i64 = 3600;
+
+/// A client as created: its id and the secret, shown this once.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub client_id: String,
+    pub secret: String,
+}
+
+/// Creates an OpenADR client with `scopes`; with `ven` (an aggregator's external
+/// reference, which the grid side must know) it is that aggregator's VEN client. Audited.
+pub async fn create_client(
+    db: &Db,
+    actor: &str,
+    name: &str,
+    scopes: &[String],
+    ven: Option<&str>,
+) -> Result<NewClient, DomainError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(DomainError::invalid(
+            "name: an OpenADR client's name has 1 to 64 characters",
+        ));
+    }
+    if scopes.is_empty() {
+        return Err(DomainError::invalid(
+            "scope: give at least one (read_all, read_targets, read_ven_objects, write_programs, write_events, write_reports, write_subscriptions, write_vens)",
+        ));
+    }
+    let mut parsed: Vec<Scope> = Vec::new();
+    for s in scopes {
+        let scope = Scope::parse(s.trim())
+            .ok_or_else(|| DomainError::invalid(format!("scope: unknown scope `{s}`")))?;
+        if !parsed.contains(&scope) {
+            parsed.push(scope);
+        }
+    }
+    if let Some(v) = ven {
+        if store::ven(db, v).await?.is_none() {
+            return Err(DomainError::invalid(format!(
+                "ven: no aggregator with the external reference `{v}` is known to the grid side"
+            )));
+        }
+    }
+    let scopes_text = parsed
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let client_id = format!("oadr-{}", &generate_token()[4..28]);
+    let secret = generate_token();
+    let now = Utc::now();
+    let mut tx = db.begin().await?;
+    let id = store::insert_client(
+        &mut tx,
+        &client_id,
+        name,
+        &token_hash(&secret),
+        &scopes_text,
+        ven,
+        now,
+    )
+    .await?;
+    append(
+        &mut tx,
+        NewAuditEntry::new(actor, "openadr_client.create", "openadr_client", id)
+            .after(json!({"name": name, "clientId": client_id, "scopes": scopes_text, "ven": ven})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(NewClient { client_id, secret })
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let mut res = (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, "no-store".parse().expect("header"));
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"openadr\"".parse().expect("header"),
+        );
+    }
+    res
+}
+
+/// `POST auth/token`: the client credentials grant (form-encoded).
+pub async fn token(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the body must be application/x-www-form-urlencoded",
+            )
+        }
+    };
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    match field("grant_type").as_deref() {
+        Some("client_credentials") => {}
+        Some(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only grant_type=client_credentials is supported",
+            )
+        }
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is missing",
+            )
+        }
+    }
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| {
+            s.split_once(':')
+                .map(|(i, p)| (i.to_string(), p.to_string()))
+        });
+    let credentials = basic.or_else(|| Some((field("client_id")?, field("client_secret")?)));
+    let Some((id, secret)) = credentials else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "send the client id and secret with HTTP Basic or as client_id and client_secret",
+        );
+    };
+    let client = match store::client_by_secret(&state.db, &id, &token_hash(&secret)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "unknown client id or wrong secret",
+            )
+        }
+        Err(e) => return Problem::from(e).into_response(),
+    };
+    let access = generate_token();
+    let expires = Utc::now() + Duration::seconds(TOKEN_SECONDS);
+    if let Err(e) = store::insert_token(&state.db, &token_hash(&access), client.id, expires).await {
+        return Problem::from(e).into_response();
+    }
+    let mut res = Json(json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": TOKEN_SECONDS,
+        "scope": client.scopes.replace(',', " "),
+    }))
+    .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, "no-store".parse().expect("header"));
+    res
+}
+
+/// `GET auth/server`: where tokens are issued (this VTN's own `auth/token`).
+pub async fn server(OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let path = uri.path();
+    let base = path.strip_suffix("auth/server").unwrap_or("/");
+    Json(json!({"tokenURL": format!("http://{host}{base}auth/token")})).into_response()
+}
+
+/// The client a request is made by, from its bearer token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub id: i64,
+    pub client_id: String,
+    pub scopes: Vec<Scope>,
+    /// For a VEN client: its aggregator's external reference (also the VEN's id and name).
+    pub ven: Option<String>,
+}
+
+impl Caller {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// Refused (403) unless the caller holds one of `scopes`.
+    pub fn require(&self, scopes: &[Scope], what: &str) -> Result<(), Problem> {
+        if scopes.iter().any(|s| self.has(*s)) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(format!(
+                "{what} needs the scope {}",
+                scopes
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Problem::unauthorized("send a bearer token from auth/token"))?;
+        let client = store::client_by_token(&state.db, &token_hash(token), Utc::now())
+            .await?
+            .ok_or_else(|| Problem::unauthorized("the token is unknown or has expired"))?;
+        Ok(Caller {
+            id: client.id,
+            client_id: client.client_id,
+            scopes: client.scopes.split(',').filter_map(Scope::parse).collect(),
+            ven: client.ven_ref,
+        })
+    }
+}
+
+/// The body of `POST /api/v1/openadr/clients` (admin).
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewClientBody {
+    pub name: String,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub ven: Option<String>,
+}
+
+/// `POST /api/v1/openadr/clients`: the admin creates an OpenADR client; the answer carries
+/// the secret, this once.
+pub async fn create_client_api(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    crate::web::api::ApiViewer(viewer): crate::web::api::ApiViewer,
+    body: Bytes,
+) -> Result<Response, crate::web::api::ApiError> {
+    crate::access::require(&viewer, app::access::Action::ManageOpenAdrClients)?;
+    let body: NewClientBody = serde_json::from_slice(&body).map_err(|e| {
+        crate::web::api::ApiError(app::AppError::BadRequest(format!(
+            "the body could not be read: {e}"
+        )))
+    })?;
+    let client = create_client(
+        &state.db,
+        &viewer.username,
+        &body.name,
+        &body.scopes,
+        body.ven.as_deref(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"clientID": client.client_id, "clientSecret": client.secret})),
+    )
+        .into_response())
+}

@@ -1,0 +1,559 @@
+//! OpenADR 3.1 (issue 13): GridFlex as the VTN, called by the `openleadr-client` crate as an
+//! aggregator's VEN, on every backend: tokens, programs, the events of an approved GridFlex
+//! event targeted at the aggregator's VEN only, reports that become device outcomes on the
+//! grid side, scopes per endpoint, paging, and bad input answered with a Problem.
+
+mod common;
+
+use chrono::{Duration, DurationRound};
+use common::*;
+use gridflex::openadr::auth::create_client;
+use openleadr_client::{BusinessLogic, Client, ClientCredentials, Filter, VirtualEndNode};
+use serde_json::{json, Value};
+
+const BASE: &str = "/openadr/3.1/";
+
+fn vtn_client<K: openleadr_client::ClientKind>(app: &TestApp, id: &str, secret: &str) -> Client<K> {
+    let base: url::Url = app.url(BASE).parse().unwrap();
+    let token_url = base.join("auth/token").unwrap();
+    Client::with_details(
+        base,
+        token_url,
+        reqwest13::Client::new(),
+        Some(ClientCredentials::new(id.to_string(), secret.to_string())),
+    )
+}
+
+async fn new_client(
+    t: &TestDb,
+    name: &str,
+    scopes: &[&str],
+    ven: Option<&str>,
+) -> (String, String) {
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    let c = create_client(&t.db, "test", name, &scopes, ven)
+        .await
+        .expect("client");
+    (c.client_id, c.secret)
+}
+
+/// A bearer token for a client, straight from `auth/token` (client_id/client_secret form).
+async fn bearer(app: &TestApp, id: &str, secret: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(app.url(&format!("{BASE}auth/token")))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .get(app.url(&format!("{BASE}{path}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+async fn post_raw(app: &TestApp, token: &str, path: &str, body: String) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(app.url(&format!("{BASE}{path}")))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+async fn api_post(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let res = app.api_post(token, path, &body).await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+/// An event of the demo's Riverside strategy, planned, submitted and (if `approve`) approved
+/// through the REST API; returns its id.
+async fn riverside_event(t: &TestDb, app: &TestApp, approve: bool) -> i64 {
+    let op = gridflex::auth::create_token(&t.db, "test", "op-client", "operator")
+        .await
+        .unwrap();
+    let ap = gridflex::auth::create_token(&t.db, "test", "ap-client", "approver")
+        .await
+        .unwrap();
+    let strategy: i64 = t
+        .scalar(
+            "SELECT id FROM strategies WHERE name = $1",
+            &[Arg::from("Riverside evening shave")],
+        )
+        .await;
+    let start = app
+        .events
+        .now()
+        .duration_trunc(Duration::minutes(15))
+        .unwrap()
+        + Duration::hours(3);
+    let (status, body) = api_post(
+        app,
+        &op,
+        "/api/v1/events",
+        json!({"strategyId": strategy, "name": "oadr", "startsAt": start.to_rfc3339(),
+            "endsAt": (start + Duration::hours(2)).to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    for (who, action) in [(&op, "plan"), (&op, "submit")] {
+        let (status, body) = api_post(
+            app,
+            who,
+            &format!("/api/v1/events/{id}/{action}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{action}: {body}");
+    }
+    if approve {
+        let (status, body) =
+            api_post(app, &ap, &format!("/api/v1/events/{id}/approve"), json!({})).await;
+        assert_eq!(status, 200, "approve: {body}");
+    }
+    id
+}
+
+each_backend!(an_aggregator_reads_its_events_with_openleadr_and_its_report_becomes_outcomes);
+async fn an_aggregator_reads_its_events_with_openleadr_and_its_report_becomes_outcomes(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let ven_scopes = ["read_targets", "read_ven_objects", "write_reports"];
+    let (volt_id, volt_secret) =
+        new_client(&t, "voltshift", &ven_scopes, Some("AGG-VOLTSHIFT")).await;
+    let (edge_id, edge_secret) =
+        new_client(&t, "gridedge", &ven_scopes, Some("AGG-GRIDEDGE")).await;
+    let volt: Client<VirtualEndNode> = vtn_client(&app, &volt_id, &volt_secret);
+    let edge: Client<VirtualEndNode> = vtn_client(&app, &edge_id, &edge_secret);
+
+    // Programs: each program the grid side knows.
+    let programs = volt
+        .get_program_list(Filter::none())
+        .await
+        .expect("programs");
+    assert!(!programs.is_empty(), "{}", t.name);
+
+    // Not approved yet: nothing of it is published (the demo's past events are).
+    let ids = |events: &[openleadr_client::EventClient<VirtualEndNode>]| {
+        events
+            .iter()
+            .map(|e| e.id().as_str().to_string())
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    let before = ids(&volt.get_event_list(None, Filter::none()).await.unwrap());
+    let id = riverside_event(&t, &app, false).await;
+    assert_eq!(
+        ids(&volt.get_event_list(None, Filter::none()).await.unwrap()),
+        before,
+        "{}",
+        t.name
+    );
+    let (status, body) = api_post(
+        &app,
+        &gridflex::auth::create_token(&t.db, "test", "ap2", "approver")
+            .await
+            .unwrap(),
+        &format!("/api/v1/events/{id}/approve"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let events: Vec<_> = volt
+        .get_event_list(None, Filter::none())
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|e| !before.contains(e.id().as_str()))
+        .collect();
+    assert!(!events.is_empty(), "{}: the VEN sees its events", t.name);
+    let edge_events = edge
+        .get_event_list(None, Filter::none())
+        .await
+        .expect("events");
+    for e in &events {
+        let content = e.content();
+        assert!(
+            content
+                .targets
+                .iter()
+                .any(|x| x.as_str() == "AGG-VOLTSHIFT"),
+            "{}: targeted at the VEN",
+            t.name
+        );
+        assert!(
+            edge_events.iter().all(|o| o.id() != e.id()),
+            "{}: another aggregator sees nothing targeted at VoltShift",
+            t.name
+        );
+        let intervals = content.intervals.as_ref().unwrap();
+        assert!(!intervals.is_empty());
+    }
+    for e in &edge_events {
+        assert!(e
+            .content()
+            .targets
+            .iter()
+            .any(|x| x.as_str() == "AGG-GRIDEDGE"));
+    }
+    // The other VEN asking for VoltShift's event by id finds nothing.
+    let edge_token = bearer(&app, &edge_id, &edge_secret).await;
+    let (status, _) = get(&app, &edge_token, &format!("events/{}", events[0].id())).await;
+    assert_eq!(status, 404, "{}", t.name);
+
+    // A report: the first device took part (demand intervals), the second overrode.
+    let event = &events[0];
+    let resources: Vec<String> = event
+        .content()
+        .targets
+        .iter()
+        .map(|x| x.as_str().to_string())
+        .filter(|x| x != "AGG-VOLTSHIFT")
+        .collect();
+    assert!(
+        resources.len() >= 2,
+        "{}: devices as resource targets",
+        t.name
+    );
+    let start = event.content().interval_period.as_ref().unwrap().start;
+    let report: openleadr_wire::report::ReportRequest = serde_json::from_value(json!({
+        "objectType": "REPORT",
+        "eventID": event.id().as_str(),
+        "clientName": "voltshift-ven",
+        "resources": [
+            {"resourceName": resources[0], "intervals": [
+                {"id": 0, "intervalPeriod": {"start": start.to_rfc3339(), "duration": "PT15M"},
+                 "payloads": [{"type": "DEMAND", "values": [1.5]}]},
+                {"id": 1, "intervalPeriod": {"start": (start + Duration::minutes(15)).to_rfc3339(), "duration": "PT15M"},
+                 "payloads": [{"type": "DEMAND", "values": [2.5]}]}
+            ]},
+            {"resourceName": resources[1], "intervals": [
+                {"id": 0, "payloads": [{"type": "PARTICIPATION", "values": ["OVERRIDE"]}]}
+            ]}
+        ]
+    }))
+    .unwrap();
+    let created = event.create_report(report).await.expect("report");
+    let report_id = created.id().as_str().to_string();
+
+    // The grid side has the outcomes.
+    let (stage, _, _) = gridflex::openadr::objects::parse_event_id(event.id().as_str()).unwrap();
+    let outcome = |resource: String| {
+        let db = t.db.clone();
+        async move {
+            let row: (Option<String>, Option<f64>) = gridflex::with_db!(&db, |p| {
+                sqlx::query_as(
+                "SELECT d.outcome, d.actual_kw FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
+                 WHERE d.stage_id = $1 AND g.head_end || '_' || g.nic_id = $2"
+            )
+            .bind(stage)
+            .bind(resource)
+            .fetch_one(p)
+            .await
+            .unwrap()
+            });
+            row
+        }
+    };
+    assert_eq!(
+        outcome(resources[0].clone()).await,
+        (Some("D1SP".into()), Some(2.0)),
+        "{}",
+        t.name
+    );
+    assert_eq!(
+        outcome(resources[1].clone()).await.0.as_deref(),
+        Some("D1IO"),
+        "{}",
+        t.name
+    );
+    let audited: i64 = t
+        .scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'event.openadr_report'",
+            &[],
+        )
+        .await;
+    assert_eq!(audited, 1, "{}", t.name);
+
+    // VoltShift reads its report back; GridEdge may not read it and does not list it.
+    let volt_token = bearer(&app, &volt_id, &volt_secret).await;
+    let (status, body) = get(&app, &volt_token, &format!("reports/{report_id}")).await;
+    assert_eq!(status, 200, "{}: {body}", t.name);
+    assert_eq!(body["eventID"], event.id().as_str());
+    let (status, body) = get(&app, &edge_token, &format!("reports/{report_id}")).await;
+    assert_eq!(status, 403, "{}: {body}", t.name);
+    assert_eq!(body["status"], 403, "a Problem with a numeric status");
+    let (status, body) = get(&app, &edge_token, "reports").await;
+    assert_eq!((status, body), (200, json!([])), "{}", t.name);
+
+    // Cancelling the GridFlex event withdraws its OpenADR events.
+    let op = gridflex::auth::create_token(&t.db, "test", "op2", "operator")
+        .await
+        .unwrap();
+    let (status, body) = api_post(
+        &app,
+        &op,
+        &format!("/api/v1/events/{id}/cancel"),
+        json!({"reason": "feeder work"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        ids(&volt.get_event_list(None, Filter::none()).await.unwrap()),
+        before,
+        "{}: withdrawn",
+        t.name
+    );
+    t.cleanup().await;
+}
+
+each_backend!(every_endpoint_answers_each_scope_as_the_table_says);
+async fn every_endpoint_answers_each_scope_as_the_table_says(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    // (endpoint, the scopes that may use it)
+    let table: [(&str, &str, &[&str]); 5] = [
+        ("GET", "programs", &["read_all", "read_targets"]),
+        ("GET", "events", &["read_all", "read_targets"]),
+        ("GET", "vens", &["read_all", "read_ven_objects"]),
+        ("GET", "reports", &["read_all", "read_ven_objects"]),
+        ("POST", "reports", &["write_reports"]),
+    ];
+    for scope in gridflex::openadr::Scope::ALL {
+        let scope = scope.as_str();
+        let (id, secret) =
+            new_client(&t, &format!("c-{scope}"), &[scope], Some("AGG-VOLTSHIFT")).await;
+        let token = bearer(&app, &id, &secret).await;
+        for (method, path, allowed) in table {
+            let (status, body) = if method == "GET" {
+                get(&app, &token, path).await
+            } else {
+                // Past the scope check, this empty report is bad input (400).
+                post_raw(&app, &token, path, "{}".into()).await
+            };
+            let expected = if allowed.contains(&scope) {
+                if method == "GET" {
+                    200
+                } else {
+                    400
+                }
+            } else {
+                403
+            };
+            assert_eq!(
+                status, expected,
+                "{}: {method} {path} with {scope}: {body}",
+                t.name
+            );
+            if status == 403 {
+                assert_eq!(body["status"], 403);
+            }
+        }
+    }
+    // Without a token, or with a made-up one: 401.
+    let (status, body) = get(&app, "nope", "programs").await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (401, json!(401)),
+        "{}",
+        t.name
+    );
+    // A business-logic client (no VEN) may not post reports even with the scope.
+    let (id, secret) = new_client(&t, "bl", &["write_reports", "read_all"], None).await;
+    let token = bearer(&app, &id, &secret).await;
+    let (status, _) = post_raw(&app, &token, "reports", "{}".into()).await;
+    assert_eq!(status, 403, "{}", t.name);
+    let bl: Client<BusinessLogic> = vtn_client(&app, &id, &secret);
+    assert!(!bl
+        .get_program_list(Filter::none())
+        .await
+        .unwrap()
+        .is_empty());
+    t.cleanup().await;
+}
+
+each_backend!(paging_tokens_and_bad_input_are_answered_with_problems_and_store_nothing);
+async fn paging_tokens_and_bad_input_are_answered_with_problems_and_store_nothing(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let (id, secret) = new_client(
+        &t,
+        "ven",
+        &["read_targets", "read_ven_objects", "write_reports"],
+        Some("AGG-VOLTSHIFT"),
+    )
+    .await;
+
+    // The token endpoint: HTTP Basic works too; a wrong secret and another grant are refused.
+    let c = reqwest::Client::new();
+    let token_url = app.url(&format!("{BASE}auth/token"));
+    let res = c
+        .post(&token_url)
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let res = c
+        .post(&token_url)
+        .basic_auth(&id, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+    let res = c
+        .post(&token_url)
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "unsupported_grant_type"
+    );
+    let server: Value = c
+        .get(app.url(&format!("{BASE}auth/server")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(server["tokenURL"]
+        .as_str()
+        .unwrap()
+        .ends_with("/openadr/3.1/auth/token"));
+
+    // Paging.
+    let token = bearer(&app, &id, &secret).await;
+    for q in ["limit=0", "limit=51", "skip=-1"] {
+        let (status, body) = get(&app, &token, &format!("programs?{q}")).await;
+        assert_eq!(
+            (status, body["status"].clone()),
+            (400, json!(400)),
+            "{}: {q}",
+            t.name
+        );
+    }
+    let (status, body) = get(&app, &token, "programs?skip=1000&limit=50").await;
+    assert_eq!((status, body), (200, json!([])), "{}", t.name);
+    let (status, body) = get(&app, &token, "programs?limit=1").await;
+    assert_eq!((status, body.as_array().unwrap().len()), (200, 1));
+
+    // Bad reports: each a 400 Problem naming the field; nothing stored.
+    let _event = riverside_event(&t, &app, true).await;
+    let (_, events) = get(&app, &token, "events").await;
+    let event = &events[0];
+    let event_id = event["id"].as_str().unwrap();
+    let resource = event["targets"][1].as_str().unwrap();
+    let report = |resources: Value| {
+        json!({"objectType": "REPORT", "eventID": event_id, "clientName": "ven", "resources": resources})
+            .to_string()
+    };
+    let one = |payload: Value| {
+        report(json!([{"resourceName": resource, "intervals": [{"id": 0, "payloads": [payload]}]}]))
+    };
+    let cases: Vec<(String, &str)> = vec![
+        ("{\"eventID\": ".into(), "JSON"),
+        (
+            json!({"objectType": "REPORT", "eventID": "999-1-SMT-BYOD", "clientName": "ven",
+                "resources": [{"resourceName": resource, "intervals": []}]})
+            .to_string(),
+            "eventID",
+        ),
+        (report(json!([{"resourceName": resource, "intervals": []}])), "intervals"),
+        (one(json!({"type": "SIMPLE_LEVEL", "values": ["high"]})), "integer"),
+        (one(json!({"type": "NOT_A_TYPE", "values": [1]})), "NOT_A_TYPE"),
+        (one(json!({"type": "DEMAND", "values": ["lots"]})), "values[0]"),
+        (
+            report(json!([{"resourceName": "NOBODY_X", "intervals": [{"id": 0, "payloads": [{"type": "DEMAND", "values": [1]}]}]}])),
+            "resourceName",
+        ),
+        (
+            json!({"objectType": "REPORT", "programID": "NO-SUCH-PROGRAM", "eventID": event_id, "clientName": "ven",
+                "resources": [{"resourceName": resource, "intervals": [{"id": 0, "payloads": [{"type": "DEMAND", "values": [1]}]}]}]})
+            .to_string(),
+            "programID",
+        ),
+    ];
+    for (body, named) in cases {
+        let (status, problem) = post_raw(&app, &token, "reports", body.clone()).await;
+        assert_eq!(status, 400, "{}: {body}: {problem}", t.name);
+        assert_eq!(problem["status"], 400);
+        assert!(
+            problem["detail"].as_str().unwrap().contains(named),
+            "{}: {problem} names {named}",
+            t.name
+        );
+    }
+    assert_eq!(t.count("openadr_reports").await, 0, "{}", t.name);
+    let outcomes: i64 = t
+        .scalar("SELECT COUNT(*) FROM event_stage_devices WHERE outcome IS NOT NULL AND event_id = (SELECT MAX(id) FROM events)", &[])
+        .await;
+    assert_eq!(outcomes, 0, "{}", t.name);
+
+    // The admin creates clients over REST; bad input names the field; others are refused.
+    let admin = gridflex::auth::create_token(&t.db, "test", "adm", "admin")
+        .await
+        .unwrap();
+    let (status, body) = api_post(
+        &app,
+        &admin,
+        "/api/v1/openadr/clients",
+        json!({"name": "x", "scopes": ["read_everything"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("scope"));
+    let (status, body) = api_post(
+        &app,
+        &admin,
+        "/api/v1/openadr/clients",
+        json!({"name": "x", "scopes": ["read_all"], "ven": "AGG-NOBODY"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = api_post(
+        &app,
+        &admin,
+        "/api/v1/openadr/clients",
+        json!({"name": "bl-admin", "scopes": ["read_all"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    bearer(
+        &app,
+        body["clientID"].as_str().unwrap(),
+        body["clientSecret"].as_str().unwrap(),
+    )
+    .await;
+    t.cleanup().await;
+}
