@@ -6,7 +6,13 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::*;
+use gridflex::integration::inbound::Side;
+use gridflex::integration::message::{enqueue, new_message_id, NewMessage};
+use gridflex::integration::peer::{InProcessPeer, Peers, PublishedHttpPeer};
+use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
 use serde_json::{json, Value};
 
 const PROGRAM_EVENT: &str = "/rest/apis/cross/service/programEvent/";
@@ -578,5 +584,148 @@ async fn the_published_flows_need_an_integration_token_of_the_grid_side(t: TestD
         .await;
     assert_eq!(res.status(), 403, "{}", t.name);
     assert_eq!(t.count("program_events").await, 0);
+    t.cleanup().await;
+}
+
+/// A grid side on its own database whose delivery worker speaks the published dialect to
+/// `app` (a program side on another database).
+async fn published_grid(t: &TestDb, app: &TestApp) -> (TestDb, DeliveryWorker) {
+    let grid = match (t.name, pg_url()) {
+        ("postgres", Some(url)) => TestDb::postgres(&url).await,
+        _ => TestDb::sqlite().await,
+    };
+    let token = integration_token(t).await;
+    let peer = PublishedHttpPeer::new(&app.base, &token, std::time::Duration::from_secs(10))
+        .expect("peer");
+    let peers = Peers {
+        programs: Arc::new(peer),
+        grid: Arc::new(InProcessPeer {
+            db: grid.db.clone(),
+            side: Side::Grid,
+            calendar: cal(),
+        }),
+    };
+    let worker = DeliveryWorker::new(
+        grid.db.clone(),
+        peers,
+        test_clock(),
+        RetryPolicy::default(),
+        7,
+    );
+    (grid, worker)
+}
+
+/// Queues a grid → programs message in `grid`'s outbox and returns its id.
+async fn queue(grid: &TestDb, flow: &str, payload: Value) -> String {
+    let id = new_message_id();
+    let mut tx = grid.db.begin().await.unwrap();
+    enqueue(
+        &mut tx,
+        &NewMessage {
+            message_id: id.clone(),
+            flow: flow.into(),
+            correlation_id: None,
+            sender: "grid".into(),
+            recipient: "programs".into(),
+            payload,
+            max_attempts: 3,
+        },
+        test_now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn outbound_status(grid: &TestDb, id: &str) -> String {
+    grid.scalar(
+        "SELECT status FROM integration_messages WHERE message_id = $1 AND direction = 'outbound'",
+        &[Arg::Text(id.into())],
+    )
+    .await
+}
+
+each_backend!(
+    a_grid_side_speaking_the_published_dialect_drives_a_program_side_through_flows_4_to_6
+);
+async fn a_grid_side_speaking_the_published_dialect_drives_a_program_side_through_flows_4_to_6(
+    t: TestDb,
+) {
+    let app = spawn_app(&t).await;
+    let (grid, worker) = published_grid(&t, &app).await;
+    let stage = |action: &str| {
+        json!({"eventExternalIdentifier": "EV-DIALECT", "externalIdentifier": "EV-DIALECT-S1",
+               "programCode": "SUMMER-SAVER", "eventCategory": "X1RE", "action": action,
+               "startTime": "2026-12-09T20:00:00Z", "endTime": "2026-12-09T21:00:00Z"})
+    };
+    let scheduled = queue(&grid, "stage_status", stage("X1SD")).await;
+    let reservation = queue(
+        &grid,
+        "device_reservation",
+        json!({"eventExternalIdentifier": "EV-DIALECT", "externalIdentifier": "EV-DIALECT-S1",
+               "programCode": "SUMMER-SAVER", "startTime": "2026-12-09T20:00:00Z", "endTime": "2026-12-09T21:00:00Z",
+               "deviceList": [{"headEndSystem": "ECOBEE", "nicId": "DIA1", "expectedKw": 1.5},
+                              {"headEndSystem": "ECOBEE", "nicId": "DIA2", "expectedKw": 1.0}]}),
+    )
+    .await;
+    let report = worker.tick().await.unwrap();
+    assert_eq!(report.delivered, 2, "{}: {report:?}", t.name);
+    assert_eq!(outbound_status(&grid, &scheduled).await, "delivered");
+    assert_eq!(outbound_status(&grid, &reservation).await, "delivered");
+    assert_eq!(stage_status(&t, "EV-DIALECT-S1").await, "X1SD");
+    assert_eq!(reserved(&t, "EV-DIALECT-S1").await, ["DIA1", "DIA2"]);
+
+    let started = queue(&grid, "stage_status", stage("X1IP")).await;
+    let outcome = queue(
+        &grid,
+        "device_outcome",
+        json!({"eventExternalIdentifier": "EV-DIALECT", "externalIdentifier": "EV-DIALECT-S1",
+               "postOutcomeList": [
+                 {"headEndSystem": "ECOBEE", "nicId": "DIA1", "outcome": "D1SP",
+                  "participationStart": "2026-12-09T20:00:00Z", "participationEnd": "2026-12-09T21:00:00Z"},
+                 {"headEndSystem": "ECOBEE", "nicId": "DIA2", "outcome": "D1ND"}]}),
+    )
+    .await;
+    let report = worker.tick().await.unwrap();
+    assert_eq!(report.delivered, 2, "{}: {report:?}", t.name);
+    assert_eq!(outbound_status(&grid, &started).await, "delivered");
+    assert_eq!(outbound_status(&grid, &outcome).await, "delivered");
+    assert_eq!(stage_status(&t, "EV-DIALECT-S1").await, "X1IP");
+    let outcomes: Vec<String> = scalars(
+        &t.db,
+        "SELECT nic_id || ':' || outcome FROM program_event_devices WHERE external_id = 'EV-DIALECT-S1' ORDER BY nic_id",
+        &[],
+    )
+    .await;
+    assert_eq!(outcomes, ["DIA1:D1SP", "DIA2:D1ND"]);
+
+    // A business error in the published model (ERROR) is kept with the records' answers and
+    // not retried: a reservation for a stage the program side does not hold.
+    let unknown = queue(
+        &grid,
+        "device_reservation",
+        json!({"eventExternalIdentifier": "EV-X", "externalIdentifier": "EV-X-S1",
+               "programCode": "SUMMER-SAVER", "startTime": "2026-12-09T20:00:00Z", "endTime": "2026-12-09T21:00:00Z",
+               "deviceList": [{"headEndSystem": "ECOBEE", "nicId": "DIA1", "expectedKw": 1.5}]}),
+    )
+    .await;
+    let report = worker.tick().await.unwrap();
+    assert_eq!(
+        (report.business_errors, report.retries),
+        (1, 0),
+        "{}: {report:?}",
+        t.name
+    );
+    assert_ne!(outbound_status(&grid, &unknown).await, "delivered");
+    let error: String = grid
+        .scalar(
+            "SELECT last_error FROM integration_messages WHERE message_id = $1 AND direction = 'outbound'",
+            &[Arg::Text(unknown.clone())],
+        )
+        .await;
+    assert!(error.contains("EV-X-S1"), "{error}");
+    drop(app);
+    grid.cleanup().await;
     t.cleanup().await;
 }

@@ -24,15 +24,10 @@ use crate::integration::wire::{Flow, RecordErrorWire};
 use crate::web::integration::integration_client;
 use crate::web::AppState;
 
-pub const PROGRAM_EVENT_PATH: &str = "/rest/apis/cross/service/programEvent/";
-pub const LIFECYCLE_PATH: &str = "/rest/apis/cross/service/programEvent/lifecycle";
-pub const RESERVE_PATH: &str = "/rest/apis/cross/service/programEventParticipation/reserveDevice";
-pub const OUTCOME_PATH: &str =
-    "/rest/apis/cross/service/programEventParticipation/postEventOutcome";
-pub const ENROLLMENT_ACK_PATH: &str =
-    "/rest/apis/cross/digitalAssets/programEnrollments/postAcknowledgement";
-pub const DEVICE_STATUS_PATH: &str =
-    "/rest/apis/cross/digitalAssets/controllableDeviceStatus/response";
+pub use crate::integration::wire::published::{
+    DEVICE_STATUS_PATH, ENROLLMENT_ACK_PATH, LIFECYCLE_PATH, OUTCOME_PATH, PROGRAM_EVENT_PATH,
+    RESERVE_PATH,
+};
 
 /// `SUCCESS` 200; `ERROR` 200 when some record was applied, 422 when none was;
 /// `FAILURE` 400 (unreadable) or 500 (GridFlex's fault).

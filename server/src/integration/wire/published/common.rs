@@ -10,6 +10,16 @@ use super::enroll::{Fields, ACK_ERROR, ACK_FAILURE, ACK_SUCCESS, MAX_TRANSACTION
 use crate::integration::wire::check::join;
 use crate::integration::wire::RecordErrorWire;
 
+pub const ENROLLMENT_ACK_PATH: &str =
+    "/rest/apis/cross/digitalAssets/programEnrollments/postAcknowledgement";
+pub const DEVICE_STATUS_PATH: &str =
+    "/rest/apis/cross/digitalAssets/controllableDeviceStatus/response";
+pub const PROGRAM_EVENT_PATH: &str = "/rest/apis/cross/service/programEvent/";
+pub const LIFECYCLE_PATH: &str = "/rest/apis/cross/service/programEvent/lifecycle";
+pub const RESERVE_PATH: &str = "/rest/apis/cross/service/programEventParticipation/reserveDevice";
+pub const OUTCOME_PATH: &str =
+    "/rest/apis/cross/service/programEventParticipation/postEventOutcome";
+
 /// The published limit of an event's or a program event's external identifier.
 pub const MAX_EXTERNAL_ID_CHARS: usize = 120;
 /// The published limit of `headEndSystem`.

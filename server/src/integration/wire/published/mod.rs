@@ -7,6 +7,7 @@ mod common;
 mod enroll;
 mod participation;
 mod program_event;
+mod request;
 
 pub use acks::{
     device_answers, DeviceStatusResponseDocument, PublishedCommunication, PublishedRegistration,
@@ -15,6 +16,10 @@ pub use acks::{
 pub use common::{
     device_id, instant, message_id, RecordAck, RecordAckItem, MAX_EXTERNAL_ID_CHARS,
     MAX_HEAD_END_CHARS, MAX_NIC_ID_CHARS,
+};
+pub use common::{
+    DEVICE_STATUS_PATH, ENROLLMENT_ACK_PATH, LIFECYCLE_PATH, OUTCOME_PATH, PROGRAM_EVENT_PATH,
+    RESERVE_PATH,
 };
 pub use enroll::{
     device_type_of, ownership_of, published_ack, published_field, read_back, EnrollAck,
@@ -28,3 +33,4 @@ pub use participation::{
 pub use program_event::{
     KnownStage, LifecycleDocument, ProgramEventDocument, MAX_CANCEL_REASON_CHARS, NO_CANCEL_REASON,
 };
+pub use request::published_request;
