@@ -29,6 +29,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The dialect a remote program side speaks.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ProgramsDialect {
+    Gridflex,
+    Published,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -234,6 +241,11 @@ pub struct ServeArgs {
     /// Bearer token for the remote program side.
     #[arg(long, env = "GRIDFLEX_PROGRAMS_TOKEN", hide_env_values = true)]
     pub programs_token: Option<String>,
+
+    /// What the remote program side speaks: `gridflex` (GridFlex's own envelope) or
+    /// `published` (the published program-side REST paths for flows 4–6).
+    #[arg(long, env = "GRIDFLEX_PROGRAMS_DIALECT", value_enum, default_value_t = ProgramsDialect::Gridflex)]
+    pub programs_dialect: ProgramsDialect,
 
     /// Base URL of a remote grid side (messages to it go over HTTP); unset: in-process.
     #[arg(long, env = "GRIDFLEX_GRID_URL")]

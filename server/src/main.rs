@@ -8,14 +8,14 @@ use std::sync::Arc;
 use gridflex::calendar::Calendar;
 use gridflex::clock::{Clock, OffsetClock, SystemClock};
 use gridflex::config::{
-    AuditCommand, Cli, Command, LogFormat, OpenAdrClientCommand, OpenAdrCommand, ServeArgs,
-    TokenCommand,
+    AuditCommand, Cli, Command, LogFormat, OpenAdrClientCommand, OpenAdrCommand,
+    ProgramsDialect, ServeArgs, TokenCommand,
 };
 use gridflex::db::audit::ChainCheck;
 use gridflex::db::{redact_url, Db, DbOptions};
 use gridflex::grid::console::{EventService, GridSettings};
 use gridflex::grid::headend::HeadEndSim;
-use gridflex::integration::peer::{HttpPeer, Peers};
+use gridflex::integration::peer::{HttpPeer, Peers, PublishedHttpPeer};
 use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
 use gridflex::{auth, db, demo, startup};
 
@@ -292,8 +292,13 @@ fn peers_from(db: &Db, calendar: Calendar, args: &ServeArgs) -> anyhow::Result<P
             .programs_token
             .as_deref()
             .context("GRIDFLEX_PROGRAMS_TOKEN is required with GRIDFLEX_PROGRAMS_URL")?;
-        peers.programs = std::sync::Arc::new(HttpPeer::new(url, token, timeout)?);
-        tracing::info!(url = %url, "program side is remote");
+        peers.programs = match args.programs_dialect {
+            ProgramsDialect::Gridflex => std::sync::Arc::new(HttpPeer::new(url, token, timeout)?),
+            ProgramsDialect::Published => {
+                std::sync::Arc::new(PublishedHttpPeer::new(url, token, timeout)?)
+            }
+        };
+        tracing::info!(url = %url, dialect = ?args.programs_dialect, "program side is remote");
     }
     if let Some(url) = &args.grid_url {
         let token = args

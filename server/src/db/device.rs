@@ -277,3 +277,26 @@ pub async fn reservations(
     .await?
     }))
 }
+
+/// Records a device's head-end registration as the grid reports it (flow 2's
+/// acknowledgement); 0 when the program side has no such device.
+pub async fn set_registered(
+    tx: &mut crate::db::Tx,
+    head_end: &str,
+    nic_id: &str,
+    registered: bool,
+    now: DateTime<Utc>,
+) -> Result<u64, DomainError> {
+    Ok(crate::with_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE devices SET registered = $1, updated_at = $2 WHERE head_end = $3 AND nic_id = $4",
+        )
+        .bind(registered)
+        .bind(now)
+        .bind(head_end)
+        .bind(nic_id)
+        .execute(c)
+        .await?
+        .rows_affected()
+    }))
+}

@@ -90,3 +90,51 @@ pub async fn get_published_enrollment(
     .await?
     }))
 }
+
+/// A program event (stage) the program side holds, as the published flows look it up.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PublishedStageRow {
+    pub external_id: String,
+    pub event_external_id: String,
+    pub program_code: String,
+    pub category: String,
+    pub status: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// The program events of an event (by the event's external id), or the one program event
+/// of that id, in time order.
+pub async fn stages_of_event(
+    db: &Db,
+    event_or_stage: &str,
+) -> Result<Vec<PublishedStageRow>, DomainError> {
+    Ok(with_db!(db, |p| {
+        sqlx::query_as(
+            "SELECT external_id, event_external_id, program_code, category, status, starts_at, ends_at
+             FROM program_events WHERE event_external_id = $1 OR external_id = $1
+             ORDER BY starts_at, external_id",
+        )
+        .bind(event_or_stage)
+        .fetch_all(p)
+        .await?
+    }))
+}
+
+/// The devices reserved for the program events of an event: `(program event, head-end, NIC)`.
+pub async fn reserved_devices_of_event(
+    db: &Db,
+    event_external_id: &str,
+) -> Result<Vec<(String, String, String)>, DomainError> {
+    Ok(with_db!(db, |p| {
+        sqlx::query_as(
+            "SELECT d.external_id, d.head_end, d.nic_id
+             FROM program_event_devices d JOIN program_events e ON e.external_id = d.external_id
+             WHERE e.event_external_id = $1 OR e.external_id = $1
+             ORDER BY e.starts_at, d.external_id, d.head_end, d.nic_id",
+        )
+        .bind(event_external_id)
+        .fetch_all(p)
+        .await?
+    }))
+}

@@ -1,13 +1,15 @@
 //! What a sender does with the acknowledgement it got back, in the same transaction that
-//! marks its message delivered.
+//! marks its message delivered — or, when the peer posts its acknowledgement on its own
+//! (the published dialect's flows 2 and 3), in the transaction that receives it.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::db::Tx;
+use crate::db::{Db, Tx};
 use crate::error::DomainError;
-use crate::integration::message::MessageRow;
-use crate::with_tx;
+use crate::integration::inbound::Side;
+use crate::integration::message::{find_inbound, record_inbound, MessageRow};
+use crate::integration::wire::Flow;
 
 pub async fn apply(
     tx: &mut Tx,
@@ -15,25 +17,78 @@ pub async fn apply(
     ack: &Value,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    if msg.flow == "enrollment_sync" {
-        // The program side records each device's head-end registration as the grid reports it.
-        for d in ack["deviceList"].as_array().into_iter().flatten() {
-            let (Some(head_end), Some(nic)) = (d["headEndSystem"].as_str(), d["nicId"].as_str())
-            else {
-                continue;
-            };
-            let registered = d["registrationStatus"] == "REGISTERED";
-            with_tx!(tx, |c| {
-                sqlx::query("UPDATE devices SET registered = $1, updated_at = $2 WHERE head_end = $3 AND nic_id = $4")
-                .bind(registered)
-                .bind(now)
-                .bind(head_end)
-                .bind(nic)
-                .execute(c)
-                .await?
-                .rows_affected()
-            });
-        }
+    if let Some(flow) = Flow::parse(&msg.flow) {
+        apply_flow(tx, flow, ack, now).await?;
     }
     Ok(())
+}
+
+/// Applies `flow`'s acknowledgement; per listed device (`deviceList`), whether the program
+/// side knows it.
+async fn apply_flow(
+    tx: &mut Tx,
+    flow: Flow,
+    ack: &Value,
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>, DomainError> {
+    let devices = ack["deviceList"].as_array().cloned().unwrap_or_default();
+    if flow != Flow::EnrollmentSync {
+        return Ok(vec![true; devices.len()]);
+    }
+    // The program side records each device's head-end registration as the grid reports it.
+    let mut known = Vec::with_capacity(devices.len());
+    for d in &devices {
+        let (Some(head_end), Some(nic)) = (d["headEndSystem"].as_str(), d["nicId"].as_str()) else {
+            known.push(false);
+            continue;
+        };
+        let registered = d["registrationStatus"] == "REGISTERED";
+        let n = crate::db::device::set_registered(tx, head_end, nic, registered, now).await?;
+        known.push(n > 0);
+    }
+    Ok(known)
+}
+
+/// An acknowledgement a peer posts on its own, received through the inbox: applied like
+/// one that came back with the delivery, stored with the answer `answer` builds from which
+/// listed devices the program side knows; a repeat of `message_id` gets the stored answer
+/// and changes nothing. Returns the answer and whether it was a repeat.
+#[allow(clippy::too_many_arguments)]
+pub async fn receive_posted(
+    db: &Db,
+    flow: Flow,
+    sender: &str,
+    message_id: &str,
+    correlation_id: Option<&str>,
+    ack: &Value,
+    answer: impl FnOnce(&[bool]) -> Value,
+    now: DateTime<Utc>,
+) -> Result<(Value, bool), DomainError> {
+    let mut tx = db.begin().await?;
+    if let Some(seen) = find_inbound(&mut tx, message_id).await? {
+        let stored = seen
+            .result
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or(Value::Null);
+        return Ok((stored, true));
+    }
+    let known = apply_flow(&mut tx, flow, ack, now).await?;
+    let body = answer(&known);
+    record_inbound(
+        &mut tx,
+        message_id,
+        flow.as_str(),
+        correlation_id,
+        sender,
+        Side::Programs.as_str(),
+        &ack.to_string(),
+        "processed",
+        &body,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(flow = flow.as_str(), message = %message_id, "posted acknowledgement received");
+    Ok((body, false))
 }

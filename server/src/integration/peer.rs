@@ -186,6 +186,81 @@ impl Peer for HttpPeer {
     }
 }
 
+/// A remote program side that speaks the published contract
+/// (`GRIDFLEX_PROGRAMS_DIALECT=published`): flows 4–6 go to the published paths with the
+/// published bodies and their answers are read in the published error model — `SUCCESS`
+/// delivered, `ERROR` a business error (the records' `responseCode`s kept, no retry),
+/// `FAILURE` or no answer a technical fault (retried). Flows without a published path
+/// travel in GridFlex's own envelope.
+pub struct PublishedHttpPeer {
+    http: HttpPeer,
+}
+
+impl PublishedHttpPeer {
+    pub fn new(base_url: &str, token: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
+        Ok(PublishedHttpPeer {
+            http: HttpPeer::new(base_url, token, timeout)?,
+        })
+    }
+}
+
+#[async_trait]
+impl Peer for PublishedHttpPeer {
+    async fn deliver(
+        &self,
+        msg: &MessageRow,
+        now: DateTime<Utc>,
+    ) -> Result<serde_json::Value, DeliveryError> {
+        let payload: serde_json::Value =
+            serde_json::from_str(&msg.payload).unwrap_or(serde_json::Value::Null);
+        let Some((path, body)) = crate::integration::wire::published::published_request(
+            &msg.flow,
+            &msg.message_id,
+            &payload,
+        ) else {
+            return self.http.deliver(msg, now).await;
+        };
+        let url = format!("{}{path}", self.http.base_url);
+        let res = self
+            .http
+            .client
+            .post(&url)
+            .bearer_auth(&self.http.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Technical(format!("{url}: {e}")))?;
+        let status = res.status();
+        let answer: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
+        match answer["ackType"].as_str() {
+            Some("SUCCESS") if status.is_success() => Ok(answer),
+            Some("ERROR") => {
+                let refused: Vec<String> = answer["collection"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|i| i["responseCode"] != "SUCCESS")
+                    .map(|i| {
+                        format!(
+                            "{}: {}",
+                            i["id"].as_str().unwrap_or("record"),
+                            i["message"].as_str().unwrap_or("refused")
+                        )
+                    })
+                    .collect();
+                Err(DeliveryError::Business {
+                    error: refused.join("; "),
+                    ack: Some(answer),
+                })
+            }
+            _ => Err(DeliveryError::Technical(format!(
+                "{url} answered {status} ({})",
+                answer["ackType"].as_str().unwrap_or("no acknowledgement")
+            ))),
+        }
+    }
+}
+
 /// Where each recipient's messages go.
 #[derive(Clone)]
 pub struct Peers {

@@ -339,5 +339,6 @@ pub fn router() -> Router<AppState> {
         .route("/integration/device_reservation/csv", post(reservation_csv))
         .route("/integration/device_outcome/flat", post(outcome_flat_file))
         .merge(crate::web::published::router())
+        .merge(crate::web::published_flows::router())
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
 }

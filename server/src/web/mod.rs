@@ -11,6 +11,7 @@ pub mod integration;
 pub mod openapi;
 pub mod ops;
 pub mod published;
+pub mod published_flows;
 pub mod report_api;
 pub mod settlement_api;
 pub mod state;

@@ -32,6 +32,9 @@ impl Modify for BearerAuth {
           api::replace_device, api::export_network, api::list_aggregators, api::add_aggregator, api::edit_aggregator,
           crate::web::integration::inbound, crate::web::integration::reservation_csv, crate::web::integration::outcome_flat_file,
           crate::web::published::enroll, crate::web::published::read_enrollment,
+          crate::web::published_flows::program_event, crate::web::published_flows::lifecycle,
+          crate::web::published_flows::reserve_device, crate::web::published_flows::post_event_outcome,
+          crate::web::published_flows::enrollment_ack, crate::web::published_flows::device_status_response,
           api::post_meter_data),
     modifiers(&BearerAuth)
 )]

@@ -147,13 +147,21 @@ pub struct PublishedExtras {
 }
 
 /// Collects every bad field of a document; each check returns the stored form or `None`.
-struct Fields<'a> {
-    root: &'a Value,
-    errors: Vec<RecordErrorWire>,
+/// The other published flows check their documents with it too.
+pub(super) struct Fields<'a> {
+    pub(super) root: &'a Value,
+    pub(super) errors: Vec<RecordErrorWire>,
 }
 
 impl<'a> Fields<'a> {
-    fn bad(&mut self, field: &str, message: impl Into<String>) {
+    pub(super) fn new(root: &'a Value) -> Self {
+        Fields {
+            root,
+            errors: Vec::new(),
+        }
+    }
+
+    pub(super) fn bad(&mut self, field: &str, message: impl Into<String>) {
         self.errors.push(RecordErrorWire {
             field: field.to_owned(),
             message: message.into(),
@@ -161,7 +169,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An object under `path` (`""` is the root); a missing one is reported once.
-    fn object(&mut self, parent: &'a Value, path: &str, key: &str) -> Option<&'a Value> {
+    pub(super) fn object(&mut self, parent: &'a Value, path: &str, key: &str) -> Option<&'a Value> {
         let field = join(path, key);
         match parent.get(key) {
             Some(v @ Value::Object(_)) => Some(v),
@@ -177,7 +185,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Text at `parent.key`; numbers are read as their text (ids often travel as numbers).
-    fn text(
+    pub(super) fn text(
         &mut self,
         parent: Option<&Value>,
         path: &str,
@@ -212,7 +220,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn code(
+    pub(super) fn code(
         &mut self,
         parent: Option<&Value>,
         path: &str,
@@ -234,7 +242,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn then<T>(
+    pub(super) fn then<T>(
         &mut self,
         value: Option<String>,
         check: impl FnOnce(&str) -> Result<T, crate::integration::wire::RecordError>,

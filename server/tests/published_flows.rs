@@ -1,0 +1,731 @@
+//! The published program-side paths after enroll (issue 12), on every backend: program
+//! events and their lifecycle (flow 4), device reservations (flow 5), outcomes (flow 6) and
+//! the grid's acknowledgements of flows 2 and 3. The golden documents in
+//! tests/golden/published are posted unchanged and the answers checked field by field; a
+//! bad record is answered alone naming every bad field, the rest of the request applied.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use gridflex::integration::inbound::Side;
+use gridflex::integration::message::{enqueue, new_message_id, NewMessage};
+use gridflex::integration::peer::{InProcessPeer, Peers, PublishedHttpPeer};
+use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
+use serde_json::{json, Value};
+
+const PROGRAM_EVENT: &str = "/rest/apis/cross/service/programEvent/";
+const LIFECYCLE: &str = "/rest/apis/cross/service/programEvent/lifecycle";
+const RESERVE: &str = "/rest/apis/cross/service/programEventParticipation/reserveDevice";
+const OUTCOME: &str = "/rest/apis/cross/service/programEventParticipation/postEventOutcome";
+const ENROLL: &str = "/rest/apis/cross/digitalAssets/programEnrollments/enroll";
+const ENROLLMENT_ACK: &str =
+    "/rest/apis/cross/digitalAssets/programEnrollments/postAcknowledgement";
+const DEVICE_STATUS: &str = "/rest/apis/cross/digitalAssets/controllableDeviceStatus/response";
+
+fn golden(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/golden/published/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+async fn integration_token(t: &TestDb) -> String {
+    gridflex::auth::create_token(&t.db, "test", "grid-system", "integration")
+        .await
+        .expect("token")
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    let res = app.api_post(token, path, body).await;
+    let status = res.status().as_u16();
+    (status, res.json().await.expect("a JSON answer"))
+}
+
+/// The collection's `(id, responseCode)` pairs, in order.
+fn codes(ack: &Value) -> Vec<(String, String)> {
+    ack["collection"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no collection: {ack}"))
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap_or_default().to_owned(),
+                i["responseCode"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// The fields an answer's record names, in order.
+fn fields_of(item: &Value) -> Vec<String> {
+    item["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn stage_status(t: &TestDb, stage: &str) -> String {
+    t.scalar(
+        "SELECT status FROM program_events WHERE external_id = $1",
+        &[Arg::Text(stage.into())],
+    )
+    .await
+}
+
+async fn reserved(t: &TestDb, stage: &str) -> Vec<String> {
+    scalars(
+        &t.db,
+        "SELECT nic_id FROM program_event_devices WHERE external_id = $1 ORDER BY nic_id",
+        &[Arg::Text(stage.into())],
+    )
+    .await
+}
+
+async fn inbound(t: &TestDb) -> i64 {
+    t.count("SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound'")
+        .await
+}
+
+/// Both golden program events of PUB-EV-0001, created through the published path.
+async fn create_program_events(t: &TestDb, app: &TestApp, token: &str) {
+    for name in ["program-event.json", "program-event-2.json"] {
+        let (status, ack) = post(app, token, PROGRAM_EVENT, &golden(name)).await;
+        assert_eq!(status, 200, "{}: {name}: {ack}", t.name);
+        assert_eq!(ack["ackType"], "SUCCESS", "{ack}");
+    }
+}
+
+each_backend!(program_events_are_created_scheduled_and_moved_through_their_lifecycle);
+async fn program_events_are_created_scheduled_and_moved_through_their_lifecycle(t: TestDb) {
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t).await;
+    let doc = golden("program-event.json");
+
+    let (status, ack) = post(&app, &token, PROGRAM_EVENT, &doc).await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    assert_eq!(ack["ackType"], "SUCCESS");
+    assert_eq!(codes(&ack), pairs(&[("PUB-EV-0001-S1", "SUCCESS")]));
+    assert_eq!(ack["whenISO"], "2026-12-08T04:30:00Z", "{ack}");
+    assert_eq!(stage_status(&t, "PUB-EV-0001-S1").await, "X1SD");
+    let (event, program, category): (String, String, String) = (
+        t.scalar(
+            "SELECT event_external_id FROM program_events WHERE external_id = 'PUB-EV-0001-S1'",
+            &[],
+        )
+        .await,
+        t.scalar(
+            "SELECT program_code FROM program_events WHERE external_id = 'PUB-EV-0001-S1'",
+            &[],
+        )
+        .await,
+        t.scalar(
+            "SELECT category FROM program_events WHERE external_id = 'PUB-EV-0001-S1'",
+            &[],
+        )
+        .await,
+    );
+    assert_eq!(
+        (event.as_str(), program.as_str(), category.as_str()),
+        ("PUB-EV-0001", "SUMMER-SAVER", "X1EM")
+    );
+
+    // A resend is the same message: the same answer, one inbox entry.
+    let messages = inbound(&t).await;
+    let (again_status, again) = post(&app, &token, PROGRAM_EVENT, &doc).await;
+    assert_eq!(
+        (again_status, &again["collection"]),
+        (200, &ack["collection"])
+    );
+    assert_eq!(inbound(&t).await, messages, "{}", t.name);
+
+    let (status, _) = post(&app, &token, PROGRAM_EVENT, &golden("program-event-2.json")).await;
+    assert_eq!(status, 200);
+    // The lifecycle names the event: every program event of it moves.
+    let (status, ack) = post(
+        &app,
+        &token,
+        LIFECYCLE,
+        &golden("lifecycle-in-progress.json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    assert_eq!(
+        codes(&ack),
+        pairs(&[("PUB-EV-0001-S1", "SUCCESS"), ("PUB-EV-0001-S2", "SUCCESS")])
+    );
+    assert_eq!(stage_status(&t, "PUB-EV-0001-S1").await, "X1IP");
+    assert_eq!(stage_status(&t, "PUB-EV-0001-S2").await, "X1IP");
+
+    // A stage's own id moves that one alone; a cancel keeps its reason.
+    let (status, ack) = post(
+        &app,
+        &token,
+        LIFECYCLE,
+        &json!({"action": "F1CO", "eventExternalIdentifier": "PUB-EV-0001-S1"}),
+    )
+    .await;
+    assert_eq!(
+        (status, codes(&ack)),
+        (200, pairs(&[("PUB-EV-0001-S1", "SUCCESS")]))
+    );
+    let (status, ack) = post(&app, &token, LIFECYCLE, &golden("lifecycle-cancel.json")).await;
+    // S1 is complete and cannot be cancelled; S2 is: the rest of the request is applied.
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    assert_eq!(ack["ackType"], "ERROR");
+    assert_eq!(
+        codes(&ack),
+        pairs(&[("PUB-EV-0001-S1", "ERROR"), ("PUB-EV-0001-S2", "SUCCESS")])
+    );
+    assert_eq!(fields_of(&ack["collection"][0]), ["action"]);
+    assert_eq!(stage_status(&t, "PUB-EV-0001-S1").await, "F1CO");
+    assert_eq!(stage_status(&t, "PUB-EV-0001-S2").await, "F1CN");
+    let reason: String = t
+        .scalar(
+            "SELECT reason FROM program_events WHERE external_id = 'PUB-EV-0001-S2'",
+            &[],
+        )
+        .await;
+    assert_eq!(reason, "Feeder restored before the event window");
+    t.cleanup().await;
+}
+
+each_backend!(a_bad_program_event_names_every_bad_field_and_stores_nothing);
+async fn a_bad_program_event_names_every_bad_field_and_stores_nothing(t: TestDb) {
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t).await;
+    let (status, ack) = post(
+        &app,
+        &token,
+        PROGRAM_EVENT,
+        &golden("program-event-bad-fields.json"),
+    )
+    .await;
+    assert_eq!(status, 422, "{}: {ack}", t.name);
+    assert_eq!(ack["ackType"], "ERROR");
+    let item = &ack["collection"][0];
+    assert_eq!(item["responseCode"], "ERROR");
+    assert_eq!(
+        fields_of(item),
+        [
+            "programExternalIdentifier",
+            "programEventCategory",
+            "startDateTime",
+            "endDateTime"
+        ]
+    );
+    let errors = item["errors"].as_array().unwrap();
+    assert!(errors[1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("X1DT, X1EC, X1EM, X1RE"));
+    assert!(errors[2]["message"].as_str().unwrap().contains("no offset"));
+    assert_eq!(t.count("program_events").await, 0);
+
+    // A lifecycle step: an unknown action and an over-long reason are both named; an
+    // unknown event is an error naming it; nothing is stored.
+    let (status, ack) = post(
+        &app,
+        &token,
+        LIFECYCLE,
+        &json!({"action": "X1ZZ", "cancelReason": "r".repeat(255), "eventExternalIdentifier": "E".repeat(121)}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        fields_of(&ack["collection"][0]),
+        ["action", "cancelReason", "eventExternalIdentifier"]
+    );
+    assert!(ack["collection"][0]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("X1SD, X1IP, F1CO, F1CN"));
+    let (status, ack) = post(
+        &app,
+        &token,
+        LIFECYCLE,
+        &json!({"action": "X1IP", "eventExternalIdentifier": "NO-SUCH-EVENT"}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        fields_of(&ack["collection"][0]),
+        ["eventExternalIdentifier"]
+    );
+    // Not JSON: a technical failure, never a 500.
+    let res = reqwest::Client::new()
+        .post(app.url(RESERVE))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["ackType"], "FAILURE");
+    assert_eq!(t.count("program_events").await, 0);
+    assert_eq!(inbound(&t).await, 0);
+    t.cleanup().await;
+}
+
+each_backend!(
+    devices_are_reserved_for_the_program_events_their_windows_overlap_and_their_outcomes_recorded
+);
+async fn devices_are_reserved_for_the_program_events_their_windows_overlap_and_their_outcomes_recorded(
+    t: TestDb,
+) {
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t).await;
+    create_program_events(&t, &app, &token).await;
+
+    let (status, ack) = post(&app, &token, RESERVE, &golden("reserve-device.json")).await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    assert_eq!(ack["ackType"], "SUCCESS");
+    assert_eq!(
+        codes(&ack),
+        pairs(&[
+            ("ECOBEE/PUBRES01", "SUCCESS"),
+            ("ECOBEE/PUBRES02", "SUCCESS"),
+            ("ECOBEE/PUBRES03", "SUCCESS")
+        ])
+    );
+    // PUBRES03 has no reservation end: the event's end, so it covers the second hour only.
+    assert_eq!(
+        reserved(&t, "PUB-EV-0001-S1").await,
+        ["PUBRES01", "PUBRES02"]
+    );
+    assert_eq!(
+        reserved(&t, "PUB-EV-0001-S2").await,
+        ["PUBRES01", "PUBRES03"]
+    );
+    let messages = inbound(&t).await;
+    let (_, again) = post(&app, &token, RESERVE, &golden("reserve-device.json")).await;
+    assert_eq!(again["collection"], ack["collection"]);
+    assert_eq!(inbound(&t).await, messages, "a resend is the same message");
+
+    let (status, ack) = post(&app, &token, OUTCOME, &golden("post-event-outcome.json")).await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    assert_eq!(ack["ackType"], "SUCCESS");
+    assert_eq!(
+        codes(&ack),
+        pairs(&[
+            ("ECOBEE/PUBRES01", "SUCCESS"),
+            ("ECOBEE/PUBRES02", "SUCCESS"),
+            ("ECOBEE/PUBRES03", "SUCCESS")
+        ])
+    );
+    let outcomes: Vec<String> = scalars(
+        &t.db,
+        "SELECT external_id || ':' || nic_id || ':' || outcome FROM program_event_devices ORDER BY external_id, nic_id",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        outcomes,
+        [
+            "PUB-EV-0001-S1:PUBRES01:D1SP",
+            "PUB-EV-0001-S1:PUBRES02:D1ER",
+            "PUB-EV-0001-S2:PUBRES01:D1SP",
+            "PUB-EV-0001-S2:PUBRES03:D1IO"
+        ]
+    );
+    t.cleanup().await;
+}
+
+each_backend!(a_bad_device_is_answered_alone_naming_every_bad_field_and_the_rest_is_applied);
+async fn a_bad_device_is_answered_alone_naming_every_bad_field_and_the_rest_is_applied(t: TestDb) {
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t).await;
+
+    // No program event of the event yet: the request is refused naming the event.
+    let (status, ack) = post(&app, &token, RESERVE, &golden("reserve-device.json")).await;
+    assert_eq!(status, 422, "{}: {ack}", t.name);
+    assert_eq!(
+        fields_of(&ack["collection"][0]),
+        ["eventExternalIdentifier"]
+    );
+    assert_eq!(t.count("program_event_devices").await, 0);
+
+    create_program_events(&t, &app, &token).await;
+    let (status, ack) = post(
+        &app,
+        &token,
+        RESERVE,
+        &golden("reserve-device-bad-fields.json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    assert_eq!(ack["ackType"], "ERROR");
+    let items = ack["collection"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["responseCode"], "SUCCESS");
+    assert_eq!(items[1]["responseCode"], "ERROR");
+    assert_eq!(
+        fields_of(&items[1]),
+        [
+            "deviceList[1].headEndSystem",
+            "deviceList[1].reservationStartDateTime"
+        ]
+    );
+    assert!(items[1]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("at most 50"));
+    assert_eq!(
+        fields_of(&items[2]),
+        ["deviceList[2].reservationStartDateTime"]
+    );
+    assert!(items[2]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("overlaps no program event"));
+    assert_eq!(reserved(&t, "PUB-EV-0001-S1").await, ["PUBRES04"]);
+    assert_eq!(reserved(&t, "PUB-EV-0001-S2").await, ["PUBRES04"]);
+
+    let (status, _) = post(&app, &token, RESERVE, &golden("reserve-device.json")).await;
+    assert_eq!(status, 200);
+    let (status, ack) = post(
+        &app,
+        &token,
+        OUTCOME,
+        &golden("post-event-outcome-bad-fields.json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    assert_eq!(ack["ackType"], "ERROR");
+    assert_eq!(
+        codes(&ack),
+        pairs(&[
+            ("ECOBEE/PUBRES01", "SUCCESS"),
+            ("ECOBEE/PUBRES02", "ERROR"),
+            ("ECOBEE/PUBRES03", "ERROR"),
+            ("ECOBEE/NOTRESERVED", "ERROR")
+        ])
+    );
+    let items = ack["collection"].as_array().unwrap();
+    assert_eq!(
+        fields_of(&items[1]),
+        [
+            "postOutcomeList[1].outcome",
+            "postOutcomeList[1].errorMessage"
+        ]
+    );
+    assert!(items[1]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("D1SP, D1ND, D1IO, D1ER, D1CN"));
+    assert_eq!(
+        fields_of(&items[2]),
+        [
+            "postOutcomeList[2].participationStartDateTime",
+            "postOutcomeList[2].participationEndDateTime"
+        ]
+    );
+    assert_eq!(fields_of(&items[3]), ["postOutcomeList[3].nicId"]);
+    let recorded: Vec<String> = scalars(
+        &t.db,
+        "SELECT nic_id || ':' || outcome FROM program_event_devices WHERE outcome IS NOT NULL ORDER BY external_id, nic_id",
+        &[],
+    )
+    .await;
+    assert_eq!(recorded, ["PUBRES01:D1ND", "PUBRES01:D1ND"]);
+    t.cleanup().await;
+}
+
+each_backend!(the_grid_s_acknowledgements_record_registration_and_answer_per_device);
+async fn the_grid_s_acknowledgements_record_registration_and_answer_per_device(t: TestDb) {
+    with_demo(&t).await;
+    let transformer: String = t
+        .scalar(
+            "SELECT code FROM network_nodes WHERE kind = 'transformer' ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await;
+    let mut tx = t.db.begin().await.unwrap();
+    let place = gridflex::db::place::NetworkPlace {
+        service_point_id: "SP-PUB-1".into(),
+        transformer_code: transformer,
+        feeder_code: None,
+        substation_code: None,
+    };
+    gridflex::db::place::record_places(&mut tx, &[place], None, test_now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t).await;
+    let (status, ack) = post(&app, &token, ENROLL, &golden("enroll-full.json")).await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    let registered = |nic: &'static str| {
+        let db = t.db.clone();
+        async move {
+            scalar::<bool>(
+                &db,
+                "SELECT registered FROM devices WHERE head_end = 'ECOBEE' AND nic_id = $1",
+                &[Arg::Text(nic.into())],
+            )
+            .await
+        }
+    };
+    // Mark PUB0002 registered so the de-registration is seen.
+    let mut tx = t.db.begin().await.unwrap();
+    gridflex::db::device::set_registered(&mut tx, "ECOBEE", "PUB0002", true, test_now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let doc = golden("post-acknowledgement.json");
+    let (status, ack) = post(&app, &token, ENROLLMENT_ACK, &doc).await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    assert_eq!(ack["transactionId"], "PUB-SYNC-0001");
+    assert_eq!(ack["ackType"], "ERROR");
+    assert_eq!(
+        codes(&ack),
+        pairs(&[
+            ("ECOBEE/PUB0001", "SUCCESS"),
+            ("ECOBEE/PUB0002", "SUCCESS"),
+            ("ECOBEE/PUB9999", "ERROR"),
+            ("ECOBEE/PUB0003", "ERROR")
+        ])
+    );
+    let items = ack["collection"].as_array().unwrap();
+    assert_eq!(fields_of(&items[2]), ["deviceList[2].nicId"]);
+    assert_eq!(fields_of(&items[3]), ["deviceList[3].registrationStatus"]);
+    assert!(items[3]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Registered, De-registered"));
+    assert!(registered("PUB0001").await, "{}", t.name);
+    assert!(!registered("PUB0002").await, "{}", t.name);
+    // A resend changes nothing and answers the same.
+    let messages = inbound(&t).await;
+    let (again_status, again) = post(&app, &token, ENROLLMENT_ACK, &doc).await;
+    assert_eq!((again_status, &again), (200, &ack));
+    assert_eq!(inbound(&t).await, messages);
+
+    let (status, ack) = post(
+        &app,
+        &token,
+        DEVICE_STATUS,
+        &golden("device-status-response.json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    assert_eq!(
+        codes(&ack),
+        pairs(&[
+            ("ECOBEE/PUB0001", "SUCCESS"),
+            ("ECOBEE/PUB0002", "SUCCESS"),
+            ("ECOBEE/PUB0003", "ERROR")
+        ])
+    );
+    assert_eq!(
+        fields_of(&ack["collection"][2]),
+        [
+            "deviceList[2].communicationStatus",
+            "deviceList[2].lastCommunicationDateTime"
+        ]
+    );
+    // Kept in the inbox as the answer to the request's dacsMessageId.
+    let answered = t
+        .count("SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND flow = 'device_status_check' AND correlation_id = 'PUB-CHECK-0001'")
+        .await;
+    assert_eq!(answered, 1, "{}", t.name);
+
+    // Message-level fields are named every one, nothing recorded.
+    let (status, ack) = post(&app, &token, ENROLLMENT_ACK, &json!({"ackType": "FINE"})).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        fields_of(&ack["collection"][0]),
+        ["transactionId", "ackType", "deviceList"]
+    );
+    t.cleanup().await;
+}
+
+each_backend!(the_published_flows_need_an_integration_token_of_the_grid_side);
+async fn the_published_flows_need_an_integration_token_of_the_grid_side(t: TestDb) {
+    let app = spawn_app(&t).await;
+    for path in [
+        PROGRAM_EVENT,
+        LIFECYCLE,
+        RESERVE,
+        OUTCOME,
+        ENROLLMENT_ACK,
+        DEVICE_STATUS,
+    ] {
+        let res = app.api_post("not-a-token", path, &json!({})).await;
+        assert_eq!(res.status(), 401, "{}: {path}", t.name);
+    }
+    let programs = gridflex::auth::create_expiring_token(
+        &t.db,
+        "test",
+        "program-system",
+        "integration",
+        None,
+        Some("programs"),
+    )
+    .await
+    .expect("token");
+    let res = app
+        .api_post(&programs, PROGRAM_EVENT, &golden("program-event.json"))
+        .await;
+    assert_eq!(res.status(), 403, "{}", t.name);
+    assert_eq!(t.count("program_events").await, 0);
+    t.cleanup().await;
+}
+
+/// A grid side on its own database whose delivery worker speaks the published dialect to
+/// `app` (a program side on another database).
+async fn published_grid(t: &TestDb, app: &TestApp) -> (TestDb, DeliveryWorker) {
+    let grid = match (t.name, pg_url()) {
+        ("postgres", Some(url)) => TestDb::postgres(&url).await,
+        _ => TestDb::sqlite().await,
+    };
+    let token = integration_token(t).await;
+    let peer = PublishedHttpPeer::new(&app.base, &token, std::time::Duration::from_secs(10))
+        .expect("peer");
+    let peers = Peers {
+        programs: Arc::new(peer),
+        grid: Arc::new(InProcessPeer {
+            db: grid.db.clone(),
+            side: Side::Grid,
+            calendar: cal(),
+        }),
+    };
+    let worker = DeliveryWorker::new(
+        grid.db.clone(),
+        peers,
+        test_clock(),
+        RetryPolicy::default(),
+        7,
+    );
+    (grid, worker)
+}
+
+/// Queues a grid → programs message in `grid`'s outbox and returns its id.
+async fn queue(grid: &TestDb, flow: &str, payload: Value) -> String {
+    let id = new_message_id();
+    let mut tx = grid.db.begin().await.unwrap();
+    enqueue(
+        &mut tx,
+        &NewMessage {
+            message_id: id.clone(),
+            flow: flow.into(),
+            correlation_id: None,
+            sender: "grid".into(),
+            recipient: "programs".into(),
+            payload,
+            max_attempts: 3,
+        },
+        test_now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn outbound_status(grid: &TestDb, id: &str) -> String {
+    grid.scalar(
+        "SELECT status FROM integration_messages WHERE message_id = $1 AND direction = 'outbound'",
+        &[Arg::Text(id.into())],
+    )
+    .await
+}
+
+each_backend!(
+    a_grid_side_speaking_the_published_dialect_drives_a_program_side_through_flows_4_to_6
+);
+async fn a_grid_side_speaking_the_published_dialect_drives_a_program_side_through_flows_4_to_6(
+    t: TestDb,
+) {
+    let app = spawn_app(&t).await;
+    let (grid, worker) = published_grid(&t, &app).await;
+    let stage = |action: &str| {
+        json!({"eventExternalIdentifier": "EV-DIALECT", "externalIdentifier": "EV-DIALECT-S1",
+               "programCode": "SUMMER-SAVER", "eventCategory": "X1RE", "action": action,
+               "startTime": "2026-12-09T20:00:00Z", "endTime": "2026-12-09T21:00:00Z"})
+    };
+    let scheduled = queue(&grid, "stage_status", stage("X1SD")).await;
+    let reservation = queue(
+        &grid,
+        "device_reservation",
+        json!({"eventExternalIdentifier": "EV-DIALECT", "externalIdentifier": "EV-DIALECT-S1",
+               "programCode": "SUMMER-SAVER", "startTime": "2026-12-09T20:00:00Z", "endTime": "2026-12-09T21:00:00Z",
+               "deviceList": [{"headEndSystem": "ECOBEE", "nicId": "DIA1", "expectedKw": 1.5},
+                              {"headEndSystem": "ECOBEE", "nicId": "DIA2", "expectedKw": 1.0}]}),
+    )
+    .await;
+    let report = worker.tick().await.unwrap();
+    assert_eq!(report.delivered, 2, "{}: {report:?}", t.name);
+    assert_eq!(outbound_status(&grid, &scheduled).await, "delivered");
+    assert_eq!(outbound_status(&grid, &reservation).await, "delivered");
+    assert_eq!(stage_status(&t, "EV-DIALECT-S1").await, "X1SD");
+    assert_eq!(reserved(&t, "EV-DIALECT-S1").await, ["DIA1", "DIA2"]);
+
+    let started = queue(&grid, "stage_status", stage("X1IP")).await;
+    let outcome = queue(
+        &grid,
+        "device_outcome",
+        json!({"eventExternalIdentifier": "EV-DIALECT", "externalIdentifier": "EV-DIALECT-S1",
+               "postOutcomeList": [
+                 {"headEndSystem": "ECOBEE", "nicId": "DIA1", "outcome": "D1SP",
+                  "participationStart": "2026-12-09T20:00:00Z", "participationEnd": "2026-12-09T21:00:00Z"},
+                 {"headEndSystem": "ECOBEE", "nicId": "DIA2", "outcome": "D1ND"}]}),
+    )
+    .await;
+    let report = worker.tick().await.unwrap();
+    assert_eq!(report.delivered, 2, "{}: {report:?}", t.name);
+    assert_eq!(outbound_status(&grid, &started).await, "delivered");
+    assert_eq!(outbound_status(&grid, &outcome).await, "delivered");
+    assert_eq!(stage_status(&t, "EV-DIALECT-S1").await, "X1IP");
+    let outcomes: Vec<String> = scalars(
+        &t.db,
+        "SELECT nic_id || ':' || outcome FROM program_event_devices WHERE external_id = 'EV-DIALECT-S1' ORDER BY nic_id",
+        &[],
+    )
+    .await;
+    assert_eq!(outcomes, ["DIA1:D1SP", "DIA2:D1ND"]);
+
+    // A business error in the published model (ERROR) is kept with the records' answers and
+    // not retried: a reservation for a stage the program side does not hold.
+    let unknown = queue(
+        &grid,
+        "device_reservation",
+        json!({"eventExternalIdentifier": "EV-X", "externalIdentifier": "EV-X-S1",
+               "programCode": "SUMMER-SAVER", "startTime": "2026-12-09T20:00:00Z", "endTime": "2026-12-09T21:00:00Z",
+               "deviceList": [{"headEndSystem": "ECOBEE", "nicId": "DIA1", "expectedKw": 1.5}]}),
+    )
+    .await;
+    let report = worker.tick().await.unwrap();
+    assert_eq!(
+        (report.business_errors, report.retries),
+        (1, 0),
+        "{}: {report:?}",
+        t.name
+    );
+    assert_ne!(outbound_status(&grid, &unknown).await, "delivered");
+    let error: String = grid
+        .scalar(
+            "SELECT last_error FROM integration_messages WHERE message_id = $1 AND direction = 'outbound'",
+            &[Arg::Text(unknown.clone())],
+        )
+        .await;
+    assert!(error.contains("EV-X-S1"), "{error}");
+    drop(app);
+    grid.cleanup().await;
+    t.cleanup().await;
+}
