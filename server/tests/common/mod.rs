@@ -184,6 +184,11 @@ pub fn cal() -> Calendar {
     Calendar::default()
 }
 
+/// Each side's inbound handlers, as the server composes them (for in-process peers).
+pub fn inbound_handlers() -> Arc<gridflex::integration::handlers::Handlers> {
+    gridflex::startup::inbound_handlers()
+}
+
 /// The demo utility as loaded at [`test_now`], the time [`spawn_app`]'s clock stands at.
 pub async fn with_demo(t: &TestDb) {
     with_demo_at(t, test_now()).await;
