@@ -338,6 +338,62 @@ async fn a_failing_postgres_test_still_drops_its_schema() {
     );
 }
 
+each_backend!(missing_holidays_are_added_in_one_statement_and_named_ones_are_kept);
+async fn missing_holidays_are_added_in_one_statement_and_named_ones_are_kept(t: TestDb) {
+    use gridflex::db::holiday::{add_missing_holidays, list_holidays};
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    let before = t.count("holidays").await;
+    let mut tx = t.db.begin().await.unwrap();
+    let first = [
+        (day(24), "Eve".to_string()),
+        (day(25), "Christmas".to_string()),
+    ];
+    assert_eq!(
+        add_missing_holidays(&mut tx, &first, test_now())
+            .await
+            .unwrap(),
+        2
+    );
+    // A date already held keeps its name; a date twice in one call is added once.
+    let second = [
+        (day(24), "Renamed".to_string()),
+        (day(31), "New Year's Eve".to_string()),
+        (day(31), "again".to_string()),
+    ];
+    assert_eq!(
+        add_missing_holidays(&mut tx, &second, test_now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        add_missing_holidays(&mut tx, &[], test_now())
+            .await
+            .unwrap(),
+        0
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(t.count("holidays").await, before + 3, "{}", t.name);
+    let names: Vec<(chrono::NaiveDate, String)> = list_holidays(&t.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.day >= day(24))
+        .map(|h| (h.day, h.name))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (day(24), "Eve".to_string()),
+            (day(25), "Christmas".to_string()),
+            (day(31), "New Year's Eve".to_string()),
+        ],
+        "{}",
+        t.name
+    );
+    t.cleanup().await;
+}
+
 each_backend!(the_demo_records_every_service_point_on_both_sides);
 async fn the_demo_records_every_service_point_on_both_sides(t: TestDb) {
     with_demo(&t).await;
