@@ -62,6 +62,7 @@ async fn run(name: &str, db: Db) -> anyhow::Result<()> {
         .to_string();
         let answer = receive(
             &db,
+            &gridflex::startup::inbound_handlers(),
             Side::Programs,
             "bench",
             body.as_bytes(),
@@ -107,7 +108,11 @@ async fn run(name: &str, db: Db) -> anyhow::Result<()> {
     tx.commit().await?;
     let worker = DeliveryWorker::new(
         db.clone(),
-        Peers::in_process(&db, Default::default()),
+        Peers::in_process(
+            &db,
+            Default::default(),
+            gridflex::startup::inbound_handlers(),
+        ),
         Arc::new(SystemClock),
         RetryPolicy {
             batch: 500,

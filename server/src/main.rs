@@ -284,8 +284,13 @@ fn say(line: &str) {
 }
 
 /// In-process peers, or HTTP ones for each side whose URL is configured.
-fn peers_from(db: &Db, calendar: Calendar, args: &ServeArgs) -> anyhow::Result<Peers> {
-    let mut peers = Peers::in_process(db, calendar);
+fn peers_from(
+    db: &Db,
+    calendar: Calendar,
+    handlers: std::sync::Arc<gridflex::integration::handlers::Handlers>,
+    args: &ServeArgs,
+) -> anyhow::Result<Peers> {
+    let mut peers = Peers::in_process(db, calendar, handlers);
     let timeout = std::time::Duration::from_secs(args.peer_timeout_secs.max(1));
     if let Some(url) = &args.programs_url {
         let token = args
@@ -392,7 +397,7 @@ async fn serve(
         ),
     );
 
-    let peers = peers_from(&db, calendar, &args)?;
+    let peers = peers_from(&db, calendar, state.handlers.clone(), &args)?;
     let worker = std::sync::Arc::new(DeliveryWorker::new(
         db.clone(),
         peers,

@@ -32,6 +32,7 @@ use crate::grid::console::{EventService, GridSettings};
 use crate::grid::forecast_service::ForecastService;
 use crate::grid::network_service::NetworkService;
 use crate::home::HomeService;
+use crate::integration::handlers::Handlers;
 use crate::integration::monitor_service::MonitorService;
 use crate::programs::aggregator_service::AggregatorService;
 use crate::programs::device_service::DeviceService;
@@ -146,6 +147,21 @@ pub fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
+/// Each side's inbound handlers in one registry, composed once per process: the in-process
+/// peers, the integration routes and the published enroll route all receive through it.
+/// `integration` names neither side; this is where the two meet.
+pub fn inbound_handlers() -> Arc<Handlers> {
+    static HANDLERS: std::sync::OnceLock<Arc<Handlers>> = std::sync::OnceLock::new();
+    HANDLERS
+        .get_or_init(|| {
+            let mut handlers = Handlers::new();
+            crate::programs::inbound::register(&mut handlers);
+            crate::grid::inbound::register(&mut handlers);
+            Arc::new(handlers)
+        })
+        .clone()
+}
+
 /// The state and the full router, ready to serve. Also used by the API tests.
 pub async fn build_app(
     db: Db,
@@ -194,6 +210,7 @@ pub async fn build_app(
         public_metrics: settings.public_metrics,
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
         calendar,
+        handlers: inbound_handlers(),
     };
 
     let store = DbSessionStore::new(&db, settings.pg_schema.as_deref()).await?;
@@ -311,4 +328,37 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown requested; finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integration::inbound::{recipient_of, Side};
+    use crate::integration::wire::Flow;
+
+    type Register = fn(&mut Handlers);
+
+    fn codes(flows: impl Iterator<Item = Flow>) -> Vec<&'static str> {
+        let mut codes: Vec<&str> = flows.map(Flow::as_str).collect();
+        codes.sort();
+        codes
+    }
+
+    #[test]
+    fn each_side_registers_exactly_the_flows_addressed_to_it() {
+        let sides: [(Side, Register); 2] = [
+            (Side::Programs, crate::programs::inbound::register),
+            (Side::Grid, crate::grid::inbound::register),
+        ];
+        for (side, register) in sides {
+            let mut handlers = Handlers::new();
+            register(&mut handlers);
+            let addressed = Flow::ALL.into_iter().filter(|f| recipient_of(*f) == side);
+            assert_eq!(codes(handlers.flows()), codes(addressed), "{side:?}");
+        }
+        assert_eq!(
+            codes(inbound_handlers().flows()),
+            codes(Flow::ALL.into_iter())
+        );
+    }
 }

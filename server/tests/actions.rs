@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 fn in_process_worker(t: &TestDb) -> DeliveryWorker {
     DeliveryWorker::new(
         t.db.clone(),
-        Peers::in_process(&t.db, cal()),
+        Peers::in_process(&t.db, cal(), inbound_handlers()),
         test_clock(),
         RetryPolicy::default(),
         1,

@@ -67,14 +67,22 @@ impl World {
         with_demo(&t).await;
         match transport {
             Transport::InProcess => {
-                let w = worker(&t.db, Peers::in_process(&t.db, cal()), 1);
+                let w = worker(
+                    &t.db,
+                    Peers::in_process(&t.db, cal(), inbound_handlers()),
+                    1,
+                );
                 World {
                     transport,
                     backend: t.name,
                     programs: t.db.clone(),
                     grid: t.db.clone(),
                     programs_worker: w,
-                    grid_worker: worker(&t.db, Peers::in_process(&t.db, cal()), 2),
+                    grid_worker: worker(
+                        &t.db,
+                        Peers::in_process(&t.db, cal(), inbound_handlers()),
+                        2,
+                    ),
                     _apps: vec![],
                     dbs: vec![t],
                 }
@@ -92,6 +100,7 @@ impl World {
                         db: programs.db.clone(),
                         side: Side::Programs,
                         calendar: cal(),
+                        handlers: inbound_handlers(),
                     }),
                 };
                 let grid_peers = Peers {
@@ -100,6 +109,7 @@ impl World {
                         db: grid.db.clone(),
                         side: Side::Grid,
                         calendar: cal(),
+                        handlers: inbound_handlers(),
                     }),
                 };
                 World {
@@ -530,4 +540,62 @@ async fn every_flow_is_applied_and_acknowledged_between_two_servers_on_loopback(
          AND (correlation_id IS NULL OR correlation_id NOT IN (SELECT code FROM events WHERE ends_at < $1))", &[Arg::from(since)]).await;
     assert_eq!(programs_inbox, ["grid-side"], "{}", w.backend);
     w.cleanup().await;
+}
+
+// A server that holds only one side: a message for the side it lacks is refused as the
+// message's fault, naming the flow and the side, and stored as such; nothing is applied.
+each_backend!(a_flow_without_a_handler_on_its_side_is_refused_clearly_and_nothing_is_applied);
+async fn a_flow_without_a_handler_on_its_side_is_refused_clearly_and_nothing_is_applied(t: TestDb) {
+    use gridflex::integration::handlers::Handlers;
+    use gridflex::integration::inbound::receive;
+    let mut programs_only = Handlers::new();
+    gridflex::programs::inbound::register(&mut programs_only);
+    let envelope = |id: &str| {
+        json!({"messageId": id, "flow": "aggregator_sync", "sentAt": test_now(), "payload": {
+            "transactionId": "A-1", "externalReference": "AGG-VS", "name": "VoltShift", "status": "active",
+            "startDate": "2024-01-01", "contactName": "Priya", "contactEmail": "ops@voltshift.example", "programCodes": []}})
+        .to_string()
+    };
+    let answer = receive(
+        &t.db,
+        &programs_only,
+        Side::Grid,
+        "cpm",
+        envelope("no-handler-1").as_bytes(),
+        cal(),
+        test_now(),
+    )
+    .await
+    .unwrap();
+    assert!(!answer.accepted, "{}", t.name);
+    assert_eq!(answer.status, 422);
+    let detail = answer.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("`aggregator_sync`") && detail.contains("grid side"),
+        "{detail}"
+    );
+    let stored: String = scalar(
+        &t.db,
+        "SELECT status FROM integration_messages WHERE message_id = 'no-handler-1'",
+        &[],
+    )
+    .await;
+    assert_eq!(stored, "business_error");
+    assert_eq!(t.count("grid_aggregators").await, 0);
+
+    // The composed registry has the grid side's handler: the same message is applied.
+    let answer = receive(
+        &t.db,
+        &inbound_handlers(),
+        Side::Grid,
+        "cpm",
+        envelope("no-handler-2").as_bytes(),
+        cal(),
+        test_now(),
+    )
+    .await
+    .unwrap();
+    assert!(answer.accepted, "{}: {}", t.name, answer.body);
+    assert_eq!(t.count("grid_aggregators").await, 1);
+    t.cleanup().await;
 }

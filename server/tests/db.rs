@@ -338,6 +338,62 @@ async fn a_failing_postgres_test_still_drops_its_schema() {
     );
 }
 
+each_backend!(missing_holidays_are_added_in_one_statement_and_named_ones_are_kept);
+async fn missing_holidays_are_added_in_one_statement_and_named_ones_are_kept(t: TestDb) {
+    use gridflex::db::holiday::{add_missing_holidays, list_holidays};
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    let before = t.count("holidays").await;
+    let mut tx = t.db.begin().await.unwrap();
+    let first = [
+        (day(24), "Eve".to_string()),
+        (day(25), "Christmas".to_string()),
+    ];
+    assert_eq!(
+        add_missing_holidays(&mut tx, &first, test_now())
+            .await
+            .unwrap(),
+        2
+    );
+    // A date already held keeps its name; a date twice in one call is added once.
+    let second = [
+        (day(24), "Renamed".to_string()),
+        (day(31), "New Year's Eve".to_string()),
+        (day(31), "again".to_string()),
+    ];
+    assert_eq!(
+        add_missing_holidays(&mut tx, &second, test_now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        add_missing_holidays(&mut tx, &[], test_now())
+            .await
+            .unwrap(),
+        0
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(t.count("holidays").await, before + 3, "{}", t.name);
+    let names: Vec<(chrono::NaiveDate, String)> = list_holidays(&t.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.day >= day(24))
+        .map(|h| (h.day, h.name))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (day(24), "Eve".to_string()),
+            (day(25), "Christmas".to_string()),
+            (day(31), "New Year's Eve".to_string()),
+        ],
+        "{}",
+        t.name
+    );
+    t.cleanup().await;
+}
+
 each_backend!(the_demo_records_every_service_point_on_both_sides);
 async fn the_demo_records_every_service_point_on_both_sides(t: TestDb) {
     with_demo(&t).await;
@@ -812,5 +868,70 @@ fn each_side_calls_only_its_own_stores() {
         crossing,
         STORE_CALLS_NOT_MOVED_YET,
         "a side calls the other's store",
+    );
+}
+
+/// The top-level modules a source names through `crate::`: `crate::x`, and `x` in
+/// `crate::{x, …}` (nested groups included).
+fn crate_modules_named(text: &str) -> std::collections::BTreeSet<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = std::collections::BTreeSet::new();
+    for after in text.split("crate::").skip(1) {
+        let Some(group) = after.trim_start().strip_prefix('{') else {
+            out.insert(ident(after));
+            continue;
+        };
+        // The group up to its closing brace; a top-level name starts the group or follows
+        // a comma at depth 0.
+        let mut depth = 0;
+        let mut start = true;
+        for (i, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => break,
+                '}' => depth -= 1,
+                ',' if depth == 0 => start = true,
+                c if c.is_whitespace() => {}
+                _ if start => {
+                    out.insert(ident(&group[i..]));
+                    start = false;
+                }
+                _ => {}
+            }
+        }
+    }
+    out.retain(|m| !m.is_empty());
+    out
+}
+
+#[test]
+fn crate_modules_named_finds_plain_and_grouped_paths() {
+    let text = "use crate::db::Tx;\nuse crate::{grid::registry, integration::{wire, ack}};\nx = crate::programs::inbound::MAX_BATCH;";
+    let named: Vec<String> = crate_modules_named(text).into_iter().collect();
+    assert_eq!(named, ["db", "grid", "integration", "programs"]);
+}
+
+/// `integration` reaches either side only through the handler registry the sides fill
+/// (`programs::inbound`, `grid::inbound`, composed in `startup`): it names neither.
+#[test]
+fn integration_names_neither_side() {
+    let files = sources("integration");
+    assert!(files.len() >= 5, "the integration sources are found");
+    let mut naming = Vec::new();
+    for (file, text) in &files {
+        for side in ["programs", "grid"] {
+            if crate_modules_named(text).contains(side) {
+                naming.push(format!("{file} names crate::{side}"));
+            }
+        }
+    }
+    assert!(
+        naming.is_empty(),
+        "integration calls a side by name; let the side register a handler instead: {naming:?}"
     );
 }

@@ -91,7 +91,7 @@ async fn act(app: &TestApp, c: &reqwest::Client, id: i64, action: &str, reason: 
 fn worker(t: &TestDb, app: &TestApp) -> DeliveryWorker {
     DeliveryWorker::new(
         t.db.clone(),
-        Peers::in_process(&t.db, cal()),
+        Peers::in_process(&t.db, cal(), inbound_handlers()),
         app.clock.clone(),
         RetryPolicy::default(),
         1,

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 fn in_process_worker(t: &TestDb) -> DeliveryWorker {
     DeliveryWorker::new(
         t.db.clone(),
-        Peers::in_process(&t.db, cal()),
+        Peers::in_process(&t.db, cal(), inbound_handlers()),
         test_clock(),
         RetryPolicy::default(),
         1,
@@ -446,7 +446,7 @@ async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits(t: Te
     .await
     .unwrap();
     let clock = Arc::new(ManualClock::new(test_now()));
-    let mut down = Peers::in_process(&t.db, cal());
+    let mut down = Peers::in_process(&t.db, cal(), inbound_handlers());
     down.grid = Arc::new(
         HttpPeer::new(
             "http://127.0.0.1:9",
@@ -507,7 +507,7 @@ async fn a_peer_that_is_down_is_retried_then_parked_and_an_admin_resubmits(t: Te
     // The peer is back.
     let healthy = DeliveryWorker::new(
         t.db.clone(),
-        Peers::in_process(&t.db, cal()),
+        Peers::in_process(&t.db, cal(), inbound_handlers()),
         clock.clone(),
         RetryPolicy::default(),
         7,
@@ -582,7 +582,7 @@ async fn two_gridflex_processes_exchange_the_enrollment_sync_over_http() {
     )
     .await
     .unwrap();
-    let mut peers = Peers::in_process(&programs.db, cal());
+    let mut peers = Peers::in_process(&programs.db, cal(), inbound_handlers());
     peers.grid = Arc::new(
         HttpPeer::new(
             &grid_app.base,
@@ -774,7 +774,7 @@ async fn several_workers_share_the_queue_and_deliver_each_message_once(t: TestDb
             };
             let w = DeliveryWorker::new(
                 db.clone(),
-                Peers::in_process(&db, cal()),
+                Peers::in_process(&db, cal(), inbound_handlers()),
                 test_clock(),
                 policy,
                 seed,

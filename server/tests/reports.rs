@@ -100,7 +100,7 @@ async fn completed_event(t: &TestDb, app: &TestApp) -> (i64, String, DateTime<Ut
     act(app, &ap, id, "approve").await;
     let w = DeliveryWorker::new(
         t.db.clone(),
-        Peers::in_process(&t.db, cal()),
+        Peers::in_process(&t.db, cal(), inbound_handlers()),
         app.clock.clone(),
         RetryPolicy::default(),
         1,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::db::{Db, Tx};
+use crate::db::{insert_rows_counted, Arg, Db, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};
 
@@ -71,20 +71,18 @@ pub async fn add_missing_holidays(
     holidays: &[(NaiveDate, String)],
     now: DateTime<Utc>,
 ) -> Result<u64, DomainError> {
-    let mut added = 0;
-    for (day, name) in holidays {
-        added += with_tx!(tx, |c| sqlx::query(
-            "INSERT INTO holidays (day, name, updated_at) VALUES ($1, $2, $3)
-             ON CONFLICT (day) DO NOTHING"
-        )
-        .bind(*day)
-        .bind(name)
-        .bind(now)
-        .execute(c)
-        .await?
-        .rows_affected());
-    }
-    Ok(added)
+    let rows: Vec<Vec<Arg>> = holidays
+        .iter()
+        .map(|(day, name)| vec![Arg::Date(*day), Arg::Text(name.clone()), Arg::Time(now)])
+        .collect();
+    insert_rows_counted(
+        tx,
+        "holidays",
+        &["day", "name", "updated_at"],
+        &rows,
+        "ON CONFLICT (day) DO NOTHING",
+    )
+    .await
 }
 
 /// Removes the holiday on `day`; returns it.

@@ -443,6 +443,21 @@ pub async fn insert_rows_then(
     rows: &[Vec<Arg>],
     then: &str,
 ) -> Result<(), DomainError> {
+    insert_rows_counted(tx, table, columns, rows, then)
+        .await
+        .map(|_| ())
+}
+
+/// [`insert_rows_then`] answering how many rows the statements inserted or updated (with
+/// `ON CONFLICT … DO NOTHING`: how many were new).
+pub async fn insert_rows_counted(
+    tx: &mut Tx,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Arg>],
+    then: &str,
+) -> Result<u64, DomainError> {
+    let mut affected = 0;
     // Both backends cap bind parameters (SQLite 32766, PostgreSQL 65535).
     let per_batch = (ROWS_PARAMS_PER_STATEMENT / columns.len()).max(1);
     let dialect = tx.dialect();
@@ -465,7 +480,7 @@ pub async fn insert_rows_then(
             sql.push(' ');
             sql.push_str(then);
         }
-        with_tx!(tx, |c| bind_args!(
+        affected += with_tx!(tx, |c| bind_args!(
             sqlx::query(&sql),
             chunk.iter().flatten()
         )
@@ -473,7 +488,7 @@ pub async fn insert_rows_then(
         .await?
         .rows_affected());
     }
-    Ok(())
+    Ok(affected)
 }
 
 /// Keyset paging: the query fetched one row more than `limit`; if it came, drop it and

@@ -150,7 +150,7 @@ async fn run_event(
 
     let worker = DeliveryWorker::new(
         db.clone(),
-        Peers::in_process(db, cal),
+        Peers::in_process(db, cal, crate::startup::inbound_handlers()),
         clock.clone(),
         RetryPolicy::default(),
         seed,

@@ -10,7 +10,8 @@
 //! `strategy` (templates), `event` + `lifecycle` (the event and its one state machine),
 //! `console` (the event port the pages and `/api/v1/events` call), `plan` + `planner/`
 //! (stages), `dispatch` (the scheduler; flows 4–6 out), `headend` (the device simulator),
-//! `registry` (flows 2, 3, 7–10 and 12 in), `forecast/` + `forecast_service` (load forecasts
+//! `inbound` (registers the flows it receives with integration), `registry` (flows 2, 3,
+//! 7–10 and 12 in), `forecast/` + `forecast_service` (load forecasts
 //! and the reduction table), `rollup` + `network_service` (the network page), `network_export`
 //! (flow 11 out), `chart` (the event chart). Their SQL is in the grid side's stores in `db/`:
 //! `event` (events, stages, approvals, opt-outs), `dispatch` (the scheduler's and the
@@ -25,6 +26,7 @@ pub mod event;
 pub mod forecast;
 pub mod forecast_service;
 pub mod headend;
+pub mod inbound;
 pub mod lifecycle;
 pub mod network_export;
 pub mod network_service;

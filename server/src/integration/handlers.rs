@@ -1,95 +1,147 @@
-//! What each side does with a received message: value maps first, then the flow's handler —
-//! enrollment requests (flow 1) here, the other program-side flows in `programs/`
-//! (`program_event`, `network_transfer`), the grid side's in `grid/registry.rs`.
+//! The registry of what each side does with a received message. Each side registers its own
+//! inbound handlers (`programs::inbound::register`, `grid::inbound::register`); `startup`
+//! composes the registry once and hands it to whatever receives messages. Integration runs a
+//! flow's handler between the value maps (applied here) without naming either side.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use futures_util::future::BoxFuture;
+use serde_json::Value;
 
 use crate::calendar::Calendar;
 use crate::db::Tx;
-use crate::integration::inbound::{HandlerError, Rejection};
+use crate::integration::inbound::{recipient_of, HandlerError, Rejection};
 use crate::integration::value_maps::{self, ValueMaps};
 use crate::integration::wire::{self, Flow, Validate};
 
-/// The largest enrollment-request batch accepted in one message.
-pub const MAX_BATCH: usize = 50_000;
-
-/// Applies `flow`'s message: value maps first (reading them), then the flow's handler.
-pub async fn handle(
-    tx: &mut Tx,
-    flow: Flow,
-    payload: &Value,
-    cal: Calendar,
-    now: DateTime<Utc>,
-) -> Result<Value, HandlerError> {
-    let maps = ValueMaps::load(tx).await?;
-    handle_with(tx, flow, payload, &maps, cal, now).await
+/// What a handler may read besides the message: the utility's calendar (local days) and the
+/// time the message is handled at.
+#[derive(Debug, Clone, Copy)]
+pub struct HandlerCtx {
+    pub cal: Calendar,
+    pub now: DateTime<Utc>,
 }
 
-/// Like [`handle`], with the value maps already read (a batch reads them once).
-pub async fn handle_with(
+/// A flow's handler: applies the (translated) payload in the receiving transaction and
+/// answers with the acknowledgement.
+pub type Handler =
+    for<'a> fn(&'a mut Tx, &'a Value, &'a HandlerCtx) -> BoxFuture<'a, Result<Value, HandlerError>>;
+
+/// One handler per flow, filled by the sides at startup.
+#[derive(Clone, Default)]
+pub struct Handlers {
+    by_flow: HashMap<Flow, Handler>,
+}
+
+impl Handlers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `handler` for `flow`; a second registration of the same flow replaces the first.
+    pub fn on(&mut self, flow: Flow, handler: Handler) -> &mut Self {
+        self.by_flow.insert(flow, handler);
+        self
+    }
+
+    /// The flows with a handler.
+    pub fn flows(&self) -> impl Iterator<Item = Flow> + '_ {
+        self.by_flow.keys().copied()
+    }
+
+    /// Applies `flow`'s message: value maps first (reading them), then the flow's handler.
+    pub async fn handle(
+        &self,
+        tx: &mut Tx,
+        flow: Flow,
+        payload: &Value,
+        ctx: &HandlerCtx,
+    ) -> Result<Value, HandlerError> {
+        let handler = self.handler(flow)?;
+        let maps = ValueMaps::load(tx).await?;
+        run(handler, tx, flow, payload, &maps, ctx).await
+    }
+
+    /// Like [`Handlers::handle`], with the value maps already read (a batch reads them once).
+    pub async fn handle_with(
+        &self,
+        tx: &mut Tx,
+        flow: Flow,
+        payload: &Value,
+        maps: &ValueMaps,
+        ctx: &HandlerCtx,
+    ) -> Result<Value, HandlerError> {
+        let handler = self.handler(flow)?;
+        run(handler, tx, flow, payload, maps, ctx).await
+    }
+
+    /// The flow's handler, or a rejection naming the flow and the side that lacks it.
+    fn handler(&self, flow: Flow) -> Result<Handler, HandlerError> {
+        self.by_flow.get(&flow).copied().ok_or_else(|| {
+            reject(format!(
+                "flow `{}` has no handler on the {} side of this server",
+                flow.as_str(),
+                recipient_of(flow).as_str()
+            ))
+        })
+    }
+}
+
+async fn run(
+    handler: Handler,
     tx: &mut Tx,
     flow: Flow,
     payload: &Value,
     maps: &ValueMaps,
-    cal: Calendar,
-    now: DateTime<Utc>,
+    ctx: &HandlerCtx,
 ) -> Result<Value, HandlerError> {
     let (payload, applied) = value_maps::translate(maps, flow, payload).map_err(reject)?;
-    let mut ack = dispatch(tx, flow, &payload, cal, now).await?;
+    let mut ack = handler(tx, &payload, ctx).await?;
     applied.restore(&mut ack);
     Ok(ack)
 }
 
-async fn dispatch(
-    tx: &mut Tx,
-    flow: Flow,
-    payload: &Value,
-    cal: Calendar,
-    now: DateTime<Utc>,
-) -> Result<Value, HandlerError> {
-    use crate::grid::registry::*;
-    use crate::programs::network_transfer::network_location_transfer;
-    use crate::programs::program_event::*;
-    match flow {
-        Flow::EnrollmentRequest => enrollment_request(tx, payload, now).await,
-        Flow::EnrollmentSync => enrollment_sync(tx, payload, now).await,
-        Flow::DeviceStatusCheck => device_status_check(tx, payload).await,
-        Flow::CustomerUnavailability => customer_unavailability(tx, payload, now).await,
-        Flow::ProgramRuleSync => program_rule_sync(tx, payload, now).await,
-        Flow::AggregatorSync => aggregator_sync(tx, payload, now).await,
-        Flow::DeviceScore => device_score(tx, payload, now).await,
-        Flow::StageStatus => stage_status(tx, payload, now).await,
-        Flow::DeviceReservation => device_reservation(tx, payload, now).await,
-        Flow::DeviceOutcome => device_outcome(tx, payload, now).await,
-        Flow::CustomerOptOut => customer_opt_out(tx, payload, now).await,
-        Flow::NetworkLocationTransfer => network_location_transfer(tx, payload, cal, now).await,
-    }
-}
-
-pub(crate) fn reject(msg: impl Into<String>) -> HandlerError {
+pub fn reject(msg: impl Into<String>) -> HandlerError {
     HandlerError::Rejected(Rejection::new(msg))
 }
 
 /// Reads and checks a flow's payload; what is wrong is named field by field.
-pub(crate) fn decode<T: serde::de::DeserializeOwned + Validate>(
+pub fn decode<T: serde::de::DeserializeOwned + Validate>(
     payload: &Value,
 ) -> Result<T, HandlerError> {
     wire::decode_value::<T>(payload).map_err(|e| reject(e.to_string()))
 }
 
-/// Flow 1, program side: one PENDING enrollment per valid record; a bad record fails alone;
-/// a record whose devices are already enrolled in the program is reported as existing.
-async fn enrollment_request(
-    tx: &mut Tx,
-    payload: &Value,
-    now: DateTime<Utc>,
-) -> Result<Value, HandlerError> {
-    let (transaction_id, records) = wire::parse_enrollment_batch_value(payload, MAX_BATCH)
-        .map_err(|e| reject(e.to_string()))?;
-    let results =
-        crate::programs::enrollment_request::ingest(tx, &transaction_id, records, now).await?;
-    let count = |s: &str| results.iter().filter(|r| r["status"] == s).count();
-    tracing::info!(transaction = %transaction_id, created = count("CREATED"), existing = count("ALREADY_EXISTS"), rejected = count("REJECTED"), "enrollment request processed");
-    Ok(json!({"transactionId": transaction_id, "results": results}))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_registry_has_no_flows() {
+        assert_eq!(Handlers::new().flows().count(), 0);
+    }
+
+    fn echo<'a>(
+        _tx: &'a mut Tx,
+        payload: &'a Value,
+        _ctx: &'a HandlerCtx,
+    ) -> BoxFuture<'a, Result<Value, HandlerError>> {
+        Box::pin(async move { Ok(payload.clone()) })
+    }
+
+    #[test]
+    fn a_flow_without_a_handler_is_rejected_naming_the_flow_and_side() {
+        let mut handlers = Handlers::new();
+        handlers.on(Flow::DeviceScore, echo);
+        assert!(handlers.handler(Flow::DeviceScore).is_ok());
+        match handlers.handler(Flow::StageStatus) {
+            Err(HandlerError::Rejected(r)) => {
+                assert!(r.detail.contains("`stage_status`"), "{}", r.detail);
+                assert!(r.detail.contains("programs side"), "{}", r.detail);
+            }
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a flow nobody registered has a handler"),
+        }
+    }
 }

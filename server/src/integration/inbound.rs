@@ -8,9 +8,10 @@ use serde_json::{json, Value};
 use crate::calendar::Calendar;
 use crate::db::{insert_rows, Arg, Db};
 use crate::error::DomainError;
+use crate::integration::handlers::{HandlerCtx, Handlers};
 use crate::integration::message::MessageRow;
 use crate::integration::message::{find_inbound, record_inbound};
-use crate::integration::{handlers, wire::Flow};
+use crate::integration::wire::Flow;
 
 /// Which half of GridFlex receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +97,7 @@ fn sent_at(value: &Value) -> Result<DateTime<Utc>, DomainError> {
 
 pub async fn receive(
     db: &Db,
+    handlers: &Handlers,
     side: Side,
     sender: &str,
     body: &[u8],
@@ -135,7 +137,9 @@ pub async fn receive(
         return Ok(stored_answer(&seen.status, seen.result.as_deref()));
     }
     tx.savepoint("handler").await?;
-    let outcome = handlers::handle(&mut tx, flow, &payload, cal, now).await;
+    let outcome = handlers
+        .handle(&mut tx, flow, &payload, &HandlerCtx { cal, now })
+        .await;
     let (status, body, accepted) = match outcome {
         Ok(ack) => {
             tx.release("handler").await?;
@@ -224,19 +228,20 @@ impl From<DomainError> for HandlerError {
 /// received on its own instead, so the answers are exactly those `receive` would give.
 pub async fn receive_batch(
     db: &Db,
+    handlers: &Handlers,
     side: Side,
     sender: &str,
     msgs: &[MessageRow],
     cal: Calendar,
     now: DateTime<Utc>,
 ) -> Vec<Result<InboundAnswer, DomainError>> {
-    match try_batch(db, side, sender, msgs, cal, now).await {
+    match try_batch(db, handlers, side, sender, msgs, cal, now).await {
         Ok(Some(answers)) => answers.into_iter().map(Ok).collect(),
         Ok(None) | Err(_) => {
             let mut out = Vec::with_capacity(msgs.len());
             for m in msgs {
                 let body = crate::integration::peer::envelope(m).to_string();
-                out.push(receive(db, side, sender, body.as_bytes(), cal, now).await);
+                out.push(receive(db, handlers, side, sender, body.as_bytes(), cal, now).await);
             }
             out
         }
@@ -246,6 +251,7 @@ pub async fn receive_batch(
 /// The all-accepted fast path; `None` when the batch needs the one-by-one path.
 async fn try_batch(
     db: &Db,
+    handlers: &Handlers,
     side: Side,
     sender: &str,
     msgs: &[MessageRow],
@@ -261,6 +267,7 @@ async fn try_batch(
         return Ok(None);
     }
     let maps = crate::integration::value_maps::ValueMaps::load(&mut tx).await?;
+    let ctx = HandlerCtx { cal, now };
     let mut answers = Vec::with_capacity(msgs.len());
     let mut rows = Vec::with_capacity(msgs.len());
     for m in msgs {
@@ -268,7 +275,10 @@ async fn try_batch(
             return Ok(None);
         };
         let payload: Value = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
-        let ack = match handlers::handle_with(&mut tx, flow, &payload, &maps, cal, now).await {
+        let ack = match handlers
+            .handle_with(&mut tx, flow, &payload, &maps, &ctx)
+            .await
+        {
             Ok(ack) => ack,
             Err(_) => return Ok(None),
         };

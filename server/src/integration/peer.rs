@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::calendar::Calendar;
 use crate::db::Db;
+use crate::integration::handlers::Handlers;
 use crate::integration::inbound::{self, Side};
 use crate::integration::message::MessageRow;
 
@@ -86,6 +87,8 @@ pub struct InProcessPeer {
     pub side: Side,
     /// The utility's calendar, for handlers that read local dates (flow 11's `validFrom`).
     pub calendar: Calendar,
+    /// Each side's inbound handlers, composed once at startup.
+    pub handlers: Arc<Handlers>,
 }
 
 #[async_trait]
@@ -99,6 +102,7 @@ impl Peer for InProcessPeer {
         from_answer(
             inbound::receive(
                 &self.db,
+                &self.handlers,
                 self.side,
                 &msg.sender,
                 body.as_bytes(),
@@ -123,11 +127,19 @@ impl Peer for InProcessPeer {
             }
             return out;
         }
-        inbound::receive_batch(&self.db, self.side, &sender, msgs, self.calendar, now)
-            .await
-            .into_iter()
-            .map(from_answer)
-            .collect()
+        inbound::receive_batch(
+            &self.db,
+            &self.handlers,
+            self.side,
+            &sender,
+            msgs,
+            self.calendar,
+            now,
+        )
+        .await
+        .into_iter()
+        .map(from_answer)
+        .collect()
     }
 }
 
@@ -269,17 +281,20 @@ pub struct Peers {
 }
 
 impl Peers {
-    pub fn in_process(db: &Db, calendar: Calendar) -> Peers {
+    /// Both sides in this process, receiving through `handlers` (see `startup::inbound_handlers`).
+    pub fn in_process(db: &Db, calendar: Calendar, handlers: Arc<Handlers>) -> Peers {
         Peers {
             programs: Arc::new(InProcessPeer {
                 db: db.clone(),
                 side: Side::Programs,
                 calendar,
+                handlers: handlers.clone(),
             }),
             grid: Arc::new(InProcessPeer {
                 db: db.clone(),
                 side: Side::Grid,
                 calendar,
+                handlers,
             }),
         }
     }

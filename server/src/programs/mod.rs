@@ -9,7 +9,8 @@
 //! goes out as a flow.
 //!
 //! One module per noun, its service (`*_service`, the console's and the REST API's port) next
-//! to it: `enrollment` (lifecycle), `enrollment_request` (flow 1 in), `replacement` (flow 2 on
+//! to it: `enrollment` (lifecycle), `inbound` (the flows it receives, registered with integration; flow 1's handler),
+//! `enrollment_request` (flow 1 in), `replacement` (flow 2 on
 //! a device swap), `opt_out` (flow 7), `unavailability` (flow 8), `rule` (flow 9), `aggregator`
 //! (flow 10), `network_transfer` (flow 11 in: each service point's place in the network),
 //! `score` (the daily run, flow 12), `program_event` (flows 4–6 in: stages, reservations,
@@ -27,6 +28,7 @@ pub mod device_service;
 pub mod enrollment;
 pub mod enrollment_request;
 pub mod enrollment_service;
+pub mod inbound;
 pub mod meter;
 pub mod meter_days;
 pub mod meter_service;

@@ -86,6 +86,7 @@ fn problem_response(status: StatusCode, body: serde_json::Value) -> Response {
 async fn deliver(state: &AppState, flow: Flow, sender: &str, body: &[u8]) -> Response {
     match receive(
         &state.db,
+        &state.handlers,
         recipient_of(flow),
         sender,
         body,

@@ -94,6 +94,7 @@ pub async fn enroll(State(state): State<AppState>, headers: HeaderMap, body: Byt
     });
     match receive(
         &state.db,
+        &state.handlers,
         recipient_of(flow),
         &sender,
         envelope.to_string().as_bytes(),

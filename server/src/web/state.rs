@@ -22,6 +22,7 @@ use crate::grid::console::EventService;
 use crate::grid::forecast_service::ForecastService;
 use crate::grid::network_service::NetworkService;
 use crate::home::HomeService;
+use crate::integration::handlers::Handlers;
 use crate::integration::monitor_service::MonitorService;
 use crate::programs::aggregator_service::AggregatorService;
 use crate::programs::device_service::DeviceService;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// The utility's calendar (time zone).
     pub calendar: Calendar,
+    /// Each side's inbound handlers (`startup::inbound_handlers`), for the receiving routes.
+    pub handlers: Arc<Handlers>,
 }
 
 impl AppState {

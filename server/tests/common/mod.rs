@@ -184,6 +184,11 @@ pub fn cal() -> Calendar {
     Calendar::default()
 }
 
+/// Each side's inbound handlers, as the server composes them (for in-process peers).
+pub fn inbound_handlers() -> Arc<gridflex::integration::handlers::Handlers> {
+    gridflex::startup::inbound_handlers()
+}
+
 /// The demo utility as loaded at [`test_now`], the time [`spawn_app`]'s clock stands at.
 pub async fn with_demo(t: &TestDb) {
     with_demo_at(t, test_now()).await;
@@ -235,16 +240,29 @@ pub fn next_local(weekday: Weekday, h: u32, m: u32) -> DateTime<Utc> {
     next_local_after(test_now(), weekday, h, m)
 }
 
-/// One value from `sql` with `args` bound in order (`$1`, `$2`, ...), on either backend.
-pub async fn scalar<T>(db: &Db, sql: &str, args: &[Arg]) -> T
-where
+/// A value a test's query may answer: one both backends decode.
+pub trait Scalar:
+    Send
+    + Unpin
+    + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+    + sqlx::Type<sqlx::Sqlite>
+    + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+    + sqlx::Type<sqlx::Postgres>
+{
+}
+
+impl<T> Scalar for T where
     T: Send
         + Unpin
         + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
         + sqlx::Type<sqlx::Sqlite>
         + for<'r> sqlx::Decode<'r, sqlx::Postgres>
-        + sqlx::Type<sqlx::Postgres>,
+        + sqlx::Type<sqlx::Postgres>
 {
+}
+
+/// One value from `sql` with `args` bound in order (`$1`, `$2`, ...), on either backend.
+pub async fn scalar<T: Scalar>(db: &Db, sql: &str, args: &[Arg]) -> T {
     gridflex::with_db!(db, |p| gridflex::bind_args!(
         sqlx::query_scalar::<_, T>(sql),
         args
@@ -255,15 +273,7 @@ where
 }
 
 /// The value of the row `sql` finds, if it finds one (like [`scalar`]).
-pub async fn scalar_opt<T>(db: &Db, sql: &str, args: &[Arg]) -> Option<T>
-where
-    T: Send
-        + Unpin
-        + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
-        + sqlx::Type<sqlx::Sqlite>
-        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
-        + sqlx::Type<sqlx::Postgres>,
-{
+pub async fn scalar_opt<T: Scalar>(db: &Db, sql: &str, args: &[Arg]) -> Option<T> {
     gridflex::with_db!(db, |p| gridflex::bind_args!(
         sqlx::query_scalar::<_, T>(sql),
         args
@@ -274,15 +284,7 @@ where
 }
 
 /// The values of every row `sql` answers, in its order (like [`scalar`]).
-pub async fn scalars<T>(db: &Db, sql: &str, args: &[Arg]) -> Vec<T>
-where
-    T: Send
-        + Unpin
-        + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
-        + sqlx::Type<sqlx::Sqlite>
-        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
-        + sqlx::Type<sqlx::Postgres>,
-{
+pub async fn scalars<T: Scalar>(db: &Db, sql: &str, args: &[Arg]) -> Vec<T> {
     gridflex::with_db!(db, |p| gridflex::bind_args!(
         sqlx::query_scalar::<_, T>(sql),
         args
@@ -294,15 +296,7 @@ where
 
 impl TestDb {
     /// [`scalar`] on this database.
-    pub async fn scalar<T>(&self, sql: &str, args: &[Arg]) -> T
-    where
-        T: Send
-            + Unpin
-            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
-            + sqlx::Type<sqlx::Sqlite>
-            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
-            + sqlx::Type<sqlx::Postgres>,
-    {
+    pub async fn scalar<T: Scalar>(&self, sql: &str, args: &[Arg]) -> T {
         scalar(&self.db, sql, args).await
     }
 
