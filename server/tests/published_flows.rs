@@ -603,6 +603,7 @@ async fn published_grid(t: &TestDb, app: &TestApp) -> (TestDb, DeliveryWorker) {
             db: grid.db.clone(),
             side: Side::Grid,
             calendar: cal(),
+            handlers: inbound_handlers(),
         }),
     };
     let worker = DeliveryWorker::new(

@@ -159,6 +159,7 @@ async fn deliver(
         });
         let got = receive(
             &state.db,
+            &state.handlers,
             recipient_of(flow),
             sender,
             envelope.to_string().as_bytes(),
