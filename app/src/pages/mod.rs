@@ -201,7 +201,7 @@ impl PagerState {
 /// The pager of a keyset list.
 pub(crate) fn pager(p: PagerState) -> impl IntoView {
     let first = p.after.is_some().then(|| {
-        view! { <a href=p.base.clone() rel="first">"« First"</a> }
+        view! { <a href=p.base.clone() rel="first">"« First page"</a> }
     });
     let previous = p
         .previous_href()
