@@ -36,7 +36,7 @@ pub(crate) fn signed_in<P: Clone + Send + Sync + 'static>() -> Result<(P, Viewer
     Ok((port::<P>()?, viewer))
 }
 
-fn session() -> Result<tower_sessions::Session, AppError> {
+pub(crate) fn session() -> Result<tower_sessions::Session, AppError> {
     parts()?
         .extensions
         .get::<tower_sessions::Session>()
@@ -354,7 +354,7 @@ pub async fn list_value_maps() -> Result<Vec<ValueMapEntry>, AppError> {
     c.list_value_maps(&v).await
 }
 
-const VALUE_MAPS_PAGE: &str = "/admin/value-maps";
+const VALUE_MAPS_PAGE: &str = "/monitor/value-maps";
 
 #[server(prefix = "/fn", endpoint = "put_value_map")]
 pub async fn put_value_map(

@@ -226,9 +226,70 @@ pub fn fmt_input(t: &chrono::DateTime<chrono::Utc>) -> String {
     local.format(format).to_string()
 }
 
+/// A status as people say it: `InProgress` → "In progress", `ACTIVE` → "Active",
+/// `technical_failure` → "Technical failure", `INACTIVE` → "Inactive (unenrolled)".
+pub fn status_name(status: &str) -> String {
+    match status {
+        "INACTIVE" => return "Inactive (unenrolled)".into(),
+        "Canceled" => return "Cancelled".into(),
+        _ => {}
+    }
+    let mut words = String::new();
+    let shouting = status.chars().all(|c| !c.is_ascii_lowercase());
+    let mut prev_lower = false;
+    for ch in status.chars() {
+        if ch == '_' || ch == '-' {
+            words.push(' ');
+            prev_lower = false;
+            continue;
+        }
+        if ch.is_ascii_uppercase() && prev_lower {
+            words.push(' ');
+        }
+        prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
+        words.push(if shouting {
+            ch
+        } else {
+            ch.to_ascii_lowercase()
+        });
+    }
+    let words = words.to_lowercase();
+    let mut out = String::with_capacity(words.len());
+    let mut chars = words.chars();
+    if let Some(first) = chars.next() {
+        out.extend(first.to_uppercase());
+        out.extend(chars);
+    }
+    out
+}
+
+/// The colour family of a status: good, under way, waiting, stopped or failed, or neutral.
+pub fn status_tone(status: &str) -> &'static str {
+    match status.to_ascii_lowercase().as_str() {
+        "active" | "approved" | "completed" | "delivered" | "processed" | "registered"
+        | "online" | "settled" | "succeeded" | "ok" | "f1co" => "ok",
+        "scheduled" | "inprogress" | "queued" | "delivering" | "submitted" | "running" | "x1sd"
+        | "x1ip" => "info",
+        "pending" | "new" | "technical_failure" | "draft" | "offline" => "warn",
+        "denied" | "canceled" | "cancelled" | "business_error" | "parked" | "failed" | "error"
+        | "f1cn" => "danger",
+        _ => "neutral",
+    }
+}
+
+/// A colour-coded badge with the status's human name; the code stays in `data-status`
+/// (and the tooltip) for those who know it.
 pub fn status_badge(status: &str) -> impl IntoView {
-    let class = format!("badge badge-{}", status.to_ascii_lowercase());
-    view! { <span class=class>{status.to_string()}</span> }
+    let class = format!(
+        "badge badge-{} tone-{}",
+        status.to_ascii_lowercase(),
+        status_tone(status)
+    );
+    view! {
+        <span class=class data-status=status.to_string() title=status.to_string()>
+            {status_name(status)}
+        </span>
+    }
 }
 
 #[cfg(test)]
@@ -251,6 +312,19 @@ mod tests {
         assert_eq!(fmt_count(1_000_000), "1,000,000");
         assert_eq!(fmt_count(999), "999");
         assert_eq!(fmt_count(-12_345), "-12,345");
+    }
+
+    #[test]
+    fn statuses_have_human_names_and_a_tone() {
+        assert_eq!(status_name("InProgress"), "In progress");
+        assert_eq!(status_name("ACTIVE"), "Active");
+        assert_eq!(status_name("INACTIVE"), "Inactive (unenrolled)");
+        assert_eq!(status_name("technical_failure"), "Technical failure");
+        assert_eq!(status_name("Canceled"), "Cancelled");
+        assert_eq!(status_tone("Denied"), "danger");
+        assert_eq!(status_tone("InProgress"), "info");
+        assert_eq!(status_tone("ACTIVE"), "ok");
+        assert_eq!(status_tone("PENDING"), "warn");
     }
 
     #[test]

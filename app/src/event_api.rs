@@ -80,8 +80,43 @@ pub async fn create_event(event: EventInput) -> Result<(), AppError> {
             )
             .await
         }
-        Err(e) => fail(e, "/events").await,
+        Err(e) => {
+            // What was typed comes back with the error: the form is filled in again.
+            if !matches!(e, AppError::Internal(_)) {
+                if let Ok(session) = crate::api::session() {
+                    let draft = EventDraft {
+                        input: event.clone(),
+                        error: e.to_string(),
+                    };
+                    let _ = session.insert(SESSION_EVENT_DRAFT, &draft).await;
+                }
+            }
+            let back = match event.strategy_id.trim() {
+                "" => "/events".to_string(),
+                id => format!("/events?strategy={}", crate::query::encode(id)),
+            };
+            fail(e, &back).await
+        }
     }
+}
+
+/// The new-event form as it was sent, with the reason it was refused (shown once).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EventDraft {
+    pub input: EventInput,
+    pub error: String,
+}
+
+const SESSION_EVENT_DRAFT: &str = "event_draft";
+
+/// The refused new-event form, once: the page fills the form in with it.
+#[server(prefix = "/fn", endpoint = "take_event_draft")]
+pub async fn take_event_draft() -> Result<Option<EventDraft>, AppError> {
+    let _ = crate::api::viewer()?;
+    crate::api::session()?
+        .remove::<EventDraft>(SESSION_EVENT_DRAFT)
+        .await
+        .map_err(|e| AppError::Internal(format!("session: {e}")))
 }
 
 #[server(prefix = "/fn", endpoint = "load_event")]

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api;
 pub mod components;
+pub mod confirm;
 pub mod error;
 pub mod event_api;
 pub mod grid;
@@ -49,39 +50,44 @@ pub fn App() -> impl IntoView {
     let ssr = SsrMode::Async;
     view! {
         <Stylesheet href="/style/gridflex.css"/>
-        <Title text="GridFlex"/>
+        // Each route names its page ("Events · GridFlex"); detail pages name their object.
+        <Title formatter=|text: String| {
+            if text == "GridFlex" { text } else { format!("{text} · GridFlex") }
+        }/>
         <Router>
-            <Routes fallback=NotFoundPage>
-                <Route path=path!("/") view=RootPage ssr=ssr.clone()/>
-                <Route path=path!("/login") view=LoginPage ssr=ssr.clone()/>
-                <Route path=path!("/home") view=HomePage ssr=ssr.clone()/>
-                <Route path=path!("/enrollments") view=EnrollmentListPage ssr=ssr.clone()/>
-                <Route path=path!("/enrollments/:id") view=EnrollmentDetailPage ssr=ssr.clone()/>
-                <Route path=path!("/devices") view=DeviceListPage ssr=ssr.clone()/>
-                <Route path=path!("/devices/:id") view=DeviceDetailPage ssr=ssr.clone()/>
-                <Route path=path!("/programs") view=ProgramListPage ssr=ssr.clone()/>
-                <Route path=path!("/programs/:id") view=ProgramDetailPage ssr=ssr.clone()/>
-                <Route path=path!("/network") view=NetworkPage ssr=ssr.clone()/>
-                <Route path=path!("/strategies") view=StrategyListPage ssr=ssr.clone()/>
-                <Route path=path!("/strategies/:id") view=StrategyDetailPage ssr=ssr.clone()/>
-                <Route path=path!("/events") view=EventListPage ssr=ssr.clone()/>
-                <Route path=path!("/events/:id") view=EventDetailPage ssr=ssr.clone()/>
-                <Route path=path!("/forecast") view=ForecastPage ssr=ssr.clone()/>
-                <Route path=path!("/reductions") view=ReductionPage ssr=ssr.clone()/>
-                <Route path=path!("/aggregators") view=AggregatorPage ssr=ssr.clone()/>
-                <Route path=path!("/meter-data") view=MeterDataPage ssr=ssr.clone()/>
-                <Route path=path!("/settlements") view=SettlementPage ssr=ssr.clone()/>
-                <Route path=path!("/settlements/events/:code") view=SettlementEventPage ssr=ssr.clone()/>
-                <Route path=path!("/settlements/programs/:code") view=SeasonPage ssr=ssr.clone()/>
-                <Route path=path!("/reports") view=ReportIndexPage ssr=ssr.clone()/>
-                <Route path=path!("/reports/events/:id") view=EventReportPage ssr=ssr.clone()/>
-                <Route path=path!("/reports/programs/:code") view=SeasonReportPage ssr=ssr.clone()/>
-                <Route path=path!("/audit") view=AuditPage ssr=ssr.clone()/>
-                <Route path=path!("/monitor") view=MonitorPage ssr=ssr.clone()/>
-                <Route path=path!("/monitor/:id") view=MessageDetailPage ssr=ssr.clone()/>
-                <Route path=path!("/admin/users") view=UserAdminPage ssr=ssr.clone()/>
-                <Route path=path!("/admin/value-maps") view=ValueMapPage ssr=ssr.clone()/>
-                <Route path=path!("/admin/holidays") view=HolidayPage ssr=ssr/>
+            <Routes fallback=|| view! { <Title text="Not found"/><NotFoundPage/> }>
+                <Route path=path!("/") view=|| view! { <Title text="GridFlex"/><RootPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/login") view=|| view! { <Title text="Sign in"/><LoginPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/home") view=|| view! { <Title text="Home"/><HomePage/> } ssr=ssr.clone()/>
+                <Route path=path!("/enrollments") view=|| view! { <Title text="Enrollments"/><EnrollmentListPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/enrollments/:id") view=|| view! { <Title text="Enrollment"/><EnrollmentDetailPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/devices") view=|| view! { <Title text="Devices"/><DeviceListPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/devices/:id") view=|| view! { <Title text="Device"/><DeviceDetailPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/programs") view=|| view! { <Title text="Programs"/><ProgramListPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/programs/:id") view=|| view! { <Title text="Program"/><ProgramDetailPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/network") view=|| view! { <Title text="Network"/><NetworkPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/strategies") view=|| view! { <Title text="Strategies"/><StrategyListPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/strategies/:id") view=|| view! { <Title text="Strategy"/><StrategyDetailPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/events") view=|| view! { <Title text="Events"/><EventListPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/events/:id") view=|| view! { <Title text="Event"/><EventDetailPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/forecast") view=|| view! { <Title text="Forecast"/><ForecastPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/reductions") view=|| view! { <Title text="Expected reductions"/><ReductionPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/aggregators") view=|| view! { <Title text="Aggregators"/><AggregatorPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/meter-data") view=|| view! { <Title text="Meter data"/><MeterDataPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/settlements") view=|| view! { <Title text="Settlement"/><SettlementPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/settlements/events/:code") view=|| view! { <Title text="Event settlement"/><SettlementEventPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/settlements/programs/:code") view=|| view! { <Title text="Season settlement"/><SeasonPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/reports") view=|| view! { <Title text="Reports"/><ReportIndexPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/reports/events/:id") view=|| view! { <Title text="Event report"/><EventReportPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/reports/programs/:code") view=|| view! { <Title text="Season report"/><SeasonReportPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/audit") view=|| view! { <Title text="Audit trail"/><AuditPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/monitor") view=|| view! { <Title text="Integration monitor"/><MonitorPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/monitor/value-maps") view=|| view! { <Title text="Value maps"/><ValueMapPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/monitor/:id") view=|| view! { <Title text="Integration message"/><MessageDetailPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/admin/users") view=|| view! { <Title text="Users"/><UserAdminPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/admin/value-maps") view=|| view! { <Title text="Value maps"/><ValueMapPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/admin/holidays") view=|| view! { <Title text="Holidays"/><HolidayPage/> } ssr=ssr.clone()/>
+                <Route path=path!("/confirm") view=|| view! { <Title text="Confirm"/><ConfirmPage/> } ssr=ssr/>
             </Routes>
         </Router>
     }

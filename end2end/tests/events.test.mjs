@@ -91,7 +91,10 @@ test('another event is cancelled with a reason', async () => {
     const form = page.locator('form#event-cancel');
     await form.locator('input[name=reason]').fill('Storm front cooled the city');
     await clickAndWait(page, form.locator('button[type=submit]'));
-    assert.match(await heading(page), /Canceled/);
+    // Cancelling is confirmed on a page of its own first.
+    assert.equal(pathOf(page), '/confirm');
+    await clickAndWait(page, page.locator('#confirm-button'));
+    assert.match(await heading(page), /Cancelled/);
     assert.match(await page.locator('section.card:has(dl)').first().innerText(), /Storm front cooled the city/);
   });
 });

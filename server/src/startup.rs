@@ -238,6 +238,10 @@ pub async fn build_app(
             move || shell(options.clone())
         })
         .route("/fn/{*fn_name}", post(server_fn_handler))
+        .route(
+            web::meter_upload::UPLOAD_PATH,
+            post(web::meter_upload::upload_meter_data),
+        )
         .route("/enrollments.csv", get(export::enrollments_csv))
         .route("/audit.csv", get(export::audit_csv))
         .route(
@@ -271,7 +275,10 @@ pub async fn build_app(
         .route("/metrics", get(ops::metrics))
         .route("/style/gridflex.css", get(stylesheet))
         .merge(console_router)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // MAX_BODY_BYTES everywhere but the meter data upload, which has its own limit.
+        .layer(axum::middleware::from_fn(|req, next| {
+            web::meter_upload::body_limit(req, next, MAX_BODY_BYTES)
+        }))
         .merge(integration_router)
         .layer(from_fn_with_state(state.clone(), ops::track))
         .layer(from_fn_with_state(state.clone(), client_scope));

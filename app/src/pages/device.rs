@@ -17,20 +17,23 @@ pub fn DeviceListPage() -> impl IntoView {
     view! { <Guard><DeviceList/></Guard> }
 }
 
-type ListData = (DeviceQuery, FilterOptions, Page<DeviceRow>);
+type ListData = (DeviceQuery, FilterOptions, Page<DeviceRow>, Vec<i64>);
 
 #[component]
 fn DeviceList() -> impl IntoView {
-    let query = query_with(|p| DeviceQuery::parse(pairs(&p)));
+    let query = query_with(|p| {
+        let (rest, back) = super::split_trail(p)?;
+        Ok((DeviceQuery::parse(pairs(&rest))?, back))
+    });
     let data = Resource::new(query, |q| async move {
-        let q = q?;
+        let (q, back) = q?;
         let options = load_filter_options().await?;
         let page = list_devices(q.clone()).await?;
-        Ok::<ListData, crate::AppError>((q, options, page))
+        Ok::<ListData, crate::AppError>((q, options, page, back))
     });
     view! {
         <h1>"Devices"</h1>
-        {show(data, |(q, options, page): ListData| {
+        {show(data, |(q, options, page, back): ListData| {
             let types = DeviceType::ALL.iter().map(|t| view! {
                 <option value=t.as_str() selected=q.device_type == Some(*t)>{t.label()}</option>
             }).collect_view();
@@ -39,11 +42,13 @@ fn DeviceList() -> impl IntoView {
             }).collect_view();
             let status = q.status.clone().unwrap_or_default();
             let registered = q.registered;
-            let next = page.next_after.map(|a| view! {
-                <a href=format!("/devices{}", q.next_page(a)) rel="next">"Next page »"</a>
-            });
-            let first = q.after.is_some().then(|| view! {
-                <a href=format!("/devices{}", q.to_query(false)) rel="first">"« First page"</a>
+            let pages = super::pager(super::PagerState {
+                base: format!("/devices{}", q.to_query(false)),
+                after: q.after,
+                back,
+                next_after: page.next_after,
+                total: page.total,
+                limit: q.limit,
             });
             let rows = page.rows.into_iter().map(|d| view! {
                 <tr>
@@ -83,7 +88,7 @@ fn DeviceList() -> impl IntoView {
                     <th>"Registered"</th><th class="num">"Nominal"</th><th class="num">"Control score"</th>
                     <th>"Service point"</th><th>"Feeder"</th>
                 </tr></thead><tbody>{rows}</tbody></table>
-                <nav class="pager" aria-label="Pages">{first}{next}</nav>
+                {pages}
             }
         })}
     }

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::{pairs, query_with, route_id, show};
+use super::{pager, pairs, query_with, route_id, show, split_trail, PagerState};
 use crate::api::{
     get_enrollment, list_enrollments, load_filter_options, ChangeEnrollmentStatus, ReplaceDevice,
 };
@@ -15,22 +15,30 @@ pub fn EnrollmentListPage() -> impl IntoView {
     view! { <Guard><EnrollmentList/></Guard> }
 }
 
-type ListData = (EnrollmentQuery, FilterOptions, Page<EnrollmentRow>);
+type ListData = (
+    EnrollmentQuery,
+    FilterOptions,
+    Page<EnrollmentRow>,
+    Vec<i64>,
+);
 
 #[component]
 fn EnrollmentList() -> impl IntoView {
-    let query = query_with(|p| EnrollmentQuery::parse(pairs(&p)));
+    let query = query_with(|p| {
+        let (rest, back) = split_trail(p)?;
+        Ok((EnrollmentQuery::parse(pairs(&rest))?, back))
+    });
     let data = Resource::new(query, |q| async move {
-        let q = q?;
+        let (q, back) = q?;
         let options = load_filter_options().await?;
         let page = list_enrollments(q.clone()).await?;
-        Ok::<ListData, crate::AppError>((q, options, page))
+        Ok::<ListData, crate::AppError>((q, options, page, back))
     });
     view! {
         <h1>"Enrollments"</h1>
-        {show(data, |(q, options, page): ListData| view! {
+        {show(data, |(q, options, page, back): ListData| view! {
             <EnrollmentFilters q=q.clone() options=options/>
-            <EnrollmentTable q=q page=page/>
+            <EnrollmentTable q=q page=page back=back/>
         })}
     }
 }
@@ -88,13 +96,15 @@ fn EnrollmentFilters(q: EnrollmentQuery, options: FilterOptions) -> impl IntoVie
 }
 
 #[component]
-fn EnrollmentTable(q: EnrollmentQuery, page: Page<EnrollmentRow>) -> impl IntoView {
+fn EnrollmentTable(q: EnrollmentQuery, page: Page<EnrollmentRow>, back: Vec<i64>) -> impl IntoView {
     let csv = format!("/enrollments.csv{}", q.to_query(false));
-    let first = (q.after.is_some()).then(|| {
-        view! { <a href=format!("/enrollments{}", q.to_query(false)) rel="first">"« First page"</a> }
-    });
-    let next = page.next_after.map(|a| {
-        view! { <a href=format!("/enrollments{}", q.next_page(a)) rel="next">"Next page »"</a> }
+    let pages = pager(PagerState {
+        base: format!("/enrollments{}", q.to_query(false)),
+        after: q.after,
+        back,
+        next_after: page.next_after,
+        total: page.total,
+        limit: q.limit,
     });
     let empty = page
         .rows
@@ -135,7 +145,7 @@ fn EnrollmentTable(q: EnrollmentQuery, page: Page<EnrollmentRow>) -> impl IntoVi
             <tbody>{rows}</tbody>
         </table>
         {empty}
-        <nav class="pager" aria-label="Pages">{first}{next}</nav>
+        {pages}
     }
 }
 
@@ -321,28 +331,37 @@ pub fn audit_rows(entries: &[AuditEntryDto]) -> impl IntoView {
     }.into_any()
 }
 
-/// Activate / unenroll forms for the roles that own enrollments.
+/// Activate (a primary action) and unenroll (set apart, confirmed first), each with its own
+/// reason, for the roles that own enrollments.
 fn enrollment_actions(id: i64, status: &str) -> impl IntoView {
-    let choices: Vec<(&str, &str)> = match status {
-        "PENDING" => vec![("activate", "Activate"), ("unenroll", "Unenroll")],
-        "ACTIVE" => vec![("unenroll", "Unenroll")],
-        _ => Vec::new(),
-    };
-    (!choices.is_empty()).then(|| {
+    let activate = (status == "PENDING").then(|| {
         let action = ServerAction::<ChangeEnrollmentStatus>::new();
-        let buttons = choices
-            .into_iter()
-            .map(|(value, label)| view! { <button type="submit" name="change" value=value>{label}</button> })
-            .collect_view();
         view! {
-            <ActionForm action=action attr:class="filters" attr:id="enrollment-actions">
+            <ActionForm action=action attr:class="filters" attr:id="enrollment-activate">
                 <CsrfField/>
                 <input type="hidden" name="enrollment_id" value=id/>
-                <label>"Reason" <input name="reason" required maxlength="500" placeholder="Why (kept in the history)"/></label>
-                {buttons}
+                <input type="hidden" name="change" value="activate"/>
+                <label>"Reason for activating" <input name="reason" required maxlength="500" placeholder="Why (kept in the history)"/></label>
+                <button type="submit">"Activate"</button>
             </ActionForm>
         }
-    })
+    });
+    let unenroll = matches!(status, "PENDING" | "ACTIVE").then(|| {
+        let ask = ServerAction::<crate::confirm::AskConfirmation>::new();
+        view! {
+            <section class="danger-zone" aria-labelledby="unenroll-heading">
+                <h2 id="unenroll-heading">"Unenroll"</h2>
+                <ActionForm action=ask attr:class="inline" attr:id="enrollment-unenroll">
+                    <CsrfField/>
+                    <input type="hidden" name="kind" value="unenroll"/>
+                    <input type="hidden" name="target" value=id/>
+                    <label>"Reason for unenrolling " <input name="reason" required maxlength="500" placeholder="Why (kept in the history)"/></label>
+                    <button type="submit" class="danger">"Unenroll…"</button>
+                </ActionForm>
+            </section>
+        }
+    });
+    view! { <div id="enrollment-actions">{activate}{unenroll}</div> }
 }
 
 /// Replace one of the enrollment's current devices (program manager, admin).

@@ -11,8 +11,8 @@ use super::enrollment::audit_rows;
 use super::{route_id, show};
 use crate::components::*;
 use crate::event_api::{
-    list_events, list_strategies, load_event, load_stage_devices, simulated_now, AdvanceClock,
-    CreateEvent, EventAction,
+    list_events, list_strategies, load_event, load_stage_devices, simulated_now, take_event_draft,
+    AdvanceClock, CreateEvent, EventAction, EventDraft,
 };
 use crate::grid::*;
 
@@ -53,14 +53,29 @@ pub fn ClockControl(now: Option<DateTime<Utc>>) -> impl IntoView {
     })
 }
 
-/// Status filter, chosen strategy, events, strategies, simulated time.
+/// Status filter, chosen strategy, events, strategies, simulated time, a refused form.
 type ListData = (
     Option<String>,
     Option<String>,
     Vec<EventSummary>,
     Vec<StrategyDto>,
     Option<DateTime<Utc>>,
+    Option<EventDraft>,
 );
+
+/// The field of the new-event form an error names (for the error summary's link).
+fn field_of_error(error: &str) -> &'static str {
+    let e = error.to_ascii_lowercase();
+    if e.starts_with("strategy") {
+        "event-strategy"
+    } else if e.starts_with("ends") {
+        "event-ends"
+    } else if e.starts_with("name") {
+        "event-name"
+    } else {
+        "event-starts"
+    }
+}
 
 #[component]
 fn EventList() -> impl IntoView {
@@ -73,31 +88,50 @@ fn EventList() -> impl IntoView {
             let events = list_events(status.clone()).await?;
             let strategies = list_strategies(false).await?;
             let now = simulated_now().await?;
-            Ok::<_, crate::AppError>((status, chosen, events, strategies, now))
+            let draft = take_event_draft().await?;
+            Ok::<_, crate::AppError>((status, chosen, events, strategies, now, draft))
         },
     );
     view! {
         <h1>"Events"</h1>
-        {show(data, |(status, chosen, events, strategies, now): ListData| {
+        {show(data, |(status, chosen, events, strategies, now, draft): ListData| {
             let operator = viewer_may(crate::access::Action::CreateEvents);
             let zone = local_zone().name();
             let base = now.unwrap_or_else(Utc::now);
             let start = base.duration_trunc(Duration::minutes(15)).unwrap_or(base) + Duration::hours(1);
             let create = operator.then(|| {
                 let action = ServerAction::<CreateEvent>::new();
+                let typed = draft.as_ref().map(|d| d.input.clone());
+                let chosen = typed.as_ref().map(|t| t.strategy_id.trim().to_string()).or(chosen.clone());
                 let options = strategies.iter().map(|s| {
                     let selected = chosen.as_deref() == Some(s.id.to_string().as_str());
                     view! { <option value=s.id selected=selected>{format!("{} — {}", s.name, s.objective)}</option> }
                 }).collect_view();
+                let summary = draft.as_ref().map(|d| {
+                    let href = format!("#{}", field_of_error(&d.error));
+                    view! {
+                        <div class="error-summary" role="alert" id="event-form-errors" tabindex="-1">
+                            <h2>"The event was not created"</h2>
+                            <ul><li><a href=href>{d.error.clone()}</a></li></ul>
+                            <p>"What you typed is kept below; correct it and create the event again."</p>
+                        </div>
+                    }
+                });
+                let name = typed.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+                let starts = typed.as_ref().map(|t| t.starts_at.clone()).unwrap_or_else(|| fmt_input(&start));
+                let ends = typed.as_ref().map(|t| t.ends_at.clone()).unwrap_or_else(|| fmt_input(&(start + Duration::hours(3))));
+                let invalid = draft.as_ref().map(|d| field_of_error(&d.error)).unwrap_or("");
+                let open = chosen.is_some() || draft.is_some();
                 view! {
-                    <details class="card" open=chosen.is_some()>
+                    <details class="card" open=open>
                         <summary>"New event"</summary>
                         <ActionForm action=action attr:class="stack" attr:id="event-form">
+                            {summary}
                             <CsrfField/>
-                            <label>"Strategy" <select name="event[strategy_id]" required>{options}</select></label>
-                            <label>"Name" <input name="event[name]" placeholder="e.g. Heat wave afternoon"/></label>
-                            <label>{format!("Starts (local, {zone})")} <input name="event[starts_at]" required placeholder="YYYY-MM-DD HH:MM" value=fmt_input(&start)/></label>
-                            <label>{format!("Ends (local, {zone})")} <input name="event[ends_at]" required placeholder="YYYY-MM-DD HH:MM" value=fmt_input(&(start + Duration::hours(3)))/></label>
+                            <label>"Strategy" <select name="event[strategy_id]" id="event-strategy" required aria-invalid=(invalid == "event-strategy").then_some("true")>{options}</select></label>
+                            <label>"Name" <input name="event[name]" id="event-name" placeholder="e.g. Heat wave afternoon" value=name aria-invalid=(invalid == "event-name").then_some("true")/></label>
+                            <label>{format!("Starts (local, {zone})")} <input name="event[starts_at]" id="event-starts" required placeholder="YYYY-MM-DD HH:MM" value=starts aria-invalid=(invalid == "event-starts").then_some("true")/></label>
+                            <label>{format!("Ends (local, {zone})")} <input name="event[ends_at]" id="event-ends" required placeholder="YYYY-MM-DD HH:MM" value=ends aria-invalid=(invalid == "event-ends").then_some("true")/></label>
                             <p class="hint">"Local time. On the night the clocks go back, a time that happens twice takes the abbreviation of the one meant, e.g. " <code>"01:30 CDT"</code> " or " <code>"01:30 CST"</code> "."</p>
                             <button type="submit">"Create event"</button>
                         </ActionForm>
@@ -150,6 +184,7 @@ fn action_forms(d: &EventDetail) -> impl IntoView {
         .actions
         .clone()
         .into_iter()
+        .filter(|a| a != "cancel")
         .map(move |a| {
             let action = ServerAction::<EventAction>::new();
             let (label, extra) = match a.as_str() {
@@ -162,11 +197,10 @@ fn action_forms(d: &EventDetail) -> impl IntoView {
                 ),
                 "submit" => ("Submit for approval", None),
                 "approve" => ("Approve", None),
-                "deny" => ("Deny", Some(view! { <label>"Reason" <input name="reason" required/></label> }.into_any())),
-                "cancel" => ("Cancel event", Some(view! { <label>"Reason" <input name="reason" required/></label> }.into_any())),
+                "deny" => ("Deny", Some(view! { <label>"Reason for denying" <input name="reason" required maxlength="500"/></label> }.into_any())),
                 _ => ("?", None),
             };
-            let class = if matches!(a.as_str(), "deny" | "cancel") { "danger" } else { "" };
+            let class = if a == "deny" { "danger" } else { "" };
             let form_id = format!("event-{a}");
             view! {
                 <ActionForm action=action attr:class="inline" attr:id=form_id>
@@ -179,7 +213,23 @@ fn action_forms(d: &EventDetail) -> impl IntoView {
             }
         })
         .collect_view();
-    view! { <section class="actions">{forms}</section> }
+    // Cancelling is set apart, with its own reason, and confirmed on a page of its own.
+    let cancel = d.actions.iter().any(|a| a == "cancel").then(|| {
+        let ask = ServerAction::<crate::confirm::AskConfirmation>::new();
+        view! {
+            <section class="danger-zone" aria-labelledby="cancel-heading">
+                <h2 id="cancel-heading">"Cancel this event"</h2>
+                <ActionForm action=ask attr:class="inline" attr:id="event-cancel">
+                    <CsrfField/>
+                    <input type="hidden" name="kind" value="cancel_event"/>
+                    <input type="hidden" name="target" value=id/>
+                    <label>"Reason for cancelling " <input name="reason" required maxlength="500"/></label>
+                    <button type="submit" class="danger">"Cancel event…"</button>
+                </ActionForm>
+            </section>
+        }
+    });
+    view! { <section class="actions">{forms}</section>{cancel} }
 }
 
 #[component]

@@ -1,4 +1,5 @@
-//! The meter data page: paste a CSV or Green Button ESPI file to import it, see recent
+//! The meter data page: upload (multipart, `POST /meter-data/upload`) or paste a CSV or
+//! Green Button ESPI file to import it, see recent
 //! imports and the report of one (rejected rows by line, gaps).
 
 use leptos::prelude::*;
@@ -34,8 +35,23 @@ fn import_form() -> impl IntoView {
             <p>"CSV: a header " <code>"service_point_id,interval_start,interval_minutes,kwh"</code>
                " then one reading per line, e.g. " <code>"SP-0000001,2026-07-01T15:00:00Z,15,0.42"</code>
                " (RFC 3339 with an offset; 15 or 60 minutes on the UTC grid). Green Button: an ESPI Atom feed with uom 72 (Wh); the service point is the field below or the UsagePoint title. "
-               "The file is checked whole; rejected rows are listed by line; the same file twice changes nothing. A paste holds up to about 1 MB; larger files go to "
-               <code>"POST /api/v1/meter-data"</code>"."</p>
+               "The file is checked whole; rejected rows are listed by line; the same file twice changes nothing. "
+               "Upload a file of up to 4 MB, or paste up to about 60 KB; larger files go to "
+               <code>"POST /api/v1/meter-data"</code>" in parts."</p>
+            <form method="post" action="/meter-data/upload" enctype="multipart/form-data" id="meter-upload" class="filters">
+                <CsrfField/>
+                <label>"File (CSV or Green Button XML, up to 4 MB) " <input type="file" name="file" required accept=".csv,.txt,.xml,text/csv,application/xml"/></label>
+                <label>"Format "
+                    <select name="format">
+                        <option value="auto" selected>"From the file name (.xml: Green Button)"</option>
+                        <option value="csv">"CSV"</option>
+                        <option value="espi">"Green Button ESPI XML"</option>
+                    </select>
+                </label>
+                <label>"Service point (ESPI only) " <input type="text" name="service_point" maxlength="64"/></label>
+                <button type="submit">"Upload and import"</button>
+            </form>
+            <h3>"Or paste the file's content"</h3>
             <ActionForm action=action>
                 <CsrfField/>
                 <label>"File name " <input type="text" name="file_name" maxlength="200" placeholder="meter-2026-07.csv"/></label>

@@ -2,6 +2,7 @@
 
 mod aggregator;
 mod audit;
+mod confirm;
 mod device;
 mod enrollment;
 mod event;
@@ -18,6 +19,7 @@ mod user;
 
 pub use aggregator::AggregatorPage;
 pub use audit::AuditPage;
+pub use confirm::ConfirmPage;
 pub use device::{DeviceDetailPage, DeviceListPage};
 pub use enrollment::{EnrollmentDetailPage, EnrollmentListPage};
 pub use event::{EventDetailPage, EventListPage};
@@ -90,5 +92,187 @@ pub(crate) fn route_id(what: &'static str) -> impl Fn() -> Result<i64, AppError>
             .and_then(|v| v.parse::<i64>().ok())
             .filter(|v| *v > 0)
             .ok_or_else(|| AppError::NotFound(what.to_string()))
+    }
+}
+
+/// A URL query as its pairs, in order.
+pub(crate) type QueryPairs = Vec<(String, String)>;
+
+/// Most pages the console remembers for "Previous" in a keyset list.
+const MAX_TRAIL: usize = 200;
+
+/// Takes the console's own paging parameter off a list's query: `back`, the cursors of the
+/// pages before this one (page 1 has none), so "Previous" and "Page n of m" work with
+/// keyset pages. The rest is the list's own query (shared with the REST API).
+pub(crate) fn split_trail(p: Vec<(String, String)>) -> Result<(QueryPairs, Vec<i64>), AppError> {
+    let mut rest = Vec::with_capacity(p.len());
+    let mut back = Vec::new();
+    for (k, v) in p {
+        if k != "back" {
+            rest.push((k, v));
+            continue;
+        }
+        for part in v.split(',').filter(|s| !s.is_empty()) {
+            let cursor = part.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "query parameter `back`: expected page cursors (numbers), got `{part}`"
+                ))
+            })?;
+            back.push(cursor);
+        }
+    }
+    if back.len() > MAX_TRAIL {
+        return Err(AppError::BadRequest(format!(
+            "query parameter `back`: at most {MAX_TRAIL} pages"
+        )));
+    }
+    Ok((rest, back))
+}
+
+fn with_params(base: &str, extra: &[(&str, String)]) -> String {
+    let mut out = base.to_string();
+    for (k, v) in extra {
+        out.push(if out.contains('?') { '&' } else { '?' });
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+/// Where a keyset list is and where it can go: First, Previous, "Page n of m", Next.
+#[derive(Debug, Clone)]
+pub(crate) struct PagerState {
+    /// The list's path with its filters, no cursor (`/enrollments?program=2`).
+    pub base: String,
+    pub after: Option<i64>,
+    pub back: Vec<i64>,
+    pub next_after: Option<i64>,
+    pub total: i64,
+    pub limit: u32,
+}
+
+impl PagerState {
+    pub fn page(&self) -> usize {
+        match self.after {
+            None => 1,
+            Some(_) => self.back.len() + 2,
+        }
+    }
+
+    pub fn pages(&self) -> i64 {
+        let limit = i64::from(self.limit.max(1));
+        ((self.total + limit - 1) / limit).max(1)
+    }
+
+    fn trail(list: &[i64]) -> String {
+        list.iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn previous_href(&self) -> Option<String> {
+        self.after?;
+        Some(match self.back.split_last() {
+            None => self.base.clone(),
+            Some((last, [])) => with_params(&self.base, &[("after", last.to_string())]),
+            Some((last, rest)) => with_params(
+                &self.base,
+                &[("after", last.to_string()), ("back", Self::trail(rest))],
+            ),
+        })
+    }
+
+    pub fn next_href(&self) -> Option<String> {
+        let next = self.next_after?;
+        let mut back = self.back.clone();
+        if let Some(a) = self.after {
+            back.push(a);
+        }
+        let mut extra = vec![("after", next.to_string())];
+        if !back.is_empty() && back.len() < MAX_TRAIL {
+            extra.push(("back", Self::trail(&back)));
+        }
+        Some(with_params(&self.base, &extra))
+    }
+}
+
+/// The pager of a keyset list.
+pub(crate) fn pager(p: PagerState) -> impl IntoView {
+    let first = p.after.is_some().then(|| {
+        view! { <a href=p.base.clone() rel="first">"« First page"</a> }
+    });
+    let previous = p
+        .previous_href()
+        .map(|h| view! { <a href=h rel="prev">"‹ Previous"</a> });
+    let next = p
+        .next_href()
+        .map(|h| view! { <a href=h rel="next">"Next page »"</a> });
+    let count = format!(
+        "Page {} of {}",
+        p.page(),
+        crate::components::fmt_count(p.pages())
+    );
+    view! {
+        <nav class="pager" aria-label="Pages">
+            {first}{previous}
+            <span class="page-count" id="page-count">{count}</span>
+            {next}
+        </nav>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(after: Option<i64>, back: Vec<i64>, next: Option<i64>) -> PagerState {
+        PagerState {
+            base: "/enrollments?program=2".into(),
+            after,
+            back,
+            next_after: next,
+            total: 95,
+            limit: 25,
+        }
+    }
+
+    #[test]
+    fn keyset_pages_count_and_go_back_one_page_at_a_time() {
+        let first = state(None, vec![], Some(25));
+        assert_eq!((first.page(), first.pages()), (1, 4));
+        assert_eq!(first.previous_href(), None);
+        assert_eq!(
+            first.next_href().unwrap(),
+            "/enrollments?program=2&after=25"
+        );
+        let second = state(Some(25), vec![], Some(50));
+        assert_eq!(second.page(), 2);
+        assert_eq!(second.previous_href().unwrap(), "/enrollments?program=2");
+        assert_eq!(
+            second.next_href().unwrap(),
+            "/enrollments?program=2&after=50&back=25"
+        );
+        let fourth = state(Some(75), vec![25, 50], None);
+        assert_eq!(fourth.page(), 4);
+        assert_eq!(fourth.next_href(), None);
+        assert_eq!(
+            fourth.previous_href().unwrap(),
+            "/enrollments?program=2&after=50&back=25"
+        );
+    }
+
+    #[test]
+    fn a_bad_trail_is_refused_by_name() {
+        let bad = vec![("back".to_string(), "1,x".to_string())];
+        assert!(matches!(split_trail(bad), Err(AppError::BadRequest(m)) if m.contains("`back`")));
+        let ok = vec![
+            ("program".to_string(), "2".to_string()),
+            ("back".to_string(), "25,50".to_string()),
+        ];
+        let (rest, back) = split_trail(ok).unwrap();
+        assert_eq!(back, vec![25, 50]);
+        assert_eq!(rest.len(), 1);
     }
 }

@@ -27,6 +27,7 @@ fn MonitorList() -> impl IntoView {
         Ok::<_, crate::AppError>((q, view))
     });
     view! {
+        <super::user::IntegrationTabs/>
         <h1>"Integration monitor"</h1>
         {show(data, |(q, m): (MessageQuery, MonitorView)| {
             let counts = m.counts.iter().map(|c| {

@@ -64,19 +64,29 @@ fn pager(base: String, offset: i64, shown: usize, total: i64) -> impl IntoView {
 }
 
 fn settle_event_form(code: String, settled: bool) -> impl IntoView {
-    let action = ServerAction::<RunEventSettlement>::new();
-    let label = if settled {
-        "Settle again (recalculate)"
-    } else {
-        "Settle"
-    };
     let id = format!("settle-{code}");
-    view! {
-        <ActionForm action=action attr:class="inline" attr:id=id>
-            <CsrfField/>
-            <input type="hidden" name="code" value=code/>
-            <button type="submit">{label}</button>
-        </ActionForm>
+    if settled {
+        // Settling again replaces results (and may change exported credits): confirmed first.
+        let ask = ServerAction::<crate::confirm::AskConfirmation>::new();
+        view! {
+            <ActionForm action=ask attr:class="inline" attr:id=id>
+                <CsrfField/>
+                <input type="hidden" name="kind" value="settle_again"/>
+                <input type="hidden" name="target" value=code/>
+                <button type="submit" class="danger">"Settle again (recalculate)…"</button>
+            </ActionForm>
+        }
+        .into_any()
+    } else {
+        let action = ServerAction::<RunEventSettlement>::new();
+        view! {
+            <ActionForm action=action attr:class="inline" attr:id=id>
+                <CsrfField/>
+                <input type="hidden" name="code" value=code/>
+                <button type="submit">"Settle"</button>
+            </ActionForm>
+        }
+        .into_any()
     }
 }
 

@@ -41,13 +41,26 @@ fn UserAdmin() -> impl IntoView {
                         <td>{u.role.label()}</td>
                         <td>{state}</td>
                         <td>
-                            {(!is_me).then(|| view! {
+                            {(!is_me && u.disabled).then(|| view! {
                                 <ActionForm action=toggle attr:class="inline">
                                     <CsrfField/>
                                     <input type="hidden" name="user_id" value=u.id/>
-                                    <input type="hidden" name="disabled" value=(!u.disabled).to_string()/>
+                                    <input type="hidden" name="disabled" value="false"/>
                                     <button type="submit" class="secondary">{label}</button>
                                 </ActionForm>
+                            })}
+                            // Disabling is confirmed on a page of its own first.
+                            {(!is_me && !u.disabled).then(|| {
+                                let ask = ServerAction::<crate::confirm::AskConfirmation>::new();
+                                let aria = format!("Disable {}", u.username);
+                                view! {
+                                    <ActionForm action=ask attr:class="inline disable-user">
+                                        <CsrfField/>
+                                        <input type="hidden" name="kind" value="disable_user"/>
+                                        <input type="hidden" name="target" value=u.id/>
+                                        <button type="submit" class="danger" aria-label=aria>"Disable…"</button>
+                                    </ActionForm>
+                                }
                             })}
                             <ActionForm action=reset attr:class="inline">
                                 <CsrfField/>
@@ -129,15 +142,31 @@ fn Tokens() -> impl IntoView {
     }
 }
 
+/// Links between the pages of the Integration section: the monitor and the value maps
+/// (the latter for those who may edit them).
+#[component]
+pub fn IntegrationTabs() -> impl IntoView {
+    let here = current_path();
+    let maps = viewer_may(crate::access::Action::EditValueMaps);
+    view! {
+        <nav class="subnav" aria-label="Integration">
+            <a href="/monitor" aria-current=(here == "/monitor").then_some("page")>"Messages"</a>
+            {maps.then(|| view! {
+                <a href="/monitor/value-maps" aria-current=(here != "/monitor").then_some("page")>"Value maps"</a>
+            })}
+        </nav>
+    }
+}
+
 /// Links between the administration pages.
 #[component]
 pub fn AdminTabs() -> impl IntoView {
     view! {
         <nav class="pager" aria-label="Administration">
             <a href="/admin/users">"Users"</a>
-            <a href="/admin/value-maps">"Value maps"</a>
             <a href="/admin/holidays">"Holidays"</a>
             <a href="/monitor">"Integration monitor"</a>
+            <a href="/monitor/value-maps">"Value maps (Integration)"</a>
         </nav>
     }
 }
@@ -163,7 +192,7 @@ fn ValueMaps() -> impl IntoView {
     .map(|(m, alias)| view! { <option value=m>{m}{alias}</option> })
     .collect_view();
     view! {
-        <AdminTabs/>
+        <IntegrationTabs/>
         <h1>"Value maps"</h1>
         <p class="lead">"Codes translated where messages cross between the program side and the grid side. A map with entries refuses a code it does not list, naming the map and the code."</p>
         {show(data, |entries: Vec<ValueMapEntry>| {

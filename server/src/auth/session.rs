@@ -187,6 +187,49 @@ pub async fn client_scope(State(state): State<AppState>, mut req: Request, next:
         .await
 }
 
+struct TooLarge;
+
+/// Reads the body up to `limit` bytes. A larger one is read on to its end (up to the
+/// request's own limit) so the browser sees the answer, and is refused.
+async fn read_at_most(body: Body, limit: usize) -> Result<axum::body::Bytes, TooLarge> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut kept = Vec::new();
+    let mut over = false;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(TooLarge);
+        };
+        if let Ok(data) = frame.into_data() {
+            if over || kept.len() + data.len() > limit {
+                over = true;
+                kept = Vec::new();
+            } else {
+                kept.extend_from_slice(&data);
+            }
+        }
+    }
+    if over {
+        Err(TooLarge)
+    } else {
+        Ok(kept.into())
+    }
+}
+
+/// The `csrf` field of a multipart form, if it has one.
+async fn multipart_csrf(
+    parts: &axum::http::request::Parts,
+    bytes: axum::body::Bytes,
+) -> Option<String> {
+    let mut form = crate::web::meter_upload::multipart_form(&parts.headers, bytes)?;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some("csrf") {
+            return field.text().await.ok();
+        }
+    }
+    None
+}
+
 /// The console middleware. Runs inside the session layer.
 pub async fn console_context(
     State(state): State<AppState>,
@@ -239,9 +282,41 @@ pub async fn console_context(
     // Every state-changing request to a server function must carry the session's token.
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let (parts, body) = req.into_parts();
-        let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+        // A file upload (multipart) may be larger than a form; its token is one of its fields.
+        let multipart = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+        let limit = if multipart {
+            crate::web::meter_upload::MAX_FORM_BYTES
+        } else {
+            MAX_FORM_BYTES
+        };
+        let read = if multipart {
+            read_at_most(body, limit).await
+        } else {
+            axum::body::to_bytes(body, limit)
+                .await
+                .map_err(|_| TooLarge)
+        };
+        let bytes = match read {
             Ok(b) => b,
-            Err(_) => {
+            Err(TooLarge) if multipart => {
+                let back = parts
+                    .headers
+                    .get(header::REFERER)
+                    .and_then(|r| r.to_str().ok())
+                    .and_then(|r| {
+                        r.split_once("://")
+                            .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
+                    })
+                    .and_then(|p| app::access::safe_next(Some(&p)))
+                    .unwrap_or_else(|| "/home".into());
+                let message = crate::web::meter_upload::too_large_message();
+                return crate::web::meter_upload::to_page(&session, true, message, &back).await;
+            }
+            Err(TooLarge) => {
                 return (StatusCode::PAYLOAD_TOO_LARGE, "the form is too large").into_response()
             }
         };
@@ -250,9 +325,13 @@ pub async fn console_context(
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let form_token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-            .ok()
-            .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
+        let form_token = if multipart {
+            multipart_csrf(&parts, bytes.clone()).await
+        } else {
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+                .ok()
+                .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v))
+        };
         let presented = header_token.or(form_token).unwrap_or_default();
         if !constant_time_eq(presented.as_bytes(), csrf.as_bytes()) {
             tracing::warn!(path = %parts.uri.path(), "form post refused: missing or wrong CSRF token");
