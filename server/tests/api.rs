@@ -203,7 +203,7 @@ async fn list_filters_take_codes_as_well_as_ids(t: TestDb) {
         .to_string();
     let (feeder_id, substation_id, program_id): (i64, i64, i64) = gridflex::with_db!(&t.db, |p| {
         sqlx::query_as(
-            "SELECT (SELECT id FROM network_nodes WHERE code = $1), (SELECT id FROM network_nodes WHERE code = $2),
+            "SELECT (SELECT id FROM program_network_nodes WHERE code = $1), (SELECT id FROM program_network_nodes WHERE code = $2),
                     (SELECT id FROM programs WHERE code = 'SMT-BYOD')",
         )
         .bind(&feeder)
