@@ -143,6 +143,27 @@ pub trait NetworkPort: Send + Sync + 'static {
     async fn export_network(&self, viewer: &Viewer) -> Result<String, AppError>;
 }
 
+/// Devices in active enrollments at one network node and their nominal kW, the node named
+/// by its code (the two sides share codes, never ids).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrolledAt {
+    pub code: String,
+    pub devices: i64,
+    pub kw: f64,
+}
+
+/// What the network page shows of the program side: its enrolment per node, beside the
+/// grid's own model and service points. Implemented by the program side, handed to the
+/// network service at start-up, so neither side's code names the other.
+#[async_trait]
+pub trait EnrolledFiguresPort: Send + Sync + 'static {
+    /// Per feeder.
+    async fn enrolled_by_feeder(&self) -> Result<Vec<EnrolledAt>, AppError>;
+    /// Per transformer under the feeder with this code.
+    async fn enrolled_by_transformer(&self, feeder_code: &str)
+        -> Result<Vec<EnrolledAt>, AppError>;
+}
+
 #[async_trait]
 pub trait AggregatorPort: Send + Sync + 'static {
     async fn list_aggregators(&self, viewer: &Viewer) -> Result<Vec<AggregatorDto>, AppError>;

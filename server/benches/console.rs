@@ -79,7 +79,12 @@ async fn main() -> anyhow::Result<()> {
         std::sync::Arc::new(gridflex::clock::SystemClock);
     let enrollments = EnrollmentService::new(db.clone(), clock.clone(), Default::default());
     let devices = DeviceService::new(db.clone(), clock.clone(), Default::default());
-    let network = NetworkService::new(db.clone(), clock);
+    let programs = gridflex::programs::program_service::ProgramService::new(
+        db.clone(),
+        clock.clone(),
+        Default::default(),
+    );
+    let network = NetworkService::new(db.clone(), clock, programs);
     let viewer = Viewer {
         user_id: 0,
         username: "bench".into(),

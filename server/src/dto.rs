@@ -4,7 +4,7 @@ use app::model::NodeRef;
 
 use crate::db;
 
-pub fn node_ref(n: &db::network::NodeRow) -> NodeRef {
+pub fn node_ref(n: &db::NodeRow) -> NodeRef {
     NodeRef {
         id: n.id,
         kind: n.kind.clone(),
@@ -13,7 +13,7 @@ pub fn node_ref(n: &db::network::NodeRow) -> NodeRef {
     }
 }
 
-pub fn node_ref_p(n: &db::network::NodeWithParent) -> NodeRef {
+pub fn node_ref_p(n: &db::NodeWithParent) -> NodeRef {
     NodeRef {
         id: n.id,
         kind: n.kind.clone(),

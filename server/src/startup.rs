@@ -168,7 +168,10 @@ pub async fn build_app(
     settings: &WebSettings,
 ) -> anyhow::Result<(Router, AppState, DbSessionStore)> {
     let clock = settings.clock.clone();
-    let network = NetworkService::new(db.clone(), clock.clone());
+    let calendar = settings.calendar;
+    let programs = ProgramService::new(db.clone(), clock.clone(), calendar);
+    // The network page adds the program side's enrolment to the grid's model by code.
+    let network = NetworkService::new(db.clone(), clock.clone(), programs.clone());
     // Warm the network roll-up so the first home page does not wait for it.
     network.refresh_in_background();
     // site_root points at an empty folder: nothing is served from disk by Leptos.
@@ -178,7 +181,6 @@ pub async fn build_app(
         .site_pkg_dir("pkg")
         .site_addr(settings.listen)
         .build();
-    let calendar = settings.calendar;
     let events = EventService::new(
         db.clone(),
         settings.grid.clone(),
@@ -192,7 +194,7 @@ pub async fn build_app(
         home: HomeService::new(db.clone(), network.clone()),
         enrollments: EnrollmentService::new(db.clone(), clock.clone(), calendar),
         devices: DeviceService::new(db.clone(), clock.clone(), calendar),
-        programs: ProgramService::new(db.clone(), clock.clone(), calendar),
+        programs,
         network,
         aggregators: AggregatorService::new(db.clone(), clock.clone()),
         meter_data: MeterDataService::new(db.clone(), clock.clone(), calendar),

@@ -203,7 +203,7 @@ async fn list_filters_take_codes_as_well_as_ids(t: TestDb) {
         .to_string();
     let (feeder_id, substation_id, program_id): (i64, i64, i64) = gridflex::with_db!(&t.db, |p| {
         sqlx::query_as(
-            "SELECT (SELECT id FROM network_nodes WHERE code = $1), (SELECT id FROM network_nodes WHERE code = $2),
+            "SELECT (SELECT id FROM program_network_nodes WHERE code = $1), (SELECT id FROM program_network_nodes WHERE code = $2),
                     (SELECT id FROM programs WHERE code = 'SMT-BYOD')",
         )
         .bind(&feeder)
@@ -828,6 +828,109 @@ async fn expired_and_rotated_tokens_are_refused(t: TestDb) {
     assert!(gridflex::auth::rotate_token(&t.db, "test", "no-such-token")
         .await
         .is_err());
+    drop(app);
+    t.cleanup().await;
+}
+
+/// Per node code: (code, service points, enrolled devices, enrolled kW to 0.1).
+type NodeFigures = Vec<(String, i64, i64, i64)>;
+
+fn shown(nodes: &[Value]) -> NodeFigures {
+    let mut out: NodeFigures = nodes
+        .iter()
+        .map(|n| {
+            (
+                n["node"]["code"].as_str().unwrap().to_string(),
+                n["servicePoints"].as_i64().unwrap(),
+                n["enrolledDevices"].as_i64().unwrap(),
+                (n["enrolledKw"].as_f64().unwrap() * 10.0).round() as i64,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+each_backend!(the_network_roll_up_shows_the_same_figures_from_each_sides_own_tables);
+async fn the_network_roll_up_shows_the_same_figures_from_each_sides_own_tables(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let pm = token(&t, "program_manager").await;
+    // What the page showed when the grid read the program side's tables: service points and
+    // active enrolled devices by their cached feeder (or transformer).
+    let expected = |level: &'static str, feeder: Option<String>| {
+        let db = t.db.clone();
+        async move {
+            let (node, filter) = match level {
+                "feeder" => ("l.feeder_id", "TRUE"),
+                _ => (
+                    "l.transformer_id",
+                    "l.feeder_id = (SELECT id FROM program_network_nodes WHERE code = $1)",
+                ),
+            };
+            let sql = format!(
+                "SELECT n.code, COUNT(DISTINCT l.id),
+                    (SELECT COUNT(*) FROM enrollments e JOIN device_locations el ON el.id = e.location_id
+                     JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
+                     JOIN devices d ON d.id = ed.device_id
+                     WHERE e.status = 'ACTIVE' AND d.status = 'active' AND el.{col} = n.id),
+                    (SELECT COALESCE(SUM(d.nominal_kw), 0.0) FROM enrollments e JOIN device_locations el ON el.id = e.location_id
+                     JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
+                     JOIN devices d ON d.id = ed.device_id
+                     WHERE e.status = 'ACTIVE' AND d.status = 'active' AND el.{col} = n.id)
+                 FROM device_locations l JOIN program_network_nodes n ON n.id = {node}
+                 WHERE {filter} GROUP BY n.id, n.code",
+                col = node.trim_start_matches("l."),
+            );
+            let code = feeder.unwrap_or_default();
+            let rows: Vec<(String, i64, i64, f64)> = gridflex::with_db!(&db, |p| {
+                let q = sqlx::query_as(&sql);
+                let q = if level == "feeder" {
+                    q
+                } else {
+                    q.bind(code.clone())
+                };
+                q.fetch_all(p).await.unwrap()
+            });
+            let mut rows: NodeFigures = rows
+                .into_iter()
+                .map(|(c, sp, n, kw)| (c, sp, n, (kw * 10.0).round() as i64))
+                .collect();
+            rows.sort();
+            rows
+        }
+    };
+    let res = app.api_get(&pm, "/api/v1/network").await;
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let view: Value = res.json().await.unwrap();
+    let feeders: Vec<Value> = view["substations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["children"].as_array().unwrap().clone())
+        .collect();
+    let by_feeder = expected("feeder", None).await;
+    assert!(by_feeder.len() > 3, "{}", t.name);
+    assert_eq!(shown(&feeders), by_feeder, "{}", t.name);
+    // One feeder's transformers.
+    let busiest = by_feeder.iter().max_by_key(|f| f.1).unwrap().0.clone();
+    let res = app
+        .api_get(&pm, &format!("/api/v1/network?feeder={busiest}"))
+        .await;
+    assert_eq!(res.status(), 200, "{}", t.name);
+    let view: Value = res.json().await.unwrap();
+    let transformers = view["feeder"]["children"].as_array().unwrap();
+    let with_service_points: Vec<Value> = transformers
+        .iter()
+        .filter(|x| x["servicePoints"].as_i64() > Some(0))
+        .cloned()
+        .collect();
+    assert_eq!(
+        shown(&with_service_points),
+        expected("transformer", Some(busiest)).await,
+        "{}",
+        t.name
+    );
     drop(app);
     t.cleanup().await;
 }

@@ -146,7 +146,7 @@ async fn the_enrollment_list_filters_by_program_and_feeder_and_pages_by_keyset(t
     let feeder: i64 = scalar(&t.db, "SELECT feeder_id FROM enrollments WHERE program_id = 1 GROUP BY feeder_id ORDER BY COUNT(*) DESC LIMIT 1", &[]).await;
     let feeder_code: String = scalar(
         &t.db,
-        "SELECT code FROM network_nodes WHERE id = $1",
+        "SELECT code FROM program_network_nodes WHERE id = $1",
         &[Arg::from(feeder)],
     )
     .await;

@@ -491,7 +491,7 @@ async fn run_every_flow(w: &World) {
     assert_eq!(
         count(
             &w.programs,
-            "SELECT COUNT(*) FROM network_nodes WHERE code = $1",
+            "SELECT COUNT(*) FROM program_network_nodes WHERE code = $1",
             "XF-CONTRACT"
         )
         .await,

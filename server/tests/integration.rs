@@ -1197,8 +1197,8 @@ async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
     });
     let (sp, moved_xf, old_feeder): (String, String, String) = with_db!(&t.db, |p| {
         sqlx::query_as(
-        "SELECT l.service_point_id, t.code, f.code FROM device_locations l JOIN network_nodes t ON t.id = l.transformer_id
-         JOIN network_nodes f ON f.id = l.feeder_id JOIN enrollments e ON e.location_id = l.id ORDER BY l.id LIMIT 1"
+        "SELECT l.service_point_id, t.code, f.code FROM device_locations l JOIN program_network_nodes t ON t.id = l.transformer_id
+         JOIN program_network_nodes f ON f.id = l.feeder_id JOIN enrollments e ON e.location_id = l.id ORDER BY l.id LIMIT 1"
     )
     .fetch_one(p)
     .await
@@ -1220,6 +1220,8 @@ async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
     list.push(json!({"code": "XF-NEW-0001", "kind": "transformer", "name": "New pad-mount", "parentCode": old_feeder, "validFrom": "2030-01-01"}));
     let transfer = json!({"transactionId": "NX-1", "exportedAt": "2030-01-01T00:00:00Z", "nodes": list,
         "servicePoints": [{"servicePointId": sp, "transformerCode": "XF-NEW-0001"}, {"servicePointId": "SP-NOT-HERE", "transformerCode": "XF-NEW-0001"}]});
+    let grid_model = "SELECT (SELECT COUNT(*) FROM network_nodes) * 100000 + (SELECT COUNT(*) FROM network_edges)";
+    let grid_before = t.count(grid_model).await;
     let res = reqwest::Client::new()
         .post(app.url("/integration/network_location_transfer"))
         .bearer_auth(&token)
@@ -1241,15 +1243,18 @@ async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
         "{}: {ack}",
         t.name
     );
+    // The program side's flow 11 writes nothing of the grid's model.
+    assert_eq!(t.count(grid_model).await, grid_before, "{}", t.name);
+    // The program side records the move in its own copy of the network, history kept.
     let xf_id: i64 = scalar(
         &t.db,
-        "SELECT id FROM network_nodes WHERE code = $1",
+        "SELECT id FROM program_network_nodes WHERE code = $1",
         &[Arg::from(&moved_xf)],
     )
     .await;
     let history: i64 = scalar(
         &t.db,
-        "SELECT COUNT(*) FROM network_edges WHERE child_id = $1 AND valid_to IS NOT NULL",
+        "SELECT COUNT(*) FROM program_network_edges WHERE child_id = $1 AND valid_to IS NOT NULL",
         &[Arg::from(xf_id)],
     )
     .await;
@@ -1257,7 +1262,7 @@ async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
     // `validFrom` is the utility's day: the move starts at local midnight (CST, 06:00 UTC).
     let moved_from: DateTime<Utc> = scalar(
         &t.db,
-        "SELECT valid_from FROM network_edges WHERE child_id = $1 AND valid_to IS NULL",
+        "SELECT valid_from FROM program_network_edges WHERE child_id = $1 AND valid_to IS NULL",
         &[Arg::from(xf_id)],
     )
     .await;
@@ -1269,7 +1274,7 @@ async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
     );
     let (xf, feeder): (String, String) = with_db!(&t.db, |p| {
         sqlx::query_as(
-        "SELECT t.code, f.code FROM device_locations l JOIN network_nodes t ON t.id = l.transformer_id JOIN network_nodes f ON f.id = l.feeder_id
+        "SELECT t.code, f.code FROM device_locations l JOIN program_network_nodes t ON t.id = l.transformer_id JOIN program_network_nodes f ON f.id = l.feeder_id
          WHERE l.service_point_id = $1"
     )
     .bind(&sp)

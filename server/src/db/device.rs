@@ -87,7 +87,7 @@ pub async fn list_devices(
     let page_sql = format!(
         "SELECT d.id, d.head_end, d.nic_id, d.device_type, d.specification, d.status, d.registered, d.nominal_kw,
                 d.control_score, l.service_point_id, f.code AS feeder_code
-         FROM devices d JOIN device_locations l ON l.id = d.location_id JOIN network_nodes f ON f.id = l.feeder_id
+         FROM devices d JOIN device_locations l ON l.id = d.location_id JOIN program_network_nodes f ON f.id = l.feeder_id
          {} ORDER BY d.id LIMIT {}",
         page.sql(),
         limit + 1

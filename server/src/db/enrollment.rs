@@ -35,8 +35,8 @@ FROM enrollments e
 JOIN customers c ON c.id = e.customer_id
 JOIN programs p ON p.id = e.program_id
 JOIN device_locations l ON l.id = e.location_id
-JOIN network_nodes s ON s.id = e.substation_id
-JOIN network_nodes f ON f.id = e.feeder_id";
+JOIN program_network_nodes s ON s.id = e.substation_id
+JOIN program_network_nodes f ON f.id = e.feeder_id";
 
 /// The filters shared by the page query and the count.
 fn filters(q: &EnrollmentQuery) -> Filter {

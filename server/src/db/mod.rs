@@ -2,7 +2,7 @@
 //! where the backends differ (`dialect`); and the stores, one per area, each of one side
 //! (a test checks which tables each names). Program side: `aggregator`, `device` (`devices`,
 //! `customers`, `device_locations`), `enrollment`, `meter`, `participation`, `place`
-//! (`program_network_places`), `published` (`published_enrollments`), `program` (`programs`, `program_rules`, `aggregators`), `score`,
+//! (`program_network_places`), `program_network` (its copy of the network model), `published` (`published_enrollments`), `program` (`programs`, `program_rules`, `aggregators`), `score`,
 //! `settlement`, `unavailability`. Grid side: `dispatch`, `event`, `forecast`, `network` (the
 //! model and `grid_service_points`), `openadr` (the OpenADR VTN's clients, tokens and reports), `plan`, `registry`, `strategy`. Neither: `audit`
 //! (`audit_log`), `holiday` (the utility's calendar), `settings`, `token` (`api_tokens`),
@@ -25,6 +25,7 @@ pub mod participation;
 pub mod place;
 pub mod plan;
 pub mod program;
+pub mod program_network;
 pub mod published;
 pub mod registry;
 pub mod score;
@@ -44,6 +45,25 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, PgPool, SqlitePool};
 
 use crate::error::DomainError;
+
+/// A network node as either side's store reads it (each from its own tables).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NodeRow {
+    pub id: i64,
+    pub kind: String,
+    pub code: String,
+    pub name: String,
+}
+
+/// A node with its current parent (none for substations).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NodeWithParent {
+    pub id: i64,
+    pub kind: String,
+    pub code: String,
+    pub name: String,
+    pub parent_id: Option<i64>,
+}
 
 pub use dialect::reserve_ids;
 

@@ -9,23 +9,7 @@ use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct NodeRow {
-    pub id: i64,
-    pub kind: String,
-    pub code: String,
-    pub name: String,
-}
-
-/// A node with its current parent (none for substations).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct NodeWithParent {
-    pub id: i64,
-    pub kind: String,
-    pub code: String,
-    pub name: String,
-    pub parent_id: Option<i64>,
-}
+pub use crate::db::{NodeRow, NodeWithParent};
 
 /// Substations and feeders with their current parents.
 pub async fn upper_nodes(db: &Db) -> Result<Vec<NodeWithParent>, DomainError> {
@@ -83,7 +67,9 @@ pub async fn transformers_of(db: &Db, feeder_id: i64) -> Result<Vec<NodeRow>, Do
     .await?))
 }
 
-/// Per-node figures: service points, devices in active enrollments, their nominal kW.
+/// Per-node figures: service points, devices in active enrollments, their nominal kW. The
+/// grid counts the service points it knows (`grid_service_points`); the enrolled devices
+/// and kW are the program side's, added by the network service.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Figures {
     pub service_points: i64,
@@ -91,74 +77,60 @@ pub struct Figures {
     pub enrolled_kw: f64,
 }
 
-/// Figures per feeder, in two set-based queries over the cached current path.
+/// Service points per feeder: each under its transformer's current feeder.
 pub async fn feeder_figures(db: &Db) -> Result<HashMap<i64, Figures>, DomainError> {
     let sps: Vec<(i64, i64)> = with_db!(db, |pool| sqlx::query_as(
-        "SELECT feeder_id, COUNT(*) FROM device_locations GROUP BY feeder_id"
+        "SELECT t.parent_id, COUNT(*) FROM grid_service_points g
+         JOIN network_current t ON t.id = g.transformer_id
+         WHERE t.parent_id IS NOT NULL GROUP BY t.parent_id"
     )
     .fetch_all(pool)
     .await?);
-    let enrolled: Vec<(i64, i64, f64)> = with_db!(db, |pool| sqlx::query_as(
-        "SELECT e.feeder_id, COUNT(*), COALESCE(SUM(d.nominal_kw), 0.0)
-         FROM enrollments e
-         JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
-         JOIN devices d ON d.id = ed.device_id
-         WHERE e.status = 'ACTIVE' AND d.status = 'active'
-         GROUP BY e.feeder_id"
-    )
-    .fetch_all(pool)
-    .await?);
-    let mut out: HashMap<i64, Figures> = HashMap::new();
-    for (feeder, n) in sps {
-        out.entry(feeder).or_default().service_points = n;
-    }
-    for (feeder, n, kw) in enrolled {
-        let f = out.entry(feeder).or_default();
-        f.enrolled_devices = n;
-        f.enrolled_kw = kw;
-    }
-    Ok(out)
+    Ok(sps
+        .into_iter()
+        .map(|(feeder, n)| {
+            (
+                feeder,
+                Figures {
+                    service_points: n,
+                    ..Figures::default()
+                },
+            )
+        })
+        .collect())
 }
 
-/// Figures per transformer under one feeder.
+/// Service points per transformer under one feeder.
 pub async fn transformer_figures(
     db: &Db,
     feeder_id: i64,
 ) -> Result<HashMap<i64, Figures>, DomainError> {
-    let sps: Vec<(i64, i64)> = with_db!(db, |pool| {
-        sqlx::query_as(
-        "SELECT transformer_id, COUNT(*) FROM device_locations WHERE feeder_id = $1 GROUP BY transformer_id"
-    )
-    .bind(feeder_id)
-    .fetch_all(pool)
-    .await?
-    });
-    let enrolled: Vec<(i64, i64, f64)> = with_db!(db, |pool| sqlx::query_as(
-        "SELECT l.transformer_id, COUNT(*), COALESCE(SUM(d.nominal_kw), 0.0)
-         FROM enrollments e
-         JOIN device_locations l ON l.id = e.location_id
-         JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
-         JOIN devices d ON d.id = ed.device_id
-         WHERE e.feeder_id = $1 AND e.status = 'ACTIVE' AND d.status = 'active'
-         GROUP BY l.transformer_id"
+    let sps: Vec<(i64, i64)> = with_db!(db, |pool| sqlx::query_as(
+        "SELECT g.transformer_id, COUNT(*) FROM grid_service_points g
+         JOIN network_current t ON t.id = g.transformer_id
+         WHERE t.parent_id = $1 GROUP BY g.transformer_id"
     )
     .bind(feeder_id)
     .fetch_all(pool)
     .await?);
-    let mut out: HashMap<i64, Figures> = HashMap::new();
-    for (t, n) in sps {
-        out.entry(t).or_default().service_points = n;
-    }
-    for (t, n, kw) in enrolled {
-        let f = out.entry(t).or_default();
-        f.enrolled_devices = n;
-        f.enrolled_kw = kw;
-    }
-    Ok(out)
+    Ok(sps
+        .into_iter()
+        .map(|(t, n)| {
+            (
+                t,
+                Figures {
+                    service_points: n,
+                    ..Figures::default()
+                },
+            )
+        })
+        .collect())
 }
 
-/// Moves `child` under `new_parent` from `at`: ends the open link, starts a new one, and
-/// rewrites the cached path of every service point below it, all in the caller's transaction.
+/// Moves `child` under `new_parent` from `at` in the grid's model: ends the open link and
+/// starts a new one (history kept), in the caller's transaction. What hangs below follows
+/// by itself: the grid's service points hang off transformers, and the program side learns
+/// the move from the next network export (flow 11).
 pub async fn transfer_node(
     tx: &mut Tx,
     child_id: i64,
@@ -208,53 +180,6 @@ pub async fn transfer_node(
     .execute(&mut *c)
     .await?
     .rows_affected());
-    // Rewrite the cached path below the moved node.
-    if child_kind == "transformer" {
-        let substation: i64 = with_tx!(tx, |c| sqlx::query_scalar(
-            "SELECT parent_id FROM network_edges WHERE child_id = $1 AND valid_to IS NULL"
-        )
-        .bind(new_parent_id)
-        .fetch_one(&mut *c)
-        .await?);
-        with_tx!(tx, |c| {
-            sqlx::query(
-            "UPDATE device_locations SET feeder_id = $1, substation_id = $2 WHERE transformer_id = $3"
-        )
-        .bind(new_parent_id)
-        .bind(substation)
-        .bind(child_id)
-        .execute(&mut *c)
-        .await?
-        .rows_affected()
-        });
-        with_tx!(tx, |c| sqlx::query(
-            "UPDATE enrollments SET feeder_id = $1, substation_id = $2
-             WHERE location_id IN (SELECT id FROM device_locations WHERE transformer_id = $3)"
-        )
-        .bind(new_parent_id)
-        .bind(substation)
-        .bind(child_id)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-    } else {
-        with_tx!(tx, |c| sqlx::query(
-            "UPDATE device_locations SET substation_id = $1 WHERE feeder_id = $2"
-        )
-        .bind(new_parent_id)
-        .bind(child_id)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-        with_tx!(tx, |c| sqlx::query(
-            "UPDATE enrollments SET substation_id = $1 WHERE feeder_id = $2"
-        )
-        .bind(new_parent_id)
-        .bind(child_id)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-    }
     Ok(())
 }
 

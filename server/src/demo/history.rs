@@ -182,14 +182,17 @@ pub(super) async fn load_forecast_inputs(
     )
     .await?;
 
-    // Service points per feeder: the demo's customers plus the many the programs never see.
+    // Service points per feeder (the grid's own record): the demo's customers plus the many
+    // the programs never see.
     let feeders: Vec<(i64, i64)> = crate::with_tx!(tx, |c| {
         sqlx::query_as(
-        "SELECT n.id, COUNT(l.id) FROM network_nodes n LEFT JOIN device_locations l ON l.feeder_id = n.id
-         WHERE n.kind = 'feeder' GROUP BY n.id ORDER BY n.id"
-    )
-    .fetch_all(&mut *c)
-    .await?
+            "SELECT n.id, COUNT(g.service_point_id) FROM network_nodes n
+         LEFT JOIN network_current t ON t.parent_id = n.id
+         LEFT JOIN grid_service_points g ON g.transformer_id = t.id
+         WHERE n.kind = 'feeder' GROUP BY n.id ORDER BY n.id",
+        )
+        .fetch_all(&mut *c)
+        .await?
     });
     let temp_at = |t: DateTime<Utc>| {
         let i = ((t - first_hour).num_hours()).clamp(0, temps.len() as i64 - 1) as usize;

@@ -238,6 +238,34 @@ pub async fn load_demo_at(
         &edges,
     )
     .await?;
+    // The program side learns the same model (as flow 11 would tell it) into its own copy;
+    // its service points and enrollments below hang off these nodes.
+    let program_nodes: Vec<Vec<Arg>> = nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n[0].clone(),
+                n[1].clone(),
+                n[2].clone(),
+                n[3].clone(),
+                n[5].clone(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        &mut tx,
+        "program_network_nodes",
+        &["id", "kind", "code", "name", "created_at"],
+        &program_nodes,
+    )
+    .await?;
+    insert_rows(
+        &mut tx,
+        "program_network_edges",
+        &["child_id", "parent_id", "valid_from", "valid_to"],
+        &edges,
+    )
+    .await?;
 
     // Programs, rules, aggregators. The season is the current calendar year, so the demo's
     // recent events fall in it whenever the demo is loaded.
@@ -435,13 +463,16 @@ pub async fn load_demo_at(
     // Each side records the service points it knows in its own table: the grid its
     // service point → transformer (exported by flow 11), the program side its places.
     for record in [
+        // The two sides share codes, not ids: the grid's transformer is found by code.
         "INSERT INTO grid_service_points (service_point_id, transformer_id, updated_at)
-         SELECT service_point_id, transformer_id, created_at FROM device_locations",
+         SELECT l.service_point_id, g.id, l.created_at FROM device_locations l
+         JOIN program_network_nodes t ON t.id = l.transformer_id JOIN network_nodes g ON g.code = t.code",
         "INSERT INTO program_network_places
             (service_point_id, transformer_code, feeder_code, substation_code, transaction_id, updated_at)
          SELECT l.service_point_id, t.code, f.code, s.code, NULL, l.created_at FROM device_locations l
-         JOIN network_nodes t ON t.id = l.transformer_id JOIN network_nodes f ON f.id = l.feeder_id
-         JOIN network_nodes s ON s.id = l.substation_id",
+         JOIN program_network_nodes t ON t.id = l.transformer_id
+         JOIN program_network_nodes f ON f.id = l.feeder_id
+         JOIN program_network_nodes s ON s.id = l.substation_id",
     ] {
         crate::with_tx!(&mut tx, |c| sqlx::query(record)
             .execute(c)
@@ -450,6 +481,7 @@ pub async fn load_demo_at(
     }
     for table in [
         "network_nodes",
+        "program_network_nodes",
         "programs",
         "aggregators",
         "customers",

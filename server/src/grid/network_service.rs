@@ -1,6 +1,8 @@
 //! The network page's and API's service on the grid side: the network roll-up (cached and
 //! refreshed in the background: on the large demo it reads a million rows) and the export of
-//! the network model to the program side (flow 11).
+//! the network model to the program side (flow 11). The roll-up is the grid's model and the
+//! service points it knows, with the program side's enrolment per node added by code
+//! through [`EnrolledFiguresPort`] (neither side reads the other's tables).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +14,7 @@ use tokio::sync::Mutex;
 
 use app::access::Action;
 use app::model::*;
-use app::port::NetworkPort;
+use app::port::{EnrolledFiguresPort, NetworkPort};
 use app::query::NetworkQuery;
 use app::AppError;
 
@@ -31,15 +33,17 @@ type RollupCache = Arc<Mutex<Option<(Instant, HashMap<i64, Figures>)>>>;
 
 pub struct NetworkService {
     pub db: Db,
+    enrolled: Arc<dyn EnrolledFiguresPort>,
     rollup: RollupCache,
     refreshing: Arc<AtomicBool>,
     clock: Arc<dyn Clock>,
 }
 
 impl NetworkService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Arc<Self> {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, enrolled: Arc<dyn EnrolledFiguresPort>) -> Arc<Self> {
         Arc::new(NetworkService {
             db,
+            enrolled,
             clock,
             rollup: Arc::new(Mutex::new(None)),
             refreshing: Arc::new(AtomicBool::new(false)),
@@ -48,7 +52,7 @@ impl NetworkService {
 
     /// Recomputes the network roll-up now (at start-up, and when it goes stale).
     pub async fn refresh_rollup(&self) -> Result<HashMap<i64, Figures>, DomainError> {
-        let figures = db::network::feeder_figures(&self.db).await?;
+        let figures = feeder_figures(&self.db, self.enrolled.as_ref()).await?;
         *self.rollup.lock().await = Some((Instant::now(), figures.clone()));
         Ok(figures)
     }
@@ -58,13 +62,14 @@ impl NetworkService {
         if self.refreshing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (db, rollup, refreshing) = (
+        let (db, enrolled, rollup, refreshing) = (
             self.db.clone(),
+            self.enrolled.clone(),
             self.rollup.clone(),
             self.refreshing.clone(),
         );
         tokio::spawn(async move {
-            match db::network::feeder_figures(&db).await {
+            match feeder_figures(&db, enrolled.as_ref()).await {
                 Ok(figures) => *rollup.lock().await = Some((Instant::now(), figures)),
                 Err(e) => tracing::warn!(error = %e, "network roll-up refresh failed"),
             }
@@ -115,6 +120,41 @@ impl NetworkService {
     }
 }
 
+/// The grid's service points per feeder with the program side's enrolment added, matched by
+/// feeder code.
+async fn feeder_figures(
+    db: &Db,
+    enrolled: &dyn EnrolledFiguresPort,
+) -> Result<HashMap<i64, Figures>, DomainError> {
+    let mut figures = db::network::feeder_figures(db).await?;
+    let by_code: HashMap<String, i64> = db::network::upper_nodes(db)
+        .await?
+        .into_iter()
+        .filter(|n| n.kind == "feeder")
+        .map(|n| (n.code, n.id))
+        .collect();
+    add_enrolled(&mut figures, &by_code, enrolled.enrolled_by_feeder().await)?;
+    Ok(figures)
+}
+
+/// Adds the program side's enrolment to the nodes of `by_code`; codes the grid does not
+/// know are left out.
+fn add_enrolled(
+    figures: &mut HashMap<i64, Figures>,
+    by_code: &HashMap<String, i64>,
+    enrolled: Result<Vec<app::port::EnrolledAt>, AppError>,
+) -> Result<(), DomainError> {
+    let enrolled = enrolled.map_err(|e| DomainError::Internal(e.to_string()))?;
+    for e in enrolled {
+        if let Some(id) = by_code.get(&e.code) {
+            let f = figures.entry(*id).or_default();
+            f.enrolled_devices += e.devices;
+            f.enrolled_kw += e.kw;
+        }
+    }
+    Ok(())
+}
+
 fn rollup(node: NodeRef, f: Figures, children: Vec<NodeRollup>) -> NodeRollup {
     NodeRollup {
         node,
@@ -163,7 +203,16 @@ impl NetworkPort for NetworkService {
                     .filter(|n| n.kind == "feeder")
                     .ok_or_else(|| DomainError::not_found(format!("feeder {fid}")))?;
                 let transformers = db::network::transformers_of(&self.db, fid).await?;
-                let tf = db::network::transformer_figures(&self.db, fid).await?;
+                let mut tf = db::network::transformer_figures(&self.db, fid).await?;
+                let by_code: HashMap<String, i64> = transformers
+                    .iter()
+                    .map(|t| (t.code.clone(), t.id))
+                    .collect();
+                add_enrolled(
+                    &mut tf,
+                    &by_code,
+                    self.enrolled.enrolled_by_transformer(&f.code).await,
+                )?;
                 let children = transformers
                     .iter()
                     .map(|t| {

@@ -48,7 +48,8 @@ pub(crate) async fn location_dto(
         .await?
         .ok_or_else(|| DomainError::not_found("location"))?;
     let nodes =
-        db::network::nodes_by_ids(db, &[l.substation_id, l.feeder_id, l.transformer_id]).await?;
+        db::program_network::nodes_by_ids(db, &[l.substation_id, l.feeder_id, l.transformer_id])
+            .await?;
     let path = [l.substation_id, l.feeder_id, l.transformer_id]
         .iter()
         .filter_map(|id| nodes.iter().find(|n| n.id == *id))

@@ -110,24 +110,22 @@ pub async fn ingest(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut transformers: HashMap<String, (i64, i64, i64)> = HashMap::new();
-    // Each transformer's feeder and substation by code, for the program side's own places.
-    let mut uppers: HashMap<String, (String, String)> = HashMap::new();
-    let q = format!(
-        "SELECT t.code, t.id, t.parent_id, f.parent_id, f.code, s.code FROM network_current t
-         JOIN network_current f ON f.id = t.parent_id JOIN network_current s ON s.id = f.parent_id
-         WHERE t.kind = 'transformer' AND t.code IN ({})",
-        tx.dialect().in_list(1, Elem::Text)
-    );
-    for chunk in codes.chunks(LOOKUP_CHUNK) {
-        let chunk = list(chunk)?;
-        let rows: Vec<(String, i64, i64, i64, String, String)> =
-            with_tx!(tx, |c| sqlx::query_as(&q).bind(&chunk).fetch_all(c).await?);
-        for (code, t, f, s, feeder, substation) in rows {
-            uppers.insert(code.clone(), (feeder, substation));
-            transformers.insert(code, (t, f, s));
-        }
-    }
+    // Each transformer's feeder and substation in the program side's own copy of the
+    // network: ids for the new rows, codes for its places.
+    let paths = crate::db::program_network::transformer_paths(tx, &codes, LOOKUP_CHUNK).await?;
+    let transformers: HashMap<String, (i64, i64, i64)> = paths
+        .iter()
+        .map(|(code, p)| {
+            (
+                code.clone(),
+                (p.transformer_id, p.feeder_id, p.substation_id),
+            )
+        })
+        .collect();
+    let uppers: HashMap<String, (String, String)> = paths
+        .into_iter()
+        .map(|(code, p)| (code, (p.feeder_code, p.substation_code)))
+        .collect();
     let persons: Vec<String> = valid
         .iter()
         .map(|(_, r)| r.customer.person_id.clone())

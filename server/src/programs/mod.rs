@@ -5,7 +5,9 @@
 //! meter data (`meter_imports`, `interval_readings`, `interval_days`), settlement
 //! (`settlement_*`) and its own copy of each service point's place in the network
 //! (`program_network_places`, by code: written when it learns a service point — demo load,
-//! enrollment requests — and by flow 11). It never imports `grid`; what it tells the grid side
+//! enrollment requests — and by flow 11) and of the network model itself
+//! (`program_network_nodes`, `program_network_edges`: flow 11), which its locations and
+//! enrollments hang off. It never imports `grid`; what it tells the grid side
 //! goes out as a flow.
 //!
 //! One module per noun, its service (`*_service`, the console's and the REST API's port) next
@@ -18,7 +20,7 @@
 //! `settlement_console` (the settlement port). Their SQL is in the program side's stores in
 //! `db/`: `enrollment`, `device`, `program` (programs, rules), `aggregator`, `score`,
 //! `unavailability`, `participation` (program events, reservations, outcomes, opt-outs),
-//! `meter` (imports, readings, interval days), `place` (network places) and `settlement` (the overview's reads); these
+//! `meter` (imports, readings, interval days), `place` (network places), `program_network` (its network copy) and `settlement` (the overview's reads); these
 //! modules compute and call them (settlement's own reads and writes are in `settlement/`).
 
 pub mod aggregator;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::calendar::Calendar;
 use crate::db::dialect::{list, Elem};
-use crate::db::{Db, Tx};
+use crate::db::{program_network, Db, Tx};
 use crate::error::DomainError;
 use crate::integration::handlers::{decode, reject};
 use crate::integration::inbound::HandlerError;
@@ -112,9 +112,10 @@ pub async fn move_service_points(
     Ok(out)
 }
 
-/// Flow 11, program side: the grid's network model. New nodes are added; a node whose parent
-/// changed is moved effective from the transfer's date (history kept); service points follow
-/// their transformer. Service points the program side does not know are reported, not added.
+/// Flow 11, program side: the grid's network model, recorded in the program side's own copy
+/// (it writes nothing of the grid's). New nodes are added; a node whose parent changed is
+/// moved effective from the transfer's date (history kept); service points follow their
+/// transformer. Service points the program side does not know are reported, not added.
 pub(crate) async fn network_location_transfer(
     tx: &mut Tx,
     payload: &Value,
@@ -122,15 +123,11 @@ pub(crate) async fn network_location_transfer(
     now: DateTime<Utc>,
 ) -> Result<Value, HandlerError> {
     let t: wire::NetworkLocationTransfer = decode(payload)?;
-    let existing: Vec<(String, i64, String, Option<i64>)> = with_tx!(tx, |c| {
-        sqlx::query_as("SELECT code, id, kind, parent_id FROM network_current")
-            .fetch_all(c)
-            .await
-            .map_err(DomainError::from)?
-    });
-    let mut nodes: std::collections::HashMap<String, (i64, String, Option<i64>)> = existing
+    // The program side's own copy of the network, by code (its ids are its own).
+    let mut nodes: HashMap<String, (i64, String, Option<i64>)> = program_network::nodes_by_code(tx)
+        .await?
         .into_iter()
-        .map(|(code, id, kind, parent)| (code, (id, kind, parent)))
+        .map(|(code, n)| (code, (n.id, n.kind, n.parent_id)))
         .collect();
     let (mut created, mut moved) = (0, 0);
     // Parents before children: substations, then feeders, then transformers.
@@ -159,36 +156,22 @@ pub(crate) async fn network_location_transfer(
                     )));
                 }
                 if let (Some(p), true) = (parent, parent != current) {
-                    crate::db::network::transfer_node(tx, id, p, from).await?;
+                    program_network::transfer_node(tx, id, p, from).await?;
                     nodes.insert(n.code.clone(), (id, kind, Some(p)));
                     moved += 1;
                 }
             }
             None => {
-                let id: i64 = with_tx!(tx, |c| {
-                    sqlx::query_scalar(
-                    "INSERT INTO network_nodes (kind, code, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id"
+                let id = program_network::add_node(
+                    tx,
+                    n.kind.as_str(),
+                    &n.code,
+                    &n.name,
+                    parent,
+                    from,
+                    now,
                 )
-                .bind(n.kind.as_str())
-                .bind(&n.code)
-                .bind(&n.name)
-                .bind(now)
-                .fetch_one(c)
-                .await
-                .map_err(DomainError::from)?
-                });
-                if let Some(p) = parent {
-                    with_tx!(tx, |c| {
-                        sqlx::query("INSERT INTO network_edges (child_id, parent_id, valid_from) VALUES ($1, $2, $3)")
-                        .bind(id)
-                        .bind(p)
-                        .bind(from)
-                        .execute(c)
-                        .await
-                        .map_err(DomainError::from)?
-                        .rows_affected()
-                    });
-                }
+                .await?;
                 nodes.insert(n.code.clone(), (id, n.kind.as_str().to_string(), parent));
                 created += 1;
             }

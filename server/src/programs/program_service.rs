@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use app::access::Action;
 use app::model::*;
-use app::port::ProgramPort;
+use app::port::{EnrolledAt, EnrolledFiguresPort, ProgramPort};
 use app::AppError;
 
 use crate::access::require;
@@ -121,7 +121,7 @@ impl ProgramPort for ProgramService {
     async fn filter_options(&self, viewer: &Viewer) -> Result<FilterOptions, AppError> {
         require(viewer, Action::ReadPrograms)?;
         let programs = db::program::list_programs(&self.db).await?;
-        let nodes = db::network::upper_nodes(&self.db).await?;
+        let nodes = db::program_network::upper_nodes(&self.db).await?;
         Ok(FilterOptions {
             programs: programs
                 .into_iter()
@@ -177,4 +177,30 @@ impl ProgramPort for ProgramService {
             run.devices, run.messages
         ))
     }
+}
+
+/// The program side's enrolment per network node for the grid's network page, from its own
+/// copy of the network (by code).
+#[async_trait]
+impl EnrolledFiguresPort for ProgramService {
+    async fn enrolled_by_feeder(&self) -> Result<Vec<EnrolledAt>, AppError> {
+        Ok(enrolled(
+            db::program_network::enrolled_by_feeder(&self.db).await?,
+        ))
+    }
+
+    async fn enrolled_by_transformer(
+        &self,
+        feeder_code: &str,
+    ) -> Result<Vec<EnrolledAt>, AppError> {
+        Ok(enrolled(
+            db::program_network::enrolled_by_transformer(&self.db, feeder_code).await?,
+        ))
+    }
+}
+
+fn enrolled(rows: Vec<(String, i64, f64)>) -> Vec<EnrolledAt> {
+    rows.into_iter()
+        .map(|(code, devices, kw)| EnrolledAt { code, devices, kw })
+        .collect()
 }

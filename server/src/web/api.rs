@@ -124,9 +124,12 @@ pub(crate) fn query_pairs(raw: Option<String>) -> Result<Vec<(String, String)>, 
 /// List filters take the codes people know as well as ids: `program=SMT-BYOD`,
 /// `substation=…`, `feeder=FDR-N03` become the ids the queries filter on (a number stays an
 /// id), and an unknown code is a 400 naming it. `deviceType` is read as `device_type`.
+/// Node codes are looked up in the network of the side that serves the list: each side
+/// has its own node ids.
 pub(crate) async fn resolve_codes(
     state: &AppState,
     raw: Vec<(String, String)>,
+    nodes: NodeIds,
 ) -> Result<Vec<(String, String)>, ApiError> {
     let mut out = Vec::with_capacity(raw.len());
     for (key, value) in raw {
@@ -148,7 +151,12 @@ pub(crate) async fn resolve_codes(
         }
         let id = match key.as_str() {
             "program" => crate::db::program::program_id_by_code(&state.db, code).await?,
-            kind => crate::db::network::node_id_by_code(&state.db, kind, code).await?,
+            kind => match nodes {
+                NodeIds::Program => {
+                    crate::db::program_network::node_id_by_code(&state.db, kind, code).await?
+                }
+                NodeIds::Grid => crate::db::network::node_id_by_code(&state.db, kind, code).await?,
+            },
         };
         let id = id.ok_or_else(|| {
             ApiError(AppError::BadRequest(format!(
@@ -158,6 +166,15 @@ pub(crate) async fn resolve_codes(
         out.push((key, id.to_string()));
     }
     Ok(out)
+}
+
+/// Whose node ids a list filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeIds {
+    /// The program side's copy of the network (enrollments, devices).
+    Program,
+    /// The grid's network model (the network page).
+    Grid,
 }
 
 fn pairs(v: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
@@ -256,7 +273,7 @@ async fn list_enrollments(
     ApiViewer(viewer): ApiViewer,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<EnrollmentList>, ApiError> {
-    let p = resolve_codes(&state, query_pairs(raw)?).await?;
+    let p = resolve_codes(&state, query_pairs(raw)?, NodeIds::Program).await?;
     let q = EnrollmentQuery::parse(pairs(&p))?;
     let page = state.enrollments.list_enrollments(&viewer, &q).await?;
     Ok(Json(EnrollmentList {
@@ -290,7 +307,7 @@ async fn list_devices(
     ApiViewer(viewer): ApiViewer,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<DeviceList>, ApiError> {
-    let p = resolve_codes(&state, query_pairs(raw)?).await?;
+    let p = resolve_codes(&state, query_pairs(raw)?, NodeIds::Program).await?;
     let q = DeviceQuery::parse(pairs(&p))?;
     let page = state.devices.list_devices(&viewer, &q).await?;
     Ok(Json(DeviceList {
@@ -344,7 +361,7 @@ async fn network(
     ApiViewer(viewer): ApiViewer,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<NetworkView>, ApiError> {
-    let p = resolve_codes(&state, query_pairs(raw)?).await?;
+    let p = resolve_codes(&state, query_pairs(raw)?, NodeIds::Grid).await?;
     let q = NetworkQuery::parse(pairs(&p))?;
     Ok(Json(state.network.network(&viewer, &q).await?))
 }

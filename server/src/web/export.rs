@@ -66,7 +66,13 @@ pub async fn enrollments_csv(
         Err(e) => return e.into_response(),
     };
     // The export takes the same filters as the REST list, codes included.
-    let pairs = match crate::web::api::resolve_codes(&state, pairs).await {
+    let pairs = match crate::web::api::resolve_codes(
+        &state,
+        pairs,
+        crate::web::api::NodeIds::Program,
+    )
+    .await
+    {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
