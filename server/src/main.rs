@@ -8,8 +8,8 @@ use std::sync::Arc;
 use gridflex::calendar::Calendar;
 use gridflex::clock::{Clock, OffsetClock, SystemClock};
 use gridflex::config::{
-    AuditCommand, Cli, Command, LogFormat, OpenAdrClientCommand, OpenAdrCommand,
-    ProgramsDialect, ServeArgs, TokenCommand,
+    AuditCommand, Cli, Command, LogFormat, OpenAdrClientCommand, OpenAdrCommand, ProgramsDialect,
+    ServeArgs, TokenCommand,
 };
 use gridflex::db::audit::ChainCheck;
 use gridflex::db::{redact_url, Db, DbOptions};
