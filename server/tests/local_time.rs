@@ -89,8 +89,11 @@ async fn the_console_shows_and_takes_local_time_with_the_zones_abbreviation(t: T
     // The form's prefilled window is local too: about an hour from the wall clock's now
     // (the console's prefill reads the real clock unless the server runs a simulated one).
     let (_, list) = app.page(&op, "/events").await;
-    let marker = "name=\"event[starts_at]\" required placeholder=\"YYYY-MM-DD HH:MM\" value=\"";
-    let at = list.find(marker).expect("the start field") + marker.len();
+    let field = list
+        .find("name=\"event[starts_at]\"")
+        .expect("the start field");
+    let marker = "placeholder=\"YYYY-MM-DD HH:MM\" value=\"";
+    let at = field + list[field..].find(marker).expect("its prefilled value") + marker.len();
     let prefilled = &list[at..at + list[at..].find('"').unwrap()];
     let read = gridflex::calendar::Calendar::default()
         .parse_input("starts at", prefilled)
