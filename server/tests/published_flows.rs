@@ -515,6 +515,14 @@ async fn the_grid_s_acknowledgements_record_registration_and_answer_per_device(t
     let (again_status, again) = post(&app, &token, ENROLLMENT_ACK, &doc).await;
     assert_eq!((again_status, &again), (200, &ack));
     assert_eq!(inbound(&t).await, messages);
+    // Another client that happens to use the same transaction id is not taken for a resend:
+    // its acknowledgement is received as its own message.
+    let other = gridflex::auth::create_token(&t.db, "test", "second-grid-system", "integration")
+        .await
+        .expect("token");
+    let (other_status, _) = post(&app, &other, ENROLLMENT_ACK, &doc).await;
+    assert_eq!(other_status, 200, "{}", t.name);
+    assert_eq!(inbound(&t).await, messages + 1, "{}", t.name);
 
     let (status, ack) = post(
         &app,
@@ -584,6 +592,16 @@ async fn the_published_flows_need_an_integration_token_of_the_grid_side(t: TestD
         .await;
     assert_eq!(res.status(), 403, "{}", t.name);
     assert_eq!(t.count("program_events").await, 0);
+    // The acknowledgements travel back from the grid side: a program-side token may not
+    // post them either, and nothing reaches the inbox.
+    for (path, doc) in [
+        (ENROLLMENT_ACK, "post-acknowledgement.json"),
+        (DEVICE_STATUS, "device-status-response.json"),
+    ] {
+        let res = app.api_post(&programs, path, &golden(doc)).await;
+        assert_eq!(res.status(), 403, "{}: {path}", t.name);
+    }
+    assert_eq!(inbound(&t).await, 0, "{}", t.name);
     t.cleanup().await;
 }
 

@@ -65,17 +65,12 @@ pub async fn receive_posted(
     now: DateTime<Utc>,
 ) -> Result<(Value, bool), DomainError> {
     let mut tx = db.begin().await?;
-    if let Some(seen) = find_inbound(&mut tx, message_id).await? {
-        let stored = seen
-            .result
-            .as_deref()
-            .and_then(|r| serde_json::from_str(r).ok())
-            .unwrap_or(Value::Null);
+    if let Some(stored) = stored_result(&mut tx, message_id).await? {
         return Ok((stored, true));
     }
     let known = apply_flow(&mut tx, flow, ack, now).await?;
     let body = answer(&known);
-    record_inbound(
+    let recorded = record_inbound(
         &mut tx,
         message_id,
         flow.as_str(),
@@ -87,8 +82,32 @@ pub async fn receive_posted(
         &body,
         now,
     )
-    .await?;
+    .await;
+    match recorded {
+        Ok(_) => {}
+        // The same acknowledgement posted twice at once: the other one stored it first, and
+        // this one's changes roll back; answer as that one was answered.
+        Err(DomainError::Conflict(_)) => {
+            drop(tx);
+            let mut tx = db.begin().await?;
+            return match stored_result(&mut tx, message_id).await? {
+                Some(stored) => Ok((stored, true)),
+                None => Err(DomainError::Internal("duplicate message vanished".into())),
+            };
+        }
+        Err(e) => return Err(e),
+    }
     tx.commit().await?;
     tracing::info!(flow = flow.as_str(), message = %message_id, "posted acknowledgement received");
     Ok((body, false))
+}
+
+/// The stored answer of an inbound message already received, if it was.
+async fn stored_result(tx: &mut Tx, message_id: &str) -> Result<Option<Value>, DomainError> {
+    Ok(find_inbound(tx, message_id).await?.map(|seen| {
+        seen.result
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or(Value::Null)
+    }))
 }

@@ -23,13 +23,38 @@ use utoipa::IntoParams;
 /// Largest message accepted (a 50,000-record enrollment batch fits).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// What a request posts, so a token scoped to one side may post only what that side sends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Posting {
+    /// A flow's message: sent by the flow's sender.
+    Message(Flow),
+    /// An acknowledgement of a flow: sent back by the flow's recipient.
+    AckOf(Flow),
+}
+
+impl Posting {
+    fn sent_by(self) -> &'static str {
+        match self {
+            Posting::Message(flow) => sender_of(flow).as_str(),
+            Posting::AckOf(flow) => recipient_of(flow).as_str(),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Posting::Message(flow) => format!("flow `{}`", flow.as_str()),
+            Posting::AckOf(flow) => format!("an acknowledgement of flow `{}`", flow.as_str()),
+        }
+    }
+}
+
 /// The integration client calling, by its token's name; or the problem to answer.
 ///
-/// A token scoped to one side may post only the flows that side sends (`flow`, when known).
+/// A token scoped to one side may post only what that side sends (`posting`, when known).
 pub(crate) async fn integration_client(
     state: &AppState,
     headers: &HeaderMap,
-    flow: Option<Flow>,
+    posting: Option<Posting>,
 ) -> Result<String, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
@@ -57,15 +82,15 @@ pub(crate) async fn integration_client(
             "this token's role may not send integration messages".into(),
         ));
     }
-    if let (Some(scope), Some(flow)) = (client.scope.as_deref(), flow) {
-        let sender = sender_of(flow).as_str();
+    if let (Some(scope), Some(posting)) = (client.scope.as_deref(), posting) {
+        let sender = posting.sent_by();
         if scope != sender {
             return Err(api_problem(
                 403,
                 "Not allowed",
                 format!(
-                    "this token speaks for the {scope} side; flow `{}` is sent by the {sender} side",
-                    flow.as_str()
+                    "this token speaks for the {scope} side; {} is sent by the {sender} side",
+                    posting.describe()
                 ),
             ));
         }
@@ -138,7 +163,7 @@ pub async fn inbound(
     body: Bytes,
 ) -> Response {
     let known = Flow::parse(&flow);
-    let sender = match integration_client(&state, &headers, known).await {
+    let sender = match integration_client(&state, &headers, known.map(Posting::Message)).await {
         Ok(name) => name,
         Err(res) => return res,
     };
@@ -249,7 +274,13 @@ pub async fn reservation_csv(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let sender = match integration_client(&state, &headers, Some(Flow::DeviceReservation)).await {
+    let sender = match integration_client(
+        &state,
+        &headers,
+        Some(Posting::Message(Flow::DeviceReservation)),
+    )
+    .await
+    {
         Ok(name) => name,
         Err(res) => return res,
     };
@@ -301,7 +332,13 @@ pub async fn outcome_flat_file(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let sender = match integration_client(&state, &headers, Some(Flow::DeviceOutcome)).await {
+    let sender = match integration_client(
+        &state,
+        &headers,
+        Some(Posting::Message(Flow::DeviceOutcome)),
+    )
+    .await
+    {
         Ok(name) => name,
         Err(res) => return res,
     };

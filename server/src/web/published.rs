@@ -17,7 +17,7 @@ use crate::integration::inbound::{receive, recipient_of};
 use crate::integration::wire::published::{published_ack, EnrollAck, EnrollDocument};
 use crate::integration::wire::{Flow, RecordErrorWire};
 use crate::web::api::problem as api_problem;
-use crate::web::integration::integration_client;
+use crate::web::integration::{integration_client, Posting};
 use crate::web::AppState;
 
 pub const ENROLL_PATH: &str = "/rest/apis/cross/digitalAssets/programEnrollments/enroll";
@@ -27,10 +27,14 @@ fn answer(status: StatusCode, ack: &EnrollAck) -> Response {
 }
 
 /// The inbox's message id for a published transaction: the transaction id may be longer
-/// than a message id, so it is hashed (the prefix keeps it apart from GridFlex's own ids).
-fn message_id(transaction_id: &str) -> String {
-    let digest = Sha256::digest(transaction_id.as_bytes());
-    format!("published-enroll-{}", hex::encode(digest))
+/// than a message id, so it is hashed, with the sender (two clients may pick the same
+/// transaction id); the prefix keeps it apart from GridFlex's own ids.
+fn message_id(sender: &str, transaction_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(sender.as_bytes());
+    h.update([0]);
+    h.update(transaction_id.as_bytes());
+    format!("published-enroll-{}", hex::encode(h.finalize()))
 }
 
 /// Enroll (published flow 1). `SUCCESS` (200) with the enrollment id, also when the
@@ -45,7 +49,7 @@ fn message_id(transaction_id: &str) -> String {
               (status = 422, description = "ackType ERROR: the collection names every bad field")))]
 pub async fn enroll(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let flow = Flow::EnrollmentRequest;
-    let sender = match integration_client(&state, &headers, Some(flow)).await {
+    let sender = match integration_client(&state, &headers, Some(Posting::Message(flow))).await {
         Ok(name) => name,
         Err(res) => return res,
     };
@@ -87,7 +91,7 @@ pub async fn enroll(State(state): State<AppState>, headers: HeaderMap, body: Byt
         );
     };
     let envelope = json!({
-        "messageId": message_id(&transaction_id),
+        "messageId": message_id(&sender, &transaction_id),
         "flow": flow.as_str(),
         "sentAt": state.clock.now(),
         "payload": document.to_enrollment_batch(&place.transformer_code),

@@ -21,7 +21,7 @@ use crate::integration::wire::published::{
     ReserveDocument, StagePart, ACK_FAILURE, ACK_SUCCESS,
 };
 use crate::integration::wire::{Flow, RecordErrorWire};
-use crate::web::integration::integration_client;
+use crate::web::integration::{integration_client, Posting};
 use crate::web::AppState;
 
 pub use crate::integration::wire::published::{
@@ -67,10 +67,10 @@ fn refused(state: &AppState, value: &Value, id: &str, errors: Vec<RecordErrorWir
 async fn open(
     state: &AppState,
     headers: &HeaderMap,
-    flow: Option<Flow>,
+    posting: Posting,
     body: &Bytes,
 ) -> Result<(String, Value), Response> {
-    let sender = integration_client(state, headers, flow).await?;
+    let sender = integration_client(state, headers, Some(posting)).await?;
     serde_json::from_slice(body)
         .map(|v| (sender, v))
         .map_err(|e| {
@@ -152,7 +152,7 @@ async fn deliver(
     let mut items = Vec::new();
     for part in parts {
         let envelope = json!({
-            "messageId": message_id(kind, key, &part.stage),
+            "messageId": message_id(sender, kind, key, &part.stage),
             "flow": flow.as_str(),
             "sentAt": state.clock.now(),
             "payload": part.payload,
@@ -223,7 +223,7 @@ pub async fn program_event(
     body: Bytes,
 ) -> Response {
     let flow = Flow::StageStatus;
-    let (sender, value) = match open(&state, &headers, Some(flow), &body).await {
+    let (sender, value) = match open(&state, &headers, Posting::Message(flow), &body).await {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -263,7 +263,7 @@ pub async fn program_event(
               (status = 422, description = "ackType ERROR: nothing moved")))]
 pub async fn lifecycle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let flow = Flow::StageStatus;
-    let (sender, value) = match open(&state, &headers, Some(flow), &body).await {
+    let (sender, value) = match open(&state, &headers, Posting::Message(flow), &body).await {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -314,7 +314,7 @@ pub async fn reserve_device(
     body: Bytes,
 ) -> Response {
     let flow = Flow::DeviceReservation;
-    let (sender, value) = match open(&state, &headers, Some(flow), &body).await {
+    let (sender, value) = match open(&state, &headers, Posting::Message(flow), &body).await {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -370,7 +370,7 @@ pub async fn post_event_outcome(
     body: Bytes,
 ) -> Response {
     let flow = Flow::DeviceOutcome;
-    let (sender, value) = match open(&state, &headers, Some(flow), &body).await {
+    let (sender, value) = match open(&state, &headers, Posting::Message(flow), &body).await {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -472,8 +472,15 @@ pub async fn enrollment_ack(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // An acknowledgement travels against its flow: any integration token may post it.
-    let (sender, value) = match open(&state, &headers, None, &body).await {
+    // An acknowledgement travels against its flow: the grid side posts it.
+    let (sender, value) = match open(
+        &state,
+        &headers,
+        Posting::AckOf(Flow::EnrollmentSync),
+        &body,
+    )
+    .await
+    {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -493,7 +500,12 @@ pub async fn enrollment_ack(
         );
         json!(RecordAck::of(tx.clone(), now, items))
     };
-    let id = message_id("postAcknowledgement", &request_key_of_body(&value), "");
+    let id = message_id(
+        &sender,
+        "postAcknowledgement",
+        &request_key_of_body(&value),
+        "",
+    );
     posted(
         &state,
         Flow::EnrollmentSync,
@@ -520,7 +532,14 @@ pub async fn device_status_response(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (sender, value) = match open(&state, &headers, None, &body).await {
+    let (sender, value) = match open(
+        &state,
+        &headers,
+        Posting::AckOf(Flow::DeviceStatusCheck),
+        &body,
+    )
+    .await
+    {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -539,7 +558,12 @@ pub async fn device_status_response(
         );
         json!(RecordAck::of(None, now, items))
     };
-    let id = message_id("deviceStatusResponse", &request_key_of_body(&value), "");
+    let id = message_id(
+        &sender,
+        "deviceStatusResponse",
+        &request_key_of_body(&value),
+        "",
+    );
     posted(
         &state,
         Flow::DeviceStatusCheck,

@@ -89,10 +89,13 @@ impl Fields<'_> {
 }
 
 /// The inbox message id of one GridFlex message a published request becomes: the
-/// request's `transactionId` when it has one, otherwise its body, hashed with the path and
-/// the part (a program event) the message is for. A resend is the same message.
-pub fn message_id(kind: &str, request_key: &str, part: &str) -> String {
+/// request's `transactionId` when it has one, otherwise its body, hashed with the sender
+/// (two clients may pick the same transaction id), the path and the part (a program event)
+/// the message is for. A resend is the same message.
+pub fn message_id(sender: &str, kind: &str, request_key: &str, part: &str) -> String {
     let mut h = Sha256::new();
+    h.update(sender.as_bytes());
+    h.update([0]);
     h.update(kind.as_bytes());
     h.update([0]);
     h.update(request_key.as_bytes());
