@@ -270,7 +270,7 @@ pub struct ServeArgs {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Base path of the OpenADR 3.1 VTN.
-    #[arg(long, env = "GRIDFLEX_OPENADR_BASE", default_value = crate::openadr::DEFAULT_BASE)]
+    #[arg(long, env = "GRIDFLEX_OPENADR_BASE", default_value = crate::openadr::DEFAULT_BASE, value_parser = crate::openadr::check_base)]
     pub openadr_base: String,
 
     /// Serve `/metrics` to anyone (without it, a scraper needs an API token of any role).

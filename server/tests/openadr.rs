@@ -493,6 +493,13 @@ async fn paging_tokens_and_bad_input_are_answered_with_problems_and_store_nothin
         (one(json!({"type": "SIMPLE_LEVEL", "values": ["high"]})), "integer"),
         (one(json!({"type": "NOT_A_TYPE", "values": [1]})), "NOT_A_TYPE"),
         (one(json!({"type": "DEMAND", "values": ["lots"]})), "values[0]"),
+        (one(json!({"type": "DEMAND", "values": [1e300]})), "values[0]"),
+        (
+            report(json!([{"resourceName": resource, "intervals": [{"id": 0,
+                "intervalPeriod": {"start": "2026-12-08T00:00:00Z", "duration": "PT0.5S"},
+                "payloads": [{"type": "USAGE", "values": [1]}]}]}])),
+            "duration",
+        ),
         (
             report(json!([{"resourceName": "NOBODY_X", "intervals": [{"id": 0, "payloads": [{"type": "DEMAND", "values": [1]}]}]}])),
             "resourceName",

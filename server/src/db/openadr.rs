@@ -69,23 +69,33 @@ pub async fn client_by_secret(
     }))
 }
 
+/// Stores a new token of `client`, and drops that client's tokens that have expired by
+/// `now`, so a client asking for a token every few minutes leaves no trail.
 pub async fn insert_token(
     db: &Db,
     token_hash: &str,
     client: i64,
+    now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    with_db!(db, |p| {
+    let mut tx = db.begin().await?;
+    with_tx!(&mut tx, |c| {
+        sqlx::query("DELETE FROM openadr_tokens WHERE client_id = $1 AND expires_at <= $2")
+            .bind(client)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
         sqlx::query(
             "INSERT INTO openadr_tokens (token_hash, client_id, expires_at) VALUES ($1, $2, $3)",
         )
         .bind(token_hash)
         .bind(client)
         .bind(expires_at)
-        .execute(p)
+        .execute(&mut *c)
         .await?
         .rows_affected()
     });
+    tx.commit().await?;
     Ok(())
 }
 

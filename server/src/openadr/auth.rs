@@ -178,8 +178,12 @@ pub async fn token(
         Err(e) => return Problem::from(e).into_response(),
     };
     let access = generate_token();
-    let expires = Utc::now() + Duration::seconds(TOKEN_SECONDS);
-    if let Err(e) = store::insert_token(&state.db, &token_hash(&access), client.id, expires).await {
+    // Token lifetimes follow the wall clock, as the integration tokens' do.
+    let now = Utc::now();
+    let expires = now + Duration::seconds(TOKEN_SECONDS);
+    if let Err(e) =
+        store::insert_token(&state.db, &token_hash(&access), client.id, now, expires).await
+    {
         return Problem::from(e).into_response();
     }
     let mut res = Json(json!({
@@ -194,15 +198,36 @@ pub async fn token(
     res
 }
 
-/// `GET auth/server`: where tokens are issued (this VTN's own `auth/token`).
-pub async fn server(OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
+/// `GET auth/server`: where tokens are issued (this VTN's own `auth/token`). Behind a
+/// trusted proxy (`--trusted-proxy`) the proxy's `X-Forwarded-Proto` and `X-Forwarded-Host`
+/// name the public address, so a VEN is sent to `https://…` when TLS ends at the proxy; from
+/// anyone else those headers are ignored.
+pub async fn server(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    req: axum::extract::Request,
+) -> Response {
+    let via_proxy = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|c| state.trusted_proxies.iter().any(|n| n.contains(&c.0.ip())));
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let scheme = match via_proxy.then(|| header("x-forwarded-proto")).flatten() {
+        Some("https") => "https",
+        _ => "http",
+    };
+    let host = via_proxy
+        .then(|| header("x-forwarded-host"))
+        .flatten()
+        .or_else(|| header(header::HOST.as_str()))
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
         .unwrap_or("localhost");
     let path = uri.path();
     let base = path.strip_suffix("auth/server").unwrap_or("/");
-    Json(json!({"tokenURL": format!("http://{host}{base}auth/token")})).into_response()
+    Json(json!({"tokenURL": format!("{scheme}://{host}{base}auth/token")})).into_response()
 }
 
 /// The client a request is made by, from its bearer token.
@@ -292,8 +317,10 @@ pub async fn create_client_api(
         body.ven.as_deref(),
     )
     .await?;
+    // The secret is shown this once: no cache may keep it.
     Ok((
         StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
         Json(json!({"clientID": client.client_id, "clientSecret": client.secret})),
     )
         .into_response())

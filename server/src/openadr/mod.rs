@@ -261,6 +261,64 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The base path as axum nests it: leading slash, no trailing one.
+/// First path segments the console, the REST API and the integration routes use: the VTN
+/// may not be nested under one of them (nor at the root), or the routers would overlap.
+const TAKEN_SEGMENTS: &[&str] = &[
+    "admin",
+    "aggregators",
+    "api",
+    "audit",
+    "confirm",
+    "devices",
+    "enrollments",
+    "events",
+    "forecast",
+    "fn",
+    "health",
+    "home",
+    "integration",
+    "login",
+    "logout",
+    "meter-data",
+    "metrics",
+    "monitor",
+    "network",
+    "pkg",
+    "programs",
+    "ready",
+    "reductions",
+    "reports",
+    "rest",
+    "settlements",
+    "strategies",
+    "style",
+];
+
+/// Checks a configured base path (`--openadr-base`): one or more segments of letters,
+/// digits, `.`, `_` and `-`, the first not one the rest of GridFlex uses.
+pub fn check_base(base: &str) -> Result<String, String> {
+    let segments: Vec<&str> = base.trim().split('/').filter(|s| !s.is_empty()).collect();
+    let Some(first) = segments.first() else {
+        return Err("the OpenADR base path may not be the root; use e.g. /openadr/3.1/".into());
+    };
+    if let Some(bad) = segments.iter().find(|s| {
+        matches!(**s, "." | "..")
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    }) {
+        return Err(format!(
+            "`{bad}`: a path segment has only letters, digits, `.`, `_` and `-` (and is not `.` or `..`)"
+        ));
+    }
+    if TAKEN_SEGMENTS.contains(first) {
+        return Err(format!(
+            "`/{first}` is already used by GridFlex; choose another first segment"
+        ));
+    }
+    Ok(base.trim().to_string())
+}
+
 pub fn nest_path(base: &str) -> String {
     let trimmed = base.trim().trim_end_matches('/');
     if trimmed.starts_with('/') {
@@ -290,6 +348,23 @@ mod tests {
         }
         let q = ListQuery::parse(Some("skip=5&limit=50&targets=x")).unwrap();
         assert_eq!((q.skip, q.limit), (5, 50));
+    }
+
+    #[test]
+    fn a_base_at_the_root_or_under_a_taken_segment_is_refused() {
+        for bad in [
+            "/",
+            "",
+            " ",
+            "/api/openadr",
+            "events",
+            "/open adr/",
+            "/vtn/../api",
+        ] {
+            assert!(check_base(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(check_base("/openadr/3.1/").unwrap(), "/openadr/3.1/");
+        assert_eq!(check_base("vtn").unwrap(), "vtn");
     }
 
     #[test]

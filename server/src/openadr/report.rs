@@ -19,6 +19,9 @@ use crate::db::audit::{append, NewAuditEntry};
 use crate::db::openadr::{self as store, DeviceOutcome};
 use crate::web::AppState;
 
+/// The largest demand or usage one device may report, in kW (or kWh per hour).
+const MAX_DEVICE_KW: f64 = 1000.0;
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReportRequest {
@@ -139,12 +142,13 @@ fn resource_outcome(
         let period = iv.interval_period.as_ref().or(r.interval_period.as_ref());
         let length = match period.and_then(|p| p.duration.as_deref()) {
             Some(d) => Some(
+                // Readings come at least a minute apart (meters report 5, 15 or 60).
                 parse_duration(d)
-                    .filter(|d| *d > Duration::zero())
+                    .filter(|d| *d >= Duration::minutes(1) && *d <= Duration::days(1))
                     .ok_or_else(|| {
                         bad(
                             format!("{at}.intervalPeriod.duration"),
-                            "an ISO 8601 duration such as PT15M",
+                            "an ISO 8601 duration from PT1M to P1D, such as PT15M",
                         )
                     })?,
             ),
@@ -172,9 +176,16 @@ fn resource_outcome(
                     status = Some(code);
                 }
                 "DEMAND" | "USAGE" => {
-                    let n = v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| {
-                        bad(format!("{at}.values[0]"), "a number ≥ 0")
-                    })?;
+                    // No single device draws a megawatt: a larger value is a unit mistake.
+                    let n = v
+                        .as_f64()
+                        .filter(|n| n.is_finite() && (0.0..=MAX_DEVICE_KW).contains(n))
+                        .ok_or_else(|| {
+                            bad(
+                                format!("{at}.values[0]"),
+                                &format!("a number from 0 to {MAX_DEVICE_KW} (kW or kWh)"),
+                            )
+                        })?;
                     if p.kind == "DEMAND" {
                         kw.push(n);
                     } else {
