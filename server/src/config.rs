@@ -152,6 +152,12 @@ pub enum OpenAdrClientCommand {
         #[arg(long)]
         ven: Option<String>,
     },
+    /// Revoke a client: its secret gets no more tokens and its tokens are refused at once.
+    Revoke {
+        /// The client's id (`oadr-…`, as printed by `create`).
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

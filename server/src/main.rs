@@ -84,6 +84,16 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("OpenADR client `{name}` created. The secret is shown only this once; get a token with POST <base>auth/token (grant_type=client_credentials).");
             Ok(())
         }
+        Command::Openadr {
+            command:
+                OpenAdrCommand::Client {
+                    command: OpenAdrClientCommand::Revoke { id },
+                },
+        } => {
+            gridflex::openadr::auth::revoke_client(&db, "cli", &id).await?;
+            println!("OpenADR client {id} revoked; its tokens were deleted.");
+            Ok(())
+        }
         Command::Backup { file } => {
             let started = std::time::Instant::now();
             let bytes = db::backup::backup(&db, &file).await?;

@@ -266,7 +266,12 @@ pub async fn build_app(
         .merge(api::router())
         .route(
             "/api/v1/openadr/clients",
-            post(crate::openadr::auth::create_client_api),
+            post(crate::openadr::auth::create_client_api)
+                .get(crate::openadr::auth::list_clients_api),
+        )
+        .route(
+            "/api/v1/openadr/clients/{client_id}",
+            axum::routing::delete(crate::openadr::auth::revoke_client_api),
         )
         .nest(
             &crate::openadr::nest_path(&settings.openadr_base),

@@ -564,3 +564,135 @@ async fn paging_tokens_and_bad_input_are_answered_with_problems_and_store_nothin
     .await;
     t.cleanup().await;
 }
+
+async fn api_delete(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .delete(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+async fn api_list(app: &TestApp, token: &str) -> (u16, String) {
+    let res = app.api_get(token, "/api/v1/openadr/clients").await;
+    let status = res.status().as_u16();
+    (status, res.text().await.unwrap())
+}
+
+each_backend!(a_revoked_client_is_refused_at_once_and_gets_no_new_token);
+async fn a_revoked_client_is_refused_at_once_and_gets_no_new_token(t: TestDb) {
+    let app = spawn_app(&t).await;
+    let admin = gridflex::auth::create_token(&t.db, "test", "adm", "admin")
+        .await
+        .unwrap();
+    let op = gridflex::auth::create_token(&t.db, "test", "op", "operator")
+        .await
+        .unwrap();
+    let (id, secret) = new_client(&t, "dashboard", &["read_all"], None).await;
+    let (other_id, other_secret) = new_client(&t, "other", &["read_all"], None).await;
+    let token = bearer(&app, &id, &secret).await;
+    let other_token = bearer(&app, &other_id, &other_secret).await;
+    assert_eq!(get(&app, &token, "programs").await.0, 200, "{}", t.name);
+
+    // The admin lists the clients: names, scopes, no secret.
+    let (status, text) = api_list(&app, &admin).await;
+    assert_eq!(status, 200, "{}: {text}", t.name);
+    assert!(!text.contains(&secret) && !text.to_lowercase().contains("secret"));
+    let list: Value = serde_json::from_str(&text).unwrap();
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["clientID"] == id.as_str())
+        .expect("listed");
+    assert_eq!(listed["name"], "dashboard");
+    assert_eq!(listed["scopes"], json!(["read_all"]));
+    assert_eq!(listed["revoked"], false);
+    assert!(listed["ven"].is_null());
+
+    // Others may neither list nor revoke; the client keeps working.
+    assert_eq!(api_list(&app, &op).await.0, 403, "{}", t.name);
+    let path = format!("/api/v1/openadr/clients/{id}");
+    let (status, body) = api_delete(&app, &op, &path).await;
+    assert_eq!(status, 403, "{}: {body}", t.name);
+    assert_eq!(get(&app, &token, "programs").await.0, 200, "{}", t.name);
+
+    // An unknown id is not found, and nothing is audited for it.
+    let (status, body) = api_delete(&app, &admin, "/api/v1/openadr/clients/oadr-nobody").await;
+    assert_eq!(status, 404, "{}: {body}", t.name);
+    let revokes = "SELECT COUNT(*) FROM audit_log WHERE action = 'openadr_client.revoke'";
+    assert_eq!(t.scalar::<i64>(revokes, &[]).await, 0, "{}", t.name);
+
+    // Revoked: the token is refused at once, the secret gets no new one, the tokens are gone.
+    let (status, body) = api_delete(&app, &admin, &path).await;
+    assert_eq!(status, 204, "{}: {body}", t.name);
+    let (status, body) = get(&app, &token, "programs").await;
+    assert_eq!(status, 401, "{}: {body}", t.name);
+    let res = reqwest::Client::new()
+        .post(app.url(&format!("{BASE}auth/token")))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "{}", t.name);
+    let tokens: i64 = t
+        .scalar(
+            "SELECT COUNT(*) FROM openadr_tokens t JOIN openadr_clients c ON c.id = t.client_id
+             WHERE c.client_id = $1",
+            &[Arg::from(id.as_str())],
+        )
+        .await;
+    assert_eq!(tokens, 0, "{}", t.name);
+    let actor: String = t
+        .scalar(
+            "SELECT actor FROM audit_log WHERE action = 'openadr_client.revoke'",
+            &[],
+        )
+        .await;
+    assert_eq!(actor, "token:adm", "{}", t.name);
+    let (_, text) = api_list(&app, &admin).await;
+    let list: Value = serde_json::from_str(&text).unwrap();
+    let revoked = |cid: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["clientID"] == cid)
+            .unwrap()["revoked"]
+            .clone()
+    };
+    assert_eq!(revoked(&id), true, "{}", t.name);
+    assert_eq!(revoked(&other_id), false, "{}", t.name);
+
+    // Another client is untouched; the CLI's revoke (the same call) takes it too.
+    assert_eq!(
+        get(&app, &other_token, "programs").await.0,
+        200,
+        "{}",
+        t.name
+    );
+    let err = gridflex::openadr::auth::revoke_client(&t.db, "cli", "oadr-nobody")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, gridflex::error::DomainError::NotFound(_)),
+        "{err:?}"
+    );
+    gridflex::openadr::auth::revoke_client(&t.db, "cli", &other_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&app, &other_token, "programs").await.0,
+        401,
+        "{}",
+        t.name
+    );
+    assert_eq!(t.scalar::<i64>(revokes, &[]).await, 2, "{}", t.name);
+    t.cleanup().await;
+}

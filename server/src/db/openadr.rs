@@ -118,6 +118,58 @@ pub async fn client_by_token(
     }))
 }
 
+/// A client as the admin sees it (never its secret).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientInfo {
+    pub id: i64,
+    pub client_id: String,
+    pub name: String,
+    pub scopes: String,
+    pub ven_ref: Option<String>,
+    pub revoked: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Every client, oldest first.
+pub async fn clients(db: &Db) -> Result<Vec<ClientInfo>, DomainError> {
+    Ok(with_db!(db, |p| {
+        sqlx::query_as::<_, ClientInfo>(
+            "SELECT id, client_id, name, scopes, ven_ref, revoked, created_at
+             FROM openadr_clients ORDER BY id",
+        )
+        .fetch_all(p)
+        .await?
+    }))
+}
+
+/// Revokes the client with this id (its secret stops working) and deletes its tokens (they
+/// stop at once); answers the client as it was, or `None` for an unknown id.
+pub async fn revoke_client(
+    tx: &mut Tx,
+    client_id: &str,
+) -> Result<Option<ClientInfo>, DomainError> {
+    Ok(with_tx!(tx, |c| {
+        let before = sqlx::query_as::<_, ClientInfo>(
+            "SELECT id, client_id, name, scopes, ven_ref, revoked, created_at
+             FROM openadr_clients WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(&mut *c)
+        .await?;
+        if let Some(b) = &before {
+            sqlx::query("UPDATE openadr_clients SET revoked = TRUE WHERE id = $1")
+                .bind(b.id)
+                .execute(&mut *c)
+                .await?;
+            sqlx::query("DELETE FROM openadr_tokens WHERE client_id = $1")
+                .bind(b.id)
+                .execute(&mut *c)
+                .await?;
+        }
+        before
+    }))
+}
+
 /// An aggregator the grid side knows (a VEN).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VenRow {

@@ -93,6 +93,26 @@ pub async fn create_client(
     Ok(NewClient { client_id, secret })
 }
 
+/// Revokes the client `client_id`: its secret no longer gets a token and its tokens are
+/// deleted, so it is refused at once. Audited in the same transaction; an unknown id is
+/// not found. Revoking a revoked client again is harmless (and audited again).
+pub async fn revoke_client(db: &Db, actor: &str, client_id: &str) -> Result<(), DomainError> {
+    let client_id = client_id.trim();
+    let mut tx = db.begin().await?;
+    let before = store::revoke_client(&mut tx, client_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(format!("OpenADR client {client_id}")))?;
+    append(
+        &mut tx,
+        NewAuditEntry::new(actor, "openadr_client.revoke", "openadr_client", before.id)
+            .before(json!({"clientId": before.client_id, "revoked": before.revoked}))
+            .after(json!({"clientId": before.client_id, "revoked": true})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     let mut res = (
         status,
@@ -324,4 +344,39 @@ pub async fn create_client_api(
         Json(json!({"clientID": client.client_id, "clientSecret": client.secret})),
     )
         .into_response())
+}
+
+/// `DELETE /api/v1/openadr/clients/{clientID}`: the admin revokes a client (204; 404 for an
+/// unknown id).
+pub async fn revoke_client_api(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    crate::web::api::ApiViewer(viewer): crate::web::api::ApiViewer,
+    axum::extract::Path(client_id): axum::extract::Path<String>,
+) -> Result<Response, crate::web::api::ApiError> {
+    crate::access::require(&viewer, app::access::Action::ManageOpenAdrClients)?;
+    revoke_client(&state.db, &viewer.username, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/v1/openadr/clients`: the admin lists the clients (never a secret).
+pub async fn list_clients_api(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    crate::web::api::ApiViewer(viewer): crate::web::api::ApiViewer,
+) -> Result<Response, crate::web::api::ApiError> {
+    crate::access::require(&viewer, app::access::Action::ManageOpenAdrClients)?;
+    let clients = store::clients(&state.db).await?;
+    let items: Vec<serde_json::Value> = clients
+        .into_iter()
+        .map(|c| {
+            json!({
+                "clientID": c.client_id,
+                "name": c.name,
+                "scopes": c.scopes.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+                "ven": c.ven_ref,
+                "revoked": c.revoked,
+                "createdAt": c.created_at,
+            })
+        })
+        .collect();
+    Ok(Json(items).into_response())
 }
