@@ -249,7 +249,7 @@ pub struct ServeArgs {
     pub programs_token: Option<String>,
 
     /// What the remote program side speaks: `gridflex` (GridFlex's own envelope) or
-    /// `published` (the published program-side REST paths for flows 4–6).
+    /// `published` (the published program-side REST paths for flows 1 and 4–6).
     #[arg(long, env = "GRIDFLEX_PROGRAMS_DIALECT", value_enum, default_value_t = ProgramsDialect::Gridflex)]
     pub programs_dialect: ProgramsDialect,
 

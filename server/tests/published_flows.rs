@@ -3,12 +3,14 @@
 //! the grid's acknowledgements of flows 2 and 3. The golden documents in
 //! tests/golden/published are posted unchanged and the answers checked field by field; a
 //! bad record is answered alone naming every bad field, the rest of the request applied.
+//! A grid side speaking the published dialect drives a program side through flows 1 and 4–6.
 
 mod common;
 
 use std::sync::Arc;
 
 use common::*;
+use gridflex::db::place::{record_places, NetworkPlace};
 use gridflex::integration::inbound::Side;
 use gridflex::integration::message::{enqueue, new_message_id, NewMessage};
 use gridflex::integration::peer::{InProcessPeer, Peers, PublishedHttpPeer};
@@ -744,6 +746,220 @@ async fn a_grid_side_speaking_the_published_dialect_drives_a_program_side_throug
         )
         .await;
     assert!(error.contains("EV-X-S1"), "{error}");
+    drop(app);
+    grid.cleanup().await;
+    t.cleanup().await;
+}
+
+/// The program side learns where `SP-PUB-1` (the golden enrollment's service point) is.
+async fn place_golden_service_point(t: &TestDb) {
+    let transformer: String = t
+        .scalar(
+            "SELECT code FROM network_nodes WHERE kind = 'transformer' ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await;
+    let mut tx = t.db.begin().await.unwrap();
+    let place = NetworkPlace {
+        service_point_id: "SP-PUB-1".into(),
+        transformer_code: transformer,
+        feeder_code: None,
+        substation_code: None,
+    };
+    record_places(&mut tx, &[place], None, test_now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A GridFlex flow 1 record at the golden service point enrolling `nics` in SMT-BYOD.
+fn enrollment_record(record_id: &str, person: &str, email: &str, nics: &[&str]) -> Value {
+    let assets: Vec<Value> = nics
+        .iter()
+        .map(|nic| {
+            json!({"headEndSystem": "ECOBEE", "nicId": nic, "deviceType": "thermostat",
+                   "specification": "ecobee3 lite", "serialNumber": format!("SN-{nic}"), "nominalKw": 3.0})
+        })
+        .collect();
+    json!({"recordId": record_id,
+        "customerInfo": {"personId": person, "accountId": format!("{person}-ACC"), "name": "Dialect Customer",
+                         "email": email},
+        "programInfo": {"programCode": "SMT-BYOD"},
+        "locationInfo": {"servicePointId": "SP-PUB-1", "premiseId": "PREM-4410", "timeZone": "America/Chicago",
+                         "transformerCode": "unused",
+                         "address": {"street": "12 Lake Shore Dr", "city": "Riverside", "postalCode": "60546"}},
+        "enrollmentSource": "X1BY", "ownership": "owned", "startDate": "2026-12-10",
+        "assetInfo": {"assetList": assets}})
+}
+
+each_backend!(a_grid_side_speaking_the_published_dialect_enrolls_one_record_per_call);
+async fn a_grid_side_speaking_the_published_dialect_enrolls_one_record_per_call(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let (grid, worker) = published_grid(&t, &app).await;
+    place_golden_service_point(&t).await;
+    // PUB0001 and PUB0002 are already enrolled in SMT-BYOD.
+    let token = gridflex::auth::create_token(&t.db, "test", "golden-sender", "integration")
+        .await
+        .expect("token");
+    let (status, ack) = post(&app, &token, ENROLL, &golden("enroll-full.json")).await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    let existing = ack["collection"][0]["enrollmentId"]
+        .as_i64()
+        .expect("an id");
+    let enrollments_before = t.count("enrollments").await;
+
+    let batch = queue(
+        &grid,
+        "enrollment_request",
+        json!({"transactionId": "DIALECT-B1", "records": [
+            enrollment_record("R-NEW", "DIA-P-1", "new@example.com", &["DIA10"]),
+            enrollment_record("R-THERE", "PUB-P-1", "grace@example.com", &["PUB0001", "PUB0002"]),
+            enrollment_record("R-BAD", "DIA-P-3", "not an email", &["DIA30"]),
+        ]}),
+    )
+    .await;
+    let report = worker.tick().await.unwrap();
+    assert_eq!(
+        (report.delivered, report.business_errors, report.retries),
+        (1, 0, 0),
+        "{}: {report:?}",
+        t.name
+    );
+    assert_eq!(outbound_status(&grid, &batch).await, "delivered");
+
+    // The program side: one published enrollment per record, the new one stored alone.
+    assert_eq!(
+        t.count("enrollments").await,
+        enrollments_before + 1,
+        "{}",
+        t.name
+    );
+    let enrolled: Vec<String> = scalars(
+        &t.db,
+        "SELECT d.nic_id FROM enrollments e JOIN enrollment_devices ed ON ed.enrollment_id = e.id \
+         JOIN devices d ON d.id = ed.device_id JOIN customers c ON c.id = e.customer_id \
+         WHERE c.person_id = 'DIA-P-1' ORDER BY d.nic_id",
+        &[],
+    )
+    .await;
+    assert_eq!(enrolled, ["DIA10"], "{}", t.name);
+    let sent: i64 = t
+        .count(
+            "SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' \
+             AND flow = 'enrollment_request'",
+        )
+        .await;
+    // The golden one and one per good record; the bad one is refused before the inbox.
+    assert_eq!(sent, 3, "{}", t.name);
+
+    // The grid side recorded the acknowledgement in GridFlex's own shape, per record.
+    let recorded: String = grid
+        .scalar(
+            "SELECT result FROM integration_messages WHERE message_id = $1 AND direction = 'outbound'",
+            &[Arg::Text(batch.clone())],
+        )
+        .await;
+    let recorded: Value = serde_json::from_str(&recorded).unwrap();
+    assert_eq!(recorded["transactionId"], "DIALECT-B1");
+    let results = recorded["results"].as_array().expect("results");
+    let statuses: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["recordId"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("R-NEW", "CREATED"),
+            ("R-THERE", "ALREADY_EXISTS"),
+            ("R-BAD", "REJECTED")
+        ],
+        "{}: {recorded}",
+        t.name
+    );
+    assert!(results[0]["enrollmentId"].as_i64().is_some());
+    assert_eq!(results[1]["enrollmentId"].as_i64(), Some(existing));
+    assert_eq!(fields_of(&results[2]), ["customerInfo.email"], "{recorded}");
+    let ack: gridflex::integration::wire::EnrollmentRequestAck =
+        serde_json::from_value(recorded.clone()).expect("GridFlex's flow 1 acknowledgement");
+    assert_eq!(ack.results.len(), 3);
+
+    // The same record sent again in a new message is there now: nothing new is stored.
+    let resent = queue(
+        &grid,
+        "enrollment_request",
+        json!({"transactionId": "DIALECT-B2", "records": [
+            enrollment_record("R-NEW", "DIA-P-1", "new@example.com", &["DIA10"]),
+        ]}),
+    )
+    .await;
+    let report = worker.tick().await.unwrap();
+    assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
+    let recorded: String = grid
+        .scalar(
+            "SELECT result FROM integration_messages WHERE message_id = $1 AND direction = 'outbound'",
+            &[Arg::Text(resent)],
+        )
+        .await;
+    let recorded: Value = serde_json::from_str(&recorded).unwrap();
+    assert_eq!(
+        recorded["results"][0]["status"], "ALREADY_EXISTS",
+        "{recorded}"
+    );
+    assert_eq!(
+        recorded["results"][0]["enrollmentId"],
+        results[0]["enrollmentId"]
+    );
+    assert_eq!(
+        t.count("enrollments").await,
+        enrollments_before + 1,
+        "{}",
+        t.name
+    );
+
+    // No answer (nothing listens there) is a technical fault: the message is retried.
+    let unreachable = PublishedHttpPeer::new(
+        "http://127.0.0.1:1",
+        "token",
+        std::time::Duration::from_secs(2),
+    )
+    .expect("peer");
+    let offline = DeliveryWorker::new(
+        grid.db.clone(),
+        Peers {
+            programs: Arc::new(unreachable),
+            grid: Arc::new(InProcessPeer {
+                db: grid.db.clone(),
+                side: Side::Grid,
+                calendar: cal(),
+                handlers: inbound_handlers(),
+            }),
+        },
+        test_clock(),
+        RetryPolicy::default(),
+        7,
+    );
+    let retried = queue(
+        &grid,
+        "enrollment_request",
+        json!({"transactionId": "DIALECT-B3", "records": [
+            enrollment_record("R-LATER", "DIA-P-4", "later@example.com", &["DIA40"]),
+        ]}),
+    )
+    .await;
+    let report = offline.tick().await.unwrap();
+    assert_eq!(
+        (report.delivered, report.business_errors, report.retries),
+        (0, 0, 1),
+        "{}: {report:?}",
+        t.name
+    );
+    assert_ne!(outbound_status(&grid, &retried).await, "delivered");
     drop(app);
     grid.cleanup().await;
     t.cleanup().await;

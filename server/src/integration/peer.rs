@@ -199,11 +199,13 @@ impl Peer for HttpPeer {
 }
 
 /// A remote program side that speaks the published contract
-/// (`GRIDFLEX_PROGRAMS_DIALECT=published`): flows 4–6 go to the published paths with the
-/// published bodies and their answers are read in the published error model — `SUCCESS`
+/// (`GRIDFLEX_PROGRAMS_DIALECT=published`): flows 1 and 4–6 go to the published paths with
+/// the published bodies and their answers are read in the published error model — `SUCCESS`
 /// delivered, `ERROR` a business error (the records' `responseCode`s kept, no retry),
-/// `FAILURE` or no answer a technical fault (retried). Flows without a published path
-/// travel in GridFlex's own envelope.
+/// `FAILURE` or no answer a technical fault (retried). Flow 1 is one enroll call per record,
+/// as the published middleware sends it, and its answers are collected into GridFlex's own
+/// flow 1 acknowledgement (see [`PublishedHttpPeer::deliver_enrollments`]). Flows without a
+/// published path travel in GridFlex's own envelope.
 pub struct PublishedHttpPeer {
     http: HttpPeer,
 }
@@ -213,6 +215,71 @@ impl PublishedHttpPeer {
         Ok(PublishedHttpPeer {
             http: HttpPeer::new(base_url, token, timeout)?,
         })
+    }
+
+    /// Posts `body` to `path`; the answer's status and JSON (`Null` when it is not JSON).
+    async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(reqwest::StatusCode, serde_json::Value), DeliveryError> {
+        let url = format!("{}{path}", self.http.base_url);
+        let res = self
+            .http
+            .client
+            .post(&url)
+            .bearer_auth(&self.http.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Technical(format!("{url}: {e}")))?;
+        let status = res.status();
+        Ok((status, res.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+
+    /// Flow 1: one published enroll call per record, in order. Each answer becomes the
+    /// record's result — created, already there (`10589`), or refused with its errors
+    /// (`ERROR`, not retried) — and the results together are the acknowledgement the grid
+    /// side records, in the shape GridFlex's own envelope answers. A technical fault on any
+    /// call (`FAILURE`, a 5xx, no answer) fails the whole message, to be retried: the records
+    /// keep their transaction ids, so the ones already sent are answered as before.
+    async fn deliver_enrollments(
+        &self,
+        msg: &MessageRow,
+        payload: &serde_json::Value,
+    ) -> Result<serde_json::Value, DeliveryError> {
+        use crate::integration::wire::published::{
+            enrollment_result, published_enrollments, rejected_result, ENROLL_PATH,
+        };
+        let mut results = Vec::new();
+        for (record_id, document) in published_enrollments(&msg.message_id, payload) {
+            let document = match document {
+                Ok(d) => d,
+                Err(error) => {
+                    results.push(rejected_result(&record_id, vec![error]));
+                    continue;
+                }
+            };
+            let (status, answer) = self.post(ENROLL_PATH, &document).await?;
+            let result = if status.is_server_error() {
+                Err(format!("answered {status}"))
+            } else {
+                enrollment_result(&record_id, &answer)
+            };
+            match result {
+                Ok(r) => results.push(r),
+                Err(why) => {
+                    return Err(DeliveryError::Technical(format!(
+                        "{}{ENROLL_PATH} ({}): {why} ({status})",
+                        self.http.base_url, document["transactionId"]
+                    )))
+                }
+            }
+        }
+        Ok(serde_json::json!({
+            "transactionId": payload["transactionId"],
+            "results": results,
+        }))
     }
 }
 
@@ -225,6 +292,9 @@ impl Peer for PublishedHttpPeer {
     ) -> Result<serde_json::Value, DeliveryError> {
         let payload: serde_json::Value =
             serde_json::from_str(&msg.payload).unwrap_or(serde_json::Value::Null);
+        if msg.flow == "enrollment_request" {
+            return self.deliver_enrollments(msg, &payload).await;
+        }
         let Some((path, body)) = crate::integration::wire::published::published_request(
             &msg.flow,
             &msg.message_id,
@@ -233,17 +303,7 @@ impl Peer for PublishedHttpPeer {
             return self.http.deliver(msg, now).await;
         };
         let url = format!("{}{path}", self.http.base_url);
-        let res = self
-            .http
-            .client
-            .post(&url)
-            .bearer_auth(&self.http.token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| DeliveryError::Technical(format!("{url}: {e}")))?;
-        let status = res.status();
-        let answer: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
+        let (status, answer) = self.post(path, &body).await?;
         match answer["ackType"].as_str() {
             Some("SUCCESS") if status.is_success() => Ok(answer),
             Some("ERROR") => {

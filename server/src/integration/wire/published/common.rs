@@ -10,6 +10,7 @@ use super::enroll::{Fields, ACK_ERROR, ACK_FAILURE, ACK_SUCCESS, MAX_TRANSACTION
 use crate::integration::wire::check::join;
 use crate::integration::wire::RecordErrorWire;
 
+pub const ENROLL_PATH: &str = "/rest/apis/cross/digitalAssets/programEnrollments/enroll";
 pub const ENROLLMENT_ACK_PATH: &str =
     "/rest/apis/cross/digitalAssets/programEnrollments/postAcknowledgement";
 pub const DEVICE_STATUS_PATH: &str =

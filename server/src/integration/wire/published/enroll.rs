@@ -59,6 +59,24 @@ pub fn ownership_of(code: &str) -> Option<Ownership> {
     OWNERSHIPS.iter().find(|(c, _)| *c == code).map(|(_, o)| *o)
 }
 
+/// The published `assetOwnership` code of GridFlex's ownership; `None` for one the
+/// published list has no code for (leased).
+pub fn ownership_code(ownership: Ownership) -> Option<&'static str> {
+    OWNERSHIPS
+        .iter()
+        .find(|(_, o)| *o == ownership)
+        .map(|(c, _)| *c)
+}
+
+/// The published `assetType` of a GridFlex device type.
+pub fn asset_type_code(device_type: DeviceType) -> &'static str {
+    ASSET_TYPES
+        .iter()
+        .find(|(_, t, _)| *t == device_type)
+        .map(|(c, _, _)| *c)
+        .unwrap_or("THERMOSTAT")
+}
+
 /// The published enrollment document, field names exactly as published.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

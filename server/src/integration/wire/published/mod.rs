@@ -5,6 +5,7 @@
 mod acks;
 mod common;
 mod enroll;
+mod enroll_request;
 mod participation;
 mod program_event;
 mod request;
@@ -18,14 +19,15 @@ pub use common::{
     MAX_HEAD_END_CHARS, MAX_NIC_ID_CHARS,
 };
 pub use common::{
-    DEVICE_STATUS_PATH, ENROLLMENT_ACK_PATH, LIFECYCLE_PATH, OUTCOME_PATH, PROGRAM_EVENT_PATH,
-    RESERVE_PATH,
+    DEVICE_STATUS_PATH, ENROLLMENT_ACK_PATH, ENROLL_PATH, LIFECYCLE_PATH, OUTCOME_PATH,
+    PROGRAM_EVENT_PATH, RESERVE_PATH,
 };
 pub use enroll::{
     device_type_of, ownership_of, published_ack, published_field, read_back, EnrollAck,
     EnrollAckItem, EnrollDocument, PublishedAsset, PublishedExtras, ACK_ERROR, ACK_FAILURE,
     ACK_SUCCESS, ALREADY_EXISTS_MESSAGE_NBR, MAX_TRANSACTION_ID_CHARS,
 };
+pub use enroll_request::{enrollment_result, published_enrollments, rejected_result};
 pub use participation::{
     OutcomeDocument, PublishedOutcome, PublishedReservation, ReserveDocument, StagePart,
     MAX_ERROR_MESSAGE_CHARS,
