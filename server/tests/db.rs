@@ -6,6 +6,7 @@ mod common;
 use chrono::Duration;
 use common::*;
 use gridflex::db::audit::{self, ChainCheck, NewAuditEntry};
+use gridflex::db::program_network;
 use gridflex::programs::enrollment::{change_status, EnrollmentAction};
 use gridflex::with_db;
 
@@ -115,115 +116,64 @@ async fn the_audit_chain_verifies_and_a_tampered_row_is_named(t: TestDb) {
 each_backend!(moving_a_transformer_keeps_history_and_moves_what_hangs_below);
 async fn moving_a_transformer_keeps_history_and_moves_what_hangs_below(t: TestDb) {
     with_demo(&t).await;
-    // The most populated transformer and another feeder, by code: each side moves it in its
-    // own model (the grid in its network, the program side in its copy, as flow 11 does).
-    let (transformer_code, old_feeder_code): (String, String) = with_db!(&t.db, |p| {
+    // The most populated transformer and another feeder, moved in the program side's copy of
+    // the network as flow 11 does (the grid's own model only grows; its moves arrive on the
+    // program side through the export).
+    let (transformer, old_feeder): (i64, i64) = with_db!(&t.db, |p| {
         sqlx::query_as(
-        "SELECT x.code, f.code FROM device_locations l JOIN program_network_nodes x ON x.id = l.transformer_id
-         JOIN program_network_nodes f ON f.id = l.feeder_id
-         GROUP BY x.code, f.code ORDER BY COUNT(*) DESC, x.code LIMIT 1"
-    )
-    .fetch_one(p)
-    .await
-    .unwrap()
+            "SELECT l.transformer_id, l.feeder_id FROM device_locations l
+             GROUP BY l.transformer_id, l.feeder_id ORDER BY COUNT(*) DESC, l.transformer_id LIMIT 1",
+        )
+        .fetch_one(p)
+        .await
+        .unwrap()
     });
-    let new_feeder_code: String = scalar(
+    let new_feeder: i64 = scalar(
         &t.db,
-        "SELECT code FROM network_nodes WHERE kind = 'feeder' AND code <> $1 ORDER BY id DESC LIMIT 1",
-        &[Arg::from(&old_feeder_code)],
+        "SELECT id FROM program_network_nodes WHERE kind = 'feeder' AND id <> $1 ORDER BY id DESC LIMIT 1",
+        &[Arg::from(old_feeder)],
     )
     .await;
     let before_move = test_now() - Duration::seconds(1);
-    for side in ["network_nodes", "program_network_nodes"] {
-        let id_of = |code: &str| {
-            let sql = format!("SELECT id FROM {side} WHERE code = $1");
-            let code = code.to_string();
-            let db = t.db.clone();
-            async move { scalar::<i64>(&db, &sql, &[Arg::from(&code)]).await }
-        };
-        let (transformer, old_feeder, new_feeder) = (
-            id_of(&transformer_code).await,
-            id_of(&old_feeder_code).await,
-            id_of(&new_feeder_code).await,
-        );
-        let grid = side == "network_nodes";
-        let mut tx = t.db.begin().await.unwrap();
-        if grid {
-            gridflex::db::network::transfer_node(&mut tx, transformer, new_feeder, test_now())
-                .await
-                .unwrap();
-        } else {
-            gridflex::db::program_network::transfer_node(
-                &mut tx,
-                transformer,
-                new_feeder,
-                test_now(),
-            )
-            .await
-            .unwrap();
-        }
-        tx.commit().await.unwrap();
-        let parent_at = |at| {
-            let db = t.db.clone();
-            async move {
-                if grid {
-                    gridflex::db::network::parent_at(&db, transformer, at)
-                        .await
-                        .unwrap()
-                } else {
-                    gridflex::db::program_network::parent_at(&db, transformer, at)
-                        .await
-                        .unwrap()
-                }
-            }
-        };
-        assert_eq!(
-            parent_at(test_now()).await,
-            Some(new_feeder),
-            "{}: {side}",
-            t.name
-        );
-        assert_eq!(
-            parent_at(before_move).await,
-            Some(old_feeder),
-            "{}: {side}: history kept",
-            t.name
-        );
-        // A transformer cannot hang under a substation.
-        let substation: i64 = scalar(
-            &t.db,
-            &format!("SELECT id FROM {side} WHERE kind = 'substation' LIMIT 1"),
-            &[],
-        )
-        .await;
-        let mut tx = t.db.begin().await.unwrap();
-        let refused = if grid {
-            gridflex::db::network::transfer_node(&mut tx, transformer, substation, test_now())
-                .await
-                .is_err()
-        } else {
-            gridflex::db::program_network::transfer_node(
-                &mut tx,
-                transformer,
-                substation,
-                test_now(),
-            )
-            .await
-            .is_err()
-        };
-        assert!(refused, "{}: {side}", t.name);
-        drop(tx);
-        if !grid {
-            let stale: i64 = scalar(
-                &t.db,
-                "SELECT COUNT(*) FROM enrollments e JOIN device_locations l ON l.id = e.location_id
-                 WHERE l.transformer_id = $1 AND (e.feeder_id <> $2 OR l.feeder_id <> $2)",
-                &[Arg::from(transformer), Arg::from(new_feeder)],
-            )
-            .await;
-            assert_eq!(stale, 0, "{}: enrollments follow the transformer", t.name);
-        }
-    }
+    let mut tx = t.db.begin().await.unwrap();
+    program_network::transfer_node(&mut tx, transformer, new_feeder, test_now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let parent_at = |at| program_network::parent_at(&t.db, transformer, at);
+    assert_eq!(
+        parent_at(test_now()).await.unwrap(),
+        Some(new_feeder),
+        "{}",
+        t.name
+    );
+    assert_eq!(
+        parent_at(before_move).await.unwrap(),
+        Some(old_feeder),
+        "{}: history kept",
+        t.name
+    );
+    // A transformer cannot hang under a substation.
+    let substation: i64 = scalar(
+        &t.db,
+        "SELECT id FROM program_network_nodes WHERE kind = 'substation' LIMIT 1",
+        &[],
+    )
+    .await;
+    let mut tx = t.db.begin().await.unwrap();
+    let refused = program_network::transfer_node(&mut tx, transformer, substation, test_now())
+        .await
+        .is_err();
+    assert!(refused, "{}", t.name);
+    drop(tx);
+    let stale: i64 = scalar(
+        &t.db,
+        "SELECT COUNT(*) FROM enrollments e JOIN device_locations l ON l.id = e.location_id
+         WHERE l.transformer_id = $1 AND (e.feeder_id <> $2 OR l.feeder_id <> $2)",
+        &[Arg::from(transformer), Arg::from(new_feeder)],
+    )
+    .await;
+    assert_eq!(stale, 0, "{}: enrollments follow the transformer", t.name);
     t.cleanup().await;
 }
 
