@@ -492,6 +492,17 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The page a form was posted from, from its `Referer` (an absolute URL or a path): its path
+/// if [`safe_next`] would follow it, so an error can send the browser back there.
+pub fn referer_path(referer: Option<&str>) -> Option<String> {
+    let referer = referer?;
+    let path = match referer.split_once("://") {
+        Some((_, rest)) => &rest[rest.find('/')?..],
+        None => referer,
+    };
+    safe_next(Some(path))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -505,6 +516,23 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_referer_gives_back_its_same_site_path_only() {
+        let back = |r| referer_path(Some(r));
+        assert_eq!(
+            back("http://x:3000/events?page=2").as_deref(),
+            Some("/events?page=2")
+        );
+        assert_eq!(back("/meter-data").as_deref(), Some("/meter-data"));
+        assert_eq!(back("https://x"), None, "no path");
+        assert_eq!(
+            back("http://x//evil.example/"),
+            None,
+            "no protocol-relative path"
+        );
+        assert_eq!(referer_path(None), None);
+    }
 
     #[test]
     fn an_auditor_may_not_open_the_admin_pages() {

@@ -254,22 +254,12 @@ async fn prepare(
 
 /// Where to send an error of the step: the page the form was on (same site only).
 fn referer_path() -> String {
-    parts()
-        .ok()
-        .and_then(|p| {
-            p.headers
-                .get(http::header::REFERER)
-                .and_then(|r| r.to_str().ok())
-                .map(str::to_string)
-        })
-        .and_then(|r| {
-            let path = match r.find("://") {
-                Some(i) => r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_string())?,
-                None => r,
-            };
-            crate::access::safe_next(Some(&path))
-        })
-        .unwrap_or_else(|| "/home".into())
+    let headers = parts().ok().map(|p| p.headers);
+    let referer = headers
+        .as_ref()
+        .and_then(|h| h.get(http::header::REFERER))
+        .and_then(|r| r.to_str().ok());
+    crate::access::referer_path(referer).unwrap_or_else(|| "/home".into())
 }
 
 /// The step: checks the role and the input, keeps the pending action in the session and

@@ -303,15 +303,8 @@ pub async fn console_context(
         let bytes = match read {
             Ok(b) => b,
             Err(TooLarge) if multipart => {
-                let back = parts
-                    .headers
-                    .get(header::REFERER)
-                    .and_then(|r| r.to_str().ok())
-                    .and_then(|r| {
-                        r.split_once("://")
-                            .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
-                    })
-                    .and_then(|p| app::access::safe_next(Some(&p)))
+                let referer = parts.headers.get(header::REFERER);
+                let back = app::access::referer_path(referer.and_then(|r| r.to_str().ok()))
                     .unwrap_or_else(|| "/home".into());
                 let message = crate::web::meter_upload::too_large_message();
                 return crate::web::meter_upload::to_page(&session, true, message, &back).await;
