@@ -5,15 +5,8 @@
 
 mod common;
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{Duration, DurationRound};
 use common::*;
-
-fn form_time(t: DateTime<Utc>) -> String {
-    gridflex::calendar::Calendar::default()
-        .local_time(t)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
 
 async fn event_status(t: &TestDb, id: i64) -> String {
     scalar(
@@ -38,22 +31,8 @@ async fn new_event(t: &TestDb, app: &TestApp, op: &reqwest::Client) -> i64 {
         .duration_trunc(Duration::minutes(15))
         .unwrap()
         + Duration::hours(2);
-    let res = app
-        .post_form(
-            op,
-            "/events",
-            "/fn/create_event",
-            &[
-                ("event[strategy_id]", &strategy.to_string()),
-                ("event[name]", "Called off"),
-                ("event[starts_at]", &form_time(start)),
-                ("event[ends_at]", &form_time(start + Duration::hours(2))),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 302);
-    let to = res.headers()["location"].to_str().unwrap().to_string();
-    to.trim_start_matches("/events/").parse().expect("event id")
+    app.create_event_in_console(op, strategy, "Called off", start, 2)
+        .await
 }
 
 fn location(res: &reqwest::Response) -> String {
@@ -295,19 +274,14 @@ async fn a_refused_new_event_keeps_what_was_typed_and_pages_have_titles(t: TestD
     .await;
     let events_before: i64 = scalar(&t.db, "SELECT COUNT(*) FROM events", &[]).await;
     let res = app
-        .post_form(
+        .post_event_form(
             &op,
-            "/events",
-            "/fn/create_event",
-            &[
-                ("event[strategy_id]", &strategy.to_string()),
-                ("event[name]", "Typed with care"),
-                ("event[starts_at]", "next tuesday at five"),
-                ("event[ends_at]", "2026-12-09 19:00"),
-            ],
+            strategy,
+            "Typed with care",
+            "next tuesday at five",
+            "2026-12-09 19:00",
         )
         .await;
-    assert_eq!(res.status(), 302);
     let (_, html) = app.page(&op, &location(&res)).await;
     assert!(html.contains("id=\"event-form-errors\""), "{}", t.name);
     assert!(

@@ -12,13 +12,6 @@ use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
 use gridflex::with_db;
 
 /// A time as the console's form takes it: local wall time in the utility's zone.
-fn form_time(t: DateTime<Utc>) -> String {
-    gridflex::calendar::Calendar::default()
-        .local_time(t)
-        .format("%Y-%m-%dT%H:%M")
-        .to_string()
-}
-
 async fn scalar_i64(t: &TestDb, sql: &str, id: i64) -> i64 {
     scalar(&t.db, sql, &[Arg::from(id)]).await
 }
@@ -39,34 +32,6 @@ async fn strategy_id(t: &TestDb, name: &str) -> i64 {
         &[Arg::from(name)],
     )
     .await
-}
-
-/// Creates an event through the form; returns its id (from the redirect).
-async fn create_event(
-    app: &TestApp,
-    c: &reqwest::Client,
-    strategy: i64,
-    start: DateTime<Utc>,
-    hours: i64,
-) -> i64 {
-    let res = app
-        .post_form(
-            c,
-            "/events",
-            "/fn/create_event",
-            &[
-                ("event[strategy_id]", &strategy.to_string()),
-                ("event[name]", "Hot afternoon"),
-                ("event[starts_at]", &form_time(start)),
-                ("event[ends_at]", &form_time(start + Duration::hours(hours))),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 302);
-    let to = res.headers()["location"].to_str().unwrap().to_string();
-    to.trim_start_matches("/events/")
-        .parse()
-        .unwrap_or_else(|_| panic!("redirect to the new event, got {to}"))
 }
 
 async fn act(app: &TestApp, c: &reqwest::Client, id: i64, action: &str, reason: &str) -> String {
@@ -120,7 +85,9 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
     let (status, html) = app.page(&op, "/strategies").await;
     assert_eq!(status, 200);
     assert!(html.contains("Northgate heat wave"), "{}", t.name);
-    let id = create_event(&app, &op, strategy, start, 3).await;
+    let id = app
+        .create_event_in_console(&op, strategy, "Hot afternoon", start, 3)
+        .await;
     assert_eq!(status_of(&t, id).await, "New");
 
     let html = act(&app, &op, id, "plan", "").await;
@@ -417,20 +384,14 @@ async fn an_event_is_cancelled_with_a_reason_and_bad_input_is_refused(t: TestDb)
 
     // A window that ends before it starts: a clear error, no event.
     let before = scalar_i64(&t, "SELECT COUNT(*) FROM events WHERE id > $1", 0).await;
-    let res = app
-        .post_form(
-            &op,
-            "/events",
-            "/fn/create_event",
-            &[
-                ("event[strategy_id]", &strategy.to_string()),
-                ("event[name]", "backwards"),
-                ("event[starts_at]", &form_time(start)),
-                ("event[ends_at]", &form_time(start - Duration::hours(1))),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 302);
+    app.post_event_form(
+        &op,
+        strategy,
+        "backwards",
+        &form_time(start),
+        &form_time(start - Duration::hours(1)),
+    )
+    .await;
     let (_, html) = app.page(&op, "/events").await;
     assert!(html.contains("must end after it starts"), "{}", t.name);
     assert_eq!(
@@ -464,7 +425,9 @@ async fn an_event_is_cancelled_with_a_reason_and_bad_input_is_refused(t: TestDb)
     );
     assert!(!html.contains(">Bad target<"), "{}", t.name);
 
-    let id = create_event(&app, &op, strategy, start, 2).await;
+    let id = app
+        .create_event_in_console(&op, strategy, "Hot afternoon", start, 2)
+        .await;
     act(&app, &op, id, "plan", "").await;
     // Cancelling without a reason is refused; the event is unchanged.
     let html = act(&app, &op, id, "cancel", "").await;
@@ -750,7 +713,9 @@ async fn an_opt_out_before_the_cutoff_releases_the_reservation_and_lowers_the_ex
     let strategy = strategy_id(&t, "System emergency").await;
     let op = app.browser();
     app.login(&op, "operator", PASSWORD).await;
-    let id = create_event(&app, &op, strategy, start, 2).await;
+    let id = app
+        .create_event_in_console(&op, strategy, "Hot afternoon", start, 2)
+        .await;
     act(&app, &op, id, "plan", "").await;
     act(&app, &op, id, "submit", "").await;
     let ap = app.browser();
@@ -1070,7 +1035,9 @@ async fn a_stored_strategy_or_rule_that_cannot_be_read_stops_planning_and_names_
     let strategy = strategy_id(&t, "Northgate heat wave").await;
     let op = app.browser();
     app.login(&op, "operator", PASSWORD).await;
-    let id = create_event(&app, &op, strategy, start, 2).await;
+    let id = app
+        .create_event_in_console(&op, strategy, "Hot afternoon", start, 2)
+        .await;
     let stages = |t: &TestDb| {
         let db = t.db.clone();
         async move {

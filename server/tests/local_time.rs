@@ -36,20 +36,7 @@ async fn create_event(
     starts: &str,
     ends: &str,
 ) -> (String, String) {
-    let res = app
-        .post_form(
-            c,
-            "/events",
-            "/fn/create_event",
-            &[
-                ("event[strategy_id]", &strategy.to_string()),
-                ("event[name]", name),
-                ("event[starts_at]", starts),
-                ("event[ends_at]", ends),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 302, "a form answers with a redirect");
+    let res = app.post_event_form(c, strategy, name, starts, ends).await;
     let to = res.headers()["location"].to_str().unwrap().to_string();
     let (status, html) = app.page(c, &to).await;
     assert_eq!(status, 200, "{to}");

@@ -22,13 +22,6 @@ const EVENT_KWH: f64 = 0.2;
 const METERED: usize = 12;
 
 /// A time as the console's form takes it: local wall time in the utility's zone.
-fn form_time(t: DateTime<Utc>) -> String {
-    gridflex::calendar::Calendar::default()
-        .local_time(t)
-        .format("%Y-%m-%dT%H:%M")
-        .to_string()
-}
-
 async fn token(t: &TestDb, role: &str) -> String {
     gridflex::auth::create_token(&t.db, "test", &format!("{role}-client"), role)
         .await
@@ -73,26 +66,9 @@ async fn completed_event(t: &TestDb, app: &TestApp) -> (i64, String, DateTime<Ut
     .await;
     let op = app.browser();
     app.login(&op, "operator", PASSWORD).await;
-    let res = app
-        .post_form(
-            &op,
-            "/events",
-            "/fn/create_event",
-            &[
-                ("event[strategy_id]", &strategy.to_string()),
-                ("event[name]", "Report afternoon"),
-                ("event[starts_at]", &form_time(start)),
-                ("event[ends_at]", &form_time(start + Duration::hours(1))),
-            ],
-        )
+    let id = app
+        .create_event_in_console(&op, strategy, "Report afternoon", start, 1)
         .await;
-    assert_eq!(res.status(), 302);
-    let id: i64 = res.headers()["location"]
-        .to_str()
-        .unwrap()
-        .trim_start_matches("/events/")
-        .parse()
-        .expect("redirect to the new event");
     act(app, &op, id, "plan").await;
     act(app, &op, id, "submit").await;
     let ap = app.browser();
@@ -650,25 +626,9 @@ async fn a_cancelled_event_has_a_report_with_who_cancelled_it_and_nothing_measur
     .await;
     let op = app.browser();
     app.login(&op, "operator", PASSWORD).await;
-    let res = app
-        .post_form(
-            &op,
-            "/events",
-            "/fn/create_event",
-            &[
-                ("event[strategy_id]", &strategy.to_string()),
-                ("event[name]", "Called off"),
-                ("event[starts_at]", &form_time(start)),
-                ("event[ends_at]", &form_time(start + Duration::hours(1))),
-            ],
-        )
+    let id = app
+        .create_event_in_console(&op, strategy, "Called off", start, 1)
         .await;
-    let id: i64 = res.headers()["location"]
-        .to_str()
-        .unwrap()
-        .trim_start_matches("/events/")
-        .parse()
-        .unwrap();
     act(&app, &op, id, "plan").await;
     let res = app
         .post_form(

@@ -184,6 +184,11 @@ pub fn cal() -> Calendar {
     Calendar::default()
 }
 
+/// An instant as a person types it into a console form: local time in the utility's zone.
+pub fn form_time(t: DateTime<Utc>) -> String {
+    cal().local_time(t).format("%Y-%m-%dT%H:%M").to_string()
+}
+
 /// Each side's inbound handlers, as the server composes them (for in-process peers).
 pub fn inbound_handlers() -> Arc<gridflex::integration::handlers::Handlers> {
     gridflex::startup::inbound_handlers()
@@ -454,6 +459,52 @@ impl TestApp {
             .send()
             .await
             .expect("post")
+    }
+
+    /// Posts the console's new-event form with the window as typed.
+    pub async fn post_event_form(
+        &self,
+        client: &reqwest::Client,
+        strategy: i64,
+        name: &str,
+        starts: &str,
+        ends: &str,
+    ) -> reqwest::Response {
+        let res = self
+            .post_form(
+                client,
+                "/events",
+                "/fn/create_event",
+                &[
+                    ("event[strategy_id]", &strategy.to_string()),
+                    ("event[name]", name),
+                    ("event[starts_at]", starts),
+                    ("event[ends_at]", ends),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 302, "a form answers with a redirect");
+        res
+    }
+
+    /// Creates an event through the console's form, `hours` long from `start`; its id, read
+    /// from the redirect to the new event's page.
+    pub async fn create_event_in_console(
+        &self,
+        client: &reqwest::Client,
+        strategy: i64,
+        name: &str,
+        start: DateTime<Utc>,
+        hours: i64,
+    ) -> i64 {
+        let end = start + Duration::hours(hours);
+        let res = self
+            .post_event_form(client, strategy, name, &form_time(start), &form_time(end))
+            .await;
+        let to = res.headers()["location"].to_str().unwrap().to_string();
+        to.trim_start_matches("/events/")
+            .parse()
+            .unwrap_or_else(|_| panic!("redirect to the new event, got {to}"))
     }
 
     /// Signs in through the login form; returns the redirect target.
