@@ -127,6 +127,17 @@ async fn an_enrollment_request_batch_creates_pending_enrollments_and_fails_bad_r
     .unwrap()
     });
     assert_eq!((status.as_str(), nic.as_str()), ("PENDING", "ABC001"));
+    let unkeyed = t
+        .count(
+            "SELECT COUNT(*) FROM enrollments e JOIN customers c ON c.id = e.customer_id
+             WHERE e.customer_key <> c.name_key",
+        )
+        .await;
+    assert_eq!(
+        unkeyed, 0,
+        "{}: every enrollment carries its customer's sort key",
+        t.name
+    );
     let rejected_customer: i64 = t
         .count("SELECT COUNT(*) FROM customers WHERE person_id IN ('P-2', 'P-3', 'P-5')")
         .await;

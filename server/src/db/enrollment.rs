@@ -93,10 +93,13 @@ pub async fn list_enrollments(
 ) -> Result<(Vec<EnrollmentListRow>, i64, Option<i64>), DomainError> {
     let base = filters(q);
     let mut page = base.clone();
+    // Each sort is (key, id) on the enrollment itself, so an index per offered filter answers
+    // a page in order (migration 0021); the keyset condition is a row-value comparison,
+    // which both databases seek in such an index.
     let order = match q.sort {
         EnrollmentSort::Id => "e.id",
         EnrollmentSort::IdDesc => "e.id DESC",
-        EnrollmentSort::Customer => "c.name_key, e.id",
+        EnrollmentSort::Customer => "e.customer_key, e.id",
         EnrollmentSort::StartDate => "e.start_date, e.id",
     };
     if let Some(after) = q.after {
@@ -105,19 +108,17 @@ pub async fn list_enrollments(
             EnrollmentSort::IdDesc => page.add("e.id < ?", [Arg::Int(after)]),
             EnrollmentSort::Customer => {
                 let key: Option<String> = with_db!(db, |pool| {
-                    sqlx::query_scalar(
-                    "SELECT c.name_key FROM enrollments e JOIN customers c ON c.id = e.customer_id WHERE e.id = $1"
-                )
-                .bind(after)
-                .fetch_optional(pool)
-                .await?
+                    sqlx::query_scalar("SELECT customer_key FROM enrollments WHERE id = $1")
+                        .bind(after)
+                        .fetch_optional(pool)
+                        .await?
                 });
                 let key = key.ok_or_else(|| {
                     DomainError::invalid("query parameter `after`: no such enrollment")
                 })?;
                 page.add(
-                    "(c.name_key > ? OR (c.name_key = ? AND e.id > ?))",
-                    [Arg::Text(key.clone()), Arg::Text(key), Arg::Int(after)],
+                    "(e.customer_key, e.id) > (?, ?)",
+                    [Arg::Text(key), Arg::Int(after)],
                 );
             }
             EnrollmentSort::StartDate => {
@@ -131,8 +132,8 @@ pub async fn list_enrollments(
                     DomainError::invalid("query parameter `after`: no such enrollment")
                 })?;
                 page.add(
-                    "(e.start_date > ? OR (e.start_date = ? AND e.id > ?))",
-                    [Arg::Date(day), Arg::Date(day), Arg::Int(after)],
+                    "(e.start_date, e.id) > (?, ?)",
+                    [Arg::Date(day), Arg::Int(after)],
                 );
             }
         }
@@ -143,15 +144,7 @@ pub async fn list_enrollments(
         page.sql(),
         limit + 1
     );
-    let needs_customer = matches!(q.sort, EnrollmentSort::Customer);
-    let count_sql = if needs_customer || q.q.is_some() {
-        format!(
-            "SELECT COUNT(*) FROM enrollments e JOIN customers c ON c.id = e.customer_id{}",
-            base.sql()
-        )
-    } else {
-        format!("SELECT COUNT(*) FROM enrollments e{}", base.sql())
-    };
+    let count_sql = format!("SELECT COUNT(*) FROM enrollments e{}", base.sql());
     let (mut rows, total) = with_db!(db, |pool| {
         let rows = bind_args!(
             sqlx::query_as::<_, EnrollmentListRow>(&page_sql),

@@ -230,6 +230,7 @@ impl PeopleGen {
                     } else {
                         activated
                     }),
+                    Arg::Text(name.to_lowercase()),
                 ]);
                 let via = if source == "X1BY" {
                     "head-end"
@@ -400,6 +401,7 @@ impl Chunk {
                 "end_date",
                 "created_at",
                 "updated_at",
+                "customer_key",
             ],
             &self.enrollments,
         )

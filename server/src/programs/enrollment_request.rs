@@ -151,6 +151,16 @@ pub async fn ingest(
     .into_iter()
     .map(|(p, id, a)| (p, (id, a)))
     .collect();
+    // Each customer's sort key, which enrollments carry for the console's sorted pages.
+    let mut name_keys: HashMap<i64, String> = lookup(
+        tx,
+        "SELECT person_id, id, name_key FROM customers WHERE person_id IN ({})",
+        &persons,
+    )
+    .await?
+    .into_iter()
+    .map(|(_, id, key)| (id, key))
+    .collect();
     let by_account: HashMap<String, String> = lookup(
         tx,
         "SELECT account_id, id, person_id FROM customers WHERE account_id IN ({})",
@@ -314,13 +324,15 @@ pub async fn ingest(
                     .next()
                     .ok_or_else(|| DomainError::Internal("customer ids".into()))?;
                 new_customers.insert(person.clone(), (id, r.customer.account_id.clone()));
+                let name_key = r.customer.name.to_lowercase();
+                name_keys.insert(id, name_key.clone());
                 new_accounts.insert(r.customer.account_id.clone());
                 rows_customers.push(vec![
                     Arg::Int(id),
                     Arg::Text(person.clone()),
                     Arg::Text(r.customer.account_id.clone()),
                     Arg::Text(r.customer.name.clone()),
-                    Arg::Text(r.customer.name.to_lowercase()),
+                    Arg::Text(name_key.clone()),
                     Arg::Text(r.customer.phone.clone().unwrap_or_default()),
                     Arg::Text(r.customer.email.clone().unwrap_or_default()),
                     Arg::Time(now),
@@ -456,6 +468,7 @@ pub async fn ingest(
             Arg::Date(r.start_date),
             Arg::Time(now),
             Arg::Time(now),
+            Arg::Text(name_keys.get(&p.customer_id).cloned().unwrap_or_default()),
         ]);
         for d in &p.device_ids {
             rows_members.push(vec![
@@ -500,6 +513,7 @@ pub async fn ingest(
             "start_date",
             "created_at",
             "updated_at",
+            "customer_key",
         ],
         &rows_enrollments,
     )

@@ -1,0 +1,24 @@
+-- Every sort the console offers on the enrollments page is answered from an index, for each
+-- filter it offers (program, and program with feeder, substation or status; feeder,
+-- substation or status alone), so a sorted page reads only its own rows (issue 14 item 4).
+-- The customer's sort key is carried on the enrollment: a customer's name never changes
+-- after it is created, and both writers (enrollment requests and the demo) set it. Byte
+-- order (collation "C"), as on SQLite, so both databases page alike.
+ALTER TABLE enrollments ADD COLUMN customer_key TEXT COLLATE "C" NOT NULL DEFAULT '';
+UPDATE enrollments e SET customer_key = c.name_key FROM customers c WHERE c.id = e.customer_id;
+CREATE INDEX enrollments_all_by_customer ON enrollments (customer_key, id);
+CREATE INDEX enrollments_program_by_customer ON enrollments (program_id, customer_key, id);
+CREATE INDEX enrollments_program_feeder_by_customer ON enrollments (program_id, feeder_id, customer_key, id);
+CREATE INDEX enrollments_program_substation_by_customer ON enrollments (program_id, substation_id, customer_key, id);
+CREATE INDEX enrollments_program_status_by_customer ON enrollments (program_id, status, customer_key, id);
+CREATE INDEX enrollments_feeder_by_customer ON enrollments (feeder_id, customer_key, id);
+CREATE INDEX enrollments_substation_by_customer ON enrollments (substation_id, customer_key, id);
+CREATE INDEX enrollments_status_by_customer ON enrollments (status, customer_key, id);
+CREATE INDEX enrollments_all_by_start ON enrollments (start_date, id);
+CREATE INDEX enrollments_program_by_start ON enrollments (program_id, start_date, id);
+CREATE INDEX enrollments_program_feeder_by_start ON enrollments (program_id, feeder_id, start_date, id);
+CREATE INDEX enrollments_program_substation_by_start ON enrollments (program_id, substation_id, start_date, id);
+CREATE INDEX enrollments_program_status_by_start ON enrollments (program_id, status, start_date, id);
+CREATE INDEX enrollments_feeder_by_start ON enrollments (feeder_id, start_date, id);
+CREATE INDEX enrollments_substation_by_start ON enrollments (substation_id, start_date, id);
+CREATE INDEX enrollments_status_by_start ON enrollments (status, start_date, id);
