@@ -22,3 +22,18 @@ CREATE INDEX enrollments_program_status_by_start ON enrollments (program_id, sta
 CREATE INDEX enrollments_feeder_by_start ON enrollments (feeder_id, start_date, id);
 CREATE INDEX enrollments_substation_by_start ON enrollments (substation_id, start_date, id);
 CREATE INDEX enrollments_status_by_start ON enrollments (status, start_date, id);
+
+-- How many enrollments each (program, status, substation, feeder) has, kept by every writer of
+-- enrollments in the same transaction: the list's page count sums these few rows instead of
+-- counting every match when it filters by nothing else.
+CREATE TABLE enrollment_tallies (
+    program_id BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    substation_id BIGINT NOT NULL,
+    feeder_id BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (program_id, status, substation_id, feeder_id)
+);
+INSERT INTO enrollment_tallies (program_id, status, substation_id, feeder_id, n)
+SELECT program_id, status, substation_id, feeder_id, COUNT(*) FROM enrollments
+GROUP BY program_id, status, substation_id, feeder_id;

@@ -16,7 +16,7 @@ async fn sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
         // Without PostgreSQL the SQLite side is still checked to be complete.
         let t = TestDb::sqlite().await;
         let n: i64 = t.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\' AND name <> 'sessions'").await;
-        assert_eq!(n, 52, "every table of the schema");
+        assert_eq!(n, 53, "every table of the schema");
         return;
     };
     let lite = TestDb::sqlite().await;
@@ -198,6 +198,12 @@ async fn an_enrollment_status_change_writes_history_and_audit_together(t: TestDb
     .await
     .unwrap();
     assert_eq!(to.as_str(), "ACTIVE");
+    assert_eq!(
+        tallies_out_of_step(&t).await,
+        vec![],
+        "{}: the demo's tallies, and the change, are counted",
+        t.name
+    );
     let history: Vec<(Option<String>, String)> = with_db!(&t.db, |p| {
         sqlx::query_as(
         "SELECT from_status, to_status FROM enrollment_status_history WHERE enrollment_id = $1 ORDER BY id"
@@ -699,6 +705,7 @@ async fn a_failing_sqlite_test_still_removes_its_file() {
 /// The program side's tables (issue 10: each side owns its tables and is their only user).
 const PROGRAM_TABLES: &[&str] = &[
     "programs",
+    "enrollment_tallies",
     "program_rules",
     "aggregators",
     "aggregator_programs",

@@ -138,6 +138,12 @@ async fn an_enrollment_request_batch_creates_pending_enrollments_and_fails_bad_r
         "{}: every enrollment carries its customer's sort key",
         t.name
     );
+    assert_eq!(
+        tallies_out_of_step(&t).await,
+        vec![],
+        "{}: the new enrollment is tallied",
+        t.name
+    );
     let rejected_customer: i64 = t
         .count("SELECT COUNT(*) FROM customers WHERE person_id IN ('P-2', 'P-3', 'P-5')")
         .await;
@@ -1319,6 +1325,12 @@ async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
     assert_eq!(
         unknown, None,
         "{}: unknown service points are not added",
+        t.name
+    );
+    assert_eq!(
+        tallies_out_of_step(&t).await,
+        vec![],
+        "{}: the enrollment tallies follow the move",
         t.name
     );
     drop(app);

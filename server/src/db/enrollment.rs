@@ -4,7 +4,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use app::query::{EnrollmentQuery, EnrollmentSort};
 
-use crate::db::{prefix_upper_bound, Arg, Db, Filter, Tx};
+use std::collections::BTreeMap;
+
+use crate::db::{insert_rows_then, prefix_upper_bound, Arg, Db, Filter, Tx};
 use crate::error::DomainError;
 use crate::{bind_args, with_db, with_tx};
 
@@ -25,13 +27,17 @@ pub struct EnrollmentListRow {
     pub start_date: NaiveDate,
 }
 
+/// The page's rows with what the list shows of each; `{page}` is the page's ids, chosen from
+/// enrollments alone so that the sort's index drives it (joined first, the planner would
+/// start from the small tables and sort every match).
 const LIST_SELECT: &str = "SELECT e.id, c.name AS customer_name, c.account_id, e.program_id, p.code AS program_code,
        e.status, e.source, l.service_point_id, s.code AS substation_code, f.code AS feeder_code,
        (SELECT COUNT(*) FROM enrollment_devices ed WHERE ed.enrollment_id = e.id AND ed.left_at IS NULL) AS device_count,
        (SELECT COALESCE(SUM(d.nominal_kw), 0.0) FROM enrollment_devices ed JOIN devices d ON d.id = ed.device_id
          WHERE ed.enrollment_id = e.id AND ed.left_at IS NULL) AS nominal_kw,
        e.start_date
-FROM enrollments e
+FROM ({page}) pg
+JOIN enrollments e ON e.id = pg.id
 JOIN customers c ON c.id = e.customer_id
 JOIN programs p ON p.id = e.program_id
 JOIN device_locations l ON l.id = e.location_id
@@ -139,12 +145,22 @@ pub async fn list_enrollments(
         }
     }
     let limit = q.limit.clamp(1, 500) as usize;
-    let page_sql = format!(
-        "{LIST_SELECT}{} ORDER BY {order} LIMIT {}",
+    let ids = format!(
+        "SELECT e.id FROM enrollments e{} ORDER BY {order} LIMIT {}",
         page.sql(),
         limit + 1
     );
-    let count_sql = format!("SELECT COUNT(*) FROM enrollments e{}", base.sql());
+    let page_sql = format!("{} ORDER BY {order}", LIST_SELECT.replace("{page}", &ids));
+    // Filtered by program, status, substation and feeder only, the count is a sum over the
+    // maintained tallies (a few hundred rows) instead of a count of every match.
+    let count_sql = if q.q.is_none() && q.device_type.is_none() {
+        format!(
+            "SELECT CAST(COALESCE(SUM(e.n), 0) AS BIGINT) FROM enrollment_tallies e{}",
+            base.sql()
+        )
+    } else {
+        format!("SELECT COUNT(*) FROM enrollments e{}", base.sql())
+    };
     let (mut rows, total) = with_db!(db, |pool| {
         let rows = bind_args!(
             sqlx::query_as::<_, EnrollmentListRow>(&page_sql),
@@ -322,24 +338,28 @@ pub async fn set_status(
     end_date: Option<NaiveDate>,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    let done = with_tx!(tx, |c| {
-        sqlx::query(
-        "UPDATE enrollments SET status = $1, end_date = COALESCE($2, end_date), updated_at = $3 WHERE id = $4 AND status = $5"
+    let place: Option<(i64, i64, i64)> = with_tx!(tx, |c| {
+        sqlx::query_as(
+        "UPDATE enrollments SET status = $1, end_date = COALESCE($2, end_date), updated_at = $3 WHERE id = $4 AND status = $5
+         RETURNING program_id, substation_id, feeder_id"
     )
     .bind(to)
     .bind(end_date)
     .bind(now)
     .bind(id)
     .bind(from)
-    .execute(&mut *c)
+    .fetch_optional(&mut *c)
     .await?
-    .rows_affected()
     });
-    if done != 1 {
+    let Some((program, substation, feeder)) = place else {
         return Err(DomainError::Conflict(format!(
             "enrollment {id} is no longer {from}; reload and try again"
         )));
-    }
+    };
+    let mut tally = Tallies::default();
+    tally.add(program, from, substation, feeder, -1);
+    tally.add(program, to, substation, feeder, 1);
+    tally.write(tx).await?;
     with_tx!(tx, |c| {
         sqlx::query(
         "INSERT INTO enrollment_status_history (enrollment_id, from_status, to_status, changed_at, actor, reason)
@@ -355,5 +375,68 @@ pub async fn set_status(
     .await?
     .rows_affected()
     });
+    Ok(())
+}
+
+/// Changes to the maintained enrollment tallies (migration 0021): how many enrollments each
+/// (program, status, substation, feeder) has, which the list's count sums when it filters by
+/// nothing else. Every writer of enrollments adds its change in the same transaction.
+#[derive(Debug, Default)]
+pub struct Tallies(BTreeMap<(i64, String, i64, i64), i64>);
+
+impl Tallies {
+    pub fn add(&mut self, program: i64, status: &str, substation: i64, feeder: i64, n: i64) {
+        *self
+            .0
+            .entry((program, status.to_string(), substation, feeder))
+            .or_default() += n;
+    }
+
+    /// Writes the changes, in key order so that concurrent writers lock rows alike.
+    pub async fn write(self, tx: &mut Tx) -> Result<(), DomainError> {
+        let rows: Vec<Vec<Arg>> = self
+            .0
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|((program, status, substation, feeder), n)| {
+                vec![
+                    Arg::Int(program),
+                    Arg::Text(status),
+                    Arg::Int(substation),
+                    Arg::Int(feeder),
+                    Arg::Int(n),
+                ]
+            })
+            .collect();
+        insert_rows_then(
+            tx,
+            "enrollment_tallies",
+            &TALLY_COLUMNS,
+            &rows,
+            " ON CONFLICT (program_id, status, substation_id, feeder_id)
+              DO UPDATE SET n = enrollment_tallies.n + excluded.n",
+        )
+        .await
+    }
+}
+
+const TALLY_COLUMNS: [&str; 5] = ["program_id", "status", "substation_id", "feeder_id", "n"];
+
+/// Counts the tallies afresh from the enrollments, after a change that moves many of them
+/// at once (a network transfer re-hanging transformers and feeders).
+pub async fn recount_tallies(tx: &mut Tx) -> Result<(), DomainError> {
+    with_tx!(tx, |c| sqlx::query("DELETE FROM enrollment_tallies")
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+    with_tx!(tx, |c| sqlx::query(
+        "INSERT INTO enrollment_tallies (program_id, status, substation_id, feeder_id, n)
+         SELECT program_id, status, substation_id, feeder_id, COUNT(*) FROM enrollments WHERE true
+         GROUP BY program_id, status, substation_id, feeder_id
+         ON CONFLICT (program_id, status, substation_id, feeder_id) DO UPDATE SET n = excluded.n"
+    )
+    .execute(&mut *c)
+    .await?
+    .rows_affected());
     Ok(())
 }

@@ -520,6 +520,7 @@ pub async fn load_demo_at(
             ),
     )
     .await?;
+    crate::db::enrollment::recount_tallies(&mut tx).await?;
     seed_grid_side(&mut tx, t0).await?;
     if let Tx::Sqlite(t) = &mut tx {
         sqlx::query("PRAGMA cache_size = -16000")

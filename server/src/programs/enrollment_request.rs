@@ -450,11 +450,13 @@ pub async fn ingest(
     let by_index: HashMap<usize, &CheckedEnrollmentRecord> =
         valid.iter().map(|(i, r)| (*i, r)).collect();
     let mut rows_enrollments = Vec::with_capacity(planned.len());
+    let mut tallies = crate::db::enrollment::Tallies::default();
     let mut rows_members = Vec::new();
     let mut rows_history = Vec::with_capacity(planned.len());
     let mut audits = Vec::with_capacity(planned.len());
     for p in &planned {
         let r = by_index[&p.index];
+        tallies.add(p.program_id, "PENDING", p.substation, p.feeder, 1);
         rows_enrollments.push(vec![
             Arg::Int(p.enrollment_id),
             Arg::Int(p.customer_id),
@@ -518,6 +520,7 @@ pub async fn ingest(
         &rows_enrollments,
     )
     .await?;
+    tallies.write(tx).await?;
     insert_rows(
         tx,
         "enrollment_devices",

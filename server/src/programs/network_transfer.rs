@@ -208,6 +208,10 @@ pub(crate) async fn network_location_transfer(
         DomainError::Invalid(m) => reject(m),
         other => HandlerError::Fault(other),
     })?;
+    if moved > 0 || sp.moved > 0 {
+        // Enrollments followed their transformers and feeders: count them again per place.
+        crate::db::enrollment::recount_tallies(tx).await?;
+    }
     let places = places_from_transfer(&t, &sp.known);
     crate::db::place::record_places(tx, &places, Some(&t.transaction_id), now).await?;
     let (sp_moved, unknown) = (sp.moved, sp.unknown);

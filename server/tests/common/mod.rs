@@ -184,6 +184,30 @@ pub fn cal() -> Calendar {
     Calendar::default()
 }
 
+/// Cells of the maintained enrollment tallies that differ from a count of the enrollments
+/// themselves (program, status, substation, feeder, tallied, counted); empty when in step.
+pub async fn tallies_out_of_step(t: &TestDb) -> Vec<(i64, String, i64, i64, i64, i64)> {
+    gridflex::with_db!(&t.db, |p| {
+        sqlx::query_as(
+        "SELECT k.program_id, k.status, k.substation_id, k.feeder_id,
+                COALESCE(MAX(y.n), 0), COALESCE(MAX(x.n), 0)
+         FROM (SELECT program_id, status, substation_id, feeder_id FROM enrollment_tallies WHERE n <> 0
+               UNION SELECT program_id, status, substation_id, feeder_id FROM enrollments) k
+         LEFT JOIN enrollment_tallies y ON y.program_id = k.program_id AND y.status = k.status
+              AND y.substation_id = k.substation_id AND y.feeder_id = k.feeder_id
+         LEFT JOIN (SELECT program_id, status, substation_id, feeder_id, COUNT(*) AS n FROM enrollments
+                    GROUP BY program_id, status, substation_id, feeder_id) x
+              ON x.program_id = k.program_id AND x.status = k.status
+              AND x.substation_id = k.substation_id AND x.feeder_id = k.feeder_id
+         GROUP BY k.program_id, k.status, k.substation_id, k.feeder_id
+         HAVING COALESCE(MAX(y.n), 0) <> COALESCE(MAX(x.n), 0)"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap()
+    })
+}
+
 /// An instant as a person types it into a console form: local time in the utility's zone.
 pub fn form_time(t: DateTime<Utc>) -> String {
     cal().local_time(t).format("%Y-%m-%dT%H:%M").to_string()
