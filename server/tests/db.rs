@@ -15,7 +15,7 @@ async fn sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
         // Without PostgreSQL the SQLite side is still checked to be complete.
         let t = TestDb::sqlite().await;
         let n: i64 = t.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\' AND name <> 'sessions'").await;
-        assert_eq!(n, 52, "every table of the schema");
+        assert_eq!(n, 53, "every table of the schema");
         return;
     };
     let lite = TestDb::sqlite().await;
@@ -799,6 +799,7 @@ const GRID_TABLES: &[&str] = &[
     "openadr_clients",
     "openadr_tokens",
     "openadr_reports",
+    "openadr_subscriptions",
 ];
 
 /// Which side each module under server/src/db belongs to: a store's SQL counts as its
@@ -820,6 +821,7 @@ const STORE_SIDES: &[(&str, Option<&str>)] = &[
     ("db/meter.rs", Some("programs")),
     ("db/network.rs", Some("grid")),
     ("db/openadr.rs", Some("grid")),
+    ("db/openadr_subscription.rs", Some("grid")),
     ("db/participation.rs", Some("programs")),
     ("db/place.rs", Some("programs")),
     ("db/program_network.rs", Some("programs")),

@@ -332,12 +332,14 @@ async fn every_endpoint_answers_each_scope_as_the_table_says(t: TestDb) {
     with_demo(&t).await;
     let app = spawn_app(&t).await;
     // (endpoint, the scopes that may use it)
-    let table: [(&str, &str, &[&str]); 5] = [
+    let table: [(&str, &str, &[&str]); 7] = [
         ("GET", "programs", &["read_all", "read_targets"]),
         ("GET", "events", &["read_all", "read_targets"]),
         ("GET", "vens", &["read_all", "read_ven_objects"]),
         ("GET", "reports", &["read_all", "read_ven_objects"]),
         ("POST", "reports", &["write_reports"]),
+        ("GET", "subscriptions", &["read_all", "write_subscriptions"]),
+        ("POST", "subscriptions", &["write_subscriptions"]),
     ];
     for scope in gridflex::openadr::Scope::ALL {
         let scope = scope.as_str();
@@ -348,7 +350,7 @@ async fn every_endpoint_answers_each_scope_as_the_table_says(t: TestDb) {
             let (status, body) = if method == "GET" {
                 get(&app, &token, path).await
             } else {
-                // Past the scope check, this empty report is bad input (400).
+                // Past the scope check, this empty body is bad input (400).
                 post_raw(&app, &token, path, "{}".into()).await
             };
             let expected = if allowed.contains(&scope) {

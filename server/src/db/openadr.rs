@@ -519,3 +519,50 @@ pub async fn reports(
         .await?
     }))
 }
+
+/// What event `event_id` publishes, read inside the transaction that changes it: its
+/// OpenADR events (one per stage, aggregator and program) and their devices. With
+/// `released`, devices no longer reserved count too (an event being withdrawn).
+pub async fn event_publication(
+    tx: &mut Tx,
+    event_id: i64,
+    released: bool,
+) -> Result<(Vec<EventRow>, Vec<PageDeviceRow>), DomainError> {
+    let rows = with_tx!(tx, |c| {
+        sqlx::query_as::<_, EventRow>(
+            "SELECT s.id AS stage_id, a.id AS aggregator_id, a.external_ref AS aggregator_ref,
+                    d.program_code, e.code AS event_code, e.name AS event_name, e.priority,
+                    e.control_level, s.starts_at, s.ends_at, e.created_at, e.updated_at,
+                    SUM(d.expected_kw) AS expected_kw
+             FROM event_stage_devices d
+             JOIN grid_devices g ON g.id = d.grid_device_id
+             JOIN grid_aggregators a ON a.external_ref = g.aggregator_ref
+             JOIN event_stages s ON s.id = d.stage_id
+             JOIN events e ON e.id = s.event_id
+             WHERE e.id = $1 AND ($2 OR d.status = 'reserved')
+             GROUP BY s.id, a.id, a.external_ref, d.program_code, e.code, e.name, e.priority,
+                      e.control_level, s.starts_at, s.ends_at, e.created_at, e.updated_at
+             ORDER BY s.id, a.id, d.program_code",
+        )
+        .bind(event_id)
+        .bind(released)
+        .fetch_all(&mut *c)
+        .await?
+    });
+    let devices = with_tx!(tx, |c| {
+        sqlx::query_as::<_, PageDeviceRow>(
+            "SELECT d.stage_id, g.aggregator_ref, d.program_code, g.head_end, g.nic_id
+             FROM event_stage_devices d
+             JOIN grid_devices g ON g.id = d.grid_device_id
+             JOIN event_stages s ON s.id = d.stage_id
+             WHERE s.event_id = $1 AND g.aggregator_ref IS NOT NULL
+               AND ($2 OR d.status = 'reserved')
+             ORDER BY d.stage_id, g.id",
+        )
+        .bind(event_id)
+        .bind(released)
+        .fetch_all(&mut *c)
+        .await?
+    });
+    Ok((rows, devices))
+}

@@ -12,8 +12,10 @@
 //! `[A-Za-z0-9_-]{1,128}`; lists take `skip` ≥ 0 and `limit` 1–50.
 
 pub mod auth;
+pub mod notify;
 pub mod objects;
 pub mod report;
+pub mod subscription;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -257,6 +259,16 @@ pub fn router() -> Router<AppState> {
             get(report::list_reports).post(report::create_report),
         )
         .route("/reports/{id}", get(report::get_report))
+        .route(
+            "/subscriptions",
+            get(subscription::list_subscriptions).post(subscription::create_subscription),
+        )
+        .route(
+            "/subscriptions/{id}",
+            get(subscription::get_subscription)
+                .put(subscription::update_subscription)
+                .delete(subscription::delete_subscription),
+        )
         .fallback(|| async { Problem::not_found("no such OpenADR resource") })
 }
 

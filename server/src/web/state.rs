@@ -64,6 +64,8 @@ pub struct AppState {
     pub calendar: Calendar,
     /// Each side's inbound handlers (`startup::inbound_handlers`), for the receiving routes.
     pub handlers: Arc<Handlers>,
+    /// Hosts besides loopback that OpenADR subscriptions may call back.
+    pub openadr_callback_hosts: Arc<Vec<String>>,
 }
 
 impl AppState {
