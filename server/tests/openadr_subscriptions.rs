@@ -431,3 +431,92 @@ async fn a_webhook_that_is_down_then_up_gets_every_notification_once(t: TestDb) 
     server.abort();
     t.cleanup().await;
 }
+
+each_backend!(flow_2_carries_each_devices_aggregator_to_the_grid_registry);
+async fn flow_2_carries_each_devices_aggregator_to_the_grid_registry(t: TestDb) {
+    with_demo(&t).await;
+    let clock = test_clock();
+    let app = spawn_app_at(&t, clock.clone()).await;
+    // A pending enrollment with two devices or more: the first gets an aggregator on the
+    // program side, the others none.
+    let pending: i64 = t
+        .scalar(
+            "SELECT e.id FROM enrollments e JOIN enrollment_devices ed ON ed.enrollment_id = e.id
+             WHERE e.status = 'PENDING' AND ed.left_at IS NULL
+             GROUP BY e.id HAVING COUNT(*) >= 2 ORDER BY e.id LIMIT 1",
+            &[],
+        )
+        .await;
+    let devices: Vec<i64> = scalars(
+        &t.db,
+        "SELECT device_id FROM enrollment_devices WHERE enrollment_id = $1 AND left_at IS NULL ORDER BY device_id",
+        &[Arg::from(pending)],
+    )
+    .await;
+    gridflex::with_db!(&t.db, |c| {
+        sqlx::query("UPDATE devices SET aggregator_id = NULL WHERE id IN (SELECT device_id FROM enrollment_devices WHERE enrollment_id = $1)")
+            .bind(pending)
+            .execute(c)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE devices SET aggregator_id = (SELECT id FROM aggregators WHERE external_ref = 'AGG-VOLTSHIFT') WHERE id = $1")
+            .bind(devices[0])
+            .execute(c)
+            .await
+            .unwrap()
+            .rows_affected()
+    });
+    let pm = gridflex::auth::create_token(&t.db, "test", "pm", "program_manager")
+        .await
+        .unwrap();
+    let (status, body) = api_post(
+        &app,
+        &pm,
+        &format!("/api/v1/enrollments/{pending}/activate"),
+        json!({"reason": "head-end confirmed"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {body}", t.name);
+    let worker = DeliveryWorker::new(
+        t.db.clone(),
+        Peers::in_process(&t.db, cal(), inbound_handlers()),
+        clock.clone(),
+        RetryPolicy::default(),
+        3,
+    );
+    drain(&worker).await;
+    // The message on the wire names the aggregator of the one device.
+    let payload: String = t
+        .scalar(
+            "SELECT payload FROM integration_messages WHERE flow = 'enrollment_sync'
+             AND direction = 'outbound' ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .await;
+    let payload: Value = serde_json::from_str(&payload).unwrap();
+    let listed: Vec<Option<&str>> = payload["deviceList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["aggregatorExternalReference"].as_str())
+        .collect();
+    assert_eq!(
+        listed.iter().filter(|a| a.is_some()).count(),
+        1,
+        "{}: {payload}",
+        t.name
+    );
+    // The grid registry has it, and no aggregator for the others.
+    for (i, device) in devices.iter().enumerate() {
+        let agg: Option<String> = scalar(
+            &t.db,
+            "SELECT g.aggregator_ref FROM grid_devices g JOIN devices d
+               ON d.head_end = g.head_end AND d.nic_id = g.nic_id WHERE d.id = $1",
+            &[Arg::from(*device)],
+        )
+        .await;
+        let expected = (i == 0).then(|| "AGG-VOLTSHIFT".to_string());
+        assert_eq!(agg, expected, "{}: device {device}", t.name);
+    }
+    t.cleanup().await;
+}
