@@ -566,3 +566,64 @@ pub async fn event_publication(
     });
     Ok((rows, devices))
 }
+
+/// A published event's OpenADR id: `STAGE-AGGREGATOR-PROGRAM` (the first two are row
+/// numbers, so the program code may hold dashes).
+pub fn event_key(stage_id: i64, aggregator_id: i64, program_code: &str) -> String {
+    format!("{stage_id}-{aggregator_id}-{program_code}")
+}
+
+/// One OpenADR event an event published, as its page lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PublicationRow {
+    pub stage_id: i64,
+    pub aggregator_id: i64,
+    pub aggregator_ref: String,
+    pub aggregator_name: String,
+    pub program_code: String,
+    pub devices: i64,
+}
+
+/// What event `event_id` published (or would publish, once approved) over OpenADR, with the
+/// time of the last report on each OpenADR event (keyed by its id) — two queries.
+pub async fn publications(
+    db: &Db,
+    event_id: i64,
+) -> Result<(Vec<PublicationRow>, Vec<(String, DateTime<Utc>)>), DomainError> {
+    let rows = with_db!(db, |p| {
+        sqlx::query_as::<_, PublicationRow>(
+            "SELECT s.id AS stage_id, a.id AS aggregator_id, a.external_ref AS aggregator_ref,
+                    a.name AS aggregator_name, d.program_code, COUNT(*) AS devices
+             FROM event_stage_devices d
+             JOIN grid_devices g ON g.id = d.grid_device_id
+             JOIN grid_aggregators a ON a.external_ref = g.aggregator_ref
+             JOIN event_stages s ON s.id = d.stage_id
+             WHERE s.event_id = $1
+             GROUP BY s.id, a.id, a.external_ref, a.name, d.program_code
+             ORDER BY s.id, a.id, d.program_code",
+        )
+        .bind(event_id)
+        .fetch_all(p)
+        .await?
+    });
+    if rows.is_empty() {
+        return Ok((rows, Vec::new()));
+    }
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| event_key(r.stage_id, r.aggregator_id, &r.program_code))
+        .collect();
+    let sql = format!(
+        "SELECT event_id, MAX(created_at) FROM openadr_reports WHERE event_id IN ({})
+         GROUP BY event_id",
+        db.dialect().in_list(1, Elem::Text)
+    );
+    let ids = list(&ids)?;
+    let reports = with_db!(db, |p| {
+        sqlx::query_as::<_, (String, DateTime<Utc>)>(&sql)
+            .bind(&ids)
+            .fetch_all(p)
+            .await?
+    });
+    Ok((rows, reports))
+}

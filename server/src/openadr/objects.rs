@@ -55,10 +55,7 @@ pub fn resource_name(head_end: &str, nic_id: &str) -> String {
 /// A published event's id: `STAGE-AGGREGATOR-PROGRAM` (the first two are row numbers, so
 /// the program code may hold dashes).
 pub fn event_id(row: &EventRow) -> String {
-    format!(
-        "{}-{}-{}",
-        row.stage_id, row.aggregator_id, row.program_code
-    )
+    store::event_key(row.stage_id, row.aggregator_id, &row.program_code)
 }
 
 /// The parts of an event id, or `None` when it is not one of ours.
