@@ -215,6 +215,7 @@ pub async fn build_app(
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
         calendar,
         handlers: inbound_handlers(),
+        openadr_base: Arc::from(settings.openadr_base.as_str()),
         openadr_callback_hosts: Arc::new(settings.openadr_callback_hosts.clone()),
     };
 

@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod notify;
 pub mod objects;
+pub mod openapi;
 pub mod report;
 pub mod subscription;
 
@@ -248,6 +249,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/token", post(auth::token))
         .route("/auth/server", get(auth::server))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/programs", get(objects::list_programs))
         .route("/programs/{id}", get(objects::get_program))
         .route("/vens", get(objects::list_vens))
