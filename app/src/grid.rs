@@ -184,6 +184,9 @@ pub struct EventDetail {
     pub stages: Vec<StageDto>,
     pub intervals: Vec<IntervalDto>,
     pub outcomes: Vec<Count>,
+    /// What was published over OpenADR, to which aggregator's VEN (empty when nothing was).
+    #[serde(default)]
+    pub openadr: Vec<OpenAdrPublicationDto>,
     /// Before / After / Actual, SVG rendered on the server.
     #[schema(value_type = Option<String>)]
     pub chart_svg: Option<String>,
@@ -193,6 +196,22 @@ pub struct EventDetail {
     /// The page reloads itself every this many seconds while the event is live.
     pub refresh_secs: Option<u32>,
     pub now: DateTime<Utc>,
+}
+
+/// One OpenADR event a GridFlex event published: one stage's devices of one program that
+/// one aggregator controls, targeted at that aggregator's VEN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenAdrPublicationDto {
+    /// The OpenADR event id a VEN reads it by.
+    pub openadr_event_id: String,
+    /// The aggregator's name (its VEN is its external reference).
+    pub ven_name: String,
+    pub ven: String,
+    pub devices: i64,
+    /// `active` while the event is published, `cancelled` once it was withdrawn.
+    pub state: String,
+    pub last_report_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

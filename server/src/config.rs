@@ -279,6 +279,15 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDFLEX_OPENADR_BASE", default_value = crate::openadr::DEFAULT_BASE, value_parser = crate::openadr::check_base)]
     pub openadr_base: String,
 
+    /// Hosts (besides loopback) that OpenADR subscriptions may call back, e.g.
+    /// hooks.aggregator.example (repeat the flag or separate with commas).
+    #[arg(
+        long = "openadr-callback-hosts",
+        env = "GRIDFLEX_OPENADR_CALLBACK_HOSTS",
+        value_delimiter = ','
+    )]
+    pub openadr_callback_hosts: Vec<String>,
+
     /// Serve `/metrics` to anyone (without it, a scraper needs an API token of any role).
     #[arg(long, env = "GRIDFLEX_PUBLIC_METRICS")]
     pub public_metrics: bool,

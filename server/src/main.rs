@@ -398,6 +398,12 @@ async fn serve(
         trusted_proxies: args.trusted_proxies.clone(),
         calendar,
         openadr_base: args.openadr_base.clone(),
+        openadr_callback_hosts: args
+            .openadr_callback_hosts
+            .iter()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .collect(),
     };
     let (router, state, store) = startup::build_app(db.clone(), &settings).await?;
     let cleanup = tokio::spawn(
@@ -408,13 +414,23 @@ async fn serve(
     );
 
     let peers = peers_from(&db, calendar, state.handlers.clone(), &args)?;
-    let worker = std::sync::Arc::new(DeliveryWorker::new(
+    let webhooks = gridflex::openadr::notify::WebhookPeer::new(
         db.clone(),
-        peers,
-        clock.clone(),
-        RetryPolicy::default(),
-        rand::random(),
-    ));
+        std::time::Duration::from_secs(args.peer_timeout_secs.max(1)),
+    )?;
+    let worker = std::sync::Arc::new(
+        DeliveryWorker::new(
+            db.clone(),
+            peers,
+            clock.clone(),
+            RetryPolicy::default(),
+            rand::random(),
+        )
+        .with_peer(
+            gridflex::openadr::notify::RECIPIENT,
+            std::sync::Arc::new(webhooks),
+        ),
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let delivery = tokio::spawn(worker.run(std::time::Duration::from_millis(500), stop_rx.clone()));
     let scheduler = tokio::spawn(run_scheduler(state.events.clone(), stop_rx.clone()));

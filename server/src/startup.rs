@@ -70,6 +70,8 @@ pub struct WebSettings {
     pub calendar: Calendar,
     /// Where the OpenADR 3.1 VTN is served (default `/openadr/3.1/`).
     pub openadr_base: String,
+    /// Hosts besides loopback that OpenADR subscriptions may call back.
+    pub openadr_callback_hosts: Vec<String>,
 }
 
 impl WebSettings {
@@ -213,6 +215,8 @@ pub async fn build_app(
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
         calendar,
         handlers: inbound_handlers(),
+        openadr_base: Arc::from(settings.openadr_base.as_str()),
+        openadr_callback_hosts: Arc::new(settings.openadr_callback_hosts.clone()),
     };
 
     let store = DbSessionStore::new(&db, settings.pg_schema.as_deref()).await?;

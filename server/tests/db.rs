@@ -756,6 +756,7 @@ const GRID_TABLES: &[&str] = &[
     "openadr_clients",
     "openadr_tokens",
     "openadr_reports",
+    "openadr_subscriptions",
 ];
 
 /// Which side each module under server/src/db belongs to: a store's SQL counts as its
@@ -777,6 +778,7 @@ const STORE_SIDES: &[(&str, Option<&str>)] = &[
     ("db/meter.rs", Some("programs")),
     ("db/network.rs", Some("grid")),
     ("db/openadr.rs", Some("grid")),
+    ("db/openadr_subscription.rs", Some("grid")),
     ("db/participation.rs", Some("programs")),
     ("db/place.rs", Some("programs")),
     ("db/program_network.rs", Some("programs")),

@@ -332,12 +332,14 @@ async fn every_endpoint_answers_each_scope_as_the_table_says(t: TestDb) {
     with_demo(&t).await;
     let app = spawn_app(&t).await;
     // (endpoint, the scopes that may use it)
-    let table: [(&str, &str, &[&str]); 5] = [
+    let table: [(&str, &str, &[&str]); 7] = [
         ("GET", "programs", &["read_all", "read_targets"]),
         ("GET", "events", &["read_all", "read_targets"]),
         ("GET", "vens", &["read_all", "read_ven_objects"]),
         ("GET", "reports", &["read_all", "read_ven_objects"]),
         ("POST", "reports", &["write_reports"]),
+        ("GET", "subscriptions", &["read_all", "write_subscriptions"]),
+        ("POST", "subscriptions", &["write_subscriptions"]),
     ];
     for scope in gridflex::openadr::Scope::ALL {
         let scope = scope.as_str();
@@ -348,7 +350,7 @@ async fn every_endpoint_answers_each_scope_as_the_table_says(t: TestDb) {
             let (status, body) = if method == "GET" {
                 get(&app, &token, path).await
             } else {
-                // Past the scope check, this empty report is bad input (400).
+                // Past the scope check, this empty body is bad input (400).
                 post_raw(&app, &token, path, "{}".into()).await
             };
             let expected = if allowed.contains(&scope) {
@@ -694,5 +696,121 @@ async fn a_revoked_client_is_refused_at_once_and_gets_no_new_token(t: TestDb) {
         t.name
     );
     assert_eq!(t.scalar::<i64>(revokes, &[]).await, 2, "{}", t.name);
+    t.cleanup().await;
+}
+
+/// The VTN's OpenAPI document walked against the real router: every documented operation is
+/// served (neither 404 nor 405), and every path of the 3.1 specification that GridFlex
+/// answers is documented.
+#[tokio::test]
+async fn the_vtn_openapi_document_matches_the_routes_served() {
+    let t = TestDb::sqlite().await;
+    let app = spawn_app(&t).await;
+    let c = reqwest::Client::new();
+    let res = c
+        .get(app.url(&format!("{BASE}openapi.json")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc["servers"][0]["url"], "/openadr/3.1");
+    let paths = doc["paths"].as_object().unwrap();
+    let call = |method: &str, path: &str| {
+        let url = app.url(&format!("{BASE}{}", path.trim_start_matches('/')));
+        let req = match method {
+            "get" => c.get(url),
+            "post" => c.post(url),
+            "put" => c.put(url),
+            _ => c.delete(url),
+        };
+        req.header("content-type", "application/json")
+            .body("{}")
+            .send()
+    };
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            documented.insert((method.clone(), path.clone()));
+            let concrete = path.replace(['{', '}'], "");
+            let status = call(method, &concrete).await.unwrap().status().as_u16();
+            assert!(
+                ![404, 405].contains(&status),
+                "documented {method} {path} is served: {status}"
+            );
+            assert!(
+                op["responses"].get(status.to_string()).is_some(),
+                "{method} {path} answers {status}, which the document declares"
+            );
+            // Lists say how they page; protected operations name their scopes.
+            if op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "limit")
+            {
+                let limit = op["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|p| p["name"] == "limit")
+                    .unwrap();
+                assert_eq!(limit["schema"]["maximum"], 50, "{path}");
+            }
+            if status == 401 {
+                let scopes = op["security"][0]["oAuth2ClientCredentials"]
+                    .as_array()
+                    .unwrap();
+                assert!(!scopes.is_empty(), "{method} {path} names its scopes");
+                for s in scopes {
+                    assert!(
+                        gridflex::openadr::Scope::parse(s.as_str().unwrap()).is_some(),
+                        "{s}"
+                    );
+                }
+            }
+        }
+    }
+    // Every path of the specification's API (and this document) that answers is documented.
+    let spec_paths = [
+        "/programs",
+        "/programs/p1",
+        "/events",
+        "/events/e1",
+        "/reports",
+        "/reports/r1",
+        "/subscriptions",
+        "/subscriptions/s1",
+        "/vens",
+        "/vens/v1",
+        "/vens/v1/resources",
+        "/vens/v1/resources/r1",
+        "/resources",
+        "/resources/r1",
+        "/notifiers",
+        "/auth/token",
+        "/auth/server",
+        "/openapi.json",
+    ];
+    for path in spec_paths {
+        for method in ["get", "post", "put", "delete"] {
+            let status = call(method, path).await.unwrap().status().as_u16();
+            if [404, 405].contains(&status) {
+                continue;
+            }
+            let templated = documented.iter().any(|(m, p)| {
+                m == method
+                    && p.split('/').count() == path.split('/').count()
+                    && p.split('/')
+                        .zip(path.split('/'))
+                        .all(|(a, b)| a == b || a.starts_with('{'))
+            });
+            assert!(
+                templated,
+                "{method} {path} answers {status} but is not documented"
+            );
+        }
+    }
     t.cleanup().await;
 }

@@ -308,6 +308,25 @@ fn EventDetailView() -> impl IntoView {
                 </section>
             }
         });
+            let openadr = (!d.openadr.is_empty()).then(|| {
+                let rows = d.openadr.iter().map(|p| view! {
+                    <tr>
+                        <td><code>{p.openadr_event_id.clone()}</code></td>
+                        <td>{format!("{} ({})", p.ven_name, p.ven)}</td>
+                        <td class="num">{fmt_count(p.devices)}</td>
+                        <td>{p.state.clone()}</td>
+                        <td>{p.last_report_at.as_ref().map(fmt_time).unwrap_or_else(|| "no report yet".to_string())}</td>
+                    </tr>
+                }).collect_view();
+                view! {
+                    <section id="openadr">
+                        <h2>"Published over OpenADR"</h2>
+                        <table class="data" id="openadr-publications"><thead><tr>
+                            <th>"OpenADR event"</th><th>"VEN (aggregator)"</th><th class="num">"Devices"</th><th>"State"</th><th>"Last report (local)"</th>
+                        </tr></thead><tbody>{rows}</tbody></table>
+                    </section>
+                }
+            });
             let chart = d.chart_svg.clone().map(
                 |svg| view! { <figure class="chart" id="event-chart" inner_html=svg></figure> },
             );
@@ -355,6 +374,7 @@ fn EventDetailView() -> impl IntoView {
                     </tr></thead><tbody>{stages}</tbody></table>
                 </section>
                 {device_table}
+                {openadr}
                 <section id="timeline">
                     <h2>"Timeline"</h2>
                     {audit_rows(&d.timeline)}

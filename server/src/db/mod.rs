@@ -21,6 +21,7 @@ pub mod holiday;
 pub mod meter;
 pub mod network;
 pub mod openadr;
+pub mod openadr_subscription;
 pub mod participation;
 pub mod place;
 pub mod plan;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::db::dialect::{list, Dialect, Elem};
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};
@@ -329,6 +330,61 @@ pub async fn event_devices(
     }))
 }
 
+/// A device of one of a page's published events, with the event's key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PageDeviceRow {
+    pub stage_id: i64,
+    pub aggregator_ref: String,
+    pub program_code: String,
+    pub head_end: String,
+    pub nic_id: String,
+}
+
+/// The devices of every event in `rows` (a page of [`events`]), in one query: the reserved
+/// devices of the page's stages whose aggregator is one of the page's; a device comes back
+/// only under its own event's key (stage, aggregator, program).
+pub async fn page_devices(db: &Db, rows: &[EventRow]) -> Result<Vec<PageDeviceRow>, DomainError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stages: Vec<i64> = rows.iter().map(|r| r.stage_id).collect();
+    stages.sort_unstable();
+    stages.dedup();
+    let mut aggregators: Vec<&str> = rows.iter().map(|r| r.aggregator_ref.as_str()).collect();
+    aggregators.sort_unstable();
+    aggregators.dedup();
+    let dialect = db.dialect();
+    let sql = format!(
+        "SELECT d.stage_id, g.aggregator_ref, d.program_code, g.head_end, g.nic_id
+         FROM event_stage_devices d
+         JOIN grid_devices g ON g.id = d.grid_device_id
+         WHERE d.stage_id IN ({}) AND g.aggregator_ref IN ({}) AND d.status = 'reserved'
+         ORDER BY d.stage_id, g.id",
+        dialect.in_list(1, Elem::Int),
+        dialect.in_list(2, Elem::Text),
+    );
+    let stages = list(&stages)?;
+    let aggregators = list(&aggregators)?;
+    let found = with_db!(db, |p| {
+        sqlx::query_as::<_, PageDeviceRow>(&sql)
+            .bind(&stages)
+            .bind(&aggregators)
+            .fetch_all(p)
+            .await?
+    });
+    // The two lists select a cross product; keep the devices of the page's own keys.
+    Ok(found
+        .into_iter()
+        .filter(|d| {
+            rows.iter().any(|r| {
+                r.stage_id == d.stage_id
+                    && r.aggregator_ref == d.aggregator_ref
+                    && r.program_code == d.program_code
+            })
+        })
+        .collect())
+}
+
 /// What a report says of one device in a stage.
 #[derive(Debug, Clone)]
 pub struct DeviceOutcome {
@@ -339,29 +395,62 @@ pub struct DeviceOutcome {
     pub end: Option<DateTime<Utc>>,
 }
 
+/// Applies a report's outcomes to its stage's devices in one statement: the outcomes travel
+/// as one JSON list and the UPDATE joins it.
 pub async fn record_outcomes(
     tx: &mut Tx,
     stage_id: i64,
     outcomes: &[DeviceOutcome],
 ) -> Result<(), DomainError> {
-    for o in outcomes {
-        with_tx!(tx, |c| {
-            sqlx::query(
-                "UPDATE event_stage_devices SET outcome = $1, actual_kw = $2,
-                    participation_start = $3, participation_end = $4
-                 WHERE stage_id = $5 AND grid_device_id = $6",
-            )
-            .bind(o.outcome)
-            .bind(o.actual_kw)
-            .bind(o.start)
-            .bind(o.end)
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    // Times as the SQLite driver writes them (RFC 3339, `+00:00`), which PostgreSQL reads too.
+    let text = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))
+    };
+    let items: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "d": o.grid_device_id,
+                "o": o.outcome,
+                "k": o.actual_kw,
+                "s": text(o.start),
+                "e": text(o.end),
+            })
+        })
+        .collect();
+    let items = list(&items)?;
+    let source = match tx.dialect() {
+        Dialect::Sqlite => {
+            "SELECT json_extract(value, '$.d') AS device, json_extract(value, '$.o') AS outcome,
+                    json_extract(value, '$.k') AS actual_kw, json_extract(value, '$.s') AS pstart,
+                    json_extract(value, '$.e') AS pend
+             FROM json_each($1)"
+        }
+        Dialect::Postgres => {
+            "SELECT CAST(value ->> 'd' AS BIGINT) AS device, value ->> 'o' AS outcome,
+                    CAST(value ->> 'k' AS DOUBLE PRECISION) AS actual_kw,
+                    CAST(value ->> 's' AS TIMESTAMPTZ) AS pstart,
+                    CAST(value ->> 'e' AS TIMESTAMPTZ) AS pend
+             FROM json_array_elements(CAST($1 AS JSON)) AS j(value)"
+        }
+    };
+    let sql = format!(
+        "UPDATE event_stage_devices SET outcome = o.outcome, actual_kw = o.actual_kw,
+            participation_start = o.pstart, participation_end = o.pend
+         FROM ({source}) AS o
+         WHERE event_stage_devices.stage_id = $2 AND event_stage_devices.grid_device_id = o.device"
+    );
+    with_tx!(tx, |c| {
+        sqlx::query(&sql)
+            .bind(&items)
             .bind(stage_id)
-            .bind(o.grid_device_id)
             .execute(c)
             .await?
             .rows_affected()
-        });
-    }
+    });
     Ok(())
 }
 
@@ -429,4 +518,112 @@ pub async fn reports(
         .fetch_all(p)
         .await?
     }))
+}
+
+/// What event `event_id` publishes, read inside the transaction that changes it: its
+/// OpenADR events (one per stage, aggregator and program) and their devices. With
+/// `released`, devices no longer reserved count too (an event being withdrawn).
+pub async fn event_publication(
+    tx: &mut Tx,
+    event_id: i64,
+    released: bool,
+) -> Result<(Vec<EventRow>, Vec<PageDeviceRow>), DomainError> {
+    let rows = with_tx!(tx, |c| {
+        sqlx::query_as::<_, EventRow>(
+            "SELECT s.id AS stage_id, a.id AS aggregator_id, a.external_ref AS aggregator_ref,
+                    d.program_code, e.code AS event_code, e.name AS event_name, e.priority,
+                    e.control_level, s.starts_at, s.ends_at, e.created_at, e.updated_at,
+                    SUM(d.expected_kw) AS expected_kw
+             FROM event_stage_devices d
+             JOIN grid_devices g ON g.id = d.grid_device_id
+             JOIN grid_aggregators a ON a.external_ref = g.aggregator_ref
+             JOIN event_stages s ON s.id = d.stage_id
+             JOIN events e ON e.id = s.event_id
+             WHERE e.id = $1 AND ($2 OR d.status = 'reserved')
+             GROUP BY s.id, a.id, a.external_ref, d.program_code, e.code, e.name, e.priority,
+                      e.control_level, s.starts_at, s.ends_at, e.created_at, e.updated_at
+             ORDER BY s.id, a.id, d.program_code",
+        )
+        .bind(event_id)
+        .bind(released)
+        .fetch_all(&mut *c)
+        .await?
+    });
+    let devices = with_tx!(tx, |c| {
+        sqlx::query_as::<_, PageDeviceRow>(
+            "SELECT d.stage_id, g.aggregator_ref, d.program_code, g.head_end, g.nic_id
+             FROM event_stage_devices d
+             JOIN grid_devices g ON g.id = d.grid_device_id
+             JOIN event_stages s ON s.id = d.stage_id
+             WHERE s.event_id = $1 AND g.aggregator_ref IS NOT NULL
+               AND ($2 OR d.status = 'reserved')
+             ORDER BY d.stage_id, g.id",
+        )
+        .bind(event_id)
+        .bind(released)
+        .fetch_all(&mut *c)
+        .await?
+    });
+    Ok((rows, devices))
+}
+
+/// A published event's OpenADR id: `STAGE-AGGREGATOR-PROGRAM` (the first two are row
+/// numbers, so the program code may hold dashes).
+pub fn event_key(stage_id: i64, aggregator_id: i64, program_code: &str) -> String {
+    format!("{stage_id}-{aggregator_id}-{program_code}")
+}
+
+/// One OpenADR event an event published, as its page lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PublicationRow {
+    pub stage_id: i64,
+    pub aggregator_id: i64,
+    pub aggregator_ref: String,
+    pub aggregator_name: String,
+    pub program_code: String,
+    pub devices: i64,
+}
+
+/// What event `event_id` published (or would publish, once approved) over OpenADR, with the
+/// time of the last report on each OpenADR event (keyed by its id) — two queries.
+pub async fn publications(
+    db: &Db,
+    event_id: i64,
+) -> Result<(Vec<PublicationRow>, Vec<(String, DateTime<Utc>)>), DomainError> {
+    let rows = with_db!(db, |p| {
+        sqlx::query_as::<_, PublicationRow>(
+            "SELECT s.id AS stage_id, a.id AS aggregator_id, a.external_ref AS aggregator_ref,
+                    a.name AS aggregator_name, d.program_code, COUNT(*) AS devices
+             FROM event_stage_devices d
+             JOIN grid_devices g ON g.id = d.grid_device_id
+             JOIN grid_aggregators a ON a.external_ref = g.aggregator_ref
+             JOIN event_stages s ON s.id = d.stage_id
+             WHERE s.event_id = $1
+             GROUP BY s.id, a.id, a.external_ref, a.name, d.program_code
+             ORDER BY s.id, a.id, d.program_code",
+        )
+        .bind(event_id)
+        .fetch_all(p)
+        .await?
+    });
+    if rows.is_empty() {
+        return Ok((rows, Vec::new()));
+    }
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| event_key(r.stage_id, r.aggregator_id, &r.program_code))
+        .collect();
+    let sql = format!(
+        "SELECT event_id, MAX(created_at) FROM openadr_reports WHERE event_id IN ({})
+         GROUP BY event_id",
+        db.dialect().in_list(1, Elem::Text)
+    );
+    let ids = list(&ids)?;
+    let reports = with_db!(db, |p| {
+        sqlx::query_as::<_, (String, DateTime<Utc>)>(&sql)
+            .bind(&ids)
+            .fetch_all(p)
+            .await?
+    });
+    Ok((rows, reports))
 }

@@ -69,6 +69,8 @@ pub struct RegisteredDevice<'a> {
     pub nic_id: &'a str,
     pub device_type: &'a str,
     pub nominal_kw: f64,
+    /// The aggregator's external reference (flow 2's `aggregatorExternalReference`).
+    pub aggregator_ref: Option<&'a str>,
 }
 
 /// Registers (or re-registers) devices of one enrollment under a transformer, [`CHUNK`] per
@@ -82,25 +84,26 @@ pub async fn register_devices(
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
     for chunk in devices.chunks(CHUNK) {
-        // $1 enrollment, $2 program, $3 transformer, $4 time; then four per device.
+        // $1 enrollment, $2 program, $3 transformer, $4 time; then five per device.
         let rows = (0..chunk.len())
             .map(|i| {
-                let b = 5 + 4 * i;
+                let b = 5 + 5 * i;
                 format!(
-                    "(${b}, ${}, $1, $2, ${}, ${}, $3, 'registered', $4, $4)",
+                    "(${b}, ${}, $1, $2, ${}, ${}, $3, 'registered', $4, $4, ${})",
                     b + 1,
                     b + 2,
-                    b + 3
+                    b + 3,
+                    b + 4
                 )
             })
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "INSERT INTO grid_devices (head_end, nic_id, enrollment_id, program_code, device_type, nominal_kw, transformer_id, status, registered_at, updated_at)
+            "INSERT INTO grid_devices (head_end, nic_id, enrollment_id, program_code, device_type, nominal_kw, transformer_id, status, registered_at, updated_at, aggregator_ref)
              VALUES {rows}
              ON CONFLICT (head_end, nic_id) DO UPDATE SET enrollment_id = excluded.enrollment_id, program_code = excluded.program_code,
                 device_type = excluded.device_type, nominal_kw = excluded.nominal_kw, transformer_id = excluded.transformer_id,
-                status = 'registered', updated_at = excluded.updated_at"
+                status = 'registered', updated_at = excluded.updated_at, aggregator_ref = excluded.aggregator_ref"
         );
         with_tx!(tx, |c| {
             let mut q = sqlx::query(&sql)
@@ -113,7 +116,8 @@ pub async fn register_devices(
                     .bind(d.head_end)
                     .bind(d.nic_id)
                     .bind(d.device_type)
-                    .bind(d.nominal_kw);
+                    .bind(d.nominal_kw)
+                    .bind(d.aggregator_ref);
             }
             q.execute(c).await?.rows_affected()
         });

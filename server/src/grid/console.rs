@@ -54,6 +54,39 @@ pub struct EventService {
 }
 
 impl EventService {
+    /// What `ev` published over OpenADR: nothing before approval (OpenADR has no approval
+    /// state), `active` while published, `cancelled` once an approved event was withdrawn.
+    async fn openadr_publications(
+        &self,
+        ev: &EventRow,
+    ) -> Result<Vec<OpenAdrPublicationDto>, DomainError> {
+        let state = match ev.status() {
+            EventStatus::Approved
+            | EventStatus::Scheduled
+            | EventStatus::InProgress
+            | EventStatus::Completed => "active",
+            EventStatus::Canceled if ev.approved_by.is_some() => "cancelled",
+            _ => return Ok(Vec::new()),
+        };
+        let (rows, reports) = crate::db::openadr::publications(&self.db, ev.id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let id =
+                    crate::db::openadr::event_key(r.stage_id, r.aggregator_id, &r.program_code);
+                let last_report_at = reports.iter().find(|(e, _)| *e == id).map(|(_, t)| *t);
+                OpenAdrPublicationDto {
+                    openadr_event_id: id,
+                    ven_name: r.aggregator_name,
+                    ven: r.aggregator_ref,
+                    devices: r.devices,
+                    state: state.to_string(),
+                    last_report_at,
+                }
+            })
+            .collect())
+    }
+
     pub fn new(
         db: Db,
         settings: GridSettings,
@@ -345,6 +378,7 @@ impl EventPort for EventService {
             .filter(|a| transition(ev.status(), a, &actor, &facts).is_ok())
             .map(|a| a.name().to_string())
             .collect();
+        let openadr = self.openadr_publications(&ev).await?;
         let refresh_secs = matches!(
             ev.status(),
             EventStatus::Approved | EventStatus::Scheduled | EventStatus::InProgress
@@ -380,6 +414,7 @@ impl EventPort for EventService {
             stages,
             intervals,
             outcomes,
+            openadr,
             chart_svg,
             timeline,
             actions,

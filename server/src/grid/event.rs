@@ -247,6 +247,8 @@ pub(crate) async fn set_status(
             .after(after),
     )
     .await?;
+    // OpenADR subscribers hear of the event's publication, withdrawal or change.
+    crate::openadr::notify::event_status_changed(tx, ev.id, &ev.status, to.as_str(), now).await?;
     Ok(())
 }
 

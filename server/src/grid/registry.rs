@@ -53,6 +53,7 @@ pub(crate) async fn enrollment_sync(
                 nic_id: &d.nic_id,
                 device_type: d.device_type.as_str(),
                 nominal_kw: d.nominal_kw,
+                aggregator_ref: d.aggregator_ref.as_deref(),
             })
             .collect();
         store::register_devices(tx, sync.enrollment_id, &sync.program_code, t, &rows, now).await?;

@@ -14,7 +14,7 @@ use crate::db::Db;
 use crate::error::DomainError;
 use crate::integration::ack;
 use crate::integration::message::{self, AttemptOutcome, MessageRow};
-use crate::integration::peer::{DeliveryError, Peers};
+use crate::integration::peer::{DeliveryError, Peer, Peers};
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -66,6 +66,8 @@ pub struct DeliveryWorker {
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
     rng: Mutex<StdRng>,
+    /// Recipients beyond the two sides (OpenADR webhooks), added with [`Self::with_peer`].
+    extra: Vec<(String, Arc<dyn Peer>)>,
 }
 
 impl DeliveryWorker {
@@ -82,7 +84,23 @@ impl DeliveryWorker {
             clock,
             policy,
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            extra: Vec::new(),
         }
+    }
+
+    /// Also delivers the messages addressed to `recipient`, through `peer`.
+    pub fn with_peer(mut self, recipient: &str, peer: Arc<dyn Peer>) -> Self {
+        self.extra.push((recipient.to_string(), peer));
+        self
+    }
+
+    fn peer_for(&self, recipient: &str) -> Option<&Arc<dyn Peer>> {
+        self.peers.for_recipient(recipient).or_else(|| {
+            self.extra
+                .iter()
+                .find(|(r, _)| r == recipient)
+                .map(|(_, p)| p)
+        })
     }
 
     fn unit_random(&self) -> f64 {
@@ -116,7 +134,7 @@ impl DeliveryWorker {
         let mut attempts = Vec::new();
         for (recipient, msgs) in groups {
             let started = self.clock.now();
-            let results = match self.peers.for_recipient(&recipient) {
+            let results = match self.peer_for(&recipient) {
                 Some(peer) => peer.deliver_all(&msgs, started).await,
                 None => msgs
                     .iter()

@@ -12,8 +12,11 @@
 //! `[A-Za-z0-9_-]{1,128}`; lists take `skip` ≥ 0 and `limit` 1–50.
 
 pub mod auth;
+pub mod notify;
 pub mod objects;
+pub mod openapi;
 pub mod report;
+pub mod subscription;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -246,6 +249,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/token", post(auth::token))
         .route("/auth/server", get(auth::server))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/programs", get(objects::list_programs))
         .route("/programs/{id}", get(objects::get_program))
         .route("/vens", get(objects::list_vens))
@@ -257,6 +261,16 @@ pub fn router() -> Router<AppState> {
             get(report::list_reports).post(report::create_report),
         )
         .route("/reports/{id}", get(report::get_report))
+        .route(
+            "/subscriptions",
+            get(subscription::list_subscriptions).post(subscription::create_subscription),
+        )
+        .route(
+            "/subscriptions/{id}",
+            get(subscription::get_subscription)
+                .put(subscription::update_subscription)
+                .delete(subscription::delete_subscription),
+        )
         .fallback(|| async { Problem::not_found("no such OpenADR resource") })
 }
 

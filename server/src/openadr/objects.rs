@@ -55,10 +55,7 @@ pub fn resource_name(head_end: &str, nic_id: &str) -> String {
 /// A published event's id: `STAGE-AGGREGATOR-PROGRAM` (the first two are row numbers, so
 /// the program code may hold dashes).
 pub fn event_id(row: &EventRow) -> String {
-    format!(
-        "{}-{}-{}",
-        row.stage_id, row.aggregator_id, row.program_code
-    )
+    store::event_key(row.stage_id, row.aggregator_id, &row.program_code)
 }
 
 /// The parts of an event id, or `None` when it is not one of ours.
@@ -223,12 +220,25 @@ pub async fn list_events(
         key: None,
     };
     let rows = store::events(&state.db, &filter, q.skip, q.limit).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let resources = resources_of(&state, row).await?;
-        out.push(event_json(row, &resources));
-    }
+    let devices = store::page_devices(&state.db, &rows).await?;
+    let out = rows
+        .iter()
+        .map(|row| event_json(row, &resources_in(row, &devices)))
+        .collect();
     Ok(Json(out))
+}
+
+/// The resource names of the event `row` among the devices read for a page of events.
+pub fn resources_in(row: &EventRow, devices: &[store::PageDeviceRow]) -> Vec<String> {
+    devices
+        .iter()
+        .filter(|d| {
+            d.stage_id == row.stage_id
+                && d.aggregator_ref == row.aggregator_ref
+                && d.program_code == row.program_code
+        })
+        .map(|d| resource_name(&d.head_end, &d.nic_id))
+        .collect()
 }
 
 /// The published event `id` as `caller` may see it (404 when it is not published or is

@@ -129,9 +129,10 @@ async fn sync_payload(
         subject.service_point_id,
         subject.transformer_code,
     );
-    let devices: Vec<(String, String, String, f64)> = with_tx!(tx, |c| {
+    let devices: Vec<(String, String, String, f64, Option<String>)> = with_tx!(tx, |c| {
         sqlx::query_as(
-        "SELECT d.head_end, d.nic_id, d.device_type, d.nominal_kw FROM enrollment_devices ed JOIN devices d ON d.id = ed.device_id
+        "SELECT d.head_end, d.nic_id, d.device_type, d.nominal_kw, a.external_ref FROM enrollment_devices ed
+         JOIN devices d ON d.id = ed.device_id LEFT JOIN aggregators a ON a.id = d.aggregator_id
          WHERE ed.enrollment_id = $1 AND ed.left_at IS NULL ORDER BY d.id"
     )
     .bind(id)
@@ -147,7 +148,13 @@ async fn sync_payload(
         "transformerCode": transformer_code,
         "deviceList": devices
             .iter()
-            .map(|(h, n, t, kw)| json!({"headEndSystem": h, "nicId": n, "deviceType": t, "nominalKw": kw}))
+            .map(|(h, n, t, kw, agg)| {
+                let mut d = json!({"headEndSystem": h, "nicId": n, "deviceType": t, "nominalKw": kw});
+                if let Some(agg) = agg {
+                    d["aggregatorExternalReference"] = json!(agg);
+                }
+                d
+            })
             .collect::<Vec<_>>(),
     }))
 }

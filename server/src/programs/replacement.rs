@@ -248,6 +248,13 @@ pub async fn replace_device(
     .await?;
     // The grid only knows ACTIVE enrollments' devices; a PENDING one is synced on activation.
     if status == "ACTIVE" {
+        let aggregator_ref: Option<String> = with_tx!(&mut tx, |c| sqlx::query_scalar(
+            "SELECT a.external_ref FROM devices d JOIN aggregators a ON a.id = d.aggregator_id
+             WHERE d.id = $1"
+        )
+        .bind(new_id)
+        .fetch_optional(c)
+        .await?);
         let device_type = wire::DeviceType::parse(&device_type)
             .ok_or_else(|| DomainError::Internal(format!("device type {device_type}")))?;
         let sync = wire::EnrollmentSync {
@@ -262,6 +269,7 @@ pub async fn replace_device(
                 nic_id: r.new_nic_id.clone(),
                 device_type,
                 nominal_kw,
+                aggregator_ref,
             }],
             replaced_device: Some(DeviceKey {
                 head_end_system: old_head_end,

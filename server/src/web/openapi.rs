@@ -46,10 +46,71 @@ pub(crate) async fn openapi_json() -> impl IntoResponse {
     doc.merge(crate::web::settlement_api::SettlementApiDoc::openapi());
     doc.merge(crate::web::report_api::ReportApiDoc::openapi());
     let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    openadr_clients(&mut doc);
     parameters_as_checked(&mut doc);
     statuses_as_answered(&mut doc);
     problems_as_served(&mut doc);
     Json(doc)
+}
+
+/// The admin's OpenADR client routes (their bodies are checked by hand, so they are written
+/// here rather than derived). The VTN itself has its own document, `<base>openapi.json`.
+fn openadr_clients(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let security = json!([{"bearer": []}]);
+    let scopes: Vec<&str> = crate::openadr::Scope::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    let client = json!({"type": "object", "required": ["clientID", "name", "scopes", "revoked", "createdAt"],
+        "properties": {
+            "clientID": {"type": "string"}, "name": {"type": "string"},
+            "scopes": {"type": "array", "items": {"type": "string", "enum": scopes}},
+            "ven": {"type": ["string", "null"], "description": "the aggregator's external reference, for a VEN client"},
+            "revoked": {"type": "boolean"}, "createdAt": {"type": "string", "format": "date-time"}}});
+    paths.insert(
+        "/api/v1/openadr/clients".into(),
+        json!({
+            "get": {
+                "tags": ["openadr"], "operationId": "list_openadr_clients",
+                "summary": "Every OpenADR client, never its secret (admin).",
+                "security": security,
+                "responses": {"200": {"description": "The clients, oldest first",
+                    "content": {"application/json": {"schema": {"type": "array", "items": client}}}}}
+            },
+            "post": {
+                "tags": ["openadr"], "operationId": "create_openadr_client",
+                "summary": "Create an OpenADR client; the answer carries its secret, this once (admin).",
+                "security": security,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["name", "scopes"], "additionalProperties": false,
+                    "properties": {
+                        "name": {"type": "string"},
+                        "scopes": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": scopes}},
+                        "ven": {"type": "string", "description": "an aggregator's external reference (flow 10): the client is its VEN"}}}}}},
+                "responses": {"201": {"description": "Created (Cache-Control: no-store)",
+                    "content": {"application/json": {"schema": {"type": "object",
+                        "properties": {"clientID": {"type": "string"}, "clientSecret": {"type": "string"}}}}}},
+                    "409": {"description": "a client with this name exists",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+            }
+        }),
+    );
+    paths.insert(
+        "/api/v1/openadr/clients/{clientID}".into(),
+        json!({
+            "delete": {
+                "tags": ["openadr"], "operationId": "revoke_openadr_client",
+                "summary": "Revoke a client: its tokens stop at once, its secret gets no new one (admin).",
+                "security": security,
+                "parameters": [{"name": "clientID", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"204": {"description": "Revoked"}}
+            }
+        }),
+    );
 }
 
 /// The values a `status` filter of `path` takes, from the codes the server parses it with.

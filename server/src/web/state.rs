@@ -64,6 +64,10 @@ pub struct AppState {
     pub calendar: Calendar,
     /// Each side's inbound handlers (`startup::inbound_handlers`), for the receiving routes.
     pub handlers: Arc<Handlers>,
+    /// Where the OpenADR 3.1 VTN is served (its OpenAPI document names it).
+    pub openadr_base: Arc<str>,
+    /// Hosts besides loopback that OpenADR subscriptions may call back.
+    pub openadr_callback_hosts: Arc<Vec<String>>,
 }
 
 impl AppState {

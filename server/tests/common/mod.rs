@@ -399,6 +399,7 @@ pub fn web_settings(
         trusted_proxies: Vec::new(),
         calendar: cal(),
         openadr_base: gridflex::openadr::DEFAULT_BASE.to_string(),
+        openadr_callback_hosts: Vec::new(),
     }
 }
 

@@ -50,6 +50,14 @@ pub struct SyncDevice {
     pub nic_id: String,
     pub device_type: DeviceType,
     pub nominal_kw: f64,
+    /// The aggregator that controls the device (its `externalReference`, as flow 10 sends
+    /// it); absent when no aggregator does. Its VEN receives the device's OpenADR events.
+    #[serde(
+        default,
+        rename = "aggregatorExternalReference",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub aggregator_ref: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +102,9 @@ impl EnrollmentSync {
             let prefix = item("deviceList", index);
             let key = check_device_key(&prefix, &device.head_end_system, &device.nic_id)?;
             check_nominal_kw(&join(&prefix, "nominalKw"), device.nominal_kw)?;
+            if let Some(a) = &device.aggregator_ref {
+                check_id(&join(&prefix, "aggregatorExternalReference"), a)?;
+            }
             let what = format!("device {} {}", key.0, key.1);
             seen.check(key, index, "deviceList", join(&prefix, "nicId"), &what)?;
         }

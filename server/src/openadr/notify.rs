@@ -1,0 +1,199 @@
+//! Subscription notifications: when a published event or a program changes, one message per
+//! covering subscription entry is queued in the integration outbox (in the transaction of
+//! the change), and [`WebhookPeer`] delivers it to the entry's `callbackUrl` — retried,
+//! parked and shown in the integration monitor like every other message. The stored
+//! message holds no bearer token: the peer reads it from the subscription when it calls.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::objects::{event_json, resources_in};
+use super::subscription::{ObjectOperation, Operation};
+use crate::db::openadr::{self as store, PUBLISHED_STATES};
+use crate::db::openadr_subscription as subscriptions;
+use crate::db::{Db, Tx};
+use crate::error::DomainError;
+use crate::integration::message::{
+    enqueue, new_message_id, MessageRow, NewMessage, DEFAULT_MAX_ATTEMPTS,
+};
+use crate::integration::peer::{DeliveryError, Peer};
+
+/// The recipient of notification messages (the delivery worker's webhook peer).
+pub const RECIPIENT: &str = "openadr";
+/// The flow notification messages are filed under in the integration monitor.
+pub const FLOW: &str = "openadr_notification";
+
+/// Queues a notification of `op` on `object` (of type `object_type`, in `program`, targeted
+/// at the VEN `ven` or at nobody in particular) for every subscription entry that covers
+/// it. A VEN's subscription hears only of objects it may read. Returns the messages queued.
+#[allow(clippy::too_many_arguments)]
+pub async fn notify(
+    tx: &mut Tx,
+    object_type: &str,
+    program: Option<&str>,
+    ven: Option<&str>,
+    op: Operation,
+    object: &Value,
+    now: DateTime<Utc>,
+) -> Result<usize, DomainError> {
+    let mut queued = 0;
+    for sub in subscriptions::candidates(tx, program).await? {
+        if let (Some(mine), Some(target)) = (sub.ven_ref.as_deref(), ven) {
+            if mine != target {
+                continue;
+            }
+        }
+        let entries: Vec<ObjectOperation> =
+            serde_json::from_str(&sub.object_operations).unwrap_or_default();
+        for (i, entry) in entries.iter().enumerate() {
+            let (Some(word), Some(url)) = (entry.covers(object_type, op), &entry.callback_url)
+            else {
+                continue;
+            };
+            let message_id = new_message_id();
+            let payload = json!({
+                "subscriptionID": sub.subscription_id,
+                "entry": i,
+                "callbackUrl": url,
+                "notification": {
+                    "id": message_id,
+                    "objectType": object_type,
+                    "operation": word,
+                    "object": object,
+                },
+            });
+            enqueue(
+                tx,
+                &NewMessage {
+                    message_id,
+                    flow: FLOW.into(),
+                    correlation_id: Some(sub.subscription_id.clone()),
+                    sender: "grid".into(),
+                    recipient: RECIPIENT.into(),
+                    payload,
+                    max_attempts: DEFAULT_MAX_ATTEMPTS,
+                },
+                now,
+            )
+            .await?;
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+fn published(status: &str) -> bool {
+    PUBLISHED_STATES.contains(&format!("'{status}'"))
+}
+
+/// A GridFlex event moved from status `from` to `to` (in `tx`): its OpenADR events are
+/// created (first published), updated (still published) or deleted (withdrawn), and every
+/// subscription covering one hears of it.
+pub async fn event_status_changed(
+    tx: &mut Tx,
+    event_id: i64,
+    from: &str,
+    to: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, DomainError> {
+    let op = match (published(from), published(to)) {
+        (false, true) => Operation::Create,
+        (true, true) => Operation::Update,
+        (true, false) => Operation::Delete,
+        (false, false) => return Ok(0),
+    };
+    let (rows, devices) = store::event_publication(tx, event_id, op == Operation::Delete).await?;
+    let mut queued = 0;
+    for row in &rows {
+        let object = event_json(row, &resources_in(row, &devices));
+        queued += notify(
+            tx,
+            "EVENT",
+            Some(&row.program_code),
+            Some(&row.aggregator_ref),
+            op,
+            &object,
+            now,
+        )
+        .await?;
+    }
+    Ok(queued)
+}
+
+/// Delivers notifications: `POST callbackUrl` with the notification as the body and the
+/// entry's bearer token, read from the subscription at the time of the call. A 2xx answer
+/// is delivered; 400–499 but 408 and 429 is the receiver refusing it (not retried); no
+/// answer, 408, 429 and 5xx are retried. A deleted subscription is not called.
+pub struct WebhookPeer {
+    db: Db,
+    client: reqwest::Client,
+}
+
+impl WebhookPeer {
+    pub fn new(db: Db, timeout: Duration) -> Result<WebhookPeer, reqwest::Error> {
+        Ok(WebhookPeer {
+            db,
+            client: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+        })
+    }
+}
+
+#[async_trait]
+impl Peer for WebhookPeer {
+    async fn deliver(&self, msg: &MessageRow, _now: DateTime<Utc>) -> Result<Value, DeliveryError> {
+        let payload: Value = serde_json::from_str(&msg.payload).unwrap_or(Value::Null);
+        let (Some(sub), Some(entry), Some(url)) = (
+            payload["subscriptionID"].as_str(),
+            payload["entry"].as_u64(),
+            payload["callbackUrl"].as_str(),
+        ) else {
+            return Err(DeliveryError::Business {
+                error: "not a notification message".into(),
+                ack: None,
+            });
+        };
+        let stored = subscriptions::object_operations(&self.db, sub)
+            .await
+            .map_err(|e| DeliveryError::Technical(e.to_string()))?;
+        let Some(stored) = stored else {
+            return Err(DeliveryError::Business {
+                error: format!("subscription {sub} was deleted; nobody to notify"),
+                ack: None,
+            });
+        };
+        let entries: Vec<ObjectOperation> = serde_json::from_str(&stored).unwrap_or_default();
+        let token = entries
+            .get(entry as usize)
+            .filter(|e| e.callback_url.as_deref() == Some(url))
+            .and_then(|e| e.bearer_token.clone());
+        let mut req = self.client.post(url).json(&payload["notification"]);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let res = req
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Technical(format!("{url}: {}", e.without_url())))?;
+        let status = res.status();
+        if status.is_success() {
+            Ok(json!({"status": status.as_u16()}))
+        } else if status.is_client_error()
+            && status != reqwest::StatusCode::REQUEST_TIMEOUT
+            && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+        {
+            Err(DeliveryError::Business {
+                error: format!("{url} refused the notification ({status})"),
+                ack: None,
+            })
+        } else {
+            Err(DeliveryError::Technical(format!("{url} answered {status}")))
+        }
+    }
+}

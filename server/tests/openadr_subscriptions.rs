@@ -1,0 +1,522 @@
+//! OpenADR 3.1 subscriptions (issue 13 item 5), on every backend: a VEN's webhook hears of
+//! the events published to it through the outbox — the receiver down, then up, and every
+//! notification arrives exactly once with the subscription's bearer token, which is stored
+//! nowhere else; a VEN sees only its own subscriptions; a callback host that is neither
+//! loopback nor configured is refused naming `callbackUrl`, and nothing is stored.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{Duration, DurationRound};
+use common::*;
+use gridflex::integration::peer::Peers;
+use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
+use gridflex::openadr::auth::create_client;
+use gridflex::openadr::notify::{WebhookPeer, FLOW, RECIPIENT};
+use serde_json::{json, Value};
+
+const BASE: &str = "/openadr/3.1/";
+const HOOK_TOKEN: &str = "hook-s3cret-7f1e";
+
+async fn token_for(
+    t: &TestDb,
+    app: &TestApp,
+    name: &str,
+    scopes: &[&str],
+    ven: Option<&str>,
+) -> String {
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    let c = create_client(&t.db, "test", name, &scopes, ven)
+        .await
+        .expect("client");
+    let res = reqwest::Client::new()
+        .post(app.url(&format!("{BASE}auth/token")))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", c.client_id.as_str()),
+            ("client_secret", c.secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn call(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let url = app.url(&format!("{BASE}{path}"));
+    let req = match method {
+        "GET" => client.get(url),
+        "POST" => client.post(url),
+        "PUT" => client.put(url),
+        _ => client.delete(url),
+    };
+    let req = match body {
+        Some(b) => req.json(&b),
+        None => req,
+    };
+    let res = req.bearer_auth(token).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+async fn api_post(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let res = app.api_post(token, path, &body).await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+/// A Riverside event, planned, submitted and approved; returns its id.
+async fn approved_event(t: &TestDb, app: &TestApp) -> i64 {
+    let op = gridflex::auth::create_token(&t.db, "test", "op-client", "operator")
+        .await
+        .unwrap();
+    let ap = gridflex::auth::create_token(&t.db, "test", "ap-client", "approver")
+        .await
+        .unwrap();
+    let strategy: i64 = t
+        .scalar(
+            "SELECT id FROM strategies WHERE name = $1",
+            &[Arg::from("Riverside evening shave")],
+        )
+        .await;
+    let start = app
+        .events
+        .now()
+        .duration_trunc(Duration::minutes(15))
+        .unwrap()
+        + Duration::hours(3);
+    let (status, body) = api_post(
+        app,
+        &op,
+        "/api/v1/events",
+        json!({"strategyId": strategy, "name": "hooks", "startsAt": start.to_rfc3339(),
+            "endsAt": (start + Duration::hours(2)).to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    for (who, action) in [(&op, "plan"), (&op, "submit"), (&ap, "approve")] {
+        let (status, body) = api_post(
+            app,
+            who,
+            &format!("/api/v1/events/{id}/{action}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{action}: {body}");
+    }
+    id
+}
+
+/// What the webhook receiver got: (Authorization header, body).
+type Received = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
+async fn start_receiver(
+    listener: tokio::net::TcpListener,
+    got: Received,
+) -> tokio::task::JoinHandle<()> {
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, Json(body): Json<Value>| {
+            let got = got.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                got.lock().unwrap().push((auth, body));
+                Json(json!({"ok": true}))
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    })
+}
+
+async fn drain(w: &DeliveryWorker) -> usize {
+    let mut claimed = 0;
+    for _ in 0..50 {
+        let r = w.tick().await.expect("delivery");
+        if r.claimed == 0 {
+            break;
+        }
+        claimed += r.claimed;
+    }
+    claimed
+}
+
+async fn notifications(t: &TestDb, status: &str) -> i64 {
+    t.scalar(
+        "SELECT COUNT(*) FROM integration_messages WHERE flow = $1 AND status = $2",
+        &[Arg::from(FLOW), Arg::from(status)],
+    )
+    .await
+}
+
+each_backend!(a_webhook_that_is_down_then_up_gets_every_notification_once);
+async fn a_webhook_that_is_down_then_up_gets_every_notification_once(t: TestDb) {
+    with_demo(&t).await;
+    let clock = test_clock();
+    let app = spawn_app_at(&t, clock.clone()).await;
+    let volt = token_for(
+        &t,
+        &app,
+        "volt",
+        &["read_targets", "write_subscriptions"],
+        Some("AGG-VOLTSHIFT"),
+    )
+    .await;
+    let edge = token_for(
+        &t,
+        &app,
+        "edge",
+        &["read_targets", "write_subscriptions"],
+        Some("AGG-GRIDEDGE"),
+    )
+    .await;
+
+    // A port nobody listens on yet: the receiver is down.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let hook = format!("http://127.0.0.1:{port}/hook");
+    let request = |url: &str| {
+        json!({"clientName": "volt hooks", "objectOperations": [
+            {"objects": ["EVENT"], "operations": ["POST", "PUT", "DELETE"], "callbackUrl": url,
+             "bearerToken": HOOK_TOKEN}]})
+    };
+
+    // A host that is neither loopback nor configured is refused, naming the field.
+    let (status, body) = call(
+        &app,
+        &volt,
+        "POST",
+        "subscriptions",
+        Some(request("http://hooks.example.com/x")),
+    )
+    .await;
+    assert_eq!(status, 400, "{}: {body}", t.name);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("objectOperations[0].callbackUrl"),
+        "{body}"
+    );
+    assert_eq!(t.count("openadr_subscriptions").await, 0, "{}", t.name);
+    // Bad input: an unknown object type, an empty list, a programID nobody has.
+    for bad in [
+        json!({"clientName": "x", "objectOperations": [{"objects": ["THING"], "operations": ["POST"], "callbackUrl": hook}]}),
+        json!({"clientName": "x", "objectOperations": []}),
+        json!({"clientName": "x", "programID": "NOPE", "objectOperations": [{"objects": ["EVENT"], "operations": ["POST"], "callbackUrl": hook}]}),
+    ] {
+        let (status, body) = call(&app, &volt, "POST", "subscriptions", Some(bad.clone())).await;
+        assert_eq!(
+            (status, body["status"].clone()),
+            (400, json!(400)),
+            "{}: {bad} → {body}",
+            t.name
+        );
+    }
+    assert_eq!(t.count("openadr_subscriptions").await, 0, "{}", t.name);
+
+    let (status, sub) = call(&app, &volt, "POST", "subscriptions", Some(request(&hook))).await;
+    assert_eq!(status, 201, "{}: {sub}", t.name);
+    let sub_id = sub["id"].as_str().unwrap().to_string();
+    assert_eq!(sub["objectType"], "SUBSCRIPTION");
+
+    // A VEN sees only its own subscriptions.
+    let (status, list) = call(&app, &edge, "GET", "subscriptions", None).await;
+    assert_eq!(
+        (status, list.as_array().unwrap().len()),
+        (200, 0),
+        "{}",
+        t.name
+    );
+    let (status, _) = call(&app, &edge, "GET", &format!("subscriptions/{sub_id}"), None).await;
+    assert_eq!(status, 403, "{}", t.name);
+    let (status, _) = call(
+        &app,
+        &edge,
+        "DELETE",
+        &format!("subscriptions/{sub_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{}", t.name);
+    let (status, list) = call(&app, &volt, "GET", "subscriptions?skip=0&limit=5", None).await;
+    assert_eq!(
+        (status, list.as_array().unwrap().len()),
+        (200, 1),
+        "{}",
+        t.name
+    );
+
+    // Approving publishes the event: one notification per OpenADR event of volt's.
+    let id = approved_event(&t, &app).await;
+    let (_, events) = call(&app, &volt, "GET", "events?limit=50", None).await;
+    let code: String = t
+        .scalar("SELECT code FROM events WHERE id = $1", &[Arg::from(id)])
+        .await;
+    let published: Vec<String> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["eventName"].as_str().unwrap().starts_with(&code))
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !published.is_empty(),
+        "{}: the event is published to volt",
+        t.name
+    );
+    // Approval may move the event on at once (Approved, then Scheduled): a CREATE per
+    // OpenADR event, then an UPDATE per transition after it.
+    let queued = notifications(&t, "queued").await;
+    assert!(queued >= published.len() as i64, "{}: {queued}", t.name);
+    assert_eq!(queued % published.len() as i64, 0, "{}: {queued}", t.name);
+
+    let worker = DeliveryWorker::new(
+        t.db.clone(),
+        Peers::in_process(&t.db, cal(), inbound_handlers()),
+        clock.clone(),
+        RetryPolicy::default(),
+        7,
+    )
+    .with_peer(
+        RECIPIENT,
+        Arc::new(WebhookPeer::new(t.db.clone(), std::time::Duration::from_secs(5)).unwrap()),
+    );
+    drain(&worker).await;
+    assert_eq!(
+        notifications(&t, "technical_failure").await,
+        queued,
+        "{}: down, to be retried",
+        t.name
+    );
+
+    // The receiver comes up; the retries fall due.
+    let got: Received = Arc::default();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let server = start_receiver(listener, got.clone()).await;
+    clock.advance(Duration::minutes(30));
+    drain(&worker).await;
+    clock.advance(Duration::minutes(30));
+    drain(&worker).await;
+    assert_eq!(notifications(&t, "delivered").await, queued, "{}", t.name);
+    {
+        let got = got.lock().unwrap();
+        assert_eq!(
+            got.len() as i64,
+            queued,
+            "{}: each notification once",
+            t.name
+        );
+        let mut ids: Vec<&str> = got.iter().map(|(_, b)| b["id"].as_str().unwrap()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), got.len(), "{}: no notification twice", t.name);
+        let mut created: Vec<String> = Vec::new();
+        for (auth, body) in got.iter() {
+            assert_eq!(
+                auth.as_deref(),
+                Some(format!("Bearer {HOOK_TOKEN}").as_str())
+            );
+            assert_eq!(body["objectType"], "EVENT", "{body}");
+            assert!(
+                body["object"]["targets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == "AGG-VOLTSHIFT"),
+                "{body}"
+            );
+            let id = body["object"]["id"].as_str().unwrap().to_string();
+            assert!(published.contains(&id), "{}: only volt's: {id}", t.name);
+            // The subscription said POST and PUT (3.0's words): it hears them back.
+            match body["operation"].as_str() {
+                Some("POST") => created.push(id),
+                Some("PUT") => {}
+                other => panic!("{}: {other:?}", t.name),
+            }
+        }
+        created.sort();
+        let mut expected = published.clone();
+        expected.sort();
+        assert_eq!(created, expected, "{}: one POST per OpenADR event", t.name);
+    }
+
+    // Cancelling withdraws them: a DELETE each, and still nothing twice.
+    let op = gridflex::auth::create_token(&t.db, "test", "op2", "operator")
+        .await
+        .unwrap();
+    let (status, body) = api_post(
+        &app,
+        &op,
+        &format!("/api/v1/events/{id}/cancel"),
+        json!({"reason": "storm passed"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    drain(&worker).await;
+    drain(&worker).await;
+    let got_now = got.lock().unwrap().clone();
+    let deletes: Vec<&Value> = got_now
+        .iter()
+        .map(|(_, b)| b)
+        .filter(|b| b["operation"] == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), published.len(), "{}", t.name);
+    assert_eq!(
+        got_now.len() as i64,
+        queued + published.len() as i64,
+        "{}",
+        t.name
+    );
+    let mut ids: Vec<&str> = got_now
+        .iter()
+        .map(|(_, b)| b["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        got_now.len(),
+        "{}: no notification twice",
+        t.name
+    );
+
+    // The hook's token is in no message, attempt or audit row.
+    let like = format!("%{HOOK_TOKEN}%");
+    for sql in [
+        "SELECT COUNT(*) FROM integration_messages WHERE payload LIKE $1 OR COALESCE(last_error, '') LIKE $1 OR COALESCE(result, '') LIKE $1",
+        "SELECT COUNT(*) FROM integration_attempts WHERE COALESCE(error, '') LIKE $1",
+    ] {
+        let n: i64 = t.scalar(sql, &[Arg::from(like.clone())]).await;
+        assert_eq!(n, 0, "{}: {sql}", t.name);
+    }
+    let audit = t
+        .count("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'openadr.subscription%'")
+        .await;
+    assert_eq!(audit, 1, "{}", t.name);
+
+    // Deleted, it hears of nothing more.
+    let (status, _) = call(
+        &app,
+        &volt,
+        "DELETE",
+        &format!("subscriptions/{sub_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{}", t.name);
+    let (status, _) = call(&app, &volt, "GET", &format!("subscriptions/{sub_id}"), None).await;
+    assert_eq!(status, 404, "{}", t.name);
+    server.abort();
+    t.cleanup().await;
+}
+
+each_backend!(flow_2_carries_each_devices_aggregator_to_the_grid_registry);
+async fn flow_2_carries_each_devices_aggregator_to_the_grid_registry(t: TestDb) {
+    with_demo(&t).await;
+    let clock = test_clock();
+    let app = spawn_app_at(&t, clock.clone()).await;
+    // A pending enrollment with two devices or more: the first gets an aggregator on the
+    // program side, the others none.
+    let pending: i64 = t
+        .scalar(
+            "SELECT e.id FROM enrollments e JOIN enrollment_devices ed ON ed.enrollment_id = e.id
+             WHERE e.status = 'PENDING' AND ed.left_at IS NULL
+             GROUP BY e.id HAVING COUNT(*) >= 2 ORDER BY e.id LIMIT 1",
+            &[],
+        )
+        .await;
+    let devices: Vec<i64> = scalars(
+        &t.db,
+        "SELECT device_id FROM enrollment_devices WHERE enrollment_id = $1 AND left_at IS NULL ORDER BY device_id",
+        &[Arg::from(pending)],
+    )
+    .await;
+    gridflex::with_db!(&t.db, |c| {
+        sqlx::query("UPDATE devices SET aggregator_id = NULL WHERE id IN (SELECT device_id FROM enrollment_devices WHERE enrollment_id = $1)")
+            .bind(pending)
+            .execute(c)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE devices SET aggregator_id = (SELECT id FROM aggregators WHERE external_ref = 'AGG-VOLTSHIFT') WHERE id = $1")
+            .bind(devices[0])
+            .execute(c)
+            .await
+            .unwrap()
+            .rows_affected()
+    });
+    let pm = gridflex::auth::create_token(&t.db, "test", "pm", "program_manager")
+        .await
+        .unwrap();
+    let (status, body) = api_post(
+        &app,
+        &pm,
+        &format!("/api/v1/enrollments/{pending}/activate"),
+        json!({"reason": "head-end confirmed"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {body}", t.name);
+    let worker = DeliveryWorker::new(
+        t.db.clone(),
+        Peers::in_process(&t.db, cal(), inbound_handlers()),
+        clock.clone(),
+        RetryPolicy::default(),
+        3,
+    );
+    drain(&worker).await;
+    // The message on the wire names the aggregator of the one device.
+    let payload: String = t
+        .scalar(
+            "SELECT payload FROM integration_messages WHERE flow = 'enrollment_sync'
+             AND direction = 'outbound' ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .await;
+    let payload: Value = serde_json::from_str(&payload).unwrap();
+    let listed: Vec<Option<&str>> = payload["deviceList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["aggregatorExternalReference"].as_str())
+        .collect();
+    assert_eq!(
+        listed.iter().filter(|a| a.is_some()).count(),
+        1,
+        "{}: {payload}",
+        t.name
+    );
+    // The grid registry has it, and no aggregator for the others.
+    for (i, device) in devices.iter().enumerate() {
+        let agg: Option<String> = scalar(
+            &t.db,
+            "SELECT g.aggregator_ref FROM grid_devices g JOIN devices d
+               ON d.head_end = g.head_end AND d.nic_id = g.nic_id WHERE d.id = $1",
+            &[Arg::from(*device)],
+        )
+        .await;
+        let expected = (i == 0).then(|| "AGG-VOLTSHIFT".to_string());
+        assert_eq!(agg, expected, "{}: device {device}", t.name);
+    }
+    t.cleanup().await;
+}
