@@ -9,10 +9,10 @@ mod common;
 
 use std::sync::Arc;
 
+use common::published::*;
 use common::*;
 use gridflex::db::place::{record_places, NetworkPlace};
 use gridflex::integration::inbound::Side;
-use gridflex::integration::message::{enqueue, new_message_id, NewMessage};
 use gridflex::integration::peer::{InProcessPeer, Peers, PublishedHttpPeer};
 use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
 use serde_json::{json, Value};
@@ -25,27 +25,6 @@ const ENROLL: &str = "/rest/apis/cross/digitalAssets/programEnrollments/enroll";
 const ENROLLMENT_ACK: &str =
     "/rest/apis/cross/digitalAssets/programEnrollments/postAcknowledgement";
 const DEVICE_STATUS: &str = "/rest/apis/cross/digitalAssets/controllableDeviceStatus/response";
-
-fn golden(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/golden/published/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-async fn integration_token(t: &TestDb) -> String {
-    gridflex::auth::create_token(&t.db, "test", "grid-system", "integration")
-        .await
-        .expect("token")
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
-    let res = app.api_post(token, path, body).await;
-    let status = res.status().as_u16();
-    (status, res.json().await.expect("a JSON answer"))
-}
 
 /// The collection's `(id, responseCode)` pairs, in order.
 fn codes(ack: &Value) -> Vec<(String, String)> {
@@ -619,66 +598,6 @@ async fn the_published_flows_need_an_integration_token_of_the_grid_side(t: TestD
     t.cleanup().await;
 }
 
-/// A grid side on its own database whose delivery worker speaks the published dialect to
-/// `app` (a program side on another database).
-async fn published_grid(t: &TestDb, app: &TestApp) -> (TestDb, DeliveryWorker) {
-    let grid = match (t.name, pg_url()) {
-        ("postgres", Some(url)) => TestDb::postgres(&url).await,
-        _ => TestDb::sqlite().await,
-    };
-    let token = integration_token(t).await;
-    let peer = PublishedHttpPeer::new(&app.base, &token, std::time::Duration::from_secs(10))
-        .expect("peer");
-    let peers = Peers {
-        programs: Arc::new(peer),
-        grid: Arc::new(InProcessPeer {
-            db: grid.db.clone(),
-            side: Side::Grid,
-            calendar: cal(),
-            handlers: inbound_handlers(),
-        }),
-    };
-    let worker = DeliveryWorker::new(
-        grid.db.clone(),
-        peers,
-        test_clock(),
-        RetryPolicy::default(),
-        7,
-    );
-    (grid, worker)
-}
-
-/// Queues a grid → programs message in `grid`'s outbox and returns its id.
-async fn queue(grid: &TestDb, flow: &str, payload: Value) -> String {
-    let id = new_message_id();
-    let mut tx = grid.db.begin().await.unwrap();
-    enqueue(
-        &mut tx,
-        &NewMessage {
-            message_id: id.clone(),
-            flow: flow.into(),
-            correlation_id: None,
-            sender: "grid".into(),
-            recipient: "programs".into(),
-            payload,
-            max_attempts: 3,
-        },
-        test_now(),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    id
-}
-
-async fn outbound_status(grid: &TestDb, id: &str) -> String {
-    grid.scalar(
-        "SELECT status FROM integration_messages WHERE message_id = $1 AND direction = 'outbound'",
-        &[Arg::Text(id.into())],
-    )
-    .await
-}
-
 each_backend!(
     a_grid_side_speaking_the_published_dialect_drives_a_program_side_through_flows_4_to_6
 );
@@ -972,6 +891,113 @@ async fn a_grid_side_speaking_the_published_dialect_enrolls_one_record_per_call(
         t.name
     );
     assert_ne!(outbound_status(&grid, &retried).await, "delivered");
+    drop(app);
+    grid.cleanup().await;
+    t.cleanup().await;
+}
+
+const STATUS_CHECK: &str = "/rest/apis/dacs/controllableDeviceStatus/request";
+
+each_backend!(the_grid_side_takes_a_published_status_check_and_posts_the_statuses_back);
+async fn the_grid_side_takes_a_published_status_check_and_posts_the_statuses_back(t: TestDb) {
+    let app = spawn_app(&t).await;
+    let (grid, worker) = published_grid(&t, &app).await;
+    with_demo(&grid).await;
+    let grid_app = spawn_app(&grid).await;
+    let (head_end, nic): (String, String) = (
+        grid.scalar(
+            "SELECT head_end FROM grid_devices WHERE status = 'registered' ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await,
+        grid.scalar(
+            "SELECT nic_id FROM grid_devices WHERE status = 'registered' ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await,
+    );
+    // The program side asks: a token of the program side (the check is its flow).
+    let cpm = gridflex::auth::create_expiring_token(
+        &grid.db,
+        "test",
+        "cpm",
+        "integration",
+        None,
+        Some("programs"),
+    )
+    .await
+    .expect("token");
+    let check = json!({"dacsMessageId": "DACS-CHK-1", "deviceInfo": [
+        {"division": "NORTH", "deviceType": "THERMOSTAT", "specification": "ecobee3 lite",
+         "headEndSystem": head_end, "nicid": nic.to_lowercase()},
+        {"division": "NORTH", "headEndSystem": "H".repeat(51), "nicid": ""}]});
+    let (status, ack) = post(&grid_app, &cpm, STATUS_CHECK, &check).await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    assert_eq!(ack["ackType"], "ERROR", "{ack}");
+    assert!(ack["whenISO"].is_string(), "{ack}");
+    let responses = ack["responses"].as_array().expect("responses");
+    let device = format!("{head_end}/{nic}");
+    assert_eq!(responses[0]["id"], device.as_str(), "{ack}");
+    assert_eq!(responses[0]["responseCode"], "SUCCESS");
+    assert_eq!(responses[0]["dacsMessageId"], "DACS-CHK-1");
+    assert!(responses[0]["responseTimeISO"].is_string());
+    assert_eq!(responses[1]["responseCode"], "ERROR");
+    assert_eq!(
+        fields_of(&responses[1]),
+        ["deviceInfo[1].headEndSystem", "deviceInfo[1].nicid"]
+    );
+    let value = responses[1]["value"].as_str().unwrap();
+    assert!(
+        value.contains("deviceInfo[1].nicid: is required"),
+        "{value}"
+    );
+
+    // A resend is the same check: the same answer, one inbox entry, one queued answer.
+    let (_, again) = post(&grid_app, &cpm, STATUS_CHECK, &check).await;
+    assert_eq!(again["responses"], ack["responses"]);
+    let queued = "SELECT COUNT(*) FROM integration_messages WHERE direction = 'outbound' \
+                  AND flow = 'device_status_check' AND correlation_id = 'DACS-CHK-1'";
+    assert_eq!(grid.count(queued).await, 1, "{}", t.name);
+    assert_eq!(
+        grid.count("SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND flow = 'device_status_check'").await,
+        1
+    );
+
+    // Later the grid posts the statuses to the program side's published response path.
+    let report = worker.tick().await.unwrap();
+    assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
+    let answered: String = t
+        .scalar(
+            "SELECT payload FROM integration_messages WHERE direction = 'inbound' \
+             AND flow = 'device_status_check' AND correlation_id = 'DACS-CHK-1'",
+            &[],
+        )
+        .await;
+    let answered: Value = serde_json::from_str(&answered).unwrap();
+    assert_eq!(answered["deviceList"][0]["nicId"], nic.as_str());
+    assert_eq!(answered["deviceList"][0]["status"], "ONLINE", "{answered}");
+
+    // The request's own fields: every bad one named, nothing received.
+    let (status, ack) = post(&grid_app, &cpm, STATUS_CHECK, &json!({"deviceInfo": 7})).await;
+    assert_eq!(status, 422, "{ack}");
+    assert_eq!(
+        fields_of(&ack["responses"][0]),
+        ["dacsMessageId", "deviceInfo"]
+    );
+    // A grid-side token may not ask: the check is the program side's flow.
+    let grid_token = gridflex::auth::create_expiring_token(
+        &grid.db,
+        "test",
+        "dacs",
+        "integration",
+        None,
+        Some("grid"),
+    )
+    .await
+    .expect("token");
+    let res = grid_app.api_post(&grid_token, STATUS_CHECK, &check).await;
+    assert_eq!(res.status(), 403, "{}", t.name);
+    drop(grid_app);
     drop(app);
     grid.cleanup().await;
     t.cleanup().await;

@@ -20,6 +20,9 @@ pub const LIFECYCLE_PATH: &str = "/rest/apis/cross/service/programEvent/lifecycl
 pub const RESERVE_PATH: &str = "/rest/apis/cross/service/programEventParticipation/reserveDevice";
 pub const OUTCOME_PATH: &str =
     "/rest/apis/cross/service/programEventParticipation/postEventOutcome";
+/// The grid side's device status check (flow 3 request). The published guides name no path
+/// for it; GridFlex serves it here.
+pub const STATUS_CHECK_PATH: &str = "/rest/apis/dacs/controllableDeviceStatus/request";
 
 /// The published limit of an event's or a program event's external identifier.
 pub const MAX_EXTERNAL_ID_CHARS: usize = 120;
