@@ -8,6 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::published::sibling;
 use common::*;
 use gridflex::db::Db;
 use gridflex::integration::inbound::Side;
@@ -35,14 +36,6 @@ struct World {
     grid_worker: DeliveryWorker,
     _apps: Vec<TestApp>,
     dbs: Vec<TestDb>,
-}
-
-/// Another fresh database on the same backend as `t`.
-async fn sibling(t: &TestDb) -> TestDb {
-    match (t.name, pg_url()) {
-        ("postgres", Some(url)) => TestDb::postgres(&url).await,
-        _ => TestDb::sqlite().await,
-    }
 }
 
 fn worker(db: &Db, peers: Peers, seed: u64) -> DeliveryWorker {
@@ -102,6 +95,7 @@ impl World {
                         calendar: cal(),
                         handlers: inbound_handlers(),
                     }),
+                    grid_instances: Default::default(),
                 };
                 let grid_peers = Peers {
                     programs: http_peer(&programs_app, &programs, "grid-side").await,
@@ -111,6 +105,7 @@ impl World {
                         calendar: cal(),
                         handlers: inbound_handlers(),
                     }),
+                    grid_instances: Default::default(),
                 };
                 World {
                     transport,

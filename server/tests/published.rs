@@ -437,3 +437,141 @@ async fn a_record_the_program_side_refuses_is_an_error_in_the_published_field_na
     assert_eq!(t.count("published_enrollments").await, 0);
     t.cleanup().await;
 }
+
+/// The golden enrollment moved to `division` under another customer with other devices.
+fn enrollment_in(division: &str, tag: &str) -> Value {
+    let mut doc = golden("enroll-full.json");
+    doc["transactionId"] = json!(format!("PUB-ENROLL-{tag}"));
+    doc["locationInfo"]["division"] = json!(division);
+    doc["customerInfo"]["cisPersonId"] = json!(format!("PUB-P-{tag}"));
+    doc["customerInfo"]["cisAccountId"] = json!(format!("PUB-A-{tag}"));
+    for (i, asset) in doc["assetInfo"]["assetList"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        asset["nicId"] = json!(format!("{tag}{i}"));
+        asset["serialNo"] = json!(format!("SN-{tag}-{i}"));
+    }
+    doc
+}
+
+each_backend!(an_enrollment_syncs_to_the_grid_instance_that_serves_its_division);
+async fn an_enrollment_syncs_to_the_grid_instance_that_serves_its_division(t: TestDb) {
+    use gridflex::integration::inbound::Side;
+    use gridflex::integration::peer::{InProcessPeer, Peers};
+    use gridflex::programs::enrollment::{change_status, EnrollmentAction};
+    use std::sync::Arc;
+
+    with_demo(&t).await;
+    place_golden_service_point(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t).await;
+    // Two grid instances, each on its own database: NORTH is EAST's, SOUTH is WEST's.
+    let east = common::published::sibling(&t).await;
+    let west = common::published::sibling(&t).await;
+    with_demo(&east).await;
+    with_demo(&west).await;
+    let map = gridflex::db::value_map::canonical_map("OUTL-BRT-DRMSID-TO-DACSID").unwrap();
+    let mut tx = t.db.begin().await.unwrap();
+    for (division, instance) in [("NORTH", "EAST"), ("SOUTH", "WEST")] {
+        gridflex::db::value_map::put_entry(&mut tx, map, division, instance, test_now())
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    // An unmapped division: that record is refused naming the field and the known divisions.
+    let (status, ack) = post(&app, &token, &enrollment_in("CENTRAL", "CENTRAL")).await;
+    assert_eq!(status, 422, "{}: {ack}", t.name);
+    let error = &ack["collection"][0]["errors"][0];
+    assert_eq!(error["field"], "locationInfo.division", "{ack}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("`CENTRAL`") && message.contains("known divisions: NORTH, SOUTH"),
+        "{message}"
+    );
+
+    let mut ids = Vec::new();
+    for (division, tag) in [("NORTH", "NORTH"), ("SOUTH", "SOUTH")] {
+        let (status, ack) = post(&app, &token, &enrollment_in(division, tag)).await;
+        assert_eq!(status, 200, "{}: {ack}", t.name);
+        ids.push(ack["collection"][0]["enrollmentId"].as_i64().unwrap());
+    }
+    for id in &ids {
+        change_status(
+            &t.db,
+            cal(),
+            *id,
+            EnrollmentAction::Activate,
+            "manager",
+            "division routing",
+            test_now(),
+        )
+        .await
+        .unwrap();
+    }
+    let recipients: Vec<String> = scalars(
+        &t.db,
+        "SELECT recipient FROM integration_messages WHERE flow = 'enrollment_sync' \
+         AND direction = 'outbound' ORDER BY id",
+        &[],
+    )
+    .await;
+    assert_eq!(recipients, ["grid:EAST", "grid:WEST"], "{}", t.name);
+
+    let grid = |db: &TestDb| -> Arc<InProcessPeer> {
+        Arc::new(InProcessPeer {
+            db: db.db.clone(),
+            side: Side::Grid,
+            calendar: cal(),
+            handlers: inbound_handlers(),
+        })
+    };
+    let peers = Peers::new(
+        Arc::new(InProcessPeer {
+            db: t.db.clone(),
+            side: Side::Programs,
+            calendar: cal(),
+            handlers: inbound_handlers(),
+        }),
+        grid(&t),
+    )
+    .with_grid_instance("EAST", grid(&east))
+    .with_grid_instance("WEST", grid(&west));
+    let worker = gridflex::integration::worker::DeliveryWorker::new(
+        t.db.clone(),
+        peers,
+        test_clock(),
+        gridflex::integration::worker::RetryPolicy::default(),
+        5,
+    );
+    let report = worker.tick().await.unwrap();
+    assert_eq!(report.delivered, 2, "{}: {report:?}", t.name);
+    let held = |db: gridflex::db::Db| async move {
+        scalars::<String>(
+            &db,
+            "SELECT nic_id FROM grid_devices WHERE nic_id LIKE 'NORTH%' OR nic_id LIKE 'SOUTH%' ORDER BY nic_id",
+            &[],
+        )
+        .await
+    };
+    assert_eq!(
+        held(east.db.clone()).await,
+        ["NORTH0", "NORTH1"],
+        "{}",
+        t.name
+    );
+    assert_eq!(
+        held(west.db.clone()).await,
+        ["SOUTH0", "SOUTH1"],
+        "{}",
+        t.name
+    );
+    assert!(held(t.db.clone()).await.is_empty(), "{}", t.name);
+    drop(app);
+    east.cleanup().await;
+    west.cleanup().await;
+    t.cleanup().await;
+}

@@ -870,6 +870,7 @@ async fn a_grid_side_speaking_the_published_dialect_enrolls_one_record_per_call(
                 calendar: cal(),
                 handlers: inbound_handlers(),
             }),
+            grid_instances: Default::default(),
         },
         test_clock(),
         RetryPolicy::default(),

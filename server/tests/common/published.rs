@@ -33,13 +33,18 @@ pub async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16,
     (status, res.json().await.expect("a JSON answer"))
 }
 
+/// Another fresh database on the same backend as `t`.
+pub async fn sibling(t: &TestDb) -> TestDb {
+    match (t.name, pg_url()) {
+        ("postgres", Some(url)) => TestDb::postgres(&url).await,
+        _ => TestDb::sqlite().await,
+    }
+}
+
 /// A grid side on its own database whose delivery worker speaks the published dialect to
 /// `app` (a program side on another database).
 pub async fn published_grid(t: &TestDb, app: &TestApp) -> (TestDb, DeliveryWorker) {
-    let grid = match (t.name, pg_url()) {
-        ("postgres", Some(url)) => TestDb::postgres(&url).await,
-        _ => TestDb::sqlite().await,
-    };
+    let grid = sibling(t).await;
     let token = integration_token(t).await;
     let peer = PublishedHttpPeer::new(&app.base, &token, std::time::Duration::from_secs(10))
         .expect("peer");
@@ -51,6 +56,7 @@ pub async fn published_grid(t: &TestDb, app: &TestApp) -> (TestDb, DeliveryWorke
             calendar: cal(),
             handlers: inbound_handlers(),
         }),
+        grid_instances: Default::default(),
     };
     let worker = DeliveryWorker::new(
         grid.db.clone(),
