@@ -87,6 +87,8 @@ fn schema_name(s: &str) -> Result<String, String> {
     }
 }
 
+// Parsed once at start-up: the size of `Serve`'s settings costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the console, the REST API and the background work.
@@ -260,6 +262,25 @@ pub struct ServeArgs {
     /// Bearer token for the remote grid side.
     #[arg(long, env = "GRIDFLEX_GRID_TOKEN", hide_env_values = true)]
     pub grid_token: Option<String>,
+
+    /// Grid instances that serve divisions (division routing): `NAME=URL`, repeat the flag or
+    /// separate with commas. The value map `division_routing` (`OUTL-BRT-DRMSID-TO-DACSID`)
+    /// names each division's instance; an enrollment of that division syncs to it.
+    #[arg(
+        long = "grid-instance",
+        env = "GRIDFLEX_GRID_INSTANCES",
+        value_delimiter = ','
+    )]
+    pub grid_instances: Vec<String>,
+
+    /// Bearer tokens of the grid instances: `NAME=TOKEN`, repeat the flag or separate with commas.
+    #[arg(
+        long = "grid-instance-token",
+        env = "GRIDFLEX_GRID_INSTANCE_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub grid_instance_tokens: Vec<String>,
 
     /// Seconds before a call to a remote side is given up (and retried later).
     #[arg(long, env = "GRIDFLEX_PEER_TIMEOUT_SECS", default_value_t = 10)]

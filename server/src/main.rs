@@ -323,6 +323,24 @@ fn peers_from(
         peers.grid = std::sync::Arc::new(HttpPeer::new(url, token, timeout)?);
         tracing::info!(url = %url, "grid side is remote");
     }
+    for entry in &args.grid_instances {
+        let (name, url) = entry
+            .split_once('=')
+            .map(|(n, u)| (n.trim(), u.trim()))
+            .with_context(|| format!("GRIDFLEX_GRID_INSTANCES: `{entry}` is not NAME=URL"))?;
+        let token = args
+            .grid_instance_tokens
+            .iter()
+            .filter_map(|t| t.split_once('='))
+            .find(|(n, _)| n.trim() == name)
+            .map(|(_, t)| t.trim())
+            .with_context(|| {
+                format!("GRIDFLEX_GRID_INSTANCE_TOKENS has no token for grid instance `{name}`")
+            })?;
+        let peer = std::sync::Arc::new(HttpPeer::new(url, token, timeout)?);
+        peers = peers.with_grid_instance(name, peer);
+        tracing::info!(instance = name, url = %url, "grid instance is remote");
+    }
     Ok(peers)
 }
 

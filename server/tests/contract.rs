@@ -8,6 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::published::sibling;
 use common::*;
 use gridflex::db::Db;
 use gridflex::integration::inbound::Side;
@@ -23,7 +24,19 @@ enum Transport {
     InProcess,
     /// Two routers on 127.0.0.1:0, separate databases, `HttpPeer`s pointing at each other.
     Loopback,
+    /// As `Loopback`, but the grid side speaks the published dialect to the program side
+    /// (`PublishedHttpPeer`): flows 1 and 4–6 on the published paths.
+    Published,
 }
+
+/// The flows the grid side sends on published paths in the published dialect: their inbox
+/// ids on the program side are the published requests', not the grid's message ids.
+const PUBLISHED_FLOWS: [&str; 4] = [
+    "enrollment_request",
+    "stage_status",
+    "device_reservation",
+    "device_outcome",
+];
 
 /// A program side and a grid side, and a delivery worker for each side's outbox.
 struct World {
@@ -35,14 +48,6 @@ struct World {
     grid_worker: DeliveryWorker,
     _apps: Vec<TestApp>,
     dbs: Vec<TestDb>,
-}
-
-/// Another fresh database on the same backend as `t`.
-async fn sibling(t: &TestDb) -> TestDb {
-    match (t.name, pg_url()) {
-        ("postgres", Some(url)) => TestDb::postgres(&url).await,
-        _ => TestDb::sqlite().await,
-    }
 }
 
 fn worker(db: &Db, peers: Peers, seed: u64) -> DeliveryWorker {
@@ -87,7 +92,7 @@ impl World {
                     dbs: vec![t],
                 }
             }
-            Transport::Loopback => {
+            Transport::Loopback | Transport::Published => {
                 let grid = sibling(&t).await;
                 with_demo(&grid).await;
                 let programs = t;
@@ -102,15 +107,38 @@ impl World {
                         calendar: cal(),
                         handlers: inbound_handlers(),
                     }),
+                    grid_instances: Default::default(),
                 };
+                let programs_peer: Arc<dyn gridflex::integration::peer::Peer> =
+                    if transport == Transport::Published {
+                        let token = gridflex::auth::create_token(
+                            &programs.db,
+                            "test",
+                            "grid-side",
+                            "integration",
+                        )
+                        .await
+                        .expect("token");
+                        Arc::new(
+                            gridflex::integration::peer::PublishedHttpPeer::new(
+                                &programs_app.base,
+                                &token,
+                                std::time::Duration::from_secs(10),
+                            )
+                            .expect("peer"),
+                        )
+                    } else {
+                        http_peer(&programs_app, &programs, "grid-side").await
+                    };
                 let grid_peers = Peers {
-                    programs: http_peer(&programs_app, &programs, "grid-side").await,
+                    programs: programs_peer,
                     grid: Arc::new(InProcessPeer {
                         db: grid.db.clone(),
                         side: Side::Grid,
                         calendar: cal(),
                         handlers: inbound_handlers(),
                     }),
+                    grid_instances: Default::default(),
                 };
                 World {
                     transport,
@@ -185,7 +213,15 @@ impl World {
             Side::Programs => &self.grid,
             Side::Grid => &self.programs,
         };
-        let inbound: String = scalar(receiver, "SELECT status FROM integration_messages WHERE message_id = $1 AND direction = 'inbound'", &[Arg::from(message_id)]).await;
+        let published = self.transport == Transport::Published
+            && from == Side::Grid
+            && PUBLISHED_FLOWS.contains(&flow);
+        let (sql, bind) = if published {
+            ("SELECT status FROM integration_messages WHERE flow = $1 AND direction = 'inbound' ORDER BY id DESC LIMIT 1", flow)
+        } else {
+            ("SELECT status FROM integration_messages WHERE message_id = $1 AND direction = 'inbound'", message_id)
+        };
+        let inbound: String = scalar(receiver, sql, &[Arg::from(bind)]).await;
         assert_eq!(inbound, "processed", "{}", self.label(flow));
         serde_json::from_str(&result.expect("an acknowledgement")).unwrap()
     }
@@ -215,6 +251,22 @@ async fn run_every_flow(w: &World) {
         &[],
     )
     .await;
+
+    if w.transport == Transport::Published {
+        // The published enrollment carries no transformer: the program side places the
+        // service point itself (flow 11 would have told it).
+        let mut tx = w.programs.begin().await.unwrap();
+        let place = gridflex::db::place::NetworkPlace {
+            service_point_id: "SP-PC-1".into(),
+            transformer_code: xf.clone(),
+            feeder_code: None,
+            substation_code: None,
+        };
+        gridflex::db::place::record_places(&mut tx, &[place], None, test_now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
 
     // Flow 1, grid → programs: a new PENDING enrollment; the ack has one result per record.
     let record = json!({
@@ -321,6 +373,10 @@ async fn run_every_flow(w: &World) {
         w.label("flow 3")
     );
 
+    if w.transport == Transport::Published {
+        published_clients(w, &head_end, &nic, enrollment).await;
+    }
+
     // Flow 4, grid → programs: a stage scheduled.
     let window = json!({"startTime": "2030-07-01T18:00:00Z", "endTime": "2030-07-01T20:00:00Z"});
     let mut stage = json!({"eventExternalIdentifier": "EV-C", "externalIdentifier": "EV-C-S1", "programCode": "SMT-BYOD",
@@ -348,7 +404,12 @@ async fn run_every_flow(w: &World) {
     reservation["startTime"] = window["startTime"].clone();
     reservation["endTime"] = window["endTime"].clone();
     let ack = w.send(Side::Grid, "device_reservation", reservation).await;
-    assert_eq!(ack["reserved"], 1, "{}: {ack}", w.label("flow 5"));
+    if w.transport == Transport::Published {
+        assert_eq!(ack["ackType"], "SUCCESS", "{}: {ack}", w.label("flow 5"));
+        assert_eq!(ack["collection"][0]["responseCode"], "SUCCESS", "{ack}");
+    } else {
+        assert_eq!(ack["reserved"], 1, "{}: {ack}", w.label("flow 5"));
+    }
     assert_eq!(
         count(
             &w.programs,
@@ -519,6 +580,79 @@ async fn run_every_flow(w: &World) {
     assert_eq!(score, 2.75, "{}", w.label("flow 12"));
 }
 
+/// A published client against each side: the program side's enroll read-back and the
+/// grid's acknowledgements (flows 1, 2, 3), and the grid side's device status check, whose
+/// statuses the grid then posts to the program side in the published dialect.
+async fn published_clients(w: &World, head_end: &str, nic: &str, enrollment: i64) {
+    let (programs_app, grid_app) = (&w._apps[0], &w._apps[1]);
+    let grid_client = gridflex::auth::create_token(&w.programs, "test", "dacs", "integration")
+        .await
+        .expect("token");
+    let res = programs_app
+        .api_get(
+            &grid_client,
+            &format!("/rest/apis/cross/digitalAssets/programEnrollments/enroll/{enrollment}"),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", w.label("flow 1 read back"));
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["enrollmentId"], enrollment, "{doc}");
+    assert_eq!(doc["status"], "ACTIVE", "{doc}");
+    let res = programs_app
+        .api_post(
+            &grid_client,
+            "/rest/apis/cross/digitalAssets/programEnrollments/postAcknowledgement",
+            &json!({"transactionId": "SYNC-C", "ackType": "SUCCESS", "deviceList": [
+                {"headEndSystem": head_end, "nicId": nic, "registrationStatus": "Registered"}]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", w.label("flow 2 ack"));
+    let ack: Value = res.json().await.unwrap();
+    assert_eq!(ack["ackType"], "SUCCESS", "{ack}");
+
+    // The grid side's published device status check, from a program-side client.
+    let cpm = gridflex::auth::create_expiring_token(
+        &w.grid,
+        "test",
+        "cpm",
+        "integration",
+        None,
+        Some("programs"),
+    )
+    .await
+    .expect("token");
+    let res = grid_app
+        .api_post(
+            &cpm,
+            "/rest/apis/dacs/controllableDeviceStatus/request",
+            &json!({"dacsMessageId": "DACS-C", "deviceInfo": {"division": "NORTH",
+                    "deviceType": "THERMOSTAT", "specification": "ecobee3 lite",
+                    "headEndSystem": head_end, "nicid": nic}}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", w.label("flow 3 request"));
+    let ack: Value = res.json().await.unwrap();
+    assert_eq!(ack["ackType"], "SUCCESS", "{ack}");
+    assert_eq!(ack["responses"][0]["dacsMessageId"], "DACS-C", "{ack}");
+    // The statuses go back to the program side's published response path (flow 3 ack).
+    let report = w.grid_worker.tick().await.unwrap();
+    assert_eq!(report.delivered, 1, "{}: {report:?}", w.label("flow 3 ack"));
+    let answered = text(
+        &w.programs,
+        "SELECT payload FROM integration_messages WHERE direction = 'inbound' AND correlation_id = $1",
+        "DACS-C",
+    )
+    .await
+    .expect("the statuses on the program side");
+    let answered: Value = serde_json::from_str(&answered).unwrap();
+    assert_eq!(
+        answered["deviceList"][0]["status"],
+        "ONLINE",
+        "{}: {answered}",
+        w.label("flow 3 ack")
+    );
+}
+
 each_backend!(every_flow_is_applied_and_acknowledged_in_process);
 async fn every_flow_is_applied_and_acknowledged_in_process(t: TestDb) {
     let w = World::build(Transport::InProcess, t).await;
@@ -544,6 +678,13 @@ async fn every_flow_is_applied_and_acknowledged_between_two_servers_on_loopback(
 
 // A server that holds only one side: a message for the side it lacks is refused as the
 // message's fault, naming the flow and the side, and stored as such; nothing is applied.
+each_backend!(every_flow_is_applied_with_the_grid_side_speaking_the_published_dialect);
+async fn every_flow_is_applied_with_the_grid_side_speaking_the_published_dialect(t: TestDb) {
+    let w = World::build(Transport::Published, t).await;
+    run_every_flow(&w).await;
+    w.cleanup().await;
+}
+
 each_backend!(a_flow_without_a_handler_on_its_side_is_refused_clearly_and_nothing_is_applied);
 async fn a_flow_without_a_handler_on_its_side_is_refused_clearly_and_nothing_is_applied(t: TestDb) {
     use gridflex::integration::handlers::Handlers;

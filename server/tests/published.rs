@@ -1,6 +1,8 @@
 //! The published program-side REST surface (issue 12), on every backend: the golden
 //! documents in tests/golden/published are posted unchanged and the answers checked field
-//! by field; bad input is a business error naming the field, and nothing is stored.
+//! by field; bad input is a business error naming the field, and nothing is stored. An
+//! enrollment syncs to the grid instance that serves its division, and the grid side takes
+//! the published device status check and posts the statuses back.
 
 mod common;
 
@@ -435,5 +437,261 @@ async fn a_record_the_program_side_refuses_is_an_error_in_the_published_field_na
     );
     assert_eq!(enrollments(&t).await, before, "{}", t.name);
     assert_eq!(t.count("published_enrollments").await, 0);
+    t.cleanup().await;
+}
+
+/// The golden enrollment moved to `division` under another customer with other devices.
+fn enrollment_in(division: &str, tag: &str) -> Value {
+    let mut doc = golden("enroll-full.json");
+    doc["transactionId"] = json!(format!("PUB-ENROLL-{tag}"));
+    doc["locationInfo"]["division"] = json!(division);
+    doc["customerInfo"]["cisPersonId"] = json!(format!("PUB-P-{tag}"));
+    doc["customerInfo"]["cisAccountId"] = json!(format!("PUB-A-{tag}"));
+    for (i, asset) in doc["assetInfo"]["assetList"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        asset["nicId"] = json!(format!("{tag}{i}"));
+        asset["serialNo"] = json!(format!("SN-{tag}-{i}"));
+    }
+    doc
+}
+
+each_backend!(an_enrollment_syncs_to_the_grid_instance_that_serves_its_division);
+async fn an_enrollment_syncs_to_the_grid_instance_that_serves_its_division(t: TestDb) {
+    use gridflex::integration::inbound::Side;
+    use gridflex::integration::peer::{InProcessPeer, Peers};
+    use gridflex::programs::enrollment::{change_status, EnrollmentAction};
+    use std::sync::Arc;
+
+    with_demo(&t).await;
+    place_golden_service_point(&t).await;
+    let app = spawn_app(&t).await;
+    let token = integration_token(&t).await;
+    // Two grid instances, each on its own database: NORTH is EAST's, SOUTH is WEST's.
+    let east = common::published::sibling(&t).await;
+    let west = common::published::sibling(&t).await;
+    with_demo(&east).await;
+    with_demo(&west).await;
+    let map = gridflex::db::value_map::canonical_map("OUTL-BRT-DRMSID-TO-DACSID").unwrap();
+    let mut tx = t.db.begin().await.unwrap();
+    for (division, instance) in [("NORTH", "EAST"), ("SOUTH", "WEST")] {
+        gridflex::db::value_map::put_entry(&mut tx, map, division, instance, test_now())
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    // An unmapped division: that record is refused naming the field and the known divisions.
+    let (status, ack) = post(&app, &token, &enrollment_in("CENTRAL", "CENTRAL")).await;
+    assert_eq!(status, 422, "{}: {ack}", t.name);
+    let error = &ack["collection"][0]["errors"][0];
+    assert_eq!(error["field"], "locationInfo.division", "{ack}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("`CENTRAL`") && message.contains("known divisions: NORTH, SOUTH"),
+        "{message}"
+    );
+
+    let mut ids = Vec::new();
+    for (division, tag) in [("NORTH", "NORTH"), ("SOUTH", "SOUTH")] {
+        let (status, ack) = post(&app, &token, &enrollment_in(division, tag)).await;
+        assert_eq!(status, 200, "{}: {ack}", t.name);
+        ids.push(ack["collection"][0]["enrollmentId"].as_i64().unwrap());
+    }
+    for id in &ids {
+        change_status(
+            &t.db,
+            cal(),
+            *id,
+            EnrollmentAction::Activate,
+            "manager",
+            "division routing",
+            test_now(),
+        )
+        .await
+        .unwrap();
+    }
+    let recipients: Vec<String> = scalars(
+        &t.db,
+        "SELECT recipient FROM integration_messages WHERE flow = 'enrollment_sync' \
+         AND direction = 'outbound' ORDER BY id",
+        &[],
+    )
+    .await;
+    assert_eq!(recipients, ["grid:EAST", "grid:WEST"], "{}", t.name);
+
+    let grid = |db: &TestDb| -> Arc<InProcessPeer> {
+        Arc::new(InProcessPeer {
+            db: db.db.clone(),
+            side: Side::Grid,
+            calendar: cal(),
+            handlers: inbound_handlers(),
+        })
+    };
+    let peers = Peers::new(
+        Arc::new(InProcessPeer {
+            db: t.db.clone(),
+            side: Side::Programs,
+            calendar: cal(),
+            handlers: inbound_handlers(),
+        }),
+        grid(&t),
+    )
+    .with_grid_instance("EAST", grid(&east))
+    .with_grid_instance("WEST", grid(&west));
+    let worker = gridflex::integration::worker::DeliveryWorker::new(
+        t.db.clone(),
+        peers,
+        test_clock(),
+        gridflex::integration::worker::RetryPolicy::default(),
+        5,
+    );
+    let report = worker.tick().await.unwrap();
+    assert_eq!(report.delivered, 2, "{}: {report:?}", t.name);
+    let held = |db: gridflex::db::Db| async move {
+        scalars::<String>(
+            &db,
+            "SELECT nic_id FROM grid_devices WHERE nic_id LIKE 'NORTH%' OR nic_id LIKE 'SOUTH%' ORDER BY nic_id",
+            &[],
+        )
+        .await
+    };
+    assert_eq!(
+        held(east.db.clone()).await,
+        ["NORTH0", "NORTH1"],
+        "{}",
+        t.name
+    );
+    assert_eq!(
+        held(west.db.clone()).await,
+        ["SOUTH0", "SOUTH1"],
+        "{}",
+        t.name
+    );
+    assert!(held(t.db.clone()).await.is_empty(), "{}", t.name);
+    drop(app);
+    east.cleanup().await;
+    west.cleanup().await;
+    t.cleanup().await;
+}
+
+/// The fields a published answer's record names, in order.
+fn error_fields(item: &Value) -> Vec<String> {
+    item["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+const STATUS_CHECK: &str = "/rest/apis/dacs/controllableDeviceStatus/request";
+
+each_backend!(the_grid_side_takes_a_published_status_check_and_posts_the_statuses_back);
+async fn the_grid_side_takes_a_published_status_check_and_posts_the_statuses_back(t: TestDb) {
+    let app = spawn_app(&t).await;
+    let (grid, worker) = common::published::published_grid(&t, &app).await;
+    with_demo(&grid).await;
+    let grid_app = spawn_app(&grid).await;
+    let (head_end, nic): (String, String) = (
+        grid.scalar(
+            "SELECT head_end FROM grid_devices WHERE status = 'registered' ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await,
+        grid.scalar(
+            "SELECT nic_id FROM grid_devices WHERE status = 'registered' ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await,
+    );
+    // The program side asks: a token of the program side (the check is its flow).
+    let cpm = gridflex::auth::create_expiring_token(
+        &grid.db,
+        "test",
+        "cpm",
+        "integration",
+        None,
+        Some("programs"),
+    )
+    .await
+    .expect("token");
+    let check = json!({"dacsMessageId": "DACS-CHK-1", "deviceInfo": [
+        {"division": "NORTH", "deviceType": "THERMOSTAT", "specification": "ecobee3 lite",
+         "headEndSystem": head_end, "nicid": nic.to_lowercase()},
+        {"division": "NORTH", "headEndSystem": "H".repeat(51), "nicid": ""}]});
+    let (status, ack) = common::published::post(&grid_app, &cpm, STATUS_CHECK, &check).await;
+    assert_eq!(status, 200, "{}: {ack}", t.name);
+    assert_eq!(ack["ackType"], "ERROR", "{ack}");
+    assert!(ack["whenISO"].is_string(), "{ack}");
+    let responses = ack["responses"].as_array().expect("responses");
+    let device = format!("{head_end}/{nic}");
+    assert_eq!(responses[0]["id"], device.as_str(), "{ack}");
+    assert_eq!(responses[0]["responseCode"], "SUCCESS");
+    assert_eq!(responses[0]["dacsMessageId"], "DACS-CHK-1");
+    assert!(responses[0]["responseTimeISO"].is_string());
+    assert_eq!(responses[1]["responseCode"], "ERROR");
+    assert_eq!(
+        error_fields(&responses[1]),
+        ["deviceInfo[1].headEndSystem", "deviceInfo[1].nicid"]
+    );
+    let value = responses[1]["value"].as_str().unwrap();
+    assert!(
+        value.contains("deviceInfo[1].nicid: is required"),
+        "{value}"
+    );
+
+    // A resend is the same check: the same answer, one inbox entry, one queued answer.
+    let (_, again) = common::published::post(&grid_app, &cpm, STATUS_CHECK, &check).await;
+    assert_eq!(again["responses"], ack["responses"]);
+    let queued = "SELECT COUNT(*) FROM integration_messages WHERE direction = 'outbound' \
+                  AND flow = 'device_status_check' AND correlation_id = 'DACS-CHK-1'";
+    assert_eq!(grid.count(queued).await, 1, "{}", t.name);
+    assert_eq!(
+        grid.count("SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND flow = 'device_status_check'").await,
+        1
+    );
+
+    // Later the grid posts the statuses to the program side's published response path.
+    let report = worker.tick().await.unwrap();
+    assert_eq!(report.delivered, 1, "{}: {report:?}", t.name);
+    let answered: String = t
+        .scalar(
+            "SELECT payload FROM integration_messages WHERE direction = 'inbound' \
+             AND flow = 'device_status_check' AND correlation_id = 'DACS-CHK-1'",
+            &[],
+        )
+        .await;
+    let answered: Value = serde_json::from_str(&answered).unwrap();
+    assert_eq!(answered["deviceList"][0]["nicId"], nic.as_str());
+    assert_eq!(answered["deviceList"][0]["status"], "ONLINE", "{answered}");
+
+    // The request's own fields: every bad one named, nothing received.
+    let (status, ack) =
+        common::published::post(&grid_app, &cpm, STATUS_CHECK, &json!({"deviceInfo": 7})).await;
+    assert_eq!(status, 422, "{ack}");
+    assert_eq!(
+        error_fields(&ack["responses"][0]),
+        ["dacsMessageId", "deviceInfo"]
+    );
+    // A grid-side token may not ask: the check is the program side's flow.
+    let grid_token = gridflex::auth::create_expiring_token(
+        &grid.db,
+        "test",
+        "dacs",
+        "integration",
+        None,
+        Some("grid"),
+    )
+    .await
+    .expect("token");
+    let res = grid_app.api_post(&grid_token, STATUS_CHECK, &check).await;
+    assert_eq!(res.status(), 403, "{}", t.name);
+    drop(grid_app);
+    drop(app);
+    grid.cleanup().await;
     t.cleanup().await;
 }

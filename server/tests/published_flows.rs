@@ -9,10 +9,10 @@ mod common;
 
 use std::sync::Arc;
 
+use common::published::*;
 use common::*;
 use gridflex::db::place::{record_places, NetworkPlace};
 use gridflex::integration::inbound::Side;
-use gridflex::integration::message::{enqueue, new_message_id, NewMessage};
 use gridflex::integration::peer::{InProcessPeer, Peers, PublishedHttpPeer};
 use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
 use serde_json::{json, Value};
@@ -25,27 +25,6 @@ const ENROLL: &str = "/rest/apis/cross/digitalAssets/programEnrollments/enroll";
 const ENROLLMENT_ACK: &str =
     "/rest/apis/cross/digitalAssets/programEnrollments/postAcknowledgement";
 const DEVICE_STATUS: &str = "/rest/apis/cross/digitalAssets/controllableDeviceStatus/response";
-
-fn golden(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/golden/published/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-async fn integration_token(t: &TestDb) -> String {
-    gridflex::auth::create_token(&t.db, "test", "grid-system", "integration")
-        .await
-        .expect("token")
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
-    let res = app.api_post(token, path, body).await;
-    let status = res.status().as_u16();
-    (status, res.json().await.expect("a JSON answer"))
-}
 
 /// The collection's `(id, responseCode)` pairs, in order.
 fn codes(ack: &Value) -> Vec<(String, String)> {
@@ -77,6 +56,102 @@ fn fields_of(item: &Value) -> Vec<String> {
         .flatten()
         .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
         .collect()
+}
+
+/// One row of a table of requests: a golden document (or an inline body) posted to `path`,
+/// the answer expected — HTTP status, `ackType`, the collection's `(id, responseCode)`
+/// pairs, the fields each refused item names and what their messages say — and what the
+/// database holds afterwards.
+struct Case {
+    path: &'static str,
+    body: Value,
+    status: u16,
+    ack_type: &'static str,
+    codes: Option<Vec<(String, String)>>,
+    fields: Vec<(usize, Vec<&'static str>)>,
+    says: Vec<(usize, usize, &'static str)>,
+    then: Vec<(String, Vec<&'static str>)>,
+}
+
+/// A request expected to be answered 200 `SUCCESS`.
+fn case(path: &'static str, body: Value) -> Case {
+    Case {
+        path,
+        body,
+        status: 200,
+        ack_type: "SUCCESS",
+        codes: None,
+        fields: Vec::new(),
+        says: Vec::new(),
+        then: Vec::new(),
+    }
+}
+
+impl Case {
+    fn answers(mut self, status: u16, ack_type: &'static str) -> Self {
+        (self.status, self.ack_type) = (status, ack_type);
+        self
+    }
+    fn codes(mut self, expected: &[(&str, &str)]) -> Self {
+        self.codes = Some(pairs(expected));
+        self
+    }
+    /// Item `item` of the collection names exactly `fields`, in order.
+    fn fields(mut self, item: usize, fields: &[&'static str]) -> Self {
+        self.fields.push((item, fields.to_vec()));
+        self
+    }
+    /// The message of error `error` of item `item` contains `text`.
+    fn says(mut self, item: usize, error: usize, text: &'static str) -> Self {
+        self.says.push((item, error, text));
+        self
+    }
+    /// Afterwards `sql` gives exactly `rows`.
+    fn then(mut self, sql: impl Into<String>, rows: &[&'static str]) -> Self {
+        self.then.push((sql.into(), rows.to_vec()));
+        self
+    }
+}
+
+/// Posts each case in order and checks its answer and what it left; the answers, in order.
+async fn walk(t: &TestDb, app: &TestApp, token: &str, cases: Vec<Case>) -> Vec<Value> {
+    let mut answers = Vec::with_capacity(cases.len());
+    for c in cases {
+        let (status, ack) = post(app, token, c.path, &c.body).await;
+        let at = format!("{}: {} {}: {ack}", t.name, c.path, c.body);
+        assert_eq!(status, c.status, "{at}");
+        assert_eq!(ack["ackType"], c.ack_type, "{at}");
+        if let Some(expected) = &c.codes {
+            assert_eq!(&codes(&ack), expected, "{at}");
+        }
+        for (item, fields) in &c.fields {
+            assert_eq!(fields_of(&ack["collection"][*item]), *fields, "{at}");
+        }
+        for (item, error, text) in &c.says {
+            let message = ack["collection"][*item]["errors"][*error]["message"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(message.contains(text), "{text:?} not in {message:?}: {at}");
+        }
+        for (sql, rows) in &c.then {
+            let got: Vec<String> = scalars(&t.db, sql, &[]).await;
+            assert_eq!(got, *rows, "{sql}: {at}");
+        }
+        answers.push(ack);
+    }
+    answers
+}
+
+/// SQL giving a program event's lifecycle status.
+fn status_of(stage: &str) -> String {
+    format!("SELECT status FROM program_events WHERE external_id = '{stage}'")
+}
+
+/// SQL giving the devices reserved for a program event.
+fn reserved_for(stage: &str) -> String {
+    format!(
+        "SELECT nic_id FROM program_event_devices WHERE external_id = '{stage}' ORDER BY nic_id"
+    )
 }
 
 async fn stage_status(t: &TestDb, stage: &str) -> String {
@@ -115,34 +190,24 @@ async fn program_events_are_created_scheduled_and_moved_through_their_lifecycle(
     let app = spawn_app(&t).await;
     let token = integration_token(&t).await;
     let doc = golden("program-event.json");
+    const S1: &str = "PUB-EV-0001-S1";
+    const S2: &str = "PUB-EV-0001-S2";
 
-    let (status, ack) = post(&app, &token, PROGRAM_EVENT, &doc).await;
-    assert_eq!(status, 200, "{}: {ack}", t.name);
-    assert_eq!(ack["ackType"], "SUCCESS");
-    assert_eq!(codes(&ack), pairs(&[("PUB-EV-0001-S1", "SUCCESS")]));
+    let created = walk(
+        &t,
+        &app,
+        &token,
+        vec![case(PROGRAM_EVENT, doc.clone())
+            .codes(&[(S1, "SUCCESS")])
+            .then(status_of(S1), &["X1SD"])
+            .then(
+                format!("SELECT event_external_id || ':' || program_code || ':' || category FROM program_events WHERE external_id = '{S1}'"),
+                &["PUB-EV-0001:SUMMER-SAVER:X1EM"],
+            )],
+    )
+    .await;
+    let ack = &created[0];
     assert_eq!(ack["whenISO"], "2026-12-08T04:30:00Z", "{ack}");
-    assert_eq!(stage_status(&t, "PUB-EV-0001-S1").await, "X1SD");
-    let (event, program, category): (String, String, String) = (
-        t.scalar(
-            "SELECT event_external_id FROM program_events WHERE external_id = 'PUB-EV-0001-S1'",
-            &[],
-        )
-        .await,
-        t.scalar(
-            "SELECT program_code FROM program_events WHERE external_id = 'PUB-EV-0001-S1'",
-            &[],
-        )
-        .await,
-        t.scalar(
-            "SELECT category FROM program_events WHERE external_id = 'PUB-EV-0001-S1'",
-            &[],
-        )
-        .await,
-    );
-    assert_eq!(
-        (event.as_str(), program.as_str(), category.as_str()),
-        ("PUB-EV-0001", "SUMMER-SAVER", "X1EM")
-    );
 
     // A resend is the same message: the same answer, one inbox entry.
     let messages = inbound(&t).await;
@@ -153,54 +218,37 @@ async fn program_events_are_created_scheduled_and_moved_through_their_lifecycle(
     );
     assert_eq!(inbound(&t).await, messages, "{}", t.name);
 
-    let (status, _) = post(&app, &token, PROGRAM_EVENT, &golden("program-event-2.json")).await;
-    assert_eq!(status, 200);
-    // The lifecycle names the event: every program event of it moves.
-    let (status, ack) = post(
+    walk(
+        &t,
         &app,
         &token,
-        LIFECYCLE,
-        &golden("lifecycle-in-progress.json"),
+        vec![
+            case(PROGRAM_EVENT, golden("program-event-2.json")),
+            // The lifecycle names the event: every program event of it moves.
+            case(LIFECYCLE, golden("lifecycle-in-progress.json"))
+                .codes(&[(S1, "SUCCESS"), (S2, "SUCCESS")])
+                .then(status_of(S1), &["X1IP"])
+                .then(status_of(S2), &["X1IP"]),
+            // A stage's own id moves that one alone; a cancel keeps its reason.
+            case(
+                LIFECYCLE,
+                json!({"action": "F1CO", "eventExternalIdentifier": S1}),
+            )
+            .codes(&[(S1, "SUCCESS")]),
+            // S1 is complete and cannot be cancelled; S2 is: the rest of the request is applied.
+            case(LIFECYCLE, golden("lifecycle-cancel.json"))
+                .answers(200, "ERROR")
+                .codes(&[(S1, "ERROR"), (S2, "SUCCESS")])
+                .fields(0, &["action"])
+                .then(status_of(S1), &["F1CO"])
+                .then(status_of(S2), &["F1CN"])
+                .then(
+                    format!("SELECT reason FROM program_events WHERE external_id = '{S2}'"),
+                    &["Feeder restored before the event window"],
+                ),
+        ],
     )
     .await;
-    assert_eq!(status, 200, "{}: {ack}", t.name);
-    assert_eq!(
-        codes(&ack),
-        pairs(&[("PUB-EV-0001-S1", "SUCCESS"), ("PUB-EV-0001-S2", "SUCCESS")])
-    );
-    assert_eq!(stage_status(&t, "PUB-EV-0001-S1").await, "X1IP");
-    assert_eq!(stage_status(&t, "PUB-EV-0001-S2").await, "X1IP");
-
-    // A stage's own id moves that one alone; a cancel keeps its reason.
-    let (status, ack) = post(
-        &app,
-        &token,
-        LIFECYCLE,
-        &json!({"action": "F1CO", "eventExternalIdentifier": "PUB-EV-0001-S1"}),
-    )
-    .await;
-    assert_eq!(
-        (status, codes(&ack)),
-        (200, pairs(&[("PUB-EV-0001-S1", "SUCCESS")]))
-    );
-    let (status, ack) = post(&app, &token, LIFECYCLE, &golden("lifecycle-cancel.json")).await;
-    // S1 is complete and cannot be cancelled; S2 is: the rest of the request is applied.
-    assert_eq!(status, 200, "{}: {ack}", t.name);
-    assert_eq!(ack["ackType"], "ERROR");
-    assert_eq!(
-        codes(&ack),
-        pairs(&[("PUB-EV-0001-S1", "ERROR"), ("PUB-EV-0001-S2", "SUCCESS")])
-    );
-    assert_eq!(fields_of(&ack["collection"][0]), ["action"]);
-    assert_eq!(stage_status(&t, "PUB-EV-0001-S1").await, "F1CO");
-    assert_eq!(stage_status(&t, "PUB-EV-0001-S2").await, "F1CN");
-    let reason: String = t
-        .scalar(
-            "SELECT reason FROM program_events WHERE external_id = 'PUB-EV-0001-S2'",
-            &[],
-        )
-        .await;
-    assert_eq!(reason, "Feeder restored before the event window");
     t.cleanup().await;
 }
 
@@ -208,64 +256,45 @@ each_backend!(a_bad_program_event_names_every_bad_field_and_stores_nothing);
 async fn a_bad_program_event_names_every_bad_field_and_stores_nothing(t: TestDb) {
     let app = spawn_app(&t).await;
     let token = integration_token(&t).await;
-    let (status, ack) = post(
+    const NONE: &str = "SELECT external_id FROM program_events";
+    walk(
+        &t,
         &app,
         &token,
-        PROGRAM_EVENT,
-        &golden("program-event-bad-fields.json"),
+        vec![
+            case(PROGRAM_EVENT, golden("program-event-bad-fields.json"))
+                .answers(422, "ERROR")
+                .codes(&[("request", "ERROR")])
+                .fields(
+                    0,
+                    &[
+                        "programExternalIdentifier",
+                        "programEventCategory",
+                        "startDateTime",
+                        "endDateTime",
+                    ],
+                )
+                .says(0, 1, "X1DT, X1EC, X1EM, X1RE")
+                .says(0, 2, "no offset")
+                .then(NONE, &[]),
+            // A lifecycle step: an unknown action and an over-long reason are both named; an
+            // unknown event is an error naming it; nothing is stored.
+            case(
+                LIFECYCLE,
+                json!({"action": "X1ZZ", "cancelReason": "r".repeat(255), "eventExternalIdentifier": "E".repeat(121)}),
+            )
+            .answers(422, "ERROR")
+            .fields(0, &["action", "cancelReason", "eventExternalIdentifier"])
+            .says(0, 0, "X1SD, X1IP, F1CO, F1CN"),
+            case(
+                LIFECYCLE,
+                json!({"action": "X1IP", "eventExternalIdentifier": "NO-SUCH-EVENT"}),
+            )
+            .answers(422, "ERROR")
+            .fields(0, &["eventExternalIdentifier"]),
+        ],
     )
     .await;
-    assert_eq!(status, 422, "{}: {ack}", t.name);
-    assert_eq!(ack["ackType"], "ERROR");
-    let item = &ack["collection"][0];
-    assert_eq!(item["responseCode"], "ERROR");
-    assert_eq!(
-        fields_of(item),
-        [
-            "programExternalIdentifier",
-            "programEventCategory",
-            "startDateTime",
-            "endDateTime"
-        ]
-    );
-    let errors = item["errors"].as_array().unwrap();
-    assert!(errors[1]["message"]
-        .as_str()
-        .unwrap()
-        .contains("X1DT, X1EC, X1EM, X1RE"));
-    assert!(errors[2]["message"].as_str().unwrap().contains("no offset"));
-    assert_eq!(t.count("program_events").await, 0);
-
-    // A lifecycle step: an unknown action and an over-long reason are both named; an
-    // unknown event is an error naming it; nothing is stored.
-    let (status, ack) = post(
-        &app,
-        &token,
-        LIFECYCLE,
-        &json!({"action": "X1ZZ", "cancelReason": "r".repeat(255), "eventExternalIdentifier": "E".repeat(121)}),
-    )
-    .await;
-    assert_eq!(status, 422);
-    assert_eq!(
-        fields_of(&ack["collection"][0]),
-        ["action", "cancelReason", "eventExternalIdentifier"]
-    );
-    assert!(ack["collection"][0]["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("X1SD, X1IP, F1CO, F1CN"));
-    let (status, ack) = post(
-        &app,
-        &token,
-        LIFECYCLE,
-        &json!({"action": "X1IP", "eventExternalIdentifier": "NO-SUCH-EVENT"}),
-    )
-    .await;
-    assert_eq!(status, 422);
-    assert_eq!(
-        fields_of(&ack["collection"][0]),
-        ["eventExternalIdentifier"]
-    );
     // Not JSON: a technical failure, never a 500.
     let res = reqwest::Client::new()
         .post(app.url(RESERVE))
@@ -292,58 +321,45 @@ async fn devices_are_reserved_for_the_program_events_their_windows_overlap_and_t
     let app = spawn_app(&t).await;
     let token = integration_token(&t).await;
     create_program_events(&t, &app, &token).await;
+    let all = [
+        ("ECOBEE/PUBRES01", "SUCCESS"),
+        ("ECOBEE/PUBRES02", "SUCCESS"),
+        ("ECOBEE/PUBRES03", "SUCCESS"),
+    ];
 
-    let (status, ack) = post(&app, &token, RESERVE, &golden("reserve-device.json")).await;
-    assert_eq!(status, 200, "{}: {ack}", t.name);
-    assert_eq!(ack["ackType"], "SUCCESS");
-    assert_eq!(
-        codes(&ack),
-        pairs(&[
-            ("ECOBEE/PUBRES01", "SUCCESS"),
-            ("ECOBEE/PUBRES02", "SUCCESS"),
-            ("ECOBEE/PUBRES03", "SUCCESS")
-        ])
-    );
-    // PUBRES03 has no reservation end: the event's end, so it covers the second hour only.
-    assert_eq!(
-        reserved(&t, "PUB-EV-0001-S1").await,
-        ["PUBRES01", "PUBRES02"]
-    );
-    assert_eq!(
-        reserved(&t, "PUB-EV-0001-S2").await,
-        ["PUBRES01", "PUBRES03"]
-    );
-    let messages = inbound(&t).await;
-    let (_, again) = post(&app, &token, RESERVE, &golden("reserve-device.json")).await;
-    assert_eq!(again["collection"], ack["collection"]);
-    assert_eq!(inbound(&t).await, messages, "a resend is the same message");
-
-    let (status, ack) = post(&app, &token, OUTCOME, &golden("post-event-outcome.json")).await;
-    assert_eq!(status, 200, "{}: {ack}", t.name);
-    assert_eq!(ack["ackType"], "SUCCESS");
-    assert_eq!(
-        codes(&ack),
-        pairs(&[
-            ("ECOBEE/PUBRES01", "SUCCESS"),
-            ("ECOBEE/PUBRES02", "SUCCESS"),
-            ("ECOBEE/PUBRES03", "SUCCESS")
-        ])
-    );
-    let outcomes: Vec<String> = scalars(
-        &t.db,
-        "SELECT external_id || ':' || nic_id || ':' || outcome FROM program_event_devices ORDER BY external_id, nic_id",
-        &[],
+    let reserved = walk(
+        &t,
+        &app,
+        &token,
+        vec![case(RESERVE, golden("reserve-device.json"))
+            .codes(&all)
+            // PUBRES03 has no reservation end: the event's end, so it covers the second hour only.
+            .then(reserved_for("PUB-EV-0001-S1"), &["PUBRES01", "PUBRES02"])
+            .then(reserved_for("PUB-EV-0001-S2"), &["PUBRES01", "PUBRES03"])],
     )
     .await;
-    assert_eq!(
-        outcomes,
-        [
-            "PUB-EV-0001-S1:PUBRES01:D1SP",
-            "PUB-EV-0001-S1:PUBRES02:D1ER",
-            "PUB-EV-0001-S2:PUBRES01:D1SP",
-            "PUB-EV-0001-S2:PUBRES03:D1IO"
-        ]
-    );
+    let messages = inbound(&t).await;
+    let (_, again) = post(&app, &token, RESERVE, &golden("reserve-device.json")).await;
+    assert_eq!(again["collection"], reserved[0]["collection"]);
+    assert_eq!(inbound(&t).await, messages, "a resend is the same message");
+
+    walk(
+        &t,
+        &app,
+        &token,
+        vec![case(OUTCOME, golden("post-event-outcome.json"))
+            .codes(&all)
+            .then(
+                "SELECT external_id || ':' || nic_id || ':' || outcome FROM program_event_devices ORDER BY external_id, nic_id",
+                &[
+                    "PUB-EV-0001-S1:PUBRES01:D1SP",
+                    "PUB-EV-0001-S1:PUBRES02:D1ER",
+                    "PUB-EV-0001-S2:PUBRES01:D1SP",
+                    "PUB-EV-0001-S2:PUBRES03:D1IO",
+                ],
+            )],
+    )
+    .await;
     t.cleanup().await;
 }
 
@@ -353,97 +369,77 @@ async fn a_bad_device_is_answered_alone_naming_every_bad_field_and_the_rest_is_a
     let token = integration_token(&t).await;
 
     // No program event of the event yet: the request is refused naming the event.
-    let (status, ack) = post(&app, &token, RESERVE, &golden("reserve-device.json")).await;
-    assert_eq!(status, 422, "{}: {ack}", t.name);
-    assert_eq!(
-        fields_of(&ack["collection"][0]),
-        ["eventExternalIdentifier"]
-    );
-    assert_eq!(t.count("program_event_devices").await, 0);
+    walk(
+        &t,
+        &app,
+        &token,
+        vec![case(RESERVE, golden("reserve-device.json"))
+            .answers(422, "ERROR")
+            .fields(0, &["eventExternalIdentifier"])
+            .then("SELECT nic_id FROM program_event_devices", &[])],
+    )
+    .await;
 
     create_program_events(&t, &app, &token).await;
-    let (status, ack) = post(
+    walk(
+        &t,
         &app,
         &token,
-        RESERVE,
-        &golden("reserve-device-bad-fields.json"),
+        vec![
+            case(RESERVE, golden("reserve-device-bad-fields.json"))
+                .answers(200, "ERROR")
+                .codes(&[
+                    ("ECOBEE/PUBRES04", "SUCCESS"),
+                    (
+                        "A-HEAD-END-SYSTEM-NAME-THAT-IS-LONGER-THAN-FIFTY-CHARS/PUBRES05",
+                        "ERROR",
+                    ),
+                    ("ECOBEE/PUBRES06", "ERROR"),
+                ])
+                .fields(
+                    1,
+                    &[
+                        "deviceList[1].headEndSystem",
+                        "deviceList[1].reservationStartDateTime",
+                    ],
+                )
+                .says(1, 0, "at most 50")
+                .fields(2, &["deviceList[2].reservationStartDateTime"])
+                .says(2, 0, "overlaps no program event")
+                .then(reserved_for("PUB-EV-0001-S1"), &["PUBRES04"])
+                .then(reserved_for("PUB-EV-0001-S2"), &["PUBRES04"]),
+            case(RESERVE, golden("reserve-device.json")),
+            case(OUTCOME, golden("post-event-outcome-bad-fields.json"))
+                .answers(200, "ERROR")
+                .codes(&[
+                    ("ECOBEE/PUBRES01", "SUCCESS"),
+                    ("ECOBEE/PUBRES02", "ERROR"),
+                    ("ECOBEE/PUBRES03", "ERROR"),
+                    ("ECOBEE/NOTRESERVED", "ERROR"),
+                ])
+                .fields(
+                    1,
+                    &[
+                        "postOutcomeList[1].outcome",
+                        "postOutcomeList[1].errorMessage",
+                    ],
+                )
+                .says(1, 0, "D1SP, D1ND, D1IO, D1ER, D1CN")
+                .fields(
+                    2,
+                    &[
+                        "postOutcomeList[2].participationStartDateTime",
+                        "postOutcomeList[2].participationEndDateTime",
+                    ],
+                )
+                .fields(3, &["postOutcomeList[3].nicId"])
+                .then(
+                    "SELECT nic_id || ':' || outcome FROM program_event_devices WHERE outcome IS NOT NULL ORDER BY external_id, nic_id",
+                    &["PUBRES01:D1ND", "PUBRES01:D1ND"],
+                ),
+        ],
     )
     .await;
-    assert_eq!(status, 200, "{}: {ack}", t.name);
-    assert_eq!(ack["ackType"], "ERROR");
-    let items = ack["collection"].as_array().unwrap();
-    assert_eq!(items.len(), 3);
-    assert_eq!(items[0]["responseCode"], "SUCCESS");
-    assert_eq!(items[1]["responseCode"], "ERROR");
-    assert_eq!(
-        fields_of(&items[1]),
-        [
-            "deviceList[1].headEndSystem",
-            "deviceList[1].reservationStartDateTime"
-        ]
-    );
-    assert!(items[1]["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("at most 50"));
-    assert_eq!(
-        fields_of(&items[2]),
-        ["deviceList[2].reservationStartDateTime"]
-    );
-    assert!(items[2]["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("overlaps no program event"));
-    assert_eq!(reserved(&t, "PUB-EV-0001-S1").await, ["PUBRES04"]);
-    assert_eq!(reserved(&t, "PUB-EV-0001-S2").await, ["PUBRES04"]);
-
-    let (status, _) = post(&app, &token, RESERVE, &golden("reserve-device.json")).await;
-    assert_eq!(status, 200);
-    let (status, ack) = post(
-        &app,
-        &token,
-        OUTCOME,
-        &golden("post-event-outcome-bad-fields.json"),
-    )
-    .await;
-    assert_eq!(status, 200, "{}: {ack}", t.name);
-    assert_eq!(ack["ackType"], "ERROR");
-    assert_eq!(
-        codes(&ack),
-        pairs(&[
-            ("ECOBEE/PUBRES01", "SUCCESS"),
-            ("ECOBEE/PUBRES02", "ERROR"),
-            ("ECOBEE/PUBRES03", "ERROR"),
-            ("ECOBEE/NOTRESERVED", "ERROR")
-        ])
-    );
-    let items = ack["collection"].as_array().unwrap();
-    assert_eq!(
-        fields_of(&items[1]),
-        [
-            "postOutcomeList[1].outcome",
-            "postOutcomeList[1].errorMessage"
-        ]
-    );
-    assert!(items[1]["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("D1SP, D1ND, D1IO, D1ER, D1CN"));
-    assert_eq!(
-        fields_of(&items[2]),
-        [
-            "postOutcomeList[2].participationStartDateTime",
-            "postOutcomeList[2].participationEndDateTime"
-        ]
-    );
-    assert_eq!(fields_of(&items[3]), ["postOutcomeList[3].nicId"]);
-    let recorded: Vec<String> = scalars(
-        &t.db,
-        "SELECT nic_id || ':' || outcome FROM program_event_devices WHERE outcome IS NOT NULL ORDER BY external_id, nic_id",
-        &[],
-    )
-    .await;
-    assert_eq!(recorded, ["PUBRES01:D1ND", "PUBRES01:D1ND"]);
     t.cleanup().await;
 }
 
@@ -490,32 +486,31 @@ async fn the_grid_s_acknowledgements_record_registration_and_answer_per_device(t
     tx.commit().await.unwrap();
 
     let doc = golden("post-acknowledgement.json");
-    let (status, ack) = post(&app, &token, ENROLLMENT_ACK, &doc).await;
-    assert_eq!(status, 200, "{}: {ack}", t.name);
+    let acks = walk(
+        &t,
+        &app,
+        &token,
+        vec![case(ENROLLMENT_ACK, doc.clone())
+            .answers(200, "ERROR")
+            .codes(&[
+                ("ECOBEE/PUB0001", "SUCCESS"),
+                ("ECOBEE/PUB0002", "SUCCESS"),
+                ("ECOBEE/PUB9999", "ERROR"),
+                ("ECOBEE/PUB0003", "ERROR"),
+            ])
+            .fields(2, &["deviceList[2].nicId"])
+            .fields(3, &["deviceList[3].registrationStatus"])
+            .says(3, 0, "Registered, De-registered")],
+    )
+    .await;
+    let ack = &acks[0];
     assert_eq!(ack["transactionId"], "PUB-SYNC-0001");
-    assert_eq!(ack["ackType"], "ERROR");
-    assert_eq!(
-        codes(&ack),
-        pairs(&[
-            ("ECOBEE/PUB0001", "SUCCESS"),
-            ("ECOBEE/PUB0002", "SUCCESS"),
-            ("ECOBEE/PUB9999", "ERROR"),
-            ("ECOBEE/PUB0003", "ERROR")
-        ])
-    );
-    let items = ack["collection"].as_array().unwrap();
-    assert_eq!(fields_of(&items[2]), ["deviceList[2].nicId"]);
-    assert_eq!(fields_of(&items[3]), ["deviceList[3].registrationStatus"]);
-    assert!(items[3]["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("Registered, De-registered"));
     assert!(registered("PUB0001").await, "{}", t.name);
     assert!(!registered("PUB0002").await, "{}", t.name);
     // A resend changes nothing and answers the same.
     let messages = inbound(&t).await;
     let (again_status, again) = post(&app, &token, ENROLLMENT_ACK, &doc).await;
-    assert_eq!((again_status, &again), (200, &ack));
+    assert_eq!((again_status, &again), (200, ack));
     assert_eq!(inbound(&t).await, messages);
     // Another client that happens to use the same transaction id is not taken for a resend:
     // its acknowledgement is received as its own message.
@@ -526,42 +521,38 @@ async fn the_grid_s_acknowledgements_record_registration_and_answer_per_device(t
     assert_eq!(other_status, 200, "{}", t.name);
     assert_eq!(inbound(&t).await, messages + 1, "{}", t.name);
 
-    let (status, ack) = post(
+    walk(
+        &t,
         &app,
         &token,
-        DEVICE_STATUS,
-        &golden("device-status-response.json"),
+        vec![
+            case(DEVICE_STATUS, golden("device-status-response.json"))
+                .answers(200, "ERROR")
+                .codes(&[
+                    ("ECOBEE/PUB0001", "SUCCESS"),
+                    ("ECOBEE/PUB0002", "SUCCESS"),
+                    ("ECOBEE/PUB0003", "ERROR"),
+                ])
+                .fields(
+                    2,
+                    &[
+                        "deviceList[2].communicationStatus",
+                        "deviceList[2].lastCommunicationDateTime",
+                    ],
+                )
+                // Kept in the inbox as the answer to the request's dacsMessageId.
+                .then(
+                    "SELECT CAST(COUNT(*) AS TEXT) FROM integration_messages WHERE direction = 'inbound' \
+                     AND flow = 'device_status_check' AND correlation_id = 'PUB-CHECK-0001'",
+                    &["1"],
+                ),
+            // Message-level fields are named every one, nothing recorded.
+            case(ENROLLMENT_ACK, json!({"ackType": "FINE"}))
+                .answers(422, "ERROR")
+                .fields(0, &["transactionId", "ackType", "deviceList"]),
+        ],
     )
     .await;
-    assert_eq!(status, 200, "{}: {ack}", t.name);
-    assert_eq!(
-        codes(&ack),
-        pairs(&[
-            ("ECOBEE/PUB0001", "SUCCESS"),
-            ("ECOBEE/PUB0002", "SUCCESS"),
-            ("ECOBEE/PUB0003", "ERROR")
-        ])
-    );
-    assert_eq!(
-        fields_of(&ack["collection"][2]),
-        [
-            "deviceList[2].communicationStatus",
-            "deviceList[2].lastCommunicationDateTime"
-        ]
-    );
-    // Kept in the inbox as the answer to the request's dacsMessageId.
-    let answered = t
-        .count("SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND flow = 'device_status_check' AND correlation_id = 'PUB-CHECK-0001'")
-        .await;
-    assert_eq!(answered, 1, "{}", t.name);
-
-    // Message-level fields are named every one, nothing recorded.
-    let (status, ack) = post(&app, &token, ENROLLMENT_ACK, &json!({"ackType": "FINE"})).await;
-    assert_eq!(status, 422);
-    assert_eq!(
-        fields_of(&ack["collection"][0]),
-        ["transactionId", "ackType", "deviceList"]
-    );
     t.cleanup().await;
 }
 
@@ -605,66 +596,6 @@ async fn the_published_flows_need_an_integration_token_of_the_grid_side(t: TestD
     }
     assert_eq!(inbound(&t).await, 0, "{}", t.name);
     t.cleanup().await;
-}
-
-/// A grid side on its own database whose delivery worker speaks the published dialect to
-/// `app` (a program side on another database).
-async fn published_grid(t: &TestDb, app: &TestApp) -> (TestDb, DeliveryWorker) {
-    let grid = match (t.name, pg_url()) {
-        ("postgres", Some(url)) => TestDb::postgres(&url).await,
-        _ => TestDb::sqlite().await,
-    };
-    let token = integration_token(t).await;
-    let peer = PublishedHttpPeer::new(&app.base, &token, std::time::Duration::from_secs(10))
-        .expect("peer");
-    let peers = Peers {
-        programs: Arc::new(peer),
-        grid: Arc::new(InProcessPeer {
-            db: grid.db.clone(),
-            side: Side::Grid,
-            calendar: cal(),
-            handlers: inbound_handlers(),
-        }),
-    };
-    let worker = DeliveryWorker::new(
-        grid.db.clone(),
-        peers,
-        test_clock(),
-        RetryPolicy::default(),
-        7,
-    );
-    (grid, worker)
-}
-
-/// Queues a grid → programs message in `grid`'s outbox and returns its id.
-async fn queue(grid: &TestDb, flow: &str, payload: Value) -> String {
-    let id = new_message_id();
-    let mut tx = grid.db.begin().await.unwrap();
-    enqueue(
-        &mut tx,
-        &NewMessage {
-            message_id: id.clone(),
-            flow: flow.into(),
-            correlation_id: None,
-            sender: "grid".into(),
-            recipient: "programs".into(),
-            payload,
-            max_attempts: 3,
-        },
-        test_now(),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    id
-}
-
-async fn outbound_status(grid: &TestDb, id: &str) -> String {
-    grid.scalar(
-        "SELECT status FROM integration_messages WHERE message_id = $1 AND direction = 'outbound'",
-        &[Arg::Text(id.into())],
-    )
-    .await
 }
 
 each_backend!(
@@ -939,6 +870,7 @@ async fn a_grid_side_speaking_the_published_dialect_enrolls_one_record_per_call(
                 calendar: cal(),
                 handlers: inbound_handlers(),
             }),
+            grid_instances: Default::default(),
         },
         test_clock(),
         RetryPolicy::default(),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::db::{insert_rows, Arg, Db, Tx};
 use crate::error::DomainError;
-use crate::with_db;
+use crate::{with_db, with_tx};
 
 /// What the published shape adds to one enrollment, in stored form.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -89,6 +89,17 @@ pub async fn get_published_enrollment(
     .fetch_optional(p)
     .await?
     }))
+}
+
+/// The division of an enrollment received in the published shape, if it named one.
+pub async fn division_of(tx: &mut Tx, enrollment_id: i64) -> Result<Option<String>, DomainError> {
+    let division: Option<Option<String>> = with_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT division FROM published_enrollments WHERE enrollment_id = $1"
+    )
+    .bind(enrollment_id)
+    .fetch_optional(c)
+    .await?);
+    Ok(division.flatten())
 }
 
 /// A program event (stage) the program side holds, as the published flows look it up.

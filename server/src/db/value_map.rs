@@ -6,18 +6,24 @@ use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};
 
-pub const MAPS: [&str; 4] = [
+pub const MAPS: [&str; 5] = [
     "event_type",
     "device_specification",
     "instance_routing",
     "id_mapping",
+    "division_routing",
 ];
+
+/// The map naming, per division (`locationInfo.division`), the grid instance that serves it.
+pub const DIVISION_MAP: &str = "division_routing";
 
 /// The published names of the maps (issue 12): the published integration guide's value
 /// maps are GridFlex's, under another name, and either name may be used to edit them.
-pub const ALIASES: [(&str, &str); 2] = [
+pub const ALIASES: [(&str, &str); 4] = [
     ("OUTL-BRT-DACS-DRMS_AssetSpec", "device_specification"),
-    ("OUTL-BRT-DRMSID-TO-DACSID", "instance_routing"),
+    ("OUTL-BRT-DRMSID-TO-DACSID", "division_routing"),
+    ("OUTL-BRT-DACS_DRMS_Routing", "instance_routing"),
+    ("OUTL-BRT-DACS_DRMS_EventyType", "event_type"),
 ];
 
 /// The map a name (GridFlex's or a published alias) means; `None` for an unknown name.
@@ -121,7 +127,7 @@ mod tests {
         );
         assert_eq!(
             canonical_map("OUTL-BRT-DRMSID-TO-DACSID"),
-            Some("instance_routing")
+            Some("division_routing")
         );
         assert_eq!(canonical_map("event_type"), Some("event_type"));
         assert_eq!(canonical_map("OUTL-NOTHING"), None);

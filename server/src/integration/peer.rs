@@ -333,11 +333,20 @@ impl Peer for PublishedHttpPeer {
     }
 }
 
-/// Where each recipient's messages go.
+/// The recipient of messages for the grid instance `name` (division routing).
+pub fn grid_instance(name: &str) -> String {
+    format!("{GRID_INSTANCE_PREFIX}{name}")
+}
+
+const GRID_INSTANCE_PREFIX: &str = "grid:";
+
+/// Where each recipient's messages go: the program side, the grid side, and the named grid
+/// instances that serve divisions (recipient `grid:{name}`, see [`grid_instance`]).
 #[derive(Clone)]
 pub struct Peers {
     pub programs: Arc<dyn Peer>,
     pub grid: Arc<dyn Peer>,
+    pub grid_instances: std::collections::HashMap<String, Arc<dyn Peer>>,
 }
 
 impl Peers {
@@ -356,14 +365,32 @@ impl Peers {
                 calendar,
                 handlers,
             }),
+            grid_instances: Default::default(),
         }
+    }
+
+    /// Both sides as given, no grid instance.
+    pub fn new(programs: Arc<dyn Peer>, grid: Arc<dyn Peer>) -> Peers {
+        Peers {
+            programs,
+            grid,
+            grid_instances: Default::default(),
+        }
+    }
+
+    /// Adds (or replaces) the grid instance `name`.
+    pub fn with_grid_instance(mut self, name: &str, peer: Arc<dyn Peer>) -> Peers {
+        self.grid_instances.insert(name.to_owned(), peer);
+        self
     }
 
     pub fn for_recipient(&self, recipient: &str) -> Option<&Arc<dyn Peer>> {
         match recipient {
             "programs" => Some(&self.programs),
             "grid" => Some(&self.grid),
-            _ => None,
+            other => other
+                .strip_prefix(GRID_INSTANCE_PREFIX)
+                .and_then(|name| self.grid_instances.get(name)),
         }
     }
 }

@@ -104,7 +104,7 @@ pub async fn change_status(
             flow: Flow::EnrollmentSync.as_str().into(),
             correlation_id: Some(format!("enrollment-{id}")),
             sender: "programs".into(),
-            recipient: "grid".into(),
+            recipient: grid_recipient(&mut tx, id).await?,
             payload,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
         };
@@ -112,6 +112,20 @@ pub async fn change_status(
     }
     tx.commit().await?;
     Ok(to)
+}
+
+/// Which grid side an enrollment's syncs go to: the grid instance the value map
+/// `division_routing` names for its division (an enrollment received in the published
+/// shape names one), else the one grid side.
+pub(crate) async fn grid_recipient(tx: &mut Tx, enrollment_id: i64) -> Result<String, DomainError> {
+    let Some(division) = crate::db::published::division_of(tx, enrollment_id).await? else {
+        return Ok("grid".into());
+    };
+    let routes = crate::db::value_map::load_map(tx, crate::db::value_map::DIVISION_MAP).await?;
+    Ok(routes.get(&division).map_or_else(
+        || "grid".to_owned(),
+        |i| crate::integration::peer::grid_instance(i),
+    ))
 }
 
 /// The enrollment sync message for `id`, from what the program side holds.

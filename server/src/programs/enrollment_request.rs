@@ -38,6 +38,24 @@ async fn lookup(
     Ok(out)
 }
 
+/// Why a record's division (received in the published shape) is served by no grid instance;
+/// `None` when it is, when it names none, or when the division map has no entries.
+fn unserved_division(
+    divisions: &HashMap<String, String>,
+    r: &CheckedEnrollmentRecord,
+) -> Option<String> {
+    let division = r.published.as_ref()?.division.as_deref()?;
+    if divisions.is_empty() || divisions.contains_key(division) {
+        return None;
+    }
+    let mut known: Vec<&str> = divisions.keys().map(String::as_str).collect();
+    known.sort_unstable();
+    Some(format!(
+        "no grid instance serves division `{division}` (value map `division_routing`, published name `OUTL-BRT-DRMSID-TO-DACSID`); known divisions: {}",
+        known.join(", ")
+    ))
+}
+
 fn rejected(record_id: &str, field: &str, message: String) -> Value {
     json!({"recordId": record_id, "status": "REJECTED", "enrollmentId": null, "errors": [{"field": field, "message": message}]})
 }
@@ -201,6 +219,8 @@ pub async fn ingest(
 
     // Device specifications translated through the admins' value map, when it has entries.
     let spec_map = crate::db::value_map::load_map(tx, "device_specification").await?;
+    // A division must be served by a grid instance, when the division map has entries.
+    let divisions = crate::db::value_map::load_map(tx, crate::db::value_map::DIVISION_MAP).await?;
 
     // Decide record by record; new rows get ids reserved up front.
     let mut customer_ids = reserve_ids(tx, "customers", valid.len()).await?.into_iter();
@@ -267,6 +287,10 @@ pub async fn ingest(
                 ));
                 continue;
             }
+        }
+        if let Some(why) = unserved_division(&divisions, r) {
+            results[*i] = Some(rejected(rid, "locationInfo.division", why));
+            continue;
         }
         // Already enrolled in this program?
         let enrolled: Vec<Option<i64>> = r

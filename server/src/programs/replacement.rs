@@ -282,6 +282,7 @@ pub async fn replace_device(
                 e.field, e.message
             ))
         })?;
+        let recipient = crate::programs::enrollment::grid_recipient(&mut tx, enrollment_id).await?;
         enqueue(
             &mut tx,
             &NewMessage {
@@ -289,7 +290,7 @@ pub async fn replace_device(
                 flow: wire::EnrollmentSync::FLOW.as_str().into(),
                 correlation_id: Some(format!("enrollment-{enrollment_id}")),
                 sender: "programs".into(),
-                recipient: "grid".into(),
+                recipient,
                 payload: sync.to_payload(),
                 max_attempts: DEFAULT_MAX_ATTEMPTS,
             },

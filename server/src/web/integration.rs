@@ -378,5 +378,6 @@ pub fn router() -> Router<AppState> {
         .route("/integration/device_outcome/flat", post(outcome_flat_file))
         .merge(crate::web::published::router())
         .merge(crate::web::published_flows::router())
+        .merge(crate::web::published_check::router())
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
 }

@@ -12,6 +12,7 @@ pub mod meter_upload;
 pub mod openapi;
 pub mod ops;
 pub mod published;
+pub mod published_check;
 pub mod published_flows;
 pub mod report_api;
 pub mod settlement_api;

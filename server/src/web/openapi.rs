@@ -35,6 +35,7 @@ impl Modify for BearerAuth {
           crate::web::published_flows::program_event, crate::web::published_flows::lifecycle,
           crate::web::published_flows::reserve_device, crate::web::published_flows::post_event_outcome,
           crate::web::published_flows::enrollment_ack, crate::web::published_flows::device_status_response,
+          crate::web::published_check::device_status_check,
           api::post_meter_data),
     modifiers(&BearerAuth)
 )]

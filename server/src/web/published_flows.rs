@@ -210,6 +210,212 @@ fn no_program_event(event: &str) -> RecordErrorWire {
     }
 }
 
+/// What a published route looks up before it can split its request into GridFlex messages.
+enum Lookup {
+    /// Nothing: the request carries all it needs.
+    Nothing,
+    /// The program events of the request's event; none is a refusal.
+    Stages,
+    /// The devices reserved for the request's event's program events.
+    Reserved,
+}
+
+/// What was looked up, for [`PublishedDoc::parts`].
+enum Known {
+    Nothing,
+    Stages(Vec<KnownStage>),
+    Reserved(Vec<(String, String, String)>),
+}
+
+/// A published request after enroll (flows 4–6): how it is read, what it needs to know,
+/// and how it becomes GridFlex messages, one per program event.
+trait PublishedDoc: Sized {
+    const FLOW: Flow;
+    /// Names the request in its inbox message ids.
+    const KIND: &'static str;
+    const LOOKUP: Lookup;
+    fn parse(value: &Value) -> Result<Self, Vec<RecordErrorWire>>;
+    fn transaction_id(&self) -> Option<String>;
+    /// The event (or program event) the request is about.
+    fn event(&self) -> &str;
+    /// What an applied record's answer says.
+    fn done(&self) -> String;
+    /// The GridFlex messages and the answers of the records none of them carries.
+    fn parts(&self, known: Known) -> (Vec<StagePart>, Vec<RecordAckItem>);
+    /// The answers in the request's order.
+    fn answers(
+        &self,
+        delivered: Vec<RecordAckItem>,
+        unplaced: Vec<RecordAckItem>,
+    ) -> Vec<RecordAckItem> {
+        delivered.into_iter().chain(unplaced).collect()
+    }
+}
+
+impl PublishedDoc for ProgramEventDocument {
+    const FLOW: Flow = Flow::StageStatus;
+    const KIND: &'static str = "programEvent";
+    const LOOKUP: Lookup = Lookup::Nothing;
+    fn parse(value: &Value) -> Result<Self, Vec<RecordErrorWire>> {
+        ProgramEventDocument::parse(value)
+    }
+    fn transaction_id(&self) -> Option<String> {
+        self.transaction_id.clone()
+    }
+    fn event(&self) -> &str {
+        &self.event_external_identifier
+    }
+    fn done(&self) -> String {
+        "created as scheduled".into()
+    }
+    fn parts(&self, _: Known) -> (Vec<StagePart>, Vec<RecordAckItem>) {
+        let part = StagePart {
+            stage: self.external_identifier.clone(),
+            payload: self.to_stage_status(),
+            records: vec![self.external_identifier.clone()],
+        };
+        (vec![part], Vec::new())
+    }
+}
+
+impl PublishedDoc for LifecycleDocument {
+    const FLOW: Flow = Flow::StageStatus;
+    const KIND: &'static str = "lifecycle";
+    const LOOKUP: Lookup = Lookup::Stages;
+    fn parse(value: &Value) -> Result<Self, Vec<RecordErrorWire>> {
+        LifecycleDocument::parse(value)
+    }
+    fn transaction_id(&self) -> Option<String> {
+        self.transaction_id.clone()
+    }
+    fn event(&self) -> &str {
+        &self.event_external_identifier
+    }
+    fn done(&self) -> String {
+        format!("moved to {}", self.action.as_str())
+    }
+    fn parts(&self, known: Known) -> (Vec<StagePart>, Vec<RecordAckItem>) {
+        let Known::Stages(stages) = known else {
+            return (Vec::new(), Vec::new());
+        };
+        let parts = stages
+            .iter()
+            .map(|s| StagePart {
+                stage: s.external_id.clone(),
+                payload: self.to_stage_status(s),
+                records: vec![s.external_id.clone()],
+            })
+            .collect();
+        (parts, Vec::new())
+    }
+}
+
+impl PublishedDoc for ReserveDocument {
+    const FLOW: Flow = Flow::DeviceReservation;
+    const KIND: &'static str = "reserveDevice";
+    const LOOKUP: Lookup = Lookup::Stages;
+    fn parse(value: &Value) -> Result<Self, Vec<RecordErrorWire>> {
+        ReserveDocument::parse(value)
+    }
+    fn transaction_id(&self) -> Option<String> {
+        self.transaction_id.clone()
+    }
+    fn event(&self) -> &str {
+        &self.event_external_identifier
+    }
+    fn done(&self) -> String {
+        "reserved".into()
+    }
+    fn parts(&self, known: Known) -> (Vec<StagePart>, Vec<RecordAckItem>) {
+        match known {
+            Known::Stages(stages) => self.to_reservations(&stages),
+            _ => (Vec::new(), Vec::new()),
+        }
+    }
+    fn answers(
+        &self,
+        delivered: Vec<RecordAckItem>,
+        unplaced: Vec<RecordAckItem>,
+    ) -> Vec<RecordAckItem> {
+        in_list_order(&self.devices, delivered, unplaced)
+    }
+}
+
+impl PublishedDoc for OutcomeDocument {
+    const FLOW: Flow = Flow::DeviceOutcome;
+    const KIND: &'static str = "postEventOutcome";
+    const LOOKUP: Lookup = Lookup::Reserved;
+    fn parse(value: &Value) -> Result<Self, Vec<RecordErrorWire>> {
+        OutcomeDocument::parse(value)
+    }
+    fn transaction_id(&self) -> Option<String> {
+        self.transaction_id.clone()
+    }
+    fn event(&self) -> &str {
+        &self.event_external_identifier
+    }
+    fn done(&self) -> String {
+        "outcome recorded".into()
+    }
+    fn parts(&self, known: Known) -> (Vec<StagePart>, Vec<RecordAckItem>) {
+        match known {
+            Known::Reserved(reserved) => self.to_outcome_batches(&reserved),
+            _ => (Vec::new(), Vec::new()),
+        }
+    }
+    fn answers(
+        &self,
+        delivered: Vec<RecordAckItem>,
+        unplaced: Vec<RecordAckItem>,
+    ) -> Vec<RecordAckItem> {
+        in_list_order(&self.outcomes, delivered, unplaced)
+    }
+}
+
+/// Serves one published request after enroll: authenticate and read it, check it under
+/// its published names, look up what it needs, deliver each of its GridFlex messages
+/// through the inbox and answer each record.
+async fn serve<D: PublishedDoc>(state: AppState, headers: HeaderMap, body: Bytes) -> Response {
+    let (sender, value) = match open(&state, &headers, Posting::Message(D::FLOW), &body).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let doc = match D::parse(&value) {
+        Ok(d) => d,
+        Err(errors) => return refused(&state, &value, "request", errors),
+    };
+    let known = match D::LOOKUP {
+        Lookup::Nothing => Ok(Known::Nothing),
+        Lookup::Stages => crate::db::published::stages_of_event(&state.db, doc.event())
+            .await
+            .map(|rows| Known::Stages(known(rows))),
+        Lookup::Reserved => crate::db::published::reserved_devices_of_event(&state.db, doc.event())
+            .await
+            .map(Known::Reserved),
+    };
+    let known = match known {
+        Ok(Known::Stages(stages)) if stages.is_empty() => {
+            let id = doc.event().to_owned();
+            return refused(&state, &value, &id, vec![no_program_event(&id)]);
+        }
+        Ok(k) => k,
+        Err(e) => return failure(&state, doc.transaction_id(), e),
+    };
+    let (parts, unplaced) = doc.parts(known);
+    let key = request_key(&value);
+    match deliver(&state, &sender, D::FLOW, D::KIND, &key, parts, &doc.done()).await {
+        Ok(items) => {
+            let items = doc.answers(items, unplaced);
+            answer(&RecordAck::of(
+                doc.transaction_id(),
+                state.clock.now(),
+                items,
+            ))
+        }
+        Err(e) => failure(&state, doc.transaction_id(), e),
+    }
+}
+
 /// Create a program event (published flow 4): the stage, created as Scheduled.
 #[utoipa::path(post, path = "/rest/apis/cross/service/programEvent/",
     request_body(content = Object, content_type = "application/json", description = "eventExternalIdentifier, externalIdentifier, programExternalIdentifier, programEventCategory, startDateTime, endDateTime"),
@@ -217,40 +423,8 @@ fn no_program_event(event: &str) -> RecordErrorWire {
     responses((status = 200, description = "ackType SUCCESS"), (status = 400, description = "ackType FAILURE: not JSON"),
               (status = 401, body = crate::web::api::Problem), (status = 403, body = crate::web::api::Problem),
               (status = 422, description = "ackType ERROR: every bad field named")))]
-pub async fn program_event(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let flow = Flow::StageStatus;
-    let (sender, value) = match open(&state, &headers, Posting::Message(flow), &body).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let doc = match ProgramEventDocument::parse(&value) {
-        Ok(d) => d,
-        Err(errors) => return refused(&state, &value, "request", errors),
-    };
-    let part = StagePart {
-        stage: doc.external_identifier.clone(),
-        payload: doc.to_stage_status(),
-        records: vec![doc.external_identifier.clone()],
-    };
-    let key = request_key(&value);
-    match deliver(
-        &state,
-        &sender,
-        flow,
-        "programEvent",
-        &key,
-        vec![part],
-        "created as scheduled",
-    )
-    .await
-    {
-        Ok(items) => answer(&RecordAck::of(doc.transaction_id, state.clock.now(), items)),
-        Err(e) => failure(&state, doc.transaction_id, e),
-    }
+pub async fn program_event(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Response {
+    serve::<ProgramEventDocument>(s, h, b).await
 }
 
 /// A program event's lifecycle step (published flow 4): applied to every program event of
@@ -261,43 +435,8 @@ pub async fn program_event(
     responses((status = 200, description = "ackType SUCCESS, or ERROR with some program event moved"), (status = 400, description = "ackType FAILURE: not JSON"),
               (status = 401, body = crate::web::api::Problem), (status = 403, body = crate::web::api::Problem),
               (status = 422, description = "ackType ERROR: nothing moved")))]
-pub async fn lifecycle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let flow = Flow::StageStatus;
-    let (sender, value) = match open(&state, &headers, Posting::Message(flow), &body).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let doc = match LifecycleDocument::parse(&value) {
-        Ok(d) => d,
-        Err(errors) => return refused(&state, &value, "request", errors),
-    };
-    let stages = match crate::db::published::stages_of_event(
-        &state.db,
-        &doc.event_external_identifier,
-    )
-    .await
-    {
-        Ok(rows) => known(rows),
-        Err(e) => return failure(&state, doc.transaction_id, e),
-    };
-    if stages.is_empty() {
-        let id = doc.event_external_identifier.clone();
-        return refused(&state, &value, &id, vec![no_program_event(&id)]);
-    }
-    let parts = stages
-        .iter()
-        .map(|s| StagePart {
-            stage: s.external_id.clone(),
-            payload: doc.to_stage_status(s),
-            records: vec![s.external_id.clone()],
-        })
-        .collect();
-    let key = request_key(&value);
-    let done = format!("moved to {}", doc.action.as_str());
-    match deliver(&state, &sender, flow, "lifecycle", &key, parts, &done).await {
-        Ok(items) => answer(&RecordAck::of(doc.transaction_id, state.clock.now(), items)),
-        Err(e) => failure(&state, doc.transaction_id, e),
-    }
+pub async fn lifecycle(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Response {
+    serve::<LifecycleDocument>(s, h, b).await
 }
 
 /// Reserve devices for an event (published flow 5): each device for the event's program
@@ -308,52 +447,8 @@ pub async fn lifecycle(State(state): State<AppState>, headers: HeaderMap, body: 
     responses((status = 200, description = "ackType SUCCESS, or ERROR with some device reserved"), (status = 400, description = "ackType FAILURE: not JSON"),
               (status = 401, body = crate::web::api::Problem), (status = 403, body = crate::web::api::Problem),
               (status = 422, description = "ackType ERROR: no device reserved")))]
-pub async fn reserve_device(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let flow = Flow::DeviceReservation;
-    let (sender, value) = match open(&state, &headers, Posting::Message(flow), &body).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let doc = match ReserveDocument::parse(&value) {
-        Ok(d) => d,
-        Err(errors) => return refused(&state, &value, "request", errors),
-    };
-    let stages = match crate::db::published::stages_of_event(
-        &state.db,
-        &doc.event_external_identifier,
-    )
-    .await
-    {
-        Ok(rows) => known(rows),
-        Err(e) => return failure(&state, doc.transaction_id, e),
-    };
-    if stages.is_empty() {
-        let id = doc.event_external_identifier.clone();
-        return refused(&state, &value, &id, vec![no_program_event(&id)]);
-    }
-    let (parts, unplaced) = doc.to_reservations(&stages);
-    let key = request_key(&value);
-    match deliver(
-        &state,
-        &sender,
-        flow,
-        "reserveDevice",
-        &key,
-        parts,
-        "reserved",
-    )
-    .await
-    {
-        Ok(items) => {
-            let items = in_list_order(&doc.devices, items, unplaced);
-            answer(&RecordAck::of(doc.transaction_id, state.clock.now(), items))
-        }
-        Err(e) => failure(&state, doc.transaction_id, e),
-    }
+pub async fn reserve_device(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Response {
+    serve::<ReserveDocument>(s, h, b).await
 }
 
 /// Post what each device did (published flow 6): each outcome to the program events the
@@ -364,48 +459,8 @@ pub async fn reserve_device(
     responses((status = 200, description = "ackType SUCCESS, or ERROR with some outcome recorded"), (status = 400, description = "ackType FAILURE: not JSON"),
               (status = 401, body = crate::web::api::Problem), (status = 403, body = crate::web::api::Problem),
               (status = 422, description = "ackType ERROR: no outcome recorded")))]
-pub async fn post_event_outcome(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let flow = Flow::DeviceOutcome;
-    let (sender, value) = match open(&state, &headers, Posting::Message(flow), &body).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let doc = match OutcomeDocument::parse(&value) {
-        Ok(d) => d,
-        Err(errors) => return refused(&state, &value, "request", errors),
-    };
-    let reserved = match crate::db::published::reserved_devices_of_event(
-        &state.db,
-        &doc.event_external_identifier,
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => return failure(&state, doc.transaction_id, e),
-    };
-    let (parts, unreserved) = doc.to_outcome_batches(&reserved);
-    let key = request_key(&value);
-    match deliver(
-        &state,
-        &sender,
-        flow,
-        "postEventOutcome",
-        &key,
-        parts,
-        "outcome recorded",
-    )
-    .await
-    {
-        Ok(items) => {
-            let items = in_list_order(&doc.outcomes, items, unreserved);
-            answer(&RecordAck::of(doc.transaction_id, state.clock.now(), items))
-        }
-        Err(e) => failure(&state, doc.transaction_id, e),
-    }
+pub async fn post_event_outcome(State(s): State<AppState>, h: HeaderMap, b: Bytes) -> Response {
+    serve::<OutcomeDocument>(s, h, b).await
 }
 
 /// One answer per listed device, in the request's order: a device in several program

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod published;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

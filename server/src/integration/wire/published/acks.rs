@@ -122,13 +122,9 @@ pub struct RegistrationAckDocument {
 impl RegistrationAckDocument {
     /// `Err` when the message-level fields are bad: nothing is applied.
     pub fn parse(root: &Value) -> Result<Self, Vec<RecordErrorWire>> {
-        let mut f = Fields::new(root);
-        if !root.is_object() {
-            f.bad("body", "must be a JSON object");
-            return Err(f.errors);
-        }
+        let (mut f, transaction_id) = Fields::open_root(root)?;
         let top = Some(root);
-        let transaction_id = f.text(top, "", "transactionId", MAX_TRANSACTION_ID_CHARS, true);
+        let transaction_id = f.required(transaction_id, "transactionId");
         let ack_type = f.code(top, "", "ackType", &ack_types());
         let when = f.instant(top, "", "whenISO", false);
         let message = f.text(top, "", "message", MAX_ACK_MESSAGE_CHARS, false);
@@ -200,11 +196,8 @@ pub struct DeviceStatusResponseDocument {
 
 impl DeviceStatusResponseDocument {
     pub fn parse(root: &Value) -> Result<Self, Vec<RecordErrorWire>> {
-        let mut f = Fields::new(root);
-        if !root.is_object() {
-            f.bad("body", "must be a JSON object");
-            return Err(f.errors);
-        }
+        // The answer names the request by its `dacsMessageId`, not a `transactionId`.
+        let mut f = Fields::open(root)?;
         let top = Some(root);
         let dacs_message_id = f.text(top, "", "dacsMessageId", MAX_TRANSACTION_ID_CHARS, true);
         let ack_type = if root.get("ackType").is_some_and(|v| !v.is_null()) {

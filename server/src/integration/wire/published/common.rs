@@ -20,6 +20,9 @@ pub const LIFECYCLE_PATH: &str = "/rest/apis/cross/service/programEvent/lifecycl
 pub const RESERVE_PATH: &str = "/rest/apis/cross/service/programEventParticipation/reserveDevice";
 pub const OUTCOME_PATH: &str =
     "/rest/apis/cross/service/programEventParticipation/postEventOutcome";
+/// The grid side's device status check (flow 3 request). The published guides name no path
+/// for it; GridFlex serves it here.
+pub const STATUS_CHECK_PATH: &str = "/rest/apis/dacs/controllableDeviceStatus/request";
 
 /// The published limit of an event's or a program event's external identifier.
 pub const MAX_EXTERNAL_ID_CHARS: usize = 120;
@@ -48,7 +51,7 @@ pub fn instant(field: &str, text: &str) -> Result<DateTime<Utc>, RecordErrorWire
     })
 }
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
     /// A date-time at `parent.key` (see [`instant`]).
     pub(super) fn instant(
         &mut self,
@@ -82,10 +85,37 @@ impl Fields<'_> {
         }
     }
 
-    /// The optional `transactionId` every published request may carry (≤ 120).
-    pub(super) fn transaction_id(&mut self) -> Option<String> {
-        let root = Some(self.root);
-        self.text(root, "", "transactionId", MAX_TRANSACTION_ID_CHARS, false)
+    /// Opens a published request's body: it must be a JSON object, else the request is
+    /// refused as a whole.
+    pub(super) fn open(root: &'a Value) -> Result<Self, Vec<RecordErrorWire>> {
+        if root.is_object() {
+            Ok(Fields::new(root))
+        } else {
+            Err(vec![RecordErrorWire {
+                field: "body".into(),
+                message: "must be a JSON object".into(),
+            }])
+        }
+    }
+
+    /// [`Fields::open`] and the optional `transactionId` every published request may carry
+    /// (≤ 120); a bad one is already among the errors.
+    pub(super) fn open_root(
+        root: &'a Value,
+    ) -> Result<(Self, Option<String>), Vec<RecordErrorWire>> {
+        let mut f = Fields::open(root)?;
+        let top = Some(root);
+        let transaction_id = f.text(top, "", "transactionId", MAX_TRANSACTION_ID_CHARS, false);
+        Ok((f, transaction_id))
+    }
+
+    /// `value` read from `field`, which the document requires: a missing one is named
+    /// (one already refused for its form is not named twice).
+    pub(super) fn required(&mut self, value: Option<String>, field: &str) -> Option<String> {
+        if value.is_none() && !self.errors.iter().any(|e| e.field == field) {
+            self.bad(field, "is required");
+        }
+        value
     }
 }
 

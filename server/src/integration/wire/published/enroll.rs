@@ -297,18 +297,9 @@ impl EnrollDocument {
     /// Reads and checks a published enrollment; on failure every bad field is listed under
     /// its published path (`locationInfo.cisServicePointId`, `assetInfo.assetList[0].nicId`).
     pub fn parse(root: &Value) -> Result<EnrollDocument, Vec<RecordErrorWire>> {
-        if !root.is_object() {
-            return Err(vec![RecordErrorWire {
-                field: "body".into(),
-                message: "must be a JSON object".into(),
-            }]);
-        }
-        let mut f = Fields {
-            root,
-            errors: Vec::new(),
-        };
+        let (mut f, transaction_id) = Fields::open_root(root)?;
         let top = Some(f.root);
-        let transaction_id = f.text(top, "", "transactionId", MAX_TRANSACTION_ID_CHARS, true);
+        let transaction_id = f.required(transaction_id, "transactionId");
         let source_codes = EnrollmentSource::codes();
         let sources: Vec<&str> = source_codes.split(", ").collect();
         let enrollment_source = f.code(top, "", "enrollmentSource", &sources);

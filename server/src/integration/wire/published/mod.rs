@@ -1,6 +1,7 @@
 //! The published program-side REST shape (issue 12): its documents, checked field by field
 //! under their published paths, and translated into GridFlex's own flow messages so the same
-//! inbox and handlers serve both. One module per published flow.
+//! inbox and handlers serve both. One module per published flow; `status_check` is the one
+//! request the grid side serves (flow 3).
 
 mod acks;
 mod common;
@@ -9,6 +10,7 @@ mod enroll_request;
 mod participation;
 mod program_event;
 mod request;
+mod status_check;
 
 pub use acks::{
     device_answers, DeviceStatusResponseDocument, PublishedCommunication, PublishedRegistration,
@@ -20,7 +22,7 @@ pub use common::{
 };
 pub use common::{
     DEVICE_STATUS_PATH, ENROLLMENT_ACK_PATH, ENROLL_PATH, LIFECYCLE_PATH, OUTCOME_PATH,
-    PROGRAM_EVENT_PATH, RESERVE_PATH,
+    PROGRAM_EVENT_PATH, RESERVE_PATH, STATUS_CHECK_PATH,
 };
 pub use enroll::{
     device_type_of, ownership_of, published_ack, published_field, read_back, EnrollAck,
@@ -36,3 +38,6 @@ pub use program_event::{
     KnownStage, LifecycleDocument, ProgramEventDocument, MAX_CANCEL_REASON_CHARS, NO_CANCEL_REASON,
 };
 pub use request::published_request;
+pub use status_check::{
+    status_response, CheckedDevice, MsgAck, MsgAckResponse, StatusCheckDocument,
+};

@@ -106,13 +106,8 @@ impl ReserveDocument {
     /// `Err` when the request itself is bad (its fields, or no device list): nothing of it
     /// is applied. A bad device is an `Err` entry of `devices`.
     pub fn parse(root: &Value) -> Result<Self, Vec<RecordErrorWire>> {
-        let mut f = Fields::new(root);
-        if !root.is_object() {
-            f.bad("body", "must be a JSON object");
-            return Err(f.errors);
-        }
+        let (mut f, transaction_id) = Fields::open_root(root)?;
         let top = Some(root);
-        let transaction_id = f.transaction_id();
         let event = f.text(
             top,
             "",
@@ -291,13 +286,8 @@ pub struct OutcomeDocument {
 
 impl OutcomeDocument {
     pub fn parse(root: &Value) -> Result<Self, Vec<RecordErrorWire>> {
-        let mut f = Fields::new(root);
-        if !root.is_object() {
-            f.bad("body", "must be a JSON object");
-            return Err(f.errors);
-        }
+        let (mut f, transaction_id) = Fields::open_root(root)?;
         let top = Some(root);
-        let transaction_id = f.transaction_id();
         let event = f.text(
             top,
             "",

@@ -46,13 +46,8 @@ pub struct ProgramEventDocument {
 impl ProgramEventDocument {
     /// Every bad field is named by its published name.
     pub fn parse(root: &Value) -> Result<Self, Vec<RecordErrorWire>> {
-        let mut f = Fields::new(root);
-        if !root.is_object() {
-            f.bad("body", "must be a JSON object");
-            return Err(f.errors);
-        }
+        let (mut f, transaction_id) = Fields::open_root(root)?;
         let top = Some(root);
-        let transaction_id = f.transaction_id();
         let event = f.text(
             top,
             "",
@@ -114,13 +109,8 @@ pub struct LifecycleDocument {
 
 impl LifecycleDocument {
     pub fn parse(root: &Value) -> Result<Self, Vec<RecordErrorWire>> {
-        let mut f = Fields::new(root);
-        if !root.is_object() {
-            f.bad("body", "must be a JSON object");
-            return Err(f.errors);
-        }
+        let (mut f, transaction_id) = Fields::open_root(root)?;
         let top = Some(root);
-        let transaction_id = f.transaction_id();
         let action = f.code(
             top,
             "",

@@ -2,10 +2,13 @@
 //! system sends to a program side that speaks the published contract
 //! (`GRIDFLEX_PROGRAMS_DIALECT=published`). Each program event (stage) is its own event on
 //! the published side: reservations and outcomes name the stage as `eventExternalIdentifier`.
+//! The grid's answer to a published device status check (flow 3) is posted the same way.
 
 use serde_json::{json, Value};
 
-use super::common::{LIFECYCLE_PATH, OUTCOME_PATH, PROGRAM_EVENT_PATH, RESERVE_PATH};
+use super::common::{
+    DEVICE_STATUS_PATH, LIFECYCLE_PATH, OUTCOME_PATH, PROGRAM_EVENT_PATH, RESERVE_PATH,
+};
 
 /// The published path and body of a GridFlex message, its message id as `transactionId`
 /// (so a redelivery is the same request); `None` for a flow the published program side
@@ -96,6 +99,8 @@ pub fn published_request(
                 }),
             ))
         }
+        // The grid's answer to a published device status check, posted on its own.
+        "device_status_check" => Some((DEVICE_STATUS_PATH, super::status_response(p))),
         _ => None,
     }
 }
