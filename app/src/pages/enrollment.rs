@@ -100,6 +100,7 @@ fn EnrollmentTable(q: EnrollmentQuery, page: Page<EnrollmentRow>, back: Vec<i64>
     let csv = format!("/enrollments.csv{}", q.to_query(false));
     let pages = pager(PagerState {
         base: format!("/enrollments{}", q.to_query(false)),
+        cursor: "after",
         after: q.after,
         back,
         next_after: page.next_after,
