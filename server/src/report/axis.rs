@@ -83,9 +83,10 @@ impl LocalTimeAxis {
             let local = self.cal.local_time(t);
             let on_tick = local.minute() == 0
                 && if step < 24 {
-                    local.hour() % step == 0
+                    local.hour().is_multiple_of(step)
                 } else {
-                    local.hour() == 0 && (local.date().num_days_from_ce() as u32) % (step / 24) == 0
+                    local.hour() == 0
+                        && (local.date().num_days_from_ce() as u32).is_multiple_of(step / 24)
                 };
             if on_tick {
                 out.push(self.x(t));
@@ -176,12 +177,11 @@ pub fn nice_top(max: f64) -> f64 {
     }
     let padded = max * 1.08;
     let magnitude = 10f64.powf(padded.log10().floor());
-    let top = [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
         .into_iter()
         .map(|m| m * magnitude)
         .find(|v| *v >= padded)
-        .unwrap_or(10.0 * magnitude);
-    top
+        .unwrap_or(10.0 * magnitude)
 }
 
 /// A y tick label: as many decimals as the axis's scale needs, thousands separated.
