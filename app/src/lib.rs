@@ -1,5 +1,7 @@
 //! The GridFlex console: server-rendered Leptos pages, their server functions, the DTOs they
 //! exchange and the port the server implements. Works without JavaScript or WebAssembly.
+// The event page's view is one deep type; its layout needs more than the default 128.
+#![recursion_limit = "256"]
 
 pub mod access;
 pub mod api;
@@ -8,6 +10,7 @@ pub mod confirm;
 pub mod error;
 pub mod event_api;
 pub mod grid;
+pub mod history;
 pub mod model;
 pub mod pages;
 pub mod port;

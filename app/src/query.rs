@@ -526,6 +526,15 @@ impl MessageQuery {
         Ok(q)
     }
 
+    /// The same filters (and chart window) without the page cursor: a pager's base.
+    pub fn filters_only(&self) -> String {
+        self.next_page(0)
+            .replace("before=0", "")
+            .replace("&&", "&")
+            .trim_end_matches(['&', '?'])
+            .to_string()
+    }
+
     pub fn next_page(&self, before: i64) -> String {
         let mut out = Vec::new();
         for (k, v) in [

@@ -47,7 +47,7 @@ test('operator plans and submits an event but cannot approve it; the approver ap
     const stages = await tableRows(page, 'table#stages');
     assert.ok(stages.length >= 1, 'stages listed');
     const exclusions = await tableRows(page, 'table#exclusions');
-    assert.ok(exclusions.some((r) => r[0] === 'unavailable'), 'exclusion summary per rule');
+    assert.ok(exclusions.some((r) => r[0] === 'customer declared it unavailable'), 'exclusion summary per rule, in words');
     // The devices of the first stage.
     await clickAndWait(page, page.locator('table#stages tbody tr a').first());
     assert.ok((await tableRows(page, 'table#stage-device-table')).length > 0, 'devices of a stage');

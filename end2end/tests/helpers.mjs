@@ -146,17 +146,21 @@ const CHROMIUM_ARGS = [
 ];
 
 /**
- * A fresh browser (own profile, so own cookies) with JavaScript disabled.
+ * A fresh browser (own profile, so own cookies) with JavaScript disabled unless
+ * `javaScript` is set (the live page's script, the accessibility check); `viewport`
+ * sets the window size, `bypassCSP` lets a test inject axe-core.
  * Returns { context, page, close }.
  */
-export async function openBrowser(baseURL) {
+export async function openBrowser(baseURL, { javaScript = false, viewport, bypassCSP = false } = {}) {
   const profile = tempDir('gridflex-e2e-profile-');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    javaScriptEnabled: false,
+    javaScriptEnabled: javaScript,
     baseURL,
     args: CHROMIUM_ARGS,
+    ...(viewport ? { viewport } : {}),
+    bypassCSP,
   });
   context.setDefaultTimeout(10_000);
   context.setDefaultNavigationTimeout(15_000);
@@ -220,8 +224,8 @@ export function parseCount(text) {
 }
 
 /** Runs fn({ context, page }) in a fresh browser and always closes it. */
-export async function withBrowser(baseURL, fn) {
-  const b = await openBrowser(baseURL);
+export async function withBrowser(baseURL, fn, options = {}) {
+  const b = await openBrowser(baseURL, options);
   try {
     return await fn(b);
   } finally {

@@ -97,6 +97,18 @@ impl WebSettings {
 }
 
 const STYLESHEET: &str = include_str!("../../style/gridflex.css");
+/// The live event page's progressive enhancement (the only script the console serves).
+const LIVE_SCRIPT: &str = include_str!("../../style/live.js");
+
+async fn live_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        LIVE_SCRIPT,
+    )
+}
 
 async fn stylesheet() -> impl IntoResponse {
     (
@@ -285,6 +297,7 @@ pub async fn build_app(
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/style/gridflex.css", get(stylesheet))
+        .route("/style/live.js", get(live_script))
         .merge(console_router)
         // MAX_BODY_BYTES everywhere but the meter data upload, which has its own limit.
         .layer(axum::middleware::from_fn(|req, next| {
@@ -299,7 +312,7 @@ pub async fn build_app(
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'self'"),
+            HeaderValue::from_static("default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'self'"),
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state.clone());

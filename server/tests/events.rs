@@ -160,6 +160,48 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
         t.name
     );
 
+    // While the event is live only its figures refresh: no meta refresh that would wipe a
+    // reason being typed, the script from our own origin, and a link for JavaScript off.
+    let (_, live) = app.page(&ap, &format!("/events/{id}")).await;
+    assert!(
+        !live.contains("http-equiv=\"refresh\""),
+        "{}: no meta refresh",
+        t.name
+    );
+    assert!(
+        live.contains("id=\"live-figures\" data-refresh-secs=\"15\"")
+            && live.contains("src=\"/style/live.js\"")
+            && live.contains("id=\"refresh-figures\""),
+        "{}: live figures",
+        t.name
+    );
+    // The cancel form sits outside the block that is swapped.
+    let figures = live.split("id=\"live-figures\"").nth(1).unwrap_or("");
+    let figures = figures.split("id=\"timeline\"").next().unwrap_or("");
+    assert!(
+        !figures.contains("name=\"reason\""),
+        "{}: no form in the figures",
+        t.name
+    );
+    let script = ap
+        .get(format!("{}/style/live.js", app.base))
+        .send()
+        .await
+        .expect("script");
+    assert_eq!(script.status(), 200);
+    let csp = script
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(csp.contains("script-src 'self'"), "{}: {csp}", t.name);
+    assert!(script
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("live-figures"));
+
     // The admin moves the simulated clock past the event; the scheduler runs it.
     let admin = app.browser();
     app.login(&admin, "admin", PASSWORD).await;
@@ -290,6 +332,27 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
         t.name
     );
     assert!(html.contains("D1SP"), "{}: outcome summary", t.name);
+    // The timeline reads in words: actions, fields and plan keys, not raw JSON; and it links
+    // to the event's audit trail.
+    assert!(
+        html.contains("Event approved") && html.contains("Event planned"),
+        "{}: actions in words",
+        t.name
+    );
+    let timeline = html.split("id=\"timeline\"").nth(1).unwrap_or("");
+    let timeline = timeline.split("</section>").next().unwrap_or("");
+    assert!(
+        timeline.contains("Max shortfall kW")
+            && !timeline.contains("maxShortfallKw")
+            && !timeline.contains("{&quot;"),
+        "{}: the timeline in words, no raw JSON: {timeline}",
+        t.name
+    );
+    assert!(
+        html.contains("id=\"event-audit-link\"") && html.contains("/audit?entity_type=event"),
+        "{}: link to the audit trail",
+        t.name
+    );
     // The audit page filters by entity, action and time, and exports what it shows.
     let code: String = scalar::<String>(
         &t.db,
@@ -311,6 +374,27 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
     assert!(
         html.contains("event.approve") && html.contains("id=\"audit-csv\""),
         "{}",
+        t.name
+    );
+    // The filters match codes and names whatever their case.
+    let (status, html) = app
+        .page(
+            &au,
+            &format!(
+                "/audit?entity_type=EVENT&entity_id={}&action=Event.Approve&actor=APPROVER",
+                code.to_lowercase()
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Event approved") && html.contains("event.approve"),
+        "{}: case-insensitive filter finds the approval",
+        t.name
+    );
+    assert!(
+        !html.contains("event.plan"),
+        "{}: only the approval",
         t.name
     );
     let csv = au

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::enrollment::audit_rows;
-use super::{pairs, query_with, show};
+use super::{pager, pairs, query_with, show, split_trail, PagerState};
 use crate::api::list_audit;
 use crate::components::*;
 use crate::model::*;
@@ -16,17 +16,26 @@ pub fn AuditPage() -> impl IntoView {
 
 #[component]
 fn AuditList() -> impl IntoView {
-    let query = query_with(|p| AuditQuery::parse(pairs(&p)));
+    let query = query_with(|p| {
+        let (rest, back) = split_trail(p)?;
+        Ok((AuditQuery::parse(pairs(&rest))?, back))
+    });
     let data = Resource::new(query, |q| async move {
-        let q = q?;
+        let (q, back) = q?;
         let page = list_audit(q.clone()).await?;
-        Ok::<_, crate::AppError>((q, page))
+        Ok::<_, crate::AppError>((q, page, back))
     });
     view! {
         <h1>"Audit trail"</h1>
-        {show(data, |(q, page): (AuditQuery, Page<AuditEntryDto>)| {
-            let next = page.next_after.map(|b| view! {
-                <a href=format!("/audit{}", q.next_page(b)) rel="next">"Older »"</a>
+        {show(data, |(q, page, back): (AuditQuery, Page<AuditEntryDto>, Vec<i64>)| {
+            let pages = pager(PagerState {
+                base: format!("/audit{}", q.filters_only()),
+                cursor: "before",
+                after: q.before,
+                back,
+                next_after: page.next_after,
+                total: page.total,
+                limit: q.limit,
             });
             view! {
                 <form method="get" action="/audit" class="filters">
@@ -42,7 +51,7 @@ fn AuditList() -> impl IntoView {
                 <p class="count">{fmt_count(page.total)} " entries · "
                     <a id="audit-csv" href=format!("/audit.csv{}", q.filters_only())>"Export CSV"</a></p>
                 {audit_rows(&page.rows)}
-                <nav class="pager">{next}</nav>
+                {pages}
             }
         })}
     }

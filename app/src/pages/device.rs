@@ -44,6 +44,7 @@ fn DeviceList() -> impl IntoView {
             let registered = q.registered;
             let pages = super::pager(super::PagerState {
                 base: format!("/devices{}", q.to_query(false)),
+                cursor: "after",
                 after: q.after,
                 back,
                 next_after: page.next_after,

@@ -100,6 +100,7 @@ fn EnrollmentTable(q: EnrollmentQuery, page: Page<EnrollmentRow>, back: Vec<i64>
     let csv = format!("/enrollments.csv{}", q.to_query(false));
     let pages = pager(PagerState {
         base: format!("/enrollments{}", q.to_query(false)),
+        cursor: "after",
         after: q.after,
         back,
         next_after: page.next_after,
@@ -228,6 +229,7 @@ fn EnrollmentDetailView() -> impl IntoView {
             </section>
             <section>
                 <h2>"Audit entries"</h2>
+                <p id="enrollment-audit-link">{audit_link("enrollment", &e.id.to_string())}</p>
                 {audit}
             </section>
         }
@@ -298,7 +300,10 @@ pub fn LocationCard(location: LocationDto) -> impl IntoView {
     }
 }
 
+/// Audit entries as a table: the action in words (its code beside), and what changed field by
+/// field — before → after, codes with their meaning.
 pub fn audit_rows(entries: &[AuditEntryDto]) -> impl IntoView {
+    use crate::history::{action_words, changes};
     if entries.is_empty() {
         return view! { <p class="empty">"No audit entries."</p> }.into_any();
     }
@@ -310,25 +315,52 @@ pub fn audit_rows(entries: &[AuditEntryDto]) -> impl IntoView {
             let address = with_address.then(|| {
                 view! { <td class="pii client-address">{a.client_address.clone().unwrap_or_default()}</td> }
             });
+            let items = changes(a.before.as_deref(), a.after.as_deref())
+                .into_iter()
+                .map(|c| {
+                    let field = (!c.field.is_empty()).then(|| view! { <span class="field">{c.field.clone()}</span> ": " });
+                    let value = match (c.before, c.after) {
+                        (Some(b), Some(x)) => view! { <del>{b}</del> " → " <ins>{x}</ins> }.into_any(),
+                        (None, Some(x)) => view! { <ins>{x}</ins> }.into_any(),
+                        (Some(b), None) => view! { <del>{b}</del> " → removed" }.into_any(),
+                        (None, None) => view! { "—" }.into_any(),
+                    };
+                    view! { <li>{field}{value}</li> }
+                })
+                .collect_view();
             view! {
                 <tr>
                     <td>{fmt_time(&a.occurred_at)}</td>
                     <td>{a.actor.clone()}</td>
                     {address}
-                    <td>{a.action.clone()}</td>
+                    <td>{action_words(&a.action)} <br/><code class="action-code">{a.action.clone()}</code></td>
                     <td>{format!("{} {}", a.entity_type, a.entity_id)}</td>
-                    <td><code>{a.before.clone().unwrap_or_default()}</code></td>
-                    <td><code>{a.after.clone().unwrap_or_default()}</code></td>
+                    <td><ul class="changes">{items}</ul></td>
                 </tr>
             }
         })
         .collect_view();
     let address_head = with_address.then(|| view! { <th>"From"</th> });
     view! {
+        <div class="table-scroll">
         <table class="data audit"><thead><tr>
-            <th>"When"</th><th>"Actor"</th>{address_head}<th>"Action"</th><th>"Entity"</th><th>"Before"</th><th>"After"</th>
+            <th>"When"</th><th>"Actor"</th>{address_head}<th>"Action"</th><th>"Entity"</th><th>"What changed (before → after)"</th>
         </tr></thead><tbody>{rows}</tbody></table>
+        </div>
     }.into_any()
+}
+
+/// A link to an entity's audit trail (the filtered audit page), for those who may read it.
+pub fn audit_link(entity_type: &str, entity_id: &str) -> impl IntoView {
+    let may = current_viewer().is_some_and(|v| crate::access::may_open("/audit", v.role));
+    may.then(|| {
+        let href = format!(
+            "/audit?entity_type={}&entity_id={}",
+            crate::query::encode(entity_type),
+            crate::query::encode(entity_id)
+        );
+        view! { <a href=href class="audit-link">"Audit trail"</a> }
+    })
 }
 
 /// Activate (a primary action) and unenroll (set apart, confirmed first), each with its own

@@ -1,13 +1,14 @@
 //! Events: the list with the new-event form, and an event's page — plan, submit, approve,
 //! deny, cancel; the Before / After / Actual chart, stages, devices, outcomes and timeline.
-//! While an event is live the page reloads itself (a meta refresh: no WebAssembly needed).
+//! While an event is live only its figures refresh: `/style/live.js` (our own origin) fetches
+//! the page and swaps in the `#live-figures` block, so a reason being typed is never lost;
+//! without JavaScript a "Refresh figures" link does the same by hand.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use leptos::prelude::*;
-use leptos_meta::Meta;
 use leptos_router::hooks::use_query_map;
 
-use super::enrollment::audit_rows;
+use super::enrollment::{audit_link, audit_rows};
 use super::{route_id, show};
 use crate::components::*;
 use crate::event_api::{
@@ -255,9 +256,14 @@ fn EventDetailView() -> impl IntoView {
         data,
         |(d, devices, now): (EventDetail, Option<StageDevicesPage>, Option<DateTime<Utc>>)| {
             let s = d.summary.clone();
-            let refresh = d
-                .refresh_secs
-                .map(|secs| view! { <Meta http_equiv="refresh" content=secs.to_string()/> });
+            let refresh_secs = d.refresh_secs;
+            let live_note = refresh_secs.map(|secs| view! {
+                <p class="live-note" id="live-note">
+                    {format!("Live: the figures refresh every {secs} s without reloading the page. ")}
+                    <a href=format!("/events/{}#live-figures", s.id) id="refresh-figures">"Refresh figures"</a>
+                </p>
+                <script src="/style/live.js" defer></script>
+            });
             let target = match (s.objective.as_str(), d.target_mw, d.max_increase_pct) {
                 ("MaxDemandThreshold", Some(t), _) => format!("keep zone load under {t} MW"),
                 ("LoadReduction", Some(t), Some(p)) => {
@@ -277,7 +283,7 @@ fn EventDetailView() -> impl IntoView {
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| view! { <dt>{k}</dt><dd>{v}</dd> }))
             .collect_view();
-            let exclusions = d.exclusions.iter().map(|c| view! { <tr><td>{c.label.clone()}</td><td class="num">{fmt_count(c.count)}</td></tr> }).collect_view();
+            let exclusions = d.exclusions.iter().map(|c| view! { <tr><td>{crate::history::exclusion_reason(&c.label)}</td><td class="num">{fmt_count(c.count)}</td></tr> }).collect_view();
             let outcomes = d.outcomes.iter().map(|c| view! { <tr><td>{outcome_label(&c.label)}</td><td class="num">{fmt_count(c.count)}</td></tr> }).collect_view();
             let stages = d.stages.iter().map(|st| view! {
             <tr>
@@ -327,34 +333,24 @@ fn EventDetailView() -> impl IntoView {
                     </section>
                 }
             });
-            let chart = d.chart_svg.clone().map(
-                |svg| view! { <figure class="chart" id="event-chart" inner_html=svg></figure> },
-            );
+            let chart = d.chart_svg.clone().map(|svg| {
+                view! {
+                    <div class="chart-with-table">
+                        <figure class="chart" id="event-chart" inner_html=svg></figure>
+                        {interval_table(&d.intervals)}
+                    </div>
+                }
+            });
             // The historical report, for those who may read reports, once the event has ended.
             let report = (matches!(s.status.as_str(), "Completed" | "Canceled")
                 && current_viewer().is_some_and(|v| crate::access::may_open("/reports", v.role)))
             .then(|| view! {
                 <p><a href=format!("/reports/events/{}", s.id) id="event-report-link">"Event report"</a></p>
             });
-            view! {
-                {refresh}
-                <h1>{format!("{} — {}", s.code, s.name)} " " {status_badge(&s.status)}</h1>
-                {report}
-                <ClockControl now=now/>
-                <section class="card">
-                    <dl>
-                        <dt>"Window (local)"</dt><dd>{fmt_time(&s.starts_at)} " – " {fmt_time(&s.ends_at)}</dd>
-                        <dt>"Strategy"</dt><dd><a href=format!("/strategies/{}", d.strategy_id)>{s.strategy.clone()}</a></dd>
-                        <dt>"Type"</dt><dd>{format!("{} (priority {}){}", s.event_type, d.priority, if d.ba_check { ", balancing-authority check" } else { "" })}</dd>
-                        <dt>"Objective"</dt><dd>{target}</dd>
-                        <dt>"Zone"</dt><dd>{d.zone.join(", ")}</dd>
-                        <dt>"Programs"</dt><dd>{d.programs.join(", ")}</dd>
-                        <dt>"Control"</dt><dd>{format!("{}{}", d.control_level, if d.override_rules { ", overrides rules" } else { "" })}</dd>
-                        {d.second_approval_required.then(|| view! { <dt>"Approvals"</dt><dd>"two approvals required (balancing-authority threshold)"</dd> })}
-                        {people}
-                    </dl>
-                </section>
-                {action_forms(&d)}
+            // The block the live script swaps (boxed: it keeps the page's view type shallow).
+            let figures = view! {
+                <div id="live-figures" data-refresh-secs=refresh_secs.map(|s| s.to_string())>
+                <p class="as-of" id="figures-as-of">"Figures as of " {fmt_time_secs(&d.now)}</p>
                 {chart}
                 <section class="grid-2">
                     <div>
@@ -373,15 +369,75 @@ fn EventDetailView() -> impl IntoView {
                         <th>"Stage"</th><th>"Time (local)"</th><th class="num">"Devices"</th><th class="num">"Expected"</th><th>"Status"</th>
                     </tr></thead><tbody>{stages}</tbody></table>
                 </section>
+                </div>
+            }
+            .into_any();
+            let actions = action_forms(&d).into_any();
+            let timeline = audit_rows(&d.timeline).into_any();
+            view! {
+                <h1>{format!("{} — {}", s.code, s.name)} " " {status_badge(&s.status)}</h1>
+                {report}
+                <ClockControl now=now/>
+                <section class="card">
+                    <dl>
+                        <dt>"Window (local)"</dt><dd>{fmt_time(&s.starts_at)} " – " {fmt_time(&s.ends_at)}</dd>
+                        <dt>"Strategy"</dt><dd><a href=format!("/strategies/{}", d.strategy_id)>{s.strategy.clone()}</a></dd>
+                        <dt>"Type"</dt><dd>{format!("{} (priority {}){}", s.event_type, d.priority, if d.ba_check { ", balancing-authority check" } else { "" })}</dd>
+                        <dt>"Objective"</dt><dd>{target}</dd>
+                        <dt>"Zone"</dt><dd>{d.zone.join(", ")}</dd>
+                        <dt>"Programs"</dt><dd>{d.programs.join(", ")}</dd>
+                        <dt>"Control"</dt><dd>{format!("{}{}", d.control_level, if d.override_rules { ", overrides rules" } else { "" })}</dd>
+                        {d.second_approval_required.then(|| view! { <dt>"Approvals"</dt><dd>"two approvals required (balancing-authority threshold)"</dd> })}
+                        {people}
+                    </dl>
+                </section>
+                {actions}
+                {live_note}
+                {figures}
                 {device_table}
                 {openadr}
                 <section id="timeline">
                     <h2>"Timeline"</h2>
-                    {audit_rows(&d.timeline)}
+                    <p id="event-audit-link">{audit_link("event", &s.code)}</p>
+                    {timeline}
                 </section>
             }
         },
     )
+}
+
+/// The chart's text alternative: its figures per interval, folded away under the chart.
+fn interval_table(intervals: &[IntervalDto]) -> impl IntoView {
+    let rows = intervals
+        .iter()
+        .map(|i| {
+            view! {
+                <tr>
+                    <td>{fmt_time(&i.starts_at)}</td>
+                    <td class="num">{fmt_kw(i.baseline_kw)}</td>
+                    <td class="num">{fmt_kw(i.planned_kw)}</td>
+                    <td class="num">{i.actual_kw.map(fmt_kw).unwrap_or_else(|| "—".into())}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <details class="chart-table" id="event-chart-table">
+            <summary>"The chart as a table"</summary>
+            <div class="table-scroll">
+                <table class="data" id="event-intervals"><thead><tr>
+                    <th>"Interval (local)"</th><th class="num">"Before"</th><th class="num">"After (planned)"</th><th class="num">"Actual"</th>
+                </tr></thead><tbody>{rows}</tbody></table>
+            </div>
+        </details>
+    }
+}
+
+/// A local time to the second, for "figures as of".
+fn fmt_time_secs(t: &DateTime<Utc>) -> String {
+    t.with_timezone(&local_zone())
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
 }
 
 fn outcome_label(code: &str) -> String {

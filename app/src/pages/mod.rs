@@ -145,6 +145,8 @@ fn with_params(base: &str, extra: &[(&str, String)]) -> String {
 pub(crate) struct PagerState {
     /// The list's path with its filters, no cursor (`/enrollments?program=2`).
     pub base: String,
+    /// The name of the list's cursor parameter (`after`, or `before` for newest-first lists).
+    pub cursor: &'static str,
     pub after: Option<i64>,
     pub back: Vec<i64>,
     pub next_after: Option<i64>,
@@ -176,10 +178,10 @@ impl PagerState {
         self.after?;
         Some(match self.back.split_last() {
             None => self.base.clone(),
-            Some((last, [])) => with_params(&self.base, &[("after", last.to_string())]),
+            Some((last, [])) => with_params(&self.base, &[(self.cursor, last.to_string())]),
             Some((last, rest)) => with_params(
                 &self.base,
-                &[("after", last.to_string()), ("back", Self::trail(rest))],
+                &[(self.cursor, last.to_string()), ("back", Self::trail(rest))],
             ),
         })
     }
@@ -190,7 +192,7 @@ impl PagerState {
         if let Some(a) = self.after {
             back.push(a);
         }
-        let mut extra = vec![("after", next.to_string())];
+        let mut extra = vec![(self.cursor, next.to_string())];
         if !back.is_empty() && back.len() < MAX_TRAIL {
             extra.push(("back", Self::trail(&back)));
         }
@@ -230,6 +232,7 @@ mod tests {
     fn state(after: Option<i64>, back: Vec<i64>, next: Option<i64>) -> PagerState {
         PagerState {
             base: "/enrollments?program=2".into(),
+            cursor: "after",
             after,
             back,
             next_after: next,

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{pairs, query_with, route_id, show};
+use super::{pager, pairs, query_with, route_id, show, split_trail, PagerState};
 use crate::api::{get_message, monitor, ResubmitMessage};
 use crate::components::*;
 use crate::model::*;
@@ -20,16 +20,38 @@ fn ms(v: Option<i64>) -> String {
 
 #[component]
 fn MonitorList() -> impl IntoView {
-    let query = query_with(|p| MessageQuery::parse(pairs(&p)));
+    let query = query_with(|p| {
+        let (rest, back) = split_trail(p)?;
+        Ok((MessageQuery::parse(pairs(&rest))?, back))
+    });
     let data = Resource::new(query, |q| async move {
-        let q = q?;
+        let (q, back) = q?;
         let view = monitor(q.clone()).await?;
-        Ok::<_, crate::AppError>((q, view))
+        Ok::<_, crate::AppError>((q, view, back))
     });
     view! {
         <super::user::IntegrationTabs/>
         <h1>"Integration monitor"</h1>
-        {show(data, |(q, m): (MessageQuery, MonitorView)| {
+        {show(data, |(q, m, back): (MessageQuery, MonitorView, Vec<i64>)| {
+            // The messages the filters match: the counts per flow, status and direction that
+            // fit them (one query the page makes anyway).
+            let total: i64 = m
+                .counts
+                .iter()
+                .filter(|c| q.flow.as_deref().is_none_or(|f| f == c.flow))
+                .filter(|c| q.status.as_deref().is_none_or(|s| s == c.status))
+                .filter(|c| q.direction.as_deref().is_none_or(|d| d == c.direction))
+                .map(|c| c.count)
+                .sum();
+            let pages = pager(PagerState {
+                base: format!("/monitor{}", q.filters_only()),
+                cursor: "before",
+                after: q.before,
+                back,
+                next_after: m.next_before,
+                total,
+                limit: q.limit,
+            });
             let counts = m.counts.iter().map(|c| {
                 let href = format!("/monitor?flow={}&status={}&direction={}", c.flow, c.status, c.direction);
                 view! {
@@ -63,7 +85,6 @@ fn MonitorList() -> impl IntoView {
                 .into_iter()
                 .map(|(h, label)| view! { <option value=h.to_string() selected=hours == h>{label}</option> })
                 .collect_view();
-            let next = m.next_before.map(|b| view! { <a href=format!("/monitor{}", q.next_page(b)) rel="next">"Older »"</a> });
             view! {
                 <section class="cards">
                     <div class="card stat"><span>"Delivery latency p50"</span><strong>{ms(m.p50_ms)}</strong></div>
@@ -87,10 +108,13 @@ fn MonitorList() -> impl IntoView {
                     <a href="/monitor" class="button secondary">"Clear"</a>
                 </form>
                 <figure class="chart" id="monitor-chart" inner_html=m.chart_svg.clone()></figure>
+                <p class="hint">"The chart's figures per flow and status are the table above."</p>
+                <div class="table-scroll">
                 <table class="data" id="messages"><thead><tr>
                     <th>"ID"</th><th>"Created"</th><th>"Flow"</th><th>"From → to"</th><th>"Status"</th><th class="num">"Attempts"</th><th>"Last error"</th>
                 </tr></thead><tbody>{rows}</tbody></table>
-                <nav class="pager">{next}</nav>
+                </div>
+                {pages}
             }
         })}
     }

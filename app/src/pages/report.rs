@@ -209,6 +209,7 @@ fn EventReportView() -> impl IntoView {
         view! {
             <article class="report" id="event-report">
                 <h1>{format!("Event report {} — {}", r.code, r.name)} " " {status_badge(&r.status)}</h1>
+                <p class="report-tools" id="report-audit-link">{super::enrollment::audit_link("event", &r.code)}</p>
                 {print_bar(format!("/reports/events/{}.csv", r.id))}
                 <section class="card">
                     <dl>
@@ -342,6 +343,7 @@ fn SeasonReportView() -> impl IntoView {
         view! {
             <article class="report" id="season-report">
                 <h1>{format!("Season report {} — {}", r.program_code, r.program_name)} " " {status_badge(&r.status)}</h1>
+                <p class="report-tools" id="report-audit-link">{super::enrollment::audit_link("program", &r.program_code)}</p>
                 {print_bar(format!("/reports/programs/{}.csv", r.program_code))}
                 <section class="card">
                     <dl>

@@ -284,9 +284,10 @@ fn filter_sql(f: &AuditFilter, with_cursor: bool, dialect: Dialect) -> (String, 
         ("entity_id", &f.entity_id),
         ("action", &f.action),
     ] {
+        // Case-insensitive: `ev-00001`, `Operator` and `EVENT.APPROVE` find what they name.
         if let Some(v) = val {
-            binds.push(v.clone());
-            clauses.push(format!("{col} = ${}", binds.len()));
+            binds.push(v.trim().to_lowercase());
+            clauses.push(format!("LOWER({col}) = ${}", binds.len()));
         }
     }
     for (op, val) in [(">=", &f.from), ("<", &f.until)] {

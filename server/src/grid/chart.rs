@@ -2,99 +2,125 @@
 //! 15-minute interval, as SVG rendered on the server with plotters. Points sit at their UTC
 //! instants (a 23- or 25-hour local day draws to scale); the axis reads in local time.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use plotters::prelude::*;
 
 use crate::calendar::Calendar;
+use crate::report::axis::{
+    nice_top, responsive, steps, tick_label, LocalTimeAxis, PowerUnit, LABEL_PX,
+};
 use crate::report::chart::{axis_description, with_title};
 
-/// One point per interval: (start, before, after, actual).
+/// One point per interval: (start, before, after, actual), in kW.
 pub type ChartPoint = (DateTime<Utc>, f64, f64, Option<f64>);
 
-/// Renders the chart; `window` shades the event itself. `None` when there is nothing to draw.
-/// The SVG carries a title, its text alternative, naming the event window in local time.
-pub fn event_chart(
-    cal: Calendar,
-    points: &[ChartPoint],
-    window: (DateTime<Utc>, DateTime<Utc>),
-) -> Option<String> {
+/// What the event chart draws. A struct so that a further series (a ceiling, a target) is
+/// one more field, not a new signature.
+#[derive(Debug, Clone, Copy)]
+pub struct EventChart<'a> {
+    /// One point per 15-minute interval, in time order.
+    pub points: &'a [ChartPoint],
+    /// The event itself, shaded.
+    pub window: (DateTime<Utc>, DateTime<Utc>),
+    /// The current instant, drawn as a line while the event is live (`None` otherwise).
+    pub now: Option<DateTime<Utc>>,
+}
+
+const SIZE: (u32, u32) = (960, 380);
+const BEFORE: RGBColor = RGBColor(100, 100, 100);
+const AFTER: RGBColor = RGBColor(31, 119, 180);
+const ACTUAL: RGBColor = RGBColor(214, 39, 40);
+const WINDOW: RGBColor = RGBColor(255, 236, 179);
+
+/// Renders the chart; `None` when there is nothing to draw. The y axis starts at zero in kW
+/// or MW, interval values are steps, the axis reads local time; the SVG carries a title, its
+/// text alternative, naming the event window in local time, and follows the page's width.
+pub fn event_chart(cal: Calendar, input: &EventChart) -> Option<String> {
+    let points = input.points;
     if points.len() < 2 {
         return None;
     }
+    let window = input.window;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (860, 320)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).ok()?;
-        let (first, last) = (points[0].0, points[points.len() - 1].0);
-        let max = points
+        let interval = Duration::minutes(15);
+        let (first, last) = (points[0].0, points[points.len() - 1].0 + interval);
+        let axis = LocalTimeAxis::new(cal, first, last);
+        let max_kw = points
             .iter()
             .flat_map(|p| [p.1, p.2, p.3.unwrap_or(0.0)])
-            .fold(0.0_f64, f64::max)
-            * 1.1;
-        let min = points
-            .iter()
-            .flat_map(|p| [p.1, p.2, p.3.unwrap_or(p.2)])
-            .fold(f64::MAX, f64::min)
-            .min(max)
-            * 0.9;
-        let x = |t: DateTime<Utc>| (t - first).num_minutes() as f64;
+            .filter(|v| v.is_finite())
+            .fold(0.0_f64, f64::max);
+        let unit = PowerUnit::for_max(max_kw);
+        let top = nice_top(max_kw / unit.divisor);
+        let y = |kw: f64| kw / unit.divisor;
         let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(30)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..x(last), min..max.max(min + 1.0))
+            .margin(14)
+            .x_label_area_size(54)
+            .y_label_area_size(70)
+            .build_cartesian_2d(axis.clone(), 0.0..top)
             .ok()?;
         chart
             .configure_mesh()
-            .x_labels(10)
-            .x_label_formatter(&|m| {
-                let t = first + chrono::Duration::minutes(*m as i64);
-                cal.local_time(t).format("%H:%M").to_string()
-            })
-            .x_desc(axis_description(cal, first, last))
-            .y_desc("kW")
+            .label_style(("sans-serif", LABEL_PX))
+            .axis_desc_style(("sans-serif", LABEL_PX))
+            .x_desc(axis_description(cal, first, points[points.len() - 1].0))
+            .y_desc(format!("Zone load ({})", unit.name))
+            .y_label_formatter(&|v| tick_label(*v, top))
+            .y_labels(8)
             .draw()
             .ok()?;
         chart
             .draw_series(std::iter::once(Rectangle::new(
-                [(x(window.0), min), (x(window.1), max)],
-                RGBColor(255, 243, 205).filled(),
+                [(axis.x(window.0), 0.0), (axis.x(window.1), top)],
+                WINDOW.mix(0.6).filled(),
             )))
-            .ok()?;
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (x(p.0), p.1)),
-                RGBColor(120, 120, 120).stroke_width(2),
-            ))
             .ok()?
-            .label("Before (baseline)")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RGBColor(120, 120, 120)));
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (x(p.0), p.2)),
-                RGBColor(31, 119, 180).stroke_width(2),
-            ))
-            .ok()?
-            .label("After (planned)")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RGBColor(31, 119, 180)));
-        let actual: Vec<(f64, f64)> = points
-            .iter()
-            .filter_map(|p| p.3.map(|a| (x(p.0), a)))
-            .collect();
-        if !actual.is_empty() {
+            .label("Event window")
+            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], WINDOW.filled()));
+        let line = |pick: &dyn Fn(&ChartPoint) -> Option<f64>| {
+            let pts: Vec<(f64, f64)> = points
+                .iter()
+                .filter_map(|p| pick(p).map(|v| (axis.x(p.0), y(v))))
+                .collect();
+            steps(&pts, 15.0)
+        };
+        let mut draw = |pts: Vec<(f64, f64)>, colour: RGBColor, name: &str| -> Option<()> {
             chart
-                .draw_series(LineSeries::new(
-                    actual,
-                    RGBColor(214, 39, 40).stroke_width(2),
-                ))
+                .draw_series(LineSeries::new(pts, colour.stroke_width(3)))
                 .ok()?
-                .label("Actual")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RGBColor(214, 39, 40)));
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(3))
+                });
+            Some(())
+        };
+        draw(line(&|p| Some(p.1)), BEFORE, "Before (baseline)")?;
+        draw(line(&|p| Some(p.2)), AFTER, "After (planned)")?;
+        let actual = line(&|p| p.3);
+        if !actual.is_empty() {
+            draw(actual, ACTUAL, "Actual")?;
+        }
+        if let Some(now) = input.now.filter(|n| *n >= first && *n <= last) {
+            let x = axis.x(now);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    [(x, 0.0), (x, top)],
+                    BLACK.stroke_width(2),
+                )))
+                .ok()?
+                .label(format!("Now ({})", cal.show(now).get(11..).unwrap_or("")))
+                .legend(|(x, y)| {
+                    PathElement::new([(x + 9, y - 7), (x + 9, y + 7)], BLACK.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
+            .label_font(("sans-serif", LABEL_PX))
+            .border_style(BLACK.mix(0.3))
+            .background_style(WHITE.mix(0.9))
             .position(SeriesLabelPosition::LowerRight)
             .draw()
             .ok()?;
@@ -105,7 +131,7 @@ pub fn event_chart(
         cal.show(window.0),
         cal.show(window.1)
     );
-    Some(with_title(&svg, &alt))
+    Some(responsive(&with_title(&svg, &alt)))
 }
 
 #[cfg(test)]
@@ -114,22 +140,25 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn the_chart_names_its_three_lines() {
+    fn the_chart_names_its_lines_and_reads_local_time_from_zero() {
         let t0 = Utc.with_ymd_and_hms(2026, 7, 15, 16, 0, 0).unwrap();
         let pts: Vec<ChartPoint> = (0..8)
             .map(|i| {
                 (
                     t0 + chrono::Duration::minutes(15 * i),
-                    1000.0,
-                    800.0,
-                    (i < 4).then_some(820.0),
+                    900.0,
+                    700.0,
+                    (i < 4).then_some(720.0),
                 )
             })
             .collect();
         let svg = event_chart(
             Calendar::default(),
-            &pts,
-            (t0, t0 + chrono::Duration::hours(1)),
+            &EventChart {
+                points: &pts,
+                window: (t0, t0 + chrono::Duration::hours(1)),
+                now: Some(t0 + chrono::Duration::minutes(50)),
+            },
         )
         .unwrap();
         assert!(svg.starts_with("<svg"));
@@ -139,8 +168,27 @@ mod tests {
             "{svg}"
         );
         assert!(svg.contains("Local time (America/Chicago, CDT), 2026-07-15"));
-        assert!(svg.contains("\n11:00\n"), "local tick labels: {svg}");
-        for label in ["Before (baseline)", "After (planned)", "Actual"] {
+        assert!(
+            svg.contains("15 Jul 11:00"),
+            "the first tick carries the date: {svg}"
+        );
+        assert!(svg.contains("\n12:00\n"), "local tick labels: {svg}");
+        // Below 1 MW the axis reads kW, from zero.
+        assert!(svg.contains("Zone load (kW)"), "{svg}");
+        assert!(svg.contains("\n0\n"), "the axis starts at zero: {svg}");
+        // The now line is drawn and named with the local time.
+        assert!(svg.contains("Now (11:50 CDT)"), "{svg}");
+        // The SVG follows the page.
+        assert!(
+            svg.contains("width=\"100%\"") && svg.contains("viewBox="),
+            "{svg}"
+        );
+        for label in [
+            "Before (baseline)",
+            "After (planned)",
+            "Actual",
+            "Event window",
+        ] {
             assert!(svg.contains(label), "{label}");
         }
     }
@@ -152,7 +200,17 @@ mod tests {
         let day = cal.day_intervals(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
         assert_eq!(day.len(), 100);
         let pts: Vec<ChartPoint> = day.iter().map(|t| (*t, 1000.0, 900.0, None)).collect();
-        let svg = event_chart(cal, &pts, (day[0], day[99])).unwrap();
+        let svg = event_chart(
+            cal,
+            &EventChart {
+                points: &pts,
+                window: (day[0], day[99]),
+                now: None,
+            },
+        )
+        .unwrap();
+        assert!(!svg.contains("Now ("), "no now line when not live");
+        assert!(svg.contains("Zone load (MW)"), "1,000 kW reads as MW");
         assert!(
             svg.contains("Local time (America/Chicago, CDT → CST), 2026-11-01"),
             "{svg}"

@@ -18,7 +18,7 @@ use crate::calendar::Calendar;
 use crate::clock::{Clock, OffsetClock};
 use crate::db::{audit, event as event_store, strategy as strategy_store, Db};
 use crate::error::DomainError;
-use crate::grid::chart::event_chart;
+use crate::grid::chart::{event_chart, EventChart};
 use crate::grid::event::{self, parse_time, EventRow, EventWindow};
 use crate::grid::headend::HeadEndSim;
 use crate::grid::lifecycle::{transition, Action, Actor, EventStatus};
@@ -334,7 +334,18 @@ impl EventPort for EventService {
             .iter()
             .map(|i| (i.starts_at, i.baseline_kw, i.planned_kw, i.actual_kw))
             .collect();
-        let chart_svg = event_chart(self.calendar, &points, (ev.starts_at, ev.ends_at));
+        let live = matches!(
+            ev.status(),
+            EventStatus::Approved | EventStatus::Scheduled | EventStatus::InProgress
+        );
+        let chart_svg = event_chart(
+            self.calendar,
+            &EventChart {
+                points: &points,
+                window: (ev.starts_at, ev.ends_at),
+                now: live.then(|| self.now()),
+            },
+        );
         let outcomes: Vec<Count> = event_store::reported_outcomes(&self.db, id)
             .await?
             .into_iter()

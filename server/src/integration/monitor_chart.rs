@@ -11,6 +11,9 @@ use crate::calendar::Calendar;
 use crate::db::{Arg, Db, Filter};
 use crate::error::DomainError;
 use crate::integration::message::MessageFilter;
+use crate::report::axis::{
+    nice_top, responsive, steps, tick_label, LocalTimeAxis, CAPTION_PX, LABEL_PX,
+};
 use crate::{bind_args, with_db};
 
 /// Counts per bucket start and series name.
@@ -111,7 +114,7 @@ pub fn render(cal: Calendar, s: &Series, title: &str) -> String {
         tracing::warn!(error = %e, "monitor chart not drawn");
         return String::from("<p class=\"empty\">The chart could not be drawn.</p>");
     }
-    svg
+    responsive(&svg)
 }
 
 fn draw(
@@ -120,9 +123,8 @@ fn draw(
     s: &Series,
     title: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::with_string(svg, (860, 320)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (960, 380)).into_drawing_area();
     root.fill(&WHITE)?;
-    let n = s.buckets.len().max(1) as i32;
     let max = s
         .lines
         .iter()
@@ -130,44 +132,47 @@ fn draw(
         .max()
         .unwrap_or(0)
         .max(1);
-    let daily = s.buckets.len() > 1 && s.buckets[1] - s.buckets[0] >= Duration::days(1);
-    let buckets = s.buckets.clone();
-    let label = move |i: &i32| {
-        buckets
-            .get(*i as usize)
-            .map(|t| {
-                let local = cal.local_time(*t);
-                if daily {
-                    local.format("%m-%d").to_string()
-                } else {
-                    local.format("%H:00").to_string()
-                }
-            })
-            .unwrap_or_default()
+    let width = match s.buckets.as_slice() {
+        [a, b, ..] => *b - *a,
+        _ => Duration::hours(1),
     };
+    let first = s.buckets.first().copied().unwrap_or_default();
+    let last = s.buckets.last().copied().unwrap_or(first) + width;
+    let axis = LocalTimeAxis::new(cal, first, last);
+    let top = nice_top(max as f64);
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 16))
-        .margin(12)
-        .x_label_area_size(28)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0..(n - 1).max(1), 0..(max + max / 10 + 1))?;
+        .caption(title, ("sans-serif", CAPTION_PX))
+        .margin(14)
+        .x_label_area_size(54)
+        .y_label_area_size(64)
+        .build_cartesian_2d(axis.clone(), 0.0..top)?;
     chart
         .configure_mesh()
-        .x_labels(12)
-        .x_label_formatter(&label)
+        .label_style(("sans-serif", LABEL_PX))
+        .axis_desc_style(("sans-serif", LABEL_PX))
         .x_desc(match (s.buckets.first(), s.buckets.last()) {
             (Some(a), Some(b)) => crate::report::chart::axis_description(cal, *a, *b),
             _ => format!("Local time ({})", cal.name()),
         })
-        .y_desc("messages")
+        .y_desc(if width >= Duration::days(1) {
+            "messages per local day"
+        } else {
+            "messages per hour"
+        })
+        .y_labels(8)
+        .y_label_formatter(&|v| tick_label(*v, top.max(20.0)))
         .draw()?;
+    let minutes = width.num_minutes() as f64;
     for (k, (name, values)) in s.lines.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
+        let pts: Vec<(f64, f64)> = s
+            .buckets
+            .iter()
+            .zip(values)
+            .map(|(t, v)| (axis.x(*t), *v as f64))
+            .collect();
         chart
-            .draw_series(LineSeries::new(
-                values.iter().enumerate().map(|(i, v)| (i as i32, *v)),
-                color.stroke_width(2),
-            ))?
+            .draw_series(LineSeries::new(steps(&pts, minutes), color.stroke_width(2)))?
             .label(name.clone())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
@@ -176,6 +181,7 @@ fn draw(
     if !s.lines.is_empty() {
         chart
             .configure_series_labels()
+            .label_font(("sans-serif", LABEL_PX))
             .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
@@ -203,7 +209,7 @@ mod tests {
         };
         let svg = render(Calendar::default(), &s, "Messages per flow");
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
-        // Per series: its line (24 points) and its legend swatch.
+        // Per series: its step line (24 hours, two points each) and its legend swatch.
         let lines = svg
             .split("<polyline")
             .filter(|p| p.contains("stroke-width=\"2\""))
@@ -217,10 +223,12 @@ mod tests {
                     .count()
             })
             .collect::<Vec<_>>();
-        assert_eq!(lines, [24, 24, 2, 2]);
+        assert_eq!(lines, [48, 48, 2, 2]);
         assert!(svg.contains("enrollment_sync") && svg.contains("device_score"));
-        // Midnight UTC on 1 July is 19:00 CDT on 30 June.
-        assert!(svg.contains("\n19:00\n"), "local hour labels");
+        // Midnight UTC on 1 July is 19:00 CDT on 30 June: ticks on local hours, the date
+        // where the local day starts.
+        assert!(svg.contains("30 Jun 21:00"), "local hour labels: {svg}");
+        assert!(svg.contains("Wed 1 Jul"), "local day labels: {svg}");
         assert!(svg.contains("Local time (America/Chicago, CDT), 2026-06-30 – 2026-07-01"));
     }
 }

@@ -6,6 +6,9 @@ use plotters::prelude::*;
 pub use plotters::style::RGBColor;
 
 use crate::calendar::Calendar;
+use crate::report::axis::{
+    nice_top, responsive, steps, tick_label, LocalTimeAxis, PowerUnit, CAPTION_PX, LABEL_PX,
+};
 
 /// One line of a chart.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +69,7 @@ pub fn line_chart_with_secondary(
         secondary,
     );
     match drawn {
-        Ok(()) => buf,
+        Ok(()) => responsive(&buf),
         Err(e) => {
             tracing::warn!(error = %e, "chart could not be drawn");
             format!(
@@ -88,7 +91,7 @@ pub fn bar_chart(
     let mut buf = String::new();
     let drawn = draw_bars(&mut buf, title, labels, y_label, values, colour);
     match drawn {
-        Ok(()) => buf,
+        Ok(()) => responsive(&buf),
         Err(e) => {
             tracing::warn!(error = %e, "chart could not be drawn");
             format!(
@@ -120,17 +123,19 @@ fn draw_bars(
         labels.get(i as usize).cloned().unwrap_or_default()
     };
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..n, y0..y1)?;
+        .caption(title, ("sans-serif", CAPTION_PX))
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..n, y0..nice_top(y1))?;
     chart
         .configure_mesh()
+        .label_style(("sans-serif", LABEL_PX))
+        .axis_desc_style(("sans-serif", LABEL_PX))
         .x_labels(labels.len().clamp(1, 40) * 2 + 1)
         .x_label_formatter(&label_of)
         .y_desc(y_label)
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| tick_label(*v, y1))
         .light_line_style(WHITE.mix(0.0))
         .disable_x_mesh()
         .draw()?;
@@ -166,24 +171,45 @@ fn range(series: &[Series], floor_zero: bool) -> (f64, f64) {
     (if floor_zero { lo } else { lo - pad }, hi + pad)
 }
 
-/// The x axis of a line chart: one local label per point, and what the axis reads.
+/// The x axis of a line chart: local time, the instants to scale, ticks on local hours.
 struct LocalAxis {
-    labels: Vec<String>,
+    axis: LocalTimeAxis,
+    xs: Vec<f64>,
+    /// Each value holds for this long (the spacing of the points; 15 minutes by default).
+    width: f64,
     description: String,
 }
 
 impl LocalAxis {
     fn new(cal: Calendar, times: &[DateTime<Utc>]) -> Self {
+        let first = times.first().copied().unwrap_or_default();
+        let step = match times {
+            [a, b, ..] => *b - *a,
+            _ => chrono::Duration::minutes(15),
+        };
+        let last = times.last().copied().unwrap_or(first) + step;
+        let axis = LocalTimeAxis::new(cal, first, last);
         LocalAxis {
-            labels: times
-                .iter()
-                .map(|t| cal.local_time(*t).format("%a %H:%M").to_string())
-                .collect(),
+            xs: times.iter().map(|t| axis.x(*t)).collect(),
+            width: step.num_seconds() as f64 / 60.0,
+            axis,
             description: match (times.first(), times.last()) {
                 (Some(a), Some(b)) => axis_description(cal, *a, *b),
                 _ => format!("Local time ({})", cal.name()),
             },
         }
+    }
+
+    /// A series' finite values as a step line.
+    fn steps(&self, values: &[f64], scale: f64) -> Vec<(f64, f64)> {
+        let pts: Vec<(f64, f64)> = self
+            .xs
+            .iter()
+            .zip(values)
+            .filter(|(_, v)| v.is_finite())
+            .map(|(x, v)| (*x, v / scale))
+            .collect();
+        steps(&pts, self.width)
     }
 }
 
@@ -198,33 +224,45 @@ fn draw(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::with_string(buf, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
-    let n = axis.labels.len().max(2) as f64;
-    let (y0, y1) = range(series, true);
-    let (s0, s1) = range(secondary, false);
-    let label_of = |x: &f64| {
-        let i = x.round() as usize;
-        axis.labels.get(i).cloned().unwrap_or_default()
+    // kW above 1,000 reads as MW.
+    let (_, hi) = range(series, true);
+    let (scale, y_label) = if y_label == "kW" {
+        let unit = PowerUnit::for_max(hi);
+        (unit.divisor, unit.name)
+    } else {
+        (1.0, y_label)
     };
+    let top = nice_top(
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max)
+            / scale,
+    );
+    let (s0, s1) = range(secondary, false);
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(70)
-        .right_y_label_area_size(if secondary.is_empty() { 10 } else { 50 })
-        .build_cartesian_2d(0f64..(n - 1.0), y0..y1)?
-        .set_secondary_coord(0f64..(n - 1.0), s0..s1);
+        .caption(title, ("sans-serif", CAPTION_PX))
+        .margin(14)
+        .x_label_area_size(54)
+        .y_label_area_size(80)
+        .right_y_label_area_size(if secondary.is_empty() { 10 } else { 60 })
+        .build_cartesian_2d(axis.axis.clone(), 0.0..top)?
+        .set_secondary_coord(axis.axis.clone(), s0..s1);
     chart
         .configure_mesh()
-        .x_labels(9)
-        .x_label_formatter(&label_of)
+        .label_style(("sans-serif", LABEL_PX))
+        .axis_desc_style(("sans-serif", LABEL_PX))
         .x_desc(axis.description.as_str())
         .y_desc(y_label)
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .light_line_style(WHITE.mix(0.0))
+        .y_labels(8)
+        .y_label_formatter(&|v| tick_label(*v, top))
         .draw()?;
     if !secondary.is_empty() {
         chart
             .configure_secondary_axes()
+            .label_style(("sans-serif", LABEL_PX))
+            .axis_desc_style(("sans-serif", LABEL_PX))
             .y_desc(secondary_label)
             .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()?;
@@ -233,11 +271,19 @@ fn draw(
         let colour = s.colour;
         chart
             .draw_series(LineSeries::new(
-                s.values
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| v.is_finite())
-                    .map(|(i, v)| (i as f64, *v)),
+                axis.steps(s.values, scale),
+                colour.stroke_width(3),
+            ))?
+            .label(s.name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
+            });
+    }
+    for s in secondary {
+        let colour = s.colour;
+        chart
+            .draw_secondary_series(LineSeries::new(
+                axis.steps(s.values, 1.0),
                 colour.stroke_width(2),
             ))?
             .label(s.name)
@@ -245,26 +291,11 @@ fn draw(
                 PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
             });
     }
-    for s in secondary {
-        let colour = s.colour;
-        chart
-            .draw_secondary_series(LineSeries::new(
-                s.values
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| v.is_finite())
-                    .map(|(i, v)| (i as f64, *v)),
-                colour.stroke_width(1),
-            ))?
-            .label(s.name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(1))
-            });
-    }
     chart
         .configure_series_labels()
+        .label_font(("sans-serif", LABEL_PX))
         .position(SeriesLabelPosition::LowerLeft)
-        .background_style(WHITE.mix(0.85))
+        .background_style(WHITE.mix(0.9))
         .border_style(BLACK.mix(0.3))
         .draw()?;
     root.present()?;
@@ -334,7 +365,12 @@ mod tests {
             svg.contains("Local time (America/Chicago, CDT), 2026-06-30"),
             "{svg}"
         );
-        assert!(svg.contains("Tue 19:00"), "{svg}");
+        assert!(
+            svg.contains("30 Jun 19:00"),
+            "first tick with its date: {svg}"
+        );
+        assert!(svg.contains("\n20:00\n"), "ticks on local hours: {svg}");
+        assert!(svg.contains("width=\"100%\""), "follows the page: {svg}");
     }
 
     #[test]

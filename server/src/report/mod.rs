@@ -1,6 +1,7 @@
 //! Reports rendered on the server: charts as SVG strings the console embeds, and the
 //! auditor's reports (historical event report, program season report) with their CSV.
 
+pub mod axis;
 pub mod chart;
 pub mod event_report;
 pub mod season_report;

@@ -108,4 +108,20 @@ mod tests {
         }
         assert_eq!(LifecycleAction::parse("f1cn"), None);
     }
+
+    #[test]
+    fn every_coded_field_has_its_meaning_in_the_console() {
+        let codes = OutcomeCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .chain(EnrollmentSource::ALL.iter().map(|c| c.as_str()))
+            .chain(EventCategory::ALL.iter().map(|c| c.as_str()))
+            .chain(LifecycleAction::ALL.iter().map(|c| c.as_str()));
+        for code in codes {
+            assert!(
+                app::history::code_meaning(code).is_some(),
+                "{code} has no meaning in app::history::code_meaning"
+            );
+        }
+    }
 }
