@@ -216,7 +216,8 @@ fn lifetime(s: &str) -> Result<chrono::Duration, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain; names the first broken row.
+    /// Check the hash chain, then recompute the digest of every bulk change (settlement runs,
+    /// plans) from the stored rows; names the first row that differs.
     Verify,
 }
 

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod audit_digest;
 pub mod auth;
 pub mod calendar;
 pub mod clock;

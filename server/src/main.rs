@@ -5,6 +5,7 @@ use clap::Parser;
 
 use std::sync::Arc;
 
+use gridflex::audit_digest::{verify_digests, DigestCheck};
 use gridflex::calendar::Calendar;
 use gridflex::clock::{Clock, OffsetClock, SystemClock};
 use gridflex::config::{
@@ -111,7 +112,22 @@ async fn main() -> anyhow::Result<()> {
         } => match db::audit::verify(&db).await? {
             ChainCheck::Intact { rows } => {
                 println!("Audit chain intact: {rows} rows verified.");
-                Ok(())
+                match verify_digests(&db).await? {
+                    DigestCheck::Intact { entries, rows } => {
+                        println!(
+                            "Bulk-change digests intact: {entries} entries, {rows} stored rows recomputed."
+                        );
+                        Ok(())
+                    }
+                    DigestCheck::Differs {
+                        audit_id,
+                        scope,
+                        reason,
+                    } => {
+                        eprintln!("Audit digest MISMATCH in entry {audit_id} ({scope}): {reason}.");
+                        std::process::exit(1);
+                    }
+                }
             }
             ChainCheck::Broken { id, reason } => {
                 eprintln!("Audit chain BROKEN at row {id}: {reason}.");

@@ -7,6 +7,7 @@ mod common;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use common::*;
+use gridflex::audit_digest::{verify_digests, DigestCheck};
 use gridflex::integration::peer::Peers;
 use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
 use gridflex::with_db;
@@ -114,6 +115,29 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
         t.name
     );
     assert!(html.contains("Before (baseline)"), "{}", t.name);
+    // The plan's one audit entry carries the count and digest of the planned devices.
+    let digested: String = scalar(
+        &t.db,
+        "SELECT a.after_json FROM audit_log a JOIN audit_digests d ON d.audit_id = a.id
+         JOIN events e ON e.code = a.entity_id WHERE a.action = 'event.plan' AND e.id = $1",
+        &[Arg::from(id)],
+    )
+    .await;
+    let digested: serde_json::Value = serde_json::from_str(&digested).unwrap();
+    assert_eq!(
+        digested["digest"]["rows"].as_i64(),
+        Some(devices),
+        "{}",
+        t.name
+    );
+    assert!(
+        matches!(
+            verify_digests(&t.db).await.unwrap(),
+            DigestCheck::Intact { .. }
+        ),
+        "{}",
+        t.name
+    );
 
     act(&app, &op, id, "submit", "").await;
     assert_eq!(status_of(&t, id).await, "Submitted");
@@ -452,6 +476,15 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
         refused.status(),
         403,
         "{}: operators do not read the audit trail",
+        t.name
+    );
+    // Running the event (statuses, outcomes) changed nothing the plan's digest covers.
+    assert!(
+        matches!(
+            verify_digests(&t.db).await.unwrap(),
+            DigestCheck::Intact { .. }
+        ),
+        "{}",
         t.name
     );
 }
@@ -1108,6 +1141,41 @@ async fn a_feeder_zone_plans_only_that_feeders_devices(t: TestDb) {
     .unwrap());
     assert!(inside > 0, "{}: the feeder's devices are planned", t.name);
     assert_eq!(outside, 0, "{}: nothing from other feeders", t.name);
+
+    // A planned device's expected kW changed with SQL afterwards is named by the audit check.
+    assert!(
+        matches!(
+            verify_digests(&t.db).await.unwrap(),
+            DigestCheck::Intact { .. }
+        ),
+        "{}",
+        t.name
+    );
+    let (row, device, stage): (i64, i64, String) = with_db!(&t.db, |c| sqlx::query_as(
+        "SELECT d.id, d.grid_device_id, s.external_id FROM event_stage_devices d
+         JOIN event_stages s ON s.id = d.stage_id WHERE d.event_id = $1
+         ORDER BY s.seq DESC, d.grid_device_id DESC LIMIT 1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await
+    .unwrap());
+    with_db!(&t.db, |c| sqlx::query(
+        "UPDATE event_stage_devices SET expected_kw = expected_kw * 2 WHERE id = $1"
+    )
+    .bind(row)
+    .execute(c)
+    .await
+    .unwrap()
+    .rows_affected());
+    match verify_digests(&t.db).await.unwrap() {
+        DigestCheck::Differs { reason, .. } => assert!(
+            reason.contains(&format!("stage {stage} device {device} ")),
+            "{}: {reason}",
+            t.name
+        ),
+        other => panic!("{}: the change goes unnoticed: {other:?}", t.name),
+    }
 }
 
 each_backend!(a_stored_strategy_or_rule_that_cannot_be_read_stops_planning_and_names_it);

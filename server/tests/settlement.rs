@@ -6,6 +6,8 @@ mod common;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use common::*;
+use gridflex::audit_digest::{verify_digests, DigestCheck};
+use gridflex::db::audit::{self, ChainCheck};
 use gridflex::db::{insert_rows, Arg, Db};
 use gridflex::programs::meter::Reading;
 use gridflex::programs::meter_days;
@@ -348,9 +350,28 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
         "end-of-season programs hold credits until the season is settled"
     );
 
-    // One audit row per result and one per run, written with them.
+    // One audit entry per run, carrying the count and digest of the results it wrote.
     let written = count(db, "SELECT COUNT(*) FROM audit_log").await - audit_before;
-    assert_eq!(written, 6 + 2, "{}", t.name);
+    assert_eq!(written, 2, "{}", t.name);
+    assert_eq!(
+        count(
+            db,
+            "SELECT COUNT(*) FROM audit_log a JOIN audit_digests d ON d.audit_id = a.id
+             WHERE a.action = 'settlement.run' AND a.entity_id = 'EV-T0002'"
+        )
+        .await,
+        2,
+        "{}: each run's entry has its rows' prints",
+        t.name
+    );
+    assert!(
+        matches!(
+            verify_digests(db).await.unwrap(),
+            DigestCheck::Intact { .. }
+        ),
+        "{}",
+        t.name
+    );
     let sums = settlement::event_intervals(db, "EV-T0002").await.unwrap();
     let smt_sums: Vec<_> = sums
         .iter()
@@ -375,7 +396,7 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
     );
     assert_eq!(
         count(db, "SELECT COUNT(*) FROM audit_log").await - audit_before,
-        8 + 2,
+        2 + 2,
         "{}: only the two run rows",
         t.name
     );
@@ -413,6 +434,15 @@ async fn an_event_is_settled_by_hand_worked_numbers_and_a_recalculation_records_
     });
     assert!(change.0.unwrap().contains("no_data"), "{}", t.name);
     assert!(change.1.unwrap().contains("\"settled\""), "{}", t.name);
+    // The recalculation's run digest covers the part as it now stands.
+    assert!(
+        matches!(
+            verify_digests(db).await.unwrap(),
+            DigestCheck::Intact { .. }
+        ),
+        "{}",
+        t.name
+    );
 
     // The season summary and billing export per customer.
     let season = settlement::season_summary(db, cal(), "SMT-BYOD")
@@ -548,18 +578,132 @@ async fn servers_settling_the_same_event_at_once_all_succeed_and_store_it_once(t
     let unchanged: usize = summaries.iter().map(|r| r.unchanged).sum();
     assert_eq!(new, 3, "{}: stored once", t.name);
     assert_eq!(unchanged, 9, "{}: the others found them stored", t.name);
+    // Four runs, four entries; only one of them wrote the three results.
     assert_eq!(
         count(
             db,
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'settlement.settle' AND entity_id LIKE 'EV-T0005/%'"
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'settlement.run' AND entity_id = 'EV-T0005'"
         )
         .await,
-        3,
+        4,
+        "{}",
+        t.name
+    );
+    assert_eq!(
+        count(
+            db,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'settlement.run' AND entity_id = 'EV-T0005' AND after_json LIKE '%\"new\":3,%'"
+        )
+        .await,
+        1,
+        "{}",
+        t.name
+    );
+    assert!(
+        matches!(
+            verify_digests(db).await.unwrap(),
+            DigestCheck::Intact { .. }
+        ),
         "{}",
         t.name
     );
     for pool in pools {
         pool.close().await;
+    }
+    t.cleanup().await;
+}
+
+each_backend!(a_result_changed_after_its_run_fails_the_audit_check_naming_it);
+async fn a_result_changed_after_its_run_fails_the_audit_check_naming_it(t: TestDb) {
+    with_demo_at(&t, now()).await;
+    let db = &t.db;
+    let day = event_day();
+    let start = four_pm(day);
+    let smt = enrolled(db, "SMT-BYOD", 3).await;
+    for e in &smt {
+        readings(db, &e.sp, day, false, move |d, q| {
+            Some(if d == day && q >= start { 0.2 } else { 0.5 })
+        })
+        .await;
+    }
+    let parts: Vec<_> = smt.iter().map(|e| ("SMT-BYOD", e, None, false)).collect();
+    program_event(db, "EV-T0006", start, &parts).await;
+    settle(db, "EV-T0006", now()).await.unwrap();
+    let DigestCheck::Intact { entries, rows } = verify_digests(db).await.unwrap() else {
+        panic!("{}: the fresh run verifies", t.name)
+    };
+    assert!(entries >= 1 && rows >= 3, "{}: {entries} {rows}", t.name);
+
+    // Someone with SQL access raises one credit: the chain is untouched, the digest is not.
+    let victim = smt[1].enrollment;
+    let credit: f64 = with_db!(db, |c| sqlx::query_scalar(
+        "SELECT credit FROM settlements WHERE event_code = 'EV-T0006' AND enrollment_id = $1"
+    )
+    .bind(victim)
+    .fetch_one(c)
+    .await
+    .unwrap());
+    with_db!(db, |c| {
+        sqlx::query(
+        "UPDATE settlements SET credit = credit + 100 WHERE event_code = 'EV-T0006' AND enrollment_id = $1"
+    )
+    .bind(victim)
+    .execute(c)
+    .await
+    .unwrap()
+    .rows_affected()
+    });
+    assert!(
+        matches!(audit::verify(db).await.unwrap(), ChainCheck::Intact { .. }),
+        "{}",
+        t.name
+    );
+    match verify_digests(db).await.unwrap() {
+        DigestCheck::Differs { reason, scope, .. } => {
+            assert!(
+                reason.contains(&format!("settlement EV-T0006/SMT-BYOD/{victim} differs")),
+                "{}: {reason}",
+                t.name
+            );
+            assert!(scope.contains("EV-T0006"), "{}: {scope}", t.name);
+        }
+        other => panic!("{}: the changed credit goes unnoticed: {other:?}", t.name),
+    }
+
+    // Put back exactly, it verifies again; a removed result is a count mismatch.
+    with_db!(db, |c| sqlx::query(
+        "UPDATE settlements SET credit = $2 WHERE event_code = 'EV-T0006' AND enrollment_id = $1"
+    )
+    .bind(victim)
+    .bind(credit)
+    .execute(c)
+    .await
+    .unwrap()
+    .rows_affected());
+    assert!(
+        matches!(
+            verify_digests(db).await.unwrap(),
+            DigestCheck::Intact { .. }
+        ),
+        "{}: put back, it verifies again",
+        t.name
+    );
+    let last = smt.iter().map(|e| e.enrollment).max().unwrap();
+    with_db!(db, |c| sqlx::query(
+        "DELETE FROM settlements WHERE event_code = 'EV-T0006' AND enrollment_id = $1"
+    )
+    .bind(last)
+    .execute(c)
+    .await
+    .unwrap()
+    .rows_affected());
+    match verify_digests(db).await.unwrap() {
+        DigestCheck::Differs { reason, .. } => assert!(
+            reason.contains("covers 3 rows, 2 are stored"),
+            "{}: {reason}",
+            t.name
+        ),
+        other => panic!("{}: a removed result goes unnoticed: {other:?}", t.name),
     }
     t.cleanup().await;
 }

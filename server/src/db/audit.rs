@@ -1,5 +1,7 @@
 //! The append-only audit log with a hash chain: each row's hash covers its fields and the
-//! previous row's hash, so editing or deleting any row breaks every hash after it.
+//! previous row's hash, so editing or deleting any row breaks every hash after it. A bulk
+//! change (a settlement run, a plan) writes one entry carrying a [`RowDigest`] of the rows
+//! it leaves, with the rows' short prints in `audit_digests` to name a row that differs.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -392,5 +394,167 @@ pub async fn verify(db: &Db) -> Result<ChainCheck, DomainError> {
             after = r.id;
             rows += 1;
         }
+    }
+}
+
+/// A digest over ordered rows, each row given as its canonical fields (see [`RowDigest::row`]).
+///
+/// Each row's hash is SHA-256 over its fields, each written as its length in bytes (8 bytes,
+/// big-endian) and its UTF-8 text, a NULL as the length `u64::MAX` alone; the digest is
+/// SHA-256 over the rows' hashes in order, hex. The first 8 bytes of each row's hash (its
+/// *print*) are kept in `audit_digests` so a check can name the first row that differs.
+#[derive(Default)]
+pub struct RowDigest {
+    all: Sha256,
+    prints: Vec<u8>,
+    rows: i64,
+}
+
+/// What a [`RowDigest`] came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digested {
+    pub rows: i64,
+    pub sha256: String,
+    pub prints: Vec<u8>,
+}
+
+/// Bytes of a row's hash kept as its print.
+pub const PRINT_BYTES: usize = 8;
+
+impl RowDigest {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next row; answers its print.
+    pub fn row(&mut self, fields: &[Option<&str>]) -> [u8; PRINT_BYTES] {
+        let mut h = Sha256::new();
+        for f in fields {
+            match f {
+                Some(text) => {
+                    h.update((text.len() as u64).to_be_bytes());
+                    h.update(text.as_bytes());
+                }
+                None => h.update(u64::MAX.to_be_bytes()),
+            }
+        }
+        let hash = h.finalize();
+        self.all.update(hash);
+        let mut print = [0u8; PRINT_BYTES];
+        print.copy_from_slice(&hash[..PRINT_BYTES]);
+        self.prints.extend_from_slice(&print);
+        self.rows += 1;
+        print
+    }
+
+    pub fn finish(self) -> Digested {
+        Digested {
+            rows: self.rows,
+            sha256: hex::encode(self.all.finalize()),
+            prints: self.prints,
+        }
+    }
+}
+
+/// A float as a digest field: the shortest text that reads back as the same value.
+pub fn float_field(v: f64) -> String {
+    format!("{v:?}")
+}
+
+/// A timestamp as a digest field: RFC 3339, UTC, microseconds (what both backends keep).
+pub fn time_field(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Appends `entry` with `digest` under `after.digest` (its count and SHA-256, covered by the
+/// chain) and keeps the rows' prints in `audit_digests`; answers the entry's id.
+pub async fn append_digest(
+    tx: &mut Tx,
+    mut entry: NewAuditEntry,
+    scope: serde_json::Value,
+    digest: &Digested,
+) -> Result<i64, DomainError> {
+    let mut d = scope;
+    d["rows"] = serde_json::json!(digest.rows);
+    d["sha256"] = serde_json::json!(digest.sha256);
+    let mut after = entry.after.take().unwrap_or_else(|| serde_json::json!({}));
+    after["digest"] = d;
+    let id = append(tx, entry.after(after)).await?;
+    with_tx!(tx, |c| sqlx::query(
+        "INSERT INTO audit_digests (audit_id, row_count, row_prints) VALUES ($1, $2, $3)"
+    )
+    .bind(id)
+    .bind(digest.rows)
+    .bind(digest.prints.as_slice())
+    .execute(c)
+    .await?
+    .rows_affected());
+    Ok(id)
+}
+
+/// (id, action, after JSON) of every entry that carries a digest, oldest first.
+pub async fn digest_entries(db: &Db) -> Result<Vec<(i64, String, String)>, DomainError> {
+    Ok(with_db!(db, |c| {
+        sqlx::query_as(
+        "SELECT a.id, a.action, a.after_json FROM audit_log a JOIN audit_digests d ON d.audit_id = a.id
+         WHERE a.after_json IS NOT NULL ORDER BY a.id"
+    )
+    .fetch_all(c)
+    .await?
+    }))
+}
+
+/// The rows' prints kept with the digest of entry `audit_id`.
+pub async fn row_prints(db: &Db, audit_id: i64) -> Result<Vec<u8>, DomainError> {
+    let prints: Option<Vec<u8>> = with_db!(db, |c| sqlx::query_scalar(
+        "SELECT row_prints FROM audit_digests WHERE audit_id = $1"
+    )
+    .bind(audit_id)
+    .fetch_optional(c)
+    .await?);
+    Ok(prints.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(rows: &[&[Option<&str>]]) -> Digested {
+        let mut d = RowDigest::new();
+        for r in rows {
+            d.row(r);
+        }
+        d.finish()
+    }
+
+    #[test]
+    fn a_digest_depends_on_every_field_its_order_and_null_versus_empty() {
+        let a = digest(&[&[Some("1"), Some("x")], &[Some("2"), None]]);
+        assert_eq!(a.rows, 2);
+        assert_eq!(a.prints.len(), 2 * PRINT_BYTES);
+        assert_eq!(a.sha256.len(), 64);
+        assert_eq!(a, digest(&[&[Some("1"), Some("x")], &[Some("2"), None]]));
+        for other in [
+            digest(&[&[Some("2"), None], &[Some("1"), Some("x")]]),
+            digest(&[&[Some("1"), Some("x")], &[Some("2"), Some("")]]),
+            digest(&[&[Some("1x")], &[Some("2"), None]]),
+            digest(&[&[Some("1"), Some("x")]]),
+        ] {
+            assert_ne!(a.sha256, other.sha256);
+        }
+        // The first row's print is the same whatever follows.
+        let b = digest(&[&[Some("1"), Some("x")], &[Some("3"), None]]);
+        assert_eq!(a.prints[..PRINT_BYTES], b.prints[..PRINT_BYTES]);
+        assert_ne!(a.prints[PRINT_BYTES..], b.prints[PRINT_BYTES..]);
+    }
+
+    #[test]
+    fn floats_and_times_are_written_so_they_read_back_the_same() {
+        assert_eq!(float_field(0.65), "0.65");
+        assert_eq!(float_field(17.0), "17.0");
+        let t = DateTime::parse_from_rfc3339("2026-07-08T22:00:00.123456789Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(time_field(&t), "2026-07-08T22:00:00.123456Z");
     }
 }

@@ -173,6 +173,146 @@ impl Dialect {
     }
 }
 
+/// One column of rows inserted by [`insert_columns`]: its values in row order, or one value
+/// for every row.
+#[derive(Clone, Copy, Debug)]
+pub enum Column<'a> {
+    Int(&'a [i64]),
+    Float(&'a [f64]),
+    Text(&'a [String]),
+    SameInt(i64),
+    SameText(&'a str),
+}
+
+/// Rows of one PostgreSQL `UNNEST` statement: large enough that a statement's round trip
+/// does not count, small enough to keep one message a few megabytes.
+const UNNEST_ROWS: usize = 50_000;
+
+/// SQLite caps a statement's bind parameters at 32,766.
+const SQLITE_PARAMS: usize = 32_000;
+
+/// Inserts `rows` rows given column by column, in the caller's transaction: on PostgreSQL
+/// one `INSERT … SELECT … FROM UNNEST(typed arrays)` per [`UNNEST_ROWS`] rows (a handful of
+/// parameters, whatever the row count); on SQLite multi-row `VALUES` with anonymous
+/// parameters bound straight from the slices, as many rows a statement as the parameter cap
+/// allows (one statement text for every full chunk, prepared once). Bulk writers whose rows
+/// are many and narrow (a plan's reserved devices) use it instead of [`insert_rows`](super::insert_rows).
+pub async fn insert_columns(
+    tx: &mut Tx,
+    table: &str,
+    columns: &[(&str, Column<'_>)],
+    rows: usize,
+) -> Result<(), DomainError> {
+    for (name, c) in columns {
+        let len = match c {
+            Column::Int(v) => v.len(),
+            Column::Float(v) => v.len(),
+            Column::Text(v) => v.len(),
+            Column::SameInt(_) | Column::SameText(_) => rows,
+        };
+        if len != rows {
+            return Err(DomainError::Internal(format!(
+                "bulk insert into {table}: column {name} has {len} values for {rows} rows"
+            )));
+        }
+    }
+    if rows == 0 {
+        return Ok(());
+    }
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    match tx {
+        Tx::Postgres(c) => {
+            for from in (0..rows).step_by(UNNEST_ROWS) {
+                let to = (from + UNNEST_ROWS).min(rows);
+                let (mut select, mut arrays, mut n) = (Vec::new(), Vec::new(), 0);
+                for (i, (_, col)) in columns.iter().enumerate() {
+                    n += 1;
+                    match col {
+                        Column::Int(_) => arrays.push(format!("${n}::bigint[]")),
+                        Column::Float(_) => arrays.push(format!("${n}::float8[]")),
+                        Column::Text(_) => arrays.push(format!("${n}::text[]")),
+                        Column::SameInt(_) => {
+                            select.push(format!("${n}::bigint"));
+                            continue;
+                        }
+                        Column::SameText(_) => {
+                            select.push(format!("${n}::text"));
+                            continue;
+                        }
+                    }
+                    select.push(format!("u.c{i}"));
+                }
+                let aliases: Vec<String> = columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, c))| {
+                        matches!(c, Column::Int(_) | Column::Float(_) | Column::Text(_))
+                    })
+                    .map(|(i, _)| format!("c{i}"))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO {table} ({}) SELECT {} FROM UNNEST({}) AS u({})",
+                    names.join(", "),
+                    select.join(", "),
+                    arrays.join(", "),
+                    aliases.join(", ")
+                );
+                let mut q = sqlx::query(&sql);
+                for (_, col) in columns {
+                    q = match col {
+                        Column::Int(v) => q.bind(&v[from..to]),
+                        Column::Float(v) => q.bind(&v[from..to]),
+                        Column::Text(v) => q.bind(&v[from..to]),
+                        Column::SameInt(v) => q.bind(*v),
+                        Column::SameText(v) => q.bind(*v),
+                    };
+                }
+                q.execute(&mut **c).await?;
+            }
+        }
+        Tx::Sqlite(c) => {
+            let per = (SQLITE_PARAMS / columns.len()).max(1);
+            let values = |n: usize| {
+                let one = format!("({})", vec!["?"; columns.len()].join(", "));
+                vec![one; n].join(", ")
+            };
+            let full = format!(
+                "INSERT INTO {table} ({}) VALUES {}",
+                names.join(", "),
+                values(per.min(rows))
+            );
+            for from in (0..rows).step_by(per) {
+                let to = (from + per).min(rows);
+                let sql;
+                let text = if to - from == per.min(rows) {
+                    full.as_str()
+                } else {
+                    sql = format!(
+                        "INSERT INTO {table} ({}) VALUES {}",
+                        names.join(", "),
+                        values(to - from)
+                    );
+                    sql.as_str()
+                };
+                let mut q = sqlx::query(text);
+                for r in from..to {
+                    for (_, col) in columns {
+                        q = match col {
+                            Column::Int(v) => q.bind(v[r]),
+                            Column::Float(v) => q.bind(v[r]),
+                            Column::Text(v) => q.bind(v[r].as_str()),
+                            Column::SameInt(v) => q.bind(*v),
+                            Column::SameText(v) => q.bind(*v),
+                        };
+                    }
+                }
+                q.execute(&mut **c).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Holds, until the transaction ends, the lock named `name`: another transaction asking for
 /// the same name waits. On PostgreSQL a transaction-scoped advisory lock on the name's hash;
 /// SQLite transactions take the write lock when they begin (`BEGIN IMMEDIATE`), so they

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::db::dialect::{list, Elem};
+use crate::db::dialect::{insert_columns, list, Column, Elem};
 use crate::db::{insert_rows, reserve_ids, Arg, Db, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};
@@ -273,33 +273,70 @@ pub async fn insert_stages(
         &stage_rows,
     )
     .await?;
-    let device_rows: Vec<Vec<Arg>> = devices
-        .iter()
-        .map(|d| {
-            vec![
-                Arg::Int(d.stage_id),
-                Arg::Int(event_id),
-                Arg::Int(d.grid_device_id),
-                Arg::Text(d.program_code.clone()),
-                Arg::Float(d.expected_kw),
-                Arg::Text("reserved".into()),
-            ]
-        })
-        .collect();
-    insert_rows(
+    // Hundreds of thousands of reserved devices: column by column (UNNEST on PostgreSQL,
+    // wide multi-row statements on SQLite), no per-row argument list.
+    let stage_ids: Vec<i64> = devices.iter().map(|d| d.stage_id).collect();
+    let device_ids: Vec<i64> = devices.iter().map(|d| d.grid_device_id).collect();
+    let programs: Vec<String> = devices.iter().map(|d| d.program_code.clone()).collect();
+    let kw: Vec<f64> = devices.iter().map(|d| d.expected_kw).collect();
+    insert_columns(
         tx,
         "event_stage_devices",
         &[
-            "stage_id",
-            "event_id",
-            "grid_device_id",
-            "program_code",
-            "expected_kw",
-            "status",
+            ("stage_id", Column::Int(&stage_ids)),
+            ("event_id", Column::SameInt(event_id)),
+            ("grid_device_id", Column::Int(&device_ids)),
+            ("program_code", Column::Text(&programs)),
+            ("expected_kw", Column::Float(&kw)),
+            ("status", Column::SameText("reserved")),
         ],
-        &device_rows,
+        devices.len(),
     )
     .await
+}
+
+/// A planned device as the audit digest of a plan covers it: what planning decided, not
+/// what happened since (opt-outs, outcomes, stage status).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PlannedRow {
+    pub seq: i64,
+    pub external_id: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub grid_device_id: i64,
+    pub program_code: String,
+    pub expected_kw: f64,
+}
+
+impl PlannedRow {
+    /// The canonical fields the digest hashes, in order.
+    pub fn digest_fields(&self, event_id: i64) -> [String; 8] {
+        use crate::db::audit::{float_field, time_field};
+        [
+            event_id.to_string(),
+            self.seq.to_string(),
+            self.external_id.clone(),
+            time_field(&self.starts_at),
+            time_field(&self.ends_at),
+            self.grid_device_id.to_string(),
+            self.program_code.clone(),
+            float_field(self.expected_kw),
+        ]
+    }
+}
+
+/// The event's planned devices in the digest's order: stage by stage, device id within.
+pub async fn planned_rows(db: &Db, event_id: i64) -> Result<Vec<PlannedRow>, DomainError> {
+    Ok(with_db!(db, |c| {
+        sqlx::query_as(
+        "SELECT CAST(s.seq AS BIGINT) AS seq, s.external_id, s.starts_at, s.ends_at, d.grid_device_id, d.program_code, d.expected_kw
+         FROM event_stage_devices d JOIN event_stages s ON s.id = d.stage_id
+         WHERE d.event_id = $1 ORDER BY s.seq, d.grid_device_id"
+    )
+    .bind(event_id)
+    .fetch_all(c)
+    .await?
+    }))
 }
 
 pub async fn set_plan_summary(

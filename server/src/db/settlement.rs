@@ -1,11 +1,12 @@
 //! What the settlement overview reads (program side): program events' stages, settlement
-//! totals per event and programs' settlement settings.
+//! totals per event, programs' settlement settings, and a part's stored results as the
+//! audit digest of a run covers them.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::db::Db;
+use crate::db::{Db, Tx};
 use crate::error::DomainError;
-use crate::with_db;
+use crate::{with_db, with_tx};
 
 /// (event, program, status, starts, ends) of every program event, or of one event's.
 pub async fn program_event_stages(
@@ -75,4 +76,104 @@ pub async fn program_settlements(
     .fetch_all(c)
     .await?
     }))
+}
+
+/// A stored settlement result, every column, as the audit digest of a run covers it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ResultRow {
+    pub program_id: i64,
+    pub event_code: String,
+    pub enrollment_id: i64,
+    pub customer_id: i64,
+    pub service_point_id: String,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub devices: i32,
+    pub status: String,
+    pub reason: Option<String>,
+    pub baseline_method: String,
+    pub baseline_days: i32,
+    pub adjustment: f64,
+    pub baseline_kwh: f64,
+    pub actual_kwh: f64,
+    pub kwh_avoided: f64,
+    pub kw_drop_max: f64,
+    pub kw_drop_min: f64,
+    pub kw_drop_avg: f64,
+    pub settlement_method: String,
+    pub rate: f64,
+    pub credit: f64,
+    pub posted: bool,
+    pub version: i32,
+    pub run_id: i64,
+    pub settled_at: DateTime<Utc>,
+}
+
+/// The results of a program's part of an event, in enrollment order (the digest's order).
+const RESULT_ROWS: &str = "SELECT program_id, event_code, enrollment_id, customer_id, service_point_id,
+        window_start, window_end, devices, status, reason, baseline_method, baseline_days, adjustment,
+        baseline_kwh, actual_kwh, kwh_avoided, kw_drop_max, kw_drop_min, kw_drop_avg, settlement_method,
+        rate, credit, posted, version, run_id, settled_at
+     FROM settlements WHERE program_id = $1 AND event_code = $2 ORDER BY enrollment_id";
+
+/// Every stored result of `program_id`'s part of `event_code`, in enrollment order, read in
+/// the writer's transaction.
+pub async fn result_rows_tx(
+    tx: &mut Tx,
+    program_id: i64,
+    event_code: &str,
+) -> Result<Vec<ResultRow>, DomainError> {
+    Ok(with_tx!(tx, |c| sqlx::query_as(RESULT_ROWS)
+        .bind(program_id)
+        .bind(event_code)
+        .fetch_all(c)
+        .await?))
+}
+
+/// [`result_rows_tx`] outside a transaction (the audit check).
+pub async fn result_rows(
+    db: &Db,
+    program_id: i64,
+    event_code: &str,
+) -> Result<Vec<ResultRow>, DomainError> {
+    Ok(with_db!(db, |c| sqlx::query_as(RESULT_ROWS)
+        .bind(program_id)
+        .bind(event_code)
+        .fetch_all(c)
+        .await?))
+}
+
+impl ResultRow {
+    /// The canonical fields the digest hashes, in column order.
+    pub fn digest_fields(&self) -> Vec<Option<String>> {
+        use crate::db::audit::{float_field, time_field};
+        vec![
+            Some(self.program_id.to_string()),
+            Some(self.event_code.clone()),
+            Some(self.enrollment_id.to_string()),
+            Some(self.customer_id.to_string()),
+            Some(self.service_point_id.clone()),
+            Some(time_field(&self.window_start)),
+            Some(time_field(&self.window_end)),
+            Some(self.devices.to_string()),
+            Some(self.status.clone()),
+            self.reason.clone(),
+            Some(self.baseline_method.clone()),
+            Some(self.baseline_days.to_string()),
+            Some(float_field(self.adjustment)),
+            Some(float_field(self.baseline_kwh)),
+            Some(float_field(self.actual_kwh)),
+            Some(float_field(self.kwh_avoided)),
+            Some(float_field(self.kw_drop_max)),
+            Some(float_field(self.kw_drop_min)),
+            Some(float_field(self.kw_drop_avg)),
+            Some(self.settlement_method.clone()),
+            Some(float_field(self.rate)),
+            Some(float_field(self.credit)),
+            Some(self.posted.to_string()),
+            Some(self.version.to_string()),
+            Some(self.run_id.to_string()),
+            Some(time_field(&self.settled_at)),
+        ]
+    }
 }

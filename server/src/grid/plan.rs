@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::json;
 
 use crate::calendar::Calendar;
-use crate::db::audit::{append, NewAuditEntry};
-use crate::db::plan::{self as db_plan, NewInterval, NewStage, NewStageDevice};
+use crate::db::audit::{append_digest, NewAuditEntry, RowDigest};
+use crate::db::plan::{self as db_plan, NewInterval, NewStage, NewStageDevice, PlannedRow};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::grid::event::{parse_time, EventRow};
@@ -399,7 +399,8 @@ pub async fn plan_event(
     ))
 }
 
-async fn store(
+/// Stores `plan` for `ev` in one transaction, replacing an earlier plan (see [`plan_event`]).
+pub async fn store(
     db: &Db,
     actor: &Actor,
     ev: &EventRow,
@@ -430,9 +431,12 @@ async fn store(
     db_plan::insert_intervals(&mut tx, ev.id, &intervals).await?;
     let ids = db_plan::reserve_stage_ids(&mut tx, plan.stages.len()).await?;
     let mut stages = Vec::with_capacity(plan.stages.len());
-    let mut devices = Vec::new();
+    let mut devices = Vec::with_capacity(plan.assigned);
+    // The digest covers the planned devices stage by stage, by device id within a stage (the
+    // order the audit check reads them back in).
+    let mut digest = RowDigest::new();
     for (k, (st, id)) in plan.stages.iter().zip(&ids).enumerate() {
-        stages.push(NewStage {
+        let stage = NewStage {
             id: *id,
             seq: k as i64 + 1,
             external_id: format!("{}-S{:02}", ev.code, k + 1),
@@ -440,8 +444,9 @@ async fn store(
             ends_at: at(st.end),
             expected_kw: st.expected_kw,
             device_count: st.devices.len() as i64,
-        });
+        };
         let span = (st.end - st.start).max(1) as f64;
+        let first = devices.len();
         for &d in &st.devices {
             let c = &input.candidates[d as usize];
             let f = &input.factors[c.device_type as usize];
@@ -456,13 +461,30 @@ async fn store(
                 expected_kw: (kw * 1000.0).round() / 1000.0,
             });
         }
+        devices[first..].sort_unstable_by_key(|d| d.grid_device_id);
+        for d in &devices[first..] {
+            let row = PlannedRow {
+                seq: stage.seq,
+                external_id: stage.external_id.clone(),
+                starts_at: stage.starts_at,
+                ends_at: stage.ends_at,
+                grid_device_id: d.grid_device_id,
+                program_code: d.program_code.clone(),
+                expected_kw: d.expected_kw,
+            };
+            let fields = row.digest_fields(ev.id);
+            digest.row(&fields.each_ref().map(|f| Some(f.as_str())));
+        }
+        stages.push(stage);
     }
     db_plan::insert_stages(&mut tx, ev.id, &stages, &devices).await?;
     let summary = summary_json(plan);
     db_plan::set_plan_summary(&mut tx, ev.id, &summary.to_string(), now).await?;
-    append(
+    append_digest(
         &mut tx,
         NewAuditEntry::new(actor.name(), "event.plan", "event", &ev.code).after(summary),
+        json!({"table": "event_stage_devices", "event_id": ev.id, "event": ev.code}),
+        &digest.finish(),
     )
     .await?;
     tx.commit().await?;

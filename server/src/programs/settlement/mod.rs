@@ -19,13 +19,14 @@
 //! - Programs settled per event post their credits when settled; end-of-season programs hold
 //!   them as provisional until the season is settled ([`settle_season`]).
 //! - A run writes, in one transaction: the run, the results that are new or changed, the
-//!   summed quarter hours, an audit row per new result (`settlement.settle`), an audit row
-//!   per changed result with before and after (`settlement.recalculate`), and one for the run
-//!   (`settlement.run`). An unchanged result is not rewritten.
+//!   summed quarter hours, an audit row per changed result with before and after
+//!   (`settlement.recalculate`), and one for the run (`settlement.run`) carrying the count and
+//!   SHA-256 digest of the part's stored results (`gridflex audit verify` recomputes it). An
+//!   unchanged result is not rewritten.
 //!
 //! The parts: [`read`] loads what a run needs into plain structs; [`compute`] turns them into
 //! results, pure (no database, no clock), property-tested; [`store`] compares with what is
-//! stored and writes, with the audit rows, in one transaction; [`run`] puts the three
+//! stored and writes, with the audit entries, in one transaction; [`run`] puts the three
 //! together for an event or a season; [`schedule`] is what the background loop settles on
 //! its own; [`results`] is how the console, the reports and the billing export read the
 //! stored results.

@@ -1,6 +1,7 @@
 //! Storing a run's results: compared with what is stored, only new or changed results are
-//! written, with their audit rows, the quarter-hour sums and the run, in the caller's
-//! transaction.
+//! written, with the quarter-hour sums, the run and its audit entry, in the caller's
+//! transaction. The run's entry carries the count and digest of the part's stored results
+//! (not an entry per result); a changed result also gets its own entry with before and after.
 
 use std::collections::HashMap;
 
@@ -9,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::compute::{self, round3, round_cents, Computed, ProgramTerms};
-use crate::db::audit::{append_many, NewAuditEntry};
+use crate::db::audit::{append_digest, append_many, NewAuditEntry, RowDigest};
 use crate::db::dialect::Elem;
 use crate::db::{insert_rows, Arg, Tx};
 use crate::error::DomainError;
@@ -165,7 +166,7 @@ pub(super) async fn store(
         kwh_avoided: totals.kwh_avoided,
         credit: totals.credit,
     };
-    // Which results to write, with their audit rows.
+    // Which results to write; a changed one keeps its before and after in the trail.
     let mut writes: Vec<(&Computed, i32)> = Vec::new();
     let mut audit: Vec<NewAuditEntry> = Vec::new();
     let entity = |c: &Computed| format!("{event_code}/{}/{}", program.code, c.part.enrollment_id);
@@ -173,11 +174,6 @@ pub(super) async fn store(
         match before.get(&c.part.enrollment_id) {
             None => {
                 summary.new += 1;
-                let after = stored_of(c, posted, 1);
-                audit.push(
-                    NewAuditEntry::new(actor, "settlement.settle", "settlement", entity(c))
-                        .after(after.json()),
-                );
                 writes.push((c, 1));
             }
             Some(old) => {
@@ -334,21 +330,34 @@ pub(super) async fn store(
     )
     .await?;
 
-    audit.push(
-        NewAuditEntry::new(actor, "settlement.run", "event", event_code).after(json!({
-            "run": run_id,
-            "kind": kind,
-            "program": program.code,
-            "enrollments": summary.enrollments,
-            "settled": summary.settled,
-            "new": summary.new,
-            "changed": summary.changed,
-            "unchanged": summary.unchanged,
-            "kwh_avoided": round3(summary.kwh_avoided),
-            "credit": summary.credit,
-        })),
-    );
     append_many(tx, &audit).await?;
+    // The part's results as they now stand, read back as the audit check will read them.
+    let mut digest = RowDigest::new();
+    for row in crate::db::settlement::result_rows_tx(tx, program.id, event_code).await? {
+        let fields = row.digest_fields();
+        let fields: Vec<Option<&str>> = fields.iter().map(|f| f.as_deref()).collect();
+        digest.row(&fields);
+    }
+    let digest = digest.finish();
+    let run_entry = NewAuditEntry::new(actor, "settlement.run", "event", event_code).after(json!({
+        "run": run_id,
+        "kind": kind,
+        "program": program.code,
+        "enrollments": summary.enrollments,
+        "settled": summary.settled,
+        "new": summary.new,
+        "changed": summary.changed,
+        "unchanged": summary.unchanged,
+        "kwh_avoided": round3(summary.kwh_avoided),
+        "credit": summary.credit,
+    }));
+    append_digest(
+        tx,
+        run_entry,
+        json!({"table": "settlements", "program_id": program.id, "program": program.code, "event": event_code}),
+        &digest,
+    )
+    .await?;
     tracing::info!(
         program = %program.code,
         event = event_code,
