@@ -7,6 +7,7 @@ pub mod components;
 pub mod confirm;
 pub mod error;
 pub mod event_api;
+pub mod format;
 pub mod grid;
 pub mod model;
 pub mod pages;

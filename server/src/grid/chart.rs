@@ -11,12 +11,18 @@ use crate::report::chart::{axis_description, with_title};
 /// One point per interval: (start, before, after, actual).
 pub type ChartPoint = (DateTime<Utc>, f64, f64, Option<f64>);
 
-/// Renders the chart; `window` shades the event itself. `None` when there is nothing to draw.
+/// The objective's line over the event window: (label, points), e.g. the ceiling of a
+/// MaxDemandThreshold event (see `grid::feasibility::objective_line`).
+pub type ObjectiveLine<'a> = Option<(&'a str, &'a [(DateTime<Utc>, f64)])>;
+
+/// Renders the chart; `window` shades the event itself; `objective` draws the ceiling or
+/// target as a dashed line. `None` when there is nothing to draw.
 /// The SVG carries a title, its text alternative, naming the event window in local time.
 pub fn event_chart(
     cal: Calendar,
     points: &[ChartPoint],
     window: (DateTime<Utc>, DateTime<Utc>),
+    objective: ObjectiveLine,
 ) -> Option<String> {
     if points.len() < 2 {
         return None;
@@ -37,6 +43,10 @@ pub fn event_chart(
             .fold(f64::MAX, f64::min)
             .min(max)
             * 0.9;
+        // The objective's line stays in view even when it lies far below the load.
+        let min = objective
+            .map(|(_, line)| line.iter().fold(min, |m, p| m.min(p.1 * 0.9)))
+            .unwrap_or(min);
         let x = |t: DateTime<Utc>| (t - first).num_minutes() as f64;
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
@@ -77,6 +87,19 @@ pub fn event_chart(
             .ok()?
             .label("After (planned)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RGBColor(31, 119, 180)));
+        if let Some((label, line)) = objective.filter(|(_, l)| !l.is_empty()) {
+            let color = RGBColor(148, 0, 211);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    line.iter().map(|p| (x(p.0), p.1)),
+                    6,
+                    4,
+                    color.stroke_width(2),
+                ))
+                .ok()?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+        }
         let actual: Vec<(f64, f64)> = points
             .iter()
             .filter_map(|p| p.3.map(|a| (x(p.0), a)))
@@ -126,10 +149,12 @@ mod tests {
                 )
             })
             .collect();
+        let ceiling = [(t0, 900.0), (t0 + chrono::Duration::minutes(45), 900.0)];
         let svg = event_chart(
             Calendar::default(),
             &pts,
             (t0, t0 + chrono::Duration::hours(1)),
+            Some(("Ceiling (objective)", &ceiling)),
         )
         .unwrap();
         assert!(svg.starts_with("<svg"));
@@ -140,7 +165,12 @@ mod tests {
         );
         assert!(svg.contains("Local time (America/Chicago, CDT), 2026-07-15"));
         assert!(svg.contains("\n11:00\n"), "local tick labels: {svg}");
-        for label in ["Before (baseline)", "After (planned)", "Actual"] {
+        for label in [
+            "Before (baseline)",
+            "After (planned)",
+            "Actual",
+            "Ceiling (objective)",
+        ] {
             assert!(svg.contains(label), "{label}");
         }
     }
@@ -152,7 +182,7 @@ mod tests {
         let day = cal.day_intervals(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
         assert_eq!(day.len(), 100);
         let pts: Vec<ChartPoint> = day.iter().map(|t| (*t, 1000.0, 900.0, None)).collect();
-        let svg = event_chart(cal, &pts, (day[0], day[99])).unwrap();
+        let svg = event_chart(cal, &pts, (day[0], day[99]), None).unwrap();
         assert!(
             svg.contains("Local time (America/Chicago, CDT → CST), 2026-11-01"),
             "{svg}"
