@@ -153,12 +153,9 @@ pub fn ErrorPanel(err: AppError) -> impl IntoView {
     }
 }
 
+/// A kW figure as every page shows it (see [`crate::format::kw`]).
 pub fn fmt_kw(kw: f64) -> String {
-    if kw >= 1000.0 {
-        format!("{:.2} MW", kw / 1000.0)
-    } else {
-        format!("{kw:.1} kW")
-    }
+    crate::format::kw(kw)
 }
 
 pub fn fmt_count(n: i64) -> String {

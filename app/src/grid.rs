@@ -36,7 +36,7 @@ pub struct StrategyInput {
     /// The ceiling (MaxDemandThreshold) or the reduction (LoadReduction), in MW.
     #[serde(default)]
     pub target_mw: String,
-    /// Rebound limit for LoadReduction, percent of baseline.
+    /// Rebound bound for every objective, percent over the baseline (empty: the default).
     #[serde(default)]
     pub max_increase_pct: String,
     /// full, cycle_75, cycle_50 or setback.
@@ -158,6 +158,50 @@ pub struct Count {
     pub count: i64,
 }
 
+/// The rebound allowance when a strategy gives none: after the planned reduction, the zone
+/// load may exceed its baseline forecast by at most this percent at any interval (the event
+/// window and the tail after it), whatever the objective. The planner applies it; the
+/// strategy form names it.
+pub const DEFAULT_MAX_INCREASE_PCT: f64 = 10.0;
+
+/// A run of consecutive event intervals where the plan misses its objective.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShortPeriod {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// The same period in the utility's local time (`2026-07-14 16:00–17:15 CDT`).
+    pub local: String,
+    pub max_shortfall_kw: f64,
+}
+
+/// Whether the stored plan meets its objective and keeps its rebound below the zone's
+/// pre-event peak; computed once when the plan is made and stored with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanFeasibility {
+    /// The objective is met at every event interval.
+    pub met: bool,
+    pub max_shortfall_kw: f64,
+    /// The intervals short of the objective, as runs of local time.
+    pub short_periods: Vec<ShortPeriod>,
+    /// MaxDemandThreshold's ceiling, kW.
+    pub ceiling_kw: Option<f64>,
+    /// LoadReduction's reduction per interval, kW.
+    pub target_reduction_kw: Option<f64>,
+    /// The rebound allowance the plan was made with (percent over the baseline).
+    pub max_increase_pct: Option<f64>,
+    /// The zone's peak forecast without the event (window and the tail after it), kW.
+    pub before_peak_kw: f64,
+    /// The highest planned ("after") load over the window and the tail, kW, and when.
+    pub after_peak_kw: f64,
+    pub after_peak_at: Option<DateTime<Utc>>,
+    /// The "after" load rises above the pre-event peak (rebound makes a new peak).
+    pub new_peak: bool,
+    /// What the operator and the approver must read, in words; empty when all is well.
+    pub warnings: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventDetail {
@@ -179,6 +223,9 @@ pub struct EventDetail {
     pub decided_by: Option<String>,
     pub decision_reason: Option<String>,
     pub planned_at: Option<DateTime<Utc>>,
+    /// Feasibility of the plan (absent before the first plan, and for plans stored before
+    /// GridFlex recorded it).
+    pub feasibility: Option<PlanFeasibility>,
     pub eligible: i64,
     pub exclusions: Vec<Count>,
     pub stages: Vec<StageDto>,

@@ -9,6 +9,7 @@ pub mod components;
 pub mod confirm;
 pub mod error;
 pub mod event_api;
+pub mod format;
 pub mod grid;
 pub mod history;
 pub mod model;

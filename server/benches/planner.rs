@@ -92,6 +92,8 @@ fn input(count: usize) -> PlanInput {
         candidates: candidates(count, &mut rng),
         objective: Objective::MaximumReduction,
         override_rules: false,
+        // The rebound bound applies to every objective.
+        max_increase_pct: Some(5.0),
     }
 }
 
@@ -124,7 +126,6 @@ fn main() {
             "LoadReduction 800 MW, 5% rebound",
             Objective::LoadReduction {
                 reduction_kw: 800_000.0,
-                max_increase_pct: 5.0,
             },
         ),
         ("MaximumReduction", Objective::MaximumReduction),

@@ -961,6 +961,15 @@ async fn over_the_balancing_threshold_two_approvers_are_needed_and_priority_wins
     t: TestDb,
 ) {
     with_demo(&t).await;
+    // The demo sizes Northgate's ceiling to its afternoon peak; this test's events run at
+    // night and must shed, so the ceiling goes under any load.
+    with_db!(&t.db, |p| sqlx::query(
+        "UPDATE strategies SET target_mw = 1.0 WHERE name = 'Northgate heat wave'"
+    )
+    .execute(p)
+    .await
+    .unwrap()
+    .rows_affected());
     let grid = gridflex::grid::console::GridSettings {
         ba_threshold_kw: 1.0,
         ..Default::default()

@@ -390,14 +390,17 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
     assert_eq!(status, 200, "{}", t.name);
     assert!(
         html.contains(&format!(
-            "id=\"measured-reduction\">{:.1} kWh",
-            report.measured_kwh_avoided
+            "id=\"measured-reduction\">{}",
+            app::format::kwh(report.measured_kwh_avoided)
         )),
         "{}: measured reduction shown",
         t.name
     );
     assert!(
-        html.contains(&format!("id=\"credits-total\">{:.2}", report.credit_total)),
+        html.contains(&format!(
+            "id=\"credits-total\">{}",
+            app::format::money(report.credit_total)
+        )),
         "{}: credits shown",
         t.name
     );
@@ -587,8 +590,8 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
     );
     assert!(
         html.contains(&format!(
-            "id=\"credits-total\">{:.2}",
-            season["creditTotal"].as_f64().unwrap()
+            "id=\"credits-total\">{}",
+            app::format::money(season["creditTotal"].as_f64().unwrap())
         )),
         "{}",
         t.name

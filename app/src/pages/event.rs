@@ -177,6 +177,40 @@ pub fn EventDetailPage() -> impl IntoView {
     view! { <Guard><EventDetailView/></Guard> }
 }
 
+/// The plan's verdict: its warnings (shortfall and intervals, rebound above the pre-event
+/// peak) where the operator submits and the approver approves, or a line saying it holds.
+fn feasibility_view(d: &EventDetail) -> impl IntoView {
+    d.feasibility.clone().map(|f| {
+        let allowance = f
+            .max_increase_pct
+            .map(|p| format!("; rebound allowance {p}% over the baseline"))
+            .unwrap_or_default();
+        let figures = format!(
+            "Pre-event peak {}, highest load with the plan {}{allowance}.",
+            fmt_kw(f.before_peak_kw),
+            fmt_kw(f.after_peak_kw)
+        );
+        if f.warnings.is_empty() {
+            view! {
+                <p class="plan-feasible" id="plan-feasibility">
+                    "The plan meets its objective at every interval. " {figures}
+                </p>
+            }
+            .into_any()
+        } else {
+            let items = f.warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view();
+            view! {
+                <section class="plan-warnings" role="alert" id="plan-warnings" aria-labelledby="plan-warnings-heading">
+                    <h2 id="plan-warnings-heading">"Check the plan before submitting or approving"</h2>
+                    <ul>{items}</ul>
+                    <p>{figures}</p>
+                </section>
+            }
+            .into_any()
+        }
+    })
+}
+
 fn action_forms(d: &EventDetail) -> impl IntoView {
     let id = d.summary.id;
     let manual = d.summary.objective == "Manual";
@@ -264,13 +298,19 @@ fn EventDetailView() -> impl IntoView {
                 </p>
                 <script src="/style/live.js" defer></script>
             });
-            let target = match (s.objective.as_str(), d.target_mw, d.max_increase_pct) {
-                ("MaxDemandThreshold", Some(t), _) => format!("keep zone load under {t} MW"),
-                ("LoadReduction", Some(t), Some(p)) => {
-                    format!("shed {t} MW each interval, rebound ≤ {p}%")
+            let rebound = match d.max_increase_pct {
+                Some(p) => format!("rebound ≤ {p}%"),
+                None => "default rebound bound".into(),
+            };
+            let target = match (s.objective.as_str(), d.target_mw) {
+                ("MaxDemandThreshold", Some(t)) => {
+                    format!("keep zone load under {}, {rebound}", fmt_kw(t * 1000.0))
                 }
-                ("MaximumReduction", _, _) => "shed all the rules allow".into(),
-                _ => "manual stages".into(),
+                ("LoadReduction", Some(t)) => {
+                    format!("shed {} each interval, {rebound}", fmt_kw(t * 1000.0))
+                }
+                ("MaximumReduction", _) => format!("shed all the rules allow, {rebound}"),
+                _ => format!("manual stages, {rebound}"),
             };
             let people = [
                 ("Created by", Some(d.created_by.clone())),
@@ -391,6 +431,7 @@ fn EventDetailView() -> impl IntoView {
                         {people}
                     </dl>
                 </section>
+                {feasibility_view(&d).into_any()}
                 {actions}
                 {live_note}
                 {figures}

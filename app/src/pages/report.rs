@@ -11,13 +11,7 @@ use crate::components::*;
 use crate::report::*;
 use crate::report_api::{load_event_report, load_report_index, load_season_report};
 
-fn money(v: f64) -> String {
-    format!("{v:.2}")
-}
-
-fn kwh(v: f64) -> String {
-    format!("{v:.1} kWh")
-}
+use crate::format::{kwh, money};
 
 #[component]
 pub fn ReportIndexPage() -> impl IntoView {

@@ -9,13 +9,7 @@ use crate::components::*;
 use crate::error::AppError;
 use crate::settlement::*;
 
-fn money(v: f64) -> String {
-    format!("${v:.2}")
-}
-
-fn kwh(v: f64) -> String {
-    format!("{v:.1} kWh")
-}
+use crate::format::{kwh, money};
 
 /// The `:code` of the route (event or program code), or a 404.
 fn route_code(what: &'static str) -> impl Fn() -> Result<String, AppError> + Send + Sync {

@@ -14,13 +14,18 @@ fn may_edit() -> bool {
 }
 
 fn objective_text(s: &StrategyDto) -> String {
-    match (s.objective.as_str(), s.target_mw, s.max_increase_pct) {
-        ("MaxDemandThreshold", Some(t), _) => format!("keep load under {t} MW"),
-        ("LoadReduction", Some(t), Some(p)) => format!("shed {t} MW, rebound ≤ {p}%"),
-        ("MaximumReduction", _, _) => "shed all the rules allow".into(),
-        ("Manual", _, _) => "manual stages".into(),
-        (o, _, _) => o.to_string(),
-    }
+    let rebound = match s.max_increase_pct {
+        Some(p) => format!("rebound ≤ {p}%"),
+        None => "default rebound bound".into(),
+    };
+    let what = match (s.objective.as_str(), s.target_mw) {
+        ("MaxDemandThreshold", Some(t)) => format!("keep load under {t} MW"),
+        ("LoadReduction", Some(t)) => format!("shed {t} MW"),
+        ("MaximumReduction", _) => "shed all the rules allow".into(),
+        ("Manual", _) => "manual stages".into(),
+        (o, _) => o.to_string(),
+    };
+    format!("{what}, {rebound}")
 }
 
 #[component]
@@ -128,7 +133,7 @@ fn strategy_form(id: Option<i64>, v: StrategyInput, o: &StrategyOptions) -> impl
             <label class="check"><input type="checkbox" name="strategy[ba_check]" checked=v.ba_check.is_some()/> "Balancing-authority check applies"</label>
             <label>"Objective" {select("strategy[objective]", v.objective.clone(), objectives)}</label>
             <label>"Target MW (ceiling or reduction)" <input name="strategy[target_mw]" inputmode="decimal" value=v.target_mw.clone()/></label>
-            <label>"Max increase % (rebound, LoadReduction)" <input name="strategy[max_increase_pct]" inputmode="decimal" value=v.max_increase_pct.clone()/></label>
+            <label>{format!("Max increase % (rebound bound, every objective; empty: the default, {DEFAULT_MAX_INCREASE_PCT}%)")} <input name="strategy[max_increase_pct]" inputmode="decimal" value=v.max_increase_pct.clone()/></label>
             <label>"Control level" {select("strategy[control_level]", v.control_level.clone(), levels)}</label>
             <label class="check"><input type="checkbox" name="strategy[override_rules]" checked=v.override_rules.is_some()/> "Override overridable program rules"</label>
             <button type="submit">{if id.is_some() { "Save changes" } else { "Create strategy" }}</button>

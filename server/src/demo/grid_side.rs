@@ -7,6 +7,8 @@ use crate::db::{insert_rows, Arg, Tx};
 use crate::error::DomainError;
 use crate::with_tx;
 
+use super::past_events::DRILL_STRATEGY;
+
 /// The grid side's copies as the flows would have left them (rule sync, score batch), and
 /// three strategies so an operator can create an event straight away.
 pub(super) async fn seed_grid_side(tx: &mut Tx, t0: DateTime<Utc>) -> Result<(), DomainError> {
@@ -152,7 +154,10 @@ pub(super) async fn seed_grid_side(tx: &mut Tx, t0: DateTime<Utc>) -> Result<(),
         Option<f64>,
         Option<f64>,
     );
-    let strategies: [DemoStrategy; 3] = [
+    // Northgate's ceiling and Riverside's slice are sized to the substations once the load
+    // history is in (`past_events::size_objectives`); these are the 5,000-device demo's. The
+    // drill alone asks for more than its zone can give, on purpose.
+    let strategies: [DemoStrategy; 4] = [
         (
             "Northgate heat wave",
             "Keep the Northgate substation under its summer rating.",
@@ -160,7 +165,7 @@ pub(super) async fn seed_grid_side(tx: &mut Tx, t0: DateTime<Utc>) -> Result<(),
             "Reliability",
             true,
             "MaxDemandThreshold",
-            Some(1.0),
+            Some(16.5),
             None,
         ),
         (
@@ -170,7 +175,7 @@ pub(super) async fn seed_grid_side(tx: &mut Tx, t0: DateTime<Utc>) -> Result<(),
             "Economic",
             false,
             "LoadReduction",
-            Some(0.3),
+            Some(0.4),
             Some(10.0),
         ),
         (
@@ -181,6 +186,16 @@ pub(super) async fn seed_grid_side(tx: &mut Tx, t0: DateTime<Utc>) -> Result<(),
             true,
             "MaximumReduction",
             None,
+            None,
+        ),
+        (
+            DRILL_STRATEGY,
+            "A ceiling Harbor's devices cannot reach: its plan shows the shortfall warning on purpose.",
+            "SUB-HARBOR",
+            "DeviceTest",
+            false,
+            "MaxDemandThreshold",
+            Some(1.0),
             None,
         ),
     ];
@@ -198,6 +213,7 @@ pub(super) async fn seed_grid_side(tx: &mut Tx, t0: DateTime<Utc>) -> Result<(),
         let priority = match etype {
             "Emergency" => 4,
             "Reliability" => 3,
+            "DeviceTest" => 1,
             _ => 2,
         };
         with_tx!(tx, |c| {

@@ -15,8 +15,8 @@ mod users;
 
 pub use history::{meter_sample, DEFAULT_REDUCTIONS, DEMO_HISTORY_DAYS, DEMO_METER_DAYS};
 pub use past_events::{
-    afternoon_price, past_events, PastEvent, PastEventsSummary, NORTHGATE_MAX_DEVICES,
-    PAST_EVENT_HOURS,
+    afternoon_price, past_events, PastEvent, PastEventsSummary, DRILL_EVENT, DRILL_STRATEGY,
+    NORTHGATE_MAX_DEVICES, PAST_EVENT_HOURS,
 };
 pub use users::{ensure_demo_users, DEMO_PASSWORD, DEMO_USERS};
 
@@ -532,6 +532,7 @@ pub async fn load_demo_at(
     let past = past_events::load_past_events(db, cal, seed, summary.devices, now).await?;
     summary.past_events = past.events;
     summary.participant_service_points = past.service_points;
+    past_events::plan_drill(db, cal, now).await?;
     Ok(summary)
 }
 

@@ -31,14 +31,89 @@ use super::DEMO_METER_DAYS;
 /// Local hours `[from, until)` of every past demo event.
 pub const PAST_EVENT_HOURS: (u32, u32) = (16, 18);
 
-/// Above this many devices the Northgate event (which sheds everything the rules allow in
-/// its zone) is left out: it would reserve tens of thousands of devices, and their meter
-/// data would dwarf the rest of the demo. The Riverside event sheds a fixed 0.3 MW at any size.
+/// Above this many devices the Northgate event (which keeps a substation under a ceiling and
+/// so reserves devices in proportion to the zone) is left out: it would reserve tens of
+/// thousands of devices, and their meter data would dwarf the rest of the demo. The Riverside event sheds a fixed 0.3 MW at any size.
 pub const NORTHGATE_MAX_DEVICES: usize = 20_000;
 
 /// Share of a device's shed kW that comes back in the first and second quarter hour after
 /// it stops shedding (pre-cooling, catching up on charging).
 const REBOUND: [f64; 2] = [0.3, 0.12];
+
+/// Sizes the demo's two everyday objectives to its substations, whose load and controllable
+/// kW grow with the demo's size: Northgate's ceiling is 96 % of its forecast peak over the
+/// first past event's window (the plan shaves the top of the peak), Riverside's reduction
+/// 2.5 % of its own (a slice every interval can give). Both plans then meet their objective.
+async fn size_objectives(db: &Db, cal: Calendar, day: NaiveDate) -> Result<(), DomainError> {
+    let start = at_local(cal, day, PAST_EVENT_HOURS.0);
+    let n = ((PAST_EVENT_HOURS.1 - PAST_EVENT_HOURS.0) * 4) as usize;
+    for (name, share, description) in [
+        (
+            "Northgate heat wave",
+            0.96,
+            "Keep the Northgate substation under its summer rating (96 % of its forecast afternoon peak).",
+        ),
+        (
+            "Riverside evening shave",
+            0.025,
+            "Take a fixed slice (2.5 % of the afternoon peak) off Riverside's evening load without a rebound spike.",
+        ),
+    ] {
+        let zone: String = with_db!(db, |c| sqlx::query_scalar(
+            "SELECT zone_node_ids FROM strategies WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_one(c)
+        .await?);
+        let zone: Vec<i64> = serde_json::from_str(&zone)
+            .map_err(|e| DomainError::Internal(format!("demo: {name}'s zone: {e}")))?;
+        let base = crate::grid::forecast::zone_baseline(db, cal, &zone, start, n).await?;
+        let peak = base.iter().cloned().fold(0.0, f64::max);
+        // MW with two decimals.
+        let target_mw = (peak * share / 10.0).round() / 100.0;
+        with_db!(db, |c| sqlx::query(
+            "UPDATE strategies SET target_mw = $1, description = $2 WHERE name = $3"
+        )
+        .bind(target_mw)
+        .bind(description)
+        .bind(name)
+        .execute(c)
+        .await?
+        .rows_affected());
+    }
+    Ok(())
+}
+
+/// The demo's strategy whose objective its zone cannot meet.
+pub const DRILL_STRATEGY: &str = "Harbor ceiling drill (infeasible on purpose)";
+/// Its upcoming event, planned and left New: its page shows the shortfall warning on purpose.
+pub const DRILL_EVENT: &str = "Harbor ceiling drill (warning on purpose)";
+
+/// Creates the drill's event on the next weekday after `now`, 16:00–18:00 local, and plans
+/// it as the demo operator; returns its code. It stays New for people to try submitting.
+pub async fn plan_drill(db: &Db, cal: Calendar, now: DateTime<Utc>) -> Result<String, DomainError> {
+    let mut day = cal.local_date(now) + Duration::days(1);
+    while !is_weekday(day) {
+        day += Duration::days(1);
+    }
+    let start = at_local(cal, day, PAST_EVENT_HOURS.0);
+    let end = at_local(cal, day, PAST_EVENT_HOURS.1);
+    let operator = person("operator", Role::Operator);
+    let strategy: i64 = with_db!(db, |c| sqlx::query_scalar(
+        "SELECT id FROM strategies WHERE name = $1"
+    )
+    .bind(DRILL_STRATEGY)
+    .fetch_one(c)
+    .await?);
+    let window = EventWindow::new(start, end, now)?;
+    let ev = event::create_event(db, cal, &operator, strategy, DRILL_EVENT, window, now).await?;
+    let plan = Action::Plan {
+        stages: String::new(),
+    };
+    let ba = GridSettings::default().ba_threshold_kw;
+    event::act(db, cal, &operator, ev.id, plan, ba, now).await?;
+    Ok(ev.code)
+}
 
 /// A past event of the demo: which strategy, what it is called, which local day.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -484,6 +559,9 @@ pub async fn load_past_events(
     now: DateTime<Utc>,
 ) -> Result<PastEventsSummary, DomainError> {
     let events = past_events(cal, devices, now);
+    if let Some(first) = events.first() {
+        size_objectives(db, cal, first.day).await?;
+    }
     let mut codes = Vec::new();
     let started = std::time::Instant::now();
     for past in &events {

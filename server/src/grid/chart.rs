@@ -24,13 +24,20 @@ pub struct EventChart<'a> {
     pub window: (DateTime<Utc>, DateTime<Utc>),
     /// The current instant, drawn as a line while the event is live (`None` otherwise).
     pub now: Option<DateTime<Utc>>,
+    /// The objective's line over the event window, dashed: the ceiling of a
+    /// MaxDemandThreshold event or the target (see `grid::feasibility::objective_line`).
+    pub objective: ObjectiveLine<'a>,
 }
+
+/// (label, points in kW) of the objective's line.
+pub type ObjectiveLine<'a> = Option<(&'a str, &'a [(DateTime<Utc>, f64)])>;
 
 const SIZE: (u32, u32) = (960, 380);
 const BEFORE: RGBColor = RGBColor(100, 100, 100);
 const AFTER: RGBColor = RGBColor(31, 119, 180);
 const ACTUAL: RGBColor = RGBColor(214, 39, 40);
 const WINDOW: RGBColor = RGBColor(255, 236, 179);
+const OBJECTIVE: RGBColor = RGBColor(148, 0, 211);
 
 /// Renders the chart; `None` when there is nothing to draw. The y axis starts at zero in kW
 /// or MW, interval values are steps, the axis reads local time; the SVG carries a title, its
@@ -51,6 +58,12 @@ pub fn event_chart(cal: Calendar, input: &EventChart) -> Option<String> {
         let max_kw = points
             .iter()
             .flat_map(|p| [p.1, p.2, p.3.unwrap_or(0.0)])
+            .chain(
+                input
+                    .objective
+                    .iter()
+                    .flat_map(|(_, l)| l.iter().map(|p| p.1)),
+            )
             .filter(|v| v.is_finite())
             .fold(0.0_f64, f64::max);
         let unit = PowerUnit::for_max(max_kw);
@@ -103,6 +116,21 @@ pub fn event_chart(cal: Calendar, input: &EventChart) -> Option<String> {
         if !actual.is_empty() {
             draw(actual, ACTUAL, "Actual")?;
         }
+        if let Some((label, objective)) = input.objective.filter(|(_, l)| !l.is_empty()) {
+            let pts: Vec<(f64, f64)> = objective.iter().map(|p| (axis.x(p.0), y(p.1))).collect();
+            chart
+                .draw_series(DashedLineSeries::new(
+                    steps(&pts, 15.0),
+                    8,
+                    5,
+                    OBJECTIVE.stroke_width(3),
+                ))
+                .ok()?
+                .label(label)
+                .legend(|(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], OBJECTIVE.stroke_width(3))
+                });
+        }
         if let Some(now) = input.now.filter(|n| *n >= first && *n <= last) {
             let x = axis.x(now);
             chart
@@ -152,12 +180,16 @@ mod tests {
                 )
             })
             .collect();
+        let ceiling: Vec<(DateTime<Utc>, f64)> = (0..4)
+            .map(|i| (t0 + chrono::Duration::minutes(15 * i), 650.0))
+            .collect();
         let svg = event_chart(
             Calendar::default(),
             &EventChart {
                 points: &pts,
                 window: (t0, t0 + chrono::Duration::hours(1)),
                 now: Some(t0 + chrono::Duration::minutes(50)),
+                objective: Some(("Ceiling (objective)", &ceiling)),
             },
         )
         .unwrap();
@@ -188,6 +220,7 @@ mod tests {
             "After (planned)",
             "Actual",
             "Event window",
+            "Ceiling (objective)",
         ] {
             assert!(svg.contains(label), "{label}");
         }
@@ -206,6 +239,7 @@ mod tests {
                 points: &pts,
                 window: (day[0], day[99]),
                 now: None,
+                objective: None,
             },
         )
         .unwrap();

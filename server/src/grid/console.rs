@@ -330,22 +330,6 @@ impl EventPort for EventService {
                 actual_kw: a,
             })
             .collect();
-        let points: Vec<_> = intervals
-            .iter()
-            .map(|i| (i.starts_at, i.baseline_kw, i.planned_kw, i.actual_kw))
-            .collect();
-        let live = matches!(
-            ev.status(),
-            EventStatus::Approved | EventStatus::Scheduled | EventStatus::InProgress
-        );
-        let chart_svg = event_chart(
-            self.calendar,
-            &EventChart {
-                points: &points,
-                window: (ev.starts_at, ev.ends_at),
-                now: live.then(|| self.now()),
-            },
-        );
         let outcomes: Vec<Count> = event_store::reported_outcomes(&self.db, id)
             .await?
             .into_iter()
@@ -356,6 +340,40 @@ impl EventPort for EventService {
             .as_deref()
             .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or_default();
+        let feasibility = crate::grid::feasibility::from_summary(self.calendar, &plan);
+        let points: Vec<_> = intervals
+            .iter()
+            .map(|i| (i.starts_at, i.baseline_kw, i.planned_kw, i.actual_kw))
+            .collect();
+        let window = (ev.starts_at, ev.ends_at);
+        let line = feasibility
+            .as_ref()
+            .map(|f| {
+                let base: Vec<_> = intervals
+                    .iter()
+                    .map(|i| (i.starts_at, i.baseline_kw))
+                    .collect();
+                crate::grid::feasibility::objective_line(f, &base, window)
+            })
+            .unwrap_or_default();
+        let label = if ev.objective == "MaxDemandThreshold" {
+            "Ceiling (objective)"
+        } else {
+            "Target (baseline − reduction)"
+        };
+        let live = matches!(
+            ev.status(),
+            EventStatus::Approved | EventStatus::Scheduled | EventStatus::InProgress
+        );
+        let chart_svg = event_chart(
+            self.calendar,
+            &EventChart {
+                points: &points,
+                window,
+                now: live.then(|| self.now()),
+                objective: Some((label, &line)),
+            },
+        );
         let exclusions = plan["exclusions"]
             .as_object()
             .map(|m| {
@@ -420,6 +438,7 @@ impl EventPort for EventService {
             decided_by: ev.denied_by.clone().or(ev.canceled_by.clone()),
             decision_reason: ev.decision_reason.clone(),
             planned_at: ev.planned_at,
+            feasibility,
             eligible: plan["eligible"].as_i64().unwrap_or(0),
             exclusions,
             stages,

@@ -355,6 +355,9 @@ pub async fn act(
     let ev = get_event_tx(&mut tx, id).await?;
     let has_stages = stage_count(&mut tx, id).await? > 0;
     let step = transition(ev.status(), &action, actor, &ev.facts(has_stages))?;
+    // The plan's warnings go with the submit and the approval: in the answer the person
+    // reads and in the audit record of what they decided on.
+    let warnings = plan_warnings(cal, &ev);
     let message = match (&action, step) {
         (Action::Submit, Step::To(to)) => {
             let over = if ev.ba_check {
@@ -370,7 +373,7 @@ pub async fn act(
                     to,
                     actor,
                     "submit",
-                    json!({"secondApprovalRequired": true, "overThresholdAt": at}),
+                    json!({"secondApprovalRequired": true, "overThresholdAt": at, "warnings": warnings}),
                     now,
                 )
                 .await?;
@@ -380,7 +383,16 @@ pub async fn act(
                     cal.show(at)
                 )
             } else {
-                set_status(&mut tx, &ev, to, actor, "submit", json!({}), now).await?;
+                set_status(
+                    &mut tx,
+                    &ev,
+                    to,
+                    actor,
+                    "submit",
+                    json!({"warnings": warnings}),
+                    now,
+                )
+                .await?;
                 format!("{} submitted for approval.", ev.code)
             }
         }
@@ -419,7 +431,16 @@ pub async fn act(
                 now,
             )
             .await?;
-            set_status(&mut tx, &ev, to, actor, "approve", json!({}), now).await?;
+            set_status(
+                &mut tx,
+                &ev,
+                to,
+                actor,
+                "approve",
+                json!({"warnings": warnings}),
+                now,
+            )
+            .await?;
             let mut msg = format!("{} approved; it will be scheduled now.", ev.code);
             for lower in conflicting(&mut tx, &ev, true).await? {
                 let other = get_event_tx(&mut tx, lower).await?;
@@ -457,7 +478,24 @@ pub async fn act(
         }
     };
     tx.commit().await?;
+    let mut message = message;
+    if matches!(action, Action::Submit | Action::Approve) {
+        for w in &warnings {
+            message.push_str(" Warning: ");
+            message.push_str(w);
+        }
+    }
     Ok(message)
+}
+
+/// The stored plan's warnings in words (none before a plan, or for a plan without a verdict).
+fn plan_warnings(cal: Calendar, ev: &EventRow) -> Vec<String> {
+    ev.plan_summary
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|v| crate::grid::feasibility::from_summary(cal, &v))
+        .map(|f| f.warnings)
+        .unwrap_or_default()
 }
 
 /// Cancels an event: its stages end, the program side hears F1CN for every stage it knew

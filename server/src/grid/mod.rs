@@ -9,7 +9,7 @@
 //!
 //! `strategy` (templates), `event` + `lifecycle` (the event and its one state machine),
 //! `console` (the event port the pages and `/api/v1/events` call), `plan` + `planner/`
-//! (stages), `dispatch` (the scheduler; flows 4–6 out), `headend` (the device simulator),
+//! (stages) + `feasibility` (the plan's verdict and warnings), `dispatch` (the scheduler; flows 4–6 out), `headend` (the device simulator),
 //! `inbound` (registers the flows it receives with integration), `registry` (flows 2, 3,
 //! 7–10 and 12 in), `forecast/` + `forecast_service` (load forecasts
 //! and the reduction table), `rollup` + `network_service` (the network page), `network_export`
@@ -23,6 +23,7 @@ pub mod chart;
 pub mod console;
 pub mod dispatch;
 pub mod event;
+pub mod feasibility;
 pub mod forecast;
 pub mod forecast_service;
 pub mod headend;

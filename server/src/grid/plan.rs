@@ -15,7 +15,8 @@ use crate::error::DomainError;
 use crate::grid::event::{parse_time, EventRow};
 use crate::grid::lifecycle::Actor;
 use crate::grid::planner::{
-    self, Candidate, ManualStage, Objective, Plan, PlanInput, ProgramLimits, INTERVAL_MINUTES,
+    self, Candidate, ManualStage, Objective, Plan, PlanInput, ProgramLimits,
+    DEFAULT_MAX_INCREASE_PCT, INTERVAL_MINUTES,
 };
 use crate::grid::strategy::DeviceGroups;
 use crate::grid::{forecast, DEVICE_TYPES};
@@ -305,7 +306,6 @@ pub async fn load(
         },
         "LoadReduction" => Objective::LoadReduction {
             reduction_kw: ev.target_mw.unwrap_or(0.0) * 1000.0,
-            max_increase_pct: ev.max_increase_pct.unwrap_or(10.0),
         },
         "MaximumReduction" => Objective::MaximumReduction,
         _ => Objective::Manual {
@@ -321,6 +321,8 @@ pub async fn load(
             candidates,
             objective,
             override_rules: ev.override_rules,
+            // Every objective's rebound is bounded: the strategy's allowance or the default.
+            max_increase_pct: Some(ev.max_increase_pct.unwrap_or(DEFAULT_MAX_INCREASE_PCT)),
         },
         program_codes: programs,
     })
@@ -352,10 +354,13 @@ fn unpack_candidates<'a>(
     Ok(out)
 }
 
-/// Summary stored with the event and shown on its page.
-pub fn summary_json(plan: &Plan) -> serde_json::Value {
+/// Summary stored with the event and shown on its page, with the plan's feasibility.
+pub fn summary_json(input: &PlanInput, plan: &Plan, starts_at: DateTime<Utc>) -> serde_json::Value {
     let e = &plan.exclusions;
+    let verdict = planner::feasibility(input, plan);
     json!({
+        "feasibility": crate::grid::feasibility::to_json(
+            &verdict, &plan.shortfall_kw, starts_at, input.max_increase_pct),
         "eligible": plan.eligible,
         "assigned": plan.assigned,
         "stages": plan.stages.len(),
@@ -382,21 +387,29 @@ pub async fn plan_event(
     let loaded = load(db, cal, ev, manual).await?;
     let plan =
         planner::plan(&loaded.input).map_err(|e| DomainError::invalid(format!("stages: {e}")))?;
-    store(db, actor, ev, &loaded, &plan, now).await?;
+    let summary = store(db, actor, ev, &loaded, &plan, now).await?;
     let peak = plan
         .reduction_kw
         .iter()
         .take(loaded.input.intervals)
         .cloned()
         .fold(0.0, f64::max);
-    Ok(format!(
-        "{}: {} stage(s), {} of {} eligible devices, up to {:.0} kW reduction.",
+    let warnings = crate::grid::feasibility::from_summary(cal, &summary)
+        .map(|f| f.warnings)
+        .unwrap_or_default();
+    let mut msg = format!(
+        "{}: {} stage(s), {} of {} eligible devices, up to {} reduction.",
         ev.code,
         plan.stages.len(),
-        plan.assigned,
-        plan.eligible,
-        peak
-    ))
+        app::format::thousands(plan.assigned as f64, 0),
+        app::format::thousands(plan.eligible as f64, 0),
+        app::format::kw(peak)
+    );
+    for w in warnings {
+        msg.push_str(" Warning: ");
+        msg.push_str(&w);
+    }
+    Ok(msg)
 }
 
 /// Stores `plan` for `ev` in one transaction, replacing an earlier plan (see [`plan_event`]).
@@ -407,7 +420,7 @@ pub async fn store(
     loaded: &Loaded,
     plan: &Plan,
     now: DateTime<Utc>,
-) -> Result<(), DomainError> {
+) -> Result<serde_json::Value, DomainError> {
     let input = &loaded.input;
     let mut tx = db.begin().await?;
     // The event may have moved on since it was read; only a New event is (re)planned.
@@ -478,17 +491,17 @@ pub async fn store(
         stages.push(stage);
     }
     db_plan::insert_stages(&mut tx, ev.id, &stages, &devices).await?;
-    let summary = summary_json(plan);
+    let summary = summary_json(input, plan, ev.starts_at);
     db_plan::set_plan_summary(&mut tx, ev.id, &summary.to_string(), now).await?;
     append_digest(
         &mut tx,
-        NewAuditEntry::new(actor.name(), "event.plan", "event", &ev.code).after(summary),
+        NewAuditEntry::new(actor.name(), "event.plan", "event", &ev.code).after(summary.clone()),
         json!({"table": "event_stage_devices", "event_id": ev.id, "event": ev.code}),
         &digest.finish(),
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(summary)
 }
 
 #[cfg(test)]

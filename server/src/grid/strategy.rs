@@ -198,14 +198,13 @@ pub async fn parse_strategy(db: &Db, input: &StrategyInput) -> Result<NewStrateg
         )));
     }
     let target_mw = parse_number("target MW", &input.target_mw, 0.0, 100_000.0)?;
+    // The rebound bound applies to every objective; blank keeps the planner's default
+    // (`planner::DEFAULT_MAX_INCREASE_PCT`), stored as NULL so a change of default reaches it.
     let max_increase_pct = parse_number("max increase %", &input.max_increase_pct, 0.0, 100.0)?;
-    let (target_mw, max_increase_pct) = match objective {
-        "MaxDemandThreshold" => (
-            Some(target_mw.ok_or_else(|| {
-                DomainError::invalid("target MW: MaxDemandThreshold needs the ceiling in MW")
-            })?),
-            None,
-        ),
+    let target_mw = match objective {
+        "MaxDemandThreshold" => Some(target_mw.ok_or_else(|| {
+            DomainError::invalid("target MW: MaxDemandThreshold needs the ceiling in MW")
+        })?),
         "LoadReduction" => {
             let t = target_mw.ok_or_else(|| {
                 DomainError::invalid("target MW: LoadReduction needs the reduction in MW")
@@ -215,9 +214,9 @@ pub async fn parse_strategy(db: &Db, input: &StrategyInput) -> Result<NewStrateg
                     "target MW: the reduction must be more than 0",
                 ));
             }
-            (Some(t), Some(max_increase_pct.unwrap_or(10.0)))
+            Some(t)
         }
-        _ => (None, None),
+        _ => None,
     };
     let control_level = input.control_level.trim();
     if !CONTROL_LEVELS.contains(&control_level) {

@@ -192,11 +192,13 @@ pub async fn event_report(db: &Db, cal: Calendar, id: i64) -> Result<EventReport
         .filter(|s| counted(s))
         .map(|s| s.expected_kw * hours(s.starts_at, s.ends_at))
         .sum();
-    let expected_peak_kw = stages
-        .iter()
-        .filter(|s| counted(s))
-        .map(|s| s.expected_kw)
-        .fold(0.0, f64::max);
+    // The event's peak reduction, as the events list, the event page and the API give it:
+    // the largest planned reduction of any interval of the window (one definition, one query).
+    let expected_peak_kw = crate::db::event::event_counts(db, &[id])
+        .await?
+        .first()
+        .map(|c| c.3)
+        .unwrap_or(0.0);
 
     // Per program: the plan's expected kWh and the settlement results.
     let mut by: BTreeMap<String, ProgramResult> = BTreeMap::new();

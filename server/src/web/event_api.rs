@@ -62,7 +62,7 @@ pub struct StrategyBody {
     /// The ceiling (MaxDemandThreshold) or the reduction (LoadReduction), in MW.
     #[serde(default)]
     pub target_mw: Option<f64>,
-    /// Rebound limit for LoadReduction, percent of baseline.
+    /// Rebound bound for every objective, percent over the baseline (empty: the default).
     #[serde(default)]
     pub max_increase_pct: Option<f64>,
     /// full, cycle_75, cycle_50 or setback.

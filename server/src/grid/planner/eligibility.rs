@@ -63,6 +63,9 @@ pub(super) fn validate(input: &PlanInput) -> Result<(), PlanError> {
             Err(PlanError::BadObjective { field })
         }
     };
+    if let Some(pct) = input.max_increase_pct {
+        figure(pct, "max_increase_pct")?;
+    }
     match &input.objective {
         // A negative ceiling is odd but meaningful (shed everything); only NaN/inf are not.
         Objective::MaxDemandThreshold { threshold_kw } if !threshold_kw.is_finite() => {
@@ -70,12 +73,8 @@ pub(super) fn validate(input: &PlanInput) -> Result<(), PlanError> {
                 field: "threshold_kw",
             })
         }
-        Objective::LoadReduction {
-            reduction_kw,
-            max_increase_pct,
-        } => {
+        Objective::LoadReduction { reduction_kw } => {
             figure(*reduction_kw, "reduction_kw")?;
-            figure(*max_increase_pct, "max_increase_pct")?;
         }
         Objective::Manual { stages } => {
             for (index, s) in stages.iter().enumerate() {

@@ -3,6 +3,7 @@
 //! Pure and deterministic: the caller loads candidates, limits and forecasts; `plan` decides.
 
 mod eligibility;
+mod feasibility;
 mod placement;
 #[cfg(test)]
 mod tests;
@@ -10,12 +11,20 @@ mod tests;
 use eligibility::{rank_eligible, validate};
 use placement::{Ctx, Shortfall};
 
+pub use feasibility::{feasibility, Feasibility};
+
 /// Every event is planned on a grid of 15-minute intervals.
 pub const INTERVAL_MINUTES: u32 = 15;
 
 /// Share of a device's shed kW that comes back as extra load in the interval after its
-/// block ends (payback), used to bound rebound under `LoadReduction`.
+/// block ends (payback), used to bound the rebound.
 pub const REBOUND_SHARE: f64 = 0.5;
+
+/// The rebound allowance when a strategy gives none (10 %: after the planned reduction,
+/// the zone load may exceed its baseline by at most that at any interval, window and tail,
+/// whatever the objective). Defined once with the DTOs so the strategy form can name it; a
+/// strategy overrides it with its own "max increase %".
+pub use app::grid::DEFAULT_MAX_INCREASE_PCT;
 
 /// What the event tries to achieve. Figures are kW (the console and API take MW and
 /// convert at the boundary).
@@ -26,12 +35,8 @@ pub enum Objective {
     Manual { stages: Vec<ManualStage> },
     /// Keep zone load under a ceiling in every interval.
     MaxDemandThreshold { threshold_kw: f64 },
-    /// Shave a fixed amount each interval; rebound after a block ends stays within
-    /// `max_increase_pct` of the baseline.
-    LoadReduction {
-        reduction_kw: f64,
-        max_increase_pct: f64,
-    },
+    /// Shave a fixed amount each interval.
+    LoadReduction { reduction_kw: f64 },
     /// Shed all the rules allow, spread as evenly as possible over the window.
     MaximumReduction,
 }
@@ -95,6 +100,9 @@ pub struct PlanInput {
     pub objective: Objective,
     /// The strategy's "override rules" flag.
     pub override_rules: bool,
+    /// The rebound bound, for every objective: the planned load may exceed the baseline by
+    /// at most this percent at any interval, tail included (`None`: not bounded).
+    pub max_increase_pct: Option<f64>,
 }
 
 /// How many candidates each reason kept out (each counted once, under its first reason).
@@ -193,18 +201,22 @@ pub enum PlanError {
 ///
 /// Rebound is modelled for every objective (it is how the load behaves, and the "after"
 /// chart must show it): when a device's block ends at interval `e < baseline_kw.len()`,
-/// `REBOUND_SHARE` of its reduction at `e - 1` comes back at `e`. Only `LoadReduction`
-/// bounds it; the greedy objectives cover rebound that lands inside the event like any
-/// other deficit.
+/// `REBOUND_SHARE` of its reduction at `e - 1` comes back at `e`. The greedy objectives
+/// cover rebound that lands inside the event like any other deficit; then, for every
+/// objective, `max_increase_pct` bounds it: blocks whose release would lift the load above
+/// the allowance are shortened or moved earlier (staggering the releases), and what that
+/// costs shows as shortfall.
 ///
 /// Guarantees (property-tested):
-/// - `MaxDemandThreshold`: when every eligible device may run the whole event window and,
-///   at every event interval, the eligible devices together reduce at least
-///   `baseline - threshold`, then `after_kw <= threshold` at every event interval. (With
-///   shorter blocks the greedy still covers what it can; `shortfall_kw` says what it could not.)
-/// - `LoadReduction`: `after_kw <= baseline_kw * (1 + max_increase_pct / 100)` at every
-///   interval, tail included (for a non-negative baseline), at the price of a shortfall
-///   when the reduction and the allowance cannot both be met.
+/// - `MaxDemandThreshold` without a rebound bound: when every eligible device may run the
+///   whole event window and, at every event interval, the eligible devices together reduce
+///   at least `baseline - threshold`, then `after_kw <= threshold` at every event interval.
+///   (With shorter blocks or a binding rebound bound the greedy still covers what it can;
+///   `shortfall_kw` says what it could not.)
+/// - With `max_increase_pct`, every objective:
+///   `after_kw <= baseline_kw * (1 + max_increase_pct / 100)` at every interval, tail
+///   included (for a non-negative baseline), at the price of a shortfall when the
+///   objective and the allowance cannot both be met.
 /// - `MaximumReduction`: every eligible device is placed.
 /// - Every device: one block, inside the window, within its limits in whole intervals.
 /// - Same input, same plan; the order of `candidates` only changes the indices reported.
@@ -213,7 +225,11 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
     let (pool, exclusions) = rank_eligible(input);
     let ctx = Ctx::new(input, &pool);
     let n = input.intervals;
-    let (blocks, shortfall) = match &input.objective {
+    let bound = |blocks| match input.max_increase_pct {
+        Some(pct) => ctx.bound_rebound(blocks, pct),
+        None => blocks,
+    };
+    let (mut blocks, shortfall) = match &input.objective {
         Objective::MaxDemandThreshold { threshold_kw } => {
             let need: Vec<f64> = input.baseline_kw[..n]
                 .iter()
@@ -223,21 +239,28 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
                 .greedy(&need, false)
                 .map(|g| g.blocks)
                 .unwrap_or_default();
-            (blocks, Shortfall::Need(need))
+            (bound(blocks), Shortfall::Need(need))
         }
-        Objective::LoadReduction {
-            reduction_kw,
-            max_increase_pct,
-        } => {
+        Objective::LoadReduction { reduction_kw } => {
             let need = vec![*reduction_kw; n];
-            let blocks = ctx.load_reduction(&need, *max_increase_pct);
-            (blocks, Shortfall::Need(need))
+            let blocks = ctx
+                .greedy(&need, false)
+                .map(|g| g.blocks)
+                .unwrap_or_default();
+            (bound(blocks), Shortfall::Need(need))
         }
-        Objective::MaximumReduction => (ctx.maximum_reduction(), Shortfall::None),
+        Objective::MaximumReduction => (bound(ctx.maximum_reduction()), Shortfall::None),
         Objective::Manual { stages } => {
-            let (blocks, shortfall) = ctx.manual(stages);
-            (blocks, Shortfall::Given(shortfall))
+            let (blocks, stage_of) = ctx.manual(stages);
+            // The shortfall is what each stage's own devices miss of its target once the
+            // rebound bound has cut their blocks.
+            let blocks = bound(blocks);
+            (
+                blocks.clone(),
+                Shortfall::Given(ctx.manual_shortfall(stages, &blocks, &stage_of)),
+            )
         }
     };
+    blocks.retain(|b| b.is_placed());
     Ok(ctx.finish(blocks, shortfall, exclusions))
 }

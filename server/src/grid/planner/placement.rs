@@ -12,6 +12,13 @@ pub(super) struct Block {
     end: u32,
 }
 
+impl Block {
+    /// False once the rebound bound has dropped the block (it is then empty).
+    pub(super) fn is_placed(&self) -> bool {
+        self.end > self.start
+    }
+}
+
 pub(super) struct Greedy {
     pub(super) blocks: Vec<Block>,
     taken: Vec<bool>,
@@ -158,23 +165,37 @@ impl<'a> Ctx<'a> {
         Some(Greedy { blocks, taken, net })
     }
 
-    /// Greedy for the need, then the rebound bound: walking back from the end of the
+    /// The planned reduction per interval (negative: rebound) of `blocks`.
+    fn net_of(&self, blocks: &[Block]) -> Vec<f64> {
+        let mut net = vec![0.0; self.len];
+        for b in blocks.iter().filter(|b| b.is_placed()) {
+            let (p, s, e) = (b.p as usize, b.start as usize, b.end as usize);
+            let (ty, nominal) = (self.pool.device_type[p], self.pool.nominal[p]);
+            for (k, v) in net.iter_mut().enumerate().take(e).skip(s) {
+                *v += nominal * self.factor(ty, k);
+            }
+            if e < self.len {
+                net[e] -= REBOUND_SHARE * nominal * self.factor(ty, e - 1);
+            }
+        }
+        net
+    }
+
+    /// The rebound bound, for the blocks of any objective: walking back from the end of the
     /// horizon, wherever the load would exceed `baseline * (1 + pct/100)`, the blocks that
     /// end there are cut, costliest first — shortened by one interval (their release moves
     /// one interval earlier, where the running cohorts absorb it), or, at their minimum
-    /// length, moved one interval earlier, or, when they already start at 0, dropped. Each
-    /// step only changes intervals up to the one being fixed, so one backward pass leaves
-    /// every interval within the bound (with no device, there is no rebound at all). The
-    /// price is a shortfall towards the end of the event, which the plan reports.
-    pub(super) fn load_reduction(&self, need: &[f64], max_increase_pct: f64) -> Vec<Block> {
-        let Some(Greedy {
-            mut blocks,
-            mut net,
-            ..
-        }) = self.greedy(need, false)
-        else {
-            return Vec::new();
-        };
+    /// length, moved one interval earlier, or, when they already start at 0, dropped (left
+    /// empty, in place, so callers can still tell which block is which). Each step only
+    /// changes intervals up to the one being fixed, so one backward pass leaves every
+    /// interval within the bound (with no device, there is no rebound at all). The price is
+    /// a shortfall towards the end of the event, which the plan reports.
+    pub(super) fn bound_rebound(
+        &self,
+        mut blocks: Vec<Block>,
+        max_increase_pct: f64,
+    ) -> Vec<Block> {
+        let mut net = self.net_of(&blocks);
         let pool = self.pool;
         let len = self.len;
         let cap: Vec<f64> = self
@@ -190,7 +211,7 @@ impl<'a> Ctx<'a> {
                 .fold(0.0, |m: f64, x| m.max(x.abs())),
         );
         let mut by_end: Vec<Vec<usize>> = vec![Vec::new(); len + 1];
-        for (b, blk) in blocks.iter().enumerate() {
+        for (b, blk) in blocks.iter().enumerate().filter(|(_, b)| b.is_placed()) {
             by_end[blk.end as usize].push(b);
         }
         for t in (1..len).rev() {
@@ -232,7 +253,6 @@ impl<'a> Ctx<'a> {
             }
             by_end[t] = keep;
         }
-        blocks.retain(|b| b.end > b.start);
         blocks
     }
 
@@ -315,14 +335,13 @@ impl<'a> Ctx<'a> {
     /// Fills each stage, in the order given, with unused devices in rank order whose block
     /// limits allow the stage's length, until the stage's average reduction reaches its
     /// target (devices that give nothing in the stage are then passed over), or with all of
-    /// them when there is no target. A stage that misses its target reports the missing
-    /// average kW as shortfall on each of its intervals.
-    pub(super) fn manual(&self, stages: &[ManualStage]) -> (Vec<Block>, Vec<f64>) {
+    /// them when there is no target. Returns the blocks and, for each, its stage's index.
+    pub(super) fn manual(&self, stages: &[ManualStage]) -> (Vec<Block>, Vec<usize>) {
         let pool = self.pool;
         let mut taken = vec![false; pool.len()];
         let mut blocks = Vec::new();
-        let mut shortfall = vec![0.0; self.n];
-        for stage in stages {
+        let mut stage_of = Vec::new();
+        for (k, stage) in stages.iter().enumerate() {
             let run = (stage.end - stage.start) as u32;
             let goal = stage.target_kw.map(|t| t * f64::from(run));
             let eps = tolerance(goal.unwrap_or(0.0));
@@ -346,15 +365,38 @@ impl<'a> Ctx<'a> {
                     start: stage.start as u32,
                     end: stage.end as u32,
                 });
+                stage_of.push(k);
             }
+        }
+        (blocks, stage_of)
+    }
+
+    /// A manual stage that misses its target (with its devices' blocks as finally placed)
+    /// reports the missing average kW as shortfall on each of its intervals.
+    pub(super) fn manual_shortfall(
+        &self,
+        stages: &[ManualStage],
+        blocks: &[Block],
+        stage_of: &[usize],
+    ) -> Vec<f64> {
+        let pool = self.pool;
+        let mut gives = vec![0.0; stages.len()];
+        for (b, &k) in blocks.iter().zip(stage_of) {
+            let p = b.p as usize;
+            gives[k] += pool.nominal[p]
+                * self.factor_sum(pool.device_type[p], b.start as usize, b.end as usize);
+        }
+        let mut shortfall = vec![0.0; self.n];
+        for (stage, given) in stages.iter().zip(gives) {
             if let Some(target) = stage.target_kw {
-                let missing = (target - total / f64::from(run)).max(0.0);
+                let run = (stage.end - stage.start) as f64;
+                let missing = (target - given / run).max(0.0);
                 for v in &mut shortfall[stage.start..stage.end] {
                     *v += missing;
                 }
             }
         }
-        (blocks, shortfall)
+        shortfall
     }
 
     /// Groups the blocks into stages and computes the curves from them.

@@ -43,6 +43,7 @@ fn input(intervals: usize, tail: usize, baseline: f64, candidates: Vec<Candidate
         candidates,
         objective: Objective::MaximumReduction,
         override_rules: false,
+        max_increase_pct: None,
     }
 }
 
@@ -305,11 +306,9 @@ fn cohorts_rotate_when_blocks_are_shorter_than_the_event() {
     let candidates = (1..=10).map(|i| device(i, 10.0, i as f32)).collect();
     let mut inp = with(
         input(8, 2, 1000.0, candidates),
-        Objective::LoadReduction {
-            reduction_kw: 20.0,
-            max_increase_pct: 100.0,
-        },
+        Objective::LoadReduction { reduction_kw: 20.0 },
     );
+    inp.max_increase_pct = Some(100.0);
     inp.programs[0].max_event_minutes = 60;
     let plan = plan(&inp).unwrap();
     assert_eq!(
@@ -333,9 +332,9 @@ fn load_reduction_bounds_rebound_at_the_event_end() {
         input(8, 3, 1000.0, candidates),
         Objective::LoadReduction {
             reduction_kw: 300.0,
-            max_increase_pct: 5.0,
         },
     );
+    inp.max_increase_pct = Some(5.0);
     inp.programs[0].max_event_minutes = 240;
     let plan = plan(&inp).unwrap();
     for (i, (after, base)) in plan.after_kw.iter().zip(&inp.baseline_kw).enumerate() {
@@ -352,13 +351,11 @@ fn load_reduction_bounds_rebound_at_the_event_end() {
 #[test]
 fn load_reduction_without_rebound_room_keeps_the_plan_and_the_bound() {
     let candidates = (1..=5).map(|i| device(i, 10.0, i as f32)).collect();
-    let inp = with(
+    let mut inp = with(
         input(4, 2, 1000.0, candidates),
-        Objective::LoadReduction {
-            reduction_kw: 30.0,
-            max_increase_pct: 0.0,
-        },
+        Objective::LoadReduction { reduction_kw: 30.0 },
     );
+    inp.max_increase_pct = Some(0.0);
     let plan = plan(&inp).unwrap();
     for (i, after) in plan.after_kw.iter().enumerate() {
         assert!(*after <= 1000.0 + 1e-9, "interval {i}: {after}");
@@ -366,6 +363,79 @@ fn load_reduction_without_rebound_room_keeps_the_plan_and_the_bound() {
     // Only a plan with no release at all fits a 0% allowance.
     assert!(plan.stages.is_empty());
     assert_eq!(plan.shortfall_kw, vec![30.0; 4]);
+}
+
+#[test]
+fn max_demand_threshold_bounds_the_release_at_the_window_end_too() {
+    // 100 kW over a 1000 kW ceiling for 8 intervals: ten 10 kW devices run the whole
+    // window and would release 50 kW at once in the tail; a 2% allowance (20 kW) makes
+    // some of them stop earlier, and that costs a shortfall the plan reports.
+    let candidates = (1..=20).map(|i| device(i, 10.0, i as f32)).collect();
+    let mut inp = with(
+        input(8, 2, 1100.0, candidates),
+        Objective::MaxDemandThreshold {
+            threshold_kw: 1000.0,
+        },
+    );
+    inp.programs[0].max_event_minutes = 240;
+    let unbounded = plan(&inp).unwrap();
+    assert!(
+        unbounded.after_kw[8] > 1100.0 * 1.02,
+        "{}",
+        unbounded.after_kw[8]
+    );
+    inp.max_increase_pct = Some(2.0);
+    let plan = plan(&inp).unwrap();
+    for (i, after) in plan.after_kw.iter().enumerate() {
+        assert!(*after <= 1100.0 * 1.02 + 1e-9, "interval {i}: {after}");
+    }
+    let f = feasibility(&inp, &plan);
+    assert!(!f.met);
+    assert_eq!(f.ceiling_kw, Some(1000.0));
+    assert!(f.short_intervals.contains(&7), "{:?}", f.short_intervals);
+    assert!(f.max_shortfall_kw > 0.0);
+}
+
+#[test]
+fn feasibility_names_the_short_intervals_and_a_new_peak_after_the_window() {
+    // A 1 MW ceiling on a 1.3 MW zone with 10 kW of devices: short by 290 kW everywhere.
+    let mut inp = with(
+        input(4, 2, 1300.0, vec![device(1, 10.0, 0.0)]),
+        Objective::MaxDemandThreshold {
+            threshold_kw: 1000.0,
+        },
+    );
+    let f = feasibility(&inp, &plan(&inp).unwrap());
+    assert!(!f.met);
+    assert_eq!(f.short_intervals, vec![0, 1, 2, 3]);
+    assert!((f.max_shortfall_kw - 290.0).abs() < 1e-9);
+    assert_eq!(f.before_peak_kw, 1300.0);
+    // Its release (5 kW) lifts the first tail interval above the flat pre-event peak.
+    assert!(f.new_peak);
+    assert_eq!(f.after_peak_interval, 4);
+    assert!((f.after_peak_kw - 1305.0).abs() < 1e-9);
+    // A reachable ceiling is met, and a rebound allowance of 0% leaves no new peak.
+    inp.objective = Objective::MaxDemandThreshold {
+        threshold_kw: 1295.0,
+    };
+    inp.max_increase_pct = Some(0.0);
+    let f = feasibility(&inp, &plan(&inp).unwrap());
+    assert!(!f.new_peak, "{f:?}");
+    assert_eq!(f.ceiling_kw, Some(1295.0));
+}
+
+#[test]
+fn a_met_plan_has_no_short_interval() {
+    let candidates = (1..=10).map(|i| device(i, 10.0, i as f32)).collect();
+    let inp = with(
+        input(4, 0, 1000.0, candidates),
+        Objective::LoadReduction { reduction_kw: 30.0 },
+    );
+    let f = feasibility(&inp, &plan(&inp).unwrap());
+    assert!(f.met, "{f:?}");
+    assert_eq!(f.max_shortfall_kw, 0.0);
+    assert!(f.short_intervals.is_empty());
+    assert_eq!(f.target_reduction_kw, Some(30.0));
 }
 
 #[test]
@@ -562,12 +632,7 @@ fn arb_objective(intervals: usize) -> impl Strategy<Value = Objective> {
         });
     prop_oneof![
         (50.0f64..250.0).prop_map(|threshold_kw| Objective::MaxDemandThreshold { threshold_kw }),
-        (0.0f64..150.0, 0.0f64..30.0).prop_map(|(reduction_kw, max_increase_pct)| {
-            Objective::LoadReduction {
-                reduction_kw,
-                max_increase_pct,
-            }
-        }),
+        (0.0f64..150.0).prop_map(|reduction_kw| Objective::LoadReduction { reduction_kw }),
         Just(Objective::MaximumReduction),
         proptest::collection::vec(stage, 0..4).prop_map(|stages| Objective::Manual { stages }),
     ]
@@ -587,6 +652,7 @@ prop_compose! {
             arb_candidate(programs.len() as u16, types), 0..40),
         objective in arb_objective(intervals),
         override_rules in any::<bool>(),
+        max_increase_pct in proptest::option::of(0.0f64..30.0),
         ids in Just(()).prop_perturb(|_, mut rng| rng.next_u64()),
         intervals in Just(intervals),
         programs in Just(programs),
@@ -595,7 +661,7 @@ prop_compose! {
         for (i, c) in candidates.iter_mut().enumerate() {
             c.device_id = ((i as u64 * 7919 + ids % 1000) % 100_000) as i64;
         }
-        PlanInput { baseline_kw, intervals, factors, programs, candidates, objective, override_rules }
+        PlanInput { baseline_kw, intervals, factors, programs, candidates, objective, override_rules, max_increase_pct }
     }
 }
 
@@ -657,7 +723,8 @@ proptest! {
         // are counted as excluded (whole-interval rounding), never placed.
         let spec_eligible = input.candidates.iter().filter(|c| limits_of(&input, c).is_some()).count();
         prop_assert_eq!(plan.eligible, spec_eligible);
-        if input.objective == Objective::MaximumReduction {
+        // Without a rebound bound every eligible device is placed (the bound may drop some).
+        if input.objective == Objective::MaximumReduction && input.max_increase_pct.is_none() {
             prop_assert_eq!(plan.assigned, plan.eligible);
         }
     }
@@ -705,12 +772,11 @@ proptest! {
     }
 
     #[test]
-    fn load_reduction_keeps_rebound_within_the_allowance(
-        input in arb_input(),
-        reduction_kw in 0.0f64..200.0,
+    fn every_objective_keeps_rebound_within_the_allowance(
+        mut input in arb_input(),
         max_increase_pct in 0.0f64..20.0,
     ) {
-        let input = with(input, Objective::LoadReduction { reduction_kw, max_increase_pct });
+        input.max_increase_pct = Some(max_increase_pct);
         let plan = plan(&input).unwrap();
         for (i, (after, base)) in plan.after_kw.iter().zip(&input.baseline_kw).enumerate() {
             let bound = base * (1.0 + max_increase_pct / 100.0);
@@ -741,7 +807,8 @@ proptest! {
                 p.max_events_per_cycle = 10;
             }
         }
-        let input = with(input, Objective::MaxDemandThreshold { threshold_kw });
+        let mut input = with(input, Objective::MaxDemandThreshold { threshold_kw });
+        input.max_increase_pct = None;
         let n = input.intervals;
         let eligible: Vec<&Candidate> = input
             .candidates

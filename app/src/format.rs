@@ -1,0 +1,77 @@
+//! The one formatter for figures people read: kW / MW, kWh and money, with units and
+//! thousands separators. Pages, warnings written on the server and CSV-free text all use it,
+//! so one figure reads the same everywhere.
+
+/// `1234567.891` with `decimals` → `1,234,567.89`.
+pub fn thousands(v: f64, decimals: usize) -> String {
+    let s = format!("{:.*}", decimals, v.abs());
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (s.as_str(), None),
+    };
+    let mut out = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    // No "-0.00": a figure that rounds to zero has no sign.
+    if v < 0.0 && out.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// A power figure given in kW: MW with two decimals from 1,000 kW up (`12.84 MW`), kW with
+/// one decimal below (`840.5 kW`).
+pub fn kw(kw: f64) -> String {
+    if kw.abs() >= 1000.0 {
+        format!("{} MW", thousands(kw / 1000.0, 2))
+    } else {
+        format!("{} kW", thousands(kw, 1))
+    }
+}
+
+/// Energy in kWh, one decimal, with separators (`12,345.6 kWh`).
+pub fn kwh(kwh: f64) -> String {
+    format!("{} kWh", thousands(kwh, 1))
+}
+
+/// Money in dollars with cents and separators (`$12,345.67`, `-$3.20`).
+pub fn money(v: f64) -> String {
+    let s = thousands(v, 2);
+    match s.strip_prefix('-') {
+        Some(rest) => format!("-${rest}"),
+        None => format!("${s}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn power_switches_to_mw_at_a_thousand_kw_with_separators() {
+        assert_eq!(kw(12_840.0), "12.84 MW");
+        assert_eq!(kw(999.94), "999.9 kW");
+        assert_eq!(kw(1_234_567.0), "1,234.57 MW");
+        assert_eq!(kw(-10_800.0), "-10.80 MW");
+        assert_eq!(kw(0.0), "0.0 kW");
+    }
+
+    #[test]
+    fn money_and_energy_carry_units_and_separators() {
+        assert_eq!(money(1_234_567.891), "$1,234,567.89");
+        assert_eq!(money(-3.2), "-$3.20");
+        assert_eq!(money(-0.001), "$0.00");
+        assert_eq!(kwh(12_345.64), "12,345.6 kWh");
+        assert_eq!(thousands(999.0, 0), "999");
+        assert_eq!(thousands(1000.0, 0), "1,000");
+    }
+}
