@@ -472,6 +472,7 @@ async fn the_demo_opens_with_settled_past_events_whose_meter_data_matches_the_ou
         Option<f64>,
         Option<DateTime<Utc>>,
         Option<DateTime<Utc>>,
+        String,
     );
     with_demo(&t).await;
     let events: Vec<(String, String)> = with_db!(&t.db, |p| sqlx::query_as(
@@ -501,9 +502,12 @@ async fn the_demo_opens_with_settled_past_events_whose_meter_data_matches_the_ou
         // What the head-end reported per enrollment: outcomes and shed kWh.
         let devices: Vec<Device> = with_db!(&t.db, |p| {
             sqlx::query_as(
-            "SELECT g.enrollment_id, d.program_code, d.outcome, d.actual_kw, d.participation_start, d.participation_end
+            "SELECT g.enrollment_id, d.program_code, d.outcome, d.actual_kw, d.participation_start, d.participation_end,
+                    l.service_point_id
              FROM event_stage_devices d JOIN events e ON e.id = d.event_id
-             JOIN grid_devices g ON g.id = d.grid_device_id WHERE e.code = $1"
+             JOIN grid_devices g ON g.id = d.grid_device_id
+             JOIN enrollments n ON n.id = g.enrollment_id
+             JOIN device_locations l ON l.id = n.location_id WHERE e.code = $1"
         )
         .bind(code)
         .fetch_all(p)
@@ -511,7 +515,15 @@ async fn the_demo_opens_with_settled_past_events_whose_meter_data_matches_the_ou
         .unwrap()
         });
         let mut by: BTreeMap<(i64, String), (bool, bool, f64)> = BTreeMap::new();
-        for (enrollment, program, outcome, kw, from, until) in devices {
+        // The meters where some device shed, whichever enrollment the device is in.
+        let shed_meters: std::collections::HashSet<String> = devices
+            .iter()
+            .filter(|d| d.2.as_deref() == Some("D1SP"))
+            .map(|d| d.6.clone())
+            .collect();
+        let mut meter_of: BTreeMap<i64, String> = BTreeMap::new();
+        for (enrollment, program, outcome, kw, from, until, sp) in devices {
+            meter_of.insert(enrollment, sp);
             let e = by.entry((enrollment, program)).or_insert((true, true, 0.0));
             let sp = outcome.as_deref() == Some("D1SP");
             e.0 &= sp;
@@ -527,7 +539,15 @@ async fn the_demo_opens_with_settled_past_events_whose_meter_data_matches_the_ou
                     measured += r.kwh_avoided;
                     expected += kwh;
                 }
-                Some((_, true, _)) => without.push(r.kwh_avoided),
+                // Only where nothing at the meter shed: a premise meter cannot tell devices
+                // apart, so a non-responder beside a device that shed shows that shed too.
+                Some((_, true, _))
+                    if !meter_of
+                        .get(&r.enrollment_id)
+                        .is_some_and(|sp| shed_meters.contains(sp)) =>
+                {
+                    without.push(r.kwh_avoided)
+                }
                 _ => {}
             }
         }
