@@ -6,6 +6,9 @@
 -- order (collation "C"), as on SQLite, so both databases page alike.
 ALTER TABLE enrollments ADD COLUMN customer_key TEXT COLLATE "C" NOT NULL DEFAULT '';
 UPDATE enrollments e SET customer_key = c.name_key FROM customers c WHERE c.id = e.customer_id;
+-- Oldest / newest first under a program filter (with a feeder or status one, 0001 has them).
+CREATE INDEX enrollments_program_by_id ON enrollments (program_id, id);
+CREATE INDEX enrollments_program_substation_by_id ON enrollments (program_id, substation_id, id);
 CREATE INDEX enrollments_all_by_customer ON enrollments (customer_key, id);
 CREATE INDEX enrollments_program_by_customer ON enrollments (program_id, customer_key, id);
 CREATE INDEX enrollments_program_feeder_by_customer ON enrollments (program_id, feeder_id, customer_key, id);

@@ -5,6 +5,9 @@
 -- after it is created, and both writers (enrollment requests and the demo) set it.
 ALTER TABLE enrollments ADD COLUMN customer_key TEXT NOT NULL DEFAULT '';
 UPDATE enrollments SET customer_key = (SELECT name_key FROM customers c WHERE c.id = enrollments.customer_id);
+-- Oldest / newest first under a program filter (with a feeder or status one, 0001 has them).
+CREATE INDEX enrollments_program_by_id ON enrollments (program_id, id);
+CREATE INDEX enrollments_program_substation_by_id ON enrollments (program_id, substation_id, id);
 CREATE INDEX enrollments_all_by_customer ON enrollments (customer_key, id);
 CREATE INDEX enrollments_program_by_customer ON enrollments (program_id, customer_key, id);
 CREATE INDEX enrollments_program_feeder_by_customer ON enrollments (program_id, feeder_id, customer_key, id);
