@@ -33,7 +33,9 @@ pub const PAST_EVENT_HOURS: (u32, u32) = (16, 18);
 
 /// Above this many devices the Northgate event (which keeps a substation under a ceiling and
 /// so reserves devices in proportion to the zone) is left out: it would reserve tens of
-/// thousands of devices, and their meter data would dwarf the rest of the demo. The Riverside event sheds a fixed 0.3 MW at any size.
+/// thousands of devices, and their meter data would dwarf the rest of the demo. For the same
+/// reason the objectives are sized to the substations only up to this size; above it the
+/// Riverside event keeps its seeded fixed slice (0.4 MW), which every size can give.
 pub const NORTHGATE_MAX_DEVICES: usize = 20_000;
 
 /// Share of a device's shed kW that comes back in the first and second quarter hour after
@@ -559,7 +561,10 @@ pub async fn load_past_events(
     now: DateTime<Utc>,
 ) -> Result<PastEventsSummary, DomainError> {
     let events = past_events(cal, devices, now);
-    if let Some(first) = events.first() {
+    // A slice in proportion to a 1M-device substation would dispatch tens of thousands of
+    // devices and write their meter data for sixteen days (the large demo's file grew from
+    // 1.75 GB to 4.67 GB when it did).
+    if let Some(first) = events.first().filter(|_| devices <= NORTHGATE_MAX_DEVICES) {
         size_objectives(db, cal, first.day).await?;
     }
     let mut codes = Vec::new();
