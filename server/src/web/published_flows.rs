@@ -227,17 +227,45 @@ enum Known {
     Reserved(Vec<(String, String, String)>),
 }
 
-/// A published request after enroll (flows 4–6): how it is read, what it needs to know,
-/// and how it becomes GridFlex messages, one per program event.
-trait PublishedDoc: Sized {
-    const FLOW: Flow;
-    /// Names the request in its inbox message ids.
-    const KIND: &'static str;
-    const LOOKUP: Lookup;
+/// What every published document after enroll states the same way: it is read by its own
+/// parser and names its transaction and its event (`eventExternalIdentifier`).
+trait DocHeader: Sized {
     fn parse(value: &Value) -> Result<Self, Vec<RecordErrorWire>>;
     fn transaction_id(&self) -> Option<String>;
     /// The event (or program event) the request is about.
     fn event(&self) -> &str;
+}
+
+macro_rules! doc_header {
+    ($($doc:ty),+) => {$(
+        impl DocHeader for $doc {
+            fn parse(value: &Value) -> Result<Self, Vec<RecordErrorWire>> {
+                <$doc>::parse(value)
+            }
+            fn transaction_id(&self) -> Option<String> {
+                self.transaction_id.clone()
+            }
+            fn event(&self) -> &str {
+                &self.event_external_identifier
+            }
+        }
+    )+};
+}
+
+doc_header!(
+    ProgramEventDocument,
+    LifecycleDocument,
+    ReserveDocument,
+    OutcomeDocument
+);
+
+/// A published request after enroll (flows 4–6): how it is read, what it needs to know,
+/// and how it becomes GridFlex messages, one per program event.
+trait PublishedDoc: DocHeader {
+    const FLOW: Flow;
+    /// Names the request in its inbox message ids.
+    const KIND: &'static str;
+    const LOOKUP: Lookup;
     /// What an applied record's answer says.
     fn done(&self) -> String;
     /// The GridFlex messages and the answers of the records none of them carries.
@@ -256,15 +284,6 @@ impl PublishedDoc for ProgramEventDocument {
     const FLOW: Flow = Flow::StageStatus;
     const KIND: &'static str = "programEvent";
     const LOOKUP: Lookup = Lookup::Nothing;
-    fn parse(value: &Value) -> Result<Self, Vec<RecordErrorWire>> {
-        ProgramEventDocument::parse(value)
-    }
-    fn transaction_id(&self) -> Option<String> {
-        self.transaction_id.clone()
-    }
-    fn event(&self) -> &str {
-        &self.event_external_identifier
-    }
     fn done(&self) -> String {
         "created as scheduled".into()
     }
@@ -282,15 +301,6 @@ impl PublishedDoc for LifecycleDocument {
     const FLOW: Flow = Flow::StageStatus;
     const KIND: &'static str = "lifecycle";
     const LOOKUP: Lookup = Lookup::Stages;
-    fn parse(value: &Value) -> Result<Self, Vec<RecordErrorWire>> {
-        LifecycleDocument::parse(value)
-    }
-    fn transaction_id(&self) -> Option<String> {
-        self.transaction_id.clone()
-    }
-    fn event(&self) -> &str {
-        &self.event_external_identifier
-    }
     fn done(&self) -> String {
         format!("moved to {}", self.action.as_str())
     }
@@ -314,15 +324,6 @@ impl PublishedDoc for ReserveDocument {
     const FLOW: Flow = Flow::DeviceReservation;
     const KIND: &'static str = "reserveDevice";
     const LOOKUP: Lookup = Lookup::Stages;
-    fn parse(value: &Value) -> Result<Self, Vec<RecordErrorWire>> {
-        ReserveDocument::parse(value)
-    }
-    fn transaction_id(&self) -> Option<String> {
-        self.transaction_id.clone()
-    }
-    fn event(&self) -> &str {
-        &self.event_external_identifier
-    }
     fn done(&self) -> String {
         "reserved".into()
     }
@@ -345,15 +346,6 @@ impl PublishedDoc for OutcomeDocument {
     const FLOW: Flow = Flow::DeviceOutcome;
     const KIND: &'static str = "postEventOutcome";
     const LOOKUP: Lookup = Lookup::Reserved;
-    fn parse(value: &Value) -> Result<Self, Vec<RecordErrorWire>> {
-        OutcomeDocument::parse(value)
-    }
-    fn transaction_id(&self) -> Option<String> {
-        self.transaction_id.clone()
-    }
-    fn event(&self) -> &str {
-        &self.event_external_identifier
-    }
     fn done(&self) -> String {
         "outcome recorded".into()
     }
