@@ -438,6 +438,12 @@ async fn serve(
             .map(|h| h.trim().to_string())
             .filter(|h| !h.is_empty())
             .collect(),
+        // The in-process program side speaks GridFlex's own dialect whatever the setting.
+        programs_dialect: if args.programs_url.is_some() {
+            args.programs_dialect
+        } else {
+            ProgramsDialect::Gridflex
+        },
     };
     let (router, state, store) = startup::build_app(db.clone(), &settings).await?;
     let cleanup = tokio::spawn(

@@ -72,6 +72,9 @@ pub struct WebSettings {
     pub openadr_base: String,
     /// Hosts besides loopback that OpenADR subscriptions may call back.
     pub openadr_callback_hosts: Vec<String>,
+    /// The dialect the program side speaks (`--programs-dialect`): the published status
+    /// check is taken only when its answer can be posted back in that dialect.
+    pub programs_dialect: crate::config::ProgramsDialect,
 }
 
 impl WebSettings {
@@ -229,6 +232,7 @@ pub async fn build_app(
         handlers: inbound_handlers(),
         openadr_base: Arc::from(settings.openadr_base.as_str()),
         openadr_callback_hosts: Arc::new(settings.openadr_callback_hosts.clone()),
+        programs_dialect: settings.programs_dialect,
     };
 
     let store = DbSessionStore::new(&db, settings.pg_schema.as_deref()).await?;

@@ -97,7 +97,13 @@ impl World {
                 with_demo(&grid).await;
                 let programs = t;
                 let programs_app = spawn_app(&programs).await;
-                let grid_app = spawn_app(&grid).await;
+                // A grid side facing a published program side says so (its status check
+                // answers in that dialect).
+                let grid_app = if transport == Transport::Published {
+                    common::published::spawn_published_grid(&grid).await
+                } else {
+                    spawn_app(&grid).await
+                };
                 // The program side's outbox goes to the grid server, and back.
                 let programs_peers = Peers {
                     grid: http_peer(&grid_app, &grid, "program-side").await,

@@ -595,7 +595,7 @@ async fn the_grid_side_takes_a_published_status_check_and_posts_the_statuses_bac
     let app = spawn_app(&t).await;
     let (grid, worker) = common::published::published_grid(&t, &app).await;
     with_demo(&grid).await;
-    let grid_app = spawn_app(&grid).await;
+    let grid_app = common::published::spawn_published_grid(&grid).await;
     let (head_end, nic): (String, String) = (
         grid.scalar(
             "SELECT head_end FROM grid_devices WHERE status = 'registered' ORDER BY id LIMIT 1",
@@ -690,6 +690,25 @@ async fn the_grid_side_takes_a_published_status_check_and_posts_the_statuses_bac
     .expect("token");
     let res = grid_app.api_post(&grid_token, STATUS_CHECK, &check).await;
     assert_eq!(res.status(), 403, "{}", t.name);
+
+    // A grid side whose program side speaks GridFlex's own dialect refuses the check
+    // before receiving anything: its answer could not be posted back.
+    let plain = spawn_app(&grid).await;
+    let mut other = check.clone();
+    other["dacsMessageId"] = json!("DACS-CHK-2");
+    let (status, ack) = common::published::post(&plain, &cpm, STATUS_CHECK, &other).await;
+    assert_eq!(status, 409, "{}: {ack}", t.name);
+    assert_eq!(ack["ackType"], "FAILURE", "{ack}");
+    let why = ack["responses"][0]["value"].as_str().unwrap_or_default();
+    assert!(why.contains("GRIDFLEX_PROGRAMS_DIALECT=published"), "{ack}");
+    assert_eq!(
+        grid.count("SELECT COUNT(*) FROM integration_messages WHERE correlation_id = 'DACS-CHK-2'")
+            .await,
+        0,
+        "{}",
+        t.name
+    );
+    drop(plain);
     drop(grid_app);
     drop(app);
     grid.cleanup().await;

@@ -12,6 +12,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::config::ProgramsDialect;
 use crate::error::DomainError;
 use crate::integration::inbound::{receive, Side};
 use crate::integration::message::{enqueue, NewMessage, DEFAULT_MAX_ATTEMPTS};
@@ -24,7 +25,7 @@ use crate::web::integration::{integration_client, Posting};
 use crate::web::AppState;
 
 /// `SUCCESS` 200; `ERROR` 200 when some device was taken, 422 when none was; `FAILURE` 400
-/// (unreadable) or 500 (GridFlex's fault).
+/// (unreadable), 409 (no published program side to answer) or 500 (GridFlex's fault).
 fn answer(ack: &MsgAck, failure_status: StatusCode) -> Response {
     let status = match ack.ack_type.as_str() {
         ACK_SUCCESS => StatusCode::OK,
@@ -80,6 +81,7 @@ async fn queue_answer(
     request_body(content = Object, content_type = "application/json", description = "dacsMessageId, deviceInfo{division, deviceType, specification, headEndSystem, nicid} (or a list of them)"),
     security(("bearer" = [])),
     responses((status = 200, description = "MsgAck: ackType SUCCESS, or ERROR with some device taken"), (status = 400, description = "ackType FAILURE: not JSON"),
+              (status = 409, description = "ackType FAILURE: the program side does not speak the published contract (GRIDFLEX_PROGRAMS_DIALECT), nothing received"),
               (status = 401, body = crate::web::api::Problem), (status = 403, body = crate::web::api::Problem),
               (status = 422, description = "ackType ERROR: no device taken, every bad field named")))]
 pub async fn device_status_check(
@@ -92,6 +94,17 @@ pub async fn device_status_check(
         Ok(s) => s,
         Err(res) => return res,
     };
+    if state.programs_dialect != ProgramsDialect::Published {
+        // The statuses would be posted to a program side that cannot take them.
+        let dacs = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["dacsMessageId"].as_str().map(str::to_owned));
+        let why = "this grid side answers status checks only to a program side speaking the \
+                   published contract (GRIDFLEX_PROGRAMS_URL with GRIDFLEX_PROGRAMS_DIALECT=published); \
+                   nothing was received"
+            .to_owned();
+        return failure(&state, dacs, StatusCode::CONFLICT, why);
+    }
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {

@@ -68,6 +68,8 @@ pub struct AppState {
     pub openadr_base: Arc<str>,
     /// Hosts besides loopback that OpenADR subscriptions may call back.
     pub openadr_callback_hosts: Arc<Vec<String>>,
+    /// The dialect the program side speaks (`WebSettings::programs_dialect`).
+    pub programs_dialect: crate::config::ProgramsDialect,
 }
 
 impl AppState {

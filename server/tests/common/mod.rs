@@ -402,6 +402,7 @@ pub fn web_settings(
         calendar: cal(),
         openadr_base: gridflex::openadr::DEFAULT_BASE.to_string(),
         openadr_callback_hosts: Vec::new(),
+        programs_dialect: gridflex::config::ProgramsDialect::Gridflex,
     }
 }
 

@@ -68,6 +68,17 @@ pub async fn published_grid(t: &TestDb, app: &TestApp) -> (TestDb, DeliveryWorke
     (grid, worker)
 }
 
+/// A grid side's server configured for a program side that speaks the published dialect
+/// (`GRIDFLEX_PROGRAMS_DIALECT=published`), so it takes published status checks.
+pub async fn spawn_published_grid(grid: &TestDb) -> TestApp {
+    spawn_app_configured(
+        grid,
+        gridflex::grid::console::GridSettings::default(),
+        |s| s.programs_dialect = gridflex::config::ProgramsDialect::Published,
+    )
+    .await
+}
+
 /// Queues a grid → programs message in `grid`'s outbox and returns its id.
 pub async fn queue(grid: &TestDb, flow: &str, payload: Value) -> String {
     let id = new_message_id();
