@@ -457,6 +457,7 @@ async fn serve(
     let webhooks = gridflex::openadr::notify::WebhookPeer::new(
         db.clone(),
         std::time::Duration::from_secs(args.peer_timeout_secs.max(1)),
+        settings.openadr_callback_hosts.clone(),
     )?;
     let worker = std::sync::Arc::new(
         DeliveryWorker::new(

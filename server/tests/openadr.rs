@@ -5,7 +5,7 @@
 
 mod common;
 
-use chrono::{Duration, DurationRound};
+use chrono::Duration;
 use common::*;
 use gridflex::openadr::auth::create_client;
 use openleadr_client::{BusinessLogic, Client, ClientCredentials, Filter, VirtualEndNode};
@@ -85,55 +85,6 @@ async fn api_post(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, 
     (status, res.json().await.unwrap_or_default())
 }
 
-/// An event of the demo's Riverside strategy, planned, submitted and (if `approve`) approved
-/// through the REST API; returns its id.
-async fn riverside_event(t: &TestDb, app: &TestApp, approve: bool) -> i64 {
-    let op = gridflex::auth::create_token(&t.db, "test", "op-client", "operator")
-        .await
-        .unwrap();
-    let ap = gridflex::auth::create_token(&t.db, "test", "ap-client", "approver")
-        .await
-        .unwrap();
-    let strategy: i64 = t
-        .scalar(
-            "SELECT id FROM strategies WHERE name = $1",
-            &[Arg::from("Riverside evening shave")],
-        )
-        .await;
-    let start = app
-        .events
-        .now()
-        .duration_trunc(Duration::minutes(15))
-        .unwrap()
-        + Duration::hours(3);
-    let (status, body) = api_post(
-        app,
-        &op,
-        "/api/v1/events",
-        json!({"strategyId": strategy, "name": "oadr", "startsAt": start.to_rfc3339(),
-            "endsAt": (start + Duration::hours(2)).to_rfc3339()}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let id = body["id"].as_i64().unwrap();
-    for (who, action) in [(&op, "plan"), (&op, "submit")] {
-        let (status, body) = api_post(
-            app,
-            who,
-            &format!("/api/v1/events/{id}/{action}"),
-            json!({}),
-        )
-        .await;
-        assert_eq!(status, 200, "{action}: {body}");
-    }
-    if approve {
-        let (status, body) =
-            api_post(app, &ap, &format!("/api/v1/events/{id}/approve"), json!({})).await;
-        assert_eq!(status, 200, "approve: {body}");
-    }
-    id
-}
-
 each_backend!(an_aggregator_reads_its_events_with_openleadr_and_its_report_becomes_outcomes);
 async fn an_aggregator_reads_its_events_with_openleadr_and_its_report_becomes_outcomes(t: TestDb) {
     with_demo(&t).await;
@@ -161,7 +112,7 @@ async fn an_aggregator_reads_its_events_with_openleadr_and_its_report_becomes_ou
             .collect::<std::collections::BTreeSet<String>>()
     };
     let before = ids(&volt.get_event_list(None, Filter::none()).await.unwrap());
-    let id = riverside_event(&t, &app, false).await;
+    let id = app.submitted_event(&t.db, "oadr").await;
     assert_eq!(
         ids(&volt.get_event_list(None, Filter::none()).await.unwrap()),
         before,
@@ -471,7 +422,7 @@ async fn paging_tokens_and_bad_input_are_answered_with_problems_and_store_nothin
     assert_eq!((status, body.as_array().unwrap().len()), (200, 1));
 
     // Bad reports: each a 400 Problem naming the field; nothing stored.
-    let _event = riverside_event(&t, &app, true).await;
+    let _event = app.approved_event(&t.db, "oadr").await;
     let (_, events) = get(&app, &token, "events").await;
     let event = &events[0];
     let event_id = event["id"].as_str().unwrap();
@@ -493,6 +444,9 @@ async fn paging_tokens_and_bad_input_are_answered_with_problems_and_store_nothin
         ),
         (report(json!([{"resourceName": resource, "intervals": []}])), "intervals"),
         (one(json!({"type": "SIMPLE_LEVEL", "values": ["high"]})), "integer"),
+        // openleadr-vtn 0.2.8 takes this one; a SIMPLE level is an integer.
+        (one(json!({"type": "SIMPLE", "values": ["high"]})), "integer"),
+        (one(json!({"type": "SIMPLE", "values": [1.5]})), "integer"),
         (one(json!({"type": "NOT_A_TYPE", "values": [1]})), "NOT_A_TYPE"),
         (one(json!({"type": "DEMAND", "values": ["lots"]})), "values[0]"),
         (one(json!({"type": "DEMAND", "values": [1e300]})), "values[0]"),
@@ -523,11 +477,39 @@ async fn paging_tokens_and_bad_input_are_answered_with_problems_and_store_nothin
             t.name
         );
     }
+    // A token without write_reports, with a good report: 403, a Problem, nothing stored.
+    let good = one(json!({"type": "PARTICIPATION", "values": ["PARTICIPATED"]}));
+    let (reader_id, reader_secret) =
+        new_client(&t, "reader", &["read_targets"], Some("AGG-VOLTSHIFT")).await;
+    let reader = bearer(&app, &reader_id, &reader_secret).await;
+    let (status, problem) = post_raw(&app, &reader, "reports", good.clone()).await;
+    assert_eq!(
+        (status, problem["status"].clone()),
+        (403, json!(403)),
+        "{}: {problem}",
+        t.name
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("write_reports"),
+        "{}: {problem}",
+        t.name
+    );
     assert_eq!(t.count("openadr_reports").await, 0, "{}", t.name);
     let outcomes: i64 = t
         .scalar("SELECT COUNT(*) FROM event_stage_devices WHERE outcome IS NOT NULL AND event_id = (SELECT MAX(id) FROM events)", &[])
         .await;
     assert_eq!(outcomes, 0, "{}", t.name);
+    let audited = t
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'event.openadr_report'")
+        .await;
+    assert_eq!(audited, 0, "{}", t.name);
+    // The same report with the scope is taken: what was refused above was the input.
+    let (status, body) = post_raw(&app, &token, "reports", good).await;
+    assert_eq!(status, 201, "{}: {body}", t.name);
+    assert_eq!(t.count("openadr_reports").await, 1, "{}", t.name);
 
     // The admin creates clients over REST; bad input names the field; others are refused.
     let admin = gridflex::auth::create_token(&t.db, "test", "adm", "admin")
@@ -564,6 +546,168 @@ async fn paging_tokens_and_bad_input_are_answered_with_problems_and_store_nothin
         body["clientSecret"].as_str().unwrap(),
     )
     .await;
+    t.cleanup().await;
+}
+
+/// The text of each body row's cells of the table `id` on `html` (tags and markers dropped).
+fn table_rows(html: &str, id: &str) -> Vec<Vec<String>> {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no table {id}"));
+    let table = &html[start..];
+    let table = &table[..table.find("</table>").expect("table ends")];
+    let body = &table[table.find("<tbody").expect("tbody")..];
+    body.split("<tr")
+        .skip(1)
+        .map(|row| {
+            row.split("<td")
+                .skip(1)
+                .map(|cell| {
+                    let cell = &cell[cell.find('>').unwrap() + 1..];
+                    let cell = &cell[..cell.find("</td>").unwrap()];
+                    let mut text = String::new();
+                    let mut in_tag = false;
+                    for c in cell.chars() {
+                        match c {
+                            '<' => in_tag = true,
+                            '>' => in_tag = false,
+                            c if !in_tag => text.push(c),
+                            _ => {}
+                        }
+                    }
+                    text.trim().to_string()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+each_backend!(the_event_page_lists_what_was_published_over_openadr_and_the_last_report);
+async fn the_event_page_lists_what_was_published_over_openadr_and_the_last_report(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let op = app.browser();
+    app.login(&op, "operator", PASSWORD).await;
+    let id = app.submitted_event(&t.db, "page").await;
+    // Submitted, not approved: nothing is published, and the page shows no such table.
+    let (status, html) = app.page(&op, &format!("/events/{id}")).await;
+    assert_eq!(status, 200, "{}", t.name);
+    assert!(!html.contains("Published over OpenADR"), "{}", t.name);
+    let ap = gridflex::auth::create_token(&t.db, "test", "ap-page", "approver")
+        .await
+        .unwrap();
+    let res = app
+        .api_post(&ap, &format!("/api/v1/events/{id}/approve"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 200, "{}", t.name);
+
+    // What the VTN publishes of it, read as a business-logic client: the expected rows.
+    let (bl_id, bl_secret) = new_client(&t, "bl", &["read_all"], None).await;
+    let bl = bearer(&app, &bl_id, &bl_secret).await;
+    let code: String = t
+        .scalar("SELECT code FROM events WHERE id = $1", &[Arg::from(id)])
+        .await;
+    let mut events: Vec<Value> = Vec::new();
+    loop {
+        let (status, page) =
+            get(&app, &bl, &format!("events?skip={}&limit=50", events.len())).await;
+        assert_eq!(status, 200, "{}: {page}", t.name);
+        let page = page.as_array().unwrap().clone();
+        if page.is_empty() {
+            break;
+        }
+        events.extend(page);
+    }
+    let mut expected: Vec<(String, String, String)> = events
+        .iter()
+        .filter(|e| {
+            e["eventName"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{code} "))
+        })
+        .map(|e| {
+            let targets = e["targets"].as_array().unwrap();
+            (
+                e["id"].as_str().unwrap().to_string(),
+                targets[0].as_str().unwrap().to_string(),
+                (targets.len() - 1).to_string(),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert!(
+        expected.iter().any(|(_, ven, _)| ven == "AGG-VOLTSHIFT"),
+        "{}: {expected:?}",
+        t.name
+    );
+
+    let (status, html) = app.page(&op, &format!("/events/{id}")).await;
+    assert_eq!(status, 200, "{}", t.name);
+    assert!(html.contains("Published over OpenADR"), "{}", t.name);
+    let rows = table_rows(&html, "openadr-publications");
+    let mut listed: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            assert_eq!(r.len(), 5, "{}: {r:?}", t.name);
+            assert_eq!(
+                (r[3].as_str(), r[4].as_str()),
+                ("active", "no report yet"),
+                "{}",
+                t.name
+            );
+            let ven = r[1]
+                .rsplit_once('(')
+                .unwrap()
+                .1
+                .trim_end_matches(')')
+                .to_string();
+            (r[0].clone(), ven, r[2].clone())
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(listed, expected, "{}", t.name);
+
+    // VoltShift reports on one of its events: that row shows when (local time), no other.
+    let (volt_id, volt_secret) = new_client(
+        &t,
+        "volt",
+        &["read_targets", "write_reports"],
+        Some("AGG-VOLTSHIFT"),
+    )
+    .await;
+    let volt = bearer(&app, &volt_id, &volt_secret).await;
+    let (oadr_id, _, _) = expected
+        .iter()
+        .find(|(_, ven, _)| ven == "AGG-VOLTSHIFT")
+        .unwrap()
+        .clone();
+    let (_, event) = get(&app, &volt, &format!("events/{oadr_id}")).await;
+    let resource = event["targets"][1].as_str().unwrap();
+    let report = json!({"objectType": "REPORT", "eventID": oadr_id, "clientName": "volt",
+        "resources": [{"resourceName": resource, "intervals": [
+            {"id": 0, "payloads": [{"type": "PARTICIPATION", "values": ["PARTICIPATED"]}]}]}]});
+    let (status, body) = post_raw(&app, &volt, "reports", report.to_string()).await;
+    assert_eq!(status, 201, "{}: {body}", t.name);
+    let reported: chrono::DateTime<chrono::Utc> = t
+        .scalar(
+            "SELECT created_at FROM openadr_reports WHERE event_id = $1",
+            &[Arg::from(oadr_id.clone())],
+        )
+        .await;
+    let local = reported
+        .with_timezone(&cal().zone())
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string();
+    let (_, html) = app.page(&op, &format!("/events/{id}")).await;
+    for r in table_rows(&html, "openadr-publications") {
+        let want = if r[0] == oadr_id {
+            local.as_str()
+        } else {
+            "no report yet"
+        };
+        assert_eq!(r[4], want, "{}: {r:?}", t.name);
+    }
     t.cleanup().await;
 }
 

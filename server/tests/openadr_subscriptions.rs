@@ -11,9 +11,13 @@ use std::sync::{Arc, Mutex};
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::{Duration, DurationRound};
+use chrono::{DateTime, Duration, Utc};
 use common::*;
+use gridflex::clock::{Clock, ManualClock};
+use gridflex::grid::console::GridSettings;
+use gridflex::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use gridflex::integration::peer::Peers;
+use gridflex::integration::wire::{Outbound, ProgramRule, ProgramRuleSync, RuleAction, RuleCycle};
 use gridflex::integration::worker::{DeliveryWorker, RetryPolicy};
 use gridflex::openadr::auth::create_client;
 use gridflex::openadr::notify::{WebhookPeer, FLOW, RECIPIENT};
@@ -78,49 +82,6 @@ async fn api_post(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, 
     (status, res.json().await.unwrap_or_default())
 }
 
-/// A Riverside event, planned, submitted and approved; returns its id.
-async fn approved_event(t: &TestDb, app: &TestApp) -> i64 {
-    let op = gridflex::auth::create_token(&t.db, "test", "op-client", "operator")
-        .await
-        .unwrap();
-    let ap = gridflex::auth::create_token(&t.db, "test", "ap-client", "approver")
-        .await
-        .unwrap();
-    let strategy: i64 = t
-        .scalar(
-            "SELECT id FROM strategies WHERE name = $1",
-            &[Arg::from("Riverside evening shave")],
-        )
-        .await;
-    let start = app
-        .events
-        .now()
-        .duration_trunc(Duration::minutes(15))
-        .unwrap()
-        + Duration::hours(3);
-    let (status, body) = api_post(
-        app,
-        &op,
-        "/api/v1/events",
-        json!({"strategyId": strategy, "name": "hooks", "startsAt": start.to_rfc3339(),
-            "endsAt": (start + Duration::hours(2)).to_rfc3339()}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let id = body["id"].as_i64().unwrap();
-    for (who, action) in [(&op, "plan"), (&op, "submit"), (&ap, "approve")] {
-        let (status, body) = api_post(
-            app,
-            who,
-            &format!("/api/v1/events/{id}/{action}"),
-            json!({}),
-        )
-        .await;
-        assert_eq!(status, 200, "{action}: {body}");
-    }
-    id
-}
-
 /// What the webhook receiver got: (Authorization header, body).
 type Received = Arc<Mutex<Vec<(Option<String>, Value)>>>;
 
@@ -157,6 +118,21 @@ async fn drain(w: &DeliveryWorker) -> usize {
         claimed += r.claimed;
     }
     claimed
+}
+
+/// A delivery worker for both sides in this process and the webhooks, on `clock`, whose
+/// webhook peer may call back loopback hosts and `callback_hosts`.
+fn worker_for(t: &TestDb, clock: Arc<ManualClock>, callback_hosts: &[&str]) -> DeliveryWorker {
+    let hosts = callback_hosts.iter().map(|h| h.to_string()).collect();
+    let webhooks = WebhookPeer::new(t.db.clone(), std::time::Duration::from_secs(5), hosts);
+    DeliveryWorker::new(
+        t.db.clone(),
+        Peers::in_process(&t.db, cal(), inbound_handlers()),
+        clock,
+        RetryPolicy::default(),
+        7,
+    )
+    .with_peer(RECIPIENT, Arc::new(webhooks.unwrap()))
 }
 
 async fn notifications(t: &TestDb, status: &str) -> i64 {
@@ -218,8 +194,20 @@ async fn a_webhook_that_is_down_then_up_gets_every_notification_once(t: TestDb) 
         "{body}"
     );
     assert_eq!(t.count("openadr_subscriptions").await, 0, "{}", t.name);
-    // Bad input: an unknown object type, an empty list, a programID nobody has.
+    // Bad input: malformed JSON, a list where an object belongs, an unknown object type,
+    // an empty list, a programID nobody has.
+    let res = reqwest::Client::new()
+        .post(app.url(&format!("{BASE}subscriptions")))
+        .bearer_auth(&volt)
+        .header("content-type", "application/json")
+        .body("{\"clientName\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "{}", t.name);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], 400);
     for bad in [
+        json!({"clientName": "x", "objectOperations": {"objects": ["EVENT"]}}),
         json!({"clientName": "x", "objectOperations": [{"objects": ["THING"], "operations": ["POST"], "callbackUrl": hook}]}),
         json!({"clientName": "x", "objectOperations": []}),
         json!({"clientName": "x", "programID": "NOPE", "objectOperations": [{"objects": ["EVENT"], "operations": ["POST"], "callbackUrl": hook}]}),
@@ -232,7 +220,20 @@ async fn a_webhook_that_is_down_then_up_gets_every_notification_once(t: TestDb) 
             t.name
         );
     }
+    // A token without write_subscriptions: 403, whatever the body.
+    let reader = token_for(&t, &app, "reader", &["read_targets"], Some("AGG-VOLTSHIFT")).await;
+    let (status, body) = call(&app, &reader, "POST", "subscriptions", Some(request(&hook))).await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (403, json!(403)),
+        "{}: {body}",
+        t.name
+    );
     assert_eq!(t.count("openadr_subscriptions").await, 0, "{}", t.name);
+    let audited = t
+        .count("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'openadr.subscription%'")
+        .await;
+    assert_eq!(audited, 0, "{}", t.name);
 
     let (status, sub) = call(&app, &volt, "POST", "subscriptions", Some(request(&hook))).await;
     assert_eq!(status, 201, "{}: {sub}", t.name);
@@ -267,7 +268,7 @@ async fn a_webhook_that_is_down_then_up_gets_every_notification_once(t: TestDb) 
     );
 
     // Approving publishes the event: one notification per OpenADR event of volt's.
-    let id = approved_event(&t, &app).await;
+    let id = app.approved_event(&t.db, "hooks").await;
     let (_, events) = call(&app, &volt, "GET", "events?limit=50", None).await;
     let code: String = t
         .scalar("SELECT code FROM events WHERE id = $1", &[Arg::from(id)])
@@ -290,17 +291,7 @@ async fn a_webhook_that_is_down_then_up_gets_every_notification_once(t: TestDb) 
     assert!(queued >= published.len() as i64, "{}: {queued}", t.name);
     assert_eq!(queued % published.len() as i64, 0, "{}: {queued}", t.name);
 
-    let worker = DeliveryWorker::new(
-        t.db.clone(),
-        Peers::in_process(&t.db, cal(), inbound_handlers()),
-        clock.clone(),
-        RetryPolicy::default(),
-        7,
-    )
-    .with_peer(
-        RECIPIENT,
-        Arc::new(WebhookPeer::new(t.db.clone(), std::time::Duration::from_secs(5)).unwrap()),
-    );
+    let worker = worker_for(&t, clock.clone(), &[]);
     drain(&worker).await;
     assert_eq!(
         notifications(&t, "technical_failure").await,
@@ -429,6 +420,264 @@ async fn a_webhook_that_is_down_then_up_gets_every_notification_once(t: TestDb) 
     let (status, _) = call(&app, &volt, "GET", &format!("subscriptions/{sub_id}"), None).await;
     assert_eq!(status, 404, "{}", t.name);
     server.abort();
+    t.cleanup().await;
+}
+
+/// A rule of `program` as flow 9 carries it, in force from `effective_from`.
+fn rule_from(effective_from: chrono::NaiveDate) -> ProgramRule {
+    ProgramRule {
+        effective_from,
+        cycle: RuleCycle::Monthly,
+        week_start: 0,
+        max_events_per_cycle: 4,
+        max_minutes_per_cycle: 480,
+        min_gap_minutes: 720,
+        min_event_minutes: 30,
+        max_event_minutes: 240,
+        max_overrides: 2,
+        window_start_minute: 720,
+        window_end_minute: 1200,
+        activation_cost: 1.5,
+        burn_rate_factor: 1.2,
+        score_factor: 1.0,
+        overridable: true,
+    }
+}
+
+/// Queues flow 9 from a program side to the grid side, as a remote program system would
+/// send it.
+async fn send_rule(
+    t: &TestDb,
+    action: RuleAction,
+    program: &str,
+    rule: ProgramRule,
+    now: DateTime<Utc>,
+) {
+    let sync = ProgramRuleSync {
+        transaction_id: format!("RULE-{program}-{}", new_message_id()),
+        action,
+        program_code: program.into(),
+        rule,
+    };
+    let mut tx = t.db.begin().await.unwrap();
+    enqueue(
+        &mut tx,
+        &NewMessage {
+            message_id: new_message_id(),
+            flow: ProgramRuleSync::FLOW.as_str().into(),
+            correlation_id: None,
+            sender: "programs".into(),
+            recipient: "grid".into(),
+            payload: sync.to_payload(),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+each_backend!(each_change_of_a_program_is_notified_once_to_the_subscriptions_covering_it);
+async fn each_change_of_a_program_is_notified_once_to_the_subscriptions_covering_it(t: TestDb) {
+    with_demo(&t).await;
+    let clock = test_clock();
+    let app = spawn_app_at(&t, clock.clone()).await;
+    let worker = worker_for(&t, clock.clone(), &[]);
+    // Whatever the demo left in the outbox goes first: it is not what this test counts.
+    drain(&worker).await;
+    let bl = token_for(&t, &app, "bl", &["read_all", "write_subscriptions"], None).await;
+    let volt = token_for(
+        &t,
+        &app,
+        "volt",
+        &["read_targets", "write_subscriptions"],
+        Some("AGG-VOLTSHIFT"),
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got: Received = Arc::default();
+    let server = start_receiver(listener, got.clone()).await;
+    // The business-logic client hears of every program in 3.1's words; VoltShift's VEN of
+    // SMT-BYOD only, in 3.0's; and an EVENT subscription of nothing here.
+    for (token, body) in [
+        (
+            &bl,
+            json!({"clientName": "all programs", "objectOperations": [{"objects": ["PROGRAM"],
+            "operations": ["CREATE", "UPDATE", "DELETE"], "callbackUrl": hook, "bearerToken": "bl-hook"}]}),
+        ),
+        (
+            &volt,
+            json!({"clientName": "smt", "programID": "SMT-BYOD", "objectOperations": [{"objects": ["PROGRAM"],
+            "operations": ["POST", "PUT", "DELETE"], "callbackUrl": hook, "bearerToken": "volt-hook"}]}),
+        ),
+        (
+            &volt,
+            json!({"clientName": "events", "objectOperations": [{"objects": ["EVENT"],
+            "operations": ["POST", "PUT", "DELETE"], "callbackUrl": hook, "bearerToken": "event-hook"}]}),
+        ),
+    ] {
+        let (status, sub) = call(&app, token, "POST", "subscriptions", Some(body)).await;
+        assert_eq!(status, 201, "{}: {sub}", t.name);
+    }
+    let today = clock.now().date_naive();
+
+    // A program manager adds a rule to SMT-BYOD (active): flow 9 takes it to the grid side,
+    // where the OpenADR program SMT-BYOD is updated.
+    let smt: i64 = t
+        .scalar("SELECT id FROM programs WHERE code = 'SMT-BYOD'", &[])
+        .await;
+    gridflex::programs::rule::save_rule(
+        &t.db,
+        "pm",
+        smt,
+        &rule_from(today + chrono::Days::new(30)),
+        clock.now(),
+    )
+    .await
+    .unwrap();
+    drain(&worker).await;
+    // A program side links a program the grid side did not know (created), changes its rule
+    // (updated), then unlinks it (deleted: it was its only rule).
+    let from = today + chrono::Days::new(7);
+    for action in [RuleAction::Link, RuleAction::Change, RuleAction::Unlink] {
+        send_rule(&t, action, "HP-FLEX", rule_from(from), clock.now()).await;
+        drain(&worker).await;
+        clock.advance(Duration::minutes(1));
+    }
+    assert_eq!(notifications(&t, "queued").await, 0, "{}", t.name);
+    assert_eq!(notifications(&t, "delivered").await, 5, "{}", t.name);
+    let heard = |token: &str| -> Vec<(String, String)> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|(auth, _)| auth.as_deref() == Some(format!("Bearer {token}").as_str()))
+            .map(|(_, b)| {
+                assert_eq!(b["objectType"], "PROGRAM", "{b}");
+                assert_eq!(b["object"]["objectType"], "PROGRAM", "{b}");
+                (
+                    b["object"]["id"].as_str().unwrap().to_string(),
+                    b["operation"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pair = |p: &str, o: &str| (p.to_string(), o.to_string());
+    assert_eq!(
+        heard("bl-hook"),
+        vec![
+            pair("SMT-BYOD", "UPDATE"),
+            pair("HP-FLEX", "CREATE"),
+            pair("HP-FLEX", "UPDATE"),
+            pair("HP-FLEX", "DELETE"),
+        ],
+        "{}",
+        t.name
+    );
+    assert_eq!(
+        heard("volt-hook"),
+        vec![pair("SMT-BYOD", "PUT")],
+        "{}",
+        t.name
+    );
+    assert!(heard("event-hook").is_empty(), "{}", t.name);
+    {
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 5, "{}: each notification once", t.name);
+        let mut ids: Vec<&str> = got.iter().map(|(_, b)| b["id"].as_str().unwrap()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 5, "{}: no notification twice", t.name);
+    }
+    // The deleted program is gone from the VTN; SMT-BYOD is still there.
+    let (status, _) = call(&app, &bl, "GET", "programs/HP-FLEX", None).await;
+    assert_eq!(status, 404, "{}", t.name);
+    let (status, _) = call(&app, &bl, "GET", "programs/SMT-BYOD", None).await;
+    assert_eq!(status, 200, "{}", t.name);
+    server.abort();
+    t.cleanup().await;
+}
+
+each_backend!(a_callback_host_no_longer_allowed_is_not_called_and_its_message_is_parked);
+async fn a_callback_host_no_longer_allowed_is_not_called_and_its_message_is_parked(t: TestDb) {
+    with_demo(&t).await;
+    let clock = test_clock();
+    let app_clock: Arc<dyn Clock> = clock.clone();
+    let app = spawn_app_configured(&t, GridSettings::default(), |s| {
+        s.clock = app_clock;
+        s.simulated_clock = None;
+        s.openadr_callback_hosts = vec!["hooks.example.net".into()];
+    })
+    .await;
+    // Configured when it subscribed…
+    let volt = token_for(
+        &t,
+        &app,
+        "volt",
+        &["read_targets", "write_subscriptions"],
+        Some("AGG-VOLTSHIFT"),
+    )
+    .await;
+    let (status, sub) = call(
+        &app,
+        &volt,
+        "POST",
+        "subscriptions",
+        Some(json!({"clientName": "volt", "objectOperations": [{"objects": ["EVENT"],
+            "operations": ["POST", "PUT", "DELETE"], "callbackUrl": "http://hooks.example.net/openadr"}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{}: {sub}", t.name);
+    app.approved_event(&t.db, "moved").await;
+    let queued = notifications(&t, "queued").await;
+    assert!(queued > 0, "{}", t.name);
+
+    // …and no longer when the notifications go out (the process restarted without it).
+    let worker = worker_for(&t, clock.clone(), &[]);
+    drain(&worker).await;
+    assert_eq!(notifications(&t, "parked").await, queued, "{}", t.name);
+    let errors: Vec<String> = scalars(
+        &t.db,
+        "SELECT last_error FROM integration_messages WHERE flow = $1 AND attempts = 1",
+        &[Arg::from(FLOW)],
+    )
+    .await;
+    assert_eq!(errors.len() as i64, queued, "{}: one attempt each", t.name);
+    for e in &errors {
+        assert!(
+            e.contains("hooks.example.net") && e.contains("--openadr-callback-hosts"),
+            "{}: {e}",
+            t.name
+        );
+    }
+    // Parked, not retried: time passing sends nothing.
+    clock.advance(Duration::hours(2));
+    drain(&worker).await;
+    let attempts: i64 = t
+        .scalar(
+            "SELECT COUNT(*) FROM integration_attempts a JOIN integration_messages m ON m.id = a.message_pk
+             WHERE m.flow = $1",
+            &[Arg::from(FLOW)],
+        )
+        .await;
+    assert_eq!(attempts, queued, "{}", t.name);
+    // The monitor shows why.
+    let id: i64 = t
+        .scalar(
+            "SELECT MIN(id) FROM integration_messages WHERE flow = $1",
+            &[Arg::from(FLOW)],
+        )
+        .await;
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    let (status, html) = app.page(&admin, &format!("/monitor/{id}")).await;
+    assert_eq!(status, 200, "{}", t.name);
+    assert!(
+        html.contains("hooks.example.net") && html.contains("--openadr-callback-hosts"),
+        "{}",
+        t.name
+    );
     t.cleanup().await;
 }
 

@@ -231,6 +231,27 @@ pub async fn programs(
     }))
 }
 
+/// The program `code` read in `tx` (the transaction of a rule change): from its linked
+/// rules (`linked_only`, what `programs` shows), or from every rule stored of it (what it
+/// was, once the last one is unlinked). `None` when there is none such.
+pub async fn program_in(
+    tx: &mut Tx,
+    code: &str,
+    linked_only: bool,
+) -> Result<Option<ProgramRow>, DomainError> {
+    Ok(with_tx!(tx, |c| {
+        sqlx::query_as::<_, ProgramRow>(
+            "SELECT program_code, MIN(updated_at) AS created_at, MAX(updated_at) AS updated_at
+             FROM grid_program_rules WHERE program_code = $1 AND (linked OR NOT $2)
+             GROUP BY program_code",
+        )
+        .bind(code)
+        .bind(linked_only)
+        .fetch_optional(c)
+        .await?
+    }))
+}
+
 /// One published OpenADR event: the devices of one program, in one stage, that one
 /// aggregator controls.
 #[derive(Debug, Clone, sqlx::FromRow)]

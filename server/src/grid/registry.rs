@@ -145,6 +145,9 @@ pub(crate) async fn program_rule_sync(
     let sync: wire::ProgramRuleSync = decode(payload)?;
     let linked = sync.action != wire::RuleAction::Unlink;
     let rule = serde_json::to_string(&sync.rule).map_err(|e| HandlerError::Fault(e.into()))?;
+    let was_published = crate::db::openadr::program_in(tx, &sync.program_code, true)
+        .await?
+        .is_some();
     store::upsert_program_rule(
         tx,
         &sync.program_code,
@@ -154,6 +157,9 @@ pub(crate) async fn program_rule_sync(
         now,
     )
     .await?;
+    // The program as OpenADR shows it changed too: its subscribers hear of it in this
+    // transaction, so a rule that is rolled back notifies nobody.
+    crate::openadr::notify::program_changed(tx, &sync.program_code, was_published, now).await?;
     Ok(
         json!({"transactionId": sync.transaction_id, "programCode": sync.program_code, "status": "ACCEPTED"}),
     )

@@ -23,6 +23,9 @@ pub enum DeliveryError {
     },
     /// The peer could not be reached or failed; try again later.
     Technical(String),
+    /// The message may not be sent as things are configured (say, its destination is no
+    /// longer allowed): parked at once, for an operator to resubmit once that is fixed.
+    Park(String),
 }
 
 /// `now` is the sender's clock: a peer in this process handles the message at that time (so

@@ -159,6 +159,10 @@ impl DeliveryWorker {
                         });
                         AttemptOutcome::Technical { error, retry_at }
                     }
+                    Err(DeliveryError::Park(error)) => AttemptOutcome::Technical {
+                        error,
+                        retry_at: None,
+                    },
                 };
                 match &outcome {
                     AttemptOutcome::Delivered { .. } => report.delivered += 1,

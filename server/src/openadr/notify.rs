@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::objects::{event_json, resources_in};
-use super::subscription::{ObjectOperation, Operation};
+use super::objects::{event_json, program_json, resources_in};
+use super::subscription::{check_callback, ObjectOperation, Operation};
 use crate::db::openadr::{self as store, PUBLISHED_STATES};
 use crate::db::openadr_subscription as subscriptions;
 use crate::db::{Db, Tx};
@@ -123,17 +123,52 @@ pub async fn event_status_changed(
     Ok(queued)
 }
 
+/// The program `code` changed in `tx` (a rule of it linked, changed or unlinked by flow 9);
+/// `was_published` says whether it was an OpenADR program before (had a linked rule). It
+/// is created (its first linked rule), updated (still linked) or deleted (its last rule
+/// unlinked), and every subscription covering it hears of it — programs target nobody, so
+/// a VEN's subscriptions hear of them too.
+pub async fn program_changed(
+    tx: &mut Tx,
+    code: &str,
+    was_published: bool,
+    now: DateTime<Utc>,
+) -> Result<usize, DomainError> {
+    let after = store::program_in(tx, code, true).await?;
+    let (op, row) = match (was_published, after) {
+        (false, Some(row)) => (Operation::Create, row),
+        (true, Some(row)) => (Operation::Update, row),
+        (true, None) => match store::program_in(tx, code, false).await? {
+            Some(row) => (Operation::Delete, row),
+            None => return Ok(0),
+        },
+        (false, None) => return Ok(0),
+    };
+    let object = program_json(&row);
+    notify(tx, "PROGRAM", Some(code), None, op, &object, now).await
+}
+
 /// Delivers notifications: `POST callbackUrl` with the notification as the body and the
 /// entry's bearer token, read from the subscription at the time of the call. A 2xx answer
 /// is delivered; 400–499 but 408 and 429 is the receiver refusing it (not retried); no
-/// answer, 408, 429 and 5xx are retried. A deleted subscription is not called.
+/// answer, 408, 429 and 5xx are retried. A deleted subscription is not called. The callback
+/// host is checked again before each call against the hosts allowed now (the configuration
+/// may have changed since the subscription was accepted): one no longer allowed is not
+/// called, and the message is parked naming the host and the setting.
 pub struct WebhookPeer {
     db: Db,
     client: reqwest::Client,
+    callback_hosts: Vec<String>,
 }
 
 impl WebhookPeer {
-    pub fn new(db: Db, timeout: Duration) -> Result<WebhookPeer, reqwest::Error> {
+    /// `callback_hosts`: the hosts besides loopback that may be called back
+    /// (`--openadr-callback-hosts`), as this process was configured.
+    pub fn new(
+        db: Db,
+        timeout: Duration,
+        callback_hosts: Vec<String>,
+    ) -> Result<WebhookPeer, reqwest::Error> {
         Ok(WebhookPeer {
             db,
             client: reqwest::Client::builder()
@@ -141,6 +176,7 @@ impl WebhookPeer {
                 .connect_timeout(timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
+            callback_hosts,
         })
     }
 }
@@ -159,6 +195,11 @@ impl Peer for WebhookPeer {
                 ack: None,
             });
         };
+        if let Err(why) = check_callback(url, &self.callback_hosts) {
+            return Err(DeliveryError::Park(format!(
+                "not sent to {url}: {why}; allow the host there and resubmit"
+            )));
+        }
         let stored = subscriptions::object_operations(&self.db, sub)
             .await
             .map_err(|e| DeliveryError::Technical(e.to_string()))?;

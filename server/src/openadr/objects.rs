@@ -67,7 +67,8 @@ pub fn parse_event_id(id: &str) -> Option<(i64, i64, &str)> {
     Some((stage, aggregator, program))
 }
 
-fn program_json(row: &store::ProgramRow) -> Value {
+/// A program as OpenADR shows it (its code is its id and name).
+pub fn program_json(row: &store::ProgramRow) -> Value {
     json!({
         "id": row.program_code,
         "createdDateTime": rfc3339(row.created_at),

@@ -326,7 +326,7 @@ pub async fn create_report(
         )?);
     }
     let report_id = format!("rpt-{}", &generate_token()[4..28]);
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     store::insert_report(
         &mut tx,

@@ -8,7 +8,7 @@ pub mod published;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc, Weekday};
 use gridflex::calendar::Calendar;
 use gridflex::clock::{Clock, ManualClock, OffsetClock};
 pub use gridflex::db::Arg;
@@ -533,6 +533,74 @@ impl TestApp {
         to.trim_start_matches("/events/")
             .parse()
             .unwrap_or_else(|_| panic!("redirect to the new event, got {to}"))
+    }
+
+    /// An event of the demo's "Riverside evening shave" strategy, two hours from three hours
+    /// after the app's now (on a quarter hour), created, planned and submitted through the
+    /// REST API by an operator token named after it; returns its id.
+    pub async fn submitted_event(&self, db: &Db, name: &str) -> i64 {
+        let op = gridflex::auth::create_token(db, "test", &format!("op-{name}"), "operator")
+            .await
+            .expect("operator token");
+        let strategy: i64 = scalar(
+            db,
+            "SELECT id FROM strategies WHERE name = $1",
+            &[Arg::from("Riverside evening shave")],
+        )
+        .await;
+        let start = self
+            .events
+            .now()
+            .duration_trunc(Duration::minutes(15))
+            .expect("quarter hour")
+            + Duration::hours(3);
+        let body = serde_json::json!({"strategyId": strategy, "name": name,
+            "startsAt": start.to_rfc3339(), "endsAt": (start + Duration::hours(2)).to_rfc3339()});
+        let res = self.api_post(&op, "/api/v1/events", &body).await;
+        assert_eq!(res.status(), 200, "create {name}");
+        let body: serde_json::Value = res.json().await.expect("event");
+        let id = body["id"].as_i64().expect("event id");
+        for action in ["plan", "submit"] {
+            let res = self
+                .api_post(
+                    &op,
+                    &format!("/api/v1/events/{id}/{action}"),
+                    &serde_json::json!({}),
+                )
+                .await;
+            let status = res.status();
+            assert_eq!(
+                status,
+                200,
+                "{action} {name}: {}",
+                res.text().await.unwrap_or_default()
+            );
+        }
+        id
+    }
+
+    /// Like [`TestApp::submitted_event`], then approved by an approver token: its stages
+    /// are published (OpenADR events for the aggregators' devices among them).
+    pub async fn approved_event(&self, db: &Db, name: &str) -> i64 {
+        let id = self.submitted_event(db, name).await;
+        let ap = gridflex::auth::create_token(db, "test", &format!("ap-{name}"), "approver")
+            .await
+            .expect("approver token");
+        let res = self
+            .api_post(
+                &ap,
+                &format!("/api/v1/events/{id}/approve"),
+                &serde_json::json!({}),
+            )
+            .await;
+        let status = res.status();
+        assert_eq!(
+            status,
+            200,
+            "approve {name}: {}",
+            res.text().await.unwrap_or_default()
+        );
+        id
     }
 
     /// Signs in through the login form; returns the redirect target.
