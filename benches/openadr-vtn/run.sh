@@ -70,7 +70,9 @@ if want openleadr; then
   fi
 fi
 log "building GridFlex and the driver ($PROFILE)"
-(cd "$REPO" && cargo build -q -p server --bin gridflex --profile "$PROFILE" && cargo bench -q -p server --bench openadr --profile "$PROFILE" --no-run)
+# `cargo bench` builds the gridflex binary too, with the features the benches unify to (a
+# separate `cargo build --bin gridflex` would build the dependencies a second time).
+(cd "$REPO" && cargo bench -q -p server --bench openadr --profile "$PROFILE" --no-run)
 case "$PROFILE" in dev) GRIDFLEX=${CARGO_TARGET_DIR:-$REPO/target}/debug/gridflex ;; *) GRIDFLEX=${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE/gridflex ;; esac
 
 export OADR_BENCH_SECS=$SECS OADR_BENCH_CLIENTS=$CLIENTS OADR_BENCH_OUT=$RESULTS

@@ -60,7 +60,9 @@ async fn main() -> anyhow::Result<()> {
         "drive" => drive().await,
         "seed-gridflex" => seed_gridflex().await,
         "seed-openleadr" => seed_openleadr().await,
-        other => bail!("OADR_BENCH_MODE: unknown mode `{other}` (drive, seed-gridflex, seed-openleadr)"),
+        other => {
+            bail!("OADR_BENCH_MODE: unknown mode `{other}` (drive, seed-gridflex, seed-openleadr)")
+        }
     }
 }
 
@@ -98,15 +100,38 @@ async fn seed_gridflex() -> anyhow::Result<()> {
         &mut tx,
         "strategies",
         &[
-            "id", "name", "description", "zone_node_ids", "program_codes", "device_groups",
-            "event_type", "priority", "ba_check", "objective", "control_level",
-            "override_rules", "created_by", "created_at", "updated_at",
+            "id",
+            "name",
+            "description",
+            "zone_node_ids",
+            "program_codes",
+            "device_groups",
+            "event_type",
+            "priority",
+            "ba_check",
+            "objective",
+            "control_level",
+            "override_rules",
+            "created_by",
+            "created_at",
+            "updated_at",
         ],
         &[vec![
-            strategy.into(), "OpenADR bench".into(), "benchmark events".into(), "[]".into(),
-            "[]".into(), "{\"deviceTypes\":[],\"feederIds\":[]}".into(), "Economic".into(),
-            2i64.into(), false.into(), "Manual".into(), "full".into(), false.into(),
-            "bench".into(), now.into(), now.into(),
+            strategy.into(),
+            "OpenADR bench".into(),
+            "benchmark events".into(),
+            "[]".into(),
+            "[]".into(),
+            "{\"deviceTypes\":[],\"feederIds\":[]}".into(),
+            "Economic".into(),
+            2i64.into(),
+            false.into(),
+            "Manual".into(),
+            "full".into(),
+            false.into(),
+            "bench".into(),
+            now.into(),
+            now.into(),
         ]],
     )
     .await?;
@@ -116,14 +141,24 @@ async fn seed_gridflex() -> anyhow::Result<()> {
     let rows: Vec<Vec<Arg>> = (0..PROGRAMS)
         .map(|i| {
             vec![
-                program(i).into(), effective.into(), "{}".into(), true.into(), now.into(),
+                program(i).into(),
+                effective.into(),
+                "{}".into(),
+                true.into(),
+                now.into(),
             ]
         })
         .collect();
     insert_rows(
         &mut tx,
         "grid_program_rules",
-        &["program_code", "effective_from", "rule_json", "linked", "updated_at"],
+        &[
+            "program_code",
+            "effective_from",
+            "rule_json",
+            "linked",
+            "updated_at",
+        ],
         &rows,
     )
     .await?;
@@ -132,9 +167,14 @@ async fn seed_gridflex() -> anyhow::Result<()> {
     let rows: Vec<Vec<Arg>> = (0..VENS)
         .map(|i| {
             vec![
-                aggregator(i).into(), format!("Aggregator {i}").into(), "ACTIVE".into(),
-                effective.into(), "Bench contact".into(), format!("agg{i}@example.com").into(),
-                program(i % PROGRAMS).into(), now.into(),
+                aggregator(i).into(),
+                format!("Aggregator {i}").into(),
+                "ACTIVE".into(),
+                effective.into(),
+                "Bench contact".into(),
+                format!("agg{i}@example.com").into(),
+                program(i % PROGRAMS).into(),
+                now.into(),
             ]
         })
         .collect();
@@ -142,8 +182,14 @@ async fn seed_gridflex() -> anyhow::Result<()> {
         &mut tx,
         "grid_aggregators",
         &[
-            "external_ref", "name", "status", "start_date", "contact_name", "contact_email",
-            "program_codes", "updated_at",
+            "external_ref",
+            "name",
+            "status",
+            "start_date",
+            "contact_name",
+            "contact_email",
+            "program_codes",
+            "updated_at",
         ],
         &rows,
     )
@@ -156,9 +202,16 @@ async fn seed_gridflex() -> anyhow::Result<()> {
         .map(|(k, id)| {
             let (agg, n) = (k / DEVICES_PER_VEN, k % DEVICES_PER_VEN);
             vec![
-                (*id).into(), "BENCHHE".into(), format!("{}-D{n}", aggregator(agg)).into(),
-                (k as i64 + 1).into(), program(agg % PROGRAMS).into(), "thermostat".into(),
-                1.5f64.into(), "registered".into(), now.into(), now.into(),
+                (*id).into(),
+                "BENCHHE".into(),
+                format!("{}-D{n}", aggregator(agg)).into(),
+                (k as i64 + 1).into(),
+                program(agg % PROGRAMS).into(),
+                "thermostat".into(),
+                1.5f64.into(),
+                "registered".into(),
+                now.into(),
+                now.into(),
                 Arg::OptText(Some(aggregator(agg))),
             ]
         })
@@ -167,15 +220,30 @@ async fn seed_gridflex() -> anyhow::Result<()> {
         &mut tx,
         "grid_devices",
         &[
-            "id", "head_end", "nic_id", "enrollment_id", "program_code", "device_type",
-            "nominal_kw", "status", "registered_at", "updated_at", "aggregator_ref",
+            "id",
+            "head_end",
+            "nic_id",
+            "enrollment_id",
+            "program_code",
+            "device_type",
+            "nominal_kw",
+            "status",
+            "registered_at",
+            "updated_at",
+            "aggregator_ref",
         ],
         &rows,
     )
     .await?;
 
     // Event i: aggregator 0 (the benchmark VEN) when i is even, else one of the others.
-    let event_aggregator = |i: usize| if i % 2 == 0 { 0 } else { 1 + (i / 2) % (VENS - 1) };
+    let event_aggregator = |i: usize| {
+        if i % 2 == 0 {
+            0
+        } else {
+            1 + (i / 2) % (VENS - 1)
+        }
+    };
     let event_ids = reserve_ids(&mut tx, "events", EVENTS).await?;
     let stage_ids = reserve_ids(&mut tx, "event_stages", EVENTS).await?;
     let mut events = Vec::with_capacity(EVENTS);
@@ -187,15 +255,35 @@ async fn seed_gridflex() -> anyhow::Result<()> {
         let ends = starts + chrono::Duration::hours(1);
         let prog = program(i % PROGRAMS);
         events.push(vec![
-            event.into(), format!("EV-{i:05}").into(), format!("Bench event {i}").into(),
-            strategy.into(), "Scheduled".into(), starts.into(), ends.into(), "[]".into(),
-            format!("[\"{prog}\"]").into(), "{\"deviceTypes\":[],\"feederIds\":[]}".into(),
-            "Economic".into(), 2i64.into(), false.into(), "Manual".into(), "full".into(),
-            false.into(), "bench".into(), now.into(), now.into(),
+            event.into(),
+            format!("EV-{i:05}").into(),
+            format!("Bench event {i}").into(),
+            strategy.into(),
+            "Scheduled".into(),
+            starts.into(),
+            ends.into(),
+            "[]".into(),
+            format!("[\"{prog}\"]").into(),
+            "{\"deviceTypes\":[],\"feederIds\":[]}".into(),
+            "Economic".into(),
+            2i64.into(),
+            false.into(),
+            "Manual".into(),
+            "full".into(),
+            false.into(),
+            "bench".into(),
+            now.into(),
+            now.into(),
         ]);
         stages.push(vec![
-            stage.into(), event.into(), 1i64.into(), format!("EV-{i:05}-S1").into(),
-            starts.into(), ends.into(), 3.0f64.into(), (DEVICES_PER_EVENT as i64).into(),
+            stage.into(),
+            event.into(),
+            1i64.into(),
+            format!("EV-{i:05}-S1").into(),
+            starts.into(),
+            ends.into(),
+            3.0f64.into(),
+            (DEVICES_PER_EVENT as i64).into(),
             "scheduled".into(),
         ]);
         let agg = event_aggregator(i);
@@ -203,8 +291,12 @@ async fn seed_gridflex() -> anyhow::Result<()> {
             // Consecutive events of one aggregator take turns among its devices.
             let slot = (i / 2 * DEVICES_PER_EVENT + n) % DEVICES_PER_VEN;
             stage_devices.push(vec![
-                stage.into(), event.into(), device_ids[agg * DEVICES_PER_VEN + slot].into(),
-                prog.clone().into(), 1.5f64.into(), "reserved".into(),
+                stage.into(),
+                event.into(),
+                device_ids[agg * DEVICES_PER_VEN + slot].into(),
+                prog.clone().into(),
+                1.5f64.into(),
+                "reserved".into(),
             ]);
         }
     }
@@ -212,10 +304,25 @@ async fn seed_gridflex() -> anyhow::Result<()> {
         &mut tx,
         "events",
         &[
-            "id", "code", "name", "strategy_id", "status", "starts_at", "ends_at",
-            "zone_node_ids", "program_codes", "device_groups", "event_type", "priority",
-            "ba_check", "objective", "control_level", "override_rules", "created_by",
-            "created_at", "updated_at",
+            "id",
+            "code",
+            "name",
+            "strategy_id",
+            "status",
+            "starts_at",
+            "ends_at",
+            "zone_node_ids",
+            "program_codes",
+            "device_groups",
+            "event_type",
+            "priority",
+            "ba_check",
+            "objective",
+            "control_level",
+            "override_rules",
+            "created_by",
+            "created_at",
+            "updated_at",
         ],
         &events,
     )
@@ -224,8 +331,15 @@ async fn seed_gridflex() -> anyhow::Result<()> {
         &mut tx,
         "event_stages",
         &[
-            "id", "event_id", "seq", "external_id", "starts_at", "ends_at", "expected_kw",
-            "device_count", "status",
+            "id",
+            "event_id",
+            "seq",
+            "external_id",
+            "starts_at",
+            "ends_at",
+            "expected_kw",
+            "device_count",
+            "status",
         ],
         &stages,
     )
@@ -233,7 +347,14 @@ async fn seed_gridflex() -> anyhow::Result<()> {
     insert_rows(
         &mut tx,
         "event_stage_devices",
-        &["stage_id", "event_id", "grid_device_id", "program_code", "expected_kw", "status"],
+        &[
+            "stage_id",
+            "event_id",
+            "grid_device_id",
+            "program_code",
+            "expected_kw",
+            "status",
+        ],
         &stage_devices,
     )
     .await?;
@@ -247,16 +368,24 @@ async fn seed_gridflex() -> anyhow::Result<()> {
         .map(String::from)
         .to_vec();
     let bl_scopes: Vec<String> = [
-        "read_all", "write_programs", "write_events", "write_vens", "write_subscriptions",
+        "read_all",
+        "write_programs",
+        "write_events",
+        "write_vens",
+        "write_subscriptions",
     ]
     .map(String::from)
     .to_vec();
     let ven = gridflex::openadr::auth::create_client(
-        &db, "bench", "bench-ven", &ven_scopes, Some(&aggregator(0)),
+        &db,
+        "bench",
+        "bench-ven",
+        &ven_scopes,
+        Some(&aggregator(0)),
     )
     .await?;
-    let bl = gridflex::openadr::auth::create_client(&db, "bench", "bench-bl", &bl_scopes, None)
-        .await?;
+    let bl =
+        gridflex::openadr::auth::create_client(&db, "bench", "bench-bl", &bl_scopes, None).await?;
     std::fs::write(
         &creds,
         format!(
@@ -279,7 +408,12 @@ async fn seed_gridflex() -> anyhow::Result<()> {
 // HTTP helpers
 // ---------------------------------------------------------------------------------------
 
-async fn token(http: &reqwest::Client, url: &str, id: &str, secret: &str) -> anyhow::Result<String> {
+async fn token(
+    http: &reqwest::Client,
+    url: &str,
+    id: &str,
+    secret: &str,
+) -> anyhow::Result<String> {
     let res = http
         .post(url)
         .form(&[
@@ -427,7 +561,12 @@ async fn seed_openleadr() -> anyhow::Result<()> {
     let created = post_all(&http, &format!("{base}programs"), &bl, programs, 8).await?;
     let program_ids: Vec<String> = created
         .iter()
-        .map(|p| p["id"].as_str().map(String::from).context("program without id"))
+        .map(|p| {
+            p["id"]
+                .as_str()
+                .map(String::from)
+                .context("program without id")
+        })
         .collect::<anyhow::Result<_>>()?;
     let start = first_start();
     let events: Vec<Value> = (0..EVENTS)
@@ -588,10 +727,16 @@ async fn drive() -> anyhow::Result<()> {
     let page = get_json(&http, &events_url, &ven).await?;
     let page = page.as_array().context("events: not a list")?;
     if page.len() != 50 {
-        bail!("the VEN's first page of events holds {} events, not 50: is the VTN seeded?", page.len());
+        bail!(
+            "the VEN's first page of events holds {} events, not 50: is the VTN seeded?",
+            page.len()
+        );
     }
     let first = &page[0];
-    let event_id = first["id"].as_str().context("event without id")?.to_string();
+    let event_id = first["id"]
+        .as_str()
+        .context("event without id")?
+        .to_string();
     let resource = first["targets"]
         .as_array()
         .and_then(|t| t.get(1))
