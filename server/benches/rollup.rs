@@ -1,30 +1,51 @@
 //! Grid roll-up benchmark on SQLite: loads the demo utility (1,000,000 devices unless
 //! GRIDFLEX_BENCH_DEVICES says otherwise) into a fresh file, then prints the median and p95
-//! time of rolling the forecast and the enrolled kW up the network, and of one zone forecast.
+//! server time of the network page and the forecast page (both read the figures maintained
+//! per transformer and feeder, migration 0024), each beside a floor measured in the same run:
+//! the plain read of the rows that page cannot do without.
 //!
 //! cargo bench -p server --bench rollup
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use gridflex::calendar::align;
+use app::model::{Role, Viewer};
+use app::port::{ForecastPort, NetworkPort};
+use app::query::{ForecastQuery, NetworkQuery};
+use chrono::{Duration as Span, Utc};
+use gridflex::calendar::{align, Calendar};
+use gridflex::clock::{Clock, ManualClock};
 use gridflex::db::{Db, DbOptions};
 use gridflex::demo::{self, DemoSize};
-use gridflex::grid::forecast::{reduction_factors, zone_baseline, HORIZON_INTERVALS};
-use gridflex::grid::rollup::network_rollup;
+use gridflex::grid::forecast::{reduction_factors, zone_baseline, HISTORY_DAYS, HORIZON_INTERVALS};
+use gridflex::grid::forecast_service::ForecastService;
+use gridflex::grid::network_service::NetworkService;
+use gridflex::programs::program_service::ProgramService;
 use gridflex::with_db;
 
-const RUNS: usize = 21;
+const RUNS: usize = 41;
 
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "{name:<58} median {:>8.2} ms   p95 {:>8.2} ms   max {:>8.2} ms",
+        "{name:<62} median {:>8.2} ms   p95 {:>8.2} ms",
         ms(samples[samples.len() / 2]),
         ms(samples[samples.len() * 95 / 100]),
-        ms(samples[samples.len() - 1])
     );
+}
+
+/// Runs `f` [`RUNS`] times and reports its times.
+macro_rules! measure {
+    ($name:expr, $body:expr) => {{
+        let mut samples = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            $body;
+            samples.push(t.elapsed());
+        }
+        report(&$name, samples);
+    }};
 }
 
 #[tokio::main]
@@ -37,20 +58,14 @@ async fn main() -> anyhow::Result<()> {
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let db = Db::connect(&DbOptions::new(&url)).await?;
     gridflex::startup::migrate(&db).await?;
+    let cal = Calendar::default();
 
     println!("GridFlex grid roll-up benchmark — SQLite, {devices} devices\n");
     let now = Utc::now();
     let t = Instant::now();
-    let summary = demo::load_demo_at(
-        &db,
-        gridflex::calendar::Calendar::default(),
-        DemoSize(devices),
-        demo::DEFAULT_SEED,
-        now,
-    )
-    .await?;
+    let summary = demo::load_demo_at(&db, cal, DemoSize(devices), demo::DEFAULT_SEED, now).await?;
     println!(
-        "{:<58} {:>8.1} s   ({} devices)",
+        "{:<62} {:>8.1} s   ({} devices)",
         "load the demo utility (with load history and weather)",
         t.elapsed().as_secs_f64(),
         summary.devices
@@ -59,58 +74,114 @@ async fn main() -> anyhow::Result<()> {
         .execute(p)
         .await
         .map(|_| ()))?;
-    let registered: i64 = with_db!(&db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM grid_devices WHERE status = 'registered'"
+    let (registered, transformers): (i64, i64) = with_db!(&db, |p| sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM grid_devices WHERE status = 'registered'),
+                (SELECT COUNT(*) FROM network_nodes WHERE kind = 'transformer')"
+    )
+    .fetch_one(p)
+    .await)?;
+    println!("{registered} registered grid devices under {transformers} transformers\n");
+
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));
+    let programs = ProgramService::new(db.clone(), clock.clone(), cal);
+    let network = NetworkService::new(db.clone(), clock.clone(), programs);
+    let forecasts = ForecastService::new(db.clone(), clock, cal);
+    let viewer = Viewer {
+        user_id: 0,
+        username: "bench".into(),
+        display_name: "Bench".into(),
+        role: Role::Admin,
+    };
+    let (sub, feeder): (i64, i64) = with_db!(&db, |p| sqlx::query_as(
+        "SELECT s.id, f.id FROM network_current s JOIN network_current f ON f.parent_id = s.id
+         WHERE s.kind = 'substation' ORDER BY s.code, f.code LIMIT 1"
     )
     .fetch_one(p)
     .await)?;
 
-    let mut samples = Vec::new();
-    let mut nodes = 0;
-    for _ in 0..RUNS {
-        let t = Instant::now();
-        let r = network_rollup(&db, gridflex::calendar::Calendar::default(), now).await?;
-        samples.push(t.elapsed());
-        nodes = r.nodes.len();
-    }
-    report(
-        &format!("network roll-up ({nodes} nodes, {registered} registered devices)"),
-        samples,
+    // The network page: both sides' feeder rows and the nodes above them.
+    measure!(
+        "network page, all substations and feeders",
+        network
+            .network(&viewer, &NetworkQuery { feeder: None })
+            .await?
+    );
+    measure!(
+        "network page, one feeder with its transformers",
+        network
+            .network(
+                &viewer,
+                &NetworkQuery {
+                    feeder: Some(feeder)
+                }
+            )
+            .await?
+    );
+    measure!(
+        "  floor: read both sides' feeder figures (one query each)",
+        with_db!(&db, |p| {
+            let grid: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT x.node_id, x.service_points FROM grid_node_figures x
+                 JOIN network_nodes f ON f.id = x.node_id WHERE f.kind = 'feeder'",
+            )
+            .fetch_all(p)
+            .await?;
+            let program: Vec<(i64, i64, f64)> = sqlx::query_as(
+                "SELECT x.node_id, x.devices, x.kw FROM enrolled_node_figures x
+                 JOIN program_network_nodes f ON f.id = x.node_id WHERE f.kind = 'feeder'",
+            )
+            .fetch_all(p)
+            .await?;
+            Ok::<_, sqlx::Error>((grid, program))
+        })?
     );
 
-    let sub: i64 = with_db!(&db, |p| sqlx::query_scalar(
-        "SELECT id FROM network_nodes WHERE kind = 'substation' ORDER BY code LIMIT 1"
-    )
-    .fetch_one(p)
-    .await)?;
+    // The forecast page: the roll-up of every substation and feeder, one substation's zone.
+    measure!(
+        "forecast page, one substation",
+        forecasts
+            .forecast(&viewer, &ForecastQuery { nodes: vec![sub] })
+            .await?
+    );
+    measure!(
+        "forecast page, nothing chosen (roll-up only)",
+        forecasts
+            .forecast(&viewer, &ForecastQuery { nodes: vec![] })
+            .await?
+    );
     let start = align(now);
-    let mut samples = Vec::new();
-    for _ in 0..RUNS {
-        let t = Instant::now();
-        zone_baseline(
-            &db,
-            gridflex::calendar::Calendar::default(),
-            &[sub],
-            start,
-            HORIZON_INTERVALS,
+    let history_from = start - Span::days(HISTORY_DAYS);
+    let rows: i64 = with_db!(&db, |p| {
+        sqlx::query_scalar(
+        "SELECT COUNT(*) FROM feeder_load_history WHERE interval_start >= $1 AND interval_start < $2"
+    )
+    .bind(history_from)
+    .bind(start)
+    .fetch_one(p)
+    .await
+    })?;
+    measure!(
+        format!("  floor: read the feeders' {HISTORY_DAYS}-day load history ({rows} rows)"),
+        with_db!(&db, |p| sqlx::query_as::<
+            _,
+            (i64, chrono::DateTime<Utc>, f64),
+        >(
+            "SELECT feeder_id, interval_start, kw FROM feeder_load_history
+             WHERE interval_start >= $1 AND interval_start < $2"
         )
-        .await?;
-        samples.push(t.elapsed());
-    }
-    report("48-hour baseline of one substation", samples);
-    let mut samples = Vec::new();
-    for _ in 0..RUNS {
-        let t = Instant::now();
-        reduction_factors(
-            &db,
-            gridflex::calendar::Calendar::default(),
-            start,
-            HORIZON_INTERVALS,
-        )
-        .await?;
-        samples.push(t.elapsed());
-    }
-    report("48-hour reduction factors (all device types)", samples);
+        .bind(history_from)
+        .bind(start)
+        .fetch_all(p)
+        .await)?
+    );
+    measure!(
+        "48-hour baseline of one substation",
+        zone_baseline(&db, cal, &[sub], start, HORIZON_INTERVALS).await?
+    );
+    measure!(
+        "48-hour reduction factors (all device types)",
+        reduction_factors(&db, cal, start, HORIZON_INTERVALS).await?
+    );
     db.close().await;
     Ok(())
 }

@@ -189,8 +189,6 @@ pub async fn build_app(
     let programs = ProgramService::new(db.clone(), clock.clone(), calendar);
     // The network page adds the program side's enrolment to the grid's model by code.
     let network = NetworkService::new(db.clone(), clock.clone(), programs.clone());
-    // Warm the network roll-up so the first home page does not wait for it.
-    network.refresh_in_background();
     // site_root points at an empty folder: nothing is served from disk by Leptos.
     let leptos_options = LeptosOptions::builder()
         .output_name("gridflex")

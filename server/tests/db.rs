@@ -7,6 +7,7 @@ use chrono::Duration;
 use common::*;
 use gridflex::db::audit::{self, ChainCheck, NewAuditEntry};
 use gridflex::db::program_network;
+use gridflex::db::registry::{self, RegisteredDevice};
 use gridflex::programs::enrollment::{change_status, EnrollmentAction};
 use gridflex::with_db;
 
@@ -16,7 +17,7 @@ async fn sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
         // Without PostgreSQL the SQLite side is still checked to be complete.
         let t = TestDb::sqlite().await;
         let n: i64 = t.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\' AND name <> 'sessions'").await;
-        assert_eq!(n, 55, "every table of the schema");
+        assert_eq!(n, 57, "every table of the schema");
         return;
     };
     let lite = TestDb::sqlite().await;
@@ -174,6 +175,176 @@ async fn moving_a_transformer_keeps_history_and_moves_what_hangs_below(t: TestDb
     )
     .await;
     assert_eq!(stale, 0, "{}: enrollments follow the transformer", t.name);
+    t.cleanup().await;
+}
+
+each_backend!(the_network_figures_follow_the_demo_status_changes_and_registrations);
+async fn the_network_figures_follow_the_demo_status_changes_and_registrations(t: TestDb) {
+    with_demo(&t).await;
+    assert_eq!(
+        node_figures_out_of_step(&t).await,
+        vec![],
+        "{}: the demo's figures are counted",
+        t.name
+    );
+    let figures_with_devices: i64 = t
+        .count(
+            "SELECT (SELECT COUNT(*) FROM grid_node_figures WHERE registered_devices > 0)
+                  + (SELECT COUNT(*) FROM enrolled_node_figures WHERE devices > 0)",
+        )
+        .await;
+    assert!(
+        figures_with_devices > 0,
+        "{}: the check compares something",
+        t.name
+    );
+
+    // Activating a pending enrollment adds its active devices at its transformer and feeder.
+    let (pending, transformer, devices): (i64, i64, i64) = with_db!(&t.db, |p| {
+        sqlx::query_as(
+            "SELECT e.id, l.transformer_id, COUNT(*) FROM enrollments e
+             JOIN device_locations l ON l.id = e.location_id
+             JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
+             JOIN devices d ON d.id = ed.device_id AND d.status = 'active'
+             WHERE e.status = 'PENDING' GROUP BY e.id, l.transformer_id ORDER BY e.id LIMIT 1",
+        )
+        .fetch_one(p)
+        .await
+        .unwrap()
+    });
+    let enrolled_at = |node: i64| {
+        let db = t.db.clone();
+        async move {
+            scalar_opt::<i64>(
+                &db,
+                "SELECT devices FROM enrolled_node_figures WHERE node_id = $1",
+                &[Arg::from(node)],
+            )
+            .await
+            .unwrap_or(0)
+        }
+    };
+    let feeder: i64 = scalar(
+        &t.db,
+        "SELECT parent_id FROM program_network_edges WHERE child_id = $1 AND valid_to IS NULL",
+        &[Arg::from(transformer)],
+    )
+    .await;
+    let (xf_before, feeder_before) = (enrolled_at(transformer).await, enrolled_at(feeder).await);
+    change_status(
+        &t.db,
+        cal(),
+        pending,
+        EnrollmentAction::Activate,
+        "manager",
+        "registered",
+        test_now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (enrolled_at(transformer).await, enrolled_at(feeder).await),
+        (xf_before + devices, feeder_before + devices),
+        "{}",
+        t.name
+    );
+    change_status(
+        &t.db,
+        cal(),
+        pending,
+        EnrollmentAction::Unenroll,
+        "manager",
+        "moved away",
+        test_now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(enrolled_at(transformer).await, xf_before, "{}", t.name);
+    assert_eq!(
+        node_figures_out_of_step(&t).await,
+        vec![],
+        "{}: after the status changes",
+        t.name
+    );
+
+    // Registrations, unregistrations, a device moving transformer and a new service point.
+    let grid: Vec<(i64, i64)> =
+        with_db!(&t.db, |p| {
+            sqlx::query_as(
+        "SELECT id, parent_id FROM network_current WHERE kind = 'transformer' ORDER BY id LIMIT 2"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap()
+        });
+    let ((xf_a, feeder_a), (xf_b, _)) = (grid[0], grid[1]);
+    let registered_at = |node: i64| {
+        let db = t.db.clone();
+        async move {
+            scalar_opt::<i64>(
+                &db,
+                "SELECT registered_devices FROM grid_node_figures WHERE node_id = $1",
+                &[Arg::from(node)],
+            )
+            .await
+            .unwrap_or(0)
+        }
+    };
+    let (a_before, b_before, fa_before) = (
+        registered_at(xf_a).await,
+        registered_at(xf_b).await,
+        registered_at(feeder_a).await,
+    );
+    let nics = ["FIG-1", "FIG-2", "FIG-3"];
+    let devices: Vec<RegisteredDevice> = nics
+        .iter()
+        .map(|nic| RegisteredDevice {
+            head_end: "HE-FIG",
+            nic_id: nic,
+            device_type: "thermostat",
+            nominal_kw: 2.5,
+            aggregator_ref: None,
+        })
+        .collect();
+    let mut tx = t.db.begin().await.unwrap();
+    registry::register_devices(&mut tx, 1, "P-FIG", xf_a, &devices, test_now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        (registered_at(xf_a).await, registered_at(feeder_a).await),
+        (a_before + 3, fa_before + 3),
+        "{}",
+        t.name
+    );
+    let mut tx = t.db.begin().await.unwrap();
+    registry::unregister_devices(
+        &mut tx,
+        &[["HE-FIG", "FIG-1"], ["HE-FIG", "FIG-2"]],
+        test_now(),
+    )
+    .await
+    .unwrap();
+    // FIG-3 moves to the other transformer.
+    registry::register_devices(&mut tx, 1, "P-FIG", xf_b, &devices[2..], test_now())
+        .await
+        .unwrap();
+    gridflex::db::network::record_service_point(&mut tx, "SP-FIG", xf_b, test_now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        (registered_at(xf_a).await, registered_at(xf_b).await),
+        (a_before, b_before + 1),
+        "{}",
+        t.name
+    );
+    assert_eq!(
+        node_figures_out_of_step(&t).await,
+        vec![],
+        "{}: after the registrations",
+        t.name
+    );
     t.cleanup().await;
 }
 

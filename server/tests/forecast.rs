@@ -152,7 +152,16 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
 each_backend!(the_rollup_counts_registered_devices_up_the_network);
 async fn the_rollup_counts_registered_devices_up_the_network(t: TestDb) {
     with_demo(&t).await;
-    let r = network_rollup(&t.db, cal(), test_now()).await.unwrap();
+    // Every feeder expanded: its transformers are listed with their devices.
+    let feeders: Vec<i64> = scalars(
+        &t.db,
+        "SELECT id FROM network_nodes WHERE kind = 'feeder'",
+        &[],
+    )
+    .await;
+    let r = network_rollup(&t.db, cal(), test_now(), &feeders)
+        .await
+        .unwrap();
     let registered = t
         .count("SELECT COUNT(*) FROM grid_devices WHERE status = 'registered'")
         .await;

@@ -1333,6 +1333,12 @@ async fn a_network_transfer_adds_moves_and_keeps_history(t: TestDb) {
         "{}: the enrollment tallies follow the move",
         t.name
     );
+    assert_eq!(
+        node_figures_out_of_step(&t).await,
+        vec![],
+        "{}: the enrolled figures follow the move",
+        t.name
+    );
     drop(app);
     t.cleanup().await;
 }

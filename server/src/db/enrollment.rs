@@ -6,6 +6,8 @@ use app::query::{EnrollmentQuery, EnrollmentSort};
 
 use std::collections::BTreeMap;
 
+use crate::db::dialect::{list, Elem};
+use crate::db::network::Recount;
 use crate::db::{insert_rows_then, prefix_upper_bound, Arg, Db, Filter, Tx};
 use crate::error::DomainError;
 use crate::{bind_args, with_db, with_tx};
@@ -338,10 +340,10 @@ pub async fn set_status(
     end_date: Option<NaiveDate>,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    let place: Option<(i64, i64, i64)> = with_tx!(tx, |c| {
+    let place: Option<(i64, i64, i64, i64)> = with_tx!(tx, |c| {
         sqlx::query_as(
         "UPDATE enrollments SET status = $1, end_date = COALESCE($2, end_date), updated_at = $3 WHERE id = $4 AND status = $5
-         RETURNING program_id, substation_id, feeder_id"
+         RETURNING program_id, substation_id, feeder_id, location_id"
     )
     .bind(to)
     .bind(end_date)
@@ -351,7 +353,7 @@ pub async fn set_status(
     .fetch_optional(&mut *c)
     .await?
     });
-    let Some((program, substation, feeder)) = place else {
+    let Some((program, substation, feeder, location)) = place else {
         return Err(DomainError::Conflict(format!(
             "enrollment {id} is no longer {from}; reload and try again"
         )));
@@ -360,6 +362,20 @@ pub async fn set_status(
     tally.add(program, from, substation, feeder, -1);
     tally.add(program, to, substation, feeder, 1);
     tally.write(tx).await?;
+    if from == "ACTIVE" || to == "ACTIVE" {
+        let transformer: i64 = with_tx!(tx, |c| sqlx::query_scalar(
+            "SELECT transformer_id FROM device_locations WHERE id = $1"
+        )
+        .bind(location)
+        .fetch_one(c)
+        .await?);
+        crate::db::program_network::recount_enrolled_figures(
+            tx,
+            Recount::Transformers(&[transformer]),
+            &[],
+        )
+        .await?;
+    }
     with_tx!(tx, |c| {
         sqlx::query(
         "INSERT INTO enrollment_status_history (enrollment_id, from_status, to_status, changed_at, actor, reason)
@@ -422,8 +438,34 @@ impl Tallies {
 
 const TALLY_COLUMNS: [&str; 5] = ["program_id", "status", "substation_id", "feeder_id", "n"];
 
-/// Counts the tallies afresh from the enrollments, after a change that moves many of them
-/// at once (a network transfer re-hanging transformers and feeders).
+/// Counts the tallies of these feeders afresh from their enrollments, after a network
+/// transfer moved enrollments between them or re-hung them under another substation: the
+/// feeders the transfer touched, not every enrollment.
+pub async fn recount_feeder_tallies(tx: &mut Tx, feeders: &[i64]) -> Result<(), DomainError> {
+    if feeders.is_empty() {
+        return Ok(());
+    }
+    let in_list = tx.dialect().in_list(1, Elem::Int);
+    let feeders = list(feeders)?;
+    let delete = format!("DELETE FROM enrollment_tallies WHERE feeder_id IN ({in_list})");
+    let insert = format!(
+        "INSERT INTO enrollment_tallies (program_id, status, substation_id, feeder_id, n)
+         SELECT program_id, status, substation_id, feeder_id, COUNT(*) FROM enrollments
+         WHERE feeder_id IN ({in_list})
+         GROUP BY program_id, status, substation_id, feeder_id
+         ON CONFLICT (program_id, status, substation_id, feeder_id) DO UPDATE SET n = excluded.n"
+    );
+    for sql in [delete, insert] {
+        with_tx!(tx, |c| sqlx::query(&sql)
+            .bind(&feeders)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+    }
+    Ok(())
+}
+
+/// Counts every tally afresh from the enrollments (the demo loader, after loading them all).
 pub async fn recount_tallies(tx: &mut Tx) -> Result<(), DomainError> {
     with_tx!(tx, |c| sqlx::query("DELETE FROM enrollment_tallies")
         .execute(&mut *c)

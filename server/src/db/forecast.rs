@@ -63,16 +63,26 @@ pub async fn all_nodes(db: &Db) -> Result<Vec<NodeInfo>, DomainError> {
     .await?))
 }
 
-/// (transformer, devices, nominal kW) of registered grid devices, per transformer
-/// (covering-index scan).
-pub async fn transformer_devices(db: &Db) -> Result<Vec<(i64, i64, f64)>, DomainError> {
-    Ok(with_db!(db, |p| sqlx::query_as(
-        "SELECT transformer_id, COUNT(*), COALESCE(SUM(nominal_kw), 0.0) FROM grid_devices
-         WHERE transformer_id IS NOT NULL AND status = 'registered'
-         GROUP BY transformer_id"
-    )
-    .fetch_all(p)
-    .await?))
+/// (node, devices, nominal kW) of the registered grid devices below these feeders and
+/// transformers, from the maintained figures (migration 0024).
+pub async fn node_devices(db: &Db, ids: &[i64]) -> Result<Vec<(i64, i64, f64)>, DomainError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT node_id, registered_devices, registered_kw FROM grid_node_figures
+         WHERE node_id IN ({})",
+        id_list(ids)
+    );
+    Ok(with_db!(db, |p| sqlx::query_as(&sql).fetch_all(p).await?))
+}
+
+/// The substations and feeders with their current parents.
+pub async fn upper_nodes(db: &Db) -> Result<Vec<NodeInfo>, DomainError> {
+    let sql = format!("{NODE_SELECT} WHERE n.kind IN ('substation', 'feeder')");
+    Ok(with_db!(db, |p| sqlx::query_as::<_, NodeInfo>(&sql)
+        .fetch_all(p)
+        .await?))
 }
 
 /// (feeder, interval start, kW) of the feeders' metered load in `[from, to)`.

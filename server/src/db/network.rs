@@ -77,54 +77,131 @@ pub struct Figures {
     pub enrolled_kw: f64,
 }
 
-/// Service points per feeder: each under its transformer's current feeder.
+/// Service points per feeder, from the maintained figures (migration 0024).
 pub async fn feeder_figures(db: &Db) -> Result<HashMap<i64, Figures>, DomainError> {
-    let sps: Vec<(i64, i64)> = with_db!(db, |pool| sqlx::query_as(
-        "SELECT t.parent_id, COUNT(*) FROM grid_service_points g
-         JOIN network_current t ON t.id = g.transformer_id
-         WHERE t.parent_id IS NOT NULL GROUP BY t.parent_id"
+    let rows: Vec<(i64, i64)> = with_db!(db, |pool| sqlx::query_as(
+        "SELECT x.node_id, x.service_points FROM grid_node_figures x
+         JOIN network_nodes f ON f.id = x.node_id WHERE f.kind = 'feeder'"
     )
     .fetch_all(pool)
     .await?);
-    Ok(sps
-        .into_iter()
-        .map(|(feeder, n)| {
-            (
-                feeder,
-                Figures {
-                    service_points: n,
-                    ..Figures::default()
-                },
-            )
-        })
-        .collect())
+    Ok(service_points(rows))
 }
 
-/// Service points per transformer under one feeder.
+/// Service points per transformer under one feeder, from the maintained figures.
 pub async fn transformer_figures(
     db: &Db,
     feeder_id: i64,
 ) -> Result<HashMap<i64, Figures>, DomainError> {
-    let sps: Vec<(i64, i64)> = with_db!(db, |pool| sqlx::query_as(
-        "SELECT g.transformer_id, COUNT(*) FROM grid_service_points g
-         JOIN network_current t ON t.id = g.transformer_id
-         WHERE t.parent_id = $1 GROUP BY g.transformer_id"
+    let rows: Vec<(i64, i64)> = with_db!(db, |pool| sqlx::query_as(
+        "SELECT x.node_id, x.service_points FROM network_edges e
+         JOIN grid_node_figures x ON x.node_id = e.child_id
+         WHERE e.parent_id = $1 AND e.valid_to IS NULL"
     )
     .bind(feeder_id)
     .fetch_all(pool)
     .await?);
-    Ok(sps
-        .into_iter()
-        .map(|(t, n)| {
+    Ok(service_points(rows))
+}
+
+fn service_points(rows: Vec<(i64, i64)>) -> HashMap<i64, Figures> {
+    rows.into_iter()
+        .map(|(node, n)| {
             (
-                t,
+                node,
                 Figures {
                     service_points: n,
                     ..Figures::default()
                 },
             )
         })
-        .collect())
+        .collect()
+}
+
+/// Which transformers' maintained figures to count afresh.
+#[derive(Debug, Clone, Copy)]
+pub enum Recount<'a> {
+    /// These transformers (a writer's batch) and the feeders they hang under.
+    Transformers(&'a [i64]),
+    /// Every transformer and feeder (the demo loader).
+    All,
+}
+
+impl Recount<'_> {
+    /// The bound list of ids (`$1`), and the filters on the transformers (`t`) and on the
+    /// rows grouped under them (`column`).
+    pub(crate) fn parts(
+        &self,
+        tx: &Tx,
+        column: &str,
+    ) -> Result<(Option<String>, String, String), DomainError> {
+        Ok(match self {
+            Recount::Transformers(ids) => {
+                let in_list = tx.dialect().in_list(1, Elem::Int);
+                (
+                    Some(list(ids)?),
+                    format!("t.kind = 'transformer' AND t.id IN ({in_list})"),
+                    format!("{column} IN ({in_list})"),
+                )
+            }
+            Recount::All => (None, "t.kind = 'transformer'".into(), "true".into()),
+        })
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self, Recount::Transformers(ids) if ids.is_empty())
+    }
+}
+
+/// Counts the grid's maintained figures (migration 0024) afresh for these transformers, then
+/// for the feeders they hang under from their transformers' rows: two statements per batch,
+/// in the writer's transaction, so the network and forecast pages are always current.
+pub async fn recount_node_figures(tx: &mut Tx, which: Recount<'_>) -> Result<(), DomainError> {
+    if which.is_empty() {
+        return Ok(());
+    }
+    let (ids, transformers, _) = which.parts(tx, "")?;
+    let transformers_sql = format!(
+        "INSERT INTO grid_node_figures (node_id, service_points, registered_devices, registered_kw)
+         SELECT t.id,
+                (SELECT COUNT(*) FROM grid_service_points g WHERE g.transformer_id = t.id),
+                (SELECT COUNT(*) FROM grid_devices d
+                  WHERE d.transformer_id = t.id AND d.status = 'registered'),
+                (SELECT COALESCE(SUM(d.nominal_kw), 0.0) FROM grid_devices d
+                  WHERE d.transformer_id = t.id AND d.status = 'registered')
+         FROM network_nodes t WHERE {transformers}
+         ON CONFLICT (node_id) DO UPDATE SET service_points = excluded.service_points,
+            registered_devices = excluded.registered_devices, registered_kw = excluded.registered_kw"
+    );
+    let feeders = match &ids {
+        Some(_) => format!(
+            "f.id IN (SELECT p.parent_id FROM network_edges p WHERE p.valid_to IS NULL AND p.child_id IN ({}))",
+            tx.dialect().in_list(1, Elem::Int)
+        ),
+        None => "true".to_string(),
+    };
+    let feeders_sql = format!(
+        "INSERT INTO grid_node_figures (node_id, service_points, registered_devices, registered_kw)
+         SELECT f.id, CAST(COALESCE(SUM(x.service_points), 0) AS BIGINT),
+                CAST(COALESCE(SUM(x.registered_devices), 0) AS BIGINT), COALESCE(SUM(x.registered_kw), 0.0)
+         FROM network_nodes f
+         LEFT JOIN network_edges e ON e.parent_id = f.id AND e.valid_to IS NULL
+         LEFT JOIN grid_node_figures x ON x.node_id = e.child_id
+         WHERE f.kind = 'feeder' AND {feeders}
+         GROUP BY f.id
+         ON CONFLICT (node_id) DO UPDATE SET service_points = excluded.service_points,
+            registered_devices = excluded.registered_devices, registered_kw = excluded.registered_kw"
+    );
+    for sql in [transformers_sql, feeders_sql] {
+        with_tx!(tx, |c| {
+            let mut q = sqlx::query(&sql);
+            if let Some(ids) = &ids {
+                q = q.bind(ids);
+            }
+            q.execute(c).await?.rows_affected()
+        });
+    }
+    Ok(())
 }
 
 /// A node as the network export (flow 11) states it: code, kind, name, parent's code and
@@ -158,6 +235,12 @@ pub async fn record_service_point(
     transformer_id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
+    let before: Option<i64> = with_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT transformer_id FROM grid_service_points WHERE service_point_id = $1"
+    )
+    .bind(service_point_id)
+    .fetch_optional(c)
+    .await?);
     with_tx!(tx, |c| sqlx::query(
         "INSERT INTO grid_service_points (service_point_id, transformer_id, updated_at)
          VALUES ($1, $2, $3)
@@ -170,5 +253,6 @@ pub async fn record_service_point(
     .execute(c)
     .await?
     .rows_affected());
-    Ok(())
+    let touched: Vec<i64> = before.into_iter().chain([transformer_id]).collect();
+    recount_node_figures(tx, Recount::Transformers(&touched)).await
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::db::dialect::{list, Elem};
+use crate::db::network::Recount;
 use crate::db::{Db, NodeRow, NodeWithParent, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};
@@ -281,17 +282,12 @@ pub async fn transformer_paths(
     Ok(out)
 }
 
-/// Devices in active enrollments and their nominal kW, per feeder code (one set-based
-/// query over the cached path).
+/// Devices in active enrollments and their nominal kW, per feeder code, from the maintained
+/// figures (migration 0024).
 pub async fn enrolled_by_feeder(db: &Db) -> Result<Vec<(String, i64, f64)>, DomainError> {
     Ok(with_db!(db, |pool| sqlx::query_as(
-        "SELECT f.code, COUNT(*), COALESCE(SUM(d.nominal_kw), 0.0)
-         FROM enrollments e
-         JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
-         JOIN devices d ON d.id = ed.device_id
-         JOIN program_network_nodes f ON f.id = e.feeder_id
-         WHERE e.status = 'ACTIVE' AND d.status = 'active'
-         GROUP BY f.code"
+        "SELECT f.code, x.devices, x.kw FROM enrolled_node_figures x
+         JOIN program_network_nodes f ON f.id = x.node_id WHERE f.kind = 'feeder'"
     )
     .fetch_all(pool)
     .await?))
@@ -303,17 +299,81 @@ pub async fn enrolled_by_transformer(
     feeder_code: &str,
 ) -> Result<Vec<(String, i64, f64)>, DomainError> {
     Ok(with_db!(db, |pool| sqlx::query_as(
-        "SELECT t.code, COUNT(*), COALESCE(SUM(d.nominal_kw), 0.0)
+        "SELECT t.code, x.devices, x.kw
          FROM program_network_nodes f
-         JOIN enrollments e ON e.feeder_id = f.id
-         JOIN device_locations l ON l.id = e.location_id
-         JOIN program_network_nodes t ON t.id = l.transformer_id
-         JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
-         JOIN devices d ON d.id = ed.device_id
-         WHERE f.code = $1 AND f.kind = 'feeder' AND e.status = 'ACTIVE' AND d.status = 'active'
-         GROUP BY t.code"
+         JOIN program_network_edges e ON e.parent_id = f.id AND e.valid_to IS NULL
+         JOIN program_network_nodes t ON t.id = e.child_id
+         JOIN enrolled_node_figures x ON x.node_id = t.id
+         WHERE f.code = $1 AND f.kind = 'feeder' AND x.devices > 0"
     )
     .bind(feeder_code)
     .fetch_all(pool)
     .await?))
+}
+
+/// Counts the program side's maintained figures (migration 0024) afresh for these
+/// transformers (the enrollments at their locations), then for the feeders they hang under
+/// and the `feeders` they left, from their transformers' rows: two statements per batch, in
+/// the writer's transaction.
+pub async fn recount_enrolled_figures(
+    tx: &mut Tx,
+    which: Recount<'_>,
+    feeders: &[i64],
+) -> Result<(), DomainError> {
+    if which.is_empty() && feeders.is_empty() {
+        return Ok(());
+    }
+    let dialect = tx.dialect();
+    let (ids, transformers, locations) = which.parts(tx, "l.transformer_id")?;
+    let transformers_sql = format!(
+        "INSERT INTO enrolled_node_figures (node_id, devices, kw)
+         SELECT t.id, COALESCE(s.n, 0), COALESCE(s.kw, 0.0)
+         FROM program_network_nodes t
+         LEFT JOIN (SELECT l.transformer_id AS id, COUNT(*) AS n, SUM(d.nominal_kw) AS kw
+                    FROM device_locations l
+                    JOIN enrollments e ON e.location_id = l.id
+                    JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
+                    JOIN devices d ON d.id = ed.device_id
+                    WHERE {locations} AND e.status = 'ACTIVE' AND d.status = 'active'
+                    GROUP BY l.transformer_id) s ON s.id = t.id
+         WHERE {transformers}
+         ON CONFLICT (node_id) DO UPDATE SET devices = excluded.devices, kw = excluded.kw"
+    );
+    let feeder_filter = match &ids {
+        Some(_) => format!(
+            "(f.id IN ({}) OR f.id IN (SELECT p.parent_id FROM program_network_edges p
+                                        WHERE p.valid_to IS NULL AND p.child_id IN ({})))",
+            dialect.in_list(2, Elem::Int),
+            dialect.in_list(1, Elem::Int)
+        ),
+        None => "true".to_string(),
+    };
+    let feeders_sql = format!(
+        "INSERT INTO enrolled_node_figures (node_id, devices, kw)
+         SELECT f.id, CAST(COALESCE(SUM(x.devices), 0) AS BIGINT), COALESCE(SUM(x.kw), 0.0)
+         FROM program_network_nodes f
+         LEFT JOIN program_network_edges e ON e.parent_id = f.id AND e.valid_to IS NULL
+         LEFT JOIN enrolled_node_figures x ON x.node_id = e.child_id
+         WHERE f.kind = 'feeder' AND {feeder_filter}
+         GROUP BY f.id
+         ON CONFLICT (node_id) DO UPDATE SET devices = excluded.devices, kw = excluded.kw"
+    );
+    let feeders = list(feeders)?;
+    if !which.is_empty() {
+        with_tx!(tx, |c| {
+            let mut q = sqlx::query(&transformers_sql);
+            if let Some(ids) = &ids {
+                q = q.bind(ids);
+            }
+            q.execute(c).await?.rows_affected()
+        });
+    }
+    with_tx!(tx, |c| {
+        let mut q = sqlx::query(&feeders_sql);
+        if let Some(ids) = &ids {
+            q = q.bind(ids).bind(&feeders);
+        }
+        q.execute(c).await?.rows_affected()
+    });
+    Ok(())
 }

@@ -1,9 +1,12 @@
 //! The grid side's registry (grid side): its devices, unavailability windows, program rules,
 //! aggregators, scores and opt-outs as the program side's flows report them.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::db::dialect::list;
+use crate::db::network::Recount;
 use crate::db::Tx;
 use crate::error::DomainError;
 use crate::with_tx;
@@ -28,16 +31,16 @@ pub async fn unregister_device(
     nic_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    with_tx!(tx, |c| {
-        sqlx::query("UPDATE grid_devices SET status = 'unregistered', updated_at = $1 WHERE head_end = $2 AND nic_id = $3")
+    let touched: Vec<Option<i64>> = with_tx!(tx, |c| {
+        sqlx::query_scalar("UPDATE grid_devices SET status = 'unregistered', updated_at = $1 WHERE head_end = $2 AND nic_id = $3
+         RETURNING transformer_id")
         .bind(now)
         .bind(head_end)
         .bind(nic_id)
-        .execute(c)
+        .fetch_all(c)
         .await?
-        .rows_affected()
     });
-    Ok(())
+    recount(tx, touched.into_iter().flatten().collect()).await
 }
 
 /// Unregisters the devices with these (head-end, NIC id) keys, [`CHUNK`] per statement.
@@ -47,19 +50,21 @@ pub async fn unregister_devices(
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
     let sql = format!(
-        "UPDATE grid_devices SET status = 'unregistered', updated_at = $1 WHERE (head_end, nic_id) IN ({})",
+        "UPDATE grid_devices SET status = 'unregistered', updated_at = $1 WHERE (head_end, nic_id) IN ({})
+         RETURNING transformer_id",
         tx.dialect().in_pairs(2)
     );
+    let mut touched = BTreeSet::new();
     for chunk in keys.chunks(CHUNK) {
         let keys = list(chunk)?;
-        with_tx!(tx, |c| sqlx::query(&sql)
+        let rows: Vec<Option<i64>> = with_tx!(tx, |c| sqlx::query_scalar(&sql)
             .bind(now)
             .bind(&keys)
-            .execute(c)
-            .await?
-            .rows_affected());
+            .fetch_all(c)
+            .await?);
+        touched.extend(rows.into_iter().flatten());
     }
-    Ok(())
+    recount(tx, touched).await
 }
 
 /// A device as an enrollment sync registers it.
@@ -83,7 +88,20 @@ pub async fn register_devices(
     devices: &[RegisteredDevice<'_>],
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
+    // The transformers the devices hung under before (a re-registration may move them).
+    let before_sql = format!(
+        "SELECT DISTINCT transformer_id FROM grid_devices WHERE (head_end, nic_id) IN ({})",
+        tx.dialect().in_pairs(1)
+    );
+    let mut touched = BTreeSet::from([transformer_id]);
     for chunk in devices.chunks(CHUNK) {
+        let keys: Vec<[&str; 2]> = chunk.iter().map(|d| [d.head_end, d.nic_id]).collect();
+        let keys = list(&keys)?;
+        let before: Vec<Option<i64>> = with_tx!(tx, |c| sqlx::query_scalar(&before_sql)
+            .bind(&keys)
+            .fetch_all(c)
+            .await?);
+        touched.extend(before.into_iter().flatten());
         // $1 enrollment, $2 program, $3 transformer, $4 time; then five per device.
         let rows = (0..chunk.len())
             .map(|i| {
@@ -122,7 +140,14 @@ pub async fn register_devices(
             q.execute(c).await?.rows_affected()
         });
     }
-    Ok(())
+    recount(tx, touched).await
+}
+
+/// Counts the network figures of the transformers a registry change touched afresh
+/// (migration 0024), in the same transaction.
+async fn recount(tx: &mut Tx, touched: BTreeSet<i64>) -> Result<(), DomainError> {
+    let touched: Vec<i64> = touched.into_iter().collect();
+    crate::db::network::recount_node_figures(tx, Recount::Transformers(&touched)).await
 }
 
 /// (head-end, NIC id, status, updated at) of the known devices among these keys.

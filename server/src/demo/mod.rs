@@ -522,6 +522,14 @@ pub async fn load_demo_at(
     .await?;
     crate::db::enrollment::recount_tallies(&mut tx).await?;
     seed_grid_side(&mut tx, t0).await?;
+    // Each side's network figures (migration 0024), counted once over everything loaded.
+    crate::db::network::recount_node_figures(&mut tx, crate::db::network::Recount::All).await?;
+    crate::db::program_network::recount_enrolled_figures(
+        &mut tx,
+        crate::db::network::Recount::All,
+        &[],
+    )
+    .await?;
     if let Tx::Sqlite(t) = &mut tx {
         sqlx::query("PRAGMA cache_size = -16000")
             .execute(&mut **t)

@@ -104,7 +104,7 @@ impl ForecastPort for ForecastService {
         let now = self.clock.now();
         let start = align(now);
         let started = Instant::now();
-        let rollup = network_rollup(&self.db, self.calendar, start).await?;
+        let rollup = network_rollup(&self.db, self.calendar, start, &q.nodes).await?;
         let rollup_ms = started.elapsed().as_millis() as u64;
         let selected_ids: HashSet<i64> = q.nodes.iter().copied().collect();
         for id in &q.nodes {

@@ -1,16 +1,14 @@
-//! The network page's and API's service on the grid side: the network roll-up (cached and
-//! refreshed in the background: on the large demo it reads a million rows) and the export of
-//! the network model to the program side (flow 11). The roll-up is the grid's model and the
-//! service points it knows, with the program side's enrolment per node added by code
-//! through [`EnrolledFiguresPort`] (neither side reads the other's tables).
+//! The network page's and API's service on the grid side: the network roll-up and the
+//! export of the network model to the program side (flow 11). The roll-up is the grid's model
+//! and the service points it knows, with the program side's enrolment per node added by code
+//! through [`EnrolledFiguresPort`] (neither side reads the other's tables). Both sides'
+//! figures are maintained per transformer and feeder by their writers (migration 0024), so
+//! the page reads a few rows and is always current.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::sync::Mutex;
 
 use app::access::Action;
 use app::model::*;
@@ -25,17 +23,9 @@ use crate::db::{self, Db};
 use crate::dto::{node_ref, node_ref_p};
 use crate::error::DomainError;
 
-/// How long network roll-ups are served before a refresh is started (in the background).
-const ROLLUP_TTL: Duration = Duration::from_secs(120);
-
-/// Per-feeder figures and when they were computed.
-type RollupCache = Arc<Mutex<Option<(Instant, HashMap<i64, Figures>)>>>;
-
 pub struct NetworkService {
     pub db: Db,
     enrolled: Arc<dyn EnrolledFiguresPort>,
-    rollup: RollupCache,
-    refreshing: Arc<AtomicBool>,
     clock: Arc<dyn Clock>,
 }
 
@@ -45,78 +35,12 @@ impl NetworkService {
             db,
             enrolled,
             clock,
-            rollup: Arc::new(Mutex::new(None)),
-            refreshing: Arc::new(AtomicBool::new(false)),
         })
     }
 
-    /// Recomputes the network roll-up now (at start-up, and when it goes stale).
-    pub async fn refresh_rollup(&self) -> Result<HashMap<i64, Figures>, DomainError> {
-        let figures = feeder_figures(&self.db, self.enrolled.as_ref()).await?;
-        *self.rollup.lock().await = Some((Instant::now(), figures.clone()));
-        Ok(figures)
-    }
-
-    /// Starts a background refresh unless one is running.
-    pub fn refresh_in_background(&self) {
-        if self.refreshing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let (db, enrolled, rollup, refreshing) = (
-            self.db.clone(),
-            self.enrolled.clone(),
-            self.rollup.clone(),
-            self.refreshing.clone(),
-        );
-        tokio::spawn(async move {
-            match feeder_figures(&db, enrolled.as_ref()).await {
-                Ok(figures) => *rollup.lock().await = Some((Instant::now(), figures)),
-                Err(e) => tracing::warn!(error = %e, "network roll-up refresh failed"),
-            }
-            refreshing.store(false, Ordering::Release);
-        });
-    }
-
-    /// The cached roll-up (a stale one is served while a fresh one is computed); computed
-    /// in the request only the very first time.
-    async fn feeder_figures(&self) -> Result<HashMap<i64, Figures>, DomainError> {
-        let cached = self
-            .rollup
-            .lock()
-            .await
-            .as_ref()
-            .map(|(at, f)| (at.elapsed(), f.clone()));
-        match cached {
-            Some((age, figures)) => {
-                if age >= ROLLUP_TTL {
-                    self.refresh_in_background();
-                }
-                Ok(figures)
-            }
-            None => self.refresh_rollup().await,
-        }
-    }
-
-    /// The cached roll-up only; `None` (and a refresh starts) while none is ready.
-    pub(crate) async fn cached_figures(&self) -> Option<HashMap<i64, Figures>> {
-        let cached = self
-            .rollup
-            .lock()
-            .await
-            .as_ref()
-            .map(|(at, f)| (at.elapsed(), f.clone()));
-        match cached {
-            Some((age, figures)) => {
-                if age >= ROLLUP_TTL {
-                    self.refresh_in_background();
-                }
-                Some(figures)
-            }
-            None => {
-                self.refresh_in_background();
-                None
-            }
-        }
+    /// Per-feeder figures, current: read from both sides' maintained figures.
+    pub async fn feeder_figures(&self) -> Result<HashMap<i64, Figures>, DomainError> {
+        feeder_figures(&self.db, self.enrolled.as_ref()).await
     }
 }
 

@@ -1,13 +1,14 @@
 //! The grid roll-up: per substation, feeder and transformer, the registered grid devices,
 //! their enrolled (nominal) kW and the forecast peak of the next 48 hours.
 //!
-//! Fast on a million devices because it reads `grid_devices` through a covering index
-//! (`transformer_id, status, nominal_kw`) in one grouped scan, forecasts only the feeders
-//! (a dozen series), and derives transformers and substations from them in memory:
-//! a transformer's forecast is its kVA share of its feeder's, a substation's is the sum of
-//! its feeders' series (its peak is the peak of that sum, not the sum of the peaks).
+//! Fast on a million devices because the device figures are maintained per transformer and
+//! feeder by the writers that change them (`grid_node_figures`, migration 0024): the roll-up
+//! reads the substations and feeders, and the transformers of only the feeders asked for. It
+//! forecasts only the feeders (a dozen series) and derives transformers and substations from
+//! them: a transformer's forecast is its kVA share of its feeder's, a substation's is the sum
+//! of its feeders' series (its peak is the peak of that sum, not the sum of the peaks).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -46,23 +47,44 @@ impl Rollup {
     }
 }
 
-/// Registered devices and their kW per transformer (covering-index scan).
-pub async fn transformer_devices(db: &Db) -> Result<HashMap<i64, (i64, f64)>, DomainError> {
-    let rows = crate::db::forecast::transformer_devices(db).await?;
-    Ok(rows.into_iter().map(|(t, n, kw)| (t, (n, kw))).collect())
-}
-
-pub use crate::db::forecast::all_nodes;
-
-/// The roll-up of the whole network for a forecast starting at `now` (aligned down).
+/// The roll-up of the substations and feeders for a forecast starting at `now` (aligned
+/// down), with the transformers of the feeders among `expand` and of the feeders of the
+/// transformers among it (the zone a page shows); unknown ids are left out.
 pub async fn network_rollup(
     db: &Db,
     cal: Calendar,
     now: DateTime<Utc>,
+    expand: &[i64],
 ) -> Result<Rollup, DomainError> {
     let start = align(now);
-    let nodes = all_nodes(db).await?;
-    let devices = transformer_devices(db).await?;
+    let mut nodes = crate::db::forecast::upper_nodes(db).await?;
+    let asked = if expand.is_empty() {
+        Vec::new()
+    } else {
+        crate::db::forecast::nodes_by_id(db, expand).await?
+    };
+    let expanded: BTreeSet<i64> = asked
+        .iter()
+        .filter_map(|n| match n.kind.as_str() {
+            "feeder" => Some(n.id),
+            "transformer" => n.parent_id,
+            _ => None,
+        })
+        .collect();
+    if !expanded.is_empty() {
+        let ids: Vec<i64> = expanded.into_iter().collect();
+        nodes.extend(crate::db::forecast::children_of(db, "transformer", &ids).await?);
+    }
+    let ids: Vec<i64> = nodes
+        .iter()
+        .filter(|n| n.kind != "substation")
+        .map(|n| n.id)
+        .collect();
+    let figures: HashMap<i64, (i64, f64)> = crate::db::forecast::node_devices(db, &ids)
+        .await?
+        .into_iter()
+        .map(|(id, n, kw)| (id, (n, kw)))
+        .collect();
     let feeders: Vec<NodeInfo> = nodes
         .iter()
         .filter(|n| n.kind == "feeder")
@@ -78,33 +100,29 @@ pub async fn network_rollup(
         series.insert(*id, predict(cal, m, start, horizon, &temps));
     }
     Ok(Rollup {
-        nodes: combine(&nodes, &devices, &series),
+        nodes: combine(&nodes, &figures, &series),
         start: Some(start),
     })
 }
 
-/// Puts device figures and feeder forecasts together up and down the tree (pure).
+/// Puts the feeders' and transformers' device figures and the feeder forecasts together up
+/// and down the tree: a substation's devices are its feeders' (pure).
 pub fn combine(
     nodes: &[NodeInfo],
-    devices: &HashMap<i64, (i64, f64)>,
+    figures: &HashMap<i64, (i64, f64)>,
     feeder_series: &HashMap<i64, Vec<f64>>,
 ) -> Vec<NodeFigures> {
     let shares = transformer_shares(nodes);
-    let parent: HashMap<i64, Option<i64>> = nodes.iter().map(|n| (n.id, n.parent_id)).collect();
     let mut count: HashMap<i64, (i64, f64)> = HashMap::new();
-    for (t, (n, kw)) in devices {
-        // Transformer, its feeder, the feeder's substation.
-        let mut at = Some(*t);
-        let mut depth = 0;
-        while let Some(id) = at {
-            let c = count.entry(id).or_default();
-            c.0 += n;
+    for n in nodes.iter().filter(|n| n.kind != "substation") {
+        let (devices, kw) = figures.get(&n.id).copied().unwrap_or_default();
+        let c = count.entry(n.id).or_default();
+        c.0 += devices;
+        c.1 += kw;
+        if let (Some(sub), "feeder") = (n.parent_id, n.kind.as_str()) {
+            let c = count.entry(sub).or_default();
+            c.0 += devices;
             c.1 += kw;
-            at = parent.get(&id).copied().flatten();
-            depth += 1;
-            if depth > 3 {
-                break;
-            }
         }
     }
     let peak = |s: &[f64]| s.iter().copied().fold(f64::NAN, f64::max);
@@ -180,7 +198,13 @@ mod tests {
             node(11, "transformer", Some(2)),
             node(12, "transformer", Some(3)),
         ];
-        let devices = HashMap::from([(10, (3, 9.0)), (11, (1, 2.0)), (12, (2, 4.0))]);
+        let devices = HashMap::from([
+            (2, (4, 11.0)),
+            (3, (2, 4.0)),
+            (10, (3, 9.0)),
+            (11, (1, 2.0)),
+            (12, (2, 4.0)),
+        ]);
         let series = HashMap::from([(2, vec![100.0, 300.0]), (3, vec![250.0, 50.0])]);
         let out = combine(&nodes, &devices, &series);
         let get = |id: i64| out.iter().find(|n| n.id == id).unwrap();

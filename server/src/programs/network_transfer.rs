@@ -3,7 +3,7 @@
 //! one update per chunk and target transformer, so a full export of a million service
 //! points costs thousands of statements, not millions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -28,6 +28,10 @@ pub struct ServicePointMoves {
     pub unknown: usize,
     /// The listed service points the program side knows, in the order listed.
     pub known: Vec<String>,
+    /// Transformers that lost or gained locations, and feeders that lost or gained
+    /// enrollments: whose maintained figures and tallies the move changed.
+    pub transformers: BTreeSet<i64>,
+    pub feeders: BTreeSet<i64>,
 }
 
 /// Re-points every listed service point whose transformer changed, and the enrollments at
@@ -44,17 +48,17 @@ pub async fn move_service_points(
     let mut moves: HashMap<i64, Vec<i64>> = HashMap::new();
     let dialect = tx.dialect();
     let sql = format!(
-        "SELECT service_point_id, id, transformer_id FROM device_locations WHERE service_point_id IN ({})",
+        "SELECT service_point_id, id, transformer_id, feeder_id FROM device_locations WHERE service_point_id IN ({})",
         dialect.in_list(1, Elem::Text)
     );
     for chunk in links.chunks(CHUNK) {
         let sps: Vec<&str> = chunk.iter().map(|l| l.service_point_id.as_str()).collect();
         let sps = list(&sps)?;
-        let rows: Vec<(String, i64, i64)> =
+        let rows: Vec<(String, i64, i64, i64)> =
             with_tx!(tx, |c| sqlx::query_as(&sql).bind(&sps).fetch_all(c).await?);
-        let found: HashMap<&str, (i64, i64)> = rows
+        let found: HashMap<&str, (i64, i64, i64)> = rows
             .iter()
-            .map(|(sp, id, t)| (sp.as_str(), (*id, *t)))
+            .map(|(sp, id, t, f)| (sp.as_str(), (*id, *t, *f)))
             .collect();
         for l in chunk {
             let target = *transformers.get(&l.transformer_code).ok_or_else(|| {
@@ -65,11 +69,13 @@ pub async fn move_service_points(
             })?;
             match found.get(l.service_point_id.as_str()) {
                 None => out.unknown += 1,
-                Some((_, current)) if *current == target => {
+                Some((_, current, _)) if *current == target => {
                     out.known.push(l.service_point_id.clone())
                 }
-                Some((location, _)) => {
+                Some((location, current, feeder)) => {
                     out.known.push(l.service_point_id.clone());
+                    out.transformers.extend([*current, target]);
+                    out.feeders.insert(*feeder);
                     moves.entry(target).or_default().push(*location)
                 }
             }
@@ -89,6 +95,7 @@ pub async fn move_service_points(
                 "servicePoints: transformer {transformer} hangs off no feeder"
             ))
         })?;
+        out.feeders.insert(feeder);
         for chunk in locations.chunks(CHUNK) {
             let ids = list(chunk)?;
             with_tx!(tx, |c| sqlx::query(&move_locations)
@@ -130,6 +137,9 @@ pub(crate) async fn network_location_transfer(
         .map(|(code, n)| (code, (n.id, n.kind, n.parent_id)))
         .collect();
     let (mut created, mut moved) = (0, 0);
+    // What the moves touch: transformers whose feeder changed, and the feeders whose
+    // enrollments (or their substation) changed.
+    let (mut touched_transformers, mut touched_feeders) = (BTreeSet::new(), BTreeSet::new());
     // Parents before children: substations, then feeders, then transformers.
     let mut ordered: Vec<&wire::NetworkNode> = t.nodes.iter().collect();
     ordered.sort_by_key(|n| match n.kind.as_str() {
@@ -157,6 +167,12 @@ pub(crate) async fn network_location_transfer(
                 }
                 if let (Some(p), true) = (parent, parent != current) {
                     program_network::transfer_node(tx, id, p, from).await?;
+                    if kind == "transformer" {
+                        touched_transformers.insert(id);
+                        touched_feeders.extend(current.into_iter().chain([p]));
+                    } else {
+                        touched_feeders.insert(id);
+                    }
                     nodes.insert(n.code.clone(), (id, kind, Some(p)));
                     moved += 1;
                 }
@@ -208,10 +224,19 @@ pub(crate) async fn network_location_transfer(
         DomainError::Invalid(m) => reject(m),
         other => HandlerError::Fault(other),
     })?;
-    if moved > 0 || sp.moved > 0 {
-        // Enrollments followed their transformers and feeders: count them again per place.
-        crate::db::enrollment::recount_tallies(tx).await?;
-    }
+    // Enrollments followed their transformers and feeders: count again only where they
+    // left or arrived.
+    touched_transformers.extend(sp.transformers.iter().copied());
+    touched_feeders.extend(sp.feeders.iter().copied());
+    let touched_feeders: Vec<i64> = touched_feeders.into_iter().collect();
+    let touched_transformers: Vec<i64> = touched_transformers.into_iter().collect();
+    crate::db::enrollment::recount_feeder_tallies(tx, &touched_feeders).await?;
+    program_network::recount_enrolled_figures(
+        tx,
+        crate::db::network::Recount::Transformers(&touched_transformers),
+        &touched_feeders,
+    )
+    .await?;
     let places = places_from_transfer(&t, &sp.known);
     crate::db::place::record_places(tx, &places, Some(&t.transaction_id), now).await?;
     let (sp_moved, unknown) = (sp.moved, sp.unknown);

@@ -224,6 +224,23 @@ pub async fn replace_device(
     .await?
     .rows_affected()
     });
+    // The enrolled kW at the enrollment's transformer changes with the device's.
+    let at_transformer: i64 =
+        with_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+        "SELECT l.transformer_id FROM enrollments e JOIN device_locations l ON l.id = e.location_id
+         WHERE e.id = $1"
+    )
+    .bind(enrollment_id)
+    .fetch_one(c)
+    .await?
+        });
+    crate::db::program_network::recount_enrolled_figures(
+        &mut tx,
+        crate::db::network::Recount::Transformers(&[at_transformer]),
+        &[],
+    )
+    .await?;
     with_tx!(&mut tx, |c| {
         sqlx::query(
         "INSERT INTO device_replacements (enrollment_id, old_device_id, new_device_id, replaced_at, actor, reason)

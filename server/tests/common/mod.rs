@@ -5,6 +5,7 @@
 
 pub mod published;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -208,6 +209,77 @@ pub async fn tallies_out_of_step(t: &TestDb) -> Vec<(i64, String, i64, i64, i64,
     .await
     .unwrap()
     })
+}
+
+/// Rows of both sides' maintained network figures (migration 0024) that differ from a count
+/// from scratch (side, node, maintained, counted); empty when in step. Counted independently of
+/// the maintenance: a grid feeder over its transformers' devices, a program feeder over the
+/// enrollments that name it.
+pub async fn node_figures_out_of_step(
+    t: &TestDb,
+) -> Vec<(&'static str, i64, (i64, i64, f64), (i64, i64, f64))> {
+    type Rows = Vec<(i64, i64, i64, f64)>;
+    let fetch = |sql: &'static str| async move {
+        gridflex::with_db!(&t.db, |p| sqlx::query_as::<_, (i64, i64, i64, f64)>(sql)
+            .fetch_all(p)
+            .await
+            .unwrap())
+    };
+    let grid_kept: Rows = fetch(
+        "SELECT node_id, service_points, registered_devices, registered_kw FROM grid_node_figures",
+    )
+    .await;
+    let grid_counted: Rows = fetch(
+        "SELECT n.node, COALESCE(s.n, 0), COALESCE(d.n, 0), COALESCE(d.kw, 0.0)
+         FROM (SELECT id AS node FROM network_nodes WHERE kind IN ('transformer', 'feeder')) n
+         LEFT JOIN (SELECT x.node, COUNT(*) AS n FROM grid_service_points g
+                    JOIN (SELECT id AS node, id AS t FROM network_nodes WHERE kind = 'transformer'
+                          UNION ALL SELECT parent_id, id FROM network_current
+                          WHERE kind = 'transformer' AND parent_id IS NOT NULL) x ON x.t = g.transformer_id
+                    GROUP BY x.node) s ON s.node = n.node
+         LEFT JOIN (SELECT x.node, COUNT(*) AS n, SUM(g.nominal_kw) AS kw FROM grid_devices g
+                    JOIN (SELECT id AS node, id AS t FROM network_nodes WHERE kind = 'transformer'
+                          UNION ALL SELECT parent_id, id FROM network_current
+                          WHERE kind = 'transformer' AND parent_id IS NOT NULL) x ON x.t = g.transformer_id
+                    WHERE g.status = 'registered'
+                    GROUP BY x.node) d ON d.node = n.node",
+    )
+    .await;
+    let program_kept: Rows =
+        fetch("SELECT node_id, CAST(0 AS BIGINT), devices, kw FROM enrolled_node_figures").await;
+    let program_counted: Rows = fetch(
+        "SELECT n.id, CAST(0 AS BIGINT), COALESCE(x.n, 0), COALESCE(x.kw, 0.0)
+         FROM program_network_nodes n
+         LEFT JOIN (SELECT CASE WHEN k.kind = 'transformer' THEN l.transformer_id ELSE e.feeder_id END AS node,
+                           COUNT(*) AS n, SUM(d.nominal_kw) AS kw
+                    FROM enrollments e
+                    JOIN device_locations l ON l.id = e.location_id
+                    JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
+                    JOIN devices d ON d.id = ed.device_id
+                    CROSS JOIN (SELECT 'transformer' AS kind UNION ALL SELECT 'feeder') k
+                    WHERE e.status = 'ACTIVE' AND d.status = 'active'
+                    GROUP BY CASE WHEN k.kind = 'transformer' THEN l.transformer_id ELSE e.feeder_id END) x
+              ON x.node = n.id
+         WHERE n.kind IN ('transformer', 'feeder')",
+    )
+    .await;
+    let mut out = Vec::new();
+    for (side, kept, counted) in [
+        ("grid", grid_kept, grid_counted),
+        ("program", program_kept, program_counted),
+    ] {
+        let kept: HashMap<i64, (i64, i64, f64)> = kept
+            .into_iter()
+            .map(|(n, a, b, c)| (n, (a, b, c)))
+            .collect();
+        for (node, a, b, c) in counted {
+            let k = kept.get(&node).copied().unwrap_or((0, 0, 0.0));
+            if k.0 != a || k.1 != b || (k.2 - c).abs() > 1e-6 * c.abs().max(1.0) {
+                out.push((side, node, k, (a, b, c)));
+            }
+        }
+    }
+    out
 }
 
 /// An instant as a person types it into a console form: local time in the utility's zone.
