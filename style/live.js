@@ -1,21 +1,23 @@
 // GridFlex live figures: progressive enhancement for a live event's page. Every
-// `data-refresh-secs` seconds it fetches the same page and swaps in only its
-// `#live-figures` block, so a form being filled (a cancel reason, say) is never reset.
+// `data-refresh-secs` seconds it fetches the figures alone (`data-live-src`, the server's
+// `/events/{id}/live`) and swaps in the `#live-figures` block, so a form being filled (a
+// cancel reason, say) is never reset.
 // Without JavaScript the page still works: its "Refresh figures" link reloads it by hand.
 (function () {
   'use strict';
   var block = document.getElementById('live-figures');
   if (!block || !window.fetch || !window.DOMParser) return;
   var secs = parseInt(block.getAttribute('data-refresh-secs'), 10);
-  if (!(secs > 0)) return;
+  var src = block.getAttribute('data-live-src');
+  if (!(secs > 0) || !src) return;
   var busy = false;
 
   function refresh() {
     if (busy || document.hidden) return;
     busy = true;
-    fetch(window.location.href, {
+    fetch(src, {
       credentials: 'same-origin',
-      headers: { 'Accept': 'text/html', 'X-GridFlex-Fragment': 'live-figures' },
+      headers: { 'Accept': 'text/html' },
       cache: 'no-store'
     })
       .then(function (res) {

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use crate::access::{may, may_open, SECTIONS};
 use crate::api::Logout;
 use crate::error::AppError;
-use crate::model::{CsrfToken, Flash, Viewer};
+use crate::model::{CsrfToken, Flash, KeptForm, Viewer};
 
 fn request_extension<T: Clone + Send + Sync + 'static>() -> Option<T> {
     use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<T>().cloned())
@@ -67,6 +67,36 @@ pub fn FlashBanner() -> impl IntoView {
         let role = if f.is_error { "alert" } else { "status" };
         view! { <p class=class role=role>{f.message}</p> }
     })
+}
+
+/// The line at the top of a refused form that was filled in again (`shown`): the error is in
+/// the summary above, what was typed is back in the fields.
+pub fn kept_note(shown: bool) -> impl IntoView {
+    shown.then(|| {
+        view! {
+            <p class="kept-note" id="kept-note">
+                "This form was refused (the reason is at the top of the page); what you typed is kept below. Correct it and send it again."
+            </p>
+        }
+    })
+}
+
+/// [`kept_note`] for a form posted to `F`.
+pub fn kept_note_for<F: leptos::server_fn::ServerFn>() -> impl IntoView {
+    kept_note(kept_form::<F>().is_some())
+}
+
+/// The form the server refused just before this page, if it was posted to `F`.
+pub fn kept_form<F: leptos::server_fn::ServerFn>() -> Option<KeptForm> {
+    request_extension::<KeptForm>().filter(|k| k.action == F::PATH)
+}
+
+/// What was typed in field `name` of a refused form posted to `F`, else `default`: the value
+/// a form field shows.
+pub fn kept_or<F: leptos::server_fn::ServerFn>(name: &str, default: impl Into<String>) -> String {
+    kept_form::<F>()
+        .and_then(|k| k.get(name).map(str::to_string))
+        .unwrap_or_else(|| default.into())
 }
 
 #[component]

@@ -76,6 +76,15 @@ pub struct PendingConfirm {
     pub back: String,
 }
 
+/// The reason typed for a confirmed action the server just refused (the same action on the
+/// same object), so its form shows it again.
+pub fn refused_reason(kind: &str, target: &str) -> String {
+    crate::components::kept_form::<AskConfirmation>()
+        .filter(|k| k.get("kind") == Some(kind) && k.get("target") == Some(target))
+        .and_then(|k| k.get("reason").map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn require(viewer: &Viewer, action: Action) -> Result<(), AppError> {
     if may(viewer.role, action) {
         Ok(())

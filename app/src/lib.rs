@@ -46,6 +46,28 @@ pub fn shell(_options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The path of an event's live figures (served alone, without the document around them).
+pub const LIVE_FIGURES_PATH: &str = "/events/{id}/live";
+
+/// Whether `path` is a fragment of a page (an event's live figures): signed out it is
+/// refused (401) rather than sent to the sign-in page, and it never takes a page's flash.
+pub fn is_fragment_path(path: &str) -> bool {
+    path.strip_prefix("/events/")
+        .and_then(|rest| rest.strip_suffix("/live"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// What `/events/{id}/live` renders: the event's live figures alone, for `/style/live.js`.
+pub fn live_fragment() -> impl IntoView {
+    view! {
+        <Router>
+            <Routes fallback=|| "Not found">
+                <Route path=path!("/events/:id/live") view=EventLiveFragment ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();

@@ -77,7 +77,39 @@ pub struct Flash {
     pub message: String,
 }
 
+/// What was typed in a console form the server refused, kept for the next page so the form
+/// is filled in again: the server function's path (`/fn/save_strategy`) and the fields as
+/// posted, never the CSRF token or a password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptForm {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+impl KeptForm {
+    /// The fields worth keeping from a posted form, or `None` if none is.
+    pub fn new(action: &str, posted: Vec<(String, String)>) -> Option<Self> {
+        let fields: Vec<_> = posted
+            .into_iter()
+            .filter(|(k, _)| k != "csrf" && !k.contains("password"))
+            .collect();
+        (!fields.is_empty()).then(|| Self {
+            action: action.to_string(),
+            fields,
+        })
+    }
+
+    /// What was typed in the field `name` (the first if the form repeats it).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 pub const SESSION_USER_ID: &str = "user_id";
+pub const SESSION_KEPT_FORM: &str = "kept_form";
 pub const SESSION_CSRF: &str = "csrf";
 pub const SESSION_FLASH: &str = "flash";
 

@@ -1,6 +1,7 @@
 // Every screen (issue 15, items 4, 7, 8): each role's main journey at 1440 px and 390 px
 // with no sideways page scroll on the phone and the admin's header on one row on the wide
-// screen; a live event page that refreshes its figures without losing a reason being typed;
+// screen; a live event page that refreshes its figures (fetching them alone) without losing
+// a reason being typed, at both sizes;
 // and axe-core on the main pages with no serious or critical violations.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -76,47 +77,54 @@ for (const [who, paths] of Object.entries(JOURNEYS)) {
   }
 }
 
-test('a live event refreshes its figures and keeps the cancel reason being typed', async () => {
-  // The operator creates, plans and submits; the approver approves: the event is scheduled (live).
-  let path;
-  await withBrowser(server.baseURL, async ({ page }) => {
-    await login(page, 'operator');
-    await page.goto('/events');
-    await page.locator('details:has(form#event-form) > summary').click();
-    const form = page.locator('form#event-form');
-    const option = form.locator('select[name="event[strategy_id]"] option', { hasText: 'System emergency' });
-    await form.locator('select[name="event[strategy_id]"]').selectOption(await option.getAttribute('value'));
-    await form.locator('input[name="event[name]"]').fill('Live refresh');
-    await clickAndWait(page, form.locator('button[type=submit]'));
-    path = pathOf(page);
-    assert.match(path, /^\/events\/\d+$/);
-    await clickAndWait(page, page.locator('form#event-plan button[type=submit]'));
-    await clickAndWait(page, page.locator('form#event-submit button[type=submit]'));
+for (const [size, viewport] of [['1440 px', WIDE], ['390 px', PHONE]]) {
+  test(`a live event refreshes its figures and keeps the cancel reason being typed at ${size}`, async () => {
+    // The operator creates, plans and submits; the approver approves: the event is scheduled (live).
+    let path;
+    await withBrowser(server.baseURL, async ({ page }) => {
+      await login(page, 'operator');
+      await page.goto('/events');
+      await page.locator('details:has(form#event-form) > summary').click();
+      const form = page.locator('form#event-form');
+      const option = form.locator('select[name="event[strategy_id]"] option', { hasText: 'System emergency' });
+      await form.locator('select[name="event[strategy_id]"]').selectOption(await option.getAttribute('value'));
+      await form.locator('input[name="event[name]"]').fill(`Live refresh at ${size}`);
+      await clickAndWait(page, form.locator('button[type=submit]'));
+      path = pathOf(page);
+      assert.match(path, /^\/events\/\d+$/);
+      await clickAndWait(page, page.locator('form#event-plan button[type=submit]'));
+      await clickAndWait(page, page.locator('form#event-submit button[type=submit]'));
+    });
+    await withBrowser(server.baseURL, async ({ page }) => {
+      await login(page, 'approver');
+      // The script asks for the figures alone, never for the whole page again.
+      const fetched = [];
+      page.on('request', (r) => { if (r.resourceType() === 'fetch') fetched.push(new URL(r.url()).pathname); });
+      await page.goto(path);
+      await clickAndWait(page, page.locator('form#event-approve button[type=submit]'));
+      assert.match(await page.locator('h1').innerText(), /Scheduled/);
+      // No meta refresh; the figures block says when it was drawn.
+      assert.equal(await page.locator('meta[http-equiv="refresh"]').count(), 0);
+      const before = await page.locator('#figures-as-of').innerText();
+      const reason = page.locator('form#event-cancel input[name=reason]');
+      await reason.click();
+      await reason.pressSequentially('Feeder work moved to tomorrow', { delay: 20 });
+      // Past one refresh (every 15 s): the figures change, the typed text stays.
+      await page.waitForFunction(
+        (old) => document.getElementById('figures-as-of')?.textContent.trim() !== old.trim(),
+        before,
+        { timeout: 40_000, polling: 500 },
+      );
+      const afterText = await page.locator('#figures-as-of').innerText();
+      assert.notEqual(afterText, before, 'the figures were refreshed');
+      assert.equal(await reason.inputValue(), 'Feeder work moved to tomorrow', 'the reason survives the refresh');
+      assert.equal(await page.locator('#event-chart svg').count(), 1, 'the chart is back after the swap');
+      assert.equal(pathOf(page), path, 'no navigation happened');
+      assert.ok(fetched.length >= 1 && fetched.every((p) => p === `${path}/live`), `fetched ${fetched.join(', ')}`);
+      if (viewport === PHONE) assert.ok(await sidewaysScroll(page) <= 0, 'no sideways scroll after the swap');
+    }, { javaScript: true, viewport });
   });
-  await withBrowser(server.baseURL, async ({ page }) => {
-    await login(page, 'approver');
-    await page.goto(path);
-    await clickAndWait(page, page.locator('form#event-approve button[type=submit]'));
-    assert.match(await page.locator('h1').innerText(), /Scheduled/);
-    // No meta refresh; the figures block says when it was drawn.
-    assert.equal(await page.locator('meta[http-equiv="refresh"]').count(), 0);
-    const before = await page.locator('#figures-as-of').innerText();
-    const reason = page.locator('form#event-cancel input[name=reason]');
-    await reason.click();
-    await reason.pressSequentially('Feeder work moved to tomorrow', { delay: 20 });
-    // Past one refresh (every 15 s): the figures change, the typed text stays.
-    await page.waitForFunction(
-      (old) => document.getElementById('figures-as-of')?.textContent.trim() !== old.trim(),
-      before,
-      { timeout: 40_000, polling: 500 },
-    );
-    const afterText = await page.locator('#figures-as-of').innerText();
-    assert.notEqual(afterText, before, 'the figures were refreshed');
-    assert.equal(await reason.inputValue(), 'Feeder work moved to tomorrow', 'the reason survives the refresh');
-    assert.equal(await page.locator('#event-chart svg').count(), 1, 'the chart is back after the swap');
-    assert.equal(pathOf(page), path, 'no navigation happened');
-  }, { javaScript: true, viewport: WIDE });
-});
+}
 
 test('without JavaScript the live page offers a manual refresh and no meta refresh', async () => {
   await withBrowser(server.baseURL, async ({ page }) => {

@@ -252,12 +252,25 @@ pub async fn build_app(
         let options = leptos_options.clone();
         move || shell(options.clone())
     });
+    // The live script's fragment: the figures alone, never cached (they change every tick).
+    let live_figures =
+        leptos_axum::render_app_async_with_context(page_context.clone(), app::live_fragment);
+    let live_figures = move |req: Request<Body>| {
+        let render = live_figures.clone();
+        async move {
+            let mut res = render(req).await;
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+    };
     let console_router = Router::new()
         .leptos_routes_with_context(&state, routes, page_context, {
             let options = leptos_options.clone();
             move || shell(options.clone())
         })
         .route("/fn/{*fn_name}", post(server_fn_handler))
+        .route(app::LIVE_FIGURES_PATH, get(live_figures))
         .route(
             web::meter_upload::UPLOAD_PATH,
             post(web::meter_upload::upload_meter_data),

@@ -940,3 +940,160 @@ async fn the_admin_edits_the_holiday_calendar_and_every_change_is_audited(t: Tes
     drop(app);
     t.cleanup().await;
 }
+
+each_backend!(a_refused_form_comes_back_with_what_was_typed_once);
+async fn a_refused_form_comes_back_with_what_was_typed_once(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+
+    // A holiday with a date in the wrong format: the error, a note that the form is kept,
+    // and both fields as typed.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/holidays",
+            "/fn/put_holiday",
+            &[("day", "24/12/2026"), ("name", "Office party")],
+        )
+        .await;
+    assert_eq!(res.status(), 302, "{}", t.name);
+    let (_, html) = app.page(&admin, "/admin/holidays").await;
+    assert!(html.contains("YYYY-MM-DD"), "{}: the error", t.name);
+    assert!(html.contains("id=\"kept-note\""), "{}: the note", t.name);
+    assert!(
+        html.contains("value=\"24/12/2026\"") && html.contains("value=\"Office party\""),
+        "{}: what was typed",
+        t.name
+    );
+    // Shown once: the next visit has an empty form again.
+    let (_, html) = app.page(&admin, "/admin/holidays").await;
+    assert!(
+        !html.contains("Office party") && !html.contains("kept-note"),
+        "{}: kept once",
+        t.name
+    );
+
+    // A user the server refuses (a username too short): name and role come back, the
+    // password never does.
+    let password = "correct-horse-battery-staple";
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/users",
+            "/fn/create_user",
+            &[
+                ("username", "x"),
+                ("display_name", "Ada Lovelace"),
+                ("role", "auditor"),
+                ("password", password),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302, "{}", t.name);
+    let (_, html) = app.page(&admin, "/admin/users").await;
+    assert!(html.contains("id=\"kept-note\""), "{}: the note", t.name);
+    assert!(
+        html.contains("value=\"Ada Lovelace\"") && html.contains("value=\"auditor\" selected"),
+        "{}: name and role as typed",
+        t.name
+    );
+    assert!(!html.contains(password), "{}: no password", t.name);
+
+    // A value map entry refused on another page is not put into this one's form.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/holidays",
+            "/fn/put_holiday",
+            &[("day", "2026-13-40"), ("name", "Nowhere day")],
+        )
+        .await;
+    assert_eq!(res.status(), 302, "{}", t.name);
+    let (_, html) = app.page(&admin, "/admin/users").await;
+    assert!(
+        !html.contains("Nowhere day"),
+        "{}: another form's fields",
+        t.name
+    );
+
+    // A strategy the server refuses (an unknown zone) keeps every field, the new-strategy
+    // form open.
+    let operator = app.browser();
+    app.login(&operator, "operator", PASSWORD).await;
+    let res = app
+        .post_form(
+            &operator,
+            "/strategies",
+            "/fn/save_strategy",
+            &[
+                ("strategy[name]", "Evening peak trim"),
+                ("strategy[description]", "Typed, then refused"),
+                ("strategy[zone]", "NO-SUCH-NODE"),
+                ("strategy[programs]", "SMT-BYOD"),
+                ("strategy[event_type]", "Economic"),
+                ("strategy[objective]", "LoadReduction"),
+                ("strategy[target_mw]", "2.5"),
+                ("strategy[control_level]", "full"),
+                ("strategy[override_rules]", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302, "{}", t.name);
+    let (_, html) = app.page(&operator, "/strategies").await;
+    assert!(html.contains("id=\"kept-note\""), "{}: the note", t.name);
+    for typed in [
+        "value=\"Evening peak trim\"",
+        "value=\"Typed, then refused\"",
+        "value=\"NO-SUCH-NODE\"",
+        "value=\"2.5\"",
+        "value=\"LoadReduction\" selected",
+    ] {
+        assert!(html.contains(typed), "{}: {typed}", t.name);
+    }
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(every_whole_list_shows_its_page_count_and_refuses_a_bad_page);
+async fn every_whole_list_shows_its_page_count_and_refuses_a_bad_page(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let admin = app.browser();
+    app.login(&admin, "admin", PASSWORD).await;
+    for path in ["/events", "/programs", "/aggregators", "/admin/users"] {
+        let (status, html) = app.page(&admin, path).await;
+        assert_eq!(status, 200, "{}: {path}", t.name);
+        assert!(
+            html.contains("id=\"page-count\"") && html.contains("Page 1 of "),
+            "{}: {path} counts its pages",
+            t.name
+        );
+        for bad in ["x", "-5", "100000"] {
+            let (status, html) = app.page(&admin, &format!("{path}?after={bad}")).await;
+            assert_eq!(status, 400, "{}: {path}?after={bad}", t.name);
+            assert!(html.contains("`after`"), "{}: names the parameter", t.name);
+        }
+    }
+    // The events list counts 25 to a page; its last page links back and not on.
+    let events = t.count("events").await;
+    let pages = (events + 24) / 25;
+    let (_, html) = app.page(&admin, "/events").await;
+    assert!(
+        html.contains(&format!("Page 1 of {pages}")),
+        "{}: {events} events",
+        t.name
+    );
+    let last = (pages - 1) * 25;
+    let (status, html) = app.page(&admin, &format!("/events?after={last}")).await;
+    assert_eq!(status, 200, "{}", t.name);
+    assert!(
+        html.contains(&format!("Page {pages} of {pages}")) && !html.contains("rel=\"next\""),
+        "{}: the last page",
+        t.name
+    );
+    assert_eq!(html.contains("rel=\"prev\""), pages > 1, "{}", t.name);
+    drop(app);
+    t.cleanup().await;
+}

@@ -54,6 +54,20 @@ async fn act(app: &TestApp, c: &reqwest::Client, id: i64, action: &str, reason: 
     app.page(c, &page).await.1
 }
 
+/// HTML without its comments (the renderer's markers), to see which element comes first.
+fn without_comments(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(at) = rest.find("<!--") {
+        out.push_str(&rest[..at]);
+        rest = rest[at..]
+            .find("-->")
+            .map_or("", |end| &rest[at + end + 3..]);
+    }
+    out.push_str(rest);
+    out
+}
+
 fn worker(t: &TestDb, app: &TestApp) -> DeliveryWorker {
     DeliveryWorker::new(
         t.db.clone(),
@@ -224,7 +238,70 @@ async fn an_event_is_planned_approved_run_and_completed_with_outcomes(t: TestDb)
         .text()
         .await
         .unwrap_or_default()
-        .contains("live-figures"));
+        .contains("data-live-src"));
+    // The script fetches the figures alone: no document, navigation or form around them,
+    // never cached, behind the same role check as the page.
+    let fragment_path = format!("/events/{id}/live");
+    assert!(
+        live.contains(&format!("data-live-src=\"{fragment_path}\"")),
+        "{}: the page names its fragment",
+        t.name
+    );
+    let res = ap
+        .get(app.url(&fragment_path))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("fragment");
+    assert_eq!(res.status(), 200, "{}", t.name);
+    assert_eq!(
+        res.headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store"),
+        "{}",
+        t.name
+    );
+    let fragment = without_comments(&res.text().await.expect("body"));
+    assert!(
+        fragment
+            .trim_start()
+            .starts_with("<div id=\"live-figures\" data-refresh-secs=\"15\"")
+            && fragment.contains("id=\"figures-as-of\"")
+            && fragment.contains("id=\"event-chart\""),
+        "{}: the figures alone: {}",
+        t.name,
+        fragment.chars().take(300).collect::<String>()
+    );
+    for absent in [
+        "<html",
+        "<nav",
+        "<header",
+        "name=\"reason\"",
+        "id=\"timeline\"",
+    ] {
+        assert!(
+            !fragment.contains(absent),
+            "{}: the fragment holds no {absent}",
+            t.name
+        );
+    }
+    let (status, body) = app.page(&app.browser(), &fragment_path).await;
+    assert_eq!(status, 401, "{}: signed out", t.name);
+    assert!(!body.contains("live-figures"), "{}", t.name);
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let (status, body) = app.page(&manager, &fragment_path).await;
+    assert_eq!(
+        status, 403,
+        "{}: a program manager may not open events",
+        t.name
+    );
+    assert!(!body.contains("live-figures"), "{}", t.name);
+    let (status, _) = app.page(&ap, "/events/0/live").await;
+    assert_eq!(status, 404, "{}: no such event", t.name);
+    let (status, _) = app.page(&ap, "/events/99999/live").await;
+    assert_eq!(status, 404, "{}: an unknown event", t.name);
 
     // The admin moves the simulated clock past the event; the scheduler runs it.
     let admin = app.browser();

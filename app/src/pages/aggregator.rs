@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::show;
+use super::{pager, show, WholeList};
 use crate::api::{list_aggregators, SaveAggregator};
 use crate::components::*;
 use crate::model::*;
@@ -17,13 +17,26 @@ pub fn AggregatorPage() -> impl IntoView {
 fn Aggregators() -> impl IntoView {
     let query = use_query_map();
     let edit = move || query.get().get("edit").and_then(|v| v.parse::<i64>().ok());
-    let data = Resource::new(|| (), |_| list_aggregators());
+    let data = Resource::new(
+        move || query.with(|q| q.get("after")),
+        |after| async move {
+            let list = WholeList::new("/aggregators".into(), after.as_deref())?;
+            Ok::<_, crate::AppError>((list_aggregators().await?, list))
+        },
+    );
     let may_edit = viewer_may(crate::access::Action::EditAggregators);
     view! {
         <h1>"Aggregators"</h1>
         <p class="lead">"Third parties that talk to devices for the utility. Every change is sent to the grid side; deletions are not synchronized, so an aggregator is ended by an end date or set inactive."</p>
-        {show(data, move |list: Vec<AggregatorDto>| {
-            let rows = list.iter().map(|a| view! {
+        {show(data, move |(list, whole): (Vec<AggregatorDto>, WholeList)| {
+            // The one being edited may be on another page of the list.
+            let editing = edit().and_then(|id| list.iter().find(|a| a.id == id).cloned());
+            let (shown, pages) = match whole.page(list) {
+                Ok(page) => page,
+                Err(e) => return view! { <ErrorPanel err=e/> }.into_any(),
+            };
+            let pages = pager(pages);
+            let rows = shown.iter().map(|a| view! {
                 <tr>
                     <td>{a.name.clone()}</td>
                     <td>{status_badge(&a.status)}</td>
@@ -35,14 +48,15 @@ fn Aggregators() -> impl IntoView {
                     <td>{may_edit.then(|| view! { <a href=format!("/aggregators?edit={}", a.id)>"Edit"</a> })}</td>
                 </tr>
             }).collect_view();
-            let editing = edit().and_then(|id| list.iter().find(|a| a.id == id).cloned());
             view! {
                 <table class="data" id="aggregators"><thead><tr>
                     <th>"Name"</th><th>"Status"</th><th>"External reference"</th><th>"Dates"</th>
                     <th>"Contact"</th><th>"Email"</th><th>"Programs"</th><th></th>
                 </tr></thead><tbody>{rows}</tbody></table>
+                {pages}
                 {may_edit.then(|| aggregator_form(editing))}
             }
+            .into_any()
         })}
     }
 }

@@ -368,18 +368,23 @@ pub fn audit_link(entity_type: &str, entity_id: &str) -> impl IntoView {
 fn enrollment_actions(id: i64, status: &str) -> impl IntoView {
     let activate = (status == "PENDING").then(|| {
         let action = ServerAction::<ChangeEnrollmentStatus>::new();
+        let reason = kept_form::<ChangeEnrollmentStatus>()
+            .filter(|k| k.get("enrollment_id") == Some(id.to_string().as_str()))
+            .and_then(|k| k.get("reason").map(str::to_string))
+            .unwrap_or_default();
         view! {
             <ActionForm action=action attr:class="filters" attr:id="enrollment-activate">
                 <CsrfField/>
                 <input type="hidden" name="enrollment_id" value=id/>
                 <input type="hidden" name="change" value="activate"/>
-                <label>"Reason for activating" <input name="reason" required maxlength="500" placeholder="Why (kept in the history)"/></label>
+                <label>"Reason for activating" <input name="reason" required maxlength="500" placeholder="Why (kept in the history)" value=reason/></label>
                 <button type="submit">"Activate"</button>
             </ActionForm>
         }
     });
     let unenroll = matches!(status, "PENDING" | "ACTIVE").then(|| {
         let ask = ServerAction::<crate::confirm::AskConfirmation>::new();
+        let reason = crate::confirm::refused_reason("unenroll", &id.to_string());
         view! {
             <section class="danger-zone" aria-labelledby="unenroll-heading">
                 <h2 id="unenroll-heading">"Unenroll"</h2>
@@ -387,7 +392,7 @@ fn enrollment_actions(id: i64, status: &str) -> impl IntoView {
                     <CsrfField/>
                     <input type="hidden" name="kind" value="unenroll"/>
                     <input type="hidden" name="target" value=id/>
-                    <label>"Reason for unenrolling " <input name="reason" required maxlength="500" placeholder="Why (kept in the history)"/></label>
+                    <label>"Reason for unenrolling " <input name="reason" required maxlength="500" placeholder="Why (kept in the history)" value=reason/></label>
                     <button type="submit" class="danger">"Unenroll…"</button>
                 </ActionForm>
             </section>
@@ -399,21 +404,45 @@ fn enrollment_actions(id: i64, status: &str) -> impl IntoView {
 /// Replace one of the enrollment's current devices (program manager, admin).
 fn replace_form(id: i64, current: Vec<(i64, String)>) -> impl IntoView {
     let action = ServerAction::<ReplaceDevice>::new();
+    // A refused replacement comes back as it was typed.
+    let refused = kept_form::<ReplaceDevice>()
+        .filter(|k| k.get("enrollment_id") == Some(id.to_string().as_str()));
+    let typed = |name: &str| {
+        refused
+            .as_ref()
+            .and_then(|k| k.get(&format!("replacement[{name}]")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let leaving = typed("old_device_id");
+    let kept = refused.is_some();
     let options = current
         .into_iter()
-        .map(|(device, label)| view! { <option value=device.to_string()>{label}</option> })
+        .map(|(device, label)| {
+            let value = device.to_string();
+            let selected = value == leaving;
+            view! { <option value=value selected=selected>{label}</option> }
+        })
         .collect_view();
+    let (head_end, nic_id, nominal_kw, specification, reason) = (
+        typed("new_head_end"),
+        typed("new_nic_id"),
+        typed("new_nominal_kw"),
+        typed("new_specification"),
+        typed("reason"),
+    );
     view! {
         <h3>"Replace a device"</h3>
         <ActionForm action=action attr:class="filters" attr:id="replace-device">
+            {kept_note(kept)}
             <CsrfField/>
             <input type="hidden" name="enrollment_id" value=id/>
             <label>"Leaving" <select name="replacement[old_device_id]">{options}</select></label>
-            <label>"New head-end" <input name="replacement[new_head_end]" required maxlength="64" placeholder="ECOBEE"/></label>
-            <label>"New NIC id" <input name="replacement[new_nic_id]" required maxlength="64"/></label>
-            <label>"Nominal kW" <input name="replacement[new_nominal_kw]" size="5" placeholder="same"/></label>
-            <label>"Specification" <input name="replacement[new_specification]" maxlength="100" placeholder="same"/></label>
-            <label>"Reason" <input name="replacement[reason]" required maxlength="500"/></label>
+            <label>"New head-end" <input name="replacement[new_head_end]" required maxlength="64" placeholder="ECOBEE" value=head_end/></label>
+            <label>"New NIC id" <input name="replacement[new_nic_id]" required maxlength="64" value=nic_id/></label>
+            <label>"Nominal kW" <input name="replacement[new_nominal_kw]" size="5" placeholder="same" value=nominal_kw/></label>
+            <label>"Specification" <input name="replacement[new_specification]" maxlength="100" placeholder="same" value=specification/></label>
+            <label>"Reason" <input name="replacement[reason]" required maxlength="500" value=reason/></label>
             <button type="submit">"Replace"</button>
         </ActionForm>
     }

@@ -1,7 +1,7 @@
 //! Events: the list with the new-event form, and an event's page — plan, submit, approve,
 //! deny, cancel; the Before / After / Actual chart, stages, devices, outcomes and timeline.
 //! While an event is live only its figures refresh: `/style/live.js` (our own origin) fetches
-//! the page and swaps in the `#live-figures` block, so a reason being typed is never lost;
+//! `/events/{id}/live` (that block alone) and swaps in the `#live-figures` block, so a reason being typed is never lost;
 //! without JavaScript a "Refresh figures" link does the same by hand.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::enrollment::{audit_link, audit_rows};
-use super::{route_id, show};
+use super::{pager, route_id, show, WholeList};
 use crate::components::*;
 use crate::event_api::{
     list_events, list_strategies, load_event, load_stage_devices, simulated_now, take_event_draft,
@@ -54,7 +54,8 @@ pub fn ClockControl(now: Option<DateTime<Utc>>) -> impl IntoView {
     })
 }
 
-/// Status filter, chosen strategy, events, strategies, simulated time, a refused form.
+/// Status filter, chosen strategy, events, strategies, simulated time, a refused form, the
+/// page of the list shown.
 type ListData = (
     Option<String>,
     Option<String>,
@@ -62,6 +63,7 @@ type ListData = (
     Vec<StrategyDto>,
     Option<DateTime<Utc>>,
     Option<EventDraft>,
+    WholeList,
 );
 
 /// The field of the new-event form an error names (for the error summary's link).
@@ -83,19 +85,29 @@ fn EventList() -> impl IntoView {
     let query = use_query_map();
     let status = move || query.with(|q| q.get("status").filter(|s| !s.is_empty()));
     let chosen = move || query.with(|q| q.get("strategy"));
+    let after = move || query.with(|q| q.get("after"));
     let data = Resource::new(
-        move || (status(), chosen()),
-        |(status, chosen)| async move {
+        move || (status(), chosen(), after()),
+        |(status, chosen, after)| async move {
+            let base = match &status {
+                Some(s) => format!("/events?status={}", crate::query::encode(s)),
+                None => "/events".to_string(),
+            };
+            let list = WholeList::new(base, after.as_deref())?;
             let events = list_events(status.clone()).await?;
             let strategies = list_strategies(false).await?;
             let now = simulated_now().await?;
             let draft = take_event_draft().await?;
-            Ok::<_, crate::AppError>((status, chosen, events, strategies, now, draft))
+            Ok::<_, crate::AppError>((status, chosen, events, strategies, now, draft, list))
         },
     );
     view! {
         <h1>"Events"</h1>
-        {show(data, |(status, chosen, events, strategies, now, draft): ListData| {
+        {show(data, |(status, chosen, events, strategies, now, draft, list): ListData| {
+            let (events, pages) = match list.page(events) {
+                Ok(page) => page,
+                Err(e) => return view! { <ErrorPanel err=e/> }.into_any(),
+            };
             let operator = viewer_may(crate::access::Action::CreateEvents);
             let zone = local_zone().name();
             let base = now.unwrap_or_else(Utc::now);
@@ -143,6 +155,7 @@ fn EventList() -> impl IntoView {
                 let selected = status.as_deref() == Some(*s);
                 view! { <option value=*s selected=selected>{*s}</option> }
             }).collect_view();
+            let pages = pager(pages);
             let rows = events.into_iter().map(|e| view! {
                 <tr>
                     <td><a href=format!("/events/{}", e.id)>{e.code.clone()}</a></td>
@@ -167,7 +180,9 @@ fn EventList() -> impl IntoView {
                     <th>"Event"</th><th>"Name"</th><th>"Status"</th><th>"Type"</th><th>"Strategy"</th><th>"Window (local)"</th>
                     <th class="num">"Stages"</th><th class="num">"Devices"</th><th class="num">"Peak reduction"</th>
                 </tr></thead><tbody>{rows}</tbody></table>
+                {pages}
             }
+            .into_any()
         })}
     }
 }
@@ -175,6 +190,29 @@ fn EventList() -> impl IntoView {
 #[component]
 pub fn EventDetailPage() -> impl IntoView {
     view! { <Guard><EventDetailView/></Guard> }
+}
+
+/// `/events/{id}/live`: the event's live figures alone, no document around them, for
+/// `/style/live.js` to swap in. The same access as the event's page: 401 signed out, 403 for a
+/// role that may not open events, and the event service's own check behind it.
+#[component]
+pub fn EventLiveFragment() -> impl IntoView {
+    let path = current_path();
+    match current_viewer() {
+        None => {
+            set_status(401);
+            view! { <p>"Please sign in."</p> }.into_any()
+        }
+        Some(v) if !crate::access::may_open(&path, v.role) => {
+            view! { <ErrorPanel err=crate::AppError::Forbidden("open this page".into())/> }
+                .into_any()
+        }
+        Some(_) => {
+            let id = route_id("event");
+            let data = Resource::new(id, |id| async move { load_event(id?).await });
+            show(data, |d: EventDetail| live_figures(&d)).into_any()
+        }
+    }
 }
 
 /// The plan's verdict: its warnings (shortfall and intervals, rebound above the pre-event
@@ -232,7 +270,14 @@ fn action_forms(d: &EventDetail) -> impl IntoView {
                 ),
                 "submit" => ("Submit for approval", None),
                 "approve" => ("Approve", None),
-                "deny" => ("Deny", Some(view! { <label>"Reason for denying" <input name="reason" required maxlength="500"/></label> }.into_any())),
+                "deny" => {
+                    // A refused denial keeps its reason.
+                    let reason = kept_form::<EventAction>()
+                        .filter(|k| k.get("id") == Some(id.to_string().as_str()) && k.get("action") == Some("deny"))
+                        .and_then(|k| k.get("reason").map(str::to_string))
+                        .unwrap_or_default();
+                    ("Deny", Some(view! { <label>"Reason for denying" <input name="reason" required maxlength="500" value=reason/></label> }.into_any()))
+                }
                 _ => ("?", None),
             };
             let class = if a == "deny" { "danger" } else { "" };
@@ -251,6 +296,7 @@ fn action_forms(d: &EventDetail) -> impl IntoView {
     // Cancelling is set apart, with its own reason, and confirmed on a page of its own.
     let cancel = d.actions.iter().any(|a| a == "cancel").then(|| {
         let ask = ServerAction::<crate::confirm::AskConfirmation>::new();
+        let reason = crate::confirm::refused_reason("cancel_event", &id.to_string());
         view! {
             <section class="danger-zone" aria-labelledby="cancel-heading">
                 <h2 id="cancel-heading">"Cancel this event"</h2>
@@ -258,7 +304,7 @@ fn action_forms(d: &EventDetail) -> impl IntoView {
                     <CsrfField/>
                     <input type="hidden" name="kind" value="cancel_event"/>
                     <input type="hidden" name="target" value=id/>
-                    <label>"Reason for cancelling " <input name="reason" required maxlength="500"/></label>
+                    <label>"Reason for cancelling " <input name="reason" required maxlength="500" value=reason/></label>
                     <button type="submit" class="danger">"Cancel event…"</button>
                 </ActionForm>
             </section>
@@ -323,17 +369,6 @@ fn EventDetailView() -> impl IntoView {
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| view! { <dt>{k}</dt><dd>{v}</dd> }))
             .collect_view();
-            let exclusions = d.exclusions.iter().map(|c| view! { <tr><td>{crate::history::exclusion_reason(&c.label)}</td><td class="num">{fmt_count(c.count)}</td></tr> }).collect_view();
-            let outcomes = d.outcomes.iter().map(|c| view! { <tr><td>{outcome_label(&c.label)}</td><td class="num">{fmt_count(c.count)}</td></tr> }).collect_view();
-            let stages = d.stages.iter().map(|st| view! {
-            <tr>
-                <td><a href=format!("/events/{}?stage={}#stage-devices", s.id, st.seq)>{st.external_id.clone()}</a></td>
-                <td>{fmt_clock(&st.starts_at)} " – " {fmt_clock(&st.ends_at)}</td>
-                <td class="num">{fmt_count(st.device_count)}</td>
-                <td class="num">{fmt_kw(st.expected_kw)}</td>
-                <td>{status_badge(&st.status)}</td>
-            </tr>
-        }).collect_view();
             let device_table = devices.map(|p| {
             let next = p.next.map(|n| view! { <a rel="next" href=format!("/events/{}?stage={}&after={n}#stage-devices", s.id, p.stage.seq)>"More »"</a> });
             let rows = p.devices.iter().map(|x| view! {
@@ -373,45 +408,13 @@ fn EventDetailView() -> impl IntoView {
                     </section>
                 }
             });
-            let chart = d.chart_svg.clone().map(|svg| {
-                view! {
-                    <div class="chart-with-table">
-                        <figure class="chart" id="event-chart" inner_html=svg></figure>
-                        {interval_table(&d.intervals)}
-                    </div>
-                }
-            });
             // The historical report, for those who may read reports, once the event has ended.
             let report = (matches!(s.status.as_str(), "Completed" | "Canceled")
                 && current_viewer().is_some_and(|v| crate::access::may_open("/reports", v.role)))
             .then(|| view! {
                 <p><a href=format!("/reports/events/{}", s.id) id="event-report-link">"Event report"</a></p>
             });
-            // The block the live script swaps (boxed: it keeps the page's view type shallow).
-            let figures = view! {
-                <div id="live-figures" data-refresh-secs=refresh_secs.map(|s| s.to_string())>
-                <p class="as-of" id="figures-as-of">"Figures as of " {fmt_time_secs(&d.now)}</p>
-                {chart}
-                <section class="grid-2">
-                    <div>
-                        <h2>"Plan"</h2>
-                        <p>{format!("{} eligible devices, {} stage(s), peak reduction {}", fmt_count(d.eligible), d.stages.len(), fmt_kw(s.peak_reduction_kw))}</p>
-                        <table class="data" id="exclusions"><thead><tr><th>"Excluded because"</th><th class="num">"Devices"</th></tr></thead><tbody>{exclusions}</tbody></table>
-                    </div>
-                    <div>
-                        <h2>"Outcomes"</h2>
-                        <table class="data" id="outcomes"><thead><tr><th>"Outcome"</th><th class="num">"Devices"</th></tr></thead><tbody>{outcomes}</tbody></table>
-                    </div>
-                </section>
-                <section>
-                    <h2>"Stages"</h2>
-                    <table class="data" id="stages"><thead><tr>
-                        <th>"Stage"</th><th>"Time (local)"</th><th class="num">"Devices"</th><th class="num">"Expected"</th><th>"Status"</th>
-                    </tr></thead><tbody>{stages}</tbody></table>
-                </section>
-                </div>
-            }
-            .into_any();
+            let figures = live_figures(&d);
             let actions = action_forms(&d).into_any();
             let timeline = audit_rows(&d.timeline).into_any();
             view! {
@@ -445,6 +448,57 @@ fn EventDetailView() -> impl IntoView {
             }
         },
     )
+}
+
+/// The block the live script swaps: chart, plan, outcomes, stages and "Figures as of". The
+/// event page shows it inside the page; `/events/{id}/live` serves it alone (boxed: it keeps
+/// the page's view type shallow).
+fn live_figures(d: &EventDetail) -> AnyView {
+    let s = &d.summary;
+    let refresh_secs = d.refresh_secs;
+    let exclusions = d.exclusions.iter().map(|c| view! { <tr><td>{crate::history::exclusion_reason(&c.label)}</td><td class="num">{fmt_count(c.count)}</td></tr> }).collect_view();
+    let outcomes = d.outcomes.iter().map(|c| view! { <tr><td>{outcome_label(&c.label)}</td><td class="num">{fmt_count(c.count)}</td></tr> }).collect_view();
+    let stages = d.stages.iter().map(|st| view! {
+            <tr>
+                <td><a href=format!("/events/{}?stage={}#stage-devices", s.id, st.seq)>{st.external_id.clone()}</a></td>
+                <td>{fmt_clock(&st.starts_at)} " – " {fmt_clock(&st.ends_at)}</td>
+                <td class="num">{fmt_count(st.device_count)}</td>
+                <td class="num">{fmt_kw(st.expected_kw)}</td>
+                <td>{status_badge(&st.status)}</td>
+            </tr>
+        }).collect_view();
+    let chart = d.chart_svg.clone().map(|svg| {
+        view! {
+            <div class="chart-with-table">
+                <figure class="chart" id="event-chart" inner_html=svg></figure>
+                {interval_table(&d.intervals)}
+            </div>
+        }
+    });
+    view! {
+                <div id="live-figures" data-refresh-secs=refresh_secs.map(|s| s.to_string()) data-live-src=format!("/events/{}/live", s.id)>
+                <p class="as-of" id="figures-as-of">"Figures as of " {fmt_time_secs(&d.now)}</p>
+                {chart}
+                <section class="grid-2">
+                    <div>
+                        <h2>"Plan"</h2>
+                        <p>{format!("{} eligible devices, {} stage(s), peak reduction {}", fmt_count(d.eligible), d.stages.len(), fmt_kw(s.peak_reduction_kw))}</p>
+                        <table class="data" id="exclusions"><thead><tr><th>"Excluded because"</th><th class="num">"Devices"</th></tr></thead><tbody>{exclusions}</tbody></table>
+                    </div>
+                    <div>
+                        <h2>"Outcomes"</h2>
+                        <table class="data" id="outcomes"><thead><tr><th>"Outcome"</th><th class="num">"Devices"</th></tr></thead><tbody>{outcomes}</tbody></table>
+                    </div>
+                </section>
+                <section>
+                    <h2>"Stages"</h2>
+                    <table class="data" id="stages"><thead><tr>
+                        <th>"Stage"</th><th>"Time (local)"</th><th class="num">"Devices"</th><th class="num">"Expected"</th><th>"Status"</th>
+                    </tr></thead><tbody>{stages}</tbody></table>
+                </section>
+                </div>
+            }
+    .into_any()
 }
 
 /// The chart's text alternative: its figures per interval, folded away under the chart.

@@ -27,6 +27,8 @@ pub fn LoginPage() -> impl IntoView {
     }
     let next = use_query_map().get().get("next").unwrap_or_default();
     let login = ServerAction::<Login>::new();
+    // After a refused sign-in the username stays; the password never comes back.
+    let username = kept_or::<Login>("username", "");
     view! {
         <main class="login">
             <h1>"GridFlex"</h1>
@@ -37,7 +39,7 @@ pub fn LoginPage() -> impl IntoView {
                 <input type="hidden" name="next" value=next/>
                 <label>
                     "Username"
-                    <input type="text" name="username" autocomplete="username" required autofocus/>
+                    <input type="text" name="username" autocomplete="username" required autofocus value=username/>
                 </label>
                 <label>
                     "Password"

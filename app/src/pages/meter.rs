@@ -29,6 +29,10 @@ fn selected_import(p: Vec<(String, String)>) -> Result<Option<i64>, AppError> {
 
 fn import_form() -> impl IntoView {
     let action = ServerAction::<ImportMeterData>::new();
+    let typed = |name: &str| kept_or::<ImportMeterData>(name, "");
+    let (file_name, service_point, content) =
+        (typed("file_name"), typed("service_point"), typed("content"));
+    let espi = typed("format") == "espi";
     view! {
         <section class="card" id="meter-import">
             <h2>"Import interval data"</h2>
@@ -52,17 +56,18 @@ fn import_form() -> impl IntoView {
                 <button type="submit">"Upload and import"</button>
             </form>
             <h3>"Or paste the file's content"</h3>
-            <ActionForm action=action>
+            <ActionForm action=action attr:id="meter-paste">
+                {kept_note_for::<ImportMeterData>()}
                 <CsrfField/>
-                <label>"File name " <input type="text" name="file_name" maxlength="200" placeholder="meter-2026-07.csv"/></label>
+                <label>"File name " <input type="text" name="file_name" maxlength="200" placeholder="meter-2026-07.csv" value=file_name/></label>
                 <label>"Format "
                     <select name="format">
-                        <option value="csv" selected>"CSV"</option>
-                        <option value="espi">"Green Button ESPI XML"</option>
+                        <option value="csv" selected=!espi>"CSV"</option>
+                        <option value="espi" selected=espi>"Green Button ESPI XML"</option>
                     </select>
                 </label>
-                <label>"Service point (ESPI only) " <input type="text" name="service_point" maxlength="64"/></label>
-                <label>"Content" <textarea name="content" rows="10" cols="70" required></textarea></label>
+                <label>"Service point (ESPI only) " <input type="text" name="service_point" maxlength="64" value=service_point/></label>
+                <label>"Content" <textarea name="content" id="meter-content" rows="10" cols="70" required>{content}</textarea></label>
                 <button type="submit">"Import"</button>
             </ActionForm>
         </section>

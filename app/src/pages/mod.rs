@@ -22,7 +22,7 @@ pub use audit::AuditPage;
 pub use confirm::ConfirmPage;
 pub use device::{DeviceDetailPage, DeviceListPage};
 pub use enrollment::{EnrollmentDetailPage, EnrollmentListPage};
-pub use event::{EventDetailPage, EventListPage};
+pub use event::{EventDetailPage, EventListPage, EventLiveFragment};
 pub use forecast::{ForecastPage, ReductionPage};
 pub use home::{HomePage, LoginPage, NotFoundPage, RootPage};
 pub use meter::MeterDataPage;
@@ -36,7 +36,7 @@ pub use user::{HolidayPage, UserAdminPage, ValueMapPage};
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::components::ErrorPanel;
 use crate::error::AppError;
@@ -200,6 +200,73 @@ impl PagerState {
     }
 }
 
+/// Rows on a page of a list the server returns whole (events, programs, aggregators, users).
+pub(crate) const WHOLE_LIST_ROWS: u32 = 25;
+
+/// A list the server returns whole, paged in the console with the keyset lists' pager: the
+/// cursor (`after`) is the number of rows before the page, so it alone says where the page is
+/// and the pager's `back` trail is not needed to count pages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WholeList {
+    /// The list's path with its filters (`/events?status=Completed`).
+    pub base: String,
+    pub after: Option<i64>,
+}
+
+impl WholeList {
+    /// Where the page starts, from the query's `after`; anything but a row count is a 400
+    /// naming it.
+    pub fn new(base: String, after: Option<&str>) -> Result<Self, AppError> {
+        let after = match after.map(str::trim).filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "query parameter `after`: expected a number of rows, got `{v}`"
+                ))
+            })?),
+        };
+        Ok(Self {
+            base,
+            after: after.filter(|n| *n > 0),
+        })
+    }
+
+    /// This page's rows and its pager; a page past the last row is a 400 naming the count.
+    pub fn page<T>(&self, rows: Vec<T>) -> Result<(Vec<T>, PagerState), AppError> {
+        let limit = i64::from(WHOLE_LIST_ROWS);
+        let total = rows.len() as i64;
+        let offset = self.after.unwrap_or(0);
+        if offset > 0 && offset >= total {
+            return Err(AppError::BadRequest(format!(
+                "query parameter `after`: the list has {total} rows"
+            )));
+        }
+        // The pages before this one, as the keyset pager's trail (the first page has none).
+        let back = (1..)
+            .map(|n| n * limit)
+            .take_while(|start| *start < offset)
+            .collect();
+        let next_after = (offset + limit < total).then_some(offset + limit);
+        let shown = rows
+            .into_iter()
+            .skip(offset as usize)
+            .take(WHOLE_LIST_ROWS as usize)
+            .collect();
+        Ok((
+            shown,
+            PagerState {
+                base: self.base.clone(),
+                cursor: "after",
+                after: self.after,
+                back,
+                next_after,
+                total,
+                limit: WHOLE_LIST_ROWS,
+            },
+        ))
+    }
+}
+
 /// The pager of a keyset list.
 pub(crate) fn pager(p: PagerState) -> impl IntoView {
     let first = p.after.is_some().then(|| {
@@ -264,6 +331,44 @@ mod tests {
             fourth.previous_href().unwrap(),
             "/enrollments?program=2&after=50&back=25"
         );
+    }
+
+    fn whole(after: Option<&str>) -> Result<WholeList, AppError> {
+        WholeList::new("/events?status=Completed".into(), after)
+    }
+
+    #[test]
+    fn a_whole_list_is_shown_a_page_at_a_time_with_its_page_count() {
+        let rows: Vec<i32> = (0..60).collect();
+        let (first, p) = whole(None).unwrap().page(rows.clone()).unwrap();
+        assert_eq!((first.len(), first[0], p.page(), p.pages()), (25, 0, 1, 3));
+        assert_eq!(p.previous_href(), None);
+        assert_eq!(p.next_href().unwrap(), "/events?status=Completed&after=25");
+        let (third, p) = whole(Some("50")).unwrap().page(rows.clone()).unwrap();
+        assert_eq!((third.len(), third[0], p.page(), p.pages()), (10, 50, 3, 3));
+        assert_eq!(p.next_href(), None);
+        assert_eq!(
+            p.previous_href().unwrap(),
+            "/events?status=Completed&after=25"
+        );
+        // An empty list is one empty page, not an error.
+        let (none, p) = whole(None).unwrap().page(Vec::<i32>::new()).unwrap();
+        assert_eq!((none.len(), p.page(), p.pages()), (0, 1, 1));
+    }
+
+    #[test]
+    fn a_whole_list_refuses_a_bad_or_past_the_end_cursor_by_name() {
+        for bad in ["x", "-25", "2.5"] {
+            assert!(
+                matches!(whole(Some(bad)), Err(AppError::BadRequest(m)) if m.contains("`after`")),
+                "{bad}"
+            );
+        }
+        let rows: Vec<i32> = (0..30).collect();
+        assert!(matches!(
+            whole(Some("50")).unwrap().page(rows),
+            Err(AppError::BadRequest(m)) if m.contains("30 rows")
+        ));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Program list and program detail with its effective-dated rules.
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
-use super::{route_id, show};
+use super::{pager, route_id, show, WholeList};
 use crate::api::{get_program, list_programs, RunScores, SaveRule};
 use crate::components::*;
 use crate::model::*;
@@ -14,7 +15,14 @@ pub fn ProgramListPage() -> impl IntoView {
 
 #[component]
 fn ProgramList() -> impl IntoView {
-    let data = Resource::new(|| (), |_| list_programs());
+    let query = use_query_map();
+    let data = Resource::new(
+        move || query.with(|q| q.get("after")),
+        |after| async move {
+            let list = WholeList::new("/programs".into(), after.as_deref())?;
+            Ok::<_, crate::AppError>((list_programs().await?, list))
+        },
+    );
     let run = viewer_may(crate::access::Action::RunScores).then(|| {
         let action = ServerAction::<RunScores>::new();
         view! {
@@ -27,7 +35,12 @@ fn ProgramList() -> impl IntoView {
     view! {
         <h1>"Programs"</h1>
         {run}
-        {show(data, |programs: Vec<ProgramSummary>| {
+        {show(data, |(programs, list): (Vec<ProgramSummary>, WholeList)| {
+            let (programs, pages) = match list.page(programs) {
+                Ok(page) => page,
+                Err(e) => return view! { <ErrorPanel err=e/> }.into_any(),
+            };
+            let pages = pager(pages);
             let rows = programs.into_iter().map(|p| view! {
                 <tr>
                     <td><a href=format!("/programs/{}", p.id)>{p.code.clone()}</a></td>
@@ -46,7 +59,9 @@ fn ProgramList() -> impl IntoView {
                     <th>"Code"</th><th>"Name"</th><th>"Category"</th><th>"Devices"</th><th>"Status"</th><th>"Season"</th>
                     <th class="num">"Pending"</th><th class="num">"Active"</th><th class="num">"Inactive"</th>
                 </tr></thead><tbody>{rows}</tbody></table>
+                {pages}
             }
+            .into_any()
         })}
     }
 }
@@ -127,32 +142,51 @@ fn rule_form(p: &ProgramDetail) -> impl IntoView {
     may_edit.then(move || {
         let action = ServerAction::<SaveRule>::new();
         let r = current;
-        let monthly = r.as_ref().is_none_or(|r| r.cycle == "monthly");
-        let overridable = r.as_ref().is_some_and(|r| r.overridable);
-        let val = move |f: fn(&ProgramRuleDto) -> String| r.as_ref().map(f).unwrap_or_default();
+        // A refused rule comes back as it was typed.
+        let refused = kept_form::<SaveRule>()
+            .filter(|k| k.get("program_id") == Some(program_id.to_string().as_str()));
+        let monthly = match &refused {
+            Some(k) => k.get("rule[cycle]") != Some("weekly"),
+            None => r.as_ref().is_none_or(|r| r.cycle == "monthly"),
+        };
+        let overridable = match &refused {
+            Some(k) => k.get("rule[overridable]").is_some(),
+            None => r.as_ref().is_some_and(|r| r.overridable),
+        };
+        let open = refused.is_some();
+        let effective_from = refused
+            .as_ref()
+            .and_then(|k| k.get("rule[effective_from]"))
+            .unwrap_or_default()
+            .to_string();
+        let val = move |name: &str, f: fn(&ProgramRuleDto) -> String| match &refused {
+            Some(k) => k.get(name).unwrap_or_default().to_string(),
+            None => r.as_ref().map(f).unwrap_or_default(),
+        };
         view! {
-            <details class="card">
+            <details class="card" open=open>
                 <summary>"Add or change a rule"</summary>
                 <ActionForm action=action attr:class="filters" attr:id="rule-form">
+                    {kept_note(open)}
                     <CsrfField/>
                     <input type="hidden" name="program_id" value=program_id/>
-                    <label>"Effective from" <input type="date" name="rule[effective_from]" required/></label>
+                    <label>"Effective from" <input type="date" name="rule[effective_from]" required value=effective_from/></label>
                     <label>"Cycle" <select name="rule[cycle]">
                         <option value="monthly" selected=monthly>"monthly"</option>
                         <option value="weekly" selected=!monthly>"weekly"</option>
                     </select></label>
-                    <label>"Week starts (0 = Monday)" <input name="rule[week_start]" value=val(|r| r.week_start.to_string()) size="2"/></label>
-                    <label>"Events / cycle" <input name="rule[max_events_per_cycle]" value=val(|r| r.max_events_per_cycle.to_string()) size="4"/></label>
-                    <label>"Minutes / cycle" <input name="rule[max_minutes_per_cycle]" value=val(|r| r.max_minutes_per_cycle.to_string()) size="5"/></label>
-                    <label>"Minimum gap (min)" <input name="rule[min_gap_minutes]" value=val(|r| r.min_gap_minutes.to_string()) size="5"/></label>
-                    <label>"Shortest event (min)" <input name="rule[min_event_minutes]" value=val(|r| r.min_event_minutes.to_string()) size="4"/></label>
-                    <label>"Longest event (min)" <input name="rule[max_event_minutes]" value=val(|r| r.max_event_minutes.to_string()) size="4"/></label>
-                    <label>"Overrides" <input name="rule[max_overrides]" value=val(|r| r.max_overrides.to_string()) size="3"/></label>
-                    <label>"Window from" <input name="rule[window_start]" value=val(|r| hhmm(r.window_start_minute)) size="5"/></label>
-                    <label>"Window until" <input name="rule[window_end]" value=val(|r| hhmm(r.window_end_minute)) size="5"/></label>
-                    <label>"Activation cost" <input name="rule[activation_cost]" value=val(|r| r.activation_cost.to_string()) size="5"/></label>
-                    <label>"Burn-rate factor" <input name="rule[burn_rate_factor]" value=val(|r| r.burn_rate_factor.to_string()) size="5"/></label>
-                    <label>"Score factor" <input name="rule[score_factor]" value=val(|r| r.score_factor.to_string()) size="5"/></label>
+                    <label>"Week starts (0 = Monday)" <input name="rule[week_start]" value=val("rule[week_start]", |r| r.week_start.to_string()) size="2"/></label>
+                    <label>"Events / cycle" <input name="rule[max_events_per_cycle]" value=val("rule[max_events_per_cycle]", |r| r.max_events_per_cycle.to_string()) size="4"/></label>
+                    <label>"Minutes / cycle" <input name="rule[max_minutes_per_cycle]" value=val("rule[max_minutes_per_cycle]", |r| r.max_minutes_per_cycle.to_string()) size="5"/></label>
+                    <label>"Minimum gap (min)" <input name="rule[min_gap_minutes]" value=val("rule[min_gap_minutes]", |r| r.min_gap_minutes.to_string()) size="5"/></label>
+                    <label>"Shortest event (min)" <input name="rule[min_event_minutes]" value=val("rule[min_event_minutes]", |r| r.min_event_minutes.to_string()) size="4"/></label>
+                    <label>"Longest event (min)" <input name="rule[max_event_minutes]" value=val("rule[max_event_minutes]", |r| r.max_event_minutes.to_string()) size="4"/></label>
+                    <label>"Overrides" <input name="rule[max_overrides]" value=val("rule[max_overrides]", |r| r.max_overrides.to_string()) size="3"/></label>
+                    <label>"Window from" <input name="rule[window_start]" value=val("rule[window_start]", |r| hhmm(r.window_start_minute)) size="5"/></label>
+                    <label>"Window until" <input name="rule[window_end]" value=val("rule[window_end]", |r| hhmm(r.window_end_minute)) size="5"/></label>
+                    <label>"Activation cost" <input name="rule[activation_cost]" value=val("rule[activation_cost]", |r| r.activation_cost.to_string()) size="5"/></label>
+                    <label>"Burn-rate factor" <input name="rule[burn_rate_factor]" value=val("rule[burn_rate_factor]", |r| r.burn_rate_factor.to_string()) size="5"/></label>
+                    <label>"Score factor" <input name="rule[score_factor]" value=val("rule[score_factor]", |r| r.score_factor.to_string()) size="5"/></label>
                     <label>"Overridable" <input type="checkbox" name="rule[overridable]" value="on" checked=overridable/></label>
                     <button type="submit">"Save rule"</button>
                 </ActionForm>

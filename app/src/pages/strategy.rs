@@ -47,8 +47,9 @@ fn StrategyList() -> impl IntoView {
     view! {
         <h1>"Strategies"</h1>
         {show(data, |(active, archived, options): (Vec<StrategyDto>, Vec<StrategyDto>, StrategyOptions)| {
+            let open = active.is_empty() || refused_strategy(None).is_some();
             let form = may_edit().then(|| view! {
-                <details class="card" open=active.is_empty()>
+                <details class="card" open=open>
                     <summary>"New strategy"</summary>
                     {strategy_form(None, StrategyInput { event_type: "Economic".into(), objective: "MaxDemandThreshold".into(), control_level: "full".into(), ..Default::default() }, &options)}
                 </details>
@@ -91,8 +92,37 @@ fn strategy_table(rows: &[StrategyDto], id: &'static str) -> impl IntoView {
 }
 
 /// The create / edit form; every field is a plain input so it works without JavaScript.
+/// The strategy form the server just refused, if it was this one (the same strategy, or
+/// none for a new one): the form shows what was typed.
+fn refused_strategy(id: Option<i64>) -> Option<StrategyInput> {
+    let k = kept_form::<SaveStrategy>()?;
+    if k.get("id").and_then(|v| v.parse::<i64>().ok()) != id {
+        return None;
+    }
+    let opt = |name: &str| k.get(&format!("strategy[{name}]")).map(str::to_string);
+    let text = |name: &str| opt(name).unwrap_or_default();
+    Some(StrategyInput {
+        name: text("name"),
+        description: text("description"),
+        zone: text("zone"),
+        programs: text("programs"),
+        device_types: text("device_types"),
+        feeders: text("feeders"),
+        event_type: text("event_type"),
+        ba_check: opt("ba_check"),
+        objective: text("objective"),
+        target_mw: text("target_mw"),
+        max_increase_pct: text("max_increase_pct"),
+        control_level: text("control_level"),
+        override_rules: opt("override_rules"),
+    })
+}
+
 fn strategy_form(id: Option<i64>, v: StrategyInput, o: &StrategyOptions) -> impl IntoView {
     let action = ServerAction::<SaveStrategy>::new();
+    let refused = refused_strategy(id);
+    let kept = refused.is_some();
+    let v = refused.unwrap_or(v);
     let select = |name: &'static str, current: String, choices: Vec<String>| {
         let opts = choices
             .into_iter()
@@ -117,6 +147,7 @@ fn strategy_form(id: Option<i64>, v: StrategyInput, o: &StrategyOptions) -> impl
         .collect_view();
     view! {
         <ActionForm action=action attr:class="stack" attr:id="strategy-form">
+            {kept_note(kept)}
             <CsrfField/>
             {id.map(|id| view! { <input type="hidden" name="id" value=id/> })}
             <datalist id="node-codes">{nodes}</datalist>

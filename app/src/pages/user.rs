@@ -1,8 +1,9 @@
 //! Administration of users: create, disable or enable, reset a password.
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
-use super::show;
+use super::{pager, show, WholeList};
 use crate::api::{
     list_tokens, list_users, CreateUser, ResetPassword, RevokeToken, SetUserDisabled,
 };
@@ -16,17 +17,34 @@ pub fn UserAdminPage() -> impl IntoView {
 
 #[component]
 fn UserAdmin() -> impl IntoView {
-    let data = Resource::new(|| (), |_| list_users());
+    let query = use_query_map();
+    let data = Resource::new(
+        move || query.with(|q| q.get("after")),
+        |after| async move {
+            let list = WholeList::new("/admin/users".into(), after.as_deref())?;
+            Ok::<_, crate::AppError>((list_users().await?, list))
+        },
+    );
     let me = current_viewer().map(|v| v.user_id).unwrap_or_default();
     let create = ServerAction::<CreateUser>::new();
+    let typed_role = kept_or::<CreateUser>("role", "");
     let roles = Role::ALL
         .iter()
-        .map(|r| view! { <option value=r.as_str()>{r.label()}</option> })
+        .map(|r| view! { <option value=r.as_str() selected=typed_role == r.as_str()>{r.label()}</option> })
         .collect_view();
+    let (username, display_name) = (
+        kept_or::<CreateUser>("username", ""),
+        kept_or::<CreateUser>("display_name", ""),
+    );
     view! {
         <AdminTabs/>
         <h1>"Users"</h1>
-        {show(data, move |users: Vec<UserDto>| {
+        {show(data, move |(users, list): (Vec<UserDto>, WholeList)| {
+            let (users, pages) = match list.page(users) {
+                Ok(page) => page,
+                Err(e) => return view! { <ErrorPanel err=e/> }.into_any(),
+            };
+            let pages = pager(pages);
             let rows = users.into_iter().map(|u| {
                 let toggle = ServerAction::<SetUserDisabled>::new();
                 let reset = ServerAction::<ResetPassword>::new();
@@ -77,15 +95,18 @@ fn UserAdmin() -> impl IntoView {
                 <table class="data" id="users"><thead><tr>
                     <th>"Username"</th><th>"Name"</th><th>"Role"</th><th>"State"</th><th>"Actions"</th>
                 </tr></thead><tbody>{rows}</tbody></table>
+                {pages}
             }
+            .into_any()
         })}
         <Tokens/>
         <section class="card">
             <h2>"New user"</h2>
             <ActionForm action=create attr:class="form" attr:id="create-user">
+                {kept_note_for::<CreateUser>()}
                 <CsrfField/>
-                <label>"Username" <input name="username" required pattern="[a-z0-9._-]{3,32}"/></label>
-                <label>"Display name" <input name="display_name" required/></label>
+                <label>"Username" <input name="username" required pattern="[a-z0-9._-]{3,32}" value=username/></label>
+                <label>"Display name" <input name="display_name" required value=display_name/></label>
                 <label>"Role" <select name="role">{roles}</select></label>
                 <label>"Password (12 characters or more)" <input type="password" name="password" minlength="12" required autocomplete="new-password"/></label>
                 <button type="submit">"Create user"</button>
@@ -189,8 +210,15 @@ fn ValueMaps() -> impl IntoView {
         ("id_mapping", ""),
     ]
     .into_iter()
-    .map(|(m, alias)| view! { <option value=m>{m}{alias}</option> })
+    .map(|(m, alias)| {
+        let selected = kept_or::<PutValueMap>("map", "") == m;
+        view! { <option value=m selected=selected>{m}{alias}</option> }
+    })
     .collect_view();
+    let (source, target) = (
+        kept_or::<PutValueMap>("source_value", ""),
+        kept_or::<PutValueMap>("target_value", ""),
+    );
     view! {
         <IntegrationTabs/>
         <h1>"Value maps"</h1>
@@ -223,10 +251,11 @@ fn ValueMaps() -> impl IntoView {
         <section class="card">
             <h2>"Add or change an entry"</h2>
             <ActionForm action=put attr:class="form" attr:id="put-value-map">
+                {kept_note_for::<PutValueMap>()}
                 <CsrfField/>
                 <label>"Map" <select name="map">{maps}</select></label>
-                <label>"Code" <input name="source_value" required maxlength="100"/></label>
-                <label>"Translates to" <input name="target_value" required maxlength="100"/></label>
+                <label>"Code" <input name="source_value" required maxlength="100" value=source/></label>
+                <label>"Translates to" <input name="target_value" required maxlength="100" value=target/></label>
                 <button type="submit">"Save"</button>
             </ActionForm>
         </section>
@@ -243,6 +272,10 @@ fn Holidays() -> impl IntoView {
     use crate::api::{list_holidays, DeleteHoliday, PutHoliday};
     let data = Resource::new(|| (), |_| list_holidays());
     let put = ServerAction::<PutHoliday>::new();
+    let (day, name) = (
+        kept_or::<PutHoliday>("day", ""),
+        kept_or::<PutHoliday>("name", ""),
+    );
     view! {
         <AdminTabs/>
         <h1>"Holidays"</h1>
@@ -278,9 +311,10 @@ fn Holidays() -> impl IntoView {
         <section class="card">
             <h2>"Add a holiday or rename one"</h2>
             <ActionForm action=put attr:class="form" attr:id="put-holiday">
+                {kept_note_for::<PutHoliday>()}
                 <CsrfField/>
-                <label>"Date" <input type="date" name="day" required/></label>
-                <label>"Name" <input name="name" required maxlength="100"/></label>
+                <label>"Date" <input type="date" name="day" required value=day/></label>
+                <label>"Name" <input name="name" required maxlength="100" value=name/></label>
                 <button type="submit">"Save"</button>
             </ActionForm>
         </section>

@@ -16,7 +16,10 @@ use tower_sessions::Session;
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 use app::access::{may_open, section_of};
-use app::model::{ClientIp, CsrfToken, Flash, SESSION_CSRF, SESSION_FLASH, SESSION_USER_ID};
+use app::model::{
+    ClientIp, CsrfToken, Flash, KeptForm, SESSION_CSRF, SESSION_FLASH, SESSION_KEPT_FORM,
+    SESSION_USER_ID,
+};
 
 use crate::db::Db;
 use crate::web::AppState;
@@ -116,7 +119,8 @@ fn is_page_request(path: &str) -> bool {
         || path.starts_with("/fn/")
         || path.starts_with("/integration/")
         || matches!(path, "/health" | "/ready" | "/metrics" | "/favicon.ico")
-        || path.ends_with(".csv"))
+        || path.ends_with(".csv")
+        || app::is_fragment_path(path))
 }
 
 fn forbidden(msg: &str) -> Response {
@@ -279,6 +283,8 @@ pub async fn console_context(
         }
     };
 
+    // A browser's form posted to a server function, kept in case the server refuses it.
+    let mut posted: Option<Vec<(String, String)>> = None;
     // Every state-changing request to a server function must carry the session's token.
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let (parts, body) = req.into_parts();
@@ -321,9 +327,14 @@ pub async fn console_context(
         let form_token = if multipart {
             multipart_csrf(&parts, bytes.clone()).await
         } else {
-            serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-                .ok()
-                .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v))
+            let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).ok();
+            let token = pairs
+                .as_ref()
+                .and_then(|p| p.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.clone()));
+            if path.starts_with("/fn/") && accepts_html(&parts.headers) {
+                posted = pairs;
+            }
+            token
         };
         let presented = header_token.or(form_token).unwrap_or_default();
         if !constant_time_eq(presented.as_bytes(), csrf.as_bytes()) {
@@ -375,12 +386,34 @@ pub async fn console_context(
             if let Ok(Some(flash)) = session.remove::<Flash>(SESSION_FLASH).await {
                 req.extensions_mut().insert(flash);
             }
+            if let Ok(Some(kept)) = session.remove::<KeptForm>(SESSION_KEPT_FORM).await {
+                req.extensions_mut().insert(kept);
+            }
         }
     }
     if let Some(v) = viewer {
         req.extensions_mut().insert(v);
     }
-    next.run(req).await
+    let res = next.run(req).await;
+    // A refused form (an error to show and a redirect back): what was typed goes back with it.
+    if let Some(kept) = posted.and_then(|p| KeptForm::new(&path, p)) {
+        let refused = res.status().is_redirection()
+            && matches!(session.get::<Flash>(SESSION_FLASH).await, Ok(Some(f)) if f.is_error);
+        if refused {
+            if let Err(e) = session.insert(SESSION_KEPT_FORM, &kept).await {
+                tracing::warn!(error = %e, "cannot keep a refused form");
+            }
+        }
+    }
+    res
+}
+
+/// Whether a request comes from a browser (it accepts HTML), whose refused form comes back.
+fn accepts_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
 }
 
 #[cfg(test)]
