@@ -34,7 +34,7 @@ impl HomePort for HomeService {
             .network
             .cached_figures()
             .await
-            .map(|f| f.values().map(|f| f.enrolled_kw).sum());
+            .map(|f| crate::figures::kw(f.values().map(|f| f.enrolled_kw).sum()));
         let by_program = if may(viewer.role, Action::SeeEnrollmentCounts) {
             let programs = db::program::list_programs(&self.db).await?;
             db::program::enrollment_counts(&self.db)
