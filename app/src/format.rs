@@ -52,6 +52,11 @@ pub fn money(v: f64) -> String {
     }
 }
 
+/// A price per unit in dollars to a tenth of a cent (`$0.125/kWh`, `$12.000/kW`).
+pub fn rate(v: f64, per: &str) -> String {
+    format!("${}/{per}", thousands(v, 3))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +76,7 @@ mod tests {
         assert_eq!(money(-3.2), "-$3.20");
         assert_eq!(money(-0.001), "$0.00");
         assert_eq!(kwh(12_345.64), "12,345.6 kWh");
+        assert_eq!(rate(0.125, "kWh"), "$0.125/kWh");
         assert_eq!(thousands(999.0, 0), "999");
         assert_eq!(thousands(1000.0, 0), "1,000");
     }

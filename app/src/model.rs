@@ -697,7 +697,10 @@ pub struct GridRollupRow {
     pub kind: String,
     pub code: String,
     pub parent_id: Option<i64>,
+    /// Grid devices registered below the node (the grid's own count).
     pub registered_devices: i64,
+    /// The node's enrolled load, as the network page shows it.
+    pub enrolled_devices: i64,
     pub enrolled_kw: f64,
     pub forecast_peak_kw: Option<f64>,
 }

@@ -130,6 +130,18 @@ pub struct ReportRun {
     pub credit: f64,
 }
 
+/// One quarter hour of the report's chart, summed over the settled enrollments: the chart's
+/// text alternative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportChartRow {
+    pub interval_start: DateTime<Utc>,
+    pub baseline_kwh: f64,
+    pub measured_kwh: f64,
+    /// The baseline less the plan's expected reduction over the quarter hour.
+    pub expected_kwh: f64,
+}
+
 /// The historical event report: everything an auditor needs to reconstruct an event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -175,6 +187,8 @@ pub struct EventReport {
     /// Baseline, measured and expected kWh per quarter hour; SVG rendered on the server.
     #[schema(value_type = Option<String>)]
     pub chart_svg: Option<String>,
+    /// The chart's values, one row per quarter hour (empty before settlement).
+    pub chart_rows: Vec<ReportChartRow>,
     /// The days before the event a baseline looks at, most recent first: used, or skipped
     /// and why (weekend, holiday, another event of the event's programs).
     pub baseline_days: Vec<BaselineDay>,

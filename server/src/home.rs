@@ -30,14 +30,14 @@ impl HomeService {
 impl HomePort for HomeService {
     async fn home(&self, viewer: &Viewer) -> Result<HomeDto, AppError> {
         let (customers, devices, enrollments) = db::device::totals(&self.db).await?;
-        let enrolled_kw = Some(
+        let enrolled_kw = Some(crate::figures::kw(
             self.network
                 .feeder_figures()
                 .await?
                 .values()
                 .map(|f| f.enrolled_kw)
                 .sum(),
-        );
+        ));
         let by_program = if may(viewer.role, Action::SeeEnrollmentCounts) {
             let programs = db::program::list_programs(&self.db).await?;
             db::program::enrollment_counts(&self.db)

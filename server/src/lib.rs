@@ -12,6 +12,7 @@ pub mod db;
 pub mod demo;
 pub mod dto;
 pub mod error;
+pub mod figures;
 pub mod grid;
 pub mod home;
 pub mod integration;

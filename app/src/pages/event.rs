@@ -374,16 +374,16 @@ fn EventDetailView() -> impl IntoView {
             let rows = p.devices.iter().map(|x| view! {
                 <tr>
                     <td>{format!("{} / {}", x.head_end, x.nic_id)}</td><td>{x.device_type.clone()}</td><td>{x.program_code.clone()}</td>
-                    <td class="num">{format!("{:.2}", x.expected_kw)}</td><td>{x.status.clone()}</td>
+                    <td class="num">{fmt_kw(x.expected_kw)}</td><td>{x.status.clone()}</td>
                     <td>{x.outcome.clone().map(|o| outcome_label(&o)).unwrap_or_default()}</td>
-                    <td class="num">{x.actual_kw.map(|a| format!("{a:.2}")).unwrap_or_default()}</td>
+                    <td class="num">{x.actual_kw.map(fmt_kw).unwrap_or_default()}</td>
                 </tr>
             }).collect_view();
             view! {
                 <section id="stage-devices">
                     <h2>{format!("Devices of {}", p.stage.external_id)}</h2>
                     <table class="data" id="stage-device-table"><thead><tr>
-                        <th>"Device"</th><th>"Type"</th><th>"Program"</th><th class="num">"Expected kW"</th><th>"Reservation"</th><th>"Outcome"</th><th class="num">"Actual kW"</th>
+                        <th>"Device"</th><th>"Type"</th><th>"Program"</th><th class="num">"Expected"</th><th>"Reservation"</th><th>"Outcome"</th><th class="num">"Actual"</th>
                     </tr></thead><tbody>{rows}</tbody></table>
                     <nav class="pager">{next}</nav>
                 </section>

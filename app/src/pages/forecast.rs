@@ -80,6 +80,7 @@ fn rollup_table(rows: &[GridRollupRow], rollup_ms: u64) -> impl IntoView {
                     <td><a href=format!("/forecast?node={}", r.id)>{r.code.clone()}</a></td>
                     <td>{r.kind.clone()}</td>
                     <td class="num">{fmt_count(r.registered_devices)}</td>
+                    <td class="num">{fmt_count(r.enrolled_devices)}</td>
                     <td class="num">{fmt_kw(r.enrolled_kw)}</td>
                     <td class="num">{opt_kw(r.forecast_peak_kw)}</td>
                 </tr>
@@ -89,9 +90,9 @@ fn rollup_table(rows: &[GridRollupRow], rollup_ms: u64) -> impl IntoView {
     view! {
         <section>
             <h2>"Network roll-up"</h2>
-            <p class="lead">{format!("Registered grid devices, their nominal kW and the forecast peak of the next 48 hours per node (computed in {rollup_ms} ms).")}</p>
+            <p class="lead">{format!("Per node: the grid devices registered with the head-ends, the enrolled devices and load (the same figures as the network page: active devices of active enrollments and their nominal kW) and the forecast peak of the next 48 hours (computed in {rollup_ms} ms).")}</p>
             <table class="data" id="rollup"><thead><tr>
-                <th>"Node"</th><th>"Kind"</th><th class="num">"Registered devices"</th>
+                <th>"Node"</th><th>"Kind"</th><th class="num">"Registered devices"</th><th class="num">"Enrolled devices"</th>
                 <th class="num">"Enrolled load"</th><th class="num">"Forecast peak (48 h)"</th>
             </tr></thead><tbody>{body}</tbody></table>
         </section>

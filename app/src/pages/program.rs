@@ -107,7 +107,7 @@ fn ProgramDetailView() -> impl IntoView {
                     <dt>"Category"</dt><dd>{s.category.clone()}</dd>
                     <dt>"Devices"</dt><dd>{s.device_type.clone()}</dd>
                     <dt>"Season"</dt><dd>{format!("{} – {}", s.season_start, s.season_end)}</dd>
-                    <dt>"Settlement"</dt><dd>{format!("{} ({}), baseline {}, rate {:.3}", p.settlement_method, p.settlement_timing, p.baseline_method, p.credit_rate)}</dd>
+                    <dt>"Settlement"</dt><dd>{format!("{} ({}), baseline {}, rate {}", p.settlement_method, p.settlement_timing, p.baseline_method, crate::format::rate(p.credit_rate, if p.settlement_method == "consumption" { "kWh" } else { "kW" }))}</dd>
                     <dt>"Opt-out"</dt><dd>{if p.opt_out_allowed { format!("allowed until {} min before an event", p.opt_out_cutoff_minutes) } else { "not allowed".into() }}</dd>
                     <dt>"Unavailability"</dt><dd>{if p.unavailability_allowed { "customers may declare it" } else { "not allowed" }}</dd>
                     <dt>"Aggregators"</dt><dd>{aggregators}</dd>

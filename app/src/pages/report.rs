@@ -192,13 +192,17 @@ fn EventReportView() -> impl IntoView {
             })
             .collect_view();
         let no_runs = r.runs.is_empty().then(|| view! { <p class="empty" id="not-settled">"This event has not been settled yet: no measured results."</p> });
-        let chart = r
-            .chart_svg
-            .clone()
-            .map(|svg| view! { <figure class="chart" id="report-chart" inner_html=svg></figure> });
+        let chart = r.chart_svg.clone().map(|svg| {
+            view! {
+                <div class="chart-with-table">
+                    <figure class="chart" id="report-chart" inner_html=svg></figure>
+                    {report_chart_table(&r.chart_rows)}
+                </div>
+            }
+        });
         let target = r
             .target_mw
-            .map(|t| format!(" ({t} MW)"))
+            .map(|t| format!(" ({})", fmt_kw(t * 1000.0)))
             .unwrap_or_default();
         view! {
             <article class="report" id="event-report">
@@ -269,6 +273,59 @@ fn EventReportView() -> impl IntoView {
     })
 }
 
+/// The event report's chart as a table (its text alternative), like the event page's.
+fn report_chart_table(rows: &[ReportChartRow]) -> impl IntoView {
+    let rows = rows
+        .iter()
+        .map(|r| {
+            view! {
+                <tr>
+                    <td>{fmt_time(&r.interval_start)}</td>
+                    <td class="num">{kwh(r.baseline_kwh)}</td>
+                    <td class="num">{kwh(r.measured_kwh)}</td>
+                    <td class="num">{kwh(r.expected_kwh)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <details class="chart-table" id="report-chart-table">
+            <summary>"The chart as a table"</summary>
+            <div class="table-scroll">
+                <table class="data" id="report-chart-rows"><thead><tr>
+                    <th>"Quarter hour (local)"</th><th class="num">"Baseline"</th><th class="num">"Measured"</th><th class="num">"Baseline − expected reduction"</th>
+                </tr></thead><tbody>{rows}</tbody></table>
+            </div>
+        </details>
+    }
+}
+
+/// The season chart (kWh avoided per event) as a table.
+fn season_chart_table(events: &[SeasonEvent]) -> impl IntoView {
+    let rows = events
+        .iter()
+        .map(|e| {
+            view! {
+                <tr>
+                    <td>{e.event_code.clone()}</td>
+                    <td>{fmt_time(&e.starts_at)}</td>
+                    <td class="num">{kwh(e.kwh_avoided)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <details class="chart-table" id="season-chart-table">
+            <summary>"The chart as a table"</summary>
+            <div class="table-scroll">
+                <table class="data" id="season-chart-rows"><thead><tr>
+                    <th>"Event"</th><th>"Starts (local)"</th><th class="num">"kWh avoided"</th>
+                </tr></thead><tbody>{rows}</tbody></table>
+            </div>
+        </details>
+    }
+}
+
 #[component]
 pub fn SeasonReportPage() -> impl IntoView {
     view! { <Guard><SeasonReportView/></Guard> }
@@ -330,10 +387,14 @@ fn SeasonReportView() -> impl IntoView {
                 <td class="num">{kwh(c.kwh_avoided)}</td><td class="num">{money(c.credit)}</td><td class="num">{money(c.posted_credit)}</td>
             </tr>
         }).collect_view();
-        let chart = r
-            .chart_svg
-            .clone()
-            .map(|svg| view! { <figure class="chart" id="season-chart" inner_html=svg></figure> });
+        let chart = r.chart_svg.clone().map(|svg| {
+            view! {
+                <div class="chart-with-table">
+                    <figure class="chart" id="season-chart" inner_html=svg></figure>
+                    {season_chart_table(&r.events)}
+                </div>
+            }
+        });
         view! {
             <article class="report" id="season-report">
                 <h1>{format!("Season report {} — {}", r.program_code, r.program_name)} " " {status_badge(&r.status)}</h1>

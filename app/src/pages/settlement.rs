@@ -9,7 +9,7 @@ use crate::components::*;
 use crate::error::AppError;
 use crate::settlement::*;
 
-use crate::format::{kwh, money};
+use crate::format::{kwh, money, rate};
 
 /// The `:code` of the route (event or program code), or a 404.
 fn route_code(what: &'static str) -> impl Fn() -> Result<String, AppError> + Send + Sync {
@@ -118,7 +118,7 @@ fn SettlementView_() -> impl IntoView {
                 <tr>
                     <td><a href=format!("/settlements/programs/{}", p.code)>{p.code.clone()}</a></td>
                     <td>{p.name.clone()}</td>
-                    <td>{format!("{} ({}), {}", p.settlement_method, if p.settlement_method == "consumption" { format!("${:.2}/kWh default", p.credit_rate) } else { format!("${:.2}/kW", p.credit_rate) }, p.baseline_method)}</td>
+                    <td>{format!("{} ({}), {}", p.settlement_method, if p.settlement_method == "consumption" { format!("{} default", rate(p.credit_rate, "kWh")) } else { rate(p.credit_rate, "kW") }, p.baseline_method)}</td>
                     <td>{p.settlement_timing.replace('_', " ")}</td>
                     <td>{format!("{} – {}", p.season_start, p.season_end)}</td>
                     <td class="num">{fmt_count(p.customers)}</td>
@@ -180,10 +180,10 @@ fn SettlementEventView_() -> impl IntoView {
                     <td>{r.account_id.clone()}</td>
                     <td>{r.service_point_id.clone()}</td>
                     <td>{r.status.replace('_', " ")}{r.reason.clone().map(|why| view! { <br/><small>{why}</small> })}</td>
-                    <td class="num">{format!("{:.2}", r.baseline_kwh)}</td>
-                    <td class="num">{format!("{:.2}", r.actual_kwh)}</td>
-                    <td class="num">{format!("{:.2}", r.kwh_avoided)}</td>
-                    <td class="num">{format!("{:.2} / {:.2} / {:.2}", r.kw_drop_max, r.kw_drop_min, r.kw_drop_avg)}</td>
+                    <td class="num">{kwh(r.baseline_kwh)}</td>
+                    <td class="num">{kwh(r.actual_kwh)}</td>
+                    <td class="num">{kwh(r.kwh_avoided)}</td>
+                    <td class="num">{format!("{} / {} / {}", fmt_kw(r.kw_drop_max), fmt_kw(r.kw_drop_min), fmt_kw(r.kw_drop_avg))}</td>
                     <td class="num">{money(r.credit)}</td>
                     <td>{if r.posted { "posted" } else { "provisional" }}</td>
                     <td class="num">{r.version}</td>
@@ -258,7 +258,7 @@ fn SeasonView_() -> impl IntoView {
                     <td>{c.account_id.clone()}</td>
                     <td class="num">{c.events}</td>
                     <td class="num">{c.settled_events}</td>
-                    <td class="num">{format!("{:.2}", c.kwh_avoided)}</td>
+                    <td class="num">{kwh(c.kwh_avoided)}</td>
                     <td class="num">{money(c.credit)}</td>
                     <td class="num">{money(c.posted_credit)}</td>
                 </tr>

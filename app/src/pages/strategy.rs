@@ -19,8 +19,8 @@ fn objective_text(s: &StrategyDto) -> String {
         None => "default rebound bound".into(),
     };
     let what = match (s.objective.as_str(), s.target_mw) {
-        ("MaxDemandThreshold", Some(t)) => format!("keep load under {t} MW"),
-        ("LoadReduction", Some(t)) => format!("shed {t} MW"),
+        ("MaxDemandThreshold", Some(t)) => format!("keep load under {}", fmt_kw(t * 1000.0)),
+        ("LoadReduction", Some(t)) => format!("shed {}", fmt_kw(t * 1000.0)),
         ("MaximumReduction", _) => "shed all the rules allow".into(),
         ("Manual", _) => "manual stages".into(),
         (o, _) => o.to_string(),

@@ -29,8 +29,6 @@ pub struct EventTotalsRow {
     pub enrollments: i64,
     pub settled: i64,
     pub kwh_avoided: f64,
-    pub credit: f64,
-    pub provisional_credit: f64,
     pub settled_at: Option<DateTime<Utc>>,
 }
 
@@ -39,13 +37,35 @@ pub async fn event_totals(db: &Db, only: Option<&str>) -> Result<Vec<EventTotals
     Ok(with_db!(db, |c| {
         sqlx::query_as(
         "SELECT event_code, COUNT(*) AS enrollments, SUM(CASE WHEN status = 'settled' THEN 1 ELSE 0 END) AS settled,
-                    COALESCE(SUM(kwh_avoided), 0.0) AS kwh_avoided, COALESCE(SUM(credit), 0.0) AS credit,
-                    COALESCE(SUM(CASE WHEN posted THEN 0.0 ELSE credit END), 0.0) AS provisional_credit, MAX(settled_at) AS settled_at
+                    COALESCE(SUM(kwh_avoided), 0.0) AS kwh_avoided, MAX(settled_at) AS settled_at
              FROM settlements WHERE $1 IS NULL OR event_code = $1 GROUP BY event_code"
     )
     .bind(only)
     .fetch_all(c)
     .await?
+    }))
+}
+
+/// (event, program, Σ credit, Σ posted credit) of the stored settlement results, per event
+/// and program, optionally of one event and/or one program: the one read behind every
+/// credit figure (see [`crate::figures::Credit`]).
+pub async fn credit_sums(
+    db: &Db,
+    event_code: Option<&str>,
+    program_code: Option<&str>,
+) -> Result<Vec<(String, String, f64, f64)>, DomainError> {
+    Ok(with_db!(db, |c| {
+        sqlx::query_as(
+            "SELECT s.event_code, p.code, COALESCE(SUM(s.credit), 0.0),
+                COALESCE(SUM(CASE WHEN s.posted THEN s.credit ELSE 0.0 END), 0.0)
+             FROM settlements s JOIN programs p ON p.id = s.program_id
+             WHERE ($1 IS NULL OR s.event_code = $1) AND ($2 IS NULL OR p.code = $2)
+             GROUP BY s.event_code, p.code ORDER BY s.event_code, p.code",
+        )
+        .bind(event_code)
+        .bind(program_code)
+        .fetch_all(c)
+        .await?
     }))
 }
 

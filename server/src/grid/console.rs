@@ -185,7 +185,7 @@ impl EventService {
                     ends_at: e.ends_at,
                     stages,
                     devices,
-                    peak_reduction_kw: (peak * 10.0).round() / 10.0,
+                    peak_reduction_kw: crate::figures::peak_reduction_kw(peak),
                 }
             })
             .collect())
@@ -310,12 +310,12 @@ impl EventPort for EventService {
             .await?
             .into_iter()
             .map(|s| StageDto {
+                expected_kw: crate::figures::stage_expected_kw(&s),
                 id: s.id,
                 seq: s.seq,
                 external_id: s.external_id,
                 starts_at: s.starts_at,
                 ends_at: s.ends_at,
-                expected_kw: (s.expected_kw * 10.0).round() / 10.0,
                 device_count: s.device_count,
                 status: s.status,
             })
@@ -471,12 +471,12 @@ impl EventPort for EventService {
         let next = crate::db::next_cursor(&mut rows, 100, |r| r.id);
         Ok(StageDevicesPage {
             stage: StageDto {
+                expected_kw: crate::figures::stage_expected_kw(&stage),
                 id: stage.id,
                 seq: stage.seq,
                 external_id: stage.external_id,
                 starts_at: stage.starts_at,
                 ends_at: stage.ends_at,
-                expected_kw: stage.expected_kw,
                 device_count: stage.device_count,
                 status: stage.status,
             },

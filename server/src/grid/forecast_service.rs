@@ -2,7 +2,7 @@
 //! the network roll-up, temperature uploads and the expected-reduction table, with their role
 //! checks and audit records.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,10 +24,12 @@ use crate::clock::Clock;
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::Db;
 use crate::error::DomainError;
+use crate::figures::Enrolled;
 use crate::grid::forecast::{
     self, horizon_intervals, interval_temperatures, parse_weather_csv, store_forecast,
     ReductionEntry,
 };
+use crate::grid::network_service::NetworkService;
 use crate::grid::rollup::{network_rollup, NodeFigures};
 use crate::grid::DEVICE_TYPES;
 use crate::report::chart::{line_chart_with_secondary, Series, BLUE, ORANGE};
@@ -35,14 +37,18 @@ use crate::report::chart::{line_chart_with_secondary, Series, BLUE, ORANGE};
 /// Transformers listed on the page at most (a large feeder has thousands).
 const MAX_TRANSFORMERS_SHOWN: usize = 200;
 
-fn rollup_row(n: &NodeFigures) -> GridRollupRow {
+/// A roll-up row: the grid's registered devices and forecast peak, and the node's enrolled
+/// load as the network page shows it ([`crate::figures::Enrolled`]).
+fn rollup_row(n: &NodeFigures, enrolled: &HashMap<i64, Enrolled>) -> GridRollupRow {
+    let load = enrolled.get(&n.id).copied().unwrap_or_default().shown();
     GridRollupRow {
         id: n.id,
         kind: n.kind.clone(),
         code: n.code.clone(),
         parent_id: n.parent_id,
         registered_devices: n.registered_devices,
-        enrolled_kw: n.enrolled_kw,
+        enrolled_devices: load.devices,
+        enrolled_kw: load.kw,
         forecast_peak_kw: n.forecast_peak_kw,
     }
 }
@@ -84,14 +90,22 @@ pub struct ForecastService {
     clock: Arc<dyn Clock>,
     /// Local hours and weekdays of the forecast.
     pub calendar: Calendar,
+    /// The network roll-up, whose enrolled load the forecast's roll-up shows.
+    network: Arc<NetworkService>,
 }
 
 impl ForecastService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>, calendar: Calendar) -> Arc<Self> {
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        calendar: Calendar,
+        network: Arc<NetworkService>,
+    ) -> Arc<Self> {
         Arc::new(ForecastService {
             db,
             clock,
             calendar,
+            network,
         })
     }
 }
@@ -150,13 +164,16 @@ impl ForecastPort for ForecastService {
             .filter_map(|id| rollup.get(*id))
             .map(option)
             .collect();
+        let mut shown_feeders: Vec<i64> = feeders.iter().copied().collect();
+        shown_feeders.sort_unstable();
+        let enrolled = self.network.enrolled_load(&shown_feeders).await?;
         let mut rows: Vec<GridRollupRow> = rollup
             .nodes
             .iter()
             .filter(|n| n.kind != "transformer")
-            .map(rollup_row)
+            .map(|n| rollup_row(n, &enrolled))
             .collect();
-        rows.extend(transformers.iter().map(|n| rollup_row(n)));
+        rows.extend(transformers.iter().map(|n| rollup_row(n, &enrolled)));
 
         let horizon = horizon_intervals(self.calendar, start);
         let temps = interval_temperatures(&self.db, start, horizon).await?;

@@ -22,6 +22,7 @@ use crate::db::network::Figures;
 use crate::db::{self, Db};
 use crate::dto::{node_ref, node_ref_p};
 use crate::error::DomainError;
+use crate::figures::{self, Enrolled};
 
 pub struct NetworkService {
     pub db: Db,
@@ -79,13 +80,87 @@ fn add_enrolled(
     Ok(())
 }
 
-fn rollup(node: NodeRef, f: Figures, children: Vec<NodeRollup>) -> NodeRollup {
+/// A node as the network page and its REST answer show it: the enrolled load as
+/// [`figures::Enrolled::shown`].
+fn rollup(
+    node: NodeRef,
+    service_points: i64,
+    enrolled: Enrolled,
+    children: Vec<NodeRollup>,
+) -> NodeRollup {
+    let enrolled = enrolled.shown();
     NodeRollup {
         node,
-        service_points: f.service_points,
-        enrolled_devices: f.enrolled_devices,
-        enrolled_kw: (f.enrolled_kw * 10.0).round() / 10.0,
+        service_points,
+        enrolled_devices: enrolled.devices,
+        enrolled_kw: enrolled.kw,
         children,
+    }
+}
+
+fn enrolled_of(f: &Figures) -> Enrolled {
+    Enrolled {
+        devices: f.enrolled_devices,
+        kw: f.enrolled_kw,
+    }
+}
+
+/// The enrolled load of every substation and feeder (by grid node id) from the feeders'
+/// figures: [`figures::roll_up`] over the grid's current model.
+fn enrolled_by_node(
+    nodes: &[crate::db::NodeWithParent],
+    figures: &HashMap<i64, Figures>,
+) -> HashMap<i64, Enrolled> {
+    let feeders: HashMap<i64, Enrolled> = figures
+        .iter()
+        .map(|(id, f)| (*id, enrolled_of(f)))
+        .collect();
+    let parents: HashMap<i64, i64> = nodes
+        .iter()
+        .filter(|n| n.kind == "feeder")
+        .filter_map(|n| n.parent_id.map(|p| (n.id, p)))
+        .collect();
+    figures::roll_up(&feeders, &parents)
+}
+
+impl NetworkService {
+    /// The enrolled load ([`figures::Enrolled`]) of every substation and feeder, and of the
+    /// transformers under `feeders`, by grid node id: the very figures the network page
+    /// shows (its cached roll-up), for the forecast page's roll-up.
+    pub async fn enrolled_load(
+        &self,
+        feeders: &[i64],
+    ) -> Result<HashMap<i64, Enrolled>, DomainError> {
+        let nodes = db::network::upper_nodes(&self.db).await?;
+        let figures = self.feeder_figures().await?;
+        let mut out = enrolled_by_node(&nodes, &figures);
+        for fid in feeders {
+            let Some(f) = nodes.iter().find(|n| n.id == *fid && n.kind == "feeder") else {
+                continue;
+            };
+            out.extend(self.transformer_load(*fid, &f.code).await?);
+        }
+        Ok(out)
+    }
+
+    /// Enrolled load of the transformers under one feeder.
+    async fn transformer_load(
+        &self,
+        feeder_id: i64,
+        feeder_code: &str,
+    ) -> Result<HashMap<i64, Enrolled>, DomainError> {
+        let transformers = db::network::transformers_of(&self.db, feeder_id).await?;
+        let by_code: HashMap<String, i64> = transformers
+            .iter()
+            .map(|t| (t.code.clone(), t.id))
+            .collect();
+        let mut tf: HashMap<i64, Figures> = HashMap::new();
+        add_enrolled(
+            &mut tf,
+            &by_code,
+            self.enrolled.enrolled_by_transformer(feeder_code).await,
+        )?;
+        Ok(tf.iter().map(|(id, f)| (*id, enrolled_of(f))).collect())
     }
 }
 
@@ -95,6 +170,8 @@ impl NetworkPort for NetworkService {
         require(viewer, Action::ReadNetwork)?;
         let nodes = db::network::upper_nodes(&self.db).await?;
         let figures = self.feeder_figures().await?;
+        let enrolled = enrolled_by_node(&nodes, &figures);
+        let load = |id: i64| enrolled.get(&id).copied().unwrap_or_default();
         let mut substations: Vec<NodeRollup> = nodes
             .iter()
             .filter(|n| n.kind == "substation")
@@ -103,19 +180,12 @@ impl NetworkPort for NetworkService {
                     .iter()
                     .filter(|f| f.kind == "feeder" && f.parent_id == Some(s.id))
                     .map(|f| {
-                        rollup(
-                            node_ref_p(f),
-                            figures.get(&f.id).copied().unwrap_or_default(),
-                            Vec::new(),
-                        )
+                        let sp = figures.get(&f.id).map_or(0, |f| f.service_points);
+                        rollup(node_ref_p(f), sp, load(f.id), Vec::new())
                     })
                     .collect();
-                let total = children.iter().fold(Figures::default(), |acc, c| Figures {
-                    service_points: acc.service_points + c.service_points,
-                    enrolled_devices: acc.enrolled_devices + c.enrolled_devices,
-                    enrolled_kw: acc.enrolled_kw + c.enrolled_kw,
-                });
-                rollup(node_ref_p(s), total, children)
+                let sp = children.iter().map(|c| c.service_points).sum();
+                rollup(node_ref_p(s), sp, load(s.id), children)
             })
             .collect();
         substations.sort_by(|a, b| a.node.code.cmp(&b.node.code));
@@ -127,29 +197,23 @@ impl NetworkPort for NetworkService {
                     .filter(|n| n.kind == "feeder")
                     .ok_or_else(|| DomainError::not_found(format!("feeder {fid}")))?;
                 let transformers = db::network::transformers_of(&self.db, fid).await?;
-                let mut tf = db::network::transformer_figures(&self.db, fid).await?;
-                let by_code: HashMap<String, i64> = transformers
-                    .iter()
-                    .map(|t| (t.code.clone(), t.id))
-                    .collect();
-                add_enrolled(
-                    &mut tf,
-                    &by_code,
-                    self.enrolled.enrolled_by_transformer(&f.code).await,
-                )?;
+                let sps = db::network::transformer_figures(&self.db, fid).await?;
+                let tload = self.transformer_load(fid, &f.code).await?;
                 let children = transformers
                     .iter()
                     .map(|t| {
                         rollup(
                             node_ref(t),
-                            tf.get(&t.id).copied().unwrap_or_default(),
+                            sps.get(&t.id).map_or(0, |f| f.service_points),
+                            tload.get(&t.id).copied().unwrap_or_default(),
                             Vec::new(),
                         )
                     })
                     .collect();
                 Some(rollup(
                     node_ref(&f),
-                    figures.get(&fid).copied().unwrap_or_default(),
+                    figures.get(&fid).map_or(0, |f| f.service_points),
+                    load(fid),
                     children,
                 ))
             }

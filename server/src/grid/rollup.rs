@@ -1,5 +1,5 @@
 //! The grid roll-up: per substation, feeder and transformer, the registered grid devices,
-//! their enrolled (nominal) kW and the forecast peak of the next 48 hours.
+//! their registered (nominal) kW and the forecast peak of the next 48 hours.
 //!
 //! Fast on a million devices because the device figures are maintained per transformer and
 //! feeder by the writers that change them (`grid_node_figures`, migration 0024): the roll-up
@@ -28,8 +28,9 @@ pub struct NodeFigures {
     pub parent_id: Option<i64>,
     /// Grid devices registered below the node.
     pub registered_devices: i64,
-    /// Their nominal controllable kW.
-    pub enrolled_kw: f64,
+    /// Their nominal controllable kW (the grid's registrations; the enrolled load the pages
+    /// show is [`crate::figures::Enrolled`]).
+    pub registered_kw: f64,
     /// Peak of the baseline forecast over the horizon; `None` without load history.
     pub forecast_peak_kw: Option<f64>,
 }
@@ -145,7 +146,7 @@ pub fn combine(
     let mut out: Vec<NodeFigures> = nodes
         .iter()
         .map(|n| {
-            let (registered_devices, enrolled_kw) = count.get(&n.id).copied().unwrap_or_default();
+            let (registered_devices, registered_kw) = count.get(&n.id).copied().unwrap_or_default();
             let forecast_peak_kw = match n.kind.as_str() {
                 "substation" => substation_series.get(&n.id).map(|s| peak(s)),
                 "feeder" => feeder_series.get(&n.id).map(|s| peak(s)),
@@ -161,7 +162,7 @@ pub fn combine(
                 code: n.code.clone(),
                 parent_id: n.parent_id,
                 registered_devices,
-                enrolled_kw,
+                registered_kw,
                 forecast_peak_kw,
             }
         })
@@ -209,7 +210,7 @@ mod tests {
         let out = combine(&nodes, &devices, &series);
         let get = |id: i64| out.iter().find(|n| n.id == id).unwrap();
         assert_eq!(get(1).registered_devices, 6);
-        assert_eq!(get(1).enrolled_kw, 15.0);
+        assert_eq!(get(1).registered_kw, 15.0);
         assert_eq!(get(2).registered_devices, 4);
         // The substation's peak is the peak of the summed series (350), not 300 + 250.
         assert_eq!(get(1).forecast_peak_kw, Some(350.0));

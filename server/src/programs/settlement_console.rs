@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::db::settlement as store;
 use crate::db::Db;
 use crate::error::DomainError;
+use crate::figures::{self, Credit};
 
 /// Completed events listed on the overview, newest first.
 const OVERVIEW_EVENTS: usize = 100;
@@ -96,7 +97,7 @@ fn result_dto(r: SettlementRow) -> SettlementResultDto {
     }
 }
 
-type Totals = (i64, i64, f64, f64, f64, Option<DateTime<Utc>>);
+type Totals = (i64, i64, f64, Option<DateTime<Utc>>);
 /// Completed program-side events (every stage completed or cancelled, one completed), with
 /// their settlement totals; `only` restricts to one event.
 async fn completed_events(
@@ -134,23 +135,21 @@ async fn completed_events(
         .await?
         .into_iter()
         .map(|t| {
-            let line = (
-                t.enrollments,
-                t.settled,
-                t.kwh_avoided,
-                t.credit,
-                t.provisional_credit,
-                t.settled_at,
-            );
+            let line = (t.enrollments, t.settled, t.kwh_avoided, t.settled_at);
             (t.event_code, line)
         })
         .collect();
+    let mut credits: BTreeMap<String, Vec<Credit>> = BTreeMap::new();
+    for p in figures::credits(db, only, None).await? {
+        credits.entry(p.event_code).or_default().push(p.credit);
+    }
     let mut out: Vec<SettlementEventDto> = by
         .into_iter()
         .filter(|(_, a)| a.done && a.completed)
         .map(|(code, mut a)| {
             a.programs.sort();
-            let (n, s, k, c, p, at) = totals.get(&code).cloned().unwrap_or_default();
+            let (n, s, k, at) = totals.get(&code).cloned().unwrap_or_default();
+            let credit = Credit::sum(credits.remove(&code).unwrap_or_default());
             SettlementEventDto {
                 event_code: code,
                 starts_at: a.starts,
@@ -160,8 +159,8 @@ async fn completed_events(
                 enrollments: n,
                 settled: s,
                 kwh_avoided: k,
-                credit: c,
-                provisional_credit: p,
+                credit: credit.total,
+                provisional_credit: credit.provisional,
             }
         })
         .collect();
@@ -180,10 +179,11 @@ async fn program_seasons(
     for p in programs {
         let season = settlement::season_summary(db, cal, &p.code).await?;
         let season_runs = settlement::runs(db, None, Some(&p.code), 50).await?;
+        let credit = figures::season_credit(&season);
         out.push(ProgramSeasonDto {
             customers: season.iter().filter(|c| c.credit > 0.0).count() as i64,
-            credit: season.iter().map(|c| c.credit).sum(),
-            posted_credit: season.iter().map(|c| c.posted_credit).sum(),
+            credit: credit.total,
+            posted_credit: credit.posted,
             season_settled_at: season_runs
                 .iter()
                 .find(|r| r.kind == "season")
@@ -205,8 +205,15 @@ fn summary_words(runs: &[settlement::RunSummary]) -> String {
     runs.iter()
         .map(|r| {
             format!(
-                "{}: {} of {} settled ({} new, {} changed, {} unchanged), {:.1} kWh avoided, credit ${:.2}",
-                r.program_code, r.settled, r.enrollments, r.new, r.changed, r.unchanged, r.kwh_avoided, r.credit
+                "{}: {} of {} settled ({} new, {} changed, {} unchanged), {} avoided, credit {}",
+                r.program_code,
+                r.settled,
+                r.enrollments,
+                r.new,
+                r.changed,
+                r.unchanged,
+                app::format::kwh(r.kwh_avoided),
+                app::format::money(r.credit)
             )
         })
         .collect::<Vec<_>>()
@@ -280,13 +287,16 @@ impl SettlementPort for SettlementService {
             .into_iter()
             .skip(offset as usize)
             .take(limit.clamp(1, 5_000) as usize)
-            .map(|c| CustomerSeasonDto {
-                account_id: c.account_id,
-                events: c.events,
-                settled_events: c.settled_events,
-                kwh_avoided: c.kwh_avoided,
-                credit: c.credit,
-                posted_credit: c.posted_credit,
+            .map(|c| {
+                let credit = figures::customer_credit(&c);
+                CustomerSeasonDto {
+                    account_id: c.account_id,
+                    events: c.events,
+                    settled_events: c.settled_events,
+                    kwh_avoided: c.kwh_avoided,
+                    credit: credit.total,
+                    posted_credit: credit.posted,
+                }
             })
             .collect();
         let season_over = self.calendar.local_date(self.clock.now()) > program.season_end;

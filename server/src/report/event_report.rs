@@ -3,9 +3,10 @@
 //! measured reduction and the credits (from the settlement results), and the settlement
 //! runs; plus its CSV (one line per settled enrollment).
 //!
-//! Expected reduction is what the plan promised: each stage's expected kW over its length
-//! (cancelled stages excluded). Measured reduction is the sum of the stored settlement
-//! results: kWh avoided, and the sum of the settled enrollments' average kW drop.
+//! Expected reduction, peak reduction and credit are the figures of [`crate::figures`]
+//! (one definition each, shared with the event page, the settlement pages and the API).
+//! Measured reduction is the sum of the stored settlement results: kWh avoided, and the sum
+//! of the settled enrollments' average kW drop.
 
 use std::collections::BTreeMap;
 
@@ -18,26 +19,15 @@ use crate::calendar::Calendar;
 use crate::db::dialect::{list, Elem};
 use crate::db::{audit, Db};
 use crate::error::DomainError;
+use crate::figures;
 use crate::grid::event::{self, EventRow, StageRow};
 use crate::programs::baseline::{self, DayUse};
 use crate::programs::settlement::{self, SettlementRow};
 use crate::report::chart::{line_chart, Series, BLUE, GREEN, ORANGE};
 use crate::with_db;
 
-fn hours(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-    (to - from).num_seconds().max(0) as f64 / 3600.0
-}
-
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
-
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
-}
-
-fn cents(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
 }
 
 /// id, code, name, status, start, end, settled enrollments.
@@ -165,7 +155,6 @@ pub async fn event_report(db: &Db, cal: Calendar, id: i64) -> Result<EventReport
     .fetch_all(c)
     .await?);
 
-    let counted = |s: &StageRow| s.status != "canceled";
     let mut outcomes = OutcomeCounts::default();
     let report_stages: Vec<ReportStage> = stages
         .iter()
@@ -181,17 +170,13 @@ pub async fn event_report(db: &Db, cal: Calendar, id: i64) -> Result<EventReport
                 starts_at: s.starts_at,
                 ends_at: s.ends_at,
                 status: s.status.clone(),
-                expected_kw: round1(s.expected_kw),
-                expected_kwh: round1(s.expected_kw * hours(s.starts_at, s.ends_at)),
+                expected_kw: figures::stage_expected_kw(s),
+                expected_kwh: figures::stage_expected_kwh(s),
                 outcomes: o,
             }
         })
         .collect();
-    let expected_kwh: f64 = stages
-        .iter()
-        .filter(|s| counted(s))
-        .map(|s| s.expected_kw * hours(s.starts_at, s.ends_at))
-        .sum();
+    let expected_kwh = figures::event_expected_kwh(&stages);
     // The event's peak reduction, as the events list, the event page and the API give it:
     // the largest planned reduction of any interval of the window (one definition, one query).
     let expected_peak_kw = crate::db::event::event_counts(db, &[id])
@@ -218,11 +203,19 @@ pub async fn event_report(db: &Db, cal: Calendar, id: i64) -> Result<EventReport
         by.entry(code.clone()).or_insert_with(|| blank(&code));
     }
     for (stage_id, code, kw) in &program_kw {
-        if let Some(s) = stages.iter().find(|s| s.id == *stage_id && counted(s)) {
+        if let Some(s) = stages.iter().find(|s| s.id == *stage_id) {
             by.entry(code.clone())
                 .or_insert_with(|| blank(code))
-                .expected_kwh += kw * hours(s.starts_at, s.ends_at);
+                .expected_kwh += figures::expected_kwh_in(s, *kw);
         }
+    }
+    for part in figures::credits(db, Some(&ev.code), None).await? {
+        let p = by
+            .entry(part.program_code.clone())
+            .or_insert_with(|| blank(&part.program_code));
+        p.credit = part.credit.total;
+        p.posted_credit = part.credit.posted;
+        p.provisional_credit = part.credit.provisional;
     }
     for r in &results {
         let p = by
@@ -235,28 +228,22 @@ pub async fn event_report(db: &Db, cal: Calendar, id: i64) -> Result<EventReport
             p.kw_drop_avg += r.kw_drop_avg;
         }
         p.kwh_avoided += r.kwh_avoided;
-        p.credit += r.credit;
-        if r.posted {
-            p.posted_credit += r.credit;
-        } else {
-            p.provisional_credit += r.credit;
-        }
     }
     let by_program: Vec<ProgramResult> = by
         .into_values()
         .map(|mut p| {
-            p.expected_kwh = round1(p.expected_kwh);
+            p.expected_kwh = figures::kwh(p.expected_kwh);
             p.kwh_avoided = round3(p.kwh_avoided);
             p.kw_drop_avg = round3(p.kw_drop_avg);
-            p.credit = cents(p.credit);
-            p.posted_credit = cents(p.posted_credit);
-            p.provisional_credit = cents(p.provisional_credit);
             p
         })
         .collect();
     let settled: Vec<&SettlementRow> = results.iter().filter(|r| r.status == "settled").collect();
-    let posted: f64 = results.iter().filter(|r| r.posted).map(|r| r.credit).sum();
-    let provisional: f64 = results.iter().filter(|r| !r.posted).map(|r| r.credit).sum();
+    let credit = figures::Credit::sum(
+        by_program
+            .iter()
+            .map(|p| figures::Credit::from_sums(p.credit, p.posted_credit)),
+    );
 
     let runs = settlement::runs(db, Some(&ev.code), None, 100)
         .await?
@@ -280,7 +267,7 @@ pub async fn event_report(db: &Db, cal: Calendar, id: i64) -> Result<EventReport
         .rev()
         .map(audit_dto)
         .collect();
-    let chart_svg = chart(db, cal, &ev.code, &stages).await?;
+    let (chart_svg, chart_rows) = chart(db, cal, &ev.code, &stages).await?;
     let baseline_days = baseline_days(db, cal, &ev).await?;
 
     Ok(EventReport {
@@ -312,16 +299,17 @@ pub async fn event_report(db: &Db, cal: Calendar, id: i64) -> Result<EventReport
         stages: report_stages,
         outcomes,
         lifecycle,
-        expected_kwh: round1(expected_kwh),
-        expected_peak_kw: round1(expected_peak_kw),
+        expected_kwh,
+        expected_peak_kw: figures::peak_reduction_kw(expected_peak_kw),
         measured_kwh_avoided: round3(results.iter().map(|r| r.kwh_avoided).sum()),
         measured_kw_drop_avg: round3(settled.iter().map(|r| r.kw_drop_avg).sum()),
-        credit_total: cents(posted + provisional),
-        credit_posted: cents(posted),
-        credit_provisional: cents(provisional),
+        credit_total: credit.total,
+        credit_posted: credit.posted,
+        credit_provisional: credit.provisional,
         by_program,
         runs,
         chart_svg,
+        chart_rows,
         baseline_days,
     })
 }
@@ -396,16 +384,17 @@ async fn baseline_days(
 }
 
 /// Baseline and measured kWh per quarter hour over every settled enrollment (all programs),
-/// and the baseline less the plan's expected reduction. None before settlement.
+/// and the baseline less the plan's expected reduction, drawn and as rows. None and no rows
+/// before settlement.
 async fn chart(
     db: &Db,
     cal: Calendar,
     event_code: &str,
     stages: &[StageRow],
-) -> Result<Option<String>, DomainError> {
+) -> Result<(Option<String>, Vec<ReportChartRow>), DomainError> {
     let intervals = settlement::event_intervals(db, event_code).await?;
     if intervals.is_empty() {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
     let mut sums: BTreeMap<DateTime<Utc>, (f64, f64)> = BTreeMap::new();
     for i in intervals {
@@ -419,16 +408,19 @@ async fn chart(
     let expected: Vec<f64> = times
         .iter()
         .zip(&baseline)
-        .map(|(t, b)| {
-            let kw: f64 = stages
-                .iter()
-                .filter(|s| s.status != "canceled" && s.starts_at <= *t && *t < s.ends_at)
-                .map(|s| s.expected_kw)
-                .sum();
-            (b - kw * 0.25).max(0.0)
+        .map(|(t, b)| (b - figures::expected_kw_at(stages, *t) * 0.25).max(0.0))
+        .collect();
+    let rows = times
+        .iter()
+        .zip(baseline.iter().zip(&actual).zip(&expected))
+        .map(|(t, ((b, a), e))| ReportChartRow {
+            interval_start: *t,
+            baseline_kwh: round3(*b),
+            measured_kwh: round3(*a),
+            expected_kwh: round3(*e),
         })
         .collect();
-    Ok(Some(line_chart(
+    let svg = line_chart(
         cal,
         "Settled customers: baseline, measured and expected (kWh per quarter hour)",
         &times,
@@ -438,7 +430,8 @@ async fn chart(
             Series::new("Measured", &actual, GREEN),
             Series::new("Baseline − expected reduction", &expected, ORANGE),
         ],
-    )))
+    );
+    Ok((Some(svg), rows))
 }
 
 /// One line per enrollment with a settlement result (header first).

@@ -20,16 +20,13 @@ use crate::calendar::{cycle_start, Calendar};
 use crate::db::program::{list_rules, rule_in_force};
 use crate::db::Db;
 use crate::error::DomainError;
+use crate::figures;
 use crate::programs::settlement;
 use crate::report::chart::{bar_chart, GREEN};
 use crate::with_db;
 
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
-}
-
-fn cents(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
 }
 
 #[derive(sqlx::FromRow)]
@@ -91,15 +88,19 @@ pub async fn season_report(
     .fetch_all(c)
     .await?
     });
-    let settled: Vec<(String, f64, f64)> = with_db!(db, |c| sqlx::query_as(
-        "SELECT event_code, COALESCE(SUM(kwh_avoided), 0.0), COALESCE(SUM(credit), 0.0)
+    let settled: Vec<(String, f64)> = with_db!(db, |c| sqlx::query_as(
+        "SELECT event_code, COALESCE(SUM(kwh_avoided), 0.0)
          FROM settlements WHERE program_id = $1 GROUP BY event_code"
     )
     .bind(p.id)
     .fetch_all(c)
     .await?);
-    let settled: HashMap<String, (f64, f64)> =
-        settled.into_iter().map(|(e, k, c)| (e, (k, c))).collect();
+    let settled: HashMap<String, f64> = settled.into_iter().collect();
+    let credits: HashMap<String, f64> = figures::credits(db, None, Some(&p.code))
+        .await?
+        .into_iter()
+        .map(|c| (c.event_code, c.credit.total))
+        .collect();
     let grid_ids: HashMap<String, i64> = with_db!(db, |c| sqlx::query_as::<_, (String, i64)>(
         "SELECT code, id FROM events WHERE starts_at >= $1 AND starts_at < $2"
     )
@@ -195,9 +196,11 @@ pub async fn season_report(
                 e.participation_pct =
                     (e.participated as f64 * 1000.0 / e.reserved as f64).round() / 10.0;
             }
-            if let Some((k, c)) = settled.get(&e.event_code) {
+            if let Some(k) = settled.get(&e.event_code) {
                 e.kwh_avoided = round3(*k);
-                e.credit = cents(*c);
+            }
+            if let Some(c) = credits.get(&e.event_code) {
+                e.credit = *c;
             }
             e
         })
@@ -237,18 +240,20 @@ pub async fn season_report(
         .map(|r| r.cycle.clone());
 
     let summary = settlement::season_summary(db, cal, &p.code).await?;
-    let credit: f64 = summary.iter().map(|c| c.credit).sum();
-    let posted: f64 = summary.iter().map(|c| c.posted_credit).sum();
+    let credit = figures::season_credit(&summary);
     let kwh: f64 = summary.iter().map(|c| c.kwh_avoided).sum();
     let customers = summary
         .into_iter()
-        .map(|c| SeasonCustomer {
-            account_id: c.account_id,
-            events: c.events,
-            settled_events: c.settled_events,
-            kwh_avoided: round3(c.kwh_avoided),
-            credit: cents(c.credit),
-            posted_credit: cents(c.posted_credit),
+        .map(|c| {
+            let credit = figures::customer_credit(&c);
+            SeasonCustomer {
+                account_id: c.account_id,
+                events: c.events,
+                settled_events: c.settled_events,
+                kwh_avoided: round3(c.kwh_avoided),
+                credit: credit.total,
+                posted_credit: credit.posted,
+            }
         })
         .collect();
     let chart_svg = (!season_events.is_empty()).then(|| {
@@ -278,9 +283,9 @@ pub async fn season_report(
         events: season_events,
         customers,
         kwh_avoided: round3(kwh),
-        credit_total: cents(credit),
-        credit_posted: cents(posted),
-        credit_provisional: cents(credit - posted),
+        credit_total: credit.total,
+        credit_posted: credit.posted,
+        credit_provisional: credit.provisional,
         chart_svg,
     })
 }

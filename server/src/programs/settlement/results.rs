@@ -227,6 +227,7 @@ pub fn billing_csv(
     ]))
     .map_err(fail)?;
     for r in rows {
+        let credit = crate::figures::customer_credit(r);
         w.write_record(crate::csv_out::safe([
             r.account_id.clone(),
             r.program_code.clone(),
@@ -235,8 +236,8 @@ pub fn billing_csv(
             r.events.to_string(),
             r.settled_events.to_string(),
             format!("{:.3}", r.kwh_avoided),
-            format!("{:.2}", r.credit),
-            format!("{:.2}", r.posted_credit),
+            format!("{:.2}", credit.total),
+            format!("{:.2}", credit.posted),
         ]))
         .map_err(fail)?;
     }
