@@ -57,9 +57,28 @@ pub fn rate(v: f64, per: &str) -> String {
     format!("${}/{per}", thousands(v, 3))
 }
 
+/// A share of a whole (0–1) as a percentage, to a tenth where it is not whole (`100%`,
+/// `37.5%`).
+pub fn share(v: f64) -> String {
+    let pct = (v * 1000.0).round() / 10.0;
+    if pct.fract() == 0.0 {
+        format!("{pct:.0}%")
+    } else {
+        format!("{pct:.1}%")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_is_a_percentage_to_a_tenth_where_not_whole() {
+        assert_eq!(share(1.0), "100%");
+        assert_eq!(share(0.0), "0%");
+        assert_eq!(share(0.375), "37.5%");
+        assert_eq!(share(2.0 / 3.0), "66.7%");
+    }
 
     #[test]
     fn power_switches_to_mw_at_a_thousand_kw_with_separators() {

@@ -85,6 +85,9 @@ pub struct SettlementResultDto {
     pub posted: bool,
     pub version: i32,
     pub settled_at: DateTime<Utc>,
+    /// The enrollment's share (0–1) of its premise meter's savings, which `kwhAvoided`,
+    /// the kW drops and `credit` are: 1 alone at the meter, 0 if it did not take part.
+    pub meter_share: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

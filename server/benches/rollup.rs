@@ -85,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));
     let programs = ProgramService::new(db.clone(), clock.clone(), cal);
     let network = NetworkService::new(db.clone(), clock.clone(), programs);
-    let forecasts = ForecastService::new(db.clone(), clock, cal);
+    let forecasts = ForecastService::new(db.clone(), clock, cal, network.clone());
     let viewer = Viewer {
         user_id: 0,
         username: "bench".into(),

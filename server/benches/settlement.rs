@@ -290,6 +290,7 @@ async fn floor(db: &Db, code: &str, first_s: f64) -> anyhow::Result<()> {
                 Arg::Int(r.version.into()),
                 Arg::Int(r.run_id),
                 Arg::Time(r.settled_at),
+                Arg::Float(r.meter_share),
             ]);
         }
     }
@@ -304,34 +305,7 @@ async fn floor(db: &Db, code: &str, first_s: f64) -> anyhow::Result<()> {
     insert_rows(
         &mut tx,
         "bench_scratch",
-        &[
-            "program_id",
-            "event_code",
-            "enrollment_id",
-            "customer_id",
-            "service_point_id",
-            "window_start",
-            "window_end",
-            "devices",
-            "status",
-            "reason",
-            "baseline_method",
-            "baseline_days",
-            "adjustment",
-            "baseline_kwh",
-            "actual_kwh",
-            "kwh_avoided",
-            "kw_drop_max",
-            "kw_drop_min",
-            "kw_drop_avg",
-            "settlement_method",
-            "rate",
-            "credit",
-            "posted",
-            "version",
-            "run_id",
-            "settled_at",
-        ],
+        &settlement::SETTLEMENT_COLUMNS,
         &rows,
     )
     .await?;

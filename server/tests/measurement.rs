@@ -483,6 +483,8 @@ async fn the_demo_opens_with_settled_past_events_whose_meter_data_matches_the_ou
     .unwrap());
     assert!(!events.is_empty(), "{}: past events", t.name);
     let (mut with_sp, mut without) = (Vec::new(), Vec::new());
+    // Non-responders at a meter where a device of another enrollment shed.
+    let mut beside_a_shed = 0;
     let (mut measured, mut expected) = (0.0, 0.0);
     for (code, status) in &events {
         assert_eq!(status, "Completed", "{}: {code}", t.name);
@@ -539,14 +541,16 @@ async fn the_demo_opens_with_settled_past_events_whose_meter_data_matches_the_ou
                     measured += r.kwh_avoided;
                     expected += kwh;
                 }
-                // Only where nothing at the meter shed: a premise meter cannot tell devices
-                // apart, so a non-responder beside a device that shed shows that shed too.
-                Some((_, true, _))
-                    if !meter_of
+                Some((_, true, _)) => {
+                    // A premise meter cannot tell devices apart: beside a device that shed,
+                    // the meter shows that shed, and it is the sibling's share, not this one's.
+                    if meter_of
                         .get(&r.enrollment_id)
-                        .is_some_and(|sp| shed_meters.contains(sp)) =>
-                {
-                    without.push(r.kwh_avoided)
+                        .is_some_and(|sp| shed_meters.contains(sp))
+                    {
+                        beside_a_shed += 1;
+                    }
+                    without.push((r.enrollment_id, r.kwh_avoided, r.credit, r.meter_share));
                 }
                 _ => {}
             }
@@ -573,10 +577,22 @@ async fn the_demo_opens_with_settled_past_events_whose_meter_data_matches_the_ou
         "{}: measured {measured:.1} kWh against {expected:.1} expected",
         t.name
     );
-    // Devices that did not respond saved nothing, give or take the baseline's noise.
-    if !without.is_empty() {
-        let idle = without.iter().sum::<f64>() / without.len() as f64;
-        assert!(idle.abs() < avg * 0.4, "{}: {idle} vs {avg}", t.name);
-    }
+    // Every enrollment whose devices did not respond gets no share of its meter's savings
+    // and no credit, wherever it is; the demo has such enrollments beside a device that shed.
+    assert!(
+        !without.is_empty() && beside_a_shed > 0,
+        "{}: {} non-responders, {beside_a_shed} beside a shed",
+        t.name,
+        without.len()
+    );
+    let credited: Vec<_> = without
+        .iter()
+        .filter(|(_, kwh, credit, share)| *kwh != 0.0 || *credit != 0.0 || *share != 0.0)
+        .collect();
+    assert!(
+        credited.is_empty(),
+        "{}: non-responders credited: {credited:?}",
+        t.name
+    );
     t.cleanup().await;
 }

@@ -463,6 +463,21 @@ async fn the_event_and_season_reports_agree_with_the_settlement(t: TestDb) {
         t.name
     );
     assert!(lines[0].starts_with("event_code,program_code,account_id,service_point_id"));
+    // Each line ends with the enrollment's share of its meter's savings, as stored.
+    assert!(
+        lines[0].ends_with(",meter_share"),
+        "{}: {}",
+        t.name,
+        lines[0]
+    );
+    for (line, r) in lines[1..].iter().zip(&results) {
+        let share: f64 = line.rsplit(',').next().unwrap().parse().unwrap();
+        assert!(
+            (share - r.meter_share).abs() < 5e-4,
+            "{}: {line} vs {r:?}",
+            t.name
+        );
+    }
     let first = &settled[0];
     assert!(
         csv.contains(&first.account_id) && csv.contains(&first.service_point_id),

@@ -85,12 +85,76 @@ async fn enrolled(db: &Db, program: &str, n: usize) -> Vec<Enrolled> {
     out
 }
 
-/// A program-side event: one stage per program, completed, with the given devices.
+/// Pairs of enrollments of one customer at one premise meter (service point), the first in
+/// `first`, the second in `second`, each with a current device, not among the demo's past
+/// events.
+async fn sharing_a_meter(
+    db: &Db,
+    first: &str,
+    second: &str,
+    n: usize,
+) -> Vec<(Enrolled, Enrolled)> {
+    type Row = (i64, String, String, String, i64, String, String);
+    let rows: Vec<Row> = with_db!(db, |c| {
+        sqlx::query_as(
+        "WITH current AS (
+             SELECT e.id, p.code, l.service_point_id AS sp, MIN(d.head_end) AS head_end, MIN(d.nic_id) AS nic
+             FROM enrollments e JOIN programs p ON p.id = e.program_id
+             JOIN device_locations l ON l.id = e.location_id
+             JOIN enrollment_devices ed ON ed.enrollment_id = e.id AND ed.left_at IS NULL
+             JOIN devices d ON d.id = ed.device_id
+             WHERE NOT EXISTS (SELECT 1 FROM program_event_devices x WHERE x.enrollment_id = e.id)
+             GROUP BY e.id, p.code, l.service_point_id)
+         SELECT a.id, a.sp, a.head_end, a.nic, b.id, b.head_end, b.nic
+         FROM current a JOIN current b ON b.sp = a.sp AND b.code = $2
+         WHERE a.code = $1 ORDER BY a.id"
+    )
+    .bind(first)
+    .bind(second)
+    .fetch_all(c)
+    .await
+    .unwrap()
+    });
+    let mut seen = std::collections::HashSet::new();
+    let pairs: Vec<(Enrolled, Enrolled)> = rows
+        .into_iter()
+        .filter(|r| seen.insert(r.1.clone()))
+        .take(n)
+        .map(|(a, sp, ah, an, b, bh, bn)| {
+            let e = |enrollment, head_end, nic| Enrolled {
+                enrollment,
+                sp: sp.clone(),
+                head_end,
+                nic,
+            };
+            (e(a, ah, an), e(b, bh, bn))
+        })
+        .collect();
+    assert_eq!(pairs.len(), n, "the demo has {n} {first} + {second} meters");
+    pairs
+}
+
+/// A program-side event: one stage per program, completed, with the given devices, each
+/// dispatched for 1 kW.
 async fn program_event(
     db: &Db,
     code: &str,
     start: DateTime<Utc>,
     parts: &[(&str, &Enrolled, Option<&str>, bool)],
+) {
+    let with_kw: Vec<_> = parts
+        .iter()
+        .map(|&(p, e, o, out)| (p, e, o, out, 1.0))
+        .collect();
+    program_event_kw(db, code, start, &with_kw).await;
+}
+
+/// [`program_event`] with each device's dispatched kW.
+async fn program_event_kw(
+    db: &Db,
+    code: &str,
+    start: DateTime<Utc>,
+    parts: &[(&str, &Enrolled, Option<&str>, bool, f64)],
 ) {
     let programs: std::collections::BTreeSet<&str> = parts.iter().map(|p| p.0).collect();
     let mut tx = db.begin().await.unwrap();
@@ -128,13 +192,13 @@ async fn program_event(
     .unwrap();
     let devices: Vec<Vec<Arg>> = parts
         .iter()
-        .map(|(p, e, outcome, opted_out)| {
+        .map(|(p, e, outcome, opted_out, kw)| {
             vec![
                 Arg::Text(format!("{code}-S1-{p}")),
                 Arg::Text(e.head_end.clone()),
                 Arg::Text(e.nic.clone()),
                 Arg::Int(e.enrollment),
-                Arg::Float(1.0),
+                Arg::Float(*kw),
                 Arg::OptText(outcome.map(String::from)),
                 Arg::OptTime(opted_out.then_some(start - Duration::hours(2))),
                 Arg::Time(start),
@@ -872,6 +936,165 @@ async fn settlement_through_rest_and_console_follows_the_roles(t: TestDb) {
     app.login(&operator, "operator", PASSWORD).await;
     let (status, _) = app.page(&operator, "/settlements").await;
     assert_ne!(status, 200, "{}", t.name);
+    drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(a_shared_meter_is_settled_once_and_apportioned_by_dispatched_kw);
+async fn a_shared_meter_is_settled_once_and_apportioned_by_dispatched_kw(t: TestDb) {
+    with_demo_at(&t, now()).await;
+    let db = &t.db;
+    let day = event_day();
+    let start = four_pm(day);
+    let end = start + Duration::hours(2);
+    let pairs = sharing_a_meter(db, "SMT-BYOD", "EV-MANAGED", 2).await;
+    // Each meter: 0.5 kWh a quarter, 0.25 in the event: 4 kWh baseline, 2 kWh saved.
+    for (a, _) in &pairs {
+        readings(db, &a.sp, day, false, move |d, q| {
+            Some(if d == day && q >= start && q < end {
+                0.25
+            } else {
+                0.5
+            })
+        })
+        .await;
+    }
+    let ((t1, ev1), (t2, ev2)) = (&pairs[0], &pairs[1]);
+    // Meter 1: the thermostat shed, the EV charger beside it did not respond.
+    // Meter 2: both took part, dispatched for 1 kW and 4 kW.
+    program_event_kw(
+        db,
+        "EV-T0101",
+        start,
+        &[
+            ("SMT-BYOD", t1, Some("D1SP"), false, 1.0),
+            ("EV-MANAGED", ev1, Some("D1ND"), false, 7.2),
+            ("SMT-BYOD", t2, Some("D1SP"), false, 1.0),
+            ("EV-MANAGED", ev2, Some("D1SP"), false, 4.0),
+        ],
+    )
+    .await;
+    settle(db, "EV-T0101", now()).await.unwrap();
+    let results = settlement::event_results(db, "EV-T0101", None)
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 4, "{}", t.name);
+    for r in &results {
+        assert_eq!(r.status, "settled", "{}: {r:?}", t.name);
+        // Baseline and actual are the meter's, the same for both enrollments at it.
+        assert!(
+            close(r.baseline_kwh, 4.0) && close(r.actual_kwh, 2.0),
+            "{}: {r:?}",
+            t.name
+        );
+    }
+    // (share, kWh avoided, kW drop, credit at SMT-BYOD's 0.25 and EV-MANAGED's 0.18 a kWh).
+    let expect = [
+        (t1, 1.0, 2.0, 1.0, 0.50),
+        (ev1, 0.0, 0.0, 0.0, 0.0),
+        (t2, 0.2, 0.4, 0.2, 0.10),
+        (ev2, 0.8, 1.6, 0.8, 0.29),
+    ];
+    for (e, share, kwh, kw, credit) in expect {
+        let r = row(&results, e.enrollment);
+        assert!(
+            close(r.meter_share, share)
+                && close(r.kwh_avoided, kwh)
+                && close(r.kw_drop_avg, kw)
+                && close(r.credit, credit),
+            "{}: {} expected share {share}, {kwh} kWh, {kw} kW, {credit}: {r:?}",
+            t.name,
+            e.enrollment
+        );
+    }
+    // The shares at each meter add up to the meter's savings, not twice them.
+    for (a, b) in &pairs {
+        let (ra, rb) = (row(&results, a.enrollment), row(&results, b.enrollment));
+        assert!(
+            close(
+                ra.kwh_avoided + rb.kwh_avoided,
+                ra.baseline_kwh - ra.actual_kwh
+            ),
+            "{}",
+            t.name
+        );
+        assert!(close(ra.meter_share + rb.meter_share, 1.0), "{}", t.name);
+    }
+    // The quarter-hour sums count each meter once: 2 meters × 0.5 kWh baseline.
+    let sums = settlement::event_intervals(db, "EV-T0101").await.unwrap();
+    let first: f64 = sums
+        .iter()
+        .filter(|s| s.interval_start == start)
+        .map(|s| s.baseline_kwh)
+        .sum();
+    assert!(close(first, 1.0), "{}: {sums:?}", t.name);
+    // The digest covers the shares; altering one is caught.
+    assert!(
+        matches!(
+            verify_digests(db).await.unwrap(),
+            DigestCheck::Intact { .. }
+        ),
+        "{}",
+        t.name
+    );
+    with_db!(db, |c| {
+        sqlx::query(
+        "UPDATE settlements SET meter_share = 1.0 WHERE event_code = 'EV-T0101' AND enrollment_id = $1"
+    )
+    .bind(ev2.enrollment)
+    .execute(c)
+    .await
+    .unwrap()
+    .rows_affected()
+    });
+    match verify_digests(db).await.unwrap() {
+        DigestCheck::Differs { reason, .. } => assert!(
+            reason.contains(&format!("EV-T0101/EV-MANAGED/{}", ev2.enrollment)),
+            "{}: {reason}",
+            t.name
+        ),
+        other => panic!("{}: a changed share is caught: {other:?}", t.name),
+    }
+
+    // The share in the REST answer and on the console's settlement page.
+    let app = spawn_app_at(&t, clock_at(now())).await;
+    let token = gridflex::auth::create_token(db, "test", "auditor-client", "auditor")
+        .await
+        .unwrap();
+    let detail: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/api/v1/settlements/events/EV-T0101"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shares: Vec<(i64, f64)> = detail["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["enrollmentId"].as_i64().unwrap(),
+                r["meterShare"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        shares.contains(&(t2.enrollment, 0.2)),
+        "{}: {detail}",
+        t.name
+    );
+    let auditor = app.browser();
+    app.login(&auditor, "auditor", PASSWORD).await;
+    let (status, html) = app.page(&auditor, "/settlements/events/EV-T0101").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Meter share") && html.contains(">20%<") && html.contains(">0%<"),
+        "{}",
+        t.name
+    );
     drop(app);
     t.cleanup().await;
 }

@@ -9,7 +9,7 @@ use crate::components::*;
 use crate::error::AppError;
 use crate::settlement::*;
 
-use crate::format::{kwh, money, rate};
+use crate::format::{kwh, money, rate, share};
 
 /// The `:code` of the route (event or program code), or a 404.
 fn route_code(what: &'static str) -> impl Fn() -> Result<String, AppError> + Send + Sync {
@@ -182,6 +182,7 @@ fn SettlementEventView_() -> impl IntoView {
                     <td>{r.status.replace('_', " ")}{r.reason.clone().map(|why| view! { <br/><small>{why}</small> })}</td>
                     <td class="num">{kwh(r.baseline_kwh)}</td>
                     <td class="num">{kwh(r.actual_kwh)}</td>
+                    <td class="num meter-share">{share(r.meter_share)}</td>
                     <td class="num">{kwh(r.kwh_avoided)}</td>
                     <td class="num">{format!("{} / {} / {}", fmt_kw(r.kw_drop_max), fmt_kw(r.kw_drop_min), fmt_kw(r.kw_drop_avg))}</td>
                     <td class="num">{money(r.credit)}</td>
@@ -212,7 +213,9 @@ fn SettlementEventView_() -> impl IntoView {
                     <h2>"Results per enrollment"</h2>
                     <table class="data" id="settlement-results"><thead><tr>
                         <th>"Program"</th><th>"Account"</th><th>"Service point"</th><th>"Status"</th>
-                        <th class="num">"Baseline kWh"</th><th class="num">"Actual kWh"</th><th class="num">"kWh avoided"</th>
+                        <th class="num">"Meter baseline kWh"</th><th class="num">"Meter actual kWh"</th>
+                        <th class="num" title="The enrollment's share of its meter's savings: 100% alone at the meter, 0% if it did not take part">"Meter share"</th>
+                        <th class="num">"kWh avoided"</th>
                         <th class="num">"kW drop max / min / avg"</th><th class="num">"Credit"</th><th>"Posted"</th><th class="num">"Version"</th>
                     </tr></thead><tbody>{rows}</tbody></table>
                     {pager(base, d.offset, d.results.len(), d.total)}

@@ -127,13 +127,15 @@ pub struct ResultRow {
     pub version: i32,
     pub run_id: i64,
     pub settled_at: DateTime<Utc>,
+    /// The enrollment's share of its premise meter's savings (1 when alone at it).
+    pub meter_share: f64,
 }
 
 /// The results of a program's part of an event, in enrollment order (the digest's order).
 const RESULT_ROWS: &str = "SELECT program_id, event_code, enrollment_id, customer_id, service_point_id,
         window_start, window_end, devices, status, reason, baseline_method, baseline_days, adjustment,
         baseline_kwh, actual_kwh, kwh_avoided, kw_drop_max, kw_drop_min, kw_drop_avg, settlement_method,
-        rate, credit, posted, version, run_id, settled_at
+        rate, credit, posted, version, run_id, settled_at, meter_share
      FROM settlements WHERE program_id = $1 AND event_code = $2 ORDER BY enrollment_id";
 
 /// Every stored result of `program_id`'s part of `event_code`, in enrollment order, read in
@@ -164,10 +166,12 @@ pub async fn result_rows(
 }
 
 impl ResultRow {
-    /// The canonical fields the digest hashes, in column order.
+    /// The canonical fields the digest hashes, in column order. The meter share is hashed
+    /// unless it is 1 (every result stored before meters were shared), so the digests of
+    /// those runs still verify and any other share, or a change to or from 1, is covered.
     pub fn digest_fields(&self) -> Vec<Option<String>> {
         use crate::db::audit::{float_field, time_field};
-        vec![
+        let mut fields = vec![
             Some(self.program_id.to_string()),
             Some(self.event_code.clone()),
             Some(self.enrollment_id.to_string()),
@@ -194,6 +198,10 @@ impl ResultRow {
             Some(self.version.to_string()),
             Some(self.run_id.to_string()),
             Some(time_field(&self.settled_at)),
-        ]
+        ];
+        if self.meter_share != 1.0 {
+            fields.push(Some(float_field(self.meter_share)));
+        }
+        fields
     }
 }

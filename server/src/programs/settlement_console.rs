@@ -94,6 +94,7 @@ fn result_dto(r: SettlementRow) -> SettlementResultDto {
         posted: r.posted,
         version: r.version,
         settled_at: r.settled_at,
+        meter_share: r.meter_share,
     }
 }
 

@@ -457,6 +457,7 @@ pub fn event_csv(data: &EventData) -> Result<Vec<u8>, DomainError> {
         "credit",
         "posted",
         "version",
+        "meter_share",
     ]))
     .map_err(io)?;
     for r in &data.results {
@@ -479,6 +480,7 @@ pub fn event_csv(data: &EventData) -> Result<Vec<u8>, DomainError> {
             format!("{:.2}", r.credit),
             r.posted.to_string(),
             r.version.to_string(),
+            format!("{:.3}", r.meter_share),
         ]))
         .map_err(io)?;
     }

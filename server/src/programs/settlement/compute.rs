@@ -77,6 +77,21 @@ pub(super) struct Participant {
     pub service_point_id: String,
     pub outcome: Option<String>,
     pub opted_out: bool,
+    /// The kW the device was dispatched for.
+    pub expected_kw: f64,
+}
+
+impl Participant {
+    /// Released before or during the event: opted out, or cancelled (`D1CN`).
+    fn released(&self) -> bool {
+        self.opted_out || self.outcome.as_deref() == Some("D1CN")
+    }
+
+    /// Took part: not released, and not reported non-responsive (`D1ND`) or failed (`D1ER`).
+    /// A device without an outcome yet is taken at its dispatch.
+    fn took_part(&self) -> bool {
+        !self.released() && !matches!(self.outcome.as_deref(), Some("D1ND" | "D1ER"))
+    }
 }
 
 /// An enrollment's part in the event.
@@ -89,20 +104,32 @@ pub(super) struct Part {
     pub end: DateTime<Utc>,
     pub devices: i32,
     pub opted_out: bool,
+    /// The program the enrollment is in (the stage's).
+    pub program_code: String,
+    /// Dispatched kW of the devices that took part (none: the enrollment did not take part).
+    pub kw: f64,
+    pub took_part: bool,
+    /// The enrollment's share of its meter's savings, 0–1 ([`share_meters`]).
+    pub share: f64,
+    /// How much of the meter's quarter-hour kWh this part adds to the event's sums, so that
+    /// a meter counts once however many enrollments share it ([`share_meters`]).
+    pub weight: f64,
 }
 
 /// The enrollments' parts, grouped from the reserved devices, by enrollment.
 pub(super) fn parts(stages: &[&StagePart], devices: Vec<Participant>) -> Vec<Part> {
-    let windows: HashMap<&str, (DateTime<Utc>, DateTime<Utc>)> = stages
+    let windows: HashMap<&str, (DateTime<Utc>, DateTime<Utc>, &str)> = stages
         .iter()
-        .map(|s| (s.external_id.as_str(), (s.starts_at, s.ends_at)))
+        .map(|s| {
+            let w = (s.starts_at, s.ends_at, s.program_code.as_str());
+            (s.external_id.as_str(), w)
+        })
         .collect();
     let mut by: BTreeMap<i64, Part> = BTreeMap::new();
     for d in devices {
-        let Some(&(s, e)) = windows.get(d.external_id.as_str()) else {
+        let Some(&(s, e, program)) = windows.get(d.external_id.as_str()) else {
             continue;
         };
-        let released = d.opted_out || d.outcome.as_deref() == Some("D1CN");
         let p = by.entry(d.enrollment_id).or_insert_with(|| Part {
             enrollment_id: d.enrollment_id,
             customer_id: d.customer_id,
@@ -111,13 +138,66 @@ pub(super) fn parts(stages: &[&StagePart], devices: Vec<Participant>) -> Vec<Par
             end: ceil_quarter(e),
             devices: 0,
             opted_out: true,
+            program_code: program.to_string(),
+            kw: 0.0,
+            took_part: false,
+            share: 1.0,
+            weight: 1.0,
         });
         p.start = p.start.min(floor_quarter(s));
         p.end = p.end.max(ceil_quarter(e));
         p.devices += 1;
-        p.opted_out &= released;
+        p.opted_out &= d.released();
+        if d.took_part() {
+            p.took_part = true;
+            p.kw += d.expected_kw;
+        }
     }
     by.into_values().collect()
+}
+
+/// Apportions each meter's savings among the enrollments at it (parts of every program of
+/// the event): an enrollment that took part gets its dispatched kW's share of what those
+/// that took part in an overlapping window were dispatched for (equal shares if none was
+/// dispatched for any kW); one that did not take part gets nothing. An enrollment alone at
+/// its meter that took part keeps it all, as before meters were shared.
+///
+/// The weights make each meter count once in the event's quarter-hour sums: the share where
+/// someone at the meter took part, else an equal part of the meter.
+pub(super) fn share_meters(parts: &mut [Part]) {
+    let mut at: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, p) in parts.iter().enumerate() {
+        at.entry(p.service_point_id.as_str()).or_default().push(i);
+    }
+    let mut shares = Vec::with_capacity(parts.len());
+    for p in parts.iter() {
+        let meter = &at[p.service_point_id.as_str()];
+        let share = if !p.took_part {
+            0.0
+        } else {
+            let with: Vec<&Part> = meter
+                .iter()
+                .map(|&j| &parts[j])
+                .filter(|q| q.took_part && q.start < p.end && p.start < q.end)
+                .collect();
+            let total: f64 = with.iter().map(|q| q.kw).sum();
+            if total > 0.0 {
+                p.kw / total
+            } else {
+                1.0 / with.len() as f64
+            }
+        };
+        let weight = if meter.iter().any(|&j| parts[j].took_part) {
+            share
+        } else {
+            1.0 / meter.len() as f64
+        };
+        shares.push((share, weight));
+    }
+    for (p, (share, weight)) in parts.iter_mut().zip(shares) {
+        p.share = share;
+        p.weight = weight;
+    }
 }
 
 /// What an enrollment's data looks like around the event.
@@ -131,8 +211,9 @@ pub(super) struct Data {
 /// What the bulk read found for a program part of an event.
 #[derive(Debug, Clone, Default)]
 pub(super) struct EventData {
-    /// Per enrollment, its other event days in the look-back: never baseline days.
-    pub excluded: HashMap<i64, Vec<NaiveDate>>,
+    /// Per service point, the days in the look-back of other events any enrollment at it
+    /// took part in: never its baseline days (a premise meter cannot tell devices apart).
+    pub excluded: HashMap<String, Vec<NaiveDate>>,
     /// The utility's holidays in the look-back (date, name): never baseline days.
     pub holidays: Vec<(NaiveDate, String)>,
     /// Prices per quarter hour where the program sets one (consumption only).
@@ -144,12 +225,12 @@ pub(super) struct EventData {
 }
 
 impl EventData {
-    /// The enrollment's days that are never baseline days (besides weekends).
-    pub(super) fn excluded(&self, enrollment_id: i64) -> Excluded<'_> {
+    /// The meter's days that are never baseline days (besides weekends).
+    pub(super) fn excluded(&self, service_point_id: &str) -> Excluded<'_> {
         Excluded {
             event_days: self
                 .excluded
-                .get(&enrollment_id)
+                .get(service_point_id)
                 .map(Vec::as_slice)
                 .unwrap_or(&[]),
             holidays: &self.holidays,
@@ -157,10 +238,10 @@ impl EventData {
     }
 }
 
-/// The days that are never an enrollment's baseline days besides weekends.
+/// The days that are never a meter's baseline days besides weekends.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Excluded<'a> {
-    /// The enrollment's other event days.
+    /// The other event days of the enrollments at the meter.
     pub event_days: &'a [NaiveDate],
     /// The utility's holidays.
     pub holidays: &'a [(NaiveDate, String)],
@@ -207,7 +288,7 @@ pub(super) fn from_bulk(
                 ));
             }
             // The bulk read holds the ten most recent eligible days unless some were incomplete.
-            let excluded = data.excluded(part.enrollment_id);
+            let excluded = data.excluded(&part.service_point_id);
             let bulk = data
                 .bulk
                 .get(&part.enrollment_id)
@@ -263,8 +344,10 @@ pub(super) fn unmeasured(part: &Part, status: &'static str, reason: &str) -> Com
     }
 }
 
-/// The baseline, performance and credit of one enrollment; the error is the status and
-/// reason of an unmeasured result.
+/// The baseline and actual at the enrollment's meter, and the enrollment's share of the
+/// meter's savings (kWh avoided, kW drop) and credit; the error is the status and reason of
+/// an unmeasured result. Every enrollment at a meter is measured from the same data and the
+/// same excluded days, so the meter's figures are one and the shares add up to them.
 pub(super) fn measure(
     cal: Calendar,
     program: &ProgramTerms,
@@ -312,6 +395,7 @@ pub(super) fn measure(
     } else {
         (program.credit_rate, perf.kw_drop_avg * program.credit_rate)
     };
+    let share = part.share;
     Ok(Computed {
         part: part.clone(),
         status: "settled",
@@ -320,10 +404,14 @@ pub(super) fn measure(
         adjustment: b.factor,
         baseline_kwh: b.kwh.iter().sum(),
         actual_kwh: d.actual_event.iter().sum(),
-        kwh_avoided: perf.kwh_avoided,
-        kw_drop: [perf.kw_drop_max, perf.kw_drop_min, perf.kw_drop_avg],
+        kwh_avoided: perf.kwh_avoided * share,
+        kw_drop: [
+            perf.kw_drop_max * share,
+            perf.kw_drop_min * share,
+            perf.kw_drop_avg * share,
+        ],
         rate,
-        credit: round_cents(credit.max(0.0)),
+        credit: round_cents((credit * share).max(0.0)),
         eligible,
         series: Some((b.kwh, d.actual_event.clone())),
     })
@@ -347,7 +435,7 @@ pub(super) fn totals(computed: &[Computed]) -> Totals {
     }
 }
 
-/// The settled results summed per quarter hour.
+/// The settled results summed per quarter hour, each meter once (by the parts' weights).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(super) struct IntervalSum {
     pub baseline_kwh: f64,
@@ -363,8 +451,8 @@ pub(super) fn interval_sums(computed: &[Computed]) -> BTreeMap<DateTime<Utc>, In
                 let e = sums
                     .entry(c.part.start + Duration::minutes(15 * q as i64))
                     .or_default();
-                e.baseline_kwh += bk;
-                e.actual_kwh += ak;
+                e.baseline_kwh += bk * c.part.weight;
+                e.actual_kwh += ak * c.part.weight;
                 e.enrollments += 1;
             }
         }

@@ -16,6 +16,12 @@
 //!   interval's price (`settlement_prices`, else the program's `credit_rate` per kWh).
 //!   Demand-based credit: average kW drop × `credit_rate` per kW. Never below zero; rounded
 //!   to the cent.
+//! - A premise meter is measured once, whichever enrollments are at it: its baseline leaves
+//!   out the other event days of every enrollment at it, and its savings (kWh avoided, kW
+//!   drop, credit) are apportioned among the enrollments at it that took part (not released,
+//!   not `D1ND` or `D1ER`), in any program of the event, by dispatched kW
+//!   ([`compute::share_meters`]); one that did not take part gets none. Each result keeps its
+//!   `meter_share` (1 alone at its meter); baseline and actual kWh are the meter's.
 //! - Programs settled per event post their credits when settled; end-of-season programs hold
 //!   them as provisional until the season is settled ([`settle_season`]).
 //! - A run writes, in one transaction: the run, the results that are new or changed, the
@@ -46,4 +52,4 @@ pub use results::{
 };
 pub use run::{settle_event, settle_season};
 pub use schedule::{settle_due, Due};
-pub use store::RunSummary;
+pub use store::{RunSummary, SETTLEMENT_COLUMNS};

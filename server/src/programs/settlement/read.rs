@@ -64,12 +64,12 @@ pub(super) async fn participants(
     let ids = serde_json::to_string(stage_ids)?;
     let sql_sqlite =
         "SELECT d.external_id, d.enrollment_id, e.customer_id, l.service_point_id, d.outcome,
-                (d.opted_out_at IS NOT NULL) AS opted_out
+                (d.opted_out_at IS NOT NULL) AS opted_out, d.expected_kw
          FROM json_each($1) j JOIN program_event_devices d ON d.external_id = j.value
          JOIN enrollments e ON e.id = d.enrollment_id
          JOIN device_locations l ON l.id = e.location_id";
     let sql_pg = "SELECT d.external_id, d.enrollment_id, e.customer_id, l.service_point_id, d.outcome,
-                (d.opted_out_at IS NOT NULL) AS opted_out
+                (d.opted_out_at IS NOT NULL) AS opted_out, d.expected_kw
          FROM json_array_elements_text($1::json) j(value) JOIN program_event_devices d ON d.external_id = j.value
          JOIN enrollments e ON e.id = d.enrollment_id
          JOIN device_locations l ON l.id = e.location_id";
@@ -89,18 +89,21 @@ pub(super) async fn participants(
     })
 }
 
-/// Days excluded from each enrollment's baseline: its other event days in the look-back
-/// (the utility's holidays are excluded for everyone, see [`EventData::holidays`]).
+/// Days excluded from each meter's baseline: the other event days in the look-back of any
+/// enrollment at it (the utility's holidays are excluded for everyone, see
+/// [`EventData::holidays`]).
 async fn other_event_days(
     db: &Db,
     cal: Calendar,
     event_code: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<HashMap<i64, Vec<NaiveDate>>, DomainError> {
-    let rows: Vec<(i64, DateTime<Utc>)> = with_db!(db, |c| sqlx::query_as(
-        "SELECT DISTINCT d.enrollment_id, pe.starts_at
+) -> Result<HashMap<String, Vec<NaiveDate>>, DomainError> {
+    let rows: Vec<(String, DateTime<Utc>)> = with_db!(db, |c| sqlx::query_as(
+        "SELECT DISTINCT l.service_point_id, pe.starts_at
          FROM program_events pe JOIN program_event_devices d ON d.external_id = pe.external_id
+         JOIN enrollments e ON e.id = d.enrollment_id
+         JOIN device_locations l ON l.id = e.location_id
          WHERE pe.starts_at >= $1 AND pe.starts_at < $2 AND pe.event_external_id <> $3
            AND pe.status <> 'F1CN' AND d.enrollment_id IS NOT NULL
            AND (d.outcome IS NULL OR d.outcome <> 'D1CN')"
@@ -110,9 +113,13 @@ async fn other_event_days(
     .bind(event_code)
     .fetch_all(c)
     .await?);
-    let mut out: HashMap<i64, Vec<NaiveDate>> = HashMap::new();
-    for (e, t) in rows {
-        out.entry(e).or_default().push(cal.local_date(t));
+    let mut out: HashMap<String, Vec<NaiveDate>> = HashMap::new();
+    for (sp, t) in rows {
+        let days = out.entry(sp).or_default();
+        let day = cal.local_date(t);
+        if !days.contains(&day) {
+            days.push(day);
+        }
     }
     Ok(out)
 }

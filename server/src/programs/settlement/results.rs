@@ -43,6 +43,9 @@ pub struct SettlementRow {
     pub posted: bool,
     pub version: i32,
     pub settled_at: DateTime<Utc>,
+    /// The enrollment's share of its premise meter's savings: 1 alone at the meter, 0 if it
+    /// did not take part, else its part of the dispatched kW of those that did.
+    pub meter_share: f64,
 }
 
 /// The settled enrollments of a program part of an event, summed per quarter hour.
@@ -93,7 +96,7 @@ pub struct CustomerSeason {
 const ROW_COLUMNS: &str = "p.code AS program_code, s.event_code, s.enrollment_id, s.customer_id, c.account_id,
     s.service_point_id, s.window_start, s.window_end, s.devices, s.status, s.reason, s.baseline_method,
     s.baseline_days, s.adjustment, s.baseline_kwh, s.actual_kwh, s.kwh_avoided, s.kw_drop_max,
-    s.kw_drop_min, s.kw_drop_avg, s.settlement_method, s.rate, s.credit, s.posted, s.version, s.settled_at";
+    s.kw_drop_min, s.kw_drop_avg, s.settlement_method, s.rate, s.credit, s.posted, s.version, s.settled_at, s.meter_share";
 
 /// The stored results of an event, optionally for one program, by program and enrollment.
 pub async fn event_results(

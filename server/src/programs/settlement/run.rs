@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::compute::{self, round3, round_cents, season_bounds, Computed};
-use super::compute::{ProgramTerms, StagePart};
+use super::compute::{Part, ProgramTerms, StagePart};
 use super::read::{self, program_by_code};
 use super::store::{insert_run, store, RunSummary};
 use crate::calendar::Calendar;
@@ -48,15 +48,12 @@ pub async fn settle_event(
             "event {event_code} was cancelled; there is nothing to settle"
         )));
     }
+    let everyone = event_parts(db, &stages).await?;
     let mut out = Vec::new();
     for code in programs {
         let program = program_by_code(db, code).await?;
         let posted = program.settlement_timing == "per_event";
-        let mine: Vec<&StagePart> = stages
-            .iter()
-            .filter(|s| s.status == "F1CO" && s.program_code == code)
-            .collect();
-        let computed = computed(db, cal, &program, event_code, &mine).await?;
+        let computed = computed(db, cal, &program, event_code, &everyone).await?;
         let mut tx = db.begin().await?;
         let summary = store(
             &mut tx, &program, event_code, "event", computed, posted, actor, now,
@@ -100,12 +97,8 @@ pub async fn settle_season(
     };
     let mut tx = db.begin().await?;
     for ev in &events {
-        let stages = read::stage_parts(db, ev).await?;
-        let mine: Vec<&StagePart> = stages
-            .iter()
-            .filter(|s| s.status == "F1CO" && s.program_code == program.code)
-            .collect();
-        let computed = computed(db, cal, &program, ev, &mine).await?;
+        let everyone = event_parts(db, &read::stage_parts(db, ev).await?).await?;
+        let computed = computed(db, cal, &program, ev, &everyone).await?;
         let s = store(&mut tx, &program, ev, "event", computed, true, actor, now).await?;
         total.enrollments += s.enrollments;
         total.settled += s.settled;
@@ -138,25 +131,43 @@ pub async fn settle_season(
     Ok(total)
 }
 
-/// The results of a program part of an event: the bulk read settles most enrollments; the
-/// rest are read alone and computed from their own read.
+/// Every enrollment's part in the event's completed stages, of every program, with its
+/// share of its meter (an enrollment of another program at the same meter takes its share).
+async fn event_parts(db: &Db, stages: &[StagePart]) -> Result<Vec<Part>, DomainError> {
+    let clock = std::time::Instant::now();
+    let completed: Vec<&StagePart> = stages.iter().filter(|s| s.status == "F1CO").collect();
+    let stage_ids: Vec<String> = completed.iter().map(|s| s.external_id.clone()).collect();
+    let mut parts = compute::parts(&completed, read::participants(db, &stage_ids).await?);
+    compute::share_meters(&mut parts);
+    tracing::info!(
+        enrollments = parts.len(),
+        participants_ms = clock.elapsed().as_millis(),
+        "settlement parts read"
+    );
+    Ok(parts)
+}
+
+/// The results of a program part of an event (its parts among `everyone`'s): the bulk read
+/// settles most enrollments; the rest are read alone and computed from their own read.
 async fn computed(
     db: &Db,
     cal: Calendar,
     program: &ProgramTerms,
     event_code: &str,
-    stages: &[&StagePart],
+    everyone: &[Part],
 ) -> Result<Vec<Computed>, DomainError> {
     let method = program.method()?;
     let clock = std::time::Instant::now();
-    let stage_ids: Vec<String> = stages.iter().map(|s| s.external_id.clone()).collect();
-    let all = compute::parts(stages, read::participants(db, &stage_ids).await?);
-    let participants_ms = clock.elapsed().as_millis();
+    let all: Vec<Part> = everyone
+        .iter()
+        .filter(|p| p.program_code == program.code)
+        .cloned()
+        .collect();
     if all.is_empty() {
         return Ok(Vec::new());
     }
     let data = read::event_data(db, cal, program, event_code, &all).await?;
-    let read_ms = clock.elapsed().as_millis() - participants_ms;
+    let read_ms = clock.elapsed().as_millis();
     let mut alone = 0usize;
     let mut out = Vec::with_capacity(all.len());
     for (part, first) in all
@@ -168,7 +179,7 @@ async fn computed(
             None => {
                 alone += 1;
                 let own = read::alone(db, cal, part).await?;
-                let excluded = data.excluded(part.enrollment_id);
+                let excluded = data.excluded(&part.service_point_id);
                 compute::from_own_read(cal, program, method, part, &own, excluded, &data.prices)
             }
         };
@@ -179,9 +190,8 @@ async fn computed(
         event = event_code,
         enrollments = all.len(),
         read_alone = alone,
-        participants_ms,
         bulk_read_ms = read_ms,
-        computed_ms = clock.elapsed().as_millis() - read_ms - participants_ms,
+        computed_ms = clock.elapsed().as_millis() - read_ms,
         "settlement computed"
     );
     Ok(out)

@@ -16,6 +16,37 @@ use crate::db::{insert_rows, Arg, Tx};
 use crate::error::DomainError;
 use crate::with_tx;
 
+/// The columns of a stored result, in the order the run writes them (and the table has them).
+pub const SETTLEMENT_COLUMNS: [&str; 27] = [
+    "program_id",
+    "event_code",
+    "enrollment_id",
+    "customer_id",
+    "service_point_id",
+    "window_start",
+    "window_end",
+    "devices",
+    "status",
+    "reason",
+    "baseline_method",
+    "baseline_days",
+    "adjustment",
+    "baseline_kwh",
+    "actual_kwh",
+    "kwh_avoided",
+    "kw_drop_max",
+    "kw_drop_min",
+    "kw_drop_avg",
+    "settlement_method",
+    "rate",
+    "credit",
+    "posted",
+    "version",
+    "run_id",
+    "settled_at",
+    "meter_share",
+];
+
 /// What one run did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSummary {
@@ -47,6 +78,7 @@ struct Stored {
     version: i32,
     window_start: DateTime<Utc>,
     window_end: DateTime<Utc>,
+    meter_share: f64,
 }
 
 impl Stored {
@@ -61,6 +93,7 @@ impl Stored {
             "kw_drop_avg": round3(self.kw_drop_avg),
             "rate": round3(self.rate),
             "credit": round_cents(self.credit),
+            "meter_share": round3(self.meter_share),
             "posted": self.posted,
             "version": self.version,
         })
@@ -82,6 +115,7 @@ fn stored_of(c: &Computed, posted: bool, version: i32) -> Stored {
         version,
         window_start: c.part.start,
         window_end: c.part.end,
+        meter_share: c.part.share,
     }
 }
 
@@ -143,7 +177,7 @@ pub(super) async fn store(
     let before: Vec<Stored> = with_tx!(tx, |c| {
         sqlx::query_as(
         "SELECT enrollment_id, status, reason, baseline_kwh, actual_kwh, kwh_avoided, kw_drop_avg, rate, credit,
-                posted, version, window_start, window_end
+                posted, version, window_start, window_end, meter_share
          FROM settlements WHERE program_id = $1 AND event_code = $2"
     )
     .bind(program.id)
@@ -254,43 +288,11 @@ pub(super) async fn store(
                 Arg::Int(i64::from(*version)),
                 Arg::Int(run_id),
                 Arg::Time(now),
+                Arg::Float(c.part.share),
             ]
         })
         .collect();
-    insert_rows(
-        tx,
-        "settlements",
-        &[
-            "program_id",
-            "event_code",
-            "enrollment_id",
-            "customer_id",
-            "service_point_id",
-            "window_start",
-            "window_end",
-            "devices",
-            "status",
-            "reason",
-            "baseline_method",
-            "baseline_days",
-            "adjustment",
-            "baseline_kwh",
-            "actual_kwh",
-            "kwh_avoided",
-            "kw_drop_max",
-            "kw_drop_min",
-            "kw_drop_avg",
-            "settlement_method",
-            "rate",
-            "credit",
-            "posted",
-            "version",
-            "run_id",
-            "settled_at",
-        ],
-        &rows,
-    )
-    .await?;
+    insert_rows(tx, "settlements", &SETTLEMENT_COLUMNS, &rows).await?;
 
     // The quarter-hour sums, rewritten whole.
     let sums = compute::interval_sums(&computed);

@@ -28,6 +28,93 @@ fn windows_snap_to_the_quarter_hour_grid() {
     );
 }
 
+/// Devices of one stage (16:00–18:00 local): (enrollment, service point, kW, outcome).
+fn shared(devices: &[(i64, &str, f64, Option<&str>)]) -> Vec<Part> {
+    let stage = StagePart {
+        external_id: "ST-1".into(),
+        program_code: "P".into(),
+        status: "F1CO".into(),
+        starts_at: t0(),
+        ends_at: t0() + Duration::hours(2),
+    };
+    let devices = devices
+        .iter()
+        .map(|&(enrollment, sp, kw, outcome)| Participant {
+            external_id: "ST-1".into(),
+            enrollment_id: enrollment,
+            customer_id: enrollment * 10,
+            service_point_id: sp.into(),
+            outcome: outcome.map(str::to_string),
+            opted_out: false,
+            expected_kw: kw,
+        })
+        .collect();
+    let mut parts = parts(&[&stage], devices);
+    share_meters(&mut parts);
+    parts
+}
+
+fn shares(parts: &[Part]) -> Vec<(i64, f64, f64)> {
+    parts
+        .iter()
+        .map(|p| (p.enrollment_id, p.share, p.weight))
+        .collect()
+}
+
+#[test]
+fn a_meter_shared_with_a_non_responder_goes_wholly_to_the_enrollment_that_took_part() {
+    let parts = shared(&[
+        (1, "SP-A", 2.0, Some("D1SP")),
+        (2, "SP-A", 3.0, Some("D1ND")),
+        (3, "SP-B", 1.0, Some("D1ER")),
+        (3, "SP-B", 1.0, Some("D1SP")),
+    ]);
+    // Enrollment 3 took part with one of its two devices: alone at its meter, it keeps it.
+    assert_eq!(
+        shares(&parts),
+        vec![(1, 1.0, 1.0), (2, 0.0, 0.0), (3, 1.0, 1.0)]
+    );
+    assert_eq!(parts[2].kw, 1.0, "only the kW of the device that took part");
+}
+
+#[test]
+fn enrollments_that_took_part_at_one_meter_split_it_by_dispatched_kw() {
+    let parts = shared(&[
+        (1, "SP-A", 1.0, Some("D1SP")),
+        (2, "SP-A", 3.0, None),
+        (3, "SP-A", 2.0, Some("D1CN")),
+    ]);
+    assert_eq!(
+        shares(&parts),
+        vec![(1, 0.25, 0.25), (2, 0.75, 0.75), (3, 0.0, 0.0)]
+    );
+}
+
+#[test]
+fn a_meter_where_nobody_took_part_credits_nobody_and_counts_once_in_the_sums() {
+    let parts = shared(&[
+        (1, "SP-A", 1.0, Some("D1ND")),
+        (2, "SP-A", 3.0, Some("D1ER")),
+        (3, "SP-B", 2.0, Some("D1ND")),
+    ]);
+    assert_eq!(
+        shares(&parts),
+        vec![(1, 0.0, 0.5), (2, 0.0, 0.5), (3, 0.0, 1.0)]
+    );
+}
+
+#[test]
+fn enrollments_at_one_meter_in_windows_that_do_not_overlap_do_not_share_it() {
+    let mut parts = shared(&[
+        (1, "SP-A", 1.0, Some("D1SP")),
+        (2, "SP-A", 3.0, Some("D1SP")),
+    ]);
+    parts[1].start = parts[0].end;
+    parts[1].end = parts[0].end + Duration::hours(1);
+    share_meters(&mut parts);
+    assert_eq!(shares(&parts), vec![(1, 1.0, 1.0), (2, 1.0, 1.0)]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Properties
 // ---------------------------------------------------------------------------------------
@@ -51,6 +138,11 @@ fn part(enrollment_id: i64, start: DateTime<Utc>, n: usize, opted_out: bool) -> 
         end: start + Duration::minutes(15 * n as i64),
         devices: 1,
         opted_out,
+        program_code: "P".into(),
+        kw: if opted_out { 0.0 } else { 1.0 },
+        took_part: !opted_out,
+        share: 1.0,
+        weight: 1.0,
     }
 }
 
@@ -213,7 +305,7 @@ impl Event {
         .map(|(first, p)| {
             first.unwrap_or_else(|| {
                 let own = self.data.bulk.get(&p.enrollment_id).unwrap_or(&none);
-                let excluded = self.data.excluded(p.enrollment_id);
+                let excluded = self.data.excluded(&p.service_point_id);
                 from_own_read(
                     Calendar::default(),
                     &self.terms,
@@ -268,7 +360,7 @@ fn arb_event() -> impl Strategy<Value = (Event, Vec<Part>)> {
                 if let Some(d) = bulk {
                     data.bulk.insert(p.enrollment_id, d);
                 }
-                data.excluded.insert(p.enrollment_id, excluded);
+                data.excluded.insert(p.service_point_id.clone(), excluded);
                 parts.push(p);
             }
             Event {
@@ -328,6 +420,7 @@ fn arb_reservations() -> impl Strategy<Value = (Vec<StagePart>, Vec<Participant>
                     service_point_id: format!("SP-{enrollment}"),
                     outcome: outcome.map(str::to_string),
                     opted_out,
+                    expected_kw: enrollment as f64,
                 })
                 .collect();
             (stages, devices)
@@ -392,6 +485,23 @@ proptest! {
         prop_assert_eq!(r.credit, 0.0);
         prop_assert!(r.kwh_avoided <= 1e-9);
         prop_assert!(r.kw_drop[0] <= 1e-9);
+    }
+
+    #[test]
+    fn the_shares_of_a_meter_add_up_to_its_savings(one in arb_one(), tenths in 0u32..=10) {
+        let measured = |share: f64| {
+            let part = Part { share, ..one.part.clone() };
+            let excluded = Excluded { event_days: &one.excluded, holidays: &[] };
+            from_own_read(Calendar::default(), &one.terms, one.method, &part, &one.data, excluded, &one.prices)
+        };
+        let s = f64::from(tenths) / 10.0;
+        let (whole, a, b) = (measured(1.0), measured(s), measured(1.0 - s));
+        prop_assert!(close(a.kwh_avoided + b.kwh_avoided, whole.kwh_avoided, 1e-9));
+        prop_assert!(close(a.kw_drop[2] + b.kw_drop[2], whole.kw_drop[2], 1e-9));
+        // Each share is rounded to the cent on its own.
+        prop_assert!(close(a.credit + b.credit, whole.credit, 0.010_001));
+        // The meter's own figures are the same for every share.
+        prop_assert_eq!((a.baseline_kwh, a.actual_kwh), (whole.baseline_kwh, whole.actual_kwh));
     }
 
     #[test]
@@ -473,7 +583,7 @@ proptest! {
                 // Settled from ten eligible days: the same result as its own read of them.
                 prop_assert_eq!(r.eligible, baseline::DAYS);
                 let d = &event.data.bulk[&p.enrollment_id];
-                let own = from_own_read(Calendar::default(), &event.terms, event.method, p, d, event.data.excluded(p.enrollment_id), &event.data.prices);
+                let own = from_own_read(Calendar::default(), &event.terms, event.method, p, d, event.data.excluded(&p.service_point_id), &event.data.prices);
                 prop_assert_eq!(&r, &own);
             } else {
                 prop_assert_eq!(r.status, "no_data");
@@ -502,6 +612,12 @@ proptest! {
             prop_assert!(p.start.minute() % 15 == 0 && p.end.minute() % 15 == 0);
             let released = mine.iter().all(|d| d.opted_out || d.outcome.as_deref() == Some("D1CN"));
             prop_assert_eq!(p.opted_out, released);
+            let took_part: Vec<&&&Participant> = mine
+                .iter()
+                .filter(|d| !d.opted_out && !matches!(d.outcome.as_deref(), Some("D1CN" | "D1ND" | "D1ER")))
+                .collect();
+            prop_assert_eq!(p.took_part, !took_part.is_empty());
+            prop_assert_eq!(p.kw, took_part.iter().map(|d| d.expected_kw).sum::<f64>());
         }
     }
 }
