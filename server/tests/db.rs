@@ -268,15 +268,14 @@ async fn the_network_figures_follow_the_demo_status_changes_and_registrations(t:
     );
 
     // Registrations, unregistrations, a device moving transformer and a new service point.
-    let grid: Vec<(i64, i64)> =
-        with_db!(&t.db, |p| {
-            sqlx::query_as(
+    let grid: Vec<(i64, i64)> = with_db!(&t.db, |p| {
+        sqlx::query_as(
         "SELECT id, parent_id FROM network_current WHERE kind = 'transformer' ORDER BY id LIMIT 2"
     )
     .fetch_all(p)
     .await
     .unwrap()
-        });
+    });
     let ((xf_a, feeder_a), (xf_b, _)) = (grid[0], grid[1]);
     let registered_at = |node: i64| {
         let db = t.db.clone();

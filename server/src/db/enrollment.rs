@@ -7,7 +7,7 @@ use app::query::{EnrollmentQuery, EnrollmentSort};
 use std::collections::BTreeMap;
 
 use crate::db::dialect::{list, Elem};
-use crate::db::network::Recount;
+use crate::db::Recount;
 use crate::db::{insert_rows_then, prefix_upper_bound, Arg, Db, Filter, Tx};
 use crate::error::DomainError;
 use crate::{bind_args, with_db, with_tx};

@@ -28,6 +28,7 @@ pub mod plan;
 pub mod program;
 pub mod program_network;
 pub mod published;
+pub mod recount;
 pub mod registry;
 pub mod score;
 pub mod settings;
@@ -67,6 +68,7 @@ pub struct NodeWithParent {
 }
 
 pub use dialect::reserve_ids;
+pub use recount::Recount;
 
 /// The configured store. Queries are written once in portable SQL (`$1` placeholders) and
 /// run on whichever pool this holds through [`with_db!`] / [`with_tx!`].

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::db::dialect::{list, Elem};
-use crate::db::network::Recount;
+use crate::db::Recount;
 use crate::db::{Db, NodeRow, NodeWithParent, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};

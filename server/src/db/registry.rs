@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::db::dialect::list;
-use crate::db::network::Recount;
+use crate::db::Recount;
 use crate::db::Tx;
 use crate::error::DomainError;
 use crate::with_tx;

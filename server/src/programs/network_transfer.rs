@@ -233,7 +233,7 @@ pub(crate) async fn network_location_transfer(
     crate::db::enrollment::recount_feeder_tallies(tx, &touched_feeders).await?;
     program_network::recount_enrolled_figures(
         tx,
-        crate::db::network::Recount::Transformers(&touched_transformers),
+        crate::db::Recount::Transformers(&touched_transformers),
         &touched_feeders,
     )
     .await?;

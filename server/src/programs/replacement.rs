@@ -225,19 +225,18 @@ pub async fn replace_device(
     .rows_affected()
     });
     // The enrolled kW at the enrollment's transformer changes with the device's.
-    let at_transformer: i64 =
-        with_tx!(&mut tx, |c| {
-            sqlx::query_scalar(
+    let at_transformer: i64 = with_tx!(&mut tx, |c| {
+        sqlx::query_scalar(
         "SELECT l.transformer_id FROM enrollments e JOIN device_locations l ON l.id = e.location_id
          WHERE e.id = $1"
     )
     .bind(enrollment_id)
     .fetch_one(c)
     .await?
-        });
+    });
     crate::db::program_network::recount_enrolled_figures(
         &mut tx,
-        crate::db::network::Recount::Transformers(&[at_transformer]),
+        crate::db::Recount::Transformers(&[at_transformer]),
         &[],
     )
     .await?;
