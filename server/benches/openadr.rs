@@ -238,7 +238,7 @@ async fn seed_gridflex() -> anyhow::Result<()> {
 
     // Event i: aggregator 0 (the benchmark VEN) when i is even, else one of the others.
     let event_aggregator = |i: usize| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             0
         } else {
             1 + (i / 2) % (VENS - 1)
