@@ -955,6 +955,7 @@ const STORE_SIDES: &[(&str, Option<&str>)] = &[
     ("db/plan.rs", Some("grid")),
     ("db/program.rs", Some("programs")),
     ("db/published.rs", Some("programs")),
+    ("db/recount.rs", None),
     ("db/registry.rs", Some("grid")),
     ("db/score.rs", Some("programs")),
     ("db/settings.rs", None),
