@@ -958,3 +958,107 @@ async fn the_vtn_openapi_document_matches_the_routes_served() {
     }
     t.cleanup().await;
 }
+
+each_backend!(a_vens_event_pages_hold_exactly_its_published_stages_and_their_sums);
+/// The VTN's event query chooses each page's keys from the reserved devices alone; compared
+/// here with the plain reading (every reserved device joined to its stage, event and
+/// aggregator, grouped), for every VEN and none, with and without a program, a page at a time.
+async fn a_vens_event_pages_hold_exactly_its_published_stages_and_their_sums(t: TestDb) {
+    use gridflex::db::openadr::{events, EventFilter, PUBLISHED_STATES};
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    app.approved_event(&t.db, "pages-a").await;
+    // A submitted event reserves devices too, and must not be published.
+    app.submitted_event(&t.db, "pages-s").await;
+    let sql = format!(
+        "SELECT s.id, a.id, a.external_ref, d.program_code, SUM(d.expected_kw)
+         FROM event_stage_devices d
+         JOIN grid_devices g ON g.id = d.grid_device_id
+         JOIN grid_aggregators a ON a.external_ref = g.aggregator_ref
+         JOIN event_stages s ON s.id = d.stage_id
+         JOIN events e ON e.id = s.event_id
+         WHERE e.status IN {PUBLISHED_STATES} AND d.status = 'reserved'
+         GROUP BY s.id, a.id, a.external_ref, d.program_code
+         ORDER BY s.id, a.id, d.program_code"
+    );
+    let all: Vec<(i64, i64, String, String, f64)> =
+        gridflex::with_db!(&t.db, |p| { sqlx::query_as(&sql).fetch_all(p).await }).unwrap();
+    assert!(all.len() >= 2, "{}: published events to compare", t.name);
+    let unpublished: i64 = gridflex::with_db!(&t.db, |p| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM event_stage_devices d JOIN events e ON e.id = d.event_id
+             WHERE e.status = 'Submitted' AND d.status = 'reserved'",
+        )
+        .fetch_one(p)
+        .await
+    })
+    .unwrap();
+    assert!(
+        unpublished > 0,
+        "{}: the submitted event reserves devices",
+        t.name
+    );
+    let mut vens: Vec<Option<String>> = all.iter().map(|r| Some(r.2.clone())).collect();
+    vens.sort();
+    vens.dedup();
+    vens.push(None);
+    let mut programs: Vec<Option<String>> = all.iter().map(|r| Some(r.3.clone())).collect();
+    programs.sort();
+    programs.dedup();
+    programs.truncate(1);
+    programs.push(None);
+    for ven in &vens {
+        for program in &programs {
+            let filter = EventFilter {
+                ven: ven.as_deref(),
+                program: program.as_deref(),
+                key: None,
+            };
+            let mut got = Vec::new();
+            loop {
+                let page = events(&t.db, &filter, got.len() as i64, 2).await.unwrap();
+                assert!(page.len() <= 2);
+                let done = page.len() < 2;
+                got.extend(page);
+                if done {
+                    break;
+                }
+            }
+            let want: Vec<_> = all
+                .iter()
+                .filter(|r| ven.as_ref().is_none_or(|v| *v == r.2))
+                .filter(|r| program.as_ref().is_none_or(|p| *p == r.3))
+                .collect();
+            assert_eq!(got.len(), want.len(), "{}: {ven:?} {program:?}", t.name);
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(
+                    (
+                        g.stage_id,
+                        g.aggregator_id,
+                        &g.aggregator_ref,
+                        &g.program_code
+                    ),
+                    (w.0, w.1, &w.2, &w.3),
+                    "{}",
+                    t.name
+                );
+                assert!((g.expected_kw - w.4).abs() < 1e-6, "{}: {g:?}", t.name);
+                // One event read by its key is the same row.
+                let one = events(
+                    &t.db,
+                    &EventFilter {
+                        ven: ven.as_deref(),
+                        program: None,
+                        key: Some((g.stage_id, g.aggregator_id, &g.program_code)),
+                    },
+                    0,
+                    1,
+                )
+                .await
+                .unwrap();
+                assert_eq!(one.len(), 1, "{}", t.name);
+                assert_eq!(one[0].event_code, g.event_code);
+            }
+        }
+    }
+}

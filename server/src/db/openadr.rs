@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::db::dialect::{list, Dialect, Elem};
-use crate::db::{Db, Tx};
+use crate::db::{Arg, Db, Filter, Tx};
 use crate::error::DomainError;
-use crate::{with_db, with_tx};
+use crate::{bind_args, with_db, with_tx};
 
 /// Event states whose stages are published to VENs (OpenADR has no approval state: a
 /// cancelled or denied event is withdrawn, one not yet approved is not shown).
@@ -280,42 +280,63 @@ pub struct EventFilter<'a> {
     pub key: Option<(i64, i64, &'a str)>,
 }
 
+/// Event states whose stages are not published: the complement of [`PUBLISHED_STATES`]. The
+/// event query excludes these (a short list of few events) rather than joining every device
+/// row to its event to keep the published ones.
+pub const UNPUBLISHED_STATES: &str = "('New', 'Submitted', 'Denied', 'Canceled')";
+
+/// A page of published events, ordered by (stage, aggregator row, program). The page's keys
+/// and their expected kW are chosen and summed from `event_stage_devices` (with each device's
+/// aggregator) alone, with only the filters given; only those ≤ `limit` keys are then joined to
+/// their stage and event, so a VEN with many reserved devices costs one pass over its rows.
 pub async fn events(
     db: &Db,
     f: &EventFilter<'_>,
     skip: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>, DomainError> {
-    let sql = format!(
-        "SELECT s.id AS stage_id, a.id AS aggregator_id, a.external_ref AS aggregator_ref,
-                d.program_code, e.code AS event_code, e.name AS event_name, e.priority,
-                e.control_level, s.starts_at, s.ends_at, e.created_at, e.updated_at,
-                SUM(d.expected_kw) AS expected_kw
-         FROM event_stage_devices d
-         JOIN grid_devices g ON g.id = d.grid_device_id
-         JOIN grid_aggregators a ON a.external_ref = g.aggregator_ref
-         JOIN event_stages s ON s.id = d.stage_id
-         JOIN events e ON e.id = s.event_id
-         WHERE e.status IN {PUBLISHED_STATES} AND d.status = 'reserved'
-           AND ($1 IS NULL OR a.external_ref = $1) AND ($2 IS NULL OR d.program_code = $2)
-           AND ($3 IS NULL OR (s.id = $3 AND a.id = $4 AND d.program_code = $5))
-         GROUP BY s.id, a.id, a.external_ref, d.program_code, e.code, e.name, e.priority,
-                  e.control_level, s.starts_at, s.ends_at, e.created_at, e.updated_at
-         ORDER BY s.id, a.id, d.program_code LIMIT $6 OFFSET $7"
+    let mut filter = Filter::default();
+    filter.add("d.status = 'reserved'", []);
+    filter.add(
+        &format!("d.event_id NOT IN (SELECT id FROM events WHERE status IN {UNPUBLISHED_STATES})"),
+        [],
     );
-    let (stage, agg, program) = match f.key {
-        Some((s, a, p)) => (Some(s), Some(a), Some(p)),
-        None => (None, None, None),
-    };
+    if let Some(ven) = f.ven {
+        filter.add("g.aggregator_ref = ?", [Arg::from(ven)]);
+    }
+    if let Some(program) = f.program {
+        filter.add("d.program_code = ?", [Arg::from(program)]);
+    }
+    if let Some((stage, aggregator, program)) = f.key {
+        filter.add(
+            "d.stage_id = ? AND a.id = ? AND d.program_code = ?",
+            [Arg::from(stage), Arg::from(aggregator), Arg::from(program)],
+        );
+    }
+    let n = filter.args.len();
+    let sql = format!(
+        "SELECT k.stage_id, k.aggregator_id, k.aggregator_ref, k.program_code,
+                e.code AS event_code, e.name AS event_name, e.priority, e.control_level,
+                s.starts_at, s.ends_at, e.created_at, e.updated_at, k.expected_kw
+         FROM (SELECT d.stage_id, a.id AS aggregator_id, a.external_ref AS aggregator_ref,
+                      d.program_code, SUM(d.expected_kw) AS expected_kw
+               FROM event_stage_devices d
+               JOIN grid_devices g ON g.id = d.grid_device_id
+               JOIN grid_aggregators a ON a.external_ref = g.aggregator_ref{}
+               GROUP BY d.stage_id, a.id, a.external_ref, d.program_code
+               ORDER BY d.stage_id, a.id, d.program_code LIMIT ${} OFFSET ${}) k
+         JOIN event_stages s ON s.id = k.stage_id
+         JOIN events e ON e.id = s.event_id
+         ORDER BY k.stage_id, k.aggregator_id, k.program_code",
+        filter.sql(),
+        n + 1,
+        n + 2
+    );
+    let mut args = filter.args;
+    args.push(Arg::from(limit));
+    args.push(Arg::from(skip));
     Ok(with_db!(db, |p| {
-        sqlx::query_as::<_, EventRow>(&sql)
-            .bind(f.ven)
-            .bind(f.program)
-            .bind(stage)
-            .bind(agg)
-            .bind(program)
-            .bind(limit)
-            .bind(skip)
+        bind_args!(sqlx::query_as::<_, EventRow>(&sql), &args)
             .fetch_all(p)
             .await?
     }))
@@ -647,4 +668,22 @@ pub async fn publications(
             .await?
     });
     Ok((rows, reports))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::lifecycle::EventStatus;
+
+    #[test]
+    fn every_event_state_is_either_published_or_not() {
+        for status in EventStatus::ALL {
+            let quoted = format!("'{}'", status.as_str());
+            assert_ne!(
+                PUBLISHED_STATES.contains(&quoted),
+                UNPUBLISHED_STATES.contains(&quoted),
+                "{quoted} must be in exactly one of the two lists"
+            );
+        }
+    }
 }

@@ -327,6 +327,7 @@ pub async fn create_report(
     }
     let report_id = format!("rpt-{}", &generate_token()[4..28]);
     let now = state.clock.now();
+    let stored = raw.to_string();
     let mut tx = state.db.begin().await?;
     store::insert_report(
         &mut tx,
@@ -335,7 +336,7 @@ pub async fn create_report(
         Some(ven.as_str()),
         &req.event_id,
         &req.client_name,
-        &raw.to_string(),
+        &stored,
         now,
     )
     .await?;
@@ -356,10 +357,15 @@ pub async fn create_report(
     )
     .await?;
     tx.commit().await?;
-    let row = store::reports(&state.db, None, Some(&report_id), None, 0, 1)
-        .await?
-        .pop()
-        .ok_or_else(|| Problem::not_found("the report just stored"))?;
+    // The answer is what was stored, built here rather than read back (times go out in whole
+    // seconds, so the stored and the clock's `now` print alike).
+    let row = store::ReportRow {
+        report_id,
+        client_id: caller.client_id.clone(),
+        ven_ref: Some(ven),
+        body: stored,
+        created_at: now,
+    };
     Ok((StatusCode::CREATED, Json(report_json(&row))).into_response())
 }
 
