@@ -141,6 +141,14 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
     .await
     .unwrap()
     .rows_affected());
+    // As every writer of the history does, in its transaction: the models kept are refitted.
+    with_db!(&t.db, |p| sqlx::query(
+        "UPDATE forecast_inputs SET version = version + 1"
+    )
+    .execute(p)
+    .await
+    .unwrap()
+    .rows_affected());
     let err = zone_baseline(&t.db, cal(), &[sub], start, 8)
         .await
         .unwrap_err();
@@ -487,5 +495,41 @@ async fn the_forecast_page_draws_the_zone_chart(t: TestDb) {
     assert_eq!(app.page(&op, "/forecast?node=abc").await.0, 400);
     assert_eq!(app.page(&op, "/forecast?node=999999").await.0, 404);
     drop(app);
+    t.cleanup().await;
+}
+
+each_backend!(a_forecast_is_fitted_again_once_its_history_changes);
+/// Fitted models are kept between requests; a change to the history (made as every writer
+/// makes it, with `inputs_changed` in its transaction) is in the very next forecast.
+async fn a_forecast_is_fitted_again_once_its_history_changes(t: TestDb) {
+    with_demo(&t).await;
+    let start = align(test_now());
+    let f1 = node_id(&t, "FDR-N01").await;
+    let before = zone_baseline(&t.db, cal(), &[f1], start, 8).await.unwrap();
+    let kept = zone_baseline(&t.db, cal(), &[f1], start, 8).await.unwrap();
+    assert_eq!(before, kept, "{}: the kept model forecasts alike", t.name);
+    let mut tx = t.db.begin().await.unwrap();
+    gridflex::with_tx!(&mut tx, |c| sqlx::query(
+        "UPDATE feeder_load_history SET kw = kw * 2 WHERE feeder_id = $1"
+    )
+    .bind(f1)
+    .execute(c)
+    .await
+    .unwrap()
+    .rows_affected());
+    gridflex::db::forecast::inputs_changed(&mut tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let after = zone_baseline(&t.db, cal(), &[f1], start, 8).await.unwrap();
+    for i in 0..8 {
+        assert!(
+            after[i] > before[i] * 1.5,
+            "{}: interval {i}: {} then {} with the history doubled",
+            t.name,
+            before[i],
+            after[i]
+        );
+    }
     t.cleanup().await;
 }

@@ -122,6 +122,27 @@ pub async fn temperatures(
     .await?))
 }
 
+/// Marks the forecast's inputs (feeder load history, temperatures) changed, in the writer's
+/// transaction `tx`: models fitted on the old ones, kept by any process, are fitted again.
+pub async fn inputs_changed(tx: &mut Tx) -> Result<(), DomainError> {
+    with_tx!(tx, |c| {
+        sqlx::query("UPDATE forecast_inputs SET version = version + 1")
+            .execute(c)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
+/// (this database's id, the version of its forecast inputs).
+pub async fn inputs_version(db: &Db) -> Result<(String, i64), DomainError> {
+    Ok(with_db!(db, |p| sqlx::query_as(
+        "SELECT store_id, version FROM forecast_inputs WHERE id = 1"
+    )
+    .fetch_one(p)
+    .await?))
+}
+
 /// Replaces the forecast temperatures from the first to the last of `hours`.
 pub async fn replace_forecast_temperatures(
     tx: &mut Tx,
@@ -158,7 +179,8 @@ pub async fn replace_forecast_temperatures(
         &["kind", "hour_start", "temperature_c", "updated_at"],
         &rows,
     )
-    .await
+    .await?;
+    inputs_changed(tx).await
 }
 
 /// One row of the editable expected-reduction table.

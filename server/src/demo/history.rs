@@ -225,6 +225,7 @@ pub(super) async fn load_forecast_inputs(
         &rows,
     )
     .await?;
+    crate::db::forecast::inputs_changed(tx).await?;
 
     let reductions: Vec<Vec<Arg>> = DEFAULT_REDUCTIONS
         .iter()

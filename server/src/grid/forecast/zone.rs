@@ -2,6 +2,7 @@
 //! metered load history and the temperatures (the queries and the fitting per feeder).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{LazyLock, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -148,27 +149,91 @@ fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(hour_key(t), 0).unwrap_or(t)
 }
 
-/// Fitted models of `feeders` for a forecast from `start` (two queries for all of them), and
-/// the codes of the feeders without any history in the window.
+/// Fitted feeder models kept between requests, per database (its `store_id`), for one version
+/// of the forecast inputs, per forecast start and feeder (`None`: no history to fit on).
+struct Kept {
+    version: i64,
+    by_start: HashMap<DateTime<Utc>, HashMap<i64, Option<FeederModel>>>,
+}
+
+static KEPT: LazyLock<Mutex<HashMap<String, Kept>>> = LazyLock::new(Default::default);
+
+/// Databases whose models are kept at once (a test run opens many), and forecast starts per
+/// database (the pages' current start, and events being planned).
+const KEPT_STORES: usize = 8;
+const KEPT_STARTS: usize = 8;
+
+fn kept() -> std::sync::MutexGuard<'static, HashMap<String, Kept>> {
+    KEPT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Fitted models of `feeders` for a forecast from `start`, and the codes of the feeders
+/// without any history in the window. A model is fitted once per forecast start and version
+/// of the inputs ([`store::inputs_changed`]) and then kept: every writer of the history or the
+/// temperatures changes the version, so a kept model is never one of superseded inputs. The
+/// feeders not kept are fitted together (two queries for all of them).
 pub async fn fit_feeders(
     db: &Db,
     cal: Calendar,
     feeders: &[NodeInfo],
     start: DateTime<Utc>,
 ) -> Result<(HashMap<i64, FeederModel>, Vec<String>), DomainError> {
-    let from = start - Duration::days(HISTORY_DAYS);
-    let ids: Vec<i64> = feeders.iter().map(|f| f.id).collect();
-    let history = load_history(db, &ids, from, start).await?;
-    let observed = load_temperatures(db, "observed", from, start).await?;
+    let (store_id, version) = store::inputs_version(db).await?;
     let mut out = HashMap::new();
     let mut missing = Vec::new();
-    for f in feeders {
-        match history.get(&f.id).and_then(|h| fit(cal, h, &observed)) {
-            Some(m) => {
-                out.insert(f.id, m);
+    let mut to_fit: Vec<&NodeInfo> = Vec::new();
+    {
+        let kept = kept();
+        let current = kept
+            .get(&store_id)
+            .filter(|k| k.version == version)
+            .and_then(|k| k.by_start.get(&start));
+        for f in feeders {
+            match current.and_then(|models| models.get(&f.id)) {
+                Some(Some(m)) => {
+                    out.insert(f.id, m.clone());
+                }
+                Some(None) => missing.push(f.code.clone()),
+                None => to_fit.push(f),
             }
-            None => missing.push(f.code.clone()),
         }
+    }
+    if !to_fit.is_empty() {
+        let from = start - Duration::days(HISTORY_DAYS);
+        let ids: Vec<i64> = to_fit.iter().map(|f| f.id).collect();
+        let history = load_history(db, &ids, from, start).await?;
+        let observed = load_temperatures(db, "observed", from, start).await?;
+        let mut fitted = HashMap::with_capacity(to_fit.len());
+        for f in to_fit {
+            let model = history.get(&f.id).and_then(|h| fit(cal, h, &observed));
+            match &model {
+                Some(m) => {
+                    out.insert(f.id, m.clone());
+                }
+                None => missing.push(f.code.clone()),
+            }
+            fitted.insert(f.id, model);
+        }
+        let mut kept = kept();
+        if !kept.contains_key(&store_id) && kept.len() >= KEPT_STORES {
+            kept.clear();
+        }
+        let entry = kept.entry(store_id).or_insert_with(|| Kept {
+            version,
+            by_start: HashMap::new(),
+        });
+        if entry.version != version {
+            *entry = Kept {
+                version,
+                by_start: HashMap::new(),
+            };
+        }
+        if !entry.by_start.contains_key(&start) && entry.by_start.len() >= KEPT_STARTS {
+            if let Some(oldest) = entry.by_start.keys().min().copied() {
+                entry.by_start.remove(&oldest);
+            }
+        }
+        entry.by_start.entry(start).or_default().extend(fitted);
     }
     missing.sort();
     Ok((out, missing))
