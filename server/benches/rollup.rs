@@ -149,6 +149,18 @@ async fn main() -> anyhow::Result<()> {
             .forecast(&viewer, &ForecastQuery { nodes: vec![] })
             .await?
     );
+    // The first page after a writer changed the forecast's inputs fits every feeder again.
+    measure!(
+        "forecast page, one substation, just after its inputs changed (refit)",
+        {
+            let mut tx = db.begin().await?;
+            gridflex::db::forecast::inputs_changed(&mut tx).await?;
+            tx.commit().await?;
+            forecasts
+                .forecast(&viewer, &ForecastQuery { nodes: vec![sub] })
+                .await?
+        }
+    );
     let start = align(now);
     let history_from = start - Span::days(HISTORY_DAYS);
     let rows: i64 = with_db!(&db, |p| {
@@ -161,7 +173,9 @@ async fn main() -> anyhow::Result<()> {
     .await
     })?;
     measure!(
-        format!("  floor: read the feeders' {HISTORY_DAYS}-day load history ({rows} rows)"),
+        format!(
+            "  floor of a refit: read the feeders' {HISTORY_DAYS}-day load history ({rows} rows)"
+        ),
         with_db!(&db, |p| sqlx::query_as::<
             _,
             (i64, chrono::DateTime<Utc>, f64),
