@@ -7,6 +7,9 @@
 //! the same database in the same run, with the ratio. SQLite, then PostgreSQL too when
 //! GRIDFLEX_BENCH_PG is set (a schema of its own, dropped afterwards).
 //!
+//! GRIDFLEX_BENCH_SQLITE_FILE=/tmp/planning.db keeps the SQLite database in that file, so a
+//! later run plans on it without loading the utility again.
+//!
 //! cargo bench -p server --bench planning
 //! GRIDFLEX_BENCH_PG=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p server --bench planning
 
@@ -37,11 +40,18 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     if std::env::var("GRIDFLEX_BENCH_SQLITE").as_deref() != Ok("0") {
+        // GRIDFLEX_BENCH_SQLITE_FILE keeps the SQLite database in that file and, when it
+        // already holds the demo utility, plans on it without loading it again (the load
+        // takes minutes; the figures measured are the same).
         let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let path = std::env::var("GRIDFLEX_BENCH_SQLITE_FILE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| dir.path().join("bench.db"));
+        let loaded = path.exists();
+        let url = format!("sqlite://{}", path.display());
         let db = Db::connect(&DbOptions::new(&url)).await?;
         gridflex::startup::migrate(&db).await?;
-        run("SQLite", &db, devices).await?;
+        run("SQLite", &db, devices, !loaded).await?;
     }
     if let Ok(pg) = std::env::var("GRIDFLEX_BENCH_PG") {
         let schema = format!("gfplanning_{}", std::process::id());
@@ -53,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
         options.pg_schema = Some(schema.clone());
         let db = Db::connect(&options).await?;
         gridflex::startup::migrate(&db).await?;
-        let result = run("PostgreSQL", &db, devices).await;
+        let result = run("PostgreSQL", &db, devices, true).await;
         db.close().await;
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
             .execute(&admin)
@@ -63,16 +73,20 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(name: &str, db: &Db, devices: usize) -> anyhow::Result<()> {
+async fn run(name: &str, db: &Db, devices: usize, load: bool) -> anyhow::Result<()> {
     println!("GridFlex planning benchmark — {name}, {devices} devices\n");
     let cal = gridflex::calendar::Calendar::default();
-    let t = Instant::now();
-    demo::load_demo(db, cal, DemoSize(devices), demo::DEFAULT_SEED).await?;
-    println!(
-        "{:<44} {:>9.1} s",
-        "load the demo utility",
-        t.elapsed().as_secs_f64()
-    );
+    if load {
+        let t = Instant::now();
+        demo::load_demo(db, cal, DemoSize(devices), demo::DEFAULT_SEED).await?;
+        println!(
+            "{:<44} {:>9.1} s",
+            "load the demo utility",
+            t.elapsed().as_secs_f64()
+        );
+    } else {
+        println!("{:<44} {:>9}", "load the demo utility", "kept");
+    }
 
     let strategy: i64 = with_db!(db, |c| sqlx::query_scalar(
         "SELECT id FROM strategies WHERE name = 'System emergency'"

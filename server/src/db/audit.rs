@@ -408,6 +408,26 @@ pub struct RowDigest {
     all: Sha256,
     prints: Vec<u8>,
     rows: i64,
+    scratch: Vec<u8>,
+}
+
+/// The shared first fields of some rows, written as a row's hash takes them (see
+/// [`RowDigest::prefix`]).
+#[derive(Clone, Default)]
+pub struct RowPrefix(Vec<u8>);
+
+/// Writes fields as a row's hash takes them: each as its byte length (8 bytes, big-endian)
+/// and its text, a NULL as the length `u64::MAX` alone.
+fn encode(out: &mut Vec<u8>, fields: &[Option<&str>]) {
+    for f in fields {
+        match f {
+            Some(text) => {
+                out.extend_from_slice(&(text.len() as u64).to_be_bytes());
+                out.extend_from_slice(text.as_bytes());
+            }
+            None => out.extend_from_slice(&u64::MAX.to_be_bytes()),
+        }
+    }
 }
 
 /// What a [`RowDigest`] came to.
@@ -428,17 +448,27 @@ impl RowDigest {
 
     /// Adds the next row; answers its print.
     pub fn row(&mut self, fields: &[Option<&str>]) -> [u8; PRINT_BYTES] {
-        let mut h = Sha256::new();
-        for f in fields {
-            match f {
-                Some(text) => {
-                    h.update((text.len() as u64).to_be_bytes());
-                    h.update(text.as_bytes());
-                }
-                None => h.update(u64::MAX.to_be_bytes()),
-            }
-        }
-        let hash = h.finalize();
+        self.row_after(&RowPrefix::default(), fields)
+    }
+
+    /// The first fields of rows that share them (a stage's own fields open each of its
+    /// devices' rows), written out once for all those rows.
+    pub fn prefix(fields: &[Option<&str>]) -> RowPrefix {
+        let mut bytes = Vec::new();
+        encode(&mut bytes, fields);
+        RowPrefix(bytes)
+    }
+
+    /// Adds the next row, made of `prefix`'s fields then `rest`: the same hash and print as
+    /// [`RowDigest::row`] over all the fields. The row is written into one buffer kept from
+    /// row to row and hashed in one call.
+    pub fn row_after(&mut self, prefix: &RowPrefix, rest: &[Option<&str>]) -> [u8; PRINT_BYTES] {
+        let mut bytes = std::mem::take(&mut self.scratch);
+        bytes.clear();
+        bytes.extend_from_slice(&prefix.0);
+        encode(&mut bytes, rest);
+        let hash = Sha256::digest(&bytes);
+        self.scratch = bytes;
         self.all.update(hash);
         let mut print = [0u8; PRINT_BYTES];
         print.copy_from_slice(&hash[..PRINT_BYTES]);
@@ -458,7 +488,18 @@ impl RowDigest {
 
 /// A float as a digest field: the shortest text that reads back as the same value.
 pub fn float_field(v: f64) -> String {
-    format!("{v:?}")
+    let mut out = String::new();
+    write_float_field(&mut out, v);
+    out
+}
+
+/// [`float_field`] written into `out` (cleared first), for callers that digest many rows
+/// and reuse one buffer.
+pub fn write_float_field(out: &mut String, v: f64) {
+    use std::fmt::Write;
+    out.clear();
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{v:?}");
 }
 
 /// A timestamp as a digest field: RFC 3339, UTC, microseconds (what both backends keep).
@@ -549,9 +590,30 @@ mod tests {
     }
 
     #[test]
+    fn a_row_after_a_shared_prefix_hashes_as_the_whole_row() {
+        let whole = digest(&[
+            &[Some("7"), Some("S01"), Some("1"), Some("x")],
+            &[Some("7"), Some("S01"), Some("2"), None],
+        ]);
+        let prefix = RowDigest::prefix(&[Some("7"), Some("S01")]);
+        let mut d = RowDigest::new();
+        d.row_after(&prefix, &[Some("1"), Some("x")]);
+        d.row_after(&prefix, &[Some("2"), None]);
+        assert_eq!(d.finish(), whole);
+        // The prefix's fields still count as fields, not as one longer text.
+        let mut joined = RowDigest::new();
+        joined.row_after(&RowDigest::prefix(&[Some("7S01")]), &[Some("1"), Some("x")]);
+        joined.row_after(&RowDigest::prefix(&[Some("7S01")]), &[Some("2"), None]);
+        assert_ne!(joined.finish().sha256, whole.sha256);
+    }
+
+    #[test]
     fn floats_and_times_are_written_so_they_read_back_the_same() {
         assert_eq!(float_field(0.65), "0.65");
         assert_eq!(float_field(17.0), "17.0");
+        let mut buf = String::from("left over");
+        write_float_field(&mut buf, 0.1 + 0.2);
+        assert_eq!(buf, float_field(0.1 + 0.2));
         let t = DateTime::parse_from_rfc3339("2026-07-08T22:00:00.123456789Z")
             .unwrap()
             .with_timezone(&Utc);

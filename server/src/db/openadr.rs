@@ -479,11 +479,16 @@ pub async fn record_outcomes(
              FROM json_array_elements(CAST($1 AS JSON)) AS j(value)"
         }
     };
+    // Each reported device is looked up by its stage's event and its id, on the (event,
+    // device) index (reserved devices have no index by device alone, migration 0025); the
+    // reports are materialized first so SQLite walks them, not the whole stage once per report.
     let sql = format!(
-        "UPDATE event_stage_devices SET outcome = o.outcome, actual_kw = o.actual_kw,
+        "WITH o AS MATERIALIZED ({source})
+         UPDATE event_stage_devices SET outcome = o.outcome, actual_kw = o.actual_kw,
             participation_start = o.pstart, participation_end = o.pend
-         FROM ({source}) AS o
-         WHERE event_stage_devices.stage_id = $2 AND event_stage_devices.grid_device_id = o.device"
+         FROM o
+         WHERE event_stage_devices.event_id = (SELECT s.event_id FROM event_stages s WHERE s.id = $2)
+           AND event_stage_devices.stage_id = $2 AND event_stage_devices.grid_device_id = o.device"
     );
     with_tx!(tx, |c| {
         sqlx::query(&sql)

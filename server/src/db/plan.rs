@@ -309,19 +309,64 @@ pub struct PlannedRow {
 }
 
 impl PlannedRow {
-    /// The canonical fields the digest hashes, in order.
+    /// The canonical fields the digest hashes, in order: the stage's
+    /// ([`PlannedRow::stage_fields`]), then the device's ([`DeviceFields::of`]).
     pub fn digest_fields(&self, event_id: i64) -> [String; 8] {
-        use crate::db::audit::{float_field, time_field};
+        let [e, seq, ext, start, end] = Self::stage_fields(
+            event_id,
+            self.seq,
+            &self.external_id,
+            &self.starts_at,
+            &self.ends_at,
+        );
+        let mut device = DeviceFields::default();
+        let [id, program, kw] = device
+            .of(self.grid_device_id, &self.program_code, self.expected_kw)
+            .map(|f| f.unwrap_or_default().to_string());
+        [e, seq, ext, start, end, id, program, kw]
+    }
+
+    /// The first five fields, which every device of a stage shares.
+    pub fn stage_fields(
+        event_id: i64,
+        seq: i64,
+        external_id: &str,
+        starts_at: &DateTime<Utc>,
+        ends_at: &DateTime<Utc>,
+    ) -> [String; 5] {
+        use crate::db::audit::time_field;
         [
             event_id.to_string(),
-            self.seq.to_string(),
-            self.external_id.clone(),
-            time_field(&self.starts_at),
-            time_field(&self.ends_at),
-            self.grid_device_id.to_string(),
-            self.program_code.clone(),
-            float_field(self.expected_kw),
+            seq.to_string(),
+            external_id.to_string(),
+            time_field(starts_at),
+            time_field(ends_at),
         ]
+    }
+}
+
+/// The last three digest fields of a planned device (id, program, expected kW), written into
+/// buffers kept from row to row: a plan of hundreds of thousands of devices formats them
+/// without an allocation per row.
+#[derive(Default)]
+pub struct DeviceFields {
+    id: String,
+    kw: String,
+}
+
+impl DeviceFields {
+    pub fn of<'a>(
+        &'a mut self,
+        grid_device_id: i64,
+        program_code: &'a str,
+        expected_kw: f64,
+    ) -> [Option<&'a str>; 3] {
+        use std::fmt::Write;
+        self.id.clear();
+        // Writing into a String cannot fail.
+        let _ = write!(self.id, "{grid_device_id}");
+        crate::db::audit::write_float_field(&mut self.kw, expected_kw);
+        [Some(&self.id), Some(program_code), Some(&self.kw)]
     }
 }
 
@@ -355,4 +400,54 @@ pub async fn set_plan_summary(
     .await?
     .rows_affected());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::audit::RowDigest;
+
+    #[test]
+    fn a_planned_row_digests_the_same_whole_or_after_its_stage() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let rows = [
+            PlannedRow {
+                seq: 2,
+                external_id: "EV-00007-S02".into(),
+                starts_at: t("2026-07-08T22:00:00.000001Z"),
+                ends_at: t("2026-07-08T23:00:00Z"),
+                grid_device_id: 4096,
+                program_code: "PRG-A".into(),
+                expected_kw: 0.1 + 0.2,
+            },
+            PlannedRow {
+                seq: 2,
+                external_id: "EV-00007-S02".into(),
+                starts_at: t("2026-07-08T22:00:00.000001Z"),
+                ends_at: t("2026-07-08T23:00:00Z"),
+                grid_device_id: 17,
+                program_code: "B".into(),
+                expected_kw: 17.0,
+            },
+        ];
+        let mut whole = RowDigest::new();
+        for r in &rows {
+            let fields = r.digest_fields(7);
+            assert_eq!(fields[5], r.grid_device_id.to_string());
+            assert_eq!(fields[7], crate::db::audit::float_field(r.expected_kw));
+            whole.row(&fields.each_ref().map(|f| Some(f.as_str())));
+        }
+        let stage =
+            PlannedRow::stage_fields(7, 2, "EV-00007-S02", &rows[0].starts_at, &rows[0].ends_at);
+        let prefix = RowDigest::prefix(&stage.each_ref().map(|f| Some(f.as_str())));
+        let mut after = RowDigest::new();
+        let mut buf = DeviceFields::default();
+        for r in &rows {
+            after.row_after(
+                &prefix,
+                &buf.of(r.grid_device_id, &r.program_code, r.expected_kw),
+            );
+        }
+        assert_eq!(after.finish(), whole.finish());
+    }
 }

@@ -3,13 +3,16 @@
 //! the stages, their devices and the interval forecast in one transaction.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::json;
 
 use crate::calendar::Calendar;
-use crate::db::audit::{append_digest, NewAuditEntry, RowDigest};
-use crate::db::plan::{self as db_plan, NewInterval, NewStage, NewStageDevice, PlannedRow};
+use crate::db::audit::{append_digest, Digested, NewAuditEntry, RowDigest, RowPrefix};
+use crate::db::plan::{
+    self as db_plan, DeviceFields, NewInterval, NewStage, NewStageDevice, PlannedRow,
+};
 use crate::db::Db;
 use crate::error::DomainError;
 use crate::grid::event::{parse_time, EventRow};
@@ -446,8 +449,8 @@ pub async fn store(
     let mut stages = Vec::with_capacity(plan.stages.len());
     let mut devices = Vec::with_capacity(plan.assigned);
     // The digest covers the planned devices stage by stage, by device id within a stage (the
-    // order the audit check reads them back in).
-    let mut digest = RowDigest::new();
+    // order the audit check reads them back in); each stage's own fields are written once.
+    let mut prefixes = Vec::with_capacity(plan.stages.len());
     for (k, (st, id)) in plan.stages.iter().zip(&ids).enumerate() {
         let stage = NewStage {
             id: *id,
@@ -475,33 +478,59 @@ pub async fn store(
             });
         }
         devices[first..].sort_unstable_by_key(|d| d.grid_device_id);
-        for d in &devices[first..] {
-            let row = PlannedRow {
-                seq: stage.seq,
-                external_id: stage.external_id.clone(),
-                starts_at: stage.starts_at,
-                ends_at: stage.ends_at,
-                grid_device_id: d.grid_device_id,
-                program_code: d.program_code.clone(),
-                expected_kw: d.expected_kw,
-            };
-            let fields = row.digest_fields(ev.id);
-            digest.row(&fields.each_ref().map(|f| Some(f.as_str())));
-        }
+        let shared = PlannedRow::stage_fields(
+            ev.id,
+            stage.seq,
+            &stage.external_id,
+            &stage.starts_at,
+            &stage.ends_at,
+        );
+        prefixes.push((
+            RowDigest::prefix(&shared.each_ref().map(|f| Some(f.as_str()))),
+            devices.len(),
+        ));
         stages.push(stage);
     }
+    // Hashing every row is work for a processor, inserting them work for the database: the
+    // digest is computed on a blocking thread while the rows are inserted.
+    let devices = Arc::new(devices);
+    let digesting = {
+        let devices = Arc::clone(&devices);
+        tokio::task::spawn_blocking(move || planned_digest(&devices, &prefixes))
+    };
     db_plan::insert_stages(&mut tx, ev.id, &stages, &devices).await?;
+    let digest = digesting
+        .await
+        .map_err(|e| DomainError::Internal(format!("digesting the plan stopped: {e}")))?;
     let summary = summary_json(input, plan, ev.starts_at);
     db_plan::set_plan_summary(&mut tx, ev.id, &summary.to_string(), now).await?;
     append_digest(
         &mut tx,
         NewAuditEntry::new(actor.name(), "event.plan", "event", &ev.code).after(summary.clone()),
         json!({"table": "event_stage_devices", "event_id": ev.id, "event": ev.code}),
-        &digest.finish(),
+        &digest,
     )
     .await?;
     tx.commit().await?;
     Ok(summary)
+}
+
+/// The digest of a plan's devices, stored in the order given: the devices before the end
+/// index of each stage's entry follow that stage's fields.
+fn planned_digest(devices: &[NewStageDevice], stages: &[(RowPrefix, usize)]) -> Digested {
+    let mut digest = RowDigest::new();
+    let mut fields = DeviceFields::default();
+    let mut from = 0;
+    for (prefix, to) in stages {
+        for d in &devices[from..*to] {
+            digest.row_after(
+                prefix,
+                &fields.of(d.grid_device_id, &d.program_code, d.expected_kw),
+            );
+        }
+        from = *to;
+    }
+    digest.finish()
 }
 
 #[cfg(test)]
