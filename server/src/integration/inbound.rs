@@ -104,7 +104,7 @@ pub async fn receive(
     cal: Calendar,
     now: DateTime<Utc>,
 ) -> Result<InboundAnswer, DomainError> {
-    let envelope: Value = serde_json::from_slice(body)
+    let mut envelope: Value = serde_json::from_slice(body)
         .map_err(|e| DomainError::invalid(format!("the message is not valid JSON: {e}")))?;
     let message_id = envelope["messageId"]
         .as_str()
@@ -129,7 +129,11 @@ pub async fn receive(
         )));
     }
     let correlation = envelope["correlationId"].as_str().map(str::to_string);
-    let payload = envelope.get("payload").cloned().unwrap_or(Value::Null);
+    // Taken out of the envelope rather than copied: a batch's payload is most of it.
+    let payload = envelope
+        .get_mut("payload")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
     let payload_text = payload.to_string();
 
     let mut tx = db.begin().await?;
