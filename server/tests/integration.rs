@@ -2098,3 +2098,91 @@ async fn integration_times_take_any_offset_and_a_time_without_one_is_named(t: Te
     drop(app);
     t.cleanup().await;
 }
+
+each_backend!(
+    a_delivery_batch_of_enrollment_syncs_registers_the_good_ones_and_refuses_the_bad_one_alone
+);
+async fn a_delivery_batch_of_enrollment_syncs_registers_the_good_ones_and_refuses_the_bad_one_alone(
+    t: TestDb,
+) {
+    with_demo(&t).await;
+    let transformer = a_transformer(&t).await;
+    let nics: Vec<String> = scalars(
+        &t.db,
+        "SELECT nic_id FROM devices WHERE head_end = 'ECOBEE' ORDER BY id LIMIT 3",
+        &[],
+    )
+    .await;
+    assert_eq!(nics.len(), 3, "{}", t.name);
+    let sync = |i: usize, transformer: &str, devices: Value| {
+        json!({"transactionId": format!("SYNC-{i}"), "action": "ENROLL", "enrollmentId": 1, "programCode": "SMT-BYOD",
+               "servicePointId": format!("SP-BATCH-{i}"), "transformerCode": transformer, "deviceList": devices})
+    };
+    let device = |nic: &str| json!([{"headEndSystem": "ECOBEE", "nicId": nic, "deviceType": "thermostat", "nominalKw": 2.5}]);
+    let payloads = [
+        sync(0, &transformer, device(&nics[0])),
+        sync(1, &transformer, device(&nics[1])),
+        // Refused: an enrollment lists at least one device.
+        sync(2, &transformer, json!([])),
+        // Accepted, but the grid does not know the transformer: not registered.
+        sync(3, "NO-SUCH-TRANSFORMER", device(&nics[2])),
+    ];
+    let mut tx = t.db.begin().await.unwrap();
+    for p in payloads {
+        let msg = gridflex::integration::message::NewMessage {
+            message_id: gridflex::integration::message::new_message_id(),
+            flow: "enrollment_sync".into(),
+            correlation_id: None,
+            sender: "programs".into(),
+            recipient: "grid".into(),
+            payload: p,
+            max_attempts: 8,
+        };
+        gridflex::integration::message::enqueue(&mut tx, &msg, test_now())
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let r = in_process_worker(&t).tick().await.unwrap();
+    assert_eq!(
+        (r.claimed, r.delivered, r.business_errors),
+        (4, 3, 1),
+        "{}: {r:?}",
+        t.name
+    );
+    let error: String = scalar(&t.db, "SELECT last_error FROM integration_messages WHERE direction = 'outbound' AND status = 'business_error'", &[]).await;
+    assert!(error.contains("deviceList"), "{}: {error}", t.name);
+    for nic in &nics[..2] {
+        let status: String = scalar(
+            &t.db,
+            "SELECT status FROM grid_devices WHERE head_end = 'ECOBEE' AND nic_id = $1",
+            &[Arg::Text(nic.clone())],
+        )
+        .await;
+        assert_eq!(status, "registered", "{}: {nic}", t.name);
+        assert!(
+            registered(&t, "ECOBEE", nic).await.0,
+            "{}: the acknowledgement marks {nic} registered on the program side",
+            t.name
+        );
+    }
+    let result: String = scalar(&t.db, "SELECT result FROM integration_messages WHERE direction = 'outbound' AND payload LIKE '%NO-SUCH-TRANSFORMER%'", &[]).await;
+    assert!(result.contains("NOT_REGISTERED"), "{}: {result}", t.name);
+    let points: i64 = t
+        .count("SELECT COUNT(*) FROM grid_service_points WHERE service_point_id LIKE 'SP-BATCH-%'")
+        .await;
+    assert_eq!(
+        points, 2,
+        "{}: the refused and the unplaced ones record no service point",
+        t.name
+    );
+    // The transformer's figures are counted afresh from what it now has.
+    let (counted, figure): (i64, i64) = (
+        scalar(&t.db, "SELECT COUNT(*) FROM grid_devices d JOIN network_nodes n ON n.id = d.transformer_id WHERE n.code = $1 AND d.status = 'registered'", &[Arg::Text(transformer.clone())]).await,
+        scalar(&t.db, "SELECT f.registered_devices FROM grid_node_figures f JOIN network_nodes n ON n.id = f.node_id WHERE n.code = $1", &[Arg::Text(transformer.clone())]).await,
+    );
+    assert_eq!(counted, figure, "{}", t.name);
+    let inbound: i64 = t.count("SELECT COUNT(*) FROM integration_messages WHERE direction = 'inbound' AND flow = 'enrollment_sync'").await;
+    assert_eq!(inbound, 4, "{}: every message answered once", t.name);
+    t.cleanup().await;
+}

@@ -278,6 +278,33 @@ pub async fn reservations(
     }))
 }
 
+/// Sets `registered` on the devices with these (head-end, NIC id) keys, a chunk of keys a
+/// statement; answers which of the keys matched a device.
+pub async fn set_registered_many(
+    tx: &mut crate::db::Tx,
+    keys: &[[&str; 2]],
+    registered: bool,
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<(String, String)>, DomainError> {
+    let sql = format!(
+        "UPDATE devices SET registered = $1, updated_at = $2 WHERE (head_end, nic_id) IN ({})
+         RETURNING head_end, nic_id",
+        tx.dialect().in_pairs(3)
+    );
+    let mut found = std::collections::HashSet::new();
+    for chunk in keys.chunks(crate::db::registry::CHUNK) {
+        let list = crate::db::dialect::list(chunk)?;
+        let rows: Vec<(String, String)> = crate::with_tx!(tx, |c| sqlx::query_as(&sql)
+            .bind(registered)
+            .bind(now)
+            .bind(&list)
+            .fetch_all(c)
+            .await?);
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 /// Records a device's head-end registration as the grid reports it (flow 2's
 /// acknowledgement); 0 when the program side has no such device.
 pub async fn set_registered(

@@ -180,8 +180,174 @@ pub enum Column<'a> {
     Int(&'a [i64]),
     Float(&'a [f64]),
     Text(&'a [String]),
+    OptText(&'a [Option<String>]),
+    Time(&'a [chrono::DateTime<chrono::Utc>]),
+    OptTime(&'a [Option<chrono::DateTime<chrono::Utc>>]),
     SameInt(i64),
     SameText(&'a str),
+}
+
+impl Column<'_> {
+    /// How many values the column holds (`None` for one value for every row).
+    fn len(&self) -> Option<usize> {
+        match self {
+            Column::Int(v) => Some(v.len()),
+            Column::Float(v) => Some(v.len()),
+            Column::Text(v) => Some(v.len()),
+            Column::OptText(v) => Some(v.len()),
+            Column::Time(v) => Some(v.len()),
+            Column::OptTime(v) => Some(v.len()),
+            Column::SameInt(_) | Column::SameText(_) => None,
+        }
+    }
+
+    /// PostgreSQL's array type for a column of values, its scalar type for a single value.
+    fn pg_type(&self) -> &'static str {
+        match self {
+            Column::Int(_) => "bigint[]",
+            Column::Float(_) => "float8[]",
+            Column::Text(_) | Column::OptText(_) => "text[]",
+            Column::Time(_) | Column::OptTime(_) => "timestamptz[]",
+            Column::SameInt(_) => "bigint",
+            Column::SameText(_) => "text",
+        }
+    }
+}
+
+/// Binds a column's values `from..to` as one PostgreSQL array (or its single value).
+fn bind_pg_column<'q>(
+    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    col: &Column<'q>,
+    from: usize,
+    to: usize,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    match *col {
+        Column::Int(v) => q.bind(&v[from..to]),
+        Column::Float(v) => q.bind(&v[from..to]),
+        Column::Text(v) => q.bind(&v[from..to]),
+        Column::OptText(v) => q.bind(&v[from..to]),
+        Column::Time(v) => q.bind(&v[from..to]),
+        Column::OptTime(v) => q.bind(&v[from..to]),
+        Column::SameInt(v) => q.bind(v),
+        Column::SameText(v) => q.bind(v),
+    }
+}
+
+/// Binds row `r`'s value of a column to a SQLite statement.
+fn bind_sqlite_value<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    col: &Column<'q>,
+    r: usize,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    match *col {
+        Column::Int(v) => q.bind(v[r]),
+        Column::Float(v) => q.bind(v[r]),
+        Column::Text(v) => q.bind(v[r].as_str()),
+        Column::OptText(v) => q.bind(v[r].as_deref()),
+        Column::Time(v) => q.bind(v[r]),
+        Column::OptTime(v) => q.bind(v[r]),
+        Column::SameInt(v) => q.bind(v),
+        Column::SameText(v) => q.bind(v),
+    }
+}
+
+/// Updates `rows` rows given column by column, matched on the first column (the key), in
+/// the caller's transaction: on PostgreSQL one `UPDATE … FROM UNNEST(typed arrays)` per
+/// [`UNNEST_ROWS`] rows; on SQLite `UPDATE … FROM` a `VALUES` table, as many rows a
+/// statement as the parameter cap allows. `then` is further `SET` assignments the same for
+/// every row (binding nothing), such as `claimed_until = NULL`. Answers the rows updated.
+pub async fn update_columns(
+    tx: &mut Tx,
+    table: &str,
+    columns: &[(&str, Column<'_>)],
+    rows: usize,
+    then: &str,
+) -> Result<u64, DomainError> {
+    check_lengths(table, columns, rows)?;
+    if rows == 0 || columns.len() < 2 {
+        return Ok(0);
+    }
+    let key = columns[0].0;
+    let sets = |prefix: &str| {
+        let mut s: Vec<String> = columns[1..]
+            .iter()
+            .map(|(n, _)| format!("{n} = {prefix}{n}"))
+            .collect();
+        if !then.is_empty() {
+            s.push(then.to_string());
+        }
+        s.join(", ")
+    };
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    let mut affected = 0;
+    match tx {
+        Tx::Postgres(c) => {
+            let arrays: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, (_, col))| match col {
+                    Column::SameInt(_) | Column::SameText(_) => format!(
+                        "array_fill(${}::{}, ARRAY[cardinality($1::{})])",
+                        i + 1,
+                        col.pg_type(),
+                        columns[0].1.pg_type()
+                    ),
+                    _ => format!("${}::{}", i + 1, col.pg_type()),
+                })
+                .collect();
+            let sql = format!(
+                "UPDATE {table} AS t SET {} FROM UNNEST({}) AS u({}) WHERE t.{key} = u.{key}",
+                sets("u."),
+                arrays.join(", "),
+                names.join(", ")
+            );
+            for from in (0..rows).step_by(UNNEST_ROWS) {
+                let to = (from + UNNEST_ROWS).min(rows);
+                let mut q = sqlx::query(&sql);
+                for (_, col) in columns {
+                    q = bind_pg_column(q, col, from, to);
+                }
+                affected += q.execute(&mut **c).await?.rows_affected();
+            }
+        }
+        Tx::Sqlite(c) => {
+            let per = (SQLITE_PARAMS / columns.len()).max(1);
+            let one = format!("({})", vec!["?"; columns.len()].join(", "));
+            for from in (0..rows).step_by(per) {
+                let to = (from + per).min(rows);
+                let sql = format!(
+                    "WITH u({}) AS (VALUES {}) UPDATE {table} SET {} FROM u WHERE {table}.{key} = u.{key}",
+                    names.join(", "),
+                    vec![one.as_str(); to - from].join(", "),
+                    sets("u.")
+                );
+                let mut q = sqlx::query(&sql);
+                for r in from..to {
+                    for (_, col) in columns {
+                        q = bind_sqlite_value(q, col, r);
+                    }
+                }
+                affected += q.execute(&mut **c).await?.rows_affected();
+            }
+        }
+    }
+    Ok(affected)
+}
+
+fn check_lengths(
+    table: &str,
+    columns: &[(&str, Column<'_>)],
+    rows: usize,
+) -> Result<(), DomainError> {
+    for (name, c) in columns {
+        let len = c.len().unwrap_or(rows);
+        if len != rows {
+            return Err(DomainError::Internal(format!(
+                "bulk write to {table}: column {name} has {len} values for {rows} rows"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Rows of one PostgreSQL `UNNEST` statement: large enough that a statement's round trip
@@ -203,19 +369,7 @@ pub async fn insert_columns(
     columns: &[(&str, Column<'_>)],
     rows: usize,
 ) -> Result<(), DomainError> {
-    for (name, c) in columns {
-        let len = match c {
-            Column::Int(v) => v.len(),
-            Column::Float(v) => v.len(),
-            Column::Text(v) => v.len(),
-            Column::SameInt(_) | Column::SameText(_) => rows,
-        };
-        if len != rows {
-            return Err(DomainError::Internal(format!(
-                "bulk insert into {table}: column {name} has {len} values for {rows} rows"
-            )));
-        }
-    }
+    check_lengths(table, columns, rows)?;
     if rows == 0 {
         return Ok(());
     }
@@ -227,27 +381,17 @@ pub async fn insert_columns(
                 let (mut select, mut arrays, mut n) = (Vec::new(), Vec::new(), 0);
                 for (i, (_, col)) in columns.iter().enumerate() {
                     n += 1;
-                    match col {
-                        Column::Int(_) => arrays.push(format!("${n}::bigint[]")),
-                        Column::Float(_) => arrays.push(format!("${n}::float8[]")),
-                        Column::Text(_) => arrays.push(format!("${n}::text[]")),
-                        Column::SameInt(_) => {
-                            select.push(format!("${n}::bigint"));
-                            continue;
-                        }
-                        Column::SameText(_) => {
-                            select.push(format!("${n}::text"));
-                            continue;
-                        }
+                    if col.len().is_none() {
+                        select.push(format!("${n}::{}", col.pg_type()));
+                        continue;
                     }
+                    arrays.push(format!("${n}::{}", col.pg_type()));
                     select.push(format!("u.c{i}"));
                 }
                 let aliases: Vec<String> = columns
                     .iter()
                     .enumerate()
-                    .filter(|(_, (_, c))| {
-                        matches!(c, Column::Int(_) | Column::Float(_) | Column::Text(_))
-                    })
+                    .filter(|(_, (_, c))| c.len().is_some())
                     .map(|(i, _)| format!("c{i}"))
                     .collect();
                 let sql = format!(
@@ -259,13 +403,7 @@ pub async fn insert_columns(
                 );
                 let mut q = sqlx::query(&sql);
                 for (_, col) in columns {
-                    q = match col {
-                        Column::Int(v) => q.bind(&v[from..to]),
-                        Column::Float(v) => q.bind(&v[from..to]),
-                        Column::Text(v) => q.bind(&v[from..to]),
-                        Column::SameInt(v) => q.bind(*v),
-                        Column::SameText(v) => q.bind(*v),
-                    };
+                    q = bind_pg_column(q, col, from, to);
                 }
                 q.execute(&mut **c).await?;
             }
@@ -297,13 +435,7 @@ pub async fn insert_columns(
                 let mut q = sqlx::query(text);
                 for r in from..to {
                     for (_, col) in columns {
-                        q = match col {
-                            Column::Int(v) => q.bind(v[r]),
-                            Column::Float(v) => q.bind(v[r]),
-                            Column::Text(v) => q.bind(v[r].as_str()),
-                            Column::SameInt(v) => q.bind(*v),
-                            Column::SameText(v) => q.bind(*v),
-                        };
+                        q = bind_sqlite_value(q, col, r);
                     }
                 }
                 q.execute(&mut **c).await?;

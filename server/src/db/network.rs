@@ -195,6 +195,59 @@ pub async fn service_point_links(tx: &mut Tx) -> Result<Vec<(String, String)>, D
     .await?))
 }
 
+/// Records where many service points are (the grid's own copy, for flow 11) in one
+/// multi-row statement; a service point listed twice ends where its last entry puts it.
+/// Answers the transformers touched (before and after) and leaves recounting them to the
+/// caller, which counts once for everything it changed.
+pub async fn record_service_points(
+    tx: &mut Tx,
+    points: &[(&str, i64)],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, DomainError> {
+    let mut last: HashMap<&str, i64> = HashMap::new();
+    let mut order = Vec::new();
+    for (sp, t) in points {
+        if last.insert(sp, *t).is_none() {
+            order.push(*sp);
+        }
+    }
+    let sql = format!(
+        "SELECT DISTINCT transformer_id FROM grid_service_points WHERE service_point_id IN ({})",
+        tx.dialect().in_list(1, Elem::Text)
+    );
+    let mut touched: Vec<i64> = last.values().copied().collect();
+    for chunk in order.chunks(crate::db::registry::CHUNK) {
+        let chunk = list(chunk)?;
+        let before: Vec<i64> = with_tx!(tx, |c| sqlx::query_scalar(&sql)
+            .bind(&chunk)
+            .fetch_all(c)
+            .await?);
+        touched.extend(before);
+    }
+    let rows: Vec<Vec<crate::db::Arg>> = order
+        .iter()
+        .map(|sp| {
+            vec![
+                crate::db::Arg::Text(sp.to_string()),
+                crate::db::Arg::Int(last[sp]),
+                crate::db::Arg::Time(now),
+            ]
+        })
+        .collect();
+    crate::db::insert_rows_then(
+        tx,
+        "grid_service_points",
+        &["service_point_id", "transformer_id", "updated_at"],
+        &rows,
+        "ON CONFLICT (service_point_id) DO UPDATE SET transformer_id = excluded.transformer_id,
+            updated_at = excluded.updated_at",
+    )
+    .await?;
+    touched.sort_unstable();
+    touched.dedup();
+    Ok(touched)
+}
+
 /// Records (or re-points) a service point under a transformer in the grid's own table.
 pub async fn record_service_point(
     tx: &mut Tx,

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::db::dialect::list;
 use crate::db::Recount;
 use crate::db::Tx;
+use crate::db::{insert_rows_then, Arg};
 use crate::error::DomainError;
 use crate::with_tx;
 
@@ -143,9 +144,121 @@ pub async fn register_devices(
     recount(tx, touched).await
 }
 
+/// The ids of the transformers with these codes that the network model has, by code.
+pub async fn transformer_ids(
+    tx: &mut Tx,
+    codes: &[&str],
+) -> Result<std::collections::HashMap<String, i64>, DomainError> {
+    let sql = format!(
+        "SELECT code, id FROM network_nodes WHERE kind = 'transformer' AND code IN ({})",
+        tx.dialect().in_list(1, crate::db::dialect::Elem::Text)
+    );
+    let mut out = std::collections::HashMap::new();
+    for chunk in codes.chunks(CHUNK) {
+        let chunk = list(chunk)?;
+        let rows: Vec<(String, i64)> = with_tx!(tx, |c| sqlx::query_as(&sql)
+            .bind(&chunk)
+            .fetch_all(c)
+            .await?);
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// A device registration of [`register_devices_of_many`]: which enrollment, program and
+/// transformer it is registered under.
+#[derive(Debug, Clone)]
+pub struct Registration<'a> {
+    pub enrollment_id: i64,
+    pub program_code: &'a str,
+    pub transformer_id: i64,
+    pub device: RegisteredDevice<'a>,
+}
+
+/// Registers (or re-registers) the devices of many enrollments in multi-row statements; a
+/// device listed twice ends as its last registration says. Answers the transformers touched
+/// (the devices' transformers before and after) and leaves recounting them to the caller,
+/// which counts once for everything it changed.
+pub async fn register_devices_of_many(
+    tx: &mut Tx,
+    registrations: &[Registration<'_>],
+    now: DateTime<Utc>,
+) -> Result<BTreeSet<i64>, DomainError> {
+    let mut last: std::collections::HashMap<(&str, &str), usize> = Default::default();
+    for (i, r) in registrations.iter().enumerate() {
+        last.insert((r.device.head_end, r.device.nic_id), i);
+    }
+    let mut keep: Vec<usize> = last.into_values().collect();
+    keep.sort_unstable();
+    let before_sql = format!(
+        "SELECT DISTINCT transformer_id FROM grid_devices WHERE (head_end, nic_id) IN ({})",
+        tx.dialect().in_pairs(1)
+    );
+    let mut touched: BTreeSet<i64> = registrations.iter().map(|r| r.transformer_id).collect();
+    for chunk in keep.chunks(CHUNK) {
+        let keys: Vec<[&str; 2]> = chunk
+            .iter()
+            .map(|&i| {
+                [
+                    registrations[i].device.head_end,
+                    registrations[i].device.nic_id,
+                ]
+            })
+            .collect();
+        let keys = list(&keys)?;
+        let before: Vec<Option<i64>> = with_tx!(tx, |c| sqlx::query_scalar(&before_sql)
+            .bind(&keys)
+            .fetch_all(c)
+            .await?);
+        touched.extend(before.into_iter().flatten());
+    }
+    let rows: Vec<Vec<Arg>> = keep
+        .iter()
+        .map(|&i| {
+            let r = &registrations[i];
+            vec![
+                Arg::Text(r.device.head_end.into()),
+                Arg::Text(r.device.nic_id.into()),
+                Arg::Int(r.enrollment_id),
+                Arg::Text(r.program_code.into()),
+                Arg::Text(r.device.device_type.into()),
+                Arg::Float(r.device.nominal_kw),
+                Arg::Int(r.transformer_id),
+                Arg::Text("registered".into()),
+                Arg::Time(now),
+                Arg::Time(now),
+                Arg::OptText(r.device.aggregator_ref.map(str::to_string)),
+            ]
+        })
+        .collect();
+    insert_rows_then(
+        tx,
+        "grid_devices",
+        &[
+            "head_end",
+            "nic_id",
+            "enrollment_id",
+            "program_code",
+            "device_type",
+            "nominal_kw",
+            "transformer_id",
+            "status",
+            "registered_at",
+            "updated_at",
+            "aggregator_ref",
+        ],
+        &rows,
+        "ON CONFLICT (head_end, nic_id) DO UPDATE SET enrollment_id = excluded.enrollment_id, program_code = excluded.program_code,
+            device_type = excluded.device_type, nominal_kw = excluded.nominal_kw, transformer_id = excluded.transformer_id,
+            status = 'registered', updated_at = excluded.updated_at, aggregator_ref = excluded.aggregator_ref",
+    )
+    .await?;
+    Ok(touched)
+}
+
 /// Counts the network figures of the transformers a registry change touched afresh
 /// (migration 0024), in the same transaction.
-async fn recount(tx: &mut Tx, touched: BTreeSet<i64>) -> Result<(), DomainError> {
+pub async fn recount(tx: &mut Tx, touched: BTreeSet<i64>) -> Result<(), DomainError> {
     let touched: Vec<i64> = touched.into_iter().collect();
     crate::db::network::recount_node_figures(tx, Recount::Transformers(&touched)).await
 }

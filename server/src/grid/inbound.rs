@@ -11,6 +11,9 @@ pub fn register(handlers: &mut Handlers) {
         .on(Flow::EnrollmentSync, |tx, p, c| {
             Box::pin(registry::enrollment_sync(tx, p, c.now))
         })
+        .on_batch(Flow::EnrollmentSync, |tx, ps, c| {
+            Box::pin(registry::enrollment_sync_all(tx, ps, c.now))
+        })
         .on(Flow::DeviceStatusCheck, |tx, p, _| {
             Box::pin(registry::device_status_check(tx, p))
         })

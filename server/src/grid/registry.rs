@@ -71,6 +71,64 @@ pub(crate) async fn enrollment_sync(
     )
 }
 
+/// Flow 2, grid side, for many messages at once (the delivery worker's batch): what
+/// [`enrollment_sync`] does message by message, in a statement per kind of change — service
+/// points, devices, and one recount of every transformer touched. Enrollments only; a batch
+/// with an unenrollment or a device replacement is left to the one-by-one handler.
+pub(crate) async fn enrollment_sync_all(
+    tx: &mut Tx,
+    payloads: &[Value],
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Value>>, HandlerError> {
+    let mut syncs = Vec::with_capacity(payloads.len());
+    for payload in payloads {
+        let sync: wire::EnrollmentSync = serde_json::from_value(payload.clone())
+            .map_err(|e| reject(format!("the enrollment sync could not be read: {e}")))?;
+        sync.validate()
+            .map_err(|e| reject(format!("{}: {}", e.field, e.message)))?;
+        if sync.action != wire::SyncAction::Enroll || sync.replaced_device.is_some() {
+            return Ok(None);
+        }
+        syncs.push(sync);
+    }
+    let codes: Vec<&str> = syncs.iter().map(|s| s.transformer_code.as_str()).collect();
+    let transformers = store::transformer_ids(tx, &codes).await?;
+    let mut points = Vec::new();
+    let mut registrations = Vec::new();
+    let mut acks = Vec::with_capacity(syncs.len());
+    for sync in &syncs {
+        let transformer = transformers.get(&sync.transformer_code).copied();
+        let mut devices = Vec::with_capacity(sync.device_list.len());
+        for d in &sync.device_list {
+            devices.push(match transformer {
+                Some(_) => json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "REGISTERED", "reason": null}),
+                None => json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "NOT_REGISTERED",
+                               "reason": format!("transformer `{}` is not in the grid's network model", sync.transformer_code)}),
+            });
+        }
+        acks.push(json!({"transactionId": sync.transaction_id, "enrollmentId": sync.enrollment_id, "deviceList": devices}));
+        let Some(t) = transformer else { continue };
+        points.push((sync.service_point_id.as_str(), t));
+        registrations.extend(sync.device_list.iter().map(|d| store::Registration {
+            enrollment_id: sync.enrollment_id,
+            program_code: &sync.program_code,
+            transformer_id: t,
+            device: RegisteredDevice {
+                head_end: &d.head_end_system,
+                nic_id: &d.nic_id,
+                device_type: d.device_type.as_str(),
+                nominal_kw: d.nominal_kw,
+                aggregator_ref: d.aggregator_ref.as_deref(),
+            },
+        }));
+    }
+    let mut touched = std::collections::BTreeSet::new();
+    touched.extend(crate::db::network::record_service_points(tx, &points, now).await?);
+    touched.extend(store::register_devices_of_many(tx, &registrations, now).await?);
+    store::recount(tx, touched).await?;
+    Ok(Some(acks))
+}
+
 /// Flow 3, grid side: what the grid knows of each device's connection. Until the head-end
 /// simulator reports telemetry, a registered device counts as online.
 pub(crate) async fn device_status_check(

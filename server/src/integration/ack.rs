@@ -23,6 +23,44 @@ pub async fn apply(
     Ok(())
 }
 
+/// Applies the acknowledgements of many delivered messages, in order, with a statement per
+/// kind of change rather than one per device: a device listed twice ends as the later
+/// acknowledgement says, as if they were applied one by one.
+pub async fn apply_all(
+    tx: &mut Tx,
+    acks: &[(&MessageRow, &Value)],
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let mut last: std::collections::HashMap<(&str, &str), bool> = Default::default();
+    let mut order = Vec::new();
+    for (msg, ack) in acks {
+        if Flow::parse(&msg.flow) != Some(Flow::EnrollmentSync) {
+            continue;
+        }
+        for d in ack["deviceList"].as_array().into_iter().flatten() {
+            let (Some(head_end), Some(nic)) = (d["headEndSystem"].as_str(), d["nicId"].as_str())
+            else {
+                continue;
+            };
+            let registered = d["registrationStatus"] == "REGISTERED";
+            if last.insert((head_end, nic), registered).is_none() {
+                order.push((head_end, nic));
+            }
+        }
+    }
+    for registered in [true, false] {
+        let keys: Vec<[&str; 2]> = order
+            .iter()
+            .filter(|k| last[*k] == registered)
+            .map(|(h, n)| [*h, *n])
+            .collect();
+        if !keys.is_empty() {
+            crate::db::device::set_registered_many(tx, &keys, registered, now).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Applies `flow`'s acknowledgement; per listed device (`deviceList`), whether the program
 /// side knows it.
 async fn apply_flow(

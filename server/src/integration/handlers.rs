@@ -28,10 +28,21 @@ pub struct HandlerCtx {
 pub type Handler =
     for<'a> fn(&'a mut Tx, &'a Value, &'a HandlerCtx) -> BoxFuture<'a, Result<Value, HandlerError>>;
 
+/// A flow's handler for many messages at once (translated payloads, in order), answering
+/// each message's acknowledgement in order — what the one-by-one handler would have
+/// answered had it run over them in turn. `Ok(None)` when these messages need the
+/// one-by-one handler; an error fails them all (the caller then takes them one by one).
+pub type BatchHandler = for<'a> fn(
+    &'a mut Tx,
+    &'a [Value],
+    &'a HandlerCtx,
+) -> BoxFuture<'a, Result<Option<Vec<Value>>, HandlerError>>;
+
 /// One handler per flow, filled by the sides at startup.
 #[derive(Clone, Default)]
 pub struct Handlers {
     by_flow: HashMap<Flow, Handler>,
+    batch_by_flow: HashMap<Flow, BatchHandler>,
 }
 
 impl Handlers {
@@ -43,6 +54,47 @@ impl Handlers {
     pub fn on(&mut self, flow: Flow, handler: Handler) -> &mut Self {
         self.by_flow.insert(flow, handler);
         self
+    }
+
+    /// Registers a set-based handler for `flow`, used when several messages of the flow
+    /// arrive together; `flow` keeps its one-by-one handler for single messages.
+    pub fn on_batch(&mut self, flow: Flow, handler: BatchHandler) -> &mut Self {
+        self.batch_by_flow.insert(flow, handler);
+        self
+    }
+
+    /// Applies several messages of `flow` in order, with the value maps already read: through
+    /// the flow's set-based handler when it has one and it takes them, else one by one. The
+    /// first refusal fails them all.
+    pub async fn handle_all_with(
+        &self,
+        tx: &mut Tx,
+        flow: Flow,
+        payloads: &[Value],
+        maps: &ValueMaps,
+        ctx: &HandlerCtx,
+    ) -> Result<Vec<Value>, HandlerError> {
+        let handler = self.handler(flow)?;
+        if let (Some(batch), true) = (self.batch_by_flow.get(&flow), payloads.len() > 1) {
+            let mut translated = Vec::with_capacity(payloads.len());
+            let mut applied = Vec::with_capacity(payloads.len());
+            for p in payloads {
+                let (t, a) = value_maps::translate(maps, flow, p).map_err(reject)?;
+                translated.push(t.into_owned());
+                applied.push(a);
+            }
+            if let Some(mut acks) = batch(tx, &translated, ctx).await? {
+                for (ack, a) in acks.iter_mut().zip(&applied) {
+                    a.restore(ack);
+                }
+                return Ok(acks);
+            }
+        }
+        let mut acks = Vec::with_capacity(payloads.len());
+        for p in payloads {
+            acks.push(run(handler, tx, flow, p, maps, ctx).await?);
+        }
+        Ok(acks)
     }
 
     /// The flows with a handler.

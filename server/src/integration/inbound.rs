@@ -104,7 +104,7 @@ pub async fn receive(
     cal: Calendar,
     now: DateTime<Utc>,
 ) -> Result<InboundAnswer, DomainError> {
-    let envelope: Value = serde_json::from_slice(body)
+    let mut envelope: Value = serde_json::from_slice(body)
         .map_err(|e| DomainError::invalid(format!("the message is not valid JSON: {e}")))?;
     let message_id = envelope["messageId"]
         .as_str()
@@ -129,7 +129,11 @@ pub async fn receive(
         )));
     }
     let correlation = envelope["correlationId"].as_str().map(str::to_string);
-    let payload = envelope.get("payload").cloned().unwrap_or(Value::Null);
+    // Taken out of the envelope rather than copied: a batch's payload is most of it.
+    let payload = envelope
+        .get_mut("payload")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
     let payload_text = payload.to_string();
 
     let mut tx = db.begin().await?;
@@ -268,20 +272,28 @@ async fn try_batch(
     }
     let maps = crate::integration::value_maps::ValueMaps::load(&mut tx).await?;
     let ctx = HandlerCtx { cal, now };
-    let mut answers = Vec::with_capacity(msgs.len());
-    let mut rows = Vec::with_capacity(msgs.len());
-    for m in msgs {
-        let Some(flow) = Flow::parse(&m.flow).filter(|f| recipient_of(*f) == side) else {
+    // Consecutive messages of one flow are handled together (set-based where the flow's
+    // handler can be); the order of the messages is kept.
+    let mut acks = Vec::with_capacity(msgs.len());
+    for run in msgs.chunk_by(|a, b| a.flow == b.flow) {
+        let Some(flow) = Flow::parse(&run[0].flow).filter(|f| recipient_of(*f) == side) else {
             return Ok(None);
         };
-        let payload: Value = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
-        let ack = match handlers
-            .handle_with(&mut tx, flow, &payload, &maps, &ctx)
+        let payloads: Vec<Value> = run
+            .iter()
+            .map(|m| serde_json::from_str(&m.payload).unwrap_or(Value::Null))
+            .collect();
+        match handlers
+            .handle_all_with(&mut tx, flow, &payloads, &maps, &ctx)
             .await
         {
-            Ok(ack) => ack,
+            Ok(run_acks) => acks.extend(run_acks),
             Err(_) => return Ok(None),
-        };
+        }
+    }
+    let mut answers = Vec::with_capacity(msgs.len());
+    let mut rows = Vec::with_capacity(msgs.len());
+    for (m, ack) in msgs.iter().zip(acks) {
         rows.push(vec![
             Arg::Text(m.message_id.clone()),
             Arg::Text("inbound".into()),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::db::dialect::{list, Elem};
+use crate::db::dialect::{list, Column, Elem};
 use crate::db::{Arg, Db, Filter, Tx};
 use crate::error::DomainError;
 use crate::{bind_args, with_db, with_tx};
@@ -131,12 +131,25 @@ pub enum AttemptOutcome {
     },
 }
 
-/// Records many attempts: the attempts in one multi-row insert, each message moved on.
+/// Records many attempts: every message moved on in one set-based update, the attempts in
+/// one multi-row insert.
 pub async fn finish_attempts(
     tx: &mut Tx,
     attempts: &[(MessageRow, DateTime<Utc>, DateTime<Utc>, AttemptOutcome)],
 ) -> Result<(), DomainError> {
-    let mut rows = Vec::with_capacity(attempts.len());
+    let n = attempts.len();
+    let mut rows = Vec::with_capacity(n);
+    let (mut ids, mut statuses, mut errors, mut results) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut nexts, mut dones, mut updated) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for (msg, started, finished, outcome) in attempts {
         let (status, error, result, next, done) = settle(outcome, *finished);
         rows.push(vec![
@@ -147,23 +160,31 @@ pub async fn finish_attempts(
             Arg::Text(attempt_outcome(outcome).into()),
             Arg::OptText(error.clone()),
         ]);
-        with_tx!(tx, |c| {
-            sqlx::query(
-            "UPDATE integration_messages SET status = $1, last_error = $2, result = COALESCE($3, result), next_attempt_at = $4,
-                finished_at = $5, claimed_until = NULL, updated_at = $6 WHERE id = $7"
-        )
-        .bind(status)
-        .bind(&error)
-        .bind(&result)
-        .bind(next)
-        .bind(done)
-        .bind(*finished)
-        .bind(msg.id)
-        .execute(c)
-        .await?
-        .rows_affected()
-        });
+        ids.push(msg.id);
+        statuses.push(status.to_string());
+        errors.push(error);
+        // A failure without an answer keeps the result stored before.
+        results.push(result.or_else(|| msg.result.clone()));
+        nexts.push(next);
+        dones.push(done);
+        updated.push(*finished);
     }
+    crate::db::dialect::update_columns(
+        tx,
+        "integration_messages",
+        &[
+            ("id", Column::Int(&ids)),
+            ("status", Column::Text(&statuses)),
+            ("last_error", Column::OptText(&errors)),
+            ("result", Column::OptText(&results)),
+            ("next_attempt_at", Column::Time(&nexts)),
+            ("finished_at", Column::OptTime(&dones)),
+            ("updated_at", Column::Time(&updated)),
+        ],
+        n,
+        "claimed_until = NULL",
+    )
+    .await?;
     crate::db::insert_rows(
         tx,
         "integration_attempts",

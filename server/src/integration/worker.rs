@@ -178,11 +178,15 @@ impl DeliveryWorker {
         // The sender acts on each acknowledgement in the transaction that marks it delivered.
         let mut tx = self.db.begin().await?;
         message::finish_attempts(&mut tx, &attempts).await?;
-        for (msg, _, finished, outcome) in &attempts {
-            if let AttemptOutcome::Delivered { ack } = outcome {
-                ack::apply(&mut tx, msg, ack, *finished).await?;
-            }
-        }
+        let acks: Vec<(&MessageRow, &serde_json::Value)> = attempts
+            .iter()
+            .filter_map(|(msg, _, _, outcome)| match outcome {
+                AttemptOutcome::Delivered { ack } => Some((msg, ack)),
+                _ => None,
+            })
+            .collect();
+        let finished = attempts.last().map(|(_, _, f, _)| *f).unwrap_or(now);
+        ack::apply_all(&mut tx, &acks, finished).await?;
         tx.commit().await?;
         Ok(report)
     }

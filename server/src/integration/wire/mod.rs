@@ -216,6 +216,11 @@ fn message_hint(value: &Value) -> &str {
 
 /// Deserializes `value`, turning serde's message into a field path and an actionable message.
 fn from_json<T: DeserializeOwned>(value: &Value, root: &str) -> Result<T, RecordError> {
+    // Most records are good: read them straight, and track the path (which costs a wrapper
+    // around every field) only to name what is wrong in one that is not.
+    if let Ok(read) = T::deserialize(value) {
+        return Ok(read);
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = wire_path(err.path());
         let mut message = err.inner().to_string();
