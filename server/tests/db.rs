@@ -48,6 +48,79 @@ async fn sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
     pg.cleanup().await;
 }
 
+each_backend!(concurrent_audit_writers_take_free_lanes_and_a_removed_row_is_named_in_its_lane);
+async fn concurrent_audit_writers_take_free_lanes_and_a_removed_row_is_named_in_its_lane(
+    t: TestDb,
+) {
+    let entry = |n: i64| NewAuditEntry::new("tester", "thing.change", "thing", n);
+    let lanes = |db: &gridflex::db::Db| {
+        let db = db.clone();
+        async move {
+            let rows: Vec<(i64, i32)> = with_db!(&db, |p| sqlx::query_as(
+                "SELECT id, lane FROM audit_log ORDER BY id"
+            )
+            .fetch_all(p)
+            .await
+            .unwrap());
+            rows
+        }
+    };
+    if matches!(t.db, gridflex::db::Db::Sqlite(_)) {
+        // One writer at a time: every row is in lane 0, one chain.
+        for i in 0..3 {
+            let mut tx = t.db.begin().await.unwrap();
+            audit::append(&mut tx, entry(i)).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let rows = lanes(&t.db).await;
+        assert!(rows.iter().all(|(_, lane)| *lane == 0), "{rows:?}");
+        t.cleanup().await;
+        return;
+    }
+    // A writer holds lane 0 while a second one appends twice: it does not wait, and both of its
+    // rows go to the next lane.
+    let mut first = t.db.begin().await.unwrap();
+    let a = audit::append(&mut first, entry(1)).await.unwrap();
+    let mut second = t.db.begin().await.unwrap();
+    let (b, c) = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let b = audit::append(&mut second, entry(2)).await.unwrap();
+        let c = audit::append(&mut second, entry(3)).await.unwrap();
+        (b, c)
+    })
+    .await
+    .expect("a second writer waited on the first one's lane");
+    second.commit().await.unwrap();
+    first.commit().await.unwrap();
+    let mut tx = t.db.begin().await.unwrap();
+    let d = audit::append(&mut tx, entry(4)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(lanes(&t.db).await, vec![(a, 0), (b, 1), (c, 1), (d, 0)]);
+    assert_eq!(
+        audit::verify(&t.db).await.unwrap(),
+        ChainCheck::Intact { rows: 4 }
+    );
+    // Removing lane 0's first row leaves lane 1 whole; the row named is the next one of lane 0.
+    with_db!(&t.db, |p| {
+        sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
+            .execute(p)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM audit_log WHERE id = $1")
+            .bind(a)
+            .execute(p)
+            .await
+            .unwrap();
+    });
+    match audit::verify(&t.db).await.unwrap() {
+        ChainCheck::Broken { id, reason } => {
+            assert_eq!(id, d, "{reason}");
+            assert!(reason.contains("in its lane"), "{reason}");
+        }
+        other => panic!("the removed row was not noticed: {other:?}"),
+    }
+    t.cleanup().await;
+}
+
 each_backend!(the_audit_chain_verifies_and_a_tampered_row_is_named);
 async fn the_audit_chain_verifies_and_a_tampered_row_is_named(t: TestDb) {
     for i in 0..5 {

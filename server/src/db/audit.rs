@@ -1,12 +1,18 @@
 //! The append-only audit log with a hash chain: each row's hash covers its fields and the
-//! previous row's hash, so editing or deleting any row breaks every hash after it. A bulk
+//! previous row's hash in its *lane*, so editing or deleting any row breaks every hash after
+//! it in that lane. The chain runs in [`LANES`] lanes so that concurrent writers on
+//! PostgreSQL each take a free lane instead of queueing on one head (migration 0027); a lone
+//! writer, and every SQLite writer, always writes lane 0, so a quiet log is one chain. A bulk
 //! change (a settlement run, a plan) writes one entry carrying a [`RowDigest`] of the rows
 //! it leaves, with the rows' short prints in `audit_digests` to name a row that differs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::db::dialect::{lock_key_for_transaction, Dialect};
+use crate::db::dialect::Dialect;
 use crate::db::{insert_rows, Arg, Db, Tx};
 use crate::error::DomainError;
 use crate::{with_db, with_tx};
@@ -75,6 +81,8 @@ pub struct AuditRow {
     pub prev_hash: String,
     pub hash: String,
     pub client_address: Option<String>,
+    /// The lane of the chain the row links into (not hashed: see migration 0027).
+    pub lane: i32,
 }
 
 /// What one row's chained hash covers.
@@ -147,15 +155,7 @@ pub fn now_micros() -> DateTime<Utc> {
 /// Appends one entry inside the caller's transaction, so the change and its audit record
 /// commit together.
 pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainError> {
-    // Writers are serialized on the chain head: SQLite by BEGIN IMMEDIATE, PostgreSQL by a
-    // transaction-scoped advisory lock.
-    lock_key_for_transaction(tx, AUDIT_CHAIN_LOCK).await?;
-    let prev: Option<String> = with_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1"
-    )
-    .fetch_optional(c)
-    .await?);
-    let prev = prev.unwrap_or_else(|| GENESIS_HASH.to_string());
+    let (lane, prev) = take_lane(tx).await?;
     let at = now_micros();
     let before = entry.before.as_ref().map(|v| v.to_string());
     let after = entry.after.as_ref().map(|v| v.to_string());
@@ -173,8 +173,8 @@ pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainErro
     });
     let id: i64 = with_tx!(tx, |c| {
         sqlx::query_scalar(
-        "INSERT INTO audit_log (occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash, client_address)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id"
+        "INSERT INTO audit_log (occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash, client_address, lane)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"
     )
     .bind(at)
     .bind(&entry.actor)
@@ -186,6 +186,7 @@ pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainErro
     .bind(&prev)
     .bind(&hash)
     .bind(&client)
+    .bind(lane)
     .fetch_one(c)
     .await?
     });
@@ -198,13 +199,7 @@ pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), D
     if entries.is_empty() {
         return Ok(());
     }
-    lock_key_for_transaction(tx, AUDIT_CHAIN_LOCK).await?;
-    let prev: Option<String> = with_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1"
-    )
-    .fetch_optional(c)
-    .await?);
-    let mut prev = prev.unwrap_or_else(|| GENESIS_HASH.to_string());
+    let (lane, mut prev) = take_lane(tx).await?;
     let at = now_micros();
     let request_client = current_client_address();
     let mut rows = Vec::with_capacity(entries.len());
@@ -234,6 +229,7 @@ pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), D
             Arg::Text(prev.clone()),
             Arg::Text(hash.clone()),
             Arg::OptText(client),
+            Arg::Int(lane.into()),
         ]);
         prev = hash;
     }
@@ -251,6 +247,7 @@ pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), D
             "prev_hash",
             "hash",
             "client_address",
+            "lane",
         ],
         &rows,
     )
@@ -272,10 +269,55 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-/// The lock writers of the chain take turns on (PostgreSQL; SQLite writers queue anyway).
-const AUDIT_CHAIN_LOCK: i64 = 7340001;
+/// How many lanes the chain runs in (PostgreSQL; SQLite writes lane 0 only).
+pub const LANES: i32 = 8;
 
-const AUDIT_COLUMNS: &str = "id, occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash, client_address";
+/// The advisory lock of a lane (PostgreSQL): the pair (this key, lane). The key names the
+/// schema too, so stores that share a database (tests do, one schema each) do not wait on
+/// each other's lanes. SQLite writers queue anyway, by BEGIN IMMEDIATE.
+const LANE_LOCK_KEY: &str = "hashtext('gridflex.audit_log.' || current_schema())";
+
+/// Takes a lane of the chain for the rest of the caller's transaction and answers it with the
+/// hash of its last row. On PostgreSQL the first free lane is taken, lowest first, so a lone
+/// writer keeps to lane 0; when all are taken the writer queues on one, in turn. A lane's head
+/// is read after its lock is held, so no two transactions link to the same row.
+async fn take_lane(tx: &mut Tx) -> Result<(i32, String), DomainError> {
+    let lane = match tx {
+        Tx::Sqlite(_) => 0,
+        Tx::Postgres(c) => {
+            let free: Option<i32> = sqlx::query_scalar(&format!(
+                "SELECT lane FROM generate_series(0, $1 - 1) AS lane
+                 WHERE pg_try_advisory_xact_lock({LANE_LOCK_KEY}, lane) LIMIT 1"
+            ))
+            .bind(LANES)
+            .fetch_optional(&mut **c)
+            .await?;
+            match free {
+                Some(lane) => lane,
+                None => {
+                    static NEXT: AtomicI32 = AtomicI32::new(0);
+                    let lane = NEXT.fetch_add(1, Ordering::Relaxed).rem_euclid(LANES);
+                    sqlx::query(&format!(
+                        "SELECT pg_advisory_xact_lock({LANE_LOCK_KEY}, $1)"
+                    ))
+                    .bind(lane)
+                    .execute(&mut **c)
+                    .await?;
+                    lane
+                }
+            }
+        }
+    };
+    let prev: Option<String> = with_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT hash FROM audit_log WHERE lane = $1 ORDER BY id DESC LIMIT 1"
+    )
+    .bind(lane)
+    .fetch_optional(c)
+    .await?);
+    Ok((lane, prev.unwrap_or_else(|| GENESIS_HASH.to_string())))
+}
+
+const AUDIT_COLUMNS: &str = "id, occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash, client_address, lane";
 
 fn filter_sql(f: &AuditFilter, with_cursor: bool, dialect: Dialect) -> (String, Vec<String>) {
     let mut clauses = Vec::new();
@@ -362,9 +404,10 @@ pub enum ChainCheck {
     Broken { id: i64, reason: String },
 }
 
-/// Walks the whole chain in id order, in pages, and names the first row that does not fit.
+/// Walks the whole chain in id order, in pages, each row against the row before it in its
+/// lane, and names the first row that does not fit.
 pub async fn verify(db: &Db) -> Result<ChainCheck, DomainError> {
-    let mut prev = GENESIS_HASH.to_string();
+    let mut heads: HashMap<i32, String> = HashMap::new();
     let mut after = 0i64;
     let mut rows = 0i64;
     let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT 5000");
@@ -377,10 +420,17 @@ pub async fn verify(db: &Db) -> Result<ChainCheck, DomainError> {
             return Ok(ChainCheck::Intact { rows });
         }
         for r in page {
+            if !(0..LANES).contains(&r.lane) {
+                return Ok(ChainCheck::Broken {
+                    id: r.id,
+                    reason: format!("its lane {} is not one of the chain's lanes", r.lane),
+                });
+            }
+            let prev = heads.get(&r.lane).map_or(GENESIS_HASH, String::as_str);
             if r.prev_hash != prev {
                 return Ok(ChainCheck::Broken {
                     id: r.id,
-                    reason: "its previous-hash does not match the row before it (a row was removed or altered)".into(),
+                    reason: "its previous-hash does not match the row before it in its lane (a row was removed or altered)".into(),
                 });
             }
             let expect = row_hash(&r.hashed());
@@ -390,8 +440,8 @@ pub async fn verify(db: &Db) -> Result<ChainCheck, DomainError> {
                     reason: "its contents do not match its hash (the row was altered)".into(),
                 });
             }
-            prev = r.hash;
             after = r.id;
+            heads.insert(r.lane, r.hash);
             rows += 1;
         }
     }

@@ -340,7 +340,6 @@ pub async fn create_report(
         now,
     )
     .await?;
-    store::record_outcomes(&mut tx, event.stage_id, &outcomes).await?;
     let summary: Vec<Value> = outcomes
         .iter()
         .map(|o| json!({"gridDeviceId": o.grid_device_id, "outcome": o.outcome, "actualKw": o.actual_kw}))
@@ -356,6 +355,9 @@ pub async fn create_report(
         .after(json!({"reportID": report_id, "eventID": req.event_id, "ven": ven, "outcomes": summary})),
     )
     .await?;
+    // The outcomes last: their rows stay locked until the commit, and reports on the same
+    // devices queue on those locks, so the queue holds only this statement and the commit.
+    store::record_outcomes(&mut tx, event.stage_id, &outcomes).await?;
     tx.commit().await?;
     // The answer is what was stored, built here rather than read back (times go out in whole
     // seconds, so the stored and the clock's `now` print alike).
