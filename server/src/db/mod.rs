@@ -39,7 +39,9 @@ pub mod unavailability;
 pub mod user;
 pub mod value_map;
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -68,6 +70,9 @@ pub struct NodeWithParent {
 }
 
 pub use dialect::reserve_ids;
+
+/// How long a SQLite writer waits for the write lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub use recount::Recount;
 
 /// The configured store. Queries are written once in portable SQL (`$1` placeholders) and
@@ -109,14 +114,61 @@ macro_rules! with_tx {
 
 /// A write transaction on either backend.
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// A SQLite write transaction with its process's turn at the database file.
+///
+/// SQLite has one writer at a time. Writers that meet a held write lock wait in SQLite's busy
+/// handler, which sleeps 1, 2, 5, 10 … up to 100 ms between tries, so under load the lock sits
+/// free while they sleep (a p99 of hundreds of milliseconds). The writers of one process take
+/// turns on an async mutex per file instead, each starting the moment the last one ends; the
+/// busy handler is left for writers in other processes.
+pub struct SqliteTx {
+    // Dropped first (fields drop in order): the transaction rolls back before the turn passes.
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for SqliteTx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// Waits for this process's turn to write the pool's file. A writer that waits longer than
+/// the busy timeout (a transaction left open by the same task, say) goes on without a turn and
+/// meets SQLite's own lock and its timeout error, as before turns.
+async fn sqlite_writer_turn(pool: &SqlitePool) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    static TURNS: std::sync::Mutex<
+        Option<HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::Mutex::new(None);
+    let file = pool.connect_options().get_filename().to_path_buf();
+    let turn = {
+        let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+        turns
+            .get_or_insert_with(HashMap::new)
+            .entry(file)
+            .or_default()
+            .clone()
+    };
+    tokio::time::timeout(SQLITE_BUSY_TIMEOUT, turn.lock_owned())
+        .await
+        .ok()
 }
 
 impl Tx {
     pub async fn commit(self) -> Result<(), DomainError> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t) => t.tx.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -208,7 +260,7 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(1))
                 .pragma("cache_size", "-16000")
                 // Reads of large tables (settlement reads 100,000 service points' days) go
@@ -294,7 +346,15 @@ impl Db {
     /// the busy timeout instead of failing when a read lock cannot be upgraded.
     pub async fn begin(&self) -> Result<Tx, DomainError> {
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(pool) => {
+                // The turn first, then a connection: a writer waiting for its turn holds no
+                // connection the readers could use.
+                let turn = sqlite_writer_turn(pool).await;
+                Tx::Sqlite(SqliteTx {
+                    tx: pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: turn,
+                })
+            }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
