@@ -3,6 +3,7 @@
 //! (9), aggregators (10), control scores (12) and opt-outs (7).
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::db::registry::{
@@ -20,7 +21,7 @@ pub(crate) async fn enrollment_sync(
     payload: &Value,
     now: DateTime<Utc>,
 ) -> Result<Value, HandlerError> {
-    let sync: wire::EnrollmentSync = serde_json::from_value(payload.clone())
+    let sync = wire::EnrollmentSync::deserialize(payload)
         .map_err(|e| reject(format!("the enrollment sync could not be read: {e}")))?;
     sync.validate()
         .map_err(|e| reject(format!("{}: {}", e.field, e.message)))?;
@@ -82,7 +83,7 @@ pub(crate) async fn enrollment_sync_all(
 ) -> Result<Option<Vec<Value>>, HandlerError> {
     let mut syncs = Vec::with_capacity(payloads.len());
     for payload in payloads {
-        let sync: wire::EnrollmentSync = serde_json::from_value(payload.clone())
+        let sync = wire::EnrollmentSync::deserialize(payload)
             .map_err(|e| reject(format!("the enrollment sync could not be read: {e}")))?;
         sync.validate()
             .map_err(|e| reject(format!("{}: {}", e.field, e.message)))?;
