@@ -251,6 +251,55 @@ async fn moving_a_transformer_keeps_history_and_moves_what_hangs_below(t: TestDb
     t.cleanup().await;
 }
 
+each_backend!(a_reserved_device_names_a_stage_that_exists_and_on_postgres_its_event);
+async fn a_reserved_device_names_a_stage_that_exists_and_on_postgres_its_event(t: TestDb) {
+    with_demo(&t).await;
+    let copy = |stage: i64, event: i64| {
+        let db = t.db.clone();
+        async move {
+            with_db!(&db, |p| {
+                sqlx::query(
+                "INSERT INTO event_stage_devices (stage_id, event_id, grid_device_id, program_code, expected_kw, status)
+                 SELECT $1, $2, grid_device_id, program_code, expected_kw, status FROM event_stage_devices LIMIT 1"
+            )
+            .bind(stage)
+            .bind(event)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+            })
+        }
+    };
+    let (stage, event): (i64, i64) = with_db!(&t.db, |p| sqlx::query_as(
+        "SELECT stage_id, event_id FROM event_stage_devices ORDER BY id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let other_event: i64 = scalar(
+        &t.db,
+        "SELECT id FROM events WHERE id <> $1 ORDER BY id LIMIT 1",
+        &[event.into()],
+    )
+    .await;
+    let before = t.count("event_stage_devices").await;
+    assert!(
+        copy(stage + 1_000_000, event).await.is_err(),
+        "{}: an unknown stage",
+        t.name
+    );
+    if matches!(t.db, gridflex::db::Db::Postgres(_)) {
+        // One key (migration 0028): the device's event must be its stage's event.
+        assert!(
+            copy(stage, other_event).await.is_err(),
+            "another event than the stage's"
+        );
+    }
+    assert_eq!(t.count("event_stage_devices").await, before, "{}", t.name);
+    assert_eq!(copy(stage, event).await.unwrap(), 1, "{}", t.name);
+    t.cleanup().await;
+}
+
 each_backend!(the_network_figures_follow_the_demo_status_changes_and_registrations);
 async fn the_network_figures_follow_the_demo_status_changes_and_registrations(t: TestDb) {
     with_demo(&t).await;
