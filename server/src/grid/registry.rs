@@ -14,6 +14,25 @@ use crate::integration::handlers::{decode, reject};
 use crate::integration::inbound::HandlerError;
 use crate::integration::wire::{self, Validate};
 
+/// One device's registration status as flow 2 acknowledges it: registered, or not and why.
+fn registration(d: &wire::SyncDevice, outcome: Result<(), String>) -> Value {
+    match outcome {
+        Ok(()) => {
+            json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "REGISTERED", "reason": null})
+        }
+        Err(reason) => {
+            json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "NOT_REGISTERED", "reason": reason})
+        }
+    }
+}
+
+fn unknown_transformer(sync: &wire::EnrollmentSync) -> String {
+    format!(
+        "transformer `{}` is not in the grid's network model",
+        sync.transformer_code
+    )
+}
+
 /// Flow 2, grid side: registers, unregisters or swaps devices in the grid's registry and
 /// acknowledges each device's registration status.
 pub(crate) async fn enrollment_sync(
@@ -42,7 +61,7 @@ pub(crate) async fn enrollment_sync(
             .collect();
         store::unregister_devices(tx, &keys, now).await?;
         for d in devices {
-            acks.push(json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "NOT_REGISTERED", "reason": "unenrolled"}));
+            acks.push(registration(d, Err("unenrolled".into())));
         }
     } else if let Some(t) = transformer {
         // The grid keeps its own record of where the service point is (for flow 11).
@@ -59,12 +78,11 @@ pub(crate) async fn enrollment_sync(
             .collect();
         store::register_devices(tx, sync.enrollment_id, &sync.program_code, t, &rows, now).await?;
         for d in devices {
-            acks.push(json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "REGISTERED", "reason": null}));
+            acks.push(registration(d, Ok(())));
         }
     } else {
         for d in devices {
-            acks.push(json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "NOT_REGISTERED",
-                             "reason": format!("transformer `{}` is not in the grid's network model", sync.transformer_code)}));
+            acks.push(registration(d, Err(unknown_transformer(&sync))));
         }
     }
     Ok(
@@ -102,9 +120,8 @@ pub(crate) async fn enrollment_sync_all(
         let mut devices = Vec::with_capacity(sync.device_list.len());
         for d in &sync.device_list {
             devices.push(match transformer {
-                Some(_) => json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "REGISTERED", "reason": null}),
-                None => json!({"headEndSystem": d.head_end_system, "nicId": d.nic_id, "registrationStatus": "NOT_REGISTERED",
-                               "reason": format!("transformer `{}` is not in the grid's network model", sync.transformer_code)}),
+                Some(_) => registration(d, Ok(())),
+                None => registration(d, Err(unknown_transformer(sync))),
             });
         }
         acks.push(json!({"transactionId": sync.transaction_id, "enrollmentId": sync.enrollment_id, "deviceList": devices}));
