@@ -97,6 +97,9 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
     let op = token(&t, "operator").await;
     let c = reqwest::Client::new();
     let mut totals = Vec::new();
+    // The feeders' models are fitted on observed temperatures, so an uploaded forecast keeps
+    // them: the new forecast is applied to the kept models.
+    let inputs = gridflex::db::forecast::inputs_version(&t.db).await.unwrap();
     for celsius in [20.0, 38.0] {
         let res = c
             .put(app.url("/api/v1/weather"))
@@ -112,6 +115,12 @@ async fn the_demo_forecast_follows_temperature_and_counts_each_feeder_once(t: Te
             .unwrap();
         totals.push(kw.iter().sum::<f64>());
     }
+    assert_eq!(
+        gridflex::db::forecast::inputs_version(&t.db).await.unwrap(),
+        inputs,
+        "{}: a forecast upload leaves the fitted models' inputs as they were",
+        t.name
+    );
     assert!(
         totals[1] > totals[0] * 1.1,
         "{}: hot {} vs mild {}",

@@ -122,7 +122,7 @@ pub async fn temperatures(
     .await?))
 }
 
-/// Marks the forecast's inputs (feeder load history, temperatures) changed, in the writer's
+/// Marks the forecast's inputs (feeder load history, observed temperatures) changed, in the writer's
 /// transaction `tx`: models fitted on the old ones, kept by any process, are fitted again.
 pub async fn inputs_changed(tx: &mut Tx) -> Result<(), DomainError> {
     with_tx!(tx, |c| {
@@ -143,7 +143,9 @@ pub async fn inputs_version(db: &Db) -> Result<(String, i64), DomainError> {
     .await?))
 }
 
-/// Replaces the forecast temperatures from the first to the last of `hours`.
+/// Replaces the forecast temperatures from the first to the last of `hours`. The feeders'
+/// fitted models read only observed temperatures, so this leaves [`inputs_changed`] alone: a
+/// page after an upload applies the new forecast to the kept models instead of refitting.
 pub async fn replace_forecast_temperatures(
     tx: &mut Tx,
     hours: &[(DateTime<Utc>, f64)],
@@ -179,8 +181,7 @@ pub async fn replace_forecast_temperatures(
         &["kind", "hour_start", "temperature_c", "updated_at"],
         &rows,
     )
-    .await?;
-    inputs_changed(tx).await
+    .await
 }
 
 /// One row of the editable expected-reduction table.

@@ -170,7 +170,7 @@ fn kept() -> std::sync::MutexGuard<'static, HashMap<String, Kept>> {
 /// Fitted models of `feeders` for a forecast from `start`, and the codes of the feeders
 /// without any history in the window. A model is fitted once per forecast start and version
 /// of the inputs ([`store::inputs_changed`]) and then kept: every writer of the history or the
-/// temperatures changes the version, so a kept model is never one of superseded inputs. The
+/// observed temperatures changes the version, so a kept model is never one of superseded inputs. The
 /// feeders not kept are fitted together (two queries for all of them).
 pub async fn fit_feeders(
     db: &Db,
