@@ -138,7 +138,8 @@ impl NetworkService {
             let Some(f) = nodes.iter().find(|n| n.id == *fid && n.kind == "feeder") else {
                 continue;
             };
-            out.extend(self.transformer_load(*fid, &f.code).await?);
+            let transformers = db::network::transformers_of(&self.db, *fid).await?;
+            out.extend(self.transformer_load(&transformers, &f.code).await?);
         }
         Ok(out)
     }
@@ -146,10 +147,9 @@ impl NetworkService {
     /// Enrolled load of the transformers under one feeder.
     async fn transformer_load(
         &self,
-        feeder_id: i64,
+        transformers: &[db::network::NodeRow],
         feeder_code: &str,
     ) -> Result<HashMap<i64, Enrolled>, DomainError> {
-        let transformers = db::network::transformers_of(&self.db, feeder_id).await?;
         let by_code: HashMap<String, i64> = transformers
             .iter()
             .map(|t| (t.code.clone(), t.id))
@@ -198,7 +198,7 @@ impl NetworkPort for NetworkService {
                     .ok_or_else(|| DomainError::not_found(format!("feeder {fid}")))?;
                 let transformers = db::network::transformers_of(&self.db, fid).await?;
                 let sps = db::network::transformer_figures(&self.db, fid).await?;
-                let tload = self.transformer_load(fid, &f.code).await?;
+                let tload = self.transformer_load(&transformers, &f.code).await?;
                 let children = transformers
                     .iter()
                     .map(|t| {
