@@ -48,6 +48,20 @@ async fn sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
     pg.cleanup().await;
 }
 
+/// Runs `sql` (binding `id`) on the audit log as one who gets past its append-only trigger.
+async fn tamper_with_audit_log(db: &gridflex::db::Db, sql: &str, id: i64) {
+    let bypass = match db {
+        gridflex::db::Db::Sqlite(_) => "DROP TRIGGER audit_log_no_update",
+        gridflex::db::Db::Postgres(_) => {
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update"
+        }
+    };
+    with_db!(db, |p| {
+        sqlx::query(bypass).execute(p).await.unwrap();
+        sqlx::query(sql).bind(id).execute(p).await.unwrap();
+    });
+}
+
 each_backend!(concurrent_audit_writers_take_free_lanes_and_a_removed_row_is_named_in_its_lane);
 async fn concurrent_audit_writers_take_free_lanes_and_a_removed_row_is_named_in_its_lane(
     t: TestDb,
@@ -100,17 +114,7 @@ async fn concurrent_audit_writers_take_free_lanes_and_a_removed_row_is_named_in_
         ChainCheck::Intact { rows: 4 }
     );
     // Removing lane 0's first row leaves lane 1 whole; the row named is the next one of lane 0.
-    with_db!(&t.db, |p| {
-        sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
-            .execute(p)
-            .await
-            .unwrap();
-        sqlx::query("DELETE FROM audit_log WHERE id = $1")
-            .bind(a)
-            .execute(p)
-            .await
-            .unwrap();
-    });
+    tamper_with_audit_log(&t.db, "DELETE FROM audit_log WHERE id = $1", a).await;
     match audit::verify(&t.db).await.unwrap() {
         ChainCheck::Broken { id, reason } => {
             assert_eq!(id, d, "{reason}");
@@ -156,30 +160,12 @@ async fn the_audit_chain_verifies_and_a_tampered_row_is_named(t: TestDb) {
         &[],
     )
     .await;
-    match &t.db {
-        gridflex::db::Db::Sqlite(p) => {
-            sqlx::query("DROP TRIGGER audit_log_no_update")
-                .execute(p)
-                .await
-                .unwrap();
-            sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = $1")
-                .bind(id3)
-                .execute(p)
-                .await
-                .unwrap();
-        }
-        gridflex::db::Db::Postgres(p) => {
-            sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
-                .execute(p)
-                .await
-                .unwrap();
-            sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = $1")
-                .bind(id3)
-                .execute(p)
-                .await
-                .unwrap();
-        }
-    }
+    tamper_with_audit_log(
+        &t.db,
+        "UPDATE audit_log SET actor = 'mallory' WHERE id = $1",
+        id3,
+    )
+    .await;
     match audit::verify(&t.db).await.unwrap() {
         ChainCheck::Broken { id, .. } => assert_eq!(id, id3, "{}", t.name),
         other => panic!("tampering not detected: {other:?}"),
