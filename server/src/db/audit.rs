@@ -272,10 +272,15 @@ pub struct AuditFilter {
 /// How many lanes the chain runs in (PostgreSQL; SQLite writes lane 0 only).
 pub const LANES: i32 = 8;
 
-/// The advisory lock of a lane (PostgreSQL): the pair (this key, lane). The key names the
-/// schema too, so stores that share a database (tests do, one schema each) do not wait on
-/// each other's lanes. SQLite writers queue anyway, by BEGIN IMMEDIATE.
-const LANE_LOCK_KEY: &str = "hashtext('gridflex.audit_log.' || current_schema())";
+/// The advisory lock of a lane (PostgreSQL) is the pair (a key naming the schema, the lane),
+/// so stores that share a database (tests do, one schema each) do not wait on each other's
+/// lanes. SQLite writers queue anyway, by BEGIN IMMEDIATE. The first free lane, lowest first:
+const TRY_FREE_LANE: &str = "SELECT lane FROM generate_series(0, $1 - 1) AS lane
+     WHERE pg_try_advisory_xact_lock(hashtext('gridflex.audit_log.' || current_schema()), lane)
+     LIMIT 1";
+/// Waits for lane `$1`.
+const WAIT_FOR_LANE: &str =
+    "SELECT pg_advisory_xact_lock(hashtext('gridflex.audit_log.' || current_schema()), $1)";
 
 /// Takes a lane of the chain for the rest of the caller's transaction and answers it with the
 /// hash of its last row. On PostgreSQL the first free lane is taken, lowest first, so a lone
@@ -285,24 +290,19 @@ async fn take_lane(tx: &mut Tx) -> Result<(i32, String), DomainError> {
     let lane = match tx {
         Tx::Sqlite(_) => 0,
         Tx::Postgres(c) => {
-            let free: Option<i32> = sqlx::query_scalar(&format!(
-                "SELECT lane FROM generate_series(0, $1 - 1) AS lane
-                 WHERE pg_try_advisory_xact_lock({LANE_LOCK_KEY}, lane) LIMIT 1"
-            ))
-            .bind(LANES)
-            .fetch_optional(&mut **c)
-            .await?;
+            let free: Option<i32> = sqlx::query_scalar(TRY_FREE_LANE)
+                .bind(LANES)
+                .fetch_optional(&mut **c)
+                .await?;
             match free {
                 Some(lane) => lane,
                 None => {
                     static NEXT: AtomicI32 = AtomicI32::new(0);
                     let lane = NEXT.fetch_add(1, Ordering::Relaxed).rem_euclid(LANES);
-                    sqlx::query(&format!(
-                        "SELECT pg_advisory_xact_lock({LANE_LOCK_KEY}, $1)"
-                    ))
-                    .bind(lane)
-                    .execute(&mut **c)
-                    .await?;
+                    sqlx::query(WAIT_FOR_LANE)
+                        .bind(lane)
+                        .execute(&mut **c)
+                        .await?;
                     lane
                 }
             }

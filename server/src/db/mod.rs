@@ -70,10 +70,10 @@ pub struct NodeWithParent {
 }
 
 pub use dialect::reserve_ids;
+pub use recount::Recount;
 
 /// How long a SQLite writer waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-pub use recount::Recount;
 
 /// The configured store. Queries are written once in portable SQL (`$1` placeholders) and
 /// run on whichever pool this holds through [`with_db!`] / [`with_tx!`].
@@ -148,18 +148,16 @@ impl std::ops::DerefMut for SqliteTx {
 /// the busy timeout (a transaction left open by the same task, say) goes on without a turn and
 /// meets SQLite's own lock and its timeout error, as before turns.
 async fn sqlite_writer_turn(pool: &SqlitePool) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-    static TURNS: std::sync::Mutex<
-        Option<HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>>,
-    > = std::sync::Mutex::new(None);
+    type Turns = HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>;
+    static TURNS: std::sync::LazyLock<std::sync::Mutex<Turns>> =
+        std::sync::LazyLock::new(Default::default);
     let file = pool.connect_options().get_filename().to_path_buf();
-    let turn = {
-        let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
-        turns
-            .get_or_insert_with(HashMap::new)
-            .entry(file)
-            .or_default()
-            .clone()
-    };
+    let turn = TURNS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(file)
+        .or_default()
+        .clone();
     tokio::time::timeout(SQLITE_BUSY_TIMEOUT, turn.lock_owned())
         .await
         .ok()
