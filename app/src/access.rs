@@ -21,6 +21,7 @@ pub enum Action {
     OptOut,
     ReadPrograms,
     EditRules,
+    ChangeProgramStatus,
     RunScores,
     ReadNetwork,
     ExportNetwork,
@@ -125,6 +126,11 @@ pub const POLICY: &[(Action, &[Role], &str)] = &[
         Action::EditRules,
         &[ProgramManager, Admin],
         "edit program rules",
+    ),
+    (
+        Action::ChangeProgramStatus,
+        &[ProgramManager, Admin],
+        "change a program's status",
     ),
     (Action::RunScores, &[Admin], "run the score calculation"),
     (
@@ -252,7 +258,7 @@ pub const POLICY: &[(Action, &[Role], &str)] = &[
 ];
 
 impl Action {
-    pub const ALL: [Action; 48] = [
+    pub const ALL: [Action; 49] = [
         Action::OpenHome,
         Action::SeePersonalData,
         Action::SeeEnrollmentCounts,
@@ -266,6 +272,7 @@ impl Action {
         Action::OptOut,
         Action::ReadPrograms,
         Action::EditRules,
+        Action::ChangeProgramStatus,
         Action::RunScores,
         Action::ReadNetwork,
         Action::ExportNetwork,
@@ -601,6 +608,7 @@ mod tests {
             ("OptOut", "x...x"),
             ("ReadPrograms", "xxxxx"),
             ("EditRules", "x...x"),
+            ("ChangeProgramStatus", "x...x"),
             ("RunScores", "....x"),
             ("ReadNetwork", "xxxxx"),
             ("ExportNetwork", ".x..x"),

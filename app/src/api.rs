@@ -438,6 +438,19 @@ pub async fn save_rule(program_id: i64, rule: RuleInput) -> Result<(), AppError>
     finish(result, |m| m, &format!("/programs/{program_id}")).await
 }
 
+#[server(prefix = "/fn", endpoint = "change_program_status")]
+pub async fn change_program_status(
+    program_id: i64,
+    status: String,
+    reason: Option<String>,
+) -> Result<(), AppError> {
+    let (c, v) = signed_in::<Programs>()?;
+    let result = c
+        .set_program_status(&v, program_id, &status, reason.as_deref())
+        .await;
+    finish(result, |m| m, &format!("/programs/{program_id}")).await
+}
+
 #[server(prefix = "/fn", endpoint = "check_device")]
 pub async fn check_device(device_id: i64) -> Result<(), AppError> {
     let (c, v) = signed_in::<Devices>()?;

@@ -297,7 +297,7 @@ pub fn status_tone(status: &str) -> &'static str {
         | "online" | "settled" | "succeeded" | "ok" | "f1co" => "ok",
         "scheduled" | "inprogress" | "queued" | "delivering" | "submitted" | "running" | "x1sd"
         | "x1ip" => "info",
-        "pending" | "new" | "technical_failure" | "draft" | "offline" => "warn",
+        "pending" | "new" | "technical_failure" | "draft" | "offline" | "suspended" => "warn",
         "denied" | "canceled" | "cancelled" | "business_error" | "parked" | "failed" | "error"
         | "f1cn" => "danger",
         _ => "neutral",

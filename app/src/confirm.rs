@@ -21,6 +21,8 @@ pub enum ConfirmKind {
     Unenroll,
     DisableUser,
     SettleAgain,
+    SuspendProgram,
+    CloseProgram,
 }
 
 impl ConfirmKind {
@@ -30,10 +32,12 @@ impl ConfirmKind {
             "unenroll" => Self::Unenroll,
             "disable_user" => Self::DisableUser,
             "settle_again" => Self::SettleAgain,
+            "suspend_program" => Self::SuspendProgram,
+            "close_program" => Self::CloseProgram,
             other => {
                 return Err(AppError::BadRequest(format!(
                     "kind: `{other}` is not an action that is confirmed \
-                     (cancel_event, unenroll, disable_user, settle_again)"
+                     (cancel_event, unenroll, disable_user, settle_again, suspend_program, close_program)"
                 )))
             }
         })
@@ -46,6 +50,7 @@ impl ConfirmKind {
             Self::Unenroll => Action::ChangeEnrollments,
             Self::DisableUser => Action::ManageUsers,
             Self::SettleAgain => Action::SettleEvents,
+            Self::SuspendProgram | Self::CloseProgram => Action::ChangeProgramStatus,
         }
     }
 
@@ -56,6 +61,8 @@ impl ConfirmKind {
             Self::Unenroll => "Unenroll",
             Self::DisableUser => "Disable the user",
             Self::SettleAgain => "Settle again",
+            Self::SuspendProgram => "Suspend the program",
+            Self::CloseProgram => "Close the program",
         }
     }
 }
@@ -258,6 +265,66 @@ async fn prepare(
                 back: format!("/settlements/events/{code}"),
             })
         }
+        ConfirmKind::SuspendProgram | ConfirmKind::CloseProgram => {
+            let id = id_of(target, "program")?;
+            let close = kind == ConfirmKind::CloseProgram;
+            let to = if close { "closed" } else { "suspended" };
+            let reason = required_reason(reason, &format!("say why the program is {to}"))?;
+            let (programs, v) = signed_in::<crate::port::Programs>()?;
+            let p = programs.get_program(&v, id).await?;
+            let s = &p.summary;
+            let possible = if close {
+                s.status != "closed"
+            } else {
+                s.status == "active"
+            };
+            if !possible {
+                return Err(AppError::Conflict(format!(
+                    "program {} is {} and cannot become {to}",
+                    s.code, s.status
+                )));
+            }
+            let mut consequences = vec![format!(
+                "{} becomes {to} (it is now {}){}",
+                s.code,
+                s.status,
+                if close {
+                    "; this cannot be undone."
+                } else {
+                    "; a program manager can make it active again."
+                }
+            )];
+            if s.status == "active" {
+                consequences.push(format!(
+                    "The grid side is told to drop its {} rule(s): no new event is planned in it, and OpenADR aggregators no longer see it as a program.",
+                    p.rules.len()
+                ));
+            }
+            consequences.push(format!(
+                "It takes no new enrollments and no control scores are run for it; its {} pending and {} active enrollment(s) are kept.",
+                crate::components::fmt_count(s.pending),
+                crate::components::fmt_count(s.active)
+            ));
+            consequences.push("The reason is kept in the audit trail.".into());
+            Ok(PendingConfirm {
+                kind,
+                title: format!(
+                    "{} program {} — {}",
+                    if close { "Close" } else { "Suspend" },
+                    s.code,
+                    s.name
+                ),
+                consequences,
+                post_to: "/fn/change_program_status".into(),
+                fields: vec![
+                    field("program_id", id),
+                    field("status", to),
+                    field("reason", &reason),
+                ],
+                reason: Some(reason),
+                back: format!("/programs/{id}"),
+            })
+        }
     }
 }
 
@@ -323,6 +390,8 @@ mod tests {
             ("unenroll", Action::ChangeEnrollments),
             ("disable_user", Action::ManageUsers),
             ("settle_again", Action::SettleEvents),
+            ("suspend_program", Action::ChangeProgramStatus),
+            ("close_program", Action::ChangeProgramStatus),
         ] {
             assert_eq!(ConfirmKind::parse(name).unwrap().action(), action);
         }

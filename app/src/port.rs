@@ -133,6 +133,16 @@ pub trait ProgramPort: Send + Sync + 'static {
     ) -> Result<String, AppError>;
     /// Runs the control-score calculation now; returns a summary.
     async fn run_scores(&self, viewer: &Viewer) -> Result<String, AppError>;
+    /// Moves a program to another status (draft → active ⇄ suspended, any → closed, which
+    /// is final); the grid side links or unlinks its rules (flow 9). A reason is required
+    /// unless it becomes active. Returns a summary.
+    async fn set_program_status(
+        &self,
+        viewer: &Viewer,
+        program_id: i64,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<String, AppError>;
 }
 
 #[async_trait]

@@ -132,3 +132,37 @@ test('a refused new event keeps what was typed, with the error summary at the to
     assert.equal(await again.locator('input[name="event[starts_at]"]').getAttribute('aria-invalid'), 'true');
   });
 });
+
+test('a program manager suspends a program after confirming, then makes it active again', async () => {
+  await withBrowser(server.baseURL, async ({ page }) => {
+    await login(page, 'manager');
+    await page.goto('/programs');
+    await clickAndWait(page, page.locator('#programs a', { hasText: 'WH-CONTROL' }));
+    const programPath = pathOf(page);
+    assert.match(await heading(page), /WH-CONTROL .* Active/);
+    assert.equal(await page.locator('form#program-activate').count(), 0, 'already active');
+
+    // Suspending stands in a danger zone and is confirmed first.
+    const suspend = page.locator('.danger-zone form#program-suspend');
+    await suspend.locator('input[name=reason]').fill('Utility switch firmware fault');
+    await clickAndWait(page, suspend.locator('button[type=submit]'));
+    assert.equal(pathOf(page), '/confirm');
+    assert.match(await heading(page), /Suspend program WH-CONTROL/);
+    assert.match(await page.locator('#confirm-consequences').innerText(), /grid side is told to drop/);
+    await clickAndWait(page, page.locator('#confirm-cancel'));
+    assert.equal(pathOf(page), programPath);
+    assert.match(await heading(page), /Active/, 'going back changed nothing');
+
+    await page.locator('form#program-suspend input[name=reason]').fill('Utility switch firmware fault');
+    await clickAndWait(page, page.locator('form#program-suspend button[type=submit]'));
+    await clickAndWait(page, page.locator('#confirm-button'));
+    assert.equal(pathOf(page), programPath);
+    assert.match(await heading(page), /Suspended/, await flash(page));
+    assert.match(await flash(page), /WH-CONTROL is now suspended/);
+
+    // Made active again at once; its rules go back to the grid side.
+    await clickAndWait(page, page.locator('form#program-activate button[type=submit]'));
+    assert.match(await heading(page), /Active/, await flash(page));
+    assert.match(await flash(page), /is now active .*grid side is told/);
+  });
+});

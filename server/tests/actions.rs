@@ -520,3 +520,216 @@ async fn a_program_manager_adds_and_edits_an_aggregator_and_the_grid_keeps_it(t:
     drop(app);
     t.cleanup().await;
 }
+
+/// How many of program `code`'s rules the grid side holds linked (what it plans with and
+/// what OpenADR publishes).
+async fn linked_rules(t: &TestDb, code: &str) -> i64 {
+    scalar(
+        &t.db,
+        "SELECT COUNT(*) FROM grid_program_rules WHERE program_code = $1 AND linked",
+        &[Arg::from(code)],
+    )
+    .await
+}
+
+async fn drain(w: &DeliveryWorker) {
+    for _ in 0..50 {
+        if w.tick().await.expect("delivery").claimed == 0 {
+            return;
+        }
+    }
+    panic!("the outbox did not drain");
+}
+
+each_backend!(a_program_manager_suspends_resumes_and_closes_a_program_and_the_grid_follows);
+async fn a_program_manager_suspends_resumes_and_closes_a_program_and_the_grid_follows(t: TestDb) {
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let worker = in_process_worker(&t);
+    drain(&worker).await;
+    let id: i64 = t
+        .scalar("SELECT id FROM programs WHERE code = 'SMT-BYOD'", &[])
+        .await;
+    let rules: i64 = t
+        .scalar(
+            "SELECT COUNT(*) FROM program_rules WHERE program_id = $1",
+            &[Arg::from(id)],
+        )
+        .await;
+    assert!(rules > 0, "{}: the demo program has rules", t.name);
+    assert_eq!(linked_rules(&t, "SMT-BYOD").await, rules, "{}", t.name);
+    let status = || async {
+        t.scalar::<String>(
+            "SELECT status FROM programs WHERE id = $1",
+            &[Arg::from(id)],
+        )
+        .await
+    };
+    let page = format!("/programs/{id}");
+    let manager = app.browser();
+    app.login(&manager, "manager", PASSWORD).await;
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(
+        html.contains("id=\"program-suspend\"")
+            && html.contains("id=\"program-close\"")
+            && !html.contains("id=\"program-activate\""),
+        "{}: an active program can be suspended or closed",
+        t.name
+    );
+
+    // Suspending is confirmed first: the step changes nothing, the confirmation does.
+    let res = app
+        .post_form(
+            &manager,
+            &page,
+            "/fn/ask_confirmation",
+            &[
+                ("kind", "suspend_program"),
+                ("target", &id.to_string()),
+                ("reason", "Thermostat vendor recall"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302, "{}", t.name);
+    assert_eq!(status().await, "active", "{}: not yet", t.name);
+    let (_, html) = app.page(&manager, "/confirm").await;
+    assert!(
+        html.contains("Suspend program SMT-BYOD") && html.contains("Thermostat vendor recall"),
+        "{}: {html}",
+        t.name
+    );
+    let res = app
+        .post_form(
+            &manager,
+            "/confirm",
+            "/fn/change_program_status",
+            &[
+                ("program_id", &id.to_string()),
+                ("status", "suspended"),
+                ("reason", "Thermostat vendor recall"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302, "{}", t.name);
+    assert_eq!(status().await, "suspended", "{}", t.name);
+    // One UNLINK per rule, in the transaction of the change, with its audit entry.
+    let unlinks = t
+        .count("SELECT COUNT(*) FROM integration_messages WHERE flow = 'program_rule_sync' AND direction = 'outbound' AND payload LIKE '%\"UNLINK\"%'")
+        .await;
+    assert_eq!(unlinks, rules, "{}", t.name);
+    let audit: String = t
+        .scalar(
+            "SELECT after_json FROM audit_log WHERE action = 'program.status' ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .await;
+    let audit: Value = serde_json::from_str(&audit).unwrap();
+    assert_eq!(audit["status"], "suspended", "{audit}");
+    assert_eq!(audit["reason"], "Thermostat vendor recall", "{audit}");
+    drain(&worker).await;
+    assert_eq!(
+        linked_rules(&t, "SMT-BYOD").await,
+        0,
+        "{}: the grid side no longer plans with it",
+        t.name
+    );
+    assert!(
+        gridflex::db::openadr::programs(&t.db, Some("SMT-BYOD"), 0, 1)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}: nor does OpenADR publish it",
+        t.name
+    );
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(
+        html.contains("id=\"program-activate\"") && !html.contains("id=\"program-suspend\""),
+        "{}: a suspended program can be made active again",
+        t.name
+    );
+
+    // REST: an operator may not; the program manager makes it active again and every rule
+    // is linked on the grid side once more.
+    let c = reqwest::Client::new();
+    let url = app.url(&format!("/api/v1/programs/{id}/status"));
+    let send = |token: String, body: Value| {
+        let c = c.clone();
+        let url = url.clone();
+        async move {
+            c.post(&url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = send(api_token(&t, "operator").await, json!({"status": "active"})).await;
+    assert_eq!(res.status(), 403, "{}", t.name);
+    let pm = api_token(&t, "program_manager").await;
+    let res = send(pm.clone(), json!({"status": "active"})).await;
+    assert_eq!(res.status(), 200, "{}", t.name);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"id": id, "status": "active"})
+    );
+    drain(&worker).await;
+    assert_eq!(linked_rules(&t, "SMT-BYOD").await, rules, "{}", t.name);
+    assert_eq!(
+        gridflex::db::openadr::programs(&t.db, Some("SMT-BYOD"), 0, 1)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "{}",
+        t.name
+    );
+
+    // Bad input is refused by name and changes nothing: a status that does not exist, and
+    // closing without a reason.
+    let audits = t
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'program.status'")
+        .await;
+    for (body, code, named) in [
+        (json!({"status": "paused"}), 400, "status: `paused`"),
+        (json!({"status": "closed"}), 400, "reason:"),
+        (json!({"status": "active"}), 409, "already active"),
+        (json!({"state": "closed"}), 422, "state"),
+    ] {
+        let res = send(pm.clone(), body.clone()).await;
+        assert_eq!(res.status(), code, "{}: {body}", t.name);
+        let problem: Value = res.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().contains(named),
+            "{}: {problem}",
+            t.name
+        );
+    }
+    assert_eq!(status().await, "active", "{}", t.name);
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'program.status'")
+            .await,
+        audits
+    );
+
+    // Closing is final.
+    let res = send(
+        pm.clone(),
+        json!({"status": "closed", "reason": "Season programme ended"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", t.name);
+    drain(&worker).await;
+    assert_eq!(linked_rules(&t, "SMT-BYOD").await, 0, "{}", t.name);
+    let res = send(pm, json!({"status": "active"})).await;
+    assert_eq!(res.status(), 409, "{}", t.name);
+    assert!(res.text().await.unwrap().contains("final"));
+    let (_, html) = app.page(&manager, &page).await;
+    assert!(
+        !html.contains("id=\"program-activate\"") && !html.contains("id=\"program-close\""),
+        "{}: a closed program offers nothing",
+        t.name
+    );
+    drop(app);
+    t.cleanup().await;
+}

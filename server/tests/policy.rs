@@ -166,6 +166,10 @@ fn console_probe(action: Action, f: &Fixture) -> Option<Probe> {
                 ("rule[score_factor]", ""),
             ],
         ),
+        Action::ChangeProgramStatus => fun(
+            "change_program_status",
+            &[("program_id", NONE), ("status", "active")],
+        ),
         Action::RunScores => fun("run_scores", &[]),
         Action::ReadNetwork => page("/network"),
         Action::ExportNetwork => fun("export_network", &[]),
@@ -289,6 +293,10 @@ fn rest_probe(action: Action, f: &Fixture) -> Option<Probe> {
         ),
         Action::ReadPrograms => get("/api/v1/programs"),
         Action::EditRules => None,
+        Action::ChangeProgramStatus => post(
+            &format!("/api/v1/programs/{NONE}/status"),
+            serde_json::json!({"status": "active"}),
+        ),
         Action::RunScores => post("/api/v1/scores/run", serde_json::json!({})),
         Action::ReadNetwork => get("/api/v1/network"),
         Action::ExportNetwork => post("/api/v1/network/export", serde_json::json!({})),

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::{pager, route_id, show, WholeList};
-use crate::api::{get_program, list_programs, RunScores, SaveRule};
+use crate::api::{get_program, list_programs, ChangeProgramStatus, RunScores, SaveRule};
 use crate::components::*;
 use crate::model::*;
 
@@ -116,6 +116,7 @@ fn ProgramDetailView() -> impl IntoView {
                     </dd>
                 </dl>
             </section>
+            {status_form(&s)}
             {rule_form(&p)}
             <section>
                 <h2>"Rules"</h2>
@@ -126,6 +127,54 @@ fn ProgramDetailView() -> impl IntoView {
                 </tr></thead><tbody>{rules}</tbody></table>
             </section>
         }
+    })
+}
+
+/// A program's status, for program managers: a draft or suspended program is made active
+/// at once; suspending or closing one (it leaves the grid side) is confirmed first.
+fn status_form(s: &ProgramSummary) -> impl IntoView {
+    let id = s.id;
+    let status = s.status.clone();
+    viewer_may(crate::access::Action::ChangeProgramStatus).then(move || {
+        let activate = matches!(status.as_str(), "draft" | "suspended").then(|| {
+            let action = ServerAction::<ChangeProgramStatus>::new();
+            view! {
+                <ActionForm action=action attr:class="inline" attr:id="program-activate">
+                    <CsrfField/>
+                    <input type="hidden" name="program_id" value=id/>
+                    <input type="hidden" name="status" value="active"/>
+                    <button type="submit">"Make active"</button>
+                    " It takes enrollments and its rules go to the grid side."
+                </ActionForm>
+            }
+        });
+        let stop = |kind: &'static str, label: &'static str, button: &'static str| {
+            let ask = ServerAction::<crate::confirm::AskConfirmation>::new();
+            let reason = crate::confirm::refused_reason(kind, &id.to_string());
+            view! {
+                <ActionForm action=ask attr:class="inline" attr:id=format!("program-{}", kind.trim_end_matches("_program"))>
+                    <CsrfField/>
+                    <input type="hidden" name="kind" value=kind/>
+                    <input type="hidden" name="target" value=id/>
+                    <label>{label} <input name="reason" required maxlength="500" placeholder="Why (kept in the audit trail)" value=reason/></label>
+                    <button type="submit" class="danger">{button}</button>
+                </ActionForm>
+            }
+        };
+        let suspend = (status == "active")
+            .then(|| stop("suspend_program", "Reason for suspending ", "Suspend…"));
+        let close = (status != "closed")
+            .then(|| stop("close_program", "Reason for closing ", "Close…"));
+        let stopping = (suspend.is_some() || close.is_some()).then(|| {
+            view! {
+                <section class="danger-zone" aria-labelledby="program-status-heading">
+                    <h2 id="program-status-heading">"Suspend or close"</h2>
+                    {suspend}
+                    {close}
+                </section>
+            }
+        });
+        view! { <div id="program-status">{activate}{stopping}</div> }
     })
 }
 

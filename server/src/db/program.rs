@@ -205,6 +205,37 @@ pub async fn put_rule(
     Ok(existing.is_some())
 }
 
+/// Moves program `id` from status `from` to `to` in `tx`; false when it is no longer `from`
+/// (someone changed it meanwhile), so the caller can refuse rather than overwrite.
+pub async fn set_status(tx: &mut Tx, id: i64, from: &str, to: &str) -> Result<bool, DomainError> {
+    let n = with_tx!(tx, |c| sqlx::query(
+        "UPDATE programs SET status = $1 WHERE id = $2 AND status = $3"
+    )
+    .bind(to)
+    .bind(id)
+    .bind(from)
+    .execute(c)
+    .await?
+    .rows_affected());
+    Ok(n == 1)
+}
+
+/// Every rule of program `id` read in `tx`, oldest effective date first (the order flow 9
+/// links them in).
+pub async fn rules_in(tx: &mut Tx, program_id: i64) -> Result<Vec<ProgramRuleRow>, DomainError> {
+    Ok(with_tx!(tx, |c| {
+        sqlx::query_as::<_, ProgramRuleRow>(
+        "SELECT id, program_id, effective_from, cycle, week_start, max_events_per_cycle, max_minutes_per_cycle,
+                min_gap_minutes, min_event_minutes, max_event_minutes, max_overrides, window_start_minute,
+                window_end_minute, activation_cost, burn_rate_factor, score_factor, overridable
+         FROM program_rules WHERE program_id = $1 ORDER BY effective_from"
+    )
+    .bind(program_id)
+    .fetch_all(c)
+    .await?
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

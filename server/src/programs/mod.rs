@@ -38,6 +38,7 @@ pub mod network_transfer;
 pub mod opt_out;
 pub mod program_event;
 pub mod program_service;
+pub mod program_status;
 pub mod published;
 pub mod replacement;
 pub mod rule;

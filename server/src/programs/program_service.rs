@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::db::{self, Db};
 use crate::dto::node_ref_p;
 use crate::error::DomainError;
-use crate::programs::{rule, score};
+use crate::programs::{program_status, rule, score};
 
 pub struct ProgramService {
     pub db: Db,
@@ -175,6 +175,34 @@ impl ProgramPort for ProgramService {
         Ok(format!(
             "Control scores computed for {} devices; {} message(s) queued for the grid side.",
             run.devices, run.messages
+        ))
+    }
+
+    async fn set_program_status(
+        &self,
+        viewer: &Viewer,
+        program_id: i64,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<String, AppError> {
+        require(viewer, Action::ChangeProgramStatus)?;
+        let c = program_status::set_status(
+            &self.db,
+            &viewer.username,
+            program_id,
+            status,
+            reason,
+            self.clock.now(),
+        )
+        .await?;
+        let grid = match c.messages {
+            0 => String::new(),
+            1 => "; the grid side is told of its rule".to_string(),
+            n => format!("; the grid side is told of its {n} rules"),
+        };
+        Ok(format!(
+            "Program {} is now {} (it was {}){grid}.",
+            c.code, c.to, c.from
         ))
     }
 }

@@ -353,6 +353,38 @@ async fn get_program(
     ))
 }
 
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramStatusBody {
+    /// `active`, `suspended` or `closed` (final); a draft program becomes active.
+    pub status: String,
+    /// Why, 1 to 500 characters; required unless the program becomes active.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Change a program's status (program manager, admin): draft → active ⇄ suspended, and any
+/// of them → closed, which is final. The grid side links or unlinks the program's rules
+/// (flow 9); OpenADR subscribers hear of the program created or deleted.
+#[utoipa::path(post, path = "/api/v1/programs/{id}/status", params(("id" = i64, Path)), request_body = ProgramStatusBody, security(("bearer" = [])),
+    responses((status = 200, body = StatusAnswer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn set_program_status(
+    State(state): State<AppState>,
+    ApiViewer(viewer): ApiViewer,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ProgramStatusBody>,
+) -> Result<Json<StatusAnswer>, ApiError> {
+    let id = path_id(&id)?;
+    state
+        .programs
+        .set_program_status(&viewer, id, &body.status, body.reason.as_deref())
+        .await?;
+    Ok(Json(StatusAnswer {
+        id,
+        status: body.status.trim().to_string(),
+    }))
+}
+
 /// The network hierarchy with enrolled devices and kW rolled up per node.
 #[utoipa::path(get, path = "/api/v1/network", params(NetworkParams), security(("bearer" = [])),
     responses((status = 200, body = NetworkView), (status = 400, body = Problem), (status = 404, body = Problem), (status = 401, body = Problem)))]
@@ -844,6 +876,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/devices/{id}", get(get_device))
         .route("/api/v1/programs", get(list_programs))
         .route("/api/v1/programs/{id}", get(get_program))
+        .route("/api/v1/programs/{id}/status", post(set_program_status))
         .route("/api/v1/network", get(network))
         .route(
             "/api/v1/enrollments/{id}/activate",

@@ -26,7 +26,7 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "GridFlex API", description = "Programs, enrollments, devices and the network model of a demand-response operation. Create a token with `gridflex token create --name N --role R`."),
-    paths(api::list_enrollments, api::get_enrollment, api::list_devices, api::get_device, api::list_programs, api::get_program, api::network,
+    paths(api::list_enrollments, api::get_enrollment, api::list_devices, api::get_device, api::list_programs, api::get_program, api::set_program_status, api::network,
           api::activate_enrollment, api::unenroll_enrollment, api::add_unavailability, api::opt_out, api::run_scores,
           api::get_weather, api::put_weather,
           api::replace_device, api::export_network, api::list_aggregators, api::add_aggregator, api::edit_aggregator,
