@@ -358,6 +358,8 @@ async fn seed_gridflex() -> anyhow::Result<()> {
         &stage_devices,
     )
     .await?;
+    // The events are written as approved: what they publish is kept as an approval keeps it.
+    gridflex::db::openadr::rebuild_published(&mut tx).await?;
     tx.commit().await?;
     if let Db::Postgres(p) = &db {
         sqlx::query("ANALYZE").execute(p).await?;

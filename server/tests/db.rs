@@ -17,7 +17,7 @@ async fn sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
         // Without PostgreSQL the SQLite side is still checked to be complete.
         let t = TestDb::sqlite().await;
         let n: i64 = t.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\' AND name <> 'sessions'").await;
-        assert_eq!(n, 58, "every table of the schema");
+        assert_eq!(n, 59, "every table of the schema");
         return;
     };
     let lite = TestDb::sqlite().await;
@@ -1033,6 +1033,7 @@ const GRID_TABLES: &[&str] = &[
     "reduction_factors",
     "forecast_inputs",
     "openadr_clients",
+    "openadr_events",
     "openadr_tokens",
     "openadr_reports",
     "openadr_subscriptions",

@@ -960,16 +960,127 @@ async fn the_vtn_openapi_document_matches_the_routes_served() {
 }
 
 each_backend!(a_vens_event_pages_hold_exactly_its_published_stages_and_their_sums);
-/// The VTN's event query chooses each page's keys from the reserved devices alone; compared
-/// here with the plain reading (every reserved device joined to its stage, event and
-/// aggregator, grouped), for every VEN and none, with and without a program, a page at a time.
+/// The VTN reads its events from the kept `openadr_events`; compared here with the plain
+/// reading (every reserved device joined to its stage, event and aggregator, grouped), for
+/// every VEN and none, with and without a program, a page at a time — after the approval that
+/// publishes them, after an opt-out releases a device and after a device moves to another
+/// aggregator (flow 2).
 async fn a_vens_event_pages_hold_exactly_its_published_stages_and_their_sums(t: TestDb) {
-    use gridflex::db::openadr::{events, EventFilter, PUBLISHED_STATES};
     with_demo(&t).await;
     let app = spawn_app(&t).await;
-    app.approved_event(&t.db, "pages-a").await;
+    let approved = app.approved_event(&t.db, "pages-a").await;
     // A submitted event reserves devices too, and must not be published.
     app.submitted_event(&t.db, "pages-s").await;
+    pages_match_the_reserved_devices(&t, "approved").await;
+
+    // A reserved device of an aggregator opts out: its event expects less.
+    let (code, head_end, nic): (String, String, String) = gridflex::with_db!(&t.db, |p| {
+        sqlx::query_as(
+            "SELECT e.code, g.head_end, g.nic_id FROM event_stage_devices d
+             JOIN events e ON e.id = d.event_id JOIN grid_devices g ON g.id = d.grid_device_id
+             WHERE e.id = $1 AND d.status = 'reserved' AND g.aggregator_ref IS NOT NULL
+             ORDER BY d.id LIMIT 1",
+        )
+        .bind(approved)
+        .fetch_one(p)
+        .await
+    })
+    .unwrap();
+    let mut tx = t.db.begin().await.unwrap();
+    let released = gridflex::grid::event::apply_opt_out(&mut tx, &code, &head_end, &nic)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(released.is_some(), "{}: the device was reserved", t.name);
+    pages_match_the_reserved_devices(&t, "after an opt-out").await;
+
+    // A reserved device is registered again under another aggregator: its share of the
+    // event goes to that aggregator's VEN.
+    let (head_end, nic, enrollment, program, transformer, kind, kw, from): (
+        String,
+        String,
+        i64,
+        String,
+        i64,
+        String,
+        f64,
+        String,
+    ) = gridflex::with_db!(&t.db, |p| {
+        sqlx::query_as(
+            "SELECT g.head_end, g.nic_id, g.enrollment_id, g.program_code, g.transformer_id,
+                    g.device_type, g.nominal_kw, g.aggregator_ref
+             FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
+             WHERE d.event_id = $1 AND d.status = 'reserved' AND g.aggregator_ref IS NOT NULL
+             ORDER BY d.id LIMIT 1",
+        )
+        .bind(approved)
+        .fetch_one(p)
+        .await
+    })
+    .unwrap();
+    let to: String = t
+        .scalar(
+            "SELECT external_ref FROM grid_aggregators WHERE external_ref <> $1 ORDER BY id LIMIT 1",
+            &[Arg::from(from.as_str())],
+        )
+        .await;
+    let mut tx = t.db.begin().await.unwrap();
+    gridflex::db::registry::register_devices(
+        &mut tx,
+        enrollment,
+        &program,
+        transformer,
+        &[gridflex::db::registry::RegisteredDevice {
+            head_end: &head_end,
+            nic_id: &nic,
+            device_type: &kind,
+            nominal_kw: kw,
+            aggregator_ref: Some(&to),
+        }],
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    pages_match_the_reserved_devices(&t, "after a device moved to another aggregator").await;
+    // And back, through the batch path of flow 2.
+    let mut tx = t.db.begin().await.unwrap();
+    gridflex::db::registry::register_devices_of_many(
+        &mut tx,
+        &[gridflex::db::registry::Registration {
+            enrollment_id: enrollment,
+            program_code: &program,
+            transformer_id: transformer,
+            device: gridflex::db::registry::RegisteredDevice {
+                head_end: &head_end,
+                nic_id: &nic,
+                device_type: &kind,
+                nominal_kw: kw,
+                aggregator_ref: Some(&from),
+            },
+        }],
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    pages_match_the_reserved_devices(&t, "after it moved back").await;
+    assert!(
+        gridflex::db::openadr::published_drift(&t.db)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}",
+        t.name
+    );
+}
+
+/// Every page of `events` (every VEN and none, with and without a program, two at a time)
+/// equals the plain reading of the reserved devices; `when` names the moment.
+async fn pages_match_the_reserved_devices(t: &TestDb, when: &str) {
+    use gridflex::db::openadr::{events, EventFilter, PUBLISHED_STATES};
+    let drift = gridflex::db::openadr::published_drift(&t.db).await.unwrap();
+    assert!(drift.is_empty(), "{} {when}: {drift:?}", t.name);
     let sql = format!(
         "SELECT s.id, a.id, a.external_ref, d.program_code, SUM(d.expected_kw)
          FROM event_stage_devices d
@@ -983,7 +1094,11 @@ async fn a_vens_event_pages_hold_exactly_its_published_stages_and_their_sums(t: 
     );
     let all: Vec<(i64, i64, String, String, f64)> =
         gridflex::with_db!(&t.db, |p| { sqlx::query_as(&sql).fetch_all(p).await }).unwrap();
-    assert!(all.len() >= 2, "{}: published events to compare", t.name);
+    assert!(
+        all.len() >= 2,
+        "{} {when}: published events to compare",
+        t.name
+    );
     let unpublished: i64 = gridflex::with_db!(&t.db, |p| {
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM event_stage_devices d JOIN events e ON e.id = d.event_id
@@ -1029,7 +1144,12 @@ async fn a_vens_event_pages_hold_exactly_its_published_stages_and_their_sums(t: 
                 .filter(|r| ven.as_ref().is_none_or(|v| *v == r.2))
                 .filter(|r| program.as_ref().is_none_or(|p| *p == r.3))
                 .collect();
-            assert_eq!(got.len(), want.len(), "{}: {ven:?} {program:?}", t.name);
+            assert_eq!(
+                got.len(),
+                want.len(),
+                "{} {when}: {ven:?} {program:?}",
+                t.name
+            );
             for (g, w) in got.iter().zip(&want) {
                 assert_eq!(
                     (

@@ -281,14 +281,155 @@ pub struct EventFilter<'a> {
 }
 
 /// Event states whose stages are not published: the complement of [`PUBLISHED_STATES`]. The
-/// event query excludes these (a short list of few events) rather than joining every device
-/// row to its event to keep the published ones.
+/// event query excludes these (a short list of few events).
 pub const UNPUBLISHED_STATES: &str = "('New', 'Submitted', 'Denied', 'Canceled')";
 
-/// A page of published events, ordered by (stage, aggregator row, program). The page's keys
-/// and their expected kW are chosen and summed from `event_stage_devices` (with each device's
-/// aggregator) alone, with only the filters given; only those ≤ `limit` keys are then joined to
-/// their stage and event, so a VEN with many reserved devices costs one pass over its rows.
+/// The OpenADR events of the stages `which` selects (SQL over `event_stage_devices d` with
+/// its placeholders), grouped from their reserved devices: what `openadr_events` keeps.
+fn published_source(which: &str) -> String {
+    format!(
+        "SELECT d.stage_id, g.aggregator_ref, d.program_code, d.event_id, SUM(d.expected_kw)
+         FROM event_stage_devices d
+         JOIN grid_devices g ON g.id = d.grid_device_id
+         WHERE {which} AND d.status = 'reserved' AND g.aggregator_ref IS NOT NULL
+         GROUP BY d.stage_id, g.aggregator_ref, d.program_code, d.event_id"
+    )
+}
+
+const PUBLISHED_COLUMNS: &str =
+    "INSERT INTO openadr_events (stage_id, aggregator_ref, program_code, event_id, expected_kw) ";
+
+/// Computes the OpenADR events of event `event_id` afresh (migration 0029): when the event is
+/// first published, in the transaction that publishes it.
+pub async fn refresh_event(tx: &mut Tx, event_id: i64) -> Result<(), DomainError> {
+    with_tx!(tx, |c| sqlx::query(
+        "DELETE FROM openadr_events WHERE event_id = $1"
+    )
+    .bind(event_id)
+    .execute(&mut *c)
+    .await?
+    .rows_affected());
+    let sql = format!("{PUBLISHED_COLUMNS}{}", published_source("d.event_id = $1"));
+    with_tx!(tx, |c| sqlx::query(&sql)
+        .bind(event_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
+/// Computes the OpenADR events of these stages afresh: a device of theirs was released or
+/// moved to another aggregator.
+pub async fn refresh_stages(tx: &mut Tx, stage_ids: &[i64]) -> Result<(), DomainError> {
+    if stage_ids.is_empty() {
+        return Ok(());
+    }
+    let d = tx.dialect();
+    let delete = format!(
+        "DELETE FROM openadr_events WHERE stage_id IN ({})",
+        d.in_list(1, Elem::Int)
+    );
+    let insert = format!(
+        "{PUBLISHED_COLUMNS}{}",
+        published_source(&format!("d.stage_id IN ({})", d.in_list(1, Elem::Int)))
+    );
+    for chunk in stage_ids.chunks(500) {
+        let chunk = list(chunk)?;
+        with_tx!(tx, |c| sqlx::query(&delete)
+            .bind(&chunk)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        with_tx!(tx, |c| sqlx::query(&insert)
+            .bind(&chunk)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+    }
+    Ok(())
+}
+
+/// Computes the OpenADR events of every stage these grid devices are in afresh: the devices
+/// moved to another aggregator. (No index leads from a device to its stages — the stage store
+/// is kept lean for planning — so this reads every reserved device once; devices change
+/// aggregator rarely.)
+pub async fn refresh_devices(tx: &mut Tx, grid_device_ids: &[i64]) -> Result<(), DomainError> {
+    if grid_device_ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT DISTINCT stage_id FROM event_stage_devices WHERE grid_device_id IN ({})",
+        tx.dialect().in_list(1, Elem::Int)
+    );
+    let mut stages = Vec::new();
+    for chunk in grid_device_ids.chunks(500) {
+        let chunk = list(chunk)?;
+        let found: Vec<i64> = with_tx!(tx, |c| sqlx::query_scalar(&sql)
+            .bind(&chunk)
+            .fetch_all(&mut *c)
+            .await?);
+        stages.extend(found);
+    }
+    stages.sort_unstable();
+    stages.dedup();
+    refresh_stages(tx, &stages).await
+}
+
+/// Computes every OpenADR event afresh: after a loader wrote stages and devices straight into
+/// the tables (the demo's past events, a benchmark's seed).
+pub async fn rebuild_published(tx: &mut Tx) -> Result<(), DomainError> {
+    with_tx!(tx, |c| sqlx::query("DELETE FROM openadr_events")
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+    let sql = format!("{PUBLISHED_COLUMNS}{}", published_source("1 = 1"));
+    with_tx!(tx, |c| sqlx::query(&sql)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
+/// Where `openadr_events` differs from what the reserved devices say now (a row missing,
+/// extra, or with another expected kW), for the published events: empty when the writers
+/// kept it. A check for tests and operators.
+pub async fn published_drift(db: &Db) -> Result<Vec<String>, DomainError> {
+    let source = published_source(&format!(
+        "d.event_id NOT IN (SELECT id FROM events WHERE status IN {UNPUBLISHED_STATES})"
+    ));
+    let want: Vec<(i64, String, String, i64, f64)> =
+        with_db!(db, |p| sqlx::query_as(&source).fetch_all(p).await?);
+    let kept: Vec<(i64, String, String, i64, f64)> = with_db!(db, |p| {
+        let sql = format!(
+            "SELECT stage_id, aggregator_ref, program_code, event_id, expected_kw FROM openadr_events
+             WHERE event_id NOT IN (SELECT id FROM events WHERE status IN {UNPUBLISHED_STATES})"
+        );
+        sqlx::query_as(&sql).fetch_all(p).await?
+    });
+    let key = |r: &(i64, String, String, i64, f64)| (r.0, r.1.clone(), r.2.clone());
+    let want: std::collections::BTreeMap<_, _> = want.iter().map(|r| (key(r), r)).collect();
+    let kept: std::collections::BTreeMap<_, _> = kept.iter().map(|r| (key(r), r)).collect();
+    let mut drift = Vec::new();
+    for (k, w) in &want {
+        match kept.get(k) {
+            None => drift.push(format!("missing {k:?}")),
+            Some(r) if r.3 != w.3 || (r.4 - w.4).abs() > 1e-6 => {
+                drift.push(format!("{k:?}: kept {r:?}, now {w:?}"))
+            }
+            Some(_) => {}
+        }
+    }
+    drift.extend(
+        kept.keys()
+            .filter(|k| !want.contains_key(*k))
+            .map(|k| format!("extra {k:?}")),
+    );
+    Ok(drift)
+}
+
+/// A page of published events, ordered by (stage, aggregator row, program), read from the
+/// kept `openadr_events` (migration 0029) with only the filters given: a VEN's page walks its
+/// aggregator's rows in stage order and stops at `limit`.
 pub async fn events(
     db: &Db,
     f: &EventFilter<'_>,
@@ -296,38 +437,29 @@ pub async fn events(
     limit: i64,
 ) -> Result<Vec<EventRow>, DomainError> {
     let mut filter = Filter::default();
-    filter.add("d.status = 'reserved'", []);
-    filter.add(
-        &format!("d.event_id NOT IN (SELECT id FROM events WHERE status IN {UNPUBLISHED_STATES})"),
-        [],
-    );
+    filter.add(&format!("e.status NOT IN {UNPUBLISHED_STATES}"), []);
     if let Some(ven) = f.ven {
-        filter.add("g.aggregator_ref = ?", [Arg::from(ven)]);
+        filter.add("k.aggregator_ref = ?", [Arg::from(ven)]);
     }
     if let Some(program) = f.program {
-        filter.add("d.program_code = ?", [Arg::from(program)]);
+        filter.add("k.program_code = ?", [Arg::from(program)]);
     }
     if let Some((stage, aggregator, program)) = f.key {
         filter.add(
-            "d.stage_id = ? AND a.id = ? AND d.program_code = ?",
+            "k.stage_id = ? AND a.id = ? AND k.program_code = ?",
             [Arg::from(stage), Arg::from(aggregator), Arg::from(program)],
         );
     }
     let n = filter.args.len();
     let sql = format!(
-        "SELECT k.stage_id, k.aggregator_id, k.aggregator_ref, k.program_code,
+        "SELECT k.stage_id, a.id AS aggregator_id, k.aggregator_ref, k.program_code,
                 e.code AS event_code, e.name AS event_name, e.priority, e.control_level,
                 s.starts_at, s.ends_at, e.created_at, e.updated_at, k.expected_kw
-         FROM (SELECT d.stage_id, a.id AS aggregator_id, a.external_ref AS aggregator_ref,
-                      d.program_code, SUM(d.expected_kw) AS expected_kw
-               FROM event_stage_devices d
-               JOIN grid_devices g ON g.id = d.grid_device_id
-               JOIN grid_aggregators a ON a.external_ref = g.aggregator_ref{}
-               GROUP BY d.stage_id, a.id, a.external_ref, d.program_code
-               ORDER BY d.stage_id, a.id, d.program_code LIMIT ${} OFFSET ${}) k
+         FROM openadr_events k
+         JOIN grid_aggregators a ON a.external_ref = k.aggregator_ref
          JOIN event_stages s ON s.id = k.stage_id
-         JOIN events e ON e.id = s.event_id
-         ORDER BY k.stage_id, k.aggregator_id, k.program_code",
+         JOIN events e ON e.id = k.event_id{}
+         ORDER BY k.stage_id, a.id, k.program_code LIMIT ${} OFFSET ${}",
         filter.sql(),
         n + 1,
         n + 2
@@ -575,8 +707,21 @@ pub async fn event_publication(
     event_id: i64,
     released: bool,
 ) -> Result<(Vec<EventRow>, Vec<PageDeviceRow>), DomainError> {
+    // What it publishes is kept (`openadr_events`); what it published before a withdrawal
+    // counts the released devices too, so it is grouped from them.
+    let kept = (!released).then_some(
+        "SELECT k.stage_id, a.id AS aggregator_id, k.aggregator_ref, k.program_code,
+                e.code AS event_code, e.name AS event_name, e.priority, e.control_level,
+                s.starts_at, s.ends_at, e.created_at, e.updated_at, k.expected_kw
+         FROM openadr_events k
+         JOIN grid_aggregators a ON a.external_ref = k.aggregator_ref
+         JOIN event_stages s ON s.id = k.stage_id
+         JOIN events e ON e.id = k.event_id
+         WHERE k.event_id = $1
+         ORDER BY k.stage_id, a.id, k.program_code",
+    );
     let rows = with_tx!(tx, |c| {
-        sqlx::query_as::<_, EventRow>(
+        sqlx::query_as::<_, EventRow>(kept.unwrap_or(
             "SELECT s.id AS stage_id, a.id AS aggregator_id, a.external_ref AS aggregator_ref,
                     d.program_code, e.code AS event_code, e.name AS event_name, e.priority,
                     e.control_level, s.starts_at, s.ends_at, e.created_at, e.updated_at,
@@ -586,13 +731,12 @@ pub async fn event_publication(
              JOIN grid_aggregators a ON a.external_ref = g.aggregator_ref
              JOIN event_stages s ON s.id = d.stage_id
              JOIN events e ON e.id = s.event_id
-             WHERE e.id = $1 AND ($2 OR d.status = 'reserved')
+             WHERE e.id = $1
              GROUP BY s.id, a.id, a.external_ref, d.program_code, e.code, e.name, e.priority,
                       e.control_level, s.starts_at, s.ends_at, e.created_at, e.updated_at
              ORDER BY s.id, a.id, d.program_code",
-        )
+        ))
         .bind(event_id)
-        .bind(released)
         .fetch_all(&mut *c)
         .await?
     });

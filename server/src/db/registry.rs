@@ -89,20 +89,23 @@ pub async fn register_devices(
     devices: &[RegisteredDevice<'_>],
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    // The transformers the devices hung under before (a re-registration may move them).
-    let before_sql = format!(
-        "SELECT DISTINCT transformer_id FROM grid_devices WHERE (head_end, nic_id) IN ({})",
-        tx.dialect().in_pairs(1)
-    );
     let mut touched = BTreeSet::from([transformer_id]);
+    let mut moved = Vec::new();
     for chunk in devices.chunks(CHUNK) {
         let keys: Vec<[&str; 2]> = chunk.iter().map(|d| [d.head_end, d.nic_id]).collect();
-        let keys = list(&keys)?;
-        let before: Vec<Option<i64>> = with_tx!(tx, |c| sqlx::query_scalar(&before_sql)
-            .bind(&keys)
-            .fetch_all(c)
-            .await?);
-        touched.extend(before.into_iter().flatten());
+        let new_refs: std::collections::HashMap<(&str, &str), Option<&str>> = chunk
+            .iter()
+            .map(|d| ((d.head_end, d.nic_id), d.aggregator_ref))
+            .collect();
+        let before = registered_before(tx, &keys).await?;
+        for b in before {
+            touched.extend(b.transformer_id);
+            if new_refs.get(&(b.head_end.as_str(), b.nic_id.as_str()))
+                != Some(&b.aggregator_ref.as_deref())
+            {
+                moved.push(b.id);
+            }
+        }
         // $1 enrollment, $2 program, $3 transformer, $4 time; then five per device.
         let rows = (0..chunk.len())
             .map(|i| {
@@ -141,7 +144,33 @@ pub async fn register_devices(
             q.execute(c).await?.rows_affected()
         });
     }
+    // Devices now with another aggregator: their published OpenADR events change hands.
+    crate::db::openadr::refresh_devices(tx, &moved).await?;
     recount(tx, touched).await
+}
+
+/// A device as it was registered before a re-registration.
+#[derive(sqlx::FromRow)]
+struct Before {
+    id: i64,
+    head_end: String,
+    nic_id: String,
+    transformer_id: Option<i64>,
+    aggregator_ref: Option<String>,
+}
+
+/// The devices with these (head-end, NIC id) keys as registered now: the transformers a
+/// re-registration may move them from, and the aggregator it may move them from.
+async fn registered_before(tx: &mut Tx, keys: &[[&str; 2]]) -> Result<Vec<Before>, DomainError> {
+    let sql = format!(
+        "SELECT id, head_end, nic_id, transformer_id, aggregator_ref FROM grid_devices WHERE (head_end, nic_id) IN ({})",
+        tx.dialect().in_pairs(1)
+    );
+    let keys = list(keys)?;
+    Ok(with_tx!(tx, |c| sqlx::query_as::<_, Before>(&sql)
+        .bind(&keys)
+        .fetch_all(c)
+        .await?))
 }
 
 /// The ids of the transformers with these codes that the network model has, by code.
@@ -188,13 +217,10 @@ pub async fn register_devices_of_many(
     for (i, r) in registrations.iter().enumerate() {
         last.insert((r.device.head_end, r.device.nic_id), i);
     }
-    let mut keep: Vec<usize> = last.into_values().collect();
+    let mut keep: Vec<usize> = last.values().copied().collect();
     keep.sort_unstable();
-    let before_sql = format!(
-        "SELECT DISTINCT transformer_id FROM grid_devices WHERE (head_end, nic_id) IN ({})",
-        tx.dialect().in_pairs(1)
-    );
     let mut touched: BTreeSet<i64> = registrations.iter().map(|r| r.transformer_id).collect();
+    let mut moved = Vec::new();
     for chunk in keep.chunks(CHUNK) {
         let keys: Vec<[&str; 2]> = chunk
             .iter()
@@ -205,12 +231,15 @@ pub async fn register_devices_of_many(
                 ]
             })
             .collect();
-        let keys = list(&keys)?;
-        let before: Vec<Option<i64>> = with_tx!(tx, |c| sqlx::query_scalar(&before_sql)
-            .bind(&keys)
-            .fetch_all(c)
-            .await?);
-        touched.extend(before.into_iter().flatten());
+        for b in registered_before(tx, &keys).await? {
+            touched.extend(b.transformer_id);
+            let now_ref = last
+                .get(&(b.head_end.as_str(), b.nic_id.as_str()))
+                .map(|&i| registrations[i].device.aggregator_ref);
+            if now_ref != Some(b.aggregator_ref.as_deref()) {
+                moved.push(b.id);
+            }
+        }
     }
     let rows: Vec<Vec<Arg>> = keep
         .iter()
@@ -253,6 +282,8 @@ pub async fn register_devices_of_many(
             status = 'registered', updated_at = excluded.updated_at, aggregator_ref = excluded.aggregator_ref",
     )
     .await?;
+    // Devices now with another aggregator: their published OpenADR events change hands.
+    crate::db::openadr::refresh_devices(tx, &moved).await?;
     Ok(touched)
 }
 

@@ -544,6 +544,8 @@ pub async fn apply_opt_out(
         return Ok(None);
     };
     store::release_reservation(tx, &r).await?;
+    // The stage's OpenADR event expects less, or is gone with its aggregator's last device.
+    crate::db::openadr::refresh_stages(tx, &[r.stage_id]).await?;
     let (kw, stage) = (r.expected_kw, r.external_id);
     append(
         tx,

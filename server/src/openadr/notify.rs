@@ -105,6 +105,10 @@ pub async fn event_status_changed(
         (true, false) => Operation::Delete,
         (false, false) => return Ok(0),
     };
+    // First published: its OpenADR events are computed now and kept from here on.
+    if op == Operation::Create {
+        store::refresh_event(tx, event_id).await?;
+    }
     let (rows, devices) = store::event_publication(tx, event_id, op == Operation::Delete).await?;
     let mut queued = 0;
     for row in &rows {
