@@ -152,54 +152,25 @@ pub fn now_micros() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
-/// Appends one entry inside the caller's transaction, so the change and its audit record
-/// commit together.
-pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainError> {
-    let (lane, prev) = take_lane(tx).await?;
-    let at = now_micros();
-    let before = entry.before.as_ref().map(|v| v.to_string());
-    let after = entry.after.as_ref().map(|v| v.to_string());
-    let client = entry.client_address.clone().or_else(current_client_address);
-    let hash = row_hash(&HashedRow {
-        prev_hash: &prev,
-        occurred_at: &at,
-        actor: &entry.actor,
-        action: &entry.action,
-        entity_type: &entry.entity_type,
-        entity_id: &entry.entity_id,
-        before: before.as_deref(),
-        after: after.as_deref(),
-        client_address: client.as_deref(),
-    });
-    let id: i64 = with_tx!(tx, |c| {
-        sqlx::query_scalar(
-        "INSERT INTO audit_log (occurred_at, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash, client_address, lane)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"
-    )
-    .bind(at)
-    .bind(&entry.actor)
-    .bind(&entry.action)
-    .bind(&entry.entity_type)
-    .bind(&entry.entity_id)
-    .bind(&before)
-    .bind(&after)
-    .bind(&prev)
-    .bind(&hash)
-    .bind(&client)
-    .bind(lane)
-    .fetch_one(c)
-    .await?
-    });
-    Ok(id)
-}
+/// The columns of an audit row as [`chained`] gives them.
+const CHAIN_COLUMNS: [&str; 11] = [
+    "occurred_at",
+    "actor",
+    "action",
+    "entity_type",
+    "entity_id",
+    "before_json",
+    "after_json",
+    "prev_hash",
+    "hash",
+    "client_address",
+    "lane",
+];
 
-/// Appends many entries at once (bulk imports): the chain is computed here and written in
-/// multi-row statements, in the caller's transaction.
-pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), DomainError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let (lane, mut prev) = take_lane(tx).await?;
+/// The rows of `entries` in `lane`, each linked to the one before it, the first to `prev`
+/// (the lane's head), all at one time: one chain computation for [`append`] and
+/// [`append_many`].
+fn chained(entries: &[&NewAuditEntry], lane: i32, mut prev: String) -> Vec<Vec<Arg>> {
     let at = now_micros();
     let request_client = current_client_address();
     let mut rows = Vec::with_capacity(entries.len());
@@ -226,32 +197,49 @@ pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), D
             Arg::Text(e.entity_id.clone()),
             Arg::OptText(before),
             Arg::OptText(after),
-            Arg::Text(prev.clone()),
+            Arg::Text(std::mem::take(&mut prev)),
             Arg::Text(hash.clone()),
             Arg::OptText(client),
             Arg::Int(lane.into()),
         ]);
         prev = hash;
     }
-    insert_rows(
-        tx,
-        "audit_log",
-        &[
-            "occurred_at",
-            "actor",
-            "action",
-            "entity_type",
-            "entity_id",
-            "before_json",
-            "after_json",
-            "prev_hash",
-            "hash",
-            "client_address",
-            "lane",
-        ],
-        &rows,
+    rows
+}
+
+/// Appends one entry inside the caller's transaction, so the change and its audit record
+/// commit together; answers its id.
+pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainError> {
+    let (lane, prev) = take_lane(tx).await?;
+    static APPEND: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let placeholders: Vec<String> =
+            (1..=CHAIN_COLUMNS.len()).map(|i| format!("${i}")).collect();
+        format!(
+            "INSERT INTO audit_log ({}) VALUES ({}) RETURNING id",
+            CHAIN_COLUMNS.join(", "),
+            placeholders.join(", ")
+        )
+    });
+    let row = chained(&[&entry], lane, prev);
+    let id: i64 = with_tx!(tx, |c| crate::bind_args!(
+        sqlx::query_scalar(APPEND.as_str()),
+        &row[0]
     )
-    .await
+    .fetch_one(c)
+    .await?);
+    Ok(id)
+}
+
+/// Appends many entries at once (bulk imports): the chain is computed here and written in
+/// multi-row statements, in the caller's transaction.
+pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), DomainError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let (lane, prev) = take_lane(tx).await?;
+    let entries: Vec<&NewAuditEntry> = entries.iter().collect();
+    let rows = chained(&entries, lane, prev);
+    insert_rows(tx, "audit_log", &CHAIN_COLUMNS, &rows).await
 }
 
 /// Filters for reading the log; newest first, keyset by id.

@@ -474,34 +474,62 @@ pub async fn events(
     }))
 }
 
+/// One published event read by its key with its reserved devices, in one query: what
+/// `GET events/{id}` shows and what a report is checked against. `ven` limits it to the
+/// events targeted at that VEN. `None` when no such event is published (to it).
+pub async fn event_with_devices(
+    db: &Db,
+    ven: Option<&str>,
+    key: (i64, i64, &str),
+) -> Result<Option<(EventRow, Vec<EventDeviceRow>)>, DomainError> {
+    #[derive(sqlx::FromRow)]
+    struct Joined {
+        #[sqlx(flatten)]
+        event: EventRow,
+        #[sqlx(flatten)]
+        device: EventDeviceRow,
+    }
+    let (stage, aggregator, program) = key;
+    let rows: Vec<Joined> = with_db!(db, |p| {
+        let sql = format!(
+            "SELECT k.stage_id, a.id AS aggregator_id, k.aggregator_ref, k.program_code,
+                    e.code AS event_code, e.name AS event_name, e.priority, e.control_level,
+                    s.starts_at, s.ends_at, e.created_at, e.updated_at, k.expected_kw,
+                    g.id AS grid_device_id, g.head_end, g.nic_id
+             FROM openadr_events k
+             JOIN grid_aggregators a ON a.external_ref = k.aggregator_ref
+             JOIN event_stages s ON s.id = k.stage_id
+             JOIN events e ON e.id = k.event_id
+             JOIN event_stage_devices d ON d.stage_id = k.stage_id AND d.program_code = k.program_code
+             JOIN grid_devices g ON g.id = d.grid_device_id AND g.aggregator_ref = k.aggregator_ref
+             WHERE k.stage_id = $1 AND a.id = $2 AND k.program_code = $3
+               AND ($4 IS NULL OR k.aggregator_ref = $4)
+               AND d.status = 'reserved' AND e.status NOT IN {UNPUBLISHED_STATES}
+             ORDER BY g.id"
+        );
+        sqlx::query_as::<_, Joined>(&sql)
+            .bind(stage)
+            .bind(aggregator)
+            .bind(program)
+            .bind(ven)
+            .fetch_all(p)
+            .await?
+    });
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
+        return Ok(None);
+    };
+    let mut devices = vec![first.device];
+    devices.extend(rows.map(|r| r.device));
+    Ok(Some((first.event, devices)))
+}
+
 /// A device in a published event: its grid id and OpenADR resource name parts.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventDeviceRow {
     pub grid_device_id: i64,
     pub head_end: String,
     pub nic_id: String,
-}
-
-pub async fn event_devices(
-    db: &Db,
-    stage_id: i64,
-    aggregator_ref: &str,
-    program_code: &str,
-) -> Result<Vec<EventDeviceRow>, DomainError> {
-    Ok(with_db!(db, |p| {
-        sqlx::query_as::<_, EventDeviceRow>(
-            "SELECT g.id AS grid_device_id, g.head_end, g.nic_id FROM event_stage_devices d
-             JOIN grid_devices g ON g.id = d.grid_device_id
-             WHERE d.stage_id = $1 AND g.aggregator_ref = $2 AND d.program_code = $3
-               AND d.status = 'reserved'
-             ORDER BY g.id",
-        )
-        .bind(stage_id)
-        .bind(aggregator_ref)
-        .bind(program_code)
-        .fetch_all(p)
-        .await?
-    }))
 }
 
 /// A device of one of a page's published events, with the event's key.

@@ -195,19 +195,6 @@ pub fn event_json(row: &EventRow, resources: &[String]) -> Value {
     })
 }
 
-async fn resources_of(state: &AppState, row: &EventRow) -> Result<Vec<String>, Problem> {
-    Ok(store::event_devices(
-        &state.db,
-        row.stage_id,
-        &row.aggregator_ref,
-        &row.program_code,
-    )
-    .await?
-    .iter()
-    .map(|d| resource_name(&d.head_end, &d.nic_id))
-    .collect())
-}
-
 pub async fn list_events(
     State(state): State<AppState>,
     caller: Caller,
@@ -242,13 +229,13 @@ pub fn resources_in(row: &EventRow, devices: &[store::PageDeviceRow]) -> Vec<Str
         .collect()
 }
 
-/// The published event `id` as `caller` may see it (404 when it is not published or is
-/// targeted at another VEN).
+/// The published event `id` as `caller` may see it, with its reserved devices, in one read
+/// (404 when it is not published or is targeted at another VEN).
 pub async fn visible_event(
     state: &AppState,
     caller: &Caller,
     id: &str,
-) -> Result<EventRow, Problem> {
+) -> Result<(EventRow, Vec<store::EventDeviceRow>), Problem> {
     let not_found = || Problem::not_found(format!("event {id} not found"));
     if !is_identifier(id) {
         return Err(Problem::bad_request(
@@ -256,14 +243,8 @@ pub async fn visible_event(
         ));
     }
     let key = parse_event_id(id).ok_or_else(not_found)?;
-    let filter = EventFilter {
-        ven: caller.ven.as_deref(),
-        program: None,
-        key: Some(key),
-    };
-    store::events(&state.db, &filter, 0, 1)
+    store::event_with_devices(&state.db, caller.ven.as_deref(), key)
         .await?
-        .pop()
         .ok_or_else(not_found)
 }
 
@@ -273,8 +254,11 @@ pub async fn get_event(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     caller.require(&[Scope::ReadAll, Scope::ReadTargets], "reading events")?;
-    let row = visible_event(&state, &caller, &id).await?;
-    let resources = resources_of(&state, &row).await?;
+    let (row, devices) = visible_event(&state, &caller, &id).await?;
+    let resources: Vec<String> = devices
+        .iter()
+        .map(|d| resource_name(&d.head_end, &d.nic_id))
+        .collect();
     Ok(Json(event_json(&row, &resources)))
 }
 

@@ -263,7 +263,7 @@ pub async fn create_report(
     if req.resources.is_empty() {
         return Err(bad("resources".into(), "give at least one resource"));
     }
-    let event = match parse_event_id(&req.event_id) {
+    let (event, devices) = match parse_event_id(&req.event_id) {
         Some(_) => visible_event(&state, &caller, &req.event_id)
             .await
             .map_err(|p| match p.status {
@@ -291,13 +291,6 @@ pub async fn create_report(
             ));
         }
     }
-    let devices = store::event_devices(
-        &state.db,
-        event.stage_id,
-        &event.aggregator_ref,
-        &event.program_code,
-    )
-    .await?;
     let mut outcomes = Vec::with_capacity(req.resources.len());
     for (i, r) in req.resources.iter().enumerate() {
         let device = devices
