@@ -987,9 +987,10 @@ async fn a_vens_event_pages_hold_exactly_its_published_stages_and_their_sums(t: 
     })
     .unwrap();
     let mut tx = t.db.begin().await.unwrap();
-    let released = gridflex::grid::event::apply_opt_out(&mut tx, &code, &head_end, &nic)
-        .await
-        .unwrap();
+    let released =
+        gridflex::grid::event::apply_opt_out(&mut tx, &code, &head_end, &nic, chrono::Utc::now())
+            .await
+            .unwrap();
     tx.commit().await.unwrap();
     assert!(released.is_some(), "{}: the device was reserved", t.name);
     pages_match_the_reserved_devices(&t, "after an opt-out").await;

@@ -353,6 +353,70 @@ async fn a_webhook_that_is_down_then_up_gets_every_notification_once(t: TestDb) 
         assert_eq!(created, expected, "{}: one POST per OpenADR event", t.name);
     }
 
+    // A customer of volt's opts out (flow 7's grid side) of an OpenADR event that keeps other
+    // devices: that event is updated (a PUT), without the device among its targets.
+    let (stage, program, head_end, nic): (i64, String, String, String) =
+        gridflex::with_db!(&t.db, |p| {
+            sqlx::query_as(
+                "SELECT d.stage_id, d.program_code, g.head_end, g.nic_id
+                 FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
+                 WHERE d.event_id = $1 AND d.status = 'reserved' AND g.aggregator_ref = 'AGG-VOLTSHIFT'
+                   AND (SELECT COUNT(*) FROM event_stage_devices o JOIN grid_devices og ON og.id = o.grid_device_id
+                        WHERE o.stage_id = d.stage_id AND o.program_code = d.program_code
+                          AND o.status = 'reserved' AND og.aggregator_ref = 'AGG-VOLTSHIFT') >= 2
+                 ORDER BY d.id LIMIT 1",
+            )
+            .bind(id)
+            .fetch_one(p)
+            .await
+        })
+        .unwrap();
+    let volt_row: i64 = t
+        .scalar(
+            "SELECT id FROM grid_aggregators WHERE external_ref = 'AGG-VOLTSHIFT'",
+            &[],
+        )
+        .await;
+    let changed = gridflex::db::openadr::event_key(stage, volt_row, &program);
+    assert!(published.contains(&changed), "{}: {changed}", t.name);
+    let mut tx = t.db.begin().await.unwrap();
+    let removed =
+        gridflex::grid::event::apply_opt_out(&mut tx, &code, &head_end, &nic, clock.now())
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert!(removed.is_some(), "{}", t.name);
+    drain(&worker).await;
+    let opted = gridflex::openadr::objects::resource_name(&head_end, &nic);
+    {
+        let got = got.lock().unwrap();
+        assert_eq!(
+            got.len() as i64,
+            queued + 1,
+            "{}: one notification more",
+            t.name
+        );
+        let (_, last) = got.last().unwrap();
+        assert_eq!(
+            (last["operation"].as_str(), last["object"]["id"].as_str()),
+            (Some("PUT"), Some(changed.as_str())),
+            "{}: {last}",
+            t.name
+        );
+        let targets: Vec<&str> = last["object"]["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|x| x.as_str())
+            .collect();
+        assert!(
+            targets.contains(&"AGG-VOLTSHIFT") && !targets.contains(&opted.as_str()),
+            "{}: {targets:?} without {opted}",
+            t.name
+        );
+    }
+    let queued = queued + 1;
+
     // Cancelling withdraws them: a DELETE each, and still nothing twice.
     let op = gridflex::auth::create_token(&t.db, "test", "op2", "operator")
         .await

@@ -375,6 +375,11 @@ pub struct ReservationRow {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub external_id: String,
+    /// What the reservation is published under over OpenADR (when the device has an
+    /// aggregator and the event is published): its program, aggregator and event status.
+    pub program_code: String,
+    pub aggregator_ref: Option<String>,
+    pub event_status: String,
 }
 
 /// The open reservation of a device (by head-end and NIC id) in the event `event_code`.
@@ -386,7 +391,8 @@ pub async fn open_reservation(
 ) -> Result<Option<ReservationRow>, DomainError> {
     Ok(with_tx!(tx, |c| {
         sqlx::query_as(
-        "SELECT d.id, d.event_id, d.stage_id, d.expected_kw, s.starts_at, s.ends_at, s.external_id
+        "SELECT d.id, d.event_id, d.stage_id, d.expected_kw, s.starts_at, s.ends_at, s.external_id,
+                d.program_code, g.aggregator_ref, e.status AS event_status
          FROM event_stage_devices d JOIN events e ON e.id = d.event_id JOIN event_stages s ON s.id = d.stage_id
          JOIN grid_devices g ON g.id = d.grid_device_id
          WHERE e.code = $1 AND g.head_end = $2 AND g.nic_id = $3 AND d.status = 'reserved' AND d.outcome IS NULL"

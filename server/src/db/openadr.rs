@@ -474,6 +474,42 @@ pub async fn events(
     }))
 }
 
+/// A published event's row joined with one of its reserved devices.
+#[derive(sqlx::FromRow)]
+struct EventDeviceJoined {
+    #[sqlx(flatten)]
+    event: EventRow,
+    #[sqlx(flatten)]
+    device: EventDeviceRow,
+}
+
+/// One published OpenADR event (the first three placeholders and `key` choose it) with its
+/// reserved devices, one row per device.
+fn event_with_devices_sql(key: &str) -> String {
+    format!(
+        "SELECT k.stage_id, a.id AS aggregator_id, k.aggregator_ref, k.program_code,
+                e.code AS event_code, e.name AS event_name, e.priority, e.control_level,
+                s.starts_at, s.ends_at, e.created_at, e.updated_at, k.expected_kw,
+                g.id AS grid_device_id, g.head_end, g.nic_id
+         FROM openadr_events k
+         JOIN grid_aggregators a ON a.external_ref = k.aggregator_ref
+         JOIN event_stages s ON s.id = k.stage_id
+         JOIN events e ON e.id = k.event_id
+         JOIN event_stage_devices d ON d.stage_id = k.stage_id AND d.program_code = k.program_code
+         JOIN grid_devices g ON g.id = d.grid_device_id AND g.aggregator_ref = k.aggregator_ref
+         WHERE {key} AND d.status = 'reserved' AND e.status NOT IN {UNPUBLISHED_STATES}
+         ORDER BY g.id"
+    )
+}
+
+fn event_and_devices(rows: Vec<EventDeviceJoined>) -> Option<(EventRow, Vec<EventDeviceRow>)> {
+    let mut rows = rows.into_iter();
+    let first = rows.next()?;
+    let mut devices = vec![first.device];
+    devices.extend(rows.map(|r| r.device));
+    Some((first.event, devices))
+}
+
 /// One published event read by its key with its reserved devices, in one query: what
 /// `GET events/{id}` shows and what a report is checked against. `ven` limits it to the
 /// events targeted at that VEN. `None` when no such event is published (to it).
@@ -482,32 +518,12 @@ pub async fn event_with_devices(
     ven: Option<&str>,
     key: (i64, i64, &str),
 ) -> Result<Option<(EventRow, Vec<EventDeviceRow>)>, DomainError> {
-    #[derive(sqlx::FromRow)]
-    struct Joined {
-        #[sqlx(flatten)]
-        event: EventRow,
-        #[sqlx(flatten)]
-        device: EventDeviceRow,
-    }
     let (stage, aggregator, program) = key;
-    let rows: Vec<Joined> = with_db!(db, |p| {
-        let sql = format!(
-            "SELECT k.stage_id, a.id AS aggregator_id, k.aggregator_ref, k.program_code,
-                    e.code AS event_code, e.name AS event_name, e.priority, e.control_level,
-                    s.starts_at, s.ends_at, e.created_at, e.updated_at, k.expected_kw,
-                    g.id AS grid_device_id, g.head_end, g.nic_id
-             FROM openadr_events k
-             JOIN grid_aggregators a ON a.external_ref = k.aggregator_ref
-             JOIN event_stages s ON s.id = k.stage_id
-             JOIN events e ON e.id = k.event_id
-             JOIN event_stage_devices d ON d.stage_id = k.stage_id AND d.program_code = k.program_code
-             JOIN grid_devices g ON g.id = d.grid_device_id AND g.aggregator_ref = k.aggregator_ref
-             WHERE k.stage_id = $1 AND a.id = $2 AND k.program_code = $3
-               AND ($4 IS NULL OR k.aggregator_ref = $4)
-               AND d.status = 'reserved' AND e.status NOT IN {UNPUBLISHED_STATES}
-             ORDER BY g.id"
-        );
-        sqlx::query_as::<_, Joined>(&sql)
+    let sql = event_with_devices_sql(
+        "k.stage_id = $1 AND a.id = $2 AND k.program_code = $3 AND ($4 IS NULL OR k.aggregator_ref = $4)",
+    );
+    let rows = with_db!(db, |p| {
+        sqlx::query_as::<_, EventDeviceJoined>(&sql)
             .bind(stage)
             .bind(aggregator)
             .bind(program)
@@ -515,13 +531,29 @@ pub async fn event_with_devices(
             .fetch_all(p)
             .await?
     });
-    let mut rows = rows.into_iter();
-    let Some(first) = rows.next() else {
-        return Ok(None);
-    };
-    let mut devices = vec![first.device];
-    devices.extend(rows.map(|r| r.device));
-    Ok(Some((first.event, devices)))
+    Ok(event_and_devices(rows))
+}
+
+/// The published OpenADR event of stage `stage_id` for aggregator `aggregator_ref` and
+/// program `program`, with its reserved devices, read in `tx` (before and after a change to
+/// it, for its subscribers).
+pub async fn published_in(
+    tx: &mut Tx,
+    stage_id: i64,
+    aggregator_ref: &str,
+    program: &str,
+) -> Result<Option<(EventRow, Vec<EventDeviceRow>)>, DomainError> {
+    let sql =
+        event_with_devices_sql("k.stage_id = $1 AND k.aggregator_ref = $2 AND k.program_code = $3");
+    let rows = with_tx!(tx, |c| {
+        sqlx::query_as::<_, EventDeviceJoined>(&sql)
+            .bind(stage_id)
+            .bind(aggregator_ref)
+            .bind(program)
+            .fetch_all(c)
+            .await?
+    });
+    Ok(event_and_devices(rows))
 }
 
 /// A device in a published event: its grid id and OpenADR resource name parts.

@@ -533,19 +533,34 @@ pub(crate) async fn cancel_in_tx(
 /// A customer opted out of `event_code` on the program side (flow 7): the device's
 /// reservation is released and the event's expected reduction re-evaluated — the stage's
 /// expected kW and the planned load of the stage's intervals — with an audit row, in the
-/// caller's transaction. Returns the kW taken out, if the device was reserved.
+/// caller's transaction. When the device's aggregator has the event over OpenADR, that
+/// OpenADR event is updated (or deleted, with its last device) and its subscribers hear of
+/// it. Returns the kW taken out, if the device was reserved.
 pub async fn apply_opt_out(
     tx: &mut Tx,
     event_code: &str,
     head_end: &str,
     nic_id: &str,
+    now: DateTime<Utc>,
 ) -> Result<Option<f64>, DomainError> {
     let Some(r) = store::open_reservation(tx, event_code, head_end, nic_id).await? else {
         return Ok(None);
     };
+    let openadr = r
+        .aggregator_ref
+        .as_deref()
+        .filter(|_| crate::openadr::notify::published(&r.event_status));
+    let before = match openadr {
+        Some(ven) => crate::db::openadr::published_in(tx, r.stage_id, ven, &r.program_code).await?,
+        None => None,
+    };
     store::release_reservation(tx, &r).await?;
     // The stage's OpenADR event expects less, or is gone with its aggregator's last device.
     crate::db::openadr::refresh_stages(tx, &[r.stage_id]).await?;
+    if let Some(ven) = openadr {
+        let after = crate::db::openadr::published_in(tx, r.stage_id, ven, &r.program_code).await?;
+        crate::openadr::notify::published_event_changed(tx, before, after, now).await?;
+    }
     let (kw, stage) = (r.expected_kw, r.external_id);
     append(
         tx,

@@ -316,6 +316,7 @@ pub(crate) async fn customer_opt_out(
         &o.event_external_identifier,
         &o.head_end_system,
         &o.nic_id,
+        now,
     )
     .await?;
     Ok(

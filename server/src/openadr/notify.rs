@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::objects::{event_json, program_json, resources_in};
+use super::objects::{event_json, program_json, resource_name, resources_in};
 use super::subscription::{check_callback, ObjectOperation, Operation};
 use crate::db::openadr::{self as store, PUBLISHED_STATES};
 use crate::db::openadr_subscription as subscriptions;
@@ -85,8 +85,41 @@ pub async fn notify(
     Ok(queued)
 }
 
-fn published(status: &str) -> bool {
+/// Whether an event in `status` is published over OpenADR.
+pub fn published(status: &str) -> bool {
     PUBLISHED_STATES.contains(&format!("'{status}'"))
+}
+
+/// One published OpenADR event changed in `tx` while its GridFlex event stayed published (a
+/// device of it opted out): it is updated, or deleted when none of its devices is left; its
+/// subscribers hear of it. `before` and `after` are the event with its devices, read around
+/// the change.
+pub async fn published_event_changed(
+    tx: &mut Tx,
+    before: Option<(store::EventRow, Vec<store::EventDeviceRow>)>,
+    after: Option<(store::EventRow, Vec<store::EventDeviceRow>)>,
+    now: DateTime<Utc>,
+) -> Result<usize, DomainError> {
+    let (op, (row, devices)) = match (after, before) {
+        (Some(now_is), _) => (Operation::Update, now_is),
+        (None, Some(was)) => (Operation::Delete, was),
+        (None, None) => return Ok(0),
+    };
+    let resources: Vec<String> = devices
+        .iter()
+        .map(|d| resource_name(&d.head_end, &d.nic_id))
+        .collect();
+    let object = event_json(&row, &resources);
+    notify(
+        tx,
+        "EVENT",
+        Some(&row.program_code),
+        Some(&row.aggregator_ref),
+        op,
+        &object,
+        now,
+    )
+    .await
 }
 
 /// A GridFlex event moved from status `from` to `to` (in `tx`): its OpenADR events are
