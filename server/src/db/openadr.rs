@@ -296,55 +296,56 @@ fn published_source(which: &str) -> String {
     )
 }
 
-const PUBLISHED_COLUMNS: &str =
-    "INSERT INTO openadr_events (stage_id, aggregator_ref, program_code, event_id, expected_kw) ";
+/// Replaces the kept OpenADR events that `kept` selects (SQL over `openadr_events`) with
+/// those `source` selects (SQL over `event_stage_devices d`), both with the argument `arg`.
+async fn recompute(
+    tx: &mut Tx,
+    kept: &str,
+    source: &str,
+    arg: Option<&Arg>,
+) -> Result<(), DomainError> {
+    let args: Vec<&Arg> = arg.into_iter().collect();
+    let delete = format!("DELETE FROM openadr_events WHERE {kept}");
+    with_tx!(tx, |c| bind_args!(
+        sqlx::query(&delete),
+        args.iter().copied()
+    )
+    .execute(&mut *c)
+    .await?
+    .rows_affected());
+    let insert = format!(
+        "INSERT INTO openadr_events (stage_id, aggregator_ref, program_code, event_id, expected_kw) {}",
+        published_source(source)
+    );
+    with_tx!(tx, |c| bind_args!(
+        sqlx::query(&insert),
+        args.iter().copied()
+    )
+    .execute(&mut *c)
+    .await?
+    .rows_affected());
+    Ok(())
+}
 
 /// Computes the OpenADR events of event `event_id` afresh (migration 0029): when the event is
 /// first published, in the transaction that publishes it.
 pub async fn refresh_event(tx: &mut Tx, event_id: i64) -> Result<(), DomainError> {
-    with_tx!(tx, |c| sqlx::query(
-        "DELETE FROM openadr_events WHERE event_id = $1"
+    recompute(
+        tx,
+        "event_id = $1",
+        "d.event_id = $1",
+        Some(&Arg::Int(event_id)),
     )
-    .bind(event_id)
-    .execute(&mut *c)
-    .await?
-    .rows_affected());
-    let sql = format!("{PUBLISHED_COLUMNS}{}", published_source("d.event_id = $1"));
-    with_tx!(tx, |c| sqlx::query(&sql)
-        .bind(event_id)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-    Ok(())
+    .await
 }
 
 /// Computes the OpenADR events of these stages afresh: a device of theirs was released or
 /// moved to another aggregator.
 pub async fn refresh_stages(tx: &mut Tx, stage_ids: &[i64]) -> Result<(), DomainError> {
-    if stage_ids.is_empty() {
-        return Ok(());
-    }
-    let d = tx.dialect();
-    let delete = format!(
-        "DELETE FROM openadr_events WHERE stage_id IN ({})",
-        d.in_list(1, Elem::Int)
-    );
-    let insert = format!(
-        "{PUBLISHED_COLUMNS}{}",
-        published_source(&format!("d.stage_id IN ({})", d.in_list(1, Elem::Int)))
-    );
+    let stages = format!("stage_id IN ({})", tx.dialect().in_list(1, Elem::Int));
     for chunk in stage_ids.chunks(500) {
-        let chunk = list(chunk)?;
-        with_tx!(tx, |c| sqlx::query(&delete)
-            .bind(&chunk)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
-        with_tx!(tx, |c| sqlx::query(&insert)
-            .bind(&chunk)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
+        let chunk = Arg::Text(list(chunk)?);
+        recompute(tx, &stages, &format!("d.{stages}"), Some(&chunk)).await?;
     }
     Ok(())
 }
@@ -378,16 +379,7 @@ pub async fn refresh_devices(tx: &mut Tx, grid_device_ids: &[i64]) -> Result<(),
 /// Computes every OpenADR event afresh: after a loader wrote stages and devices straight into
 /// the tables (the demo's past events, a benchmark's seed).
 pub async fn rebuild_published(tx: &mut Tx) -> Result<(), DomainError> {
-    with_tx!(tx, |c| sqlx::query("DELETE FROM openadr_events")
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-    let sql = format!("{PUBLISHED_COLUMNS}{}", published_source("1 = 1"));
-    with_tx!(tx, |c| sqlx::query(&sql)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-    Ok(())
+    recompute(tx, "1 = 1", "1 = 1", None).await
 }
 
 /// Where `openadr_events` differs from what the reserved devices say now (a row missing,

@@ -12,8 +12,8 @@ use crate::db::audit::{append, NewAuditEntry};
 use crate::db::program::{self as store, ProgramRuleRow};
 use crate::db::{Db, Tx};
 use crate::error::DomainError;
-use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
-use crate::integration::wire::{Outbound, ProgramRule, ProgramRuleSync, RuleAction, RuleCycle};
+use crate::integration::wire::{ProgramRule, ProgramRuleSync, RuleAction, RuleCycle};
+use crate::programs::rule::queue_rule_sync;
 
 /// The statuses a program may take, as stored.
 pub const STATUSES: [&str; 4] = ["draft", "active", "suspended", "closed"];
@@ -96,16 +96,7 @@ async fn sync_rules(
             program_code: code.to_string(),
             rule: wire_rule(r)?,
         };
-        let msg = NewMessage {
-            message_id: new_message_id(),
-            flow: ProgramRuleSync::FLOW.as_str().into(),
-            correlation_id: Some(format!("program-{program_id}")),
-            sender: "programs".into(),
-            recipient: "grid".into(),
-            payload: sync.to_payload(),
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-        };
-        enqueue(tx, &msg, now).await?;
+        queue_rule_sync(tx, program_id, &sync, now).await?;
     }
     Ok(rules.len())
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::db::audit::{append, NewAuditEntry};
 use crate::db::program::{self as store, NewProgramRule};
-use crate::db::Db;
+use crate::db::{Db, Tx};
 use crate::error::DomainError;
 use crate::integration::message::{enqueue, new_message_id, NewMessage, DEFAULT_MAX_ATTEMPTS};
 use crate::integration::wire::{Outbound, ProgramRule, ProgramRuleSync, RuleAction, RuleCycle};
@@ -142,19 +142,31 @@ pub async fn save_rule(
             program_code: code,
             rule: rule.clone(),
         };
-        let msg = NewMessage {
-            message_id: new_message_id(),
-            flow: ProgramRuleSync::FLOW.as_str().into(),
-            correlation_id: Some(format!("program-{program_id}")),
-            sender: "programs".into(),
-            recipient: "grid".into(),
-            payload: sync.to_payload(),
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-        };
-        enqueue(&mut tx, &msg, now).await?;
+        queue_rule_sync(&mut tx, program_id, &sync, now).await?;
     }
     tx.commit().await?;
     Ok(replaced)
+}
+
+/// Queues flow 9 for a rule of program `program_id` in `tx`, in the program's order (one
+/// correlation id per program).
+pub(crate) async fn queue_rule_sync(
+    tx: &mut Tx,
+    program_id: i64,
+    sync: &ProgramRuleSync,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let msg = NewMessage {
+        message_id: new_message_id(),
+        flow: ProgramRuleSync::FLOW.as_str().into(),
+        correlation_id: Some(format!("program-{program_id}")),
+        sender: "programs".into(),
+        recipient: "grid".into(),
+        payload: sync.to_payload(),
+        max_attempts: DEFAULT_MAX_ATTEMPTS,
+    };
+    enqueue(tx, &msg, now).await?;
+    Ok(())
 }
 
 #[cfg(test)]
