@@ -1026,7 +1026,7 @@ async fn a_vens_event_pages_hold_exactly_its_published_stages_and_their_sums(t: 
         )
         .await;
     let mut tx = t.db.begin().await.unwrap();
-    gridflex::db::registry::register_devices(
+    let moved = gridflex::db::registry::register_devices(
         &mut tx,
         enrollment,
         &program,
@@ -1042,11 +1042,15 @@ async fn a_vens_event_pages_hold_exactly_its_published_stages_and_their_sums(t: 
     )
     .await
     .unwrap();
+    assert_eq!(moved.len(), 1, "{}: one device changed aggregator", t.name);
+    gridflex::openadr::notify::devices_moved(&mut tx, &moved, chrono::Utc::now())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     pages_match_the_reserved_devices(&t, "after a device moved to another aggregator").await;
     // And back, through the batch path of flow 2.
     let mut tx = t.db.begin().await.unwrap();
-    gridflex::db::registry::register_devices_of_many(
+    let (_, moved) = gridflex::db::registry::register_devices_of_many(
         &mut tx,
         &[gridflex::db::registry::Registration {
             enrollment_id: enrollment,
@@ -1064,6 +1068,10 @@ async fn a_vens_event_pages_hold_exactly_its_published_stages_and_their_sums(t: 
     )
     .await
     .unwrap();
+    assert_eq!(moved.len(), 1, "{}: and back", t.name);
+    gridflex::openadr::notify::devices_moved(&mut tx, &moved, chrono::Utc::now())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     pages_match_the_reserved_devices(&t, "after it moved back").await;
     assert!(

@@ -350,14 +350,13 @@ pub async fn refresh_stages(tx: &mut Tx, stage_ids: &[i64]) -> Result<(), Domain
     Ok(())
 }
 
-/// Computes the OpenADR events of every stage these grid devices are in afresh: the devices
-/// moved to another aggregator. (No index leads from a device to its stages — the stage store
-/// is kept lean for planning — so this reads every reserved device once; devices change
-/// aggregator rarely.)
-pub async fn refresh_devices(tx: &mut Tx, grid_device_ids: &[i64]) -> Result<(), DomainError> {
-    if grid_device_ids.is_empty() {
-        return Ok(());
-    }
+/// The stages these grid devices are reserved in (or were, and released). No index leads
+/// from a device to its stages — the stage store is kept lean for planning — so this reads
+/// every stage device once; it serves devices moving to another aggregator, which is rare.
+pub async fn stages_of_devices(
+    tx: &mut Tx,
+    grid_device_ids: &[i64],
+) -> Result<Vec<i64>, DomainError> {
     let sql = format!(
         "SELECT DISTINCT stage_id FROM event_stage_devices WHERE grid_device_id IN ({})",
         tx.dialect().in_list(1, Elem::Int)
@@ -373,7 +372,36 @@ pub async fn refresh_devices(tx: &mut Tx, grid_device_ids: &[i64]) -> Result<(),
     }
     stages.sort_unstable();
     stages.dedup();
-    refresh_stages(tx, &stages).await
+    Ok(stages)
+}
+
+/// The published OpenADR events of these stages as kept now, read in `tx`.
+pub async fn published_of_stages(
+    tx: &mut Tx,
+    stage_ids: &[i64],
+) -> Result<Vec<EventRow>, DomainError> {
+    let sql = format!(
+        "SELECT k.stage_id, a.id AS aggregator_id, k.aggregator_ref, k.program_code,
+                e.code AS event_code, e.name AS event_name, e.priority, e.control_level,
+                s.starts_at, s.ends_at, e.created_at, e.updated_at, k.expected_kw
+         FROM openadr_events k
+         JOIN grid_aggregators a ON a.external_ref = k.aggregator_ref
+         JOIN event_stages s ON s.id = k.stage_id
+         JOIN events e ON e.id = k.event_id
+         WHERE k.stage_id IN ({}) AND e.status NOT IN {UNPUBLISHED_STATES}
+         ORDER BY k.stage_id, a.id, k.program_code",
+        tx.dialect().in_list(1, Elem::Int)
+    );
+    let mut rows = Vec::new();
+    for chunk in stage_ids.chunks(500) {
+        let chunk = list(chunk)?;
+        let found: Vec<EventRow> = with_tx!(tx, |c| sqlx::query_as(&sql)
+            .bind(&chunk)
+            .fetch_all(&mut *c)
+            .await?);
+        rows.extend(found);
+    }
+    Ok(rows)
 }
 
 /// Computes every OpenADR event afresh: after a loader wrote stages and devices straight into

@@ -80,7 +80,8 @@ pub struct RegisteredDevice<'a> {
 }
 
 /// Registers (or re-registers) devices of one enrollment under a transformer, [`CHUNK`] per
-/// statement.
+/// statement. Answers the ids of the devices that were registered before under another
+/// aggregator (their OpenADR events change hands: `openadr::notify::devices_moved`).
 pub async fn register_devices(
     tx: &mut Tx,
     enrollment_id: i64,
@@ -88,7 +89,7 @@ pub async fn register_devices(
     transformer_id: i64,
     devices: &[RegisteredDevice<'_>],
     now: DateTime<Utc>,
-) -> Result<(), DomainError> {
+) -> Result<Vec<i64>, DomainError> {
     let mut touched = BTreeSet::from([transformer_id]);
     let mut moved = Vec::new();
     for chunk in devices.chunks(CHUNK) {
@@ -144,9 +145,8 @@ pub async fn register_devices(
             q.execute(c).await?.rows_affected()
         });
     }
-    // Devices now with another aggregator: their published OpenADR events change hands.
-    crate::db::openadr::refresh_devices(tx, &moved).await?;
-    recount(tx, touched).await
+    recount(tx, touched).await?;
+    Ok(moved)
 }
 
 /// A device as it was registered before a re-registration.
@@ -207,12 +207,13 @@ pub struct Registration<'a> {
 /// Registers (or re-registers) the devices of many enrollments in multi-row statements; a
 /// device listed twice ends as its last registration says. Answers the transformers touched
 /// (the devices' transformers before and after) and leaves recounting them to the caller,
-/// which counts once for everything it changed.
+/// which counts once for everything it changed, and the ids of the devices that were
+/// registered before under another aggregator.
 pub async fn register_devices_of_many(
     tx: &mut Tx,
     registrations: &[Registration<'_>],
     now: DateTime<Utc>,
-) -> Result<BTreeSet<i64>, DomainError> {
+) -> Result<(BTreeSet<i64>, Vec<i64>), DomainError> {
     let mut last: std::collections::HashMap<(&str, &str), usize> = Default::default();
     for (i, r) in registrations.iter().enumerate() {
         last.insert((r.device.head_end, r.device.nic_id), i);
@@ -282,9 +283,7 @@ pub async fn register_devices_of_many(
             status = 'registered', updated_at = excluded.updated_at, aggregator_ref = excluded.aggregator_ref",
     )
     .await?;
-    // Devices now with another aggregator: their published OpenADR events change hands.
-    crate::db::openadr::refresh_devices(tx, &moved).await?;
-    Ok(touched)
+    Ok((touched, moved))
 }
 
 /// Counts the network figures of the transformers a registry change touched afresh

@@ -76,7 +76,11 @@ pub(crate) async fn enrollment_sync(
                 aggregator_ref: d.aggregator_ref.as_deref(),
             })
             .collect();
-        store::register_devices(tx, sync.enrollment_id, &sync.program_code, t, &rows, now).await?;
+        let moved =
+            store::register_devices(tx, sync.enrollment_id, &sync.program_code, t, &rows, now)
+                .await?;
+        // Devices now with another aggregator: their published OpenADR events change hands.
+        crate::openadr::notify::devices_moved(tx, &moved, now).await?;
         for d in devices {
             acks.push(registration(d, Ok(())));
         }
@@ -142,8 +146,11 @@ pub(crate) async fn enrollment_sync_all(
     }
     let mut touched = std::collections::BTreeSet::new();
     touched.extend(crate::db::network::record_service_points(tx, &points, now).await?);
-    touched.extend(store::register_devices_of_many(tx, &registrations, now).await?);
+    let (registered, moved) = store::register_devices_of_many(tx, &registrations, now).await?;
+    touched.extend(registered);
     store::recount(tx, touched).await?;
+    // Devices now with another aggregator: their published OpenADR events change hands.
+    crate::openadr::notify::devices_moved(tx, &moved, now).await?;
     Ok(Some(acks))
 }
 

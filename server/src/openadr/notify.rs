@@ -90,6 +90,71 @@ pub fn published(status: &str) -> bool {
     PUBLISHED_STATES.contains(&format!("'{status}'"))
 }
 
+/// Grid devices were registered again under another aggregator (flow 2) in `tx`: the
+/// OpenADR events of every stage they are in are computed afresh, and each published one
+/// that changed hands is notified — created (an aggregator's first device in the stage),
+/// updated (its expected kW changed) or deleted (its last device left). Returns the
+/// notifications queued.
+pub async fn devices_moved(
+    tx: &mut Tx,
+    grid_device_ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<usize, DomainError> {
+    if grid_device_ids.is_empty() {
+        return Ok(0);
+    }
+    let stages = store::stages_of_devices(tx, grid_device_ids).await?;
+    let before = store::published_of_stages(tx, &stages).await?;
+    store::refresh_stages(tx, &stages).await?;
+    let after = store::published_of_stages(tx, &stages).await?;
+    let key = |r: &store::EventRow| (r.stage_id, r.aggregator_ref.clone(), r.program_code.clone());
+    let was: std::collections::HashMap<_, f64> =
+        before.iter().map(|r| (key(r), r.expected_kw)).collect();
+    let mut queued = 0;
+    for row in &after {
+        let op = match was.get(&key(row)) {
+            None => Operation::Create,
+            Some(kw) if (kw - row.expected_kw).abs() > 1e-9 => Operation::Update,
+            Some(_) => continue,
+        };
+        let devices = store::published_in(tx, row.stage_id, &row.aggregator_ref, &row.program_code)
+            .await?
+            .map(|(_, d)| d)
+            .unwrap_or_default();
+        let resources: Vec<String> = devices
+            .iter()
+            .map(|d| resource_name(&d.head_end, &d.nic_id))
+            .collect();
+        let object = event_json(row, &resources);
+        queued += notify(
+            tx,
+            "EVENT",
+            Some(&row.program_code),
+            Some(&row.aggregator_ref),
+            op,
+            &object,
+            now,
+        )
+        .await?;
+    }
+    let now_kept: std::collections::HashSet<_> = after.iter().map(key).collect();
+    for row in before.iter().filter(|r| !now_kept.contains(&key(r))) {
+        // Gone with the devices that moved away: shown as it was, without its resources.
+        let object = event_json(row, &[]);
+        queued += notify(
+            tx,
+            "EVENT",
+            Some(&row.program_code),
+            Some(&row.aggregator_ref),
+            Operation::Delete,
+            &object,
+            now,
+        )
+        .await?;
+    }
+    Ok(queued)
+}
+
 /// One published OpenADR event changed in `tx` while its GridFlex event stayed published (a
 /// device of it opted out): it is updated, or deleted when none of its devices is left; its
 /// subscribers hear of it. `before` and `after` are the event with its devices, read around
