@@ -284,6 +284,17 @@ pub struct EventFilter<'a> {
 /// event query excludes these (a short list of few events).
 pub const UNPUBLISHED_STATES: &str = "('New', 'Submitted', 'Denied', 'Canceled')";
 
+/// The columns of an [`EventRow`] read from the kept OpenADR events (`k`) with their
+/// aggregator's row (`a`), stage (`s`) and event (`e`), joined by [`KEPT_EVENT_FROM`].
+const KEPT_EVENT_COLUMNS: &str =
+    "k.stage_id, a.id AS aggregator_id, k.aggregator_ref, k.program_code,
+     e.code AS event_code, e.name AS event_name, e.priority, e.control_level,
+     s.starts_at, s.ends_at, e.created_at, e.updated_at, k.expected_kw";
+const KEPT_EVENT_FROM: &str = "FROM openadr_events k
+     JOIN grid_aggregators a ON a.external_ref = k.aggregator_ref
+     JOIN event_stages s ON s.id = k.stage_id
+     JOIN events e ON e.id = k.event_id";
+
 /// The OpenADR events of the stages `which` selects (SQL over `event_stage_devices d` with
 /// its placeholders), grouped from their reserved devices: what `openadr_events` keeps.
 fn published_source(which: &str) -> String {
@@ -381,13 +392,7 @@ pub async fn published_of_stages(
     stage_ids: &[i64],
 ) -> Result<Vec<EventRow>, DomainError> {
     let sql = format!(
-        "SELECT k.stage_id, a.id AS aggregator_id, k.aggregator_ref, k.program_code,
-                e.code AS event_code, e.name AS event_name, e.priority, e.control_level,
-                s.starts_at, s.ends_at, e.created_at, e.updated_at, k.expected_kw
-         FROM openadr_events k
-         JOIN grid_aggregators a ON a.external_ref = k.aggregator_ref
-         JOIN event_stages s ON s.id = k.stage_id
-         JOIN events e ON e.id = k.event_id
+        "SELECT {KEPT_EVENT_COLUMNS} {KEPT_EVENT_FROM}
          WHERE k.stage_id IN ({}) AND e.status NOT IN {UNPUBLISHED_STATES}
          ORDER BY k.stage_id, a.id, k.program_code",
         tx.dialect().in_list(1, Elem::Int)
@@ -472,13 +477,7 @@ pub async fn events(
     }
     let n = filter.args.len();
     let sql = format!(
-        "SELECT k.stage_id, a.id AS aggregator_id, k.aggregator_ref, k.program_code,
-                e.code AS event_code, e.name AS event_name, e.priority, e.control_level,
-                s.starts_at, s.ends_at, e.created_at, e.updated_at, k.expected_kw
-         FROM openadr_events k
-         JOIN grid_aggregators a ON a.external_ref = k.aggregator_ref
-         JOIN event_stages s ON s.id = k.stage_id
-         JOIN events e ON e.id = k.event_id{}
+        "SELECT {KEPT_EVENT_COLUMNS} {KEPT_EVENT_FROM}{}
          ORDER BY k.stage_id, a.id, k.program_code LIMIT ${} OFFSET ${}",
         filter.sql(),
         n + 1,
@@ -507,14 +506,8 @@ struct EventDeviceJoined {
 /// reserved devices, one row per device.
 fn event_with_devices_sql(key: &str) -> String {
     format!(
-        "SELECT k.stage_id, a.id AS aggregator_id, k.aggregator_ref, k.program_code,
-                e.code AS event_code, e.name AS event_name, e.priority, e.control_level,
-                s.starts_at, s.ends_at, e.created_at, e.updated_at, k.expected_kw,
-                g.id AS grid_device_id, g.head_end, g.nic_id
-         FROM openadr_events k
-         JOIN grid_aggregators a ON a.external_ref = k.aggregator_ref
-         JOIN event_stages s ON s.id = k.stage_id
-         JOIN events e ON e.id = k.event_id
+        "SELECT {KEPT_EVENT_COLUMNS}, g.id AS grid_device_id, g.head_end, g.nic_id
+         {KEPT_EVENT_FROM}
          JOIN event_stage_devices d ON d.stage_id = k.stage_id AND d.program_code = k.program_code
          JOIN grid_devices g ON g.id = d.grid_device_id AND g.aggregator_ref = k.aggregator_ref
          WHERE {key} AND d.status = 'reserved' AND e.status NOT IN {UNPUBLISHED_STATES}
@@ -789,19 +782,15 @@ pub async fn event_publication(
 ) -> Result<(Vec<EventRow>, Vec<PageDeviceRow>), DomainError> {
     // What it publishes is kept (`openadr_events`); what it published before a withdrawal
     // counts the released devices too, so it is grouped from them.
-    let kept = (!released).then_some(
-        "SELECT k.stage_id, a.id AS aggregator_id, k.aggregator_ref, k.program_code,
-                e.code AS event_code, e.name AS event_name, e.priority, e.control_level,
-                s.starts_at, s.ends_at, e.created_at, e.updated_at, k.expected_kw
-         FROM openadr_events k
-         JOIN grid_aggregators a ON a.external_ref = k.aggregator_ref
-         JOIN event_stages s ON s.id = k.stage_id
-         JOIN events e ON e.id = k.event_id
-         WHERE k.event_id = $1
-         ORDER BY k.stage_id, a.id, k.program_code",
-    );
+    let kept = (!released).then(|| {
+        format!(
+            "SELECT {KEPT_EVENT_COLUMNS} {KEPT_EVENT_FROM}
+             WHERE k.event_id = $1
+             ORDER BY k.stage_id, a.id, k.program_code"
+        )
+    });
     let rows = with_tx!(tx, |c| {
-        sqlx::query_as::<_, EventRow>(kept.unwrap_or(
+        sqlx::query_as::<_, EventRow>(kept.as_deref().unwrap_or(
             "SELECT s.id AS stage_id, a.id AS aggregator_id, a.external_ref AS aggregator_ref,
                     d.program_code, e.code AS event_code, e.name AS event_name, e.priority,
                     e.control_level, s.starts_at, s.ends_at, e.created_at, e.updated_at,

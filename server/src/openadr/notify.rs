@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::objects::{event_json, program_json, resource_name, resources_in};
+use super::objects::{event_json, program_json, resource_names, resources_in};
 use super::subscription::{check_callback, ObjectOperation, Operation};
 use crate::db::openadr::{self as store, PUBLISHED_STATES};
 use crate::db::openadr_subscription as subscriptions;
@@ -85,6 +85,28 @@ pub async fn notify(
     Ok(queued)
 }
 
+/// Queues the notification of `op` on the published OpenADR event `row` (with its
+/// `resources`) to the subscriptions covering it.
+async fn notify_event(
+    tx: &mut Tx,
+    row: &store::EventRow,
+    resources: &[String],
+    op: Operation,
+    now: DateTime<Utc>,
+) -> Result<usize, DomainError> {
+    let object = event_json(row, resources);
+    notify(
+        tx,
+        "EVENT",
+        Some(&row.program_code),
+        Some(&row.aggregator_ref),
+        op,
+        &object,
+        now,
+    )
+    .await
+}
+
 /// Whether an event in `status` is published over OpenADR.
 pub fn published(status: &str) -> bool {
     PUBLISHED_STATES.contains(&format!("'{status}'"))
@@ -121,36 +143,12 @@ pub async fn devices_moved(
             .await?
             .map(|(_, d)| d)
             .unwrap_or_default();
-        let resources: Vec<String> = devices
-            .iter()
-            .map(|d| resource_name(&d.head_end, &d.nic_id))
-            .collect();
-        let object = event_json(row, &resources);
-        queued += notify(
-            tx,
-            "EVENT",
-            Some(&row.program_code),
-            Some(&row.aggregator_ref),
-            op,
-            &object,
-            now,
-        )
-        .await?;
+        queued += notify_event(tx, row, &resource_names(&devices), op, now).await?;
     }
     let now_kept: std::collections::HashSet<_> = after.iter().map(key).collect();
     for row in before.iter().filter(|r| !now_kept.contains(&key(r))) {
         // Gone with the devices that moved away: shown as it was, without its resources.
-        let object = event_json(row, &[]);
-        queued += notify(
-            tx,
-            "EVENT",
-            Some(&row.program_code),
-            Some(&row.aggregator_ref),
-            Operation::Delete,
-            &object,
-            now,
-        )
-        .await?;
+        queued += notify_event(tx, row, &[], Operation::Delete, now).await?;
     }
     Ok(queued)
 }
@@ -170,21 +168,7 @@ pub async fn published_event_changed(
         (None, Some(was)) => (Operation::Delete, was),
         (None, None) => return Ok(0),
     };
-    let resources: Vec<String> = devices
-        .iter()
-        .map(|d| resource_name(&d.head_end, &d.nic_id))
-        .collect();
-    let object = event_json(&row, &resources);
-    notify(
-        tx,
-        "EVENT",
-        Some(&row.program_code),
-        Some(&row.aggregator_ref),
-        op,
-        &object,
-        now,
-    )
-    .await
+    notify_event(tx, &row, &resource_names(&devices), op, now).await
 }
 
 /// A GridFlex event moved from status `from` to `to` (in `tx`): its OpenADR events are
@@ -210,17 +194,7 @@ pub async fn event_status_changed(
     let (rows, devices) = store::event_publication(tx, event_id, op == Operation::Delete).await?;
     let mut queued = 0;
     for row in &rows {
-        let object = event_json(row, &resources_in(row, &devices));
-        queued += notify(
-            tx,
-            "EVENT",
-            Some(&row.program_code),
-            Some(&row.aggregator_ref),
-            op,
-            &object,
-            now,
-        )
-        .await?;
+        queued += notify_event(tx, row, &resources_in(row, &devices), op, now).await?;
     }
     Ok(queued)
 }

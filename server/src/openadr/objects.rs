@@ -229,6 +229,14 @@ pub fn resources_in(row: &EventRow, devices: &[store::PageDeviceRow]) -> Vec<Str
         .collect()
 }
 
+/// The OpenADR resource names of an event's devices.
+pub fn resource_names(devices: &[store::EventDeviceRow]) -> Vec<String> {
+    devices
+        .iter()
+        .map(|d| resource_name(&d.head_end, &d.nic_id))
+        .collect()
+}
+
 /// The published event `id` as `caller` may see it, with its reserved devices, in one read
 /// (404 when it is not published or is targeted at another VEN).
 pub async fn visible_event(
@@ -255,11 +263,7 @@ pub async fn get_event(
 ) -> Result<Json<Value>, Problem> {
     caller.require(&[Scope::ReadAll, Scope::ReadTargets], "reading events")?;
     let (row, devices) = visible_event(&state, &caller, &id).await?;
-    let resources: Vec<String> = devices
-        .iter()
-        .map(|d| resource_name(&d.head_end, &d.nic_id))
-        .collect();
-    Ok(Json(event_json(&row, &resources)))
+    Ok(Json(event_json(&row, &resource_names(&devices))))
 }
 
 #[cfg(test)]
