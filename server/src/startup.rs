@@ -230,6 +230,7 @@ pub async fn build_app(
         handlers: inbound_handlers(),
         openadr_base: Arc::from(settings.openadr_base.as_str()),
         openadr_callback_hosts: Arc::new(settings.openadr_callback_hosts.clone()),
+        openadr_reports: crate::openadr::report_writer::ReportWriter::start(db.clone()),
         programs_dialect: settings.programs_dialect,
     };
 

@@ -997,19 +997,9 @@ async fn a_vens_event_pages_hold_exactly_its_published_stages_and_their_sums(t: 
 
     // A reserved device is registered again under another aggregator: its share of the
     // event goes to that aggregator's VEN.
-    let (head_end, nic, enrollment, program, transformer, kind, kw, from): (
-        String,
-        String,
-        i64,
-        String,
-        i64,
-        String,
-        f64,
-        String,
-    ) = gridflex::with_db!(&t.db, |p| {
+    let (device, from): (i64, String) = gridflex::with_db!(&t.db, |p| {
         sqlx::query_as(
-            "SELECT g.head_end, g.nic_id, g.enrollment_id, g.program_code, g.transformer_id,
-                    g.device_type, g.nominal_kw, g.aggregator_ref
+            "SELECT g.id, g.aggregator_ref
              FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
              WHERE d.event_id = $1 AND d.status = 'reserved' AND g.aggregator_ref IS NOT NULL
              ORDER BY d.id LIMIT 1",
@@ -1025,54 +1015,12 @@ async fn a_vens_event_pages_hold_exactly_its_published_stages_and_their_sums(t: 
             &[Arg::from(from.as_str())],
         )
         .await;
-    let mut tx = t.db.begin().await.unwrap();
-    let moved = gridflex::db::registry::register_devices(
-        &mut tx,
-        enrollment,
-        &program,
-        transformer,
-        &[gridflex::db::registry::RegisteredDevice {
-            head_end: &head_end,
-            nic_id: &nic,
-            device_type: &kind,
-            nominal_kw: kw,
-            aggregator_ref: Some(&to),
-        }],
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(moved.len(), 1, "{}: one device changed aggregator", t.name);
-    gridflex::openadr::notify::devices_moved(&mut tx, &moved, chrono::Utc::now())
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let (moved, _) = move_device(&t.db, device, &to, false, chrono::Utc::now()).await;
+    assert_eq!(moved, 1, "{}: one device changed aggregator", t.name);
     pages_match_the_reserved_devices(&t, "after a device moved to another aggregator").await;
     // And back, through the batch path of flow 2.
-    let mut tx = t.db.begin().await.unwrap();
-    let (_, moved) = gridflex::db::registry::register_devices_of_many(
-        &mut tx,
-        &[gridflex::db::registry::Registration {
-            enrollment_id: enrollment,
-            program_code: &program,
-            transformer_id: transformer,
-            device: gridflex::db::registry::RegisteredDevice {
-                head_end: &head_end,
-                nic_id: &nic,
-                device_type: &kind,
-                nominal_kw: kw,
-                aggregator_ref: Some(&from),
-            },
-        }],
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(moved.len(), 1, "{}: and back", t.name);
-    gridflex::openadr::notify::devices_moved(&mut tx, &moved, chrono::Utc::now())
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let (moved, _) = move_device(&t.db, device, &from, true, chrono::Utc::now()).await;
+    assert_eq!(moved, 1, "{}: and back", t.name);
     pages_match_the_reserved_devices(&t, "after it moved back").await;
     assert!(
         gridflex::db::openadr::published_drift(&t.db)
@@ -1190,4 +1138,198 @@ async fn pages_match_the_reserved_devices(t: &TestDb, when: &str) {
             }
         }
     }
+}
+
+each_backend!(reports_sent_at_once_are_each_stored_audited_and_applied_in_order);
+/// Many reports at once are written in groups (`report_writer`): each is answered 201 only
+/// once stored, each has its own audit entry in an intact chain, and the device keeps the
+/// outcome of the report audited last. A group with a bad report writes the others.
+async fn reports_sent_at_once_are_each_stored_audited_and_applied_in_order(t: TestDb) {
+    use gridflex::db::openadr::{DeviceOutcome, NewReport};
+    use gridflex::openadr::report_writer::{write_group, PendingReport};
+
+    with_demo(&t).await;
+    let app = spawn_app(&t).await;
+    let ven_scopes = ["read_targets", "read_ven_objects", "write_reports"];
+    let (volt_id, volt_secret) =
+        new_client(&t, "voltshift", &ven_scopes, Some("AGG-VOLTSHIFT")).await;
+    let volt: Client<VirtualEndNode> = vtn_client(&app, &volt_id, &volt_secret);
+    let token = bearer(&app, &volt_id, &volt_secret).await;
+    let before: std::collections::BTreeSet<String> = volt
+        .get_event_list(None, Filter::none())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id().as_str().to_string())
+        .collect();
+    let id = app.submitted_event(&t.db, "oadr-many").await;
+    let approver = gridflex::auth::create_token(&t.db, "test", "ap3", "approver")
+        .await
+        .unwrap();
+    let (status, body) = api_post(
+        &app,
+        &approver,
+        &format!("/api/v1/events/{id}/approve"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let event = volt
+        .get_event_list(None, Filter::none())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| !before.contains(e.id().as_str()))
+        .expect("an event for VoltShift");
+    let event_id = event.id().as_str().to_string();
+    let resource = event
+        .content()
+        .targets
+        .iter()
+        .map(|x| x.as_str().to_string())
+        .find(|x| x != "AGG-VOLTSHIFT")
+        .expect("a resource");
+    let (stage, _, _) = gridflex::openadr::objects::parse_event_id(&event_id).unwrap();
+
+    // 40 reports on the same device at once, each with its own demand.
+    const N: usize = 40;
+    let posts = (1..=N).map(|i| {
+        let body = json!({
+            "objectType": "REPORT", "eventID": event_id, "clientName": format!("ven-{i}"),
+            "resources": [{"resourceName": resource, "intervals": [
+                {"id": 0, "payloads": [{"type": "DEMAND", "values": [i as f64]}]}]}]
+        });
+        post_raw(&app, &token, "reports", body.to_string())
+    });
+    let answers = futures_util::future::join_all(posts).await;
+    let mut ids = std::collections::BTreeSet::new();
+    for (status, body) in &answers {
+        assert_eq!(*status, 201, "{}: {body}", t.name);
+        ids.insert(body["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), N, "{}: one id each", t.name);
+    let stored = |t: &TestDb| {
+        let db = t.db.clone();
+        let event_id = event_id.clone();
+        async move {
+            scalar::<i64>(
+                &db,
+                "SELECT COUNT(*) FROM openadr_reports WHERE event_id = $1",
+                &[Arg::Text(event_id)],
+            )
+            .await
+        }
+    };
+    let audited = |t: &TestDb| {
+        let db = t.db.clone();
+        async move {
+            scalar::<i64>(
+                &db,
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'event.openadr_report' AND entity_id = $1",
+                &[Arg::Text(stage.to_string())],
+            )
+            .await
+        }
+    };
+    assert_eq!(stored(&t).await, N as i64, "{}", t.name);
+    assert_eq!(audited(&t).await, N as i64, "{}", t.name);
+    // The device holds the demand of the report audited last.
+    let device_kw = |t: &TestDb| {
+        let db = t.db.clone();
+        let resource = resource.clone();
+        async move {
+            gridflex::with_db!(&db, |p| sqlx::query_as::<_, (i64, Option<f64>)>(
+                "SELECT d.grid_device_id, d.actual_kw FROM event_stage_devices d
+                 JOIN grid_devices g ON g.id = d.grid_device_id
+                 WHERE d.stage_id = $1 AND g.head_end || '_' || g.nic_id = $2"
+            )
+            .bind(stage)
+            .bind(resource)
+            .fetch_one(p)
+            .await
+            .unwrap())
+        }
+    };
+    let last_audited = |t: &TestDb| {
+        let db = t.db.clone();
+        async move {
+            let after: String = scalar(
+                &db,
+                "SELECT after_json FROM audit_log WHERE action = 'event.openadr_report' AND entity_id = $1
+                 ORDER BY id DESC LIMIT 1",
+                &[Arg::Text(stage.to_string())],
+            )
+            .await;
+            serde_json::from_str::<Value>(&after).unwrap()["outcomes"][0]["actualKw"]
+                .as_f64()
+                .unwrap()
+        }
+    };
+    let (device, kw) = device_kw(&t).await;
+    assert_eq!(kw, Some(last_audited(&t).await), "{}", t.name);
+    let intact = |t: &TestDb| {
+        let db = t.db.clone();
+        async move {
+            matches!(
+                gridflex::db::audit::verify(&db).await.unwrap(),
+                gridflex::db::audit::ChainCheck::Intact { .. }
+            )
+        }
+    };
+    assert!(intact(&t).await, "{}: the chain verifies", t.name);
+
+    // A group whose second report reuses a stored id: the first and the third are written,
+    // in order; the second fails alone and leaves nothing behind.
+    let client: i64 = scalar(
+        &t.db,
+        "SELECT id FROM openadr_clients WHERE client_id = $1",
+        &[Arg::Text(volt_id.clone())],
+    )
+    .await;
+    let pending = |report_id: &str, kw: f64| PendingReport {
+        row: NewReport {
+            report_id: report_id.to_string(),
+            client,
+            ven_ref: Some("AGG-VOLTSHIFT".into()),
+            event_id: event_id.clone(),
+            client_name: "direct".into(),
+            body: "{}".into(),
+            created_at: chrono::Utc::now(),
+        },
+        stage_id: stage,
+        outcomes: vec![DeviceOutcome {
+            grid_device_id: device,
+            outcome: "D1SP",
+            actual_kw: Some(kw),
+            start: None,
+            end: None,
+        }],
+        audit: gridflex::db::audit::NewAuditEntry::new(
+            "test",
+            "event.openadr_report",
+            "event_stage",
+            stage,
+        )
+        .after(json!({"outcomes": [{"actualKw": kw}]})),
+    };
+    let taken = ids.iter().next().unwrap().clone();
+    let group = [
+        pending("rpt-direct-1", 101.0),
+        pending(&taken, 102.0),
+        pending("rpt-direct-3", 103.0),
+    ];
+    let results = write_group(&t.db, &group.iter().collect::<Vec<_>>()).await;
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(
+        matches!(results[1], Err(gridflex::error::DomainError::Conflict(_))),
+        "{}: {results:?}",
+        t.name
+    );
+    assert_eq!(stored(&t).await, N as i64 + 2, "{}", t.name);
+    assert_eq!(audited(&t).await, N as i64 + 2, "{}", t.name);
+    assert_eq!(device_kw(&t).await.1, Some(103.0), "{}", t.name);
+    assert_eq!(last_audited(&t).await, 103.0, "{}", t.name);
+    assert!(intact(&t).await, "{}: the chain still verifies", t.name);
+    drop(app);
+    t.cleanup().await;
 }

@@ -419,42 +419,21 @@ async fn a_webhook_that_is_down_then_up_gets_every_notification_once(t: TestDb) 
 
     // Flow 2 registers another of that event's devices under Grid Edge: volt's OpenADR event
     // is updated again (a PUT, without the device); Grid Edge's is not volt's to hear of.
-    let (enrollment, transformer, kind, kw, head_end, nic): (i64, i64, String, f64, String, String) =
-        gridflex::with_db!(&t.db, |p| {
-            sqlx::query_as(
-                "SELECT g.enrollment_id, g.transformer_id, g.device_type, g.nominal_kw, g.head_end, g.nic_id
-                 FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
-                 WHERE d.stage_id = $1 AND d.program_code = $2 AND d.status = 'reserved'
-                   AND g.aggregator_ref = 'AGG-VOLTSHIFT'
-                 ORDER BY d.id LIMIT 1",
-            )
-            .bind(stage)
-            .bind(&program)
-            .fetch_one(p)
-            .await
-        })
-        .unwrap();
-    let mut tx = t.db.begin().await.unwrap();
-    let moved = gridflex::db::registry::register_devices(
-        &mut tx,
-        enrollment,
-        &program,
-        transformer,
-        &[gridflex::db::registry::RegisteredDevice {
-            head_end: &head_end,
-            nic_id: &nic,
-            device_type: &kind,
-            nominal_kw: kw,
-            aggregator_ref: Some("AGG-GRIDEDGE"),
-        }],
-        clock.now(),
-    )
-    .await
-    .unwrap();
-    let heard = gridflex::openadr::notify::devices_moved(&mut tx, &moved, clock.now())
+    let (device, head_end, nic): (i64, String, String) = gridflex::with_db!(&t.db, |p| {
+        sqlx::query_as(
+            "SELECT g.id, g.head_end, g.nic_id
+             FROM event_stage_devices d JOIN grid_devices g ON g.id = d.grid_device_id
+             WHERE d.stage_id = $1 AND d.program_code = $2 AND d.status = 'reserved'
+               AND g.aggregator_ref = 'AGG-VOLTSHIFT'
+             ORDER BY d.id LIMIT 1",
+        )
+        .bind(stage)
+        .bind(&program)
+        .fetch_one(p)
         .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    })
+    .unwrap();
+    let (_, heard) = move_device(&t.db, device, "AGG-GRIDEDGE", false, clock.now()).await;
     assert!(heard >= 1, "{}: {heard}", t.name);
     drain(&worker).await;
     let went = gridflex::openadr::objects::resource_name(&head_end, &nic);

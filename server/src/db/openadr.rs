@@ -642,12 +642,12 @@ pub struct DeviceOutcome {
     pub end: Option<DateTime<Utc>>,
 }
 
-/// Applies a report's outcomes to its stage's devices in one statement: the outcomes travel
-/// as one JSON list and the UPDATE joins it.
+/// Applies reports' outcomes to their stages' devices in one statement: the outcomes travel
+/// as one JSON list of (stage, outcome) and the UPDATE joins it. A device named twice in the
+/// list takes its last outcome (a later report replaces an earlier one).
 pub async fn record_outcomes(
     tx: &mut Tx,
-    stage_id: i64,
-    outcomes: &[DeviceOutcome],
+    outcomes: &[(i64, &DeviceOutcome)],
 ) -> Result<(), DomainError> {
     if outcomes.is_empty() {
         return Ok(());
@@ -656,10 +656,18 @@ pub async fn record_outcomes(
     let text = |t: Option<DateTime<Utc>>| {
         t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))
     };
-    let items: Vec<serde_json::Value> = outcomes
+    // The last outcome of each (stage, device), in (stage, device) order: an UPDATE that joins
+    // a row twice may keep either, and rows locked in one order keep two batches from
+    // deadlocking.
+    let mut last: std::collections::BTreeMap<(i64, i64), &DeviceOutcome> = Default::default();
+    for (stage, o) in outcomes {
+        last.insert((*stage, o.grid_device_id), o);
+    }
+    let items: Vec<serde_json::Value> = last
         .iter()
-        .map(|o| {
+        .map(|((stage, _), o)| {
             serde_json::json!({
+                "t": stage,
                 "d": o.grid_device_id,
                 "o": o.outcome,
                 "k": o.actual_kw,
@@ -671,13 +679,14 @@ pub async fn record_outcomes(
     let items = list(&items)?;
     let source = match tx.dialect() {
         Dialect::Sqlite => {
-            "SELECT json_extract(value, '$.d') AS device, json_extract(value, '$.o') AS outcome,
-                    json_extract(value, '$.k') AS actual_kw, json_extract(value, '$.s') AS pstart,
-                    json_extract(value, '$.e') AS pend
+            "SELECT json_extract(value, '$.t') AS stage, json_extract(value, '$.d') AS device,
+                    json_extract(value, '$.o') AS outcome, json_extract(value, '$.k') AS actual_kw,
+                    json_extract(value, '$.s') AS pstart, json_extract(value, '$.e') AS pend
              FROM json_each($1)"
         }
         Dialect::Postgres => {
-            "SELECT CAST(value ->> 'd' AS BIGINT) AS device, value ->> 'o' AS outcome,
+            "SELECT CAST(value ->> 't' AS BIGINT) AS stage, CAST(value ->> 'd' AS BIGINT) AS device,
+                    value ->> 'o' AS outcome,
                     CAST(value ->> 'k' AS DOUBLE PRECISION) AS actual_kw,
                     CAST(value ->> 's' AS TIMESTAMPTZ) AS pstart,
                     CAST(value ->> 'e' AS TIMESTAMPTZ) AS pend
@@ -686,24 +695,68 @@ pub async fn record_outcomes(
     };
     // Each reported device is looked up by its stage's event and its id, on the (event,
     // device) index (reserved devices have no index by device alone, migration 0025); the
-    // reports are materialized first so SQLite walks them, not the whole stage once per report.
+    // outcomes are materialized with their stages' events first so SQLite walks them, not
+    // whole stages once per outcome.
     let sql = format!(
-        "WITH o AS MATERIALIZED ({source})
+        "WITH o AS MATERIALIZED (
+             SELECT r.stage, r.device, r.outcome, r.actual_kw, r.pstart, r.pend, s.event_id AS event
+             FROM ({source}) AS r JOIN event_stages s ON s.id = r.stage)
          UPDATE event_stage_devices SET outcome = o.outcome, actual_kw = o.actual_kw,
             participation_start = o.pstart, participation_end = o.pend
          FROM o
-         WHERE event_stage_devices.event_id = (SELECT s.event_id FROM event_stages s WHERE s.id = $2)
-           AND event_stage_devices.stage_id = $2 AND event_stage_devices.grid_device_id = o.device"
+         WHERE event_stage_devices.event_id = o.event
+           AND event_stage_devices.stage_id = o.stage AND event_stage_devices.grid_device_id = o.device"
     );
     with_tx!(tx, |c| {
         sqlx::query(&sql)
             .bind(&items)
-            .bind(stage_id)
             .execute(c)
             .await?
             .rows_affected()
     });
     Ok(())
+}
+
+/// A report as received, to store.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub report_id: String,
+    /// The OpenADR client's row.
+    pub client: i64,
+    pub ven_ref: Option<String>,
+    pub event_id: String,
+    pub client_name: String,
+    /// The report's JSON as received.
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Stores reports, in multi-row statements.
+pub async fn insert_reports(tx: &mut Tx, reports: &[&NewReport]) -> Result<(), DomainError> {
+    const COLUMNS: [&str; 7] = [
+        "report_id",
+        "client_id",
+        "ven_ref",
+        "event_id",
+        "client_name",
+        "body",
+        "created_at",
+    ];
+    let rows: Vec<Vec<Arg>> = reports
+        .iter()
+        .map(|r| {
+            vec![
+                Arg::Text(r.report_id.clone()),
+                Arg::Int(r.client),
+                Arg::OptText(r.ven_ref.clone()),
+                Arg::Text(r.event_id.clone()),
+                Arg::Text(r.client_name.clone()),
+                Arg::Text(r.body.clone()),
+                Arg::Time(r.created_at),
+            ]
+        })
+        .collect();
+    crate::db::insert_rows(tx, "openadr_reports", &COLUMNS, &rows).await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -713,36 +766,6 @@ pub struct ReportRow {
     pub ven_ref: Option<String>,
     pub body: String,
     pub created_at: DateTime<Utc>,
-}
-
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_report(
-    tx: &mut Tx,
-    report_id: &str,
-    client: i64,
-    ven_ref: Option<&str>,
-    event_id: &str,
-    client_name: &str,
-    body: &str,
-    now: DateTime<Utc>,
-) -> Result<(), DomainError> {
-    with_tx!(tx, |c| {
-        sqlx::query(
-            "INSERT INTO openadr_reports (report_id, client_id, ven_ref, event_id, client_name, body, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(report_id)
-        .bind(client)
-        .bind(ven_ref)
-        .bind(event_id)
-        .bind(client_name)
-        .bind(body)
-        .bind(now)
-        .execute(c)
-        .await?
-        .rows_affected()
-    });
-    Ok(())
 }
 
 /// Reports, oldest first; `ven` limits them to one VEN's, `report` to one id.

@@ -16,6 +16,7 @@ pub mod notify;
 pub mod objects;
 pub mod openapi;
 pub mod report;
+pub mod report_writer;
 pub mod subscription;
 
 use axum::http::{header, StatusCode};

@@ -1,6 +1,7 @@
 //! `reports`: a VEN reports on an event it received, per resource (device): a participation
 //! status, or usage (kWh) / demand (kW) intervals. The report is kept as received and its
-//! outcomes are written to the stage's devices on the grid side, audited, in one transaction.
+//! outcomes are written to the stage's devices on the grid side, audited, in one transaction
+//! (with other reports waiting then: `report_writer`).
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -13,10 +14,11 @@ use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::objects::{parse_event_id, resource_name, rfc3339, visible_event};
+use super::report_writer::PendingReport;
 use super::{is_identifier, ListQuery, Problem, Scope};
 use crate::auth::generate_token;
-use crate::db::audit::{append, NewAuditEntry};
-use crate::db::openadr::{self as store, DeviceOutcome};
+use crate::db::audit::{current_client_address, NewAuditEntry};
+use crate::db::openadr::{self as store, DeviceOutcome, NewReport};
 use crate::web::AppState;
 
 /// The largest demand or usage one device may report, in kW (or kWh per hour).
@@ -321,37 +323,38 @@ pub async fn create_report(
     let report_id = format!("rpt-{}", &generate_token()[4..28]);
     let now = state.clock.now();
     let stored = raw.to_string();
-    let mut tx = state.db.begin().await?;
-    store::insert_report(
-        &mut tx,
-        &report_id,
-        caller.id,
-        Some(ven.as_str()),
-        &req.event_id,
-        &req.client_name,
-        &stored,
-        now,
-    )
-    .await?;
     let summary: Vec<Value> = outcomes
         .iter()
         .map(|o| json!({"gridDeviceId": o.grid_device_id, "outcome": o.outcome, "actualKw": o.actual_kw}))
         .collect();
-    append(
-        &mut tx,
-        NewAuditEntry::new(
-            &format!("openadr:{}", caller.client_id),
-            "event.openadr_report",
-            "event_stage",
-            event.stage_id,
-        )
-        .after(json!({"reportID": report_id, "eventID": req.event_id, "ven": ven, "outcomes": summary})),
+    let mut audit = NewAuditEntry::new(
+        &format!("openadr:{}", caller.client_id),
+        "event.openadr_report",
+        "event_stage",
+        event.stage_id,
     )
-    .await?;
-    // The outcomes last: their rows stay locked until the commit, and reports on the same
-    // devices queue on those locks, so the queue holds only this statement and the commit.
-    store::record_outcomes(&mut tx, event.stage_id, &outcomes).await?;
-    tx.commit().await?;
+    .after(
+        json!({"reportID": report_id, "eventID": req.event_id, "ven": ven, "outcomes": summary}),
+    );
+    // Written by the report writer's task, where the request's address is not known.
+    audit.client_address = current_client_address();
+    state
+        .openadr_reports
+        .write(PendingReport {
+            row: NewReport {
+                report_id: report_id.clone(),
+                client: caller.id,
+                ven_ref: Some(ven.clone()),
+                event_id: req.event_id.clone(),
+                client_name: req.client_name.clone(),
+                body: stored.clone(),
+                created_at: now,
+            },
+            stage_id: event.stage_id,
+            outcomes,
+            audit,
+        })
+        .await?;
     // The answer is what was stored, built here rather than read back (times go out in whole
     // seconds, so the stored and the clock's `now` print alike).
     let row = store::ReportRow {

@@ -68,6 +68,8 @@ pub struct AppState {
     pub openadr_base: Arc<str>,
     /// Hosts besides loopback that OpenADR subscriptions may call back.
     pub openadr_callback_hosts: Arc<Vec<String>>,
+    /// Writes OpenADR reports in groups (one task per process).
+    pub openadr_reports: Arc<crate::openadr::report_writer::ReportWriter>,
     /// The dialect the program side speaks (`WebSettings::programs_dialect`).
     pub programs_dialect: crate::config::ProgramsDialect,
 }

@@ -730,3 +730,67 @@ impl TestApp {
         (status, res.text().await.expect("body"))
     }
 }
+
+/// Registers a grid device again under the aggregator `to` (flow 2's write, through the
+/// single path or the batch path) and notifies the OpenADR subscribers of the events that
+/// changed hands, in one transaction: how many devices changed aggregator, and how many
+/// notifications were queued.
+#[allow(dead_code)]
+pub async fn move_device(
+    db: &Db,
+    grid_device_id: i64,
+    to: &str,
+    batch: bool,
+    now: DateTime<Utc>,
+) -> (usize, usize) {
+    use gridflex::db::registry::{
+        register_devices, register_devices_of_many, RegisteredDevice, Registration,
+    };
+    let (head_end, nic, enrollment, program, transformer, kind, kw): (
+        String,
+        String,
+        i64,
+        String,
+        i64,
+        String,
+        f64,
+    ) = gridflex::with_db!(db, |p| {
+        sqlx::query_as(
+            "SELECT head_end, nic_id, enrollment_id, program_code, transformer_id, device_type, nominal_kw
+             FROM grid_devices WHERE id = $1",
+        )
+        .bind(grid_device_id)
+        .fetch_one(p)
+        .await
+    })
+    .unwrap();
+    let device = RegisteredDevice {
+        head_end: &head_end,
+        nic_id: &nic,
+        device_type: &kind,
+        nominal_kw: kw,
+        aggregator_ref: Some(to),
+    };
+    let mut tx = db.begin().await.unwrap();
+    let moved = if batch {
+        let registration = Registration {
+            enrollment_id: enrollment,
+            program_code: &program,
+            transformer_id: transformer,
+            device,
+        };
+        register_devices_of_many(&mut tx, &[registration], now)
+            .await
+            .unwrap()
+            .1
+    } else {
+        register_devices(&mut tx, enrollment, &program, transformer, &[device], now)
+            .await
+            .unwrap()
+    };
+    let heard = gridflex::openadr::notify::devices_moved(&mut tx, &moved, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    (moved.len(), heard)
+}

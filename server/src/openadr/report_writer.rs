@@ -1,0 +1,109 @@
+//! Reports are written in groups: one task per process takes every report waiting and
+//! writes them in one transaction (the rows, one chained audit entry each, the outcomes in
+//! one statement), then answers each request. A request is answered only after its
+//! transaction commits, as before; what the group saves is the per-report round trips and,
+//! above all, the queue on the outcome rows when many VENs report on the same devices at
+//! once. A group that fails is written again one report at a time, so one bad report fails
+//! alone.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::audit::{append_many, NewAuditEntry};
+use crate::db::openadr::{self as store, DeviceOutcome, NewReport};
+use crate::db::Db;
+use crate::error::DomainError;
+
+/// Most reports written in one transaction.
+const MAX_GROUP: usize = 256;
+
+/// A report ready to store: the row, its audit entry and what it says of each device of its
+/// stage.
+#[derive(Debug, Clone)]
+pub struct PendingReport {
+    pub row: NewReport,
+    pub stage_id: i64,
+    pub outcomes: Vec<DeviceOutcome>,
+    pub audit: NewAuditEntry,
+}
+
+struct Job {
+    report: PendingReport,
+    done: oneshot::Sender<Result<(), DomainError>>,
+}
+
+/// The handle requests write their reports through.
+#[derive(Debug)]
+pub struct ReportWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl ReportWriter {
+    /// Starts the writing task on the current runtime; it ends when the handle is dropped.
+    pub fn start(db: Db) -> Arc<Self> {
+        let (jobs, queue) = mpsc::channel(4 * MAX_GROUP);
+        tokio::spawn(write_groups(db, queue));
+        Arc::new(ReportWriter { jobs })
+    }
+
+    /// Writes one report (with any others waiting) and answers once it is committed.
+    pub async fn write(&self, report: PendingReport) -> Result<(), DomainError> {
+        let (done, answer) = oneshot::channel();
+        let stopped = || DomainError::Internal("the report writer has stopped".into());
+        self.jobs
+            .send(Job { report, done })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn write_groups(db: Db, mut queue: mpsc::Receiver<Job>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let jobs = std::mem::take(&mut group);
+        let reports: Vec<&PendingReport> = jobs.iter().map(|j| &j.report).collect();
+        let results = write_group(&db, &reports).await;
+        for (job, result) in jobs.into_iter().zip(results) {
+            // A request that went away still has its report written.
+            let _ = job.done.send(result);
+        }
+    }
+}
+
+/// Writes a group of reports in one transaction, or, when that fails, each in its own: the
+/// result of each report, in order.
+pub async fn write_group(db: &Db, reports: &[&PendingReport]) -> Vec<Result<(), DomainError>> {
+    match write(db, reports).await {
+        Ok(()) => reports.iter().map(|_| Ok(())).collect(),
+        Err(e) if reports.len() == 1 => vec![Err(e)],
+        Err(e) => {
+            tracing::warn!(error = %e, reports = reports.len(), "a group of OpenADR reports failed; writing them one by one");
+            let mut results = Vec::with_capacity(reports.len());
+            for r in reports {
+                results.push(write(db, &[*r]).await);
+            }
+            results
+        }
+    }
+}
+
+/// Writes reports in one transaction, in the order given.
+async fn write(db: &Db, reports: &[&PendingReport]) -> Result<(), DomainError> {
+    let rows: Vec<&NewReport> = reports.iter().map(|r| &r.row).collect();
+    let audits: Vec<NewAuditEntry> = reports.iter().map(|r| r.audit.clone()).collect();
+    let outcomes: Vec<(i64, &DeviceOutcome)> = reports
+        .iter()
+        .flat_map(|r| r.outcomes.iter().map(|o| (r.stage_id, o)))
+        .collect();
+    let mut tx = db.begin().await?;
+    store::insert_reports(&mut tx, &rows).await?;
+    append_many(&mut tx, &audits).await?;
+    // The outcomes last: their rows stay locked until the commit, and groups from other
+    // processes that report on the same devices queue on those locks, so the queue holds only
+    // this statement and the commit.
+    store::record_outcomes(&mut tx, &outcomes).await?;
+    tx.commit().await?;
+    Ok(())
+}
