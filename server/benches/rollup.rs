@@ -1,10 +1,13 @@
-//! Grid roll-up benchmark on SQLite: loads the demo utility (1,000,000 devices unless
-//! GRIDFLEX_BENCH_DEVICES says otherwise) into a fresh file, then prints the median and p95
-//! server time of the network page and the forecast page (both read the figures maintained
-//! per transformer and feeder, migration 0024), each beside a floor measured in the same run:
-//! the plain read of the rows that page cannot do without.
+//! Grid roll-up benchmark: loads the demo utility (1,000,000 devices unless
+//! GRIDFLEX_BENCH_DEVICES says otherwise) into a fresh SQLite file, and into a fresh
+//! PostgreSQL schema when GRIDFLEX_BENCH_PG is set (dropped afterwards;
+//! GRIDFLEX_BENCH_SQLITE=0 skips SQLite), then prints the median and p95 server time of the
+//! network page and the forecast page (both read the figures maintained per transformer and
+//! feeder, migration 0024), each beside a floor measured in the same run: the plain read of
+//! the rows that page cannot do without.
 //!
 //! cargo bench -p server --bench rollup
+//! GRIDFLEX_BENCH_PG=postgres://postgres@127.0.0.1:5432/postgres GRIDFLEX_BENCH_SQLITE=0 cargo bench -p server --bench rollup
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,13 +57,38 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let db = Db::connect(&DbOptions::new(&url)).await?;
-    gridflex::startup::migrate(&db).await?;
-    let cal = Calendar::default();
+    if std::env::var("GRIDFLEX_BENCH_SQLITE").as_deref() != Ok("0") {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let db = Db::connect(&DbOptions::new(&url)).await?;
+        gridflex::startup::migrate(&db).await?;
+        run("SQLite", &db, devices).await?;
+        db.close().await;
+    }
+    if let Ok(pg) = std::env::var("GRIDFLEX_BENCH_PG") {
+        let schema = format!("gfrollup_{}", std::process::id());
+        let admin = sqlx::PgPool::connect(&pg).await?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await?;
+        let mut options = DbOptions::new(&pg);
+        options.pg_schema = Some(schema.clone());
+        let db = Db::connect(&options).await?;
+        gridflex::startup::migrate(&db).await?;
+        let result = run("PostgreSQL", &db, devices).await;
+        db.close().await;
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await?;
+        result?;
+    }
+    Ok(())
+}
 
-    println!("GridFlex grid roll-up benchmark — SQLite, {devices} devices\n");
+async fn run(name: &str, db: &Db, devices: usize) -> anyhow::Result<()> {
+    let db = db.clone();
+    let cal = Calendar::default();
+    println!("GridFlex grid roll-up benchmark — {name}, {devices} devices\n");
     let now = Utc::now();
     let t = Instant::now();
     let summary = demo::load_demo_at(&db, cal, DemoSize(devices), demo::DEFAULT_SEED, now).await?;
@@ -70,10 +98,12 @@ async fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64(),
         summary.devices
     );
-    with_db!(&db, |p| sqlx::query("PRAGMA optimize")
-        .execute(p)
-        .await
-        .map(|_| ()))?;
+    // Fresh statistics for the planner, as a long-running database would have.
+    let analyze = match db.dialect() {
+        gridflex::db::dialect::Dialect::Sqlite => "PRAGMA optimize",
+        gridflex::db::dialect::Dialect::Postgres => "ANALYZE",
+    };
+    with_db!(&db, |p| sqlx::query(analyze).execute(p).await.map(|_| ()))?;
     let (registered, transformers): (i64, i64) = with_db!(&db, |p| sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM grid_devices WHERE status = 'registered'),
                 (SELECT COUNT(*) FROM network_nodes WHERE kind = 'transformer')"
@@ -196,6 +226,6 @@ async fn main() -> anyhow::Result<()> {
         "48-hour reduction factors (all device types)",
         reduction_factors(&db, cal, start, HORIZON_INTERVALS).await?
     );
-    db.close().await;
+    println!();
     Ok(())
 }

@@ -231,6 +231,7 @@ pub async fn build_app(
         openadr_base: Arc::from(settings.openadr_base.as_str()),
         openadr_callback_hosts: Arc::new(settings.openadr_callback_hosts.clone()),
         openadr_reports: crate::openadr::report_writer::ReportWriter::start(db.clone()),
+        openadr_tokens: Arc::default(),
         programs_dialect: settings.programs_dialect,
     };
 

@@ -816,7 +816,8 @@ async fn a_revoked_client_is_refused_at_once_and_gets_no_new_token(t: TestDb) {
     assert_eq!(revoked(&id), true, "{}", t.name);
     assert_eq!(revoked(&other_id), false, "{}", t.name);
 
-    // Another client is untouched; the CLI's revoke (the same call) takes it too.
+    // Another client is untouched; the CLI's revoke (the same call, from another process)
+    // takes it too: every process refuses its tokens within `TokenCache::FRESH`.
     assert_eq!(
         get(&app, &other_token, "programs").await.0,
         200,
@@ -833,6 +834,10 @@ async fn a_revoked_client_is_refused_at_once_and_gets_no_new_token(t: TestDb) {
     gridflex::openadr::auth::revoke_client(&t.db, "cli", &other_id)
         .await
         .unwrap();
+    tokio::time::sleep(
+        gridflex::openadr::auth::TokenCache::FRESH + std::time::Duration::from_millis(100),
+    )
+    .await;
     assert_eq!(
         get(&app, &other_token, "programs").await.0,
         401,

@@ -19,6 +19,9 @@ pub struct ClientRow {
     pub name: String,
     pub scopes: String,
     pub ven_ref: Option<String>,
+    /// When the token the client was found by expires (`client_by_token` only).
+    #[sqlx(default)]
+    pub token_expires_at: Option<DateTime<Utc>>,
 }
 
 pub async fn insert_client(
@@ -108,7 +111,8 @@ pub async fn client_by_token(
 ) -> Result<Option<ClientRow>, DomainError> {
     Ok(with_db!(db, |p| {
         sqlx::query_as::<_, ClientRow>(
-            "SELECT c.id, c.client_id, c.name, c.scopes, c.ven_ref FROM openadr_tokens t
+            "SELECT c.id, c.client_id, c.name, c.scopes, c.ven_ref, t.expires_at AS token_expires_at
+             FROM openadr_tokens t
              JOIN openadr_clients c ON c.id = t.client_id
              WHERE t.token_hash = $1 AND t.expires_at > $2 AND NOT c.revoked",
         )

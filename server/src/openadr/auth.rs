@@ -15,6 +15,7 @@ use serde_json::json;
 use super::{Problem, Scope};
 use crate::auth::{generate_token, token_hash};
 use crate::db::audit::{append, NewAuditEntry};
+use crate::db::openadr::ClientRow;
 use crate::db::{openadr as store, Db};
 use crate::error::DomainError;
 use crate::web::AppState;
@@ -282,6 +283,56 @@ impl Caller {
     }
 }
 
+/// Tokens found valid within the last [`TokenCache::FRESH`], per process: a VEN's burst of
+/// requests reads its token from the database about once a second instead of once per
+/// request. A token is never used past its expiry. A client revoked through this process is
+/// forgotten at once; one revoked elsewhere (another process, the CLI) is refused by every
+/// process within [`TokenCache::FRESH`] (a JWT, as openleadr-vtn issues, stays valid until
+/// it expires).
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    seen: std::sync::Mutex<std::collections::HashMap<String, (ClientRow, std::time::Instant)>>,
+}
+
+impl TokenCache {
+    /// How long a token found valid is taken as valid without asking the database again.
+    pub const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+    /// Most tokens kept; past it the stale ones are dropped (all, if none is stale).
+    const MAX: usize = 10_000;
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (ClientRow, std::time::Instant)>>
+    {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The client of a token found valid a moment ago, if it is still unexpired at `now`.
+    pub fn get(&self, hash: &str, now: chrono::DateTime<Utc>) -> Option<ClientRow> {
+        let seen = self.lock();
+        let (client, checked) = seen.get(hash)?;
+        let unexpired = client.token_expires_at.is_some_and(|t| t > now);
+        (unexpired && checked.elapsed() < Self::FRESH).then(|| client.clone())
+    }
+
+    /// Keeps a token just found valid in the database.
+    pub fn keep(&self, hash: String, client: &ClientRow) {
+        let mut seen = self.lock();
+        if seen.len() >= Self::MAX {
+            seen.retain(|_, (_, checked)| checked.elapsed() < Self::FRESH);
+            if seen.len() >= Self::MAX {
+                seen.clear();
+            }
+        }
+        seen.insert(hash, (client.clone(), std::time::Instant::now()));
+    }
+
+    /// Forgets every token of a client (it was revoked).
+    pub fn forget_client(&self, client_id: &str) {
+        self.lock().retain(|_, (c, _)| c.client_id != client_id);
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
@@ -294,9 +345,18 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Problem::unauthorized("send a bearer token from auth/token"))?;
-        let client = store::client_by_token(&state.db, &token_hash(token), Utc::now())
-            .await?
-            .ok_or_else(|| Problem::unauthorized("the token is unknown or has expired"))?;
+        let hash = token_hash(token);
+        let now = Utc::now();
+        let client = match state.openadr_tokens.get(&hash, now) {
+            Some(client) => client,
+            None => {
+                let client = store::client_by_token(&state.db, &hash, now)
+                    .await?
+                    .ok_or_else(|| Problem::unauthorized("the token is unknown or has expired"))?;
+                state.openadr_tokens.keep(hash, &client);
+                client
+            }
+        };
         Ok(Caller {
             id: client.id,
             client_id: client.client_id,
@@ -355,6 +415,7 @@ pub async fn revoke_client_api(
 ) -> Result<Response, crate::web::api::ApiError> {
     crate::access::require(&viewer, app::access::Action::ManageOpenAdrClients)?;
     revoke_client(&state.db, &viewer.username, &client_id).await?;
+    state.openadr_tokens.forget_client(client_id.trim());
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -379,4 +440,44 @@ pub async fn list_clients_api(
         })
         .collect();
     Ok(Json(items).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(id: &str, expires_in: Duration) -> ClientRow {
+        ClientRow {
+            id: 1,
+            client_id: id.into(),
+            name: id.into(),
+            scopes: "read_all".into(),
+            ven_ref: None,
+            token_expires_at: Some(Utc::now() + expires_in),
+        }
+    }
+
+    #[test]
+    fn a_kept_token_is_used_until_it_expires_goes_stale_or_its_client_is_revoked() {
+        let cache = TokenCache::default();
+        let now = Utc::now();
+        assert!(cache.get("h1", now).is_none(), "nothing kept yet");
+        cache.keep("h1".into(), &client("a", Duration::minutes(5)));
+        cache.keep("h2".into(), &client("b", Duration::minutes(5)));
+        assert_eq!(cache.get("h1", now).unwrap().client_id, "a");
+        // Past the token's own expiry it is not used, however fresh.
+        assert!(cache.get("h1", now + Duration::minutes(6)).is_none());
+        // A revoked client's tokens are forgotten; others stay.
+        cache.forget_client("a");
+        assert!(cache.get("h1", now).is_none());
+        assert_eq!(cache.get("h2", now).unwrap().client_id, "b");
+        // A kept token without an expiry is never used.
+        let mut open = client("c", Duration::minutes(5));
+        open.token_expires_at = None;
+        cache.keep("h3".into(), &open);
+        assert!(cache.get("h3", now).is_none());
+        // After FRESH the database is asked again.
+        std::thread::sleep(TokenCache::FRESH + std::time::Duration::from_millis(50));
+        assert!(cache.get("h2", Utc::now()).is_none());
+    }
 }

@@ -70,6 +70,8 @@ pub struct AppState {
     pub openadr_callback_hosts: Arc<Vec<String>>,
     /// Writes OpenADR reports in groups (one task per process).
     pub openadr_reports: Arc<crate::openadr::report_writer::ReportWriter>,
+    /// OpenADR tokens found valid a moment ago.
+    pub openadr_tokens: Arc<crate::openadr::auth::TokenCache>,
     /// The dialect the program side speaks (`WebSettings::programs_dialect`).
     pub programs_dialect: crate::config::ProgramsDialect,
 }
