@@ -700,11 +700,13 @@ pub async fn record_outcomes(
     // Each reported device is looked up by its stage's event and its id, on the (event,
     // device) index (reserved devices have no index by device alone, migration 0025); the
     // outcomes are materialized with their stages' events first so SQLite walks them, not
-    // whole stages once per outcome.
+    // whole stages once per outcome. The stage's event is a subquery per outcome: as a join,
+    // PostgreSQL (guessing 100 list items) hashed every stage for each group.
     let sql = format!(
         "WITH o AS MATERIALIZED (
-             SELECT r.stage, r.device, r.outcome, r.actual_kw, r.pstart, r.pend, s.event_id AS event
-             FROM ({source}) AS r JOIN event_stages s ON s.id = r.stage)
+             SELECT r.stage, r.device, r.outcome, r.actual_kw, r.pstart, r.pend,
+                    (SELECT s.event_id FROM event_stages s WHERE s.id = r.stage) AS event
+             FROM ({source}) AS r)
          UPDATE event_stage_devices SET outcome = o.outcome, actual_kw = o.actual_kw,
             participation_start = o.pstart, participation_end = o.pend
          FROM o

@@ -1,22 +1,31 @@
-//! Reports are written in groups: one task per process takes every report waiting and
-//! writes them in one transaction (the rows, one chained audit entry each, the outcomes in
-//! one statement), then answers each request. A request is answered only after its
-//! transaction commits, as before; what the group saves is the per-report round trips and,
-//! above all, the queue on the outcome rows when many VENs report on the same devices at
-//! once. A group that fails is written again one report at a time, so one bad report fails
-//! alone.
+//! Reports are written in groups: a writing task takes every report waiting and writes them
+//! in one transaction (the rows, one chained audit entry each, the outcomes in one
+//! statement), then answers each request. A request is answered only after its transaction
+//! commits, as before; what the group saves is the per-report round trips and, above all,
+//! the queue on the outcome rows when many VENs report on the same devices at once. A group
+//! that fails is written again one report at a time, so one bad report fails alone.
+//!
+//! SQLite has one writer at a time, so one task writes. PostgreSQL takes [`PG_WRITERS`]
+//! tasks: while one group waits for its commit the next inserts its rows and audit entries
+//! (in another lane of the chain) and queues only for the outcome rows the first holds. A
+//! report answered before another is sent is applied before it; reports in flight together
+//! have no order between them, as from different processes.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::audit::{append_many, NewAuditEntry};
+use crate::db::dialect::Dialect;
 use crate::db::openadr::{self as store, DeviceOutcome, NewReport};
 use crate::db::Db;
 use crate::error::DomainError;
 
 /// Most reports written in one transaction.
 const MAX_GROUP: usize = 256;
+
+/// Groups written at once on PostgreSQL.
+pub const PG_WRITERS: usize = 4;
 
 /// A report ready to store: the row, its audit entry and what it says of each device of its
 /// stage.
@@ -43,7 +52,14 @@ impl ReportWriter {
     /// Starts the writing task on the current runtime; it ends when the handle is dropped.
     pub fn start(db: Db) -> Arc<Self> {
         let (jobs, queue) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(write_groups(db, queue));
+        let writers = match db.dialect() {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => PG_WRITERS,
+        };
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        for _ in 0..writers {
+            tokio::spawn(write_groups(db.clone(), queue.clone()));
+        }
         Arc::new(ReportWriter { jobs })
     }
 
@@ -59,9 +75,13 @@ impl ReportWriter {
     }
 }
 
-async fn write_groups(db: Db, mut queue: mpsc::Receiver<Job>) {
+async fn write_groups(db: Db, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+    loop {
+        // The queue is held only while taking a group, not while writing it.
+        if queue.lock().await.recv_many(&mut group, MAX_GROUP).await == 0 {
+            return;
+        }
         let jobs = std::mem::take(&mut group);
         let reports: Vec<&PendingReport> = jobs.iter().map(|j| &j.report).collect();
         let results = write_group(&db, &reports).await;
