@@ -10,6 +10,8 @@
 //!
 //! cargo bench -p server --bench integration --profile dev
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -238,21 +240,7 @@ async fn main() -> anyhow::Result<()> {
     gridflex::startup::migrate(&db).await?;
     run("sqlite", db).await?;
     if let Ok(pg) = std::env::var("GRIDFLEX_BENCH_PG") {
-        let schema = format!("gfbench_{}", std::process::id());
-        let admin = sqlx::PgPool::connect(&pg).await?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await?;
-        let mut options = DbOptions::new(&pg);
-        options.pg_schema = Some(schema.clone());
-        let db = Db::connect(&options).await?;
-        gridflex::startup::migrate(&db).await?;
-        let result = run("postgres", db.clone()).await;
-        db.close().await;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&admin)
-            .await?;
-        result?;
+        common::on_scratch_schema(&pg, "gfbench", |db| run("postgres", db)).await?;
     }
     Ok(())
 }

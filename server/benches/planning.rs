@@ -13,6 +13,8 @@
 //! cargo bench -p server --bench planning
 //! GRIDFLEX_BENCH_PG=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p server --bench planning
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use chrono::{DurationRound, Utc};
@@ -54,21 +56,10 @@ async fn main() -> anyhow::Result<()> {
         run("SQLite", &db, devices, !loaded).await?;
     }
     if let Ok(pg) = std::env::var("GRIDFLEX_BENCH_PG") {
-        let schema = format!("gfplanning_{}", std::process::id());
-        let admin = sqlx::PgPool::connect(&pg).await?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await?;
-        let mut options = DbOptions::new(&pg);
-        options.pg_schema = Some(schema.clone());
-        let db = Db::connect(&options).await?;
-        gridflex::startup::migrate(&db).await?;
-        let result = run("PostgreSQL", &db, devices, true).await;
-        db.close().await;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&admin)
-            .await?;
-        result?;
+        common::on_scratch_schema(&pg, "gfplanning", |db| async move {
+            run("PostgreSQL", &db, devices, true).await
+        })
+        .await?;
     }
     Ok(())
 }

@@ -9,6 +9,8 @@
 //! cargo bench -p server --bench rollup
 //! GRIDFLEX_BENCH_PG=postgres://postgres@127.0.0.1:5432/postgres GRIDFLEX_BENCH_SQLITE=0 cargo bench -p server --bench rollup
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,21 +68,10 @@ async fn main() -> anyhow::Result<()> {
         db.close().await;
     }
     if let Ok(pg) = std::env::var("GRIDFLEX_BENCH_PG") {
-        let schema = format!("gfrollup_{}", std::process::id());
-        let admin = sqlx::PgPool::connect(&pg).await?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await?;
-        let mut options = DbOptions::new(&pg);
-        options.pg_schema = Some(schema.clone());
-        let db = Db::connect(&options).await?;
-        gridflex::startup::migrate(&db).await?;
-        let result = run("PostgreSQL", &db, devices).await;
-        db.close().await;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&admin)
-            .await?;
-        result?;
+        common::on_scratch_schema(&pg, "gfrollup", |db| async move {
+            run("PostgreSQL", &db, devices).await
+        })
+        .await?;
     }
     Ok(())
 }
