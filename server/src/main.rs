@@ -117,6 +117,17 @@ async fn main() -> anyhow::Result<()> {
                         println!(
                             "Bulk-change digests intact: {entries} entries, {rows} stored rows recomputed."
                         );
+                        // The OpenADR events kept for VENs (migration 0029) against the
+                        // reserved devices they are kept from.
+                        let drift = db::openadr::published_drift(&db).await?;
+                        if let Some(first) = drift.first() {
+                            eprintln!(
+                                "OpenADR events kept as published DIFFER from their reserved devices ({} differences); first: {first}.",
+                                drift.len()
+                            );
+                            std::process::exit(1);
+                        }
+                        println!("OpenADR events kept as published match their reserved devices.");
                         Ok(())
                     }
                     DigestCheck::Differs {
