@@ -1290,6 +1290,34 @@ async fn reports_sent_at_once_are_each_stored_audited_and_applied_in_order(t: Te
     let n = N as i64 + 3;
     assert_eq!(stored(&t).await, n, "{}", t.name);
     assert_eq!(audited(&t).await, n, "{}", t.name);
+    // The writers' counts on /metrics: every report written, none failed, none waiting, in
+    // at most one transaction each.
+    let scraper = gridflex::auth::create_token(&t.db, "test", "scraper", "auditor")
+        .await
+        .unwrap();
+    let metrics = app
+        .api_get(&scraper, "/metrics")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let figure = |name: &str| -> i64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert_eq!(
+        figure("gridflex_openadr_reports_written_total"),
+        n,
+        "{}",
+        t.name
+    );
+    assert_eq!(figure("gridflex_openadr_reports_failed_total"), 0);
+    assert_eq!(figure("gridflex_openadr_reports_waiting"), 0);
+    let groups = figure("gridflex_openadr_report_groups_total");
+    assert!((1..=n).contains(&groups), "{}: {groups}", t.name);
     let intact = |t: &TestDb| {
         let db = t.db.clone();
         async move {

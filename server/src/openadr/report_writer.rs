@@ -11,6 +11,7 @@
 //! report answered before another is sent is applied before it; reports in flight together
 //! have no order between them, as from different processes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -42,10 +43,22 @@ struct Job {
     done: oneshot::Sender<Result<(), DomainError>>,
 }
 
+/// What the writers have done since the process started (`/metrics`).
+#[derive(Debug, Default)]
+pub struct WriterCounts {
+    /// Transactions that committed a group.
+    pub groups: AtomicU64,
+    /// Reports stored.
+    pub written: AtomicU64,
+    /// Reports refused at writing (each answered with its error).
+    pub failed: AtomicU64,
+}
+
 /// The handle requests write their reports through.
 #[derive(Debug)]
 pub struct ReportWriter {
     jobs: mpsc::Sender<Job>,
+    counts: Arc<WriterCounts>,
 }
 
 impl ReportWriter {
@@ -57,10 +70,26 @@ impl ReportWriter {
             Dialect::Postgres => PG_WRITERS,
         };
         let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let counts = Arc::new(WriterCounts::default());
         for _ in 0..writers {
-            tokio::spawn(write_groups(db.clone(), queue.clone()));
+            tokio::spawn(write_groups(db.clone(), queue.clone(), counts.clone()));
         }
-        Arc::new(ReportWriter { jobs })
+        Arc::new(ReportWriter { jobs, counts })
+    }
+
+    /// The writers' counts and the reports waiting, as Prometheus text.
+    pub fn metrics(&self) -> String {
+        let waiting = self.jobs.max_capacity() - self.jobs.capacity();
+        let c = &self.counts;
+        format!(
+            "# HELP gridflex_openadr_report_groups_total Transactions that wrote a group of OpenADR reports.\n# TYPE gridflex_openadr_report_groups_total counter\ngridflex_openadr_report_groups_total {}\n\
+             # HELP gridflex_openadr_reports_written_total OpenADR reports stored.\n# TYPE gridflex_openadr_reports_written_total counter\ngridflex_openadr_reports_written_total {}\n\
+             # HELP gridflex_openadr_reports_failed_total OpenADR reports refused at writing.\n# TYPE gridflex_openadr_reports_failed_total counter\ngridflex_openadr_reports_failed_total {}\n\
+             # HELP gridflex_openadr_reports_waiting OpenADR reports waiting for a writer.\n# TYPE gridflex_openadr_reports_waiting gauge\ngridflex_openadr_reports_waiting {waiting}\n",
+            c.groups.load(Ordering::Relaxed),
+            c.written.load(Ordering::Relaxed),
+            c.failed.load(Ordering::Relaxed),
+        )
     }
 
     /// Writes one report (with any others waiting) and answers once it is committed.
@@ -75,7 +104,11 @@ impl ReportWriter {
     }
 }
 
-async fn write_groups(db: Db, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+async fn write_groups(
+    db: Db,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    counts: Arc<WriterCounts>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     loop {
         // The queue is held only while taking a group, not while writing it.
@@ -85,6 +118,17 @@ async fn write_groups(db: Db, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>
         let jobs = std::mem::take(&mut group);
         let reports: Vec<&PendingReport> = jobs.iter().map(|j| &j.report).collect();
         let results = write_group(&db, &reports).await;
+        let written = results.iter().filter(|r| r.is_ok()).count() as u64;
+        if written == results.len() as u64 {
+            counts.groups.fetch_add(1, Ordering::Relaxed);
+        } else {
+            // Written one by one: a transaction for each report stored.
+            counts.groups.fetch_add(written, Ordering::Relaxed);
+        }
+        counts.written.fetch_add(written, Ordering::Relaxed);
+        counts
+            .failed
+            .fetch_add(results.len() as u64 - written, Ordering::Relaxed);
         for (job, result) in jobs.into_iter().zip(results) {
             // A request that went away still has its report written.
             let _ = job.done.send(result);

@@ -203,8 +203,9 @@ pub async fn metrics(
     }
     let (size, idle) = crate::with_db!(&state.db, |pool| (pool.size(), pool.num_idle()));
     let extra = format!(
-        "# HELP gridflex_db_pool_connections Open database connections.\n# TYPE gridflex_db_pool_connections gauge\ngridflex_db_pool_connections {size}\n# HELP gridflex_db_pool_idle Idle database connections.\n# TYPE gridflex_db_pool_idle gauge\ngridflex_db_pool_idle {idle}\n# HELP gridflex_uptime_seconds Seconds since start.\n# TYPE gridflex_uptime_seconds gauge\ngridflex_uptime_seconds {}\n",
-        state.started.elapsed().as_secs()
+        "# HELP gridflex_db_pool_connections Open database connections.\n# TYPE gridflex_db_pool_connections gauge\ngridflex_db_pool_connections {size}\n# HELP gridflex_db_pool_idle Idle database connections.\n# TYPE gridflex_db_pool_idle gauge\ngridflex_db_pool_idle {idle}\n# HELP gridflex_uptime_seconds Seconds since start.\n# TYPE gridflex_uptime_seconds gauge\ngridflex_uptime_seconds {}\n{}",
+        state.started.elapsed().as_secs(),
+        state.openadr_reports.metrics()
     );
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
