@@ -6,7 +6,7 @@
 //! that fails is written again one report at a time, so one bad report fails alone.
 //!
 //! SQLite has one writer at a time, so one task writes. PostgreSQL takes [`PG_WRITERS`]
-//! tasks: while one group waits for its commit the next inserts its rows and audit entries
+//! tasks (at most half the pool's connections): while one group waits for its commit the next inserts its rows and audit entries
 //! (in another lane of the chain) and queues only for the outcome rows the first holds. A
 //! report answered before another is sent is applied before it; reports in flight together
 //! have no order between them, as from different processes.
@@ -65,9 +65,11 @@ impl ReportWriter {
     /// Starts the writing task on the current runtime; it ends when the handle is dropped.
     pub fn start(db: Db) -> Arc<Self> {
         let (jobs, queue) = mpsc::channel(4 * MAX_GROUP);
+        // At most half the pool's connections, so requests still find one to read with.
+        let pool = crate::with_db!(&db, |p| p.options().get_max_connections()) as usize;
         let writers = match db.dialect() {
             Dialect::Sqlite => 1,
-            Dialect::Postgres => PG_WRITERS,
+            Dialect::Postgres => PG_WRITERS.min(pool / 2).max(1),
         };
         let queue = Arc::new(tokio::sync::Mutex::new(queue));
         let counts = Arc::new(WriterCounts::default());
