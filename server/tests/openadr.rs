@@ -1381,6 +1381,16 @@ async fn reports_sent_at_once_are_each_stored_audited_and_applied_in_order(t: Te
     assert_eq!(device_kw(&t).await.1, Some(103.0), "{}", t.name);
     assert_eq!(last_audited(&t).await, 103.0, "{}", t.name);
     assert!(intact(&t).await, "{}: the chain still verifies", t.name);
+    // Two good reports on the device in one group: one transaction, the later one's outcome.
+    let group = [
+        pending("rpt-direct-4", 104.0),
+        pending("rpt-direct-5", 105.0),
+    ];
+    let results = write_group(&t.db, &group.iter().collect::<Vec<_>>()).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(device_kw(&t).await.1, Some(105.0), "{}", t.name);
+    assert_eq!(last_audited(&t).await, 105.0, "{}", t.name);
+    assert_eq!(stored(&t).await, n + 4, "{}", t.name);
     drop(app);
     t.cleanup().await;
 }
