@@ -232,12 +232,16 @@ pub async fn append(tx: &mut Tx, entry: NewAuditEntry) -> Result<i64, DomainErro
 
 /// Appends many entries at once (bulk imports): the chain is computed here and written in
 /// multi-row statements, in the caller's transaction.
-pub async fn append_many(tx: &mut Tx, entries: &[NewAuditEntry]) -> Result<(), DomainError> {
+/// The entries may be owned or borrowed (a writer of many reports holds them in its jobs).
+pub async fn append_many<E: std::borrow::Borrow<NewAuditEntry>>(
+    tx: &mut Tx,
+    entries: &[E],
+) -> Result<(), DomainError> {
     if entries.is_empty() {
         return Ok(());
     }
     let (lane, prev) = take_lane(tx).await?;
-    let entries: Vec<&NewAuditEntry> = entries.iter().collect();
+    let entries: Vec<&NewAuditEntry> = entries.iter().map(|e| e.borrow()).collect();
     let rows = chained(&entries, lane, prev);
     insert_rows(tx, "audit_log", &CHAIN_COLUMNS, &rows).await
 }

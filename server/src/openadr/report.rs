@@ -223,16 +223,18 @@ fn resource_outcome(
 }
 
 fn report_json(row: &store::ReportRow) -> Value {
-    let mut body: Value = serde_json::from_str(&row.body).unwrap_or_else(|_| json!({}));
+    let body: Value = serde_json::from_str(&row.body).unwrap_or_else(|_| json!({}));
+    as_report(body, &row.report_id, &row.client_id, row.created_at)
+}
+
+/// A report as received, with the fields the VTN gives it.
+fn as_report(mut body: Value, id: &str, client_id: &str, created_at: DateTime<Utc>) -> Value {
     if let Some(map) = body.as_object_mut() {
-        map.insert("id".into(), json!(row.report_id));
-        map.insert("createdDateTime".into(), json!(rfc3339(row.created_at)));
-        map.insert(
-            "modificationDateTime".into(),
-            json!(rfc3339(row.created_at)),
-        );
+        map.insert("id".into(), json!(id));
+        map.insert("createdDateTime".into(), json!(rfc3339(created_at)));
+        map.insert("modificationDateTime".into(), json!(rfc3339(created_at)));
         map.insert("objectType".into(), json!("REPORT"));
-        map.insert("clientID".into(), json!(row.client_id));
+        map.insert("clientID".into(), json!(client_id));
     }
     body
 }
@@ -347,7 +349,7 @@ pub async fn create_report(
                 ven_ref: Some(ven.clone()),
                 event_id: req.event_id.clone(),
                 client_name: req.client_name.clone(),
-                body: stored.clone(),
+                body: stored,
                 created_at: now,
             },
             stage_id: event.stage_id,
@@ -355,16 +357,10 @@ pub async fn create_report(
             audit,
         })
         .await?;
-    // The answer is what was stored, built here rather than read back (times go out in whole
-    // seconds, so the stored and the clock's `now` print alike).
-    let row = store::ReportRow {
-        report_id,
-        client_id: caller.client_id.clone(),
-        ven_ref: Some(ven),
-        body: stored,
-        created_at: now,
-    };
-    Ok((StatusCode::CREATED, Json(report_json(&row))).into_response())
+    // The answer is what was stored, built from the body already parsed rather than read
+    // back (times go out in whole seconds, so the stored and the clock's `now` print alike).
+    let answer = as_report(raw, &report_id, &caller.client_id, now);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 pub async fn list_reports(

@@ -158,7 +158,7 @@ pub async fn write_group(db: &Db, reports: &[&PendingReport]) -> Vec<Result<(), 
 /// Writes reports in one transaction, in the order given.
 async fn write(db: &Db, reports: &[&PendingReport]) -> Result<(), DomainError> {
     let rows: Vec<&NewReport> = reports.iter().map(|r| &r.row).collect();
-    let audits: Vec<NewAuditEntry> = reports.iter().map(|r| r.audit.clone()).collect();
+    let audits: Vec<&NewAuditEntry> = reports.iter().map(|r| &r.audit).collect();
     let outcomes: Vec<(i64, &DeviceOutcome)> = reports
         .iter()
         .flat_map(|r| r.outcomes.iter().map(|o| (r.stage_id, o)))
